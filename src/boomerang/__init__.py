@@ -1,0 +1,3 @@
+"""Boomerang: a self-hosted retention platform."""
+
+__version__ = "0.1.0"

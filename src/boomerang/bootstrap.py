@@ -1,0 +1,82 @@
+"""Composition root: settings, the two stores and their migrations."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from importlib import resources
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+
+from boomerang.config import Settings
+from boomerang.core.clock import Clock, SystemClock
+from boomerang.db import UnitOfWork, create_sql_engine
+from boomerang.events.log import CONFIG, EventLog
+
+
+def _alembic_config(name: str) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(resources.files("boomerang") / "migrations" / name))
+    return cfg
+
+
+def _head(cfg: Config) -> str | None:
+    return ScriptDirectory.from_config(cfg).get_current_head()
+
+
+def _current(conn) -> str | None:
+    if not sa.inspect(conn).has_table("alembic_version"):
+        return None
+    row = conn.execute(sa.text("SELECT version_num FROM alembic_version")).first()
+    return row[0] if row else None
+
+
+class Workspace:
+    """Everything a command or the server needs to work on one Boomerang workspace."""
+
+    def __init__(self, settings: Settings | None = None, *, clock: Clock | None = None) -> None:
+        self.settings = settings or Settings()
+        self.clock = clock or SystemClock()
+
+    @cached_property
+    def engine(self) -> sa.Engine:
+        self.settings.home.mkdir(parents=True, exist_ok=True)
+        return create_sql_engine(self.settings.sql_url)
+
+    @cached_property
+    def uow(self) -> UnitOfWork:
+        return UnitOfWork(self.engine)
+
+    @cached_property
+    def log(self) -> EventLog:
+        self.settings.home.mkdir(parents=True, exist_ok=True)
+        return EventLog(self.settings.events_path, lock_timeout=self.settings.duckdb_lock_timeout_seconds)
+
+    def migrate(self) -> Workspace:
+        """Bring both stores to the newest schema; cheap when they already are."""
+        ops = _alembic_config("ops")
+        with self.engine.begin() as conn:
+            if _current(conn) != _head(ops):
+                ops.attributes["connection"] = conn
+                command.upgrade(ops, "head")
+        events = _alembic_config("events")
+        engine = sa.create_engine(
+            self.log.sqlalchemy_url(), poolclass=sa.pool.NullPool, connect_args={"config": dict(CONFIG)}
+        )
+
+        def upgrade_log() -> None:
+            with engine.begin() as conn:
+                if _current(conn) != _head(events):
+                    events.attributes["connection"] = conn
+                    command.upgrade(events, "head")
+
+        self.log.when_free(upgrade_log)
+        engine.dispose()
+        return self
+
+
+def open_workspace(settings: Settings | None = None, *, clock: Clock | None = None) -> Workspace:
+    """A migrated workspace, ready to use."""
+    return Workspace(settings, clock=clock).migrate()

@@ -1,0 +1,39 @@
+"""Errors the domains raise; the API and the CLI turn them into 4xx answers and messages."""
+
+from __future__ import annotations
+
+
+class BoomerangError(Exception):
+    """Base of the errors a caller can act on."""
+
+    status_code = 400
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+    def to_dict(self) -> dict:
+        return {"field": self.field, "reason": self.message}
+
+
+class ValidationFailed(BoomerangError):
+    """Input that breaks a rule; `errors` names each field and why."""
+
+    status_code = 400
+
+    def __init__(self, errors: list[dict]) -> None:
+        first = errors[0] if errors else {"field": None, "reason": "invalid input"}
+        super().__init__(first["reason"], field=first.get("field"))
+        self.errors = errors
+
+    def to_dict(self) -> dict:
+        return {"errors": self.errors}
+
+
+class NotFound(BoomerangError):
+    status_code = 404
+
+
+class Conflict(BoomerangError):
+    status_code = 409

@@ -1,0 +1,85 @@
+"""Resolve many external or anonymous ids to customer ids at once, creating the missing profiles."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from boomerang.core.ids import new_id
+from boomerang.customers.models import Customer, Identity
+
+CHUNK = 5000
+
+
+def _chunks(values: list, size: int = CHUNK) -> Iterable[list]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def lookup(session: Session, kind: str, values: Iterable[str]) -> dict[str, str]:
+    """Customer id for each value of an identity kind that is already known."""
+    found: dict[str, str] = {}
+    for chunk in _chunks(sorted(set(values))):
+        rows = session.execute(
+            sa.select(Identity.value, Identity.customer_id).where(Identity.kind == kind, Identity.value.in_(chunk))
+        )
+        found.update({value: cid for value, cid in rows})
+    return found
+
+
+def ensure(session: Session, kind: str, values: Iterable[str], *, now: datetime) -> dict[str, str]:
+    """Customer id for each value, creating a profile and its identity for the unknown ones.
+
+    `kind` "user" sets the new profile's external id; other kinds create anonymous-looking profiles
+    whose fields the caller fills.
+    """
+    values = sorted(set(v for v in values if v))
+    found = lookup(session, kind, values)
+    missing = [v for v in values if v not in found]
+    if missing:
+        created = {v: new_id("cus") for v in missing}
+        session.execute(
+            sa.insert(Customer),
+            [
+                {
+                    "id": cid, "external_id": v if kind == "user" else None, "attributes": {},
+                    "created_at": now, "updated_at": now,
+                }
+                for v, cid in created.items()
+            ],
+        )
+        session.execute(
+            sa.insert(Identity),
+            [{"kind": kind, "value": v, "customer_id": cid, "created_at": now} for v, cid in created.items()],
+        )
+        found.update(created)
+    return found
+
+
+def touch_seen(session: Session, seen: dict[str, tuple[datetime, datetime]]) -> None:
+    """Widen first_seen_at / last_seen_at of each customer to cover (first, last)."""
+    if not seen:
+        return
+    current = {}
+    for chunk in _chunks(list(seen)):
+        rows = session.execute(
+            sa.select(Customer.id, Customer.first_seen_at, Customer.last_seen_at).where(Customer.id.in_(chunk))
+        )
+        current.update({cid: (f, l) for cid, f, l in rows})
+    updates = []
+    for cid, (first, last) in seen.items():
+        old_first, old_last = current.get(cid, (None, None))
+        new_first = min(filter(None, (old_first, first)))
+        new_last = max(filter(None, (old_last, last)))
+        if (new_first, new_last) != (old_first, old_last):
+            updates.append({"cid": cid, "f": new_first, "l": new_last})
+    if updates:
+        session.connection().execute(
+            sa.update(Customer)
+            .where(Customer.id == sa.bindparam("cid"))
+            .values(first_seen_at=sa.bindparam("f"), last_seen_at=sa.bindparam("l")),
+            updates,
+        )

@@ -1,0 +1,168 @@
+"""Bulk loading of whole frames of customers, products, orders and events (importers, the demo).
+
+One call writes one chunk: the operational rows in one transaction, then the events into the log.
+Everything is keyed (external id, sku, order id, message id), so loading the same chunk twice
+changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import orjson
+import pandas as pd
+import sqlalchemy as sa
+
+from boomerang.bootstrap import Workspace
+from boomerang.catalog.models import Product
+from boomerang.core.clock import naive_utc
+from boomerang.customers import bulk as customers_bulk
+from boomerang.customers.models import Customer
+from boomerang.db import upsert
+from boomerang.events.log import EVENT_COLUMNS
+from boomerang.orders.models import Order, OrderLine
+
+CUSTOMER_FIELDS = (
+    "email", "phone", "telegram_chat_id", "first_name", "last_name", "birthday",
+    "city", "country", "timezone", "locale",
+)
+
+
+@dataclass
+class Chunk:
+    """Frames to load together. Customers are named by `external_id` everywhere.
+
+    - customers: external_id, then any of CUSTOMER_FIELDS
+    - products: sku, then any Product column
+    - orders: id, external_id (empty for an anonymous order), status, placed_at, total, and any Order column
+    - lines: order_id, line_no, sku, name, category, quantity, unit_price
+    - events: message_id, type, event, timestamp, properties (dict), external_id and/or anonymous_id
+    """
+
+    customers: pd.DataFrame | None = None
+    products: pd.DataFrame | None = None
+    orders: pd.DataFrame | None = None
+    lines: pd.DataFrame | None = None
+    events: pd.DataFrame | None = None
+
+
+@dataclass
+class LoadResult:
+    customers: int = 0
+    products: int = 0
+    orders: int = 0
+    lines: int = 0
+    events_new: int = 0
+    extra: dict = field(default_factory=dict)
+
+    def add(self, other: LoadResult) -> None:
+        for name in ("customers", "products", "orders", "lines", "events_new"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    """Rows as dicts with None for missing values (pandas' NA does not bind)."""
+    frame = frame.astype(object).where(frame.notna(), None)
+    return frame.to_dict("records")
+
+
+def load(ws: Workspace, chunk: Chunk, *, source: str) -> LoadResult:
+    """Write one chunk; returns how many rows of each kind it carried (events: how many were new)."""
+    now = naive_utc(ws.clock.now())
+    result = LoadResult()
+    events = None
+    with ws.uow.session() as session:
+        external_ids: set[str] = set()
+        for frame in (chunk.customers, chunk.orders, chunk.events):
+            if frame is not None and "external_id" in frame:
+                external_ids.update(frame["external_id"].dropna().astype(str))
+        ids = customers_bulk.ensure(session, "user", external_ids, now=now)
+
+        if chunk.customers is not None and not chunk.customers.empty:
+            columns = [c for c in CUSTOMER_FIELDS if c in chunk.customers]
+            if columns:
+                rows = _records(chunk.customers[["external_id", *columns]])
+                for row in rows:
+                    row["cid"] = ids[str(row.pop("external_id"))]
+                    row["updated_at"] = now
+                session.connection().execute(
+                    sa.update(Customer)
+                    .where(Customer.id == sa.bindparam("cid"))
+                    .values({c: sa.bindparam(c) for c in [*columns, "updated_at"]}),
+                    rows,
+                )
+            result.customers = len(chunk.customers)
+
+        if chunk.products is not None and not chunk.products.empty:
+            rows = _records(chunk.products)
+            for row in rows:
+                row.setdefault("attributes", {})
+                row.setdefault("in_stock", True)
+                row["created_at"] = row["updated_at"] = now
+            stmt = upsert(session, Product.__table__, ["sku"], rows)
+            session.execute(stmt, rows)
+            result.products = len(rows)
+
+        if chunk.orders is not None and not chunk.orders.empty:
+            rows = _records(chunk.orders)
+            for row in rows:
+                ext = row.pop("external_id", None)
+                row["customer_id"] = ids[str(ext)] if ext is not None else None
+                row.setdefault("source", source)
+                row.setdefault("attributes", {})
+                row["updated_at"] = now
+            session.execute(upsert(session, Order.__table__, ["id"], rows), rows)
+            order_ids = [r["id"] for r in rows]
+            for start in range(0, len(order_ids), customers_bulk.CHUNK):
+                session.execute(sa.delete(OrderLine).where(OrderLine.order_id.in_(order_ids[start : start + customers_bulk.CHUNK])))
+            result.orders = len(rows)
+            if chunk.lines is not None and not chunk.lines.empty:
+                session.execute(sa.insert(OrderLine), _records(chunk.lines))
+                result.lines = len(chunk.lines)
+
+        if chunk.events is not None and not chunk.events.empty:
+            events = _event_frame(session, chunk.events, ids, now=now, source=source)
+        seen = _seen_ranges(chunk, events, ids)
+        customers_bulk.touch_seen(session, seen)
+        # The log is written inside the SQL transaction's scope, so a failure there rolls both back.
+        if events is not None:
+            with ws.log.connect() as conn:
+                result.events_new = ws.log.append(conn, events)
+    return result
+
+
+def _event_frame(session, frame: pd.DataFrame, ids: dict[str, str], *, now: datetime, source: str) -> pd.DataFrame:
+    frame = frame.copy()
+    ext = frame["external_id"] if "external_id" in frame else pd.Series(None, index=frame.index, dtype=object)
+    anon = frame["anonymous_id"] if "anonymous_id" in frame else pd.Series(None, index=frame.index, dtype=object)
+    anon_only = anon[ext.isna() & anon.notna()].astype(str)
+    anon_ids = customers_bulk.ensure(session, "anonymous", anon_only, now=now) if len(anon_only) else {}
+    frame["user_id"] = ext.astype(object).where(ext.notna(), None)
+    frame["anonymous_id"] = anon.astype(object).where(anon.notna(), None)
+    frame["customer_id"] = [
+        ids.get(str(e)) if e is not None else anon_ids.get(str(a))
+        for e, a in zip(frame["user_id"], frame["anonymous_id"])
+    ]
+    frame["received_at"] = now
+    frame["source"] = frame["source"] if "source" in frame else source
+    frame["properties"] = [orjson.dumps(p).decode() for p in frame["properties"]]
+    if "context" not in frame:
+        frame["context"] = "{}"
+    return frame[EVENT_COLUMNS]
+
+
+def _seen_ranges(chunk: Chunk, events: pd.DataFrame | None, ids: dict[str, str]) -> dict[str, tuple[datetime, datetime]]:
+    parts = []
+    if events is not None:
+        parts.append(events[["customer_id", "timestamp"]].dropna())
+    if chunk.orders is not None and not chunk.orders.empty and "external_id" in chunk.orders:
+        orders = chunk.orders.dropna(subset=["external_id"])
+        parts.append(pd.DataFrame({"customer_id": orders["external_id"].astype(str).map(ids), "timestamp": orders["placed_at"]}))
+    if not parts:
+        return {}
+    both = pd.concat(parts).dropna()
+    if both.empty:
+        return {}
+    span = both.groupby("customer_id")["timestamp"].agg(["min", "max"])
+    return {cid: (row["min"].to_pydatetime(), row["max"].to_pydatetime()) for cid, row in span.iterrows()}

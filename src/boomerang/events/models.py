@@ -1,0 +1,30 @@
+"""The durable inbox: accepted events wait here until they are flushed into the DuckDB log."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from boomerang.db import Base
+
+
+class InboxEvent(Base):
+    __tablename__ = "event_inbox"
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True)
+    message_id: Mapped[str] = mapped_column(sa.String(128), unique=True)
+    type: Mapped[str] = mapped_column(sa.String(16))
+    event: Mapped[str] = mapped_column(sa.String(255))
+    customer_id: Mapped[str | None] = mapped_column(sa.String(40))
+    anonymous_id: Mapped[str | None] = mapped_column(sa.String(255))
+    user_id: Mapped[str | None] = mapped_column(sa.String(255))
+    timestamp: Mapped[datetime]
+    received_at: Mapped[datetime]
+    source: Mapped[str] = mapped_column(sa.String(64))
+    properties: Mapped[str] = mapped_column(sa.Text())  # JSON text, copied as is into the log
+    context: Mapped[str] = mapped_column(sa.Text())
+
+
+inbox = InboxEvent.__table__

@@ -1,0 +1,13 @@
+"""Every table of the operational store, imported in one place for Alembic and the metadata."""
+
+from boomerang.auth.models import ApiKey
+from boomerang.catalog.models import Product
+from boomerang.customers.models import Consent, ConsentChange, Customer, Identity, Merge
+from boomerang.db import Base
+from boomerang.events.models import InboxEvent
+from boomerang.orders.models import Order, OrderLine
+
+__all__ = [
+    "ApiKey", "Base", "Consent", "ConsentChange", "Customer", "Identity", "InboxEvent", "Merge",
+    "Order", "OrderLine", "Product",
+]
