@@ -1,0 +1,108 @@
+"""Fixtures: a fresh workspace on real stores (SQLite + DuckDB, or PostgreSQL + DuckDB)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from boomerang.bootstrap import Workspace, open_workspace
+from boomerang.config import Settings
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+DATA = SHARED / "data"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests that need the shared datasets skip only when ../shared is not there at all."""
+    if DATA.exists():
+        return
+    skip = pytest.mark.skip(reason=f"shared datasets not found at {DATA}")
+    for item in items:
+        if "shared_data" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(home=tmp_path / "ws")
+
+
+@pytest.fixture
+def ws(settings: Settings) -> Workspace:
+    """A migrated workspace on SQLite and DuckDB in a temporary folder."""
+    return open_workspace(settings)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _pg_bin() -> Path | None:
+    for version in ("17", "16", "15", "14"):
+        candidate = Path(f"/usr/lib/postgresql/{version}/bin")
+        if (candidate / "initdb").exists():
+            return candidate
+    return None
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A throw-away PostgreSQL server on loopback (from Debian's postgresql package)."""
+    if os.environ.get("BOOMERANG_TEST_PG_URL"):
+        yield os.environ["BOOMERANG_TEST_PG_URL"]
+        return
+    bindir = _pg_bin()
+    if bindir is None:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL is not installed; .ci/run installs Debian's postgresql package")
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+    root = Path(tempfile.mkdtemp(prefix="boomerang-pg-"))
+    data = root / "data"
+    run_as = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    if run_as:
+        shutil.chown(root, "postgres", "postgres")
+    port = _free_port()
+    subprocess.run([*run_as, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync"],
+                   check=True, capture_output=True)
+    subprocess.run(
+        [*run_as, str(bindir / "pg_ctl"), "-D", str(data), "-l", str(root / "log"), "-w", "-o",
+         f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200", "start"],
+        check=True, capture_output=True,
+    )
+    try:
+        yield f"postgresql://postgres@127.0.0.1:{port}"
+    finally:
+        subprocess.run([*run_as, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def pg_ws(postgres_server: str, tmp_path: Path) -> Workspace:
+    """A migrated workspace whose operational store is a fresh PostgreSQL database."""
+    import sqlalchemy as sa
+
+    name = f"b{int(time.time() * 1000)}_{os.getpid()}"
+    admin = sa.create_engine(f"postgresql+psycopg://{postgres_server.split('://', 1)[1]}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    ws = open_workspace(Settings(home=tmp_path / "ws", database_url=f"{postgres_server}/{name}"))
+    yield ws
+    ws.engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_ws(request) -> Workspace:
+    """The same test on both operational stores."""
+    if request.param == "sqlite":
+        return request.getfixturevalue("ws")
+    return request.getfixturevalue("pg_ws")
