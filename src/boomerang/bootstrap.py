@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from functools import cached_property
 from importlib import resources
 
@@ -62,19 +64,35 @@ class Workspace:
                 ops.attributes["connection"] = conn
                 command.upgrade(ops, "head")
         events = _alembic_config("events")
-        engine = sa.create_engine(
-            self.log.sqlalchemy_url(), poolclass=sa.pool.NullPool, connect_args={"config": dict(CONFIG)}
-        )
-
-        def upgrade_log() -> None:
-            with engine.begin() as conn:
-                if _current(conn) != _head(events):
-                    events.attributes["connection"] = conn
-                    command.upgrade(events, "head")
-
-        self.log.when_free(upgrade_log)
-        engine.dispose()
+        if self._log_revision() != _head(events):
+            # In a child process: duckdb_engine leaves objects behind that DuckDB 2 reports at exit.
+            script = "import sys; from boomerang.bootstrap import upgrade_log; upgrade_log(sys.argv[1])"
+            self.log.when_free(lambda: _run_child(script, str(self.log.path)))
         return self
+
+    def _log_revision(self) -> str | None:
+        with self.log.connect() as conn:
+            found = conn.execute(
+                "SELECT count(*) FROM information_schema.tables WHERE table_name = 'alembic_version'"
+            ).fetchall()[0][0]
+            rows = conn.execute("SELECT version_num FROM alembic_version").fetchall() if found else []
+        return rows[0][0] if rows else None
+
+
+def _run_child(script: str, *args: str) -> None:
+    done = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "migration failed")
+
+
+def upgrade_log(path: str) -> None:
+    """Run the event log's Alembic migrations (through duckdb_engine) on the file at `path`."""
+    engine = sa.create_engine(f"duckdb:///{path}", poolclass=sa.pool.NullPool, connect_args={"config": dict(CONFIG)})
+    cfg = _alembic_config("events")
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+    engine.dispose()
 
 
 def open_workspace(settings: Settings | None = None, *, clock: Clock | None = None) -> Workspace:

@@ -15,6 +15,7 @@ from typing import TypeVar
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 EVENT_COLUMNS = [
     "message_id", "type", "event", "customer_id", "anonymous_id", "user_id",
@@ -48,9 +49,6 @@ class EventLog:
                 time.sleep(delay)
                 delay = min(delay * 2, 0.25)
 
-    def sqlalchemy_url(self) -> str:
-        return f"duckdb:///{self.path}"
-
     @contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A connection to the log, waiting while another process holds it."""
@@ -66,7 +64,7 @@ class EventLog:
             return 0
         frame = frame.drop_duplicates("message_id")[EVENT_COLUMNS]
         before = conn.execute("SELECT count(*) FROM events").fetchall()[0][0]
-        conn.register("incoming_events", frame)
+        conn.register("incoming_events", pa.Table.from_pandas(frame, preserve_index=False))
         try:
             conn.execute(
                 f"INSERT OR IGNORE INTO events ({', '.join(EVENT_COLUMNS)}) "

@@ -1,0 +1,165 @@
+"""Identity resolution: every id a customer shows up with resolves to one profile.
+
+Rules: an anonymous visitor who identifies becomes (or is merged into) the known profile, and
+their history follows; a known profile is never merged implicitly into another known one (only
+`alias` and an explicit merge do that); a shared device's anonymous id moves to whoever
+identified on it last.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from boomerang.core.ids import new_id
+from boomerang.customers.models import Consent, ConsentChange, Customer, Identity, Merge
+from boomerang.orders.models import Order
+
+PROFILE_FIELDS = (
+    "external_id", "email", "phone", "telegram_chat_id", "first_name", "last_name", "birthday",
+    "city", "country", "timezone", "locale",
+)
+
+
+class Resolver:
+    """Resolves ids within one unit of work, caching what it has looked up."""
+
+    def __init__(self, session: Session, *, now: datetime) -> None:
+        self.session = session
+        self.now = now
+        self._ids: dict[tuple[str, str], str | None] = {}
+
+    def preload(self, keys: set[tuple[str, str]]) -> None:
+        """Look up many (kind, value) pairs in one query per kind."""
+        by_kind: dict[str, list[str]] = {}
+        for kind, value in keys:
+            if (kind, value) not in self._ids:
+                by_kind.setdefault(kind, []).append(value)
+                self._ids[(kind, value)] = None
+        for kind, values in by_kind.items():
+            for start in range(0, len(values), 5000):
+                rows = self.session.execute(
+                    sa.select(Identity.value, Identity.customer_id).where(
+                        Identity.kind == kind, Identity.value.in_(values[start : start + 5000])
+                    )
+                )
+                for value, cid in rows:
+                    self._ids[(kind, value)] = cid
+        if self._ids:
+            wanted = {cid for cid in self._ids.values() if cid}
+            loaded = set(self.session.identity_map.keys())
+            missing = [cid for cid in wanted if (Customer, (cid,), None) not in loaded]
+            for start in range(0, len(missing), 5000):
+                self.session.scalars(sa.select(Customer).where(Customer.id.in_(missing[start : start + 5000]))).all()
+
+    def find(self, kind: str, value: str | None) -> Customer | None:
+        if not value:
+            return None
+        if (kind, value) not in self._ids:
+            self.preload({(kind, value)})
+        cid = self._ids[(kind, value)]
+        return self.session.get(Customer, cid) if cid else None
+
+    def create(self, **fields) -> Customer:
+        customer = Customer(id=new_id("cus"), attributes={}, created_at=self.now, updated_at=self.now, **fields)
+        self.session.add(customer)
+        return customer
+
+    def link(self, kind: str, value: str, customer: Customer) -> None:
+        """Point (kind, value) at the customer, adding or moving the identity."""
+        current = self._ids.get((kind, value))
+        if current == customer.id:
+            return
+        if current is None:
+            self.session.add(Identity(kind=kind, value=value, customer_id=customer.id, created_at=self.now))
+            self.session.flush([customer])
+        else:
+            self.session.flush()
+            self.session.execute(
+                sa.update(Identity).where(Identity.kind == kind, Identity.value == value).values(customer_id=customer.id)
+            )
+        self._ids[(kind, value)] = customer.id
+
+    def resolve(self, user_id: str | None, anonymous_id: str | None) -> Customer:
+        """The profile for this pair of ids, creating, promoting or merging as the rules say."""
+        known = self.find("user", user_id)
+        visitor = self.find("anonymous", anonymous_id)
+        if user_id is None:
+            if visitor is None:
+                visitor = self.create()
+                self.link("anonymous", anonymous_id, visitor)
+            return visitor
+        if known is None:
+            if visitor is not None and visitor.external_id is None:
+                known = visitor  # the visitor identifies: promote their profile
+                known.external_id = user_id
+            else:
+                known = self.create(external_id=user_id)
+            self.link("user", user_id, known)
+        if anonymous_id is not None and (visitor is None or visitor.id != known.id):
+            if visitor is not None and visitor.external_id is None:
+                self.merge(visitor, known, reason="identify")
+            else:
+                self.link("anonymous", anonymous_id, known)
+        return known
+
+    def claim(self, kind: str, value: str | None, customer: Customer) -> None:
+        """Attach an email/phone/Telegram identity unless another known profile owns it."""
+        if not value:
+            return
+        owner = self.find(kind, value)
+        if owner is None:
+            self.link(kind, value, customer)
+        elif owner.id != customer.id and owner.external_id is None and customer.external_id is not None:
+            self.merge(owner, customer, reason=f"same {kind}")
+
+    def merge(self, source: Customer, target: Customer, *, reason: str) -> Customer:
+        """Fold `source` into `target`: identities, consents, orders and history move; `source` remains as a pointer."""
+        if source.id == target.id:
+            return target
+        session = self.session
+        session.flush()
+        session.execute(sa.update(Identity).where(Identity.customer_id == source.id).values(customer_id=target.id))
+        for key, cid in self._ids.items():
+            if cid == source.id:
+                self._ids[key] = target.id
+        self._merge_consents(source, target)
+        session.execute(sa.update(ConsentChange).where(ConsentChange.customer_id == source.id).values(customer_id=target.id))
+        session.execute(sa.update(Order).where(Order.customer_id == source.id).values(customer_id=target.id))
+        external_id = source.external_id
+        for name in PROFILE_FIELDS:
+            if name != "external_id" and getattr(target, name) is None and getattr(source, name) is not None:
+                setattr(target, name, getattr(source, name))
+        target.attributes = {**(source.attributes or {}), **(target.attributes or {})}
+        target.first_seen_at = min(filter(None, (source.first_seen_at, target.first_seen_at)), default=None)
+        target.last_seen_at = max(filter(None, (source.last_seen_at, target.last_seen_at)), default=None)
+        target.updated_at = source.updated_at = self.now
+        source.merged_into_id = target.id
+        source.external_id = None  # the user identity now resolves to the target
+        session.add(Merge(from_customer_id=source.id, into_customer_id=target.id, reason=reason, at=self.now))
+        session.flush()
+        if target.external_id is None and external_id is not None:
+            target.external_id = external_id
+        return target
+
+    def _merge_consents(self, source: Customer, target: Customer) -> None:
+        mine = {c.channel: c for c in self.session.scalars(sa.select(Consent).where(Consent.customer_id == target.id))}
+        for theirs in self.session.scalars(sa.select(Consent).where(Consent.customer_id == source.id)).all():
+            kept = mine.get(theirs.channel)
+            if kept is None or theirs.updated_at > kept.updated_at:
+                if kept is None:
+                    self.session.add(Consent(customer_id=target.id, channel=theirs.channel, granted=theirs.granted,
+                                             source=theirs.source, updated_at=theirs.updated_at))
+                else:
+                    kept.granted, kept.source, kept.updated_at = theirs.granted, theirs.source, theirs.updated_at
+            self.session.delete(theirs)
+
+
+def canonical(session: Session, customer_id: str) -> Customer | None:
+    """The live profile for an id, following merges."""
+    customer = session.get(Customer, customer_id)
+    while customer is not None and customer.merged_into_id:
+        customer = session.get(Customer, customer.merged_into_id)
+    return customer

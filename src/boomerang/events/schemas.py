@@ -1,0 +1,203 @@
+"""Segment tracking-spec messages, validated into one normalised shape."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+
+from boomerang.config import IngestSettings
+from boomerang.core.clock import naive_utc
+from boomerang.core.errors import ValidationFailed
+
+
+def _id(value: Any) -> Any:
+    """Segment SDKs send ids as strings; numbers are accepted and kept as their text."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+Id = Annotated[str, BeforeValidator(_id), Field(min_length=1, max_length=255)]
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    messageId: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+    userId: Id | None = None
+    anonymousId: Id | None = None
+    timestamp: datetime | None = None
+    originalTimestamp: datetime | None = None
+    sentAt: datetime | None = None
+    context: dict[str, Any] = Field(default_factory=dict)
+    integrations: dict[str, Any] = Field(default_factory=dict)
+    writeKey: str | None = None
+
+    @model_validator(mode="after")
+    def _someone(self):
+        if self.userId is None and self.anonymousId is None and self.type != "alias":
+            raise ValueError("userId or anonymousId is required")
+        return self
+
+
+class Track(_Message):
+    type: Literal["track"] = "track"
+    event: Annotated[str, Field(min_length=1, max_length=255)]
+    properties: dict[str, Any] = Field(default_factory=dict)
+
+
+class Identify(_Message):
+    type: Literal["identify"] = "identify"
+    traits: dict[str, Any] = Field(default_factory=dict)
+
+
+class Page(_Message):
+    type: Literal["page"] = "page"
+    name: str | None = None
+    category: str | None = None
+    properties: dict[str, Any] = Field(default_factory=dict)
+
+
+class Screen(Page):
+    type: Literal["screen"] = "screen"
+
+
+class Group(_Message):
+    type: Literal["group"] = "group"
+    groupId: Id
+    traits: dict[str, Any] = Field(default_factory=dict)
+
+
+class Alias(_Message):
+    type: Literal["alias"] = "alias"
+    userId: Id
+    previousId: Id
+
+
+Message = Annotated[Track | Identify | Page | Screen | Group | Alias, Field(discriminator="type")]
+MODELS = {"track": Track, "identify": Identify, "page": Page, "screen": Screen, "group": Group, "alias": Alias}
+_ADAPTERS = {name: TypeAdapter(model) for name, model in MODELS.items()}
+
+
+class Batch(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    batch: list[Message]
+    sentAt: datetime | None = None
+    context: dict[str, Any] = Field(default_factory=dict)
+    writeKey: str | None = None
+
+
+_BATCH = TypeAdapter(Batch)
+EVENT_NAMES = {"identify": "Identify", "page": "Page Viewed", "screen": "Screen Viewed", "group": "Group", "alias": "Alias"}
+
+
+@dataclass
+class Event:
+    """One accepted message, in the shape the rest of Boomerang uses."""
+
+    message_id: str
+    type: str
+    event: str
+    user_id: str | None
+    anonymous_id: str | None
+    timestamp: datetime
+    properties: dict[str, Any]
+    context: dict[str, Any]
+    traits: dict[str, Any] = field(default_factory=dict)
+    previous_id: str | None = None
+    customer_id: str | None = None
+
+
+def _field(loc: tuple, prefix: str) -> str:
+    path = prefix
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif part not in MODELS:  # the discriminator's tag is not a field the sender wrote
+            path += f".{part}" if path else str(part)
+    return path or "body"
+
+
+def errors_of(exc: ValidationError, prefix: str = "") -> list[dict]:
+    return [{"field": _field(e["loc"], prefix), "reason": e["msg"]} for e in exc.errors(include_url=False)]
+
+
+def parse_one(kind: str, payload: Any) -> _Message:
+    try:
+        return _ADAPTERS[kind].validate_python(payload)
+    except ValidationError as exc:
+        raise ValidationFailed(errors_of(exc)) from None
+
+
+def parse_batch(payload: Any) -> Batch:
+    try:
+        return _BATCH.validate_python(payload)
+    except ValidationError as exc:
+        raise ValidationFailed(errors_of(exc)) from None
+
+
+def normalise(
+    messages: list[_Message], *, received_at: datetime, limits: IngestSettings, new_id, prefix: str = "",
+    sent_at: datetime | None = None, batch_context: dict | None = None,
+) -> list[Event]:
+    """Check times and fill defaults; every problem of every message is reported at once."""
+    errors, events = [], []
+    latest = received_at + timedelta(seconds=limits.max_future_seconds)
+    earliest = naive_utc(limits.earliest_timestamp)
+    for index, msg in enumerate(messages):
+        where = f"{prefix}[{index}]" if prefix else ""
+        when = _event_time(msg, received_at, sent_at)
+        name = "timestamp" if msg.timestamp else "originalTimestamp"
+        if when > latest:
+            errors.append({"field": f"{where}.{name}".lstrip("."), "reason": f"{when.isoformat()} is too far in the future"})
+            continue
+        if when < earliest:
+            errors.append({"field": f"{where}.{name}".lstrip("."), "reason": f"{when.isoformat()} is before {earliest.date()}"})
+            continue
+        context = {**(batch_context or {}), **msg.context}
+        events.append(
+            Event(
+                message_id=msg.messageId or new_id(),
+                type=msg.type,
+                event=msg.event if isinstance(msg, Track) else EVENT_NAMES[msg.type],
+                user_id=msg.userId,
+                anonymous_id=msg.anonymousId,
+                timestamp=when,
+                properties=_properties(msg),
+                context=context,
+                traits=getattr(msg, "traits", {}) or {},
+                previous_id=getattr(msg, "previousId", None),
+            )
+        )
+    if errors:
+        raise ValidationFailed(errors)
+    return events
+
+
+def _event_time(msg: _Message, received_at: datetime, sent_at: datetime | None) -> datetime:
+    """Segment's rule: the sender's clock is corrected by the gap between sentAt and receipt."""
+    if msg.timestamp is not None:
+        return naive_utc(msg.timestamp)
+    sent = msg.sentAt or sent_at
+    if msg.originalTimestamp is not None:
+        if sent is not None:
+            return received_at - (naive_utc(sent) - naive_utc(msg.originalTimestamp))
+        return naive_utc(msg.originalTimestamp)
+    return received_at
+
+
+def _properties(msg: _Message) -> dict[str, Any]:
+    if isinstance(msg, Page):
+        extra = {k: v for k, v in (("name", msg.name), ("category", msg.category)) if v is not None}
+        return {**msg.properties, **extra}
+    if isinstance(msg, Group):
+        return {"group_id": msg.groupId, **msg.traits}
+    if isinstance(msg, Alias):
+        return {"previous_id": msg.previousId}
+    if isinstance(msg, Identify):
+        return {}
+    return dict(msg.properties)
