@@ -19,6 +19,8 @@ from boomerang.customers.identity import Resolver
 from boomerang.customers.models import Customer
 from boomerang.events import ecommerce
 from boomerang.events.models import inbox
+from boomerang.core.ids import new_id
+from boomerang.events import schemas
 from boomerang.events.schemas import Event
 
 CLAIMED_IDENTITIES = (("email", "email"), ("phone", "phone"), ("telegram", "telegram_chat_id"))
@@ -116,3 +118,12 @@ def _inbox_row(event: Event, now: datetime, source: str) -> dict:
         "properties": orjson.dumps(event.properties, default=str).decode(),
         "context": orjson.dumps(event.context, default=str).decode(),
     }
+
+
+def record(session: Session, messages: list[dict], *, now: datetime, limits, source: str) -> list[Event]:
+    """Validate and ingest Segment-shaped dicts made by Boomerang itself (REST calls, importers)."""
+    parsed = [schemas.parse_one(m.get("type", "track"), m) for m in messages]
+    events = schemas.normalise(parsed, received_at=now, limits=limits, new_id=lambda: new_id("msg"))
+    check(events)
+    ingest(session, events, now=now, source=source)
+    return events

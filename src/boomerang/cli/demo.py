@@ -1,0 +1,56 @@
+"""`boomerang demo`: a simulated shop loaded into a workspace, then the server."""
+
+from __future__ import annotations
+
+import time
+from datetime import date
+from typing import Annotated, Optional
+
+import typer
+
+from boomerang.cli.output import Bar, console, emit_json, failures, workspace
+
+
+def demo(
+    ctx: typer.Context,
+    customers: Annotated[int, typer.Option(min=1, help="how many customers the simulated shop gets")] = 5000,
+    days: Annotated[int, typer.Option(min=1, help="how many days of history")] = 365,
+    start: Annotated[Optional[str], typer.Option(help="first day of the history, YYYY-MM-DD (default: that many days ago)")] = None,
+    seed: Annotated[int, typer.Option(help="random seed: the same seed gives the same shop")] = 42,
+    no_serve: Annotated[bool, typer.Option("--no-serve", help="load and print the summary, do not start the server")] = False,
+    host: Annotated[Optional[str], typer.Option(help="address for the server")] = None,
+    port: Annotated[Optional[int], typer.Option(help="port for the server")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
+) -> None:
+    """Load a realistic demo shop (catalog, customers, a year of behaviour) and start the server."""
+    from boomerang.auth.service import create_key
+    from boomerang.cli.app import print_summary, run_server
+    from boomerang.core.clock import naive_utc
+    from boomerang.demo.simulator import SimConfig, estimate_events, simulate
+    from boomerang.events.bulk import LoadResult, load
+    from boomerang.status import summary
+
+    with failures():
+        first_day = date.fromisoformat(start) if start else date.today().fromordinal(date.today().toordinal() - days)
+        config = SimConfig(customers=customers, days=days, start=first_day, seed=seed)
+        ws = workspace(ctx)
+        started = time.perf_counter()
+        loaded = LoadResult()
+        with Bar(enabled=not as_json) as bar:
+            bar.start(estimate_events(config), f"simulating {customers:,} customers over {days} days")
+            for chunk in simulate(config):
+                loaded.add(load(ws, chunk, source="demo"))
+                bar.advance(0 if chunk.events is None else len(chunk.events))
+        with ws.uow.session() as session:
+            _, write_key = create_key(session, kind="write", name="demo", now=naive_utc(ws.clock.now()))
+            _, secret_key = create_key(session, kind="secret", name="demo", now=naive_utc(ws.clock.now()))
+        data = {**summary(ws), "seconds": round(time.perf_counter() - started, 1), "workspace": str(ws.settings.home),
+                "write_key": write_key, "secret_key": secret_key}
+    if as_json:
+        emit_json(data)
+    else:
+        print_summary(data)
+        console.print(f"loaded in {data['seconds']} s into {data['workspace']}")
+        console.print(f"write key (tracking): [bold]{write_key}[/]\nsecret key (/api):    [bold]{secret_key}[/]")
+    if not no_serve:
+        run_server(ws, host=host, port=port)

@@ -1,0 +1,52 @@
+"""The workspace at a glance: profiles, orders, revenue, products and events."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from boomerang.bootstrap import Workspace
+from boomerang.catalog.models import Product
+from boomerang.customers.models import IDENTIFIED, Customer
+from boomerang.events.models import inbox
+from boomerang.orders.models import Order
+
+BUYING = ("placed", "paid", "shipped", "delivered", "partially_refunded")
+
+
+def summary(ws: Workspace) -> dict:
+    """Counts from both stores; events still waiting in the inbox are reported as pending."""
+    with ws.uow.session() as session:
+        live = Customer.merged_into_id.is_(None)
+        customers = session.scalar(sa.select(sa.func.count()).where(live))
+        identified = session.scalar(sa.select(sa.func.count()).where(live, IDENTIFIED))
+        orders, revenue = session.execute(
+            sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(Order.total - Order.refunded_total), 0.0))
+            .where(Order.status != "cancelled")
+        ).one()
+        per_customer = (
+            sa.select(Order.customer_id, sa.func.count().label("n"))
+            .where(Order.customer_id.is_not(None), Order.status.in_(BUYING))
+            .group_by(Order.customer_id).subquery()
+        )
+        buyers, repeat = session.execute(
+            sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(sa.case((per_customer.c.n >= 2, 1), else_=0)), 0))
+        ).one()
+        products = session.scalar(sa.select(sa.func.count()).select_from(Product))
+        in_stock = session.scalar(sa.select(sa.func.count()).where(Product.in_stock.is_(True)))
+        pending = session.scalar(sa.select(sa.func.count()).select_from(inbox))
+    log = ws.log.summary()
+    return {
+        "customers": {"total": customers, "identified": identified, "anonymous": customers - identified},
+        "orders": orders,
+        "revenue": round(float(revenue), 2),
+        "buyers": buyers,
+        "repeat_purchase_rate": round(repeat / buyers, 4) if buyers else None,
+        "products": {"total": products, "in_stock": in_stock},
+        "events": {
+            "total": log["total"],
+            "pending": pending,
+            "by_type": log["by_event"],
+            "first": log["first"].isoformat() if log["first"] else None,
+            "last": log["last"].isoformat() if log["last"] else None,
+        },
+    }
