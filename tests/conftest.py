@@ -34,9 +34,18 @@ def settings(tmp_path: Path) -> Settings:
     return Settings(home=tmp_path / "ws")
 
 
+@pytest.fixture(scope="session")
+def migrated_home(tmp_path_factory) -> Path:
+    """A freshly migrated workspace folder, made once and copied by each test (migrations take ~1 s)."""
+    home = tmp_path_factory.mktemp("template") / "ws"
+    open_workspace(Settings(home=home)).engine.dispose()
+    return home
+
+
 @pytest.fixture
-def ws(settings: Settings) -> Workspace:
+def ws(settings: Settings, migrated_home: Path) -> Workspace:
     """A migrated workspace on SQLite and DuckDB in a temporary folder."""
+    shutil.copytree(migrated_home, settings.home)
     return open_workspace(settings)
 
 
@@ -86,7 +95,7 @@ def postgres_server():
 
 
 @pytest.fixture
-def pg_ws(postgres_server: str, tmp_path: Path) -> Workspace:
+def pg_ws(postgres_server: str, tmp_path: Path, migrated_home: Path) -> Workspace:
     """A migrated workspace whose operational store is a fresh PostgreSQL database."""
     import sqlalchemy as sa
 
@@ -95,6 +104,8 @@ def pg_ws(postgres_server: str, tmp_path: Path) -> Workspace:
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
+    (tmp_path / "ws").mkdir()
+    shutil.copy(migrated_home / "events.duckdb", tmp_path / "ws" / "events.duckdb")
     ws = open_workspace(Settings(home=tmp_path / "ws", database_url=f"{postgres_server}/{name}"))
     yield ws
     ws.engine.dispose()

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import ORJSONResponse
+from fastapi.responses import JSONResponse
 
 from boomerang import __version__
 from boomerang.api.deps import require_secret
@@ -44,13 +44,13 @@ def create_app(ws: Workspace, *, background_flush: bool = True) -> FastAPI:
             worker.join(timeout=30)
             flush(ws)
 
-    app = FastAPI(title="Boomerang", version=__version__, lifespan=lifespan, default_response_class=ORJSONResponse)
+    app = FastAPI(title="Boomerang", version=__version__, lifespan=lifespan)
     app.state.ws = ws
     app.state.keys = KeyChecker(ws.uow.session)
 
     @app.exception_handler(BoomerangError)
     async def _domain_error(_: Request, exc: BoomerangError):
-        return ORJSONResponse({"success": False, **exc.to_dict()}, status_code=exc.status_code)
+        return JSONResponse({"success": False, **exc.to_dict()}, status_code=exc.status_code)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError):
@@ -58,7 +58,7 @@ def create_app(ws: Workspace, *, background_flush: bool = True) -> FastAPI:
             {"field": ".".join(str(p) for p in e["loc"][1:]) or str(e["loc"][0]), "reason": e["msg"]}
             for e in exc.errors()
         ]
-        return ORJSONResponse({"success": False, "errors": errors}, status_code=400)
+        return JSONResponse({"success": False, "errors": errors}, status_code=400)
 
     @app.get("/health", include_in_schema=False)
     def health() -> dict:

@@ -74,7 +74,7 @@ class Resolver:
             return
         if current is None:
             self.session.add(Identity(kind=kind, value=value, customer_id=customer.id, created_at=self.now))
-            self.session.flush([customer])
+            self.session.flush()
         else:
             self.session.flush()
             self.session.execute(

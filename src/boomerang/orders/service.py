@@ -86,7 +86,7 @@ def record_order(
             setattr(row, name, value)
     row.updated_at = now
     if order.products:
-        session.flush([row])
+        session.flush()
         session.execute(sa.delete(OrderLine).where(OrderLine.order_id == row.id))
         session.add_all(
             OrderLine(order_id=row.id, line_no=i, sku=line.sku, name=line.name, category=line.category,

@@ -1,0 +1,38 @@
+"""Helpers for API tests: a client with keys, and Basic auth as Segment's SDKs send it."""
+
+from __future__ import annotations
+
+import base64
+
+from fastapi.testclient import TestClient
+
+from boomerang.api.app import create_app
+from boomerang.auth.service import create_key
+from boomerang.events.flush import flush
+
+
+def basic(key: str) -> dict:
+    return {"Authorization": "Basic " + base64.b64encode(f"{key}:".encode()).decode()}
+
+
+class Api:
+    """A test client on a workspace, with a write key and a secret key."""
+
+    def __init__(self, ws) -> None:
+        self.ws = ws
+        with ws.uow.session() as session:
+            _, self.write_key = create_key(session, kind="write", name="t", now=ws.clock.now().replace(tzinfo=None))
+            _, self.secret_key = create_key(session, kind="secret", name="t", now=ws.clock.now().replace(tzinfo=None))
+        self.client = TestClient(create_app(ws, background_flush=False))
+
+    def track(self, kind: str, body: dict, **kw):
+        return self.client.post(f"/v1/{kind}", json=body, headers=basic(self.write_key), **kw)
+
+    def api(self, method: str, path: str, **kw):
+        headers = {"Authorization": f"Bearer {self.secret_key}", **kw.pop("headers", {})}
+        return self.client.request(method, f"/api{path}", headers=headers, **kw)
+
+    def events(self, sql: str = "SELECT message_id, event, customer_id FROM events ORDER BY message_id"):
+        flush(self.ws)
+        with self.ws.log.connect() as conn:
+            return conn.execute(sql).fetchall()

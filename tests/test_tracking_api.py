@@ -1,0 +1,141 @@
+"""The Segment-compatible tracking API: happy paths, idempotency, e-commerce effects, bad input."""
+
+from __future__ import annotations
+
+import gzip
+from datetime import datetime, timedelta, timezone
+
+import orjson
+import pytest
+import sqlalchemy as sa
+
+from api_helpers import Api, basic
+from boomerang.orders.models import Order, OrderLine
+from boomerang.catalog.models import Product
+
+
+@pytest.fixture
+def api(any_ws):
+    return Api(any_ws)
+
+
+def test_track_identify_page_screen_group_alias_land_in_the_log(api):
+    assert api.track("track", {"event": "Signed Up", "userId": "u1", "messageId": "m1"}).json()["success"]
+    assert api.track("identify", {"userId": "u1", "traits": {"email": "U1@Example.com"}, "messageId": "m2"}).status_code == 200
+    assert api.track("page", {"anonymousId": "a1", "name": "Home", "messageId": "m3"}).status_code == 200
+    assert api.track("screen", {"userId": "u1", "name": "Cart", "messageId": "m4"}).status_code == 200
+    assert api.track("group", {"userId": "u1", "groupId": "acme", "messageId": "m5"}).status_code == 200
+    assert api.track("alias", {"userId": "u1", "previousId": "a1", "messageId": "m6"}).status_code == 200
+    rows = api.events()
+    assert [r[1] for r in rows] == ["Signed Up", "Identify", "Page Viewed", "Screen Viewed", "Group", "Alias"]
+    # the alias merged the anonymous visitor: every event now belongs to one profile
+    assert len({r[2] for r in rows}) == 1
+
+
+def test_same_message_id_is_stored_once_before_and_after_flush(api):
+    body = {"batch": [{"type": "track", "event": "Product Viewed", "anonymousId": "a", "messageId": "dup",
+                       "properties": {"sku": "S1"}}] * 3}
+    assert api.track("batch", body).json() == {"success": True, "accepted": 1, "duplicates": 2}
+    api.events()
+    assert api.track("batch", body).status_code == 200  # the inbox is empty now; the log still dedupes
+    assert api.events("SELECT count(*) FROM events") == [(1,)]
+
+
+def test_batch_of_2500_events_and_gzip(api):
+    batch = [{"type": "track", "event": "Product Viewed", "anonymousId": f"a{i % 300}", "messageId": f"m{i}",
+              "properties": {"sku": f"S{i % 40}", "price": 5}} for i in range(2500)]
+    body = gzip.compress(orjson.dumps({"batch": batch}))
+    assert len(orjson.dumps({"batch": batch})) < 500 * 1024
+    r = api.client.post("/v1/batch", content=body, headers={**basic(api.write_key), "Content-Encoding": "gzip",
+                                                            "Content-Type": "application/json"})
+    assert r.status_code == 200, r.text
+    assert r.json()["accepted"] == 2500
+    assert api.events("SELECT count(*), count(DISTINCT customer_id) FROM events") == [(2500, 300)]
+
+
+def test_order_completed_records_order_lines_and_products_then_refund_and_cancel(api):
+    props = {"order_id": "o-1", "total": 30.0, "currency": "EUR", "coupon": "WELCOME",
+             "products": [{"product_id": "SKU-1", "name": "Mug", "category": "Kitchen > Mugs", "price": 10, "quantity": 2},
+                          {"sku": "SKU-2", "name": "Tea", "price": 10, "quantity": 1}]}
+    assert api.track("track", {"event": "Order Completed", "userId": "u9", "properties": props}).status_code == 200
+    with api.ws.uow.session() as s:
+        order = s.get(Order, "o-1")
+        assert (order.status, order.total, order.coupon, order.currency) == ("paid", 30.0, "WELCOME", "EUR")
+        assert s.scalar(sa.select(sa.func.count()).select_from(OrderLine)) == 2
+        assert s.get(Product, "SKU-1").category == "Kitchen > Mugs"
+    refund = {"event": "Order Refunded", "userId": "u9", "messageId": "r1", "properties": {"order_id": "o-1", "total": 10}}
+    api.track("track", refund)
+    api.track("track", refund)  # sent twice: refunded once
+    with api.ws.uow.session() as s:
+        order = s.get(Order, "o-1")
+        assert (order.status, order.refunded_total) == ("partially_refunded", 10.0)
+    api.track("track", {"event": "Order Cancelled", "userId": "u9", "properties": {"order_id": "o-1"}})
+    with api.ws.uow.session() as s:
+        assert s.get(Order, "o-1").status == "cancelled"
+
+
+def _error(response, status=400):
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["success"] is False
+    return body.get("errors") or [body]
+
+
+@pytest.mark.parametrize(
+    ("kind", "body", "field", "reason"),
+    [
+        ("track", {"event": "X"}, "body", "userId or anonymousId"),
+        ("track", {"userId": "u"}, "event", "Field required"),
+        ("track", {"userId": {"a": 1}, "event": "X"}, "userId", "string"),
+        ("track", {"userId": "u", "event": "X", "properties": [1]}, "properties", "dictionary"),
+        ("track", {"userId": "u", "event": "X", "timestamp": "yesterday-ish"}, "timestamp", "datetime"),
+        ("track", {"userId": "u", "event": "X", "timestamp": "2999-01-01T00:00:00Z"}, "timestamp", "future"),
+        ("track", {"userId": "u", "event": "X", "timestamp": "1970-01-01T00:00:00Z"}, "timestamp", "before 1990"),
+        ("track", {"userId": "u", "event": "Order Completed", "properties": {"total": 3}}, "properties.order_id", "required"),
+        ("track", {"userId": "u", "event": "Order Completed", "properties": {"order_id": "o", "total": "lots"}}, "properties.total", "number"),
+        ("identify", {"userId": "u", "traits": {"birthday": "31/02/1990"}}, "traits.birthday", "date"),
+        ("identify", {"userId": "u", "traits": {"consents": {"fax": True}}}, "traits.consents.fax", "unknown channel"),
+        ("alias", {"userId": "u"}, "previousId", "Field required"),
+    ],
+)
+def test_bad_messages_name_the_field_and_store_nothing(api, kind, body, field, reason):
+    errors = _error(api.track(kind, body))
+    assert any(e["field"] == field and reason.lower() in e["reason"].lower() for e in errors), errors
+    assert api.events("SELECT count(*) FROM events") == [(0,)]
+
+
+def test_batch_with_one_bad_item_is_rejected_whole(api):
+    batch = [{"type": "track", "event": "A", "userId": "u"}, {"type": "track", "event": "B"},
+             {"type": "nonsense", "userId": "u"}]
+    errors = _error(api.track("batch", {"batch": batch}))
+    fields = {e["field"] for e in errors}
+    assert "batch[1]" in fields and "batch[2]" in fields
+    assert api.events("SELECT count(*) FROM events") == [(0,)]
+
+
+def test_body_that_is_not_json_too_large_or_too_many(api):
+    errors = _error(api.client.post("/v1/track", content=b"{nope", headers=basic(api.write_key)))
+    assert errors[0]["field"] == "body" and "JSON" in errors[0]["reason"]
+    big = {"batch": [{"type": "track", "event": "X" * 200, "userId": "u"}] * 2600}
+    assert api.track("batch", big).status_code == 413
+    many = {"batch": [{"type": "track", "event": "X", "userId": "u"}] * 2501}
+    assert any(e["field"] == "batch" for e in _error(api.track("batch", many)))
+
+
+def test_wrong_or_missing_key_is_401(api):
+    body = {"event": "X", "userId": "u"}
+    assert api.client.post("/v1/track", json=body).status_code == 401
+    assert api.client.post("/v1/track", json=body, headers=basic("bk_w_wrong")).status_code == 401
+    assert api.client.post("/v1/track", json={**body, "writeKey": api.write_key}).status_code == 200
+    r = api.client.get("/api/customers", headers={"Authorization": f"Bearer {api.write_key}"})
+    assert r.status_code == 401 and r.json()["field"] == "authorization"
+
+
+def test_clock_skew_is_corrected_with_sent_at(api):
+    now = datetime.now(timezone.utc)
+    body = {"batch": [{"type": "track", "event": "X", "userId": "u", "messageId": "skew",
+                       "originalTimestamp": (now + timedelta(hours=5, minutes=-1)).isoformat()}],
+            "sentAt": (now + timedelta(hours=5)).isoformat()}
+    assert api.track("batch", body).status_code == 200
+    (ts,), = api.events("SELECT timestamp FROM events")
+    assert abs((ts - (now.replace(tzinfo=None) - timedelta(minutes=1))).total_seconds()) < 30
