@@ -38,7 +38,7 @@ def failures() -> Iterator[None]:
     try:
         yield
     except BoomerangError as exc:
-        items = getattr(exc, "errors", None) or [exc.to_dict()]
+        items = exc.errors
         for item in items[:20]:
             field = f"[bold]{item.get('field')}[/]: " if item.get("field") else ""
             errors.print(f"[red]error[/] {field}{item['reason']}", highlight=False)

@@ -13,8 +13,12 @@ class BoomerangError(Exception):
         self.message = message
         self.field = field
 
+    @property
+    def errors(self) -> list[dict]:
+        return [{"field": self.field, "reason": self.message}]
+
     def to_dict(self) -> dict:
-        return {"field": self.field, "reason": self.message}
+        return {"errors": self.errors}
 
 
 class ValidationFailed(BoomerangError):
@@ -25,10 +29,11 @@ class ValidationFailed(BoomerangError):
     def __init__(self, errors: list[dict]) -> None:
         first = errors[0] if errors else {"field": None, "reason": "invalid input"}
         super().__init__(first["reason"], field=first.get("field"))
-        self.errors = errors
+        self._errors = errors
 
-    def to_dict(self) -> dict:
-        return {"errors": self.errors}
+    @property
+    def errors(self) -> list[dict]:
+        return self._errors
 
 
 class NotFound(BoomerangError):
