@@ -1,0 +1,3 @@
+from boomerang.cli.app import main
+
+main()
