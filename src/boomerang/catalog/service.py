@@ -43,11 +43,7 @@ class StockChange(BaseModel):
 
 def upsert_products(session: Session, products: list[ProductIn], *, now: datetime) -> dict[str, int]:
     """Insert new products and replace the given fields of known ones; returns counts."""
-    skus = [p.sku for p in products]
-    existing = {
-        p.sku: p for start in range(0, len(skus), 5000)
-        for p in session.scalars(sa.select(Product).where(Product.sku.in_(skus[start : start + 5000])))
-    }
+    existing = preload(session, {p.sku for p in products})
     created = updated = 0
     for item in products:
         data = item.model_dump(exclude_unset=True)
@@ -84,10 +80,22 @@ def change_stock(session: Session, changes: list[StockChange], *, now: datetime)
     return len(changes)
 
 
+def preload(session: Session, skus: set[str]) -> dict[str, Product]:
+    """The known products among these skus, keyed by sku, in one query per 5,000."""
+    wanted = sorted(skus)
+    return {
+        p.sku: p for start in range(0, len(wanted), 5000)
+        for p in session.scalars(sa.select(Product).where(Product.sku.in_(wanted[start : start + 5000])))
+    }
+
+
 def learn_from_event(session: Session, fields: dict[str, Any], *, now: datetime, cache: dict[str, Product]) -> None:
-    """Fill in what a product event tells about a product (never its stock: events do not know it)."""
+    """Fill in what a product event tells about a product (never its stock: events do not know it).
+
+    `cache` must hold every known product among the batch's skus (see `preload`).
+    """
     sku = fields["sku"]
-    product = cache.get(sku) or session.get(Product, sku)
+    product = cache.get(sku)
     if product is None:
         product = Product(sku=sku, attributes={}, in_stock=True, created_at=now, updated_at=now)
         session.add(product)

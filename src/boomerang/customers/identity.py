@@ -30,6 +30,7 @@ class Resolver:
         self.session = session
         self.now = now
         self._ids: dict[tuple[str, str], str | None] = {}
+        self._customers: dict[str, Customer] = {}  # strong references: the identity map's are weak
 
     def preload(self, keys: set[tuple[str, str]]) -> None:
         """Look up many (kind, value) pairs in one query per kind."""
@@ -47,12 +48,10 @@ class Resolver:
                 )
                 for value, cid in rows:
                     self._ids[(kind, value)] = cid
-        if self._ids:
-            wanted = {cid for cid in self._ids.values() if cid}
-            loaded = set(self.session.identity_map.keys())
-            missing = [cid for cid in wanted if (Customer, (cid,), None) not in loaded]
-            for start in range(0, len(missing), 5000):
-                self.session.scalars(sa.select(Customer).where(Customer.id.in_(missing[start : start + 5000]))).all()
+        missing = sorted({cid for cid in self._ids.values() if cid and cid not in self._customers})
+        for start in range(0, len(missing), 5000):
+            for customer in self.session.scalars(sa.select(Customer).where(Customer.id.in_(missing[start : start + 5000]))):
+                self._customers[customer.id] = customer
 
     def find(self, kind: str, value: str | None) -> Customer | None:
         if not value:
@@ -60,11 +59,16 @@ class Resolver:
         if (kind, value) not in self._ids:
             self.preload({(kind, value)})
         cid = self._ids[(kind, value)]
-        return self.session.get(Customer, cid) if cid else None
+        if not cid:
+            return None
+        if cid not in self._customers:
+            self._customers[cid] = self.session.get(Customer, cid)
+        return self._customers[cid]
 
     def create(self, **fields) -> Customer:
         customer = Customer(id=new_id("cus"), attributes={}, created_at=self.now, updated_at=self.now, **fields)
         self.session.add(customer)
+        self._customers[customer.id] = customer
         return customer
 
     def link(self, kind: str, value: str, customer: Customer) -> None:
@@ -74,7 +78,6 @@ class Resolver:
             return
         if current is None:
             self.session.add(Identity(kind=kind, value=value, customer_id=customer.id, created_at=self.now))
-            self.session.flush()
         else:
             self.session.flush()
             self.session.execute(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from boomerang.core.errors import ValidationFailed
@@ -98,6 +99,8 @@ def set_consent(session: Session, customer: Customer, channel: str, granted: boo
     """Record a consent; returns False when it did not change (no history row then)."""
     if channel not in CHANNELS:
         raise ValidationFailed([{"field": "channel", "reason": f"unknown channel (one of {', '.join(CHANNELS)})"}])
+    if sa.inspect(customer).pending:
+        session.flush()  # no relationship orders consents after a new customer in the unit of work
     current = session.get(Consent, (customer.id, channel))
     if current is not None and current.granted == granted:
         return False

@@ -37,6 +37,13 @@ def check(event: Event, prefix: str) -> list[dict]:
     return []
 
 
+def skus(event: Event) -> set[str]:
+    """The product skus an event mentions, so a batch can load them at once."""
+    props = event.properties
+    items = [props] if event.event in PRODUCT_EVENTS else props.get("products") or []
+    return {str(i.get("sku") or i.get("product_id")) for i in items if isinstance(i, dict) and (i.get("sku") or i.get("product_id"))}
+
+
 def _product_fields(line: LineIn) -> dict[str, Any] | None:
     if line.sku is None:
         return None

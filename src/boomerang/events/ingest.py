@@ -13,6 +13,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from boomerang.catalog.service import preload as preload_products
 from boomerang.core.errors import ValidationFailed
 from boomerang.customers import profiles
 from boomerang.customers.identity import Resolver
@@ -66,14 +67,15 @@ def ingest(session: Session, events: list[Event], *, now: datetime, source: str)
         | {("user", e.previous_id) for e in fresh if e.previous_id}
         | {("anonymous", e.previous_id) for e in fresh if e.previous_id}
     )
-    products: dict = {}
-    for event in fresh:
-        customer = _resolve(resolver, event)
-        event.customer_id = customer.id
-        _seen(customer, event.timestamp)
-        if event.type == "identify":
-            _identify(session, resolver, customer, event, now=now, source=source)
-        ecommerce.apply(session, event, now=now, source=source, products=products)
+    products = preload_products(session, set().union(*(ecommerce.skus(e) for e in fresh)) if fresh else set())
+    with session.no_autoflush:
+        for event in fresh:
+            customer = _resolve(resolver, event)
+            event.customer_id = customer.id
+            _seen(customer, event.timestamp)
+            if event.type == "identify":
+                _identify(session, resolver, customer, event, now=now, source=source)
+            ecommerce.apply(session, event, now=now, source=source, products=products)
     if fresh:
         session.flush()
         session.execute(sa.insert(inbox), [_inbox_row(e, now, source) for e in fresh])
