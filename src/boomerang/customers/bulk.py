@@ -41,8 +41,8 @@ def ensure(session: Session, kind: str, values: Iterable[str], *, now: datetime)
     missing = [v for v in values if v not in found]
     if missing:
         created = {v: new_id("cus") for v in missing}
-        session.execute(
-            sa.insert(Customer),
+        session.connection().execute(
+            Customer.__table__.insert(),
             [
                 {
                     "id": cid, "external_id": v if kind == "user" else None, "attributes": {},
@@ -51,8 +51,8 @@ def ensure(session: Session, kind: str, values: Iterable[str], *, now: datetime)
                 for v, cid in created.items()
             ],
         )
-        session.execute(
-            sa.insert(Identity),
+        session.connection().execute(
+            Identity.__table__.insert(),
             [{"kind": kind, "value": v, "customer_id": cid, "created_at": now} for v, cid in created.items()],
         )
         found.update(created)

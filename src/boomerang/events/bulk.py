@@ -63,8 +63,8 @@ class LoadResult:
 
 def _records(frame: pd.DataFrame) -> list[dict]:
     """Rows as dicts with None for missing values (pandas' NA does not bind)."""
-    frame = frame.astype(object).where(frame.notna(), None)
-    return frame.to_dict("records")
+    columns = {name: frame[name].astype(object).where(frame[name].notna(), None).tolist() for name in frame}
+    return [dict(zip(columns, values)) for values in zip(*columns.values())]
 
 
 def load(ws: Workspace, chunk: Chunk, *, source: str) -> LoadResult:
@@ -118,7 +118,7 @@ def load(ws: Workspace, chunk: Chunk, *, source: str) -> LoadResult:
                 session.execute(sa.delete(OrderLine).where(OrderLine.order_id.in_(order_ids[start : start + customers_bulk.CHUNK])))
             result.orders = len(rows)
             if chunk.lines is not None and not chunk.lines.empty:
-                session.execute(sa.insert(OrderLine), _records(chunk.lines))
+                session.connection().execute(OrderLine.__table__.insert(), _records(chunk.lines))
                 result.lines = len(chunk.lines)
 
         if chunk.events is not None and not chunk.events.empty:
@@ -165,4 +165,5 @@ def _seen_ranges(chunk: Chunk, events: pd.DataFrame | None, ids: dict[str, str])
     if both.empty:
         return {}
     span = both.groupby("customer_id")["timestamp"].agg(["min", "max"])
-    return {cid: (row["min"].to_pydatetime(), row["max"].to_pydatetime()) for cid, row in span.iterrows()}
+    firsts, lasts = span["min"].dt.to_pydatetime().tolist(), span["max"].dt.to_pydatetime().tolist()
+    return dict(zip(span.index.tolist(), zip(firsts, lasts)))
