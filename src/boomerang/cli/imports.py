@@ -36,9 +36,13 @@ def _run(ctx: typer.Context, kind: str, path: Path, as_json: bool, **options) ->
 
 
 @app.command("online-retail")
-def online_retail(ctx: typer.Context, path: PathArg, as_json: JsonOpt = False) -> None:
+def online_retail(
+    ctx: typer.Context, path: PathArg,
+    timezone: Annotated[str, typer.Option(help="the shop's time zone; InvoiceDate is local time")] = "Europe/London",
+    as_json: JsonOpt = False,
+) -> None:
     """The UCI Online Retail invoice file (CSV, optionally gzipped)."""
-    _run(ctx, "online_retail", path, as_json)
+    _run(ctx, "online_retail", path, as_json, timezone=timezone)
 
 
 @app.command()
@@ -56,7 +60,7 @@ def orders(
     order_id: Annotated[str, typer.Option("--order-id", help="column with the order id")],
     product: Annotated[Optional[str], typer.Option(help="column with the product sku")] = None,
     quantity: Annotated[Optional[str], typer.Option(help="column with the quantity")] = None,
-    price: Annotated[Optional[str], typer.Option(help="column with the unit price")] = None,
+    price: Annotated[Optional[str], typer.Option(help="column with the product's list price (default: amount / quantity)")] = None,
     name: Annotated[Optional[str], typer.Option(help="column with the product name")] = None,
     category: Annotated[Optional[str], typer.Option(help="column with the product category")] = None,
     date_format: Annotated[Optional[str], typer.Option("--date-format", help="strptime format; ISO when omitted")] = None,
