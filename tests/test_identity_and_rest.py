@@ -108,3 +108,13 @@ def test_orders_status_refund_and_keys(api):
     api.api("DELETE", f"/keys/{made['id']}")
     api.client.app.state.keys._cache.clear()
     assert api.client.post("/v1/track", json={"event": "X", "userId": "u", "writeKey": made["key"]}).status_code == 401
+
+
+def test_device_id_from_a_mobile_sdk_becomes_an_identity_of_the_known_profile(api):
+    context = {"device": {"id": "B5372DB0-C21E-11E4", "type": "ios"}}
+    api.track("identify", {"userId": "m1", "anonymousId": "app-install-1", "context": context, "messageId": "d1"})
+    api.track("track", {"userId": "m2", "event": "App Opened", "context": context, "messageId": "d2"})
+    (cid,) = {r[2] for r in api.events() if r[0] == "d1"}
+    identities = {(i["kind"], i["value"]) for i in api.api("GET", f"/customers/{cid}").json()["identities"]}
+    assert ("device", "B5372DB0-C21E-11E4") in identities
+    assert _live(api) == 2  # the second known user on the same device is not merged into the first

@@ -66,6 +66,7 @@ def ingest(session: Session, events: list[Event], *, now: datetime, source: str)
         | {("anonymous", e.anonymous_id) for e in fresh if e.anonymous_id}
         | {("user", e.previous_id) for e in fresh if e.previous_id}
         | {("anonymous", e.previous_id) for e in fresh if e.previous_id}
+        | {("device", _device(e)) for e in fresh if e.user_id and _device(e)}
     )
     products = preload_products(session, set().union(*(ecommerce.skus(e) for e in fresh)) if fresh else set())
     with session.no_autoflush:
@@ -73,6 +74,8 @@ def ingest(session: Session, events: list[Event], *, now: datetime, source: str)
             customer = _resolve(resolver, event)
             event.customer_id = customer.id
             _seen(customer, event.timestamp)
+            if event.user_id:
+                resolver.claim("device", _device(event), customer)
             if event.type == "identify":
                 _identify(session, resolver, customer, event, now=now, source=source)
             ecommerce.apply(session, event, now=now, source=source, products=products)
@@ -91,6 +94,13 @@ def _resolve(resolver: Resolver, event: Event) -> Customer:
         elif previous.id != customer.id:
             resolver.merge(previous, customer, reason="alias")
     return customer
+
+
+def _device(event: Event) -> str | None:
+    """The device id a mobile SDK sends in context.device.id."""
+    device = event.context.get("device")
+    value = device.get("id") if isinstance(device, dict) else None
+    return str(value)[:320] if value not in (None, "") else None
 
 
 def _seen(customer: Customer, at: datetime) -> None:
