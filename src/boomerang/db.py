@@ -56,25 +56,20 @@ def create_sql_engine(url: str) -> sa.Engine:
     return sa.create_engine(url, pool_pre_ping=True)
 
 
-def insert_ignore(engine_or_session: sa.Engine | Session, table: sa.Table):
-    """INSERT ... ON CONFLICT DO NOTHING for whichever dialect the store speaks."""
-    bind = engine_or_session.get_bind() if isinstance(engine_or_session, Session) else engine_or_session
-    if bind.dialect.name == "postgresql":
+def _insert(bind: sa.Engine | sa.Connection | Session):
+    """The INSERT construct of the store's dialect, which knows ON CONFLICT."""
+    dialect = bind.get_bind().dialect if isinstance(bind, Session) else bind.dialect
+    if dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    return insert(table).on_conflict_do_nothing()
+    return insert
 
 
-def upsert(engine_or_session: sa.Engine | Session, table: sa.Table, keys: list[str], rows: list[dict]):
-    """INSERT ... ON CONFLICT (keys) DO UPDATE of every other column given in the rows."""
-    bind = engine_or_session.get_bind() if isinstance(engine_or_session, Session) else engine_or_session
-    if bind.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    stmt = insert(table)
-    columns = [c for c in rows[0] if c not in keys]
+def upsert(bind: sa.Engine | sa.Connection | Session, table: sa.Table, keys: list[str], rows: list[dict]):
+    """INSERT ... ON CONFLICT (keys) DO UPDATE of every other column given in the rows but created_at."""
+    stmt = _insert(bind)(table)
+    columns = [c for c in rows[0] if c not in keys and c != "created_at"]
     return stmt.on_conflict_do_update(index_elements=keys, set_={c: stmt.excluded[c] for c in columns})
 
 

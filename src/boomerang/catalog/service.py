@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from boomerang.catalog.models import Product
 from boomerang.core.errors import NotFound
+from boomerang.db import upsert
 
 PRODUCT_FIELDS = ("name", "category", "brand", "price", "currency", "in_stock", "stock_quantity", "url", "image_url")
 
@@ -89,18 +90,48 @@ def preload(session: Session, skus: set[str]) -> dict[str, Product]:
     }
 
 
-def learn_from_event(session: Session, fields: dict[str, Any], *, now: datetime, cache: dict[str, Product]) -> None:
-    """Fill in what a product event tells about a product (never its stock: events do not know it).
+class ProductLearner:
+    """What a batch of events tells about products (never their stock: events do not know it).
 
-    `cache` must hold every known product among the batch's skus (see `preload`).
+    Reads the batch's products once, and writes only the new and the changed ones, with one
+    statement each, when `write` is called.
     """
-    sku = fields["sku"]
-    product = cache.get(sku)
-    if product is None:
-        product = Product(sku=sku, attributes={}, in_stock=True, created_at=now, updated_at=now)
-        session.add(product)
-    cache[sku] = product
-    for name in ("name", "category", "brand", "price", "currency", "url", "image_url"):
-        if fields.get(name) is not None and getattr(product, name) != fields[name]:
-            setattr(product, name, fields[name])
-            product.updated_at = now
+
+    FIELDS = ("name", "category", "brand", "price", "currency", "url", "image_url")
+
+    def __init__(self, session: Session, skus: set[str], *, now: datetime) -> None:
+        self.session, self.now = session, now
+        table, wanted = Product.__table__, sorted(skus)
+        self.known: dict[str, dict] = {}
+        for start in range(0, len(wanted), 5000):
+            rows = session.execute(sa.select(table.c.sku, *(table.c[f] for f in self.FIELDS))
+                                   .where(table.c.sku.in_(wanted[start : start + 5000])))
+            self.known.update((row.sku, dict(row._mapping)) for row in rows)
+        self.new: dict[str, dict] = {}
+        self.changed: set[str] = set()
+
+    def learn(self, fields: dict[str, Any]) -> None:
+        sku = fields["sku"]
+        current = self.known.get(sku)
+        if current is None:
+            current = self.known[sku] = self.new[sku] = {"sku": sku, **dict.fromkeys(self.FIELDS)}
+        for name in self.FIELDS:
+            if fields.get(name) is not None and current[name] != fields[name]:
+                current[name] = fields[name]
+                if sku not in self.new:
+                    self.changed.add(sku)
+
+    def write(self) -> None:
+        table, conn = Product.__table__, self.session.connection()
+        if self.new:
+            rows = [{**row, "in_stock": True, "attributes": {}, "created_at": self.now, "updated_at": self.now}
+                    for row in self.new.values()]
+            # Another request may have just added the same sku: then this one's fields win.
+            conn.execute(upsert(conn, table, ["sku"], rows), rows)
+        if self.changed:
+            conn.execute(
+                sa.update(table).where(table.c.sku == sa.bindparam("key"))
+                .values({f: sa.bindparam(f) for f in (*self.FIELDS, "updated_at")}),
+                [{**self.known[sku], "key": sku, "updated_at": self.now} for sku in sorted(self.changed)],
+            )
+        self.new, self.changed = {}, set()

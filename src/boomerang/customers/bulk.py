@@ -60,26 +60,15 @@ def ensure(session: Session, kind: str, values: Iterable[str], *, now: datetime)
 
 
 def touch_seen(session: Session, seen: dict[str, tuple[datetime, datetime]]) -> None:
-    """Widen first_seen_at / last_seen_at of each customer to cover (first, last)."""
+    """Widen first_seen_at / last_seen_at of each customer to cover (first, last), in one statement."""
     if not seen:
         return
-    current = {}
-    for chunk in _chunks(list(seen)):
-        rows = session.execute(
-            sa.select(Customer.id, Customer.first_seen_at, Customer.last_seen_at).where(Customer.id.in_(chunk))
-        )
-        current.update({cid: (f, l) for cid, f, l in rows})
-    updates = []
-    for cid, (first, last) in seen.items():
-        old_first, old_last = current.get(cid, (None, None))
-        new_first = min(filter(None, (old_first, first)))
-        new_last = max(filter(None, (old_last, last)))
-        if (new_first, new_last) != (old_first, old_last):
-            updates.append({"cid": cid, "f": new_first, "l": new_last})
-    if updates:
-        session.connection().execute(
-            sa.update(Customer)
-            .where(Customer.id == sa.bindparam("cid"))
-            .values(first_seen_at=sa.bindparam("f"), last_seen_at=sa.bindparam("l")),
-            updates,
-        )
+    c = Customer.__table__.c
+    first, last = sa.bindparam("first", type_=sa.DateTime()), sa.bindparam("last", type_=sa.DateTime())
+    session.connection().execute(
+        sa.update(Customer.__table__).where(c.id == sa.bindparam("cid")).values(
+            first_seen_at=sa.case((sa.or_(c.first_seen_at.is_(None), c.first_seen_at > first), first), else_=c.first_seen_at),
+            last_seen_at=sa.case((sa.or_(c.last_seen_at.is_(None), c.last_seen_at < last), last), else_=c.last_seen_at),
+        ),
+        [{"cid": cid, "first": f, "last": l} for cid, (f, l) in sorted(seen.items())],
+    )

@@ -24,16 +24,22 @@ PROFILE_FIELDS = (
 
 
 class Resolver:
-    """Resolves ids within one unit of work, caching what it has looked up."""
+    """Resolves ids to customer ids within one unit of work, caching what it has looked up.
+
+    Profiles are loaded as ORM objects only when they must change (promotion, identify, merge):
+    resolving a batch of events from known visitors reads ids and writes nothing.
+    """
 
     def __init__(self, session: Session, *, now: datetime) -> None:
         self.session = session
         self.now = now
         self._ids: dict[tuple[str, str], str | None] = {}
+        self._external: dict[str, str | None] = {}  # external id of each customer id looked up
         self._customers: dict[str, Customer] = {}  # strong references: the identity map's are weak
+        self.merged: dict[str, str] = {}  # profiles merged away in this unit of work -> where they went
 
     def preload(self, keys: set[tuple[str, str]]) -> None:
-        """Look up many (kind, value) pairs in one query per kind."""
+        """Look up many (kind, value) pairs in one query per kind and 5,000 values."""
         by_kind: dict[str, list[str]] = {}
         for kind, value in keys:
             if (kind, value) not in self._ids:
@@ -42,28 +48,37 @@ class Resolver:
         for kind, values in by_kind.items():
             for start in range(0, len(values), 5000):
                 rows = self.session.execute(
-                    sa.select(Identity.value, Identity.customer_id).where(
-                        Identity.kind == kind, Identity.value.in_(values[start : start + 5000])
-                    )
+                    sa.select(Identity.value, Identity.customer_id, Customer.external_id)
+                    .join(Customer, Customer.id == Identity.customer_id)
+                    .where(Identity.kind == kind, Identity.value.in_(values[start : start + 5000]))
                 )
-                for value, cid in rows:
+                for value, cid, external_id in rows:
                     self._ids[(kind, value)] = cid
-        missing = sorted({cid for cid in self._ids.values() if cid and cid not in self._customers})
-        for start in range(0, len(missing), 5000):
-            for customer in self.session.scalars(sa.select(Customer).where(Customer.id.in_(missing[start : start + 5000]))):
-                self._customers[customer.id] = customer
+                    self._external.setdefault(cid, external_id)
 
-    def find(self, kind: str, value: str | None) -> Customer | None:
+    def find_id(self, kind: str, value: str | None) -> str | None:
         if not value:
             return None
         if (kind, value) not in self._ids:
             self.preload({(kind, value)})
-        cid = self._ids[(kind, value)]
-        if not cid:
-            return None
+        return self._ids[(kind, value)]
+
+    def customer(self, cid: str) -> Customer:
+        """The profile as an ORM object, to change it."""
         if cid not in self._customers:
             self._customers[cid] = self.session.get(Customer, cid)
         return self._customers[cid]
+
+    def find(self, kind: str, value: str | None) -> Customer | None:
+        cid = self.find_id(kind, value)
+        return self.customer(cid) if cid else None
+
+    def external_id(self, cid: str) -> str | None:
+        if cid in self._customers:
+            return self._customers[cid].external_id
+        if cid not in self._external:
+            self._external[cid] = self.customer(cid).external_id
+        return self._external[cid]
 
     def create(self, **fields) -> Customer:
         customer = Customer(id=new_id("cus"), attributes={}, created_at=self.now, updated_at=self.now, **fields)
@@ -71,52 +86,52 @@ class Resolver:
         self._customers[customer.id] = customer
         return customer
 
-    def link(self, kind: str, value: str, customer: Customer) -> None:
+    def link(self, kind: str, value: str, cid: str) -> None:
         """Point (kind, value) at the customer, adding or moving the identity."""
         current = self._ids.get((kind, value))
-        if current == customer.id:
+        if current == cid:
             return
         if current is None:
-            self.session.add(Identity(kind=kind, value=value, customer_id=customer.id, created_at=self.now))
+            self.session.add(Identity(kind=kind, value=value, customer_id=cid, created_at=self.now))
         else:
             self.session.flush()
             self.session.execute(
-                sa.update(Identity).where(Identity.kind == kind, Identity.value == value).values(customer_id=customer.id)
+                sa.update(Identity).where(Identity.kind == kind, Identity.value == value).values(customer_id=cid)
             )
-        self._ids[(kind, value)] = customer.id
+        self._ids[(kind, value)] = cid
 
-    def resolve(self, user_id: str | None, anonymous_id: str | None) -> Customer:
-        """The profile for this pair of ids, creating, promoting or merging as the rules say."""
-        known = self.find("user", user_id)
-        visitor = self.find("anonymous", anonymous_id)
+    def resolve(self, user_id: str | None, anonymous_id: str | None) -> str:
+        """The customer id for this pair of ids, creating, promoting or merging as the rules say."""
+        known = self.find_id("user", user_id)
+        visitor = self.find_id("anonymous", anonymous_id)
         if user_id is None:
             if visitor is None:
-                visitor = self.create()
+                visitor = self.create().id
                 self.link("anonymous", anonymous_id, visitor)
             return visitor
         if known is None:
-            if visitor is not None and visitor.external_id is None:
+            if visitor is not None and self.external_id(visitor) is None:
                 known = visitor  # the visitor identifies: promote their profile
-                known.external_id = user_id
+                self.customer(known).external_id = user_id
             else:
-                known = self.create(external_id=user_id)
+                known = self.create(external_id=user_id).id
             self.link("user", user_id, known)
-        if anonymous_id is not None and (visitor is None or visitor.id != known.id):
-            if visitor is not None and visitor.external_id is None:
-                self.merge(visitor, known, reason="identify")
+        if anonymous_id is not None and visitor != known:
+            if visitor is not None and self.external_id(visitor) is None:
+                self.merge(self.customer(visitor), self.customer(known), reason="identify")
             else:
                 self.link("anonymous", anonymous_id, known)
         return known
 
-    def claim(self, kind: str, value: str | None, customer: Customer) -> None:
-        """Attach an email/phone/Telegram identity unless another known profile owns it."""
+    def claim(self, kind: str, value: str | None, cid: str) -> None:
+        """Attach an email/phone/Telegram/device identity unless another known profile owns it."""
         if not value:
             return
-        owner = self.find(kind, value)
+        owner = self.find_id(kind, value)
         if owner is None:
-            self.link(kind, value, customer)
-        elif owner.id != customer.id and owner.external_id is None and customer.external_id is not None:
-            self.merge(owner, customer, reason=f"same {kind}")
+            self.link(kind, value, cid)
+        elif owner != cid and self.external_id(owner) is None and self.external_id(cid) is not None:
+            self.merge(self.customer(owner), self.customer(cid), reason=f"same {kind}")
 
     def merge(self, source: Customer, target: Customer, *, reason: str) -> Customer:
         """Fold `source` into `target`: identities, consents, orders and history move; `source` remains as a pointer."""
@@ -142,6 +157,10 @@ class Resolver:
         source.merged_into_id = target.id
         source.external_id = None  # the user identity now resolves to the target
         session.add(Merge(from_customer_id=source.id, into_customer_id=target.id, reason=reason, at=self.now))
+        self.merged[source.id] = target.id
+        for merged_id, into in self.merged.items():
+            if into == source.id:
+                self.merged[merged_id] = target.id
         session.flush()
         if target.external_id is None and external_id is not None:
             target.external_id = external_id

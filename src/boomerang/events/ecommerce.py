@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from boomerang.catalog.service import learn_from_event
+from boomerang.catalog.service import ProductLearner
 from boomerang.core.errors import NotFound, ValidationFailed
 from boomerang.events.schemas import Event, errors_of
 from boomerang.orders import service as orders
@@ -52,7 +52,7 @@ def _product_fields(line: LineIn) -> dict[str, Any] | None:
             "currency": None}
 
 
-def apply(session: Session, event: Event, *, now: datetime, source: str, products: dict) -> None:
+def apply(session: Session, event: Event, *, now: datetime, source: str, products: ProductLearner) -> None:
     """Update products and orders from one accepted event."""
     name, props = event.event, event.properties
     if name in PRODUCT_EVENTS:
@@ -66,7 +66,7 @@ def apply(session: Session, event: Event, *, now: datetime, source: str, product
         fields = _product_fields(line)
         if fields is not None:
             fields["currency"] = currency
-            learn_from_event(session, fields, now=now, cache=products)
+            products.learn(fields)
     if name in ORDER_EVENTS:
         order = OrderIn.model_validate(props)
         status = "paid" if name == "Order Completed" else (order.status or "placed")

@@ -13,9 +13,9 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from boomerang.catalog.service import preload as preload_products
+from boomerang.catalog.service import ProductLearner
 from boomerang.core.errors import ValidationFailed
-from boomerang.customers import profiles
+from boomerang.customers import bulk as customers_bulk, profiles
 from boomerang.customers.identity import Resolver
 from boomerang.customers.models import Customer
 from boomerang.events import ecommerce
@@ -68,32 +68,45 @@ def ingest(session: Session, events: list[Event], *, now: datetime, source: str)
         | {("anonymous", e.previous_id) for e in fresh if e.previous_id}
         | {("device", _device(e)) for e in fresh if e.user_id and _device(e)}
     )
-    products = preload_products(session, set().union(*(ecommerce.skus(e) for e in fresh)) if fresh else set())
+    products = ProductLearner(session, set().union(*(ecommerce.skus(e) for e in fresh)) if fresh else set(), now=now)
+    seen: dict[str, tuple[datetime, datetime]] = {}
     with session.no_autoflush:
         for event in fresh:
-            customer = _resolve(resolver, event)
-            event.customer_id = customer.id
-            _seen(customer, event.timestamp)
+            cid = event.customer_id = _resolve(resolver, event)
+            first, last = seen.get(cid, (event.timestamp, event.timestamp))
+            seen[cid] = (min(first, event.timestamp), max(last, event.timestamp))
             if event.user_id:
-                resolver.claim("device", _device(event), customer)
+                resolver.claim("device", _device(event), cid)
             if event.type == "identify":
-                _identify(session, resolver, customer, event, now=now, source=source)
+                _identify(session, resolver, resolver.customer(cid), event, now=now, source=source)
             ecommerce.apply(session, event, now=now, source=source, products=products)
     if fresh:
         session.flush()
-        session.execute(sa.insert(inbox), [_inbox_row(e, now, source) for e in fresh])
+        products.write()
+        customers_bulk.touch_seen(session, _follow(seen, resolver.merged))
+        session.connection().execute(inbox.insert(), [_inbox_row(e, now, source) for e in fresh])
     return IngestResult(accepted=len(fresh), duplicates=len(events) - len(fresh))
 
 
-def _resolve(resolver: Resolver, event: Event) -> Customer:
-    customer = resolver.resolve(event.user_id, event.anonymous_id)
+def _resolve(resolver: Resolver, event: Event) -> str:
+    cid = resolver.resolve(event.user_id, event.anonymous_id)
     if event.type == "alias":
-        previous = resolver.find("user", event.previous_id) or resolver.find("anonymous", event.previous_id)
+        previous = resolver.find_id("user", event.previous_id) or resolver.find_id("anonymous", event.previous_id)
         if previous is None:
-            resolver.link("anonymous", event.previous_id, customer)
-        elif previous.id != customer.id:
-            resolver.merge(previous, customer, reason="alias")
-    return customer
+            resolver.link("anonymous", event.previous_id, cid)
+        elif previous != cid:
+            resolver.merge(resolver.customer(previous), resolver.customer(cid), reason="alias")
+    return cid
+
+
+def _follow(seen: dict[str, tuple[datetime, datetime]], merged: dict[str, str]) -> dict[str, tuple[datetime, datetime]]:
+    """The time ranges of profiles merged away during the batch, moved to where they went."""
+    out: dict[str, tuple[datetime, datetime]] = {}
+    for cid, (first, last) in seen.items():
+        cid = merged.get(cid, cid)
+        before = out.get(cid, (first, last))
+        out[cid] = (min(before[0], first), max(before[1], last))
+    return out
 
 
 def _device(event: Event) -> str | None:
@@ -103,13 +116,6 @@ def _device(event: Event) -> str | None:
     return str(value)[:320] if value not in (None, "") else None
 
 
-def _seen(customer: Customer, at: datetime) -> None:
-    if customer.first_seen_at is None or at < customer.first_seen_at:
-        customer.first_seen_at = at
-    if customer.last_seen_at is None or at > customer.last_seen_at:
-        customer.last_seen_at = at
-
-
 def _identify(session: Session, resolver: Resolver, customer: Customer, event: Event, *, now: datetime, source: str) -> None:
     columns, attributes = profiles.profile_changes(event.traits)
     for key in ("timezone", "locale"):
@@ -117,7 +123,7 @@ def _identify(session: Session, resolver: Resolver, customer: Customer, event: E
             columns[key] = event.context[key]
     profiles.apply_profile(customer, columns, attributes, now=now)
     for kind, column in CLAIMED_IDENTITIES:
-        resolver.claim(kind, columns.get(column), customer)
+        resolver.claim(kind, columns.get(column), customer.id)
     for channel, granted in profiles.consent_changes(event.traits).items():
         profiles.set_consent(session, customer, channel, granted, source=source, at=event.timestamp)
 
