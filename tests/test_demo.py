@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from boomerang.customers.models import Customer
+from boomerang.customers.models import Consent, ConsentChange, Customer
 from boomerang.demo.simulator import SimConfig, estimate_events, simulate
 from boomerang.events.bulk import load
 from boomerang.orders.models import Order, OrderLine
@@ -173,12 +173,33 @@ def _store_matches_frames(ws, small) -> None:
             cyrillic["first_name"], cyrillic["last_name"], cyrillic["email"], cyrillic["birthday"], cyrillic["timezone"])
 
 
+def _consents(ws) -> tuple[int, int]:
+    with ws.uow.session() as session:
+        return (session.scalar(sa.select(sa.func.count()).select_from(Consent)),
+                session.scalar(sa.select(sa.func.count()).select_from(ConsentChange)))
+
+
+def test_browsing_before_sign_up_and_consents_belong_to_the_customer(loaded, small):
+    events = pd.concat([c.events for c in small])
+    signed_up = set(events.loc[events["external_id"].notna(), "anonymous_id"].dropna())
+    visitors = set(events["anonymous_id"].dropna()) - signed_up
+    assert summary(loaded)["customers"]["anonymous"] == len(visitors)  # nobody who signed up stays anonymous
+    with loaded.log.connect() as conn:
+        split = conn.execute(
+            "SELECT count(*) FROM (SELECT anonymous_id FROM events WHERE anonymous_id IS NOT NULL "
+            "GROUP BY anonymous_id HAVING count(DISTINCT customer_id) > 1)"
+        ).fetchone()[0]
+    assert split == 0
+    current, history = _consents(loaded)
+    assert current >= SMALL.customers and history >= current  # every customer answered for email at least
+
+
 def test_loading_the_same_chunks_again_changes_nothing(loaded, small):
-    before = summary(loaded)
+    before, consents = summary(loaded), _consents(loaded)
     _store_matches_frames(loaded, small)
     for chunk in small:
         load(loaded, chunk, source="demo")
-    assert summary(loaded) == before
+    assert summary(loaded) == before and _consents(loaded) == consents
 
 
 def test_postgres_gets_the_same_shop(pg_ws, small):

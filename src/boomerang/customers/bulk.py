@@ -9,7 +9,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from boomerang.core.ids import new_id
-from boomerang.customers.models import Customer, Identity
+from boomerang.customers.models import Consent, ConsentChange, Customer, Identity
+from boomerang.db import upsert
 
 CHUNK = 5000
 
@@ -57,6 +58,42 @@ def ensure(session: Session, kind: str, values: Iterable[str], *, now: datetime)
         )
         found.update(created)
     return found
+
+
+def link(session: Session, kind: str, owners: dict[str, str], *, now: datetime) -> None:
+    """Add the identities (kind, value) -> customer id that are not known yet; known ones keep their owner."""
+    known = lookup(session, kind, owners)
+    rows = [{"kind": kind, "value": v, "customer_id": cid, "created_at": now}
+            for v, cid in sorted(owners.items()) if v not in known]
+    if rows:
+        session.connection().execute(Identity.__table__.insert(), rows)
+
+
+def record_consents(session: Session, changes: list[tuple[str, str, bool, datetime]], *, source: str) -> None:
+    """Apply (customer id, channel, granted, at) in time order: history rows for real changes only.
+
+    A change no newer than the stored consent is already in it, so loading the same events twice adds nothing.
+    """
+    if not changes:
+        return
+    stored = {}
+    for chunk in _chunks(sorted({c[0] for c in changes})):
+        rows = session.execute(sa.select(Consent.customer_id, Consent.channel, Consent.granted, Consent.updated_at)
+                               .where(Consent.customer_id.in_(chunk)))
+        stored.update({(cid, ch): (granted, at) for cid, ch, granted, at in rows})
+    current, history = dict(stored), []
+    for cid, channel, granted, at in sorted(changes, key=lambda c: (c[3], c[0], c[1])):
+        before = current.get((cid, channel))
+        if before is not None and (at <= before[1] or granted == before[0]):
+            continue
+        current[(cid, channel)] = (granted, at)
+        history.append({"customer_id": cid, "channel": channel, "granted": granted, "source": source, "at": at})
+    final = [{"customer_id": cid, "channel": ch, "granted": g, "source": source, "updated_at": at}
+             for (cid, ch), (g, at) in current.items() if stored.get((cid, ch)) != (g, at)]
+    if final:
+        session.connection().execute(upsert(session, Consent.__table__, ["customer_id", "channel"], final), final)
+    if history:
+        session.connection().execute(ConsentChange.__table__.insert(), history)
 
 
 def touch_seen(session: Session, seen: dict[str, tuple[datetime, datetime]]) -> None:

@@ -18,7 +18,7 @@ from boomerang.bootstrap import Workspace
 from boomerang.catalog.models import Product
 from boomerang.core.clock import naive_utc
 from boomerang.customers import bulk as customers_bulk
-from boomerang.customers.models import Customer
+from boomerang.customers.models import CHANNELS, Customer
 from boomerang.db import upsert
 from boomerang.events.log import EVENT_COLUMNS
 from boomerang.orders.models import Order, OrderLine
@@ -123,6 +123,7 @@ def load(ws: Workspace, chunk: Chunk, *, source: str) -> LoadResult:
 
         if chunk.events is not None and not chunk.events.empty:
             events = _event_frame(session, chunk.events, ids, now=now, source=source)
+            _consents(session, events, source=source)
         seen = _seen_ranges(chunk, events, ids)
         customers_bulk.touch_seen(session, seen)
         # The log is written inside the SQL transaction's scope, so a failure there rolls both back.
@@ -136,6 +137,10 @@ def _event_frame(session, frame: pd.DataFrame, ids: dict[str, str], *, now: date
     frame = frame.copy()
     ext = frame["external_id"] if "external_id" in frame else pd.Series(None, index=frame.index, dtype=object)
     anon = frame["anonymous_id"] if "anonymous_id" in frame else pd.Series(None, index=frame.index, dtype=object)
+    # An anonymous id seen beside an external id belongs to that customer: so do its anonymous-only events.
+    both = ext.notna() & anon.notna()
+    pairs = dict(zip(anon[both].astype(str), ext[both].astype(str)))
+    customers_bulk.link(session, "anonymous", {a: ids[e] for a, e in pairs.items()}, now=now)
     anon_only = anon[ext.isna() & anon.notna()].astype(str)
     anon_ids = customers_bulk.ensure(session, "anonymous", anon_only, now=now) if len(anon_only) else {}
     frame["user_id"] = ext.astype(object).where(ext.notna(), None)
@@ -150,6 +155,18 @@ def _event_frame(session, frame: pd.DataFrame, ids: dict[str, str], *, now: date
     if "context" not in frame:
         frame["context"] = "{}"
     return frame[EVENT_COLUMNS]
+
+
+def _consents(session, events: pd.DataFrame, *, source: str) -> None:
+    """Consents carried by identify events (`traits.consents`), as the tracking API records them."""
+    identify = events[events["type"] == "identify"]
+    changes = []
+    for cid, at, props in zip(identify["customer_id"], identify["timestamp"], identify["properties"]):
+        consents = orjson.loads(props).get("consents") if cid else None
+        if isinstance(consents, dict):
+            changes += [(cid, channel, granted, at) for channel, granted in consents.items()
+                        if channel in CHANNELS and isinstance(granted, bool)]
+    customers_bulk.record_consents(session, changes, source=source)
 
 
 def _seen_ranges(chunk: Chunk, events: pd.DataFrame | None, ids: dict[str, str]) -> dict[str, tuple[datetime, datetime]]:
