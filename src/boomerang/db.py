@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -71,6 +73,37 @@ def upsert(bind: sa.Engine | sa.Connection | Session, table: sa.Table, keys: lis
     stmt = _insert(bind)(table)
     columns = [c for c in rows[0] if c not in keys and c != "created_at"]
     return stmt.on_conflict_do_update(index_elements=keys, set_={c: stmt.excluded[c] for c in columns})
+
+
+def executemany(session: Session, statement: sa.Executable, rows: list[dict]) -> None:
+    """Run one statement over many rows; on SQLite straight through the driver.
+
+    On the ingest path SQLAlchemy's per-row parameter handling costs more than SQLite's own work.
+    Values must be plain (text, numbers, None, datetimes); datetimes are written in the text form
+    SQLAlchemy reads back.
+    """
+    conn = session.connection()
+    if conn.dialect.name != "sqlite" or not rows:
+        conn.execute(statement, rows)
+        return
+    sql, names = _compiled(statement, conn.dialect, tuple(rows[0]))
+    row_of = operator.itemgetter(*names) if len(names) > 1 else (lambda row: (row[names[0]],))
+    plain = [row_of(row) for row in rows]
+    times = [i for i in range(len(names)) if any(isinstance(values[i], datetime) for values in plain)]
+    if times:
+        plain = [list(values) for values in plain]
+        for values in plain:
+            for i in times:
+                if values[i] is not None:
+                    values[i] = values[i].isoformat(" ", "microseconds")
+    conn.connection.driver_connection.cursor().executemany(sql, plain)
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled(statement: sa.Executable, dialect, keys: tuple[str, ...]) -> tuple[str, list[str]]:
+    """SQL text and parameter order of a statement (keep the statement in a constant: it is the cache key)."""
+    compiled = statement.compile(dialect=dialect, column_keys=list(keys))
+    return compiled.string, compiled.positiontup
 
 
 class UnitOfWork:

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from boomerang.core.ids import new_id
 from boomerang.customers.models import Consent, ConsentChange, Customer, Identity
-from boomerang.db import upsert
+from boomerang.db import executemany, upsert
 
 CHUNK = 5000
 
@@ -96,16 +96,19 @@ def record_consents(session: Session, changes: list[tuple[str, str, bool, dateti
         session.connection().execute(ConsentChange.__table__.insert(), history)
 
 
-def touch_seen(session: Session, seen: dict[str, tuple[datetime, datetime]]) -> None:
-    """Widen first_seen_at / last_seen_at of each customer to cover (first, last), in one statement."""
-    if not seen:
-        return
+def _touch_seen_statement() -> sa.Update:
     c = Customer.__table__.c
     first, last = sa.bindparam("first", type_=sa.DateTime()), sa.bindparam("last", type_=sa.DateTime())
-    session.connection().execute(
-        sa.update(Customer.__table__).where(c.id == sa.bindparam("cid")).values(
-            first_seen_at=sa.case((sa.or_(c.first_seen_at.is_(None), c.first_seen_at > first), first), else_=c.first_seen_at),
-            last_seen_at=sa.case((sa.or_(c.last_seen_at.is_(None), c.last_seen_at < last), last), else_=c.last_seen_at),
-        ),
-        [{"cid": cid, "first": f, "last": l} for cid, (f, l) in sorted(seen.items())],
+    return sa.update(Customer.__table__).where(c.id == sa.bindparam("cid")).values(
+        first_seen_at=sa.case((sa.or_(c.first_seen_at.is_(None), c.first_seen_at > first), first), else_=c.first_seen_at),
+        last_seen_at=sa.case((sa.or_(c.last_seen_at.is_(None), c.last_seen_at < last), last), else_=c.last_seen_at),
     )
+
+
+TOUCH_SEEN = _touch_seen_statement()
+
+
+def touch_seen(session: Session, seen: dict[str, tuple[datetime, datetime]]) -> None:
+    """Widen first_seen_at / last_seen_at of each customer to cover (first, last), in one statement."""
+    if seen:
+        executemany(session, TOUCH_SEEN, [{"cid": cid, "first": f, "last": l} for cid, (f, l) in sorted(seen.items())])

@@ -10,9 +10,16 @@ import pandas as pd
 import sqlalchemy as sa
 
 from boomerang.bootstrap import Workspace
-from boomerang.customers.models import Customer, Merge
+from boomerang.customers.models import Merge
 from boomerang.events.log import EVENT_COLUMNS
 from boomerang.events.models import inbox
+
+# Times are read as the store's text (SQLite) or as they come (PostgreSQL): DuckDB casts them on insert,
+# which is much cheaper than parsing them in Python.
+INBOX_COLUMNS = [inbox.c.id] + [
+    sa.type_coerce(inbox.c[name], sa.String()).label(name) if name in ("timestamp", "received_at") else inbox.c[name]
+    for name in EVENT_COLUMNS
+]
 
 
 def flush(ws: Workspace, *, chunk_rows: int | None = None) -> int:
@@ -21,46 +28,41 @@ def flush(ws: Workspace, *, chunk_rows: int | None = None) -> int:
     moved = 0
     while True:
         with ws.uow.session() as session:
-            rows = session.execute(sa.select(inbox).order_by(inbox.c.id).limit(chunk_rows)).mappings().all()
+            rows = session.execute(sa.select(*INBOX_COLUMNS).order_by(inbox.c.id).limit(chunk_rows)).all()
             merges = session.execute(
                 sa.select(Merge.id, Merge.from_customer_id, Merge.into_customer_id)
                 .where(Merge.applied_to_log.is_(False)).order_by(Merge.id)
             ).all()
-            redirects = _redirects(session, {r["customer_id"] for r in rows if r["customer_id"]})
+            redirects = _redirects(session, min(r.received_at for r in rows)) if rows else {}
         if not rows and not merges:
             return moved
-        frame = pd.DataFrame([dict(r) for r in rows], columns=["id", *EVENT_COLUMNS])
-        frame["customer_id"] = frame["customer_id"].map(lambda c: redirects.get(c, c))
+        columns = list(zip(*rows)) or [()] * (1 + len(EVENT_COLUMNS))
+        frame = pd.DataFrame(dict(zip(["id", *EVENT_COLUMNS], columns)))
+        if redirects:
+            frame["customer_id"] = frame["customer_id"].map(lambda c: redirects.get(c, c))
         with ws.log.connect() as conn:
             conn.execute("BEGIN TRANSACTION")
             ws.log.append(conn, frame)
             ws.log.redirect(conn, [(m.from_customer_id, m.into_customer_id) for m in merges])
             conn.execute("COMMIT")
         with ws.uow.session() as session:
-            ids = [r["id"] for r in rows]
-            for start in range(0, len(ids), 5000):
-                session.execute(sa.delete(inbox).where(inbox.c.id.in_(ids[start : start + 5000])))
+            if rows:
+                session.connection().execute(sa.delete(inbox).where(inbox.c.id == sa.bindparam("row_id")),
+                                             [{"row_id": r.id} for r in rows])
             if merges:
                 session.execute(sa.update(Merge).where(Merge.id.in_([m.id for m in merges])).values(applied_to_log=True))
         moved += len(rows)
 
 
-def _redirects(session, customer_ids: set[str]) -> dict[str, str]:
-    """For each merged-away profile among the ids, the live profile it ended up in."""
-    pointers: dict[str, str] = {}
-    frontier = list(customer_ids)
-    while frontier:
-        found = session.execute(
-            sa.select(Customer.id, Customer.merged_into_id).where(Customer.id.in_(frontier[:5000]), Customer.merged_into_id.is_not(None))
-        ).all()
-        frontier = frontier[5000:]
-        for cid, into in found:
-            pointers[cid] = into
-            frontier.append(into)
+def _redirects(session, since) -> dict[str, str]:
+    """Where each profile merged away since `since` ended up: events resolved before a merge follow it."""
+    pointers = dict(session.execute(
+        sa.select(Merge.from_customer_id, Merge.into_customer_id).where(Merge.at >= since).order_by(Merge.id)
+    ).all())
     resolved = {}
     for cid in pointers:
-        target = cid
-        while target in pointers:
-            target = pointers[target]
+        target, hops = cid, 0
+        while target in pointers and hops <= len(pointers):
+            target, hops = pointers[target], hops + 1
         resolved[cid] = target
     return resolved

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from boomerang.catalog.service import ProductLearner
 from boomerang.core.errors import ValidationFailed
+from boomerang.db import executemany
 from boomerang.customers import bulk as customers_bulk, profiles
 from boomerang.customers.identity import Resolver
 from boomerang.customers.models import Customer
@@ -24,6 +25,7 @@ from boomerang.core.ids import new_id
 from boomerang.events import schemas
 from boomerang.events.schemas import Event
 
+INBOX_INSERT = inbox.insert()
 CLAIMED_IDENTITIES = (("email", "email"), ("phone", "phone"), ("telegram", "telegram_chat_id"))
 
 
@@ -84,7 +86,7 @@ def ingest(session: Session, events: list[Event], *, now: datetime, source: str)
         session.flush()
         products.write()
         customers_bulk.touch_seen(session, _follow(seen, resolver.merged))
-        session.connection().execute(inbox.insert(), [_inbox_row(e, now, source) for e in fresh])
+        executemany(session, INBOX_INSERT, [_inbox_row(e, now, source) for e in fresh])
     return IngestResult(accepted=len(fresh), duplicates=len(events) - len(fresh))
 
 

@@ -21,6 +21,7 @@ EVENT_COLUMNS = [
     "message_id", "type", "event", "customer_id", "anonymous_id", "user_id",
     "timestamp", "received_at", "source", "properties", "context",
 ]
+TIME_COLUMNS = ("timestamp", "received_at")  # given as datetimes or as ISO text; the log casts them
 CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": True}
 T = TypeVar("T")
 
@@ -65,10 +66,11 @@ class EventLog:
         frame = frame.drop_duplicates("message_id")[EVENT_COLUMNS]
         before = conn.execute("SELECT count(*) FROM events").fetchall()[0][0]
         conn.register("incoming_events", pa.Table.from_pandas(frame, preserve_index=False))
+        values = [f"CAST({c} AS TIMESTAMP)" if c in TIME_COLUMNS else c for c in EVENT_COLUMNS]
         try:
             conn.execute(
                 f"INSERT OR IGNORE INTO events ({', '.join(EVENT_COLUMNS)}) "
-                f"SELECT {', '.join(EVENT_COLUMNS)} FROM incoming_events"
+                f"SELECT {', '.join(values)} FROM incoming_events"
             )
         finally:
             conn.unregister("incoming_events")
