@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 from boomerang.api.app import create_app
 from boomerang.auth.service import create_key
 from boomerang.events.flush import flush
+from boomerang.events.process import process
 
 
 def basic(key: str) -> dict:
@@ -23,10 +24,14 @@ class Api:
         with ws.uow.session() as session:
             _, self.write_key = create_key(session, kind="write", name="t", now=ws.clock.now().replace(tzinfo=None))
             _, self.secret_key = create_key(session, kind="secret", name="t", now=ws.clock.now().replace(tzinfo=None))
-        self.client = TestClient(create_app(ws, background_flush=False))
+        self.client = TestClient(create_app(ws, background=False))
 
-    def track(self, kind: str, body: dict, **kw):
-        return self.client.post(f"/v1/{kind}", json=body, headers=basic(self.write_key), **kw)
+    def track(self, kind: str, body: dict, *, process_now: bool = True, **kw):
+        """A tracking call, then the background step the server runs every moment (unless told not to)."""
+        response = self.client.post(f"/v1/{kind}", json=body, headers=basic(self.write_key), **kw)
+        if process_now:
+            process(self.ws)
+        return response
 
     def api(self, method: str, path: str, **kw):
         headers = {"Authorization": f"Bearer {self.secret_key}", **kw.pop("headers", {})}

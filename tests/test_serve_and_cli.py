@@ -28,27 +28,56 @@ def _port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def server(tmp_path):
-    """`boomerang serve` in its own process; the flush interval is long so events stay in the inbox."""
-    home, port = tmp_path / "ws", _port()
-    env = {**os.environ, "BOOMERANG_INGEST__FLUSH_INTERVAL_SECONDS": "3600"}
+def _start(home, interval: float):
+    """`boomerang serve` in its own process, its pipeline running every `interval` seconds."""
+    port = _port()
+    env = {**os.environ, "BOOMERANG_INGEST__FLUSH_INTERVAL_SECONDS": str(interval)}
     proc = subprocess.Popen([sys.executable, "-m", "boomerang", "--home", str(home), "serve", "--port", str(port)],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
     for _ in range(200):
         try:
             if httpx.get(f"{base}/health").status_code == 200:
-                break
+                return base, proc
         except httpx.HTTPError:
             time.sleep(0.1)
-    else:
-        proc.kill()
-        raise AssertionError(proc.stdout.read())
+    proc.kill()
+    raise AssertionError(proc.stdout.read())
+
+
+@pytest.fixture
+def server(tmp_path):
+    """A server whose pipeline waits an hour between rounds, so accepted events stay in the inbox."""
+    home = tmp_path / "ws"
+    base, proc = _start(home, 3600)
     yield home, base, proc
     if proc.poll() is None:
         proc.kill()
     proc.wait()
+
+
+def test_the_server_processes_and_flushes_in_the_background(tmp_path):
+    home = tmp_path / "ws"
+    keys = {kind: json.loads(_cli(home, "keys", "create", "--kind", kind, "--json").stdout)["key"]
+            for kind in ("write", "secret")}
+    base, proc = _start(home, 0.2)
+    try:
+        order = {"order_id": "o-1", "total": 20, "products": [{"sku": "S1", "price": 10, "quantity": 2}]}
+        sent = httpx.post(f"{base}/v1/track", auth=(keys["write"], ""),
+                          json={"userId": "u1", "event": "Order Completed", "properties": order})
+        assert sent.status_code == 200
+        auth = {"Authorization": f"Bearer {keys['secret']}"}
+        for _ in range(100):
+            status = httpx.get(f"{base}/api/status", headers=auth).json()
+            if status["events"]["total"] == 1 and not status["events"]["pending"]:
+                break
+            time.sleep(0.1)
+        assert (status["orders"], status["revenue"], status["events"]["pending"]) == (1, 20.0, 0)
+        proc.terminate()
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
 
 
 def test_acknowledged_events_survive_a_crash_and_cli_works_beside_the_server(server):

@@ -12,6 +12,8 @@ import sqlalchemy as sa
 from api_helpers import Api, basic
 from boomerang.orders.models import Order, OrderLine
 from boomerang.catalog.models import Product
+from boomerang.events.models import inbox
+from boomerang.events.process import process
 
 
 @pytest.fixture
@@ -139,3 +141,36 @@ def test_clock_skew_is_corrected_with_sent_at(api):
     assert api.track("batch", body).status_code == 200
     (ts,), = api.events("SELECT timestamp FROM events")
     assert abs((ts - (now.replace(tzinfo=None) - timedelta(minutes=1))).total_seconds()) < 30
+
+
+def test_the_answer_does_not_wait_for_processing_and_processing_follows_in_order(api):
+    body = {"batch": [
+        {"type": "identify", "userId": "u7", "anonymousId": "a7", "traits": {"email": "u7@example.org"}, "messageId": "p1"},
+        {"type": "track", "event": "Order Completed", "anonymousId": "a7", "messageId": "p2",
+         "properties": {"order_id": "o-77", "total": 12}},
+    ]}
+    assert api.track("batch", body, process_now=False).json()["accepted"] == 2
+    with api.ws.uow.session() as s:
+        waiting = s.execute(sa.select(inbox.c.message_id, inbox.c.customer_id, inbox.c.processed_at)).all()
+        assert {(m, c, p) for m, c, p in waiting} == {("p1", None, None), ("p2", None, None)}
+        assert s.get(Order, "o-77") is None
+    assert process(api.ws) == 2
+    rows = api.events("SELECT message_id, customer_id, properties->>'email' FROM events ORDER BY message_id")
+    assert rows[0][1] == rows[1][1] and rows[0][2] == "u7@example.org"  # identify keeps its traits in the log
+    with api.ws.uow.session() as s:
+        assert s.get(Order, "o-77").customer_id == rows[0][1]
+
+
+def test_an_event_that_cannot_be_applied_does_not_hold_up_the_others(api, caplog):
+    now = datetime(2026, 1, 1)
+    row = {"type": "identify", "event": "Identify", "user_id": "u", "anonymous_id": None, "timestamp": now,
+           "received_at": now, "source": "api", "context": "{}"}
+    with api.ws.uow.session() as s:
+        s.execute(inbox.insert(), [
+            {**row, "message_id": "bad", "properties": '{"birthday": "not a date"}'},  # bypassed the API's checks
+            {**row, "message_id": "good", "user_id": "v", "properties": '{"city": "Lviv"}'},
+        ])
+    assert process(api.ws) == 2
+    assert "bad" in caplog.text
+    rows = dict(api.events("SELECT message_id, customer_id FROM events"))
+    assert rows["bad"] is None and rows["good"] is not None

@@ -20,6 +20,7 @@ class IngestSettings(BaseModel):
     earliest_timestamp: datetime = datetime(1990, 1, 1, tzinfo=timezone.utc)
     flush_interval_seconds: float = 1.0
     flush_chunk_rows: int = 50_000
+    process_chunk_rows: int = 2_000  # the operational store is locked while a chunk is processed
 
 
 class Settings(BaseSettings):

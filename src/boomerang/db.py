@@ -82,8 +82,10 @@ def executemany(session: Session, statement: sa.Executable, rows: list[dict]) ->
     Values must be plain (text, numbers, None, datetimes); datetimes are written in the text form
     SQLAlchemy reads back.
     """
+    if not rows:
+        return
     conn = session.connection()
-    if conn.dialect.name != "sqlite" or not rows:
+    if conn.dialect.name != "sqlite":
         conn.execute(statement, rows)
         return
     sql, names = _compiled(statement, conn.dialect, tuple(rows[0]))

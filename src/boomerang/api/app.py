@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-import threading
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI, Request
@@ -16,33 +14,20 @@ from boomerang.api.routers import customers, keys, orders, products, status, tra
 from boomerang.auth.service import KeyChecker
 from boomerang.bootstrap import Workspace
 from boomerang.core.errors import BoomerangError
-from boomerang.events.flush import flush
+from boomerang.events.pipeline import Pipeline
 
 
-log = logging.getLogger("boomerang.flush")
+def create_app(ws: Workspace, *, background: bool = True) -> FastAPI:
+    """The app; with `background`, a pipeline process processes and flushes accepted events."""
 
-
-def _flusher(ws: Workspace, stop: threading.Event) -> None:
-    """Moves the inbox into the event log every few moments while the server runs."""
-    while not stop.wait(ws.settings.ingest.flush_interval_seconds):
-        try:
-            flush(ws)
-        except Exception:  # noqa: BLE001 - the next round retries; the inbox keeps the events
-            log.exception("flush failed; will retry")
-
-
-def create_app(ws: Workspace, *, background_flush: bool = True) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        stop = threading.Event()
-        worker = threading.Thread(target=_flusher, args=(ws, stop), name="boomerang-flush", daemon=True)
-        if background_flush:
-            worker.start()
+        pipeline = Pipeline(ws.settings) if background else None
+        if pipeline:
+            pipeline.start()
         yield
-        stop.set()
-        if background_flush:
-            worker.join(timeout=30)
-            flush(ws)
+        if pipeline:
+            pipeline.stop()
 
     app = FastAPI(title="Boomerang", version=__version__, lifespan=lifespan)
     app.state.ws = ws

@@ -1,4 +1,4 @@
-"""Moves accepted events from the durable inbox into the DuckDB log, and applies merges there.
+"""Moves processed events from the durable inbox into the DuckDB log, and applies merges there.
 
 Safe to run from several processes at once and to repeat after a crash: the log ignores message
 ids it already has, and a merge's redirect can be applied twice.
@@ -13,31 +13,35 @@ from boomerang.bootstrap import Workspace
 from boomerang.customers.models import Merge
 from boomerang.events.log import EVENT_COLUMNS
 from boomerang.events.models import inbox
+from boomerang.events.process import process
 
 # Times are read as the store's text (SQLite) or as they come (PostgreSQL): DuckDB casts them on insert,
 # which is much cheaper than parsing them in Python.
 INBOX_COLUMNS = [inbox.c.id] + [
     sa.type_coerce(inbox.c[name], sa.String()).label(name) if name in ("timestamp", "received_at") else inbox.c[name]
     for name in EVENT_COLUMNS
-]
+] + [inbox.c.processed_at]
 
 
 def flush(ws: Workspace, *, chunk_rows: int | None = None) -> int:
-    """Flush until the inbox is empty; returns how many inbox rows were moved."""
+    """Process what waits, then flush until the inbox is empty; returns how many inbox rows were moved."""
+    process(ws)
     chunk_rows = chunk_rows or ws.settings.ingest.flush_chunk_rows
     moved = 0
     while True:
         with ws.uow.session() as session:
-            rows = session.execute(sa.select(*INBOX_COLUMNS).order_by(inbox.c.id).limit(chunk_rows)).all()
+            rows = session.execute(
+                sa.select(*INBOX_COLUMNS).where(inbox.c.processed_at.is_not(None)).order_by(inbox.c.id).limit(chunk_rows)
+            ).all()
             merges = session.execute(
                 sa.select(Merge.id, Merge.from_customer_id, Merge.into_customer_id)
                 .where(Merge.applied_to_log.is_(False)).order_by(Merge.id)
             ).all()
-            redirects = _redirects(session, min(r.received_at for r in rows)) if rows else {}
+            redirects = _redirects(session, min(r.processed_at for r in rows)) if rows else {}
         if not rows and not merges:
             return moved
-        columns = list(zip(*rows)) or [()] * (1 + len(EVENT_COLUMNS))
-        frame = pd.DataFrame(dict(zip(["id", *EVENT_COLUMNS], columns)))
+        columns = list(zip(*rows)) or [()] * (2 + len(EVENT_COLUMNS))
+        frame = pd.DataFrame(dict(zip(["id", *EVENT_COLUMNS, "processed_at"], columns)))
         if redirects:
             frame["customer_id"] = frame["customer_id"].map(lambda c: redirects.get(c, c))
         with ws.log.connect() as conn:

@@ -1,4 +1,5 @@
-"""The durable inbox: accepted events wait here until they are flushed into the DuckDB log."""
+"""The durable inbox: accepted events wait here to be processed (identity, products, orders), then
+to be flushed into the DuckDB log. `processed_at` is empty until the first step is done."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ class InboxEvent(Base):
     source: Mapped[str] = mapped_column(sa.String(64))
     properties: Mapped[str] = mapped_column(sa.Text())  # JSON text, copied as is into the log
     context: Mapped[str] = mapped_column(sa.Text())
+    processed_at: Mapped[datetime | None] = mapped_column(index=True)
 
 
 inbox = InboxEvent.__table__

@@ -110,6 +110,16 @@ class Event:
     traits: dict[str, Any] = field(default_factory=dict)
     previous_id: str | None = None
     customer_id: str | None = None
+    source: str = "api"
+
+    @classmethod
+    def from_stored(cls, message_id: str, type: str, event: str, user_id: str | None, anonymous_id: str | None,
+                    timestamp: datetime, properties: dict[str, Any], context: dict[str, Any], source: str) -> Event:
+        """An event as the inbox keeps it: identify's traits and alias's previous id are in its properties."""
+        return cls(message_id=message_id, type=type, event=event, user_id=user_id, anonymous_id=anonymous_id,
+                   timestamp=timestamp, properties=properties, context=context,
+                   traits=properties if type == "identify" else {},
+                   previous_id=properties.get("previous_id") if type == "alias" else None, source=source)
 
 
 def _field(loc: tuple, prefix: str) -> str:
@@ -169,8 +179,8 @@ def normalise(
                 timestamp=when,
                 properties=_properties(msg),
                 context=context,
-                traits=getattr(msg, "traits", {}) or {},
-                previous_id=getattr(msg, "previousId", None),
+                traits=msg.traits if isinstance(msg, (Identify, Group)) else {},
+                previous_id=msg.previousId if isinstance(msg, Alias) else None,
             )
         )
     if errors:
@@ -199,5 +209,5 @@ def _properties(msg: _Message) -> dict[str, Any]:
     if isinstance(msg, Alias):
         return {"previous_id": msg.previousId}
     if isinstance(msg, Identify):
-        return {}
+        return dict(msg.traits)
     return dict(msg.properties)

@@ -1,7 +1,9 @@
 """Segment's HTTP tracking API: /v1/track, identify, page, screen, group, alias and batch.
 
 The write key is the HTTP Basic user name (or `writeKey` in the body). An answer of 200 means
-the events are committed to the operational store's inbox: durable, even if the process dies.
+the events are checked and committed to the operational store's inbox: durable, even if the
+process dies. Their effects on profiles, products and orders follow within a moment, when the
+server's background step processes them (events.process), as with Segment's own pipeline.
 """
 
 from __future__ import annotations
@@ -70,7 +72,7 @@ def _accept(request: Request, kind: str, payload: dict) -> dict:
                                prefix=prefix, sent_at=sent_at, batch_context=context)
     ingest.check(events, prefix)
     with ws.uow.session() as session:
-        result = ingest.ingest(session, events, now=received, source="api")
+        result = ingest.accept(session, events, now=received, source="api")
     return {"success": True, "accepted": result.accepted, "duplicates": result.duplicates}
 
 

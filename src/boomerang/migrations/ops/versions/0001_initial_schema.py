@@ -74,9 +74,12 @@ def upgrade() -> None:
     sa.Column('source', sa.String(length=64), nullable=False),
     sa.Column('properties', sa.Text(), nullable=False),
     sa.Column('context', sa.Text(), nullable=False),
+    sa.Column('processed_at', sa.DateTime(), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_event_inbox')),
     sa.UniqueConstraint('message_id', name=op.f('uq_event_inbox_message_id'))
     )
+    with op.batch_alter_table('event_inbox', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_event_inbox_processed_at'), ['processed_at'], unique=False)
     op.create_table('products',
     sa.Column('sku', sa.String(length=128), nullable=False),
     sa.Column('name', sa.String(length=512), nullable=True),
@@ -212,6 +215,8 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_products_category'))
 
     op.drop_table('products')
+    with op.batch_alter_table('event_inbox', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_event_inbox_processed_at'))
     op.drop_table('event_inbox')
     with op.batch_alter_table('customers', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_customers_telegram_chat_id'))

@@ -1,0 +1,92 @@
+"""What accepted events change besides the log: profiles and identities, consents, products, orders.
+
+`apply` runs a batch of checked events in order within the caller's transaction, and sets each
+event's customer id. The tracking API's events come here from the inbox (see flush.process);
+Boomerang's own calls (REST, importers) come here at once (ingest.ingest).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from boomerang.catalog.service import ProductLearner
+from boomerang.customers import bulk as customers_bulk, profiles
+from boomerang.customers.identity import Resolver
+from boomerang.customers.models import Customer
+from boomerang.events import ecommerce
+from boomerang.events.schemas import Event
+
+CLAIMED_IDENTITIES = (("email", "email"), ("phone", "phone"), ("telegram", "telegram_chat_id"))
+
+
+def apply(session: Session, events: list[Event], *, now: datetime) -> None:
+    """Resolve every event's profile and apply its effects, in order; flushes, does not commit."""
+    if not events:
+        return
+    resolver = Resolver(session, now=now)
+    resolver.preload(
+        {("user", e.user_id) for e in events if e.user_id}
+        | {("anonymous", e.anonymous_id) for e in events if e.anonymous_id}
+        | {("user", e.previous_id) for e in events if e.previous_id}
+        | {("anonymous", e.previous_id) for e in events if e.previous_id}
+        | {("device", _device(e)) for e in events if e.user_id and _device(e)}
+    )
+    products = ProductLearner(session, set().union(*(ecommerce.skus(e) for e in events)), now=now)
+    seen: dict[str, tuple[datetime, datetime]] = {}
+    with session.no_autoflush:
+        for event in events:
+            cid = event.customer_id = _resolve(resolver, event)
+            first, last = seen.get(cid, (event.timestamp, event.timestamp))
+            seen[cid] = (min(first, event.timestamp), max(last, event.timestamp))
+            if event.user_id:
+                resolver.claim("device", _device(event), cid)
+            if event.type == "identify":
+                _identify(session, resolver, resolver.customer(cid), event, now=now)
+            ecommerce.apply(session, event, now=now, source=event.source, products=products)
+    session.flush()
+    products.write()
+    customers_bulk.touch_seen(session, _follow(seen, resolver.merged))
+
+
+def _resolve(resolver: Resolver, event: Event) -> str:
+    cid = resolver.resolve(event.user_id, event.anonymous_id)
+    if event.type == "alias":
+        previous = resolver.find_id("user", event.previous_id) or resolver.find_id("anonymous", event.previous_id)
+        if previous is None:
+            resolver.link("anonymous", event.previous_id, cid)
+        elif previous != cid:
+            resolver.merge(resolver.customer(previous), resolver.customer(cid), reason="alias")
+    return cid
+
+
+def _follow(seen: dict[str, tuple[datetime, datetime]], merged: dict[str, str]) -> dict[str, tuple[datetime, datetime]]:
+    """The time ranges of profiles merged away during the batch, moved to where they went."""
+    out: dict[str, tuple[datetime, datetime]] = {}
+    for cid, (first, last) in seen.items():
+        cid = merged.get(cid, cid)
+        before = out.get(cid, (first, last))
+        out[cid] = (min(before[0], first), max(before[1], last))
+    return out
+
+
+def _device(event: Event) -> str | None:
+    """The device id a mobile SDK sends in context.device.id."""
+    device = event.context.get("device")
+    value = device.get("id") if isinstance(device, dict) else None
+    return str(value)[:320] if value not in (None, "") else None
+
+
+def _identify(session: Session, resolver: Resolver, customer: Customer, event: Event, *, now: datetime) -> None:
+    columns, attributes = profiles.profile_changes(event.traits)
+    for key in ("timezone", "locale"):
+        if key not in columns and isinstance(event.context.get(key), str):
+            columns[key] = event.context[key]
+    profiles.apply_profile(customer, columns, attributes, now=now)
+    for kind, column in CLAIMED_IDENTITIES:
+        resolver.claim(kind, columns.get(column), customer.id)
+    for channel, granted in profiles.consent_changes(event.traits).items():
+        profiles.set_consent(session, customer, channel, granted, source=event.source, at=event.timestamp)
+
+

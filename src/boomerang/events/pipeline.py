@@ -1,0 +1,57 @@
+"""The background half of `boomerang serve`: processes accepted events and flushes them into the log.
+
+It runs in a process of its own, so that the API answering requests and the processing share no
+interpreter lock: on a machine with two cores each gets one. It stops when asked, or when the
+server that started it is gone (killed, say), after a last round.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import multiprocessing.synchronize
+
+from boomerang.config import Settings
+
+log = logging.getLogger("boomerang.pipeline")
+WAKE_SECONDS = 0.5  # how often an idle pipeline checks that its server is still there
+
+
+def run(settings: Settings, stop: multiprocessing.synchronize.Event) -> None:
+    """Process and flush every `flush_interval_seconds` until stopped or orphaned."""
+    from boomerang.bootstrap import open_workspace
+    from boomerang.events.flush import flush
+
+    ws = open_workspace(settings)
+    interval = settings.ingest.flush_interval_seconds
+    parent = multiprocessing.parent_process()
+    while True:
+        waited = 0.0
+        while waited < interval and not stop.is_set() and (parent is None or parent.is_alive()):
+            stop.wait(min(WAKE_SECONDS, interval - waited))
+            waited += WAKE_SECONDS
+        done = stop.is_set() or (parent is not None and not parent.is_alive())
+        try:
+            flush(ws)
+        except Exception:  # noqa: BLE001 - the next round retries; the inbox keeps the events
+            log.exception("processing or flushing failed; will retry")
+        if done:
+            return
+
+
+class Pipeline:
+    """Starts and stops the pipeline process."""
+
+    def __init__(self, settings: Settings) -> None:
+        context = multiprocessing.get_context("spawn")  # no inherited threads, locks or connections
+        self._stop = context.Event()
+        self._process = context.Process(target=run, args=(settings, self._stop), name="boomerang-pipeline", daemon=True)
+
+    def start(self) -> None:
+        self._process.start()
+
+    def stop(self, timeout: float = 60.0) -> None:
+        self._stop.set()
+        self._process.join(timeout)
+        if self._process.is_alive():
+            self._process.terminate()
