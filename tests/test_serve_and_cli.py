@@ -73,8 +73,9 @@ def test_the_server_processes_and_flushes_in_the_background(tmp_path):
                 break
             time.sleep(0.1)
         assert (status["orders"], status["revenue"], status["events"]["pending"]) == (1, 20.0, 0)
-        proc.terminate()
-        assert proc.wait(timeout=60) == 0
+        proc.terminate()  # uvicorn shuts down gracefully, then exits by the signal it got
+        assert proc.wait(timeout=60) in (0, -signal.SIGTERM)
+        assert "Traceback" not in proc.stdout.read()
     finally:
         if proc.poll() is None:
             proc.kill()
