@@ -69,10 +69,6 @@ class Resolver:
             self._customers[cid] = self.session.get(Customer, cid)
         return self._customers[cid]
 
-    def find(self, kind: str, value: str | None) -> Customer | None:
-        cid = self.find_id(kind, value)
-        return self.customer(cid) if cid else None
-
     def external_id(self, cid: str) -> str | None:
         if cid in self._customers:
             return self._customers[cid].external_id

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from boomerang.catalog.service import ProductLearner
-from boomerang.core.errors import NotFound, ValidationFailed
+from boomerang.core.errors import NotFound
 from boomerang.events.schemas import Event, errors_of
 from boomerang.orders import service as orders
 from boomerang.orders.service import LineIn, OrderIn
@@ -89,9 +89,3 @@ def apply(session: Session, event: Event, *, now: datetime, source: str, product
         orders.refund(session, order.order_id, amount=None if amount is None else abs(float(amount)),
                       refund_id=event.message_id, customer_id=event.customer_id, at=event.timestamp,
                       now=now, source=source)
-
-
-def raise_if_invalid(events: list[Event], prefix: str) -> None:
-    errors = [e for index, event in enumerate(events) for e in check(event, f"{prefix}[{index}]" if prefix else "")]
-    if errors:
-        raise ValidationFailed(errors)
