@@ -58,14 +58,22 @@ def create_sql_engine(url: str) -> sa.Engine:
     return sa.create_engine(url, pool_pre_ping=True)
 
 
-def _insert(bind: sa.Engine | sa.Connection | Session):
-    """The INSERT construct of the store's dialect, which knows ON CONFLICT."""
-    dialect = bind.get_bind().dialect if isinstance(bind, Session) else bind.dialect
-    if dialect.name == "postgresql":
+def _insert(bind: sa.Engine | sa.Connection | Session | str):
+    """The INSERT construct of the store's dialect (or dialect name), which knows ON CONFLICT."""
+    if isinstance(bind, str):
+        name = bind
+    else:
+        name = (bind.get_bind() if isinstance(bind, Session) else bind).dialect.name
+    if name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
     return insert
+
+
+def insert_ignore(bind: sa.Engine | sa.Connection | Session | str, table: sa.Table):
+    """INSERT ... ON CONFLICT DO NOTHING."""
+    return _insert(bind)(table).on_conflict_do_nothing()
 
 
 def upsert(bind: sa.Engine | sa.Connection | Session, table: sa.Table, keys: list[str], rows: list[dict]):

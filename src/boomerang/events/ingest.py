@@ -16,12 +16,14 @@ from sqlalchemy.orm import Session
 from boomerang.core.errors import ValidationFailed
 from boomerang.core.ids import new_id
 from boomerang.customers import profiles
-from boomerang.db import executemany
+from boomerang.db import executemany, insert_ignore
 from boomerang.events import ecommerce, effects, schemas
 from boomerang.events.models import inbox
 from boomerang.events.schemas import Event
 
-INBOX_INSERT = inbox.insert()
+# ON CONFLICT DO NOTHING: two requests with the same message id at once store it once (PostgreSQL; SQLite
+# runs one writer at a time). One statement per dialect, each compiled once.
+INBOX_INSERTS = {name: insert_ignore(name, inbox) for name in ("sqlite", "postgresql")}
 
 
 @dataclass
@@ -63,7 +65,7 @@ def _fresh(session: Session, events: list[Event]) -> list[Event]:
 def accept(session: Session, events: list[Event], *, now: datetime, source: str) -> IngestResult:
     """Store checked events as they came, to be processed in the background: all the tracking API waits for."""
     fresh = _fresh(session, events)
-    executemany(session, INBOX_INSERT, [_inbox_row(e, now, source, processed=False) for e in fresh])
+    executemany(session, _inbox_insert(session), [_inbox_row(e, now, source, processed=False) for e in fresh])
     return IngestResult(accepted=len(fresh), duplicates=len(events) - len(fresh))
 
 
@@ -73,8 +75,12 @@ def ingest(session: Session, events: list[Event], *, now: datetime, source: str)
     for event in fresh:
         event.source = source
     effects.apply(session, fresh, now=now)
-    executemany(session, INBOX_INSERT, [_inbox_row(e, now, source, processed=True) for e in fresh])
+    executemany(session, _inbox_insert(session), [_inbox_row(e, now, source, processed=True) for e in fresh])
     return IngestResult(accepted=len(fresh), duplicates=len(events) - len(fresh))
+
+
+def _inbox_insert(session: Session):
+    return INBOX_INSERTS[session.get_bind().dialect.name]
 
 
 def _inbox_row(event: Event, now: datetime, source: str, *, processed: bool) -> dict:

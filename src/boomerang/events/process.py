@@ -12,6 +12,7 @@ import logging
 
 import orjson
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from boomerang.bootstrap import Workspace
@@ -34,11 +35,22 @@ def process(ws: Workspace, *, chunk_rows: int | None = None) -> int:
     chunk_rows = chunk_rows or ws.settings.ingest.process_chunk_rows
     done = 0
     while True:
-        with ws.uow.session() as session:
-            count = process_chunk(session, now=naive_utc(ws.clock.now()), limit=chunk_rows)
+        count = _with_retry(ws, chunk_rows)
         if not count:
             return done
         done += count
+
+
+def _with_retry(ws: Workspace, chunk_rows: int, attempts: int = 3) -> int:
+    """One chunk; when another server's pipeline created the same identity at the same moment, again."""
+    for attempt in range(attempts):
+        try:
+            with ws.uow.session() as session:
+                return process_chunk(session, now=naive_utc(ws.clock.now()), limit=chunk_rows)
+        except IntegrityError:
+            if attempt == attempts - 1:
+                raise
+    return 0
 
 
 def process_chunk(session: Session, *, now, limit: int) -> int:
@@ -56,12 +68,16 @@ def process_chunk(session: Session, *, now, limit: int) -> int:
     try:
         with session.begin_nested():
             effects.apply(session, events, now=now)
+    except IntegrityError:
+        raise  # a race with another pipeline, not a bad event: the whole chunk runs again
     except Exception:  # noqa: BLE001 - find the event at fault, apply the others
         for event in events:
             event.customer_id = None
             try:
                 with session.begin_nested():
                     effects.apply(session, [event], now=now)
+            except IntegrityError:
+                raise
             except Exception:  # noqa: BLE001
                 log.exception("event %s could not be applied; it goes to the log without a customer", event.message_id)
                 event.customer_id = None
