@@ -1,0 +1,41 @@
+"""The event log seen as the tables metrics start from: purchases and refunds.
+
+Everything here takes and returns Ibis expressions, so it runs on DuckDB, Spark or any other engine
+Ibis reaches. A purchase is an Order Completed event whose order was not cancelled; its value is
+Segment's `revenue` (merchandise, without shipping and tax) or, when absent, its `total`.
+"""
+
+from __future__ import annotations
+
+import ibis
+from ibis import _
+
+ORDER_COMPLETED = "Order Completed"
+ORDER_CANCELLED = "Order Cancelled"
+ORDER_REFUNDED = "Order Refunded"
+NPS_ANSWERED = "NPS Survey Answered"
+
+
+def _order_id(events: ibis.Table) -> ibis.Value:
+    return events.properties["order_id"].str
+
+
+def purchases(events: ibis.Table) -> ibis.Table:
+    """customer_id, order_id, ts, value: one row per completed, not cancelled order of a known customer."""
+    completed = events.filter((_.event == ORDER_COMPLETED) & _.customer_id.notnull())
+    completed = completed.select(
+        customer_id=_.customer_id, order_id=_order_id(completed), ts=_.timestamp,
+        value=completed.properties["revenue"].float.coalesce(completed.properties["total"].float, ibis.literal(0.0)),
+    )
+    cancelled = events.filter(_.event == ORDER_CANCELLED)
+    cancelled = cancelled.select(order_id=_order_id(cancelled)).distinct()
+    return completed.anti_join(cancelled, "order_id")
+
+
+def refunds(events: ibis.Table) -> ibis.Table:
+    """customer_id, order_id, ts, value: refunded amounts, at the time of the refund."""
+    refunded = events.filter((_.event == ORDER_REFUNDED) & _.customer_id.notnull())
+    return refunded.select(
+        customer_id=_.customer_id, order_id=_order_id(refunded), ts=_.timestamp,
+        value=refunded.properties["total"].float.coalesce(ibis.literal(0.0)),
+    )
