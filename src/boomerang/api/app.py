@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 
 from boomerang import __version__
 from boomerang.api.deps import require_secret
-from boomerang.api.routers import customers, keys, orders, products, status, tracking
+from boomerang.api.routers import customers, keys, metrics, orders, products, status, tracking
 from boomerang.auth.service import KeyChecker
 from boomerang.bootstrap import Workspace
 from boomerang.core.errors import BoomerangError
@@ -51,6 +51,6 @@ def create_app(ws: Workspace, *, background: bool = True) -> FastAPI:
 
     app.include_router(tracking.router)
     secret = [Depends(require_secret)]
-    for router in (customers.router, products.router, orders.router, keys.router, status.router):
+    for router in (customers.router, products.router, orders.router, keys.router, status.router, metrics.router):
         app.include_router(router, prefix="/api", dependencies=secret)
     return app

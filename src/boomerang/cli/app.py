@@ -9,13 +9,14 @@ import typer
 from rich.table import Table
 
 from boomerang import __version__
-from boomerang.cli import demo, imports, keys
+from boomerang.cli import demo, imports, keys, report
 from boomerang.cli.output import console, emit_json, failures, workspace
 
 app = typer.Typer(help="Boomerang: bring customers back.", no_args_is_help=True, pretty_exceptions_show_locals=False)
 app.add_typer(imports.app, name="import")
 app.add_typer(keys.app, name="keys")
 app.command()(demo.demo)
+app.command()(report.report)
 
 
 @app.callback()

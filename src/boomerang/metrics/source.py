@@ -16,8 +16,32 @@ ORDER_REFUNDED = "Order Refunded"
 NPS_ANSWERED = "NPS Survey Answered"
 
 
+@ibis.udf.scalar.builtin
+def get_json_object(json: str, path: str) -> str:
+    """Spark's and Hive's JSON path lookup, for engines whose event log keeps properties as text."""
+
+
+def _raw(events: ibis.Table, key: str) -> ibis.Value | None:
+    """The property as text where the engine has no JSON type (Spark: GET_JSON_OBJECT), else None."""
+    if events.properties.type().is_json():
+        return None
+    return get_json_object(events.properties, f"$.{key}")
+
+
+def number(events: ibis.Table, key: str) -> ibis.Value:
+    """A numeric event property (null when absent or not a number)."""
+    raw = _raw(events, key)
+    return events.properties[key].float if raw is None else raw.try_cast("float64")
+
+
+def text(events: ibis.Table, key: str) -> ibis.Value:
+    """A text event property (null when absent)."""
+    raw = _raw(events, key)
+    return events.properties[key].str if raw is None else raw
+
+
 def _order_id(events: ibis.Table) -> ibis.Value:
-    return events.properties["order_id"].str
+    return text(events, "order_id")
 
 
 def purchases(events: ibis.Table) -> ibis.Table:
@@ -25,7 +49,7 @@ def purchases(events: ibis.Table) -> ibis.Table:
     completed = events.filter((_.event == ORDER_COMPLETED) & _.customer_id.notnull())
     completed = completed.select(
         customer_id=_.customer_id, order_id=_order_id(completed), ts=_.timestamp,
-        value=completed.properties["revenue"].float.coalesce(completed.properties["total"].float, ibis.literal(0.0)),
+        value=number(completed, "revenue").coalesce(number(completed, "total"), ibis.literal(0.0)),
     )
     cancelled = events.filter(_.event == ORDER_CANCELLED)
     cancelled = cancelled.select(order_id=_order_id(cancelled)).distinct()
@@ -37,5 +61,5 @@ def refunds(events: ibis.Table) -> ibis.Table:
     refunded = events.filter((_.event == ORDER_REFUNDED) & _.customer_id.notnull())
     return refunded.select(
         customer_id=_.customer_id, order_id=_order_id(refunded), ts=_.timestamp,
-        value=refunded.properties["total"].float.coalesce(ibis.literal(0.0)),
+        value=number(refunded, "total").coalesce(ibis.literal(0.0)),
     )

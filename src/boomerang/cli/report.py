@@ -1,0 +1,115 @@
+"""`boomerang report METRIC`: retention metrics as Rich tables, or JSON with --json."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.table import Table
+
+from boomerang.cli.output import console, emit_json, errors, failures, workspace
+
+DateOpt = Annotated[Optional[datetime], typer.Option(formats=["%Y-%m-%d"], help="YYYY-MM-DD")]
+
+
+def report(
+    ctx: typer.Context,
+    metric: Annotated[Optional[str], typer.Argument(help="the metric (see --list)")] = None,
+    date_from: Annotated[Optional[datetime], typer.Option("--from", formats=["%Y-%m-%d"], help="first day, YYYY-MM-DD")] = None,
+    date_to: Annotated[Optional[datetime], typer.Option("--to", formats=["%Y-%m-%d"], help="last day, included")] = None,
+    interval: Annotated[str, typer.Option(help="day, week or month, for the series")] = "month",
+    window_days: Annotated[Optional[int], typer.Option(help="inactivity window (retention, churn, lifecycle)")] = None,
+    step: Annotated[Optional[list[str]], typer.Option(help="funnel step, in order (repeat the option)")] = None,
+    category: Annotated[Optional[str], typer.Option(help="funnel: first steps in this category only")] = None,
+    window_hours: Annotated[Optional[int], typer.Option(help="funnel: conversion window in hours")] = None,
+    store: Annotated[bool, typer.Option(help="rfm and lifecycle: store each customer's result (and log transitions)")] = True,
+    list_: Annotated[bool, typer.Option("--list", help="name the metrics and exit")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """Retention metrics: retention and churn, repeat purchases, AOV, LTV, NPS, cohorts, RFM, lifecycle, funnel."""
+    from boomerang.metrics import service
+
+    if list_ or metric is None:
+        rows = service.catalogue()
+        if as_json:
+            emit_json(rows)
+        else:
+            table = Table("metric", "what it measures", title="Metrics", title_justify="left")
+            for row in rows:
+                table.add_row(row["name"], row["description"])
+            console.print(table)
+        if metric is None and not list_:
+            errors.print("name a metric, e.g. boomerang report retention_rate")
+            raise typer.Exit(2)
+        return
+    params: dict[str, Any] = {
+        "date_from": date_from.date() if date_from else None, "date_to": date_to.date() if date_to else None,
+        "interval": interval, "window_days": window_days, "steps": step or None, "category": category,
+        "window_hours": window_hours,
+    }
+    with failures():
+        ws = workspace(ctx)
+        m = service.metric(metric)
+        params = {k: v for k, v in params.items() if k in m.query_type.model_fields}
+        result = service.run(ws, metric, params)
+        if m.trait and store:
+            result["stored"] = service.store_traits(ws, metric, params)
+    if as_json:
+        emit_json(result)
+    else:
+        render(result)
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.4f}".rstrip("0").rstrip(".") if abs(value) < 1 else f"{value:,.2f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def _pct(value: Any) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def render(result: dict[str, Any]) -> None:
+    """A metric's answer as tables."""
+    span = f"{result.get('from', '')} .. {result.get('to', result.get('as_of', ''))}"
+    console.print(f"[bold]{result['title']}[/]  {span}")
+    if "cohorts" in result:
+        return _cohorts(result)
+    if "groups" in result:
+        return _rows("RFM groups", result["groups"], ["group", "customers", "share", "recency_days", "frequency", "monetary"])
+    if "stages" in result:
+        console.print(f"window: {result['details']['window_days']} days")
+        _rows("Customers per stage now", [{"stage": k, "customers": v} for k, v in result["stages"].items()],
+              ["stage", "customers"])
+        return _rows("Transitions per interval", result["series"], list(result["series"][0]) if result["series"] else [])
+    if "steps" in result:
+        _rows("Steps", result["steps"], ["step", "customers", "conversion", "from_previous", "lost"])
+        return _rows("Leaks", result["leaks"], ["from", "to", "lost", "drop_off"])
+    if "channels" in result:
+        rows = [{"channel": k, **v} for k, v in result["channels"].items()]
+        return _rows("Channels", rows, ["channel", "subscribers", "after_30_days", "after_90_days", "after_365_days"])
+    console.print(f"value: [bold]{_fmt(result['value'])}[/]   " + "  ".join(f"{k}: {_fmt(v)}" for k, v in result["details"].items()))
+    columns = ["bucket", "value", *[c for c in (result["series"][0] if result["series"] else {}) if c not in ("bucket", "value")]]
+    _rows(f"Per {result['interval']}", result["series"], columns)
+
+
+def _rows(title: str, rows: list[dict], columns: list[str]) -> None:
+    table = Table(*columns, title=title, title_justify="left")
+    for row in rows:
+        table.add_row(*(_fmt(row.get(c)) for c in columns))
+    console.print(table)
+
+
+def _cohorts(result: dict[str, Any]) -> None:
+    width = max((len(c["retention"]) for c in result["cohorts"]), default=0)
+    table = Table("cohort", "customers", *[f"m{k}" for k in range(width)], title="Share buying in month k",
+                  title_justify="left")
+    for c in result["cohorts"]:
+        table.add_row(c["cohort"], f"{c['customers']:,}", *(_pct(v) for v in c["retention"]))
+    console.print(table)

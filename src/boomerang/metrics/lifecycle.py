@@ -1,0 +1,99 @@
+"""Lifecycle stages, derived from each customer's purchase history with the inactivity window W:
+
+- new: from the first purchase; active: after a purchase within W/2 of the one before;
+- sleeping: W/2 after the last purchase; churned: W after it;
+- reactivated: a purchase after having churned (more than W since the one before).
+
+Every change of stage happens at a known time, so the whole history of transitions is computed
+at once (stage, since, and one "Lifecycle Stage Changed" event per transition, with deterministic
+message ids: recomputing adds nothing twice).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ibis
+import pandas as pd
+from ibis import _
+
+from boomerang.metrics.activity import WindowQuery, purchase_days, window_of
+from boomerang.metrics.base import Data, Metric, as_json, bounds, register
+
+STAGES = ("new", "active", "sleeping", "churned", "reactivated")
+EVENT = "Lifecycle Stage Changed"
+
+
+def transitions(events: ibis.Table, *, window: int, end) -> ibis.Table:
+    """customer_id, at, stage: every stage a customer entered before `end`, consecutive repeats removed."""
+    days = purchase_days(events).filter(_.day < end)
+    w = ibis.window(group_by="customer_id", order_by="day")
+    seconds = lambda value: value.epoch_seconds()  # noqa: E731
+    days = days.mutate(
+        before=(seconds(days.day) - seconds(days.day.lag().over(w))) / 86400,
+        after=(seconds(days.day.lead().over(w)) - seconds(days.day)) / 86400,
+    )
+    bought = days.select(
+        "customer_id", at=days.day,
+        stage=ibis.cases((days.before.isnull(), "new"), (days.before > window, "reactivated"),
+                         (days.before > window / 2, "active"), else_="bought"),
+    )
+    half, full = ibis.interval(days=window // 2), ibis.interval(days=window)
+    quiet = days.after.isnull() | (days.after > window / 2)
+    sleeping = days.filter(quiet).select("customer_id", at=days.day + half, stage=ibis.literal("sleeping"))
+    gone = days.after.isnull() | (days.after > window)
+    churned = days.filter(gone).select("customer_id", at=days.day + full, stage=ibis.literal("churned"))
+    steps = bought.union(sleeping).union(churned).filter(_.at < end)
+    order = ibis.window(group_by="customer_id", order_by=["at", _.stage.isin(["sleeping", "churned"]).ifelse(1, 0)])
+    steps = steps.mutate(previous=steps.stage.lag().over(order))
+    # "bought" is a purchase that keeps the stage, except that it makes a new or reactivated customer active.
+    steps = steps.mutate(stage=ibis.cases(
+        ((steps.stage == "bought") & steps.previous.isin(["new", "reactivated"]), "active"), else_=steps.stage))
+    steps = steps.filter(_.stage != "bought")
+    steps = steps.mutate(previous=steps.stage.lag().over(order))
+    return steps.filter(_.previous.isnull() | (_.previous != _.stage))
+
+
+@register
+class Lifecycle(Metric):
+    name, title = "lifecycle", "Lifecycle stages"
+    description = "Customers per stage (new, active, sleeping, churned, reactivated) at the end, and the transitions per interval."
+    query_type = WindowQuery
+    trait = "lifecycle"
+
+    def calculate(self, data: Data, query: WindowQuery) -> dict[str, Any]:
+        start, end = bounds(data.events, query)
+        window = window_of(data, query)
+        steps = transitions(data.events, window=window, end=end).execute()
+        current = steps.sort_values("at").groupby("customer_id").tail(1)
+        counts = current["stage"].value_counts()
+        inside = steps[(steps["at"] >= pd.Timestamp(start))]
+        moves = inside.groupby([inside["at"].dt.to_period({"day": "D", "week": "W", "month": "M"}[query.interval])
+                                .dt.start_time, "stage"]).size().unstack(fill_value=0)
+        return {
+            "metric": self.name, "title": self.title, "as_of": as_json(end), "value": int(len(current)),
+            "details": {"window_days": window, "transitions": int(len(inside))},
+            "stages": {stage: int(counts.get(stage, 0)) for stage in STAGES},
+            "series": [{"bucket": as_json(bucket), **{s: int(row.get(s, 0)) for s in STAGES}}
+                       for bucket, row in moves.iterrows()],
+        }
+
+    def per_customer(self, data: Data, query: WindowQuery) -> pd.DataFrame:
+        _, end = bounds(data.events, query)
+        steps = transitions(data.events, window=window_of(data, query), end=end).execute()
+        current = steps.sort_values("at").groupby("customer_id").tail(1)
+        return pd.DataFrame({"customer_id": current["customer_id"], "stage": current["stage"],
+                             "since": current["at"], "previous": current["previous"]}).sort_values(
+            "customer_id", ignore_index=True)
+
+    @staticmethod
+    def events(data: Data, query: WindowQuery) -> pd.DataFrame:
+        """The transitions as events for the log (see EventLog.append)."""
+        _, end = bounds(data.events, query)
+        steps = transitions(data.events, window=window_of(data, query), end=end).execute()
+        return pd.DataFrame({
+            "message_id": [f"lifecycle:{c}:{s}:{pd.Timestamp(a).isoformat()}"
+                           for c, s, a in zip(steps["customer_id"], steps["stage"], steps["at"])],
+            "customer_id": steps["customer_id"], "timestamp": steps["at"], "stage": steps["stage"],
+            "previous": steps["previous"],
+        })
