@@ -24,6 +24,7 @@ def demo(
 ) -> None:
     """Load a realistic demo shop (catalog, customers, a year of behaviour) and start the server."""
     from boomerang.auth.service import create_key
+    from boomerang.metrics import service as metrics
     from boomerang.cli.app import print_summary, run_server
     from boomerang.core.clock import naive_utc
     from boomerang.demo.simulator import SimConfig, estimate_events, simulate
@@ -41,6 +42,8 @@ def demo(
             for chunk in simulate(config):
                 loaded.add(load(ws, chunk, source="demo"))
                 bar.advance(0 if chunk.events is None else len(chunk.events))
+        for metric in ("rfm", "lifecycle"):  # so that the customer pages show them from the start
+            metrics.store_traits(ws, metric, {})
         with ws.uow.session() as session:
             _, write_key = create_key(session, kind="write", name="demo", now=naive_utc(ws.clock.now()))
             _, secret_key = create_key(session, kind="secret", name="demo", now=naive_utc(ws.clock.now()))
