@@ -3,11 +3,12 @@
 from boomerang.auth.models import ApiKey
 from boomerang.catalog.models import Product
 from boomerang.customers.models import Consent, ConsentChange, Customer, Identity, Merge
+from boomerang.dashboard.models import User
 from boomerang.db import Base
 from boomerang.events.models import InboxEvent
 from boomerang.orders.models import Order, OrderLine
 
 __all__ = [
     "ApiKey", "Base", "Consent", "ConsentChange", "Customer", "Identity", "InboxEvent", "Merge",
-    "Order", "OrderLine", "Product",
+    "Order", "OrderLine", "Product", "User",
 ]

@@ -10,10 +10,11 @@ from fastapi.responses import JSONResponse
 
 from boomerang import __version__
 from boomerang.api.deps import require_secret
-from boomerang.api.routers import customers, keys, metrics, orders, products, status, tracking
+from boomerang.api.routers import clv, customers, keys, metrics, orders, products, status, tracking
 from boomerang.auth.service import KeyChecker
 from boomerang.bootstrap import Workspace
 from boomerang.core.errors import BoomerangError
+from boomerang.dashboard import mount as mount_dashboard
 from boomerang.events.pipeline import Pipeline
 
 
@@ -51,6 +52,8 @@ def create_app(ws: Workspace, *, background: bool = True) -> FastAPI:
 
     app.include_router(tracking.router)
     secret = [Depends(require_secret)]
-    for router in (customers.router, products.router, orders.router, keys.router, status.router, metrics.router):
+    for router in (customers.router, products.router, orders.router, keys.router, status.router, metrics.router,
+                   clv.router):
         app.include_router(router, prefix="/api", dependencies=secret)
+    mount_dashboard(app, ws, warm=background)  # pages at /, assets at /static
     return app

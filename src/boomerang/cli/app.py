@@ -9,12 +9,14 @@ import typer
 from rich.table import Table
 
 from boomerang import __version__
-from boomerang.cli import demo, imports, keys, report
+from boomerang.cli import clv, demo, imports, keys, report, users
 from boomerang.cli.output import console, emit_json, failures, workspace
 
 app = typer.Typer(help="Boomerang: bring customers back.", no_args_is_help=True, pretty_exceptions_show_locals=False)
 app.add_typer(imports.app, name="import")
 app.add_typer(keys.app, name="keys")
+app.add_typer(clv.app, name="clv")
+app.add_typer(users.app, name="users")
 app.command()(demo.demo)
 app.command()(report.report)
 
@@ -73,7 +75,7 @@ def serve(
     host: Annotated[Optional[str], typer.Option(help="address to listen on (default 127.0.0.1)")] = None,
     port: Annotated[Optional[int], typer.Option(help="port (default 8600)")] = None,
 ) -> None:
-    """Run the API (tracking, REST) in this process until interrupted."""
+    """Run the API (tracking, REST) and the dashboard in this process until interrupted."""
     run_server(workspace(ctx), host=host, port=port)
 
 
@@ -83,7 +85,8 @@ def run_server(ws, *, host: str | None = None, port: int | None = None) -> None:
     from boomerang.api.app import create_app
 
     host, port = host or ws.settings.host, port or ws.settings.port
-    console.print(f"Boomerang {__version__} on http://{host}:{port}  (API docs: /docs, workspace: {ws.settings.home})")
+    console.print(f"Boomerang {__version__} on http://{host}:{port}  (dashboard: /, API docs: /docs, "
+                  f"workspace: {ws.settings.home})")
     uvicorn.run(create_app(ws), host=host, port=port, log_level="warning", access_log=False)
 
 

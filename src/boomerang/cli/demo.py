@@ -24,6 +24,7 @@ def demo(
 ) -> None:
     """Load a realistic demo shop (catalog, customers, a year of behaviour) and start the server."""
     from boomerang.auth.service import create_key
+    from boomerang.dashboard.service import demo_admin
     from boomerang.metrics import service as metrics
     from boomerang.cli.app import print_summary, run_server
     from boomerang.core.clock import naive_utc
@@ -47,13 +48,15 @@ def demo(
         with ws.uow.session() as session:
             _, write_key = create_key(session, kind="write", name="demo", now=naive_utc(ws.clock.now()))
             _, secret_key = create_key(session, kind="secret", name="demo", now=naive_utc(ws.clock.now()))
+            admin = demo_admin(session, now=naive_utc(ws.clock.now()))
         data = {**summary(ws), "seconds": round(time.perf_counter() - started, 1), "workspace": str(ws.settings.home),
-                "write_key": write_key, "secret_key": secret_key}
+                "write_key": write_key, "secret_key": secret_key, "dashboard": admin}
     if as_json:
         emit_json(data)
     else:
         print_summary(data)
         console.print(f"loaded in {data['seconds']} s into {data['workspace']}")
         console.print(f"write key (tracking): [bold]{write_key}[/]\nsecret key (/api):    [bold]{secret_key}[/]")
+        console.print(f"dashboard login:      [bold]{admin['username']}[/] / [bold]{admin['password']}[/] ({admin['role']})")
     if not no_serve:
         run_server(ws, host=host, port=port)

@@ -36,14 +36,17 @@ class EventLog:
         self.lock_timeout = lock_timeout
 
     def when_free(self, opener: Callable[[], T]) -> T:
-        """Call `opener`, retrying while another process holds the file's lock."""
+        """Call `opener`, retrying while another process holds the file's lock, or while another thread of
+        this process holds it open with another configuration (read-only beside read-write), which DuckDB
+        refuses at once instead of waiting."""
         deadline = time.monotonic() + self.lock_timeout
         delay = 0.01
         while True:
             try:
                 return opener()
             except Exception as exc:  # duckdb raises IOException; through SQLAlchemy it is wrapped
-                if "lock" not in str(exc).lower():
+                message = str(exc).lower()
+                if "lock" not in message and "different configuration" not in message:
                     raise
                 if time.monotonic() > deadline:
                     raise LogBusy(f"the event log {self.path} is held by another process") from exc

@@ -1,0 +1,126 @@
+"""`boomerang clv fit|predict|evaluate`: BG/NBD and Gamma-Gamma parameters, per-customer predictions, churn AUCs."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.table import Table
+
+from boomerang.cli.output import console, emit_json, errors, failures, workspace
+
+app = typer.Typer(help="Predicted CLV and churn: BG/NBD, Gamma-Gamma and a churn classifier.", no_args_is_help=True)
+
+# Dates and units stay text here: the service checks them and names the option in its error (exit 2).
+UntilOpt = Annotated[Optional[str],
+                     typer.Option(help="end of calibration, YYYY-MM-DD, included (default: the last purchase)")]
+UnitOpt = Annotated[str, typer.Option(help="day or week: the models' time unit")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
+
+
+@contextmanager
+def _quiet_fit_warnings() -> Iterator[None]:
+    """The service's FitWarnings reach the user once, from the answer's `warnings` list, not as Python warnings too."""
+    from boomerang.predictions.mle import FitWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FitWarning)
+        yield
+
+
+def _warn(result: dict[str, Any]) -> None:
+    for message in result.get("warnings", []):
+        errors.print(f"[yellow]warning[/] {message}", highlight=False)
+
+
+@app.command()
+def fit(ctx: typer.Context, until: UntilOpt = None, unit: UnitOpt = "week", as_json: JsonOpt = False) -> None:
+    """Fit BG/NBD (r, alpha, a, b) and Gamma-Gamma (p, q, gamma) on the purchases up to --until."""
+    from boomerang.predictions import service
+
+    with failures(), _quiet_fit_warnings():
+        result = service.fit(workspace(ctx), until=until, unit=unit)
+    _warn(result)
+    if as_json:
+        return emit_json(result)
+    console.print(f"[bold]Calibration[/] up to {result['until']} in {result['unit']}s: {result['customers']:,} customers, "
+                  f"{result['repeat_customers']:,} with repeat purchases")
+    _params("BG/NBD", result["bgnbd"], result["regularised"]["bgnbd"])
+    if result["gamma_gamma"]:
+        _params("Gamma-Gamma", result["gamma_gamma"], result["regularised"]["gamma_gamma"])
+
+
+def _params(title: str, params: dict[str, float], regularised: bool) -> None:
+    table = Table("parameter", "value", title=f"{title}{' (regularised)' if regularised else ''}", title_justify="left")
+    for name, value in params.items():
+        table.add_row(name, f"{value:.4g}")
+    console.print(table)
+
+
+@app.command()
+def predict(
+    ctx: typer.Context, until: UntilOpt = None, unit: UnitOpt = "week",
+    horizon_days: Annotated[int, typer.Option(help="how many days ahead to predict")] = 90,
+    out: Annotated[Optional[Path], typer.Option(help="write one row per customer to this CSV file")] = None,
+    churn: Annotated[bool, typer.Option(help="also fit the churn classifier (column churn_risk)")] = True,
+    store: Annotated[bool, typer.Option(help="store the predictions as customer traits")] = True,
+    as_json: JsonOpt = False,
+) -> None:
+    """Per customer: p_alive, expected purchases and spend, predicted CLV, churn probability, next purchase."""
+    import pandas as pd
+
+    from boomerang.predictions import service
+
+    with failures(), _quiet_fit_warnings():
+        ws = workspace(ctx)
+        result, frame = service.predict(ws, until=until, unit=unit, horizon_days=horizon_days, churn=churn)
+        if store:
+            result["stored"] = {"trait": service.TRAIT, "customers": service.store(ws, frame)}
+    if out is not None:
+        frame.to_csv(out, index=False, date_format="%Y-%m-%d", float_format="%.6g")
+        result["out"] = str(out)
+    _warn(result)
+    if as_json:
+        return emit_json(result)
+    console.print(f"[bold]Predictions[/] for {len(frame):,} customers, next {result['horizon_days']} days "
+                  f"after {result['until']}" + (f" -> {out}" if out else ""))
+    totals = Table("", "", show_header=False, title="Totals", title_justify="left")
+    totals.add_row("expected purchases", f"{frame['expected_purchases'].sum():,.1f}")
+    totals.add_row("predicted CLV", f"{frame['predicted_clv'].sum():,.2f}")
+    totals.add_row("mean p_alive", f"{frame['p_alive'].mean():.3f}")
+    console.print(totals)
+    top = frame.nlargest(10, "predicted_clv")
+    table = Table("customer", "p_alive", "expected purchases", "spend", "CLV", "next purchase",
+                  title="Top 10 by predicted CLV", title_justify="left")
+    for row in top.itertuples():
+        nxt = "-" if pd.isna(row.expected_next_purchase) else f"{row.expected_next_purchase:%Y-%m-%d}"
+        table.add_row(row.customer_id, f"{row.p_alive:.3f}", f"{row.expected_purchases:.2f}", f"{row.predicted_spend:,.2f}",
+                      f"{row.predicted_clv:,.2f}", nxt)
+    console.print(table)
+
+
+@app.command()
+def evaluate(
+    ctx: typer.Context,
+    cutoff: Annotated[str, typer.Option(help="fit on purchases up to this day, YYYY-MM-DD")],
+    horizon_weeks: Annotated[int, typer.Option(help="who buys in this many weeks after the cut-off")] = 13,
+    unit: UnitOpt = "week", as_json: JsonOpt = False,
+) -> None:
+    """ROC AUC of the churn classifier, of BG/NBD's expected purchases and of recency, on a time split."""
+    from boomerang.predictions import service
+
+    with failures(), _quiet_fit_warnings():
+        result = service.evaluate(workspace(ctx), cutoff=cutoff, horizon_weeks=horizon_weeks, unit=unit)
+    _warn(result)
+    if as_json:
+        return emit_json(result)
+    console.print(f"[bold]Who buys in the {result['horizon_weeks']} weeks after {result['cutoff']}[/]: "
+                  f"{result['buyers']:,} of {result['customers']:,} customers")
+    table = Table("score", "ROC AUC", title="Time-split evaluation", title_justify="left")
+    for name, value in result["roc_auc"].items():
+        table.add_row(name, "-" if value is None else f"{value:.3f}")
+    console.print(table)

@@ -1,0 +1,155 @@
+"""What the pages read from the event log: metrics (cached while the log is unchanged), events, traits.
+
+DuckDB refuses a second connection to a file from the same process with another configuration
+(metrics connect read-only, traits and the summary read-write), so the dashboard makes its DuckDB
+calls one at a time, and tries again while an API request of the same process holds the file. Results are kept while the log's files are unchanged, or for `fresh_seconds`
+whatever happens, so that a busy shop does not recompute every chart on every page view.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import duckdb
+import orjson
+
+from boomerang.bootstrap import Workspace
+from boomerang.events.log import CONFIG
+from boomerang.metrics import service as metrics
+from boomerang.metrics import traits as trait_store
+from boomerang.status import summary
+
+TRAIT_KINDS = ("rfm", "lifecycle", "predictions")
+_DUCKDB = threading.RLock()
+
+
+def _frozen(params: dict[str, Any]) -> tuple:
+    return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in params.items() if v not in (None, "")))
+
+
+class Analytics:
+    def __init__(self, ws: Workspace, *, fresh_seconds: float = 60.0, max_entries: int = 256) -> None:
+        self.ws = ws
+        self.fresh_seconds = fresh_seconds
+        self.max_entries = max_entries
+        self._cache: dict[tuple, tuple[tuple, float, Any]] = {}
+        self._lock = threading.Lock()
+        self._warming = threading.Lock()
+
+    def warm(self, job: Callable[[], Any]) -> None:
+        """Run `job` (filling the cache) in the background, unless a warm-up is already running."""
+        if not self._warming.acquire(blocking=False):
+            return
+
+        def run() -> None:
+            try:
+                job()
+            except Exception:  # an empty or busy log: the page will say so when asked
+                pass
+            finally:
+                self._warming.release()
+
+        threading.Thread(target=run, name="dashboard-warm", daemon=True).start()
+
+    def fingerprint(self) -> tuple:
+        """Changes whenever the log's file or its write-ahead log is written."""
+        out = []
+        for path in (self.ws.log.path, self.ws.log.path.with_name(self.ws.log.path.name + ".wal")):
+            try:
+                st = path.stat()
+                out.append((st.st_mtime_ns, st.st_size))
+            except FileNotFoundError:
+                out.append(None)
+        return tuple(out)
+
+    def _hit(self, key: tuple) -> tuple[bool, Any]:
+        with self._lock:
+            hit = self._cache.get(key)
+        if hit is not None and (time.monotonic() - hit[1] < self.fresh_seconds or hit[0] == self.fingerprint()):
+            return True, hit[2]
+        return False, None
+
+    def _cached(self, key: tuple, compute) -> Any:
+        found, value = self._hit(key)
+        if found:
+            return value
+        with _DUCKDB:
+            found, value = self._hit(key)  # computed by another thread while this one waited
+            if found:
+                return value
+            print_ = self.fingerprint()
+            value = compute()
+        with self._lock:
+            if len(self._cache) >= self.max_entries:
+                self._cache.pop(min(self._cache, key=lambda k: self._cache[k][1]))
+            self._cache[key] = (print_, time.monotonic(), value)
+        return value
+
+    def metric(self, name: str, params: dict[str, Any]) -> dict[str, Any]:
+        """The metric's JSON answer (see `boomerang.metrics.service.run`)."""
+        params = {k: v for k, v in params.items() if v not in (None, "")}
+        return self._cached(("metric", name, _frozen(params)), lambda: metrics.run(self.ws, name, params))
+
+    def summary(self) -> dict[str, Any]:
+        return self._cached(("summary",), lambda: summary(self.ws))
+
+    def events(self, customer_id: str, *, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+        """A page of one customer's events, newest first, and how many there are."""
+        with _DUCKDB:
+            conn = self.ws.log.when_free(
+                lambda: duckdb.connect(str(self.ws.log.path), read_only=True, config=dict(CONFIG)))
+            try:
+                total = conn.execute("SELECT count(*) FROM events WHERE customer_id = ?", [customer_id]).fetchone()[0]
+                rows = conn.execute(
+                    "SELECT timestamp, type, event, source, properties FROM events WHERE customer_id = ? "
+                    "ORDER BY timestamp DESC, message_id LIMIT ? OFFSET ?", [customer_id, limit, offset]).fetchall()
+            finally:
+                conn.close()
+        out = []
+        for ts, kind, event, source, props in rows:
+            pretty, brief = _pretty(props)
+            out.append({"timestamp": ts, "type": kind, "event": event, "source": source, "properties": pretty,
+                        "brief": brief})
+        return out, total
+
+    def traits(self, customer_id: str) -> dict[str, dict[str, Any] | None | bool]:
+        """Per kind: the customer's stored row, False when computed without them, None when never computed."""
+        out: dict[str, dict[str, Any] | None | bool] = {}
+        with _DUCKDB:
+            for kind in TRAIT_KINDS:
+                frame = trait_store.load(self.ws, kind, [customer_id])
+                if frame is None:
+                    out[kind] = None
+                elif frame.empty:
+                    out[kind] = False
+                else:
+                    row = frame.iloc[0].to_dict()
+                    out[kind] = {k: (None if _missing(v) else v) for k, v in row.items()}
+        return out
+
+
+def _missing(value: Any) -> bool:
+    try:
+        return bool(value != value)  # NaN, NaT
+    except (TypeError, ValueError):
+        return False
+
+
+def _pretty(properties: Any, *, brief_chars: int = 120) -> tuple[str, str]:
+    """The event's properties as indented JSON text and as a one-line start of it (both escaped by the
+    template, never trusted as HTML)."""
+    if properties is None:
+        return "", ""
+    try:
+        value = orjson.loads(properties) if isinstance(properties, (str, bytes)) else properties
+    except orjson.JSONDecodeError:
+        text = str(properties)
+        return text, text[:brief_chars]
+    if value in ({}, [], None):
+        return "", ""
+    line = orjson.dumps(value, default=str).decode()
+    brief = line if len(line) <= brief_chars else line[:brief_chars - 1] + "…"
+    return orjson.dumps(value, option=orjson.OPT_INDENT_2, default=str).decode(), brief

@@ -1,0 +1,91 @@
+"""Cohort heatmap, RFM grid and funnel pages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+
+from boomerang.core.errors import BoomerangError
+from boomerang.dashboard.views.common import BoardDep, Viewer, parse_day, render
+from boomerang.metrics.rfm import GROUPS
+
+router = APIRouter()
+LEVELS = 10  # cell colours: classes heat-0 .. heat-10
+
+
+def _level(value: float | None, top: float | None) -> int:
+    if not value or not top:
+        return 0
+    return max(1, min(LEVELS, round(LEVELS * value / top)))
+
+
+def _period(date_from: str | None, date_to: str | None) -> dict[str, Any]:
+    return {"date_from": parse_day(date_from, "date_from"), "date_to": parse_day(date_to, "date_to")}
+
+
+def cohort_table(result: dict[str, Any]) -> dict[str, Any]:
+    """Rows of cells with their colour level: month 0 is everyone, so later months are scaled to their own best."""
+    cohorts = result["cohorts"]
+    later = [share for c in cohorts for share in c["retention"][1:] if share]
+    top = max(later, default=None)
+    width = max((len(c["retention"]) for c in cohorts), default=0)
+    rows = [{**c, "cells": [{"share": share, "buyers": buyers, "revenue": revenue,
+                             "level": LEVELS if k == 0 else _level(share, top)}
+                            for k, (share, buyers, revenue) in enumerate(zip(c["retention"], c["buyers"],
+                                                                             c["revenue_by_month"]))]}
+            for c in cohorts]
+    average = [{"share": share, "level": LEVELS if k == 0 else _level(share, top)}
+               for k, share in enumerate(result["details"]["average_retention"])]
+    return {"rows": rows, "width": width, "average": average, "top": top}
+
+
+@router.get("/cohorts")
+def cohorts_page(request: Request, user: Viewer, board: BoardDep, date_from: str | None = None,
+                 date_to: str | None = None) -> Response:
+    try:
+        result = board.analytics.metric("cohorts", _period(date_from, date_to))
+    except BoomerangError as exc:
+        return render(request, "cohorts.html", user=user, result=None, problem=exc.message, date_from=date_from,
+                      date_to=date_to)
+    table = cohort_table(result)
+    chart = {"type": "line", "percent": True, "labels": [f"M{k}" for k in range(1, table["width"])],
+             "datasets": [{"label": "Average retention", "data": result["details"]["average_retention"][1:]}]}
+    return render(request, "cohorts.html", user=user, result=result, table=table, chart=chart, problem=None,
+                  date_from=date_from, date_to=date_to)
+
+
+def group_of(r: int, f: int) -> str:
+    return next((name for name, rs, fs in GROUPS if r in rs and f in fs), "hibernating")
+
+
+@router.get("/rfm")
+def rfm_page(request: Request, user: Viewer, board: BoardDep, date_to: str | None = None) -> Response:
+    try:
+        result = board.analytics.metric("rfm", {"date_to": parse_day(date_to, "date_to")})
+    except BoomerangError as exc:
+        return render(request, "rfm.html", user=user, result=None, problem=exc.message, date_to=date_to)
+    top = max((n for row in result["grid"] for n in row), default=0)
+    grid = [{"r": 5 - i, "cells": [{"f": j + 1, "customers": n, "level": _level(n, top), "group": group_of(5 - i, j + 1)}
+                                   for j, n in enumerate(row)]}
+            for i, row in enumerate(result["grid"])]
+    return render(request, "rfm.html", user=user, result=result, grid=grid, problem=None, date_to=date_to)
+
+
+@router.get("/funnel")
+def funnel_page(request: Request, user: Viewer, board: BoardDep, date_from: str | None = None,
+                date_to: str | None = None, category: str | None = None,
+                step: list[str] = Query(default=[])) -> Response:
+    context = {"date_from": date_from, "date_to": date_to, "category": category or "", "steps_given": step}
+    try:
+        params = {**_period(date_from, date_to), "category": (category or "").strip() or None,
+                  "steps": [s for s in step if s.strip()] or None}
+        result = board.analytics.metric("funnel", params)
+    except BoomerangError as exc:
+        return render(request, "funnel.html", user=user, result=None, problem=exc.message, **context)
+    chart = {"type": "bar", "labels": [s["step"] for s in result["steps"]],
+             "datasets": [{"label": "Customers", "data": [s["customers"] for s in result["steps"]]}]}
+    categories = sorted(result["by_category"], key=lambda c: -(c["steps"][0]["customers"] or 0))
+    return render(request, "funnel.html", user=user, result=result, chart=chart, categories=categories, problem=None,
+                  **context)

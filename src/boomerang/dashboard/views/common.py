@@ -1,0 +1,146 @@
+"""Shared pieces of the dashboard's views: templates and filters, the current user, rendering."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from importlib import resources
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from boomerang.bootstrap import Workspace
+from boomerang.core.errors import ValidationFailed
+from boomerang.dashboard.auth import COOKIE, CsrfFailed, Forbidden, LoginRequired, Session, Signer, allowed, csrf_matches
+from boomerang.dashboard.data import Analytics
+from boomerang.dashboard.models import User
+
+HEADERS = {
+    # Scripts and styles come only from /static: page data travels in JSON blocks, never inline code.
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                               "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
+@dataclass
+class Dashboard:
+    """What the views share, kept on `app.state.dashboard`."""
+
+    ws: Workspace
+    signer: Signer
+    analytics: Analytics
+    warm: bool = False  # compute the overview in the background while someone logs in
+
+
+def parse_day(value: str | None, field: str) -> date | None:
+    """A day from a form field (empty means none); a bad one is a ValidationFailed naming the field."""
+    if value is None or not value.strip():
+        return None
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        raise ValidationFailed([{"field": field, "reason": "must be a date, YYYY-MM-DD"}]) from None
+
+
+def _num(value: Any, digits: int = 0) -> str:
+    if value is None:
+        return "–"
+    return f"{value:,.{digits}f}"
+
+
+def _pct(value: Any, digits: int = 1) -> str:
+    return "–" if value is None else f"{value * 100:.{digits}f}%"
+
+
+def _dt(value: Any) -> str:
+    if value is None or value == "":
+        return "–"
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def _environment() -> Environment:
+    env = Environment(loader=FileSystemLoader(str(resources.files("boomerang") / "dashboard" / "templates")),
+                      autoescape=select_autoescape(default=True, default_for_string=True), trim_blocks=True,
+                      lstrip_blocks=True)
+    env.filters.update(num=_num, pct=_pct, dt=_dt, money=lambda v: _num(v, 2))
+    return env
+
+
+templates = Jinja2Templates(env=_environment())
+
+
+def dashboard(request: Request) -> Dashboard:
+    return request.app.state.dashboard
+
+
+def session_of(request: Request) -> Session | None:
+    return dashboard(request).signer.loads(request.cookies.get(COOKIE))
+
+
+def current_user(request: Request) -> User:
+    """The logged-in, enabled user whose password has not changed since; else off to the login page."""
+    board = dashboard(request)
+    session = session_of(request)
+    if session is None or session.user_id is None:
+        raise LoginRequired()
+    with board.ws.uow.session() as s:
+        user = s.get(User, session.user_id)
+    if user is None or not user.active or session.password != board.signer.password_fingerprint(user.password_hash):
+        raise LoginRequired()
+    request.state.session = session
+    return user
+
+
+def require(role: str):
+    """A dependency: the current user, who must have `role` or a stronger one."""
+
+    def check(user: Annotated[User, Depends(current_user)]) -> User:
+        if not allowed(user.role, role):
+            raise Forbidden(role)
+        return user
+
+    return check
+
+
+Viewer = Annotated[User, Depends(require("viewer"))]
+Marketer = Annotated[User, Depends(require("marketer"))]  # for the marketing actions to come
+Admin = Annotated[User, Depends(require("admin"))]
+BoardDep = Annotated[Dashboard, Depends(dashboard)]
+
+
+async def checked_form(request: Request):
+    """The POSTed form, after checking its CSRF token against the session's."""
+    form = await request.form()
+    if not csrf_matches(session_of(request), form.get("csrf_token")):
+        raise CsrfFailed()
+    return form
+
+
+def render(request: Request, name: str, *, user: User | None, status_code: int = 200, **context) -> HTMLResponse:
+    session = getattr(request.state, "session", None) or session_of(request)
+    context.update(user=user, csrf_token=session.csrf if session else "", path=request.url.path)
+    response = templates.TemplateResponse(request, name, context, status_code=status_code)
+    response.headers.update(HEADERS)
+    return response
+
+
+def redirect(url: str) -> RedirectResponse:
+    response = RedirectResponse(url, status_code=303)
+    response.headers.update(HEADERS)
+    return response
