@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8600
     duckdb_lock_timeout_seconds: float = 60.0
+    segments_refresh_minutes: float = Field(
+        default=5.0, description="how often serve recomputes segments whose membership changes with time alone")
     ingest: IngestSettings = IngestSettings()
 
     @cached_property

@@ -26,6 +26,7 @@ class Base(DeclarativeBase):
     type_annotation_map = {
         datetime: sa.DateTime(),
         dict[str, Any]: sa.JSON(),
+        list[str]: sa.JSON(),
     }
 
 

@@ -7,8 +7,9 @@ from boomerang.dashboard.models import User
 from boomerang.db import Base
 from boomerang.events.models import InboxEvent
 from boomerang.orders.models import Order, OrderLine
+from boomerang.segments.models import Segment, SegmentMember, SegmentSize, SegmentVersion
 
 __all__ = [
     "ApiKey", "Base", "Consent", "ConsentChange", "Customer", "Identity", "InboxEvent", "Merge",
-    "Order", "OrderLine", "Product", "User",
+    "Order", "OrderLine", "Product", "Segment", "SegmentMember", "SegmentSize", "SegmentVersion", "User",
 ]

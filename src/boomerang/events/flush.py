@@ -23,8 +23,9 @@ INBOX_COLUMNS = [inbox.c.id] + [
 ] + [inbox.c.processed_at]
 
 
-def flush(ws: Workspace, *, chunk_rows: int | None = None) -> int:
-    """Process what waits, then flush until the inbox is empty; returns how many inbox rows were moved."""
+def flush(ws: Workspace, *, chunk_rows: int | None = None, touched: dict[str, set[str]] | None = None) -> int:
+    """Process what waits, then flush until the inbox is empty; returns how many inbox rows were moved.
+    `touched` collects, per customer, the events moved (identify calls as "profile"), for live segments."""
     process(ws)
     chunk_rows = chunk_rows or ws.settings.ingest.flush_chunk_rows
     moved = 0
@@ -56,6 +57,11 @@ def flush(ws: Workspace, *, chunk_rows: int | None = None) -> int:
             if merges:
                 session.execute(sa.update(Merge).where(Merge.id.in_([m.id for m in merges])).values(applied_to_log=True))
         moved += len(rows)
+        if touched is not None and rows:
+            known = frame[frame["customer_id"].notna()]
+            names = known["event"].where(known["type"] != "identify", "profile")
+            for customer_id, name in zip(known["customer_id"], names):
+                touched.setdefault(customer_id, set()).add(name)
 
 
 def _redirects(session, since) -> dict[str, str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import multiprocessing.synchronize
+import time
 
 from boomerang.config import Settings
 
@@ -21,20 +22,30 @@ def run(settings: Settings, stop: multiprocessing.synchronize.Event) -> None:
     """Process and flush every `flush_interval_seconds` until stopped or orphaned."""
     from boomerang.bootstrap import open_workspace
     from boomerang.events.flush import flush
+    from boomerang.segments.membership import refresh, update_customers
 
     ws = open_workspace(settings)
     interval = settings.ingest.flush_interval_seconds
     parent = multiprocessing.parent_process()
+    every, last_refresh = settings.segments_refresh_minutes * 60, time.monotonic()
     while True:
         waited = 0.0
         while waited < interval and not stop.is_set() and (parent is None or parent.is_alive()):
             stop.wait(min(WAKE_SECONDS, interval - waited))
             waited += WAKE_SECONDS
         done = stop.is_set() or (parent is not None and not parent.is_alive())
+        touched: dict[str, set[str]] = {}
         try:
-            flush(ws)
+            flush(ws, touched=touched)
+            update_customers(ws, touched)  # live segments: only the customers just seen
         except Exception:  # noqa: BLE001 - the next round retries; the inbox keeps the events
-            log.exception("processing or flushing failed; will retry")
+            log.exception("processing, flushing or updating segments failed; will retry")
+        if time.monotonic() - last_refresh >= every and not done:
+            last_refresh = time.monotonic()
+            try:
+                refresh(ws, only_expiring=True)  # rolling windows and relative dates move with time
+            except Exception:  # noqa: BLE001
+                log.exception("refreshing segments failed; will retry")
         if done:
             return
 

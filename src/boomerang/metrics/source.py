@@ -21,23 +21,23 @@ def get_json_object(json: str, path: str) -> str:
     """Spark's and Hive's JSON path lookup, for engines whose event log keeps properties as text."""
 
 
-def _raw(events: ibis.Table, key: str) -> ibis.Value | None:
+def _raw(events: ibis.Table, key: str, column: str) -> ibis.Value | None:
     """The property as text where the engine has no JSON type (Spark: GET_JSON_OBJECT), else None."""
-    if events.properties.type().is_json():
+    if events[column].type().is_json():
         return None
-    return get_json_object(events.properties, f"$.{key}")
+    return get_json_object(events[column], f"$.{key}")
 
 
-def number(events: ibis.Table, key: str) -> ibis.Value:
-    """A numeric event property (null when absent or not a number)."""
-    raw = _raw(events, key)
-    return events.properties[key].float if raw is None else raw.try_cast("float64")
+def number(events: ibis.Table, key: str, column: str = "properties") -> ibis.Value:
+    """A numeric event property, or a key of another JSON column (null when absent or not a number)."""
+    raw = _raw(events, key, column)
+    return events[column][key].float if raw is None else raw.try_cast("float64")
 
 
-def text(events: ibis.Table, key: str) -> ibis.Value:
-    """A text event property (null when absent)."""
-    raw = _raw(events, key)
-    return events.properties[key].str if raw is None else raw
+def text(events: ibis.Table, key: str, column: str = "properties") -> ibis.Value:
+    """A text event property, or a key of another JSON column (null when absent)."""
+    raw = _raw(events, key, column)
+    return events[column][key].str if raw is None else raw
 
 
 def _order_id(events: ibis.Table) -> ibis.Value:

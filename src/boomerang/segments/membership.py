@@ -1,0 +1,145 @@
+"""Materialised membership: full recomputes on a schedule, and live updates of the customers a flush touched.
+
+Each change of membership is written in one transaction of the operational store: the member rows,
+and a "Segment Entered" or "Segment Exited" event in the inbox (already processed, so the next flush
+moves it into the log). Message ids are deterministic: a recompute repeated after a crash adds
+nothing twice, and journeys can trigger on the events.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+
+from boomerang.bootstrap import Workspace
+from boomerang.core.clock import naive_utc
+from boomerang.core.errors import ValidationFailed
+from boomerang.events.models import inbox
+from boomerang.segments import profiles
+from boomerang.segments.definition import Definition
+from boomerang.segments.models import Segment, SegmentMember, SegmentSize
+from boomerang.segments.service import compiler, describe
+
+log = logging.getLogger("boomerang.segments")
+ENTERED, EXITED = "Segment Entered", "Segment Exited"
+PROFILE = "profile"  # the trigger of rules on profile fields and consents
+
+
+def refresh(ws: Workspace, names: list[str] | None = None, *, only_expiring: bool = False) -> list[dict[str, Any]]:
+    """Recompute every segment (or the named ones, or those whose membership changes with time) and
+    record who entered and who left; returns per segment its size, entries, exits and seconds."""
+    with ws.uow.session() as session:
+        query = sa.select(Segment).order_by(Segment.name)
+        if names:
+            query = query.where(Segment.name.in_(names))
+        segments = list(session.scalars(query))
+        missing = set(names or []) - {s.name for s in segments}
+        if missing:
+            raise ValidationFailed([{"field": "segment", "reason": f"no segment named {sorted(missing)[0]!r}"}])
+        if only_expiring:
+            segments = [s for s in segments if s.expires]
+        session.expunge_all()
+    out = []
+    profiles.sync(ws)
+    for segment in segments:
+        started = time.perf_counter()
+        now = naive_utc(ws.clock.now())
+        with compiler(ws) as c:
+            try:
+                ids = set(c.members(_tree(segment)).execute()["customer_id"])
+            except ValueError as exc:  # a trait not computed yet, say: the others still refresh
+                log.warning("segment %s not refreshed: %s", segment.name, exc)
+                out.append({"name": segment.name, "error": str(exc)})
+                continue
+        entered, exited = _apply(ws, segment, ids, scope=None, at=now)
+        out.append({"name": segment.name, "version": segment.version, "size": len(ids), "entered": entered,
+                    "exited": exited, "seconds": round(time.perf_counter() - started, 3)})
+    return out
+
+
+def update_customers(ws: Workspace, touched: dict[str, set[str]]) -> list[dict[str, Any]]:
+    """Re-evaluate, for the customers in `touched` only, the segments whose rules mention what they did
+    (customer_id -> event names, with "profile" for identify calls and consents)."""
+    if not touched:
+        return []
+    with ws.uow.session() as session:
+        segments = list(session.scalars(sa.select(Segment)))
+        session.expunge_all()
+    done_events = set().union(*touched.values())
+    relevant = [s for s in segments if set(s.triggers) & done_events]
+    if not relevant:
+        return []
+    profiles.sync(ws, list(touched))
+    out = []
+    now = naive_utc(ws.clock.now())
+    for segment in relevant:
+        who = sorted(c for c, events in touched.items() if set(segment.triggers) & events)
+        with compiler(ws, only=who) as c:
+            try:
+                ids = set(c.members(_tree(segment)).execute()["customer_id"])
+            except ValueError as exc:
+                log.warning("segment %s not updated: %s", segment.name, exc)
+                continue
+        entered, exited = _apply(ws, segment, ids, scope=set(who), at=now)
+        if entered or exited:
+            out.append({"name": segment.name, "entered": entered, "exited": exited})
+    return out
+
+
+def _tree(segment: Segment):
+    return Definition(name=segment.name, rule=segment.definition).tree
+
+
+def _apply(ws: Workspace, segment: Segment, ids: set[str], *, scope: set[str] | None, at: datetime) -> tuple[int, int]:
+    """Write the difference between `ids` and the stored members (of `scope`, or all)."""
+    with ws.uow.session() as session:
+        query = sa.select(SegmentMember.customer_id).where(SegmentMember.segment_id == segment.id)
+        if scope is not None:
+            query = query.where(SegmentMember.customer_id.in_(scope))
+        current = set(session.scalars(query))
+        entered, exited = sorted(ids - current), sorted(current - ids)
+        conn = session.connection()
+        if entered:
+            conn.execute(sa.insert(SegmentMember), [{"segment_id": segment.id, "customer_id": c, "entered_at": at}
+                                                   for c in entered])
+        if exited:
+            conn.execute(sa.delete(SegmentMember).where((SegmentMember.segment_id == segment.id)
+                                                        & (SegmentMember.customer_id == sa.bindparam("cid"))),
+                         [{"cid": c} for c in exited])
+        events = [_event(segment, c, ENTERED, at) for c in entered] + [_event(segment, c, EXITED, at) for c in exited]
+        if events:
+            conn.execute(sa.insert(inbox), events)
+        db_segment = session.get(Segment, segment.id)
+        if scope is None:
+            db_segment.size = len(ids)
+            db_segment.refreshed_at = at
+            session.add(SegmentSize(segment_id=segment.id, at=at, size=len(ids), entered=len(entered), exited=len(exited)))
+        elif db_segment.size is not None:
+            db_segment.size += len(entered) - len(exited)
+    return len(entered), len(exited)
+
+
+def _event(segment: Segment, customer_id: str, name: str, at: datetime) -> dict[str, Any]:
+    kind = "entered" if name == ENTERED else "exited"
+    return {
+        "message_id": f"segment:{segment.id}:{customer_id}:{kind}:{at.isoformat()}", "type": "track", "event": name,
+        "customer_id": customer_id, "anonymous_id": None, "user_id": None, "timestamp": at, "received_at": at,
+        "source": "segments", "properties": orjson.dumps({"segment": segment.name, "version": segment.version}).decode(),
+        "context": "{}", "processed_at": at,
+    }
+
+
+def current(ws: Workspace, name: str) -> dict[str, Any]:
+    """The stored segment with its member count as materialised."""
+    from boomerang.segments.service import get
+
+    with ws.uow.session() as session:
+        segment = get(session, name)
+        count = session.scalar(sa.select(sa.func.count()).select_from(SegmentMember)
+                               .where(SegmentMember.segment_id == segment.id))
+        return {**describe(segment), "members": int(count)}

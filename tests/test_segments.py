@@ -1,0 +1,162 @@
+"""Segments: rules, validation, members as of a date, explain, membership diffs and live updates."""
+
+from __future__ import annotations
+
+import pytest
+
+import segments_data
+from boomerang.core.errors import ValidationFailed
+from boomerang.segments import membership, service
+from boomerang.segments.definition import parse_definition
+
+
+@pytest.fixture
+def shop(ws):
+    ids = segments_data.load(ws)
+    return ws, ids
+
+
+def _members(ws, ids, rule, as_of=None) -> set[str]:
+    frame = service.members(ws, {"name": "probe", "rule": rule}, as_of=as_of)
+    names = {v: k for k, v in ids.items()}
+    return {names[c] for c in frame["customer_id"]}
+
+
+@pytest.mark.parametrize("rule, expected", [
+    ({"attribute": "city", "op": "eq", "value": "Kyiv"}, {"ann", "cat"}),
+    ({"attribute": "city", "op": "not_exists"}, {"dan", "eve"}),
+    ({"attribute": "email", "op": "ends_with", "value": "@example.com"}, {"ann", "bob"}),
+    ({"attribute": "attributes.age", "op": "gte", "value": 40}, {"dan"}),
+    ({"attribute": "attributes.tags", "op": "contains", "value": "vip", "type": "list"}, {"ann"}),
+    ({"event": "Product Viewed", "where": [{"property": "category", "op": "starts_with", "value": "Coffee"}],
+      "within_days": 7, "op": "gte", "value": 3}, {"ann", "cat"}),
+    ({"not": {"event": "Order Completed", "within_days": 60}}, {"bob", "cat", "eve"}),
+    ({"event": "Order Completed", "op": "eq", "value": 0}, {"cat", "eve"}),
+    ({"event": "Order Completed", "measure": "sum", "property": "revenue", "op": "gte", "value": 150},
+     {"ann", "dan"}),
+    ({"event": "Order Completed", "measure": "last", "op": "more_than_days_ago", "value": 30}, {"bob", "dan"}),
+    ({"event": "Order Completed", "between": ["2024-02-01", "2024-02-29"]}, {"bob"}),
+    ({"anniversary": "birthday", "within_next_days": 7}, {"ann"}),
+    ({"reachable": "email"}, {"ann"}),
+    ({"reachable": "sms"}, {"cat"}),
+    ({"any": [{"reachable": "telegram"}, {"attribute": "city", "op": "eq", "value": "Lviv"}]}, {"bob", "dan"}),
+    ({"all": [{"attribute": "city", "op": "eq", "value": "Kyiv"},
+              {"not": {"event": "Order Completed"}}]}, {"cat"}),
+    ({"bucket": [0, 100]}, {"ann", "bob", "cat", "dan", "eve"}),
+])
+def test_rules(shop, rule, expected):
+    ws, ids = shop
+    assert _members(ws, ids, rule) == expected
+
+
+def test_buckets_split_everyone_once(shop):
+    ws, ids = shop
+    halves = [_members(ws, ids, {"bucket": b, "salt": "ab"}) for b in ([0, 50], [50, 100])]
+    assert halves[0] | halves[1] == set(ids) and not halves[0] & halves[1]
+
+
+def test_as_of_a_past_date(shop):
+    ws, ids = shop
+    rule = {"event": "Order Completed", "within_days": 30}
+    assert _members(ws, ids, rule) == {"ann"}
+    assert _members(ws, ids, rule, as_of="2024-02-15") == {"bob"}  # b1 on 2024-02-10
+    assert _members(ws, ids, {"event": "Order Completed", "op": "eq", "value": 0}, as_of="2023-12-31") == set(ids)
+
+
+def test_traits_rfm_live_as_of_and_stored(shop):
+    ws, ids = shop
+    with pytest.raises(ValidationFailed, match="rfm traits"):
+        service.members(ws, {"name": "x", "rule": {"trait": "rfm_group", "op": "exists"}})
+    assert _members(ws, ids, {"trait": "frequency", "op": "gte", "value": 2}, as_of="2024-04-30") == {"ann"}
+    from boomerang.metrics import service as metrics
+    metrics.store_traits(ws, "rfm", {"date_to": "2024-04-30"})
+    assert _members(ws, ids, {"trait": "frequency", "op": "gte", "value": 3}) == {"ann"}
+    assert _members(ws, ids, {"trait": "monetary", "op": "top_percent", "value": 34}) == {"dan"}
+
+
+@pytest.mark.parametrize("raw, field, reason", [
+    ({"name": "x", "rule": {"attribute": "shoe_size", "op": "eq", "value": 1}}, "rule.attribute", "unknown profile field"),
+    ({"name": "x", "rule": {"attribute": "city", "op": "gt", "value": 1}}, "rule", "does not fit a string"),
+    ({"name": "x", "rule": {"event": "Order Completed", "between": ["2024-03-01", "2024-02-01"]}}, "rule", "impossible window"),
+    ({"name": "x", "rule": {"all": [{"event": "A"}, {"trait": "rfm_group", "op": "in", "value": "x"}]}},
+     "rule.all[1]", "non-empty list"),
+    ({"name": "x", "rule": {"event": "A", "within": 3}}, "rule.within", "Extra inputs"),
+    ({"name": "x", "rule": {"foo": 1}}, "rule", "exactly one of"),
+    ({"name": "Bad Name", "rule": {"event": "A"}}, "name", "lower-case"),
+    ({"name": "x", "rule": {"event": "A", "measure": "sum", "op": "gt", "value": 1}}, "rule", "needs the property"),
+])
+def test_validation_names_the_field(raw, field, reason):
+    with pytest.raises(ValidationFailed) as info:
+        parse_definition(raw)
+    error = info.value.errors[0]
+    assert error["field"].startswith(field) and reason in error["reason"], error
+
+
+def test_versions_and_references(shop):
+    ws, _ = shop
+    first = service.save(ws, {"name": "kyiv", "rule": {"attribute": "city", "op": "eq", "value": "Kyiv"}})
+    assert first["version"] == 1 and first["triggers"] == ["profile"]
+    again = service.save(ws, {"name": "kyiv", "rule": {"attribute": "city", "op": "eq", "value": "Kyiv"}})
+    assert again["version"] == 1 and not again["changed"]
+    changed = service.save(ws, {"name": "kyiv", "rule": {"attribute": "city", "op": "in", "value": ["Kyiv", "Kiev"]}})
+    assert changed["version"] == 2 and changed["changed"]
+    with pytest.raises(ValidationFailed, match="does not exist"):
+        service.save(ws, {"name": "y", "rule": {"segment": "nowhere"}})
+    service.save(ws, {"name": "kyiv_buyers", "rule": {"all": [{"segment": "kyiv"}, {"event": "Order Completed"}]}})
+    with pytest.raises(ValidationFailed, match="cycle"):
+        service.save(ws, {"name": "kyiv", "rule": {"segment": "kyiv_buyers"}})
+    with pytest.raises(ValidationFailed, match="used by kyiv_buyers"):
+        service.delete(ws, "kyiv")
+
+
+def test_explain_gives_every_condition_with_its_value(shop):
+    ws, ids = shop
+    service.save(ws, {"name": "coffee_no_buy", "rule": {"all": [
+        {"event": "Product Viewed", "where": [{"property": "category", "op": "starts_with", "value": "Coffee"}],
+         "within_days": 7, "op": "gte", "value": 3},
+        {"not": {"event": "Order Completed", "within_days": 7}}]}})
+    cat = service.explain(ws, "coffee_no_buy", ids["cat"])
+    assert cat["member"] is True
+    views, no_order = cat["rule"]["children"]
+    assert views["value"] == 4 and views["passed"] and "in the last 7 days" in views["condition"]
+    assert no_order["op"] == "not" and no_order["children"][0]["value"] == 0
+    bob = service.explain(ws, "coffee_no_buy", ids["bob"])
+    assert bob["member"] is False and bob["rule"]["children"][0]["value"] == 2
+
+
+def test_refresh_records_entries_and_exits_once(shop):
+    ws, ids = shop
+    service.save(ws, {"name": "recent_buyers", "rule": {"event": "Order Completed", "within_days": 30}})
+    first = membership.refresh(ws)
+    assert first[0]["size"] == 1 and first[0]["entered"] == 1
+    assert membership.refresh(ws)[0]["entered"] == 0
+    from boomerang.core.clock import FixedClock
+    ws.clock = FixedClock(segments_data.NOW.replace(month=6, day=1))
+    later = membership.refresh(ws)
+    assert later[0]["size"] == 0 and later[0]["exited"] == 1
+    from boomerang.events.flush import flush
+    flush(ws)
+    with ws.log.connect() as conn:
+        rows = conn.execute("SELECT event, customer_id FROM events WHERE source = 'segments' ORDER BY timestamp").fetchall()
+    assert rows == [("Segment Entered", ids["ann"]), ("Segment Exited", ids["ann"])]
+    assert [h["size"] for h in service.history(ws, "recent_buyers")] == [1, 1, 0]
+
+
+def test_live_update_touches_only_the_segments_that_mention_the_event(shop):
+    ws, ids = shop
+    service.save(ws, {"name": "buyers", "rule": {"event": "Order Completed"}})
+    service.save(ws, {"name": "kyiv", "rule": {"attribute": "city", "op": "eq", "value": "Kyiv"}})
+    membership.refresh(ws)
+    from boomerang.events.ingest import record
+    from boomerang.events.flush import flush
+    flush(ws)  # the Segment Entered events of the refresh
+    with ws.uow.session() as session:
+        record(session, [{"type": "track", "userId": "cat", "event": "Order Completed",
+                          "timestamp": "2024-05-01T11:00:00Z", "properties": {"order_id": "c1", "revenue": 5}}],
+               now=segments_data.NOW, limits=ws.settings.ingest, source="test")
+    touched: dict[str, set[str]] = {}
+    flush(ws, touched=touched)
+    assert touched == {ids["cat"]: {"Order Completed"}}
+    changes = membership.update_customers(ws, touched)
+    assert changes == [{"name": "buyers", "entered": 1, "exited": 0}]
+    assert membership.current(ws, "buyers")["members"] == 4
