@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 
 from boomerang import __version__
 from boomerang.api.deps import require_secret
-from boomerang.api.routers import clv, customers, keys, metrics, orders, products, status, tracking
+from boomerang.api.routers import clv, customers, keys, metrics, orders, products, segments, status, tracking
 from boomerang.auth.service import KeyChecker
 from boomerang.bootstrap import Workspace
 from boomerang.core.errors import BoomerangError
@@ -53,7 +53,7 @@ def create_app(ws: Workspace, *, background: bool = True) -> FastAPI:
     app.include_router(tracking.router)
     secret = [Depends(require_secret)]
     for router in (customers.router, products.router, orders.router, keys.router, status.router, metrics.router,
-                   clv.router):
+                   clv.router, segments.router):
         app.include_router(router, prefix="/api", dependencies=secret)
     mount_dashboard(app, ws, warm=background)  # pages at /, assets at /static
     return app

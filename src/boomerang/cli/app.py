@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from boomerang import __version__
-from boomerang.cli import clv, demo, imports, keys, report, users
+from boomerang.cli import clv, demo, imports, keys, report, segments, users
 from boomerang.cli.output import console, emit_json, failures, workspace
 
 app = typer.Typer(help="Boomerang: bring customers back.", no_args_is_help=True, pretty_exceptions_show_locals=False)
@@ -17,6 +17,7 @@ app.add_typer(imports.app, name="import")
 app.add_typer(keys.app, name="keys")
 app.add_typer(clv.app, name="clv")
 app.add_typer(users.app, name="users")
+app.add_typer(segments.app, name="segments")
 app.command()(demo.demo)
 app.command()(report.report)
 

@@ -140,17 +140,25 @@ class Compiler:
             window = ""
         for cond in leaf.where:
             e = e.filter(self._condition(e, cond).fill_null(False))
-        if leaf.measure == "count":
-            measure, default = e.count(), 0
-        elif leaf.measure in ("first", "last"):
-            measure, default = (e.timestamp.min() if leaf.measure == "first" else e.timestamp.max()), None
+        default = {"count": 0, "sum": 0.0}.get(leaf.measure)
+
+        def measure(t: ibis.Table) -> ibis.Value:
+            if leaf.measure == "count":
+                return t.count()
+            if leaf.measure in ("first", "last"):
+                return t.timestamp.min() if leaf.measure == "first" else t.timestamp.max()
+            number = source.number(t, leaf.property)
+            return {"sum": number.sum(), "avg": number.mean(), "min": number.min(), "max": number.max()}[leaf.measure]
+        if leaf.per:  # the measure per value of `per` (a category, say), then the customer's highest
+            e = e.mutate(per_value=source.text(e, leaf.per)).filter(_.per_value.notnull())
+            groups = e.group_by(["customer_id", "per_value"]).aggregate(value=measure(e))
+            best = groups.value.min() if leaf.measure == "first" else groups.value.max()
+            table = groups.group_by("customer_id").aggregate(value=best)
         else:
-            number = source.number(e, leaf.property)
-            measure = {"sum": number.sum(), "avg": number.mean(), "min": number.min(), "max": number.max()}[leaf.measure]
-            default = 0.0 if leaf.measure == "sum" else None
-        table = e.group_by("customer_id").aggregate(value=measure)
+            table = e.group_by("customer_id").aggregate(value=measure(e))
         where = "".join(f" with {c.property} {c.op} {_show(c.value)}" for c in leaf.where)
         subject = leaf.measure if leaf.measure in ("count", "first", "last") else f"{leaf.measure} of {leaf.property}"
+        subject += f" per {leaf.per} (highest)" if leaf.per else ""
         kind = MEASURES[leaf.measure]
         return Values(table, default, lambda v: self._compare(v, leaf.op, leaf.value, kind),
                       f"{subject} of {leaf.event}{where}{window} {leaf.op} {_show(leaf.value)}")
@@ -179,7 +187,7 @@ class Compiler:
         table = self.live_traits(kind) if self.live_traits else self.t.traits.get(kind)
         if table is None:
             raise ValueError(f"trait {leaf.trait!r} needs the {kind} traits: compute them first "
-                             f"(boomerang {'clv predict --store' if kind == 'predictions' else f'report {kind}'})")
+                             f"(boomerang {'clv predict' if kind == 'predictions' else f'report {kind}'})")
         column = TRAIT_COLUMNS.get(leaf.trait, leaf.trait)
         if column not in table.columns:
             raise ValueError(f"trait {leaf.trait!r} is not in the stored {kind} traits")

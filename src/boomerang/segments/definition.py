@@ -163,6 +163,8 @@ class Event(_Rule):
     between: tuple[date, date] | None = Field(default=None, description="fixed dates [from, to], to included")
     measure: Literal["count", "sum", "avg", "min", "max", "first", "last"] = "count"
     property: str | None = Field(default=None, description="what sum/avg/min/max add up")
+    per: str | None = Field(default=None, description="measure per value of this property (e.g. category) "
+                            "and keep the customer's highest (earliest for first)")
     op: str = "gte"
     value: Any = 1
 

@@ -162,20 +162,19 @@ def compiler(ws: Workspace, *, as_of: datetime | None = None, only: list[str] | 
         tables = Tables(events=con.table("events"), profiles=con.table("profiles"),
                         consents=con.table("profile_consents"),
                         traits={k: con.table(f"trait_{k}") if f"trait_{k}" in names else None for k in TRAIT_KINDS})
-        live = None
-        if as_of is not None:
-            def live(kind: str) -> ibis.Table | None:
-                if kind == "rfm":
-                    return rfm.scores(tables.events, moment)
-                if kind == "lifecycle":
-                    steps = lifecycle.transitions(tables.events, window=activity.inactivity_window(tables.events), end=moment)
-                    last = steps.mutate(n=ibis.row_number().over(group_by="customer_id", order_by=ibis.desc("at")))
-                    return last.filter(last.n == 0).drop("n")
-                return tables.traits.get(kind)
+
+        def live(kind: str) -> ibis.Table | None:
+            if kind == "rfm":
+                return rfm.scores(tables.events, moment)
+            if kind == "lifecycle":
+                steps = lifecycle.transitions(tables.events, window=activity.inactivity_window(tables.events), end=moment)
+                last = steps.mutate(n=ibis.row_number().over(group_by="customer_id", order_by=ibis.desc("at")))
+                return last.filter(last.n == 0).drop("n")
+            return tables.traits.get(kind)
 
         def resolve(name: str) -> Rule:
             return resolve_definition(ws, name).tree
-        yield Compiler(tables, as_of=moment, resolve=resolve, only=only, live_traits=live)
+        yield Compiler(tables, as_of=moment, resolve=resolve, only=only, live_traits=live if as_of is not None else None)
 
 
 def _run(ws: Workspace, definition: Definition, *, as_of: datetime | None, only: list[str] | None = None) -> pd.DataFrame:

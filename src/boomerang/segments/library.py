@@ -1,0 +1,46 @@
+"""Ready-made segments, one YAML file each under library/: a shop installs them and edits them freely."""
+
+from __future__ import annotations
+
+from importlib import resources
+from typing import Any
+
+import yaml
+
+from boomerang.bootstrap import Workspace
+from boomerang.core.errors import ValidationFailed
+from boomerang.segments.definition import Definition, InSegment, leaves, parse_definition
+from boomerang.segments.service import save
+
+
+def definitions() -> list[Definition]:
+    """Every ready-made definition, those used by others first."""
+    folder = resources.files("boomerang") / "segments" / "library"
+    found = {d.name: d for d in (parse_definition(yaml.safe_load(f.read_text("utf-8")))
+                                 for f in sorted(folder.iterdir(), key=lambda f: f.name) if f.name.endswith(".yaml"))}
+    ordered: list[Definition] = []
+
+    def add(d: Definition) -> None:
+        if d in ordered:
+            return
+        for leaf in leaves(d.tree):
+            if isinstance(leaf, InSegment):
+                add(found[leaf.segment])
+        ordered.append(d)
+    for d in found.values():
+        add(d)
+    return ordered
+
+
+def install(ws: Workspace) -> list[dict[str, Any]]:
+    """Save every ready-made segment; installing again over an edited one makes it a new version."""
+    return [save(ws, d) for d in definitions()]
+
+
+def load_file(text: str) -> list[dict[str, Any]]:
+    """Definitions from a JSON or YAML document: one definition, or a list of them."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ValidationFailed([{"field": "file", "reason": f"not JSON or YAML: {exc}"}]) from None
+    return data if isinstance(data, list) else [data]
