@@ -22,28 +22,7 @@ def _members(ws, ids, rule, as_of=None) -> set[str]:
     return {names[c] for c in frame["customer_id"]}
 
 
-@pytest.mark.parametrize("rule, expected", [
-    ({"attribute": "city", "op": "eq", "value": "Kyiv"}, {"ann", "cat"}),
-    ({"attribute": "city", "op": "not_exists"}, {"dan", "eve"}),
-    ({"attribute": "email", "op": "ends_with", "value": "@example.com"}, {"ann", "bob"}),
-    ({"attribute": "attributes.age", "op": "gte", "value": 40}, {"dan"}),
-    ({"attribute": "attributes.tags", "op": "contains", "value": "vip", "type": "list"}, {"ann"}),
-    ({"event": "Product Viewed", "where": [{"property": "category", "op": "starts_with", "value": "Coffee"}],
-      "within_days": 7, "op": "gte", "value": 3}, {"ann", "cat"}),
-    ({"not": {"event": "Order Completed", "within_days": 60}}, {"bob", "cat", "eve"}),
-    ({"event": "Order Completed", "op": "eq", "value": 0}, {"cat", "eve"}),
-    ({"event": "Order Completed", "measure": "sum", "property": "revenue", "op": "gte", "value": 150},
-     {"ann", "dan"}),
-    ({"event": "Order Completed", "measure": "last", "op": "more_than_days_ago", "value": 30}, {"bob", "dan"}),
-    ({"event": "Order Completed", "between": ["2024-02-01", "2024-02-29"]}, {"bob"}),
-    ({"anniversary": "birthday", "within_next_days": 7}, {"ann"}),
-    ({"reachable": "email"}, {"ann"}),
-    ({"reachable": "sms"}, {"cat"}),
-    ({"any": [{"reachable": "telegram"}, {"attribute": "city", "op": "eq", "value": "Lviv"}]}, {"bob", "dan"}),
-    ({"all": [{"attribute": "city", "op": "eq", "value": "Kyiv"},
-              {"not": {"event": "Order Completed"}}]}, {"cat"}),
-    ({"bucket": [0, 100]}, {"ann", "bob", "cat", "dan", "eve"}),
-])
+@pytest.mark.parametrize("rule, expected", segments_data.RULES)
 def test_rules(shop, rule, expected):
     ws, ids = shop
     assert _members(ws, ids, rule) == expected

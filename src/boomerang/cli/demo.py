@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from datetime import date
 from typing import Annotated, Optional
 
@@ -26,6 +27,8 @@ def demo(
     from boomerang.auth.service import create_key
     from boomerang.dashboard.service import demo_admin
     from boomerang.metrics import service as metrics
+    from boomerang.predictions import service as predictions
+    from boomerang.segments import library, membership
     from boomerang.cli.app import print_summary, run_server
     from boomerang.core.clock import naive_utc
     from boomerang.demo.simulator import SimConfig, estimate_events, simulate
@@ -43,20 +46,26 @@ def demo(
             for chunk in simulate(config):
                 loaded.add(load(ws, chunk, source="demo"))
                 bar.advance(0 if chunk.events is None else len(chunk.events))
-        for metric in ("rfm", "lifecycle"):  # so that the customer pages show them from the start
+        for metric in ("rfm", "lifecycle"):  # so that the customer pages and the segments have them from the start
             metrics.store_traits(ws, metric, {})
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a regularised fit warns; the demo shows the result either way
+            predictions.store(ws, predictions.predict(ws)[1])
+        library.install(ws)
+        segments = {r["name"]: r.get("size") for r in membership.refresh(ws)}
         with ws.uow.session() as session:
             _, write_key = create_key(session, kind="write", name="demo", now=naive_utc(ws.clock.now()))
             _, secret_key = create_key(session, kind="secret", name="demo", now=naive_utc(ws.clock.now()))
             admin = demo_admin(session, now=naive_utc(ws.clock.now()))
         data = {**summary(ws), "seconds": round(time.perf_counter() - started, 1), "workspace": str(ws.settings.home),
-                "write_key": write_key, "secret_key": secret_key, "dashboard": admin}
+                "write_key": write_key, "secret_key": secret_key, "dashboard": admin, "segments": segments}
     if as_json:
         emit_json(data)
     else:
         print_summary(data)
         console.print(f"loaded in {data['seconds']} s into {data['workspace']}")
         console.print(f"write key (tracking): [bold]{write_key}[/]\nsecret key (/api):    [bold]{secret_key}[/]")
+        console.print("segments: " + ", ".join(f"{name} {size:,}" for name, size in segments.items() if size is not None))
         console.print(f"dashboard login:      [bold]{admin['username']}[/] / [bold]{admin['password']}[/] ({admin['role']})")
     if not no_serve:
         run_server(ws, host=host, port=port)
