@@ -24,6 +24,7 @@ def create_app(ws: Workspace, *, background: bool = True) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         pipeline = Pipeline(ws.settings) if background else None
+        app.state.pipeline = pipeline
         if pipeline:
             pipeline.start()
         yield
@@ -32,6 +33,7 @@ def create_app(ws: Workspace, *, background: bool = True) -> FastAPI:
 
     app = FastAPI(title="Boomerang", version=__version__, lifespan=lifespan)
     app.state.ws = ws
+    app.state.pipeline = None
     app.state.keys = KeyChecker(ws.uow.session)
 
     @app.exception_handler(BoomerangError)

@@ -14,6 +14,7 @@ from boomerang.customers.models import Merge
 from boomerang.events.log import EVENT_COLUMNS
 from boomerang.events.models import inbox
 from boomerang.events.process import process
+from boomerang.segments.definition import PROFILE
 
 # Times are read as the store's text (SQLite) or as they come (PostgreSQL): DuckDB casts them on insert,
 # which is much cheaper than parsing them in Python.
@@ -59,7 +60,7 @@ def flush(ws: Workspace, *, chunk_rows: int | None = None, touched: dict[str, se
         moved += len(rows)
         if touched is not None and rows:
             known = frame[frame["customer_id"].notna()]
-            names = known["event"].where(known["type"] != "identify", "profile")
+            names = known["event"].where(known["type"] != "identify", PROFILE)
             for customer_id, name in zip(known["customer_id"], names):
                 touched.setdefault(customer_id, set()).add(name)
 

@@ -18,8 +18,9 @@ log = logging.getLogger("boomerang.pipeline")
 WAKE_SECONDS = 0.5  # how often an idle pipeline checks that its server is still there
 
 
-def run(settings: Settings, stop: multiprocessing.synchronize.Event) -> None:
-    """Process and flush every `flush_interval_seconds` until stopped or orphaned."""
+def run(settings: Settings, stop: multiprocessing.synchronize.Event, wake: multiprocessing.synchronize.Event) -> None:
+    """Process and flush every `flush_interval_seconds`, or at once when woken (events were accepted),
+    until stopped or orphaned."""
     from boomerang.bootstrap import open_workspace
     from boomerang.events.flush import flush
     from boomerang.segments.membership import refresh, update_customers
@@ -31,8 +32,10 @@ def run(settings: Settings, stop: multiprocessing.synchronize.Event) -> None:
     while True:
         waited = 0.0
         while waited < interval and not stop.is_set() and (parent is None or parent.is_alive()):
-            stop.wait(min(WAKE_SECONDS, interval - waited))
+            if wake.wait(min(WAKE_SECONDS, interval - waited)):
+                break
             waited += WAKE_SECONDS
+        wake.clear()  # what arrives from here on wakes the next round
         done = stop.is_set() or (parent is not None and not parent.is_alive())
         touched: dict[str, set[str]] = {}
         try:
@@ -56,13 +59,20 @@ class Pipeline:
     def __init__(self, settings: Settings) -> None:
         context = multiprocessing.get_context("spawn")  # no inherited threads, locks or connections
         self._stop = context.Event()
-        self._process = context.Process(target=run, args=(settings, self._stop), name="boomerang-pipeline", daemon=True)
+        self._wake = context.Event()
+        self._process = context.Process(target=run, args=(settings, self._stop, self._wake), name="boomerang-pipeline",
+                                        daemon=True)
+
+    def nudge(self) -> None:
+        """Events were accepted: start the next round now rather than at the next interval."""
+        self._wake.set()
 
     def start(self) -> None:
         self._process.start()
 
     def stop(self, timeout: float = 60.0) -> None:
         self._stop.set()
+        self._wake.set()
         self._process.join(timeout)
         if self._process.is_alive():
             self._process.terminate()

@@ -60,6 +60,10 @@ class Compiler:
         self.live_traits = live_traits  # computes rfm/lifecycle as of a past moment
         self._resolving: list[str] = []
 
+    def scoped(self, only: list[str] | None) -> "Compiler":
+        """The same compiler over other customers."""
+        return Compiler(self.t, as_of=self.as_of, resolve=self.resolve, only=only, live_traits=self.live_traits)
+
     # -- the tree ----------------------------------------------------------------------------------
 
     @property

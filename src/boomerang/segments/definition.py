@@ -52,6 +52,7 @@ NO_VALUE = {"exists", "not_exists", "is_empty"}
 MEASURES = {"count": "number", "sum": "number", "avg": "number", "min": "number", "max": "number",
             "first": "date", "last": "date"}
 NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
+PROFILE = "profile"  # the trigger of rules on profile fields and consents: identify calls
 
 
 class FieldError(ValueError):
@@ -352,14 +353,16 @@ class Definition(BaseModel):
             elif isinstance(leaf, Anniversary) and leaf.anniversary == "first_order":
                 out.add("Order Completed")
             elif isinstance(leaf, (Attribute, Reachable, Anniversary)):
-                out.add("profile")
+                out.add(PROFILE)
         return out
 
     def expires(self) -> bool:
-        """Whether membership can change with time alone (rolling windows, relative dates, traits)."""
-        return any(isinstance(leaf, (Anniversary, Trait, InSegment)) or (isinstance(leaf, Event) and (
-            leaf.within_days is not None or leaf.measure in ("first", "last")))
-            or (isinstance(leaf, Attribute) and leaf.kind == "date") for leaf in leaves(self.tree))
+        """Whether membership can change without an event of its triggers passing the pipeline: with time
+        alone (rolling windows, relative dates), with traits and other segments recomputed, or with
+        profiles and consents changed through the REST API. These are recomputed on a schedule."""
+        return any(isinstance(leaf, (Anniversary, Trait, InSegment, Attribute, Reachable)) or (
+            isinstance(leaf, Event) and (leaf.within_days is not None or leaf.measure in ("first", "last")))
+            for leaf in leaves(self.tree))
 
 
 def parse_definition(raw: Any) -> Definition:

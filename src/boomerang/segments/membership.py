@@ -27,7 +27,7 @@ from boomerang.segments.service import compiler, describe
 
 log = logging.getLogger("boomerang.segments")
 ENTERED, EXITED = "Segment Entered", "Segment Exited"
-PROFILE = "profile"  # the trigger of rules on profile fields and consents
+LIVE_LIMIT = 5000  # customers touched by one flush beyond which segments are recomputed whole
 
 
 def refresh(ws: Workspace, names: list[str] | None = None, *, only_expiring: bool = False) -> list[dict[str, Any]]:
@@ -49,7 +49,7 @@ def refresh(ws: Workspace, names: list[str] | None = None, *, only_expiring: boo
     for segment in segments:
         started = time.perf_counter()
         now = naive_utc(ws.clock.now())
-        with compiler(ws) as c:
+        with compiler(ws, sync=False) as c:  # a connection per segment: a flush waits for one query at most
             try:
                 ids = set(c.members(_tree(segment)).execute()["customer_id"])
             except ValueError as exc:  # a trait not computed yet, say: the others still refresh
@@ -74,17 +74,20 @@ def update_customers(ws: Workspace, touched: dict[str, set[str]]) -> list[dict[s
     relevant = [s for s in segments if set(s.triggers) & done_events]
     if not relevant:
         return []
+    if len(touched) > LIVE_LIMIT:  # a bulk load: recomputing the segments whole is cheaper than by customer
+        return [r for r in refresh(ws, [s.name for s in relevant]) if r.get("entered") or r.get("exited")]
     profiles.sync(ws, list(touched))
-    out = []
     now = naive_utc(ws.clock.now())
-    for segment in relevant:
-        who = sorted(c for c, events in touched.items() if set(segment.triggers) & events)
-        with compiler(ws, only=who) as c:
+    found: list[tuple[Segment, list[str], set[str]]] = []
+    with compiler(ws, sync=False) as everyone:
+        for segment in relevant:
+            who = sorted(c for c, events in touched.items() if set(segment.triggers) & events)
             try:
-                ids = set(c.members(_tree(segment)).execute()["customer_id"])
+                found.append((segment, who, set(everyone.scoped(who).members(_tree(segment)).execute()["customer_id"])))
             except ValueError as exc:
                 log.warning("segment %s not updated: %s", segment.name, exc)
-                continue
+    out = []
+    for segment, who, ids in found:
         entered, exited = _apply(ws, segment, ids, scope=set(who), at=now)
         if entered or exited:
             out.append({"name": segment.name, "entered": entered, "exited": exited})

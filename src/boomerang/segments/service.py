@@ -152,10 +152,13 @@ def resolve_definition(ws: Workspace, name_or_raw: str | dict[str, Any]) -> Defi
 # -- evaluation ------------------------------------------------------------------------------------
 
 @contextmanager
-def compiler(ws: Workspace, *, as_of: datetime | None = None, only: list[str] | None = None) -> Iterator[Compiler]:
+def compiler(ws: Workspace, *, as_of: datetime | None = None, only: list[str] | None = None,
+             sync: bool = True) -> Iterator[Compiler]:
     """A compiler over the workspace's log, profiles and traits; `as_of` in the past computes RFM and
-    lifecycle as they were then (predictions are the stored ones)."""
-    profiles.sync(ws)
+    lifecycle as they were then (predictions are the stored ones). `sync=False`: the caller has
+    just copied the profiles that matter."""
+    if sync:
+        profiles.sync(ws)
     moment = as_of or naive_utc(ws.clock.now())
     with log_backend(ws) as con:
         names = {r[0] for r in con.con.execute("SELECT table_name FROM information_schema.tables").fetchall()}

@@ -73,6 +73,8 @@ def _accept(request: Request, kind: str, payload: dict) -> dict:
     ingest.check(events, prefix)
     with ws.uow.session() as session:
         result = ingest.accept(session, events, now=received, source="api")
+    if result.accepted and request.app.state.pipeline is not None:
+        request.app.state.pipeline.nudge()
     return {"success": True, "accepted": result.accepted, "duplicates": result.duplicates}
 
 
