@@ -54,6 +54,14 @@ def transitions(events: ibis.Table, *, window: int, end) -> ibis.Table:
     return steps.filter(_.previous.isnull() | (_.previous != _.stage))
 
 
+def current(events: ibis.Table, *, window: int, end) -> ibis.Table:
+    """customer_id, stage, since, previous: each customer's stage at `end` (their last transition)."""
+    steps = transitions(events, window=window, end=end)
+    later = _.stage.isin(["sleeping", "churned"]).ifelse(1, 0)  # the order transitions() breaks ties in
+    ranked = steps.mutate(n=ibis.row_number().over(group_by="customer_id", order_by=[ibis.desc("at"), later.desc()]))
+    return ranked.filter(ranked.n == 0).select("customer_id", "stage", since=_.at, previous=_.previous)
+
+
 @register
 class Lifecycle(Metric):
     name, title = "lifecycle", "Lifecycle stages"
@@ -64,14 +72,13 @@ class Lifecycle(Metric):
     def calculate(self, data: Data, query: WindowQuery) -> dict[str, Any]:
         start, end = bounds(data.events, query)
         window = window_of(data, query)
-        steps = transitions(data.events, window=window, end=end).execute()
-        current = steps.sort_values("at").groupby("customer_id").tail(1)
-        counts = current["stage"].value_counts()
-        inside = steps[(steps["at"] >= pd.Timestamp(start))]
+        now = current(data.events, window=window, end=end)
+        counts = now.group_by("stage").aggregate(n=_.count()).execute().set_index("stage")["n"]
+        inside = transitions(data.events, window=window, end=end).filter(_.at >= start).execute()
         moves = inside.groupby([inside["at"].dt.to_period({"day": "D", "week": "W", "month": "M"}[query.interval])
                                 .dt.start_time, "stage"]).size().unstack(fill_value=0)
         return {
-            "metric": self.name, "title": self.title, "as_of": as_json(end), "value": int(len(current)),
+            "metric": self.name, "title": self.title, "as_of": as_json(end), "value": int(counts.sum()),
             "details": {"window_days": window, "transitions": int(len(inside))},
             "stages": {stage: int(counts.get(stage, 0)) for stage in STAGES},
             "series": [{"bucket": as_json(bucket), **{s: int(row.get(s, 0)) for s in STAGES}}
@@ -80,10 +87,7 @@ class Lifecycle(Metric):
 
     def per_customer(self, data: Data, query: WindowQuery) -> pd.DataFrame:
         _, end = bounds(data.events, query)
-        steps = transitions(data.events, window=window_of(data, query), end=end).execute()
-        current = steps.sort_values("at").groupby("customer_id").tail(1)
-        return pd.DataFrame({"customer_id": current["customer_id"], "stage": current["stage"],
-                             "since": current["at"], "previous": current["previous"]}).sort_values(
+        return current(data.events, window=window_of(data, query), end=end).execute().sort_values(
             "customer_id", ignore_index=True)
 
     @staticmethod

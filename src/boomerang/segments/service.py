@@ -170,9 +170,7 @@ def compiler(ws: Workspace, *, as_of: datetime | None = None, only: list[str] | 
             if kind == "rfm":
                 return rfm.scores(tables.events, moment)
             if kind == "lifecycle":
-                steps = lifecycle.transitions(tables.events, window=activity.inactivity_window(tables.events), end=moment)
-                last = steps.mutate(n=ibis.row_number().over(group_by="customer_id", order_by=ibis.desc("at")))
-                return last.filter(last.n == 0).drop("n")
+                return lifecycle.current(tables.events, window=activity.inactivity_window(tables.events), end=moment)
             return tables.traits.get(kind)
 
         def resolve(name: str) -> Rule:
