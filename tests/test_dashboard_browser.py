@@ -245,7 +245,7 @@ def test_customer_list_and_page(page, server):
     assert email in page.inner_text("main")
     assert page.locator("#identities tbody tr").count() >= 1
     assert page.locator("#timeline li").count() >= 1
-    assert "not computed yet" in page.inner_text("#predictions") and "boomerang clv predict" in page.inner_text("#predictions")
+    assert "predicted clv" in page.inner_text("main").lower()  # the demo stores predictions: values, or none for non-buyers
     shot(page, "customer")
 
 

@@ -128,7 +128,7 @@ class Compiler:
             value = value.cast("timestamp")
         table = p.select("customer_id", value=value)
         return Values(table, None, lambda v: self._compare(v, leaf.op, leaf.value, leaf.kind),
-                      f"{leaf.attribute} {leaf.op} {_show(leaf.value)}")
+                      f"{leaf.attribute} {leaf.op}{_show(leaf.value)}")
 
     def _event(self, leaf: Event) -> Values:
         e = self._scoped(self.t.events)
@@ -160,12 +160,12 @@ class Compiler:
             table = groups.group_by("customer_id").aggregate(value=best)
         else:
             table = e.group_by("customer_id").aggregate(value=measure(e))
-        where = "".join(f" with {c.property} {c.op} {_show(c.value)}" for c in leaf.where)
+        where = "".join(f" with {c.property} {c.op}{_show(c.value)}" for c in leaf.where)
         subject = leaf.measure if leaf.measure in ("count", "first", "last") else f"{leaf.measure} of {leaf.property}"
         subject += f" per {leaf.per} (highest)" if leaf.per else ""
         kind = MEASURES[leaf.measure]
         return Values(table, default, lambda v: self._compare(v, leaf.op, leaf.value, kind),
-                      f"{subject} of {leaf.event}{where}{window} {leaf.op} {_show(leaf.value)}")
+                      f"{subject} of {leaf.event}{where}{window} {leaf.op}{_show(leaf.value)}")
 
     def _condition(self, e: ibis.Table, cond: Condition) -> ibis.Value:
         value = (source.number if cond.kind == "number" else source.text)(e, cond.property)
@@ -203,7 +203,7 @@ class Compiler:
             return Values(table, None, lambda v: v < leaf.value / 100, f"{leaf.trait} in the top {leaf.value}%")
         table = self._scoped(table.select("customer_id", value=value))
         return Values(table, None, lambda v: self._compare(v, leaf.op, leaf.value, vtype),
-                      f"{leaf.trait} {leaf.op} {_show(leaf.value)}")
+                      f"{leaf.trait} {leaf.op}{_show(leaf.value)}")
 
     def _reachable(self, leaf: Reachable) -> Values:
         c = self.t.consents
@@ -295,6 +295,7 @@ def _passes(v: Values) -> bool:
 
 
 def _show(value: Any) -> str:
+    """A rule's value as text, with its separating space (none when the operator takes no value)."""
     if isinstance(value, list):
-        return "[" + ", ".join(map(str, value)) + "]"
-    return "" if value is None else str(value)
+        return " [" + ", ".join(map(str, value)) + "]"
+    return "" if value is None else f" {value}"

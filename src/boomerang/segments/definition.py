@@ -52,6 +52,7 @@ NO_VALUE = {"exists", "not_exists", "is_empty"}
 MEASURES = {"count": "number", "sum": "number", "avg": "number", "min": "number", "max": "number",
             "first": "date", "last": "date"}
 NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
+RESERVED = {"new", "matrix", "preview", "library"}  # path segments of the API and the dashboard
 PROFILE = "profile"  # the trigger of rules on profile fields and consents: identify calls
 
 
@@ -335,6 +336,8 @@ class Definition(BaseModel):
 
     @model_validator(mode="after")
     def _valid(self) -> "Definition":
+        if self.name in RESERVED:
+            raise FieldError("name", f"{self.name!r} is reserved; choose another name")
         if not NAME.fullmatch(self.name):
             raise FieldError("name", "name must be lower-case letters, digits and _ (starting with a letter), at most 63")
         return self

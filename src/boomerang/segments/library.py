@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from importlib import resources
 from typing import Any
 
@@ -37,10 +38,19 @@ def install(ws: Workspace) -> list[dict[str, Any]]:
     return [save(ws, d) for d in definitions()]
 
 
-def load_file(text: str) -> list[dict[str, Any]]:
-    """Definitions from a JSON or YAML document: one definition, or a list of them."""
+def read(text: str, field: str = "file") -> Any:
+    """A JSON or YAML document as plain JSON data (YAML's dates become ISO text); errors name `field`."""
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ValidationFailed([{"field": "file", "reason": f"not JSON or YAML: {exc}"}]) from None
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        reason = getattr(exc, "problem", None) or "cannot be read"
+        raise ValidationFailed([{"field": field, "reason": f"not JSON or YAML: {reason}{where}"}]) from None
+    return json.loads(json.dumps(data, default=str))
+
+
+def load_file(text: str) -> list[dict[str, Any]]:
+    """Definitions from a JSON or YAML document: one definition, or a list of them."""
+    data = read(text)
     return data if isinstance(data, list) else [data]

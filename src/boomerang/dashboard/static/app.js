@@ -18,6 +18,10 @@
       }, d);
     });
     var scales = {y: {beginAtZero: true, ticks: spec.percent ? {callback: percent} : {}}};
+    if (spec.spark) {  // a small trend in a table cell: the line only
+      scales = {x: {display: false}, y: {display: false, beginAtZero: true}};
+      datasets.forEach(function (d) { d.pointRadius = 1; d.borderWidth = 1.5; });
+    }
     if (datasets.some(function (d) { return d.yAxisID === "y2"; })) {
       scales.y2 = {beginAtZero: true, position: "right", grid: {drawOnChartArea: false}};
     }
@@ -41,5 +45,78 @@
     document.querySelectorAll("select[data-autosubmit]").forEach(function (select) {
       select.addEventListener("change", function () { select.form.submit(); });
     });
+    document.querySelectorAll("form[data-preview]").forEach(livePreview);
   });
+
+  // The segment builder: the rule's text goes (debounced) to the preview endpoint; the answer is its
+  // size, share and a sample of members, or the errors naming the field. Text only, never HTML.
+  function livePreview(form) {
+    var rule = form.querySelector("textarea[name=rule]"), asOf = document.getElementById("preview-as-of");
+    var box = document.getElementById("preview"), size = document.getElementById("preview-size");
+    var share = document.getElementById("preview-share"), status = document.getElementById("preview-status");
+    var errors = document.getElementById("preview-errors"), sample = document.getElementById("preview-sample");
+    var token = form.querySelector("input[name=csrf_token]").value;
+    var timer = null, busy = false, again = false;
+
+    function show(code, body) {
+      errors.replaceChildren();
+      sample.replaceChildren();
+      if (code === 200) {
+        box.dataset.state = "ok";
+        box.dataset.size = String(body.size);
+        size.textContent = body.size.toLocaleString("en-US");
+        share.textContent = body.share === null ? "" : percent(body.share) + " of " + body.customers.toLocaleString("en-US") + " customers";
+        status.textContent = "As of " + body.as_of.slice(0, 10) + ", computed in " + body.seconds + " s.";
+        errors.hidden = true;
+        body.sample.forEach(function (id) {
+          var item = document.createElement("li"), link = document.createElement("a");
+          link.href = "/customers/" + encodeURIComponent(id);
+          link.textContent = id;
+          item.appendChild(link);
+          sample.appendChild(item);
+        });
+        return;
+      }
+      box.dataset.state = "error";
+      delete box.dataset.size;
+      size.textContent = "–";
+      share.textContent = "";
+      status.textContent = "Fix the rule to see its size.";
+      (body.errors || [{field: "preview", reason: "failed with status " + code}]).forEach(function (e) {
+        var line = document.createElement("div"), field = document.createElement("strong");
+        field.textContent = e.field || "rule";
+        line.appendChild(field);
+        line.appendChild(document.createTextNode(": " + e.reason));
+        errors.appendChild(line);
+      });
+      errors.hidden = false;
+    }
+
+    function ask() {  // one request at a time: text typed meanwhile is sent when the answer comes
+      if (busy) { again = true; return; }
+      busy = true;
+      again = false;
+      box.dataset.state = "busy";
+      status.textContent = "Computing…";
+      fetch(form.dataset.preview, {
+        method: "POST", credentials: "same-origin",
+        headers: {"Content-Type": "application/json", "Accept": "application/json", "X-CSRF-Token": token},
+        body: JSON.stringify({rule: rule.value, as_of: asOf ? asOf.value : ""})
+      }).then(function (response) {
+        return response.json().then(function (body) { return [response.status, body]; }, function () {
+          return [response.status, {errors: [{field: "preview", reason: "no answer (status " + response.status + "): reload the page"}]}];
+        });
+      }, function () {
+        return [0, {errors: [{field: "preview", reason: "the server did not answer"}]}];
+      }).then(function (answer) {
+        busy = false;
+        if (again) { ask(); } else { show(answer[0], answer[1]); }  // an answer for older text is dropped
+      });
+    }
+
+    function later() { clearTimeout(timer); timer = setTimeout(ask, 400); }
+    rule.addEventListener("input", later);
+    if (asOf) { asOf.addEventListener("change", later); }
+    ask();
+  }
 })();

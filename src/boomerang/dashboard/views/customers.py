@@ -12,6 +12,7 @@ from boomerang.customers.identity import canonical
 from boomerang.customers.models import Consent, ConsentChange, Customer, Identity
 from boomerang.dashboard.views.common import BoardDep, Viewer, redirect, render
 from boomerang.orders.models import Order, OrderLine
+from boomerang.segments.models import Segment, SegmentMember
 
 router = APIRouter()
 PAGE = 50
@@ -67,9 +68,13 @@ def customer_page(request: Request, customer_id: str, user: Viewer, board: Board
             for line in s.scalars(sa.select(OrderLine).where(OrderLine.order_id.in_(list(lines)))
                                   .order_by(OrderLine.order_id, OrderLine.line_no)):
                 lines[line.order_id].append(line)
+        member = (SegmentMember.segment_id == Segment.id) & (SegmentMember.customer_id == customer.id)
+        segments = s.execute(sa.select(Segment.name, Segment.title, Segment.refreshed_at, SegmentMember.entered_at)
+                             .outerjoin(SegmentMember, member)
+                             .order_by(SegmentMember.entered_at.is_(None), Segment.name)).all()
     events, event_total = board.analytics.events(customer.id, limit=EVENTS_PAGE, offset=(page - 1) * EVENTS_PAGE)
     traits = board.analytics.traits(customer.id)
     return render(request, "customer.html", user=user, customer=customer, identities=identities, consents=consents,
                   history=history, orders=orders, lines=lines, order_count=order_count, max_orders=MAX_ORDERS,
                   events=events, event_total=event_total, page=page,
-                  pages=max(1, math.ceil(event_total / EVENTS_PAGE)), traits=traits)
+                  pages=max(1, math.ceil(event_total / EVENTS_PAGE)), traits=traits, segments=segments)

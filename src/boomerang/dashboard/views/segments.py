@@ -1,0 +1,313 @@
+"""Segments: the list with size trends, the builder with a live preview, a segment's page with explain, the matrix."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from boomerang.core.errors import BoomerangError, ValidationFailed
+from boomerang.customers.identity import canonical
+from boomerang.customers.models import CHANNELS, Customer
+from boomerang.dashboard.auth import csrf_matches
+from boomerang.dashboard.data import _DUCKDB
+from boomerang.dashboard.views.common import (
+    HEADERS, BoardDep, Marketer, Viewer, checked_form, parse_day, redirect, render, session_of,
+)
+from boomerang.segments import library, matrix, membership, service
+from boomerang.segments.definition import KEYS, MEASURES, OPERATORS, PROFILE_FIELDS, TRAITS
+from boomerang.segments.models import Segment, SegmentMember
+
+router = APIRouter()
+MAX_RULE = 20_000  # characters of rule text
+SAMPLE = 20  # members listed on a segment's page
+PREVIEW_SAMPLE = 10
+EXAMPLE = {"all": [
+    {"event": "Product Viewed", "where": [{"property": "category", "op": "starts_with", "value": "Coffee"}],
+     "within_days": 7, "op": "gte", "value": 3},
+    {"not": {"event": "Order Completed", "within_days": 7}}]}
+REFERENCE = {
+    "rules": list(KEYS), "profile_fields": PROFILE_FIELDS,
+    "traits": {name: kind for name, (_, kind) in TRAITS.items()},
+    "operators": {kind: sorted(ops) for kind, ops in OPERATORS.items()},
+    "measures": MEASURES, "channels": list(CHANNELS),
+}
+
+
+def _exclusive(fn, *args, **kwargs):
+    """Run a call that opens the event log, one at a time with the dashboard's other DuckDB calls."""
+    with _DUCKDB:
+        return fn(*args, **kwargs)
+
+
+async def _off_loop(fn, *args, **kwargs):
+    return await run_in_threadpool(_exclusive, fn, *args, **kwargs)
+
+
+def parse_rule_text(text: str) -> Any:
+    """The rule from the builder's textarea, JSON or YAML; a problem is a ValidationFailed naming `rule`."""
+    if not text.strip():
+        raise ValidationFailed([{"field": "rule", "reason": "write a rule, such as {\"event\": \"Order Completed\"}"}])
+    if len(text) > MAX_RULE:
+        raise ValidationFailed([{"field": "rule", "reason": f"at most {MAX_RULE:,} characters"}])
+    return library.read(text, field="rule")
+
+
+def pretty(data: Any) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False)
+
+
+def size_chart(points: list[dict[str, Any]], *, spark: bool = False) -> dict[str, Any]:
+    return {"type": "line", "spark": spark, "labels": [p["at"][:16].replace("T", " ") for p in points],
+            "datasets": [{"label": "Members", "data": [p["size"] for p in points]}]}
+
+
+# -- the list --------------------------------------------------------------------------------------
+
+def _list_page(request: Request, user, board, *, status_code: int = 200, **context) -> Response:
+    segments = service.list_segments(board.ws)
+    trends = {s["name"]: size_chart(service.history(board.ws, s["name"], limit=60), spark=True) for s in segments}
+    return render(request, "segments.html", user=user, segments=segments, trends=trends, status_code=status_code,
+                  **context)
+
+
+@router.get("/segments")
+def segments_page(request: Request, user: Viewer, board: BoardDep, installed: str = "") -> Response:
+    return _list_page(request, user, board, installed=int(installed) if installed.isdigit() else None)
+
+
+@router.post("/segments/library")
+async def install(request: Request, user: Marketer, board: BoardDep) -> Response:
+    await checked_form(request)
+    try:
+        made = await run_in_threadpool(library.install, board.ws)
+    except BoomerangError as exc:
+        return _list_page(request, user, board, status_code=exc.status_code, errors=exc.errors)
+    return redirect(f"/segments?installed={len(made)}")
+
+
+def _refreshed(results: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    done = [r for r in results if "error" not in r]
+    failed = [{"field": f"segment {r['name']}", "reason": f"not refreshed: {r['error']}"}
+              for r in results if "error" in r]
+    return done, failed
+
+
+@router.post("/segments/refresh")
+async def refresh_all(request: Request, user: Marketer, board: BoardDep) -> Response:
+    await checked_form(request)
+    try:
+        results = await _off_loop(membership.refresh, board.ws)
+    except BoomerangError as exc:
+        return _list_page(request, user, board, status_code=exc.status_code, errors=exc.errors)
+    done, failed = _refreshed(results)
+    return _list_page(request, user, board, refreshed=done, errors=failed)
+
+
+@router.post("/segments/{name}/refresh")
+async def refresh_one(request: Request, name: str, user: Marketer, board: BoardDep) -> Response:
+    form = await checked_form(request)
+    to_segment = form.get("back") == "segment"
+    try:
+        results = await _off_loop(membership.refresh, board.ws, [name])
+    except BoomerangError as exc:
+        if exc.status_code == 400 and exc.field == "segment":  # no such segment
+            return _not_found(request, user, name)
+        return _list_page(request, user, board, status_code=exc.status_code, errors=exc.errors)
+    done, failed = _refreshed(results)
+    if to_segment:
+        return _segment_page(request, user, board, name, status_code=400 if failed else 200, refreshed=done,
+                             errors=failed)
+    return _list_page(request, user, board, status_code=400 if failed else 200, refreshed=done, errors=failed)
+
+
+# -- the builder -----------------------------------------------------------------------------------
+
+def _builder(request: Request, user, *, editing: str | None, form: dict[str, str], version: int | None = None,
+             status_code: int = 200, errors: list[dict] | None = None) -> Response:
+    return render(request, "segment_form.html", user=user, editing=editing, form=form, version=version,
+                  errors=errors, reference=REFERENCE, status_code=status_code)
+
+
+def _submitted(form) -> dict[str, str]:
+    return {key: str(form.get(key) or "") for key in ("name", "title", "description", "rule")}
+
+
+def _save(board, fields: dict[str, str], *, new: bool) -> dict[str, Any]:
+    definition = {"name": fields["name"].strip(), "title": fields["title"].strip(),
+                  "description": fields["description"].strip(), "rule": parse_rule_text(fields["rule"])}
+    if new:
+        with board.ws.uow.session() as s:
+            if s.scalar(sa.select(Segment.id).where(Segment.name == definition["name"])) is not None:
+                raise ValidationFailed([{"field": "name", "reason": f"a segment named {definition['name']} already "
+                                                                   "exists: edit it instead"}])
+    return service.save(board.ws, definition)
+
+
+@router.get("/segments/new")
+def new_form(request: Request, user: Marketer) -> Response:
+    return _builder(request, user, editing=None,
+                    form={"name": "", "title": "", "description": "", "rule": pretty(EXAMPLE)})
+
+
+@router.post("/segments/new")
+async def create(request: Request, user: Marketer, board: BoardDep) -> Response:
+    fields = _submitted(await checked_form(request))
+    try:
+        saved = await run_in_threadpool(_save, board, fields, new=True)
+    except BoomerangError as exc:
+        return _builder(request, user, editing=None, form=fields, status_code=exc.status_code, errors=exc.errors)
+    return redirect(f"/segments/{saved['name']}")
+
+
+@router.get("/segments/{name}/edit")
+def edit_form(request: Request, name: str, user: Marketer, board: BoardDep) -> Response:
+    with board.ws.uow.session() as s:
+        segment = s.scalar(sa.select(Segment).where(Segment.name == name))
+        if segment is None:
+            return _not_found(request, user, name)
+        form = {"name": segment.name, "title": segment.title, "description": segment.description,
+                "rule": pretty(segment.definition)}
+        version = segment.version
+    return _builder(request, user, editing=name, form=form, version=version)
+
+
+@router.post("/segments/{name}/edit")
+async def update(request: Request, name: str, user: Marketer, board: BoardDep) -> Response:
+    fields = {**_submitted(await checked_form(request)), "name": name}  # the name is the segment's identity
+    with board.ws.uow.session() as s:
+        found = s.scalar(sa.select(Segment.version).where(Segment.name == name))
+    if found is None:
+        return _not_found(request, user, name)
+    try:
+        await run_in_threadpool(_save, board, fields, new=False)
+    except BoomerangError as exc:
+        return _builder(request, user, editing=name, form=fields, version=found, status_code=exc.status_code,
+                        errors=exc.errors)
+    return redirect(f"/segments/{name}")
+
+
+def _json(body: dict[str, Any], status_code: int) -> JSONResponse:
+    response = JSONResponse(body, status_code=status_code)
+    response.headers.update(HEADERS)
+    return response
+
+
+@router.post("/segments/preview")
+async def preview(request: Request, user: Marketer, board: BoardDep) -> Response:
+    """Size, share and a sample of an unsaved rule, as JSON for the builder (CSRF token in X-CSRF-Token)."""
+    if not csrf_matches(session_of(request), request.headers.get("x-csrf-token")):
+        return _json({"errors": [{"field": "csrf_token", "reason": "missing or stale: reload the page"}]}, 403)
+    try:
+        body = await request.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict) or not isinstance(body.get("rule"), str):
+        return _json({"errors": [{"field": "rule", "reason": "send {\"rule\": \"<JSON or YAML text>\"}"}]}, 400)
+    try:
+        as_of = parse_day(str(body.get("as_of") or ""), "as_of")
+        definition = {"name": "unsaved", "rule": parse_rule_text(body["rule"])}
+        result = await _off_loop(service.preview, board.ws, definition, as_of=as_of, sample=PREVIEW_SAMPLE)
+    except BoomerangError as exc:
+        return _json({"errors": exc.errors}, exc.status_code)
+    return _json(result, 200)
+
+
+# -- the matrix ------------------------------------------------------------------------------------
+
+@router.get("/segments/matrix")
+def matrix_page(request: Request, user: Viewer, board: BoardDep) -> Response:
+    return render(request, "segments_matrix.html", user=user, m=matrix.matrix(board.ws))
+
+
+# -- one segment -----------------------------------------------------------------------------------
+
+def _not_found(request: Request, user, name: str) -> Response:
+    return render(request, "error.html", user=user, status_code=404, title="No such segment",
+                  message=f"There is no segment named {name}.")
+
+
+def find_customer(session, text: str) -> Customer | None:
+    """A customer by id (following merges), external id or email."""
+    text = text.strip()
+    found = canonical(session, text)
+    if found is None:
+        found = session.scalar(sa.select(Customer).where(
+            Customer.merged_into_id.is_(None), sa.or_(Customer.external_id == text, Customer.email == text.lower()))
+            .order_by(Customer.created_at).limit(1))
+    return found
+
+
+ISO_MOMENT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?")
+
+
+def shown(value: Any) -> str:
+    """A value seen by explain, as text: moments to the minute (days alone at midnight), short floats, JSON lists."""
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{round(value, 4):,}"
+    if isinstance(value, str) and ISO_MOMENT.fullmatch(value):
+        moment = datetime.fromisoformat(value)
+        return moment.date().isoformat() if moment.time() == datetime.min.time() else moment.strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+def _with_shown(node: dict[str, Any]) -> dict[str, Any]:
+    out = {**node, "children": [_with_shown(c) for c in node.get("children", [])]}
+    if node["op"] == "condition":
+        out["shown"] = shown(node.get("value"))
+    return out
+
+
+def _explain(board, name: str, who: str, as_of: str | None) -> dict[str, Any]:
+    day = parse_day(as_of, "as_of")
+    with board.ws.uow.session() as s:
+        customer = find_customer(s, who)
+        if customer is None:
+            raise ValidationFailed([{"field": "customer", "reason": f"no customer with the id, external id or email "
+                                                                   f"{who.strip()!r}"}])
+        label = customer.email or customer.external_id or customer.id
+    result = _exclusive(service.explain, board.ws, name, customer.id, as_of=day)
+    return {**result, "rule": _with_shown(result["rule"]), "label": label}
+
+
+def _segment_page(request: Request, user, board, name: str, *, customer: str = "", as_of: str = "",
+                  status_code: int = 200, **context) -> Response:
+    try:
+        current = membership.current(board.ws, name)
+    except BoomerangError:
+        return _not_found(request, user, name)
+    points = service.history(board.ws, name)
+    with board.ws.uow.session() as s:
+        sample = s.execute(
+            sa.select(Customer.id, Customer.email, Customer.external_id, SegmentMember.entered_at)
+            .join(Segment, Segment.id == SegmentMember.segment_id)
+            .join(Customer, Customer.id == SegmentMember.customer_id)
+            .where(Segment.name == name).order_by(SegmentMember.entered_at.desc(), Customer.id).limit(SAMPLE)).all()
+    explained, explain_errors = None, None
+    if customer.strip():
+        try:
+            explained = _explain(board, name, customer, as_of)
+        except BoomerangError as exc:
+            explain_errors = exc.errors
+            status_code = max(status_code, exc.status_code)
+    return render(request, "segment.html", user=user, segment=current, definition=pretty(current["rule"]),
+                  chart=size_chart(points) if points else None, history=points, sample=sample, customer=customer,
+                  as_of=as_of, explained=explained, explain_errors=explain_errors, status_code=status_code, **context)
+
+
+@router.get("/segments/{name}")
+def segment_page(request: Request, name: str, user: Viewer, board: BoardDep, customer: str = "",
+                 as_of: str = "") -> Response:
+    return _segment_page(request, user, board, name, customer=customer, as_of=as_of)
