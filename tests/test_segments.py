@@ -133,8 +133,9 @@ def test_live_update_touches_only_the_segments_that_mention_the_event(shop):
         record(session, [{"type": "track", "userId": "cat", "event": "Order Completed",
                           "timestamp": "2024-05-01T11:00:00Z", "properties": {"order_id": "c1", "revenue": 5}}],
                now=segments_data.NOW, limits=ws.settings.ingest, source="test")
-    touched: dict[str, set[str]] = {}
-    flush(ws, touched=touched)
+    frames: list = []
+    flush(ws, moved=frames)
+    touched = membership.touched_by(frames)
     assert touched == {ids["cat"]: {"Order Completed"}}
     changes = membership.update_customers(ws, touched)
     assert changes == [{"name": "buyers", "entered": 1, "exited": 0}]

@@ -6,10 +6,12 @@ from boomerang.customers.models import Consent, ConsentChange, Customer, Identit
 from boomerang.dashboard.models import User
 from boomerang.db import Base
 from boomerang.events.models import InboxEvent
+from boomerang.journeys.models import ApprovalRequest, Conversion, Instance, Journey, JourneyVersion, LoyaltyEntry, Message
 from boomerang.orders.models import Order, OrderLine
 from boomerang.segments.models import Segment, SegmentMember, SegmentSize, SegmentVersion
 
 __all__ = [
+    "ApprovalRequest", "Conversion", "Instance", "Journey", "JourneyVersion", "LoyaltyEntry", "Message",
     "ApiKey", "Base", "Consent", "ConsentChange", "Customer", "Identity", "InboxEvent", "Merge",
     "Order", "OrderLine", "Product", "Segment", "SegmentMember", "SegmentSize", "SegmentVersion", "User",
 ]

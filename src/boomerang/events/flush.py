@@ -14,7 +14,6 @@ from boomerang.customers.models import Merge
 from boomerang.events.log import EVENT_COLUMNS
 from boomerang.events.models import inbox
 from boomerang.events.process import process
-from boomerang.segments.definition import PROFILE
 
 # Times are read as the store's text (SQLite) or as they come (PostgreSQL): DuckDB casts them on insert,
 # which is much cheaper than parsing them in Python.
@@ -24,12 +23,12 @@ INBOX_COLUMNS = [inbox.c.id] + [
 ] + [inbox.c.processed_at]
 
 
-def flush(ws: Workspace, *, chunk_rows: int | None = None, touched: dict[str, set[str]] | None = None) -> int:
+def flush(ws: Workspace, *, chunk_rows: int | None = None, moved: list[pd.DataFrame] | None = None) -> int:
     """Process what waits, then flush until the inbox is empty; returns how many inbox rows were moved.
-    `touched` collects, per customer, the events moved (identify calls as "profile"), for live segments."""
+    `moved` collects the rows of customers moved into the log (for live segments and journeys)."""
     process(ws)
     chunk_rows = chunk_rows or ws.settings.ingest.flush_chunk_rows
-    moved = 0
+    count = 0
     while True:
         with ws.uow.session() as session:
             rows = session.execute(
@@ -41,7 +40,7 @@ def flush(ws: Workspace, *, chunk_rows: int | None = None, touched: dict[str, se
             ).all()
             redirects = _redirects(session, min(r.processed_at for r in rows)) if rows else {}
         if not rows and not merges:
-            return moved
+            return count
         columns = list(zip(*rows)) or [()] * (2 + len(EVENT_COLUMNS))
         frame = pd.DataFrame(dict(zip(["id", *EVENT_COLUMNS, "processed_at"], columns)))
         if redirects:
@@ -57,12 +56,9 @@ def flush(ws: Workspace, *, chunk_rows: int | None = None, touched: dict[str, se
                                              [{"row_id": r.id} for r in rows])
             if merges:
                 session.execute(sa.update(Merge).where(Merge.id.in_([m.id for m in merges])).values(applied_to_log=True))
-        moved += len(rows)
-        if touched is not None and rows:
-            known = frame[frame["customer_id"].notna()]
-            names = known["event"].where(known["type"] != "identify", PROFILE)
-            for customer_id, name in zip(known["customer_id"], names):
-                touched.setdefault(customer_id, set()).add(name)
+        count += len(rows)
+        if moved is not None and rows:
+            moved.append(frame.loc[frame["customer_id"].notna(), ["customer_id", "type", "event", "timestamp", "properties"]])
 
 
 def _redirects(session, since) -> dict[str, str]:

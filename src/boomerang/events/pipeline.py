@@ -22,8 +22,9 @@ def run(settings: Settings, stop: multiprocessing.synchronize.Event, wake: multi
     """Process and flush every `flush_interval_seconds`, or at once when woken (events were accepted),
     until stopped or orphaned."""
     from boomerang.bootstrap import open_workspace
+    from boomerang.core.clock import naive_utc
     from boomerang.events.flush import flush
-    from boomerang.segments.membership import refresh, update_customers
+    from boomerang.journeys.worker import after_flush, scheduled, tick
 
     ws = open_workspace(settings)
     interval = settings.ingest.flush_interval_seconds
@@ -37,18 +38,19 @@ def run(settings: Settings, stop: multiprocessing.synchronize.Event, wake: multi
             waited += WAKE_SECONDS
         wake.clear()  # what arrives from here on wakes the next round
         done = stop.is_set() or (parent is not None and not parent.is_alive())
-        touched: dict[str, set[str]] = {}
+        frames: list = []
         try:
-            flush(ws, touched=touched)
-            update_customers(ws, touched)  # live segments: only the customers just seen
-        except Exception:  # noqa: BLE001 - the next round retries; the inbox keeps the events
-            log.exception("processing, flushing or updating segments failed; will retry")
+            flush(ws, moved=frames)
+            after_flush(ws, frames, naive_utc(ws.clock.now()))  # live segments and journeys: the customers just seen
+            tick(ws)  # due journey timers and messages
+        except Exception:  # noqa: BLE001 - the next round retries; the inbox and the store keep everything
+            log.exception("processing, flushing, segments or journeys failed; will retry")
         if time.monotonic() - last_refresh >= every and not done:
             last_refresh = time.monotonic()
             try:
-                refresh(ws, only_expiring=True)  # rolling windows and relative dates move with time
+                scheduled(ws)  # rolling windows, relative dates and silences move with time
             except Exception:  # noqa: BLE001
-                log.exception("refreshing segments failed; will retry")
+                log.exception("scheduled segments or journeys failed; will retry")
         if done:
             return
 

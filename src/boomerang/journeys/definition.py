@@ -169,6 +169,7 @@ class Send(_Node):
     channel: str
     fallback: list[str] = Field(default_factory=list, description="channels to try, in order, when unreachable")
     template: str = Field(min_length=1, max_length=200)
+    when_capped: Literal["defer", "drop"] = Field(default="defer", description="over a frequency cap: later, or never")
 
     @model_validator(mode="after")
     def _channels(self) -> "Send":

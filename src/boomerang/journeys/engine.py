@@ -70,7 +70,8 @@ class SendMessage(Command):
     channels: tuple[str, ...]  # the first reachable one is used
     template: str
     held_out: bool  # the journey's control group: logged, not sent
-    marketing: bool
+    category: str  # transactional, triggered, promotional
+    when_capped: str  # defer or drop
 
 
 @dataclass(frozen=True)
@@ -233,7 +234,7 @@ def _run(journey: Journey, state: State, node_id: str | None, now: datetime,
         if isinstance(node, Send):
             template, state.template = state.template or node.template, None
             commands.append(SendMessage(node_id, key, (node.channel, *node.fallback), template, state.control,
-                                        journey.marketing))
+                                        journey.category, node.when_capped))
             state.last_message = key
         elif isinstance(node, Loyalty):
             commands.append(LoyaltyAction(node_id, key, node.action, node.points, node.discount_percent,

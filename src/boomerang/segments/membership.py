@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
+import pandas as pd
 import sqlalchemy as sa
 
 from boomerang.bootstrap import Workspace
@@ -21,7 +22,7 @@ from boomerang.core.clock import naive_utc
 from boomerang.core.errors import ValidationFailed
 from boomerang.events.models import inbox
 from boomerang.segments import profiles
-from boomerang.segments.definition import Definition
+from boomerang.segments.definition import PROFILE, Definition
 from boomerang.segments.models import Segment, SegmentMember, SegmentSize
 from boomerang.segments.service import compiler, describe
 
@@ -60,6 +61,16 @@ def refresh(ws: Workspace, names: list[str] | None = None, *, only_expiring: boo
         out.append({"name": segment.name, "version": segment.version, "size": len(ids), "entered": entered,
                     "exited": exited, "seconds": round(time.perf_counter() - started, 3)})
     return out
+
+
+def touched_by(frames: list[pd.DataFrame]) -> dict[str, set[str]]:
+    """customer_id -> the events they did in rows just moved into the log (identify calls as "profile")."""
+    touched: dict[str, set[str]] = {}
+    for frame in frames:
+        names = frame["event"].where(frame["type"] != "identify", PROFILE)
+        for customer_id, name in zip(frame["customer_id"], names):
+            touched.setdefault(customer_id, set()).add(name)
+    return touched
 
 
 def update_customers(ws: Workspace, touched: dict[str, set[str]]) -> list[dict[str, Any]]:

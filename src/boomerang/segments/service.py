@@ -178,8 +178,9 @@ def compiler(ws: Workspace, *, as_of: datetime | None = None, only: list[str] | 
         yield Compiler(tables, as_of=moment, resolve=resolve, only=only, live_traits=live if as_of is not None else None)
 
 
-def _run(ws: Workspace, definition: Definition, *, as_of: datetime | None, only: list[str] | None = None) -> pd.DataFrame:
-    with compiler(ws, as_of=as_of, only=only) as c:
+def _run(ws: Workspace, definition: Definition, *, as_of: datetime | None, only: list[str] | None = None,
+         sync: bool = True) -> pd.DataFrame:
+    with compiler(ws, as_of=as_of, only=only, sync=sync) as c:
         try:
             expr = c.members(definition.tree)
         except ValueError as exc:
@@ -187,10 +188,12 @@ def _run(ws: Workspace, definition: Definition, *, as_of: datetime | None, only:
         return expr.order_by("customer_id").execute()
 
 
-def members(ws: Workspace, name_or_raw: str | dict[str, Any], *, as_of: date | str | None = None) -> pd.DataFrame:
-    """customer_id of every member (as of the end of the given day, or now)."""
+def members(ws: Workspace, name_or_raw: str | dict[str, Any], *, as_of: date | datetime | str | None = None,
+            only: list[str] | None = None, sync: bool = True) -> pd.DataFrame:
+    """customer_id of every member, or of those of `only`: now, at the end of the given day, or at a moment.
+    `sync=False`: the caller has just copied the profiles that matter (see profiles.sync)."""
     definition = resolve_definition(ws, name_or_raw)
-    return _run(ws, definition, as_of=as_of_moment(as_of, ws) if as_of else None)
+    return _run(ws, definition, as_of=as_of_moment(as_of, ws) if as_of else None, only=only, sync=sync)
 
 
 def preview(ws: Workspace, name_or_raw: str | dict[str, Any], *, as_of: date | str | None = None,

@@ -1,0 +1,134 @@
+"""Journeys in the operational store: definitions and versions, instances with their timers, the message
+outbox (the delivery log), conversions, approvals, and the small loyalty ledger journeys act on.
+
+An instance's timer is its `wake_at`: workers claim due instances with FOR UPDATE SKIP LOCKED on
+PostgreSQL. Every side effect is a row keyed by an idempotency key (instance, node, visit), written
+in the same transaction as the instance's new state, so a crash repeats nothing and loses nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from boomerang.db import Base, Money
+
+
+class Journey(Base):
+    __tablename__ = "journeys"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(sa.String(63), unique=True)
+    title: Mapped[str] = mapped_column(sa.String(200), default="")
+    status: Mapped[str] = mapped_column(sa.String(16), default="draft")  # draft, active, paused
+    version: Mapped[int] = mapped_column(default=1)
+    definition: Mapped[dict[str, Any]]  # the current version's
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class JourneyVersion(Base):
+    __tablename__ = "journey_versions"
+
+    journey_id: Mapped[int] = mapped_column(sa.ForeignKey("journeys.id"), primary_key=True)
+    version: Mapped[int] = mapped_column(primary_key=True)
+    definition: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+
+
+class Instance(Base):
+    """One customer's way through one version of a journey."""
+
+    __tablename__ = "journey_instances"
+    __table_args__ = (sa.Index("ix_journey_instances_due", "status", "wake_at"),
+                      sa.Index("ix_journey_instances_customer", "customer_id", "journey_id"))
+
+    id: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
+    journey_id: Mapped[int] = mapped_column(sa.ForeignKey("journeys.id"))
+    version: Mapped[int]
+    customer_id: Mapped[str] = mapped_column(sa.String(40))
+    key: Mapped[str | None] = mapped_column(sa.String(255))  # the trigger's entity (cart id, order id)
+    status: Mapped[str] = mapped_column(sa.String(16))  # running, waiting, approval, evaluating, done
+    node: Mapped[str] = mapped_column(sa.String(100))
+    waiting_for: Mapped[str | None] = mapped_column(sa.String(255), index=True)
+    wake_at: Mapped[datetime | None]
+    control: Mapped[bool]
+    outcome: Mapped[str | None] = mapped_column(sa.String(16))
+    state: Mapped[dict[str, Any]]
+    entered_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
+
+
+class Message(Base):
+    """The outbox and delivery log: every message a journey or campaign wanted to send, and what became of it."""
+
+    __tablename__ = "messages"
+    __table_args__ = (sa.Index("ix_messages_due", "status", "send_after"),
+                      sa.Index("ix_messages_customer", "customer_id", "created_at"))
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(sa.String(200), unique=True)  # idempotency: instance, node, visit
+    source: Mapped[str] = mapped_column(sa.String(100))  # journey:<name> or campaign:<name>
+    instance_id: Mapped[str | None] = mapped_column(sa.String(40), index=True)
+    node: Mapped[str | None] = mapped_column(sa.String(100))
+    customer_id: Mapped[str] = mapped_column(sa.String(40))
+    channels: Mapped[list[str]]  # in order of preference
+    channel: Mapped[str | None] = mapped_column(sa.String(16))  # the one used
+    template: Mapped[str] = mapped_column(sa.String(200))
+    category: Mapped[str] = mapped_column(sa.String(16))  # transactional, triggered, promotional
+    when_capped: Mapped[str] = mapped_column(sa.String(8), default="defer")  # defer or drop
+    status: Mapped[str] = mapped_column(sa.String(16))  # queued, sent, suppressed, held_out, failed
+    reason: Mapped[str | None] = mapped_column(sa.Text())  # why suppressed, deferred or failed
+    send_after: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+
+
+class Conversion(Base):
+    __tablename__ = "journey_conversions"
+
+    instance_id: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
+    journey_id: Mapped[int] = mapped_column(sa.ForeignKey("journeys.id"), index=True)
+    customer_id: Mapped[str] = mapped_column(sa.String(40))
+    node: Mapped[str] = mapped_column(sa.String(100))  # where the customer was when the goal came
+    message_key: Mapped[str | None] = mapped_column(sa.String(200))  # the last message sent before it
+    control: Mapped[bool]
+    revenue: Mapped[float] = mapped_column(Money)
+    at: Mapped[datetime]
+
+
+class ApprovalRequest(Base):
+    __tablename__ = "journey_approvals"
+
+    key: Mapped[str] = mapped_column(sa.String(200), primary_key=True)
+    instance_id: Mapped[str] = mapped_column(sa.String(40), index=True)
+    journey_id: Mapped[int] = mapped_column(sa.ForeignKey("journeys.id"))
+    node: Mapped[str] = mapped_column(sa.String(100))
+    customer_id: Mapped[str] = mapped_column(sa.String(40))
+    note: Mapped[str] = mapped_column(sa.Text(), default="")
+    status: Mapped[str] = mapped_column(sa.String(16), default="pending", index=True)  # pending, approved, rejected
+    template: Mapped[str | None] = mapped_column(sa.String(200))
+    decided_by: Mapped[str | None] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime]
+    decided_at: Mapped[datetime | None]
+
+
+class LoyaltyEntry(Base):
+    """Points awarded and promo codes issued by journeys, until the loyalty programme has its own ledger."""
+
+    __tablename__ = "loyalty_entries"
+
+    key: Mapped[str] = mapped_column(sa.String(200), primary_key=True)  # idempotency
+    customer_id: Mapped[str] = mapped_column(sa.String(40), index=True)
+    kind: Mapped[str] = mapped_column(sa.String(16))  # points, promo_code
+    points: Mapped[int | None]
+    code: Mapped[str | None] = mapped_column(sa.String(32), unique=True)
+    discount_percent: Mapped[float | None]
+    expires_at: Mapped[datetime | None]
+    source: Mapped[str] = mapped_column(sa.String(100))
+    at: Mapped[datetime]

@@ -1,0 +1,130 @@
+"""Journeys on a workspace: save (versioned), list, activate, pause, stats."""
+
+from __future__ import annotations
+
+import functools
+import json
+from typing import Any
+
+import sqlalchemy as sa
+
+from boomerang.bootstrap import Workspace
+from boomerang.core.clock import naive_utc
+from boomerang.core.errors import NotFound, ValidationFailed
+from boomerang.journeys import models as m
+from boomerang.journeys.definition import Journey, SegmentTrigger, parse_journey
+from boomerang.segments.models import Segment
+
+
+def save(ws: Workspace, raw: dict[str, Any]) -> dict[str, Any]:
+    """Create a journey (as a draft), or a new version of it when its definition changed: running
+    instances finish on the version they started on."""
+    journey = parse_journey(raw)
+    now = naive_utc(ws.clock.now())
+    with ws.uow.session() as session:
+        if isinstance(journey.trigger, SegmentTrigger):
+            if session.scalar(sa.select(Segment.id).where(Segment.name == journey.trigger.segment)) is None:
+                raise ValidationFailed([{"field": "trigger.segment",
+                                         "reason": f"segment {journey.trigger.segment!r} does not exist"}])
+        data = journey.model_dump(mode="json", exclude_none=True)
+        row = session.scalar(sa.select(m.Journey).where(m.Journey.name == journey.name))
+        changed = True
+        if row is None:
+            row = m.Journey(name=journey.name, title=journey.title, status="draft", version=1, definition=data,
+                            created_at=now, updated_at=now)
+            session.add(row)
+            session.flush()
+        elif row.definition != data:
+            row.version += 1
+            row.definition, row.title, row.updated_at = data, journey.title, now
+        else:
+            changed = False
+        if changed:
+            session.add(m.JourneyVersion(journey_id=row.id, version=row.version, definition=data, created_at=now))
+        return {**describe(row), "changed": changed}
+
+
+def describe(row: m.Journey) -> dict[str, Any]:
+    return {"name": row.name, "title": row.title, "status": row.status, "version": row.version,
+            "trigger": row.definition["trigger"], "category": row.definition["category"],
+            "updated_at": row.updated_at.isoformat()}
+
+
+def get(session, name: str) -> m.Journey:
+    row = session.scalar(sa.select(m.Journey).where(m.Journey.name == name))
+    if row is None:
+        raise NotFound(f"no journey named {name!r}", field="journey")
+    return row
+
+
+def set_status(ws: Workspace, name: str, status: str) -> dict[str, Any]:
+    """active: triggers start instances; paused: no new instances, running ones go on (timers too)."""
+    with ws.uow.session() as session:
+        row = get(session, name)
+        row.status, row.updated_at = status, naive_utc(ws.clock.now())
+        return describe(row)
+
+
+def list_journeys(ws: Workspace) -> list[dict[str, Any]]:
+    with ws.uow.session() as session:
+        rows = list(session.scalars(sa.select(m.Journey).order_by(m.Journey.name)))
+        counts = dict(session.execute(sa.select(m.Instance.journey_id, sa.func.count())
+                                      .where(m.Instance.status != "done").group_by(m.Instance.journey_id)).all())
+        return [{**describe(r), "running": int(counts.get(r.id, 0))} for r in rows]
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed(definition_json: str) -> Journey:
+    return parse_journey(json.loads(definition_json))
+
+
+def definition_of(session, journey_id: int, version: int) -> Journey:
+    """The parsed definition of one version (cached: instances of a version share it)."""
+    data = session.scalar(sa.select(m.JourneyVersion.definition).where(
+        (m.JourneyVersion.journey_id == journey_id) & (m.JourneyVersion.version == version)))
+    return _parsed(json.dumps(data, sort_keys=True))
+
+
+def stats(ws: Workspace, name: str) -> dict[str, Any]:
+    """Instances per status and node, messages per status, conversions and revenue by group: the
+    journey's incremental conversion is the treated group's rate minus its control group's."""
+    with ws.uow.session() as session:
+        row = get(session, name)
+        instances = session.execute(sa.select(m.Instance.control, m.Instance.status, m.Instance.node, sa.func.count())
+                                    .where(m.Instance.journey_id == row.id)
+                                    .group_by(m.Instance.control, m.Instance.status, m.Instance.node)).all()
+        messages = session.execute(sa.select(m.Message.node, m.Message.status, sa.func.count())
+                                   .where(m.Message.source == f"journey:{name}")
+                                   .group_by(m.Message.node, m.Message.status)).all()
+        conversions = session.execute(sa.select(m.Conversion.control, sa.func.count(), sa.func.sum(m.Conversion.revenue))
+                                      .where(m.Conversion.journey_id == row.id).group_by(m.Conversion.control)).all()
+        by_node = session.execute(sa.select(m.Conversion.node, sa.func.count(), sa.func.sum(m.Conversion.revenue))
+                                  .where(m.Conversion.journey_id == row.id, m.Conversion.control.is_(False))
+                                  .group_by(m.Conversion.node)).all()
+    groups = {}
+    for control in (False, True):
+        entered = sum(n for c, _, _, n in instances if c == control)
+        converted, revenue = next(((n, r or 0.0) for c, n, r in conversions if c == control), (0, 0.0))
+        groups["control" if control else "treated"] = {
+            "entered": entered, "converted": converted, "revenue": round(revenue, 2),
+            "conversion_rate": round(converted / entered, 6) if entered else None,
+            "revenue_per_customer": round(revenue / entered, 4) if entered else None}
+    t, c = groups["treated"], groups["control"]
+    lift = (t["conversion_rate"] - c["conversion_rate"]) if t["conversion_rate"] is not None and c["conversion_rate"] is not None else None
+    incremental = ((t["revenue_per_customer"] - c["revenue_per_customer"]) * t["entered"]
+                   if lift is not None else None)
+    nodes: dict[str, dict[str, Any]] = {}
+
+    def node_of(name: str | None) -> dict[str, Any]:
+        return nodes.setdefault(name or "-", {"here": {}, "messages": {}, "conversions": 0, "revenue": 0.0})
+    for _, status, node, n in instances:  # where instances are now (done ones: where they ended)
+        here = node_of(node)["here"]
+        here[status] = here.get(status, 0) + n
+    for node, status, n in messages:
+        node_of(node)["messages"][status] = n
+    for node, n, revenue in by_node:
+        node_of(node).update(conversions=n, revenue=round(revenue or 0.0, 2))
+    return {"journey": name, "version": row.version, "status": row.status, "groups": groups,
+            "incremental": {"conversion_rate": None if lift is None else round(lift, 6),
+                            "revenue": None if incremental is None else round(incremental, 2)},
+            "nodes": nodes}

@@ -1,0 +1,138 @@
+"""Journeys on a workspace: entering, events, timers, the outbox, conversions, approvals, re-entry, stats."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+import segments_data
+from boomerang.core.errors import ValidationFailed
+from boomerang.journeys import models as m
+from boomerang.journeys import runtime, service, triggers
+from test_journeys_engine import CART
+
+T0 = segments_data.NOW
+
+
+@pytest.fixture
+def shop(ws):
+    return ws, segments_data.load(ws)
+
+
+def _added(customer_id: str, cart: str, at: datetime = T0) -> dict:
+    return {"customer_id": customer_id, "event": "Product Added", "timestamp": str(at), "properties": {"cart_id": cart}}
+
+
+def _messages(ws) -> list[tuple]:
+    with ws.engine.connect() as conn:
+        return conn.execute(sa.select(m.Message.customer_id, m.Message.node, m.Message.status, m.Message.template)
+                            .order_by(m.Message.id)).all()
+
+
+def _never_in_control(ws, name):
+    service.save(ws, {**CART, "name": name, "control_share": 0})
+    service.set_status(ws, name, "active")
+
+
+def test_abandoned_cart_end_to_end(shop):
+    ws, ids = shop
+    _never_in_control(ws, "cart")
+    bob, cat = ids["bob"], ids["cat"]
+    counts = runtime.on_events(ws, [_added(bob, "k1"), _added(bob, "k1"), _added(cat, "k2")], T0)
+    assert counts == {"entered": 2, "advanced": 0}  # one instance per cart, the same cart twice is one
+    assert runtime.run_due(ws, T0 + timedelta(minutes=30)) == 0
+    assert runtime.run_due(ws, T0 + timedelta(hours=1)) == 2
+    assert [(c, n, s) for c, n, s, _ in _messages(ws)] == [(bob, "remind", "queued"), (cat, "remind", "queued")]
+    order = {"customer_id": bob, "event": "Order Completed", "timestamp": str(T0 + timedelta(hours=2)),
+             "properties": {"cart_id": "k1", "revenue": 55.5}}
+    assert runtime.on_events(ws, [order], T0 + timedelta(hours=2))["advanced"] == 1
+    assert runtime.run_due(ws, T0 + timedelta(hours=25)) == 1  # only cat's instance was still waiting
+    stats = service.stats(ws, "cart")
+    assert stats["groups"]["treated"] == {"entered": 2, "converted": 1, "revenue": 55.5, "conversion_rate": 0.5,
+                                          "revenue_per_customer": 27.75}
+    assert stats["nodes"]["later"]["conversions"] == 1
+    with ws.engine.connect() as conn:
+        conversion = conn.execute(sa.select(m.Conversion.customer_id, m.Conversion.message_key)).one()
+    assert conversion[0] == bob and conversion[1].endswith(":remind:1")
+
+
+def test_control_group_enters_but_is_sent_nothing(shop):
+    ws, ids = shop
+    service.save(ws, {**CART, "name": "cart_held", "control_share": 0.999})
+    service.set_status(ws, "cart_held", "active")
+    runtime.on_events(ws, [_added(ids["bob"], "k1")], T0)
+    runtime.run_due(ws, T0 + timedelta(hours=1))
+    assert [s for _, _, s, _ in _messages(ws)] == ["held_out"]
+    assert service.stats(ws, "cart_held")["groups"]["control"]["entered"] == 1
+
+
+def test_reentry_and_paused_journeys(shop):
+    ws, ids = shop
+    welcome = {"name": "welcome", "trigger": {"event": "Signed Up"}, "reentry": {"mode": "never"}, "control_share": 0,
+               "start": "hello", "nodes": {"hello": {"type": "send", "channel": "email", "template": "welcome_1",
+                                                     "next": "end"}, "end": {"type": "exit"}}}
+    service.save(ws, welcome)
+    signed = {"customer_id": ids["ann"], "event": "Signed Up", "timestamp": str(T0), "properties": {}}
+    assert runtime.on_events(ws, [signed], T0)["entered"] == 0  # a draft starts nothing
+    service.set_status(ws, "welcome", "active")
+    assert runtime.on_events(ws, [signed], T0)["entered"] == 1
+    assert runtime.on_events(ws, [signed], T0 + timedelta(days=400))["entered"] == 0  # never again
+    service.set_status(ws, "welcome", "paused")
+    assert runtime.on_events(ws, [{**signed, "customer_id": ids["bob"]}], T0)["entered"] == 0
+
+
+def test_new_versions_leave_running_instances_on_theirs(shop):
+    ws, ids = shop
+    _never_in_control(ws, "cart")
+    runtime.on_events(ws, [_added(ids["bob"], "k1")], T0)
+    changed = {**CART, "name": "cart", "control_share": 0,
+               "nodes": {**CART["nodes"], "remind": {**CART["nodes"]["remind"], "template": "cart_v2"}}}
+    assert service.save(ws, changed)["version"] == 2
+    runtime.on_events(ws, [_added(ids["cat"], "k2")], T0)
+    runtime.run_due(ws, T0 + timedelta(hours=1))
+    assert {(c, t) for c, _, _, t in _messages(ws)} == {(ids["bob"], "cart_1"), (ids["cat"], "cart_v2")}
+
+
+def test_branch_reads_the_profile_and_approval_waits_for_a_person(shop):
+    ws, ids = shop
+    service.save(ws, {"name": "vip", "trigger": {"manual": True}, "control_share": 0, "start": "check", "nodes": {
+        "check": {"type": "branch", "rule": {"reachable": "email"}, "yes": "ask", "no": "end"},
+        "ask": {"type": "approval", "note": "gift?", "next": "gift", "on_reject": "end"},
+        "gift": {"type": "send", "channel": "email", "template": "vip_gift", "next": "end"},
+        "end": {"type": "exit"}}})
+    service.set_status(ws, "vip", "active")
+    with ws.uow.session() as session:
+        row = service.get(session, "vip")
+        runtime.enter(session, row, ids["ann"], T0)  # has email and consent
+        runtime.enter(session, row, ids["bob"], T0)  # email without consent
+    assert runtime.resolve_branches(ws, T0) == 2  # answered outside the store's transaction
+    with ws.engine.connect() as conn:
+        pending = conn.execute(sa.select(m.ApprovalRequest.key, m.ApprovalRequest.customer_id)).all()
+    assert [c for _, c in pending] == [ids["ann"]]
+    done = runtime.decide(ws, pending[0][0], approved=True, by="ann.admin", template="vip_gift_kind", now=T0)
+    assert done["instance_status"] == "done"
+    assert [(c, t) for c, _, _, t in _messages(ws)] == [(ids["ann"], "vip_gift_kind")]
+    with pytest.raises(ValidationFailed, match="already approved"):
+        runtime.decide(ws, pending[0][0], approved=False, by="x", now=T0)
+
+
+def test_scheduled_triggers_birthday_and_inactivity(shop):
+    ws, ids = shop
+    for name, trigger in (("birthday", {"date": "birthday", "offset_days": -3}), ("winback", {"inactive_days": 30})):
+        service.save(ws, {"name": name, "trigger": trigger, "control_share": 0, "reentry": {"mode": "after", "days": 300},
+                          "start": "hi", "nodes": {"hi": {"type": "send", "channel": "email", "template": name,
+                                                          "next": "end"}, "end": {"type": "exit"}}})
+        service.set_status(ws, name, "active")
+    # ann's birthday is on 05-04, three days after 2024-05-01; dan's only order was on 04-01, 30 days before
+    assert triggers.run_scheduled(ws, T0) == {"birthday": 1, "winback": 1}
+    assert triggers.run_scheduled(ws, T0) == {"birthday": 0, "winback": 0}  # re-entry after 300 days
+    assert {(c, t) for c, _, _, t in _messages(ws)} == {(ids["ann"], "birthday"), (ids["dan"], "winback")}
+
+
+def test_a_segment_trigger_needs_the_segment(shop):
+    ws, _ = shop
+    with pytest.raises(ValidationFailed) as info:
+        service.save(ws, {**CART, "name": "seg", "trigger": {"segment": "nowhere"}})
+    assert info.value.errors[0]["field"] == "trigger.segment"
