@@ -10,7 +10,9 @@ from fastapi.responses import JSONResponse
 
 from boomerang import __version__
 from boomerang.api.deps import require_secret
-from boomerang.api.routers import clv, customers, keys, metrics, orders, products, segments, status, tracking
+from boomerang.api.routers import (
+    clv, customers, journeys, keys, metrics, orders, products, segments, status, tracking,
+)
 from boomerang.auth.service import KeyChecker
 from boomerang.bootstrap import Workspace
 from boomerang.core.errors import BoomerangError
@@ -55,7 +57,7 @@ def create_app(ws: Workspace, *, background: bool = True) -> FastAPI:
     app.include_router(tracking.router)
     secret = [Depends(require_secret)]
     for router in (customers.router, products.router, orders.router, keys.router, status.router, metrics.router,
-                   clv.router, segments.router):
+                   clv.router, segments.router, journeys.router):
         app.include_router(router, prefix="/api", dependencies=secret)
     mount_dashboard(app, ws, warm=background)  # pages at /, assets at /static
     return app

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from boomerang import __version__
-from boomerang.cli import clv, demo, imports, keys, report, segments, users
+from boomerang.cli import clv, demo, imports, journeys, keys, report, segments, users
 from boomerang.cli.output import console, emit_json, failures, workspace
 
 app = typer.Typer(help="Boomerang: bring customers back.", no_args_is_help=True, pretty_exceptions_show_locals=False)
@@ -18,6 +18,8 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(clv.app, name="clv")
 app.add_typer(users.app, name="users")
 app.add_typer(segments.app, name="segments")
+app.add_typer(journeys.app, name="journeys")
+app.command()(journeys.worker)
 app.command()(demo.demo)
 app.command()(report.report)
 

@@ -128,3 +128,30 @@ def stats(ws: Workspace, name: str) -> dict[str, Any]:
             "incremental": {"conversion_rate": None if lift is None else round(lift, 6),
                             "revenue": None if incremental is None else round(incremental, 2)},
             "nodes": nodes}
+
+
+def enter_manually(ws: Workspace, name: str, customer_id: str, *, key: str | None = None) -> dict[str, Any]:
+    """A manual or API trigger: the customer enters the active journey now, if its rules let them."""
+    from boomerang.customers.models import Customer
+    from boomerang.journeys.runtime import enter
+
+    now = naive_utc(ws.clock.now())
+    with ws.uow.session() as session:
+        row = get(session, name)
+        if row.status != "active":
+            raise ValidationFailed([{"field": "journey", "reason": f"{name} is {row.status}: activate it first"}])
+        merged = session.scalar(sa.select(Customer.merged_into_id).where(Customer.id == customer_id))
+        if session.get(Customer, customer_id) is None:
+            raise NotFound(f"no customer {customer_id!r}", field="customer")
+        instance = enter(session, row, merged or customer_id, now, key=key)
+    return {"journey": name, "customer_id": merged or customer_id, "instance": instance,
+            "reason": None if instance else "already inside, or re-entry rules keep them out"}
+
+
+def pending_approvals(ws: Workspace, limit: int = 500) -> list[dict[str, Any]]:
+    with ws.uow.session() as session:
+        rows = session.execute(sa.select(m.ApprovalRequest, m.Journey.name).join(m.Journey)
+                               .where(m.ApprovalRequest.status == "pending")
+                               .order_by(m.ApprovalRequest.created_at).limit(limit)).all()
+        return [{"key": r.key, "journey": name, "node": r.node, "customer_id": r.customer_id, "note": r.note,
+                 "instance_id": r.instance_id, "created_at": r.created_at.isoformat()} for r, name in rows]

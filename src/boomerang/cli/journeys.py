@@ -1,0 +1,178 @@
+"""`boomerang journeys ...` and `boomerang worker`: define, activate, run and measure trigger journeys."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.table import Table
+
+from boomerang.cli.output import console, emit_json, failures, workspace
+from boomerang.core.errors import ValidationFailed
+
+app = typer.Typer(help="Trigger journeys: definitions, activation, approvals, results.", no_args_is_help=True)
+JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
+
+
+def _read(file: Path) -> list[dict[str, Any]]:
+    from boomerang.segments.library import load_file
+
+    if not file.is_file():
+        raise ValidationFailed([{"field": "file", "reason": f"{file} does not exist"}])
+    return load_file(file.read_text("utf-8"))
+
+
+@app.command("list")
+def list_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """The journeys with their status, version and running instances."""
+    from boomerang.journeys import service
+
+    with failures():
+        rows = service.list_journeys(workspace(ctx))
+    if as_json:
+        return emit_json(rows)
+    table = Table("journey", "title", "status", "version", "trigger", "running", title="Journeys", title_justify="left")
+    for r in rows:
+        table.add_row(r["name"], r["title"], r["status"], str(r["version"]),
+                      ", ".join(f"{k}={v}" for k, v in r["trigger"].items()), f"{r['running']:,}")
+    console.print(table)
+
+
+@app.command()
+def validate(file: Annotated[Path, typer.Argument(help="JSON or YAML: one journey or a list")],
+             as_json: JsonOpt = False) -> None:
+    """Check journey definitions without saving them."""
+    from boomerang.journeys.definition import parse_journey
+
+    with failures():
+        names = [parse_journey(raw).name for raw in _read(file)]
+    if as_json:
+        return emit_json({"valid": names})
+    console.print(f"valid: {', '.join(names)}")
+
+
+@app.command()
+def create(ctx: typer.Context, file: Annotated[Path, typer.Argument(help="JSON or YAML: one journey or a list")],
+           as_json: JsonOpt = False) -> None:
+    """Save journeys (new ones as drafts; a changed one becomes a new version, running instances keep theirs)."""
+    from boomerang.journeys import service
+
+    with failures():
+        ws = workspace(ctx)
+        saved = [service.save(ws, raw) for raw in _read(file)]
+    if as_json:
+        return emit_json(saved)
+    for s in saved:
+        console.print(f"{s['name']}: version {s['version']} ({s['status']})" + ("" if s["changed"] else ", unchanged"))
+
+
+def _status(ctx: typer.Context, name: str, status: str, as_json: bool) -> None:
+    from boomerang.journeys import service
+
+    with failures():
+        row = service.set_status(workspace(ctx), name, status)
+    if as_json:
+        return emit_json(row)
+    console.print(f"{name} is {row['status']} (version {row['version']})")
+
+
+@app.command()
+def activate(ctx: typer.Context, name: str, as_json: JsonOpt = False) -> None:
+    """Start taking customers in."""
+    _status(ctx, name, "active", as_json)
+
+
+@app.command()
+def pause(ctx: typer.Context, name: str, as_json: JsonOpt = False) -> None:
+    """Take no one new in; customers already inside go on."""
+    _status(ctx, name, "paused", as_json)
+
+
+@app.command()
+def enter(ctx: typer.Context, name: str, customer: str, key: Optional[str] = None, as_json: JsonOpt = False) -> None:
+    """Put a customer into an active journey now (manual trigger)."""
+    from boomerang.journeys import service
+
+    with failures():
+        result = service.enter_manually(workspace(ctx), name, customer, key=key)
+    if as_json:
+        return emit_json(result)
+    console.print(f"{customer} entered {name}: instance {result['instance']}" if result["instance"]
+                  else f"{customer} did not enter {name}: {result['reason']}")
+
+
+@app.command()
+def stats(ctx: typer.Context, name: str, as_json: JsonOpt = False) -> None:
+    """Entries, conversions and revenue against the control group; per node."""
+    from boomerang.journeys import service
+
+    with failures():
+        result = service.stats(workspace(ctx), name)
+    if as_json:
+        return emit_json(result)
+    table = Table("group", "entered", "converted", "rate", "revenue", "per customer",
+                  title=f"{name} v{result['version']} ({result['status']})", title_justify="left")
+    for group, g in result["groups"].items():
+        rate = "-" if g["conversion_rate"] is None else f"{g['conversion_rate']:.1%}"
+        per = "-" if g["revenue_per_customer"] is None else f"{g['revenue_per_customer']:,.2f}"
+        table.add_row(group, f"{g['entered']:,}", f"{g['converted']:,}", rate, f"{g['revenue']:,.2f}", per)
+    console.print(table)
+    lift = result["incremental"]
+    if lift["conversion_rate"] is not None:
+        console.print(f"incremental: {lift['conversion_rate']:+.1%} conversion, {lift['revenue']:+,.2f} revenue")
+    nodes = Table("node", "instances here", "messages", "conversions", "revenue", title="Nodes", title_justify="left")
+    for node, n in result["nodes"].items():
+        nodes.add_row(node, ", ".join(f"{k} {v}" for k, v in n["here"].items()) or "-",
+                      ", ".join(f"{k} {v}" for k, v in n["messages"].items()) or "-", str(n["conversions"]),
+                      f"{n['revenue']:,.2f}")
+    console.print(nodes)
+
+
+@app.command()
+def approvals(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """The approval queue: steps waiting for a person."""
+    from boomerang.journeys import service
+
+    with failures():
+        rows = service.pending_approvals(workspace(ctx))
+    if as_json:
+        return emit_json(rows)
+    table = Table("request", "journey", "node", "customer", "note", "since", title="Waiting for approval",
+                  title_justify="left")
+    for r in rows:
+        table.add_row(r["key"], r["journey"], r["node"], r["customer_id"], r["note"], r["created_at"][:16])
+    console.print(table)
+
+
+@app.command()
+def approve(ctx: typer.Context, request: str, by: Annotated[str, typer.Option(help="who decides")],
+            template: Annotated[Optional[str], typer.Option(help="send this template instead")] = None,
+            reject: Annotated[bool, typer.Option(help="reject instead of approving")] = False,
+            as_json: JsonOpt = False) -> None:
+    """Approve (or --reject) a step waiting in the approval queue."""
+    from boomerang.core.clock import naive_utc
+    from boomerang.journeys import runtime
+
+    with failures():
+        ws = workspace(ctx)
+        result = runtime.decide(ws, request, approved=not reject, by=by, template=template, now=naive_utc(ws.clock.now()))
+    if as_json:
+        return emit_json(result)
+    console.print(f"{result['status']}: instance {result['instance']} is now at {result['node']} ({result['instance_status']})")
+
+
+def worker(ctx: typer.Context,
+           interval: Annotated[float, typer.Option(help="seconds between rounds")] = 1.0,
+           once: Annotated[bool, typer.Option(help="one round, then exit")] = False,
+           as_json: JsonOpt = False) -> None:
+    """Run journey timers, branches, messages and scheduled triggers (several workers share the work on PostgreSQL)."""
+    from boomerang.journeys import worker as runner
+
+    with failures():
+        ws = workspace(ctx)
+        if once:
+            result = {"tick": runner.tick(ws), "scheduled": runner.scheduled(ws)}
+            return emit_json(result) if as_json else console.print(result)
+        console.print(f"worker on {ws.settings.home} (Ctrl-C to stop)")
+        runner.run_forever(ws, interval=interval, schedule_minutes=ws.settings.segments_refresh_minutes)
