@@ -1,0 +1,79 @@
+"""A worker process killed at any moment loses no step and sends nothing twice."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+
+import sqlalchemy as sa
+
+from boomerang.customers.models import Customer
+from boomerang.journeys import models as m
+from boomerang.journeys import runtime, service
+
+CUSTOMERS = 1000
+DRIP = {"name": "drip", "trigger": {"manual": True}, "control_share": 0, "start": "s1", "nodes": {
+    "s1": {"type": "send", "channel": "email", "template": "drip_1", "next": "w1"},
+    "w1": {"type": "wait", "minutes": 0.05, "next": "s2"},
+    "s2": {"type": "send", "channel": "email", "template": "drip_2", "next": "w2"},
+    "w2": {"type": "wait", "minutes": 0.05, "next": "s3"},
+    "s3": {"type": "send", "channel": "email", "template": "drip_3", "next": "end"},
+    "end": {"type": "exit"}}}
+
+
+def _worker(home) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "boomerang", "--home", str(home), "worker", "--interval", "0.02"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def _count(ws, query) -> int:
+    with ws.engine.connect() as conn:
+        return conn.execute(query).scalar_one()
+
+
+def test_killing_the_worker_mid_run_loses_nothing_and_doubles_nothing(ws):
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    with ws.uow.session() as session:
+        session.execute(sa.insert(Customer), [{"id": f"cus_{i:05d}", "attributes": {}, "email": f"c{i}@example.com",
+                                              "created_at": now, "updated_at": now} for i in range(CUSTOMERS)])
+    service.save(ws, DRIP)
+    service.set_status(ws, "drip", "active")
+    with ws.uow.session() as session:
+        row = service.get(session, "drip")
+        for i in range(CUSTOMERS):
+            runtime.enter(session, row, f"cus_{i:05d}", now)
+    waiting = sa.select(sa.func.count()).select_from(m.Instance).where(m.Instance.status != "done")
+    messages = sa.select(sa.func.count()).select_from(m.Message)
+    rng, kills = random.Random(7), 0
+    while kills < 4 and _count(ws, waiting):
+        before = _count(ws, messages)
+        proc = _worker(ws.settings.home)
+        deadline = time.monotonic() + 60
+        while _count(ws, messages) == before and time.monotonic() < deadline:  # it is working
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0.0, 0.3))
+        os.kill(proc.pid, signal.SIGKILL)  # mid-transaction, most likely
+        proc.wait()
+        kills += 1
+    proc = _worker(ws.settings.home)
+    try:
+        deadline = time.monotonic() + 120
+        while _count(ws, waiting) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert kills == 4
+    assert _count(ws, waiting) == 0
+    with ws.engine.connect() as conn:
+        per_node = dict(conn.execute(sa.select(m.Message.node, sa.func.count()).group_by(m.Message.node)).all())
+        outcomes = dict(conn.execute(sa.select(m.Instance.outcome, sa.func.count()).group_by(m.Instance.outcome)).all())
+        paths = {tuple(state["path"]) for (state,) in conn.execute(sa.select(m.Instance.state))}
+    assert per_node == {"s1": CUSTOMERS, "s2": CUSTOMERS, "s3": CUSTOMERS}  # no step lost, none twice
+    assert outcomes == {"exited": CUSTOMERS}
+    assert paths == {("s1", "w1", "s2", "w2", "s3", "end")}
