@@ -17,17 +17,17 @@ from boomerang.journeys import models as m
 from boomerang.journeys import runtime, service
 
 CUSTOMERS = 1000
+STEPS = 5
 DRIP = {"name": "drip", "trigger": {"manual": True}, "control_share": 0, "start": "s1", "nodes": {
-    "s1": {"type": "send", "channel": "email", "template": "drip_1", "next": "w1"},
-    "w1": {"type": "wait", "minutes": 0.05, "next": "s2"},
-    "s2": {"type": "send", "channel": "email", "template": "drip_2", "next": "w2"},
-    "w2": {"type": "wait", "minutes": 0.05, "next": "s3"},
-    "s3": {"type": "send", "channel": "email", "template": "drip_3", "next": "end"},
+    **{f"s{i}": {"type": "send", "channel": "email", "template": f"drip_{i}", "next": f"w{i}"} for i in range(1, STEPS)},
+    **{f"w{i}": {"type": "wait", "minutes": 0.04, "next": f"s{i + 1}"} for i in range(1, STEPS)},
+    f"s{STEPS}": {"type": "send", "channel": "email", "template": f"drip_{STEPS}", "next": "end"},
     "end": {"type": "exit"}}}
 
 
 def _worker(home) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "boomerang", "--home", str(home), "worker", "--interval", "0.02"],
+    return subprocess.Popen([sys.executable, "-m", "boomerang", "--home", str(home), "worker", "--interval", "0.02",
+                             "--batch", "40"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
@@ -56,7 +56,7 @@ def test_killing_the_worker_mid_run_loses_nothing_and_doubles_nothing(ws):
         deadline = time.monotonic() + 60
         while _count(ws, messages) == before and time.monotonic() < deadline:  # it is working
             time.sleep(0.01)
-        time.sleep(rng.uniform(0.0, 0.3))
+        time.sleep(rng.uniform(0.0, 0.05))
         os.kill(proc.pid, signal.SIGKILL)  # mid-transaction, most likely
         proc.wait()
         kills += 1
@@ -74,6 +74,6 @@ def test_killing_the_worker_mid_run_loses_nothing_and_doubles_nothing(ws):
         per_node = dict(conn.execute(sa.select(m.Message.node, sa.func.count()).group_by(m.Message.node)).all())
         outcomes = dict(conn.execute(sa.select(m.Instance.outcome, sa.func.count()).group_by(m.Instance.outcome)).all())
         paths = {tuple(state["path"]) for (state,) in conn.execute(sa.select(m.Instance.state))}
-    assert per_node == {"s1": CUSTOMERS, "s2": CUSTOMERS, "s3": CUSTOMERS}  # no step lost, none twice
+    assert per_node == {f"s{i}": CUSTOMERS for i in range(1, STEPS + 1)}  # no step lost, none twice
     assert outcomes == {"exited": CUSTOMERS}
-    assert paths == {("s1", "w1", "s2", "w2", "s3", "end")}
+    assert paths == {(*[n for i in range(1, STEPS) for n in (f"s{i}", f"w{i}")], f"s{STEPS}", "end")}

@@ -165,6 +165,7 @@ def approve(ctx: typer.Context, request: str, by: Annotated[str, typer.Option(he
 def worker(ctx: typer.Context,
            interval: Annotated[float, typer.Option(help="seconds between rounds")] = 1.0,
            once: Annotated[bool, typer.Option(help="one round, then exit")] = False,
+           batch: Annotated[int, typer.Option(help="instances per transaction")] = 1000,
            as_json: JsonOpt = False) -> None:
     """Run journey timers, branches, messages and scheduled triggers (several workers share the work on PostgreSQL)."""
     from boomerang.journeys import worker as runner
@@ -172,7 +173,7 @@ def worker(ctx: typer.Context,
     with failures():
         ws = workspace(ctx)
         if once:
-            result = {"tick": runner.tick(ws), "scheduled": runner.scheduled(ws)}
+            result = {"tick": runner.tick(ws, batch=batch), "scheduled": runner.scheduled(ws)}
             return emit_json(result) if as_json else console.print(result)
         console.print(f"worker on {ws.settings.home} (Ctrl-C to stop)")
-        runner.run_forever(ws, interval=interval, schedule_minutes=ws.settings.segments_refresh_minutes)
+        runner.run_forever(ws, interval=interval, schedule_minutes=ws.settings.segments_refresh_minutes, batch=batch)

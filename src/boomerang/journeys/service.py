@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-import json
 from typing import Any
 
 import sqlalchemy as sa
@@ -73,16 +71,17 @@ def list_journeys(ws: Workspace) -> list[dict[str, Any]]:
         return [{**describe(r), "running": int(counts.get(r.id, 0))} for r in rows]
 
 
-@functools.lru_cache(maxsize=256)
-def _parsed(definition_json: str) -> Journey:
-    return parse_journey(json.loads(definition_json))
+_VERSIONS: dict[tuple[str, int, int], Journey] = {}  # versions never change: parsed once per store
 
 
 def definition_of(session, journey_id: int, version: int) -> Journey:
-    """The parsed definition of one version (cached: instances of a version share it)."""
-    data = session.scalar(sa.select(m.JourneyVersion.definition).where(
-        (m.JourneyVersion.journey_id == journey_id) & (m.JourneyVersion.version == version)))
-    return _parsed(json.dumps(data, sort_keys=True))
+    """The parsed definition of one version of a journey."""
+    key = (str(session.get_bind().url), journey_id, version)
+    if key not in _VERSIONS:
+        data = session.scalar(sa.select(m.JourneyVersion.definition).where(
+            (m.JourneyVersion.journey_id == journey_id) & (m.JourneyVersion.version == version)))
+        _VERSIONS[key] = parse_journey(data)
+    return _VERSIONS[key]
 
 
 def stats(ws: Workspace, name: str) -> dict[str, Any]:

@@ -37,12 +37,13 @@ def after_flush(ws: Workspace, frames: list[pd.DataFrame], now: datetime) -> dic
     return {"segments": segments, "journeys": journeys}
 
 
-def tick(ws: Workspace, now: datetime | None = None, *, limit: int = 500) -> dict[str, int]:
-    """Due timers, then due messages: until both are done for now (or `limit` rounds of each)."""
+def tick(ws: Workspace, now: datetime | None = None, *, limit: int = 500, batch: int = 1000) -> dict[str, int]:
+    """Due timers, then due messages: until both are done for now (or `limit` rounds of each), `batch`
+    instances per transaction."""
     now = now or naive_utc(ws.clock.now())
     out = {"woken": 0, "branched": 0}
     for _ in range(limit):
-        woken, branched = runtime.run_due(ws, now), runtime.resolve_branches(ws, now)
+        woken, branched = runtime.run_due(ws, now, limit=batch), runtime.resolve_branches(ws, now, limit=batch)
         out["woken"] += woken
         out["branched"] += branched
         if not woken and not branched:
@@ -69,12 +70,13 @@ def scheduled(ws: Workspace, now: datetime | None = None) -> dict[str, Any]:
     return {"segments": refresh(ws, only_expiring=True), "journeys": run_scheduled(ws, now)}
 
 
-def run_forever(ws: Workspace, *, interval: float = 1.0, schedule_minutes: float = 5.0, stop=None) -> None:
+def run_forever(ws: Workspace, *, interval: float = 1.0, schedule_minutes: float = 5.0, batch: int = 1000,
+                stop=None) -> None:
     """`boomerang worker`: timers, messages and scheduled triggers, until stopped."""
     last = 0.0
     while stop is None or not stop.is_set():
         try:
-            tick(ws)
+            tick(ws, batch=batch)
             if time.monotonic() - last >= schedule_minutes * 60:
                 last = time.monotonic()
                 scheduled(ws)
