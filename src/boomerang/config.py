@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -21,6 +21,45 @@ class IngestSettings(BaseModel):
     flush_interval_seconds: float = 1.0
     flush_chunk_rows: int = 50_000
     process_chunk_rows: int = 2_000  # the operational store is locked while a chunk is processed
+
+
+class FrequencyCap(BaseModel):
+    """At most `count` marketing messages in any `days` days."""
+
+    count: int = Field(ge=1)
+    days: float = Field(gt=0)
+
+
+class GuardSettings(BaseModel):
+    """The rules every outgoing message passes (boomerang.journeys.guards); BOOMERANG_GUARDS__... to change."""
+
+    global_control_share: float = Field(default=0.05, ge=0, lt=1, description="customers sent no marketing at all")
+    duplicate_window_hours: float = Field(default=24, ge=0, description="the same template again within: suppressed")
+    priority_gap_hours: float = Field(default=24, ge=0, description="promotional after triggered/transactional within")
+    caps: dict[str, FrequencyCap] = Field(
+        default_factory=lambda: {
+            "all": FrequencyCap(count=3, days=7), "email": FrequencyCap(count=2, days=7),
+            "sms": FrequencyCap(count=2, days=7), "telegram": FrequencyCap(count=2, days=7),
+            "webpush": FrequencyCap(count=2, days=7),
+        },
+        description="marketing messages per customer: across channels ('all') and per channel")
+    quiet_start: str = Field(default="21:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="local time")
+    quiet_end: str = Field(default="09:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="equal to start: none")
+
+    @field_validator("caps")
+    @classmethod
+    def _cap_names(cls, caps: dict[str, FrequencyCap]) -> dict[str, FrequencyCap]:
+        from boomerang.customers.models import CHANNELS
+
+        unknown = sorted(set(caps) - {"all", *CHANNELS})
+        if unknown:
+            raise ValueError(f"unknown channel {unknown[0]!r}; use all or one of {', '.join(CHANNELS)}")
+        return caps
+
+    @property
+    def longest_window(self) -> float:
+        """Hours of history the guards look at."""
+        return max([self.duplicate_window_hours, self.priority_gap_hours, *(c.days * 24 for c in self.caps.values())])
 
 
 class Settings(BaseSettings):
@@ -38,6 +77,7 @@ class Settings(BaseSettings):
     segments_refresh_minutes: float = Field(
         default=5.0, description="how often serve recomputes segments whose membership changes with time alone")
     ingest: IngestSettings = IngestSettings()
+    guards: GuardSettings = GuardSettings()
 
     @cached_property
     def sql_url(self) -> str:

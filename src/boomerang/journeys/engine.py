@@ -261,12 +261,17 @@ def choose(split: Split, customer_id: str, salt: str):
     return split.variants[-1]
 
 
+def zone_of(name: str | None) -> ZoneInfo:
+    """The customer's timezone; UTC when unknown or not a valid IANA name."""
+    try:
+        return ZoneInfo(name) if name else ZoneInfo("UTC")
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder of zones such as "America"
+        return ZoneInfo("UTC")
+
+
 def next_local_time(now: datetime, hhmm: str, timezone: str | None) -> datetime:
     """The next moment (naive UTC, after `now`) when the customer's clock shows `hhmm`."""
-    try:
-        zone = ZoneInfo(timezone) if timezone else ZoneInfo("UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        zone = ZoneInfo("UTC")
+    zone = zone_of(timezone)
     local = now.replace(tzinfo=ZoneInfo("UTC")).astimezone(zone)
     hour, minute = map(int, hhmm.split(":"))
     target = local.replace(hour=hour, minute=minute, second=0, microsecond=0)

@@ -13,6 +13,7 @@ import pandas as pd
 from boomerang.bootstrap import Workspace
 from boomerang.core.clock import naive_utc
 from boomerang.journeys import runtime
+from boomerang.journeys.dispatch import dispatch
 
 log = logging.getLogger("boomerang.worker")
 
@@ -48,10 +49,6 @@ def tick(ws: Workspace, now: datetime | None = None, *, limit: int = 500, batch:
         out["branched"] += branched
         if not woken and not branched:
             break
-    try:
-        from boomerang.journeys.dispatch import dispatch
-    except ImportError:  # pragma: no cover - the dispatcher lands with the guards
-        return out
     for _ in range(limit):
         counts = dispatch(ws, now=now)
         for k, v in counts.items():
