@@ -78,24 +78,30 @@ class Compiler:
 
     def members(self, rule: Rule) -> ibis.Table:
         """customer_id of every member, one row each."""
-        return self._ids(rule).intersect(self.base)
+        inside, ids = self._set(rule)
+        return self.base.semi_join(ids, "customer_id") if inside else self.base.anti_join(ids, "customer_id")
 
-    def _ids(self, rule: Rule) -> ibis.Table:
-        if isinstance(rule, All):
-            parts = [self._ids(r) for r in rule.all]
-            return parts[0] if len(parts) == 1 else ibis.intersect(*parts)
-        if isinstance(rule, Any_):
-            parts = [self._ids(r) for r in rule.any]
-            return parts[0] if len(parts) == 1 else ibis.union(*parts, distinct=True)
+    def _set(self, rule: Rule) -> tuple[bool, ibis.Table]:
+        """(True, ids): the members are these ids; (False, ids): everyone but these. Keeping negations
+        as "everyone but" turns `all: [A, not B]` into A anti-join B, never into a set of nearly everyone."""
+        if isinstance(rule, (All, Any_)):
+            parts = [self._set(r) for r in (rule.all if isinstance(rule, All) else rule.any)]
+            ins, outs = [t for inside, t in parts if inside], [t for inside, t in parts if not inside]
+            if isinstance(rule, Any_):  # A or (everyone but B) = everyone but (B minus A)
+                return (True, _union(ins)) if not outs else (False, _narrow(outs, ins))
+            if not ins:
+                return False, _union(outs)
+            return True, _narrow(ins, outs)
         if isinstance(rule, Not):
-            return self.base.difference(self._ids(rule.not_))
+            inside, ids = self._set(rule.not_)
+            return not inside, ids
         if isinstance(rule, InSegment):
-            return self._ids(self._inner(rule.segment))
+            return self._set(self._inner(rule.segment))
         v = self.values(rule)
         passed = v.test(v.table.value).fill_null(False)
-        if _passes(v):
-            return self.base.difference(_id_set(v.table.filter(~passed)))
-        return _id_set(v.table.filter(passed))
+        if _passes(v):  # customers the leaf did not see pass it: keep it as "everyone but the failing"
+            return False, _id_set(v.table.filter(~passed))
+        return True, _id_set(v.table.filter(passed))
 
     def _inner(self, name: str) -> Rule:
         if name in self._resolving:
@@ -272,6 +278,20 @@ class Compiler:
         if op == "within_next_days":
             return (v >= self.as_of) & (v < self.as_of + timedelta(days=value))
         raise ValueError(f"operator {op!r} does not fit a date")
+
+
+def _narrow(ins: list[ibis.Table], outs: list[ibis.Table]) -> ibis.Table:
+    """The ids in every one of `ins` and in none of `outs` (semi and anti joins: no DISTINCT needed)."""
+    result = ins[0]
+    for t in ins[1:]:
+        result = result.semi_join(t, "customer_id")
+    for t in outs:
+        result = result.anti_join(t, "customer_id")
+    return result
+
+
+def _union(tables: list[ibis.Table]) -> ibis.Table:
+    return tables[0] if len(tables) == 1 else ibis.union(*tables, distinct=True)
 
 
 def _id_set(table: ibis.Table) -> ibis.Table:
