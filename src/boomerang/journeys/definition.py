@@ -26,6 +26,7 @@ from boomerang.segments.definition import NAME, FieldError, parse_rule
 
 CATEGORIES = ("transactional", "triggered", "promotional")  # priority, highest first
 TIME = re.compile(r"([01]\d|2[0-3]):[0-5]\d")
+RESERVED = {"approvals", "validate", "new"}
 
 
 class _Strict(BaseModel):
@@ -256,6 +257,8 @@ class Journey(_Strict):
     def _graph(self) -> "Journey":
         if not NAME.fullmatch(self.name):
             raise FieldError("name", "name must be lower-case letters, digits and _ (starting with a letter)")
+        if self.name in RESERVED:
+            raise FieldError("name", f"{self.name!r} is reserved (a path of the API and the dashboard)")
         if self.start not in self.nodes:
             raise FieldError("start", f"unknown node {self.start!r}")
         for node_id, node in self.nodes.items():

@@ -11,7 +11,7 @@ from fastapi.staticfiles import StaticFiles
 from boomerang.bootstrap import Workspace
 from boomerang.dashboard.auth import CsrfFailed, Forbidden, LoginRequired, Signer, load_secret
 from boomerang.dashboard.data import Analytics
-from boomerang.dashboard.views import analytics, customers, login, overview, segments, users
+from boomerang.dashboard.views import analytics, customers, journeys, login, overview, segments, users
 from boomerang.dashboard.views.common import Dashboard, redirect, render
 
 
@@ -19,7 +19,7 @@ def mount(app: FastAPI, ws: Workspace, *, warm: bool = True) -> None:
     """Add the dashboard to `app`; with `warm`, showing the login page starts computing the overview."""
     board = Dashboard(ws=ws, signer=Signer(load_secret(ws.settings.home)), analytics=Analytics(ws), warm=warm)
     app.state.dashboard = board
-    for module in (login, overview, analytics, customers, segments, users):
+    for module in (login, overview, analytics, customers, segments, journeys, users):
         app.include_router(module.router, include_in_schema=False)
     app.mount("/static", StaticFiles(directory=str(resources.files("boomerang") / "dashboard" / "static")),
               name="static")

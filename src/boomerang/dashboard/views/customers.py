@@ -11,6 +11,7 @@ from fastapi.responses import Response
 from boomerang.customers.identity import canonical
 from boomerang.customers.models import Consent, ConsentChange, Customer, Identity
 from boomerang.dashboard.views.common import BoardDep, Viewer, redirect, render
+from boomerang.dashboard.views.journeys import customer_journeys
 from boomerang.orders.models import Order, OrderLine
 from boomerang.segments.models import Segment, SegmentMember
 
@@ -72,9 +73,11 @@ def customer_page(request: Request, customer_id: str, user: Viewer, board: Board
         segments = s.execute(sa.select(Segment.name, Segment.title, Segment.refreshed_at, SegmentMember.entered_at)
                              .outerjoin(SegmentMember, member)
                              .order_by(SegmentMember.entered_at.is_(None), Segment.name)).all()
+        journeys = customer_journeys(s, customer.id)
     events, event_total = board.analytics.events(customer.id, limit=EVENTS_PAGE, offset=(page - 1) * EVENTS_PAGE)
     traits = board.analytics.traits(customer.id)
     return render(request, "customer.html", user=user, customer=customer, identities=identities, consents=consents,
                   history=history, orders=orders, lines=lines, order_count=order_count, max_orders=MAX_ORDERS,
                   events=events, event_total=event_total, page=page,
-                  pages=max(1, math.ceil(event_total / EVENTS_PAGE)), traits=traits, segments=segments)
+                  pages=max(1, math.ceil(event_total / EVENTS_PAGE)), traits=traits, segments=segments,
+                  journeys=journeys)

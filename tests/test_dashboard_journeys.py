@@ -1,0 +1,283 @@
+"""The dashboard's journey pages: the list with activate and pause, the drawn graph with its counts, the approval
+queue, and the journeys card of a customer's page."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+import segments_data
+from boomerang.api.app import create_app
+from boomerang.dashboard.views.journey_graph import layout
+from boomerang.journeys import models as m
+from boomerang.journeys import runtime, service
+from boomerang.journeys.definition import parse_journey
+from test_journeys_engine import CART
+from tests.test_dashboard import XSS, _csrf, _login, _user
+
+T0 = segments_data.NOW
+VIP = {"name": "vip", "title": XSS, "trigger": {"manual": True}, "control_share": 0, "start": "ask", "nodes": {
+    "ask": {"type": "approval", "note": f"a gift? {XSS}", "next": "gift", "on_reject": "end"},
+    "gift": {"type": "send", "channel": "email", "template": "vip_gift", "next": "end"},
+    "end": {"type": "exit"}}}
+
+
+@pytest.fixture
+def shop(ws):
+    """The segments' test shop (now is 2024-05-01 12:00), a viewer, a marketer and an admin."""
+    ids = segments_data.load(ws)
+    for name, role in (("vera", "viewer"), ("mark", "marketer"), ("root", "admin")):
+        _user(ws, name, role)
+    return ws, ids
+
+
+def _client(ws, username: str) -> TestClient:
+    client = TestClient(create_app(ws, background=False))
+    assert _login(client, username).status_code == 303
+    return client
+
+
+def _added(customer_id: str, cart: str, at=T0) -> dict:
+    return {"customer_id": customer_id, "event": "Product Added", "timestamp": str(at), "properties": {"cart_id": cart}}
+
+
+def run_cart(ws, ids) -> None:
+    """The abandoned cart journey: bob and cat leave carts and are reminded, bob orders, cat's wait runs out and
+    the split sends them on; ann leaves a cart later and is still waiting."""
+    service.save(ws, {**CART, "title": "Abandoned cart", "control_share": 0})
+    service.set_status(ws, "cart", "active")
+    runtime.on_events(ws, [_added(ids["bob"], "k1"), _added(ids["cat"], "k2")], T0)
+    assert runtime.run_due(ws, T0 + timedelta(hours=1)) == 2
+    order = {"customer_id": ids["bob"], "event": "Order Completed", "timestamp": str(T0 + timedelta(hours=2)),
+             "properties": {"cart_id": "k1", "revenue": 55.5}}
+    runtime.on_events(ws, [order], T0 + timedelta(hours=2))
+    assert runtime.run_due(ws, T0 + timedelta(hours=25)) == 1
+    runtime.on_events(ws, [_added(ids["ann"], "k3", T0 + timedelta(hours=25))], T0 + timedelta(hours=25))
+
+
+def _nodes(html: str) -> dict[str, str]:
+    """Each node box of the graph: its name and the markup inside."""
+    svg = re.search(r'<svg class="journey-graph".*?</svg>', html, re.S).group(0)
+    return dict(re.findall(r'<g class="jnode[^"]*" data-node="([^"]+)"[^>]*>(.*?)</g>', svg, re.S))
+
+
+def test_the_list_shows_journeys_with_their_counts(shop):
+    ws, ids = shop
+    run_cart(ws, ids)
+    service.save(ws, VIP)
+    vera = _client(ws, "vera")
+    page = vera.get("/journeys")
+    assert page.status_code == 200 and 'href="/journeys"' in page.text and ">Journeys</a>" in page.text  # the nav
+    rows = dict(re.findall(r'<tr data-journey="(\w+)">(.*?)</tr>', page.text, re.S))
+    assert list(rows) == ["cart", "vip"]
+    cart = {cls: value for cls, value in re.findall(r'<td class="num (\w+)">(\d+)', rows["cart"])}
+    assert cart == {"running": "1", "entered": "3", "converted": "1"}
+    assert "Abandoned cart" in rows["cart"] and "status-active" in rows["cart"] and "v1" in rows["cart"]
+    assert "event Product Added, one instance per cart_id" in rows["cart"]
+    assert "status-draft" in rows["vip"] and "manual or API entry" in rows["vip"]
+    assert XSS not in page.text and "&lt;script&gt;" in page.text
+    assert "/activate" not in page.text and "/pause" not in page.text  # a viewer gets no buttons
+    assert "No journeys yet" not in page.text
+
+
+def test_activate_and_pause_need_a_marketer_and_the_csrf_token(shop):
+    ws, _ = shop
+    service.save(ws, VIP)
+    vera = _client(ws, "vera")
+    token = _csrf(vera.get("/journeys").text)
+    assert vera.post("/journeys/vip/activate", data={"csrf_token": token}).status_code == 403
+    assert service.list_journeys(ws)[0]["status"] == "draft"
+
+    mark = _client(ws, "mark")
+    listing = mark.get("/journeys").text
+    assert 'action="/journeys/vip/activate"' in listing
+    for data in ({}, {"csrf_token": "forged"}):
+        refused = mark.post("/journeys/vip/activate", data=data)
+        assert refused.status_code == 403 and "Form expired" in refused.text
+    assert service.list_journeys(ws)[0]["status"] == "draft"
+    done = mark.post("/journeys/vip/activate", data={"csrf_token": _csrf(listing)})
+    assert done.status_code == 200 and 'id="changed"' in done.text and 'action="/journeys/vip/pause"' in done.text
+    assert service.list_journeys(ws)[0]["status"] == "active"
+
+    paused = mark.post("/journeys/vip/pause", data={"csrf_token": _csrf(listing), "back": "journey"})
+    assert paused.status_code == 200 and 'id="journey-graph"' in paused.text  # back on the journey's page
+    assert 'id="journey-status">paused<' in paused.text and service.list_journeys(ws)[0]["status"] == "paused"
+    assert mark.post("/journeys/nowhere/activate", data={"csrf_token": _csrf(listing)}).status_code == 404
+    anonymous = TestClient(mark.app)
+    assert anonymous.get("/journeys", follow_redirects=False).headers["location"] == "/login?next=/journeys"
+
+
+def test_the_graph_has_a_box_per_node_with_its_counts(shop):
+    ws, ids = shop
+    run_cart(ws, ids)
+    vera = _client(ws, "vera")
+    page = vera.get("/journeys/cart")
+    assert page.status_code == 200 and page.text.count("<svg") == 1
+    nodes = _nodes(page.text)
+    assert sorted(nodes) == sorted(CART["nodes"])
+    assert "wait event" in nodes["wait"] and "for Checkout Started" in nodes["wait"] and "timeout 1 h" in nodes["wait"]
+    assert "here: 1 waiting" in nodes["wait"]  # ann
+    assert "email → telegram" in nodes["remind"] and "template cart_1" in nodes["remind"]
+    assert "messages: 2 queued" in nodes["remind"]
+    assert "wait 1 d" in nodes["later"] and "here: 1 done" in nodes["later"]  # bob converted there
+    assert "conversions: 1 · 55.50" in nodes["later"]
+    assert "here: 1 done" in nodes["done"]  # cat, whichever variant
+    stats = service.stats(ws, "cart")
+    if stats["nodes"].get("offer"):
+        assert "messages: 1 queued" in nodes["offer"]
+    else:
+        assert "nobody yet" in nodes["offer"]
+    labels = re.findall(r'<g class="edge-label[^"]*">.*?<text[^>]*>([^<]+)</text>', page.text, re.S)
+    assert sorted(labels) == ["a 50%", "b 50%", "on_event", "timeout"]
+    assert page.text.count('<path class="edge') == 7  # every way out of every node
+    assert 'class="jnode type-wait_event busy"' in page.text  # someone is waiting there
+
+    groups = dict(re.findall(r'<tr data-group="(\w+)">(.*?)</tr>', page.text, re.S))
+    treated = re.findall(r'<td class="num">([^<]*)</td>', groups["treated"])
+    assert treated == ["3", "1", "33.3%", "55.50", "18.50"]
+    assert re.findall(r'<td class="num">([^<]*)</td>', groups["control"]) == ["0", "0", "–", "0.00", "–"]
+    assert 'id="lift">–<' in page.text  # no control group to compare with
+    assert "&#34;Checkout Started&#34;" in page.text  # the definition, as pretty JSON
+    assert "boomerang journeys create FILE" in page.text and 'data-row="remind"' in page.text
+    assert vera.get("/journeys/nowhere").status_code == 404
+    assert vera.get("/journeys/cart?version=9").status_code == 404
+
+
+def test_versions_and_escaping_on_the_graph_page(shop):
+    ws, _ = shop
+    service.save(ws, VIP)
+    changed = {**VIP, "nodes": {**VIP["nodes"], "gift": {**VIP["nodes"]["gift"], "template": "vip_gift_2"}}}
+    service.save(ws, changed)
+    mark = _client(ws, "mark")
+    page = mark.get("/journeys/vip")
+    assert page.status_code == 200 and XSS not in page.text and "&lt;script&gt;" in page.text
+    assert "template vip_gift_2" in _nodes(page.text)["gift"] and 'href="/journeys/vip?version=1"' in page.text
+    old = mark.get("/journeys/vip?version=1")
+    assert "template vip_gift" in _nodes(old.text)["gift"] and "not the current one, v2" in old.text
+    labels = re.findall(r'<g class="edge-label[^"]*">.*?<text[^>]*>([^<]+)</text>', page.text, re.S)
+    assert sorted(labels) == ["approved", "on_reject"]
+
+
+def test_every_ready_made_journey_is_laid_out_without_overlaps():
+    from boomerang.journeys import library
+
+    loop = parse_journey({"name": "loop", "trigger": {"manual": True}, "start": "nudge", "nodes": {
+        "nudge": {"type": "send", "channel": "email", "template": "t", "next": "pause"},
+        "pause": {"type": "wait", "days": 3, "next": "check"},
+        "check": {"type": "branch", "rule": {"reachable": "email"}, "yes": "nudge", "no": "end"},
+        "end": {"type": "exit"}}})
+    for journey in [*library.definitions(), parse_journey(CART), loop]:
+        graph = layout(journey, {})
+        assert len(graph.boxes) == len(journey.nodes) and graph.width > 0 and graph.height > 0
+        for a in graph.boxes:
+            assert 0 <= a.x and a.x + a.w <= graph.width and 0 <= a.y and a.y + a.h <= graph.height, journey.name
+            for b in graph.boxes:
+                if a is not b:
+                    apart = a.x + a.w <= b.x or b.x + b.w <= a.x or a.y + a.h <= b.y or b.y + b.h <= a.y
+                    assert apart, (journey.name, a.name, b.name)
+    graph = layout(loop, {})
+    assert [e.label for e in graph.edges if e.back] == ["yes"]  # the loop goes back up
+
+
+def _approvals(ws, ids):
+    service.save(ws, VIP)
+    service.set_status(ws, "vip", "active")
+    for who in ("ann", "bob"):
+        assert service.enter_manually(ws, "vip", ids[who])["instance"]
+    return {r["customer_id"]: r["key"] for r in service.pending_approvals(ws)}
+
+
+def _instance(ws, customer_id: str) -> tuple:
+    with ws.engine.connect() as conn:
+        return conn.execute(sa.select(m.Instance.status, m.Instance.node, m.Instance.outcome)
+                            .where(m.Instance.customer_id == customer_id)).one()
+
+
+def test_approve_and_reject_from_the_queue(shop):
+    ws, ids = shop
+    keys = _approvals(ws, ids)
+    vera = _client(ws, "vera")
+    queue = vera.get("/journeys/approvals")
+    assert queue.status_code == 200 and queue.text.count("<tr data-approval=") == 2
+    assert XSS not in queue.text and "a gift? &lt;script&gt;" in queue.text
+    assert f'href="/customers/{ids["ann"]}">ann@example.com<' in queue.text and "vip_gift" in queue.text
+    assert 'action="/journeys/approvals/' not in queue.text and "A marketer or an admin can decide" in queue.text
+    assert vera.post(f"/journeys/approvals/{keys[ids['ann']]}",
+                     data={"csrf_token": _csrf(queue.text), "decision": "approve"}).status_code == 403
+
+    mark = _client(ws, "mark")
+    queue = mark.get("/journeys/approvals").text
+    token = _csrf(queue)
+    assert queue.count('<form method="post" action="/journeys/approvals/') == 2
+    refused = mark.post(f"/journeys/approvals/{keys[ids['ann']]}", data={"decision": "approve"})
+    assert refused.status_code == 403 and "Form expired" in refused.text
+    assert _instance(ws, ids["ann"])[0] == "approval"
+
+    approved = mark.post(f"/journeys/approvals/{keys[ids['ann']]}",
+                         data={"csrf_token": token, "decision": "approve", "template": " vip_gift_kind "})
+    assert approved.status_code == 200 and "Approved:" in approved.text
+    assert approved.text.count("<tr data-approval=") == 1
+    assert _instance(ws, ids["ann"]) == ("done", "end", "exited")  # went on: the gift, then the end
+    rejected = mark.post(f"/journeys/approvals/{keys[ids['bob']]}",
+                         data={"csrf_token": token, "decision": "reject", "template": "ignored"})
+    assert rejected.status_code == 200 and "Rejected:" in rejected.text and 'id="queue-empty"' in rejected.text
+    assert _instance(ws, ids["bob"]) == ("done", "end", "exited")  # the on_reject way
+    with ws.engine.connect() as conn:
+        sent = conn.execute(sa.select(m.Message.customer_id, m.Message.template)).all()
+    assert sent == [(ids["ann"], "vip_gift_kind")]
+    decided = re.search(r'id="decided-list">(.*?)</table>', rejected.text, re.S).group(1)
+    assert "vip_gift_kind" in decided and "mark" in decided and "rejected" in decided and "ignored" not in decided
+
+    again = mark.post(f"/journeys/approvals/{keys[ids['ann']]}", data={"csrf_token": token, "decision": "reject"})
+    assert again.status_code == 400 and "already approved by mark" in again.text
+    assert mark.post("/journeys/approvals/nope", data={"csrf_token": token, "decision": "approve"}).status_code == 404
+    odd = mark.post("/journeys/approvals/nope", data={"csrf_token": token, "decision": "maybe"})
+    assert odd.status_code == 400 and "decision: approve or reject" in odd.text
+
+
+def test_the_customer_page_lists_instances_and_messages(shop):
+    ws, ids = shop
+    run_cart(ws, ids)
+    service.save(ws, {"name": "hold", "trigger": {"manual": True}, "control_share": 0.999, "start": "hi",
+                      "nodes": {"hi": {"type": "send", "channel": "sms", "template": "hello", "next": "end"},
+                                "end": {"type": "exit"}}})
+    service.set_status(ws, "hold", "active")
+    service.enter_manually(ws, "hold", ids["cat"])
+    with ws.uow.session() as s:  # what the dispatcher's guards would have made of cat's cart reminder
+        reminder = s.scalar(sa.select(m.Message).where(m.Message.customer_id == ids["cat"], m.Message.node == "remind"))
+        reminder.status, reminder.reason = "suppressed", "consent: no consent for email or telegram"
+    vera = _client(ws, "vera")
+
+    bob = vera.get(f"/customers/{ids['bob']}").text
+    card = re.search(r'id="customer-journeys">(.*?)</table>', bob, re.S).group(1)
+    instance = re.search(r'<li data-instance=.*?</li>', card, re.S).group(0)
+    assert 'href="/journeys/cart">Abandoned cart</a>' in instance and "v1" in instance
+    assert "converted" in instance and "key <span class=\"mono\">k1</span>" in instance
+    assert re.findall(r'<span class="chip[^"]*">(\w+)</span>', instance) == ["wait", "remind", "later"]
+    assert re.findall(r'<tr data-status="(\w+)">', card) == ["queued"] and "cart_1" in card
+
+    cat = vera.get(f"/customers/{ids['cat']}").text
+    card = re.search(r'id="customer-journeys">(.*?)</table>', cat, re.S).group(1)
+    assert card.count("<li data-instance=") == 2 and "control group" in card
+    statuses = re.findall(r'<tr data-status="(\w+)">', card)
+    assert statuses[-2:] == ["suppressed", "held_out"]  # newest first: the manual entry was at T0
+    assert "journey control group" in card and "consent: no consent for email or telegram" in card
+
+    ann = vera.get(f"/customers/{ids['ann']}").text
+    card = re.search(r'id="customer-journeys">(.*?)</table>', ann, re.S).group(1)
+    assert "waiting" in card and "for Checkout Started" in card and 'class="chip current">wait<' in card
+    assert "No messages." in card
+    assert "In no journey yet." in vera.get(f"/customers/{ids['eve']}").text
+
+    with ws.uow.session() as s:  # a message a guard put off until the morning
+        s.add(m.Message(key="campaign:spring:dan", source="campaign:spring", customer_id=ids["dan"],
+                        channels=["telegram"], template="spring", category="promotional", status="queued",
+                        reason="deferred by quiet_hours: 23:10 local time", send_after=T0 + timedelta(hours=9),
+                        created_at=T0))
+    dan = vera.get(f"/customers/{ids['dan']}").text
+    row = re.search(r'<tr data-status="deferred">(.*?)</tr>', dan, re.S).group(1)
+    assert "campaign:spring" in row and "after 2024-05-01 21:00" in row and "deferred by quiet_hours" in row

@@ -1,0 +1,119 @@
+"""The journey pages in a real headless Chromium: the drawn graph is visible, and approving from the queue works.
+
+The shop is the segments' test shop (tests/segments_data.py) with the abandoned cart journey run through the
+runtime on its clock and a manual journey with an approval, served by `boomerang serve` (on the real clock).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+import segments_data
+from boomerang.bootstrap import open_workspace
+from boomerang.config import Settings
+from boomerang.dashboard.service import create_user
+from boomerang.journeys import service
+from tests.test_dashboard_browser import ARGS, CHROMIUM, _need_browser, _port, login, shot
+from tests.test_dashboard_journeys import VIP, run_cart
+
+pytestmark = pytest.mark.browser
+MARKETER = {"username": "mia", "password": "correct-horse"}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    _need_browser()
+    home = tmp_path_factory.mktemp("journeys-dashboard") / "ws"
+    ws = open_workspace(Settings(home=home))
+    ids = segments_data.load(ws)
+    with ws.uow.session() as s:
+        create_user(s, role="marketer", now=segments_data.NOW, **MARKETER)
+    run_cart(ws, ids)
+    service.save(ws, {**VIP, "title": "VIP gift"})
+    service.set_status(ws, "vip", "active")
+    service.enter_manually(ws, "vip", ids["ann"])
+    ws.engine.dispose()
+    port = _port()
+    proc = subprocess.Popen([sys.executable, "-m", "boomerang", "--home", str(home), "serve", "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            if httpx.get(f"{base}/health").status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    else:
+        proc.kill()
+        raise AssertionError(proc.stdout.read())
+    yield {"base": base, "marketer": MARKETER, "ann": ids["ann"]}
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture(scope="module")
+def browser(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, server):
+    """A fresh context; console and page errors (a CSP violation, say) fail the test."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=server["base"])
+    tab = context.new_page()
+    problems: list[str] = []
+    tab.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    tab.on("pageerror", lambda e: problems.append(str(e)))
+    yield tab
+    context.close()
+    assert problems == []
+
+
+def test_the_graph_is_drawn_and_an_approval_goes_through(page, server):
+    login(page, server["marketer"], "/journeys")
+    assert page.locator("#journeys tbody tr").count() == 2
+    page.click("#journeys a:has-text('Abandoned cart')")
+    page.wait_for_url("**/journeys/cart")
+    svg = page.locator("#journey-graph").bounding_box()
+    assert svg and svg["width"] > 200 and svg["height"] > 400
+    boxes = page.locator("#journey-graph g.jnode")
+    assert boxes.count() == 6
+    for i in range(6):
+        box = boxes.nth(i).bounding_box()
+        assert box and box["width"] > 100 and box["height"] > 40
+        assert svg["x"] <= box["x"] and box["x"] + box["width"] <= svg["x"] + svg["width"] + 1
+    remind = page.locator('#journey-graph g.jnode[data-node="remind"]')
+    assert "messages: 2 queued" in remind.text_content()
+    stroke = remind.locator("rect.box").evaluate("r => getComputedStyle(r).stroke")
+    assert stroke not in ("", "none")  # styled by app.css
+    shot(page, "journey-graph")
+    remind.click()  # a box links to its row in the nodes table
+    assert page.url.endswith("#node-1") or page.url.endswith("#node-2")
+    page.goto("/journeys/approvals")
+    assert page.locator("#approvals tbody tr[data-approval]").count() == 1
+    page.fill("#approvals input[name=template]", "vip_gift_kind")
+    page.click("#approvals button[value=approve]")
+    page.wait_for_selector("#decided")
+    assert "Approved" in page.inner_text("#decided")
+    assert page.locator("#approvals tbody tr[data-approval]").count() == 0
+    assert "vip_gift_kind" in page.inner_text("#decided-list")
+    shot(page, "journey-approvals")
+    page.goto(f"/customers/{server['ann']}")
+    gift = page.locator("#journey-messages tbody tr", has_text="vip_gift_kind")
+    assert gift.count() == 1  # queued, or sent already: `serve` runs the worker and the dispatcher
+    assert gift.get_attribute("data-status") in ("queued", "sent")
+    assert page.locator("#journey-instances li").count() == 2  # the cart and the VIP gift
+    shot(page, "customer-journeys")
