@@ -76,3 +76,18 @@ def test_cli(shop, tmp_path):
     assert failed.returncode == 2 and "nodes.gift.channel" in failed.stderr
     once = _cli(home, "worker", "--once", "--json")
     assert once.returncode == 0, once.stderr
+
+
+def test_library_and_simulation_surfaces(shop):
+    ws, _ = shop
+    api = Api(ws)
+    installed = api.api("POST", "/journeys/library").json()["items"]
+    assert len(installed) == 15 and {j["status"] for j in installed} == {"draft"}
+    simulated = api.api("GET", "/journeys/abandoned_cart/simulation", params={"from": "2024-04-01", "to": "2024-05-01"})
+    assert simulated.status_code == 200 and simulated.json()["journey"] == "abandoned_cart"
+    bad = api.api("GET", "/journeys/abandoned_cart/simulation", params={"from": "2024-04-01"})
+    assert bad.status_code == 400 and bad.json()["errors"][0]["field"] == "to"
+    table = _cli(ws.settings.home, "journeys", "simulate", "win_back", "--from", "2024-04-01", "--to", "2024-05-01")
+    assert table.returncode == 0 and "simulated, nothing written" in table.stdout
+    with ws.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM journey_instances").scalar_one() == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -65,6 +66,56 @@ def create(ctx: typer.Context, file: Annotated[Path, typer.Argument(help="JSON o
         return emit_json(saved)
     for s in saved:
         console.print(f"{s['name']}: version {s['version']} ({s['status']})" + ("" if s["changed"] else ", unchanged"))
+
+
+@app.command()
+def install(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Save the ready-made journeys as drafts (welcome, abandoned cart, win-back, birthday...)."""
+    from boomerang.journeys import library
+
+    with failures():
+        saved = library.install(workspace(ctx))
+    if as_json:
+        return emit_json(saved)
+    console.print(f"installed {len(saved)} journeys as drafts: {', '.join(s['name'] for s in saved)}\n"
+                  "activate one with: boomerang journeys activate NAME")
+
+
+@app.command()
+def simulate(
+    ctx: typer.Context, name: Annotated[str, typer.Argument(help="a saved or ready-made journey, or a JSON/YAML file")],
+    date_from: Annotated[datetime, typer.Option("--from", formats=["%Y-%m-%d"], help="first day, YYYY-MM-DD")],
+    date_to: Annotated[datetime, typer.Option("--to", formats=["%Y-%m-%d"], help="last day, included")],
+    step_hours: Annotated[Optional[float], typer.Option(help="act at worker ticks this far apart (faster)")] = None,
+    approve: Annotated[Optional[bool], typer.Option("--approve/--reject", help="answer every approval")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Replay history through a journey (nothing is written): who enters, messages per customer per week
+    alone and with the active journeys, which guards fire."""
+    from datetime import timedelta
+
+    from boomerang.journeys.simulate import simulate as run
+
+    with failures():
+        ws = workspace(ctx)
+        target: Any = _read(Path(name))[0] if name.endswith((".json", ".yaml", ".yml")) else name
+        result = run(ws, target, date_from=date_from.date(), date_to=date_to.date(),
+                     step=timedelta(hours=step_hours) if step_hours else None, approve=approve)
+    if as_json:
+        return emit_json(result)
+    e, weeks = result["entered"], result["messages"]["per_customer_week"]
+    table = Table("", "", show_header=False, title=f"{result['journey']}: {result['from'][:10]} to {result['to'][:10]}"
+                  " (simulated, nothing written)", title_justify="left")
+    table.add_row("entered", f"{e['count']:,} ({e['treated']:,} treated, {e['control']:,} control)")
+    table.add_row("outcomes", ", ".join(f"{k} {v:,}" for k, v in result["outcomes"].items() if v) or "-")
+    table.add_row("messages", f"{result['messages']['total']:,} (" + ", ".join(
+        f"{k} {v:,}" for k, v in result["messages"]["by_node"].items()) + ")")
+    for label, w in (("per customer per week, alone", weeks["alone"]), ("... with the active journeys", weeks["together"])):
+        table.add_row(label, ", ".join(f"{k} {v}" for k, v in w.items()) if isinstance(w, dict) else str(w))
+    g = result["guards"]["journey"]
+    table.add_row("guards", f"sent {g['sent']:,}; suppressed " + (", ".join(f"{k} {v}" for k, v in g["suppressed"].items())
+                  or "none") + "; deferred " + (", ".join(f"{k} {v}" for k, v in g["deferred"].items()) or "none"))
+    console.print(table)
 
 
 def _status(ctx: typer.Context, name: str, status: str, as_json: bool) -> None:

@@ -147,9 +147,9 @@ def on_events(ws: Workspace, events: list[dict[str, Any]], now: datetime) -> dic
             for live in list(runner.running[event["customer_id"]]):
                 if live.state.status == "done":
                     continue
-                happened = _happened(runner.journey(live.journey_id, live.version), event)
-                if happened is not None:
-                    runner.feed(live, happened)
+                arrived = happened(runner.journey(live.journey_id, live.version), event)
+                if arrived is not None:
+                    runner.feed(live, arrived)
                     counts["advanced"] += 1
             for row in active:
                 found, key = matching(runner.journey(row.id, row.version), event)
@@ -159,7 +159,7 @@ def on_events(ws: Workspace, events: list[dict[str, Any]], now: datetime) -> dic
     return counts
 
 
-def _happened(journey: Journey, event: dict[str, Any]) -> Happened | None:
+def happened(journey: Journey, event: dict[str, Any]) -> Happened | None:
     """The event as an input of an instance, if its goal or one of its waits could care about it."""
     waits = {n.event for n in journey.nodes.values() if getattr(n, "type", "") == "wait_event"}
     goal = journey.goal.event if journey.goal else None

@@ -24,7 +24,7 @@ def save(ws: Workspace, raw: dict[str, Any]) -> dict[str, Any]:
             if session.scalar(sa.select(Segment.id).where(Segment.name == journey.trigger.segment)) is None:
                 raise ValidationFailed([{"field": "trigger.segment",
                                          "reason": f"segment {journey.trigger.segment!r} does not exist"}])
-        data = journey.model_dump(mode="json", exclude_none=True)
+        data = journey.model_dump(mode="json")  # every field, so that goal: null stays null
         row = session.scalar(sa.select(m.Journey).where(m.Journey.name == journey.name))
         changed = True
         if row is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from importlib import resources
 from typing import Any
 
@@ -38,10 +39,21 @@ def install(ws: Workspace) -> list[dict[str, Any]]:
     return [save(ws, d) for d in definitions()]
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML 1.1 without yes/no/on/off as booleans: a branch's `yes:` and `no:` stay keys (only true/false are)."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                              list("tTfF"))
+
+
 def read(text: str, field: str = "file") -> Any:
     """A JSON or YAML document as plain JSON data (YAML's dates become ISO text); errors name `field`."""
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Body
+from datetime import date, timedelta
+
+from fastapi import APIRouter, Body, Query
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from boomerang.api.deps import WorkspaceDep
 from boomerang.core.clock import naive_utc
-from boomerang.journeys import runtime, service
+from boomerang.journeys import library, runtime, service
+from boomerang.journeys.simulate import simulate
 from boomerang.journeys.definition import parse_journey
 
 router = APIRouter(prefix="/journeys", tags=["journeys"])
@@ -44,6 +47,12 @@ async def validate(definition: dict[str, Any] = Body(...)) -> dict:
     return {"valid": True, "name": journey.name, "nodes": len(journey.nodes)}
 
 
+@router.post("/library")
+async def install(ws: WorkspaceDep) -> dict:
+    """Save the ready-made journeys as drafts."""
+    return {"items": await run_in_threadpool(library.install, ws)}
+
+
 @router.get("/approvals")
 async def approvals(ws: WorkspaceDep) -> dict:
     return {"items": await run_in_threadpool(service.pending_approvals, ws)}
@@ -59,6 +68,14 @@ async def decide(key: str, decision: Decision, ws: WorkspaceDep) -> dict:
 @router.get("/{name}")
 async def stats(name: str, ws: WorkspaceDep) -> dict:
     return await run_in_threadpool(service.stats, ws, name)
+
+
+@router.get("/{name}/simulation")
+async def simulation(name: str, ws: WorkspaceDep, date_from: date = Query(alias="from"), date_to: date = Query(alias="to"),
+                     step_hours: float | None = Query(None, gt=0)) -> dict:
+    """Replay history through the journey, writing nothing: entries, messages per week, guards that fire."""
+    step = timedelta(hours=step_hours) if step_hours else None
+    return await run_in_threadpool(lambda: simulate(ws, name, date_from=date_from, date_to=date_to, step=step))
 
 
 @router.post("/{name}/activate")
