@@ -46,8 +46,8 @@ def test_the_library_covers_the_scenarios():
     assert journeys["favourite_category_sale"].category == "promotional"
     assert journeys["birthday"].trigger.offset_days == -7 and journeys["birthday"].reentry.days == 300
     assert journeys["win_back"].trigger.inactive_days == 60
-    assert journeys["replenishment"].trigger.next_purchase_offset_days == -3
-    assert "per-product cycles" in journeys["replenishment"].description
+    assert journeys["replenishment"].trigger.replenish_offset_days == -3
+    assert "median number of days between" in journeys["replenishment"].description
     assert {journeys[n].trigger.key for n in ("back_in_stock", "price_drop")} == {"sku"}
     assert journeys["abandoned_cart"].goal.same_key and journeys["abandoned_cart"].goal.within_days == 7
 

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 import segments_data
 from boomerang.core.errors import ValidationFailed
 from boomerang.journeys import models as m
+from boomerang.customers.models import Customer
 from boomerang.journeys import runtime, service, triggers
 from test_journeys_engine import CART
 
@@ -136,3 +137,31 @@ def test_a_segment_trigger_needs_the_segment(shop):
     with pytest.raises(ValidationFailed) as info:
         service.save(ws, {**CART, "name": "seg", "trigger": {"segment": "nowhere"}})
     assert info.value.errors[0]["field"] == "trigger.segment"
+
+
+def test_replenishment_learns_each_products_cycle(ws):
+    """Coffee bought every 28 days by three customers: the fourth customer's coffee is due 28 days
+    after their last bag, and they enter three days before, keyed by the product."""
+    from boomerang.events.flush import flush
+    from boomerang.events.ingest import record
+
+    def order(user, oid, day, sku):
+        return {"type": "track", "userId": user, "event": "Order Completed", "timestamp": f"{day}T12:00:00Z",
+                "properties": {"order_id": oid, "revenue": 10, "products": [{"sku": sku, "quantity": 1}]}}
+    msgs = [order(u, f"{u}{k}", d, "COFFEE") for u in ("a", "b", "c")
+            for k, d in enumerate(("2024-01-01", "2024-01-29", "2024-02-26"))]
+    msgs += [order("d", "d1", "2024-04-01", "COFFEE"), order("d", "d2", "2024-04-01", "MUG"),
+             order("e", "e1", "2024-04-02", "COFFEE")]
+    with ws.uow.session() as session:
+        record(session, msgs, now=T0, limits=ws.settings.ingest, source="test")
+    flush(ws)
+    service.save(ws, {"name": "refill", "trigger": {"replenish_offset_days": -3}, "control_share": 0,
+                      "start": "hi", "nodes": {"hi": {"type": "send", "channel": "email", "template": "refill",
+                                                      "next": "end"}, "end": {"type": "exit"}}})
+    service.set_status(ws, "refill", "active")
+    assert triggers.run_scheduled(ws, datetime(2024, 4, 25, 8)) == {"refill": 0}
+    assert triggers.run_scheduled(ws, datetime(2024, 4, 26, 8)) == {"refill": 1}  # d: 04-01 + 28 - 3
+    with ws.engine.connect() as conn:
+        who = conn.execute(sa.select(Customer.external_id, m.Instance.key).join(
+            Customer, Customer.id == m.Instance.customer_id)).all()
+    assert who == [("d", "COFFEE")]  # the mug has no learned cycle

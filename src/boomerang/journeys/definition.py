@@ -65,15 +65,25 @@ class NextPurchaseTrigger(_Strict):
     next_purchase_offset_days: int = Field(ge=-60, le=60, description="days from the predicted next purchase")
 
 
+class ReplenishmentTrigger(_Strict):
+    """Per product: its cycle is the median gap between a customer's purchases of it (learned from every
+    customer who bought it again); a customer enters, keyed by the product, `replenish_offset_days` from
+    their last purchase of it plus the cycle (-3: three days before they would run out)."""
+
+    replenish_offset_days: int = Field(ge=-60, le=60)
+    min_repeats: int = Field(default=3, ge=1, description="gaps a product needs before its cycle is trusted")
+
+
 class ManualTrigger(_Strict):
     manual: Literal[True]
 
 
 Trigger = Union[EventTrigger, SegmentTrigger, DateTrigger, InactivityTrigger, LifecycleTrigger,
-                NextPurchaseTrigger, ManualTrigger]
+                NextPurchaseTrigger, ReplenishmentTrigger, ManualTrigger]
 TRIGGERS: dict[str, type[_Strict]] = {
     "event": EventTrigger, "segment": SegmentTrigger, "date": DateTrigger, "inactive_days": InactivityTrigger,
-    "lifecycle": LifecycleTrigger, "next_purchase_offset_days": NextPurchaseTrigger, "manual": ManualTrigger,
+    "lifecycle": LifecycleTrigger, "next_purchase_offset_days": NextPurchaseTrigger,
+    "replenish_offset_days": ReplenishmentTrigger, "manual": ManualTrigger,
 }
 
 

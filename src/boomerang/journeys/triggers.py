@@ -8,18 +8,23 @@ the day: the customers they find enter, and re-entry rules keep them from enteri
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import ibis
 import sqlalchemy as sa
+from ibis import _
 
 from boomerang.bootstrap import Workspace
 from boomerang.journeys import models as m
 from boomerang.journeys.definition import (
-    DateTrigger, EventTrigger, InactivityTrigger, Journey, LifecycleTrigger, NextPurchaseTrigger, SegmentTrigger,
+    DateTrigger, EventTrigger, InactivityTrigger, Journey, LifecycleTrigger, NextPurchaseTrigger, ReplenishmentTrigger,
+    SegmentTrigger,
 )
-from boomerang.journeys.runtime import enter
+from boomerang.journeys.runtime import enter_many
 from boomerang.journeys.service import definition_of
+from boomerang.metrics import source
+from boomerang.metrics.engine import events_table
 from boomerang.metrics.lifecycle import EVENT as LIFECYCLE_EVENT
 from boomerang.segments.membership import ENTERED, EXITED
 
@@ -57,21 +62,48 @@ def scheduled_rule(trigger, today: datetime) -> tuple[dict[str, Any], datetime] 
     return None
 
 
-def run_scheduled(ws: Workspace, now: datetime) -> dict[str, int]:
-    """Start today's instances of every active journey with a scheduled trigger; returns entries per journey."""
+def replenishment_due(events: ibis.Table, trigger: ReplenishmentTrigger, today: datetime) -> ibis.Table:
+    """customer_id, sku: who reaches their moment for a product today (see ReplenishmentTrigger)."""
+    lines = source.order_lines(events, today)
+    days = lines.filter(lines.sku.notnull()).select("customer_id", "sku", day=lines.ts.truncate("D")).distinct()
+    order = ibis.window(group_by=["customer_id", "sku"], order_by="day")
+    gaps = days.mutate(gap=(days.day.epoch_seconds() - days.day.lag().over(order).epoch_seconds()) / 86400)
+    cycles = (gaps.filter(gaps.gap.notnull() & (gaps.gap > 0)).group_by("sku")
+              .aggregate(cycle=_.gap.median(), repeats=_.count()).filter(_.repeats >= trigger.min_repeats))
+    last = days.group_by(["customer_id", "sku"]).aggregate(last=_.day.max()).join(cycles, "sku")
+    due = last.last.epoch_seconds() + (last.cycle.round() + trigger.replenish_offset_days) * 86400
+    start = int(today.replace(tzinfo=timezone.utc).timestamp())
+    return last.filter((due >= start) & (due < start + 86400)).select("customer_id", "sku")
+
+
+def scheduled_entries(ws: Workspace, trigger, today: datetime) -> list[tuple[str, str | None]] | None:
+    """(customer, key) of everyone a scheduled trigger starts today; None for a trigger that is not scheduled."""
     from boomerang.segments import service as segments
 
+    if isinstance(trigger, ReplenishmentTrigger):
+        with events_table(ws) as events:
+            found = replenishment_due(events, trigger, today).execute()
+        return list(zip(found["customer_id"], found["sku"]))
+    plan = scheduled_rule(trigger, today)
+    if plan is None:
+        return None
+    rule, moment = plan
+    found = segments.members(ws, {"name": "trigger", "rule": rule}, as_of=moment)
+    return [(cid, None) for cid in found["customer_id"]]
+
+
+def run_scheduled(ws: Workspace, now: datetime) -> dict[str, int]:
+    """Start today's instances of every active journey with a scheduled trigger; returns entries per journey."""
     today = datetime.combine(now.date(), datetime.min.time())
     out: dict[str, int] = {}
     with ws.uow.session() as session:
         rows = list(session.scalars(sa.select(m.Journey).where(m.Journey.status == "active")))
-        plans = [(row, scheduled_rule(definition_of(session, row.id, row.version).trigger, today)) for row in rows]
-    for row, plan in plans:
-        if plan is None:
+        triggers = [(row.id, row.name, definition_of(session, row.id, row.version).trigger) for row in rows]
+    for journey_id, name, trigger in triggers:
+        entries = scheduled_entries(ws, trigger, today)
+        if entries is None:
             continue
-        rule, moment = plan
-        found = segments.members(ws, {"name": "trigger", "rule": rule}, as_of=moment)
         with ws.uow.session() as session:
-            row = session.get(m.Journey, row.id)
-            out[row.name] = sum(1 for cid in found["customer_id"] if enter(session, row, cid, now))
+            entered = enter_many(session, session.get(m.Journey, journey_id), entries, now)
+        out[name] = sum(1 for i in entered if i)
     return out

@@ -63,3 +63,13 @@ def refunds(events: ibis.Table) -> ibis.Table:
         customer_id=_.customer_id, order_id=_order_id(refunded), ts=_.timestamp,
         value=number(refunded, "total").coalesce(ibis.literal(0.0)),
     )
+
+
+def order_lines(events: ibis.Table, end) -> ibis.Table:
+    """customer_id, order_id, ts, sku, category, quantity: the products of purchases before `end`."""
+    completed = events.filter((_.event == ORDER_COMPLETED) & _.customer_id.notnull() & (_.timestamp < end))
+    rows = completed.select("customer_id", order_id=text(completed, "order_id"), ts=_.timestamp,
+                            product=completed.properties["products"].array).unnest("product")
+    rows = rows.select("customer_id", "order_id", "ts", sku=rows["product"]["sku"].str,
+                       category=rows["product"]["category"].str, quantity=rows["product"]["quantity"].float)
+    return rows.semi_join(purchases(events).select("order_id"), "order_id")

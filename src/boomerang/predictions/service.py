@@ -7,9 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
-import ibis
 import pandas as pd
-from ibis import _
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from boomerang.bootstrap import Workspace
@@ -68,15 +66,6 @@ class History:
     rfm: dict[date, pd.DataFrame]  # rfm.scores() at the snapshot days, by customer_id
 
 
-def _lines(events: ibis.Table, end: datetime) -> ibis.Table:
-    completed = events.filter((_.event == source.ORDER_COMPLETED) & _.customer_id.notnull() & (_.timestamp < end))
-    rows = completed.select("customer_id", order_id=source.text(completed, "order_id"), ts=_.timestamp,
-                            product=completed.properties["products"].array).unnest("product")
-    rows = rows.select("customer_id", "order_id", "ts", sku=rows["product"]["sku"].str,
-                       category=rows["product"]["category"].str, quantity=rows["product"]["quantity"].float)
-    return rows.semi_join(source.purchases(events).select("order_id"), "order_id")
-
-
 def _after(day: date) -> datetime:
     return datetime.combine(day + timedelta(days=1), datetime.min.time())
 
@@ -95,7 +84,7 @@ def history(ws: Workspace, until: date | None, *, field: str = "until",
             raise ValidationFailed([{"field": field, "reason": f"{until} is before the first purchase ({first})"}])
         lines, scores = pd.DataFrame(columns=["customer_id", "order_id", "ts", "sku", "category", "quantity"]), {}
         if features_back is not None:
-            lines = _lines(events, _after(until)).execute()
+            lines = source.order_lines(events, _after(until)).execute()
             days = (until, churn.shifted(until, features_back))
             scores = {day: rfm.scores(events, _after(day)).execute().set_index("customer_id") for day in days}
     purchases = purchases.astype({"customer_id": str})
