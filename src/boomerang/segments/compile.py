@@ -307,11 +307,19 @@ def _scalars() -> ibis.BaseBackend:
     return ibis.duckdb.connect()  # evaluates tests on constants
 
 
+_PASSES: dict[tuple[str, str, str], bool] = {}  # (condition, default, value type) -> answer
+
+
 def _passes(v: Values) -> bool:
-    """Whether the value of customers the leaf did not see passes its test (then they are members)."""
-    one = ibis.memtable({"value": [v.default]}, schema={"value": v.table.value.type().copy(nullable=True)})
-    with _SCALARS:
-        return bool(_scalars().execute(one.select(ok=v.test(one.value).fill_null(False)))["ok"].iloc[0])
+    """Whether the value of customers the leaf did not see passes its test (then they are members);
+    a leaf's description names its operator and value, so the answer is kept by it."""
+    kind = v.table.value.type().copy(nullable=True)
+    key = (v.describe, repr(v.default), str(kind))
+    if key not in _PASSES:
+        one = ibis.memtable({"value": [v.default]}, schema={"value": kind})
+        with _SCALARS:
+            _PASSES[key] = bool(_scalars().execute(one.select(ok=v.test(one.value).fill_null(False)))["ok"].iloc[0])
+    return _PASSES[key]
 
 
 def _show(value: Any) -> str:
