@@ -112,3 +112,17 @@ def test_cli(shop, tmp_path):
     failed = _cli(home, "create", str(broken))
     assert failed.returncode == 2 and "rule.value" in failed.stderr and "number" in failed.stderr
     assert _cli(home, "explain", "nowhere", ids["bob"]).returncode == 2
+
+
+def test_matrix_shows_the_journeys_a_segment_starts(shop):
+    ws, _ = shop
+    from boomerang.journeys import library as journeys, service as journey_service
+
+    library.install(ws)
+    journeys.install(ws)
+    journey_service.set_status(ws, "browse_abandonment", "active")
+    rows = {r["segment"]: r for r in matrix.matrix(ws)["rows"]}
+    viewers = rows["category_viewers"]
+    assert viewers["goals"] == ["repeat_purchase"] and "email" in viewers["channels"]
+    assert viewers["cells"]["repeat_purchase"]["email"] == ["journey:browse_abandonment"]
+    assert "nobody speaks to this segment" in rows["sleeping"]["flags"]

@@ -255,6 +255,9 @@ class Journey(_Strict):
     title: str = ""
     description: str = ""
     category: Literal["transactional", "triggered", "promotional"] = "triggered"
+    purpose: Literal["first_purchase", "repeat_purchase", "reactivation", "loyalty", "feedback"] | None = Field(
+        default=None, description="the business goal in the segment x goal x channel matrix (read from goal and "
+                                  "trigger when not given)")
     trigger: Trigger
     goal: Goal | None = Goal()
     control_share: float = Field(default=0.10, ge=0, lt=1, description="held out: enter, are sent nothing")

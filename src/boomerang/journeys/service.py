@@ -154,3 +154,36 @@ def pending_approvals(ws: Workspace, limit: int = 500) -> list[dict[str, Any]]:
                                .order_by(m.ApprovalRequest.created_at).limit(limit)).all()
         return [{"key": r.key, "journey": name, "node": r.node, "customer_id": r.customer_id, "note": r.note,
                  "instance_id": r.instance_id, "created_at": r.created_at.isoformat()} for r, name in rows]
+
+
+def matrix_usages(ws: Workspace) -> list:
+    """What the active and paused journeys aim at, for the segment x goal x channel matrix: a journey
+    started by a segment speaks to it, for its goal, on the channels of its send nodes."""
+    from boomerang.journeys.definition import Send
+    from boomerang.segments.matrix import Usage
+
+    with ws.uow.session() as session:
+        rows = list(session.scalars(sa.select(m.Journey).where(m.Journey.status != "draft")))
+        journeys = [definition_of(session, row.id, row.version) for row in rows]
+    out = []
+    for journey in journeys:
+        if not isinstance(journey.trigger, SegmentTrigger) or journey.trigger.on != "entered":
+            continue
+        channels = tuple(sorted({ch for n in journey.nodes.values() if isinstance(n, Send) for ch in (n.channel, *n.fallback)}))
+        out.append(Usage(journey.trigger.segment, "journey", journey.name, _purpose(journey), channels))
+    return out
+
+
+def _purpose(journey: Journey) -> str:
+    """The matrix's goal of a journey: as its definition says, or read from its goal and trigger."""
+    from boomerang.journeys.definition import InactivityTrigger, LifecycleTrigger
+
+    goal = journey.goal.event if journey.goal else None
+    if journey.purpose:
+        return journey.purpose
+    if goal in ("NPS Survey Answered", "Product Reviewed"):
+        return "feedback"
+    if isinstance(journey.trigger, InactivityTrigger) or (
+            isinstance(journey.trigger, LifecycleTrigger) and journey.trigger.lifecycle in ("sleeping", "churned")):
+        return "reactivation"
+    return "repeat_purchase" if goal == "Order Completed" else "loyalty"

@@ -3,7 +3,7 @@
 A cell lists the journeys and campaigns aimed at a segment with a goal on a channel. Two kinds of
 holes are flagged: a segment nobody speaks to (customers left alone), and something aimed at a
 segment with no members (money spent on nobody). Journeys and campaigns report what they aim at by
-registering a source of `Usage` (see `SOURCES`); until they exist every row is a hole, which is the truth.
+registering a source of `Usage` (see `SOURCES`); the journeys started by a segment are asked directly.
 """
 
 from __future__ import annotations
@@ -34,7 +34,9 @@ SOURCES: list[Callable[[Workspace], list[Usage]]] = []  # journeys and campaigns
 
 
 def matrix(ws: Workspace) -> dict[str, Any]:
-    usages = [u for source in SOURCES for u in source(ws)]
+    from boomerang.journeys.service import matrix_usages  # journeys build on segments: asked, not imported
+
+    usages = matrix_usages(ws) + [u for source in SOURCES for u in source(ws)]
     with ws.uow.session() as session:
         segments = list(session.execute(sa.select(Segment.name, Segment.title, Segment.size).order_by(Segment.name)))
     rows = []
