@@ -28,6 +28,7 @@ def demo(
     from boomerang.dashboard.service import demo_admin
     from boomerang.metrics import service as metrics
     from boomerang.predictions import service as predictions
+    from boomerang.journeys import library as journey_library
     from boomerang.segments import library, membership
     from boomerang.cli.app import print_summary, run_server
     from boomerang.core.clock import naive_utc
@@ -53,12 +54,14 @@ def demo(
             predictions.store(ws, predictions.predict(ws)[1])
         library.install(ws)
         segments = {r["name"]: r.get("size") for r in membership.refresh(ws)}
+        journeys = [j["name"] for j in journey_library.install(ws)]  # as drafts: a shop activates what it wants
         with ws.uow.session() as session:
             _, write_key = create_key(session, kind="write", name="demo", now=naive_utc(ws.clock.now()))
             _, secret_key = create_key(session, kind="secret", name="demo", now=naive_utc(ws.clock.now()))
             admin = demo_admin(session, now=naive_utc(ws.clock.now()))
         data = {**summary(ws), "seconds": round(time.perf_counter() - started, 1), "workspace": str(ws.settings.home),
-                "write_key": write_key, "secret_key": secret_key, "dashboard": admin, "segments": segments}
+                "write_key": write_key, "secret_key": secret_key, "dashboard": admin, "segments": segments,
+                "journeys": journeys}
     if as_json:
         emit_json(data)
     else:
@@ -66,6 +69,7 @@ def demo(
         console.print(f"loaded in {data['seconds']} s into {data['workspace']}")
         console.print(f"write key (tracking): [bold]{write_key}[/]\nsecret key (/api):    [bold]{secret_key}[/]")
         console.print("segments: " + ", ".join(f"{name} {size:,}" for name, size in segments.items() if size is not None))
+        console.print(f"journeys (drafts): {len(journeys)}; activate one with boomerang journeys activate NAME")
         console.print(f"dashboard login:      [bold]{admin['username']}[/] / [bold]{admin['password']}[/] ({admin['role']})")
     if not no_serve:
         run_server(ws, host=host, port=port)
