@@ -10,7 +10,9 @@ explain a rule for one customer, condition by condition, with the values seen.
 from __future__ import annotations
 
 import functools
+import json
 import threading
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -85,7 +87,8 @@ class Compiler:
         """(True, ids): the members are these ids; (False, ids): everyone but these. Keeping negations
         as "everyone but" turns `all: [A, not B]` into A anti-join B, never into a set of nearly everyone."""
         if isinstance(rule, (All, Any_)):
-            parts = [self._set(r) for r in (rule.all if isinstance(rule, All) else rule.any)]
+            children, folded = self._fold(rule.all) if isinstance(rule, All) else (rule.any, [])
+            parts = [self._set(r) for r in children] + [(True, t) for t in folded]
             ins, outs = [t for inside, t in parts if inside], [t for inside, t in parts if not inside]
             if isinstance(rule, Any_):  # A or (everyone but B) = everyone but (B minus A)
                 return (True, _union(ins)) if not outs else (False, _narrow(outs, ins))
@@ -136,7 +139,8 @@ class Compiler:
         return Values(table, None, lambda v: self._compare(v, leaf.op, leaf.value, leaf.kind),
                       f"{leaf.attribute} {leaf.op}{_show(leaf.value)}")
 
-    def _event(self, leaf: Event) -> Values:
+    def _event_rows(self, leaf: Event) -> tuple[ibis.Table, str]:
+        """The customers' events the leaf looks at (name, window, where), and the window in words."""
         e = self._scoped(self.t.events)
         e = e.filter((e.event == leaf.event) & e.customer_id.notnull() & (e.timestamp < self.as_of))
         if leaf.within_days is not None:
@@ -150,28 +154,63 @@ class Compiler:
             window = ""
         for cond in leaf.where:
             e = e.filter(self._condition(e, cond).fill_null(False))
-        default = {"count": 0, "sum": 0.0}.get(leaf.measure)
+        return e, window
 
-        def measure(t: ibis.Table) -> ibis.Value:
-            if leaf.measure == "count":
-                return t.count()
-            if leaf.measure in ("first", "last"):
-                return t.timestamp.min() if leaf.measure == "first" else t.timestamp.max()
-            number = source.number(t, leaf.property)
-            return {"sum": number.sum(), "avg": number.mean(), "min": number.min(), "max": number.max()}[leaf.measure]
+    @staticmethod
+    def _measure(leaf: Event, t: ibis.Table) -> ibis.Value:
+        if leaf.measure == "count":
+            return t.count()
+        if leaf.measure in ("first", "last"):
+            return t.timestamp.min() if leaf.measure == "first" else t.timestamp.max()
+        number = source.number(t, leaf.property)
+        return {"sum": number.sum(), "avg": number.mean(), "min": number.min(), "max": number.max()}[leaf.measure]
+
+    def _event_test(self, leaf: Event) -> Callable[[ibis.Value], ibis.Value]:
+        return lambda v: self._compare(v, leaf.op, leaf.value, MEASURES[leaf.measure])
+
+    def _event(self, leaf: Event) -> Values:
+        e, window = self._event_rows(leaf)
         if leaf.per:  # the measure per value of `per` (a category, say), then the customer's highest
             e = e.mutate(per_value=source.text(e, leaf.per)).filter(_.per_value.notnull())
-            groups = e.group_by(["customer_id", "per_value"]).aggregate(value=measure(e))
+            groups = e.group_by(["customer_id", "per_value"]).aggregate(value=self._measure(leaf, e))
             best = groups.value.min() if leaf.measure == "first" else groups.value.max()
             table = groups.group_by("customer_id").aggregate(value=best)
         else:
-            table = e.group_by("customer_id").aggregate(value=measure(e))
+            table = e.group_by("customer_id").aggregate(value=self._measure(leaf, e))
         where = "".join(f" with {c.property} {c.op}{_show(c.value)}" for c in leaf.where)
         subject = leaf.measure if leaf.measure in ("count", "first", "last") else f"{leaf.measure} of {leaf.property}"
         subject += f" per {leaf.per} (highest)" if leaf.per else ""
-        kind = MEASURES[leaf.measure]
-        return Values(table, default, lambda v: self._compare(v, leaf.op, leaf.value, kind),
+        return Values(table, {"count": 0, "sum": 0.0}.get(leaf.measure), self._event_test(leaf),
                       f"{subject} of {leaf.event}{where}{window} {leaf.op}{_show(leaf.value)}")
+
+    def _fold(self, children: list[Rule]) -> tuple[list[Rule], list[ibis.Table]]:
+        """Inside an `all`, event conditions on the same events (name, window, where), or their negations,
+        become one aggregate with a column per condition, when one of them already needs the customer to
+        have such events: one scan and one GROUP BY instead of one per condition. Returns the children
+        left as they were, and the id sets of the folded groups."""
+        groups: dict[str, list[tuple[Event, bool]]] = defaultdict(list)
+        rest: list[Rule] = []
+        for child in children:
+            leaf, negated = (child.not_, True) if isinstance(child, Not) else (child, False)
+            if isinstance(leaf, Event) and not leaf.per:
+                signature = json.dumps([leaf.event, leaf.within_days, str(leaf.between),
+                                        [c.model_dump(mode="json") for c in leaf.where]])
+                groups[signature].append((leaf, negated))
+            else:
+                rest.append(child)
+        folded = []
+        for members in groups.values():
+            anchored = any(not negated and not _passes(self._event(leaf)) for leaf, negated in members)
+            if len(members) < 2 or not anchored:
+                rest += [Not(not_=leaf) if negated else leaf for leaf, negated in members]
+                continue
+            e, _ = self._event_rows(members[0][0])
+            table = e.group_by("customer_id").aggregate(
+                **{f"v{i}": self._measure(leaf, e) for i, (leaf, _) in enumerate(members)})
+            tests = [self._event_test(leaf)(table[f"v{i}"]).fill_null(False) for i, (leaf, _) in enumerate(members)]
+            keep = ibis.and_(*[~t if negated else t for t, (_, negated) in zip(tests, members)])
+            folded.append(_id_set(table.filter(keep)))
+        return rest, folded
 
     def _condition(self, e: ibis.Table, cond: Condition) -> ibis.Value:
         value = (source.number if cond.kind == "number" else source.text)(e, cond.property)
