@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from boomerang.bootstrap import Workspace, open_workspace
+from browser_support import ARGS, CHROMIUM
 from boomerang.config import Settings
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
@@ -117,3 +118,30 @@ def any_ws(request) -> Workspace:
     if request.param == "sqlite":
         return request.getfixturevalue("ws")
     return request.getfixturevalue("pg_ws")
+
+
+# The browser tests: each module defines `server`; see browser_support.py.
+
+@pytest.fixture(scope="module")
+def browser(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, server, request):
+    """A fresh browser context; console errors and page errors (a CSP violation, say) fail the test."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=server["base"])
+    tab = context.new_page()
+    problems: list[str] = []
+    tab.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    tab.on("pageerror", lambda e: problems.append(str(e)))
+    tab.problems = problems
+    yield tab
+    context.close()
+    expected = getattr(request.module, "EXPECTED_ERRORS", ())
+    assert [p for p in problems if not any(e in p for e in expected)] == []

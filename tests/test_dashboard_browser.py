@@ -1,97 +1,23 @@
 """The dashboard in a real headless Chromium (Debian's), driven by Playwright, against `boomerang serve` on a demo shop.
 
-Screenshots are decoded (a small PNG reader below, standard library only) and must not be blank.
+Screenshots are decoded (a small PNG reader in browser_support.py, standard library only) and must not be blank.
 Set BOOMERANG_SCREENSHOTS=DIR to keep them for a look.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import socket
 import struct
 import subprocess
 import sys
-import time
 import zlib
-from pathlib import Path
 
-import httpx
 import pytest
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+from browser_support import chart_pixels, colours, login, need_browser, serving, shot
 
 pytestmark = pytest.mark.browser
-
-
-def _need_browser():
-    problem = None
-    if not CHROMIUM.exists():
-        problem = "Debian's chromium is not installed (apt-get install chromium)"
-    else:
-        try:
-            import playwright.sync_api  # noqa: F401
-        except ImportError:
-            problem = "playwright is not installed (pip install -e '.[test]')"
-    if problem:
-        if os.environ.get("CI"):
-            pytest.fail(problem)
-        pytest.skip(problem)
-
-
-def decode_png(data: bytes) -> tuple[int, int, list[bytes]]:
-    """Width, height and rows of RGB(A) pixels of an 8-bit, non-interlaced PNG (what Chromium writes)."""
-    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
-    pos, idat, header = 8, b"", None
-    while pos < len(data):
-        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
-        body = data[pos + 8:pos + 8 + length]
-        if kind == b"IHDR":
-            header = struct.unpack(">IIBBBBB", body)
-        elif kind == b"IDAT":
-            idat += body
-        pos += 12 + length
-    width, height, depth, colour, _, _, interlace = header
-    assert depth == 8 and colour in (2, 6) and not interlace, header
-    bpp = 3 if colour == 2 else 4
-    raw, stride, rows, previous = zlib.decompress(idat), width * bpp, [], bytearray(width * bpp)
-    for y in range(height):
-        kind, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
-        for i in range(stride):
-            left = line[i - bpp] if i >= bpp else 0
-            up, corner = previous[i], previous[i - bpp] if i >= bpp else 0
-            if kind == 1:
-                line[i] = (line[i] + left) & 255
-            elif kind == 2:
-                line[i] = (line[i] + up) & 255
-            elif kind == 3:
-                line[i] = (line[i] + (left + up) // 2) & 255
-            elif kind == 4:
-                p = left + up - corner
-                pa, pb, pc = abs(p - left), abs(p - up), abs(p - corner)
-                line[i] = (line[i] + (left if pa <= pb and pa <= pc else up if pb <= pc else corner)) & 255
-        rows.append(bytes(line) if bpp == 3 else bytes(b for j in range(0, stride, 4) for b in line[j:j + 3]))
-        previous = line
-    return width, height, rows
-
-
-def colours(png: bytes) -> tuple[int, float]:
-    """How many distinct colours, and the share of pixels unlike the most common one (the background)."""
-    width, height, rows = decode_png(png)
-    counts: dict[bytes, int] = {}
-    for row in rows:
-        for x in range(0, width * 3, 3):
-            pixel = row[x:x + 3]
-            counts[pixel] = counts.get(pixel, 0) + 1
-    return len(counts), 1 - max(counts.values()) / (width * height)
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+EXPECTED_ERRORS = ("status of 401", "status of 403")  # a wrong password, a page the role may not see
 
 
 def _cli(home, *args) -> dict:
@@ -104,81 +30,12 @@ def _cli(home, *args) -> dict:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """A demo shop (200 customers, 90 days), a viewer besides the demo's admin, and `boomerang serve` on it."""
-    _need_browser()
+    need_browser()
     home = tmp_path_factory.mktemp("dashboard") / "ws"
     demo = _cli(home, "demo", "--no-serve", "--customers", "200", "--days", "90")
     viewer = _cli(home, "users", "create", "--username", "vera", "--role", "viewer")
-    port = _port()
-    proc = subprocess.Popen([sys.executable, "-m", "boomerang", "--home", str(home), "serve", "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            if httpx.get(f"{base}/health").status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    else:
-        proc.kill()
-        raise AssertionError(proc.stdout.read())
-    yield {"base": base, "admin": demo["dashboard"], "viewer": viewer}
-    proc.terminate()
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-
-
-@pytest.fixture(scope="module")
-def browser(server):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def page(browser, server, request):
-    """A fresh browser context; console errors and page errors (a CSP violation, say) fail the test."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=server["base"])
-    tab = context.new_page()
-    problems: list[str] = []
-    tab.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-    tab.on("pageerror", lambda e: problems.append(str(e)))
-    tab.problems = problems
-    yield tab
-    context.close()
-    expected = ("status of 401", "status of 403")  # a wrong password, a page the role may not see
-    assert [p for p in problems if not any(e in p for e in expected)] == []
-
-
-def shot(page, name: str, **kw) -> bytes:
-    png = page.screenshot(full_page=True, **kw)
-    keep = os.environ.get("BOOMERANG_SCREENSHOTS")
-    if keep:
-        Path(keep).mkdir(parents=True, exist_ok=True)
-        (Path(keep) / f"{name}.png").write_bytes(png)
-    distinct, busy = colours(png)
-    assert distinct > 40 and busy > 0.02, f"{name} looks blank: {distinct} colours, {busy:.1%} non-background"
-    return png
-
-
-def login(page, who: dict, next_: str = "/") -> None:
-    page.goto(f"/login?next={next_}" if next_ != "/" else "/")
-    page.fill("input[name=username]", who["username"])
-    page.fill("input[name=password]", who["password"])
-    page.click("button[type=submit]")
-    page.wait_for_load_state("networkidle")
-
-
-def chart_pixels(page, selector: str) -> int:
-    """How many pixels of the chart's canvas Chart.js painted."""
-    page.wait_for_selector(f"{selector}[data-rendered=true]", timeout=15_000)
-    return page.eval_on_selector(selector, """c => {
-        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-        let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n; }""")
+    with serving(home) as base:
+        yield {"base": base, "admin": demo["dashboard"], "viewer": viewer}
 
 
 def test_login_and_overview_with_charts(page, server):

@@ -6,11 +6,6 @@ the real clock, so the rules here are on profile fields, which do not depend on 
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
-
-import httpx
 import pytest
 
 import segments_data
@@ -18,16 +13,17 @@ from boomerang.bootstrap import open_workspace
 from boomerang.config import Settings
 from boomerang.dashboard.service import create_user
 from boomerang.segments import membership, service
-from tests.test_dashboard_browser import ARGS, CHROMIUM, _need_browser, _port, chart_pixels, login, shot
+from browser_support import chart_pixels, login, need_browser, serving, shot
 
 pytestmark = pytest.mark.browser
+EXPECTED_ERRORS = ("status of 400",)  # the previews of unfinished rules
 MARKETER = {"username": "mia", "password": "correct-horse"}
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """The segments' shop with a marketer and one segment refreshed twice, and `boomerang serve` on it."""
-    _need_browser()
+    need_browser()
     home = tmp_path_factory.mktemp("segments-dashboard") / "ws"
     ws = open_workspace(Settings(home=home))
     segments_data.load(ws)
@@ -37,48 +33,8 @@ def server(tmp_path_factory):
     membership.refresh(ws, ["kyiv"])
     membership.refresh(ws, ["kyiv"])
     ws.engine.dispose()
-    port = _port()
-    proc = subprocess.Popen([sys.executable, "-m", "boomerang", "--home", str(home), "serve", "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            if httpx.get(f"{base}/health").status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    else:
-        proc.kill()
-        raise AssertionError(proc.stdout.read())
-    yield {"base": base, "marketer": MARKETER}
-    proc.terminate()
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-
-
-@pytest.fixture(scope="module")
-def browser(server):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def page(browser, server):
-    """A fresh context; console and page errors fail the test, except the previews of unfinished rules (400)."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=server["base"])
-    tab = context.new_page()
-    problems: list[str] = []
-    tab.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-    tab.on("pageerror", lambda e: problems.append(str(e)))
-    yield tab
-    context.close()
-    assert [p for p in problems if "status of 400" not in p] == []
+    with serving(home) as base:
+        yield {"base": base, "marketer": MARKETER}
 
 
 def test_the_builder_previews_the_rule_as_it_is_typed(page, server):
