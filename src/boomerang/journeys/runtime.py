@@ -25,6 +25,8 @@ from boomerang.journeys.definition import Journey
 from boomerang.journeys.effects import Batch, Live
 from boomerang.journeys.engine import Decided, Evaluated, Happened, Input, Start, State, Wake, bucket, step
 from boomerang.journeys.service import definition_of
+from boomerang.segments import profiles
+from boomerang.segments import service as segments
 
 LIVE_COLUMNS = (m.Instance.id, m.Instance.journey_id, m.Instance.version, m.Instance.customer_id, m.Instance.control,
                 m.Instance.state, m.Instance.ended_at)
@@ -198,9 +200,6 @@ def resolve_branches(ws: Workspace, now: datetime, *, limit: int = 1000) -> int:
     """Answer the branches instances wait at: one segment query per journey version and node, for all
     the customers there, outside the store's transaction (it reads the event log); then each instance
     goes on, if nothing else moved it meanwhile."""
-    from boomerang.segments import profiles
-    from boomerang.segments import service as segments
-
     with ws.uow.session() as session:
         pending = session.execute(sa.select(m.Instance.id, m.Instance.customer_id, m.Instance.journey_id,
                                             m.Instance.version, m.Instance.node)

@@ -10,7 +10,11 @@ from boomerang.bootstrap import Workspace
 from boomerang.core.clock import naive_utc
 from boomerang.core.errors import NotFound, ValidationFailed
 from boomerang.journeys import models as m
-from boomerang.journeys.definition import Journey, SegmentTrigger, parse_journey
+from boomerang.customers.models import Customer
+from boomerang.journeys.definition import (
+    InactivityTrigger, Journey, LifecycleTrigger, SegmentTrigger, Send, parse_journey,
+)
+from boomerang.segments.matrix import Usage
 from boomerang.segments.models import Segment
 
 
@@ -131,8 +135,7 @@ def stats(ws: Workspace, name: str) -> dict[str, Any]:
 
 def enter_manually(ws: Workspace, name: str, customer_id: str, *, key: str | None = None) -> dict[str, Any]:
     """A manual or API trigger: the customer enters the active journey now, if its rules let them."""
-    from boomerang.customers.models import Customer
-    from boomerang.journeys.runtime import enter
+    from boomerang.journeys.runtime import enter  # the runtime builds on this module
 
     now = naive_utc(ws.clock.now())
     with ws.uow.session() as session:
@@ -159,9 +162,6 @@ def pending_approvals(ws: Workspace, limit: int = 500) -> list[dict[str, Any]]:
 def matrix_usages(ws: Workspace) -> list:
     """What the active and paused journeys aim at, for the segment x goal x channel matrix: a journey
     started by a segment speaks to it, for its goal, on the channels of its send nodes."""
-    from boomerang.journeys.definition import Send
-    from boomerang.segments.matrix import Usage
-
     with ws.uow.session() as session:
         rows = list(session.scalars(sa.select(m.Journey).where(m.Journey.status != "draft")))
         journeys = [definition_of(session, row.id, row.version) for row in rows]
@@ -176,8 +176,6 @@ def matrix_usages(ws: Workspace) -> list:
 
 def _purpose(journey: Journey) -> str:
     """The matrix's goal of a journey: as its definition says, or read from its goal and trigger."""
-    from boomerang.journeys.definition import InactivityTrigger, LifecycleTrigger
-
     goal = journey.goal.event if journey.goal else None
     if journey.purpose:
         return journey.purpose

@@ -102,7 +102,7 @@ class Compiler:
             return self._set(self._inner(rule.segment))
         v = self.values(rule)
         passed = v.test(v.table.value).fill_null(False)
-        if _passes(v):  # customers the leaf did not see pass it: keep it as "everyone but the failing"
+        if passes(v):  # customers the leaf did not see pass it: keep it as "everyone but the failing"
             return False, _id_set(v.table.filter(~passed))
         return True, _id_set(v.table.filter(passed))
 
@@ -200,7 +200,7 @@ class Compiler:
                 rest.append(child)
         folded = []
         for members in groups.values():
-            anchored = any(not negated and not _passes(self._event(leaf)) for leaf, negated in members)
+            anchored = any(not negated and not passes(self._event(leaf)) for leaf, negated in members)
             if len(members) < 2 or not anchored:
                 rest += [Not(not_=leaf) if negated else leaf for leaf, negated in members]
                 continue
@@ -349,7 +349,7 @@ def _scalars() -> ibis.BaseBackend:
 _PASSES: dict[tuple[str, str, str], bool] = {}  # (condition, default, value type) -> answer
 
 
-def _passes(v: Values) -> bool:
+def passes(v: Values) -> bool:
     """Whether the value of customers the leaf did not see passes its test (then they are members);
     a leaf's description names its operator and value, so the answer is kept by it."""
     kind = v.table.value.type().copy(nullable=True)

@@ -18,9 +18,9 @@ from boomerang.core.errors import NotFound, ValidationFailed
 from boomerang.metrics import activity, lifecycle, rfm
 from boomerang.metrics.engine import log_backend
 from boomerang.segments import profiles
-from boomerang.segments.compile import Compiler, Tables, Values
+from boomerang.segments.compile import Compiler, Tables, Values, passes
 from boomerang.segments.definition import (
-    All, Any_, Definition, InSegment, Not, Rule, leaves, parse_definition, parse_rule,
+    All, Any_, Definition, InSegment, Not, Rule, leaves, parse_definition, parse_rule, to_data,
 )
 from boomerang.segments.models import Segment, SegmentMember, SegmentSize, SegmentVersion
 
@@ -78,8 +78,7 @@ def save(ws: Workspace, raw: dict[str, Any] | Definition) -> dict[str, Any]:
 
 
 def _data(rule: Any) -> Any:
-    from boomerang.segments.definition import to_data
-
+    """The rule as plain data, whether it came as data or as the Python models."""
     return to_data(rule) if not isinstance(rule, (dict, list)) else rule
 
 
@@ -247,8 +246,7 @@ def _explain(c: Compiler, rule: Rule) -> dict[str, Any]:
     if len(row):
         value, passed = row["value"].iloc[0], bool(row["passed"].iloc[0])
     else:
-        from boomerang.segments.compile import _passes
-        value, passed = v.default, _passes(v)
+        value, passed = v.default, passes(v)
     return {"op": "condition", "condition": v.describe, "value": _json(value), "passed": passed}
 
 
