@@ -6,6 +6,7 @@ import multiprocessing
 import resource
 import time
 from pathlib import Path
+from typing import Any, Callable
 
 import duckdb
 
@@ -25,9 +26,9 @@ def _ms(days: str) -> str:
     return f"to_milliseconds(CAST(({days}) * 86400000 AS BIGINT))"
 
 
-def generate(path: Path, customers: int, events: int, seed: int) -> tuple[dict[str, int], dict[str, float]]:
-    """Write the event log and the consents table to `path`, all in SQL; returns the counts of what it made
-    and the seconds each step took."""
+def connect(path: Path, seed: int) -> tuple[duckdb.DuckDBPyConnection, Callable[..., Any], dict[str, float]]:
+    """A generating connection with the seeded random macros, `run(sql, step=None)` that times the named
+    steps, and the seconds per step it fills."""
     con = duckdb.connect(str(path), config={"memory_limit": GENERATION_MEMORY})
     steps: dict[str, float] = {}
     clock = [time.perf_counter()]
@@ -40,7 +41,6 @@ def generate(path: Path, customers: int, events: int, seed: int) -> tuple[dict[s
             clock[0] = now
         return result
     s = int(seed)
-    span = f"(DATE '{END}' - DATE '{START}')"  # days
     # Uniform [0, 1) numbers from hash(), so that the result does not depend on threads or plan order.
     run(f"CREATE TEMP MACRO u(a, salt) AS ((hash(a, salt, {s}) >> 11)::DOUBLE / 9007199254740992.0)")
     run(f"CREATE TEMP MACRO u2(a, b, salt) AS ((hash(a, b, salt, {s}) >> 11)::DOUBLE / 9007199254740992.0)")
@@ -48,6 +48,15 @@ def generate(path: Path, customers: int, events: int, seed: int) -> tuple[dict[s
     run("CREATE TEMP MACRO ex2(a, b, salt) AS (-ln(1 - u2(a, b, salt)))")
     run("CREATE TEMP MACRO nrm(a, salt) AS (sqrt(-2 * ln(1 - u(a, salt))) * cos(2 * pi() * u(a, salt + 1)))")
     run(f"CREATE TEMP MACRO cust_id(c) AS printf('cus_%016x%06x', hash(c, 'customer', {s}), c)")
+    return con, run, steps
+
+
+def generate(path: Path, customers: int, events: int, seed: int) -> tuple[dict[str, int], dict[str, float]]:
+    """Write the event log and the consents table to `path`, all in SQL; returns the counts of what it made
+    and the seconds each step took."""
+    con, run, steps = connect(path, seed)
+    s = int(seed)
+    span = f"(DATE '{END}' - DATE '{START}')"  # days
     cats = "[" + ", ".join(f"'{c}'" for c in CATEGORIES) + "]"
     run(f"""CREATE TEMP TABLE products AS
         SELECT range AS p, 'SKU-' || lpad(CAST(range AS VARCHAR), 5, '0') AS sku,

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import duckdb
 
-from metrics_workload import END, GENERATION_MEMORY, START, _ms
+from metrics_workload import END, START, _ms, connect
 from metrics_workload import generate as generate_log
 
 AS_OF = datetime.fromisoformat(END)  # rules are evaluated at the end of the log
@@ -46,22 +46,8 @@ def _list(values: list[str]) -> str:
 
 def add_segment_tables(path: Path, customers: int, seed: int) -> dict[str, float]:
     """Profiles, current consents and traits beside the log already at `path`; returns seconds per step."""
-    con = duckdb.connect(str(path), config={"memory_limit": GENERATION_MEMORY})
-    steps: dict[str, float] = {}
-    clock = [time.perf_counter()]
-
-    def run(sql: str, step: str | None = None):
-        result = con.execute(sql)
-        if step:
-            now = time.perf_counter()
-            steps[step] = now - clock[0]
-            clock[0] = now
-        return result
-    s = int(seed)
+    con, run, steps = connect(path, seed)  # the same macros and seed: the same customers and ids
     span = f"(DATE '{END}' - DATE '{START}')"
-    # The same macros as metrics_workload (same seed: the same customers and ids).
-    run(f"CREATE TEMP MACRO u(a, salt) AS ((hash(a, salt, {s}) >> 11)::DOUBLE / 9007199254740992.0)")
-    run(f"CREATE TEMP MACRO cust_id(c) AS printf('cus_%016x%06x', hash(c, 'customer', {s}), c)")
     cum = []
     total = 0.0
     for name, country, share in CITIES:

@@ -9,19 +9,10 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.table import Table
 
-from boomerang.cli.output import console, emit_json, failures, workspace
-from boomerang.core.errors import ValidationFailed
+from boomerang.cli.output import console, definitions, emit_json, failures, workspace
 
 app = typer.Typer(help="Trigger journeys: definitions, activation, approvals, results.", no_args_is_help=True)
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
-
-
-def _read(file: Path) -> list[dict[str, Any]]:
-    from boomerang.segments.library import load_file
-
-    if not file.is_file():
-        raise ValidationFailed([{"field": "file", "reason": f"{file} does not exist"}])
-    return load_file(file.read_text("utf-8"))
 
 
 @app.command("list")
@@ -47,7 +38,7 @@ def validate(file: Annotated[Path, typer.Argument(help="JSON or YAML: one journe
     from boomerang.journeys.definition import parse_journey
 
     with failures():
-        names = [parse_journey(raw).name for raw in _read(file)]
+        names = [parse_journey(raw).name for raw in definitions(file)]
     if as_json:
         return emit_json({"valid": names})
     console.print(f"valid: {', '.join(names)}")
@@ -61,7 +52,7 @@ def create(ctx: typer.Context, file: Annotated[Path, typer.Argument(help="JSON o
 
     with failures():
         ws = workspace(ctx)
-        saved = [service.save(ws, raw) for raw in _read(file)]
+        saved = [service.save(ws, raw) for raw in definitions(file)]
     if as_json:
         return emit_json(saved)
     for s in saved:
@@ -98,7 +89,7 @@ def simulate(
 
     with failures():
         ws = workspace(ctx)
-        target: Any = _read(Path(name))[0] if name.endswith((".json", ".yaml", ".yml")) else name
+        target: Any = definitions(Path(name))[0] if name.endswith((".json", ".yaml", ".yml")) else name
         result = run(ws, target, date_from=date_from.date(), date_to=date_to.date(),
                      step=timedelta(hours=step_hours) if step_hours else None, approve=approve)
     if as_json:

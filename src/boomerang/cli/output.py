@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from boomerang.bootstrap import Workspace, open_workspace
 from boomerang.config import Settings
-from boomerang.core.errors import BoomerangError
+from boomerang.core.errors import BoomerangError, ValidationFailed
 from boomerang.events.log import LogBusy
 
 console = Console()
@@ -26,6 +26,15 @@ def workspace(ctx: typer.Context) -> Workspace:
     home: Path | None = ctx.obj.get("home") if ctx.obj else None
     settings = Settings(home=home) if home else Settings()
     return open_workspace(settings)
+
+
+def definitions(file: Path) -> list[dict]:
+    """The definitions (segments, journeys) in a JSON or YAML file: one, or a list of them."""
+    from boomerang.segments.library import load_file
+
+    if not file.is_file():
+        raise ValidationFailed([{"field": "file", "reason": f"{file} does not exist"}])
+    return load_file(file.read_text("utf-8"))
 
 
 def emit_json(data) -> None:

@@ -9,8 +9,7 @@ import typer
 from rich.table import Table
 from rich.tree import Tree
 
-from boomerang.cli.output import console, emit_json, failures, workspace
-from boomerang.core.errors import ValidationFailed
+from boomerang.cli.output import console, definitions, emit_json, failures, workspace
 
 app = typer.Typer(help="Behavioural segments: rules as data, live membership, explain.", no_args_is_help=True)
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
@@ -19,14 +18,9 @@ AsOfOpt = Annotated[Optional[str], typer.Option("--as-of", help="evaluate as of 
 
 def _target(ws, target: str) -> str | dict[str, Any]:
     """A saved segment's name, or the definition in a JSON/YAML file (for previews)."""
-    from boomerang.segments import library
-
     path = Path(target)
     if path.suffix.lower() in (".json", ".yaml", ".yml") or path.is_file():
-        if not path.is_file():
-            raise ValidationFailed([{"field": "file", "reason": f"{target} does not exist"}])
-        found = library.load_file(path.read_text("utf-8"))
-        return found[0]
+        return definitions(path)[0]
     return target
 
 
@@ -50,13 +44,11 @@ def list_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
 def create(ctx: typer.Context, file: Annotated[Path, typer.Argument(help="JSON or YAML: one definition or a list")],
            as_json: JsonOpt = False) -> None:
     """Save the definitions in FILE (a changed definition becomes a new version)."""
-    from boomerang.segments import library, service
+    from boomerang.segments import service
 
     with failures():
-        if not file.is_file():
-            raise ValidationFailed([{"field": "file", "reason": f"{file} does not exist"}])
         ws = workspace(ctx)
-        saved = [service.save(ws, raw) for raw in library.load_file(file.read_text("utf-8"))]
+        saved = [service.save(ws, raw) for raw in definitions(file)]
     if as_json:
         return emit_json(saved)
     for s in saved:
