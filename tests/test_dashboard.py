@@ -17,7 +17,8 @@ from fastapi.testclient import TestClient
 from boomerang.api.app import create_app
 from boomerang.core.errors import Conflict, ValidationFailed
 from boomerang.dashboard import service
-from boomerang.dashboard.auth import COOKIE, MAX_AGE, Session, Signer, load_secret, safe_next
+from boomerang.core.signing import load_secret
+from boomerang.dashboard.auth import COOKIE, MAX_AGE, Session, Signer, safe_next
 from boomerang.events.flush import flush
 from boomerang.metrics import service as metrics
 from tests.api_helpers import Api

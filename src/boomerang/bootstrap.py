@@ -12,8 +12,10 @@ from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
+from boomerang.channels.registry import Registry
 from boomerang.config import Settings
 from boomerang.core.clock import Clock, SystemClock
+from boomerang.core.signing import Signer, load_secret
 from boomerang.db import UnitOfWork, create_sql_engine
 from boomerang.events.log import CONFIG, EventLog
 
@@ -50,6 +52,21 @@ class Workspace:
     @cached_property
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.engine)
+
+    @cached_property
+    def secret(self) -> bytes:
+        """The workspace secret every signing and encryption key is derived from."""
+        return load_secret(self.settings.home)
+
+    @cached_property
+    def signer(self) -> Signer:
+        """Signs the links that leave Boomerang (tracking, unsubscribe, preferences)."""
+        return Signer(self.secret)
+
+    @cached_property
+    def channels(self) -> Registry:
+        """The channel adapters, built from the stored settings and kept (with their connection pools)."""
+        return Registry(self)
 
     @cached_property
     def log(self) -> EventLog:

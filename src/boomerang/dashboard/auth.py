@@ -11,11 +11,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import os
 import secrets
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import orjson
@@ -26,7 +24,6 @@ from boomerang.dashboard.models import ROLES, User
 
 COOKIE = "boomerang_session"
 MAX_AGE = 12 * 3600
-SECRET_FILE = "dashboard-secret"
 
 
 class LoginRequired(Exception):
@@ -43,24 +40,6 @@ class Forbidden(Exception):
 
 class CsrfFailed(Exception):
     """A POST whose CSRF token is missing or does not match the session's."""
-
-
-def load_secret(home: Path) -> bytes:
-    """The workspace's signing secret, made once and kept in the workspace folder, readable by its owner only."""
-    path = home / SECRET_FILE
-    home.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        for _ in range(50):  # another process may be writing it this very moment
-            text = path.read_text().strip()
-            if text:
-                return bytes.fromhex(text)
-            time.sleep(0.02)
-        raise RuntimeError(f"{path} is empty: delete it and start again") from None
-    with os.fdopen(fd, "w") as f:
-        f.write(secrets.token_hex(32) + "\n")
-    return bytes.fromhex(path.read_text().strip())
 
 
 def _b64(raw: bytes) -> str:

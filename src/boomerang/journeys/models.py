@@ -81,12 +81,15 @@ class Message(Base):
     template: Mapped[str] = mapped_column(sa.String(200))
     category: Mapped[str] = mapped_column(sa.String(16))  # transactional, triggered, promotional
     when_capped: Mapped[str] = mapped_column(sa.String(8), default="defer")  # defer or drop
-    status: Mapped[str] = mapped_column(sa.String(16))  # queued, sent, suppressed, held_out, failed
+    # queued, sending, sent, delivered, opened, clicked, bounced, complained, unsubscribed, suppressed, held_out, failed
+    status: Mapped[str] = mapped_column(sa.String(16))
     reason: Mapped[str | None] = mapped_column(sa.Text())  # why suppressed, deferred or failed
     send_after: Mapped[datetime]
     attempts: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
+    variant: Mapped[str | None] = mapped_column(sa.String(32))  # a campaign's A/B variant
+    provider_id: Mapped[str | None] = mapped_column(sa.String(255), index=True)  # for receipts and bounces
 
 
 class Conversion(Base):

@@ -9,7 +9,8 @@ from fastapi import FastAPI, Request
 from fastapi.staticfiles import StaticFiles
 
 from boomerang.bootstrap import Workspace
-from boomerang.dashboard.auth import CsrfFailed, Forbidden, LoginRequired, Signer, load_secret
+from boomerang.core.signing import load_secret
+from boomerang.dashboard.auth import CsrfFailed, Forbidden, LoginRequired, Signer
 from boomerang.dashboard.data import Analytics
 from boomerang.dashboard.views import analytics, customers, journeys, login, overview, segments, users
 from boomerang.dashboard.views.common import Dashboard, redirect, render
