@@ -11,11 +11,12 @@ import sqlalchemy as sa
 
 from boomerang.config import FrequencyCap, GuardSettings
 from boomerang.customers.models import Consent, Customer
-from boomerang.journeys import channels as registry
-from boomerang.journeys.channels import FakeChannelLog, SendResult
-from boomerang.journeys.dispatch import dispatch
+from boomerang.channels.base import SendResult
+from boomerang.channels.fake import FakeChannel, FakeChannelLog
+from boomerang.messaging.dispatch import dispatch
 from boomerang.journeys.guards import in_global_control
 from boomerang.journeys.models import Message
+from boomerang.messaging import service as templates
 
 NOW = datetime(2026, 3, 10, 12, 0)  # noon UTC: daytime where the timezone is unknown
 PG_CUSTOMERS = 100
@@ -135,16 +136,29 @@ def test_messages_sent_before_count_for_caps(store):
 
 
 class Failing:
+    """A provider that is down: a network channel, so each attempt is marked sending, then settled."""
+
+    name, in_store, concurrency = "failing", False, 1
+
     def __init__(self, permanent=False):
         self.permanent = permanent
 
-    def send(self, session, message, address):
-        return SendResult(ok=False, error="provider down", permanent=self.permanent)
+    def close(self):
+        pass
+
+    def send(self, message):
+        return SendResult.failed("provider down", permanent=self.permanent)
+
+
+def a_template(session, name):
+    templates.save(session, {"name": name, "locales": {"en": {"subject": "Hello", "text": "Hi {{ first_name }}"}}},
+                   now=NOW)
 
 
 def test_a_failing_channel_is_retried_with_backoff_then_fails(store, monkeypatch):
-    monkeypatch.setattr(registry, "channel_for", lambda name: Failing())
+    store.channels.override("email", lambda ctx: Failing())
     with store.uow.session() as s:
+        a_template(s, "t_m")
         add_customer(s, "ann")
         queue(s, "m", "ann")
     at = NOW
@@ -163,8 +177,9 @@ def test_a_failing_channel_is_retried_with_backoff_then_fails(store, monkeypatch
 
 
 def test_a_permanent_failure_fails_at_once(store, monkeypatch):
-    monkeypatch.setattr(registry, "channel_for", lambda name: Failing(permanent=True))
+    store.channels.override("email", lambda ctx: Failing(permanent=True))
     with store.uow.session() as s:
+        a_template(s, "t_m")
         add_customer(s, "ann")
         queue(s, "m", "ann")
     assert dispatch(store, now=NOW) == {**NOTHING, "failed": 1}
@@ -172,13 +187,12 @@ def test_a_permanent_failure_fails_at_once(store, monkeypatch):
 
 
 def test_a_channel_that_raises_loses_only_its_own_message(store, monkeypatch):
-    class Broken(registry.FakeChannel):
-        def send(self, session, message, address):
-            super().send(session, message, address)  # written, then rolled back with the attempt
+    class Broken(FakeChannel):
+        def send(self, message):
+            super().send(message)  # written, then rolled back with the attempt
             raise RuntimeError("secret-token-in-url")
 
-    monkeypatch.setattr(registry, "channel_for",
-                        lambda name: Broken(name) if name == "sms" else registry.FakeChannel(name))
+    store.channels.override("sms", lambda ctx: Broken(None, ctx))
     with store.uow.session() as s:
         add_customer(s, "ann")
         add_customer(s, "bob", consents=("sms",), phone="+15550002")

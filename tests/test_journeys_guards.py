@@ -29,7 +29,7 @@ def sent(hours_ago: float, channel="email", category="promotional", template="ot
 
 
 def test_the_order_is_data():
-    assert [name for name, _ in GUARDS] == ["consent", "global_control", "duplicate", "priority", "frequency",
+    assert [name for name, _ in GUARDS] == ["consent", "preferences", "global_control", "duplicate", "priority", "frequency",
                                             "quiet_hours"]
 
 
@@ -247,7 +247,7 @@ def test_reordering_the_list_reorders_the_rules(monkeypatch):
     night = datetime(2026, 3, 10, 23, 0)
     recent = [Sent("email", "promotional", "promo_a", "journey:x", night - timedelta(hours=1))]
     assert decide(msg(), ctx(recent=recent), night).guard == "duplicate"
-    monkeypatch.setattr(guards, "GUARDS", [GUARDS[0], GUARDS[5], GUARDS[2]])
+    monkeypatch.setattr(guards, "GUARDS", [GUARDS[0], GUARDS[6], GUARDS[3]])
     assert decide(msg(), ctx(recent=recent), night).guard == "quiet_hours"
 
 

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 import sqlalchemy as sa
 
 from boomerang.customers.models import Consent, Customer
-from boomerang.journeys.channels import FakeChannelLog
+from boomerang.channels.fake import FakeChannelLog
 from boomerang.journeys import models as m
 from boomerang.journeys import runtime, service
 

@@ -62,6 +62,16 @@ class GuardSettings(BaseModel):
         return max([self.duplicate_window_hours, self.priority_gap_hours, *(c.days * 24 for c in self.caps.values())])
 
 
+class MessagingSettings(BaseModel):
+    """What messages say about the shop and how long things keep; BOOMERANG_MESSAGING__... to change."""
+
+    shop_name: str = "Boomerang Shop"
+    shop_url: str = Field(default="https://shop.example.com", pattern=r"^https?://")
+    inapp_days: int = Field(default=30, ge=1, description="an in-app message disappears after")
+    sending_timeout_minutes: float = Field(
+        default=10, gt=0, description="a message left `sending` by a crashed worker is failed, not sent twice")
+
+
 class Settings(BaseSettings):
     """Boomerang's configuration, read from BOOMERANG_* variables (nested with __)."""
 
@@ -80,6 +90,7 @@ class Settings(BaseSettings):
         default=5.0, description="how often serve recomputes segments whose membership changes with time alone")
     ingest: IngestSettings = IngestSettings()
     guards: GuardSettings = GuardSettings()
+    messaging: MessagingSettings = MessagingSettings()
 
     @cached_property
     def sql_url(self) -> str:

@@ -4,6 +4,8 @@
 decides, and a message that passes them all is sent on the channel the consent rule chose:
 
     consent         the first channel in the message's order with consent and an address (the fallback)
+    preferences     the customer's preference centre: a topic turned off (suppressed), or "weekly" /
+                    "monthly" (one marketing message per week or month: deferred or dropped)
     global_control  the customers held out of all marketing (a stable hash of the id): suppressed
     duplicate       the same template already sent to the customer within the window: suppressed
     priority        promotional within the gap after a triggered or transactional message: deferred
@@ -43,11 +45,12 @@ class Outgoing:
     when_capped: str = "defer"  # or drop
     source: str = ""
     key: str = ""
+    topic: str | None = None  # the template's (offers, reminders...): what a customer may turn off
 
     @classmethod
-    def from_message(cls, row: Any) -> "Outgoing":
+    def from_message(cls, row: Any, *, topic: str | None = None) -> "Outgoing":
         return cls(row.customer_id, tuple(row.channels or ()), row.template, row.category, row.when_capped or "defer",
-                   row.source, row.key)
+                   row.source, row.key, topic)
 
     @property
     def marketing(self) -> bool:
@@ -77,6 +80,8 @@ class Context:
     recent: list[Sent] = field(default_factory=list)
     settings: GuardSettings = field(default_factory=GuardSettings)
     found: bool = True  # False: no such customer in the store
+    topics_off: frozenset[str] = frozenset()  # from the preference centre
+    frequency_days: float | None = None  # the customer asked for at most one marketing message in this many days
 
     def address(self, channel: str) -> str | None:
         """The customer's address on `channel` (None where the channel needs none or it is unknown)."""
@@ -133,6 +138,21 @@ def consent(message: Outgoing, ctx: Context, now: datetime, channel: str | None)
         else:
             return Decision("send", name, "consent", "; ".join(missing))
     return Decision("suppress", None, "consent", "; ".join(missing) or "no channel")
+
+
+def preferences(message: Outgoing, ctx: Context, now: datetime, channel: str | None) -> Decision | None:
+    """Marketing only: a receipt is sent whatever the topics."""
+    if not message.marketing:
+        return None
+    if message.topic and message.topic in ctx.topics_off:
+        return Decision("suppress", channel, "preferences", f"topic {message.topic} turned off by the customer")
+    if ctx.frequency_days:
+        window = timedelta(days=ctx.frequency_days)
+        inside = [s.sent_at for s in _to_customer(ctx) if s.category != "transactional" and s.sent_at > now - window]
+        if inside:
+            return _capped(message, channel, "preferences", f"the customer asked for one message in "
+                           f"{ctx.frequency_days:g} days; last at {max(inside):%Y-%m-%d %H:%M}", max(inside) + window)
+    return None
 
 
 def global_control(message: Outgoing, ctx: Context, now: datetime, channel: str | None) -> Decision | None:
@@ -207,6 +227,7 @@ def quiet_hours(message: Outgoing, ctx: Context, now: datetime, channel: str | N
 
 GUARDS: list[tuple[str, Guard]] = [
     ("consent", consent),
+    ("preferences", preferences),
     ("global_control", global_control),
     ("duplicate", duplicate),
     ("priority", priority),

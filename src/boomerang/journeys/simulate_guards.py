@@ -16,7 +16,7 @@ import numpy as np
 
 from boomerang.bootstrap import Workspace
 from boomerang.journeys.definition import CATEGORIES
-from boomerang.journeys.dispatch import load_contexts
+from boomerang.messaging.dispatch import load_contexts
 from boomerang.journeys.guards import Outgoing, Sent, decide
 
 MAX_TRIES = 20  # a message deferred this many times is counted as still deferred

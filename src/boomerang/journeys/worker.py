@@ -13,7 +13,7 @@ import pandas as pd
 from boomerang.bootstrap import Workspace
 from boomerang.core.clock import naive_utc
 from boomerang.journeys import runtime
-from boomerang.journeys.dispatch import dispatch
+from boomerang.messaging.dispatch import dispatch
 
 log = logging.getLogger("boomerang.worker")
 

@@ -1,0 +1,63 @@
+"""What an HTTP provider's answer means for a message: the mapping the HTTP adapters share.
+
+429 is a rate limit (honouring Retry-After), 5xx and network trouble are worth another try
+later, any other 4xx will not get better by repeating it. Texts that reach a `SendResult` pass
+through `redact`, since providers like to echo the phone number they refused.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+
+import httpx
+
+from boomerang.channels.base import SendResult
+
+_PHONE_LIKE = re.compile(r"\+?\d[\d ().-]{5,}\d")
+
+
+def retry_after(value: str | None, default: float = 1.0) -> float:
+    """Seconds to wait from a Retry-After header: a number of seconds or an HTTP date."""
+    if not value:
+        return default
+    value = value.strip()
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        at = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return default
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=timezone.utc)
+    return max((at - datetime.now(timezone.utc)).total_seconds(), 0.0)
+
+
+def redact(text: str, limit: int = 200) -> str:
+    """A provider's text made safe to show: phone-like numbers hidden, cut to `limit` characters."""
+    return _PHONE_LIKE.sub("***", " ".join(text.split()))[:limit]
+
+
+def from_status(status: int, headers: Mapping[str, str], who: str, detail: str = "") -> SendResult:
+    """The result of a non-2xx answer from `who` (the provider's name, never its URL)."""
+    suffix = f": {redact(detail)}" if detail else ""
+    if status == 429:
+        return SendResult.rate_limited(retry_after(headers.get("retry-after")), f"{who} answered 429{suffix}")
+    if status >= 500:
+        return SendResult.failed(f"{who} answered {status}{suffix}")
+    if status in (401, 403):
+        return SendResult.failed(f"{who} rejected the credentials ({status}){suffix}", permanent=True)
+    if 300 <= status < 400:
+        return SendResult.failed(f"{who} answered {status}: redirects are not followed", permanent=True)
+    return SendResult.failed(f"{who} answered {status}{suffix}", permanent=True)
+
+
+def from_transport(exc: Exception, who: str) -> SendResult:
+    """A temporary failure for a timeout or a connection problem; the exception's text may name the URL."""
+    if isinstance(exc, httpx.TimeoutException):
+        return SendResult.failed(f"{who} did not answer in time")
+    return SendResult.failed(f"cannot reach {who} ({type(exc).__name__})")

@@ -1,0 +1,119 @@
+"""From a queued message to what its channel sends: the template rendered in the customer's locale
+for the channel chosen, links tracked, an open pixel and the unsubscribe and preference links added.
+
+`Composer` works on a batch: templates are read once, customer data in a few queries for all
+(`ContextLoader`), and each compiled template is rendered many times.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.orm import Session
+
+from boomerang.channels.base import Button, Outbound
+from boomerang.core.errors import BoomerangError
+from boomerang.journeys.models import Message
+from boomerang.messaging import templates, tracking
+from boomerang.messaging.context import ContextLoader
+from boomerang.messaging.models import Template
+
+if TYPE_CHECKING:
+    from boomerang.bootstrap import Workspace
+
+HREF = re.compile(r'href="(https?://[^"]+)"')
+FOOTER = {
+    "en": ("You get this because you are a customer of {shop}.", "Choose what you get", "Unsubscribe"),
+    "ru": ("Вы получили это письмо как покупатель {shop}.", "Настроить рассылки", "Отписаться"),
+    "uk": ("Ви отримали цей лист як покупець {shop}.", "Налаштувати розсилки", "Відписатися"),
+}
+LAYOUT = ('<!doctype html><html lang="{lang}"><head><meta charset="utf-8"><meta name="viewport" '
+          'content="width=device-width"><title>{title}</title></head><body style="margin:0;padding:24px;'
+          'background:#f6f6f4;font-family:Arial,sans-serif;color:#222"><div style="max-width:600px;margin:0 auto;'
+          'background:#fff;padding:24px;border-radius:8px">{body}</div><p style="max-width:600px;margin:16px auto;'
+          'font-size:12px;color:#777;text-align:center">{why}<br><a href="{prefs}" style="color:#777">{choose}</a>'
+          ' &middot; <a href="{unsub}" style="color:#777">{unsubscribe}</a></p><img src="{pixel}" width="1" '
+          'height="1" alt="" style="display:block;border:0"></body></html>')
+
+
+class CannotCompose(BoomerangError):
+    """A message that cannot be rendered (its template is gone or broken): it fails, and says why."""
+
+
+class Composer:
+    def __init__(self, ws: Workspace, session: Session, *, now: datetime) -> None:
+        self.ws, self.session = ws, session
+        shop = {"name": ws.settings.messaging.shop_name, "url": ws.settings.messaging.shop_url.rstrip("/")}
+        self.loader = ContextLoader(session, shop, now=now)
+        self.data: dict[str, dict[str, Any]] = {}
+        self.templates: dict[str, Template | None] = {}
+
+    def template(self, name: str) -> Template | None:
+        if name not in self.templates:
+            self.templates[name] = self.session.get(Template, name)
+        return self.templates[name]
+
+    def prepare(self, customer_ids: set[str]) -> None:
+        """Load the template data of these customers (one batch of queries)."""
+        missing = customer_ids - set(self.data)
+        if missing:
+            self.data.update(self.loader.load(missing))
+
+    def compose(self, message: Message, channel: str, address: str | None, *, sandbox: bool = False) -> Outbound:
+        """The message as `channel` sends it; CannotCompose when its template is missing or breaks (the sandbox,
+        which delivers nothing, records a message whose template is not written yet, empty)."""
+        self.prepare({message.customer_id})
+        data = self.data[message.customer_id]
+        if channel == "webhook":
+            return Outbound(key=message.key, message_id=message.id, customer_id=message.customer_id, channel=channel,
+                            to=message.template, text="", data={"source": message.source, "node": message.node,
+                                                                 "instance_id": message.instance_id,
+                                                                 "customer": data["customer"], "template": message.template})
+        row = self.template(message.template)
+        if row is None and sandbox:
+            return Outbound(key=message.key, message_id=message.id, customer_id=message.customer_id, channel=channel,
+                            to=address, text="", data={"template": message.template, "missing": True})
+        if row is None:
+            raise CannotCompose(f"template {message.template!r} does not exist", field="template")
+        locale = templates.choose_locale(row.variants, data.get("locale"), row.default_locale)
+        links = {"preferences": tracking.preferences_url(self.ws, message.customer_id),
+                 "unsubscribe": tracking.unsubscribe_url(self.ws, message.id)}
+        try:
+            content = templates.render(row.variants, channel, locale, {**data, "links": links,
+                                                                       "message": {"channel": channel}})
+        except BoomerangError as exc:
+            raise CannotCompose(f"template {row.name!r}: {exc.message}", field="template") from None
+        track = lambda url: tracking.link(self.ws, message.id, url)  # noqa: E731
+        buttons = tuple(Button(label, track(url)) for label, url in content.buttons)
+        base = dict(key=message.key, message_id=message.id, customer_id=message.customer_id, channel=channel,
+                    to=address, locale=locale, buttons=buttons, data={"template": row.name, "topic": row.topic})
+        if channel == "email":
+            return Outbound(**base, subject=content.subject or row.title, text=self._text_footer(content.text, locale, links),
+                            html=self._layout(content, locale, links, message.id, track), headers=self._headers(message, links))
+        if channel == "telegram":
+            return Outbound(**base, text=HREF.sub(lambda m: f'href="{track(m.group(1))}"', content.text))
+        url = track(content.url) if content.url else None
+        return Outbound(**base, subject=content.subject, text=content.text, url=url)
+
+    def _layout(self, content: templates.Content, locale: str, links: dict, message_id: int, track) -> str:
+        why, choose, unsubscribe = FOOTER.get(locale.split("-")[0], FOOTER["en"])
+        body = HREF.sub(lambda m: f'href="{track(m.group(1))}"', content.html or "")
+        esc = templates.html.escape
+        return LAYOUT.format(lang=esc(locale), title=esc(content.subject or ""), body=body,
+                             why=esc(why.format(shop=self.ws.settings.messaging.shop_name)),
+                             prefs=esc(links["preferences"]), choose=choose, unsub=esc(links["unsubscribe"]),
+                             unsubscribe=unsubscribe, pixel=esc(tracking.pixel_url(self.ws, message_id)))
+
+    def _text_footer(self, text: str, locale: str, links: dict) -> str:
+        why, choose, unsubscribe = FOOTER.get(locale.split("-")[0], FOOTER["en"])
+        return (f"{text}\n\n--\n{why.format(shop=self.ws.settings.messaging.shop_name)}\n"
+                f"{choose}: {links['preferences']}\n{unsubscribe}: {links['unsubscribe']}")
+
+    @staticmethod
+    def _headers(message: Message, links: dict) -> dict[str, str]:
+        """RFC 8058 one-click unsubscribe on everything but transactional mail."""
+        if message.category == "transactional":
+            return {}
+        return {"List-Unsubscribe": f"<{links['unsubscribe']}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}

@@ -1,0 +1,121 @@
+"""What templates may say about a customer, loaded for a whole batch of customers in a few queries:
+profile, last order with its lines, loyalty balance and promo code, favourite category and
+in-stock recommendations from it (the shop's best sellers fill the rest)."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from boomerang.catalog.models import Product
+from boomerang.customers.models import Customer
+from boomerang.journeys.models import LoyaltyEntry
+from boomerang.orders.models import Order, OrderLine
+
+CHUNK = 500
+RECOMMENDED = 4
+
+
+def _chunks(ids: Iterable[str]) -> Iterable[list[str]]:
+    ordered = sorted(set(ids))
+    for start in range(0, len(ordered), CHUNK):
+        yield ordered[start:start + CHUNK]
+
+
+def _product(p: Product) -> dict[str, Any]:
+    return {"sku": p.sku, "name": p.name, "price": p.price, "currency": p.currency, "url": p.url,
+            "image_url": p.image_url, "category": p.category}
+
+
+class ContextLoader:
+    """Template data per customer id; `shop` is {name, url}."""
+
+    def __init__(self, session: Session, shop: dict[str, str], *, now: datetime) -> None:
+        self.session, self.shop, self.now = session, shop, now
+        self._popular: list[Product] | None = None
+
+    def load(self, customer_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        ids = set(customer_ids)
+        customers = {c.id: c for chunk in _chunks(ids)
+                     for c in self.session.scalars(sa.select(Customer).where(Customer.id.in_(chunk)))}
+        orders, bought = self._orders(ids)
+        loyalty = self._loyalty(ids)
+        out = {}
+        for cid in ids:
+            c = customers.get(cid)
+            order = orders.get(cid)
+            favourite = Counter(bought[cid]).most_common(1)[0][0] if bought[cid] else None
+            currency = (order or {}).get("currency") or next((p.currency for p in self.popular() if p.currency), None)
+            out[cid] = {
+                "customer": {"id": cid, "first_name": c.first_name if c else None, "last_name": c.last_name if c else None,
+                             "email": c.email if c else None, "city": c.city if c else None,
+                             "attributes": dict(c.attributes or {}) if c else {}},
+                "first_name": (c.first_name or "") if c else "",
+                "locale": c.locale if c else None,
+                "shop": self.shop, "order": order, "loyalty": loyalty.get(cid, {"points": 0}),
+                "favourite_category": favourite.split(" > ")[-1] if favourite else None,
+                "recommendations": self._recommend(favourite, {i["sku"] for i in (order or {}).get("items", [])}),
+                "currency": currency,
+            }
+        return out
+
+    def _orders(self, ids: set[str]) -> tuple[dict[str, dict], dict[str, list[str]]]:
+        """Each customer's last order with its lines, and the categories of everything they bought."""
+        last, categories = {}, defaultdict(list)
+        for chunk in _chunks(ids):
+            latest = (sa.select(Order.customer_id, sa.func.max(Order.placed_at).label("at"))
+                      .where(Order.customer_id.in_(chunk)).group_by(Order.customer_id).subquery())
+            rows = self.session.scalars(sa.select(Order).join(latest, (Order.customer_id == latest.c.customer_id)
+                                                              & (Order.placed_at == latest.c.at)))
+            for o in rows:
+                last[o.customer_id] = {"id": o.id, "total": o.total, "currency": o.currency, "placed_at": o.placed_at,
+                                       "coupon": o.coupon, "items": []}
+            lines = self.session.execute(
+                sa.select(Order.customer_id, Order.id, OrderLine, Product)
+                .join(OrderLine, OrderLine.order_id == Order.id).outerjoin(Product, Product.sku == OrderLine.sku)
+                .where(Order.customer_id.in_(chunk)))
+            for cid, order_id, line, product in lines:
+                if line.category:
+                    categories[cid].append(line.category)
+                if cid in last and last[cid]["id"] == order_id:
+                    last[cid]["items"].append({
+                        "name": line.name, "sku": line.sku, "quantity": line.quantity, "price": line.unit_price,
+                        "category": line.category, "url": product.url if product else None,
+                        "image_url": product.image_url if product else None})
+        return last, categories
+
+    def _loyalty(self, ids: set[str]) -> dict[str, dict]:
+        out: dict[str, dict] = {}
+        for chunk in _chunks(ids):
+            for cid, points in self.session.execute(
+                    sa.select(LoyaltyEntry.customer_id, sa.func.coalesce(sa.func.sum(LoyaltyEntry.points), 0))
+                    .where(LoyaltyEntry.customer_id.in_(chunk)).group_by(LoyaltyEntry.customer_id)):
+                out[cid] = {"points": int(points)}
+            codes = self.session.scalars(
+                sa.select(LoyaltyEntry).where(LoyaltyEntry.customer_id.in_(chunk), LoyaltyEntry.kind == "promo_code",
+                                              sa.or_(LoyaltyEntry.expires_at.is_(None), LoyaltyEntry.expires_at > self.now))
+                .order_by(LoyaltyEntry.at))
+            for entry in codes:  # the latest wins
+                out.setdefault(entry.customer_id, {"points": 0}).update(
+                    promo_code=entry.code, discount_percent=entry.discount_percent, expires_at=entry.expires_at)
+        return out
+
+    def popular(self) -> list[Product]:
+        """In-stock best sellers (by order lines), loaded once per loader."""
+        if self._popular is None:
+            sold = (sa.select(OrderLine.sku, sa.func.count().label("n")).where(OrderLine.sku.is_not(None))
+                    .group_by(OrderLine.sku).subquery())
+            self._popular = list(self.session.scalars(
+                sa.select(Product).outerjoin(sold, sold.c.sku == Product.sku).where(Product.in_stock.is_(True))
+                .order_by(sa.func.coalesce(sold.c.n, 0).desc(), Product.sku).limit(200)))
+        return self._popular
+
+    def _recommend(self, category: str | None, exclude: set[str]) -> list[dict[str, Any]]:
+        pool = [p for p in self.popular() if p.sku not in exclude]
+        first = [p for p in pool if category and p.category == category]
+        return [_product(p) for p in (first + [p for p in pool if p not in first])[:RECOMMENDED]]

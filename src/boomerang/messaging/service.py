@@ -1,0 +1,98 @@
+"""Templates in the store: save (validated, versioned), list, get, delete, the ready-made library, preview."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from importlib import resources
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from boomerang.core.errors import NotFound, ValidationFailed
+from boomerang.messaging import templates
+from boomerang.messaging.models import Template
+from boomerang.messaging.preferences import TOPICS
+from boomerang.segments.library import read
+
+NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,199}$")
+KEYS = {"name", "title", "topic", "default_locale", "locales"}
+
+
+def validate(definition: Any) -> dict[str, Any]:
+    """The definition, checked; ValidationFailed naming each bad field."""
+    if not isinstance(definition, dict):
+        raise ValidationFailed([{"field": "template", "reason": "must be an object"}])
+    errors = [{"field": k, "reason": f"unknown field (one of {', '.join(sorted(KEYS))})"} for k in definition if k not in KEYS]
+    name = definition.get("name")
+    if not isinstance(name, str) or not NAME.fullmatch(name):
+        errors.append({"field": "name", "reason": "lowercase letters, digits, _ and -, up to 200"})
+    topic = definition.get("topic")
+    if topic is not None and topic not in TOPICS:
+        errors.append({"field": "topic", "reason": f"unknown topic (one of {', '.join(TOPICS)}; none for transactional)"})
+    if errors:
+        raise ValidationFailed(errors)
+    default = definition.get("default_locale") or "en"
+    templates.check(definition.get("locales"), default)
+    return {"name": name, "title": str(definition.get("title") or ""), "topic": topic, "default_locale": default,
+            "locales": definition["locales"]}
+
+
+def save(session: Session, definition: Any, *, now: datetime) -> Template:
+    """Create or replace a template (its version goes up when it changes); flushes."""
+    clean = validate(definition)
+    row = session.get(Template, clean["name"])
+    if row is None:
+        row = Template(name=clean["name"], title=clean["title"], topic=clean["topic"],
+                       default_locale=clean["default_locale"], variants=clean["locales"], version=1, updated_at=now)
+        session.add(row)
+    elif (row.title, row.topic, row.default_locale, row.variants) != (
+            clean["title"], clean["topic"], clean["default_locale"], clean["locales"]):
+        row.title, row.topic, row.default_locale, row.variants = (clean["title"], clean["topic"],
+                                                                  clean["default_locale"], clean["locales"])
+        row.version += 1
+        row.updated_at = now
+    session.flush()
+    return row
+
+
+def get(session: Session, name: str) -> Template:
+    row = session.get(Template, name)
+    if row is None:
+        raise NotFound(f"no template {name!r}", field="template")
+    return row
+
+
+def as_dict(row: Template) -> dict[str, Any]:
+    return {"name": row.name, "title": row.title, "topic": row.topic, "default_locale": row.default_locale,
+            "locales": row.variants, "version": row.version, "updated_at": row.updated_at.isoformat()}
+
+
+def listing(session: Session) -> list[dict[str, Any]]:
+    rows = session.scalars(sa.select(Template).order_by(Template.name))
+    return [{"name": r.name, "title": r.title, "topic": r.topic, "locales": sorted(r.variants),
+             "channels": sorted({c for v in r.variants.values() for c in v if c in templates.CHANNEL_FIELDS}),
+             "version": r.version, "updated_at": r.updated_at.isoformat()} for r in rows]
+
+
+def delete(session: Session, name: str) -> None:
+    session.delete(get(session, name))
+    session.flush()
+
+
+def library() -> list[dict[str, Any]]:
+    """The ready-made templates (library/*.yaml), as plain data."""
+    folder = resources.files("boomerang") / "messaging" / "library"
+    files = sorted((f for f in folder.iterdir() if f.name.endswith(".yaml")), key=lambda f: f.name)
+    return [read(f.read_text("utf-8")) for f in files]
+
+
+def install(session: Session, *, now: datetime, replace: bool = False) -> list[str]:
+    """Save the ready-made templates a shop does not have yet (all of them with `replace`)."""
+    saved = []
+    for definition in library():
+        if replace or session.get(Template, definition["name"]) is None:
+            save(session, definition, now=now)
+            saved.append(definition["name"])
+    return saved
