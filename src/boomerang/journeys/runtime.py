@@ -25,8 +25,11 @@ from boomerang.journeys.definition import Journey
 from boomerang.journeys.effects import Batch, Live
 from boomerang.journeys.engine import Decided, Evaluated, Happened, Input, Start, State, Wake, bucket, step
 from boomerang.journeys.service import definition_of
+from boomerang.messaging.tracking import EVENT_NAMES
 from boomerang.segments import profiles
 from boomerang.segments import service as segments
+
+MESSAGE_EVENTS = frozenset(EVENT_NAMES.values())
 
 LIVE_COLUMNS = (m.Instance.id, m.Instance.journey_id, m.Instance.version, m.Instance.customer_id, m.Instance.control,
                 m.Instance.state, m.Instance.ended_at)
@@ -146,10 +149,13 @@ def on_events(ws: Workspace, events: list[dict[str, Any]], now: datetime) -> dic
         active = list(session.scalars(sa.select(m.Journey).where(m.Journey.status == "active")))
         runner.know_customers(sorted({e["customer_id"] for e in events}))
         for event in events:
+            # a message's own events (opened, clicked) reach only the instance that sent it
+            sender = (event.get("properties") or {}).get("instance_id") if event["event"] in MESSAGE_EVENTS else None
             for live in list(runner.running[event["customer_id"]]):
-                if live.state.status == "done":
+                if live.state.status == "done" or (sender and live.id != sender):
                     continue
-                arrived = happened(runner.journey(live.journey_id, live.version), event)
+                arrived = happened(runner.journey(live.journey_id, live.version), event,
+                                   key=live.state.key if sender else None)
                 if arrived is not None:
                     runner.feed(live, arrived)
                     counts["advanced"] += 1
@@ -161,15 +167,16 @@ def on_events(ws: Workspace, events: list[dict[str, Any]], now: datetime) -> dic
     return counts
 
 
-def happened(journey: Journey, event: dict[str, Any]) -> Happened | None:
-    """The event as an input of an instance, if its goal or one of its waits could care about it."""
+def happened(journey: Journey, event: dict[str, Any], *, key: str | None = None) -> Happened | None:
+    """The event as an input of an instance, if its goal or one of its waits could care about it; `key`:
+    the instance's own (for the events of a message it sent)."""
     waits = {n.event for n in journey.nodes.values() if getattr(n, "type", "") == "wait_event"}
     goal = journey.goal.event if journey.goal else None
     if event["event"] not in waits and event["event"] != goal:
         return None
     props = event.get("properties") or {}
     key_name = getattr(journey.trigger, "key", None)
-    key = props.get(key_name) if key_name else None
+    key = key if key is not None else props.get(key_name) if key_name else None
     try:
         revenue = float(props.get("revenue", props.get("total", 0)) or 0)
     except (TypeError, ValueError):

@@ -13,6 +13,7 @@ import pandas as pd
 from boomerang.bootstrap import Workspace
 from boomerang.core.clock import naive_utc
 from boomerang.journeys import runtime
+from boomerang.messaging import campaigns
 from boomerang.messaging.dispatch import dispatch
 
 log = logging.getLogger("boomerang.worker")
@@ -39,10 +40,10 @@ def after_flush(ws: Workspace, frames: list[pd.DataFrame], now: datetime) -> dic
 
 
 def tick(ws: Workspace, now: datetime | None = None, *, limit: int = 500, batch: int = 1000) -> dict[str, int]:
-    """Due timers, then due messages: until both are done for now (or `limit` rounds of each), `batch`
-    instances per transaction."""
+    """Due timers, campaigns whose time came, then due messages: until both are done for now (or `limit`
+    rounds of each), `batch` instances per transaction."""
     now = now or naive_utc(ws.clock.now())
-    out = {"woken": 0, "branched": 0}
+    out = {"woken": 0, "branched": 0, "campaigns": campaigns.start_due(ws, now=now)}
     for _ in range(limit):
         woken, branched = runtime.run_due(ws, now, limit=batch), runtime.resolve_branches(ws, now, limit=batch)
         out["woken"] += woken

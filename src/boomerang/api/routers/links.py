@@ -1,0 +1,218 @@
+"""Public, signed links that leave in messages: click redirects, the open pixel, unsubscribe (RFC 8058
+one-click POST, or a page to confirm), the preference centre, and the in-app inbox the app polls.
+
+Every link is a token signed for its purpose (boomerang.core.signing): an unsigned or altered link
+is refused with 400 and never redirects, so there is no open redirect.
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+from importlib import resources
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from boomerang.bootstrap import Workspace
+from boomerang.core.clock import naive_utc
+from boomerang.core.signing import BadToken
+from boomerang.customers.models import CHANNELS
+from boomerang.journeys.models import Message
+from boomerang.messaging import preferences, tracking
+from boomerang.messaging.models import InboxItem
+
+router = APIRouter(include_in_schema=False)
+PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
+PAGES = Environment(loader=FileSystemLoader(str(resources.files("boomerang") / "messaging" / "pages")),
+                    autoescape=select_autoescape(default=True))
+CHANNEL_LABELS = {"email": "Email", "sms": "SMS", "telegram": "Telegram", "webpush": "Browser notifications",
+                  "inapp": "Messages in the app"}
+FREQUENCY_LABELS = {"normal": "Whenever there is something for me", "weekly": "At most once a week",
+                    "monthly": "At most once a month"}
+INBOX = "inbox"
+NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+
+
+def _ws(request: Request) -> Workspace:
+    return request.app.state.ws
+
+
+def _now(ws: Workspace) -> datetime:
+    return naive_utc(ws.clock.now())
+
+
+def _refused(reason: str, status: int = 400) -> JSONResponse:
+    return JSONResponse({"success": False, "errors": [{"field": "token", "reason": reason}]}, status_code=status,
+                        headers=NO_STORE)
+
+
+def _page(ws: Workspace, name: str, **values) -> HTMLResponse:
+    html = PAGES.get_template(name).render(shop=ws.settings.messaging.shop_name, **values)
+    return HTMLResponse(html, headers=NO_STORE)
+
+
+def _message(ws: Workspace, session, purpose: str, token: str) -> tuple[Message | None, list]:
+    payload = ws.signer.verify(purpose, token)
+    return session.get(Message, int(payload[0])), payload
+
+
+@router.get("/t/c/{token}")
+def click(token: str, request: Request):
+    ws = _ws(request)
+    with ws.uow.session() as session:
+        try:
+            message, payload = _message(ws, session, tracking.CLICK, token)
+        except (BadToken, ValueError, TypeError, IndexError) as exc:
+            return _refused(str(exc) if isinstance(exc, BadToken) else "invalid link")
+        url = str(payload[1])
+        if message is not None:
+            tracking.record(session, message, "clicked", at=_now(ws), detail=url)
+    return RedirectResponse(url, status_code=302, headers=NO_STORE)
+
+
+@router.get("/t/o/{token}.gif")
+def opened(token: str, request: Request):
+    ws = _ws(request)
+    try:
+        with ws.uow.session() as session:
+            message, _ = _message(ws, session, tracking.OPEN, token)
+            if message is not None:
+                tracking.record(session, message, "opened", at=_now(ws))
+    except (BadToken, ValueError, TypeError, IndexError):
+        pass  # a broken pixel still answers a pixel: mail clients show no error
+    return Response(PIXEL, media_type="image/gif", headers=NO_STORE)
+
+
+@router.get("/u/{token}")
+def unsubscribe_page(token: str, request: Request):
+    ws = _ws(request)
+    with ws.uow.session() as session:
+        try:
+            message, _ = _message(ws, session, tracking.UNSUBSCRIBE, token)
+        except (BadToken, ValueError, TypeError, IndexError):
+            return _refused("invalid or altered link")
+        if message is None:
+            return _refused("this message no longer exists", 404)
+        return _page(ws, "unsubscribe.html", title="Unsubscribe", done=False,
+                     channel_label=CHANNEL_LABELS.get(message.channel or "", "these"),
+                     preferences_url=tracking.preferences_url(ws, message.customer_id))
+
+
+@router.post("/u/{token}")
+def unsubscribe(token: str, request: Request):
+    """RFC 8058: a POST with List-Unsubscribe=One-Click (mail clients) or the confirm form: unsubscribed at once."""
+    ws = _ws(request)
+    with ws.uow.session() as session:
+        try:
+            message, _ = _message(ws, session, tracking.UNSUBSCRIBE, token)
+        except (BadToken, ValueError, TypeError, IndexError):
+            return _refused("invalid or altered link")
+        if message is None:
+            return _refused("this message no longer exists", 404)
+        tracking.record(session, message, "unsubscribed", at=_now(ws), detail="unsubscribe link")
+        return _page(ws, "unsubscribe.html", title="Unsubscribed", done=True,
+                     channel_label=CHANNEL_LABELS.get(message.channel or "", "these"),
+                     preferences_url=tracking.preferences_url(ws, message.customer_id))
+
+
+def _customer_of(ws: Workspace, token: str) -> str:
+    return str(ws.signer.verify(tracking.PREFERENCES, token)[0])
+
+
+def _preferences_page(ws: Workspace, prefs: dict, saved: str = "") -> HTMLResponse:
+    return _page(ws, "preferences.html", title="Your preferences", prefs=prefs, saved=saved,
+                 channels=[(c, CHANNEL_LABELS[c]) for c in CHANNELS], topics=list(preferences.TOPICS.items()),
+                 frequencies=list(FREQUENCY_LABELS.items()))
+
+
+@router.get("/preferences/{token}")
+def preference_centre(token: str, request: Request):
+    ws = _ws(request)
+    try:
+        customer_id = _customer_of(ws, token)
+    except (BadToken, IndexError, TypeError):
+        return _refused("invalid or altered link")
+    with ws.uow.session() as session:
+        return _preferences_page(ws, preferences.get(session, customer_id))
+
+
+@router.post("/preferences/{token}")
+async def save_preferences(token: str, request: Request):
+    ws = _ws(request)
+    try:
+        customer_id = _customer_of(ws, token)
+    except (BadToken, IndexError, TypeError):
+        return _refused("invalid or altered link")
+    form = await request.form()
+    with ws.uow.session() as session:
+        if form.get("action") == "unsubscribe_all":
+            prefs = preferences.unsubscribe_all(session, customer_id, now=_now(ws), source="preference_centre")
+            return _preferences_page(ws, prefs, "You will get no more messages.")
+        channels = set(form.getlist("channel"))
+        topics = set(form.getlist("topic"))
+        frequency = form.get("frequency") or None
+        prefs = preferences.update(session, customer_id, now=_now(ws), source="preference_centre",
+                                   channels={c: c in channels for c in CHANNELS},
+                                   topics={t: t in topics for t in preferences.TOPICS},
+                                   frequency=frequency if frequency in preferences.FREQUENCIES else None)
+        return _preferences_page(ws, prefs, "Your choices hold from the next message on.")
+
+
+# -- the in-app inbox -----------------------------------------------------------------------------
+
+def inbox_token(ws: Workspace, customer_id: str) -> str:
+    """What the app passes to read a customer's inbox (from the secret-key API: /api/customers/{id}/inbox-token)."""
+    return ws.signer.sign(INBOX, [customer_id])
+
+
+def _inbox_customer(ws: Workspace, token: str) -> str:
+    return str(ws.signer.verify(INBOX, token)[0])
+
+
+@router.get("/v1/inbox/{token}")
+def inbox(token: str, request: Request, unread: bool = False):
+    ws = _ws(request)
+    try:
+        customer_id = _inbox_customer(ws, token)
+    except (BadToken, IndexError, TypeError):
+        return _refused("invalid inbox token", 401)
+    now = _now(ws)
+    with ws.uow.session() as session:
+        query = (sa.select(InboxItem).where(InboxItem.customer_id == customer_id,
+                                            sa.or_(InboxItem.expires_at.is_(None), InboxItem.expires_at > now))
+                 .order_by(InboxItem.created_at.desc(), InboxItem.id.desc()).limit(100))
+        if unread:
+            query = query.where(InboxItem.read_at.is_(None))
+        items = [{"id": i.id, "title": i.title, "body": i.body, "url": i.url, "created_at": i.created_at.isoformat(),
+                  "expires_at": i.expires_at.isoformat() if i.expires_at else None, "read": i.read_at is not None}
+                 for i in session.scalars(query)]
+    return {"items": items, "unread": sum(not i["read"] for i in items)}
+
+
+@router.post("/v1/inbox/{token}/{item_id}/{action}")
+def inbox_action(token: str, item_id: int, action: str, request: Request):
+    """Mark an item read (an open of its message) or clicked."""
+    ws = _ws(request)
+    if action not in ("read", "click"):
+        return JSONResponse({"success": False, "errors": [{"field": "action", "reason": "read or click"}]}, 400)
+    try:
+        customer_id = _inbox_customer(ws, token)
+    except (BadToken, IndexError, TypeError):
+        return _refused("invalid inbox token", 401)
+    now = _now(ws)
+    with ws.uow.session() as session:
+        item = session.get(InboxItem, item_id)
+        if item is None or item.customer_id != customer_id:
+            return JSONResponse({"success": False, "errors": [{"field": "item", "reason": "no such item"}]}, 404)
+        message = session.get(Message, item.message_id)
+        item.read_at = item.read_at or now
+        if message is not None:
+            tracking.record(session, message, "opened", at=now)
+        if action == "click":
+            item.clicked_at = item.clicked_at or now
+            if message is not None:
+                tracking.record(session, message, "clicked", at=now, detail=item.url)
+    return {"success": True}
