@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from boomerang import __version__
 from boomerang.api.deps import require_secret
 from boomerang.api.routers import (
-    clv, customers, journeys, keys, metrics, orders, products, segments, status, tracking,
+    clv, customers, hooks_telegram, journeys, keys, links, messaging, metrics, orders, products, segments, status, tracking,
 )
 from boomerang.auth.service import KeyChecker
 from boomerang.bootstrap import Workspace
@@ -55,9 +55,11 @@ def create_app(ws: Workspace, *, background: bool = True) -> FastAPI:
         return {"ok": True, "version": __version__}
 
     app.include_router(tracking.router)
+    app.include_router(links.router)  # public: each link carries its own signature
+    app.include_router(hooks_telegram.router)  # providers' callbacks authenticate with their own signatures
     secret = [Depends(require_secret)]
     for router in (customers.router, products.router, orders.router, keys.router, status.router, metrics.router,
-                   clv.router, segments.router, journeys.router):
+                   clv.router, segments.router, journeys.router, messaging.router):
         app.include_router(router, prefix="/api", dependencies=secret)
     mount_dashboard(app, ws, warm=background)  # pages at /, assets at /static
     return app

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from boomerang import __version__
-from boomerang.cli import clv, demo, imports, journeys, keys, report, segments, users
+from boomerang.cli import campaigns, clv, demo, imports, journeys, keys, messaging, report, segments, telegram, users
 from boomerang.cli.output import console, emit_json, failures, workspace
 
 app = typer.Typer(help="Boomerang: bring customers back.", no_args_is_help=True, pretty_exceptions_show_locals=False)
@@ -19,6 +19,12 @@ app.add_typer(clv.app, name="clv")
 app.add_typer(users.app, name="users")
 app.add_typer(segments.app, name="segments")
 app.add_typer(journeys.app, name="journeys")
+app.add_typer(campaigns.app, name="campaigns")
+app.add_typer(messaging.templates_app, name="templates")
+app.add_typer(messaging.channels_app, name="channels")
+app.add_typer(messaging.send_app, name="send")
+app.add_typer(telegram.app, name="telegram")
+app.command("messages")(messaging.messages)
 app.command()(journeys.worker)
 app.command()(demo.demo)
 app.command()(report.report)

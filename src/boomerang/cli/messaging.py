@@ -1,0 +1,176 @@
+"""`boomerang templates|channels|send|messages ...`: message templates, channel settings, sending, the log."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from boomerang.cli.output import console, definitions, emit_json, failures, workspace
+from boomerang.core.clock import naive_utc
+from boomerang.core.errors import ValidationFailed
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
+templates_app = typer.Typer(help="Message templates: locales and a form per channel.", no_args_is_help=True)
+channels_app = typer.Typer(help="Channel providers and their settings (secrets stored encrypted).",
+                           no_args_is_help=True)
+send_app = typer.Typer(help="Send a message now.", no_args_is_help=True)
+
+
+@templates_app.command("list")
+def templates_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """The templates with their topic, locales and channels."""
+    from boomerang.messaging import service
+
+    with failures():
+        ws = workspace(ctx)
+        with ws.uow.session() as session:
+            rows = service.listing(session)
+    if as_json:
+        return emit_json(rows)
+    table = Table("template", "title", "topic", "locales", "channels", "version", title="Templates", title_justify="left")
+    for r in rows:
+        table.add_row(r["name"], r["title"], r["topic"] or "-", ", ".join(r["locales"]), ", ".join(r["channels"]),
+                      str(r["version"]))
+    console.print(table)
+
+
+@templates_app.command("create")
+def templates_create(ctx: typer.Context, file: Annotated[Path, typer.Argument(help="JSON or YAML: one template or a list")],
+                     as_json: JsonOpt = False) -> None:
+    """Save templates (a changed one gets a new version)."""
+    from boomerang.messaging import service
+
+    with failures():
+        ws = workspace(ctx)
+        with ws.uow.session() as session:
+            saved = [service.as_dict(service.save(session, raw, now=naive_utc(ws.clock.now())))
+                     for raw in definitions(file)]
+    if as_json:
+        return emit_json(saved)
+    for t in saved:
+        console.print(f"{t['name']}: version {t['version']}")
+
+
+@templates_app.command("install")
+def templates_install(ctx: typer.Context, replace: Annotated[bool, typer.Option(help="overwrite edited ones")] = False,
+                      as_json: JsonOpt = False) -> None:
+    """Save the ready-made templates (en, ru, uk) that are missing."""
+    from boomerang.messaging import service
+
+    with failures():
+        ws = workspace(ctx)
+        with ws.uow.session() as session:
+            saved = service.install(session, now=naive_utc(ws.clock.now()), replace=replace)
+    if as_json:
+        return emit_json({"installed": saved})
+    console.print(f"installed {len(saved)} templates" + (f": {', '.join(saved)}" if saved else ""))
+
+
+@templates_app.command("preview")
+def templates_preview(ctx: typer.Context, name: str,
+                      customer: Annotated[Optional[str], typer.Option(help="render with this customer's data")] = None,
+                      channel: Annotated[Optional[list[str]], typer.Option(help="only these channels")] = None,
+                      as_json: JsonOpt = False) -> None:
+    """A template rendered per channel, with a customer's data (or a sample customer's)."""
+    from boomerang.messaging import delivery
+
+    with failures():
+        out = delivery.preview(workspace(ctx), name, customer_id=customer, channels=channel)
+    if as_json:
+        return emit_json(out)
+    console.print(f"[bold]{out['template']}[/] in {out['locale']}")
+    for name_, c in out["channels"].items():
+        console.rule(name_)
+        if "error" in c:
+            console.print(f"[red]{c['error']}[/]")
+            continue
+        if c.get("subject"):
+            console.print(f"[bold]{c['subject']}[/]")
+        console.print(c["text"], markup=False, highlight=False)
+        for b in c["buttons"]:
+            console.print(f"[{b['label']}] -> {b['url']}", markup=False)
+
+
+@channels_app.command("list")
+def channels_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Every channel with its provider and settings (secrets masked)."""
+    from boomerang.channels import config
+
+    with failures():
+        ws = workspace(ctx)
+        with ws.uow.session() as session:
+            rows = [config.describe(ws, session, c) for c in config.PROVIDERS]
+    if as_json:
+        return emit_json(rows)
+    table = Table("channel", "provider", "enabled", "settings", title="Channels", title_justify="left")
+    for r in rows:
+        table.add_row(r["channel"], r["provider"], "yes" if r["enabled"] else "no",
+                      ", ".join(f"{k}={v}" for k, v in r["config"].items() if v is not None))
+    console.print(table)
+
+
+@channels_app.command("set")
+def channels_set(ctx: typer.Context, channel: str, provider: str,
+                 values: Annotated[Optional[list[str]], typer.Argument(help="key=value settings")] = None,
+                 disabled: Annotated[bool, typer.Option("--disabled", help="keep it switched off")] = False,
+                 as_json: JsonOpt = False) -> None:
+    """Choose a channel's provider and settings, e.g. `channels set email smtp host=mail port=587 password=...`."""
+    from boomerang.channels import config
+
+    with failures():
+        pairs = {}
+        for item in values or []:
+            key, sep, value = item.partition("=")
+            if not sep or not key:
+                raise ValidationFailed([{"field": item, "reason": "settings are key=value"}])
+            pairs[key] = value
+        ws = workspace(ctx)
+        with ws.uow.session() as session:
+            config.save(ws, session, channel, provider, pairs, enabled=not disabled, now=naive_utc(ws.clock.now()))
+            out = config.describe(ws, session, channel)
+    if as_json:
+        return emit_json(out)
+    console.print(f"{channel}: {provider} ({'enabled' if out['enabled'] else 'disabled'})")
+
+
+@send_app.command("test")
+def send_test(ctx: typer.Context, channel: Annotated[str, typer.Option(help="email, sms, telegram, webpush, inapp")],
+              customer: Annotated[str, typer.Option(help="customer id")],
+              template: Annotated[str, typer.Option(help="template name")], as_json: JsonOpt = False) -> None:
+    """Send a template to one customer now (consent and an address are still required)."""
+    from boomerang.messaging import delivery
+
+    with failures():
+        out = delivery.send_test(workspace(ctx), channel=channel, customer_id=customer, template=template)
+    if as_json:
+        return emit_json(out)
+    colour = "green" if out["status"] == "sent" else "red"
+    console.print(f"[{colour}]{out['status']}[/] on {out['channel'] or channel}" + (f": {out['reason']}" if out["reason"] else ""))
+    if out["status"] != "sent":
+        raise typer.Exit(1)
+
+
+def messages(ctx: typer.Context,
+             status: Annotated[Optional[str], typer.Option(help="queued, sent, opened, failed...")] = None,
+             channel: Annotated[Optional[str], typer.Option()] = None,
+             source: Annotated[Optional[str], typer.Option(help="journey:<name> or campaign:<name>")] = None,
+             customer: Annotated[Optional[str], typer.Option()] = None,
+             limit: Annotated[int, typer.Option()] = 50, as_json: JsonOpt = False) -> None:
+    """The delivery log, newest first."""
+    from boomerang.messaging import delivery
+
+    with failures():
+        out = delivery.log(workspace(ctx), status=status, channel=channel, source=source, customer_id=customer,
+                           limit=limit)
+    if as_json:
+        return emit_json(out)
+    console.print("  ".join(f"{k}: {v:,}" for k, v in sorted(out["counts"].items())))
+    table = Table("created", "source", "customer", "channel", "template", "status", "reason", title="Messages",
+                  title_justify="left")
+    for m in out["messages"]:
+        table.add_row(m["created_at"][:16], m["source"], m["customer_id"], m["channel"] or "-", m["template"][:40],
+                      m["status"], (m["reason"] or "")[:60])
+    console.print(table)

@@ -1,0 +1,294 @@
+"""The Telegram channel and bot against a local Bot API (telegram_server.py): sending, deep links, commands,
+the preference centre's buttons, the webhook and long polling."""
+
+from __future__ import annotations
+
+import logging
+import re
+import socket
+from datetime import datetime, timedelta
+from types import SimpleNamespace
+
+import pytest
+import sqlalchemy as sa
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from boomerang.api.routers import hooks_telegram
+from boomerang.channels import config as channel_config
+from boomerang.channels.base import Button, Outbound
+from boomerang.channels.telegram import TelegramChannel
+from boomerang.channels.telegram_bot import (
+    BotApi, customer_from_token, deep_link, handle_update, link_token, poll,
+)
+from boomerang.cli import telegram as telegram_cli
+from boomerang.customers.models import Consent, Customer, Identity
+from boomerang.journeys.models import LoyaltyEntry
+from boomerang.messaging import preferences
+from telegram_server import TelegramServer, callback_update, message_update
+
+NOW = datetime(2026, 3, 10, 12, 0)
+CHAT = 4242
+SECRET = "hook-secret_1"
+
+
+@pytest.fixture
+def tg():
+    with TelegramServer() as server:
+        yield server
+
+
+@pytest.fixture
+def api(ws, tg):
+    """The workspace with telegram on the bot provider, pointing at the local Bot API; yields a client for it."""
+    with ws.uow.session() as session:
+        channel_config.save(ws, session, "telegram", "bot", {"token": tg.token, "base_url": tg.url,
+                                                              "webhook_secret": SECRET}, now=NOW)
+    api = BotApi(tg.token, base_url=tg.url)
+    yield api
+    api.close()
+
+
+def add_customer(ws, cid="cus_telegram1", *, locale=None, chat=None) -> str:
+    with ws.uow.session() as session:
+        session.add(Customer(id=cid, locale=locale, telegram_chat_id=chat, attributes={}, created_at=NOW, updated_at=NOW))
+    return cid
+
+
+def say(ws, api, tg, text, *, chat=CHAT, language_code="en") -> str:
+    """Send `text` to the bot as the customer in `chat`; the bot's answer."""
+    handle_update(ws, api, message_update(chat, text, language_code=language_code), now=NOW)
+    return tg.messages(chat)[-1]["text"]
+
+
+def outbound(to="42", **kw) -> Outbound:
+    return Outbound(key="m1", message_id=1, customer_id="cus_1", channel="telegram", to=to, **kw)
+
+
+# -- the channel adapter ---------------------------------------------------------------------------
+
+def test_sends_html_with_url_buttons_through_the_registry(ws, api, tg):
+    with ws.uow.session() as session:
+        adapter = ws.channels.get(session, "telegram")
+    assert isinstance(adapter, TelegramChannel)
+    result = adapter.send(outbound(text="<b>Back in stock</b> &amp; 10% off",
+                                   buttons=(Button("Open the shop", "https://b.example/t/c/abc"),
+                                            Button("My cart", "https://b.example/t/c/def"))))
+    assert result.ok and result.provider_id == "1"
+    (call,) = tg.calls_to("sendMessage")
+    assert call.params == {
+        "chat_id": "42", "text": "<b>Back in stock</b> &amp; 10% off", "parse_mode": "HTML",
+        "disable_web_page_preview": True,
+        "reply_markup": {"inline_keyboard": [[{"text": "Open the shop", "url": "https://b.example/t/c/abc"}],
+                                             [{"text": "My cart", "url": "https://b.example/t/c/def"}]]}}
+    assert tg.messages(42)[0]["text"] == "Back in stock & 10% off"
+    assert adapter.send(outbound(text="plain")).ok
+    assert "reply_markup" not in tg.calls_to("sendMessage")[-1].params
+    ws.channels.close()
+
+
+@pytest.mark.parametrize("kind, status, permanent", [
+    ("rate_limited", "rate_limited", False),
+    ("blocked", "unsubscribed", True),
+    ("deactivated", "unsubscribed", True),
+    ("chat_not_found", "failed", True),
+    ("server_error", "failed", False),
+])
+def test_refusals_become_results(tg, kind, status, permanent):
+    adapter = TelegramChannel(TelegramChannel.Config(token=tg.token, base_url=tg.url))
+    tg.fail(42, kind, retry_after=7)
+    result = adapter.send(outbound(text="hi"))
+    assert (result.status, result.permanent) == (status, permanent)
+    if kind == "rate_limited":
+        assert result.retry_after == 7
+    if kind == "blocked":
+        assert result.error == "Telegram: Forbidden: bot was blocked by the user"
+    if kind == "chat_not_found":
+        assert "chat not found" in result.error
+    assert adapter.send(outbound(text="hi")).ok  # only the next call failed
+    adapter.close()
+
+
+def test_bad_html_is_a_permanent_failure(tg):
+    adapter = TelegramChannel(TelegramChannel.Config(token=tg.token, base_url=tg.url))
+    result = adapter.send(outbound(text="<div>not Telegram HTML</div>"))
+    assert result.status == "failed" and result.permanent and "Unsupported start tag" in result.error
+    adapter.close()
+
+
+def test_the_token_never_shows(tg, caplog):
+    caplog.set_level(logging.DEBUG)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    refused = TelegramChannel(TelegramChannel.Config(token=tg.token, base_url=f"http://127.0.0.1:{closed}"))
+    result = refused.send(outbound(text="hi"))
+    assert result.status == "failed" and not result.permanent
+    assert result.error == "Telegram: network error (ConnectError)"
+    wrong = TelegramChannel(TelegramChannel.Config(token="123:wrong-token", base_url=tg.url))
+    result = wrong.send(outbound(text="hi"))
+    assert result.status == "failed" and not result.permanent and "Unauthorized" in result.error
+    ok = TelegramChannel(TelegramChannel.Config(token=tg.token, base_url=tg.url))
+    assert ok.send(outbound(text="hi")).ok
+    assert "/bot***/sendMessage" in caplog.text  # httpx's request log, masked
+    assert tg.token not in caplog.text and "wrong-token" not in caplog.text and "42" not in result.error
+    for adapter in (refused, wrong, ok):
+        adapter.close()
+
+
+def test_webhook_secret_must_suit_telegram():
+    with pytest.raises(ValueError, match="Telegram accepts"):
+        TelegramChannel.Config(token="1:x", webhook_secret="has spaces")
+
+
+# -- deep links ------------------------------------------------------------------------------------
+
+def test_link_tokens_round_trip_and_refuse_tampering(ws):
+    cid = "cus_" + "0123456789abcdefghjkmnpq"
+    token = link_token(ws, cid)
+    assert re.fullmatch(r"[A-Za-z0-9_-]{1,64}", token)
+    assert customer_from_token(ws, token) == cid
+    assert len(link_token(ws, "c" * 40)) <= 64
+    flipped = token[:-1] + ("A" if token[-1] != "A" else "B")
+    other = token.replace("cus_0", "cus_1", 1)
+    for bad in (flipped, other, "", "start", token[:-3], "_" * 20):
+        assert customer_from_token(ws, bad) is None
+    assert customer_from_token(SimpleNamespace(secret=b"another workspace"), token) is None
+    assert deep_link(ws, cid, "@shop_bot") == f"https://t.me/shop_bot?start={token}"
+
+
+# -- the bot's commands ----------------------------------------------------------------------------
+
+def test_start_with_a_token_binds_the_chat_and_grants_consent(ws, api, tg):
+    cid = add_customer(ws, locale="ru-RU")
+    assert "Добро пожаловать" in say(ws, api, tg, f"/start {link_token(ws, cid)}")
+    with ws.uow.session() as session:
+        assert session.get(Customer, cid).telegram_chat_id == str(CHAT)
+        assert session.get(Identity, ("telegram", str(CHAT))).customer_id == cid
+        consent = session.get(Consent, (cid, "telegram"))
+        assert (consent.granted, consent.source) == (True, "telegram:/start")
+    say(ws, api, tg, f"/start {link_token(ws, cid)}")  # again: nothing new
+    with ws.uow.session() as session:
+        assert session.scalar(sa.select(sa.func.count()).select_from(Identity).where(Identity.kind == "telegram")) == 1
+
+
+def test_start_without_a_valid_token_explains_how_to_link(ws, api, tg):
+    cid = add_customer(ws)
+    assert "not linked" in say(ws, api, tg, "/start")
+    assert "не связан" in say(ws, api, tg, f"/start {link_token(ws, cid)[:-1]}x", language_code="ru")
+    assert "не пов'язаний" in say(ws, api, tg, "/bonus", language_code="uk")
+    with ws.uow.session() as session:
+        assert session.get(Customer, cid).telegram_chat_id is None
+        assert session.get(Consent, (cid, "telegram")) is None
+
+
+def test_stop_withdraws_the_telegram_consent(ws, api, tg):
+    cid = add_customer(ws)
+    say(ws, api, tg, f"/start {link_token(ws, cid)}")
+    assert "will not write here" in say(ws, api, tg, "/stop")
+    with ws.uow.session() as session:
+        consent = session.get(Consent, (cid, "telegram"))
+        assert (consent.granted, consent.source) == (False, "telegram:/stop")
+    assert "not linked" in say(ws, api, tg, "/stop", chat=999)
+
+
+def test_settings_buttons_change_topics_and_frequency(ws, api, tg):
+    cid = add_customer(ws, chat=str(CHAT))
+    text = say(ws, api, tg, "/settings")
+    assert "✅ Offers and discounts" in text and "How often: As usual" in text
+    sent = tg.calls_to("sendMessage")[-1]
+    buttons = {b["callback_data"]: b["text"] for row in sent.params["reply_markup"]["inline_keyboard"] for b in row}
+    assert buttons["pref:t:offers:off"] == "✅ Offers and discounts" and buttons["pref:f:normal"].startswith("✅")
+    message_id = sent.result["message_id"]
+
+    def press(data):
+        handle_update(ws, api, callback_update(CHAT, data, message_id=message_id), now=NOW)
+
+    press("pref:t:offers:off")
+    press("pref:f:weekly")
+    with ws.uow.session() as session:
+        prefs = preferences.get(session, cid)
+    assert prefs["topics"]["offers"] is False and prefs["topics"]["news"] is True and prefs["frequency"] == "weekly"
+    assert [c.params["text"] for c in tg.calls_to("answerCallbackQuery")] == ["Saved", "Saved"]
+    edited = tg.messages(CHAT)[-1]
+    keyboard = {b["callback_data"]: b["text"] for row in edited["reply_markup"]["inline_keyboard"] for b in row}
+    assert keyboard["pref:t:offers:on"] == "Offers and discounts" and keyboard["pref:f:weekly"].startswith("✅")
+    press("pref:f:weekly")  # unchanged: answered, not edited (Telegram refuses an edit that changes nothing)
+    assert len(tg.calls_to("editMessageText")) == 2 and all(c.status == 200 for c in tg.calls)
+    press("pref:stop")
+    with ws.uow.session() as session:
+        assert not any(preferences.get(session, cid)["channels"].values())
+    assert "unsubscribed from all" in tg.messages(CHAT)[-1]["text"]
+
+
+def test_buttons_from_a_stranger_only_explain(ws, api, tg):
+    handle_update(ws, api, callback_update(777, "pref:f:weekly", message_id=1), now=NOW)
+    (answer,) = tg.calls_to("answerCallbackQuery")
+    assert answer.status == 200 and "not linked" in answer.params["text"]
+
+
+def test_bonus_shows_points_and_live_promo_codes(ws, api, tg):
+    cid = add_customer(ws, locale="uk", chat=str(CHAT))
+    with ws.uow.session() as session:
+        for key, kind, points, code, expires in [("a", "points", 120, None, None), ("b", "points", 30, None, None),
+                                                 ("c", "promo_code", None, "BACK10", NOW + timedelta(days=5)),
+                                                 ("d", "promo_code", None, "OLD5", NOW - timedelta(days=1))]:
+            session.add(LoyaltyEntry(key=key, customer_id=cid, kind=kind, points=points, code=code, discount_percent=10,
+                                     expires_at=expires, source="journey:test", at=NOW))
+    text = say(ws, api, tg, "/bonus")
+    assert "Ваші бали: 150" in text and "BACK10 −10% (→ 2026-03-15)" in text and "OLD5" not in text
+
+
+# -- webhook and long polling ----------------------------------------------------------------------
+
+def test_webhook_checks_the_secret_token(ws, tg):
+    app = FastAPI()
+    app.include_router(hooks_telegram.router)
+    app.state.ws = ws
+    client = TestClient(app)
+    update = message_update(CHAT, "/start")
+    assert client.post("/hooks/telegram", json=update).status_code == 404  # telegram is still the sandbox
+    with ws.uow.session() as session:
+        channel_config.save(ws, session, "telegram", "bot", {"token": tg.token, "base_url": tg.url,
+                                                              "webhook_secret": SECRET}, now=NOW)
+    for headers in ({}, {hooks_telegram.SECRET_HEADER: "guess"}):
+        response = client.post("/hooks/telegram", json=update, headers=headers)
+        assert response.status_code == 401
+        assert response.json() == {"success": False, "errors": [
+            {"field": "X-Telegram-Bot-Api-Secret-Token", "reason": "missing or wrong secret token"}]}
+    assert tg.calls == []
+    response = client.post("/hooks/telegram", json=update, headers={hooks_telegram.SECRET_HEADER: SECRET})
+    assert response.status_code == 200 and "not linked" in tg.messages(CHAT)[-1]["text"]
+
+    hooks_telegram.set_webhook(ws, "https://shop.example/hooks/telegram")
+    assert tg.webhook == {"url": "https://shop.example/hooks/telegram", "secret_token": SECRET,
+                          "allowed_updates": ["message", "callback_query"]}
+
+
+def test_long_polling_handles_each_update_once(ws, api, tg):
+    cid = add_customer(ws)
+    tg.push(message_update(CHAT, f"/start {link_token(ws, cid)}"))
+    last = tg.push(message_update(CHAT, "/bonus"))
+    assert poll(ws, timeout=0, max_rounds=1) == 2
+    assert tg.calls_to("getUpdates")[-1].params["offset"] == last["update_id"] + 1  # confirms what it handled
+    assert poll(ws, timeout=0, max_rounds=1) == 0  # confirmed: Telegram does not send them again
+    assert [m["text"].split()[0] for m in tg.messages(CHAT)] == ["Welcome", "Your"]
+    tg.fail(None, "rate_limited", retry_after=0)  # getUpdates is rate limited once, then works
+    tg.push(message_update(CHAT, "/stop"))
+    assert poll(ws, timeout=1, max_rounds=2) == 1
+    with ws.uow.session() as session:
+        assert session.get(Consent, (cid, "telegram")).granted is False
+
+
+def test_cli_link_and_poll(ws, api, tg):
+    cid = add_customer(ws)
+    runner = CliRunner()
+    result = runner.invoke(telegram_cli.app, ["link", cid, "--json"], obj={"home": ws.settings.home})
+    assert result.exit_code == 0, result.output
+    assert f"https://t.me/boomerang_test_bot?start={link_token(ws, cid)}" in result.output  # name from getMe
+    missing = runner.invoke(telegram_cli.app, ["link", "cus_nobody"], obj={"home": ws.settings.home})
+    assert missing.exit_code == 2
+    tg.push(message_update(CHAT, "/start"))
+    result = runner.invoke(telegram_cli.app, ["poll", "--once"], obj={"home": ws.settings.home})
+    assert result.exit_code == 0 and "1 updates handled" in result.output
