@@ -248,3 +248,37 @@ def test_channel_secrets_are_encrypted_at_rest_masked_and_kept(store):
     bad = api.api("PUT", "/channels/email", json={"provider": "smtp", "config": {"port": "many"}})
     assert bad.status_code == 400 and {e["field"] for e in bad.json()["errors"]} >= {"config.port"}
     assert api.api("PUT", "/channels/email", json={"provider": "carrier-pigeon"}).json()["errors"][0]["field"] == "provider"
+
+
+def test_a_click_moves_on_the_journey_that_sent_the_message(store):
+    """wait_event on "Message Clicked": the click flows back through the log to that instance only."""
+    from boomerang.events.flush import flush
+    from boomerang.journeys import service as journeys
+    from boomerang.journeys.models import Instance
+    from boomerang.journeys.worker import after_flush, tick
+
+    email = Recording()
+    store.channels.override("email", lambda ctx: email)
+    journeys.save(store, {"name": "nudge", "trigger": {"manual": True}, "control_share": 0, "start": "hello", "nodes": {
+        "hello": {"type": "send", "channel": "email", "template": "greeting", "next": "wait"},
+        "wait": {"type": "wait_event", "event": "Message Clicked", "timeout_hours": 48, "on_event": "clicked",
+                 "next": "ignored"},
+        "clicked": {"type": "exit"}, "ignored": {"type": "exit"}}})
+    journeys.set_status(store, "nudge", "active")
+    with store.uow.session() as s:
+        add_customer(s, "ann")
+        add_customer(s, "bob")
+        add_template(s)
+    for cid in ("ann", "bob"):
+        journeys.enter_manually(store, "nudge", cid)
+    tick(store, NOW)
+    assert len(email.sent) == 2
+    ann = next(o for o in email.sent if o.customer_id == "ann")
+    click = next(u for u in ann.html.split('"') if "/t/c/" in u)
+    Api(store).client.get(urlsplit(click).path, follow_redirects=False)
+    frames = []
+    flush(store, moved=frames)
+    after_flush(store, frames, NOW)
+    with store.uow.session() as s:
+        nodes = {i.customer_id: (i.status, i.node) for i in s.scalars(sa.select(Instance))}
+    assert nodes == {"ann": ("done", "clicked"), "bob": ("waiting", "wait")}
