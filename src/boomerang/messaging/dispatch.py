@@ -66,11 +66,11 @@ def dispatch(ws: Workspace, *, now: datetime | None = None, limit: int = 500) ->
         outgoing = _decide_batch(ws, session, now, limit, counts)
     if not outgoing:
         return counts
-    results = _deliver(ws, outgoing)
+    results = deliver(ws, outgoing)
     with ws.uow.session() as session:
         for outbound, result in zip(outgoing, results):
             message = session.get(Message, outbound.message_id)
-            counts[_settle(session, message, result, now)] += 1
+            counts[settle(session, message, result, now)] += 1
     return counts
 
 
@@ -105,12 +105,12 @@ def _decide_batch(ws: Workspace, session: Session, now: datetime, limit: int, co
             adapter = ws.channels.get(session, channel)
             outbound = composer.compose(message, channel, ctx.address(channel), sandbox=adapter.name == "sandbox")
         except (ChannelUnavailable, CannotCompose) as exc:
-            counts[_settle(session, message, SendResult.failed(str(exc), permanent=isinstance(exc, CannotCompose)),
+            counts[settle(session, message, SendResult.failed(str(exc), permanent=isinstance(exc, CannotCompose)),
                            now)] += 1
             continue
         ctx.recent.append(Sent(channel, message.category, message.template, message.source, now))
         if adapter.in_store:
-            counts[_settle(session, message, _send(ws, adapter, outbound, session=session), now)] += 1
+            counts[settle(session, message, send_one(ws, adapter, outbound, session=session), now)] += 1
         else:
             message.status = "sending"
             outgoing.append(outbound)
@@ -128,7 +128,7 @@ def _hold(message: Message, decision: Decision, now: datetime) -> str:
     return "deferred"
 
 
-def _send(ws: Workspace, adapter: Any, outbound: Outbound, *, session: Session | None = None) -> SendResult:
+def send_one(ws: Workspace, adapter: Any, outbound: Outbound, *, session: Session | None = None) -> SendResult:
     """One send; an adapter that raises is a failed attempt (an in-store one's writes undone), not a lost batch."""
     try:
         if session is not None:
@@ -141,7 +141,7 @@ def _send(ws: Workspace, adapter: Any, outbound: Outbound, *, session: Session |
         return SendResult.failed(f"channel error ({type(exc).__name__})")
 
 
-def _deliver(ws: Workspace, outgoing: list[Outbound]) -> list[SendResult]:
+def deliver(ws: Workspace, outgoing: list[Outbound]) -> list[SendResult]:
     """Send each outbound message on its channel, as many at once as each channel allows."""
     results: list[SendResult | None] = [None] * len(outgoing)
     by_channel: dict[str, list[int]] = defaultdict(list)
@@ -152,12 +152,12 @@ def _deliver(ws: Workspace, outgoing: list[Outbound]) -> list[SendResult]:
     for name, indexes in by_channel.items():
         adapter = adapters[name]
         with ThreadPoolExecutor(max_workers=max(1, min(adapter.concurrency, len(indexes)))) as pool:
-            for i, result in zip(indexes, pool.map(lambda i: _send(ws, adapter, outgoing[i]), indexes)):
+            for i, result in zip(indexes, pool.map(lambda i: send_one(ws, adapter, outgoing[i]), indexes)):
                 results[i] = result
     return results  # type: ignore[return-value]
 
 
-def _settle(session: Session, message: Message, result: SendResult, now: datetime) -> str:
+def settle(session: Session, message: Message, result: SendResult, now: datetime) -> str:
     """Write what a send came to; the outcome's name."""
     channel = message.channel or ""
     if result.ok:
