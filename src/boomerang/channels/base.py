@@ -7,9 +7,26 @@ the customer's consent). Adapters never log addresses, bodies or credentials.
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Protocol
+
+_SECRET_IN_URL = re.compile(r"/bot[^/\s]+/|\?[^\s\"']*")
+
+
+class _MaskUrls(logging.Filter):
+    """httpx logs every request's URL at INFO; bot tokens travel in paths and gateway keys in query strings."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = _SECRET_IN_URL.sub(lambda m: "/bot***/" if m.group().startswith("/bot") else "?***",
+                                        record.getMessage())
+        record.args = None
+        return True
+
+
+logging.getLogger("httpx").addFilter(_MaskUrls())
 
 Status = Literal["sent", "bounced", "unsubscribed", "rate_limited", "failed"]
 

@@ -2,21 +2,37 @@
 
 429 is a rate limit (honouring Retry-After), 5xx and network trouble are worth another try
 later, any other 4xx will not get better by repeating it. Texts that reach a `SendResult` pass
-through `redact`, since providers like to echo the phone number they refused.
+through `redact`, since providers like to echo the phone number they refused. `is_http_url`
+checks the URLs adapters are given before they try them.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
+from urllib.parse import urlsplit
 
 import httpx
 
 from boomerang.channels.base import SendResult
 
 _PHONE_LIKE = re.compile(r"\+?\d[\d ().-]{5,}\d")
+_HOST = re.compile(r"^[\w.-]+$")
+
+
+def is_http_url(value: str | None) -> bool:
+    """Whether `value` is an absolute http:// or https:// URL with a plausible host."""
+    if not value or any(c.isspace() for c in value):
+        return False
+    try:
+        parts = urlsplit(value)
+        host, _ = parts.hostname, parts.port  # .port raises on a port that is not a number
+    except ValueError:  # also a broken [IPv6] host
+        return False
+    return parts.scheme in ("http", "https") and bool(host) and (":" in host or bool(_HOST.match(host)))
 
 
 def retry_after(value: str | None, default: float = 1.0) -> float:
@@ -25,9 +41,11 @@ def retry_after(value: str | None, default: float = 1.0) -> float:
         return default
     value = value.strip()
     try:
-        return max(float(value), 0.0)
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        return max(seconds, 0.0) if math.isfinite(seconds) else default
     try:
         at = parsedate_to_datetime(value)
     except (TypeError, ValueError):

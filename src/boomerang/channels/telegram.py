@@ -1,12 +1,11 @@
 """The Telegram channel: messages from the shop's bot to the chats customers linked, over the Bot API.
 
 The bot token is part of every request's path (`/bot<token>/<method>`), so nothing here lets a URL
-out: transport errors become their class name, and httpx's own request log has the token masked.
+out: transport errors become their class name, and httpx's own request log is masked (channels.base).
 """
 
 from __future__ import annotations
 
-import logging
 import re
 from typing import Any, ClassVar
 
@@ -14,20 +13,6 @@ import httpx
 from pydantic import BaseModel, SecretStr, field_validator
 
 from boomerang.channels.base import Outbound, SendResult
-
-_TOKEN_IN_PATH = re.compile(r"/bot[^/\s]+/")
-
-
-class _MaskToken(logging.Filter):
-    """httpx logs every request's URL at INFO: mask the token in it."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.msg, record.args = _TOKEN_IN_PATH.sub("/bot***/", record.getMessage()), None
-        return True
-
-
-logging.getLogger("httpx").addFilter(_MaskToken())
-
 
 class BotApiError(Exception):
     """Telegram said no (`code` is its error_code), or could not be reached (`code` 0)."""

@@ -29,6 +29,7 @@ def demo(
     from boomerang.metrics import service as metrics
     from boomerang.predictions import service as predictions
     from boomerang.journeys import library as journey_library
+    from boomerang.messaging import service as templates_service
     from boomerang.segments import library, membership
     from boomerang.cli.app import print_summary, run_server
     from boomerang.core.clock import naive_utc
@@ -56,12 +57,13 @@ def demo(
         segments = {r["name"]: r.get("size") for r in membership.refresh(ws)}
         journeys = [j["name"] for j in journey_library.install(ws)]  # as drafts: a shop activates what it wants
         with ws.uow.session() as session:
+            templates = templates_service.install(session, now=naive_utc(ws.clock.now()))
             _, write_key = create_key(session, kind="write", name="demo", now=naive_utc(ws.clock.now()))
             _, secret_key = create_key(session, kind="secret", name="demo", now=naive_utc(ws.clock.now()))
             admin = demo_admin(session, now=naive_utc(ws.clock.now()))
         data = {**summary(ws), "seconds": round(time.perf_counter() - started, 1), "workspace": str(ws.settings.home),
                 "write_key": write_key, "secret_key": secret_key, "dashboard": admin, "segments": segments,
-                "journeys": journeys}
+                "journeys": journeys, "templates": templates}
     if as_json:
         emit_json(data)
     else:
@@ -70,6 +72,8 @@ def demo(
         console.print(f"write key (tracking): [bold]{write_key}[/]\nsecret key (/api):    [bold]{secret_key}[/]")
         console.print("segments: " + ", ".join(f"{name} {size:,}" for name, size in segments.items() if size is not None))
         console.print(f"journeys (drafts): {len(journeys)}; activate one with boomerang journeys activate NAME")
+        console.print(f"message templates: {len(templates)} (en, ru, uk); every channel records to the sandbox "
+                      "until configured: boomerang channels set ...")
         console.print(f"dashboard login:      [bold]{admin['username']}[/] / [bold]{admin['password']}[/] ({admin['role']})")
     if not no_serve:
         run_server(ws, host=host, port=port)

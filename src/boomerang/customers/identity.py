@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from boomerang.core.ids import new_id
 from boomerang.customers.models import Consent, ConsentChange, Customer, Identity, Merge
+from boomerang.messaging.models import PushSubscription
 from boomerang.orders.models import Order
 
 PROFILE_FIELDS = (
@@ -142,6 +143,8 @@ class Resolver:
         self._merge_consents(source, target)
         session.execute(sa.update(ConsentChange).where(ConsentChange.customer_id == source.id).values(customer_id=target.id))
         session.execute(sa.update(Order).where(Order.customer_id == source.id).values(customer_id=target.id))
+        session.execute(sa.update(PushSubscription).where(PushSubscription.customer_id == source.id)
+                        .values(customer_id=target.id))  # the visitor's browsers keep getting pushes
         external_id = source.external_id
         for name in PROFILE_FIELDS:
             if name != "external_id" and getattr(target, name) is None and getattr(source, name) is not None:

@@ -52,8 +52,8 @@ def _twilio(request: Request, params: list[tuple[str, str]]) -> dict:
     token = config.auth_token.get_secret_value()
     # Twilio signs the URL it was given; behind a proxy that is the configured one, not the one we see
     urls = {str(request.url), *([config.status_callback_url] if config.status_callback_url else [])}
-    signature = request.headers.get("x-twilio-signature", "")
-    if not any(hmac.compare_digest(twilio_signature(token, url, params), signature) for url in urls):
+    signature = request.headers.get("x-twilio-signature", "").encode()  # bytes: compare_digest refuses non-ASCII str
+    if not any(hmac.compare_digest(twilio_signature(token, url, params).encode(), signature) for url in urls):
         raise Unauthorized("missing or not made with the account's auth token", field="X-Twilio-Signature")
     form = dict(params)
     status = form.get("MessageStatus")
@@ -87,8 +87,8 @@ def _payload(body: bytes) -> dict[str, Any]:
 async def generic_receipt(request: Request) -> dict:
     """A gateway's receipt {"id", "status", "reason"}, signed `X-Boomerang-Signature: sha256=<hex HMAC of the body>`."""
     ws, body = request.app.state.ws, await request.body()
-    expected = "sha256=" + hmac.new(receipt_key(ws), body, hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected, request.headers.get("x-boomerang-signature", "")):
+    expected = b"sha256=" + hmac.new(receipt_key(ws), body, hashlib.sha256).hexdigest().encode()
+    if not hmac.compare_digest(expected, request.headers.get("x-boomerang-signature", "").encode()):
         raise Unauthorized("missing or not made with the workspace's SMS receipt key", field="X-Boomerang-Signature")
     payload = _payload(body)
     reason = redact(str(payload.get("reason") or payload["status"]), 500)  # gateways like to quote the number

@@ -82,7 +82,7 @@ def _subscribe(request: Request, body: Subscribe) -> dict:
     _check_keys(body.subscription.keys)
     ws = request.app.state.ws
     now = naive_utc(ws.clock.now())
-    endpoint = body.subscription.endpoint
+    endpoint, keys = body.subscription.endpoint, body.subscription.keys
     with ws.uow.session() as session:
         provider, config, _ = settings.load(ws, session, "webpush")
         if problem := endpoint_problem(endpoint, config.push_hosts if provider == "vapid" else PUSH_HOSTS):
@@ -91,10 +91,10 @@ def _subscribe(request: Request, body: Subscribe) -> dict:
         customer = resolver.customer(resolver.resolve(body.userId, body.anonymousId))
         row = session.get(PushSubscription, endpoint)
         if row is None:
-            session.add(PushSubscription(endpoint=endpoint, customer_id=customer.id, p256dh=body.subscription.keys.p256dh,
-                                         auth=body.subscription.keys.auth, created_at=now))
+            session.add(PushSubscription(endpoint=endpoint, customer_id=customer.id, p256dh=keys.p256dh, auth=keys.auth,
+                                         created_at=now))
         else:  # the same browser again, perhaps signed in as someone else now
-            row.customer_id, row.p256dh, row.auth = customer.id, body.subscription.keys.p256dh, body.subscription.keys.auth
+            row.customer_id, row.p256dh, row.auth = customer.id, keys.p256dh, keys.auth
         profiles.set_consent(session, customer, "webpush", True, source="webpush:subscribe", at=now)
     return {"success": True}
 
@@ -102,7 +102,8 @@ def _subscribe(request: Request, body: Subscribe) -> dict:
 def _unsubscribe(request: Request, body: Unsubscribe) -> dict:
     _authorize(request, body.writeKey)
     with request.app.state.ws.uow.session() as session:
-        deleted = session.execute(sa.delete(PushSubscription).where(PushSubscription.endpoint == body.endpoint)).rowcount
+        deleted = session.execute(
+            sa.delete(PushSubscription).where(PushSubscription.endpoint == body.endpoint)).rowcount
     return {"success": True, "deleted": bool(deleted)}
 
 
