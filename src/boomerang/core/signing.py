@@ -56,7 +56,7 @@ class Signer:
         self._key = hashlib.sha256(b"boomerang-links\0" + secret).digest()
 
     def _mac(self, purpose: str, body: str) -> str:
-        return _b64(hmac.new(self._key, f"{purpose}\0{body}".encode(), hashlib.sha256).digest()[:16])
+        return _b64(hmac.digest(self._key, f"{purpose}\0{body}".encode(), "sha256")[:16])
 
     def sign(self, purpose: str, payload: dict | list, *, expires_in: float | None = None) -> str:
         """A token for `payload`; with `expires_in` (seconds) it is refused after that."""

@@ -50,12 +50,8 @@ def tick(ws: Workspace, now: datetime | None = None, *, limit: int = 500, batch:
         out["branched"] += branched
         if not woken and not branched:
             break
-    for _ in range(limit):
-        counts = dispatch(ws, now=now)
-        for k, v in counts.items():
-            out[k] = out.get(k, 0) + v
-        if not sum(counts.values()):
-            break
+    for k, v in dispatch(ws, now=now, rounds=limit).items():
+        out[k] = out.get(k, 0) + v
     return out
 
 

@@ -24,6 +24,11 @@ if TYPE_CHECKING:
     from boomerang.bootstrap import Workspace
 
 HREF = re.compile(r'href="(https?://[^"]+)"')
+
+
+def _tracked_hrefs(markup: str, track) -> str:
+    """Every http(s) link in autoescaped HTML through `track`, with its &amp; read back as & first."""
+    return HREF.sub(lambda m: f'href="{templates.html.escape(track(templates.html.unescape(m.group(1))))}"', markup)
 FOOTER = {
     "en": ("You get this because you are a customer of {shop}.", "Choose what you get", "Unsubscribe"),
     "ru": ("Вы получили это письмо как покупатель {shop}.", "Настроить рассылки", "Отписаться"),
@@ -57,7 +62,7 @@ class Composer:
 
     def prepare(self, customer_ids: set[str]) -> None:
         """Load the template data of these customers (one batch of queries)."""
-        missing = customer_ids - set(self.data)
+        missing = {c for c in customer_ids if c not in self.data}
         if missing:
             self.data.update(self.loader.load(missing))
 
@@ -93,13 +98,13 @@ class Composer:
             return Outbound(**base, subject=content.subject or row.title, text=self._text_footer(content.text, locale, links),
                             html=self._layout(content, locale, links, message.id, track), headers=self._headers(message, links))
         if channel == "telegram":
-            return Outbound(**base, text=HREF.sub(lambda m: f'href="{track(m.group(1))}"', content.text))
+            return Outbound(**base, text=_tracked_hrefs(content.text, track))
         url = track(content.url) if content.url else None
         return Outbound(**base, subject=content.subject, text=content.text, url=url)
 
     def _layout(self, content: templates.Content, locale: str, links: dict, message_id: int, track) -> str:
         why, choose, unsubscribe = FOOTER.get(locale.split("-")[0], FOOTER["en"])
-        body = HREF.sub(lambda m: f'href="{track(m.group(1))}"', content.html or "")
+        body = _tracked_hrefs(content.html or "", track)
         esc = templates.html.escape
         return LAYOUT.format(lang=esc(locale), title=esc(content.subject or ""), body=body,
                              why=esc(why.format(shop=self.ws.settings.messaging.shop_name)),

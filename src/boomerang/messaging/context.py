@@ -37,7 +37,7 @@ class ContextLoader:
 
     def __init__(self, session: Session, shop: dict[str, str], *, now: datetime) -> None:
         self.session, self.shop, self.now = session, shop, now
-        self._popular: list[Product] | None = None
+        self._popular: list[dict[str, Any]] | None = None
 
     def load(self, customer_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         ids = set(customer_ids)
@@ -50,7 +50,7 @@ class ContextLoader:
             c = customers.get(cid)
             order = orders.get(cid)
             favourite = Counter(bought[cid]).most_common(1)[0][0] if bought[cid] else None
-            currency = (order or {}).get("currency") or next((p.currency for p in self.popular() if p.currency), None)
+            currency = (order or {}).get("currency") or next((p["currency"] for p in self.popular() if p["currency"]), None)
             out[cid] = {
                 "customer": {"id": cid, "first_name": c.first_name if c else None, "last_name": c.last_name if c else None,
                              "email": c.email if c else None, "city": c.city if c else None,
@@ -65,28 +65,35 @@ class ContextLoader:
         return out
 
     def _orders(self, ids: set[str]) -> tuple[dict[str, dict], dict[str, list[str]]]:
-        """Each customer's last order with its lines, and the categories of everything they bought."""
-        last, categories = {}, defaultdict(list)
+        """Each customer's last order with its lines, and the categories of everything they bought: plain rows
+        in three simple queries per chunk (a join over orders, lines and products lets SQLite scan every line)."""
+        last: dict[str, dict] = {}
+        categories: dict[str, list[str]] = defaultdict(list)
         for chunk in _chunks(ids):
-            latest = (sa.select(Order.customer_id, sa.func.max(Order.placed_at).label("at"))
-                      .where(Order.customer_id.in_(chunk)).group_by(Order.customer_id).subquery())
-            rows = self.session.scalars(sa.select(Order).join(latest, (Order.customer_id == latest.c.customer_id)
-                                                              & (Order.placed_at == latest.c.at)))
-            for o in rows:
-                last[o.customer_id] = {"id": o.id, "total": o.total, "currency": o.currency, "placed_at": o.placed_at,
-                                       "coupon": o.coupon, "items": []}
-            lines = self.session.execute(
-                sa.select(Order.customer_id, Order.id, OrderLine, Product)
-                .join(OrderLine, OrderLine.order_id == Order.id).outerjoin(Product, Product.sku == OrderLine.sku)
-                .where(Order.customer_id.in_(chunk)))
-            for cid, order_id, line, product in lines:
+            orders = self.session.execute(sa.select(Order.id, Order.customer_id, Order.total, Order.currency,
+                                                    Order.placed_at, Order.coupon).where(Order.customer_id.in_(chunk))).all()
+            owner = {o.id: o.customer_id for o in orders}
+            for o in orders:
+                if o.customer_id not in last or o.placed_at > last[o.customer_id]["placed_at"]:
+                    last[o.customer_id] = {"id": o.id, "total": o.total, "currency": o.currency,
+                                           "placed_at": o.placed_at, "coupon": o.coupon, "items": []}
+            lines = [row for part in _chunks(owner) for row in self.session.execute(
+                sa.select(OrderLine.order_id, OrderLine.name, OrderLine.sku, OrderLine.quantity, OrderLine.unit_price,
+                          OrderLine.category).where(OrderLine.order_id.in_(part)).order_by(OrderLine.order_id,
+                                                                                            OrderLine.line_no))]
+            shown = [line for line in lines if last[owner[line.order_id]]["id"] == line.order_id]
+            links = {row.sku: row for part in _chunks({line.sku for line in shown if line.sku}) for row in
+                     self.session.execute(sa.select(Product.sku, Product.url, Product.image_url)
+                                          .where(Product.sku.in_(part)))}
+            for line in lines:
                 if line.category:
-                    categories[cid].append(line.category)
-                if cid in last and last[cid]["id"] == order_id:
-                    last[cid]["items"].append({
-                        "name": line.name, "sku": line.sku, "quantity": line.quantity, "price": line.unit_price,
-                        "category": line.category, "url": product.url if product else None,
-                        "image_url": product.image_url if product else None})
+                    categories[owner[line.order_id]].append(line.category)
+            for line in shown:
+                product = links.get(line.sku)
+                last[owner[line.order_id]]["items"].append({
+                    "name": line.name, "sku": line.sku, "quantity": line.quantity, "price": line.unit_price,
+                    "category": line.category, "url": product.url if product else None,
+                    "image_url": product.image_url if product else None})
         return last, categories
 
     def _loyalty(self, ids: set[str]) -> dict[str, dict]:
@@ -105,17 +112,22 @@ class ContextLoader:
                     promo_code=entry.code, discount_percent=entry.discount_percent, expires_at=entry.expires_at)
         return out
 
-    def popular(self) -> list[Product]:
+    def popular(self) -> list[dict[str, Any]]:
         """In-stock best sellers (by order lines), loaded once per loader."""
         if self._popular is None:
             sold = (sa.select(OrderLine.sku, sa.func.count().label("n")).where(OrderLine.sku.is_not(None))
                     .group_by(OrderLine.sku).subquery())
-            self._popular = list(self.session.scalars(
+            self._popular = [_product(p) for p in self.session.scalars(
                 sa.select(Product).outerjoin(sold, sold.c.sku == Product.sku).where(Product.in_stock.is_(True))
-                .order_by(sa.func.coalesce(sold.c.n, 0).desc(), Product.sku).limit(200)))
+                .order_by(sa.func.coalesce(sold.c.n, 0).desc(), Product.sku).limit(200))]
         return self._popular
 
     def _recommend(self, category: str | None, exclude: set[str]) -> list[dict[str, Any]]:
-        pool = [p for p in self.popular() if p.sku not in exclude]
-        first = [p for p in pool if category and p.category == category]
-        return [_product(p) for p in (first + [p for p in pool if p not in first])[:RECOMMENDED]]
+        """The best sellers of the customer's favourite category first, then the shop's; none they just bought."""
+        picked = [p for p in self.popular() if category and p["category"] == category and p["sku"] not in exclude]
+        for p in self.popular():
+            if len(picked) >= RECOMMENDED:
+                break
+            if p["sku"] not in exclude and p not in picked:
+                picked.append(p)
+        return picked[:RECOMMENDED]

@@ -41,7 +41,7 @@ def send_test(ws: Workspace, *, channel: str, customer_id: str, template: str) -
         if session.get(Customer, customer_id) is None:
             raise NotFound(f"no customer {customer_id!r}", field="customer")
         service.get(session, template)
-        message = Message(key=f"test:{new_id()}", source="test", customer_id=customer_id, channels=[channel],
+        message = Message(key=f"test:{new_id('msg')}", source="test", customer_id=customer_id, channels=[channel],
                           template=template, category="transactional", status="queued", send_after=now,
                           attempts=1, created_at=now)
         session.add(message)
@@ -63,7 +63,7 @@ def send_test(ws: Workspace, *, channel: str, customer_id: str, template: str) -
             return _result(message)
         message.status = "sending"
         key = message.key
-    result = deliver(ws, [outbound])[0]
+    result = deliver(ws, [(outbound, adapter)])[0]
     with ws.uow.session() as session:
         message = session.scalar(sa.select(Message).where(Message.key == key))
         settle(session, message, result, now)

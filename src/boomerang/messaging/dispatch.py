@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -55,26 +55,45 @@ ADDRESSES = ("email", "phone", "telegram_chat_id")
 PROFILE = (Customer.id, Customer.merged_into_id, Customer.timezone, *(getattr(Customer, f) for f in ADDRESSES))
 # a message in one of these reached (or may have reached) the customer: the guards count it
 SENT = ("sending", "sent", "delivered", "opened", "clicked", "complained", "unsubscribed")
+Sending = tuple[Outbound, Any]  # a composed message and the adapter that sends it
 
 
-def dispatch(ws: Workspace, *, now: datetime | None = None, limit: int = 500) -> dict[str, int]:
-    """Send, suppress or defer the due queued messages (at most `limit`); the count of each outcome."""
+def dispatch(ws: Workspace, *, now: datetime | None = None, limit: int = 500, rounds: int = 1) -> dict[str, int]:
+    """Send, suppress or defer the due queued messages, `limit` per round, for up to `rounds` rounds or until
+    none is due; the count of each outcome. While one round's network sends are on their way, the next
+    round is decided and composed (rendering and sending overlap); its results are written after."""
     now = naive_utc(now or ws.clock.now())
-    counts = dict.fromkeys(OUTCOMES, 0)
+    totals = dict.fromkeys(OUTCOMES, 0)
     _fail_stale(ws, now)
-    with ws.uow.session() as session:
-        outgoing = _decide_batch(ws, session, now, limit, counts)
-    if not outgoing:
-        return counts
-    results = deliver(ws, outgoing)
-    with ws.uow.session() as session:
-        for outbound, result in zip(outgoing, results):
-            message = session.get(Message, outbound.message_id)
-            counts[settle(session, message, result, now)] += 1
-    return counts
+    in_flight: tuple[list[Sending], Future] | None = None
+    with ThreadPoolExecutor(1, thread_name_prefix="boomerang-send") as sender:
+        for _ in range(rounds):
+            counts = dict.fromkeys(OUTCOMES, 0)
+            with ws.uow.session() as session:
+                outgoing = _decide_batch(ws, session, now, limit, counts)
+            if in_flight:
+                _settle_all(ws, *in_flight, now, totals)
+            in_flight = (outgoing, sender.submit(deliver, ws, outgoing)) if outgoing else None
+            for k, v in counts.items():
+                totals[k] += v
+            if not outgoing and not sum(counts.values()):
+                break
+        if in_flight:
+            _settle_all(ws, *in_flight, now, totals)
+    return totals
 
 
-def _decide_batch(ws: Workspace, session: Session, now: datetime, limit: int, counts: dict[str, int]) -> list[Outbound]:
+def _settle_all(ws: Workspace, outgoing: list[Sending], results: Future, now: datetime,
+                totals: dict[str, int]) -> None:
+    done = results.result()  # before taking the store: the sends may still need to read it
+    with ws.uow.session() as session, session.no_autoflush:  # one flush for the round, at commit
+        sent = {m.id: m for m in session.scalars(sa.select(Message).where(
+            Message.id.in_([o.message_id for o, _ in outgoing])))}
+        for (outbound, _), result in zip(outgoing, done):
+            totals[settle(session, sent[outbound.message_id], result, now)] += 1
+
+
+def _decide_batch(ws: Workspace, session: Session, now: datetime, limit: int, counts: dict[str, int]) -> list[Sending]:
     """The guards' decisions for a batch; in-store sends done; what is left to send, marked `sending`."""
     due = (sa.select(Message).where(Message.status == "queued", Message.send_after <= now)
            .order_by(Message.send_after, Message.id).limit(limit))
@@ -90,31 +109,40 @@ def _decide_batch(ws: Workspace, session: Session, now: datetime, limit: int, co
     contexts = load_contexts(session, {m.customer_id for m in messages}, now, ws.settings.guards)
     composer = Composer(ws, session, now=now)
     composer.prepare({m.customer_id for m in messages})
-    outgoing = []
-    for message in sorted(messages, key=lambda m: (_rank(m.category), m.send_after, m.id)):
-        ctx = contexts[message.customer_id]
-        template = composer.template(message.template)
-        decision = decide(Outgoing.from_message(message, topic=template.topic if template else None), ctx, now)
-        if decision.action != "send":
-            counts[_hold(message, decision, now)] += 1
-            continue
-        channel = decision.channel or ""
-        message.channel, message.sent_at, message.reason = channel, now, decision.reason or None
-        message.attempts = (message.attempts or 0) + 1
-        try:
-            adapter = ws.channels.get(session, channel)
-            outbound = composer.compose(message, channel, ctx.address(channel), sandbox=adapter.name == "sandbox")
-        except (ChannelUnavailable, CannotCompose) as exc:
-            counts[settle(session, message, SendResult.failed(str(exc), permanent=isinstance(exc, CannotCompose)),
-                           now)] += 1
-            continue
-        ctx.recent.append(Sent(channel, message.category, message.template, message.source, now))
-        if adapter.in_store:
-            counts[settle(session, message, send_one(ws, adapter, outbound, session=session), now)] += 1
-        else:
-            message.status = "sending"
-            outgoing.append(outbound)
+    outgoing: list[Sending] = []
+    adapters: dict[str, Any] = {}  # per batch: the registry is asked once per channel
+    with session.no_autoflush:  # the batch's changes are written once, at commit
+        for message in sorted(messages, key=lambda m: (_rank(m.category), m.send_after, m.id)):
+            _decide_one(ws, session, message, contexts[message.customer_id], composer, now, counts, outgoing, adapters)
     return outgoing
+
+
+def _decide_one(ws: Workspace, session: Session, message: Message, ctx: Context, composer: Composer, now: datetime,
+                counts: dict[str, int], outgoing: list[Sending], adapters: dict[str, Any]) -> None:
+    """Guard, compose and (for in-store channels) send one message; a network send joins `outgoing`."""
+    template = composer.template(message.template)
+    decision = decide(Outgoing.from_message(message, topic=template.topic if template else None), ctx, now)
+    if decision.action != "send":
+        counts[_hold(message, decision, now)] += 1
+        return
+    channel = decision.channel or ""
+    message.channel, message.sent_at, message.reason = channel, now, decision.reason or None
+    message.attempts = (message.attempts or 0) + 1
+    try:
+        if channel not in adapters:
+            adapters[channel] = ws.channels.get(session, channel)
+        adapter = adapters[channel]
+        outbound = composer.compose(message, channel, ctx.address(channel), sandbox=adapter.name == "sandbox")
+    except (ChannelUnavailable, CannotCompose) as exc:
+        failed = SendResult.failed(str(exc), permanent=isinstance(exc, CannotCompose))
+        counts[settle(session, message, failed, now)] += 1
+        return
+    ctx.recent.append(Sent(channel, message.category, message.template, message.source, now))
+    if adapter.in_store:
+        counts[settle(session, message, send_one(ws, adapter, outbound, session=session), now)] += 1
+    else:
+        message.status = "sending"
+        outgoing.append((outbound, adapter))
 
 
 def _hold(message: Message, decision: Decision, now: datetime) -> str:
@@ -141,18 +169,17 @@ def send_one(ws: Workspace, adapter: Any, outbound: Outbound, *, session: Sessio
         return SendResult.failed(f"channel error ({type(exc).__name__})")
 
 
-def deliver(ws: Workspace, outgoing: list[Outbound]) -> list[SendResult]:
-    """Send each outbound message on its channel, as many at once as each channel allows."""
+def deliver(ws: Workspace, outgoing: list[Sending]) -> list[SendResult]:
+    """Send each message with its adapter, as many at once as each adapter allows; the store is not touched
+    (the next round may hold SQLite's write lock meanwhile)."""
     results: list[SendResult | None] = [None] * len(outgoing)
-    by_channel: dict[str, list[int]] = defaultdict(list)
-    for i, outbound in enumerate(outgoing):
-        by_channel[outbound.channel].append(i)
-    with ws.uow.session() as session:
-        adapters = {name: ws.channels.get(session, name) for name in by_channel}
-    for name, indexes in by_channel.items():
-        adapter = adapters[name]
+    by_adapter: dict[int, list[int]] = defaultdict(list)
+    for i, (_, adapter) in enumerate(outgoing):
+        by_adapter[id(adapter)].append(i)
+    for indexes in by_adapter.values():
+        adapter = outgoing[indexes[0]][1]
         with ThreadPoolExecutor(max_workers=max(1, min(adapter.concurrency, len(indexes)))) as pool:
-            for i, result in zip(indexes, pool.map(lambda i: send_one(ws, adapter, outgoing[i]), indexes)):
+            for i, result in zip(indexes, pool.map(lambda i: send_one(ws, adapter, outgoing[i][0]), indexes)):
                 results[i] = result
     return results  # type: ignore[return-value]
 

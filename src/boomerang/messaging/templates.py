@@ -60,22 +60,31 @@ def _locale_of(ctx) -> Locale:
 def plural(ctx, n: Any, one: str = "", few: str | None = None, many: str | None = None, other: str = "") -> str:
     """The word form for `n` in the message's locale: `{{ n }} {{ n|plural(one='бал', few='бали', many='балів') }}`."""
     try:
-        form = _locale_of(ctx).plural_form(abs(float(n)) if float(n) % 1 else abs(int(float(n))))
-    except (TypeError, ValueError):
+        form = _plural_form(_locale_of(ctx), abs(float(n)) if float(n) % 1 else abs(int(float(n))))
+    except (TypeError, ValueError, TemplateError):  # a missing value (undefined) reads as "other"
         form = "other"
     forms = {"one": one, "few": few, "many": many, "other": other}
     return forms.get(form) or other or many or few or one
+
+
+@lru_cache(maxsize=4096)
+def _plural_form(locale: Locale, n: float | int) -> str:
+    return locale.plural_form(n)
+
+
+@lru_cache(maxsize=65536)
+def _money(value: float, currency: str | None, locale: Locale) -> str:
+    """Babel formats a price in ~0.15 ms; a campaign repeats the same few prices a hundred thousand times."""
+    return format_currency(value, currency, locale=locale) if currency else format_decimal(value, locale=locale)
 
 
 @pass_context
 def money(ctx, amount: Any, currency: str | None = None) -> str:
     try:
         value = float(amount)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, TemplateError):
         return ""
-    currency = currency or ctx.get("currency")
-    locale = _locale_of(ctx)
-    return format_currency(value, currency, locale=locale) if currency else format_decimal(value, locale=locale)
+    return _money(value, currency or ctx.get("currency") or None, _locale_of(ctx))
 
 
 @pass_context
@@ -100,6 +109,7 @@ def _env(autoescape: bool) -> ImmutableSandboxedEnvironment:
 TEXT_ENV, HTML_ENV = _env(False), _env(True)
 
 
+@lru_cache(maxsize=256)
 def parse_locale(tag: str | None) -> Locale:
     try:
         return Locale.parse((tag or "en").replace("-", "_"))

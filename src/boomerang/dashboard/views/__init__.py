@@ -12,7 +12,9 @@ from boomerang.bootstrap import Workspace
 from boomerang.core.signing import load_secret
 from boomerang.dashboard.auth import CsrfFailed, Forbidden, LoginRequired, Signer
 from boomerang.dashboard.data import Analytics
-from boomerang.dashboard.views import analytics, customers, journeys, login, overview, segments, users
+from boomerang.dashboard.views import (
+    analytics, campaigns, channels, customers, journeys, login, messaging, overview, segments, users,
+)
 from boomerang.dashboard.views.common import Dashboard, redirect, render
 
 
@@ -20,7 +22,7 @@ def mount(app: FastAPI, ws: Workspace, *, warm: bool = True) -> None:
     """Add the dashboard to `app`; with `warm`, showing the login page starts computing the overview."""
     board = Dashboard(ws=ws, signer=Signer(load_secret(ws.settings.home)), analytics=Analytics(ws), warm=warm)
     app.state.dashboard = board
-    for module in (login, overview, analytics, customers, segments, journeys, users):
+    for module in (login, overview, analytics, customers, segments, journeys, campaigns, messaging, channels, users):
         app.include_router(module.router, include_in_schema=False)
     app.mount("/static", StaticFiles(directory=str(resources.files("boomerang") / "dashboard" / "static")),
               name="static")

@@ -1,0 +1,86 @@
+// Boomerang dashboard: the template editor's live preview. The definition's text goes (debounced) to the preview
+// endpoint; the answer fills each channel's card as text, and the email's HTML goes only into the sandboxed iframe.
+(function () {
+  "use strict";
+
+  function editor(form) {
+    var definition = form.querySelector("textarea[name=definition]"), customer = form.querySelector("input[name=customer]");
+    var box = document.getElementById("preview"), status = document.getElementById("preview-status");
+    var errors = document.getElementById("preview-errors");
+    var token = form.querySelector("input[name=csrf_token]").value;
+    var timer = null, busy = false, again = false;
+
+    function fill(card, result) {
+      card.querySelectorAll("[data-field]").forEach(function (el) {
+        var field = el.dataset.field, value = result[field];
+        if (field === "error") {
+          el.textContent = value || "";
+          el.hidden = !value;
+        } else if (field === "html") {
+          el.srcdoc = value || "";
+        } else if (field === "buttons") {
+          el.replaceChildren();
+          (value || []).forEach(function (b) {
+            var item = document.createElement("li");
+            item.textContent = b.label + " → " + b.url;
+            el.appendChild(item);
+          });
+        } else {
+          el.textContent = value || "";
+        }
+      });
+    }
+
+    function show(code, body) {
+      errors.replaceChildren();
+      if (code === 200) {
+        box.dataset.state = "ok";
+        status.textContent = "Locale " + body.locale + ", " + (body.customer ? "customer " + body.customer : "a sample customer") + ".";
+        errors.hidden = true;
+        box.querySelectorAll(".channel-preview").forEach(function (card) {
+          fill(card, body.channels[card.dataset.channel] || {});
+        });
+        return;
+      }
+      box.dataset.state = "error";  // the last good preview stays, dimmed, under the errors
+      status.textContent = "Fix the definition to see it.";
+      (body.errors || [{field: "preview", reason: "failed with status " + code}]).forEach(function (e) {
+        var line = document.createElement("div"), field = document.createElement("strong");
+        field.textContent = e.field || "definition";
+        line.appendChild(field);
+        line.appendChild(document.createTextNode(": " + e.reason));
+        errors.appendChild(line);
+      });
+      errors.hidden = false;
+    }
+
+    function ask() {  // one request at a time: text typed meanwhile is sent when the answer comes
+      if (busy) { again = true; return; }
+      busy = true;
+      again = false;
+      box.dataset.state = "busy";
+      fetch(form.dataset.templatePreview, {
+        method: "POST", credentials: "same-origin",
+        headers: {"Content-Type": "application/json", "Accept": "application/json", "X-CSRF-Token": token},
+        body: JSON.stringify({definition: definition.value, customer: customer.value})
+      }).then(function (response) {
+        return response.json().then(function (body) { return [response.status, body]; }, function () {
+          return [response.status, {errors: [{field: "preview", reason: "no answer (status " + response.status + "): reload the page"}]}];
+        });
+      }, function () {
+        return [0, {errors: [{field: "preview", reason: "the server did not answer"}]}];
+      }).then(function (answer) {
+        busy = false;
+        if (again) { ask(); } else { show(answer[0], answer[1]); }  // an answer for older text is dropped
+      });
+    }
+
+    function later() { clearTimeout(timer); timer = setTimeout(ask, 400); }
+    definition.addEventListener("input", later);
+    customer.addEventListener("input", later);
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("form[data-template-preview]").forEach(editor);
+  });
+})();

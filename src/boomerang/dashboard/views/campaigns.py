@@ -1,0 +1,157 @@
+"""Campaigns: the list, a new campaign from YAML, and a campaign's page with schedule, cancel and its results."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from boomerang.core.errors import BoomerangError, NotFound, ValidationFailed
+from boomerang.customers.models import CHANNELS
+from boomerang.dashboard.views.common import BoardDep, Marketer, Viewer, checked_form, redirect, render
+from boomerang.dashboard.views.messaging import as_yaml, parse_text
+from boomerang.messaging import campaigns, service
+from boomerang.segments.service import list_segments
+
+router = APIRouter()
+DONE = {"scheduled": "The campaign is scheduled.",
+        "cancelled": "The campaign is cancelled: what was still queued is suppressed."}
+EXAMPLE = """\
+name: spring_sale
+title: Spring sale
+segment: {segment}
+template: {template}  # or variants: [{{name: a, template: x}}, {{name: b, template: y, weight: 1}}]
+channels: [email]  # in order of preference
+holdout_percent: 10  # never sent: the baseline the results are compared with
+attribution_days: 5
+# local_time: "10:00"  # at this time in each customer's timezone
+# throttle_per_minute: 1000
+"""
+
+
+def _not_found(request: Request, user, name: str) -> Response:
+    return render(request, "error.html", user=user, status_code=404, title="No such campaign",
+                  message=f"There is no campaign named {name}.")
+
+
+@router.get("/campaigns")
+def campaigns_page(request: Request, user: Viewer, board: BoardDep) -> Response:
+    return render(request, "campaigns.html", user=user, listed=campaigns.listing(board.ws))
+
+
+# -- a new campaign --------------------------------------------------------------------------------
+
+def _form(request: Request, user, board, *, text: str | None = None, status_code: int = 200,
+          errors: list[dict] | None = None) -> Response:
+    segments = [s["name"] for s in list_segments(board.ws)]
+    with board.ws.uow.session() as s:
+        names = [t["name"] for t in service.listing(s)]
+    if text is None:
+        text = EXAMPLE.format(segment=segments[0] if segments else "your_segment",
+                              template=names[0] if names else "your_template")
+    return render(request, "campaign_form.html", user=user, text=text, segments=segments, template_names=names,
+                  channels=CHANNELS, errors=errors, status_code=status_code)
+
+
+def _create(board, text: str) -> str:
+    definition = parse_text(text)
+    name = definition.get("name") if isinstance(definition, dict) else None
+    if isinstance(name, str):
+        try:
+            campaigns.get(board.ws, name)
+        except NotFound:
+            pass
+        else:
+            raise ValidationFailed([{"field": "name", "reason": f"a campaign named {name} already exists"}])
+    return campaigns.save(board.ws, definition)["name"]
+
+
+@router.get("/campaigns/new")
+def new_form(request: Request, user: Marketer, board: BoardDep) -> Response:
+    return _form(request, user, board)
+
+
+@router.post("/campaigns/new")
+async def create(request: Request, user: Marketer, board: BoardDep) -> Response:
+    text = str((await checked_form(request)).get("definition") or "")
+    try:
+        name = await run_in_threadpool(_create, board, text)
+    except BoomerangError as exc:
+        return _form(request, user, board, text=text, status_code=exc.status_code, errors=exc.errors)
+    return redirect(f"/campaigns/{name}")
+
+
+# -- one campaign ----------------------------------------------------------------------------------
+
+def ordered(summary: dict[str, Any], groups: dict[str, dict]) -> list[tuple[str, dict]]:
+    """The variants in the definition's order, then the holdout, then any group a former definition left."""
+    names = [v for v in summary["variants"] if v in groups] + (["holdout"] if "holdout" in groups else [])
+    return [(n, groups[n]) for n in names + sorted(set(groups) - set(names))]
+
+
+def charts(groups: list[tuple[str, dict]]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Two bar charts per group: open, click and conversion rates; revenue per customer and incremental revenue."""
+    labels = [name for name, _ in groups]
+
+    def data(key: str) -> list:
+        return [g.get(key) for _, g in groups]
+    rates = {"type": "bar", "percent": True, "labels": labels, "datasets": [
+        {"label": "Open rate", "data": data("open_rate")}, {"label": "Click rate", "data": data("click_rate")},
+        {"label": "Conversion rate", "data": data("conversion_rate")}]}
+    revenue = {"type": "bar", "labels": labels, "datasets": [
+        {"label": "Revenue per customer", "data": data("revenue_per_customer")},
+        {"label": "Incremental revenue", "data": data("incremental_revenue"), "yAxisID": "y2"}]}
+    return rates, revenue
+
+
+def _campaign_page(request: Request, user, board, name: str, *, status_code: int = 200, **context) -> Response:
+    try:
+        campaign = campaigns.get(board.ws, name)
+        results = campaigns.stats(board.ws, name)
+    except NotFound:
+        return _not_found(request, user, name)
+    groups = ordered(campaign, results["groups"])
+    rates, revenue = charts(groups)
+    return render(request, "campaign.html", user=user, campaign=campaign, definition=as_yaml(campaign["definition"]),
+                  groups=groups, rates=rates, revenue=revenue, status_code=status_code, **context)
+
+
+@router.get("/campaigns/{name}")
+def campaign_page(request: Request, name: str, user: Viewer, board: BoardDep, done: str = "") -> Response:
+    return _campaign_page(request, user, board, name, done=DONE.get(done))
+
+
+def _moment(text: str) -> datetime | None:
+    """The optional time from the schedule form (UTC); a bad one is a ValidationFailed naming `at`."""
+    if not text.strip():
+        return None
+    try:
+        return datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValidationFailed([{"field": "at", "reason": "a date and time, YYYY-MM-DD HH:MM (UTC)"}]) from None
+
+
+async def _act(request: Request, name: str, user, board, done: str, act) -> Response:
+    form = await checked_form(request)
+    try:
+        await run_in_threadpool(act, form)
+    except NotFound:
+        return _not_found(request, user, name)
+    except BoomerangError as exc:
+        return _campaign_page(request, user, board, name, status_code=exc.status_code, errors=exc.errors)
+    return redirect(f"/campaigns/{name}?done={done}")
+
+
+@router.post("/campaigns/{name}/schedule")
+async def schedule(request: Request, name: str, user: Marketer, board: BoardDep) -> Response:
+    """Schedule a draft at the given time, else at its send_at, else now."""
+    return await _act(request, name, user, board, "scheduled",
+                      lambda form: campaigns.schedule(board.ws, name, at=_moment(str(form.get("at") or ""))))
+
+
+@router.post("/campaigns/{name}/cancel")
+async def cancel(request: Request, name: str, user: Marketer, board: BoardDep) -> Response:
+    return await _act(request, name, user, board, "cancelled", lambda form: campaigns.cancel(board.ws, name))
