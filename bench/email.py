@@ -20,7 +20,7 @@ import os
 import sys
 
 if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
-    sys.path.pop(0)  # this file is email.py: run as a script, it would shadow the standard library's email
+    sys.path.append(sys.path.pop(0))  # this file is email.py: first on the path, it would shadow the stdlib's email
 
 import argparse
 import contextlib
@@ -244,7 +244,14 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=500, help="messages per dispatch round")
     parser.add_argument("--server", choices=("smtp-sink", "aiosmtpd"),
                         default="smtp-sink" if shutil.which("smtp-sink") else "aiosmtpd")
+    parser.add_argument("--store", choices=("sqlite", "postgres"), default="sqlite",
+                        help="postgres: a throw-away server on loopback (Debian's postgresql), as in bench/journeys.py")
     args = parser.parse_args()
+    stop_postgres = None
+    if args.store == "postgres":
+        from journeys import postgres  # bench/journeys.py
+
+        os.environ["BOOMERANG_DATABASE_URL"], stop_postgres = postgres()  # every worker process reads it
     server = SmtpSink() if args.server == "smtp-sink" else Aiosmtpd()
     runs = [("1 worker, 1 connection (baseline)", args.slice, 1, 1),
             (f"1 worker, {args.pool} connections", args.slice, 1, args.pool),
@@ -255,7 +262,7 @@ def main() -> None:
         total = sum(n for _, n, _, _ in runs)
         ws = prepare(Path(tmp) / "ws", total, server.port, 1)
         print(f"{total:,} customers with orders and consents in {time.perf_counter() - t:.1f} s; "
-              f"SMTP server: {args.server}, in its own process")
+              f"store: {args.store}; SMTP server: {args.server}, in its own process")
         ids = iter(f"c{i:07d}" for i in range(total))
         for n, (label, size, workers, pool) in enumerate(runs):
             configure(ws, server.port, pool, NOW + timedelta(seconds=n + 1))
@@ -264,6 +271,8 @@ def main() -> None:
             print(f"  {label}: {result['rate']:,.0f} messages/s", flush=True)
         ws.channels.close()
     server.stop()
+    if stop_postgres:
+        stop_postgres()
     base = results[0][2]["rate"]
     print(f"\n{'run':<36}{'messages':>10}{'seconds':>9}{'msg/s':>8}{'queued in s':>12}{'vs baseline':>12}")
     for label, size, r in results:

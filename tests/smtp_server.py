@@ -75,6 +75,13 @@ class _Handler:
     def __init__(self, server: SmtpServer) -> None:
         self.server = server
 
+    async def handle_EHLO(self, smtp, session, envelope, hostname, responses):
+        """aiosmtpd reads commands one line at a time, so pipelined ones work; it only does not say so."""
+        session.host_name = hostname
+        if self.server.pipelining:
+            responses.insert(-1, "250-PIPELINING")
+        return responses
+
     async def handle_MAIL(self, smtp, session, envelope, address, mail_options):
         if self.server.username and not session.authenticated:
             return "530 5.7.0 Authentication required"
@@ -125,12 +132,14 @@ class SmtpServer:
 
     def __init__(self, *, tls: Literal["starttls", "ssl"] | None = None, username: str | None = None,
                  password: str | None = None, refuse: Mapping[str, Literal[550, 451]] | None = None,
-                 keep: bool = True, timeout: float = 300, hang_up_after_data: bool = False) -> None:
+                 keep: bool = True, timeout: float = 300, hang_up_after_data: bool = False,
+                 pipelining: bool = False) -> None:
         self.tls, self.username, self.password = tls, username, password
         self.refuse = dict(refuse or {})
         self.keep = keep  # False: count messages without keeping them (benchmarks)
         self.timeout = timeout  # idle seconds before the server says 421 and hangs up
         self.hang_up_after_data = hang_up_after_data  # take each message, then hang up before answering
+        self.pipelining = pipelining  # offer RFC 2920 PIPELINING in EHLO
         self.received: list[Received] = []
         self.count = 0
         self.connections = 0

@@ -43,9 +43,10 @@ def channel(server: SmtpServer, **config) -> SmtpChannel:
                                              "from_address": FROM, "from_name": "Магазин Бумеранг", **config}))
 
 
-@pytest.fixture
-def server():
-    with SmtpServer(refuse={"gone@example.com": 550, "full@example.com": 451}) as s:
+@pytest.fixture(params=[False, True], ids=["step-by-step", "pipelined"])
+def server(request):
+    """Every test on both paths: MAIL, RCPT and DATA one by one, and in one write (RFC 2920)."""
+    with SmtpServer(refuse={"gone@example.com": 550, "full@example.com": 451}, pipelining=request.param) as s:
         yield s
 
 
@@ -146,8 +147,9 @@ def test_connections_are_pooled_across_threads(server):
     assert ch.send(outbound("after")).ok  # a send after close still goes, on a connection not kept
 
 
-def test_a_dropped_or_timed_out_connection_is_replaced():
-    with SmtpServer(timeout=0.3) as server:
+@pytest.mark.parametrize("pipelining", [False, True])
+def test_a_dropped_or_timed_out_connection_is_replaced(pipelining):
+    with SmtpServer(timeout=0.3, pipelining=pipelining) as server:
         ch = channel(server)
         assert ch.send(outbound("k1")).ok
         server.drop_connections()  # hung up without a word: the next command finds the socket closed

@@ -282,3 +282,33 @@ def test_a_click_moves_on_the_journey_that_sent_the_message(store):
     with store.uow.session() as s:
         nodes = {i.customer_id: (i.status, i.node) for i in s.scalars(sa.select(Instance))}
     assert nodes == {"ann": ("done", "clicked"), "bob": ("waiting", "wait")}
+
+
+def test_a_journey_keyed_by_a_sku_speaks_of_that_product(store):
+    """Back in stock, price drop, replenishment: `product` in the template is the instance's SKU."""
+    from boomerang.catalog.models import Product
+    from boomerang.journeys import service as journeys
+    from boomerang.journeys.models import Instance
+    from boomerang.messaging.compose import Composer
+
+    email = Recording()
+    store.channels.override("email", lambda ctx: email)
+    journeys.save(store, {"name": "restock", "trigger": {"event": "Back In Stock", "key": "sku"}, "start": "tell",
+                          "nodes": {"tell": {"type": "send", "channel": "email", "template": "stock", "next": "done"},
+                                    "done": {"type": "exit"}}})
+    with store.uow.session() as s:
+        add_customer(s, "ann")
+        add_template(s, {"name": "stock", "locales": {"en": {
+            "subject": "{{ product.name }} is back", "text": "{{ product.price|money(product.currency) }}"}}})
+        s.add(Product(sku="mug-1", name="Blue mug", price=12.5, currency="EUR", attributes={}, created_at=NOW,
+                      updated_at=NOW))
+        from boomerang.journeys.models import Journey
+
+        jid = s.scalar(sa.select(Journey.id))
+        s.add(Instance(id="inst1", journey_id=jid, version=1, customer_id="ann", key="mug-1", status="running",
+                       node="tell", control=False, state={}, entered_at=NOW, updated_at=NOW))
+        queue(s, "m1", "ann", template="stock", instance_id="inst1")
+    dispatch(store, now=NOW)
+    assert email.sent[0].subject == "Blue mug is back" and email.sent[0].text.startswith("€12.50")
+    with store.uow.session() as s:  # a campaign's message has no product
+        assert Composer(store, s, now=NOW).product_of(queue(s, "m2", "ann", template="stock")) is None

@@ -70,17 +70,36 @@ class _Tracked:
 
     data_started = False
 
+    def deliver(self, sender: str, to: str, msg: bytes, options: list[str]) -> None:
+        """One message; raises what smtplib's sendmail raises. With a server that offers PIPELINING (RFC 2920)
+        and a message from channels.mime (CRLF lines, none starting with a dot: nothing to escape), MAIL,
+        RCPT and DATA go in one write: one round trip instead of three, and no regex pass over the body."""
+        self.ehlo_or_helo_if_needed()
+        if not self.has_extn("pipelining") or b"\n." in msg or not msg.endswith(b"\r\n"):
+            self.sendmail(sender, [to], msg, mail_options=options)  # step by step (see data)
+            return
+        extra = "".join(f" {o}" for o in options)
+        self.send(f"MAIL FROM:<{sender}>{extra}\r\nRCPT TO:<{to}>\r\nDATA\r\n".encode())
+        (mail, mail_text), (rcpt, rcpt_text), (data, data_text) = self.getreply(), self.getreply(), self.getreply()
+        if data == 354 and (mail != 250 or rcpt not in (250, 251)):
+            self.send(b".\r\n")  # a server that took DATA anyway gets an empty message, which it must refuse
+            self.getreply()
+        if mail != 250 or rcpt not in (250, 251) or data != 354:
+            self.rset()
+            if mail != 250:
+                raise smtplib.SMTPSenderRefused(mail, mail_text, sender)
+            if rcpt not in (250, 251):
+                raise smtplib.SMTPRecipientsRefused({to: (rcpt, rcpt_text)})
+            raise smtplib.SMTPDataError(data, data_text)
+        self.data_started = True
+        self.send(msg + b".\r\n")
+        code, reply = self.getreply()
+        if code != 250:
+            raise smtplib.SMTPDataError(code, reply)
+
     def data(self, msg):
         self.data_started = True
-        if b"\n." in msg or not msg.endswith(b"\r\n") or b"\r\n" not in msg[:200]:
-            return super().data(msg)
-        # channels.mime writes CRLF lines, none starting with a dot: smtplib's two regex passes over the whole
-        # message (line ends, dot-stuffing) would change nothing, and cost as much as building it
-        code, reply = self.docmd("data")
-        if code != 354:
-            raise smtplib.SMTPDataError(code, reply)
-        self.send(msg + b".\r\n")
-        return self.getreply()
+        return super().data(msg)
 
 
 class _Plain(_Tracked, smtplib.SMTP):
@@ -168,7 +187,7 @@ class SmtpChannel:
             conn = conn or self._connect()
             conn.data_started = False
             options = ["SMTPUTF8"] if not (to + self.config.from_address).isascii() else []
-            conn.sendmail(self._envelope_from, [to], mail, mail_options=options)
+            conn.deliver(self._envelope_from, to, mail, options)
             result = SendResult.sent(mid)
         except (smtplib.SMTPException, OSError) as exc:
             gone = conn is not None and conn.sock is None  # smtplib closes it when the server goes

@@ -11,13 +11,15 @@ import re
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from boomerang.catalog.models import Product
 from boomerang.channels.base import Button, Outbound
 from boomerang.core.errors import BoomerangError
-from boomerang.journeys.models import Message
+from boomerang.journeys.models import Instance, Message
 from boomerang.messaging import templates, tracking
-from boomerang.messaging.context import ContextLoader
+from boomerang.messaging.context import ContextLoader, product_dict
 from boomerang.messaging.models import Template
 
 if TYPE_CHECKING:
@@ -66,6 +68,15 @@ class Composer:
         if missing:
             self.data.update(self.loader.load(missing))
 
+    def product_of(self, message: Message) -> dict[str, Any] | None:
+        """The product a journey is about, when its instance is keyed by a SKU (back in stock, price drop,
+        replenishment)."""
+        if not message.instance_id:
+            return None
+        key = self.session.scalar(sa.select(Instance.key).where(Instance.id == message.instance_id))
+        product = self.session.get(Product, key) if key else None
+        return product_dict(product) if product else None
+
     def compose(self, message: Message, channel: str, address: str | None, *, sandbox: bool = False) -> Outbound:
         """The message as `channel` sends it; CannotCompose when its template is missing or breaks (the sandbox,
         which delivers nothing, records a message whose template is not written yet, empty)."""
@@ -86,8 +97,8 @@ class Composer:
         links = {"preferences": tracking.preferences_url(self.ws, message.customer_id),
                  "unsubscribe": tracking.unsubscribe_url(self.ws, message.id)}
         try:
-            content = templates.render(row.variants, channel, locale, {**data, "links": links,
-                                                                       "message": {"channel": channel}})
+            content = templates.render(row.variants, channel, locale, {**data, "links": links, "product": self.product_of(
+                message), "message": {"channel": channel}})
         except BoomerangError as exc:
             raise CannotCompose(f"template {row.name!r}: {exc.message}", field="template") from None
         track = lambda url: tracking.link(self.ws, message.id, url)  # noqa: E731

@@ -27,7 +27,7 @@ def _chunks(ids: Iterable[str]) -> Iterable[list[str]]:
         yield ordered[start:start + CHUNK]
 
 
-def _product(p: Product) -> dict[str, Any]:
+def product_dict(p: Product) -> dict[str, Any]:
     return {"sku": p.sku, "name": p.name, "price": p.price, "currency": p.currency, "url": p.url,
             "image_url": p.image_url, "category": p.category}
 
@@ -117,7 +117,7 @@ class ContextLoader:
         if self._popular is None:
             sold = (sa.select(OrderLine.sku, sa.func.count().label("n")).where(OrderLine.sku.is_not(None))
                     .group_by(OrderLine.sku).subquery())
-            self._popular = [_product(p) for p in self.session.scalars(
+            self._popular = [product_dict(p) for p in self.session.scalars(
                 sa.select(Product).outerjoin(sold, sold.c.sku == Product.sku).where(Product.in_stock.is_(True))
                 .order_by(sa.func.coalesce(sold.c.n, 0).desc(), Product.sku).limit(200))]
         return self._popular
