@@ -6,11 +6,12 @@ import base64
 from collections.abc import Iterator
 from typing import Annotated
 
+import orjson
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from boomerang.bootstrap import Workspace
-from boomerang.core.errors import BoomerangError
+from boomerang.core.errors import BoomerangError, ValidationFailed
 
 
 class Unauthorized(BoomerangError):
@@ -44,6 +45,17 @@ def require_secret(request: Request) -> None:
     key = token.strip() if scheme.lower() == "bearer" else basic_user(request)
     if request.app.state.keys.kind_of(key) != "secret":
         raise Unauthorized("a valid secret API key is required (Authorization: Bearer <key>)", field="authorization")
+
+
+def json_object(body: bytes) -> dict:
+    """A request body that must be one JSON object; ValidationFailed naming `body` otherwise."""
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise ValidationFailed([{"field": "body", "reason": f"not valid JSON: {exc}"}]) from None
+    if not isinstance(payload, dict):
+        raise ValidationFailed([{"field": "body", "reason": "must be a JSON object"}])
+    return payload
 
 
 WorkspaceDep = Annotated[Workspace, Depends(workspace)]

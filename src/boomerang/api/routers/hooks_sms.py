@@ -11,12 +11,11 @@ import hashlib
 import hmac
 from typing import Any
 
-import orjson
 import sqlalchemy as sa
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
-from boomerang.api.deps import Unauthorized
+from boomerang.api.deps import Unauthorized, json_object
 from boomerang.channels import config as settings
 from boomerang.channels.http_results import redact
 from boomerang.channels.sms import receipt_key, twilio_signature
@@ -70,12 +69,7 @@ async def twilio_status(request: Request) -> dict:
 
 
 def _payload(body: bytes) -> dict[str, Any]:
-    try:
-        payload = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise ValidationFailed([{"field": "body", "reason": f"not valid JSON: {exc}"}]) from None
-    if not isinstance(payload, dict):
-        raise ValidationFailed([{"field": "body", "reason": "must be a JSON object"}])
+    payload = json_object(body)
     if not isinstance(payload.get("id"), str) or not payload["id"]:
         raise ValidationFailed([{"field": "id", "reason": "the gateway's message id is required (a string)"}])
     if payload.get("status") not in OUTCOMES:

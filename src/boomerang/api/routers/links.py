@@ -86,8 +86,8 @@ def opened(token: str, request: Request):
     return Response(PIXEL, media_type="image/gif", headers=NO_STORE)
 
 
-@router.get("/u/{token}")
-def unsubscribe_page(token: str, request: Request):
+def _unsubscribe(request: Request, token: str, *, done: bool) -> Response:
+    """The page for an unsubscribe link: asking to confirm, or (done) after unsubscribing."""
     ws = _ws(request)
     with ws.uow.session() as session:
         try:
@@ -96,26 +96,23 @@ def unsubscribe_page(token: str, request: Request):
             return _refused("invalid or altered link")
         if message is None:
             return _refused("this message no longer exists", 404)
-        return _page(ws, "unsubscribe.html", title="Unsubscribe", done=False,
+        if done:
+            tracking.record(session, message, "unsubscribed", at=_now(ws), detail="unsubscribe link")
+        return _page(ws, "unsubscribe.html", title="Unsubscribed" if done else "Unsubscribe", done=done,
                      channel_label=CHANNEL_LABELS.get(message.channel or "", "these"),
                      preferences_url=tracking.preferences_url(ws, message.customer_id))
+
+
+@router.get("/u/{token}")
+def unsubscribe_page(token: str, request: Request):
+    """A GET only asks (mail scanners follow links): unsubscribing takes the POST."""
+    return _unsubscribe(request, token, done=False)
 
 
 @router.post("/u/{token}")
 def unsubscribe(token: str, request: Request):
     """RFC 8058: a POST with List-Unsubscribe=One-Click (mail clients) or the confirm form: unsubscribed at once."""
-    ws = _ws(request)
-    with ws.uow.session() as session:
-        try:
-            message, _ = _message(ws, session, tracking.UNSUBSCRIBE, token)
-        except (BadToken, ValueError, TypeError, IndexError):
-            return _refused("invalid or altered link")
-        if message is None:
-            return _refused("this message no longer exists", 404)
-        tracking.record(session, message, "unsubscribed", at=_now(ws), detail="unsubscribe link")
-        return _page(ws, "unsubscribe.html", title="Unsubscribed", done=True,
-                     channel_label=CHANNEL_LABELS.get(message.channel or "", "these"),
-                     preferences_url=tracking.preferences_url(ws, message.customer_id))
+    return _unsubscribe(request, token, done=True)
 
 
 def _customer_of(ws: Workspace, token: str) -> str:

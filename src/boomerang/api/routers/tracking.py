@@ -11,11 +11,10 @@ from __future__ import annotations
 import gzip
 import zlib
 
-import orjson
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
-from boomerang.api.deps import Unauthorized, basic_user
+from boomerang.api.deps import Unauthorized, basic_user, json_object
 from boomerang.core.clock import naive_utc
 from boomerang.core.errors import BoomerangError, ValidationFailed
 from boomerang.core.ids import new_id
@@ -41,16 +40,6 @@ async def _body(request: Request, limit: int) -> bytes:
     if len(body) > limit:
         raise TooLarge(f"the body is larger than {limit} bytes", field="body")
     return body
-
-
-def _json(body: bytes) -> dict:
-    try:
-        payload = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise ValidationFailed([{"field": "body", "reason": f"not valid JSON: {exc}"}]) from None
-    if not isinstance(payload, dict):
-        raise ValidationFailed([{"field": "body", "reason": "must be a JSON object"}])
-    return payload
 
 
 def _accept(request: Request, kind: str, payload: dict) -> dict:
@@ -82,7 +71,7 @@ def _endpoint(kind: str):
     async def endpoint(request: Request) -> dict:
         limits = request.app.state.ws.settings.ingest
         limit = limits.max_batch_bytes if kind == "batch" else limits.max_message_bytes
-        payload = _json(await _body(request, limit))
+        payload = json_object(await _body(request, limit))
         return await run_in_threadpool(_accept, request, kind, payload)
 
     endpoint.__name__ = f"v1_{kind}"
