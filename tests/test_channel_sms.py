@@ -11,7 +11,6 @@ from datetime import datetime
 import pytest
 
 from api_helpers import Api
-from boomerang.api.routers.hooks_sms import router as hooks_router
 from boomerang.channels import config as settings
 from boomerang.channels.base import Outbound
 from boomerang.channels.sms import receipt_key, twilio_signature
@@ -213,9 +212,7 @@ def test_unreachable_gateway_is_temporary(ws):
 
 @pytest.fixture
 def hooks(ws):
-    api = Api(ws)
-    api.client.app.include_router(hooks_router)
-    return api
+    return Api(ws)
 
 
 def _message(ws, provider_id: str) -> int:

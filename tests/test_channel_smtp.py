@@ -14,7 +14,6 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from boomerang.api.app import create_app
-from boomerang.api.routers.hooks_email import router as hooks_router
 from boomerang.channels import config as settings
 from boomerang.channels.base import Outbound
 from boomerang.channels.registry import Registry
@@ -196,7 +195,6 @@ def test_settings_encrypt_the_password_and_build_the_channel(ws):
 @pytest.fixture
 def hooks(ws):
     app = create_app(ws, background=False)
-    app.include_router(hooks_router)
     with ws.uow.session() as session:
         session.add(Customer(id="ann", email="ann@example.com", attributes={}, created_at=NOW, updated_at=NOW))
         session.flush()

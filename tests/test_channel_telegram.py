@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 import sqlalchemy as sa
-from fastapi import FastAPI
+from boomerang.api.app import create_app
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
@@ -243,10 +243,7 @@ def test_bonus_shows_points_and_live_promo_codes(ws, api, tg):
 # -- webhook and long polling ----------------------------------------------------------------------
 
 def test_webhook_checks_the_secret_token(ws, tg):
-    app = FastAPI()
-    app.include_router(hooks_telegram.router)
-    app.state.ws = ws
-    client = TestClient(app)
+    client = TestClient(create_app(ws, background=False))
     update = message_update(CHAT, "/start")
     assert client.post("/hooks/telegram", json=update).status_code == 404  # telegram is still the sandbox
     with ws.uow.session() as session:

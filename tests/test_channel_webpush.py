@@ -14,7 +14,6 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from api_helpers import Api, basic
-from boomerang.api.routers.push import router as push_router
 from boomerang.channels import config as settings
 from boomerang.channels.base import Outbound
 from boomerang.channels.webpush import generate_vapid_keys, public_key
@@ -36,9 +35,7 @@ def push(monkeypatch):
 
 @pytest.fixture
 def api(ws):
-    api = Api(ws)
-    api.client.app.include_router(push_router)
-    return api
+    return Api(ws)
 
 
 @pytest.fixture

@@ -11,7 +11,8 @@ from fastapi.responses import JSONResponse
 from boomerang import __version__
 from boomerang.api.deps import require_secret
 from boomerang.api.routers import (
-    clv, customers, hooks_sms, hooks_telegram, journeys, keys, links, messaging, metrics, orders, products, push, segments, status, tracking,
+    clv, customers, hooks_email, hooks_sms, hooks_telegram, journeys, keys, links, messaging, metrics, orders,
+    products, push, segments, status, tracking,
 )
 from boomerang.auth.service import KeyChecker
 from boomerang.bootstrap import Workspace
@@ -56,7 +57,7 @@ def create_app(ws: Workspace, *, background: bool = True) -> FastAPI:
 
     app.include_router(tracking.router)
     app.include_router(links.router)  # public: each link carries its own signature
-    for hooks in (hooks_telegram.router, hooks_sms.router):  # providers' callbacks carry their own signatures
+    for hooks in (hooks_email.router, hooks_sms.router, hooks_telegram.router):  # providers' callbacks carry their own signatures
         app.include_router(hooks)
     app.include_router(push.router)  # browsers subscribe with the write key; the service worker
     secret = [Depends(require_secret)]
