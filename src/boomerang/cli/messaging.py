@@ -136,6 +136,18 @@ def channels_set(ctx: typer.Context, channel: str, provider: str,
     console.print(f"{channel}: {provider} ({'enabled' if out['enabled'] else 'disabled'})")
 
 
+@channels_app.command("vapid-keys")
+def vapid_keys(as_json: JsonOpt = False) -> None:
+    """A new VAPID key pair for web push: `channels set webpush vapid vapid_private_key=... vapid_public_key=...
+    subject=mailto:you@shop`."""
+    from boomerang.channels.webpush import generate_vapid_keys
+
+    private, public = generate_vapid_keys()
+    if as_json:
+        return emit_json({"vapid_private_key": private, "vapid_public_key": public})
+    console.print(f"vapid_private_key={private}\nvapid_public_key={public}", highlight=False)
+
+
 @send_app.command("test")
 def send_test(ctx: typer.Context, channel: Annotated[str, typer.Option(help="email, sms, telegram, webpush, inapp")],
               customer: Annotated[str, typer.Option(help="customer id")],
