@@ -3,6 +3,19 @@
   "use strict";
   var palette = ["#2563eb", "#f97316", "#16a34a", "#db2777", "#7c3aed", "#0891b2"];
 
+  // An editor's field errors, one line each, "field: reason" (messaging.js uses it too).
+  function listErrors(into, body, code, fallback) {
+    (body.errors || [{field: "preview", reason: "failed with status " + code}]).forEach(function (e) {
+      var line = document.createElement("div"), field = document.createElement("strong");
+      field.textContent = e.field || fallback;
+      line.appendChild(field);
+      line.appendChild(document.createTextNode(": " + e.reason));
+      into.appendChild(line);
+    });
+    into.hidden = false;
+  }
+  window.boomerang = {listErrors: listErrors};
+
   function percent(value) { return value === null || value === undefined ? "–" : (value * 100).toFixed(1) + "%"; }
 
   function draw(canvas) {
@@ -82,14 +95,7 @@
       size.textContent = "–";
       share.textContent = "";
       status.textContent = "Fix the rule to see its size.";
-      (body.errors || [{field: "preview", reason: "failed with status " + code}]).forEach(function (e) {
-        var line = document.createElement("div"), field = document.createElement("strong");
-        field.textContent = e.field || "rule";
-        line.appendChild(field);
-        line.appendChild(document.createTextNode(": " + e.reason));
-        errors.appendChild(line);
-      });
-      errors.hidden = false;
+      listErrors(errors, body, code, "rule");
     }
 
     function ask() {  // one request at a time: text typed meanwhile is sent when the answer comes

@@ -44,14 +44,7 @@
       }
       box.dataset.state = "error";  // the last good preview stays, dimmed, under the errors
       status.textContent = "Fix the definition to see it.";
-      (body.errors || [{field: "preview", reason: "failed with status " + code}]).forEach(function (e) {
-        var line = document.createElement("div"), field = document.createElement("strong");
-        field.textContent = e.field || "definition";
-        line.appendChild(field);
-        line.appendChild(document.createTextNode(": " + e.reason));
-        errors.appendChild(line);
-      });
-      errors.hidden = false;
+      window.boomerang.listErrors(errors, body, code, "definition");
     }
 
     function ask() {  // one request at a time: text typed meanwhile is sent when the answer comes
