@@ -67,7 +67,7 @@ class Message(Base):
     """The outbox and delivery log: every message a journey or campaign wanted to send, and what became of it."""
 
     __tablename__ = "messages"
-    __table_args__ = (sa.Index("ix_messages_due", "status", "send_after"),
+    __table_args__ = (sa.Index("ix_messages_due", "status", "send_after", "id"),  # the outbox in claiming order
                       sa.Index("ix_messages_customer", "customer_id", "created_at"))
 
     id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True)
