@@ -174,3 +174,22 @@ def test_an_event_that_cannot_be_applied_does_not_hold_up_the_others(api, caplog
     assert "bad" in caplog.text
     rows = dict(api.events("SELECT message_id, customer_id FROM events"))
     assert rows["bad"] is None and rows["good"] is not None
+
+
+def test_cors_lets_only_the_shops_own_sites_call_v1(ws):
+    from fastapi.testclient import TestClient
+
+    from boomerang.api.app import create_app
+
+    preflight = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization,content-type"}
+    closed = TestClient(create_app(ws, background=False))  # by default: no cross-origin calls at all
+    assert "access-control-allow-origin" not in closed.options(
+        "/v1/track", headers={"Origin": "https://shop.example.com", **preflight}).headers
+    ws.settings.cors_origins = ["https://shop.example.com"]
+    client = TestClient(create_app(ws, background=False))
+    answer = client.options("/v1/push/subscriptions", headers={"Origin": "https://shop.example.com", **preflight})
+    assert answer.status_code == 200
+    assert answer.headers["access-control-allow-origin"] == "https://shop.example.com"
+    assert "authorization" in answer.headers["access-control-allow-headers"].lower()
+    other = client.options("/v1/track", headers={"Origin": "https://evil.example", **preflight})
+    assert other.status_code == 400 and "access-control-allow-origin" not in other.headers

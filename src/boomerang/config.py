@@ -85,6 +85,8 @@ class Settings(BaseSettings):
     port: int = 8600
     public_url: str = Field(default="http://127.0.0.1:8600",
                             description="where customers reach Boomerang: tracking, unsubscribe and preference links")
+    cors_origins: list[str] = Field(
+        default_factory=list, description="the shop's sites whose pages may call /v1 (tracking, push, inbox)")
     duckdb_lock_timeout_seconds: float = 60.0
     segments_refresh_minutes: float = Field(
         default=5.0, description="how often serve recomputes segments whose membership changes with time alone")

@@ -6,6 +6,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
 from boomerang import __version__
@@ -35,6 +36,10 @@ def create_app(ws: Workspace, *, background: bool = True) -> FastAPI:
             pipeline.stop()
 
     app = FastAPI(title="Boomerang", version=__version__, lifespan=lifespan)
+    if ws.settings.cors_origins:  # the shop's pages call /v1 from their own origin, with the write key
+        app.add_middleware(CORSMiddleware, allow_origins=ws.settings.cors_origins,
+                           allow_methods=["GET", "POST", "DELETE"], max_age=600,
+                           allow_headers=["Authorization", "Content-Type", "Content-Encoding"])
     app.state.ws = ws
     app.state.pipeline = None
     app.state.keys = KeyChecker(ws.uow.session)
