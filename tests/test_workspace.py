@@ -12,3 +12,14 @@ def test_migrations_are_idempotent_and_create_both_stores(any_ws):
     with again.log.connect() as conn:
         assert conn.execute("SELECT count(*) FROM events").fetchall() == [(0,)]
     assert any_ws.settings.events_path.exists()
+
+
+def test_the_migrations_build_exactly_the_models_schema(ws):
+    """Alembic's autogenerate finds nothing to add: no model change without its migration."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from boomerang.models import Base
+
+    with ws.engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata) == []

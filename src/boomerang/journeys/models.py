@@ -68,6 +68,7 @@ class Message(Base):
 
     __tablename__ = "messages"
     __table_args__ = (sa.Index("ix_messages_due", "status", "send_after", "id"),  # the outbox in claiming order
+                      sa.Index("ix_messages_source", "source", "status"),  # a campaign's or journey's messages
                       sa.Index("ix_messages_customer", "customer_id", "created_at"))
 
     id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True)

@@ -1,4 +1,5 @@
-"""the outbox index in claiming order: a round takes the first due messages without sorting them all
+"""the outbox index in claiming order: a round takes the first due messages without sorting them all;
+messages by source (a campaign's progress and results)
 
 Revision ID: 0007
 Revises: 0006
@@ -22,10 +23,12 @@ def upgrade() -> None:
     with op.batch_alter_table('messages', schema=None) as batch_op:
         batch_op.drop_index('ix_messages_due')
         batch_op.create_index('ix_messages_due', ['status', 'send_after', 'id'], unique=False)
+        batch_op.create_index('ix_messages_source', ['source', 'status'], unique=False)
 
 
 def downgrade() -> None:
     """Downgrade schema."""
     with op.batch_alter_table('messages', schema=None) as batch_op:
+        batch_op.drop_index('ix_messages_source')
         batch_op.drop_index('ix_messages_due')
         batch_op.create_index('ix_messages_due', ['status', 'send_after'], unique=False)
