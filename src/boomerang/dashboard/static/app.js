@@ -14,7 +14,39 @@
     });
     into.hidden = false;
   }
-  window.boomerang = {listErrors: listErrors};
+  // A live preview's requests: one POST of `payload()` at a time; text changed meanwhile is sent when the
+  // answer comes, and an answer for older text is dropped. `started` marks the box busy; `show(status, body)`.
+  function previewer(url, token, payload, started, show) {
+    var busy = false, again = false;
+    function ask() {
+      if (busy) { again = true; return; }
+      busy = true;
+      again = false;
+      started();
+      fetch(url, {
+        method: "POST", credentials: "same-origin",
+        headers: {"Content-Type": "application/json", "Accept": "application/json", "X-CSRF-Token": token},
+        body: JSON.stringify(payload())
+      }).then(function (response) {
+        return response.json().then(function (body) { return [response.status, body]; }, function () {
+          return [response.status, {errors: [{field: "preview", reason: "no answer (status " + response.status + "): reload the page"}]}];
+        });
+      }, function () {
+        return [0, {errors: [{field: "preview", reason: "the server did not answer"}]}];
+      }).then(function (answer) {
+        busy = false;
+        if (again) { ask(); } else { show(answer[0], answer[1]); }
+      });
+    }
+    return ask;
+  }
+
+  function debounced(fn) {  // runs fn 400 ms after the last call
+    var timer = null;
+    return function () { clearTimeout(timer); timer = setTimeout(fn, 400); };
+  }
+
+  window.boomerang = {listErrors: listErrors, previewer: previewer, debounced: debounced};
 
   function percent(value) { return value === null || value === undefined ? "–" : (value * 100).toFixed(1) + "%"; }
 
@@ -69,7 +101,6 @@
     var share = document.getElementById("preview-share"), status = document.getElementById("preview-status");
     var errors = document.getElementById("preview-errors"), sample = document.getElementById("preview-sample");
     var token = form.querySelector("input[name=csrf_token]").value;
-    var timer = null, busy = false, again = false;
 
     function show(code, body) {
       errors.replaceChildren();
@@ -98,29 +129,10 @@
       listErrors(errors, body, code, "rule");
     }
 
-    function ask() {  // one request at a time: text typed meanwhile is sent when the answer comes
-      if (busy) { again = true; return; }
-      busy = true;
-      again = false;
-      box.dataset.state = "busy";
-      status.textContent = "Computing…";
-      fetch(form.dataset.preview, {
-        method: "POST", credentials: "same-origin",
-        headers: {"Content-Type": "application/json", "Accept": "application/json", "X-CSRF-Token": token},
-        body: JSON.stringify({rule: rule.value, as_of: asOf ? asOf.value : ""})
-      }).then(function (response) {
-        return response.json().then(function (body) { return [response.status, body]; }, function () {
-          return [response.status, {errors: [{field: "preview", reason: "no answer (status " + response.status + "): reload the page"}]}];
-        });
-      }, function () {
-        return [0, {errors: [{field: "preview", reason: "the server did not answer"}]}];
-      }).then(function (answer) {
-        busy = false;
-        if (again) { ask(); } else { show(answer[0], answer[1]); }  // an answer for older text is dropped
-      });
-    }
-
-    function later() { clearTimeout(timer); timer = setTimeout(ask, 400); }
+    var ask = previewer(form.dataset.preview, token, function () {
+      return {rule: rule.value, as_of: asOf ? asOf.value : ""};
+    }, function () { box.dataset.state = "busy"; status.textContent = "Computing…"; }, show);
+    var later = debounced(ask);
     rule.addEventListener("input", later);
     if (asOf) { asOf.addEventListener("change", later); }
     ask();

@@ -8,7 +8,6 @@
     var box = document.getElementById("preview"), status = document.getElementById("preview-status");
     var errors = document.getElementById("preview-errors");
     var token = form.querySelector("input[name=csrf_token]").value;
-    var timer = null, busy = false, again = false;
 
     function fill(card, result) {
       card.querySelectorAll("[data-field]").forEach(function (el) {
@@ -47,28 +46,10 @@
       window.boomerang.listErrors(errors, body, code, "definition");
     }
 
-    function ask() {  // one request at a time: text typed meanwhile is sent when the answer comes
-      if (busy) { again = true; return; }
-      busy = true;
-      again = false;
-      box.dataset.state = "busy";
-      fetch(form.dataset.templatePreview, {
-        method: "POST", credentials: "same-origin",
-        headers: {"Content-Type": "application/json", "Accept": "application/json", "X-CSRF-Token": token},
-        body: JSON.stringify({definition: definition.value, customer: customer.value})
-      }).then(function (response) {
-        return response.json().then(function (body) { return [response.status, body]; }, function () {
-          return [response.status, {errors: [{field: "preview", reason: "no answer (status " + response.status + "): reload the page"}]}];
-        });
-      }, function () {
-        return [0, {errors: [{field: "preview", reason: "the server did not answer"}]}];
-      }).then(function (answer) {
-        busy = false;
-        if (again) { ask(); } else { show(answer[0], answer[1]); }  // an answer for older text is dropped
-      });
-    }
-
-    function later() { clearTimeout(timer); timer = setTimeout(ask, 400); }
+    var ask = window.boomerang.previewer(form.dataset.templatePreview, token, function () {
+      return {definition: definition.value, customer: customer.value};
+    }, function () { box.dataset.state = "busy"; }, show);
+    var later = window.boomerang.debounced(ask);
     definition.addEventListener("input", later);
     customer.addEventListener("input", later);
   }
