@@ -7,6 +7,7 @@ for the channel chosen, links tracked, an open pixel and the unsubscribe and pre
 
 from __future__ import annotations
 
+import html
 import re
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -30,7 +31,7 @@ HREF = re.compile(r'href="(https?://[^"]+)"')
 
 def _tracked_hrefs(markup: str, track) -> str:
     """Every http(s) link in autoescaped HTML through `track`, with its &amp; read back as & first."""
-    return HREF.sub(lambda m: f'href="{templates.html.escape(track(templates.html.unescape(m.group(1))))}"', markup)
+    return HREF.sub(lambda m: f'href="{html.escape(track(html.unescape(m.group(1))))}"', markup)
 FOOTER = {
     "en": ("You get this because you are a customer of {shop}.", "Choose what you get", "Unsubscribe"),
     "ru": ("Вы получили это письмо как покупатель {shop}.", "Настроить рассылки", "Отписаться"),
@@ -116,7 +117,7 @@ class Composer:
     def _layout(self, content: templates.Content, locale: str, links: dict, message_id: int, track) -> str:
         why, choose, unsubscribe = FOOTER.get(locale.split("-")[0], FOOTER["en"])
         body = _tracked_hrefs(content.html or "", track)
-        esc = templates.html.escape
+        esc = html.escape
         return LAYOUT.format(lang=esc(locale), title=esc(content.subject or ""), body=body,
                              why=esc(why.format(shop=self.ws.settings.messaging.shop_name)),
                              prefs=esc(links["preferences"]), choose=choose, unsub=esc(links["unsubscribe"]),
