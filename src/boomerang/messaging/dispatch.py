@@ -85,7 +85,7 @@ def dispatch(ws: Workspace, *, now: datetime | None = None, limit: int = 500, ro
 
 def _settle_all(ws: Workspace, outgoing: list[Sending], results: Future, now: datetime,
                 totals: dict[str, int]) -> None:
-    done = results.result()  # before taking the store: the sends may still need to read it
+    done = results.result()  # before the transaction: waiting inside it would hold SQLite's write lock
     with ws.uow.session() as session, session.no_autoflush:  # one flush for the round, at commit
         sent = {m.id: m for m in session.scalars(sa.select(Message).where(
             Message.id.in_([o.message_id for o, _ in outgoing])))}
