@@ -50,15 +50,24 @@ def _port() -> int:
 
 
 def _event(i: int) -> dict:
-    return {"type": "track", "event": "Product Viewed", "anonymousId": f"visitor-{i % 5000}", "messageId": f"bench-{i}",
-            "properties": {"sku": f"SKU-{i % 800}", "name": f"Product {i % 800}", "price": 9.99, "category": "Tea > Green"},
-            "context": {"page": {"url": "https://shop.example/p"}, "userAgent": "bench"}}
+    return {
+        "type": "track",
+        "event": "Product Viewed",
+        "anonymousId": f"visitor-{i % 5000}",
+        "messageId": f"bench-{i}",
+        "properties": {"sku": f"SKU-{i % 800}", "name": f"Product {i % 800}", "price": 9.99, "category": "Tea > Green"},
+        "context": {"page": {"url": "https://shop.example/p"}, "userAgent": "bench"},
+    }
 
 
 def _serve(home: Path, port: int) -> subprocess.Popen:
     env = {**os.environ, "BOOMERANG_HOME": str(home)}
-    proc = subprocess.Popen([sys.executable, "-m", "boomerang", "serve", "--port", str(port)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "boomerang", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     for _ in range(300):
         try:
             httpx.get(f"http://127.0.0.1:{port}/health")
@@ -69,7 +78,9 @@ def _serve(home: Path, port: int) -> subprocess.Popen:
 
 
 def batched(base: str, key: str, total: int, size: int, clients: int) -> float:
-    bodies = [orjson.dumps({"batch": [_event(i) for i in range(s, min(s + size, total))]}) for s in range(0, total, size)]
+    bodies = [
+        orjson.dumps({"batch": [_event(i) for i in range(s, min(s + size, total))]}) for s in range(0, total, size)
+    ]
     queue = list(enumerate(bodies))
     lock = threading.Lock()
 
@@ -116,13 +127,22 @@ def in_process(home: Path, total: int, size: int) -> dict[str, float]:
     """Each stage alone, without HTTP: accept (validation + inbox), process (identity, products), flush."""
     ws = open_workspace(Settings(home=home))
     limits = ws.settings.ingest
-    bodies = [orjson.dumps({"batch": [_event(i) for i in range(s, min(s + size, total))]}) for s in range(0, total, size)]
+    bodies = [
+        orjson.dumps({"batch": [_event(i) for i in range(s, min(s + size, total))]}) for s in range(0, total, size)
+    ]
     started = time.perf_counter()
     for body in bodies:
         received = naive_utc(ws.clock.now())
         batch = schemas.parse_batch(orjson.loads(body))
-        events = schemas.normalise(batch.batch, received_at=received, limits=limits, new_id=lambda: new_id("msg"),
-                                   prefix="batch", sent_at=batch.sentAt, batch_context=batch.context)
+        events = schemas.normalise(
+            batch.batch,
+            received_at=received,
+            limits=limits,
+            new_id=lambda: new_id("msg"),
+            prefix="batch",
+            sent_at=batch.sentAt,
+            batch_context=batch.context,
+        )
         ingest.check(events, "batch")
         with ws.uow.session() as session:
             ingest.accept(session, events, now=received, source="bench")
@@ -140,15 +160,30 @@ def baseline(total: int, where: str | None) -> float:
         conn = sqlite3.connect(Path(tmp) / "raw.sqlite")
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("CREATE TABLE inbox (id INTEGER PRIMARY KEY, message_id TEXT UNIQUE, type TEXT, event TEXT, "
-                     "anonymous_id TEXT, timestamp TEXT, properties TEXT, context TEXT)")
+        conn.execute(
+            "CREATE TABLE inbox (id INTEGER PRIMARY KEY, message_id TEXT UNIQUE, type TEXT, event TEXT, "
+            "anonymous_id TEXT, timestamp TEXT, properties TEXT, context TEXT)"
+        )
         events = [_event(i) for i in range(total)]
         started = time.perf_counter()
         for s in range(0, total, 500):
-            rows = [(e["messageId"], e["type"], e["event"], e["anonymousId"], "2026-01-01", orjson.dumps(e["properties"]).decode(),
-                     orjson.dumps(e["context"]).decode()) for e in events[s : s + 500]]
-            conn.executemany("INSERT INTO inbox (message_id, type, event, anonymous_id, timestamp, properties, context) "
-                             "VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+            rows = [
+                (
+                    e["messageId"],
+                    e["type"],
+                    e["event"],
+                    e["anonymousId"],
+                    "2026-01-01",
+                    orjson.dumps(e["properties"]).decode(),
+                    orjson.dumps(e["context"]).decode(),
+                )
+                for e in events[s : s + 500]
+            ]
+            conn.executemany(
+                "INSERT INTO inbox (message_id, type, event, anonymous_id, timestamp, properties, context) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
             conn.commit()
         return total / (time.perf_counter() - started)
 
@@ -181,16 +216,22 @@ def main() -> None:
     raw = baseline(args.events, args.dir)
     q = statistics.quantiles(lat, n=100)
     print(f"machine: {os.cpu_count()} cores, python {sys.version.split()[0]}")
-    print(f"/v1/batch accepted : {rate:10,.0f} events/s  ({args.events:,} events, batches of {args.batch}, "
-          f"{args.clients} clients; the server processing and flushing meanwhile)")
+    print(
+        f"/v1/batch accepted : {rate:10,.0f} events/s  ({args.events:,} events, batches of {args.batch}, "
+        f"{args.clients} clients; the server processing and flushing meanwhile)"
+    )
     print(f"end to end         : {end_to_end:10,.0f} events/s  (until every event was processed and in DuckDB)")
     print(f"baseline raw SQLite: {raw:10,.0f} events/s  (same rows, executemany, no HTTP/validation/identity)")
     print(f"ratio accepted/raw : {rate / raw:10.3f}   end to end/raw: {end_to_end / raw:.3f}")
-    print(f"vs RudderStack 1.7K/s on a 2-core m5.large (published gateway figure): {rate / 1700:.1f}x accepted, "
-          f"{end_to_end / 1700:.1f}x end to end")
+    print(
+        f"vs RudderStack 1.7K/s on a 2-core m5.large (published gateway figure): {rate / 1700:.1f}x accepted, "
+        f"{end_to_end / 1700:.1f}x end to end"
+    )
     print(f"single /v1/track   : p50 {q[49]:.2f} ms, p99 {q[98]:.2f} ms  ({args.singles:,} sequential calls)")
-    print(f"stages alone, no HTTP: accept {stages['accept']:,.0f}/s, process {stages['process']:,.0f}/s, "
-          f"flush to DuckDB {stages['flush']:,.0f}/s")
+    print(
+        f"stages alone, no HTTP: accept {stages['accept']:,.0f}/s, process {stages['process']:,.0f}/s, "
+        f"flush to DuckDB {stages['flush']:,.0f}/s"
+    )
     retail = SHARED / "uci-online-retail" / "online_retail_to_2011-09-30.csv.gz"
     if retail.exists():
         from boomerang.events.importers import online_retail
@@ -199,7 +240,9 @@ def main() -> None:
             ws = open_workspace(Settings(home=Path(tmp) / "ws"))
             started = time.perf_counter()
             result = online_retail.run(ws, retail)
-            print(f"online-retail import: {time.perf_counter() - started:.1f} s  ({result.lines:,} lines, {result.orders:,} orders)")
+            print(
+                f"online-retail import: {time.perf_counter() - started:.1f} s  ({result.lines:,} lines, {result.orders:,} orders)"
+            )
 
 
 if __name__ == "__main__":

@@ -37,21 +37,33 @@ from boomerang.journeys.engine import Start, Wake, step
 
 T0 = datetime(2025, 1, 1)
 STEPS_PER_CUSTOMER = 6
-JOURNEY = {"name": "five", "trigger": {"manual": True}, "goal": None, "start": "s1", "nodes": {
-    "s1": {"type": "send", "channel": "email", "template": "t1", "next": "w1"},
-    "w1": {"type": "wait", "hours": 1, "next": "s2"},
-    "s2": {"type": "send", "channel": "email", "template": "t2", "next": "w2"},
-    "w2": {"type": "wait", "days": 1, "next": "s3"},
-    "s3": {"type": "send", "channel": "email", "template": "t3", "next": "end"},
-    "end": {"type": "exit"}}}
+JOURNEY = {
+    "name": "five",
+    "trigger": {"manual": True},
+    "goal": None,
+    "start": "s1",
+    "nodes": {
+        "s1": {"type": "send", "channel": "email", "template": "t1", "next": "w1"},
+        "w1": {"type": "wait", "hours": 1, "next": "s2"},
+        "s2": {"type": "send", "channel": "email", "template": "t2", "next": "w2"},
+        "w2": {"type": "wait", "days": 1, "next": "s3"},
+        "s3": {"type": "send", "channel": "email", "template": "t3", "next": "end"},
+        "end": {"type": "exit"},
+    },
+}
 
 
 def prepare(settings: Settings, customers: int) -> None:
     ws = open_workspace(settings)
     with ws.uow.session() as session:
         for start in range(0, customers, 20_000):
-            session.execute(sa.insert(Customer), [{"id": f"cus_{i:07d}", "attributes": {}, "created_at": T0,
-                                                   "updated_at": T0} for i in range(start, min(customers, start + 20_000))])
+            session.execute(
+                sa.insert(Customer),
+                [
+                    {"id": f"cus_{i:07d}", "attributes": {}, "created_at": T0, "updated_at": T0}
+                    for i in range(start, min(customers, start + 20_000))
+                ],
+            )
     service.save(ws, JOURNEY)
     service.set_status(ws, "five", "active")
     ws.engine.dispose()
@@ -63,7 +75,9 @@ def enter_all(settings: Settings, customers: int) -> float:
     for start in range(0, customers, 5000):
         with ws.uow.session() as session:
             row = service.get(session, "five")
-            runtime.enter_many(session, row, [(f"cus_{i:07d}", None) for i in range(start, min(customers, start + 5000))], T0)
+            runtime.enter_many(
+                session, row, [(f"cus_{i:07d}", None) for i in range(start, min(customers, start + 5000))], T0
+            )
     ws.engine.dispose()
     return time.perf_counter() - started
 
@@ -103,7 +117,9 @@ def waves(settings: Settings, batch: int, workers: int) -> tuple[float, list[int
 def check(settings: Settings, customers: int) -> str:
     engine = sa.create_engine(settings.sql_url.replace("postgresql://", "postgresql+psycopg://"))
     with engine.connect() as conn:
-        open_ = conn.execute(sa.select(sa.func.count()).select_from(m.Instance).where(m.Instance.status != "done")).scalar_one()
+        open_ = conn.execute(
+            sa.select(sa.func.count()).select_from(m.Instance).where(m.Instance.status != "done")
+        ).scalar_one()
         total, keys = conn.execute(sa.select(sa.func.count(), sa.func.count(sa.distinct(m.Message.key)))).one()
     engine.dispose()
     ok = open_ == 0 and total == keys == 3 * customers
@@ -116,9 +132,11 @@ def run(label: str, settings: Settings, customers: int, batch: int, workers: int
     seconds, per_worker = waves(settings, batch, workers)
     steps = customers * STEPS_PER_CUSTOMER
     total = entered + seconds
-    print(f"{label:32} enter {customers / entered:8,.0f}/s  timers {2 * customers / seconds:8,.0f} wakes/s  "
-          f"steps {steps / total:8,.0f}/s  per worker {steps / total / workers:8,.0f}/s  "
-          f"split {'/'.join(f'{n:,}' for n in per_worker)}  {check(settings, customers)}")
+    print(
+        f"{label:32} enter {customers / entered:8,.0f}/s  timers {2 * customers / seconds:8,.0f} wakes/s  "
+        f"steps {steps / total:8,.0f}/s  per worker {steps / total / workers:8,.0f}/s  "
+        f"split {'/'.join(f'{n:,}' for n in per_worker)}  {check(settings, customers)}"
+    )
 
 
 def interpreter_only(customers: int) -> float:
@@ -132,8 +150,14 @@ def interpreter_only(customers: int) -> float:
 
 
 def postgres() -> tuple[str, callable]:
-    bindir = next((Path(f"/usr/lib/postgresql/{v}/bin") for v in ("17", "16", "15", "14")
-                   if Path(f"/usr/lib/postgresql/{v}/bin/initdb").exists()), None)
+    bindir = next(
+        (
+            Path(f"/usr/lib/postgresql/{v}/bin")
+            for v in ("17", "16", "15", "14")
+            if Path(f"/usr/lib/postgresql/{v}/bin/initdb").exists()
+        ),
+        None,
+    )
     if bindir is None:
         raise SystemExit("PostgreSQL is not installed (apt-get install postgresql), or pass --skip-postgres")
     root = Path(tempfile.mkdtemp(prefix="bench-pg-"))
@@ -143,16 +167,34 @@ def postgres() -> tuple[str, callable]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    subprocess.run([*run_as, str(bindir / "initdb"), "-D", str(root / "data"), "-A", "trust", "-U", "postgres",
-                    "--no-sync"], check=True, capture_output=True)
-    subprocess.run([*run_as, str(bindir / "pg_ctl"), "-D", str(root / "data"), "-l", str(root / "log"), "-w", "-o",
-                    f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off", "start"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [*run_as, str(bindir / "initdb"), "-D", str(root / "data"), "-A", "trust", "-U", "postgres", "--no-sync"],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        [
+            *run_as,
+            str(bindir / "pg_ctl"),
+            "-D",
+            str(root / "data"),
+            "-l",
+            str(root / "log"),
+            "-w",
+            "-o",
+            f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off",
+            "start",
+        ],
+        check=True,
+        capture_output=True,
+    )
 
     def stop() -> None:
-        subprocess.run([*run_as, str(bindir / "pg_ctl"), "-D", str(root / "data"), "-m", "immediate", "stop"],
-                       capture_output=True)
+        subprocess.run(
+            [*run_as, str(bindir / "pg_ctl"), "-D", str(root / "data"), "-m", "immediate", "stop"], capture_output=True
+        )
         shutil.rmtree(root, ignore_errors=True)
+
     return f"postgresql://postgres@127.0.0.1:{port}", stop
 
 
@@ -162,8 +204,10 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1000, help="instances per transaction")
     parser.add_argument("--skip-postgres", action="store_true")
     args = parser.parse_args()
-    print(f"machine: {os.cpu_count()} cores; {args.customers:,} customers x {STEPS_PER_CUSTOMER} steps, "
-          f"batches of {args.batch:,}")
+    print(
+        f"machine: {os.cpu_count()} cores; {args.customers:,} customers x {STEPS_PER_CUSTOMER} steps, "
+        f"batches of {args.batch:,}"
+    )
     print(f"{'pure interpreter (baseline)':32} steps {interpreter_only(min(args.customers, 50_000)):8,.0f}/s")
     with tempfile.TemporaryDirectory() as tmp:
         run("SQLite, 1 worker", Settings(home=Path(tmp) / "sqlite"), args.customers, args.batch, 1)
@@ -173,12 +217,20 @@ def main() -> None:
         try:
             for workers in (1, 2):
                 name = f"bench{workers}"
-                admin = sa.create_engine(f"postgresql+psycopg://{url.split('://', 1)[1]}/postgres", isolation_level="AUTOCOMMIT")
+                admin = sa.create_engine(
+                    f"postgresql+psycopg://{url.split('://', 1)[1]}/postgres", isolation_level="AUTOCOMMIT"
+                )
                 with admin.connect() as conn:
                     conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
                 admin.dispose()
                 settings = Settings(home=Path(tmp) / name, database_url=f"{url}/{name}")
-                run(f"PostgreSQL, {workers} worker{'s' if workers > 1 else ''}", settings, args.customers, args.batch, workers)
+                run(
+                    f"PostgreSQL, {workers} worker{'s' if workers > 1 else ''}",
+                    settings,
+                    args.customers,
+                    args.batch,
+                    workers,
+                )
         finally:
             stop()
 

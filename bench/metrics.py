@@ -38,9 +38,10 @@ import resource
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import duckdb
 import ibis
@@ -49,9 +50,18 @@ import pandas as pd
 
 from boomerang.metrics import activity, service  # noqa: F401 - service registers every metric
 from boomerang.metrics.base import REGISTRY, Data
-
-from metrics_pandas import (FUNNEL, FUNNEL_HOURS, RFM_SCORES, Period, quintile, load_frames, pandas_versions,
-                            pd_inactivity_window, pd_lifecycle_per_customer, pd_rfm_scores)
+from metrics_pandas import (
+    FUNNEL,
+    FUNNEL_HOURS,
+    RFM_SCORES,
+    Period,
+    load_frames,
+    pandas_versions,
+    pd_inactivity_window,
+    pd_lifecycle_per_customer,
+    pd_rfm_scores,
+    quintile,
+)
 from metrics_workload import describe, generate_apart
 
 PERIOD = {"date_from": date(2024, 1, 1), "date_to": date(2024, 12, 31), "interval": "month"}
@@ -62,6 +72,7 @@ WINDOW = 90  # days, passed explicitly to retention_rate, churn_rate and lifecyc
 # Checking and timing
 # ---------------------------------------------------------------------------------------------------
 
+
 def differences(expected: Any, got: Any, path: str = "") -> list[str]:
     """Where the engine's answer differs from pandas' (only the fields pandas computed are compared)."""
     if isinstance(expected, dict):
@@ -69,7 +80,9 @@ def differences(expected: Any, got: Any, path: str = "") -> list[str]:
             return [f"{path}: engine has {got!r}"]
         out = []
         for k, v in expected.items():
-            out += differences(v, got[k], f"{path}.{k}") if k in got else [f"{path}.{k}: missing from the engine's answer"]
+            out += (
+                differences(v, got[k], f"{path}.{k}") if k in got else [f"{path}.{k}: missing from the engine's answer"]
+            )
         return out
     if isinstance(expected, list):
         if not isinstance(got, list) or len(got) != len(expected):
@@ -95,8 +108,10 @@ def frame_differences(engine: pd.DataFrame, pandas: pd.DataFrame) -> list[str]:
             bad = ~((a.astype(object) == b.astype(object)) | (a.isna() & b.isna())).to_numpy()
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            out.append(f"{column}: {int(bad.sum()):,} rows differ, e.g. {engine['customer_id'][i]}: "
-                       f"engine {a[i]!r} != pandas {b[i]!r}")
+            out.append(
+                f"{column}: {int(bad.sum()):,} rows differ, e.g. {engine['customer_id'][i]}: "
+                f"engine {a[i]!r} != pandas {b[i]!r}"
+            )
     return out
 
 
@@ -105,8 +120,10 @@ def float_ties(engine: pd.DataFrame, diffs: list[str]) -> bool:
     whose sums tie in cents but differ in the last bit with the order of addition, at a quintile boundary."""
     if not all(d.split(":")[0] in {c for c, _, _ in RFM_SCORES} for d in diffs):
         return False
-    return all((quintile(engine[value], ascending).to_numpy() == engine[column].to_numpy()).all()
-               for column, value, ascending in RFM_SCORES)
+    return all(
+        (quintile(engine[value], ascending).to_numpy() == engine[column].to_numpy()).all()
+        for column, value, ascending in RFM_SCORES
+    )
 
 
 def timed(fn: Callable[[], Any], repeat: int) -> tuple[Any, float]:
@@ -127,9 +144,16 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--events", type=int, default=20_000_000)
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--dir", default=None, help="keep the generated log there and reuse it (default: a temporary folder)")
-    parser.add_argument("--only", action="append", default=None, metavar="NAME",
-                        help=f"a metric to run (repeatable): {', '.join(sorted(REGISTRY))}, inactivity_window")
+    parser.add_argument(
+        "--dir", default=None, help="keep the generated log there and reuse it (default: a temporary folder)"
+    )
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help=f"a metric to run (repeatable): {', '.join(sorted(REGISTRY))}, inactivity_window",
+    )
     parser.add_argument("--skip-pandas", action="store_true")
     parser.add_argument("--repeat", type=int, default=1, help="run each side this many times and keep the best")
     args = parser.parse_args()
@@ -140,18 +164,25 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         folder = Path(args.dir) if args.dir else Path(tmp)
         path = folder / f"events-{args.customers}-{args.events}-{args.seed}.duckdb"
-        print(f"machine: {os.cpu_count()} cores, {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB, "
-              f"python {sys.version.split()[0]}, duckdb {duckdb.__version__}, ibis {ibis.__version__}, pandas {pd.__version__}; "
-              f"load average {os.getloadavg()[0]:.1f}")
+        print(
+            f"machine: {os.cpu_count()} cores, {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB, "
+            f"python {sys.version.split()[0]}, duckdb {duckdb.__version__}, ibis {ibis.__version__}, pandas {pd.__version__}; "
+            f"load average {os.getloadavg()[0]:.1f}"
+        )
         if path.exists():
             print(f"reusing {path} (generation not timed; delete it to regenerate)")
         else:
             counts, steps, seconds, gen_peak = generate_apart(path, args.customers, args.events, args.seed)
             events = sum(n for k, n in counts.items() if k != "consents")
-            print(f"generated {events:,} events for {args.customers:,} customers and {counts['consents']:,} consent changes "
-                  f"in {seconds:.1f} s (seed {args.seed}; peak memory of the generating process {gen_peak:,.0f} MB)")
+            print(
+                f"generated {events:,} events for {args.customers:,} customers and {counts['consents']:,} consent changes "
+                f"in {seconds:.1f} s (seed {args.seed}; peak memory of the generating process {gen_peak:,.0f} MB)"
+            )
             print("  steps: " + ", ".join(f"{k} {v:.1f} s" for k, v in steps.items()))
-            print("  " + ", ".join(f"{k} {n:,}" for k, n in sorted(counts.items(), key=lambda kv: -kv[1]) if k != "consents"))
+            print(
+                "  "
+                + ", ".join(f"{k} {n:,}" for k, n in sorted(counts.items(), key=lambda kv: -kv[1]) if k != "consents")
+            )
         for line in describe(path):
             print("  " + line)
 
@@ -159,11 +190,15 @@ def main() -> None:
         data = Data(events=con.table("events"), consents=con.table("consents"))
         started = time.perf_counter()  # so that the first metric timed does not pay for a cold file alone
         con.raw_sql("SELECT count(*), sum(length(CAST(properties AS VARCHAR))) FROM events").fetchall()
-        print(f"warm-up: one scan of the log with its properties in {time.perf_counter() - started:.1f} s (not counted)")
+        print(
+            f"warm-up: one scan of the log with its properties in {time.perf_counter() - started:.1f} s (not counted)"
+        )
         start = pd.Timestamp(PERIOD["date_from"])
         period = Period.of(start, pd.Timestamp(PERIOD["date_to"]) + pd.Timedelta(days=1))
-        print(f"period {PERIOD['date_from']} to {PERIOD['date_to']} by month ({len(period.buckets) - 1} buckets), "
-              f"window {WINDOW} days, funnel {' > '.join(FUNNEL)} within {FUNNEL_HOURS} h")
+        print(
+            f"period {PERIOD['date_from']} to {PERIOD['date_to']} by month ({len(period.buckets) - 1} buckets), "
+            f"window {WINDOW} days, funnel {' > '.join(FUNNEL)} within {FUNNEL_HOURS} h"
+        )
 
         # The engine, every metric first, so that its peak memory is its own.
         engine: dict[str, tuple[Any, float]] = {}
@@ -195,7 +230,8 @@ def main() -> None:
                     baseline["rfm per_customer"] = timed(lambda: pd_rfm_scores(frames, period.end), args.repeat)
                 if name == "lifecycle":
                     baseline["lifecycle per_customer"] = timed(
-                        lambda: pd_lifecycle_per_customer(frames, period, WINDOW), args.repeat)
+                        lambda: pd_lifecycle_per_customer(frames, period, WINDOW), args.repeat
+                    )
 
         print(f"\n{'metric':28} {'duckdb s':>9} {'pandas s':>9} {'pandas/duckdb':>14}  check")
         sums = [0.0, 0.0]
@@ -216,9 +252,12 @@ def main() -> None:
                     check = "same, but for float ties (*)"
                     notes += [f"(*) {name}: {d}" for d in diffs] + [
                         "    every such customer's monetary agrees to 1e-9, and ranking the engine's own sums gives the "
-                        "engine's scores:", "    equal totals in cents summed in another order differ in the last bit "
-                        "and fall either side of a quintile", "    boundary. DuckDB's parallel SUM(DOUBLE) does this "
-                        "between its own runs too: an engine issue, not different work."]
+                        "engine's scores:",
+                        "    equal totals in cents summed in another order differ in the last bit "
+                        "and fall either side of a quintile",
+                        "    boundary. DuckDB's parallel SUM(DOUBLE) does this "
+                        "between its own runs too: an engine issue, not different work.",
+                    ]
                 else:
                     check = "same" if not diffs else f"MISMATCH ({len(diffs)})"
                     problems += [f"{name}{d}" if d.startswith((".", "[")) else f"{name}: {d}" for d in diffs[:5]]
@@ -233,15 +272,28 @@ def main() -> None:
         if sums[0]:
             print(f"{'total':28} {sums[0]:9.2f} {sums[1]:9.2f} {sums[1] / sums[0]:14.2f}")
             print(f"pandas frames loaded from DuckDB in {load_s:.1f} s ({rows:,} rows; not counted above)")
-        print(f"peak memory of this process: {engine_peak:,.0f} MB after the engine's runs"
-              + (f", {load_peak:,.0f} MB after loading the pandas frames, {peak_mb():,.0f} MB at the end"
-                 if not args.skip_pandas else ""))
+        print(
+            f"peak memory of this process: {engine_peak:,.0f} MB after the engine's runs"
+            + (
+                f", {load_peak:,.0f} MB after loading the pandas frames, {peak_mb():,.0f} MB at the end"
+                if not args.skip_pandas
+                else ""
+            )
+        )
         load = os.getloadavg()
-        print(f"load average at the end: {load[0]:.1f} (1 min), {load[1]:.1f} (5 min) on {os.cpu_count()} cores"
-              + (": other work shared the machine, the times are inflated" if load[1] > (os.cpu_count() or 1) + 0.5 else ""))
+        print(
+            f"load average at the end: {load[0]:.1f} (1 min), {load[1]:.1f} (5 min) on {os.cpu_count()} cores"
+            + (
+                ": other work shared the machine, the times are inflated"
+                if load[1] > (os.cpu_count() or 1) + 0.5
+                else ""
+            )
+        )
         if not args.skip_pandas:
-            print(f"every pandas version ran on all the rows: no sample was needed "
-                  f"(peak {peak_mb() / 1024:.1f} GiB of {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB)")
+            print(
+                f"every pandas version ran on all the rows: no sample was needed "
+                f"(peak {peak_mb() / 1024:.1f} GiB of {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB)"
+            )
         for note in notes:
             print(note)
         if problems:

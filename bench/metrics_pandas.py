@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -25,16 +26,23 @@ def load_frames(path: Path) -> dict[str, pd.DataFrame]:
     con = duckdb.connect(str(path), read_only=True)
     q = lambda sql: con.execute(sql).df()  # noqa: E731
     step = lambda name, extra="": q(  # noqa: E731
-        f"SELECT customer_id, timestamp AS ts{extra} FROM events WHERE event = '{name}' AND customer_id IS NOT NULL")
+        f"SELECT customer_id, timestamp AS ts{extra} FROM events WHERE event = '{name}' AND customer_id IS NOT NULL"
+    )
     frames = {
-        "orders": q("SELECT customer_id, properties->>'order_id' AS order_id, timestamp AS ts, "
-                    "coalesce(TRY_CAST(properties->>'revenue' AS DOUBLE), TRY_CAST(properties->>'total' AS DOUBLE), 0) AS value "
-                    "FROM events WHERE event = 'Order Completed' AND customer_id IS NOT NULL"),
+        "orders": q(
+            "SELECT customer_id, properties->>'order_id' AS order_id, timestamp AS ts, "
+            "coalesce(TRY_CAST(properties->>'revenue' AS DOUBLE), TRY_CAST(properties->>'total' AS DOUBLE), 0) AS value "
+            "FROM events WHERE event = 'Order Completed' AND customer_id IS NOT NULL"
+        ),
         "cancelled": q("SELECT properties->>'order_id' AS order_id FROM events WHERE event = 'Order Cancelled'"),
-        "refunds": q("SELECT customer_id, timestamp AS ts, coalesce(TRY_CAST(properties->>'total' AS DOUBLE), 0) AS value "
-                     "FROM events WHERE event = 'Order Refunded' AND customer_id IS NOT NULL"),
-        "nps": q("SELECT timestamp AS ts, TRY_CAST(properties->>'score' AS DOUBLE) AS score FROM events "
-                 "WHERE event = 'NPS Survey Answered' AND TRY_CAST(properties->>'score' AS DOUBLE) IS NOT NULL"),
+        "refunds": q(
+            "SELECT customer_id, timestamp AS ts, coalesce(TRY_CAST(properties->>'total' AS DOUBLE), 0) AS value "
+            "FROM events WHERE event = 'Order Refunded' AND customer_id IS NOT NULL"
+        ),
+        "nps": q(
+            "SELECT timestamp AS ts, TRY_CAST(properties->>'score' AS DOUBLE) AS score FROM events "
+            "WHERE event = 'NPS Survey Answered' AND TRY_CAST(properties->>'score' AS DOUBLE) IS NOT NULL"
+        ),
         FUNNEL[0]: step(FUNNEL[0], ", properties->>'category' AS category"),
         **{name: step(name) for name in FUNNEL[1:]},
         "consents": q('SELECT customer_id, channel, granted, "at" FROM consents'),
@@ -52,7 +60,7 @@ class Period:
     buckets: pd.DataFrame  # key, bucket, bucket_end
 
     @classmethod
-    def of(cls, start, end) -> "Period":
+    def of(cls, start, end) -> Period:
         return cls(pd.Timestamp(start), pd.Timestamp(end), period_and_series(start, end, "month"))
 
     def key(self, ts: pd.Series) -> np.ndarray:
@@ -80,7 +88,11 @@ def reported(counts: pd.DataFrame, period: Period, value: Callable[[pd.Series], 
     """value, details and series from counts indexed by key (absent keys counted 0), like the engine's report."""
     counts = counts.reindex(period.buckets["key"]).fillna(0.0).astype(float)
     rows = [{"value": _num(value(row)), **{c: _num(row[c]) for c in counts.columns}} for _, row in counts.iterrows()]
-    return {"value": rows[0]["value"], "details": {k: v for k, v in rows[0].items() if k != "value"}, "series": rows[1:]}
+    return {
+        "value": rows[0]["value"],
+        "details": {k: v for k, v in rows[0].items() if k != "value"},
+        "series": rows[1:],
+    }
 
 
 def purchases(f) -> pd.DataFrame:
@@ -92,8 +104,12 @@ def purchases(f) -> pd.DataFrame:
 def pd_order_kpis(f, period: Period, value) -> dict[str, Any]:
     p = period.keyed(purchases(f))
     per = p.groupby(["key", "customer_id"])["value"].agg(["size", "sum"])
-    counts = per.groupby(level="key").agg(customers=("size", "size"), repeaters=("size", lambda s: (s >= 2).sum()),
-                                          orders=("size", "sum"), revenue=("sum", "sum"))
+    counts = per.groupby(level="key").agg(
+        customers=("size", "size"),
+        repeaters=("size", lambda s: (s >= 2).sum()),
+        orders=("size", "sum"),
+        revenue=("sum", "sum"),
+    )
     return reported(counts, period, value)
 
 
@@ -102,8 +118,11 @@ def pd_revenue_new_vs_returning(f, period: Period) -> dict[str, Any]:
     p = p.assign(first=p.groupby("customer_id")["ts"].transform("min"))
     p = period.keyed(p)
     new = p["first"] >= p["key"].map(period.buckets.set_index("key")["bucket"])
-    counts = p.assign(new=p["value"].where(new, 0.0), returning=p["value"].where(~new, 0.0)).groupby("key")[
-        ["new", "returning"]].sum()
+    counts = (
+        p.assign(new=p["value"].where(new, 0.0), returning=p["value"].where(~new, 0.0))
+        .groupby("key")[["new", "returning"]]
+        .sum()
+    )
     total = lambda r: r["new"] + r["returning"]  # noqa: E731
     return reported(counts, period, lambda r: r["returning"] / total(r) if total(r) else None)
 
@@ -115,16 +134,23 @@ def pd_historical_ltv(f, period: Period) -> dict[str, Any]:
     bought = p.sort_values("ts")
     refunded = refunds.sort_values("ts")
     cum = lambda t: np.concatenate([[0.0], t["value"].cumsum().to_numpy()])[np.searchsorted(t["ts"].to_numpy(), ends)]  # noqa: E731
-    counts = pd.DataFrame({"customers": np.searchsorted(firsts, ends), "net_revenue": cum(bought) - cum(refunded)},
-                          index=period.buckets["key"])
+    counts = pd.DataFrame(
+        {"customers": np.searchsorted(firsts, ends), "net_revenue": cum(bought) - cum(refunded)},
+        index=period.buckets["key"],
+    )
     return reported(counts, period, lambda r: r["net_revenue"] / r["customers"] if r["customers"] else None)
 
 
 def pd_nps(f, period: Period) -> dict[str, Any]:
     a = period.keyed(f["nps"])
-    counts = a.assign(promoters=a["score"] >= 9, detractors=a["score"] <= 6).groupby("key").agg(
-        answers=("score", "size"), promoters=("promoters", "sum"), detractors=("detractors", "sum"))
-    return reported(counts, period, lambda r: 100 * (r["promoters"] - r["detractors"]) / r["answers"] if r["answers"] else None)
+    counts = (
+        a.assign(promoters=a["score"] >= 9, detractors=a["score"] <= 6)
+        .groupby("key")
+        .agg(answers=("score", "size"), promoters=("promoters", "sum"), detractors=("detractors", "sum"))
+    )
+    return reported(
+        counts, period, lambda r: 100 * (r["promoters"] - r["detractors"]) / r["answers"] if r["answers"] else None
+    )
 
 
 def _purchase_days(f) -> pd.DataFrame:
@@ -149,9 +175,16 @@ def pd_activity(f, period: Period, window: int, value) -> dict[str, Any]:
     rows = []
     for b in period.buckets.itertuples():
         s, e = at(b.bucket), at(b.bucket_end)
-        rows.append({"key": b.key, "at_start": len(s), "at_end": len(e),
-                     "new": int(((firsts >= b.bucket) & (firsts < b.bucket_end)).sum()),
-                     "lost": len(np.setdiff1d(s, e, assume_unique=True)), "gained": len(np.setdiff1d(e, s, assume_unique=True))})
+        rows.append(
+            {
+                "key": b.key,
+                "at_start": len(s),
+                "at_end": len(e),
+                "new": int(((firsts >= b.bucket) & (firsts < b.bucket_end)).sum()),
+                "lost": len(np.setdiff1d(s, e, assume_unique=True)),
+                "gained": len(np.setdiff1d(e, s, assume_unique=True)),
+            }
+        )
     result = reported(pd.DataFrame(rows).set_index("key"), period, value)
     result["details"]["window_days"] = window
     return result
@@ -173,8 +206,11 @@ def pd_cohorts(f, period: Period) -> dict[str, Any]:
     first = first[rows.index]
     cohort = first.dt.to_period("M")
     offset = (rows["ts"].dt.year * 12 + rows["ts"].dt.month) - (first.dt.year * 12 + first.dt.month)
-    cells = rows.assign(cohort=cohort, offset=offset).groupby(["cohort", "offset"]).agg(
-        customers=("customer_id", "nunique"), revenue=("value", "sum"))
+    cells = (
+        rows.assign(cohort=cohort, offset=offset)
+        .groupby(["cohort", "offset"])
+        .agg(customers=("customer_id", "nunique"), revenue=("value", "sum"))
+    )
     buyers = cells["customers"].unstack(fill_value=0)
     revenue = cells["revenue"].unstack(fill_value=0.0)
     last = (period.end - pd.Timedelta(days=1)).to_period("M")
@@ -185,13 +221,22 @@ def pd_cohorts(f, period: Period) -> dict[str, Any]:
     sizes = buyers[0]
     alive = np.arange(width)[None, :] < lived.to_numpy()[:, None]
     average = buyers.where(alive, 0).sum() / (alive * sizes.to_numpy()[:, None]).sum(axis=0)
-    cohorts = [{"cohort": str(c), "customers": int(sizes[c]), "revenue": float(revenue.loc[c].sum()),
-                "buyers": buyers.loc[c].iloc[:n].astype(int).tolist(),
-                "retention": (buyers.loc[c].iloc[:n] / sizes[c]).tolist(),
-                "revenue_by_month": revenue.loc[c].iloc[:n].tolist()} for c, n in lived.items()]
-    return {"value": _num(average.iloc[1]) if width > 1 else None,
-            "details": {"customers": int(sizes.sum()), "cohorts": len(cohorts), "average_retention": average.tolist()},
-            "cohorts": cohorts}
+    cohorts = [
+        {
+            "cohort": str(c),
+            "customers": int(sizes[c]),
+            "revenue": float(revenue.loc[c].sum()),
+            "buyers": buyers.loc[c].iloc[:n].astype(int).tolist(),
+            "retention": (buyers.loc[c].iloc[:n] / sizes[c]).tolist(),
+            "revenue_by_month": revenue.loc[c].iloc[:n].tolist(),
+        }
+        for c, n in lived.items()
+    ]
+    return {
+        "value": _num(average.iloc[1]) if width > 1 else None,
+        "details": {"customers": int(sizes.sum()), "cohorts": len(cohorts), "average_retention": average.tolist()},
+        "cohorts": cohorts,
+    }
 
 
 RFM_SCORES = (("r_score", "recency_days", False), ("f_score", "frequency", True), ("m_score", "monetary", True))
@@ -211,25 +256,51 @@ def pd_rfm_scores(f, end) -> pd.DataFrame:
     per["recency_days"] = (pd.Timestamp(end) - per["last"]).dt.total_seconds() / 86400
     for column, value, ascending in RFM_SCORES:
         per[column] = quintile(per[value], ascending)
-    per["rfm_group"] = np.select([per["r_score"].isin(rs) & per["f_score"].isin(fs) for _, rs, fs in GROUPS],
-                                 [name for name, _, _ in GROUPS], "hibernating")
+    per["rfm_group"] = np.select(
+        [per["r_score"].isin(rs) & per["f_score"].isin(fs) for _, rs, fs in GROUPS],
+        [name for name, _, _ in GROUPS],
+        "hibernating",
+    )
     return per.drop(columns="last").reset_index()
 
 
 def pd_rfm(f, period: Period) -> dict[str, Any]:
     per = pd_rfm_scores(f, period.end)
-    groups = per.groupby("rfm_group").agg(customers=("customer_id", "size"), recency_days=("recency_days", "mean"),
-                                          frequency=("frequency", "mean"), monetary=("monetary", "mean"),
-                                          revenue=("monetary", "sum")).reindex(list(GROUP_NAMES))
+    groups = (
+        per.groupby("rfm_group")
+        .agg(
+            customers=("customer_id", "size"),
+            recency_days=("recency_days", "mean"),
+            frequency=("frequency", "mean"),
+            monetary=("monetary", "mean"),
+            revenue=("monetary", "sum"),
+        )
+        .reindex(list(GROUP_NAMES))
+    )
     total = len(per)
-    grid = per.groupby(["r_score", "f_score"]).size().unstack(fill_value=0).reindex(
-        index=range(5, 0, -1), columns=range(1, 6), fill_value=0)
-    return {"value": total, "details": {"customers": total},
-            "groups": [{"group": g, "customers": int(0 if np.isnan(r.customers) else r.customers),
-                        "share": float(r.customers / total) if total and not np.isnan(r.customers) else 0.0,
-                        "recency_days": _num(r.recency_days), "frequency": _num(r.frequency),
-                        "monetary": _num(r.monetary), "revenue": _num(r.revenue)} for g, r in groups.iterrows()],
-            "grid": grid.to_numpy().tolist()}
+    grid = (
+        per.groupby(["r_score", "f_score"])
+        .size()
+        .unstack(fill_value=0)
+        .reindex(index=range(5, 0, -1), columns=range(1, 6), fill_value=0)
+    )
+    return {
+        "value": total,
+        "details": {"customers": total},
+        "groups": [
+            {
+                "group": g,
+                "customers": int(0 if np.isnan(r.customers) else r.customers),
+                "share": float(r.customers / total) if total and not np.isnan(r.customers) else 0.0,
+                "recency_days": _num(r.recency_days),
+                "frequency": _num(r.frequency),
+                "monetary": _num(r.monetary),
+                "revenue": _num(r.revenue),
+            }
+            for g, r in groups.iterrows()
+        ],
+        "grid": grid.to_numpy().tolist(),
+    }
 
 
 def pd_transitions(f, end, window: int) -> pd.DataFrame:
@@ -238,13 +309,26 @@ def pd_transitions(f, end, window: int) -> pd.DataFrame:
     by = days.groupby("customer_id")["day"]
     before = (days["day"] - by.shift()).dt.total_seconds() / 86400
     after = (by.shift(-1) - days["day"]).dt.total_seconds() / 86400
-    bought = days.rename(columns={"day": "at"}).assign(stage=np.select(
-        [before.isna(), before > window, before > window / 2], ["new", "reactivated", "active"], "bought"))
+    bought = days.rename(columns={"day": "at"}).assign(
+        stage=np.select(
+            [before.isna(), before > window, before > window / 2], ["new", "reactivated", "active"], "bought"
+        )
+    )
     quiet, gone = after.isna() | (after > window / 2), after.isna() | (after > window)
-    sleeping = pd.DataFrame({"customer_id": days["customer_id"][quiet], "at": days["day"][quiet] + pd.Timedelta(days=window // 2),
-                             "stage": "sleeping"})
-    churned = pd.DataFrame({"customer_id": days["customer_id"][gone], "at": days["day"][gone] + pd.Timedelta(days=window),
-                            "stage": "churned"})
+    sleeping = pd.DataFrame(
+        {
+            "customer_id": days["customer_id"][quiet],
+            "at": days["day"][quiet] + pd.Timedelta(days=window // 2),
+            "stage": "sleeping",
+        }
+    )
+    churned = pd.DataFrame(
+        {
+            "customer_id": days["customer_id"][gone],
+            "at": days["day"][gone] + pd.Timedelta(days=window),
+            "stage": "churned",
+        }
+    )
     steps = pd.concat([bought, sleeping, churned], ignore_index=True)
     steps = steps[steps["at"] < end]
     steps = steps.assign(late=steps["stage"].isin(["sleeping", "churned"])).sort_values(["customer_id", "at", "late"])
@@ -262,9 +346,14 @@ def pd_lifecycle(f, period: Period, window: int) -> dict[str, Any]:
     inside = steps[steps["at"] >= period.start]
     moves = inside.groupby([inside["at"].dt.to_period("M").dt.start_time, "stage"]).size().unstack(fill_value=0)
     stages = ("new", "active", "sleeping", "churned", "reactivated")
-    return {"value": len(current), "details": {"window_days": window, "transitions": len(inside)},
-            "stages": {s: int(counts.get(s, 0)) for s in stages},
-            "series": [{"bucket": b.date().isoformat(), **{s: int(row.get(s, 0)) for s in stages}} for b, row in moves.iterrows()]}
+    return {
+        "value": len(current),
+        "details": {"window_days": window, "transitions": len(inside)},
+        "stages": {s: int(counts.get(s, 0)) for s in stages},
+        "series": [
+            {"bucket": b.date().isoformat(), **{s: int(row.get(s, 0)) for s in stages}} for b, row in moves.iterrows()
+        ],
+    }
 
 
 def pd_lifecycle_per_customer(f, period: Period, window: int) -> pd.DataFrame:
@@ -277,16 +366,23 @@ def pd_funnel(f, period: Period) -> dict[str, Any]:
     views = period.keyed(f[FUNNEL[0]]).sort_values("ts", kind="stable")
     anchors = views.drop_duplicates(["key", "customer_id"])  # each customer's first view per period
     top = anchors["category"].str.partition(" > ")[0]
-    reached = pd.DataFrame({"key": anchors["key"], "customer_id": anchors["customer_id"],
-                            "category": top.where(anchors["category"].notna(), "(none)"),
-                            "start": anchors["ts"], "at": anchors["ts"]})
+    reached = pd.DataFrame(
+        {
+            "key": anchors["key"],
+            "customer_id": anchors["customer_id"],
+            "category": top.where(anchors["category"].notna(), "(none)"),
+            "start": anchors["ts"],
+            "at": anchors["ts"],
+        }
+    )
     window = pd.Timedelta(hours=FUNNEL_HOURS)
     counts = [reached.groupby("key").size()]
     whole = [reached[reached["key"] == 0].groupby("category").size()]
     for name in FUNNEL[1:]:
         later = f[name].sort_values("ts").rename(columns={"ts": "next"})
-        hit = pd.merge_asof(reached.sort_values("at"), later, left_on="at", right_on="next", by="customer_id",
-                            direction="forward")  # each customer's first step at or after the previous one
+        hit = pd.merge_asof(
+            reached.sort_values("at"), later, left_on="at", right_on="next", by="customer_id", direction="forward"
+        )  # each customer's first step at or after the previous one
         hit = hit[hit["next"] <= hit["start"] + window]
         reached = hit.drop(columns="at").rename(columns={"next": "at"})
         counts.append(reached.groupby("key").size())
@@ -295,18 +391,32 @@ def pd_funnel(f, period: Period) -> dict[str, Any]:
     by_category = pd.concat(whole, axis=1).fillna(0).astype(int).sort_index()
     steps = lambda row: [{"customers": int(n)} for n in row]  # noqa: E731
     first, last = table.iloc[0, 0], table.iloc[0, -1]
-    return {"value": float(last / first) if first else None, "steps": steps(table.iloc[0]),
-            "series": [{"steps": steps(row)} for _, row in table.iloc[1:].iterrows()],
-            "by_category": [{"category": c, "steps": steps(row)} for c, row in by_category.iterrows()]}
+    return {
+        "value": float(last / first) if first else None,
+        "steps": steps(table.iloc[0]),
+        "series": [{"steps": steps(row)} for _, row in table.iloc[1:].iterrows()],
+        "by_category": [{"category": c, "steps": steps(row)} for c, row in by_category.iterrows()],
+    }
 
 
 def pd_subscriber_retention(f, period: Period) -> dict[str, Any]:
     c = f["consents"]
-    grants = c[c["granted"]].groupby(["customer_id", "channel"], as_index=False)["at"].min().rename(columns={"at": "granted_at"})
+    grants = (
+        c[c["granted"]]
+        .groupby(["customer_id", "channel"], as_index=False)["at"]
+        .min()
+        .rename(columns={"at": "granted_at"})
+    )
     withdrawals = c[~c["granted"]].rename(columns={"at": "withdrawn_at"})[["customer_id", "channel", "withdrawn_at"]]
-    subs = pd.merge_asof(grants.sort_values("granted_at"), withdrawals.sort_values("withdrawn_at"), left_on="granted_at",
-                         right_on="withdrawn_at", by=["customer_id", "channel"], direction="forward",
-                         allow_exact_matches=False)  # the first withdrawal after the grant
+    subs = pd.merge_asof(
+        grants.sort_values("granted_at"),
+        withdrawals.sort_values("withdrawn_at"),
+        left_on="granted_at",
+        right_on="withdrawn_at",
+        by=["customer_id", "channel"],
+        direction="forward",
+        allow_exact_matches=False,
+    )  # the first withdrawal after the grant
     subs = period.keyed(subs, "granted_at")
     columns = {}
     for days in HORIZONS:
@@ -314,8 +424,11 @@ def pd_subscriber_retention(f, period: Period) -> dict[str, Any]:
         eligible = due <= period.end
         columns[f"eligible_{days}"] = eligible
         columns[f"kept_{days}"] = eligible & (subs["withdrawn_at"].isna() | (subs["withdrawn_at"] > due))
-    counts = subs.assign(**columns).groupby(["key", "channel"]).agg(
-        subscribers=("customer_id", "size"), **{k: (k, "sum") for k in columns})
+    counts = (
+        subs.assign(**columns)
+        .groupby(["key", "channel"])
+        .agg(subscribers=("customer_id", "size"), **{k: (k, "sum") for k in columns})
+    )
 
     def channel(row) -> dict[str, Any]:
         out = {"subscribers": int(row["subscribers"])}
@@ -325,9 +438,13 @@ def pd_subscriber_retention(f, period: Period) -> dict[str, Any]:
             out[f"eligible_{days}_days"] = eligible
         return out
 
-    rows = {key: {ch: channel(row) for ch, row in g.droplevel("key").iterrows()} for key, g in counts.groupby(level="key")}
-    return {"channels": rows.get(0, {}),
-            "series": [{"channels": rows[k]} for k in period.buckets["key"].iloc[1:] if k in rows]}
+    rows = {
+        key: {ch: channel(row) for ch, row in g.droplevel("key").iterrows()} for key, g in counts.groupby(level="key")
+    }
+    return {
+        "channels": rows.get(0, {}),
+        "series": [{"channels": rows[k]} for k in period.buckets["key"].iloc[1:] if k in rows],
+    }
 
 
 def pandas_versions(window: int) -> dict[str, Callable]:

@@ -5,17 +5,38 @@ from __future__ import annotations
 import multiprocessing
 import resource
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import duckdb
 
 START, END = "2023-01-01", "2025-01-01"  # the log's two years, [START, END)
 CATEGORIES = [
-    "Coffee > Beans", "Coffee > Ground", "Coffee > Capsules", "Coffee > Instant", "Tea > Green", "Tea > Black",
-    "Tea > Herbal", "Tea > Oolong", "Home > Mugs", "Home > Kettles", "Home > Grinders", "Home > Filters",
-    "Sweets > Chocolate", "Sweets > Biscuits", "Cosmetics > Care", "Cosmetics > Soap", "Gifts", "Gifts > Boxes",
-    "Accessories > Bags", "Accessories > Cups", "Syrups > Vanilla", "Syrups > Caramel", "Milk > Oat", "Milk > Almond",
+    "Coffee > Beans",
+    "Coffee > Ground",
+    "Coffee > Capsules",
+    "Coffee > Instant",
+    "Tea > Green",
+    "Tea > Black",
+    "Tea > Herbal",
+    "Tea > Oolong",
+    "Home > Mugs",
+    "Home > Kettles",
+    "Home > Grinders",
+    "Home > Filters",
+    "Sweets > Chocolate",
+    "Sweets > Biscuits",
+    "Cosmetics > Care",
+    "Cosmetics > Soap",
+    "Gifts",
+    "Gifts > Boxes",
+    "Accessories > Bags",
+    "Accessories > Cups",
+    "Syrups > Vanilla",
+    "Syrups > Caramel",
+    "Milk > Oat",
+    "Milk > Almond",
 ]
 AGENTS = "['Mozilla/5.0 (iPhone)', 'Mozilla/5.0 (Windows NT 10.0)', 'Mozilla/5.0 (Macintosh)', 'Mozilla/5.0 (Linux; Android 14)']"
 GENERATION_MEMORY = "8GB"  # DuckDB's limit while generating (it spills beyond): the machine may be shared
@@ -40,6 +61,7 @@ def connect(path: Path, seed: int) -> tuple[duckdb.DuckDBPyConnection, Callable[
             steps[step] = now - clock[0]
             clock[0] = now
         return result
+
     s = int(seed)
     # Uniform [0, 1) numbers from hash(), so that the result does not depend on threads or plan order.
     run(f"CREATE TEMP MACRO u(a, salt) AS ((hash(a, salt, {s}) >> 11)::DOUBLE / 9007199254740992.0)")
@@ -81,12 +103,17 @@ def generate(path: Path, customers: int, events: int, seed: int) -> tuple[dict[s
                         ELSE exp(ln(15) + u(range, 5) * ln(10)) END AS rhythm
             FROM range({customers})))""")
     # Orders: the first one days after being first seen, then exponential gaps around the customer's rhythm.
-    run(f"""CREATE TEMP TABLE orders AS
+    run(
+        f"""CREATE TEMP TABLE orders AS
         WITH k AS (
           SELECT c, seen, rhythm, unnest(range(n_orders)) AS k FROM cust WHERE buyer
         ), t AS (
-          SELECT c, k, seen + {_ms("ex(c, 6) * 7 + sum(CASE WHEN k = 0 THEN 0 ELSE greatest(0.05, rhythm * ex2(c, k, 7)) END) "
-                                   "OVER (PARTITION BY c ORDER BY k)")} AS ts
+          SELECT c, k, seen + {
+            _ms(
+                "ex(c, 6) * 7 + sum(CASE WHEN k = 0 THEN 0 ELSE greatest(0.05, rhythm * ex2(c, k, 7)) END) "
+                "OVER (PARTITION BY c ORDER BY k)"
+            )
+        } AS ts
           FROM k
         )
         SELECT c, k, ts, 'ord_' || CAST(10000000 + row_number() OVER (ORDER BY ts, c) AS VARCHAR) AS order_id,
@@ -95,11 +122,16 @@ def generate(path: Path, customers: int, events: int, seed: int) -> tuple[dict[s
                1 + CAST(floor(ex2(c, k, 11) * 0.8) AS INTEGER) AS items,
                CAST(floor(2000 * pow(u2(c, k, 12), 2.2)) AS INTEGER) AS p,
                u2(c, k, 13) < 0.03 AS cancelled, u2(c, k, 14) < 0.05 AS refunded, u2(c, k, 15) < 0.06 AS surveyed
-        FROM t WHERE ts < TIMESTAMP '{END}'""", "customers, orders")
-    run("CREATE TEMP TABLE order_events (uid BIGINT, kind VARCHAR, c BIGINT, anon BIGINT, ts TIMESTAMP, "
-        "src VARCHAR, properties JSON)")
+        FROM t WHERE ts < TIMESTAMP '{END}'""",
+        "customers, orders",
+    )
+    run(
+        "CREATE TEMP TABLE order_events (uid BIGINT, kind VARCHAR, c BIGINT, anon BIGINT, ts TIMESTAMP, "
+        "src VARCHAR, properties JSON)"
+    )
     # The path to each purchase: views (sometimes days earlier), an add, a checkout, then the order.
-    run(f"""INSERT INTO order_events
+    run(
+        f"""INSERT INTO order_events
         WITH o AS (
           SELECT *, 1 + least(7, CAST(floor(ex2(c, k, 20) * 1.8) AS INTEGER)) AS views,
                  (4 + ex2(c, k, 21) * 25) / 1440 AS minutes_step,
@@ -128,9 +160,12 @@ def generate(path: Path, customers: int, events: int, seed: int) -> tuple[dict[s
                END
         FROM e JOIN products pr
           ON pr.p = CASE WHEN j = 0 OR j = views THEN e.p
-                         ELSE CAST(floor(2000 * pow(u2(e.c * 1000 + e.k, j, 24), 2.2)) AS INTEGER) END""", "paths to purchase")
+                         ELSE CAST(floor(2000 * pow(u2(e.c * 1000 + e.k, j, 24), 2.2)) AS INTEGER) END""",
+        "paths to purchase",
+    )
     # Cancellations and refunds of real orders, NPS answers after some of the others.
-    run(f"""INSERT INTO order_events
+    run(
+        f"""INSERT INTO order_events
         SELECT 1000000000 * (1 + k) + c * 16 + 12, 'Order Cancelled', c, NULL, ts + {_ms("(1 + ex2(c, k, 30) * 10) / 24")},
                'shop',
                json_object('order_id', order_id, 'reason', 'customer request')
@@ -148,7 +183,9 @@ def generate(path: Path, customers: int, events: int, seed: int) -> tuple[dict[s
                json_object('score', CASE WHEN x < 0.03 THEN 0 WHEN x < 0.05 THEN 1 WHEN x < 0.07 THEN 2 WHEN x < 0.10 THEN 3
                                          WHEN x < 0.13 THEN 4 WHEN x < 0.18 THEN 5 WHEN x < 0.25 THEN 6 WHEN x < 0.40 THEN 7
                                          WHEN x < 0.60 THEN 8 WHEN x < 0.78 THEN 9 ELSE 10 END, 'survey', 'nps-2023')
-        FROM (SELECT *, u2(c, k, 35) AS x FROM orders) WHERE surveyed AND NOT cancelled""", "cancellations, refunds, NPS")
+        FROM (SELECT *, u2(c, k, 35) AS x FROM orders) WHERE surveyed AND NOT cancelled""",
+        "cancellations, refunds, NPS",
+    )
     run(f"DELETE FROM order_events WHERE ts < TIMESTAMP '{START}' OR ts >= TIMESTAMP '{END}'")
     fixed = run("SELECT count(*) FROM order_events").fetchone()[0]
     rest = events - fixed
@@ -175,7 +212,8 @@ def generate(path: Path, customers: int, events: int, seed: int) -> tuple[dict[s
         )
         SELECT *, from_ + {_ms(f"when_ * greatest(0, epoch(TIMESTAMP '{END}') - epoch(from_) - 3600) / 86400")} AS t0
         FROM placed WHERE pos < {rest}""")
-    run(f"""INSERT INTO order_events
+    run(
+        f"""INSERT INTO order_events
         WITH e AS (SELECT *, unnest(range(n)) AS j FROM browse),
         k AS (
           SELECT *, pos + j AS seq,
@@ -188,7 +226,7 @@ def generate(path: Path, customers: int, events: int, seed: int) -> tuple[dict[s
                  CASE WHEN u2(sid, j, 51) < 0.6 THEN p0 ELSE CAST(floor(2000 * pow(u2(sid, j, 52), 2.2)) AS INTEGER) END AS p
           FROM e WHERE pos + j < {rest}
         )
-        SELECT seq, kind, c, anon, least(t0 + {_ms(f"j * (20 + ex2(sid, j, 53) * 90) / 86400")},
+        SELECT seq, kind, c, anon, least(t0 + {_ms("j * (20 + ex2(sid, j, 53) * 90) / 86400")},
                                           TIMESTAMP '{END}' - INTERVAL 1 SECOND), 'web',
                CASE kind WHEN 'Page Viewed' THEN json_object('path', CASE WHEN j = 0 THEN '/' ELSE '/c/' || (p % 40) END,
                                                              'title', 'Shop')
@@ -198,7 +236,9 @@ def generate(path: Path, customers: int, events: int, seed: int) -> tuple[dict[s
                          WHEN 'Product Added' THEN json_object('sku', pr.sku, 'price', pr.price, 'quantity', 1)
                          WHEN 'Checkout Started' THEN json_object('value', pr.price, 'currency', 'USD')
                          ELSE json_object('cart_id', 'cart_' || sid) END
-        FROM k JOIN products pr USING (p)""", "browsing sessions")
+        FROM k JOIN products pr USING (p)""",
+        "browsing sessions",
+    )
     made = run("SELECT count(*) FROM order_events").fetchone()[0]
     if made != events:
         raise SystemExit(f"generated {made:,} events instead of {events:,}")
@@ -206,7 +246,8 @@ def generate(path: Path, customers: int, events: int, seed: int) -> tuple[dict[s
             customer_id VARCHAR, anonymous_id VARCHAR, user_id VARCHAR, timestamp TIMESTAMP NOT NULL,
             received_at TIMESTAMP NOT NULL, source VARCHAR NOT NULL, properties JSON, context JSON)""")
     # Appended in time order, as the pipeline's flushes append; known customers carry their device's anonymous id.
-    run(f"""INSERT INTO events
+    run(
+        f"""INSERT INTO events
         SELECT printf('msg_%011x%012x', epoch_ms(e.ts), e.uid),
                CASE WHEN kind = 'Page Viewed' THEN 'page' ELSE 'track' END, kind,
                CASE WHEN e.c IS NULL THEN NULL ELSE cust_id(e.c) END,
@@ -221,10 +262,13 @@ def generate(path: Path, customers: int, events: int, seed: int) -> tuple[dict[s
                       'userAgent', {AGENTS}[1 + CAST(hash(e.c, e.anon, 64) % 4 AS INTEGER)])
                     ELSE '{{"library":{{"name":"boomerang-shop","version":"1.4.0"}}}}' END
         FROM order_events e LEFT JOIN cust ON cust.c = e.c
-        ORDER BY e.ts, e.uid""", "events table (time order, primary key)")
+        ORDER BY e.ts, e.uid""",
+        "events table (time order, primary key)",
+    )
     # Consents: email, SMS and Telegram grants some days after first seen, some re-confirmed, some
     # withdrawn later (and some granted again after that), a few opt-outs with no grant before.
-    run(f"""CREATE TABLE consents AS
+    run(
+        f"""CREATE TABLE consents AS
         WITH ch(channel, n, share) AS (VALUES ('email', 1, 0.45), ('sms', 2, 0.18), ('telegram', 3, 0.12)),
         g AS (
           SELECT c, channel, n, seen + {_ms("ex2(c, n, 70) * 20")} AS granted_at,
@@ -238,7 +282,9 @@ def generate(path: Path, customers: int, events: int, seed: int) -> tuple[dict[s
           UNION ALL SELECT c, channel, true, withdrawn_at + {_ms("1 + ex2(c, n, 77) * 60")} FROM w WHERE again
           UNION ALL SELECT c, channel, false, seen + {_ms("ex2(c, n, 78) * 30")} FROM cust, ch WHERE u2(c, n, 79) < 0.01
         )
-        SELECT cust_id(c) AS customer_id, channel, granted, "at" FROM rows WHERE "at" < TIMESTAMP '{END}' ORDER BY 4""", "consents")
+        SELECT cust_id(c) AS customer_id, channel, granted, "at" FROM rows WHERE "at" < TIMESTAMP '{END}' ORDER BY 4""",
+        "consents",
+    )
     counts = dict(run("SELECT event, count(*) FROM events GROUP BY 1").fetchall())
     counts["consents"] = run("SELECT count(*) FROM consents").fetchone()[0]
     con.close()
@@ -251,7 +297,9 @@ def _generate_child(path: str, customers: int, events: int, seed: int, queue) ->
     queue.put((counts, steps, time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
 
 
-def generate_apart(path: Path, customers: int, events: int, seed: int) -> tuple[dict[str, int], dict[str, float], float, float]:
+def generate_apart(
+    path: Path, customers: int, events: int, seed: int
+) -> tuple[dict[str, int], dict[str, float], float, float]:
     """Generate in a child process: its time and peak memory stay out of the metrics' figures."""
     ctx = multiprocessing.get_context("fork")
     queue = ctx.Queue()
@@ -282,6 +330,7 @@ def describe(path: Path) -> list[str]:
     total = sum(n for _, n in hist)
     return [
         f"customers with events: {known:,} ({buyers:,} buyers); events of anonymous visitors: {anonymous:,}; file: {size:,.0f} MB",
-        "orders per buyer: " + ", ".join(f"{k}: {n / total:.1%}" for k, n in hist)
+        "orders per buyer: "
+        + ", ".join(f"{k}: {n / total:.1%}" for k, n in hist)
         + f"; days between orders: p25 {gaps[0]:.0f}, median {gaps[1]:.0f}, p90 {gaps[2]:.0f}; mean revenue {revenue:.2f}",
     ]

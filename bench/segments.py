@@ -49,8 +49,9 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import duckdb
 import ibis
@@ -60,7 +61,6 @@ import pandas as pd
 from boomerang.segments import library
 from boomerang.segments.compile import Compiler, Tables
 from boomerang.segments.definition import Event, leaves
-
 from metrics_workload import describe as describe_log
 from segments_baselines import load_frames, pandas_versions, sql_queries
 from segments_workload import AS_OF, describe, generate_apart
@@ -98,20 +98,39 @@ def behavioural(definition, by_name) -> bool:
 def profile(con: duckdb.DuckDBPyConnection, sql: str) -> str:
     """DuckDB's EXPLAIN ANALYZE as an indented list of operators with their rows and time."""
     doc = json.loads(con.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql).fetchall()[0][1])
-    lines = [f"  total {doc['query']['total_time']:.3f} s, cpu {doc['query']['cpu_time']:.3f} s, "
-             f"rows scanned {doc['query'].get('total_rows_scanned', 0):,}"]
+    lines = [
+        f"  total {doc['query']['total_time']:.3f} s, cpu {doc['query']['cpu_time']:.3f} s, "
+        f"rows scanned {doc['query'].get('total_rows_scanned', 0):,}"
+    ]
 
     def walk(node: dict, depth: int) -> None:
         info = node.get("extra_info", {})
-        what = [f"{k}: {v}" for k, v in info.items() if k in ("Join Type", "Conditions", "Aggregates", "Groups", "Table",
-                                                               "Filters", "Expression", "CTE Name", "CTE Index")]
+        what = [
+            f"{k}: {v}"
+            for k, v in info.items()
+            if k
+            in (
+                "Join Type",
+                "Conditions",
+                "Aggregates",
+                "Groups",
+                "Table",
+                "Filters",
+                "Expression",
+                "CTE Name",
+                "CTE Index",
+            )
+        ]
         if node["name"] not in ("RESULT_COLLECTOR", "EXPLAIN_ANALYZE"):
             detail = "; ".join(w if len(w) < 110 else w[:107] + "..." for w in what)
-            lines.append(f"  {'  ' * depth}{node['name']} {node.get('intermediate_rows', 0):,} rows "
-                         f"{node.get('timing', 0):.3f} s" + (f"  [{detail}]" if detail else ""))
+            lines.append(
+                f"  {'  ' * depth}{node['name']} {node.get('intermediate_rows', 0):,} rows "
+                f"{node.get('timing', 0):.3f} s" + (f"  [{detail}]" if detail else "")
+            )
             depth += 1
         for child in node.get("children", []):
             walk(child, depth)
+
     for node in doc["operator"]:
         walk(node, 0)
     return "\n".join(lines)
@@ -126,19 +145,35 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--events", type=int, default=50_000_000)
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--dir", default=None, help="keep the generated file there and reuse it (default: a temporary folder)")
+    parser.add_argument(
+        "--dir", default=None, help="keep the generated file there and reuse it (default: a temporary folder)"
+    )
     names_all = [d.name for d in library.definitions()]
-    parser.add_argument("--only", action="append", default=None, metavar="NAME",
-                        help=f"a segment to run (repeatable): {', '.join(names_all)}")
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help=f"a segment to run (repeatable): {', '.join(names_all)}",
+    )
     parser.add_argument("--repeat", type=int, default=1, help="run each side this many times and keep the best")
     parser.add_argument("--skip-pandas", action="store_true")
-    parser.add_argument("--explain", action="append", default=[], metavar="NAME",
-                        help="print DuckDB's EXPLAIN ANALYZE of the engine's query and of the hand-written one")
+    parser.add_argument(
+        "--explain",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="print DuckDB's EXPLAIN ANALYZE of the engine's query and of the hand-written one",
+    )
     parser.add_argument("--skip-live", action="store_true", help="skip the event-to-membership latency")
     parser.add_argument("--live", type=int, default=30, help="single-event rounds (the three kinds in turn)")
     parser.add_argument("--batch", type=int, default=300, help="customers in the one batched round")
-    parser.add_argument("--live-customers", type=int, default=None,
-                        help="put only this many customers (and their events) in the live workspace (default: all)")
+    parser.add_argument(
+        "--live-customers",
+        type=int,
+        default=None,
+        help="put only this many customers (and their events) in the live workspace (default: all)",
+    )
     args = parser.parse_args()
     names = args.only or names_all
     unknown = [n for n in names + args.explain if n not in names_all]
@@ -147,18 +182,24 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         folder = Path(args.dir) if args.dir else Path(tmp)
         path = folder / f"segments-{args.customers}-{args.events}-{args.seed}.duckdb"
-        print(f"machine: {os.cpu_count()} cores, {memory_gib():.0f} GiB, python {sys.version.split()[0]}, "
-              f"duckdb {duckdb.__version__}, ibis {ibis.__version__}, pandas {pd.__version__}; "
-              f"load average {os.getloadavg()[0]:.1f}")
+        print(
+            f"machine: {os.cpu_count()} cores, {memory_gib():.0f} GiB, python {sys.version.split()[0]}, "
+            f"duckdb {duckdb.__version__}, ibis {ibis.__version__}, pandas {pd.__version__}; "
+            f"load average {os.getloadavg()[0]:.1f}"
+        )
         if path.exists():
             print(f"reusing {path} (generation not timed; delete it to regenerate)")
         else:
             counts, steps, seconds, gen_peak = generate_apart(path, args.customers, args.events, args.seed)
-            tables = {k: counts.pop(k) for k in ("consents", "profiles", "profile_consents", "trait_lifecycle",
-                                                 "trait_predictions")}
-            print(f"generated {sum(counts.values()):,} events for {args.customers:,} customers, "
-                  + ", ".join(f"{n:,} {k}" for k, n in tables.items())
-                  + f" in {seconds:.1f} s (seed {args.seed}; peak memory of the generating process {gen_peak:,.0f} MB)")
+            tables = {
+                k: counts.pop(k)
+                for k in ("consents", "profiles", "profile_consents", "trait_lifecycle", "trait_predictions")
+            }
+            print(
+                f"generated {sum(counts.values()):,} events for {args.customers:,} customers, "
+                + ", ".join(f"{n:,} {k}" for k, n in tables.items())
+                + f" in {seconds:.1f} s (seed {args.seed}; peak memory of the generating process {gen_peak:,.0f} MB)"
+            )
             print("  steps: " + ", ".join(f"{k} {v:.1f} s" for k, v in steps.items()))
             print("  " + ", ".join(f"{k} {n:,}" for k, n in sorted(counts.items(), key=lambda kv: -kv[1])))
         for line in describe_log(path) + describe(path):
@@ -167,17 +208,26 @@ def main() -> None:
         definitions = library.definitions()
         by_name = {d.name: d for d in definitions}
         con = ibis.duckdb.connect(str(path), read_only=True)
-        tables = Tables(events=con.table("events"), profiles=con.table("profiles"),
-                        consents=con.table("profile_consents"),
-                        traits={"rfm": None, "lifecycle": con.table("trait_lifecycle"),
-                                "predictions": con.table("trait_predictions")})
+        tables = Tables(
+            events=con.table("events"),
+            profiles=con.table("profiles"),
+            consents=con.table("profile_consents"),
+            traits={
+                "rfm": None,
+                "lifecycle": con.table("trait_lifecycle"),
+                "predictions": con.table("trait_predictions"),
+            },
+        )
         started = time.perf_counter()  # so that the first segment timed does not pay for a cold file alone
         con.raw_sql("SELECT count(*), sum(length(CAST(properties AS VARCHAR))) FROM events").fetchall()
-        print(f"warm-up: one scan of the log with its properties in {time.perf_counter() - started:.1f} s (not counted)")
+        print(
+            f"warm-up: one scan of the log with its properties in {time.perf_counter() - started:.1f} s (not counted)"
+        )
         print(f"as of {AS_OF} (the end of the generated period)")
 
         def compiled(name: str):
             return Compiler(tables, as_of=AS_OF, resolve=lambda n: by_name[n].tree).members(by_name[name].tree)
+
         sqls = sql_queries(AS_OF)
         engine, hand, compile_s = {}, {}, {}
         own = {}  # the engine's SQL run alone: what its plan costs without building and compiling it
@@ -187,8 +237,9 @@ def main() -> None:
             _, own[name] = timed(lambda: con.con.execute(sql).df(), args.repeat)
             hand[name] = timed(lambda: con.con.execute(sqls[name]).df()["customer_id"].to_numpy(), args.repeat)
         engine_peak = peak_mb()
-        explains = {name: (profile(con.con, ibis.to_sql(compiled(name))), profile(con.con, sqls[name]))
-                    for name in args.explain}
+        explains = {
+            name: (profile(con.con, ibis.to_sql(compiled(name))), profile(con.con, sqls[name])) for name in args.explain
+        }
 
         baseline, load_s, rows, load_peak = {}, 0.0, 0, 0.0
         if not args.skip_pandas:
@@ -200,8 +251,10 @@ def main() -> None:
             del frames
         con.disconnect()
 
-        print(f"\n{'segment':24} {'members':>9} {'engine s':>9} {'compile':>8} {'its SQL':>8} {'SQL s':>7} {'pandas s':>9} "
-              f"{'engine/SQL':>10} {'pandas/engine':>13}  check       aim")
+        print(
+            f"\n{'segment':24} {'members':>9} {'engine s':>9} {'compile':>8} {'its SQL':>8} {'SQL s':>7} {'pandas s':>9} "
+            f"{'engine/SQL':>10} {'pandas/engine':>13}  check       aim"
+        )
         problems, missed = [], []
         for name in names:
             (got, e_s), (sql_ids, s_s) = engine[name], hand[name]
@@ -210,21 +263,26 @@ def main() -> None:
             if len(got) != len(got_set):
                 diffs.append(f"the engine gave {len(got) - len(got_set):,} duplicate ids")
             if as_set(sql_ids) != got_set or len(sql_ids) != len(got_set):
-                diffs.append(f"SQL has {len(sql_ids):,} members, {len(as_set(sql_ids) - got_set):,} not in the engine's, "
-                             f"{len(got_set - as_set(sql_ids)):,} missing")
+                diffs.append(
+                    f"SQL has {len(sql_ids):,} members, {len(as_set(sql_ids) - got_set):,} not in the engine's, "
+                    f"{len(got_set - as_set(sql_ids)):,} missing"
+                )
             line = f"{name:24} {len(got_set):9,} {e_s:9.2f} {compile_s[name]:8.2f} {own[name]:8.2f} {s_s:7.2f}"
             if name in baseline:
                 p_ids, p_s = baseline[name]
                 if as_set(p_ids) != got_set or len(p_ids) != len(got_set):
-                    diffs.append(f"pandas has {len(p_ids):,} members, {len(as_set(p_ids) - got_set):,} not in the "
-                                 f"engine's, {len(got_set - as_set(p_ids)):,} missing")
+                    diffs.append(
+                        f"pandas has {len(p_ids):,} members, {len(as_set(p_ids) - got_set):,} not in the "
+                        f"engine's, {len(got_set - as_set(p_ids)):,} missing"
+                    )
                 line += f" {p_s:9.2f} {e_s / s_s:10.2f} {p_s / e_s:13.2f}"
             else:
                 line += f" {'-':>9} {e_s / s_s:10.2f} {'-':>13}"
             line += f"  {'same' if not diffs else f'MISMATCH ({len(diffs)})':10}"
             if behavioural(by_name[name], by_name):
-                why = [f"{e_s:.2f} s > {AIM_SECONDS:.0f} s"] * (e_s > AIM_SECONDS) + \
-                      [f"{e_s / s_s:.2f}x SQL > {AIM_RATIO}x"] * (e_s / s_s > AIM_RATIO)
+                why = [f"{e_s:.2f} s > {AIM_SECONDS:.0f} s"] * (e_s > AIM_SECONDS) + [
+                    f"{e_s / s_s:.2f}x SQL > {AIM_RATIO}x"
+                ] * (e_s / s_s > AIM_RATIO)
                 line += "  met" if not why else "  MISSED: " + ", ".join(why)
                 missed += [f"{name}: " + ", ".join(why)] if why else []
             else:
@@ -237,15 +295,22 @@ def main() -> None:
             total.append(sum(baseline[n][1] for n in names))
             line += f" {total[2]:9.2f} {total[0] / total[1]:10.2f} {total[2] / total[0]:13.2f}"
         print(line)
-        print("compile: Compiler(...).members(rule) and its SQL (ibis.to_sql), part of the engine's time; its SQL: the "
-              "engine's SQL run alone on the same connection")
+        print(
+            "compile: Compiler(...).members(rule) and its SQL (ibis.to_sql), part of the engine's time; its SQL: the "
+            "engine's SQL run alone on the same connection"
+        )
         if baseline:
             print(f"pandas frames loaded from DuckDB in {load_s:.1f} s ({rows:,} rows; not counted above)")
-        print(f"aim for a behavioural segment (reads the log): at most {AIM_SECONDS:.0f} s and within {AIM_RATIO}x of "
-              f"the hand-written SQL: " + ("met by every one" if not missed else f"MISSED by {len(missed)}: " + "; ".join(missed)))
+        print(
+            f"aim for a behavioural segment (reads the log): at most {AIM_SECONDS:.0f} s and within {AIM_RATIO}x of "
+            f"the hand-written SQL: "
+            + ("met by every one" if not missed else f"MISSED by {len(missed)}: " + "; ".join(missed))
+        )
         for name, (mine, theirs) in explains.items():
-            print(f"\nEXPLAIN ANALYZE of {name} (operator, rows out, seconds in it), the engine's query:\n{mine}\n"
-                  f"and the hand-written one:\n{theirs}")
+            print(
+                f"\nEXPLAIN ANALYZE of {name} (operator, rows out, seconds in it), the engine's query:\n{mine}\n"
+                f"and the hand-written one:\n{theirs}"
+            )
 
         live_peak = None
         if not args.skip_live:
@@ -255,13 +320,21 @@ def main() -> None:
             finally:
                 shutil.rmtree(home, ignore_errors=True)
             live_peak = peak_mb()
-        print(f"\npeak memory of this process: {engine_peak:,.0f} MB after the engine's and SQL runs"
-              + (f", {load_peak:,.0f} MB after loading the pandas frames" if baseline else "")
-              + (f", {live_peak:,.0f} MB after the live part" if live_peak else "")
-              + f" (of {memory_gib():.0f} GiB; DuckDB's buffer pool counts)")
+        print(
+            f"\npeak memory of this process: {engine_peak:,.0f} MB after the engine's and SQL runs"
+            + (f", {load_peak:,.0f} MB after loading the pandas frames" if baseline else "")
+            + (f", {live_peak:,.0f} MB after the live part" if live_peak else "")
+            + f" (of {memory_gib():.0f} GiB; DuckDB's buffer pool counts)"
+        )
         load = os.getloadavg()
-        print(f"load average at the end: {load[0]:.1f} (1 min), {load[1]:.1f} (5 min) on {os.cpu_count()} cores"
-              + (": other work shared the machine, the times are inflated" if load[1] > (os.cpu_count() or 1) + 0.5 else ""))
+        print(
+            f"load average at the end: {load[0]:.1f} (1 min), {load[1]:.1f} (5 min) on {os.cpu_count()} cores"
+            + (
+                ": other work shared the machine, the times are inflated"
+                if load[1] > (os.cpu_count() or 1) + 0.5
+                else ""
+            )
+        )
         if problems:
             print("\n!!! MISMATCHES between the engine and its baselines !!!")
             for p in problems:
@@ -276,27 +349,38 @@ def live_report(path: Path, home: Path, args) -> None:
     print(f"\nlive: a workspace (open_workspace, SQLite + DuckDB) in {home}")
     ws, steps, kept = build(path, home, AS_OF, args.live_customers)
     if kept < args.customers:
-        print(f"  NOTE: only {kept:,} of the {args.customers:,} customers (and their events) are in this workspace "
-              f"(--live-customers)")
+        print(
+            f"  NOTE: only {kept:,} of the {args.customers:,} customers (and their events) are in this workspace "
+            f"(--live-customers)"
+        )
     refreshed, more = prepare(ws)
     for k, v in {**steps, **more}.items():
         print(f"  {k}: {v:.1f} s")
     with ws.log.connect() as conn:
         events = conn.execute("SELECT count(*) FROM events").fetchone()[0]
     print(f"  the log holds {events:,} events; the refresh (membership.refresh, as the schedule runs it), per segment:")
-    print("  " + ", ".join(f"{r['name']} {r['size']:,} in {r['seconds']:.2f} s" if "size" in r else f"{r['name']} ERROR {r['error']}"
-                           for r in refreshed))
+    print(
+        "  "
+        + ", ".join(
+            f"{r['name']} {r['size']:,} in {r['seconds']:.2f} s" if "size" in r else f"{r['name']} ERROR {r['error']}"
+            for r in refreshed
+        )
+    )
     reevaluated = {kind: sorted(d.name for d in library.definitions() if kind in d.triggers()) for kind in KINDS}
     singles, together = measure(ws, args.live, args.batch, args.seed)
     started = time.perf_counter()
     again = membership.refresh(ws, only_expiring=True)
     scheduled = time.perf_counter() - started
     ws.engine.dispose()
-    print(f"\nevent -> membership: record() one event, flush(ws, moved), membership.update_customers(ws, touched_by(moved)), "
-          f"{len(singles)} rounds (median of each part; latency = their sum; sync: the part of update spent in profiles.sync, "
-          f"copying the touched profiles beside the log)")
-    print(f"  {'event (enters)':36} {'n':>3} {'p50 s':>7} {'p95 s':>7} {'max s':>7}   {'record':>7} {'flush':>7} "
-          f"{'update':>7} {'(sync)':>7}  segments re-evaluated")
+    print(
+        f"\nevent -> membership: record() one event, flush(ws, moved), membership.update_customers(ws, touched_by(moved)), "
+        f"{len(singles)} rounds (median of each part; latency = their sum; sync: the part of update spent in profiles.sync, "
+        f"copying the touched profiles beside the log)"
+    )
+    print(
+        f"  {'event (enters)':36} {'n':>3} {'p50 s':>7} {'p95 s':>7} {'max s':>7}   {'record':>7} {'flush':>7} "
+        f"{'update':>7} {'(sync)':>7}  segments re-evaluated"
+    )
     groups = {f"{k} ({s})": [x for x in singles if x.kind == k] for k, s in KINDS.items()}
     groups["all"] = singles
     for label, xs in groups.items():
@@ -305,26 +389,34 @@ def live_report(path: Path, home: Path, args) -> None:
         lat = sorted(x.latency for x in xs)
         med = lambda attr: statistics.median(getattr(x, attr) for x in xs)  # noqa: E731
         segs = len(reevaluated[xs[0].kind]) if label != "all" else "-"
-        print(f"  {label:36} {len(xs):3} {float(np.percentile(lat, 50)):7.3f} {float(np.percentile(lat, 95)):7.3f} {lat[-1]:7.3f}   "
-              f"{med('record'):7.3f} {med('flush'):7.3f} {med('update'):7.3f} {med('sync'):7.3f}  {segs}")
+        print(
+            f"  {label:36} {len(xs):3} {float(np.percentile(lat, 50)):7.3f} {float(np.percentile(lat, 95)):7.3f} {lat[-1]:7.3f}   "
+            f"{med('record'):7.3f} {med('flush'):7.3f} {med('update'):7.3f} {med('sync'):7.3f}  {segs}"
+        )
     for kind, segs in reevaluated.items():
         print(f"  {kind} re-evaluates: {', '.join(segs)}")
     failed = [x for x in singles if not x.entered]
     if failed:
         print(f"  !!! {len(failed)} rounds did not bring the customer into the segment")
     if together:
-        print(f"  one round of {together.customers} customers at once (the three kinds): record {together.record:.3f} s, "
-              f"flush {together.flush:.3f} s, update {together.update:.3f} s (sync {together.sync:.3f} s): "
-              f"{together.latency:.3f} s; every one entered: {'yes' if together.entered else 'NO'}")
+        print(
+            f"  one round of {together.customers} customers at once (the three kinds): record {together.record:.3f} s, "
+            f"flush {together.flush:.3f} s, update {together.update:.3f} s (sync {together.sync:.3f} s): "
+            f"{together.latency:.3f} s; every one entered: {'yes' if together.entered else 'NO'}"
+        )
     changed = sum(r.get("entered", 0) + r.get("exited", 0) for r in again)
-    print(f"  the scheduled refresh (membership.refresh(ws, only_expiring=True), {len(again)} segments, {changed:,} "
-          f"entries and exits): {scheduled:.1f} s; the pipeline runs it between rounds, so events arriving meanwhile wait")
+    print(
+        f"  the scheduled refresh (membership.refresh(ws, only_expiring=True), {len(again)} segments, {changed:,} "
+        f"entries and exits): {scheduled:.1f} s; the pipeline runs it between rounds, so events arriving meanwhile wait"
+    )
     p95 = float(np.percentile([x.latency for x in singles], 95)) if singles else math.nan
-    print(f"aim: at most {AIM_LIVE:.0f} s from event to membership: p95 {p95:.3f} s, "
-          + ("met" if p95 <= AIM_LIVE else "MISSED")
-          + ". In `boomerang serve` the tracking API wakes the pipeline when it accepts events, so such a round starts "
-            "at once, or when the round under way ends (a scheduled refresh of the expiring segments, timed above, "
-            f"runs in the same loop every {ws.settings.segments_refresh_minutes:g} minutes).")
+    print(
+        f"aim: at most {AIM_LIVE:.0f} s from event to membership: p95 {p95:.3f} s, "
+        + ("met" if p95 <= AIM_LIVE else "MISSED")
+        + ". In `boomerang serve` the tracking API wakes the pipeline when it accepts events, so such a round starts "
+        "at once, or when the round under way ends (a scheduled refresh of the expiring segments, timed above, "
+        f"runs in the same loop every {ws.settings.segments_refresh_minutes:g} minutes)."
+    )
 
 
 if __name__ == "__main__":

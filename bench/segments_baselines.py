@@ -10,8 +10,8 @@ rules count completed orders, cancelled or not).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Callable
 
 import duckdb
 import numpy as np
@@ -30,34 +30,48 @@ def sql_queries(as_of: datetime) -> dict[str, str]:
     """One query per ready-made segment: one scan of the log where it can, GROUP BY ... HAVING."""
     now = f"TIMESTAMP '{as_of.isoformat(sep=' ')}'"
     ago = lambda days: f"({now} - INTERVAL {days} DAY)"  # noqa: E731
-    base = (f"customer_id IN (SELECT customer_id FROM profiles WHERE coalesce(first_seen_at, created_at) IS NULL "
-            f"OR coalesce(first_seen_at, created_at) < {now})")
+    base = (
+        f"customer_id IN (SELECT customer_id FROM profiles WHERE coalesce(first_seen_at, created_at) IS NULL "
+        f"OR coalesce(first_seen_at, created_at) < {now})"
+    )
     orders = f"event = 'Order Completed' AND customer_id IS NOT NULL AND timestamp < {now}"
-    by_order = lambda having: (f"SELECT customer_id FROM events WHERE {orders} GROUP BY customer_id "  # noqa: E731
-                               f"HAVING {having} AND {base}")
+
+    def by_order(having):
+        return (
+            f"SELECT customer_id FROM events WHERE {orders} GROUP BY customer_id "
+            f"HAVING {having} AND {base}"
+        )
+
     mmdd = ", ".join(str(m * 100 + d) for m, d in birthday_days(as_of, 6))
-    high_value = ("SELECT customer_id, churn_probability, percent_rank() OVER (ORDER BY predicted_clv DESC) AS r "
-                  "FROM trait_predictions WHERE predicted_clv IS NOT NULL")
+    high_value = (
+        "SELECT customer_id, churn_probability, percent_rank() OVER (ORDER BY predicted_clv DESC) AS r "
+        "FROM trait_predictions WHERE predicted_clv IS NOT NULL"
+    )
     return {
         "active_repeat_buyers": by_order(f"count(*) >= 2 AND max(timestamp) >= {ago(90)}"),
-        "birthday_this_week": (f"SELECT customer_id FROM profiles WHERE month(birthday) * 100 + day(birthday) IN ({mmdd}) "
-                               f"AND {base}"),
+        "birthday_this_week": (
+            f"SELECT customer_id FROM profiles WHERE month(birthday) * 100 + day(birthday) IN ({mmdd}) AND {base}"
+        ),
         "cart_abandoners": (
             f"SELECT customer_id FROM events WHERE event IN ('Product Added', 'Order Completed') "
             f"AND customer_id IS NOT NULL AND timestamp >= {ago(2)} AND timestamp < {now} GROUP BY customer_id "
             f"HAVING count(*) FILTER (WHERE event = 'Product Added') > 0 "
-            f"AND count(*) FILTER (WHERE event = 'Order Completed') = 0 AND {base}"),
+            f"AND count(*) FILTER (WHERE event = 'Order Completed') = 0 AND {base}"
+        ),
         "category_viewers": (
             f"SELECT DISTINCT customer_id FROM events WHERE event = 'Product Viewed' AND customer_id IS NOT NULL "
             f"AND timestamp >= {ago(7)} AND timestamp < {now} AND properties->>'category' IS NOT NULL "
             f"AND customer_id NOT IN (SELECT customer_id FROM events WHERE event = 'Order Completed' "
             f"AND customer_id IS NOT NULL AND timestamp >= {ago(7)} AND timestamp < {now}) AND {base} "
-            f"GROUP BY customer_id, properties->>'category' HAVING count(*) >= 3"),
+            f"GROUP BY customer_id, properties->>'category' HAVING count(*) >= 3"
+        ),
         "churned": f"SELECT customer_id FROM trait_lifecycle WHERE stage = 'churned' AND {base}",
         "high_value": f"SELECT customer_id FROM ({high_value}) WHERE r < 0.1 AND {base}",
         "high_value_at_risk": f"SELECT customer_id FROM ({high_value}) WHERE r < 0.1 AND churn_probability >= 0.5 AND {base}",
         "new_customers": by_order(f"min(timestamp) >= {ago(30)}"),
-        "one_time_buyers_30_days": by_order(f"count(*) = 1 AND max(timestamp) < {ago(30)} AND max(timestamp) >= {ago(37)}"),
+        "one_time_buyers_30_days": by_order(
+            f"count(*) = 1 AND max(timestamp) < {ago(30)} AND max(timestamp) >= {ago(37)}"
+        ),
         "sleeping": by_order(f"max(timestamp) < {ago(60)} AND max(timestamp) >= {ago(90)}"),
     }
 
@@ -74,7 +88,8 @@ def load_frames(con: duckdb.DuckDBPyConnection) -> dict[str, pd.DataFrame]:
     q = lambda sql: con.execute(sql).df()  # noqa: E731
     cid = "CAST(customer_id AS bench_customer) AS customer_id"
     step = lambda name, extra="": q(  # noqa: E731
-        f"SELECT {cid}, timestamp AS ts{extra} FROM events WHERE event = '{name}' AND customer_id IS NOT NULL")
+        f"SELECT {cid}, timestamp AS ts{extra} FROM events WHERE event = '{name}' AND customer_id IS NOT NULL"
+    )
     frames = {
         "profiles": q(f"SELECT {cid}, first_seen_at, created_at, birthday FROM profiles"),
         "orders": step("Order Completed"),
@@ -161,6 +176,18 @@ def pandas_versions(as_of: datetime) -> dict[str, Callable[[dict], np.ndarray]]:
         b = per_buyer(f)
         return named(f, b.index[(b["max"] < ago(60)) & (b["max"] >= ago(90))])
 
-    return {fn.__name__: fn for fn in (active_repeat_buyers, birthday_this_week, cart_abandoners, category_viewers,
-                                       churned, high_value, high_value_at_risk, new_customers,
-                                       one_time_buyers_30_days, sleeping)}
+    return {
+        fn.__name__: fn
+        for fn in (
+            active_repeat_buyers,
+            birthday_this_week,
+            cart_abandoners,
+            category_viewers,
+            churned,
+            high_value,
+            high_value_at_risk,
+            new_customers,
+            one_time_buyers_30_days,
+            sleeping,
+        )
+    }

@@ -27,7 +27,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +53,7 @@ class RunningClock:
     """Starts at `at` and runs on with real time (the workspace's now is the end of the generated log)."""
 
     def __init__(self, at: datetime) -> None:
-        self.at = at.replace(tzinfo=timezone.utc)
+        self.at = at.replace(tzinfo=UTC)
         self.started = time.monotonic()
 
     def now(self) -> datetime:
@@ -70,6 +70,7 @@ def build(source: Path, home: Path, as_of: datetime, customers: int | None) -> t
         now = time.perf_counter()
         steps[step] = now - clock[0]
         clock[0] = now
+
     ws = open_workspace(Settings(home=home), clock=RunningClock(as_of))
     done("open_workspace (migrations)")
     src = duckdb.connect(str(source), read_only=True)
@@ -82,8 +83,13 @@ def build(source: Path, home: Path, as_of: datetime, customers: int | None) -> t
     with ws.log.connect() as conn:
         conn.execute(f"SET memory_limit = '{COPY_MEMORY}'")
         conn.execute(f"ATTACH '{source}' AS shop (READ_ONLY)")
-        only = "" if keep == total else (
-            f" WHERE customer_id IS NULL OR customer_id IN (SELECT customer_id FROM shop.profiles ORDER BY customer_id LIMIT {keep})")
+        only = (
+            ""
+            if keep == total
+            else (
+                f" WHERE customer_id IS NULL OR customer_id IN (SELECT customer_id FROM shop.profiles ORDER BY customer_id LIMIT {keep})"
+            )
+        )
         conn.execute(f"INSERT INTO events SELECT * FROM shop.events{only}")
         for table in ("trait_lifecycle", "trait_predictions"):
             conn.execute(f"CREATE TABLE {table} AS SELECT * FROM shop.{table}")
@@ -94,24 +100,54 @@ def build(source: Path, home: Path, as_of: datetime, customers: int | None) -> t
 
 
 def _copy_store(ws: Workspace, src: duckdb.DuckDBPyConnection, as_of: datetime) -> None:
-    fields = ["external_id", "email", "phone", "telegram_chat_id", "first_name", "last_name", "birthday", "city",
-              "country", "timezone", "locale"]
-    people = src.execute(f"""SELECT customer_id, {', '.join(fields)}, CAST(attributes AS VARCHAR), first_seen_at,
+    fields = [
+        "external_id",
+        "email",
+        "phone",
+        "telegram_chat_id",
+        "first_name",
+        "last_name",
+        "birthday",
+        "city",
+        "country",
+        "timezone",
+        "locale",
+    ]
+    people = src.execute(f"""SELECT customer_id, {", ".join(fields)}, CAST(attributes AS VARCHAR), first_seen_at,
         last_seen_at, created_at FROM profiles WHERE customer_id IN (SELECT customer_id FROM kept) ORDER BY created_at""")
     with ws.engine.begin() as conn:
         while rows := people.fetchmany(CHUNK):
-            conn.execute(sa.insert(Customer), [
-                {"id": r[0], **dict(zip(fields, r[1:12])), "attributes": orjson.loads(r[12]), "merged_into_id": None,
-                 "first_seen_at": r[13], "last_seen_at": r[14], "created_at": r[15], "updated_at": r[15]}
-                for r in rows])
-            conn.execute(sa.insert(Identity), [{"kind": "user", "value": r[1], "customer_id": r[0], "created_at": r[15]}
-                                               for r in rows])
+            conn.execute(
+                sa.insert(Customer),
+                [
+                    {
+                        "id": r[0],
+                        **dict(zip(fields, r[1:12])),
+                        "attributes": orjson.loads(r[12]),
+                        "merged_into_id": None,
+                        "first_seen_at": r[13],
+                        "last_seen_at": r[14],
+                        "created_at": r[15],
+                        "updated_at": r[15],
+                    }
+                    for r in rows
+                ],
+            )
+            conn.execute(
+                sa.insert(Identity),
+                [{"kind": "user", "value": r[1], "customer_id": r[0], "created_at": r[15]} for r in rows],
+            )
         consents = src.execute("""SELECT customer_id, channel, granted FROM profile_consents
             WHERE customer_id IN (SELECT customer_id FROM kept)""")
         at = naive_utc(as_of) - timedelta(days=1)
         while rows := consents.fetchmany(CHUNK):
-            conn.execute(sa.insert(Consent), [{"customer_id": c, "channel": ch, "granted": g, "source": "bench",
-                                               "updated_at": at} for c, ch, g in rows])
+            conn.execute(
+                sa.insert(Consent),
+                [
+                    {"customer_id": c, "channel": ch, "granted": g, "source": "bench", "updated_at": at}
+                    for c, ch, g in rows
+                ],
+            )
 
 
 def prepare(ws: Workspace) -> tuple[list[dict[str, Any]], dict[str, float]]:
@@ -160,6 +196,7 @@ def _timed_syncs(spent: list[float]) -> Callable[[], None]:
             return original(*args, **kwargs)
         finally:
             spent.append(time.perf_counter() - started)
+
     profiles.sync = sync
     return lambda: setattr(profiles, "sync", original)
 
@@ -169,8 +206,11 @@ def _candidates(ws: Workspace, n: int, seed: int) -> dict[str, list[tuple[str, s
     now = naive_utc(ws.clock.now())
     with ws.uow.session() as session:
         ids = dict(session.execute(sa.select(Segment.name, Segment.id)).all())
-        members = {name: set(session.scalars(sa.select(SegmentMember.customer_id).where(SegmentMember.segment_id == i)))
-                   for name, i in ids.items() if name in KINDS.values()}
+        members = {
+            name: set(session.scalars(sa.select(SegmentMember.customer_id).where(SegmentMember.segment_id == i)))
+            for name, i in ids.items()
+            if name in KINDS.values()
+        }
     ts = f"TIMESTAMP '{now.isoformat(sep=' ')}'"
     with ws.log.connect() as conn:
         no_order_2 = conn.execute(f"""SELECT customer_id, external_id, NULL FROM profiles WHERE customer_id NOT IN (
@@ -217,8 +257,13 @@ def _round(ws: Workspace, batch: list[tuple[str, str, str, str | None]], serial:
         started = time.perf_counter()
         now = naive_utc(ws.clock.now())
         with ws.uow.session() as session:
-            record(session, [_message(k, ext, cat, now, serial + j) for j, (k, _, ext, cat) in enumerate(batch)],
-                   now=now, limits=ws.settings.ingest, source="bench")
+            record(
+                session,
+                [_message(k, ext, cat, now, serial + j) for j, (k, _, ext, cat) in enumerate(batch)],
+                now=now,
+                limits=ws.settings.ingest,
+                source="bench",
+            )
         recorded = time.perf_counter()
         moved: list = []
         flush(ws, moved=moved)  # as the pipeline's round does, then after_flush: segments, then journeys
@@ -229,12 +274,19 @@ def _round(ws: Workspace, batch: list[tuple[str, str, str, str | None]], serial:
         undo()
     with ws.uow.session() as session:
         ids = dict(session.execute(sa.select(Segment.name, Segment.id)).all())
-        found = {(r.segment_id, r.customer_id) for r in session.execute(
-            sa.select(SegmentMember.segment_id, SegmentMember.customer_id)
-            .where(SegmentMember.customer_id.in_([cid for _, cid, _, _ in batch])))}
+        found = {
+            (r.segment_id, r.customer_id)
+            for r in session.execute(
+                sa.select(SegmentMember.segment_id, SegmentMember.customer_id).where(
+                    SegmentMember.customer_id.in_([cid for _, cid, _, _ in batch])
+                )
+            )
+        }
     entered = all((ids[KINDS[k]], cid) in found for k, cid, _, _ in batch)
     kind = batch[0][0] if len({k for k, *_ in batch}) == 1 else "batch"
-    return Sample(kind, len(batch), recorded - started, flushed - recorded, updated - flushed, sum(spent), entered, changes)
+    return Sample(
+        kind, len(batch), recorded - started, flushed - recorded, updated - flushed, sum(spent), entered, changes
+    )
 
 
 def measure(ws: Workspace, n: int, batch: int, seed: int) -> tuple[list[Sample], Sample | None]:

@@ -30,13 +30,52 @@ from metrics_workload import END, START, _ms, connect
 from metrics_workload import generate as generate_log
 
 AS_OF = datetime.fromisoformat(END)  # rules are evaluated at the end of the log
-CITIES = [("Kyiv", "UA", 0.30), ("Lviv", "UA", 0.12), ("Odesa", "UA", 0.10), ("Kharkiv", "UA", 0.10),
-          ("Dnipro", "UA", 0.09), ("Vinnytsia", "UA", 0.05), ("Poltava", "UA", 0.04), ("Chernihiv", "UA", 0.03),
-          ("Ivano-Frankivsk", "UA", 0.04), ("Zaporizhzhia", "UA", 0.05), ("Warsaw", "PL", 0.05), ("Berlin", "DE", 0.03)]
-FIRST_NAMES = ["Olena", "Andrii", "Iryna", "Oleksandr", "Natalia", "Dmytro", "Kateryna", "Serhii", "Yulia", "Maksym",
-               "Anna", "Taras", "Sofiia", "Bohdan", "Mariia", "Ivan"]
-LAST_NAMES = ["Shevchenko", "Kovalenko", "Bondarenko", "Tkachenko", "Kravchenko", "Melnyk", "Boiko", "Oliinyk",
-              "Koval", "Lysenko", "Marchenko", "Rudenko"]
+CITIES = [
+    ("Kyiv", "UA", 0.30),
+    ("Lviv", "UA", 0.12),
+    ("Odesa", "UA", 0.10),
+    ("Kharkiv", "UA", 0.10),
+    ("Dnipro", "UA", 0.09),
+    ("Vinnytsia", "UA", 0.05),
+    ("Poltava", "UA", 0.04),
+    ("Chernihiv", "UA", 0.03),
+    ("Ivano-Frankivsk", "UA", 0.04),
+    ("Zaporizhzhia", "UA", 0.05),
+    ("Warsaw", "PL", 0.05),
+    ("Berlin", "DE", 0.03),
+]
+FIRST_NAMES = [
+    "Olena",
+    "Andrii",
+    "Iryna",
+    "Oleksandr",
+    "Natalia",
+    "Dmytro",
+    "Kateryna",
+    "Serhii",
+    "Yulia",
+    "Maksym",
+    "Anna",
+    "Taras",
+    "Sofiia",
+    "Bohdan",
+    "Mariia",
+    "Ivan",
+]
+LAST_NAMES = [
+    "Shevchenko",
+    "Kovalenko",
+    "Bondarenko",
+    "Tkachenko",
+    "Kravchenko",
+    "Melnyk",
+    "Boiko",
+    "Oliinyk",
+    "Koval",
+    "Lysenko",
+    "Marchenko",
+    "Rudenko",
+]
 SEGMENT_TABLES = ("profiles", "profile_consents", "trait_lifecycle", "trait_predictions")
 
 
@@ -55,12 +94,13 @@ def add_segment_tables(path: Path, customers: int, seed: int) -> dict[str, float
         cum.append(f"WHEN x < {total:.4f} THEN ['{name}', '{country}']")
     run("""CREATE TEMP TABLE seen AS SELECT customer_id, min(timestamp) AS first, max(timestamp) AS last
             FROM events WHERE customer_id IS NOT NULL GROUP BY 1""")
-    run(f"""CREATE TABLE profiles AS
+    run(
+        f"""CREATE TABLE profiles AS
         WITH c AS (
           SELECT range AS c, cust_id(range) AS customer_id, u(range, 100) AS x,
                  TIMESTAMP '{START}' + {_ms(f"pow(u(range, 1), 0.8) * {span}")} AS signed_up
           FROM range({customers})
-        ), placed AS (SELECT *, CASE WHEN u(c, 111) < 0.85 THEN CASE {' '.join(cum)} END END AS place FROM c)
+        ), placed AS (SELECT *, CASE WHEN u(c, 111) < 0.85 THEN CASE {" ".join(cum)} END END AS place FROM c)
         SELECT p.customer_id, CAST(500000 + c AS VARCHAR) AS external_id,
                CASE WHEN u(c, 101) < 0.60 THEN printf('c%d@mail.example', c) END AS email,
                CASE WHEN u(c, 102) < 0.35 THEN printf('+38050%07d', c) END AS phone,
@@ -79,26 +119,34 @@ def add_segment_tables(path: Path, customers: int, seed: int) -> dict[str, float
                seen.first AS first_seen_at, seen.last AS last_seen_at, coalesce(seen.first, signed_up) AS created_at,
                CASE WHEN u(c, 110) < 0.2 THEN json_object('source', 'instagram') ELSE '{{}}' END::JSON AS attributes
         FROM placed p LEFT JOIN seen USING (customer_id)
-        ORDER BY c""", "profiles")
-    run("""CREATE TABLE profile_consents AS
+        ORDER BY c""",
+        "profiles",
+    )
+    run(
+        """CREATE TABLE profile_consents AS
         SELECT customer_id, channel, arg_max(granted, "at") AS granted FROM consents GROUP BY 1, 2 ORDER BY 1, 2""",
-        "profile_consents")
+        "profile_consents",
+    )
     run(f"""CREATE TEMP TABLE buys AS
         SELECT customer_id, count(*) AS n, min(timestamp) AS first, max(timestamp) AS last,
                sum(coalesce(TRY_CAST(properties->>'revenue' AS DOUBLE), TRY_CAST(properties->>'total' AS DOUBLE), 0)) AS spent,
                date_diff('second', max(timestamp), TIMESTAMP '{END}') / 86400 AS idle,
                date_diff('second', min(timestamp), TIMESTAMP '{END}') / 86400 AS age
         FROM events WHERE event = 'Order Completed' AND customer_id IS NOT NULL GROUP BY 1""")
-    run("""CREATE TABLE trait_lifecycle AS
+    run(
+        """CREATE TABLE trait_lifecycle AS
         SELECT customer_id,
                CASE WHEN idle > 180 THEN 'churned' WHEN idle > 90 THEN 'sleeping' WHEN age <= 30 THEN 'new'
                     WHEN n > 1 AND u(hash(customer_id), 120) < 0.15 THEN 'reactivated' ELSE 'active' END AS stage,
                CASE WHEN idle > 180 THEN last + INTERVAL 180 DAY WHEN idle > 90 THEN last + INTERVAL 90 DAY
                     ELSE last END AS since
-        FROM buys ORDER BY 1""", "trait_lifecycle")
+        FROM buys ORDER BY 1""",
+        "trait_lifecycle",
+    )
     # p_alive: the chance the customer has not left, falling with idle days against their own rhythm
     # (their mean gap, or a shop-wide 60 days for one-time buyers), and lower for one-time buyers.
-    run("""CREATE TABLE trait_predictions AS
+    run(
+        """CREATE TABLE trait_predictions AS
         WITH p AS (
           SELECT customer_id, spent, n,
                  least(0.999, greatest(0.02, exp(-idle / (CASE WHEN n > 1 THEN 2 * (age - idle) / (n - 1) + 30 ELSE 150 END))
@@ -109,7 +157,9 @@ def add_segment_tables(path: Path, customers: int, seed: int) -> dict[str, float
         SELECT customer_id, round(p_alive, 6) AS p_alive, round(1 - p_alive, 6) AS churn_probability,
                round(p_alive * (0.3 + n * 0.4), 4) AS expected_purchases,
                round(p_alive * (0.3 + n * 0.4) * spent / n, 2) AS predicted_clv
-        FROM p ORDER BY 1""", "trait_predictions")
+        FROM p ORDER BY 1""",
+        "trait_predictions",
+    )
     con.close()
     return steps
 
@@ -132,7 +182,9 @@ def _generate_child(path: str, customers: int, events: int, seed: int, queue) ->
     queue.put((counts, steps, time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
 
 
-def generate_apart(path: Path, customers: int, events: int, seed: int) -> tuple[dict[str, int], dict[str, float], float, float]:
+def generate_apart(
+    path: Path, customers: int, events: int, seed: int
+) -> tuple[dict[str, int], dict[str, float], float, float]:
     """Generate in a child process (its time and peak memory stay out of the figures), into a
     temporary name renamed at the end, so that an interrupted run leaves no half file to reuse."""
     part = path.with_name(path.name + ".part")
@@ -154,8 +206,10 @@ def describe(path: Path) -> list[str]:
     """What the segment tables look like."""
     con = duckdb.connect(str(path), read_only=True)
     one = lambda sql: con.execute(sql).fetchone()  # noqa: E731
-    n, email, phone, tg, city, birthday, seen = one("""SELECT count(*), count(email), count(phone), count(telegram_chat_id),
+    n, email, phone, tg, city, birthday, seen = (
+        one("""SELECT count(*), count(email), count(phone), count(telegram_chat_id),
         count(city), count(birthday), count(first_seen_at) FROM profiles""")
+    )
     consents = con.execute("""SELECT channel, count(*) FILTER (WHERE granted), count(*) FROM profile_consents
         GROUP BY 1 ORDER BY 1""").fetchall()
     stages = con.execute("SELECT stage, count(*) FROM trait_lifecycle GROUP BY 1 ORDER BY 2 DESC").fetchall()
@@ -167,7 +221,8 @@ def describe(path: Path) -> list[str]:
         f"profiles: {n:,} (email {pct(email)}, phone {pct(phone)}, Telegram {pct(tg)}, city {pct(city)}, "
         f"birthday {pct(birthday)}, with events {pct(seen)})",
         "consents granted now: " + ", ".join(f"{ch} {g:,} of {t:,}" for ch, g, t in consents),
-        "lifecycle: " + ", ".join(f"{s} {k:,}" for s, k in stages)
+        "lifecycle: "
+        + ", ".join(f"{s} {k:,}" for s, k in stages)
         + f"; predictions: {p[0]:,} buyers, mean p_alive {p[1]:.2f}, CLV median {p[2]:.2f} p90 {p[3]:.2f}, "
-          f"churn_probability >= 0.5: {p[4]:,}",
+        f"churn_probability >= 0.5: {p[4]:,}",
     ]

@@ -22,8 +22,16 @@ import httpx
 import pytest
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 
 
 def need_browser():
@@ -51,8 +59,12 @@ def _port() -> int:
 def serving(home: Path) -> Iterator[str]:
     """`boomerang serve` on the workspace in its own process, until the block ends; yields its base URL."""
     port = _port()
-    proc = subprocess.Popen([sys.executable, "-m", "boomerang", "--home", str(home), "serve", "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "boomerang", "--home", str(home), "serve", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     base = f"http://127.0.0.1:{port}"
     for _ in range(300):
         try:
@@ -84,9 +96,12 @@ def login(page, who: dict, next_: str = "/") -> None:
 def chart_pixels(page, selector: str) -> int:
     """How many pixels of the chart's canvas Chart.js painted."""
     page.wait_for_selector(f"{selector}[data-rendered=true]", timeout=15_000)
-    return page.eval_on_selector(selector, """c => {
+    return page.eval_on_selector(
+        selector,
+        """c => {
         const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-        let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n; }""")
+        let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n; }""",
+    )
 
 
 def shot(page, name: str, **kw) -> bytes:
@@ -105,8 +120,8 @@ def decode_png(data: bytes) -> tuple[int, int, list[bytes]]:
     assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
     pos, idat, header = 8, b"", None
     while pos < len(data):
-        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
-        body = data[pos + 8:pos + 8 + length]
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        body = data[pos + 8 : pos + 8 + length]
         if kind == b"IHDR":
             header = struct.unpack(">IIBBBBB", body)
         elif kind == b"IDAT":
@@ -117,7 +132,7 @@ def decode_png(data: bytes) -> tuple[int, int, list[bytes]]:
     bpp = 3 if colour == 2 else 4
     raw, stride, rows, previous = zlib.decompress(idat), width * bpp, [], bytearray(width * bpp)
     for y in range(height):
-        kind, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        kind, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1 : (y + 1) * (stride + 1)])
         for i in range(stride):
             left = line[i - bpp] if i >= bpp else 0
             up, corner = previous[i], previous[i - bpp] if i >= bpp else 0
@@ -131,7 +146,7 @@ def decode_png(data: bytes) -> tuple[int, int, list[bytes]]:
                 p = left + up - corner
                 pa, pb, pc = abs(p - left), abs(p - up), abs(p - corner)
                 line[i] = (line[i] + (left if pa <= pb and pa <= pc else up if pb <= pc else corner)) & 255
-        rows.append(bytes(line) if bpp == 3 else bytes(b for j in range(0, stride, 4) for b in line[j:j + 3]))
+        rows.append(bytes(line) if bpp == 3 else bytes(b for j in range(0, stride, 4) for b in line[j : j + 3]))
         previous = line
     return width, height, rows
 
@@ -142,6 +157,6 @@ def colours(png: bytes) -> tuple[int, float]:
     counts: dict[bytes, int] = {}
     for row in rows:
         for x in range(0, width * 3, 3):
-            pixel = row[x:x + 3]
+            pixel = row[x : x + 3]
             counts[pixel] = counts.get(pixel, 0) + 1
     return len(counts), 1 - max(counts.values()) / (width * height)

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from boomerang.bootstrap import Workspace, open_workspace
-from browser_support import ARGS, CHROMIUM
 from boomerang.config import Settings
+from browser_support import ARGS, CHROMIUM
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 DATA = SHARED / "data"
@@ -81,17 +81,33 @@ def postgres_server():
     if run_as:
         shutil.chown(root, "postgres", "postgres")
     port = _free_port()
-    subprocess.run([*run_as, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync"],
-                   check=True, capture_output=True)
     subprocess.run(
-        [*run_as, str(bindir / "pg_ctl"), "-D", str(data), "-l", str(root / "log"), "-w", "-o",
-         f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200", "start"],
-        check=True, capture_output=True,
+        [*run_as, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync"],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        [
+            *run_as,
+            str(bindir / "pg_ctl"),
+            "-D",
+            str(data),
+            "-l",
+            str(root / "log"),
+            "-w",
+            "-o",
+            f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
+            "start",
+        ],
+        check=True,
+        capture_output=True,
     )
     try:
         yield f"postgresql://postgres@127.0.0.1:{port}"
     finally:
-        subprocess.run([*run_as, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
+        subprocess.run(
+            [*run_as, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"], capture_output=True
+        )
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -101,7 +117,9 @@ def pg_ws(postgres_server: str, tmp_path: Path, migrated_home: Path) -> Workspac
     import sqlalchemy as sa
 
     name = f"b{int(time.time() * 1000)}_{os.getpid()}"
-    admin = sa.create_engine(f"postgresql+psycopg://{postgres_server.split('://', 1)[1]}/postgres", isolation_level="AUTOCOMMIT")
+    admin = sa.create_engine(
+        f"postgresql+psycopg://{postgres_server.split('://', 1)[1]}/postgres", isolation_level="AUTOCOMMIT"
+    )
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
@@ -121,6 +139,7 @@ def any_ws(request) -> Workspace:
 
 
 # The browser tests: each module defines `server`; see browser_support.py.
+
 
 @pytest.fixture(scope="module")
 def browser(server):

@@ -36,8 +36,10 @@ OTHER = [  # customer, event, time, properties
     ("A", "Page Viewed", "2024-04-30 20:00", {}),
 ]
 CONSENTS = [  # customer, channel, granted, at
-    ("A", "email", True, "2024-01-01"), ("A", "email", False, "2024-01-20"),
-    ("B", "email", True, "2024-01-01"), ("B", "email", True, "2024-02-01"),
+    ("A", "email", True, "2024-01-01"),
+    ("A", "email", False, "2024-01-20"),
+    ("B", "email", True, "2024-01-01"),
+    ("B", "email", True, "2024-02-01"),
     ("C", "sms", True, "2024-02-01"),
 ]
 
@@ -45,15 +47,30 @@ CONSENTS = [  # customer, channel, granted, at
 def events() -> pd.DataFrame:
     """The shop's events in the event log's columns; properties as JSON text."""
     rows = [(c, "Order Completed", at, {"order_id": oid, **props}) for c, oid, at, props in ORDERS] + OTHER
-    frame = pd.DataFrame({
-        "message_id": [f"m{i}" for i in range(len(rows))], "type": "track", "event": [r[1] for r in rows],
-        "customer_id": [r[0] for r in rows], "anonymous_id": pd.Series([None] * len(rows), dtype="string"), "user_id": [r[0] for r in rows],
-        "timestamp": pd.to_datetime([r[2] for r in rows]), "received_at": pd.Timestamp("2024-05-01"),
-        "source": "test", "properties": [json.dumps(r[3]) for r in rows], "context": "{}",
-    })
+    frame = pd.DataFrame(
+        {
+            "message_id": [f"m{i}" for i in range(len(rows))],
+            "type": "track",
+            "event": [r[1] for r in rows],
+            "customer_id": [r[0] for r in rows],
+            "anonymous_id": pd.Series([None] * len(rows), dtype="string"),
+            "user_id": [r[0] for r in rows],
+            "timestamp": pd.to_datetime([r[2] for r in rows]),
+            "received_at": pd.Timestamp("2024-05-01"),
+            "source": "test",
+            "properties": [json.dumps(r[3]) for r in rows],
+            "context": "{}",
+        }
+    )
     return frame[EVENT_COLUMNS]
 
 
 def consents() -> pd.DataFrame:
-    return pd.DataFrame({"customer_id": [c[0] for c in CONSENTS], "channel": [c[1] for c in CONSENTS],
-                         "granted": [c[2] for c in CONSENTS], "at": pd.to_datetime([c[3] for c in CONSENTS])})
+    return pd.DataFrame(
+        {
+            "customer_id": [c[0] for c in CONSENTS],
+            "channel": [c[1] for c in CONSENTS],
+            "granted": [c[2] for c in CONSENTS],
+            "at": pd.to_datetime([c[3] for c in CONSENTS]),
+        }
+    )

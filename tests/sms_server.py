@@ -79,14 +79,32 @@ class SmsServer:
         sid = "SM" + secrets.token_hex(16)
         now = formatdate(usegmt=True).replace("GMT", "+0000")
         uri = f"/2010-04-01/Accounts/{self.account_sid}/Messages/{sid}"
-        return 201, {
-            "account_sid": self.account_sid, "api_version": "2010-04-01", "body": form["Body"],
-            "date_created": now, "date_sent": None, "date_updated": now, "direction": "outbound-api",
-            "error_code": None, "error_message": None, "from": form.get("From"),
-            "messaging_service_sid": form.get("MessagingServiceSid"), "num_media": "0", "num_segments": "1",
-            "price": None, "price_unit": "USD", "sid": sid, "status": "queued",
-            "subresource_uris": {"media": f"{uri}/Media.json"}, "to": form["To"], "uri": f"{uri}.json",
-        }, {}
+        return (
+            201,
+            {
+                "account_sid": self.account_sid,
+                "api_version": "2010-04-01",
+                "body": form["Body"],
+                "date_created": now,
+                "date_sent": None,
+                "date_updated": now,
+                "direction": "outbound-api",
+                "error_code": None,
+                "error_message": None,
+                "from": form.get("From"),
+                "messaging_service_sid": form.get("MessagingServiceSid"),
+                "num_media": "0",
+                "num_segments": "1",
+                "price": None,
+                "price_unit": "USD",
+                "sid": sid,
+                "status": "queued",
+                "subresource_uris": {"media": f"{uri}/Media.json"},
+                "to": form["To"],
+                "uri": f"{uri}.json",
+            },
+            {},
+        )
 
     def generic(self, fields: dict[str, Any]) -> tuple[int, dict, dict]:
         if failure := self.failures.get(str(fields.get("to"))):
@@ -96,8 +114,12 @@ class SmsServer:
 
 
 def _twilio_error(code: int | None, message: str, status: int) -> dict:
-    return {"code": code, "message": message, "more_info": f"https://www.twilio.com/docs/errors/{code}",
-            "status": status}
+    return {
+        "code": code,
+        "message": message,
+        "more_info": f"https://www.twilio.com/docs/errors/{code}",
+        "status": status,
+    }
 
 
 def _handler(server: SmsServer) -> type[BaseHTTPRequestHandler]:

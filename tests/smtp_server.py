@@ -34,8 +34,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-REPLIES = {550: "550 5.1.1 <{}>: Recipient address rejected: User unknown",
-           451: "451 4.7.1 <{}>: Recipient address rejected: Try again later"}
+REPLIES = {
+    550: "550 5.1.1 <{}>: Recipient address rejected: User unknown",
+    451: "451 4.7.1 <{}>: Recipient address rejected: Try again later",
+}
 
 
 @dataclass(frozen=True)
@@ -53,19 +55,28 @@ def self_signed(folder: Path) -> tuple[Path, Path]:
     """A certificate (also its own CA) and key for 127.0.0.1 and localhost, written into `folder`."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = dt.datetime.now(dt.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
-                                                        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
-            .sign(key, hashes.SHA256()))
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
+        .sign(key, hashes.SHA256())
+    )
     cert_file, key_file = folder / "cert.pem", folder / "key.pem"
     cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return cert_file, key_file
 
 
@@ -98,8 +109,11 @@ class _Handler:
     async def handle_DATA(self, smtp, session, envelope):
         self.server.count += 1
         if self.server.keep:
-            self.server.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos),
-                                                   list(envelope.mail_options), envelope.original_content))
+            self.server.received.append(
+                Received(
+                    envelope.mail_from, list(envelope.rcpt_tos), list(envelope.mail_options), envelope.original_content
+                )
+            )
         if self.server.hang_up_after_data:
             smtp.transport.close()  # the message is taken; the client never hears so
         return "250 2.0.0 Message accepted"
@@ -130,10 +144,18 @@ class SmtpServer:
 
     host = "127.0.0.1"
 
-    def __init__(self, *, tls: Literal["starttls", "ssl"] | None = None, username: str | None = None,
-                 password: str | None = None, refuse: Mapping[str, Literal[550, 451]] | None = None,
-                 keep: bool = True, timeout: float = 300, hang_up_after_data: bool = False,
-                 pipelining: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        tls: Literal["starttls", "ssl"] | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        refuse: Mapping[str, Literal[550, 451]] | None = None,
+        keep: bool = True,
+        timeout: float = 300,
+        hang_up_after_data: bool = False,
+        pipelining: bool = False,
+    ) -> None:
         self.tls, self.username, self.password = tls, username, password
         self.refuse = dict(refuse or {})
         self.keep = keep  # False: count messages without keeping them (benchmarks)
@@ -156,8 +178,11 @@ class SmtpServer:
             context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             context.load_cert_chain(cert, key)
             self.ca_file = str(cert)
-            options.update({"tls_context": context, "require_starttls": True} if self.tls == "starttls"
-                           else {"ssl_context": context})
+            options.update(
+                {"tls_context": context, "require_starttls": True}
+                if self.tls == "starttls"
+                else {"ssl_context": context}
+            )
         if self.username:
             options["authenticator"] = self._authenticate
         self._controller = _Controller(self, **options)
@@ -172,6 +197,7 @@ class SmtpServer:
 
     def drop_connections(self) -> None:
         """Hang up on every client at once, without a word (as a restarting server would)."""
+
         async def drop():
             for smtp in list(self._controller.sessions):
                 if smtp.transport is not None:

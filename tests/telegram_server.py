@@ -35,26 +35,61 @@ FAILURES = {  # kind -> (HTTP status, description) as Telegram words them
     "chat_not_found": (400, "Bad Request: chat not found"),
     "server_error": (500, "Internal Server Error"),
 }
-HTML_TAGS = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "a", "code", "pre", "span", "tg-spoiler",
-             "tg-emoji", "blockquote"}
+HTML_TAGS = {
+    "b",
+    "strong",
+    "i",
+    "em",
+    "u",
+    "ins",
+    "s",
+    "strike",
+    "del",
+    "a",
+    "code",
+    "pre",
+    "span",
+    "tg-spoiler",
+    "tg-emoji",
+    "blockquote",
+}
 _update_ids = itertools.count(1000)
 
 
 def message_update(chat_id: int, text: str, *, language_code: str = "en", first_name: str = "Ann") -> dict:
     """An Update with a text message from a private chat."""
     person = {"id": chat_id, "is_bot": False, "first_name": first_name, "language_code": language_code}
-    return {"update_id": next(_update_ids), "message": {
-        "message_id": next(_update_ids), "from": person, "date": int(time.time()), "text": text,
-        "chat": {"id": chat_id, "type": "private", "first_name": first_name}}}
+    return {
+        "update_id": next(_update_ids),
+        "message": {
+            "message_id": next(_update_ids),
+            "from": person,
+            "date": int(time.time()),
+            "text": text,
+            "chat": {"id": chat_id, "type": "private", "first_name": first_name},
+        },
+    }
 
 
 def callback_update(chat_id: int, data: str, *, message_id: int, language_code: str = "en") -> dict:
     """An Update for a press on an inline button of the bot's message `message_id` in a private chat."""
     person = {"id": chat_id, "is_bot": False, "first_name": "Ann", "language_code": language_code}
-    return {"update_id": next(_update_ids), "callback_query": {
-        "id": str(next(_update_ids)), "from": person, "chat_instance": "1", "data": data,
-        "message": {"message_id": message_id, "from": BOT, "date": int(time.time()), "text": "...",
-                    "chat": {"id": chat_id, "type": "private", "first_name": "Ann"}}}}
+    return {
+        "update_id": next(_update_ids),
+        "callback_query": {
+            "id": str(next(_update_ids)),
+            "from": person,
+            "chat_instance": "1",
+            "data": data,
+            "message": {
+                "message_id": message_id,
+                "from": BOT,
+                "date": int(time.time()),
+                "text": "...",
+                "chat": {"id": chat_id, "type": "private", "first_name": "Ann"},
+            },
+        },
+    }
 
 
 @dataclass
@@ -101,7 +136,10 @@ def _plain(text: str, parse_mode: str | None) -> str:
     parser.feed(text)
     parser.close()
     if parser.open:
-        raise Refused(400, f'Bad Request: can\'t parse entities: Can\'t find end tag corresponding to start tag "{parser.open[-1]}"')
+        raise Refused(
+            400,
+            f"Bad Request: can't parse entities: Can't find end tag corresponding to start tag \"{parser.open[-1]}\"",
+        )
     return unescape("".join(parser.text))
 
 
@@ -113,7 +151,10 @@ def _check_markup(markup: Any) -> None:
         raise Refused(400, "Bad Request: can't parse reply keyboard markup JSON object")
     for button in itertools.chain.from_iterable(rows):
         if not isinstance(button, dict) or not button.get("text"):
-            raise Refused(400, "Bad Request: can't parse inline keyboard button: Text buttons are unallowed in the inline keyboard")
+            raise Refused(
+                400,
+                "Bad Request: can't parse inline keyboard button: Text buttons are unallowed in the inline keyboard",
+            )
         if "url" in button and not re.match(r"(https?|tg)://", str(button["url"])):
             raise Refused(400, "Bad Request: BUTTON_URL_INVALID")
         if "callback_data" in button and not 1 <= len(str(button["callback_data"]).encode()) <= 64:
@@ -173,7 +214,8 @@ class TelegramServer:
         parameters = {"retry_after": retry_after} if status == 429 else {}
         with self._lock:
             self._failures.setdefault(str(chat_id), []).extend(
-                [(status, description.format(retry_after=retry_after), parameters)] * times)
+                [(status, description.format(retry_after=retry_after), parameters)] * times
+            )
 
     def calls_to(self, method: str) -> list[Call]:
         with self._lock:
@@ -182,7 +224,9 @@ class TelegramServer:
     def messages(self, chat_id: int | str) -> list[dict]:
         """The bot's messages in a chat as they are now (after edits), oldest first."""
         with self._lock:
-            return [m for (chat, _), m in sorted(self._messages.items(), key=lambda kv: kv[0][1]) if chat == str(chat_id)]
+            return [
+                m for (chat, _), m in sorted(self._messages.items(), key=lambda kv: kv[0][1]) if chat == str(chat_id)
+            ]
 
     # -- the Bot API ---------------------------------------------------------------------------
 
@@ -204,16 +248,25 @@ class TelegramServer:
             body = {"ok": True, "result": result}
         except Refused as exc:
             status, result = exc.status, None
-            body = {"ok": False, "error_code": exc.status, "description": exc.description,
-                    **({"parameters": exc.parameters} if exc.parameters else {})}
+            body = {
+                "ok": False,
+                "error_code": exc.status,
+                "description": exc.description,
+                **({"parameters": exc.parameters} if exc.parameters else {}),
+            }
         with self._lock:
             self.calls.append(Call(method, params, status, result))
         return status, body
 
     def _message(self, params: dict, chat: str, message_id: int, text: str) -> dict:
         chat_id = int(chat) if chat.lstrip("-").isdigit() else chat
-        message = {"message_id": message_id, "from": BOT, "chat": {"id": chat_id, "type": "private"},
-                   "date": int(time.time()), "text": text}
+        message = {
+            "message_id": message_id,
+            "from": BOT,
+            "chat": {"id": chat_id, "type": "private"},
+            "date": int(time.time()),
+            "text": text,
+        }
         if params.get("reply_markup"):
             message["reply_markup"] = params["reply_markup"]
         return message
@@ -246,8 +299,11 @@ class TelegramServer:
             if old is None:
                 raise Refused(400, "Bad Request: message to edit not found")
             if old["text"] == text and old.get("reply_markup") == params.get("reply_markup"):
-                raise Refused(400, "Bad Request: message is not modified: specified new message content and reply "
-                                   "markup are exactly the same as a current content and reply markup of the message")
+                raise Refused(
+                    400,
+                    "Bad Request: message is not modified: specified new message content and reply "
+                    "markup are exactly the same as a current content and reply markup of the message",
+                )
             message = self._message(params, chat, old["message_id"], text)
             message["edit_date"] = int(time.time())
             self._messages[(chat, old["message_id"])] = message
@@ -267,7 +323,9 @@ class TelegramServer:
         if secret is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", str(secret)):
             raise Refused(400, "Bad Request: secret token contains unallowed characters")
         with self._lock:
-            self.webhook = {"url": url, "secret_token": secret, "allowed_updates": params.get("allowed_updates")} if url else None
+            self.webhook = (
+                {"url": url, "secret_token": secret, "allowed_updates": params.get("allowed_updates")} if url else None
+            )
         return True
 
     def _m_deletewebhook(self, params: dict) -> bool:
@@ -280,8 +338,11 @@ class TelegramServer:
         deadline = time.monotonic() + min(float(params.get("timeout") or 0), self.max_poll)
         with self._lock:
             if self.webhook:
-                raise Refused(409, "Conflict: can't use getUpdates method while webhook is active; "
-                                   "use deleteWebhook to delete the webhook first")
+                raise Refused(
+                    409,
+                    "Conflict: can't use getUpdates method while webhook is active; "
+                    "use deleteWebhook to delete the webhook first",
+                )
             while True:
                 # an offset confirms every update before it: Telegram forgets them
                 self._updates = [u for u in self._updates if u["update_id"] >= offset]

@@ -26,41 +26,48 @@ CALLBACK = "https://boomerang.example.com/hooks/sms/twilio"
 
 # -- text ------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("text, expected", [
-    ("", ("gsm7", 0)),
-    ("a" * 160, ("gsm7", 1)),
-    ("a" * 161, ("gsm7", 2)),
-    ("a" * 306, ("gsm7", 2)),
-    ("a" * 307, ("gsm7", 3)),
-    ("€" * 80, ("gsm7", 1)),  # two septets each: 160
-    ("€" * 81, ("gsm7", 2)),
-    ("a" * 159 + "€", ("gsm7", 2)),
-    ("a" * 152 + "^" + "a" * 152, ("gsm7", 3)),  # 306 septets, but the escape pair is not split across parts
-    ("{}\\[~]|\f", ("gsm7", 1)),
-    ("Ж" * 70, ("ucs2", 1)),
-    ("Ж" * 71, ("ucs2", 2)),
-    ("Ж" * 134, ("ucs2", 2)),
-    ("Ж" * 135, ("ucs2", 3)),
-    ("😀" * 35, ("ucs2", 1)),  # outside the BMP: two UTF-16 units each
-    ("😀" * 36, ("ucs2", 2)),
-    ("a" * 66 + "😀" + "a" * 5, ("ucs2", 2)),  # the surrogate pair moves whole to the second part
-    ("Ça coûte 5 €", ("ucs2", 1)),  # û is not GSM-7
-    ("Åsa, ñandú? ¿Qué? Ü ß Δ", ("ucs2", 1)),  # ú and é are not GSM-7 either
-    ("Åsa, ñandu? ¿Que? Ü ß Δ @£$¥èéùìò", ("gsm7", 1)),
-])
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("", ("gsm7", 0)),
+        ("a" * 160, ("gsm7", 1)),
+        ("a" * 161, ("gsm7", 2)),
+        ("a" * 306, ("gsm7", 2)),
+        ("a" * 307, ("gsm7", 3)),
+        ("€" * 80, ("gsm7", 1)),  # two septets each: 160
+        ("€" * 81, ("gsm7", 2)),
+        ("a" * 159 + "€", ("gsm7", 2)),
+        ("a" * 152 + "^" + "a" * 152, ("gsm7", 3)),  # 306 septets, but the escape pair is not split across parts
+        ("{}\\[~]|\f", ("gsm7", 1)),
+        ("Ж" * 70, ("ucs2", 1)),
+        ("Ж" * 71, ("ucs2", 2)),
+        ("Ж" * 134, ("ucs2", 2)),
+        ("Ж" * 135, ("ucs2", 3)),
+        ("😀" * 35, ("ucs2", 1)),  # outside the BMP: two UTF-16 units each
+        ("😀" * 36, ("ucs2", 2)),
+        ("a" * 66 + "😀" + "a" * 5, ("ucs2", 2)),  # the surrogate pair moves whole to the second part
+        ("Ça coûte 5 €", ("ucs2", 1)),  # û is not GSM-7
+        ("Åsa, ñandú? ¿Qué? Ü ß Δ", ("ucs2", 1)),  # ú and é are not GSM-7 either
+        ("Åsa, ñandu? ¿Que? Ü ß Δ @£$¥èéùìò", ("gsm7", 1)),
+    ],
+)
 def test_parts(text, expected):
     assert parts(text) == expected
 
 
-@pytest.mark.parametrize("cyrillic, latin", [
-    ("Привіт, Їжак", "Pryvit, Yizhak"),
-    ("Київ, Львів, Запоріжжя", "Kyiv, Lviv, Zaporizhzhia"),
-    ("Ґанок, Згорани, Єнакієве, м'ясо, Юрій", "Ganok, Zghorany, Yenakiieve, miaso, Yurii"),
-    ("ЩУКА Щука щука, ЖЮРИ", "SHCHUKA Shchuka shchuka, ZHYURI"),
-    ("Привет, Ёжик! Съешь ещё «пирог» — №5", 'Privet, Yozhik! Sesh eshchyo "pirog" - No.5'),
-    ("Хорошего дня, Юля", "Khoroshego dnya, Yulya"),
-    ("Hello, мир 123", "Hello, mir 123"),
-])
+@pytest.mark.parametrize(
+    "cyrillic, latin",
+    [
+        ("Привіт, Їжак", "Pryvit, Yizhak"),
+        ("Київ, Львів, Запоріжжя", "Kyiv, Lviv, Zaporizhzhia"),
+        ("Ґанок, Згорани, Єнакієве, м'ясо, Юрій", "Ganok, Zghorany, Yenakiieve, miaso, Yurii"),
+        ("ЩУКА Щука щука, ЖЮРИ", "SHCHUKA Shchuka shchuka, ZHYURI"),
+        ("Привет, Ёжик! Съешь ещё «пирог» — №5", 'Privet, Yozhik! Sesh eshchyo "pirog" - No.5'),
+        ("Хорошего дня, Юля", "Khoroshego dnya, Yulya"),
+        ("Hello, мир 123", "Hello, mir 123"),
+    ],
+)
 def test_transliterate(cyrillic, latin):
     assert transliterate(cyrillic) == latin
     assert parts(latin)[0] == "gsm7"
@@ -72,6 +79,7 @@ def test_transliterate_follows_the_language_when_given():
 
 
 # -- sending ---------------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def server():
@@ -90,8 +98,17 @@ def _adapter(ws, provider, values):
 
 
 def _twilio(ws, server, **values):
-    return _adapter(ws, "twilio", {"account_sid": ACCOUNT_SID, "auth_token": AUTH_TOKEN, "sender": "+15005550006",
-                                   "base_url": server.base_url, **values})
+    return _adapter(
+        ws,
+        "twilio",
+        {
+            "account_sid": ACCOUNT_SID,
+            "auth_token": AUTH_TOKEN,
+            "sender": "+15005550006",
+            "base_url": server.base_url,
+            **values,
+        },
+    )
 
 
 def test_twilio_sends_the_form_with_basic_auth_and_returns_the_sid(ws, server):
@@ -100,8 +117,12 @@ def test_twilio_sends_the_form_with_basic_auth_and_returns_the_sid(ws, server):
     assert result.ok and result.provider_id.startswith("SM") and len(result.provider_id) == 34
     [request] = server.requests
     assert request.path == f"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json"
-    assert request.fields == {"To": PHONE, "From": "+15005550006", "Body": "Your cart is waiting",
-                              "StatusCallback": CALLBACK}
+    assert request.fields == {
+        "To": PHONE,
+        "From": "+15005550006",
+        "Body": "Your cart is waiting",
+        "StatusCallback": CALLBACK,
+    }
 
 
 def test_twilio_messaging_service_instead_of_a_number(ws, server):
@@ -117,15 +138,18 @@ def test_twilio_needs_a_sender_and_names_the_field(ws):
     assert error.value.errors[0]["field"] == "config.messaging_service_sid"
 
 
-@pytest.mark.parametrize("status, code, headers, expected", [
-    (400, 21610, {}, ("unsubscribed", True, None)),
-    (400, 21211, {}, ("failed", True, None)),
-    (400, 21614, {}, ("failed", True, None)),
-    (429, 20429, {"Retry_After": "7"}, ("rate_limited", False, 7.0)),
-    (429, 20429, {}, ("rate_limited", False, 1.0)),
-    (503, 20500, {}, ("failed", False, None)),
-    (400, 21408, {}, ("failed", True, None)),
-])
+@pytest.mark.parametrize(
+    "status, code, headers, expected",
+    [
+        (400, 21610, {}, ("unsubscribed", True, None)),
+        (400, 21211, {}, ("failed", True, None)),
+        (400, 21614, {}, ("failed", True, None)),
+        (429, 20429, {"Retry_After": "7"}, ("rate_limited", False, 7.0)),
+        (429, 20429, {}, ("rate_limited", False, 1.0)),
+        (503, 20500, {}, ("failed", False, None)),
+        (400, 21408, {}, ("failed", True, None)),
+    ],
+)
 def test_twilio_errors(ws, server, status, code, headers, expected):
     server.fail(PHONE, status, code, f"The 'To' number {PHONE} cannot be reached", **headers)
     result = _twilio(ws, server).send(_outbound())
@@ -172,8 +196,11 @@ def test_bad_or_missing_number_fails_before_any_request(ws, server):
 
 
 def test_generic_json_with_auth_header_and_id(ws, server):
-    adapter = _adapter(ws, "generic", {"url": f"{server.base_url}/generic", "sender": "Shop",
-                                       "auth_header": "X-Api-Key", "auth_value": "k-123"})
+    adapter = _adapter(
+        ws,
+        "generic",
+        {"url": f"{server.base_url}/generic", "sender": "Shop", "auth_header": "X-Api-Key", "auth_value": "k-123"},
+    )
     result = adapter.send(_outbound())
     assert result.ok and result.provider_id == "gen-1"
     [request] = server.requests
@@ -182,8 +209,17 @@ def test_generic_json_with_auth_header_and_id(ws, server):
 
 
 def test_generic_form_with_custom_fields_and_a_nested_id(ws, server):
-    adapter = _adapter(ws, "generic", {"url": f"{server.base_url}/generic", "format": "form", "to_field": "phone",
-                                       "text_field": "message", "id_field": "messages.0.id"})
+    adapter = _adapter(
+        ws,
+        "generic",
+        {
+            "url": f"{server.base_url}/generic",
+            "format": "form",
+            "to_field": "phone",
+            "text_field": "message",
+            "id_field": "messages.0.id",
+        },
+    )
     result = adapter.send(_outbound())
     assert result.ok and result.provider_id == "gen-1"
     assert server.requests[0].headers["content-type"] == "application/x-www-form-urlencoded"
@@ -210,6 +246,7 @@ def test_unreachable_gateway_is_temporary(ws):
 
 # -- receipts --------------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def hooks(ws):
     return Api(ws)
@@ -217,9 +254,20 @@ def hooks(ws):
 
 def _message(ws, provider_id: str) -> int:
     with ws.uow.session() as session:
-        message = Message(key=f"k-{provider_id}", source="journey:test", customer_id="cus_1", channels=["sms"],
-                          channel="sms", template="t", category="triggered", status="sent", send_after=NOW,
-                          created_at=NOW, sent_at=NOW, provider_id=provider_id)
+        message = Message(
+            key=f"k-{provider_id}",
+            source="journey:test",
+            customer_id="cus_1",
+            channels=["sms"],
+            channel="sms",
+            template="t",
+            category="triggered",
+            status="sent",
+            send_after=NOW,
+            created_at=NOW,
+            sent_at=NOW,
+            provider_id=provider_id,
+        )
         session.add(message)
         session.flush()
         return message.id
@@ -233,8 +281,19 @@ def _status(ws, message_id: int) -> tuple[str, list[tuple[str, str | None]]]:
 
 def _twilio_settings(ws, callback=CALLBACK):
     with ws.uow.session() as session:
-        settings.save(ws, session, "sms", "twilio", {"account_sid": ACCOUNT_SID, "auth_token": AUTH_TOKEN,
-                                                     "sender": "+15005550006", "status_callback_url": callback}, now=NOW)
+        settings.save(
+            ws,
+            session,
+            "sms",
+            "twilio",
+            {
+                "account_sid": ACCOUNT_SID,
+                "auth_token": AUTH_TOKEN,
+                "sender": "+15005550006",
+                "status_callback_url": callback,
+            },
+            now=NOW,
+        )
 
 
 def test_twilio_receipts_delivered_and_undelivered(ws, hooks):
@@ -242,13 +301,17 @@ def test_twilio_receipts_delivered_and_undelivered(ws, hooks):
     delivered, lost = _message(ws, "SM" + "1" * 32), _message(ws, "SM" + "2" * 32)
     form = {"MessageSid": "SM" + "1" * 32, "MessageStatus": "delivered", "AccountSid": ACCOUNT_SID, "To": PHONE}
     # signed for the public URL Twilio was given (the app sits behind a proxy)
-    r = hooks.client.post("/hooks/sms/twilio", data=form,
-                          headers={"X-Twilio-Signature": twilio_signature(AUTH_TOKEN, CALLBACK, form.items())})
+    r = hooks.client.post(
+        "/hooks/sms/twilio",
+        data=form,
+        headers={"X-Twilio-Signature": twilio_signature(AUTH_TOKEN, CALLBACK, form.items())},
+    )
     assert r.status_code == 200 and r.json() == {"success": True, "recorded": True}
     form = {"MessageSid": "SM" + "2" * 32, "MessageStatus": "undelivered", "ErrorCode": "30003"}
     url = "http://testserver/hooks/sms/twilio"  # or for the URL the request reached
-    r = hooks.client.post("/hooks/sms/twilio", data=form,
-                          headers={"X-Twilio-Signature": twilio_signature(AUTH_TOKEN, url, form.items())})
+    r = hooks.client.post(
+        "/hooks/sms/twilio", data=form, headers={"X-Twilio-Signature": twilio_signature(AUTH_TOKEN, url, form.items())}
+    )
     assert r.status_code == 200, r.text
     assert _status(ws, delivered) == ("delivered", [("delivered", None)])
     assert _status(ws, lost) == ("bounced", [("bounced", "Twilio undelivered (error 30003)")])
@@ -262,11 +325,14 @@ def test_twilio_receipt_with_a_bad_signature_is_refused(ws, hooks):
     for headers in ({"X-Twilio-Signature": forged}, {}):
         r = hooks.client.post("/hooks/sms/twilio", data=form, headers=headers)
         assert r.status_code == 401
-        assert r.json() == {"success": False, "errors": [
-            {"field": "X-Twilio-Signature", "reason": "missing or not made with the account's auth token"}]}
+        assert r.json() == {
+            "success": False,
+            "errors": [{"field": "X-Twilio-Signature", "reason": "missing or not made with the account's auth token"}],
+        }
     signed = twilio_signature(AUTH_TOKEN, CALLBACK, form.items())
-    r = hooks.client.post("/hooks/sms/twilio", data={**form, "MessageStatus": "failed"},
-                          headers={"X-Twilio-Signature": signed})  # a changed field breaks the signature
+    r = hooks.client.post(
+        "/hooks/sms/twilio", data={**form, "MessageStatus": "failed"}, headers={"X-Twilio-Signature": signed}
+    )  # a changed field breaks the signature
     assert r.status_code == 401
     assert _status(ws, message) == ("sent", [])
 
@@ -278,18 +344,26 @@ def test_twilio_receipts_need_twilio_configured(ws, hooks):
 
 def test_twilio_interim_states_and_unknown_messages_are_acknowledged(ws, hooks):
     _twilio_settings(ws)
-    for form in ({"MessageSid": "SM" + "4" * 32, "MessageStatus": "sent"},
-                 {"MessageSid": "SM" + "9" * 32, "MessageStatus": "delivered"}):
-        r = hooks.client.post("/hooks/sms/twilio", data=form,
-                              headers={"X-Twilio-Signature": twilio_signature(AUTH_TOKEN, CALLBACK, form.items())})
+    for form in (
+        {"MessageSid": "SM" + "4" * 32, "MessageStatus": "sent"},
+        {"MessageSid": "SM" + "9" * 32, "MessageStatus": "delivered"},
+    ):
+        r = hooks.client.post(
+            "/hooks/sms/twilio",
+            data=form,
+            headers={"X-Twilio-Signature": twilio_signature(AUTH_TOKEN, CALLBACK, form.items())},
+        )
         assert r.json() == {"success": True, "recorded": False}
 
 
 def _generic(hooks, payload: dict, key: bytes | None = None):
     body = json.dumps(payload).encode()
     signature = "sha256=" + hmac.new(key or receipt_key(hooks.ws), body, hashlib.sha256).hexdigest()
-    return hooks.client.post("/hooks/sms/generic", content=body,
-                             headers={"X-Boomerang-Signature": signature, "Content-Type": "application/json"})
+    return hooks.client.post(
+        "/hooks/sms/generic",
+        content=body,
+        headers={"X-Boomerang-Signature": signature, "Content-Type": "application/json"},
+    )
 
 
 def test_generic_receipts(ws, hooks):

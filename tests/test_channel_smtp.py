@@ -26,20 +26,37 @@ from smtp_server import SmtpServer
 FROM = "shop@bumerang.example"
 PASSWORD = "s3cret-Pa55"
 NOW = datetime(2026, 3, 10, 12, 0)
-UNSUBSCRIBE = {"List-Unsubscribe": "<https://shop.example/u/abc>, <mailto:unsub@bumerang.example?subject=u>",
-               "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+UNSUBSCRIBE = {
+    "List-Unsubscribe": "<https://shop.example/u/abc>, <mailto:unsub@bumerang.example?subject=u>",
+    "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+}
 
 
 def outbound(key: str = "journey:cart:1", to: str = "ann@example.com", **kw) -> Outbound:
-    values = {"text": "Привіт, Анно! У кошику 2 товари.", "subject": "Ваш кошик чекає 🛒",
-              "html": "<p>Привіт, <b>Анно</b>! У кошику 2 товари.</p>", "headers": UNSUBSCRIBE, **kw}
+    values = {
+        "text": "Привіт, Анно! У кошику 2 товари.",
+        "subject": "Ваш кошик чекає 🛒",
+        "html": "<p>Привіт, <b>Анно</b>! У кошику 2 товари.</p>",
+        "headers": UNSUBSCRIBE,
+        **kw,
+    }
     return Outbound(key=key, message_id=1, customer_id="ann", channel="email", to=to, **values)
 
 
 def channel(server: SmtpServer, **config) -> SmtpChannel:
     security = {None: "none", "starttls": "starttls", "ssl": "ssl"}[server.tls]
-    return SmtpChannel(SmtpChannel.Config(**{"port": server.port, "security": security, "ca_file": server.ca_file,
-                                             "from_address": FROM, "from_name": "Магазин Бумеранг", **config}))
+    return SmtpChannel(
+        SmtpChannel.Config(
+            **{
+                "port": server.port,
+                "security": security,
+                "ca_file": server.ca_file,
+                "from_address": FROM,
+                "from_name": "Магазин Бумеранг",
+                **config,
+            }
+        )
+    )
 
 
 @pytest.fixture(params=[False, True], ids=["step-by-step", "pipelined"])
@@ -61,16 +78,24 @@ def test_a_ukrainian_email_arrives_intact_with_both_parts_and_its_headers(server
     mail = got.parsed()
     assert mail["Subject"] == "Ваш кошик чекає 🛒"
     assert (mail["From"].addresses[0].display_name, mail["From"].addresses[0].addr_spec) == ("Магазин Бумеранг", FROM)
-    assert (mail["To"], mail["Reply-To"], mail["Message-ID"]) == ("ann@example.com", "help@bumerang.example",
-                                                                   result.provider_id)
+    assert (mail["To"], mail["Reply-To"], mail["Message-ID"]) == (
+        "ann@example.com",
+        "help@bumerang.example",
+        result.provider_id,
+    )
     assert mail["Date"].datetime is not None
     assert {name: mail[name].strip() for name in UNSUBSCRIBE} == UNSUBSCRIBE  # folded after the colon: a space
     assert mail.get_content_type() == "multipart/alternative"
     text, html = mail.iter_parts()
     assert (text.get_content_type(), text.get_content_charset(), text.get_content().strip()) == (
-        "text/plain", "utf-8", "Привіт, Анно! У кошику 2 товари.")
+        "text/plain",
+        "utf-8",
+        "Привіт, Анно! У кошику 2 товари.",
+    )
     assert (html.get_content_type(), html.get_content().strip()) == (
-        "text/html", "<p>Привіт, <b>Анно</b>! У кошику 2 товари.</p>")
+        "text/html",
+        "<p>Привіт, <b>Анно</b>! У кошику 2 товари.</p>",
+    )
 
 
 def test_the_message_id_comes_from_the_key(server):
@@ -94,15 +119,20 @@ def test_text_only_and_international_addresses(server):
 
 def test_bad_addresses_and_headers_fail_for_good_without_a_connection(server):
     ch = channel(server)
-    for result in (ch.send(outbound(to=None)), ch.send(outbound(to="not an address")),
-                   ch.send(outbound(headers={"X-Note": "a\r\nBcc: eve@example.com"}))):
+    for result in (
+        ch.send(outbound(to=None)),
+        ch.send(outbound(to="not an address")),
+        ch.send(outbound(headers={"X-Note": "a\r\nBcc: eve@example.com"})),
+    ):
         assert result.status == "failed" and result.permanent and "@" not in result.error
     assert server.connections == 0
 
 
 def test_refused_recipients_bounce_or_wait_and_the_connection_goes_on(server):
     ch = channel(server)
-    bounced, deferred, sent = (ch.send(outbound(to=a)) for a in ("gone@example.com", "full@example.com", "ann@example.com"))
+    bounced, deferred, sent = (
+        ch.send(outbound(to=a)) for a in ("gone@example.com", "full@example.com", "ann@example.com")
+    )
     assert (bounced.status, bounced.permanent) == ("bounced", True)
     assert "550" in bounced.error and "User unknown" in bounced.error and "gone@" not in bounced.error
     assert (deferred.status, deferred.permanent) == ("failed", False)
@@ -119,7 +149,9 @@ def test_starttls_with_auth_and_a_wrong_password(caplog):
         wrong = channel(server, username="shop", password=PASSWORD + "!")
         result = wrong.send(outbound())
         untrusted = channel(server, username="shop", password=PASSWORD, ca_file=None).send(outbound())
-        unverified = channel(server, username="shop", password=PASSWORD, ca_file=None, verify_tls=False).send(outbound())
+        unverified = channel(server, username="shop", password=PASSWORD, ca_file=None, verify_tls=False).send(
+            outbound()
+        )
     assert (result.status, result.permanent) == ("failed", False)
     assert "SMTP authentication failed" in result.error and PASSWORD not in result.error
     assert PASSWORD not in caplog.text
@@ -179,8 +211,14 @@ def test_settings_encrypt_the_password_and_build_the_channel(ws):
     with pytest.raises(ValueError, match="bare email address"):
         SmtpChannel.Config(from_address="Shop <shop@example.com>")
     with ws.uow.session() as session:
-        settings.save(ws, session, "email", "smtp", {"host": "mail.example", "from_address": FROM, "username": "shop",
-                                                     "password": PASSWORD, "pool_size": 3}, now=NOW)
+        settings.save(
+            ws,
+            session,
+            "email",
+            "smtp",
+            {"host": "mail.example", "from_address": FROM, "username": "shop", "password": PASSWORD, "pool_size": 3},
+            now=NOW,
+        )
     with ws.uow.session() as session:
         shown = settings.describe(ws, session, "email")
         stored = orjson.dumps(session.scalar(sa.text("SELECT config FROM channel_settings"))).decode()
@@ -192,15 +230,29 @@ def test_settings_encrypt_the_password_and_build_the_channel(ws):
 
 # -- the hook ----------------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def hooks(ws):
     app = create_app(ws, background=False)
     with ws.uow.session() as session:
         session.add(Customer(id="ann", email="ann@example.com", attributes={}, created_at=NOW, updated_at=NOW))
         session.flush()
-        session.add(Message(key="m1", source="journey:cart", customer_id="ann", channels=["email"], channel="email",
-                            template="cart", category="triggered", status="sent", send_after=NOW, created_at=NOW,
-                            sent_at=NOW, provider_id=message_id("m1", FROM)))
+        session.add(
+            Message(
+                key="m1",
+                source="journey:cart",
+                customer_id="ann",
+                channels=["email"],
+                channel="email",
+                template="cart",
+                category="triggered",
+                status="sent",
+                send_after=NOW,
+                created_at=NOW,
+                sent_at=NOW,
+                provider_id=message_id("m1", FROM),
+            )
+        )
     with TestClient(app) as client:
         yield client
 
@@ -215,9 +267,21 @@ def post(client: TestClient, ws, payload: dict, signature: str | None = "good"):
 
 def test_the_hook_records_a_bounce(ws, hooks):
     bare = message_id("m1", FROM).strip("<>")  # providers often drop the angle brackets
-    response = post(hooks, ws, {"events": [
-        {"type": "bounce", "message_id": bare, "reason": "550 5.1.1 user unknown", "at": "2026-03-10T12:05:00Z"},
-        {"type": "complaint", "message_id": "<nobody@elsewhere.example>"}]})
+    response = post(
+        hooks,
+        ws,
+        {
+            "events": [
+                {
+                    "type": "bounce",
+                    "message_id": bare,
+                    "reason": "550 5.1.1 user unknown",
+                    "at": "2026-03-10T12:05:00Z",
+                },
+                {"type": "complaint", "message_id": "<nobody@elsewhere.example>"},
+            ]
+        },
+    )
     assert response.status_code == 200
     assert response.json() == {"success": True, "recorded": 1, "unknown": 1}
     with ws.uow.session() as session:

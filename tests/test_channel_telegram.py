@@ -11,17 +11,15 @@ from types import SimpleNamespace
 
 import pytest
 import sqlalchemy as sa
-from boomerang.api.app import create_app
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from boomerang.api.app import create_app
 from boomerang.api.routers import hooks_telegram
 from boomerang.channels import config as channel_config
 from boomerang.channels.base import Button, Outbound
 from boomerang.channels.telegram import TelegramChannel
-from boomerang.channels.telegram_bot import (
-    BotApi, customer_from_token, deep_link, handle_update, link_token, poll,
-)
+from boomerang.channels.telegram_bot import BotApi, customer_from_token, deep_link, handle_update, link_token, poll
 from boomerang.cli import telegram as telegram_cli
 from boomerang.customers.models import Consent, Customer, Identity
 from boomerang.journeys.models import LoyaltyEntry
@@ -43,8 +41,9 @@ def tg():
 def api(ws, tg):
     """The workspace with telegram on the bot provider, pointing at the local Bot API; yields a client for it."""
     with ws.uow.session() as session:
-        channel_config.save(ws, session, "telegram", "bot", {"token": tg.token, "base_url": tg.url,
-                                                              "webhook_secret": SECRET}, now=NOW)
+        channel_config.save(
+            ws, session, "telegram", "bot", {"token": tg.token, "base_url": tg.url, "webhook_secret": SECRET}, now=NOW
+        )
     api = BotApi(tg.token, base_url=tg.url)
     yield api
     api.close()
@@ -52,7 +51,9 @@ def api(ws, tg):
 
 def add_customer(ws, cid="cus_telegram1", *, locale=None, chat=None) -> str:
     with ws.uow.session() as session:
-        session.add(Customer(id=cid, locale=locale, telegram_chat_id=chat, attributes={}, created_at=NOW, updated_at=NOW))
+        session.add(
+            Customer(id=cid, locale=locale, telegram_chat_id=chat, attributes={}, created_at=NOW, updated_at=NOW)
+        )
     return cid
 
 
@@ -68,33 +69,50 @@ def outbound(to="42", **kw) -> Outbound:
 
 # -- the channel adapter ---------------------------------------------------------------------------
 
+
 def test_sends_html_with_url_buttons_through_the_registry(ws, api, tg):
     with ws.uow.session() as session:
         adapter = ws.channels.get(session, "telegram")
     assert isinstance(adapter, TelegramChannel)
-    result = adapter.send(outbound(text="<b>Back in stock</b> &amp; 10% off",
-                                   buttons=(Button("Open the shop", "https://b.example/t/c/abc"),
-                                            Button("My cart", "https://b.example/t/c/def"))))
+    result = adapter.send(
+        outbound(
+            text="<b>Back in stock</b> &amp; 10% off",
+            buttons=(
+                Button("Open the shop", "https://b.example/t/c/abc"),
+                Button("My cart", "https://b.example/t/c/def"),
+            ),
+        )
+    )
     assert result.ok and result.provider_id == "1"
     (call,) = tg.calls_to("sendMessage")
     assert call.params == {
-        "chat_id": "42", "text": "<b>Back in stock</b> &amp; 10% off", "parse_mode": "HTML",
+        "chat_id": "42",
+        "text": "<b>Back in stock</b> &amp; 10% off",
+        "parse_mode": "HTML",
         "disable_web_page_preview": True,
-        "reply_markup": {"inline_keyboard": [[{"text": "Open the shop", "url": "https://b.example/t/c/abc"}],
-                                             [{"text": "My cart", "url": "https://b.example/t/c/def"}]]}}
+        "reply_markup": {
+            "inline_keyboard": [
+                [{"text": "Open the shop", "url": "https://b.example/t/c/abc"}],
+                [{"text": "My cart", "url": "https://b.example/t/c/def"}],
+            ]
+        },
+    }
     assert tg.messages(42)[0]["text"] == "Back in stock & 10% off"
     assert adapter.send(outbound(text="plain")).ok
     assert "reply_markup" not in tg.calls_to("sendMessage")[-1].params
     ws.channels.close()
 
 
-@pytest.mark.parametrize("kind, status, permanent", [
-    ("rate_limited", "rate_limited", False),
-    ("blocked", "unsubscribed", True),
-    ("deactivated", "unsubscribed", True),
-    ("chat_not_found", "failed", True),
-    ("server_error", "failed", False),
-])
+@pytest.mark.parametrize(
+    "kind, status, permanent",
+    [
+        ("rate_limited", "rate_limited", False),
+        ("blocked", "unsubscribed", True),
+        ("deactivated", "unsubscribed", True),
+        ("chat_not_found", "failed", True),
+        ("server_error", "failed", False),
+    ],
+)
 def test_refusals_become_results(tg, kind, status, permanent):
     adapter = TelegramChannel(TelegramChannel.Config(token=tg.token, base_url=tg.url))
     tg.fail(42, kind, retry_after=7)
@@ -144,6 +162,7 @@ def test_webhook_secret_must_suit_telegram():
 
 # -- deep links ------------------------------------------------------------------------------------
 
+
 def test_link_tokens_round_trip_and_refuse_tampering(ws):
     cid = "cus_" + "0123456789abcdefghjkmnpq"
     token = link_token(ws, cid)
@@ -159,6 +178,7 @@ def test_link_tokens_round_trip_and_refuse_tampering(ws):
 
 
 # -- the bot's commands ----------------------------------------------------------------------------
+
 
 def test_start_with_a_token_binds_the_chat_and_grants_consent(ws, api, tg):
     cid = add_customer(ws, locale="ru-RU")
@@ -231,36 +251,57 @@ def test_buttons_from_a_stranger_only_explain(ws, api, tg):
 def test_bonus_shows_points_and_live_promo_codes(ws, api, tg):
     cid = add_customer(ws, locale="uk", chat=str(CHAT))
     with ws.uow.session() as session:
-        for key, kind, points, code, expires in [("a", "points", 120, None, None), ("b", "points", 30, None, None),
-                                                 ("c", "promo_code", None, "BACK10", NOW + timedelta(days=5)),
-                                                 ("d", "promo_code", None, "OLD5", NOW - timedelta(days=1))]:
-            session.add(LoyaltyEntry(key=key, customer_id=cid, kind=kind, points=points, code=code, discount_percent=10,
-                                     expires_at=expires, source="journey:test", at=NOW))
+        for key, kind, points, code, expires in [
+            ("a", "points", 120, None, None),
+            ("b", "points", 30, None, None),
+            ("c", "promo_code", None, "BACK10", NOW + timedelta(days=5)),
+            ("d", "promo_code", None, "OLD5", NOW - timedelta(days=1)),
+        ]:
+            session.add(
+                LoyaltyEntry(
+                    key=key,
+                    customer_id=cid,
+                    kind=kind,
+                    points=points,
+                    code=code,
+                    discount_percent=10,
+                    expires_at=expires,
+                    source="journey:test",
+                    at=NOW,
+                )
+            )
     text = say(ws, api, tg, "/bonus")
     assert "Ваші бали: 150" in text and "BACK10 −10% (→ 2026-03-15)" in text and "OLD5" not in text
 
 
 # -- webhook and long polling ----------------------------------------------------------------------
 
+
 def test_webhook_checks_the_secret_token(ws, tg):
     client = TestClient(create_app(ws, background=False))
     update = message_update(CHAT, "/start")
     assert client.post("/hooks/telegram", json=update).status_code == 404  # telegram is still the sandbox
     with ws.uow.session() as session:
-        channel_config.save(ws, session, "telegram", "bot", {"token": tg.token, "base_url": tg.url,
-                                                              "webhook_secret": SECRET}, now=NOW)
+        channel_config.save(
+            ws, session, "telegram", "bot", {"token": tg.token, "base_url": tg.url, "webhook_secret": SECRET}, now=NOW
+        )
     for headers in ({}, {hooks_telegram.SECRET_HEADER: "guess"}):
         response = client.post("/hooks/telegram", json=update, headers=headers)
         assert response.status_code == 401
-        assert response.json() == {"success": False, "errors": [
-            {"field": "X-Telegram-Bot-Api-Secret-Token", "reason": "missing or wrong secret token"}]}
+        assert response.json() == {
+            "success": False,
+            "errors": [{"field": "X-Telegram-Bot-Api-Secret-Token", "reason": "missing or wrong secret token"}],
+        }
     assert tg.calls == []
     response = client.post("/hooks/telegram", json=update, headers={hooks_telegram.SECRET_HEADER: SECRET})
     assert response.status_code == 200 and "not linked" in tg.messages(CHAT)[-1]["text"]
 
     hooks_telegram.set_webhook(ws, "https://shop.example/hooks/telegram")
-    assert tg.webhook == {"url": "https://shop.example/hooks/telegram", "secret_token": SECRET,
-                          "allowed_updates": ["message", "callback_query"]}
+    assert tg.webhook == {
+        "url": "https://shop.example/hooks/telegram",
+        "secret_token": SECRET,
+        "allowed_updates": ["message", "callback_query"],
+    }
 
 
 def test_long_polling_handles_each_update_once(ws, api, tg):

@@ -59,8 +59,15 @@ def _adapter(ws, **values):
 
 
 def _outbound(to: str | None, **data) -> Outbound:
-    return Outbound(key="journey:1:send:0", message_id=7, customer_id="cus_1", channel="webhook", to=to, text="",
-                    data=data or {"event": "cart_abandoned", "cart": {"total": 42.5}})
+    return Outbound(
+        key="journey:1:send:0",
+        message_id=7,
+        customer_id="cus_1",
+        channel="webhook",
+        to=to,
+        text="",
+        data=data or {"event": "cart_abandoned", "cart": {"total": 42.5}},
+    )
 
 
 def test_signed_body_and_headers(ws, receiver):
@@ -69,8 +76,11 @@ def test_signed_body_and_headers(ws, receiver):
     [(headers, body)] = receiver.received
     payload = json.loads(body)
     assert {k: payload[k] for k in ("id", "customer_id", "channel", "data")} == {
-        "id": "journey:1:send:0", "customer_id": "cus_1", "channel": "webhook",
-        "data": {"event": "cart_abandoned", "cart": {"total": 42.5}}}
+        "id": "journey:1:send:0",
+        "customer_id": "cus_1",
+        "channel": "webhook",
+        "data": {"event": "cart_abandoned", "cart": {"total": 42.5}},
+    }
     assert abs(datetime.fromisoformat(payload["sent_at"]).timestamp() - time.time()) < 60
     assert headers["idempotency-key"] == "journey:1:send:0" and headers["content-type"] == "application/json"
     signature = headers["x-boomerang-signature"]
@@ -100,16 +110,19 @@ def test_verify_signature_rejects_stale_malformed_and_accepts_a_rotated_key():
     assert verify_signature("old", rotated, body, now=now) and verify_signature("s", rotated, body, now=now)
 
 
-@pytest.mark.parametrize("status, headers, expected", [
-    (204, {}, ("sent", False, None)),
-    (410, {}, ("failed", True, None)),
-    (429, {"Retry-After": "12"}, ("rate_limited", False, 12.0)),
-    (429, {}, ("rate_limited", False, 1.0)),
-    (400, {}, ("failed", True, None)),
-    (301, {"Location": "https://elsewhere.example/"}, ("failed", True, None)),
-    (500, {}, ("failed", False, None)),
-    (503, {"Retry-After": "5"}, ("failed", False, None)),
-])
+@pytest.mark.parametrize(
+    "status, headers, expected",
+    [
+        (204, {}, ("sent", False, None)),
+        (410, {}, ("failed", True, None)),
+        (429, {"Retry-After": "12"}, ("rate_limited", False, 12.0)),
+        (429, {}, ("rate_limited", False, 1.0)),
+        (400, {}, ("failed", True, None)),
+        (301, {"Location": "https://elsewhere.example/"}, ("failed", True, None)),
+        (500, {}, ("failed", False, None)),
+        (503, {"Retry-After": "5"}, ("failed", False, None)),
+    ],
+)
 def test_answers(ws, receiver, status, headers, expected):
     receiver.status, receiver.headers = status, headers
     result = _adapter(ws).send(_outbound(receiver.url))
@@ -121,7 +134,11 @@ def test_answers(ws, receiver, status, headers, expected):
 def test_timeouts_and_unreachable_endpoints_are_temporary(ws, receiver):
     receiver.delay = 1.0
     result = _adapter(ws, timeout=0.2).send(_outbound(receiver.url))
-    assert (result.status, result.permanent, result.error) == ("failed", False, "the webhook endpoint did not answer in time")
+    assert (result.status, result.permanent, result.error) == (
+        "failed",
+        False,
+        "the webhook endpoint did not answer in time",
+    )
     result = _adapter(ws, timeout=2).send(_outbound("http://127.0.0.1:9/nothing"))
     assert (result.status, result.permanent) == ("failed", False) and "127.0.0.1" not in result.error
 

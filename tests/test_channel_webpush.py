@@ -48,13 +48,20 @@ def vapid(ws, push):
 
 def _configure(ws, values: dict):
     with ws.uow.session() as session:
-        settings.save(ws, session, "webpush", "vapid",
-                      {"subject": SUBJECT, "push_hosts": ["127.0.0.1"], "ttl": 3600, **values}, now=NOW)
+        settings.save(
+            ws,
+            session,
+            "webpush",
+            "vapid",
+            {"subject": SUBJECT, "push_hosts": ["127.0.0.1"], "ttl": 3600, **values},
+            now=NOW,
+        )
 
 
 def _subscribe(api, subscription: dict, **ids):
-    return api.client.post("/v1/push/subscriptions", json={**ids, "subscription": subscription},
-                           headers=basic(api.write_key))
+    return api.client.post(
+        "/v1/push/subscriptions", json={**ids, "subscription": subscription}, headers=basic(api.write_key)
+    )
 
 
 def _customer_of(ws, endpoint: str) -> str:
@@ -70,9 +77,18 @@ def _endpoints(ws) -> set[str]:
 def _send(ws, customer_id: str):
     with ws.uow.session() as session:
         adapter = ws.channels.get(session, "webpush")
-    return adapter.send(Outbound(key="journey:1:push:0", message_id=3, customer_id=customer_id, channel="webpush",
-                                 to=None, text="Your cart misses you", subject="Still thinking?",
-                                 url="https://shop.example/t/c/abc"))
+    return adapter.send(
+        Outbound(
+            key="journey:1:push:0",
+            message_id=3,
+            customer_id=customer_id,
+            channel="webpush",
+            to=None,
+            text="Your cart misses you",
+            subject="Still thinking?",
+            url="https://shop.example/t/c/abc",
+        )
+    )
 
 
 def test_public_key_only_once_configured(ws, api, push):
@@ -95,8 +111,12 @@ def test_subscribe_send_and_decrypt_on_every_browser(ws, api, push, vapid):
     result = _send(ws, customer)
     assert result.ok and result.provider_id.endswith("/2")
     assert push.rejected == []
-    expected = {"title": "Still thinking?", "body": "Your cart misses you", "url": "https://shop.example/t/c/abc",
-                "tag": "journey:1:push:0"}
+    expected = {
+        "title": "Still thinking?",
+        "body": "Your cart misses you",
+        "url": "https://shop.example/t/c/abc",
+        "tag": "journey:1:push:0",
+    }
     assert sorted(d.name for d in push.received) == ["laptop", "phone"]
     for delivery in push.received:
         assert delivery.payload == expected
@@ -120,11 +140,14 @@ def test_gone_subscriptions_are_deleted(ws, api, push, vapid):
     assert (result.status, result.permanent, result.error) == ("failed", True, "no push subscription")
 
 
-@pytest.mark.parametrize("status, headers, expected", [
-    (429, {"Retry_After": "30"}, ("rate_limited", False, 30.0)),
-    (500, {}, ("failed", False, None)),
-    (413, {}, ("failed", True, None)),
-])
+@pytest.mark.parametrize(
+    "status, headers, expected",
+    [
+        (429, {"Retry_After": "30"}, ("rate_limited", False, 30.0)),
+        (500, {}, ("failed", False, None)),
+        (413, {}, ("failed", True, None)),
+    ],
+)
 def test_push_service_errors(ws, api, push, vapid, status, headers, expected):
     browser = push.browser("b")
     _subscribe(api, browser.subscription(), userId="u2")
@@ -161,8 +184,9 @@ def test_subscribing_again_moves_the_browser_and_unsubscribe_deletes_it(ws, api,
     assert _customer_of(ws, browser.endpoint) == visitor  # the anonymous profile was promoted
     _subscribe(api, browser.subscription(), userId="u6")  # someone else on the same browser
     assert _customer_of(ws, browser.endpoint) != visitor
-    r = api.client.request("DELETE", "/v1/push/subscriptions", json={"endpoint": browser.endpoint},
-                           headers=basic(api.write_key))
+    r = api.client.request(
+        "DELETE", "/v1/push/subscriptions", json={"endpoint": browser.endpoint}, headers=basic(api.write_key)
+    )
     assert r.json() == {"success": True, "deleted": True}
     assert _endpoints(ws) == set()
 
@@ -177,9 +201,18 @@ def test_subscription_input_is_checked(ws, api, push, vapid):
     cases = [
         ({"subscription": good}, "userId"),
         ({"userId": "u", "subscription": {**good, "endpoint": "http://127.0.0.1:1/push/b"}}, "subscription.endpoint"),
-        ({"userId": "u", "subscription": {**good, "endpoint": "https://169.254.169.254/latest"}}, "subscription.endpoint"),
-        ({"userId": "u", "subscription": {**good, "keys": {**good["keys"], "p256dh": "AAAA"}}}, "subscription.keys.p256dh"),
-        ({"userId": "u", "subscription": {**good, "keys": {**good["keys"], "auth": "c2hvcnQ"}}}, "subscription.keys.auth"),
+        (
+            {"userId": "u", "subscription": {**good, "endpoint": "https://169.254.169.254/latest"}},
+            "subscription.endpoint",
+        ),
+        (
+            {"userId": "u", "subscription": {**good, "keys": {**good["keys"], "p256dh": "AAAA"}}},
+            "subscription.keys.p256dh",
+        ),
+        (
+            {"userId": "u", "subscription": {**good, "keys": {**good["keys"], "auth": "c2hvcnQ"}}},
+            "subscription.keys.auth",
+        ),
         ({"userId": "u", "subscription": {"endpoint": good["endpoint"]}}, "subscription.keys"),
     ]
     for body, field in cases:
@@ -191,9 +224,11 @@ def test_subscription_input_is_checked(ws, api, push, vapid):
 def test_settings_are_checked_and_name_the_field(ws, push):
     private, public = generate_vapid_keys()
     other = generate_vapid_keys()[1]
-    for values, field in [({"vapid_private_key": private, "vapid_public_key": other}, "config.vapid_public_key"),
-                          ({"vapid_private_key": "nonsense", "vapid_public_key": public}, "config.vapid_private_key"),
-                          ({"vapid_private_key": private, "vapid_public_key": public, "subject": "ops"}, "config.subject")]:
+    for values, field in [
+        ({"vapid_private_key": private, "vapid_public_key": other}, "config.vapid_public_key"),
+        ({"vapid_private_key": "nonsense", "vapid_public_key": public}, "config.vapid_private_key"),
+        ({"vapid_private_key": private, "vapid_public_key": public, "subject": "ops"}, "config.subject"),
+    ]:
         with pytest.raises(ValidationFailed) as error:
             _configure(ws, values)
         assert error.value.errors[0]["field"] == field
@@ -201,8 +236,9 @@ def test_settings_are_checked_and_name_the_field(ws, push):
 
 def test_a_pem_private_key_works(ws, api, push):
     key = ec.generate_private_key(ec.SECP256R1())
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption()).decode()
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
     push.expected_key = public_key(key.public_key())
     _configure(ws, {"vapid_private_key": pem, "vapid_public_key": push.expected_key})
     browser = push.browser("b")
@@ -239,6 +275,10 @@ def test_service_worker_shows_the_payload_and_opens_its_url(api, tmp_path):
     worker.write_text(api.client.get("/push-sw.js").text)
     out = subprocess.run(["node", "-e", HARNESS, str(worker)], capture_output=True, text=True, timeout=30, check=True)
     seen = json.loads(out.stdout)
-    assert seen["shown"] == [{"title": "Still thinking?",
-                              "options": {"body": "Your cart", "data": {"url": "https://shop.example/c"}, "tag": "k1"}}]
+    assert seen["shown"] == [
+        {
+            "title": "Still thinking?",
+            "options": {"body": "Your cart", "data": {"url": "https://shop.example/c"}, "tag": "k1"},
+        }
+    ]
     assert seen["opened"] == ["https://shop.example/c"]

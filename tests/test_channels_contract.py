@@ -79,19 +79,34 @@ def peer(kind: str, ws, monkeypatch) -> Iterator[Peer]:
         yield Peer("inapp", None, {}, lambda: _rows(ws, InboxItem))
     elif kind == "email":
         with SmtpServer(username="shop", password="hunter2") as smtp:
-            values = {"host": "127.0.0.1", "port": smtp.port, "security": "none", "username": "shop",
-                      "password": "hunter2", "from_address": "shop@example.com", "from_name": "Магазин"}
+            values = {
+                "host": "127.0.0.1",
+                "port": smtp.port,
+                "security": "none",
+                "username": "shop",
+                "password": "hunter2",
+                "from_address": "shop@example.com",
+                "from_name": "Магазин",
+            }
             yield Peer("email", "smtp", values, lambda: smtp.count, broken={**values, "port": closed_port()})
     elif kind == "telegram":
         with TelegramServer(token="999:secret-bot-token") as tg:
             values = {"token": tg.token, "base_url": tg.url}
-            yield Peer("telegram", "bot", values, lambda: len(tg.calls_to("sendMessage")),
-                       broken={**values, "base_url": dead})
+            yield Peer(
+                "telegram", "bot", values, lambda: len(tg.calls_to("sendMessage")), broken={**values, "base_url": dead}
+            )
     elif kind in ("twilio", "generic"):
         with SmsServer() as sms:
-            values = {"account_sid": ACCOUNT_SID, "auth_token": AUTH_TOKEN, "sender": "+15550001111",
-                      "base_url": sms.base_url} if kind == "twilio" else {
-                "url": f"{sms.base_url}/generic", "auth_value": "Bearer gateway-key-123", "sender": "Shop"}
+            values = (
+                {
+                    "account_sid": ACCOUNT_SID,
+                    "auth_token": AUTH_TOKEN,
+                    "sender": "+15550001111",
+                    "base_url": sms.base_url,
+                }
+                if kind == "twilio"
+                else {"url": f"{sms.base_url}/generic", "auth_value": "Bearer gateway-key-123", "sender": "Shop"}
+            )
             field = "base_url" if kind == "twilio" else "url"
             yield Peer("sms", kind, values, lambda: len(sms.requests), broken={**values, field: dead})
     elif kind == "webpush":
@@ -100,18 +115,34 @@ def peer(kind: str, ws, monkeypatch) -> Iterator[Peer]:
             private, public = generate_vapid_keys()
             browser = push.browser("ann").subscription()
             with ws.uow.session() as s:
-                s.add(PushSubscription(endpoint=browser["endpoint"], customer_id="ann", p256dh=browser["keys"]["p256dh"],
-                                       auth=browser["keys"]["auth"], created_at=NOW))
-            values = {"vapid_private_key": private, "vapid_public_key": public, "subject": "mailto:ops@shop.example",
-                      "push_hosts": ["127.0.0.1"]}
+                s.add(
+                    PushSubscription(
+                        endpoint=browser["endpoint"],
+                        customer_id="ann",
+                        p256dh=browser["keys"]["p256dh"],
+                        auth=browser["keys"]["auth"],
+                        created_at=NOW,
+                    )
+                )
+            values = {
+                "vapid_private_key": private,
+                "vapid_public_key": public,
+                "subject": "mailto:ops@shop.example",
+                "push_hosts": ["127.0.0.1"],
+            }
             yield Peer("webpush", "vapid", values, lambda: len(push.received))
     elif kind == "webhook":
         Receiver.bodies = []
         server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
         threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
         try:
-            yield Peer("webhook", "http", {"secret": "hunter2"}, lambda: len(Receiver.bodies),
-                       to=f"http://127.0.0.1:{server.server_port}/hook?token=gateway-key-123")
+            yield Peer(
+                "webhook",
+                "http",
+                {"secret": "hunter2"},
+                lambda: len(Receiver.bodies),
+                to=f"http://127.0.0.1:{server.server_port}/hook?token=gateway-key-123",
+            )
         finally:
             server.shutdown()
             server.server_close()
@@ -130,8 +161,13 @@ def store(ws):
     ws.settings.guards = GuardSettings(global_control_share=0)
     ws.clock = FixedClock(NOW)
     with ws.uow.session() as s:
-        add_customer(s, "ann", consents=("email", "sms", "telegram", "webpush", "inapp"), phone="+380501112233",
-                     telegram="777000")
+        add_customer(
+            s,
+            "ann",
+            consents=("email", "sms", "telegram", "webpush", "inapp"),
+            phone="+380501112233",
+            telegram="777000",
+        )
         add_template(s)
     return ws
 

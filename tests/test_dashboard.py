@@ -13,15 +13,15 @@ from datetime import datetime
 
 import pytest
 from fastapi.testclient import TestClient
+from tests.api_helpers import Api
 
 from boomerang.api.app import create_app
 from boomerang.core.errors import Conflict, ValidationFailed
-from boomerang.dashboard import service
 from boomerang.core.signing import load_secret
+from boomerang.dashboard import service
 from boomerang.dashboard.auth import COOKIE, MAX_AGE, Session, Signer, safe_next
 from boomerang.events.flush import flush
 from boomerang.metrics import service as metrics
-from tests.api_helpers import Api
 
 NOW = datetime(2024, 6, 1, 12, 0)
 XSS = "<script>alert(1)</script>"
@@ -38,8 +38,11 @@ def _csrf(html: str) -> str:
 
 def _login(client: TestClient, username: str, password: str = "correct-horse", next_: str = "/"):
     token = _csrf(client.get("/login").text)
-    return client.post("/login", data={"username": username, "password": password, "csrf_token": token,
-                                       "next": next_}, follow_redirects=False)
+    return client.post(
+        "/login",
+        data={"username": username, "password": password, "csrf_token": token, "next": next_},
+        follow_redirects=False,
+    )
 
 
 @pytest.fixture
@@ -51,27 +54,62 @@ def client(ws) -> TestClient:
 def shop(ws):
     """Three customers with orders over four months, an NPS answer, consents and a hostile name and property."""
     api = Api(ws)
-    people = [("u1", {"email": "ann@example.org", "first_name": XSS, "consents": {"email": True}}),
-              ("u2", {"email": "bob@example.org", "first_name": "Bob", "phone": "+15550001"}),
-              ("u3", {"email": "cy@example.org", "first_name": "Cy"})]
+    people = [
+        ("u1", {"email": "ann@example.org", "first_name": XSS, "consents": {"email": True}}),
+        ("u2", {"email": "bob@example.org", "first_name": "Bob", "phone": "+15550001"}),
+        ("u3", {"email": "cy@example.org", "first_name": "Cy"}),
+    ]
     batch = [{"type": "identify", "userId": u, "traits": t, "timestamp": "2024-01-01T09:00:00Z"} for u, t in people]
-    orders = [("u1", "o1", "2024-01-05"), ("u1", "o2", "2024-02-10"), ("u1", "o3", "2024-04-02"),
-              ("u2", "o4", "2024-01-20"), ("u2", "o5", "2024-03-15"), ("u3", "o6", "2024-02-25")]
+    orders = [
+        ("u1", "o1", "2024-01-05"),
+        ("u1", "o2", "2024-02-10"),
+        ("u1", "o3", "2024-04-02"),
+        ("u2", "o4", "2024-01-20"),
+        ("u2", "o5", "2024-03-15"),
+        ("u3", "o6", "2024-02-25"),
+    ]
     for user, order, day in orders:
-        batch.append({"type": "track", "userId": user, "event": "Product Viewed", "timestamp": f"{day}T09:00:00Z",
-                      "properties": {"sku": "T1", "category": "Tea > Green", "note": "<img src=x onerror=alert(1)>"}})
-        batch.append({"type": "track", "userId": user, "event": "Order Completed", "timestamp": f"{day}T10:00:00Z",
-                      "properties": {"order_id": order, "total": 30, "currency": "EUR",
-                                     "products": [{"sku": "T1", "name": "Green tea", "category": "Tea > Green",
-                                                   "price": 15, "quantity": 2}]}})
-    batch.append({"type": "track", "userId": "u2", "event": "NPS Survey Answered", "timestamp": "2024-03-20T10:00:00Z",
-                  "properties": {"score": 10}})
+        batch.append(
+            {
+                "type": "track",
+                "userId": user,
+                "event": "Product Viewed",
+                "timestamp": f"{day}T09:00:00Z",
+                "properties": {"sku": "T1", "category": "Tea > Green", "note": "<img src=x onerror=alert(1)>"},
+            }
+        )
+        batch.append(
+            {
+                "type": "track",
+                "userId": user,
+                "event": "Order Completed",
+                "timestamp": f"{day}T10:00:00Z",
+                "properties": {
+                    "order_id": order,
+                    "total": 30,
+                    "currency": "EUR",
+                    "products": [
+                        {"sku": "T1", "name": "Green tea", "category": "Tea > Green", "price": 15, "quantity": 2}
+                    ],
+                },
+            }
+        )
+    batch.append(
+        {
+            "type": "track",
+            "userId": "u2",
+            "event": "NPS Survey Answered",
+            "timestamp": "2024-03-20T10:00:00Z",
+            "properties": {"score": 10},
+        }
+    )
     assert api.track("batch", {"batch": batch}).status_code == 200
     flush(ws)
     return ws
 
 
 # --- passwords and users --------------------------------------------------------------------------
+
 
 def test_scrypt_hashes_are_salted_and_checked_in_constant_time():
     first, second = service.hash_password("s3cret-pass"), service.hash_password("s3cret-pass")
@@ -85,9 +123,11 @@ def test_users_are_validated_and_unique(ws):
     with ws.uow.session() as s:
         user, password = service.create_user(s, username=" Alice ", role="viewer", password=None, now=NOW)
         assert user.username == "alice" and len(password) >= 16
-        for kwargs, field in [({"username": "bo b", "role": "viewer"}, "username"),
-                              ({"username": "bob", "role": "root"}, "role"),
-                              ({"username": "bob", "role": "viewer", "password": "short"}, "password")]:
+        for kwargs, field in [
+            ({"username": "bo b", "role": "viewer"}, "username"),
+            ({"username": "bob", "role": "root"}, "role"),
+            ({"username": "bob", "role": "viewer", "password": "short"}, "password"),
+        ]:
             with pytest.raises(ValidationFailed) as failed:
                 service.create_user(s, now=NOW, **{"password": None, **kwargs})
             assert failed.value.errors[0]["field"] == field
@@ -118,16 +158,28 @@ def test_session_cookies_are_signed_and_expire():
     assert signer.loads("garbage", now=1001) is None
 
 
-@pytest.mark.parametrize("target, expected", [
-    ("/customers?q=a", "/customers?q=a"), ("/", "/"), (None, "/"), ("", "/"),
-    ("//evil.example", "/"), ("https://evil.example/", "/"), ("/\\evil.example", "/"), ("\\\\evil.example", "/"),
-    ("javascript:alert(1)", "/"), ("/\t/evil.example", "/"), ("evil.example", "/"),
-])
+@pytest.mark.parametrize(
+    "target, expected",
+    [
+        ("/customers?q=a", "/customers?q=a"),
+        ("/", "/"),
+        (None, "/"),
+        ("", "/"),
+        ("//evil.example", "/"),
+        ("https://evil.example/", "/"),
+        ("/\\evil.example", "/"),
+        ("\\\\evil.example", "/"),
+        ("javascript:alert(1)", "/"),
+        ("/\t/evil.example", "/"),
+        ("evil.example", "/"),
+    ],
+)
 def test_next_is_a_local_path_only(target, expected):
     assert safe_next(target) == expected
 
 
 # --- HTTP: login, sessions, CSRF, roles --------------------------------------------------------------
+
 
 def test_pages_need_a_login_and_api_routes_do_not_change(client):
     response = client.get("/customers?q=a", follow_redirects=False)
@@ -177,8 +229,9 @@ def test_wrong_password_unknown_user_and_disabled_user_are_refused_alike(ws, cli
 def test_every_post_needs_the_sessions_csrf_token(ws, client):
     _user(ws, "root", "admin")
     client.get("/login")
-    refused = client.post("/login", data={"username": "root", "password": "correct-horse", "csrf_token": "nope"},
-                          follow_redirects=False)
+    refused = client.post(
+        "/login", data={"username": "root", "password": "correct-horse", "csrf_token": "nope"}, follow_redirects=False
+    )
     assert refused.status_code == 403 and COOKIE not in refused.headers.get("set-cookie", "")
     assert _login(client, "root").status_code == 303
     forged = client.post("/users", data={"username": "eve", "role": "admin", "csrf_token": "forged"})
@@ -208,7 +261,10 @@ def test_roles_viewer_is_barred_from_users_admin_manages_them(ws, client):
     page = client.get("/customers")
     assert page.status_code == 200 and 'href="/users"' not in page.text
     assert client.get("/users").status_code == 403
-    assert client.post("/users", data={"username": "x", "role": "admin", "csrf_token": _csrf(page.text)}).status_code == 403
+    assert (
+        client.post("/users", data={"username": "x", "role": "admin", "csrf_token": _csrf(page.text)}).status_code
+        == 403
+    )
     client.cookies.clear()
     _login(client, "mark")
     assert client.get("/users").status_code == 403 and client.get("/funnel").status_code == 200
@@ -217,7 +273,9 @@ def test_roles_viewer_is_barred_from_users_admin_manages_them(ws, client):
     _login(admin, "root")
     page = admin.get("/users")
     assert page.status_code == 200 and all(name in page.text for name in ("vera", "mark", "root"))
-    made = admin.post("/users", data={"username": "newbie", "role": "viewer", "password": "", "csrf_token": _csrf(page.text)})
+    made = admin.post(
+        "/users", data={"username": "newbie", "role": "viewer", "password": "", "csrf_token": _csrf(page.text)}
+    )
     password = re.search(r'id="new-password">([^<]+)<', made.text).group(1)
     bad = admin.post("/users", data={"username": "newbie", "role": "viewer", "csrf_token": _csrf(page.text)})
     assert bad.status_code == 409 and "already exists" in bad.text
@@ -241,6 +299,7 @@ def test_a_new_password_ends_older_sessions(ws, client):
 
 
 # --- pages --------------------------------------------------------------------------------------------
+
 
 def test_an_empty_workspace_renders_without_numbers(ws, client):
     _user(ws, "ann", "viewer")
@@ -269,7 +328,7 @@ def test_pages_show_the_metrics(shop, client):
     cohorts = client.get("/cohorts", params=period).text
     assert "2024-01" in cohorts and 'class="num heat-10 first"' in cohorts
     rfm = client.get("/rfm", params={"date_to": "2024-04-30"}).text
-    assert rfm.count("<tr><th scope=\"row\">R") == 5 and "champions" in rfm
+    assert rfm.count('<tr><th scope="row">R') == 5 and "champions" in rfm
     funnel = client.get("/funnel", params={**period, "category": "Tea"})
     assert funnel.status_code == 200 and "Product Viewed → Product Added" in funnel.text
     assert ">Tea</a>" in funnel.text and 'value="Tea"' in funnel.text
@@ -306,8 +365,12 @@ def test_users_cli(tmp_path):
     home = tmp_path / "ws"
 
     def cli(*args):
-        return subprocess.run([sys.executable, "-m", "boomerang", "--home", str(home), "users", *args],
-                              capture_output=True, text=True, timeout=120)
+        return subprocess.run(
+            [sys.executable, "-m", "boomerang", "--home", str(home), "users", *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
 
     made = json.loads(cli("create", "--username", "Root", "--role", "admin", "--json").stdout)
     assert made["username"] == "root" and len(made["password"]) >= 16
@@ -318,7 +381,9 @@ def test_users_cli(tmp_path):
     assert "disabled vera" in cli("disable", "vera").stdout
     listed = json.loads(cli("list", "--json").stdout)
     assert [(u["username"], u["role"], u["disabled_at"] is not None) for u in listed] == [
-        ("root", "admin", False), ("vera", "viewer", True)]
+        ("root", "admin", False),
+        ("vera", "viewer", True),
+    ]
     assert "password" not in listed[0] and "password_hash" not in listed[0]
     assert cli("disable", "nobody").returncode == 2
 
@@ -330,8 +395,15 @@ def test_metric_results_are_kept_while_the_log_is_unchanged(shop):
     first = analytics.metric("nps", {"date_from": "2024-01-01", "date_to": "2024-04-30"})
     assert analytics.metric("nps", {"date_from": "2024-01-01", "date_to": "2024-04-30"}) is first
     api = Api(shop)
-    api.track("track", {"userId": "u3", "event": "NPS Survey Answered", "timestamp": "2024-04-01T10:00:00Z",
-                        "properties": {"score": 0}})
+    api.track(
+        "track",
+        {
+            "userId": "u3",
+            "event": "NPS Survey Answered",
+            "timestamp": "2024-04-01T10:00:00Z",
+            "properties": {"score": 0},
+        },
+    )
     flush(shop)
     again = analytics.metric("nps", {"date_from": "2024-01-01", "date_to": "2024-04-30"})
     assert (first["value"], again["value"]) == (100, 0)

@@ -21,8 +21,12 @@ EXPECTED_ERRORS = ("status of 401", "status of 403")  # a wrong password, a page
 
 
 def _cli(home, *args) -> dict:
-    done = subprocess.run([sys.executable, "-m", "boomerang", "--home", str(home), *args, "--json"],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "boomerang", "--home", str(home), *args, "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 
@@ -50,8 +54,17 @@ def test_login_and_overview_with_charts(page, server):
     assert page.url == server["base"] + "/"
     assert page.inner_text("h1") == "Overview"
     tiles = page.inner_text(".tiles")
-    for label in ("CUSTOMERS", "IDENTIFIED", "ORDERS", "REVENUE", "REPEAT PURCHASE RATE", "RETENTION RATE",
-                  "CHURN RATE", "AVERAGE ORDER VALUE", "NPS"):
+    for label in (
+        "CUSTOMERS",
+        "IDENTIFIED",
+        "ORDERS",
+        "REVENUE",
+        "REPEAT PURCHASE RATE",
+        "RETENTION RATE",
+        "CHURN RATE",
+        "AVERAGE ORDER VALUE",
+        "NPS",
+    ):
         assert label in tiles.upper()
     assert chart_pixels(page, "#sales-chart") > 2000
     assert chart_pixels(page, "#activity-chart") > 500
@@ -102,7 +115,9 @@ def test_customer_list_and_page(page, server):
     assert email in page.inner_text("main")
     assert page.locator("#identities tbody tr").count() >= 1
     assert page.locator("#timeline li").count() >= 1
-    assert "predicted clv" in page.inner_text("main").lower()  # the demo stores predictions: values, or none for non-buyers
+    assert (
+        "predicted clv" in page.inner_text("main").lower()
+    )  # the demo stores predictions: values, or none for non-buyers
     shot(page, "customer")
 
 
@@ -171,6 +186,10 @@ def test_png_reader_sees_a_blank_image_as_blank():
     def chunk(kind, body):
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
-    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-           + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+    png = (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
     assert colours(png) == (1, 0.0)

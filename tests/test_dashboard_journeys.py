@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
+from tests.test_dashboard import XSS, _csrf, _login, _user
 
 import segments_data
 from boomerang.api.app import create_app
@@ -17,13 +18,20 @@ from boomerang.journeys import models as m
 from boomerang.journeys import runtime, service
 from boomerang.journeys.definition import parse_journey
 from test_journeys_engine import CART
-from tests.test_dashboard import XSS, _csrf, _login, _user
 
 T0 = segments_data.NOW
-VIP = {"name": "vip", "title": XSS, "trigger": {"manual": True}, "control_share": 0, "start": "ask", "nodes": {
-    "ask": {"type": "approval", "note": f"a gift? {XSS}", "next": "gift", "on_reject": "end"},
-    "gift": {"type": "send", "channel": "email", "template": "vip_gift", "next": "end"},
-    "end": {"type": "exit"}}}
+VIP = {
+    "name": "vip",
+    "title": XSS,
+    "trigger": {"manual": True},
+    "control_share": 0,
+    "start": "ask",
+    "nodes": {
+        "ask": {"type": "approval", "note": f"a gift? {XSS}", "next": "gift", "on_reject": "end"},
+        "gift": {"type": "send", "channel": "email", "template": "vip_gift", "next": "end"},
+        "end": {"type": "exit"},
+    },
+}
 
 
 @pytest.fixture
@@ -52,8 +60,12 @@ def run_cart(ws, ids) -> None:
     service.set_status(ws, "cart", "active")
     runtime.on_events(ws, [_added(ids["bob"], "k1"), _added(ids["cat"], "k2")], T0)
     assert runtime.run_due(ws, T0 + timedelta(hours=1)) == 2
-    order = {"customer_id": ids["bob"], "event": "Order Completed", "timestamp": str(T0 + timedelta(hours=2)),
-             "properties": {"cart_id": "k1", "revenue": 55.5}}
+    order = {
+        "customer_id": ids["bob"],
+        "event": "Order Completed",
+        "timestamp": str(T0 + timedelta(hours=2)),
+        "properties": {"cart_id": "k1", "revenue": 55.5},
+    }
     runtime.on_events(ws, [order], T0 + timedelta(hours=2))
     assert runtime.run_due(ws, T0 + timedelta(hours=25)) == 1
     runtime.on_events(ws, [_added(ids["ann"], "k3", T0 + timedelta(hours=25))], T0 + timedelta(hours=25))
@@ -165,11 +177,19 @@ def test_versions_and_escaping_on_the_graph_page(shop):
 def test_every_ready_made_journey_is_laid_out_without_overlaps():
     from boomerang.journeys import library
 
-    loop = parse_journey({"name": "loop", "trigger": {"manual": True}, "start": "nudge", "nodes": {
-        "nudge": {"type": "send", "channel": "email", "template": "t", "next": "pause"},
-        "pause": {"type": "wait", "days": 3, "next": "check"},
-        "check": {"type": "branch", "rule": {"reachable": "email"}, "yes": "nudge", "no": "end"},
-        "end": {"type": "exit"}}})
+    loop = parse_journey(
+        {
+            "name": "loop",
+            "trigger": {"manual": True},
+            "start": "nudge",
+            "nodes": {
+                "nudge": {"type": "send", "channel": "email", "template": "t", "next": "pause"},
+                "pause": {"type": "wait", "days": 3, "next": "check"},
+                "check": {"type": "branch", "rule": {"reachable": "email"}, "yes": "nudge", "no": "end"},
+                "end": {"type": "exit"},
+            },
+        }
+    )
     for journey in [*library.definitions(), parse_journey(CART), loop]:
         graph = layout(journey, {})
         assert len(graph.boxes) == len(journey.nodes) and graph.width > 0 and graph.height > 0
@@ -193,8 +213,11 @@ def _approvals(ws, ids):
 
 def _instance(ws, customer_id: str) -> tuple:
     with ws.engine.connect() as conn:
-        return conn.execute(sa.select(m.Instance.status, m.Instance.node, m.Instance.outcome)
-                            .where(m.Instance.customer_id == customer_id)).one()
+        return conn.execute(
+            sa.select(m.Instance.status, m.Instance.node, m.Instance.outcome).where(
+                m.Instance.customer_id == customer_id
+            )
+        ).one()
 
 
 def test_approve_and_reject_from_the_queue(shop):
@@ -206,8 +229,12 @@ def test_approve_and_reject_from_the_queue(shop):
     assert XSS not in queue.text and "a gift? &lt;script&gt;" in queue.text
     assert f'href="/customers/{ids["ann"]}">ann@example.com<' in queue.text and "vip_gift" in queue.text
     assert 'action="/journeys/approvals/' not in queue.text and "A marketer or an admin can decide" in queue.text
-    assert vera.post(f"/journeys/approvals/{keys[ids['ann']]}",
-                     data={"csrf_token": _csrf(queue.text), "decision": "approve"}).status_code == 403
+    assert (
+        vera.post(
+            f"/journeys/approvals/{keys[ids['ann']]}", data={"csrf_token": _csrf(queue.text), "decision": "approve"}
+        ).status_code
+        == 403
+    )
 
     mark = _client(ws, "mark")
     queue = mark.get("/journeys/approvals").text
@@ -217,13 +244,17 @@ def test_approve_and_reject_from_the_queue(shop):
     assert refused.status_code == 403 and "Form expired" in refused.text
     assert _instance(ws, ids["ann"])[0] == "approval"
 
-    approved = mark.post(f"/journeys/approvals/{keys[ids['ann']]}",
-                         data={"csrf_token": token, "decision": "approve", "template": " vip_gift_kind "})
+    approved = mark.post(
+        f"/journeys/approvals/{keys[ids['ann']]}",
+        data={"csrf_token": token, "decision": "approve", "template": " vip_gift_kind "},
+    )
     assert approved.status_code == 200 and "Approved:" in approved.text
     assert approved.text.count("<tr data-approval=") == 1
     assert _instance(ws, ids["ann"]) == ("done", "end", "exited")  # went on: the gift, then the end
-    rejected = mark.post(f"/journeys/approvals/{keys[ids['bob']]}",
-                         data={"csrf_token": token, "decision": "reject", "template": "ignored"})
+    rejected = mark.post(
+        f"/journeys/approvals/{keys[ids['bob']]}",
+        data={"csrf_token": token, "decision": "reject", "template": "ignored"},
+    )
     assert rejected.status_code == 200 and "Rejected:" in rejected.text and 'id="queue-empty"' in rejected.text
     assert _instance(ws, ids["bob"]) == ("done", "end", "exited")  # the on_reject way
     with ws.engine.connect() as conn:
@@ -242,9 +273,19 @@ def test_approve_and_reject_from_the_queue(shop):
 def test_the_customer_page_lists_instances_and_messages(shop):
     ws, ids = shop
     run_cart(ws, ids)
-    service.save(ws, {"name": "hold", "trigger": {"manual": True}, "control_share": 0.999, "start": "hi",
-                      "nodes": {"hi": {"type": "send", "channel": "sms", "template": "hello", "next": "end"},
-                                "end": {"type": "exit"}}})
+    service.save(
+        ws,
+        {
+            "name": "hold",
+            "trigger": {"manual": True},
+            "control_share": 0.999,
+            "start": "hi",
+            "nodes": {
+                "hi": {"type": "send", "channel": "sms", "template": "hello", "next": "end"},
+                "end": {"type": "exit"},
+            },
+        },
+    )
     service.set_status(ws, "hold", "active")
     service.enter_manually(ws, "hold", ids["cat"])
     with ws.uow.session() as s:  # what the dispatcher's guards would have made of cat's cart reminder
@@ -254,9 +295,9 @@ def test_the_customer_page_lists_instances_and_messages(shop):
 
     bob = vera.get(f"/customers/{ids['bob']}").text
     card = re.search(r'id="customer-journeys">(.*?)</table>', bob, re.S).group(1)
-    instance = re.search(r'<li data-instance=.*?</li>', card, re.S).group(0)
+    instance = re.search(r"<li data-instance=.*?</li>", card, re.S).group(0)
     assert 'href="/journeys/cart">Abandoned cart</a>' in instance and "v1" in instance
-    assert "converted" in instance and "key <span class=\"mono\">k1</span>" in instance
+    assert "converted" in instance and 'key <span class="mono">k1</span>' in instance
     assert re.findall(r'<span class="chip[^"]*">(\w+)</span>', instance) == ["wait", "remind", "later"]
     assert re.findall(r'<tr data-status="(\w+)">', card) == ["queued"] and "cart_1" in card
 
@@ -274,10 +315,20 @@ def test_the_customer_page_lists_instances_and_messages(shop):
     assert "In no journey yet." in vera.get(f"/customers/{ids['eve']}").text
 
     with ws.uow.session() as s:  # a message a guard put off until the morning
-        s.add(m.Message(key="campaign:spring:dan", source="campaign:spring", customer_id=ids["dan"],
-                        channels=["telegram"], template="spring", category="promotional", status="queued",
-                        reason="deferred by quiet_hours: 23:10 local time", send_after=T0 + timedelta(hours=9),
-                        created_at=T0))
+        s.add(
+            m.Message(
+                key="campaign:spring:dan",
+                source="campaign:spring",
+                customer_id=ids["dan"],
+                channels=["telegram"],
+                template="spring",
+                category="promotional",
+                status="queued",
+                reason="deferred by quiet_hours: 23:10 local time",
+                send_after=T0 + timedelta(hours=9),
+                created_at=T0,
+            )
+        )
     dan = vera.get(f"/customers/{ids['dan']}").text
     row = re.search(r'<tr data-status="deferred">(.*?)</tr>', dan, re.S).group(1)
     assert "campaign:spring" in row and "after 2024-05-01 21:00" in row and "deferred by quiet_hours" in row

@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
+from tests.test_dashboard import XSS, _csrf, _login, _user
 
 import segments_data
 from boomerang.api.app import create_app
@@ -19,11 +20,10 @@ from boomerang.events.flush import flush
 from boomerang.events.ingest import record
 from boomerang.journeys.models import Message
 from boomerang.messaging import campaigns, service, tracking
-from boomerang.messaging.models import ChannelSetting
 from boomerang.messaging.dispatch import dispatch
+from boomerang.messaging.models import ChannelSetting
 from boomerang.segments import membership
 from boomerang.segments import service as segments
-from tests.test_dashboard import XSS, _csrf, _login, _user
 
 NOW = segments_data.NOW
 SALE = """\
@@ -57,26 +57,45 @@ def run_campaign(ws) -> None:
     """An A/B campaign to the shop and 30 more customers with email, sent through the sandbox and opened; ann orders
     for 99 within the attribution window. Customer ids are new each run, and so is who lands in which group: the
     tests compare the pages with campaigns.stats (with 35 customers, every group has some)."""
-    people = [{"type": "identify", "userId": f"u{i}", "timestamp": f"{NOW - timedelta(days=1)}Z",
-               "traits": {"email": f"u{i}@example.com", "consents": {"email": True}}} for i in range(30)]
+    people = [
+        {
+            "type": "identify",
+            "userId": f"u{i}",
+            "timestamp": f"{NOW - timedelta(days=1)}Z",
+            "traits": {"email": f"u{i}@example.com", "consents": {"email": True}},
+        }
+        for i in range(30)
+    ]
     with ws.uow.session() as s:
         record(s, people, now=NOW, limits=ws.settings.ingest, source="test")
     flush(ws)
     segments.save(ws, {"name": "everyone", "rule": {"bucket": [0, 100]}})
     membership.refresh(ws, ["everyone"])
-    campaigns.save(ws, {"name": "spring", "title": "Spring", "segment": "everyone", "holdout_percent": 30,
-                        "channels": ["email", "sms", "telegram"], "category": "transactional",
-                        "variants": [{"name": "a", "template": "welcome_1"},
-                                     {"name": "b", "template": "cart_reminder_1"}]})
+    campaigns.save(
+        ws,
+        {
+            "name": "spring",
+            "title": "Spring",
+            "segment": "everyone",
+            "holdout_percent": 30,
+            "channels": ["email", "sms", "telegram"],
+            "category": "transactional",
+            "variants": [{"name": "a", "template": "welcome_1"}, {"name": "b", "template": "cart_reminder_1"}],
+        },
+    )
     campaigns.schedule(ws, "spring")
     assert campaigns.start_due(ws, now=NOW) == 1
     assert dispatch(ws, now=NOW)["sent"] > 0
     with ws.uow.session() as s:
         for message in s.scalars(sa.select(Message).where(Message.status == "sent")):
             tracking.record(s, message, "opened", at=NOW + timedelta(minutes=5))
-        order = {"type": "track", "userId": "ann", "event": "Order Completed",
-                 "timestamp": f"{NOW + timedelta(hours=2)}Z",
-                 "properties": {"order_id": "z1", "revenue": 99.0, "currency": "USD"}}
+        order = {
+            "type": "track",
+            "userId": "ann",
+            "event": "Order Completed",
+            "timestamp": f"{NOW + timedelta(hours=2)}Z",
+            "properties": {"order_id": "z1", "revenue": 99.0, "currency": "USD"},
+        }
         record(s, [order], now=NOW + timedelta(hours=2), limits=ws.settings.ingest, source="test")
     flush(ws)
 
@@ -84,16 +103,39 @@ def run_campaign(ws) -> None:
 def log_messages(ws, ids) -> None:
     """Four messages in the delivery log: ann's email opened and clicked, bob's suppressed, cat's SMS failed,
     dan held out of a campaign."""
+
     def message(key, who, source, template, status, channel=None, reason=None, minutes=0):
-        return Message(key=key, source=source, customer_id=ids[who], channels=["email", "sms"], channel=channel,
-                       template=template, category="triggered", status=status, reason=reason,
-                       send_after=NOW, created_at=NOW + timedelta(minutes=minutes))
+        return Message(
+            key=key,
+            source=source,
+            customer_id=ids[who],
+            channels=["email", "sms"],
+            channel=channel,
+            template=template,
+            category="triggered",
+            status=status,
+            reason=reason,
+            send_after=NOW,
+            created_at=NOW + timedelta(minutes=minutes),
+        )
+
     with ws.uow.session() as s:
-        s.add_all([message("m1", "ann", "journey:cart", "cart_reminder_1", "sent", "email", minutes=1),
-                   message("m2", "bob", "campaign:may", "welcome_1", "suppressed", reason="consent: email: no consent",
-                           minutes=2),
-                   message("m3", "cat", "journey:cart", "cart_reminder_1", "failed", "sms", "gateway: 500", minutes=3),
-                   message("m4", "dan", "campaign:may", "welcome_1", "held_out", reason="campaign holdout", minutes=4)])
+        s.add_all(
+            [
+                message("m1", "ann", "journey:cart", "cart_reminder_1", "sent", "email", minutes=1),
+                message(
+                    "m2",
+                    "bob",
+                    "campaign:may",
+                    "welcome_1",
+                    "suppressed",
+                    reason="consent: email: no consent",
+                    minutes=2,
+                ),
+                message("m3", "cat", "journey:cart", "cart_reminder_1", "failed", "sms", "gateway: 500", minutes=3),
+                message("m4", "dan", "campaign:may", "welcome_1", "held_out", reason="campaign holdout", minutes=4),
+            ]
+        )
         s.flush()
         ann = s.scalar(sa.select(Message).where(Message.key == "m1"))
         tracking.record(s, ann, "opened", at=NOW + timedelta(minutes=10))
@@ -162,16 +204,21 @@ def test_a_marketer_saves_edits_and_deletes_a_template_through_the_editor(shop):
 
     again = mark.post("/templates/new", data={"csrf_token": token, "definition": SALE})
     assert again.status_code == 400 and "a template named sale already exists" in again.text
-    renamed = mark.post("/templates/sale", data={"csrf_token": token,
-                                                 "definition": SALE.replace("name: sale", "name: x")})
+    renamed = mark.post(
+        "/templates/sale", data={"csrf_token": token, "definition": SALE.replace("name: sale", "name: x")}
+    )
     assert renamed.status_code == 400 and "this is sale" in renamed.text
-    changed = mark.post("/templates/sale", data={"csrf_token": token, "definition": SALE.replace("A sale", "Our sale")},
-                        follow_redirects=False)
+    changed = mark.post(
+        "/templates/sale",
+        data={"csrf_token": token, "definition": SALE.replace("A sale", "Our sale")},
+        follow_redirects=False,
+    )
     assert changed.status_code == 303
     with ws.uow.session() as s:
         assert service.get(s, "sale").version == 2
-    broken = mark.post("/templates/sale", data={"csrf_token": token,
-                                                "definition": SALE.replace("{{ shop.name }}", "{{ shop.name")})
+    broken = mark.post(
+        "/templates/sale", data={"csrf_token": token, "definition": SALE.replace("{{ shop.name }}", "{{ shop.name")}
+    )
     assert broken.status_code == 400 and "locales.en.text" in broken.text and "template error" in broken.text
     assert "A sale at {{ shop.name&#34;" in broken.text  # the text is kept, to fix
 
@@ -229,8 +276,11 @@ def test_the_preview_answers_each_channel_or_the_field_and_reason(shop):
 
 def test_a_template_with_markup_in_its_fields_is_shown_escaped(shop):
     ws, _ = shop
-    definition = {"name": "xss", "title": XSS, "locales": {"en": {"subject": XSS, "text": XSS,
-                                                                   "email": {"html": "<p>{{ first_name }}</p>" + XSS}}}}
+    definition = {
+        "name": "xss",
+        "title": XSS,
+        "locales": {"en": {"subject": XSS, "text": XSS, "email": {"html": "<p>{{ first_name }}</p>" + XSS}}},
+    }
     with ws.uow.session() as s:
         service.save(s, definition, now=NOW)
     mark = _client(ws, "mark")
@@ -259,9 +309,18 @@ def test_channel_settings_show_the_mask_and_never_the_secret(shop):
     assert "Field required" in token_field
 
     secret = "123456:SUPER-SECRET-TOKEN"
-    saved = root.post("/channels/telegram", data={"csrf_token": token, "provider": "bot", "enabled": "on",
-                                                   "config.token": secret, "config.bot_username": "shop_bot",
-                                                   "config.timeout": "5"}, follow_redirects=False)
+    saved = root.post(
+        "/channels/telegram",
+        data={
+            "csrf_token": token,
+            "provider": "bot",
+            "enabled": "on",
+            "config.token": secret,
+            "config.bot_username": "shop_bot",
+            "config.timeout": "5",
+        },
+        follow_redirects=False,
+    )
     assert saved.status_code == 303 and saved.headers["location"] == "/channels?saved=telegram#channel-telegram"
     for client in (root, mark):
         shown = client.get("/channels?saved=telegram").text
@@ -270,22 +329,36 @@ def test_channel_settings_show_the_mask_and_never_the_secret(shop):
         assert channel_config.MASK in card and "shop_bot" in card and ">bot</span>" in card
     assert "config.token" not in mark.get("/channels").text  # a marketer sees the settings, not the form
 
-    kept = root.post("/channels/telegram", data={"csrf_token": token, "provider": "bot", "enabled": "on",
-                                                  "config.token": channel_config.MASK, "config.timeout": "7"},
-                     follow_redirects=False)
+    kept = root.post(
+        "/channels/telegram",
+        data={
+            "csrf_token": token,
+            "provider": "bot",
+            "enabled": "on",
+            "config.token": channel_config.MASK,
+            "config.timeout": "7",
+        },
+        follow_redirects=False,
+    )
     assert kept.status_code == 303
     with ws.uow.session() as s:
         provider, stored, enabled = channel_config.load(ws, s, "telegram")
     assert stored.token.get_secret_value() == secret and stored.timeout == 7 and stored.bot_username is None
 
-    bad = root.post("/channels/telegram", data={"csrf_token": token, "provider": "bot", "config.timeout": "soon",
-                                                 "config.token": "another-secret"})
+    bad = root.post(
+        "/channels/telegram",
+        data={"csrf_token": token, "provider": "bot", "config.timeout": "soon", "config.token": "another-secret"},
+    )
     assert bad.status_code == 400 and "another-secret" not in bad.text and 'value="soon"' in bad.text
     timeout_field = re.search(r'<label class="setting" data-field="timeout">.*?</label>', bad.text, re.S).group(0)
     assert "field-error" in timeout_field and "valid number" in timeout_field
 
-    assert mark.post("/channels/telegram", data={"csrf_token": _csrf(mark.get("/channels").text), "provider": "bot"}
-                     ).status_code == 403
+    assert (
+        mark.post(
+            "/channels/telegram", data={"csrf_token": _csrf(mark.get("/channels").text), "provider": "bot"}
+        ).status_code
+        == 403
+    )
     unknown = root.post("/channels/email", data={"csrf_token": token, "provider": "carrier-pigeon"})
     assert unknown.status_code == 400 and "email has no provider" in unknown.text
 
@@ -306,17 +379,24 @@ def test_a_test_send_shows_its_result_and_lands_in_the_delivery_log(shop):
     ws, ids = shop
     mark = _client(ws, "mark")
     token = _csrf(mark.get("/channels").text)
-    sent = mark.post("/channels/test", data={"csrf_token": token, "channel": "email", "customer": ids["ann"],
-                                             "template": "welcome_1"})
+    sent = mark.post(
+        "/channels/test",
+        data={"csrf_token": token, "channel": "email", "customer": ids["ann"], "template": "welcome_1"},
+    )
     assert sent.status_code == 200
     result = re.search(r'id="test-result">(.*?)</div>', sent.text, re.S).group(1)
     assert "status-sent" in result and "on email" in result
-    refused = mark.post("/channels/test", data={"csrf_token": token, "channel": "email", "customer": ids["bob"],
-                                                "template": "welcome_1"})
-    assert "status-suppressed" in refused.text and "consent" in re.search(r'id="test-result">(.*?)</div>', refused.text,
-                                                                           re.S).group(1)
-    nobody = mark.post("/channels/test", data={"csrf_token": token, "channel": "email", "customer": "cus_nobody",
-                                               "template": "welcome_1"})
+    refused = mark.post(
+        "/channels/test",
+        data={"csrf_token": token, "channel": "email", "customer": ids["bob"], "template": "welcome_1"},
+    )
+    assert "status-suppressed" in refused.text and "consent" in re.search(
+        r'id="test-result">(.*?)</div>', refused.text, re.S
+    ).group(1)
+    nobody = mark.post(
+        "/channels/test",
+        data={"csrf_token": token, "channel": "email", "customer": "cus_nobody", "template": "welcome_1"},
+    )
     assert nobody.status_code == 404 and "no customer" in nobody.text
     empty = mark.post("/channels/test", data={"csrf_token": token, "channel": "email"})
     assert empty.status_code == 400 and "<strong>customer</strong>: required" in empty.text
@@ -328,9 +408,17 @@ def test_csrf_is_enforced_on_every_form(shop):
     ws, _ = shop
     run_campaign(ws)
     root = _client(ws, "root")
-    for path in ("/templates/new", "/templates/welcome_1", "/templates/welcome_1/delete", "/templates/library",
-                 "/channels/email", "/channels/test", "/campaigns/new", "/campaigns/spring/schedule",
-                 "/campaigns/spring/cancel"):
+    for path in (
+        "/templates/new",
+        "/templates/welcome_1",
+        "/templates/welcome_1/delete",
+        "/templates/library",
+        "/channels/email",
+        "/channels/test",
+        "/campaigns/new",
+        "/campaigns/spring/schedule",
+        "/campaigns/spring/cancel",
+    ):
         for token in (None, "forged"):
             answer = root.post(path, data={"csrf_token": token} if token else {})
             assert answer.status_code == 403 and "Form expired" in answer.text, path
@@ -356,6 +444,7 @@ def test_deliveries_filter_count_and_page(shop):
 
     def keys(query: str) -> list[str]:
         return list(_rows(vera.get(f"/deliveries?{query}").text, "data-message"))
+
     assert keys("status=held_out") == ["m4"]
     assert keys("channel=sms") == ["m3"]
     assert keys("source=journey:cart") == ["m3", "m1"]
@@ -371,9 +460,21 @@ def test_deliveries_filter_count_and_page(shop):
     assert bad.status_code == 400 and "status: one of" in bad.text
 
     with ws.uow.session() as s:
-        s.add_all(Message(key=f"k{i}", source="test", customer_id=ids["eve"], channels=["email"], template="welcome_1",
-                          category="transactional", status="failed", reason=f"no address {i}", send_after=NOW,
-                          created_at=NOW + timedelta(hours=1, minutes=i)) for i in range(55))
+        s.add_all(
+            Message(
+                key=f"k{i}",
+                source="test",
+                customer_id=ids["eve"],
+                channels=["email"],
+                template="welcome_1",
+                category="transactional",
+                status="failed",
+                reason=f"no address {i}",
+                send_after=NOW,
+                created_at=NOW + timedelta(hours=1, minutes=i),
+            )
+            for i in range(55)
+        )
     first = vera.get(f"/deliveries?customer={ids['eve']}").text
     assert len(_rows(first, "data-message")) == 50 and "page 1 of 2" in first and "no address 54" in first
     older = re.search(r'<a href="/deliveries\?([^"]+)">Older', first).group(1).replace("&amp;", "&")
@@ -438,8 +539,9 @@ def test_a_marketer_creates_schedules_and_cancels_a_campaign(shop):
     assert "status-draft" in page and 'id="no-results"' in page and 'id="schedule"' in page
     bad_time = mark.post("/campaigns/may/schedule", data={"csrf_token": token, "at": "tomorrow"})
     assert bad_time.status_code == 400 and "<strong>at</strong>" in bad_time.text
-    scheduled = mark.post("/campaigns/may/schedule", data={"csrf_token": token, "at": "2024-05-02T10:30"},
-                          follow_redirects=False)
+    scheduled = mark.post(
+        "/campaigns/may/schedule", data={"csrf_token": token, "at": "2024-05-02T10:30"}, follow_redirects=False
+    )
     assert scheduled.status_code == 303 and scheduled.headers["location"] == "/campaigns/may?done=scheduled"
     assert campaigns.get(ws, "may")["scheduled_for"] == "2024-05-02T10:30:00"
     assert "2024-05-02 10:30" in mark.get("/campaigns/may?done=scheduled").text

@@ -61,7 +61,7 @@ def test_the_template_editor_previews_each_channel_as_it_is_typed(page, server):
 
     text = page.locator("#definition")
     text.press("Control+End")
-    text.press_sequentially("    sms:\n      text: \"{{ shop.name }}: sale {{ loyalty.promo_code }}\"\n", delay=5)
+    text.press_sequentially('    sms:\n      text: "{{ shop.name }}: sale {{ loyalty.promo_code }}"\n', delay=5)
     page.wait_for_selector(f'{_card("sms", "text")}:text-is("Boomerang Shop: sale WELCOME-7Q2K")')
     assert page.inner_text(_card("sms", "count")) == "33 characters · 1 part · GSM-7"
 

@@ -7,16 +7,24 @@ import re
 
 import pytest
 from fastapi.testclient import TestClient
+from tests.test_dashboard import XSS, _csrf, _login, _user
 
 import segments_data
 from boomerang.api.app import create_app
 from boomerang.segments import service
-from tests.test_dashboard import XSS, _csrf, _login, _user
 
-COFFEE = {"all": [
-    {"event": "Product Viewed", "where": [{"property": "category", "op": "starts_with", "value": "Coffee"}],
-     "within_days": 7, "op": "gte", "value": 3},
-    {"not": {"event": "Order Completed", "within_days": 7}}]}
+COFFEE = {
+    "all": [
+        {
+            "event": "Product Viewed",
+            "where": [{"property": "category", "op": "starts_with", "value": "Coffee"}],
+            "within_days": 7,
+            "op": "gte",
+            "value": 3,
+        },
+        {"not": {"event": "Order Completed", "within_days": 7}},
+    ]
+}
 
 
 @pytest.fixture
@@ -95,8 +103,11 @@ def test_saving_a_bad_rule_shows_the_field_and_stores_nothing(shop):
     assert service.list_segments(ws) == []
 
     yaml_rule = "event: Order Completed\nbetween: [2024-02-01, 2024-02-29]\n"  # YAML, with bare dates
-    saved = mark.post("/segments/new", data={"csrf_token": token, "name": "feb_buyers", "title": "February",
-                                             "rule": yaml_rule}, follow_redirects=False)
+    saved = mark.post(
+        "/segments/new",
+        data={"csrf_token": token, "name": "feb_buyers", "title": "February", "rule": yaml_rule},
+        follow_redirects=False,
+    )
     assert saved.status_code == 303 and saved.headers["location"] == "/segments/feb_buyers"
     stored = service.list_segments(ws)[0]
     assert stored["rule"]["between"] == ["2024-02-01", "2024-02-29"] and stored["version"] == 1
@@ -108,8 +119,11 @@ def test_saving_a_bad_rule_shows_the_field_and_stores_nothing(shop):
     bad_edit = mark.post("/segments/feb_buyers/edit", data={"csrf_token": token, "rule": '{"event": "A", "op": "zz"}'})
     assert bad_edit.status_code == 400 and "<strong>rule.op</strong>" in bad_edit.text
     twice = '{"event": "Order Completed", "op": "gte", "value": 2}'
-    changed = mark.post("/segments/feb_buyers/edit", follow_redirects=False,
-                        data={"csrf_token": token, "name": "ignored", "title": "Feb", "rule": twice})
+    changed = mark.post(
+        "/segments/feb_buyers/edit",
+        follow_redirects=False,
+        data={"csrf_token": token, "name": "ignored", "title": "Feb", "rule": twice},
+    )
     assert changed.headers["location"] == "/segments/feb_buyers"
     assert [(s["name"], s["version"], s["title"]) for s in service.list_segments(ws)] == [("feb_buyers", 2, "Feb")]
     assert mark.get("/segments/nowhere/edit").status_code == 404
@@ -191,8 +205,18 @@ def test_the_segment_page_explains_a_customer(shop):
     past = mark.get("/segments/coffee_no_buy", params={"customer": "ann@example.com", "as_of": "2024-01-01"})
     assert "is not a member as of 2024-01-02" in past.text
 
-    service.save(ws, {"name": "vip", "rule": {"any": [
-        {"attribute": "attributes.tags", "op": "contains", "value": "vip", "type": "list"}, {"reachable": "email"}]}})
+    service.save(
+        ws,
+        {
+            "name": "vip",
+            "rule": {
+                "any": [
+                    {"attribute": "attributes.tags", "op": "contains", "value": "vip", "type": "list"},
+                    {"reachable": "email"},
+                ]
+            },
+        },
+    )
     vip = mark.get("/segments/vip", params={"customer": "ann"}).text
     assert "value seen: <code>[&#34;vip&#34;, &#34;coffee&#34;]</code>" in vip and "value seen: <code>yes</code>" in vip
 
@@ -218,6 +242,7 @@ def test_the_matrix_lists_rows_with_their_flags(shop):
     mark = _client(ws, "mark")
     mark.post("/segments/kyiv/refresh", data={"csrf_token": _token(mark)})
     from boomerang.segments import matrix
+
     matrix.SOURCES.append(lambda ws: [matrix.Usage("kyiv", "journey", "welcome", "first_purchase", ("email",))])
     try:
         page = vera.get("/segments/matrix")
@@ -226,7 +251,7 @@ def test_the_matrix_lists_rows_with_their_flags(shop):
     assert page.status_code == 200 and XSS not in page.text and "&lt;script&gt;" in page.text
     rows = {segment: cls for cls, segment in re.findall(r'<tr class="(\w*)" data-segment="(\w+)">', page.text)}
     assert rows == {"kyiv": "", "lviv": "flagged"}
-    lviv = page.text[page.text.index('data-segment="lviv"'):]
+    lviv = page.text[page.text.index('data-segment="lviv"') :]
     assert "nobody speaks to this segment" in lviv and "never computed" in lviv
     assert "journey:welcome" in page.text and 'id="holes">1<' in page.text
     assert vera.post("/segments/refresh", data={"csrf_token": vera_token}).status_code == 403
@@ -236,10 +261,14 @@ def test_posts_without_the_csrf_token_are_refused(shop):
     ws, _ = shop
     service.save(ws, {"name": "kyiv", "rule": {"attribute": "city", "op": "eq", "value": "Kyiv"}})
     mark = _client(ws, "mark")
-    for path, data in [("/segments/new", {"name": "x", "rule": "event: A"}), ("/segments/library", {}),
-                       ("/segments/refresh", {}), ("/segments/kyiv/refresh", {}),
-                       ("/segments/kyiv/edit", {"rule": "event: B"}),
-                       ("/segments/new", {"name": "y", "rule": "event: A", "csrf_token": "forged"})]:
+    for path, data in [
+        ("/segments/new", {"name": "x", "rule": "event: A"}),
+        ("/segments/library", {}),
+        ("/segments/refresh", {}),
+        ("/segments/kyiv/refresh", {}),
+        ("/segments/kyiv/edit", {"rule": "event: B"}),
+        ("/segments/new", {"name": "y", "rule": "event: A", "csrf_token": "forged"}),
+    ]:
         refused = mark.post(path, data=data)
         assert refused.status_code == 403 and "Form expired" in refused.text, path
     assert [(s["name"], s["version"], s["size"]) for s in service.list_segments(ws)] == [("kyiv", 1, None)]

@@ -23,8 +23,10 @@ FRAMES = ("customers", "products", "orders", "lines", "events")
 
 def _frames(config: SimConfig) -> dict[str, pd.DataFrame]:
     chunks = list(simulate(config))
-    return {name: pd.concat([getattr(c, name) for c in chunks if getattr(c, name) is not None], ignore_index=True)
-            for name in FRAMES}
+    return {
+        name: pd.concat([getattr(c, name) for c in chunks if getattr(c, name) is not None], ignore_index=True)
+        for name in FRAMES
+    }
 
 
 @pytest.fixture(scope="module")
@@ -87,12 +89,24 @@ def test_profiles_are_plausible(small):
 
 def test_orders_in_the_store_agree_with_the_events_in_the_log(loaded):
     with loaded.uow.session() as session:
-        orders = pd.DataFrame(session.execute(
-            sa.select(Order.id, Order.status, Order.total, Order.subtotal, Order.refunded_total, Order.placed_at,
-                      Customer.external_id).join(Customer, Customer.id == Order.customer_id)
-        ).all(), columns=["id", "status", "total", "subtotal", "refunded", "placed_at", "external_id"]).set_index("id")
-        lines = pd.DataFrame(session.execute(sa.select(OrderLine.order_id, OrderLine.quantity, OrderLine.unit_price)).all(),
-                             columns=["order_id", "quantity", "unit_price"])
+        orders = pd.DataFrame(
+            session.execute(
+                sa.select(
+                    Order.id,
+                    Order.status,
+                    Order.total,
+                    Order.subtotal,
+                    Order.refunded_total,
+                    Order.placed_at,
+                    Customer.external_id,
+                ).join(Customer, Customer.id == Order.customer_id)
+            ).all(),
+            columns=["id", "status", "total", "subtotal", "refunded", "placed_at", "external_id"],
+        ).set_index("id")
+        lines = pd.DataFrame(
+            session.execute(sa.select(OrderLine.order_id, OrderLine.quantity, OrderLine.unit_price)).all(),
+            columns=["order_id", "quantity", "unit_price"],
+        )
         orphans = session.scalar(sa.select(sa.func.count()).select_from(Order).where(Order.customer_id.is_(None)))
     assert orphans == 0 and orders["external_id"].str.startswith("demo-").all()
     with loaded.log.connect() as conn:
@@ -128,7 +142,9 @@ def test_orders_in_the_store_agree_with_the_events_in_the_log(loaded):
 def test_the_funnel_narrows_and_customers_repeat_or_not(loaded):
     data = summary(loaded)
     counts = data["events"]["by_type"]
-    assert counts["Product Viewed"] >= counts["Product Added"] >= counts["Checkout Started"] >= counts["Order Completed"]
+    assert (
+        counts["Product Viewed"] >= counts["Product Added"] >= counts["Checkout Started"] >= counts["Order Completed"]
+    )
     assert data["customers"]["identified"] == SMALL.customers
     assert 0.1 < data["repeat_purchase_rate"] < 0.7
     with loaded.log.connect() as conn:
@@ -170,13 +186,20 @@ def _store_matches_frames(ws, small) -> None:
     with ws.uow.session() as session:
         stored = session.scalars(sa.select(Customer).where(Customer.external_id == cyrillic["external_id"])).one()
         assert (stored.first_name, stored.last_name, stored.email, stored.birthday, stored.timezone) == (
-            cyrillic["first_name"], cyrillic["last_name"], cyrillic["email"], cyrillic["birthday"], cyrillic["timezone"])
+            cyrillic["first_name"],
+            cyrillic["last_name"],
+            cyrillic["email"],
+            cyrillic["birthday"],
+            cyrillic["timezone"],
+        )
 
 
 def _consents(ws) -> tuple[int, int]:
     with ws.uow.session() as session:
-        return (session.scalar(sa.select(sa.func.count()).select_from(Consent)),
-                session.scalar(sa.select(sa.func.count()).select_from(ConsentChange)))
+        return (
+            session.scalar(sa.select(sa.func.count()).select_from(Consent)),
+            session.scalar(sa.select(sa.func.count()).select_from(ConsentChange)),
+        )
 
 
 def test_browsing_before_sign_up_and_consents_belong_to_the_customer(loaded, small):
@@ -211,8 +234,23 @@ def test_postgres_gets_the_same_shop(pg_ws, small):
 
 def test_demo_command_prints_the_summary_as_json(tmp_path):
     done = subprocess.run(
-        [sys.executable, "-m", "boomerang", "--home", str(tmp_path / "ws"), "demo", "--no-serve", "--customers", "200",
-         "--days", "60", "--json"], capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "boomerang",
+            "--home",
+            str(tmp_path / "ws"),
+            "demo",
+            "--no-serve",
+            "--customers",
+            "200",
+            "--days",
+            "60",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)

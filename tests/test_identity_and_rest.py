@@ -20,7 +20,9 @@ def _live(api) -> int:
 
 
 def test_anonymous_history_moves_to_the_known_profile_on_identify(api):
-    api.track("track", {"event": "Product Viewed", "anonymousId": "anon-1", "messageId": "v1", "properties": {"sku": "A"}})
+    api.track(
+        "track", {"event": "Product Viewed", "anonymousId": "anon-1", "messageId": "v1", "properties": {"sku": "A"}}
+    )
     api.track("identify", {"userId": "u1", "messageId": "i1", "traits": {"email": "ann@example.org"}})
     api.events()  # u1 exists and the visitor's event is already in the log
     api.track("identify", {"userId": "u1", "anonymousId": "anon-1", "messageId": "i2"})
@@ -28,7 +30,11 @@ def test_anonymous_history_moves_to_the_known_profile_on_identify(api):
     assert len({r[2] for r in rows}) == 1
     assert _live(api) == 1
     profile = api.api("GET", f"/customers/{rows[0][2]}").json()
-    assert {(i["kind"], i["value"]) for i in profile["identities"]} >= {("user", "u1"), ("anonymous", "anon-1"), ("email", "ann@example.org")}
+    assert {(i["kind"], i["value"]) for i in profile["identities"]} >= {
+        ("user", "u1"),
+        ("anonymous", "anon-1"),
+        ("email", "ann@example.org"),
+    }
 
 
 def test_visitor_who_identifies_first_time_is_promoted_not_copied(api):
@@ -49,9 +55,14 @@ def test_two_known_profiles_are_not_merged_by_a_shared_device(api):
 
 
 def test_explicit_merge_of_two_known_profiles_moves_orders_consents_and_events(api):
-    a = api.api("POST", "/customers", json={"external_id": "shop-1", "email": "x@example.org", "consents": {"email": True}}).json()
-    b = api.api("POST", "/customers", json={"external_id": "bot-77", "telegram_chat_id": "777", "city": "Kyiv",
-                                             "consents": {"telegram": True}}).json()
+    a = api.api(
+        "POST", "/customers", json={"external_id": "shop-1", "email": "x@example.org", "consents": {"email": True}}
+    ).json()
+    b = api.api(
+        "POST",
+        "/customers",
+        json={"external_id": "bot-77", "telegram_chat_id": "777", "city": "Kyiv", "consents": {"telegram": True}},
+    ).json()
     api.api("POST", "/orders", json={"id": "o-9", "external_id": "bot-77", "total": 12.5, "currency": "UAH"})
     merged = api.api("POST", f"/customers/{a['id']}/merge", json={"from": b["id"]})
     assert merged.status_code == 200, merged.text
@@ -68,7 +79,9 @@ def test_explicit_merge_of_two_known_profiles_moves_orders_consents_and_events(a
 def test_consents_keep_their_history(api):
     c = api.api("POST", "/customers", json={"external_id": "c1"}).json()
     for granted in (True, True, False):
-        api.api("POST", f"/customers/{c['id']}/consents", json={"channel": "sms", "granted": granted, "source": "checkout"})
+        api.api(
+            "POST", f"/customers/{c['id']}/consents", json={"channel": "sms", "granted": granted, "source": "checkout"}
+        )
     history = api.api("GET", f"/customers/{c['id']}/consents/history").json()["items"]
     assert [h["granted"] for h in history] == [True, False]
     bad = api.api("POST", f"/customers/{c['id']}/consents", json={"channel": "pigeon", "granted": True})
@@ -76,13 +89,18 @@ def test_consents_keep_their_history(api):
 
 
 def test_products_bulk_upsert_stock_and_errors(api):
-    items = [{"sku": f"P{i}", "name": f"Product {i}", "category": "Tea > Green", "price": 3.5 + i, "currency": "EUR"} for i in range(5)]
+    items = [
+        {"sku": f"P{i}", "name": f"Product {i}", "category": "Tea > Green", "price": 3.5 + i, "currency": "EUR"}
+        for i in range(5)
+    ]
     assert api.api("PUT", "/products", json=items).json() == {"created": 5, "updated": 0}
     assert api.api("PUT", "/products", json=items[:2]).json() == {"created": 0, "updated": 2}
     assert api.api("POST", "/products/stock", json=[{"sku": "P1", "stock_quantity": 0}]).json() == {"updated": 1}
     assert api.api("GET", "/products/P1").json()["in_stock"] is False
     assert len(api.api("GET", "/products", params={"category": "Tea", "in_stock": True}).json()["items"]) == 4
-    bad = api.api("POST", "/products/stock", json=[{"sku": "P2", "stock_quantity": 1}, {"sku": "nope", "in_stock": False}])
+    bad = api.api(
+        "POST", "/products/stock", json=[{"sku": "P2", "stock_quantity": 1}, {"sku": "nope", "in_stock": False}]
+    )
     assert bad.status_code == 404 and bad.json()["errors"][0]["field"] == "[1].sku"
     assert api.api("GET", "/products/P2").json()["stock_quantity"] is None  # the whole call was rolled back
     bad = api.api("PUT", "/products", json=[{"sku": "P9", "price": -1}])
@@ -90,8 +108,11 @@ def test_products_bulk_upsert_stock_and_errors(api):
 
 
 def test_orders_status_refund_and_keys(api):
-    created = api.api("POST", "/orders", json={"id": "o-1", "external_id": "u5", "currency": "EUR",
-                                                "lines": [{"sku": "S", "price": 20, "quantity": 2}]})
+    created = api.api(
+        "POST",
+        "/orders",
+        json={"id": "o-1", "external_id": "u5", "currency": "EUR", "lines": [{"sku": "S", "price": 20, "quantity": 2}]},
+    )
     assert created.json()["total"] == 40 and created.json()["status"] == "paid"
     assert api.api("POST", "/orders/o-1/status", json={"status": "shipped"}).json()["status"] == "shipped"
     api.api("POST", "/orders/o-1/refunds", json={"amount": 15, "refund_id": "r1"})

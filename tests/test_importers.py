@@ -26,8 +26,14 @@ RETAIL = DATA / "uci-online-retail" / "online_retail_to_2011-09-30.csv.gz"
 CDNOW = DATA / "cdnow"
 JOURNEY = DATA / "completejourney" / "transactions_sample.csv.gz"
 CATALOG = Path(__file__).parent / "data" / "catalog"
-JOURNEY_COLUMNS = dict(customer="household_id", date="transaction_timestamp", amount="sales_value",
-                       order_id="basket_id", product="product_id", quantity="quantity")
+JOURNEY_COLUMNS = dict(
+    customer="household_id",
+    date="transaction_timestamp",
+    amount="sales_value",
+    order_id="basket_id",
+    product="product_id",
+    quantity="quantity",
+)
 
 
 def _counts(ws) -> tuple:
@@ -85,7 +91,9 @@ def test_online_retail_orders_refunds_and_times(retail_ws):
         assert [line.name for line in postage] == ["POSTAGE"]
         assert s.get(Order, "536370").shipping == 54.0
     with ws.log.connect() as conn:
-        (props,) = conn.execute("SELECT properties FROM events WHERE message_id = 'online-retail:order:536365'").fetchone()
+        (props,) = conn.execute(
+            "SELECT properties FROM events WHERE message_id = 'online-retail:order:536365'"
+        ).fetchone()
         assert {p["sku"] for p in json.loads(props)["products"]} >= {"85123A", "71053"}
 
 
@@ -155,15 +163,18 @@ SMALL = dict(customer="client", date="day", amount="sum", order_id="order")
 
 
 def test_orders_csv_refunds_anonymous_orders_local_times_and_gzip(ws, tmp_path):
-    text = ("order;client;day;sum;sku;qty\n"
-            "A1;c1;2024-03-30 23:30;10,50;S1;1\n"
-            "A1;c1;2024-03-30 23:30;5;S2;2\n"
-            "A2;;2024-04-02 09:00;7;S1;1\n"
-            "R1;c1;2024-04-05 10:00;-5;S2;-1\n")
+    text = (
+        "order;client;day;sum;sku;qty\n"
+        "A1;c1;2024-03-30 23:30;10,50;S1;1\n"
+        "A1;c1;2024-03-30 23:30;5;S2;2\n"
+        "A2;;2024-04-02 09:00;7;S1;1\n"
+        "R1;c1;2024-04-05 10:00;-5;S2;-1\n"
+    )
     path = tmp_path / "orders.csv.gz"
     path.write_bytes(gzip.compress(text.encode()))
-    result = orders_csv.run(ws, path, delimiter=";", timezone="Europe/Kyiv", product="sku", quantity="qty",
-                            currency="UAH", **SMALL)
+    result = orders_csv.run(
+        ws, path, delimiter=";", timezone="Europe/Kyiv", product="sku", quantity="qty", currency="UAH", **SMALL
+    )
     assert (result.orders, result.extra["refunds"], result.customers) == (3, 1, 1)
     with ws.uow.session() as s:
         a1 = s.get(Order, "A1")
@@ -183,8 +194,12 @@ def test_orders_csv_refunds_anonymous_orders_local_times_and_gzip(ws, tmp_path):
         ("order,client,day,sum\n1,c,2024-01-01,three\n", {}, "rows[0].sum", "not a number"),
         ("order,client,day,sum\n1,a,2024-01-01,3\n1,b,2024-01-01,3\n", {}, "rows[0].client", "differs"),
         ("order,client,day,sum\n,a,2024-01-01,3\n", {}, "rows[0].order", "empty"),
-        ("order,client,day,sum\n1,a,01.02.2024,3\n", {"date_format": "%d.%m.%Y", "timezone": "Mars/Olympus"},
-         "--timezone", "unknown time zone"),
+        (
+            "order,client,day,sum\n1,a,01.02.2024,3\n",
+            {"date_format": "%d.%m.%Y", "timezone": "Mars/Olympus"},
+            "--timezone",
+            "unknown time zone",
+        ),
     ],
 )
 def test_orders_csv_bad_input_names_the_field_and_stores_nothing(ws, tmp_path, text, options, field, reason):
@@ -219,8 +234,11 @@ def test_catalog_feeds_csv_and_yml(ws):
         ("bad.csv", "sku,price\nA,12\nA,13\n", "rows[1].sku"),
         ("bad.csv", "sku,price\nA,-3\n", "rows[0].price"),
         ("bad.csv", "title,price\nA,3\n", "header"),
-        ("bad.yml", "<yml_catalog><shop><offers><offer><price>1</price></offer></offers></shop></yml_catalog>",
-         "offers[0].id"),
+        (
+            "bad.yml",
+            "<yml_catalog><shop><offers><offer><price>1</price></offer></offers></shop></yml_catalog>",
+            "offers[0].id",
+        ),
         ("bad.yml", "<yml_catalog><shop><offers><offer id='x'>", "file"),
         ("bad.yml", "<rss></rss>", "file"),
     ],
@@ -236,11 +254,31 @@ def test_catalog_bad_feeds_are_rejected_whole(ws, tmp_path, name, text, field):
 def test_import_cli_json_and_errors(tmp_path):
     home = tmp_path / "ws"
     path = _csv(tmp_path, "order,client,day,sum\n1,c1,2024-01-01,3\n2,c1,2024-02-01,4\n")
-    run = [sys.executable, "-m", "boomerang", "--home", str(home), "import", "orders", str(path),
-           "--customer", "client", "--date", "day", "--amount", "sum", "--order-id", "order"]
+    run = [
+        sys.executable,
+        "-m",
+        "boomerang",
+        "--home",
+        str(home),
+        "import",
+        "orders",
+        str(path),
+        "--customer",
+        "client",
+        "--date",
+        "day",
+        "--amount",
+        "sum",
+        "--order-id",
+        "order",
+    ]
     done = subprocess.run([*run, "--json"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["orders"] == 2
-    bad = subprocess.run([*run[:-8], "--customer", "who", "--date", "day", "--amount", "sum", "--order-id", "order"],
-                         capture_output=True, text=True, timeout=120)
+    bad = subprocess.run(
+        [*run[:-8], "--customer", "who", "--date", "day", "--amount", "sum", "--order-id", "order"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert bad.returncode == 2 and "--customer" in bad.stderr and "who" in bad.stderr

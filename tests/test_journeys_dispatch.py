@@ -9,14 +9,14 @@ from datetime import datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from boomerang.config import FrequencyCap, GuardSettings
-from boomerang.customers.models import Consent, Customer
 from boomerang.channels.base import SendResult
 from boomerang.channels.fake import FakeChannel, FakeChannelLog
-from boomerang.messaging.dispatch import dispatch
+from boomerang.config import FrequencyCap, GuardSettings
+from boomerang.customers.models import Consent, Customer
 from boomerang.journeys.guards import in_global_control
 from boomerang.journeys.models import Message
 from boomerang.messaging import service as templates
+from boomerang.messaging.dispatch import dispatch
 
 NOW = datetime(2026, 3, 10, 12, 0)  # noon UTC: daytime where the timezone is unknown
 PG_CUSTOMERS = 100
@@ -30,22 +30,60 @@ def store(ws):
 
 
 def add_customer(session, cid, *, consents=("email",), email="x", phone=None, telegram=None, tz=None, merged_into=None):
-    session.add(Customer(id=cid, email=f"{cid}@example.com" if email == "x" else email, phone=phone,
-                         telegram_chat_id=telegram, timezone=tz, attributes={}, merged_into_id=merged_into,
-                         created_at=NOW, updated_at=NOW))
+    session.add(
+        Customer(
+            id=cid,
+            email=f"{cid}@example.com" if email == "x" else email,
+            phone=phone,
+            telegram_chat_id=telegram,
+            timezone=tz,
+            attributes={},
+            merged_into_id=merged_into,
+            created_at=NOW,
+            updated_at=NOW,
+        )
+    )
     session.flush()
     for channel in consents:
         granted = not channel.startswith("-")
-        session.add(Consent(customer_id=cid, channel=channel.lstrip("-"), granted=granted, source="test",
-                            updated_at=NOW))
+        session.add(
+            Consent(customer_id=cid, channel=channel.lstrip("-"), granted=granted, source="test", updated_at=NOW)
+        )
 
 
-def queue(session, key, cid, *, channels=("email",), template=None, category="triggered", when_capped="defer",
-          send_after=NOW, status="queued", sent_at=None, channel=None):
-    session.add(Message(key=key, source="journey:test", instance_id=None, node="n", customer_id=cid,
-                        channels=list(channels), channel=channel, template=template or f"t_{key}", category=category,
-                        when_capped=when_capped, status=status, send_after=send_after, attempts=0,
-                        created_at=send_after, sent_at=sent_at))
+def queue(
+    session,
+    key,
+    cid,
+    *,
+    channels=("email",),
+    template=None,
+    category="triggered",
+    when_capped="defer",
+    send_after=NOW,
+    status="queued",
+    sent_at=None,
+    channel=None,
+):
+    session.add(
+        Message(
+            key=key,
+            source="journey:test",
+            instance_id=None,
+            node="n",
+            customer_id=cid,
+            channels=list(channels),
+            channel=channel,
+            template=template or f"t_{key}",
+            category=category,
+            when_capped=when_capped,
+            status=status,
+            send_after=send_after,
+            attempts=0,
+            created_at=send_after,
+            sent_at=sent_at,
+        )
+    )
 
 
 def messages(ws) -> dict[str, Message]:
@@ -75,7 +113,11 @@ def test_send_suppress_defer_and_fallback(store):
     assert dispatch(store, now=NOW) == {**NOTHING, "sent": 2, "suppressed": 1, "deferred": 1}
     got = messages(store)
     assert (got["m_ann"].status, got["m_ann"].channel, got["m_ann"].sent_at, got["m_ann"].reason) == (
-        "sent", "email", NOW, None)
+        "sent",
+        "email",
+        NOW,
+        None,
+    )
     assert (got["m_bob"].status, got["m_bob"].reason) == ("suppressed", "consent: email: no consent")
     assert (got["m_kei"].status, got["m_kei"].send_after) == ("queued", datetime(2026, 3, 11, 0, 0))
     assert got["m_kei"].reason == "deferred by quiet_hours: 21:00 in Asia/Tokyo is within 21:00-09:00"
@@ -123,10 +165,26 @@ def test_a_batch_counts_its_own_sends_and_goes_in_priority_order(store):
 def test_messages_sent_before_count_for_caps(store):
     with store.uow.session() as s:
         add_customer(s, "ann", consents=("email", "sms"), phone="+15550001")
-        queue(s, "old1", "ann", channels=("sms",), status="sent", channel="sms", sent_at=NOW - timedelta(days=6),
-              send_after=NOW - timedelta(days=6))
-        queue(s, "old2", "ann", channels=("sms",), status="sent", channel="sms", sent_at=NOW - timedelta(days=2),
-              send_after=NOW - timedelta(days=2))
+        queue(
+            s,
+            "old1",
+            "ann",
+            channels=("sms",),
+            status="sent",
+            channel="sms",
+            sent_at=NOW - timedelta(days=6),
+            send_after=NOW - timedelta(days=6),
+        )
+        queue(
+            s,
+            "old2",
+            "ann",
+            channels=("sms",),
+            status="sent",
+            channel="sms",
+            sent_at=NOW - timedelta(days=2),
+            send_after=NOW - timedelta(days=2),
+        )
         queue(s, "new", "ann", channels=("sms", "email"))
     assert dispatch(store, now=NOW) == {**NOTHING, "deferred": 1}  # sms: 2 in 7 days, the default cap
     got = messages(store)["new"]
@@ -151,8 +209,9 @@ class Failing:
 
 
 def a_template(session, name):
-    templates.save(session, {"name": name, "locales": {"en": {"subject": "Hello", "text": "Hi {{ first_name }}"}}},
-                   now=NOW)
+    templates.save(
+        session, {"name": name, "locales": {"en": {"subject": "Hello", "text": "Hi {{ first_name }}"}}}, now=NOW
+    )
 
 
 def test_a_failing_channel_is_retried_with_backoff_then_fails(store, monkeypatch):
@@ -166,7 +225,7 @@ def test_a_failing_channel_is_retried_with_backoff_then_fails(store, monkeypatch
         assert dispatch(store, now=at) == {**NOTHING, "retrying": 1}
         got = messages(store)["m"]
         assert (got.status, got.attempts, got.sent_at) == ("queued", attempt, None)
-        assert got.send_after == at + timedelta(seconds=30 * 2 ** attempt)
+        assert got.send_after == at + timedelta(seconds=30 * 2**attempt)
         assert got.reason == f"email: provider down (attempt {attempt} of 5)"
         assert dispatch(store, now=got.send_after - timedelta(seconds=1)) == NOTHING  # not due yet
         at = got.send_after

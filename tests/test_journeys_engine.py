@@ -10,22 +10,42 @@ import pytest
 from boomerang.core.errors import ValidationFailed
 from boomerang.journeys.definition import parse_journey
 from boomerang.journeys.engine import (
-    AskApproval, Converted, Decided, Evaluate, Evaluated, Happened, SendMessage, Start, State, Wake, choose,
-    next_local_time, step,
+    AskApproval,
+    Converted,
+    Decided,
+    Evaluate,
+    Evaluated,
+    Happened,
+    SendMessage,
+    Start,
+    State,
+    Wake,
+    choose,
+    next_local_time,
+    step,
 )
 
 T0 = datetime(2024, 5, 1, 12, 0)
 CART = {
-    "name": "cart", "trigger": {"event": "Product Added", "key": "cart_id"},
+    "name": "cart",
+    "trigger": {"event": "Product Added", "key": "cart_id"},
     "goal": {"event": "Order Completed", "within_days": 7, "same_key": True},
     "start": "wait",
     "nodes": {
-        "wait": {"type": "wait_event", "event": "Checkout Started", "same_key": True, "timeout_hours": 1,
-                 "next": "remind", "on_event": "done"},
+        "wait": {
+            "type": "wait_event",
+            "event": "Checkout Started",
+            "same_key": True,
+            "timeout_hours": 1,
+            "next": "remind",
+            "on_event": "done",
+        },
         "remind": {"type": "send", "channel": "email", "fallback": ["telegram"], "template": "cart_1", "next": "later"},
         "later": {"type": "wait", "hours": 24, "next": "ab"},
-        "ab": {"type": "split", "variants": [{"name": "a", "weight": 1, "next": "offer"},
-                                             {"name": "b", "weight": 1, "next": "done"}]},
+        "ab": {
+            "type": "split",
+            "variants": [{"name": "a", "weight": 1, "next": "offer"}, {"name": "b", "weight": 1, "next": "done"}],
+        },
         "offer": {"type": "send", "channel": "email", "template": "cart_2", "next": "done"},
         "done": {"type": "exit"},
     },
@@ -78,14 +98,19 @@ def test_control_group_messages_are_marked_held_out():
 
 
 def test_approval_and_branch_wait_for_their_answer():
-    j = parse_journey({
-        "name": "vip", "trigger": {"segment": "high_value"}, "start": "check",
-        "nodes": {
-            "check": {"type": "branch", "rule": {"reachable": "email"}, "yes": "ask", "no": "end"},
-            "ask": {"type": "approval", "note": "a gift for a VIP", "next": "gift", "on_reject": "end"},
-            "gift": {"type": "send", "channel": "email", "template": "vip_gift", "next": "end"},
-            "end": {"type": "exit"},
-        }})
+    j = parse_journey(
+        {
+            "name": "vip",
+            "trigger": {"segment": "high_value"},
+            "start": "check",
+            "nodes": {
+                "check": {"type": "branch", "rule": {"reachable": "email"}, "yes": "ask", "no": "end"},
+                "ask": {"type": "approval", "note": "a gift for a VIP", "next": "gift", "on_reject": "end"},
+                "gift": {"type": "send", "channel": "email", "template": "vip_gift", "next": "end"},
+                "end": {"type": "exit"},
+            },
+        }
+    )
     state, commands = step(j, None, Start("i2", "c2"), T0)
     assert state.status == "evaluating" and isinstance(commands[0], Evaluate)
     state, commands = step(j, state, Evaluated(True), T0)
@@ -102,17 +127,36 @@ def test_wait_until_a_local_time():
     assert next_local_time(datetime(2024, 5, 1, 6, 0), "10:00", "Nowhere/Else") == datetime(2024, 5, 1, 10, 0)
 
 
-@pytest.mark.parametrize("change, field, reason", [
-    ({"start": "nowhere"}, "start", "unknown node"),
-    ({"nodes": {**CART["nodes"], "remind": {"type": "send", "channel": "fax", "template": "t", "next": "later"}}},
-     "nodes.remind.channel", "unknown channel"),
-    ({"nodes": {**CART["nodes"], "later": {"type": "wait", "next": "ab"}}}, "nodes.later", "positive duration"),
-    ({"nodes": {**CART["nodes"], "orphan": {"type": "exit"}}}, "nodes", "never reached"),
-    ({"trigger": {"evnt": "x"}}, "trigger", "exactly one of"),
-    ({"control_share": 1.5}, "control_share", "less than 1"),
-    ({"nodes": {**CART["nodes"], "later": {"type": "branch", "rule": {"reachable": "fax"}, "yes": "ab", "no": "done"}}},
-     "nodes.later.rule.reachable", "unknown channel"),
-])
+@pytest.mark.parametrize(
+    "change, field, reason",
+    [
+        ({"start": "nowhere"}, "start", "unknown node"),
+        (
+            {
+                "nodes": {
+                    **CART["nodes"],
+                    "remind": {"type": "send", "channel": "fax", "template": "t", "next": "later"},
+                }
+            },
+            "nodes.remind.channel",
+            "unknown channel",
+        ),
+        ({"nodes": {**CART["nodes"], "later": {"type": "wait", "next": "ab"}}}, "nodes.later", "positive duration"),
+        ({"nodes": {**CART["nodes"], "orphan": {"type": "exit"}}}, "nodes", "never reached"),
+        ({"trigger": {"evnt": "x"}}, "trigger", "exactly one of"),
+        ({"control_share": 1.5}, "control_share", "less than 1"),
+        (
+            {
+                "nodes": {
+                    **CART["nodes"],
+                    "later": {"type": "branch", "rule": {"reachable": "fax"}, "yes": "ab", "no": "done"},
+                }
+            },
+            "nodes.later.rule.reachable",
+            "unknown channel",
+        ),
+    ],
+)
 def test_validation_names_the_field(change, field, reason):
     with pytest.raises(ValidationFailed) as info:
         parse_journey({**CART, **change})

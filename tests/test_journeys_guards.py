@@ -20,8 +20,15 @@ def msg(channels=("email",), template="promo_a", category="promotional", when_ca
 
 def ctx(*, consents=None, recent=(), tz=None, control=False, settings=None, **addresses) -> Context:
     addresses = {"email": "a@example.com", "phone": "+380501234567", "telegram_chat_id": "42", **addresses}
-    return Context("c1", addresses, tz, dict(ALL_CHANNELS if consents is None else consents), control,
-                   list(recent), settings or GuardSettings())
+    return Context(
+        "c1",
+        addresses,
+        tz,
+        dict(ALL_CHANNELS if consents is None else consents),
+        control,
+        list(recent),
+        settings or GuardSettings(),
+    )
 
 
 def sent(hours_ago: float, channel="email", category="promotional", template="other") -> Sent:
@@ -29,8 +36,15 @@ def sent(hours_ago: float, channel="email", category="promotional", template="ot
 
 
 def test_the_order_is_data():
-    assert [name for name, _ in GUARDS] == ["consent", "preferences", "global_control", "duplicate", "priority", "frequency",
-                                            "quiet_hours"]
+    assert [name for name, _ in GUARDS] == [
+        "consent",
+        "preferences",
+        "global_control",
+        "duplicate",
+        "priority",
+        "frequency",
+        "quiet_hours",
+    ]
 
 
 def test_a_message_that_passes_every_rule_is_sent_on_the_first_channel():
@@ -40,9 +54,13 @@ def test_a_message_that_passes_every_rule_is_sent_on_the_first_channel():
 
 # -- consent ---------------------------------------------------------------------------------------
 
+
 def test_fallback_to_the_first_channel_with_consent_and_an_address():
-    d = decide(msg(("email", "telegram", "sms")), ctx(consents={"email": False, "sms": True, "telegram": True},
-                                                      telegram_chat_id=None), NOON)
+    d = decide(
+        msg(("email", "telegram", "sms")),
+        ctx(consents={"email": False, "sms": True, "telegram": True}, telegram_chat_id=None),
+        NOON,
+    )
     assert (d.action, d.channel) == ("send", "sms")
     assert d.reason == "email: consent withdrawn; telegram: no telegram_chat_id"
 
@@ -73,6 +91,7 @@ def test_unknown_customer():
 
 # -- global control --------------------------------------------------------------------------------
 
+
 def test_global_control_holds_out_marketing_only():
     d = decide(msg(category="triggered"), ctx(control=True), NOON)
     assert (d.action, d.guard, d.channel) == ("suppress", "global_control", "email")
@@ -95,6 +114,7 @@ def test_consent_comes_before_global_control():
 
 # -- duplicate -------------------------------------------------------------------------------------
 
+
 def test_the_same_template_within_a_day_on_any_channel_is_suppressed():
     d = decide(msg(("email",), template="promo_a"), ctx(recent=[sent(23, channel="sms", template="promo_a")]), NOON)
     assert (d.action, d.guard) == ("suppress", "duplicate")
@@ -108,6 +128,7 @@ def test_transactional_templates_repeat():
 
 
 # -- priority --------------------------------------------------------------------------------------
+
 
 def test_promotional_waits_out_the_gap_after_a_triggered_message():
     recent = [sent(30, category="triggered"), sent(5, category="triggered", template="cart")]
@@ -130,6 +151,7 @@ def test_triggered_and_transactional_are_not_deferred_by_priority():
 
 
 # -- frequency -------------------------------------------------------------------------------------
+
 
 def test_over_the_channel_cap_defers_until_the_oldest_counted_message_leaves_the_window():
     settings = GuardSettings(caps={"email": FrequencyCap(count=2, days=7)})
@@ -159,8 +181,9 @@ def test_caps_count_per_channel_and_across_channels():
 
 def test_the_cap_of_the_fallback_channel_is_the_one_that_counts():
     settings = GuardSettings(caps={"sms": FrequencyCap(count=1, days=7)})
-    d = decide(msg(("email", "sms")), ctx(consents={"sms": True}, recent=[sent(48, channel="sms")], settings=settings),
-               NOON)
+    d = decide(
+        msg(("email", "sms")), ctx(consents={"sms": True}, recent=[sent(48, channel="sms")], settings=settings), NOON
+    )
     assert (d.action, d.guard, d.channel) == ("defer", "frequency", "sms")
 
 
@@ -193,26 +216,33 @@ def test_the_default_caps():
 
 # -- quiet hours -----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("tz, now, until", [
-    (None, datetime(2026, 3, 10, 22, 30), datetime(2026, 3, 11, 9, 0)),  # unknown: UTC
-    ("Not/AZone", datetime(2026, 3, 10, 3, 0), datetime(2026, 3, 10, 9, 0)),  # invalid: UTC
-    ("America", datetime(2026, 3, 10, 3, 0), datetime(2026, 3, 10, 9, 0)),  # a folder, not a zone: UTC
-    ("Europe/Kyiv", datetime(2026, 3, 10, 19, 30), datetime(2026, 3, 11, 7, 0)),  # 21:30 local, UTC+2
-    ("America/New_York", datetime(2026, 3, 10, 12, 0), datetime(2026, 3, 10, 13, 0)),  # 08:00 EDT
-    ("Asia/Tokyo", datetime(2026, 3, 10, 14, 0), datetime(2026, 3, 11, 0, 0)),  # 23:00 local
-    ("America/New_York", datetime(2026, 3, 8, 6, 0), datetime(2026, 3, 8, 13, 0)),  # 01:00 EST, 09:00 is EDT
-])
+
+@pytest.mark.parametrize(
+    "tz, now, until",
+    [
+        (None, datetime(2026, 3, 10, 22, 30), datetime(2026, 3, 11, 9, 0)),  # unknown: UTC
+        ("Not/AZone", datetime(2026, 3, 10, 3, 0), datetime(2026, 3, 10, 9, 0)),  # invalid: UTC
+        ("America", datetime(2026, 3, 10, 3, 0), datetime(2026, 3, 10, 9, 0)),  # a folder, not a zone: UTC
+        ("Europe/Kyiv", datetime(2026, 3, 10, 19, 30), datetime(2026, 3, 11, 7, 0)),  # 21:30 local, UTC+2
+        ("America/New_York", datetime(2026, 3, 10, 12, 0), datetime(2026, 3, 10, 13, 0)),  # 08:00 EDT
+        ("Asia/Tokyo", datetime(2026, 3, 10, 14, 0), datetime(2026, 3, 11, 0, 0)),  # 23:00 local
+        ("America/New_York", datetime(2026, 3, 8, 6, 0), datetime(2026, 3, 8, 13, 0)),  # 01:00 EST, 09:00 is EDT
+    ],
+)
 def test_marketing_at_night_waits_for_the_local_morning(tz, now, until):
     d = decide(msg(), ctx(tz=tz), now)
     assert (d.action, d.guard, d.until) == ("defer", "quiet_hours", until)
     assert d.until > now
 
 
-@pytest.mark.parametrize("tz, now", [
-    ("Europe/Kyiv", datetime(2026, 3, 10, 7, 0)),  # 09:00 local: allowed again
-    ("Asia/Tokyo", datetime(2026, 3, 10, 11, 59)),  # 20:59 local
-    ("Not/AZone", datetime(2026, 3, 10, 20, 0)),
-])
+@pytest.mark.parametrize(
+    "tz, now",
+    [
+        ("Europe/Kyiv", datetime(2026, 3, 10, 7, 0)),  # 09:00 local: allowed again
+        ("Asia/Tokyo", datetime(2026, 3, 10, 11, 59)),  # 20:59 local
+        ("Not/AZone", datetime(2026, 3, 10, 20, 0)),
+    ],
+)
 def test_daytime_is_allowed(tz, now):
     assert decide(msg(), ctx(tz=tz), now).action == "send"
 
@@ -231,6 +261,7 @@ def test_a_quiet_window_within_one_day_and_none_at_all():
 
 
 # -- the order -------------------------------------------------------------------------------------
+
 
 def test_the_first_rule_that_objects_decides():
     settings = GuardSettings(caps={"all": FrequencyCap(count=1, days=7)})
@@ -254,8 +285,15 @@ def test_reordering_the_list_reorders_the_rules(monkeypatch):
 def test_outgoing_from_a_message_row_and_settings_from_the_environment(monkeypatch):
     from boomerang.journeys.models import Message
 
-    row = Message(key="k", source="campaign:x", customer_id="c9", channels=["sms", "email"], template="t",
-                  category="triggered", when_capped="drop")
+    row = Message(
+        key="k",
+        source="campaign:x",
+        customer_id="c9",
+        channels=["sms", "email"],
+        template="t",
+        category="triggered",
+        when_capped="drop",
+    )
     assert Outgoing.from_message(row) == Outgoing("c9", ("sms", "email"), "t", "triggered", "drop", "campaign:x", "k")
     monkeypatch.setenv("BOOMERANG_GUARDS__GLOBAL_CONTROL_SHARE", "0.1")
     monkeypatch.setenv("BOOMERANG_GUARDS__CAPS", '{"all": {"count": 5, "days": 3}}')

@@ -38,10 +38,22 @@ def test_every_ready_made_journey_validates(path):
 
 def test_the_library_covers_the_scenarios():
     journeys = {j.name: j for j in library.definitions()}
-    assert set(journeys) >= {"welcome_series", "abandoned_cart", "browse_abandonment", "order_confirmation",
-                             "post_purchase", "review_request", "replenishment", "win_back", "birthday",
-                             "favourite_category_sale", "back_in_stock", "price_drop", "loyalty_tier_up",
-                             "points_expiring"}
+    assert set(journeys) >= {
+        "welcome_series",
+        "abandoned_cart",
+        "browse_abandonment",
+        "order_confirmation",
+        "post_purchase",
+        "review_request",
+        "replenishment",
+        "win_back",
+        "birthday",
+        "favourite_category_sale",
+        "back_in_stock",
+        "price_drop",
+        "loyalty_tier_up",
+        "points_expiring",
+    }
     assert journeys["order_confirmation"].category == "transactional"
     assert journeys["favourite_category_sale"].category == "promotional"
     assert journeys["birthday"].trigger.offset_days == -7 and journeys["birthday"].reentry.days == 300
@@ -78,14 +90,20 @@ def _treated(ws, name: str) -> None:
 
 def _messages(ws) -> list[tuple]:
     with ws.engine.connect() as conn:
-        return conn.execute(sa.select(m.Message.customer_id, m.Message.node, m.Message.template, m.Message.channels,
-                                      m.Message.category).order_by(m.Message.id)).all()
+        return conn.execute(
+            sa.select(
+                m.Message.customer_id, m.Message.node, m.Message.template, m.Message.channels, m.Message.category
+            ).order_by(m.Message.id)
+        ).all()
 
 
 def _codes(ws) -> list[tuple]:
     with ws.engine.connect() as conn:
-        return conn.execute(sa.select(m.LoyaltyEntry.customer_id, m.LoyaltyEntry.discount_percent,
-                                      m.LoyaltyEntry.expires_at).order_by(m.LoyaltyEntry.at)).all()
+        return conn.execute(
+            sa.select(m.LoyaltyEntry.customer_id, m.LoyaltyEntry.discount_percent, m.LoyaltyEntry.expires_at).order_by(
+                m.LoyaltyEntry.at
+            )
+        ).all()
 
 
 def _event(customer_id: str, name: str, at: datetime, **properties) -> dict:
@@ -96,17 +114,23 @@ def test_abandoned_cart_end_to_end(shop):
     ws, ids = shop
     _treated(ws, "abandoned_cart")
     ann, bob, cat = ids["ann"], ids["bob"], ids["cat"]
-    added = [_event(bob, "Product Added", T0, cart_id="k1", sku="C1"), _event(bob, "Product Added", T0, cart_id="k1"),
-             _event(cat, "Product Added", T0, cart_id="k2"), _event(ann, "Product Added", T0, cart_id="k3"),
-             _event(ids["dan"], "Product Added", T0, sku="no cart id")]
+    added = [
+        _event(bob, "Product Added", T0, cart_id="k1", sku="C1"),
+        _event(bob, "Product Added", T0, cart_id="k1"),
+        _event(cat, "Product Added", T0, cart_id="k2"),
+        _event(ann, "Product Added", T0, cart_id="k3"),
+        _event(ids["dan"], "Product Added", T0, sku="no cart id"),
+    ]
     assert runtime.on_events(ws, added, T0)["entered"] == 3  # one per cart; no cart id, no instance
     quick = _event(ann, "Order Completed", T0 + timedelta(minutes=20), cart_id="k3", revenue=20)
     runtime.on_events(ws, [quick], T0 + timedelta(minutes=20))  # within the hour: converted, never reminded
     assert runtime.run_due(ws, T0 + timedelta(minutes=59)) == 0
     assert runtime.run_due(ws, T0 + timedelta(hours=1)) == 2
     channels = ["email", "telegram", "sms"]
-    assert _messages(ws) == [(bob, "reminder_1", "cart_reminder_1", channels, "triggered"),
-                             (cat, "reminder_1", "cart_reminder_1", channels, "triggered")]
+    assert _messages(ws) == [
+        (bob, "reminder_1", "cart_reminder_1", channels, "triggered"),
+        (cat, "reminder_1", "cart_reminder_1", channels, "triggered"),
+    ]
     other_cart = _event(bob, "Order Completed", T0 + timedelta(hours=2), cart_id="zz", revenue=5)
     order = _event(bob, "Order Completed", T0 + timedelta(hours=3), cart_id="k1", revenue=55.5)
     runtime.on_events(ws, [other_cart, order], T0 + timedelta(hours=3))
@@ -117,8 +141,12 @@ def test_abandoned_cart_end_to_end(shop):
     assert stats["groups"]["treated"]["entered"] == 3
     assert (stats["groups"]["treated"]["converted"], stats["groups"]["treated"]["revenue"]) == (2, 75.5)
     # the same cart again within a week: the re-entry rule keeps cat out
-    assert runtime.on_events(ws, [_event(cat, "Product Added", T0 + timedelta(days=2), cart_id="k4")],
-                             T0 + timedelta(days=2))["entered"] == 0
+    assert (
+        runtime.on_events(
+            ws, [_event(cat, "Product Added", T0 + timedelta(days=2), cart_id="k4")], T0 + timedelta(days=2)
+        )["entered"]
+        == 0
+    )
 
 
 def test_win_back_end_to_end_with_a_person_deciding_the_second_code(shop):
@@ -142,7 +170,10 @@ def test_win_back_end_to_end_with_a_person_deciding_the_second_code(shop):
     dan_asks = [a for a in service.pending_approvals(ws) if a["customer_id"] == dan]
     runtime.decide(ws, dan_asks[0]["key"], approved=False, by="ann.admin", now=datetime(2024, 7, 1))
     assert [(c, n, t) for c, n, t, *_ in _messages(ws)] == [
-        (bob, "winback_1", "winback_1"), (bob, "winback_2", "winback_2"), (dan, "winback_1", "winback_1")]
+        (bob, "winback_1", "winback_1"),
+        (bob, "winback_2", "winback_2"),
+        (dan, "winback_1", "winback_1"),
+    ]
     assert [(c, pct) for c, pct, _ in _codes(ws)] == [(bob, 10), (bob, 20), (dan, 10)]
     stats = service.stats(ws, "win_back")
     assert stats["nodes"]["done"]["here"] == {"done": 2}
@@ -153,9 +184,20 @@ def test_welcome_series_welcomes_new_profiles_only(shop):
     _treated(ws, "welcome_series")
     with ws.uow.session() as session:  # a new customer signs up a minute before now
         signed_up = (T0 - timedelta(minutes=1)).isoformat() + "Z"
-        record(session, [{"type": "identify", "userId": "zed", "timestamp": signed_up,
-                          "traits": {"email": "zed@example.com", "consents": {"email": True}}}],
-               now=T0, limits=ws.settings.ingest, source="test")
+        record(
+            session,
+            [
+                {
+                    "type": "identify",
+                    "userId": "zed",
+                    "timestamp": signed_up,
+                    "traits": {"email": "zed@example.com", "consents": {"email": True}},
+                }
+            ],
+            now=T0,
+            limits=ws.settings.ingest,
+            source="test",
+        )
     flush(ws)
     with ws.engine.connect() as conn:
         zed = conn.exec_driver_sql("SELECT id FROM customers WHERE external_id = 'zed'").scalar()
@@ -168,5 +210,8 @@ def test_welcome_series_welcomes_new_profiles_only(shop):
     runtime.run_due(ws, datetime(2024, 5, 7, 10, 0))  # 3 days later: never ordered?
     runtime.resolve_branches(ws, datetime(2024, 5, 7, 10, 0))
     assert [(c, t) for c, _, t, *_ in _messages(ws)] == [
-        (zed, "welcome_1"), (zed, "welcome_bestsellers"), (zed, "welcome_first_order_offer")]
+        (zed, "welcome_1"),
+        (zed, "welcome_bestsellers"),
+        (zed, "welcome_first_order_offer"),
+    ]
     assert [(c, pct) for c, pct, _ in _codes(ws)] == [(zed, 10)]

@@ -9,8 +9,8 @@ import sqlalchemy as sa
 
 import segments_data
 from boomerang.core.errors import ValidationFailed
-from boomerang.journeys import models as m
 from boomerang.customers.models import Customer
+from boomerang.journeys import models as m
 from boomerang.journeys import runtime, service, triggers
 from test_journeys_engine import CART
 
@@ -28,8 +28,11 @@ def _added(customer_id: str, cart: str, at: datetime = T0) -> dict:
 
 def _messages(ws) -> list[tuple]:
     with ws.engine.connect() as conn:
-        return conn.execute(sa.select(m.Message.customer_id, m.Message.node, m.Message.status, m.Message.template)
-                            .order_by(m.Message.id)).all()
+        return conn.execute(
+            sa.select(m.Message.customer_id, m.Message.node, m.Message.status, m.Message.template).order_by(
+                m.Message.id
+            )
+        ).all()
 
 
 def _never_in_control(ws, name):
@@ -46,13 +49,22 @@ def test_abandoned_cart_end_to_end(shop):
     assert runtime.run_due(ws, T0 + timedelta(minutes=30)) == 0
     assert runtime.run_due(ws, T0 + timedelta(hours=1)) == 2
     assert [(c, n, s) for c, n, s, _ in _messages(ws)] == [(bob, "remind", "queued"), (cat, "remind", "queued")]
-    order = {"customer_id": bob, "event": "Order Completed", "timestamp": str(T0 + timedelta(hours=2)),
-             "properties": {"cart_id": "k1", "revenue": 55.5}}
+    order = {
+        "customer_id": bob,
+        "event": "Order Completed",
+        "timestamp": str(T0 + timedelta(hours=2)),
+        "properties": {"cart_id": "k1", "revenue": 55.5},
+    }
     assert runtime.on_events(ws, [order], T0 + timedelta(hours=2))["advanced"] == 1
     assert runtime.run_due(ws, T0 + timedelta(hours=25)) == 1  # only cat's instance was still waiting
     stats = service.stats(ws, "cart")
-    assert stats["groups"]["treated"] == {"entered": 2, "converted": 1, "revenue": 55.5, "conversion_rate": 0.5,
-                                          "revenue_per_customer": 27.75}
+    assert stats["groups"]["treated"] == {
+        "entered": 2,
+        "converted": 1,
+        "revenue": 55.5,
+        "conversion_rate": 0.5,
+        "revenue_per_customer": 27.75,
+    }
     assert stats["nodes"]["later"]["conversions"] == 1
     with ws.engine.connect() as conn:
         conversion = conn.execute(sa.select(m.Conversion.customer_id, m.Conversion.message_key)).one()
@@ -71,9 +83,17 @@ def test_control_group_enters_but_is_sent_nothing(shop):
 
 def test_reentry_and_paused_journeys(shop):
     ws, ids = shop
-    welcome = {"name": "welcome", "trigger": {"event": "Signed Up"}, "reentry": {"mode": "never"}, "control_share": 0,
-               "start": "hello", "nodes": {"hello": {"type": "send", "channel": "email", "template": "welcome_1",
-                                                     "next": "end"}, "end": {"type": "exit"}}}
+    welcome = {
+        "name": "welcome",
+        "trigger": {"event": "Signed Up"},
+        "reentry": {"mode": "never"},
+        "control_share": 0,
+        "start": "hello",
+        "nodes": {
+            "hello": {"type": "send", "channel": "email", "template": "welcome_1", "next": "end"},
+            "end": {"type": "exit"},
+        },
+    }
     service.save(ws, welcome)
     signed = {"customer_id": ids["ann"], "event": "Signed Up", "timestamp": str(T0), "properties": {}}
     assert runtime.on_events(ws, [signed], T0)["entered"] == 0  # a draft starts nothing
@@ -88,8 +108,12 @@ def test_new_versions_leave_running_instances_on_theirs(shop):
     ws, ids = shop
     _never_in_control(ws, "cart")
     runtime.on_events(ws, [_added(ids["bob"], "k1")], T0)
-    changed = {**CART, "name": "cart", "control_share": 0,
-               "nodes": {**CART["nodes"], "remind": {**CART["nodes"]["remind"], "template": "cart_v2"}}}
+    changed = {
+        **CART,
+        "name": "cart",
+        "control_share": 0,
+        "nodes": {**CART["nodes"], "remind": {**CART["nodes"]["remind"], "template": "cart_v2"}},
+    }
     assert service.save(ws, changed)["version"] == 2
     runtime.on_events(ws, [_added(ids["cat"], "k2")], T0)
     runtime.run_due(ws, T0 + timedelta(hours=1))
@@ -98,11 +122,21 @@ def test_new_versions_leave_running_instances_on_theirs(shop):
 
 def test_branch_reads_the_profile_and_approval_waits_for_a_person(shop):
     ws, ids = shop
-    service.save(ws, {"name": "vip", "trigger": {"manual": True}, "control_share": 0, "start": "check", "nodes": {
-        "check": {"type": "branch", "rule": {"reachable": "email"}, "yes": "ask", "no": "end"},
-        "ask": {"type": "approval", "note": "gift?", "next": "gift", "on_reject": "end"},
-        "gift": {"type": "send", "channel": "email", "template": "vip_gift", "next": "end"},
-        "end": {"type": "exit"}}})
+    service.save(
+        ws,
+        {
+            "name": "vip",
+            "trigger": {"manual": True},
+            "control_share": 0,
+            "start": "check",
+            "nodes": {
+                "check": {"type": "branch", "rule": {"reachable": "email"}, "yes": "ask", "no": "end"},
+                "ask": {"type": "approval", "note": "gift?", "next": "gift", "on_reject": "end"},
+                "gift": {"type": "send", "channel": "email", "template": "vip_gift", "next": "end"},
+                "end": {"type": "exit"},
+            },
+        },
+    )
     service.set_status(ws, "vip", "active")
     with ws.uow.session() as session:
         row = service.get(session, "vip")
@@ -122,9 +156,20 @@ def test_branch_reads_the_profile_and_approval_waits_for_a_person(shop):
 def test_scheduled_triggers_birthday_and_inactivity(shop):
     ws, ids = shop
     for name, trigger in (("birthday", {"date": "birthday", "offset_days": -3}), ("winback", {"inactive_days": 30})):
-        service.save(ws, {"name": name, "trigger": trigger, "control_share": 0, "reentry": {"mode": "after", "days": 300},
-                          "start": "hi", "nodes": {"hi": {"type": "send", "channel": "email", "template": name,
-                                                          "next": "end"}, "end": {"type": "exit"}}})
+        service.save(
+            ws,
+            {
+                "name": name,
+                "trigger": trigger,
+                "control_share": 0,
+                "reentry": {"mode": "after", "days": 300},
+                "start": "hi",
+                "nodes": {
+                    "hi": {"type": "send", "channel": "email", "template": name, "next": "end"},
+                    "end": {"type": "exit"},
+                },
+            },
+        )
         service.set_status(ws, name, "active")
     # ann's birthday is on 05-04, three days after 2024-05-01; dan's only order was on 04-01, 30 days before
     assert triggers.run_scheduled(ws, T0) == {"birthday": 1, "winback": 1}
@@ -146,22 +191,45 @@ def test_replenishment_learns_each_products_cycle(ws):
     from boomerang.events.ingest import record
 
     def order(user, oid, day, sku):
-        return {"type": "track", "userId": user, "event": "Order Completed", "timestamp": f"{day}T12:00:00Z",
-                "properties": {"order_id": oid, "revenue": 10, "products": [{"sku": sku, "quantity": 1}]}}
-    msgs = [order(u, f"{u}{k}", d, "COFFEE") for u in ("a", "b", "c")
-            for k, d in enumerate(("2024-01-01", "2024-01-29", "2024-02-26"))]
-    msgs += [order("d", "d1", "2024-04-01", "COFFEE"), order("d", "d2", "2024-04-01", "MUG"),
-             order("e", "e1", "2024-04-02", "COFFEE")]
+        return {
+            "type": "track",
+            "userId": user,
+            "event": "Order Completed",
+            "timestamp": f"{day}T12:00:00Z",
+            "properties": {"order_id": oid, "revenue": 10, "products": [{"sku": sku, "quantity": 1}]},
+        }
+
+    msgs = [
+        order(u, f"{u}{k}", d, "COFFEE")
+        for u in ("a", "b", "c")
+        for k, d in enumerate(("2024-01-01", "2024-01-29", "2024-02-26"))
+    ]
+    msgs += [
+        order("d", "d1", "2024-04-01", "COFFEE"),
+        order("d", "d2", "2024-04-01", "MUG"),
+        order("e", "e1", "2024-04-02", "COFFEE"),
+    ]
     with ws.uow.session() as session:
         record(session, msgs, now=T0, limits=ws.settings.ingest, source="test")
     flush(ws)
-    service.save(ws, {"name": "refill", "trigger": {"replenish_offset_days": -3}, "control_share": 0,
-                      "start": "hi", "nodes": {"hi": {"type": "send", "channel": "email", "template": "refill",
-                                                      "next": "end"}, "end": {"type": "exit"}}})
+    service.save(
+        ws,
+        {
+            "name": "refill",
+            "trigger": {"replenish_offset_days": -3},
+            "control_share": 0,
+            "start": "hi",
+            "nodes": {
+                "hi": {"type": "send", "channel": "email", "template": "refill", "next": "end"},
+                "end": {"type": "exit"},
+            },
+        },
+    )
     service.set_status(ws, "refill", "active")
     assert triggers.run_scheduled(ws, datetime(2024, 4, 25, 8)) == {"refill": 0}
     assert triggers.run_scheduled(ws, datetime(2024, 4, 26, 8)) == {"refill": 1}  # d: 04-01 + 28 - 3
     with ws.engine.connect() as conn:
-        who = conn.execute(sa.select(Customer.external_id, m.Instance.key).join(
-            Customer, Customer.id == m.Instance.customer_id)).all()
+        who = conn.execute(
+            sa.select(Customer.external_id, m.Instance.key).join(Customer, Customer.id == m.Instance.customer_id)
+        ).all()
     assert who == [("d", "COFFEE")]  # the mug has no learned cycle

@@ -13,10 +13,18 @@ import segments_data
 from api_helpers import Api
 from test_journeys_engine import CART
 
-VIP = {"name": "vip", "title": "VIP gift", "trigger": {"manual": True}, "control_share": 0, "start": "ask", "nodes": {
-    "ask": {"type": "approval", "note": "a gift?", "next": "gift", "on_reject": "end"},
-    "gift": {"type": "send", "channel": "email", "template": "vip_gift", "next": "end"},
-    "end": {"type": "exit"}}}
+VIP = {
+    "name": "vip",
+    "title": "VIP gift",
+    "trigger": {"manual": True},
+    "control_share": 0,
+    "start": "ask",
+    "nodes": {
+        "ask": {"type": "approval", "note": "a gift?", "next": "gift", "on_reject": "end"},
+        "gift": {"type": "send", "channel": "email", "template": "vip_gift", "next": "end"},
+        "end": {"type": "exit"},
+    },
+}
 
 
 @pytest.fixture
@@ -49,8 +57,9 @@ def test_api(shop):
 
 
 def _cli(home, *args):
-    return subprocess.run([sys.executable, "-m", "boomerang", "--home", str(home), *args],
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "boomerang", "--home", str(home), *args], capture_output=True, text=True, timeout=120
+    )
 
 
 def test_cli(shop, tmp_path):
@@ -70,8 +79,14 @@ def test_cli(shop, tmp_path):
     assert "vip" in listed.stdout and "active" in listed.stdout
     assert "treated" in _cli(home, "journeys", "stats", "vip").stdout
     broken = tmp_path / "broken.yaml"
-    broken.write_text(yaml.safe_dump({**VIP, "nodes": {**VIP["nodes"], "gift": {"type": "send", "channel": "fax",
-                                                                             "template": "t", "next": "end"}}}))
+    broken.write_text(
+        yaml.safe_dump(
+            {
+                **VIP,
+                "nodes": {**VIP["nodes"], "gift": {"type": "send", "channel": "fax", "template": "t", "next": "end"}},
+            }
+        )
+    )
     failed = _cli(home, "journeys", "create", str(broken))
     assert failed.returncode == 2 and "nodes.gift.channel" in failed.stderr
     once = _cli(home, "worker", "--once", "--json")

@@ -8,29 +8,42 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
-from boomerang.customers.models import Consent, Customer
 from boomerang.channels.fake import FakeChannelLog
+from boomerang.customers.models import Consent, Customer
 from boomerang.journeys import models as m
 from boomerang.journeys import runtime, service
 
 CUSTOMERS = 1000
 STEPS = 5
-DRIP = {"name": "drip", "category": "transactional", "trigger": {"manual": True}, "control_share": 0, "start": "s1",
-        "nodes": {
-    **{f"s{i}": {"type": "send", "channel": "email", "template": f"drip_{i}", "next": f"w{i}"} for i in range(1, STEPS)},
-    **{f"w{i}": {"type": "wait", "minutes": 0.04, "next": f"s{i + 1}"} for i in range(1, STEPS)},
-    f"s{STEPS}": {"type": "send", "channel": "email", "template": f"drip_{STEPS}", "next": "end"},
-    "end": {"type": "exit"}}}
+DRIP = {
+    "name": "drip",
+    "category": "transactional",
+    "trigger": {"manual": True},
+    "control_share": 0,
+    "start": "s1",
+    "nodes": {
+        **{
+            f"s{i}": {"type": "send", "channel": "email", "template": f"drip_{i}", "next": f"w{i}"}
+            for i in range(1, STEPS)
+        },
+        **{f"w{i}": {"type": "wait", "minutes": 0.04, "next": f"s{i + 1}"} for i in range(1, STEPS)},
+        f"s{STEPS}": {"type": "send", "channel": "email", "template": f"drip_{STEPS}", "next": "end"},
+        "end": {"type": "exit"},
+    },
+}
 
 
 def _worker(home) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "boomerang", "--home", str(home), "worker", "--interval", "0.02",
-                             "--batch", "40"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "boomerang", "--home", str(home), "worker", "--interval", "0.02", "--batch", "40"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _count(ws, query) -> int:
@@ -39,12 +52,34 @@ def _count(ws, query) -> int:
 
 
 def test_killing_the_worker_mid_run_loses_nothing_and_doubles_nothing(ws):
-    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    now = datetime.now(UTC).replace(tzinfo=None)
     with ws.uow.session() as session:
-        session.execute(sa.insert(Customer), [{"id": f"cus_{i:05d}", "attributes": {}, "email": f"c{i}@example.com",
-                                              "created_at": now, "updated_at": now} for i in range(CUSTOMERS)])
-        session.execute(sa.insert(Consent), [{"customer_id": f"cus_{i:05d}", "channel": "email", "granted": True,
-                                             "source": "test", "updated_at": now} for i in range(CUSTOMERS)])
+        session.execute(
+            sa.insert(Customer),
+            [
+                {
+                    "id": f"cus_{i:05d}",
+                    "attributes": {},
+                    "email": f"c{i}@example.com",
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for i in range(CUSTOMERS)
+            ],
+        )
+        session.execute(
+            sa.insert(Consent),
+            [
+                {
+                    "customer_id": f"cus_{i:05d}",
+                    "channel": "email",
+                    "granted": True,
+                    "source": "test",
+                    "updated_at": now,
+                }
+                for i in range(CUSTOMERS)
+            ],
+        )
     service.save(ws, DRIP)
     service.set_status(ws, "drip", "active")
     with ws.uow.session() as session:
@@ -79,8 +114,12 @@ def test_killing_the_worker_mid_run_loses_nothing_and_doubles_nothing(ws):
         per_node = dict(conn.execute(sa.select(m.Message.node, sa.func.count()).group_by(m.Message.node)).all())
         outcomes = dict(conn.execute(sa.select(m.Instance.outcome, sa.func.count()).group_by(m.Instance.outcome)).all())
         paths = {tuple(state["path"]) for (state,) in conn.execute(sa.select(m.Instance.state))}
-        sent, distinct = conn.execute(sa.select(sa.func.count(), sa.func.count(sa.distinct(FakeChannelLog.message_key)))).one()
-        unsent = conn.execute(sa.select(sa.func.count()).select_from(m.Message).where(m.Message.status != "sent")).scalar_one()
+        sent, distinct = conn.execute(
+            sa.select(sa.func.count(), sa.func.count(sa.distinct(FakeChannelLog.message_key)))
+        ).one()
+        unsent = conn.execute(
+            sa.select(sa.func.count()).select_from(m.Message).where(m.Message.status != "sent")
+        ).scalar_one()
     assert per_node == {f"s{i}": CUSTOMERS for i in range(1, STEPS + 1)}  # no step lost, none twice
     assert outcomes == {"exited": CUSTOMERS}
     assert paths == {(*[n for i in range(1, STEPS) for n in (f"s{i}", f"w{i}")], f"s{STEPS}", "end")}

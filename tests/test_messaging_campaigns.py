@@ -21,8 +21,13 @@ from boomerang.orders.models import Order
 from messaging_data import NOW, add_customer, add_segment, add_template
 
 CUSTOMERS = 400
-SALE = {"name": "spring_sale", "segment": "everyone", "channels": ["email"], "holdout_percent": 10,
-        "variants": [{"name": "A", "template": "greeting"}, {"name": "B", "template": "greeting_b", "weight": 1}]}
+SALE = {
+    "name": "spring_sale",
+    "segment": "everyone",
+    "channels": ["email"],
+    "holdout_percent": 10,
+    "variants": [{"name": "A", "template": "greeting"}, {"name": "B", "template": "greeting_b", "weight": 1}],
+}
 
 
 @pytest.fixture
@@ -47,10 +52,15 @@ def by(ws, column):
 
 
 def test_definitions_are_checked_field_by_field(shop):
-    cases = [({**SALE, "segment": "nobody"}, "segment"), ({**SALE, "name": "Spring!"}, "name"),
-             ({**SALE, "template": "greeting"}, ""), ({**SALE, "channels": ["fax"]}, "channels"),
-             ({**SALE, "variants": [{"name": "A", "template": "missing"}]}, "variants.A.template"),
-             ({**SALE, "local_time": "25:00"}, "local_time"), ({**SALE, "holdout_percent": 100}, "holdout_percent")]
+    cases = [
+        ({**SALE, "segment": "nobody"}, "segment"),
+        ({**SALE, "name": "Spring!"}, "name"),
+        ({**SALE, "template": "greeting"}, ""),
+        ({**SALE, "channels": ["fax"]}, "channels"),
+        ({**SALE, "variants": [{"name": "A", "template": "missing"}]}, "variants.A.template"),
+        ({**SALE, "local_time": "25:00"}, "local_time"),
+        ({**SALE, "holdout_percent": 100}, "holdout_percent"),
+    ]
     for raw, field in cases:
         with pytest.raises(ValidationFailed) as err:
             campaigns.save(shop, raw)
@@ -69,8 +79,11 @@ def test_holdout_and_variants_split_the_audience_stably_and_the_guards_still_hol
     assert statuses["held_out"] == variants["holdout"]
     # noon UTC is night in Tokyo and early morning in New York: quiet hours hold those back
     assert statuses["sent"] + statuses["queued"] == CUSTOMERS - variants["holdout"]
-    assert set(by(shop, Message.reason)) == {None, "campaign holdout", *(
-        r for r in by(shop, Message.reason) if r and r.startswith("deferred by quiet_hours"))}
+    assert set(by(shop, Message.reason)) == {
+        None,
+        "campaign holdout",
+        *(r for r in by(shop, Message.reason) if r and r.startswith("deferred by quiet_hours")),
+    }
     assert campaigns.get(shop, "spring_sale")["status"] == "sending"
     tick(shop, NOW + timedelta(hours=2))  # 10:00 in New York
     tick(shop, NOW + timedelta(hours=14))  # 11:00 in Tokyo
@@ -84,8 +97,9 @@ def test_holdout_and_variants_split_the_audience_stably_and_the_guards_still_hol
 
 
 def test_local_time_and_throttling_spread_the_sends(shop):
-    campaigns.save(shop, {**SALE, "name": "spring_sale", "local_time": "10:00", "holdout_percent": 0,
-                          "throttle_per_minute": 100})
+    campaigns.save(
+        shop, {**SALE, "name": "spring_sale", "local_time": "10:00", "holdout_percent": 0, "throttle_per_minute": 100}
+    )
     campaigns.schedule(shop, "spring_sale")
     campaigns.start_due(shop, now=NOW)
     with shop.uow.session() as s:
@@ -106,10 +120,31 @@ def test_results_compare_each_variant_with_the_holdout(shop):
         groups = dict(s.execute(sa.select(Message.customer_id, Message.variant)).all())
         for n, (cid, variant) in enumerate(sorted(groups.items())):  # A buys more than the holdout
             if (variant == "A" and n % 2 == 0) or (variant == "holdout" and n % 10 == 0):
-                s.add(Order(id=f"o{n}", customer_id=cid, status="completed", currency="EUR", total=100.0, source="test",
-                            attributes={}, placed_at=NOW + timedelta(days=1), updated_at=NOW))
-        s.add(Order(id="late", customer_id=next(iter(groups)), status="completed", total=999.0, source="test",
-                    attributes={}, placed_at=NOW + timedelta(days=30), updated_at=NOW))  # outside the window
+                s.add(
+                    Order(
+                        id=f"o{n}",
+                        customer_id=cid,
+                        status="completed",
+                        currency="EUR",
+                        total=100.0,
+                        source="test",
+                        attributes={},
+                        placed_at=NOW + timedelta(days=1),
+                        updated_at=NOW,
+                    )
+                )
+        s.add(
+            Order(
+                id="late",
+                customer_id=next(iter(groups)),
+                status="completed",
+                total=999.0,
+                source="test",
+                attributes={},
+                placed_at=NOW + timedelta(days=30),
+                updated_at=NOW,
+            )
+        )  # outside the window
     stats = campaigns.stats(shop, "spring_sale")
     a, hold = stats["groups"]["A"], stats["groups"]["holdout"]
     assert 0 < a["sent"] < a["customers"] and hold["sent"] == 0  # the rest wait out the night
@@ -131,8 +166,15 @@ def test_cancel_stops_what_is_queued(shop):
 def test_cli(shop, tmp_path):
     file = tmp_path / "sale.yaml"
     file.write_text(yaml.safe_dump(SALE))
-    run = lambda *a: subprocess.run([sys.executable, "-m", "boomerang", "--home", str(shop.settings.home), *a],  # noqa: E731
-                                    capture_output=True, text=True, timeout=120)
+
+    def run(*a):
+        return subprocess.run(
+            [sys.executable, "-m", "boomerang", "--home", str(shop.settings.home), *a],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
     assert run("campaigns", "create", str(file)).returncode == 0
     listed = run("campaigns", "list", "--json")
     assert '"spring_sale"' in listed.stdout and '"draft"' in listed.stdout

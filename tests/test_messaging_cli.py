@@ -10,8 +10,9 @@ from messaging_data import add_customer
 
 
 def run(home, *args):
-    return subprocess.run([sys.executable, "-m", "boomerang", "--home", str(home), *args], capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "boomerang", "--home", str(home), *args], capture_output=True, text=True, timeout=120
+    )
 
 
 def test_templates_channels_send_and_log(ws):
@@ -25,15 +26,29 @@ def test_templates_channels_send_and_log(ws):
     assert set(preview["channels"]) == {"email", "sms", "telegram", "webpush", "inapp"}
 
     keys = json.loads(run(home, "channels", "vapid-keys", "--json").stdout)
-    assert run(home, "channels", "set", "webpush", "vapid", f"vapid_private_key={keys['vapid_private_key']}",
-               f"vapid_public_key={keys['vapid_public_key']}", "subject=mailto:ops@shop.example").returncode == 0
+    assert (
+        run(
+            home,
+            "channels",
+            "set",
+            "webpush",
+            "vapid",
+            f"vapid_private_key={keys['vapid_private_key']}",
+            f"vapid_public_key={keys['vapid_public_key']}",
+            "subject=mailto:ops@shop.example",
+        ).returncode
+        == 0
+    )
     listed = run(home, "channels", "list", "--json").stdout
     assert keys["vapid_private_key"] not in listed and '"provider": "vapid"' in listed
     bad = run(home, "channels", "set", "email", "smtp", "port=abc")
     assert bad.returncode == 2 and "config.port" in bad.stderr and "config.from_address" in bad.stderr
 
-    sent = json.loads(run(home, "send", "test", "--channel", "telegram", "--customer", "ann", "--template",
-                          "welcome_1", "--json").stdout)
+    sent = json.loads(
+        run(
+            home, "send", "test", "--channel", "telegram", "--customer", "ann", "--template", "welcome_1", "--json"
+        ).stdout
+    )
     assert sent["status"] == "sent" and sent["channel"] == "telegram"  # the sandbox: recorded, not delivered
     refused = run(home, "send", "test", "--channel", "sms", "--customer", "ann", "--template", "welcome_1")
     assert refused.returncode == 1 and "sms: no consent" in refused.stdout

@@ -97,8 +97,11 @@ def test_links_record_clicks_opens_and_unsubscribes_and_refuse_tampering(store):
     assert "Unsubscribe" in client.get(unsubscribe).text  # a GET only asks
     with store.uow.session() as s:
         assert s.get(Consent, ("ann", "email")).granted
-    answer = client.post(unsubscribe, content=b"List-Unsubscribe=One-Click",
-                         headers={"content-type": "application/x-www-form-urlencoded"})
+    answer = client.post(
+        unsubscribe,
+        content=b"List-Unsubscribe=One-Click",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
     assert answer.status_code == 200 and "unsubscribed" in answer.text
     with store.uow.session() as s:
         assert not s.get(Consent, ("ann", "email")).granted
@@ -121,14 +124,19 @@ def test_the_preference_centre_changes_what_the_guards_let_through_at_once(store
     page = urlsplit(preferences_url(store, "ann")).path
     assert 'value="offers" checked' in client.get(page).text
     assert client.get(page[:-3] + "abc").status_code == 400
-    saved = client.post(page, data={"channel": ["email"], "topic": ["reminders"], "frequency": "weekly",
-                                    "action": "save"})
+    saved = client.post(
+        page, data={"channel": ["email"], "topic": ["reminders"], "frequency": "weekly", "action": "save"}
+    )
     assert saved.status_code == 200 and 'id="saved"' in saved.text
     with store.uow.session() as s:
         prefs = preferences.get(s, "ann")
         queue(s, "offer", "ann", category="promotional")
         queue(s, "receipt", "ann", category="transactional")
-    assert prefs["topics"]["offers"] is False and prefs["channels"] == {**prefs["channels"], "email": True, "sms": False}
+    assert prefs["topics"]["offers"] is False and prefs["channels"] == {
+        **prefs["channels"],
+        "email": True,
+        "sms": False,
+    }
     assert prefs["frequency"] == "weekly"
     dispatch(store, now=NOW)
     got = statuses(store)
@@ -180,11 +188,14 @@ def test_the_in_app_inbox_delivers_once_and_tracks_reads_and_clicks(store):
     assert api.client.get(f"/v1/inbox/{token}").json()["items"] == []
 
 
-@pytest.mark.parametrize("answer, status, reason, attempts", [
-    (SendResult.rate_limited(7), "queued", "email: rate limited (retry after 7 s)", 0),
-    (SendResult.unsubscribed("recipient opted out"), "unsubscribed", "email: recipient opted out", 1),
-    (SendResult.bounced("550 mailbox unavailable"), "bounced", "email: 550 mailbox unavailable", 1),
-])
+@pytest.mark.parametrize(
+    "answer, status, reason, attempts",
+    [
+        (SendResult.rate_limited(7), "queued", "email: rate limited (retry after 7 s)", 0),
+        (SendResult.unsubscribed("recipient opted out"), "unsubscribed", "email: recipient opted out", 1),
+        (SendResult.bounced("550 mailbox unavailable"), "bounced", "email: 550 mailbox unavailable", 1),
+    ],
+)
 def test_provider_results(store, answer, status, reason, attempts):
     store.channels.override("email", lambda ctx: Recording(answer))
     with store.uow.session() as s:
@@ -231,8 +242,16 @@ def test_a_missing_template_fails_the_message_but_the_sandbox_records_it(store):
 
 def test_channel_secrets_are_encrypted_at_rest_masked_and_kept(store):
     api = Api(store)
-    body = {"provider": "smtp", "config": {"host": "127.0.0.1", "port": 2525, "security": "none",
-                                           "from_address": "shop@example.com", "password": "hunter2-secret"}}
+    body = {
+        "provider": "smtp",
+        "config": {
+            "host": "127.0.0.1",
+            "port": 2525,
+            "security": "none",
+            "from_address": "shop@example.com",
+            "password": "hunter2-secret",
+        },
+    }
     answer = api.api("PUT", "/channels/email", json=body)
     assert answer.status_code == 200, answer.text
     assert answer.json()["config"]["password"] == "********" and "hunter2" not in answer.text
@@ -247,7 +266,10 @@ def test_channel_secrets_are_encrypted_at_rest_masked_and_kept(store):
         assert config.load(store, s, "email")[1].password.get_secret_value() == "hunter2-secret"
     bad = api.api("PUT", "/channels/email", json={"provider": "smtp", "config": {"port": "many"}})
     assert bad.status_code == 400 and {e["field"] for e in bad.json()["errors"]} >= {"config.port"}
-    assert api.api("PUT", "/channels/email", json={"provider": "carrier-pigeon"}).json()["errors"][0]["field"] == "provider"
+    assert (
+        api.api("PUT", "/channels/email", json={"provider": "carrier-pigeon"}).json()["errors"][0]["field"]
+        == "provider"
+    )
 
 
 def test_a_click_moves_on_the_journey_that_sent_the_message(store):
@@ -259,11 +281,27 @@ def test_a_click_moves_on_the_journey_that_sent_the_message(store):
 
     email = Recording()
     store.channels.override("email", lambda ctx: email)
-    journeys.save(store, {"name": "nudge", "trigger": {"manual": True}, "control_share": 0, "start": "hello", "nodes": {
-        "hello": {"type": "send", "channel": "email", "template": "greeting", "next": "wait"},
-        "wait": {"type": "wait_event", "event": "Message Clicked", "timeout_hours": 48, "on_event": "clicked",
-                 "next": "ignored"},
-        "clicked": {"type": "exit"}, "ignored": {"type": "exit"}}})
+    journeys.save(
+        store,
+        {
+            "name": "nudge",
+            "trigger": {"manual": True},
+            "control_share": 0,
+            "start": "hello",
+            "nodes": {
+                "hello": {"type": "send", "channel": "email", "template": "greeting", "next": "wait"},
+                "wait": {
+                    "type": "wait_event",
+                    "event": "Message Clicked",
+                    "timeout_hours": 48,
+                    "on_event": "clicked",
+                    "next": "ignored",
+                },
+                "clicked": {"type": "exit"},
+                "ignored": {"type": "exit"},
+            },
+        },
+    )
     journeys.set_status(store, "nudge", "active")
     with store.uow.session() as s:
         add_customer(s, "ann")
@@ -293,20 +331,55 @@ def test_a_journey_keyed_by_a_sku_speaks_of_that_product(store):
 
     email = Recording()
     store.channels.override("email", lambda ctx: email)
-    journeys.save(store, {"name": "restock", "trigger": {"event": "Back In Stock", "key": "sku"}, "start": "tell",
-                          "nodes": {"tell": {"type": "send", "channel": "email", "template": "stock", "next": "done"},
-                                    "done": {"type": "exit"}}})
+    journeys.save(
+        store,
+        {
+            "name": "restock",
+            "trigger": {"event": "Back In Stock", "key": "sku"},
+            "start": "tell",
+            "nodes": {
+                "tell": {"type": "send", "channel": "email", "template": "stock", "next": "done"},
+                "done": {"type": "exit"},
+            },
+        },
+    )
     with store.uow.session() as s:
         add_customer(s, "ann")
-        add_template(s, {"name": "stock", "locales": {"en": {
-            "subject": "{{ product.name }} is back", "text": "{{ product.price|money(product.currency) }}"}}})
-        s.add(Product(sku="mug-1", name="Blue mug", price=12.5, currency="EUR", attributes={}, created_at=NOW,
-                      updated_at=NOW))
+        add_template(
+            s,
+            {
+                "name": "stock",
+                "locales": {
+                    "en": {
+                        "subject": "{{ product.name }} is back",
+                        "text": "{{ product.price|money(product.currency) }}",
+                    }
+                },
+            },
+        )
+        s.add(
+            Product(
+                sku="mug-1", name="Blue mug", price=12.5, currency="EUR", attributes={}, created_at=NOW, updated_at=NOW
+            )
+        )
         from boomerang.journeys.models import Journey
 
         jid = s.scalar(sa.select(Journey.id))
-        s.add(Instance(id="inst1", journey_id=jid, version=1, customer_id="ann", key="mug-1", status="running",
-                       node="tell", control=False, state={}, entered_at=NOW, updated_at=NOW))
+        s.add(
+            Instance(
+                id="inst1",
+                journey_id=jid,
+                version=1,
+                customer_id="ann",
+                key="mug-1",
+                status="running",
+                node="tell",
+                control=False,
+                state={},
+                entered_at=NOW,
+                updated_at=NOW,
+            )
+        )
         queue(s, "m1", "ann", template="stock", instance_id="inst1")
     dispatch(store, now=NOW)
     assert email.sent[0].subject == "Blue mug is back" and email.sent[0].text.startswith("€12.50")

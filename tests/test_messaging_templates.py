@@ -9,16 +9,25 @@ from boomerang.messaging import service
 from boomerang.messaging.templates import check, choose_locale, render
 from messaging_data import GREETING, NOW
 
-UK = {"uk": {"text": "{{ n }} {{ n|plural(one='бал', few='бали', many='балів') }}"},
-      "ru": {"text": "{{ n }} {{ n|plural(one='балл', few='балла', many='баллов') }}"},
-      "en": {"text": "{{ n }} {{ n|plural(one='point', other='points') }}"}}
+UK = {
+    "uk": {"text": "{{ n }} {{ n|plural(one='бал', few='бали', many='балів') }}"},
+    "ru": {"text": "{{ n }} {{ n|plural(one='балл', few='балла', many='баллов') }}"},
+    "en": {"text": "{{ n }} {{ n|plural(one='point', other='points') }}"},
+}
 
 
-@pytest.mark.parametrize("n, uk, ru, en", [
-    (1, "1 бал", "1 балл", "1 point"), (3, "3 бали", "3 балла", "3 points"), (5, "5 балів", "5 баллов", "5 points"),
-    (11, "11 балів", "11 баллов", "11 points"), (21, "21 бал", "21 балл", "21 points"),
-    (22, "22 бали", "22 балла", "22 points"), (0, "0 балів", "0 баллов", "0 points"),
-])
+@pytest.mark.parametrize(
+    "n, uk, ru, en",
+    [
+        (1, "1 бал", "1 балл", "1 point"),
+        (3, "3 бали", "3 балла", "3 points"),
+        (5, "5 балів", "5 баллов", "5 points"),
+        (11, "11 балів", "11 баллов", "11 points"),
+        (21, "21 бал", "21 балл", "21 points"),
+        (22, "22 бали", "22 балла", "22 points"),
+        (0, "0 балів", "0 баллов", "0 points"),
+    ],
+)
 def test_plural_forms_per_locale(n, uk, ru, en):
     assert [render(UK, "sms", loc, {"n": n}).text for loc in ("uk", "ru", "en")] == [uk, ru, en]
 
@@ -50,8 +59,11 @@ def test_the_locale_is_chosen_by_tag_then_language_then_default():
 
 
 def test_the_sandbox_gives_no_way_into_python():
-    for source in ("{{ ''.__class__.__mro__[1].__subclasses__() }}", "{{ cycler.__init__.__globals__ }}",
-                   "{{ first_name.__class__ }}"):
+    for source in (
+        "{{ ''.__class__.__mro__[1].__subclasses__() }}",
+        "{{ cycler.__init__.__globals__ }}",
+        "{{ first_name.__class__ }}",
+    ):
         try:
             assert render({"en": {"text": source}}, "sms", "en", {"first_name": "x"}).text == ""
         except ValidationFailed as refused:
@@ -62,8 +74,9 @@ def test_the_sandbox_gives_no_way_into_python():
 
 
 def test_telegram_text_keeps_only_the_tags_telegram_knows():
-    out = render({"en": {"text": '<b>{{ x }}</b><div>y</div><a href="https://a.test">l</a>'}}, "telegram", "en",
-                 {"x": "<i>"})
+    out = render(
+        {"en": {"text": '<b>{{ x }}</b><div>y</div><a href="https://a.test">l</a>'}}, "telegram", "en", {"x": "<i>"}
+    )
     assert out.text == '<b>&lt;i&gt;</b>y<a href="https://a.test">l</a>'
 
 
@@ -92,8 +105,11 @@ def test_saving_versions_a_template_and_refuses_bad_names_and_topics(ws):
         assert service.save(session, GREETING, now=NOW).version == 1  # unchanged
         changed = {**GREETING, "title": "Another"}
         assert service.save(session, changed, now=NOW).version == 2
-        for bad, field in (({**GREETING, "name": "Bad Name"}, "name"), ({**GREETING, "topic": "spam"}, "topic"),
-                           ({**GREETING, "colour": "red"}, "colour")):
+        for bad, field in (
+            ({**GREETING, "name": "Bad Name"}, "name"),
+            ({**GREETING, "topic": "spam"}, "topic"),
+            ({**GREETING, "colour": "red"}, "colour"),
+        ):
             with pytest.raises(ValidationFailed) as err:
                 service.save(session, bad, now=NOW)
             assert err.value.errors[0]["field"] == field

@@ -17,8 +17,10 @@ PERIOD = {"date_from": date(2024, 1, 1), "date_to": date(2024, 4, 30), "interval
 def duckdb_data() -> Data:
     con = ibis.duckdb.connect()
     con.con.register("raw_events", metrics_data.events())  # Ibis 12's create_table(frame) fails on DuckDB 2
-    con.raw_sql("CREATE TABLE events AS SELECT * REPLACE (CAST(properties AS JSON) AS properties, "
-                "CAST(context AS JSON) AS context) FROM raw_events")
+    con.raw_sql(
+        "CREATE TABLE events AS SELECT * REPLACE (CAST(properties AS JSON) AS properties, "
+        "CAST(context AS JSON) AS context) FROM raw_events"
+    )
     return Data(events=con.table("events"), consents=ibis.memtable(metrics_data.consents()))
 
 
@@ -80,7 +82,10 @@ def test_default_window_comes_from_the_gaps_between_purchases(data):
 def test_cohorts(data):
     cohorts = calc(data, "cohorts", date_from=None)["cohorts"]
     assert [(c["cohort"], c["customers"], c["revenue"]) for c in cohorts] == [
-        ("2024-01", 2, 280), ("2024-02", 1, 10), ("2024-03", 1, 80)]
+        ("2024-01", 2, 280),
+        ("2024-02", 1, 10),
+        ("2024-03", 1, 80),
+    ]
     assert [c["retention"] for c in cohorts] == [[1, 0, 0.5, 0.5], [1, 0, 0], [1, 0]]
     assert calc(data, "cohorts")["details"]["average_retention"] == pytest.approx([1, 0, 1 / 3, 0.5])
 
@@ -105,18 +110,29 @@ def test_lifecycle_history(data):
     assert str(stages.loc["D", "since"].date()) == "2024-04-30"
     events = REGISTRY["lifecycle"].events(data, query)
     history = {c: g.sort_values("timestamp")["stage"].tolist() for c, g in events.groupby("customer_id")}
-    assert history == {"A": ["new", "active", "sleeping", "active", "sleeping"],
-                       "B": ["new", "sleeping", "churned", "reactivated"],
-                       "C": ["new", "sleeping", "churned"], "D": ["new", "sleeping", "churned"]}
+    assert history == {
+        "A": ["new", "active", "sleeping", "active", "sleeping"],
+        "B": ["new", "sleeping", "churned", "reactivated"],
+        "C": ["new", "sleeping", "churned"],
+        "D": ["new", "sleeping", "churned"],
+    }
     assert calc(data, "lifecycle", window_days=60)["stages"] == {
-        "new": 0, "active": 0, "sleeping": 1, "churned": 2, "reactivated": 1}
+        "new": 0,
+        "active": 0,
+        "sleeping": 1,
+        "churned": 2,
+        "reactivated": 1,
+    }
 
 
 def test_funnel_with_its_leaks_and_categories(data):
     funnel = calc(data, "funnel")
     assert [s["customers"] for s in funnel["steps"]] == [4, 2, 1, 1]  # B checked out three weeks later
     assert [(leak["to"], leak["lost"]) for leak in funnel["leaks"]] == [
-        ("Product Added", 2), ("Checkout Started", 1), ("Order Completed", 0)]
+        ("Product Added", 2),
+        ("Checkout Started", 1),
+        ("Order Completed", 0),
+    ]
     by = {b["category"]: [s["customers"] for s in b["steps"]] for b in funnel["by_category"]}
     assert by == {"Coffee": [2, 1, 0, 0], "Tea": [2, 1, 1, 1]}
     tea = calc(data, "funnel", category="Tea")
@@ -133,11 +149,14 @@ def test_subscriber_retention(data):
     assert (channels["sms"]["after_90_days"], channels["sms"]["eligible_90_days"]) == (1, 1)
 
 
-@pytest.mark.parametrize(("params", "field"), [
-    ({"date_from": "2024-05-01", "date_to": "2024-01-01"}, "query"),
-    ({"interval": "fortnight"}, "interval"),
-    ({"window_days": 0}, "window_days"),
-])
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"date_from": "2024-05-01", "date_to": "2024-01-01"}, "query"),
+        ({"interval": "fortnight"}, "interval"),
+        ({"window_days": 0}, "window_days"),
+    ],
+)
 def test_bad_queries_name_the_parameter(params, field):
     from boomerang.core.errors import ValidationFailed
 

@@ -41,8 +41,10 @@ def test_rfm_and_lifecycle_are_stored_and_transitions_logged_once(shop):
     later = service.store_traits(shop, "lifecycle", {**params, "window_days": 40})
     assert 0 <= later["events_added"] < 15
     with shop.log.connect() as conn:
-        rows = conn.execute("SELECT properties->>'from', properties->>'to' FROM events "
-                            "WHERE event = 'Lifecycle Stage Changed' AND customer_id = 'B' ORDER BY timestamp").fetchall()
+        rows = conn.execute(
+            "SELECT properties->>'from', properties->>'to' FROM events "
+            "WHERE event = 'Lifecycle Stage Changed' AND customer_id = 'B' ORDER BY timestamp"
+        ).fetchall()
     assert rows[:4] == [(None, "new"), ("new", "sleeping"), ("sleeping", "churned"), ("churned", "reactivated")]
     assert traits.load(shop, "lifecycle", ["B"])["stage"].tolist() == ["reactivated"]
 
@@ -60,8 +62,11 @@ def test_api(shop):
     assert {"retention_rate", "cohorts", "rfm", "lifecycle", "funnel", "nps", "subscriber_retention"} <= names
     nps = api.api("GET", "/metrics/nps", params={"from": "2024-01-01", "to": "2024-04-30", "interval": "month"})
     assert nps.status_code == 200 and nps.json()["value"] == 25
-    funnel = api.api("GET", "/metrics/funnel", params=[("steps", "Product Viewed"), ("steps", "Product Added"),
-                                                       ("from", "2024-01-01"), ("to", "2024-04-30")]).json()
+    funnel = api.api(
+        "GET",
+        "/metrics/funnel",
+        params=[("steps", "Product Viewed"), ("steps", "Product Added"), ("from", "2024-01-01"), ("to", "2024-04-30")],
+    ).json()
     assert [s["customers"] for s in funnel["steps"]] == [4, 2]
     missing = api.api("GET", "/metrics/happiness")
     assert missing.status_code == 404 and missing.json()["errors"][0]["field"] == "metric"
@@ -73,8 +78,12 @@ def test_api(shop):
 
 
 def _cli(home, *args):
-    return subprocess.run([sys.executable, "-m", "boomerang", "--home", str(home), "report", *args],
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "boomerang", "--home", str(home), "report", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_cli(shop):

@@ -17,13 +17,21 @@ from boomerang.events.process import process
 
 def test_two_pipelines_share_the_inbox_on_postgres(pg_ws):
     now = datetime(2026, 3, 1, 12, 0)
-    messages = [schemas.Track(event="Product Viewed", anonymousId=f"visitor-{i % 300}", messageId=f"m{i}",
-                              properties={"sku": f"S{i % 50}", "price": 3}) for i in range(3000)]
+    messages = [
+        schemas.Track(
+            event="Product Viewed",
+            anonymousId=f"visitor-{i % 300}",
+            messageId=f"m{i}",
+            properties={"sku": f"S{i % 50}", "price": 3},
+        )
+        for i in range(3000)
+    ]
     events = schemas.normalise(messages, received_at=now, limits=pg_ws.settings.ingest, new_id=str)
     with pg_ws.uow.session() as session:
         ingest.accept(session, events, now=now, source="api")
-    settings = Settings(home=pg_ws.settings.home, database_url=pg_ws.settings.database_url,
-                        ingest={"process_chunk_rows": 100})
+    settings = Settings(
+        home=pg_ws.settings.home, database_url=pg_ws.settings.database_url, ingest={"process_chunk_rows": 100}
+    )
     counts, errors = [], []
 
     def pipeline() -> None:

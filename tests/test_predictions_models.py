@@ -25,10 +25,16 @@ def sig3(value: float) -> float:
 @pytest.fixture(scope="module")
 def cdnow() -> pd.DataFrame:
     """The CDNOW sample's 39-week calibration summary, read straight from the file (the service path is tested apart)."""
-    raw = pd.read_csv(DATA / "cdnow" / "CDNOW_sample.txt", sep=r"\s+", header=None,
-                      names=["customer_id", "sample_id", "date", "cds", "value"], dtype={"customer_id": str, "date": str})
-    purchases = pd.DataFrame({"customer_id": raw["customer_id"], "ts": pd.to_datetime(raw["date"], format="%Y%m%d"),
-                              "value": raw["value"]})
+    raw = pd.read_csv(
+        DATA / "cdnow" / "CDNOW_sample.txt",
+        sep=r"\s+",
+        header=None,
+        names=["customer_id", "sample_id", "date", "cds", "value"],
+        dtype={"customer_id": str, "date": str},
+    )
+    purchases = pd.DataFrame(
+        {"customer_id": raw["customer_id"], "ts": pd.to_datetime(raw["date"], format="%Y%m%d"), "value": raw["value"]}
+    )
     return summary.summarise(summary.transactions(purchases), date(1997, 9, 30), "week")
 
 
@@ -45,7 +51,9 @@ def test_cdnow_reproduces_the_published_estimates(cdnow):
         assert got == pytest.approx(published, abs=0.0051)  # and to the digits printed in the papers
     assert bg.log_likelihood == pytest.approx(-9582.4, abs=0.05) and not bg.regularised
     # The paper's worked example: x = 2, t_x = 30.43, T = 38.86 expects 1.226 purchases in the next 39 weeks.
-    assert float(bgnbd.expected_purchases(tuple(bg.params.values()), 39, 2, 30.43, 38.86)) == pytest.approx(1.226, abs=1e-3)
+    assert float(bgnbd.expected_purchases(tuple(bg.params.values()), 39, 2, 30.43, 38.86)) == pytest.approx(
+        1.226, abs=1e-3
+    )
 
 
 PARAMS = (0.243, 4.414, 0.793, 2.426)
@@ -121,7 +129,9 @@ def test_bgnbd_recovers_simulated_parameters():
     assert r == pytest.approx(0.5, rel=0.1) and alpha == pytest.approx(6.0, rel=0.15)
     assert a / (a + b) == pytest.approx(0.7 / 3.7, rel=0.2) and not got.regularised
     # Predictions at the fitted parameters match the simulated mean repeat count.
-    assert float(np.mean(bgnbd.expected_purchases_new(tuple(got.params.values()), T))) == pytest.approx(x.mean(), rel=0.05)
+    assert float(np.mean(bgnbd.expected_purchases_new(tuple(got.params.values()), T))) == pytest.approx(
+        x.mean(), rel=0.05
+    )
 
 
 def test_gamma_gamma_recovers_simulated_parameters():
@@ -151,11 +161,16 @@ def test_a_diverging_fit_is_regularised_warned_and_finite():
 
 
 def test_summary_follows_the_btyd_convention():
-    purchases = pd.DataFrame({
-        "customer_id": ["A", "A", "A", "A", "B", "C"],
-        "ts": pd.to_datetime(["2024-01-01 09:00", "2024-01-01 18:00", "2024-01-08", "2024-01-22", "2024-01-15", "2024-02-01"], format="ISO8601"),
-        "value": [10.0, 5.0, 20.0, 40.0, 7.0, 9.0],
-    })
+    purchases = pd.DataFrame(
+        {
+            "customer_id": ["A", "A", "A", "A", "B", "C"],
+            "ts": pd.to_datetime(
+                ["2024-01-01 09:00", "2024-01-01 18:00", "2024-01-08", "2024-01-22", "2024-01-15", "2024-02-01"],
+                format="ISO8601",
+            ),
+            "value": [10.0, 5.0, 20.0, 40.0, 7.0, 9.0],
+        }
+    )
     daily = summary.transactions(purchases)
     assert len(daily) == 5  # A's two purchases on 1 January are one transaction of 15
     s = summary.summarise(daily, date(2024, 1, 29), "week").set_index("customer_id")
@@ -171,12 +186,25 @@ def test_predictions_frame_is_finite_and_consistent():
     rows = []
     for i in range(len(x)):  # purchases at whole days matching the simulated summary
         first = start + pd.Timedelta(days=int(round((52 - T[i]) * 7)))
-        days = [0] + sorted(np.random.default_rng(i).choice(np.arange(1, max(int(t_x[i] * 7), 1) + 1), int(x[i]))) if x[i] else [0]
+        days = (
+            [0] + sorted(np.random.default_rng(i).choice(np.arange(1, max(int(t_x[i] * 7), 1) + 1), int(x[i])))
+            if x[i]
+            else [0]
+        )
         rows += [(f"c{i}", first + pd.Timedelta(days=int(d)), float(rng.gamma(3.0, 10.0))) for d in days]
     purchases = pd.DataFrame(rows, columns=["customer_id", "ts", "value"])
     models = clv.fit(summary.transactions(purchases), date(2024, 12, 29), "week")
     frame = clv.predict(models, 90)
-    numbers = frame[["p_alive", "churn_probability", "expected_purchases", "purchase_probability", "predicted_spend", "predicted_clv"]]
+    numbers = frame[
+        [
+            "p_alive",
+            "churn_probability",
+            "expected_purchases",
+            "purchase_probability",
+            "predicted_spend",
+            "predicted_clv",
+        ]
+    ]
     assert np.isfinite(numbers.to_numpy()).all()
     assert np.allclose(frame["churn_probability"], 1 - frame["p_alive"])
     assert np.allclose(frame["predicted_clv"], frame["expected_purchases"] * frame["predicted_spend"])

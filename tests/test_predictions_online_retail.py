@@ -35,12 +35,16 @@ def test_the_diverging_fit_is_regularised_with_a_warning(retail):
     assert all(v is not None and math.isfinite(v) and v > 0 for v in numbers)
     with pytest.warns(FitWarning):
         info, frame = service.predict(retail, until=CUTOFF, horizon_days=91, churn=False)
-    values = frame[["p_alive", "expected_purchases", "purchase_probability", "predicted_spend", "predicted_clv"]].to_numpy()
+    values = frame[
+        ["p_alive", "expected_purchases", "purchase_probability", "predicted_spend", "predicted_clv"]
+    ].to_numpy()
     assert len(frame) == result["customers"] and np.isfinite(values).all() and (values >= 0).all()
     assert frame["p_alive"].between(0, 1).all() and frame["purchase_probability"].between(0, 1).all()
     with pytest.warns(FitWarning):  # in days: the frequent buyers reach x ~ 90, where 2F1 needs its care
         _, daily = service.predict(retail, until="2011-09-30", unit="day", horizon_days=365, churn=False)
-    assert np.isfinite(daily[["expected_purchases", "predicted_clv"]].to_numpy()).all() and daily["frequency"].max() > 50
+    assert (
+        np.isfinite(daily[["expected_purchases", "predicted_clv"]].to_numpy()).all() and daily["frequency"].max() > 50
+    )
 
 
 def test_churn_evaluation_on_a_time_split(retail):
@@ -50,4 +54,6 @@ def test_churn_evaluation_on_a_time_split(retail):
     assert result["classifier"]["fitted"] and all(0.5 < v <= 1 for v in auc.values()), auc
     # The classifier sees recency and BG/NBD's outputs among its features: it should not do worse than recency.
     assert auc["classifier"] > auc["recency"]
-    assert {"p_alive", "expected_purchases", "rfm_recency_days", "orders_90d", "consent_email"} <= set(result["classifier"]["features"])
+    assert {"p_alive", "expected_purchases", "rfm_recency_days", "orders_90d", "consent_email"} <= set(
+        result["classifier"]["features"]
+    )

@@ -20,8 +20,16 @@ from conftest import DATA
 
 pytestmark = pytest.mark.shared_data
 UNTIL = "1997-09-30"
-COLUMNS = {"customer_id", "p_alive", "expected_purchases", "predicted_spend", "predicted_clv", "churn_probability",
-           "expected_next_purchase", "churn_risk"}
+COLUMNS = {
+    "customer_id",
+    "p_alive",
+    "expected_purchases",
+    "predicted_spend",
+    "predicted_clv",
+    "churn_probability",
+    "expected_next_purchase",
+    "churn_risk",
+}
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +43,12 @@ def shop(tmp_path_factory):
 def test_fit_through_the_event_log_gives_the_published_estimates(shop):
     result = service.fit(shop, until=UNTIL)
     assert (result["customers"], result["repeat_customers"]) == (2357, 946)
-    assert {k: float(f"{v:.3g}") for k, v in result["bgnbd"].items()} == {"r": 0.243, "alpha": 4.41, "a": 0.793, "b": 2.43}
+    assert {k: float(f"{v:.3g}") for k, v in result["bgnbd"].items()} == {
+        "r": 0.243,
+        "alpha": 4.41,
+        "a": 0.793,
+        "b": 2.43,
+    }
     assert {k: float(f"{v:.3g}") for k, v in result["gamma_gamma"].items()} == {"p": 6.25, "q": 3.74, "gamma": 15.4}
     assert result["warnings"] == [] and result["regularised"] == {"bgnbd": False, "gamma_gamma": False}
     days = service.fit(shop, until=UNTIL, unit="day")["bgnbd"]
@@ -52,11 +65,17 @@ def test_predict_one_row_per_customer(shop):
     # (1,653 for 1,882: the model runs a little low here, as in the paper's own tracking plots).
     _, holdout = service.predict(shop, until=UNTIL, horizon_days=273, churn=False)
     daily = service.history(shop, None)[0].daily
-    assert holdout["expected_purchases"].sum() == pytest.approx(int((daily["day"] > pd.Timestamp(UNTIL)).sum()), rel=0.15)
+    assert holdout["expected_purchases"].sum() == pytest.approx(
+        int((daily["day"] > pd.Timestamp(UNTIL)).sum()), rel=0.15
+    )
     with pytest.raises(ValidationFailed) as bad:
         service.predict(shop, until="1996-12-31")
     assert bad.value.errors[0]["field"] == "until" and "before the first purchase" in bad.value.errors[0]["reason"]
-    for params, field in (({"unit": "month"}, "unit"), ({"until": "1997-02-30"}, "until"), ({"horizon_days": 0}, "horizon_days")):
+    for params, field in (
+        ({"unit": "month"}, "unit"),
+        ({"until": "1997-02-30"}, "until"),
+        ({"horizon_days": 0}, "horizon_days"),
+    ):
         with pytest.raises(ValidationFailed) as bad:
             service.fit(shop, **params) if field != "horizon_days" else service.predict(shop, **params)
         assert bad.value.errors[0]["field"] == field
@@ -69,8 +88,12 @@ def test_evaluation_on_a_time_split(shop):
 
 
 def _cli(home, *args):
-    return subprocess.run([sys.executable, "-m", "boomerang", "--home", str(home), "clv", *args],
-                          capture_output=True, text=True, timeout=180)
+    return subprocess.run(
+        [sys.executable, "-m", "boomerang", "--home", str(home), "clv", *args],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
 
 
 def test_cli(shop, tmp_path):
@@ -115,5 +138,8 @@ def test_api(shop):
     assert bad.status_code == 400 and bad.json()["errors"][0]["field"] == "unit"
     bad = api.api("GET", "/clv/model", params={"until": "1990-01-01"})
     assert bad.status_code == 400 and bad.json()["errors"][0]["field"] == "until"
-    assert api.api("GET", "/clv/evaluation", params={"cutoff": "1998-06-01"}).json()["errors"][0]["field"] == "horizon_weeks"
+    assert (
+        api.api("GET", "/clv/evaluation", params={"cutoff": "1998-06-01"}).json()["errors"][0]["field"]
+        == "horizon_weeks"
+    )
     assert api.client.get("/api/clv/model").status_code == 401

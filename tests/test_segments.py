@@ -48,22 +48,37 @@ def test_traits_rfm_live_as_of_and_stored(shop):
         service.members(ws, {"name": "x", "rule": {"trait": "rfm_group", "op": "exists"}})
     assert _members(ws, ids, {"trait": "frequency", "op": "gte", "value": 2}, as_of="2024-04-30") == {"ann"}
     from boomerang.metrics import service as metrics
+
     metrics.store_traits(ws, "rfm", {"date_to": "2024-04-30"})
     assert _members(ws, ids, {"trait": "frequency", "op": "gte", "value": 3}) == {"ann"}
     assert _members(ws, ids, {"trait": "monetary", "op": "top_percent", "value": 34}) == {"dan"}
 
 
-@pytest.mark.parametrize("raw, field, reason", [
-    ({"name": "x", "rule": {"attribute": "shoe_size", "op": "eq", "value": 1}}, "rule.attribute", "unknown profile field"),
-    ({"name": "x", "rule": {"attribute": "city", "op": "gt", "value": 1}}, "rule", "does not fit a string"),
-    ({"name": "x", "rule": {"event": "Order Completed", "between": ["2024-03-01", "2024-02-01"]}}, "rule", "impossible window"),
-    ({"name": "x", "rule": {"all": [{"event": "A"}, {"trait": "rfm_group", "op": "in", "value": "x"}]}},
-     "rule.all[1]", "non-empty list"),
-    ({"name": "x", "rule": {"event": "A", "within": 3}}, "rule.within", "Extra inputs"),
-    ({"name": "x", "rule": {"foo": 1}}, "rule", "exactly one of"),
-    ({"name": "Bad Name", "rule": {"event": "A"}}, "name", "lower-case"),
-    ({"name": "x", "rule": {"event": "A", "measure": "sum", "op": "gt", "value": 1}}, "rule", "needs the property"),
-])
+@pytest.mark.parametrize(
+    "raw, field, reason",
+    [
+        (
+            {"name": "x", "rule": {"attribute": "shoe_size", "op": "eq", "value": 1}},
+            "rule.attribute",
+            "unknown profile field",
+        ),
+        ({"name": "x", "rule": {"attribute": "city", "op": "gt", "value": 1}}, "rule", "does not fit a string"),
+        (
+            {"name": "x", "rule": {"event": "Order Completed", "between": ["2024-03-01", "2024-02-01"]}},
+            "rule",
+            "impossible window",
+        ),
+        (
+            {"name": "x", "rule": {"all": [{"event": "A"}, {"trait": "rfm_group", "op": "in", "value": "x"}]}},
+            "rule.all[1]",
+            "non-empty list",
+        ),
+        ({"name": "x", "rule": {"event": "A", "within": 3}}, "rule.within", "Extra inputs"),
+        ({"name": "x", "rule": {"foo": 1}}, "rule", "exactly one of"),
+        ({"name": "Bad Name", "rule": {"event": "A"}}, "name", "lower-case"),
+        ({"name": "x", "rule": {"event": "A", "measure": "sum", "op": "gt", "value": 1}}, "rule", "needs the property"),
+    ],
+)
 def test_validation_names_the_field(raw, field, reason):
     with pytest.raises(ValidationFailed) as info:
         parse_definition(raw)
@@ -90,10 +105,24 @@ def test_versions_and_references(shop):
 
 def test_explain_gives_every_condition_with_its_value(shop):
     ws, ids = shop
-    service.save(ws, {"name": "coffee_no_buy", "rule": {"all": [
-        {"event": "Product Viewed", "where": [{"property": "category", "op": "starts_with", "value": "Coffee"}],
-         "within_days": 7, "op": "gte", "value": 3},
-        {"not": {"event": "Order Completed", "within_days": 7}}]}})
+    service.save(
+        ws,
+        {
+            "name": "coffee_no_buy",
+            "rule": {
+                "all": [
+                    {
+                        "event": "Product Viewed",
+                        "where": [{"property": "category", "op": "starts_with", "value": "Coffee"}],
+                        "within_days": 7,
+                        "op": "gte",
+                        "value": 3,
+                    },
+                    {"not": {"event": "Order Completed", "within_days": 7}},
+                ]
+            },
+        },
+    )
     cat = service.explain(ws, "coffee_no_buy", ids["cat"])
     assert cat["member"] is True
     views, no_order = cat["rule"]["children"]
@@ -110,13 +139,17 @@ def test_refresh_records_entries_and_exits_once(shop):
     assert first[0]["size"] == 1 and first[0]["entered"] == 1
     assert membership.refresh(ws)[0]["entered"] == 0
     from boomerang.core.clock import FixedClock
+
     ws.clock = FixedClock(segments_data.NOW.replace(month=6, day=1))
     later = membership.refresh(ws)
     assert later[0]["size"] == 0 and later[0]["exited"] == 1
     from boomerang.events.flush import flush
+
     flush(ws)
     with ws.log.connect() as conn:
-        rows = conn.execute("SELECT event, customer_id FROM events WHERE source = 'segments' ORDER BY timestamp").fetchall()
+        rows = conn.execute(
+            "SELECT event, customer_id FROM events WHERE source = 'segments' ORDER BY timestamp"
+        ).fetchall()
     assert rows == [("Segment Entered", ids["ann"]), ("Segment Exited", ids["ann"])]
     assert [h["size"] for h in service.history(ws, "recent_buyers")] == [1, 1, 0]
 
@@ -126,13 +159,26 @@ def test_live_update_touches_only_the_segments_that_mention_the_event(shop):
     service.save(ws, {"name": "buyers", "rule": {"event": "Order Completed"}})
     service.save(ws, {"name": "kyiv", "rule": {"attribute": "city", "op": "eq", "value": "Kyiv"}})
     membership.refresh(ws)
-    from boomerang.events.ingest import record
     from boomerang.events.flush import flush
+    from boomerang.events.ingest import record
+
     flush(ws)  # the Segment Entered events of the refresh
     with ws.uow.session() as session:
-        record(session, [{"type": "track", "userId": "cat", "event": "Order Completed",
-                          "timestamp": "2024-05-01T11:00:00Z", "properties": {"order_id": "c1", "revenue": 5}}],
-               now=segments_data.NOW, limits=ws.settings.ingest, source="test")
+        record(
+            session,
+            [
+                {
+                    "type": "track",
+                    "userId": "cat",
+                    "event": "Order Completed",
+                    "timestamp": "2024-05-01T11:00:00Z",
+                    "properties": {"order_id": "c1", "revenue": 5},
+                }
+            ],
+            now=segments_data.NOW,
+            limits=ws.settings.ingest,
+            source="test",
+        )
     frames: list = []
     flush(ws, moved=frames)
     touched = membership.touched_by(frames)

@@ -32,12 +32,15 @@ def test_clickhouse_sql_finds_the_same_members(ws, tmp_path):
             path = tmp_path / f"{name}.parquet"
             conn.execute(f"COPY (SELECT * FROM {name}) TO '{path}' (FORMAT parquet)")
             ch.query(f"CREATE TABLE {name} ENGINE = Memory AS SELECT * FROM file('{path}', Parquet)")
-        shapes = {name: ibis.schema({c: _ibis_type(t) for c, t, *_ in conn.execute(f"DESCRIBE {name}").fetchall()})
-                  for name in TABLES}
+        shapes = {
+            name: ibis.schema({c: _ibis_type(t) for c, t, *_ in conn.execute(f"DESCRIBE {name}").fetchall()})
+            for name in TABLES
+        }
     tables = Tables(**{k: ibis.table(shapes[n], name=n) for k, n in zip(("events", "profiles", "consents"), TABLES)})
     compiler = Compiler(tables, as_of=segments_data.NOW, resolve=lambda name: None)
     rules = [rule for rule, _ in segments_data.RULES] + [
-        d.rule for d in library.definitions() if not any(isinstance(x, (Trait, InSegment)) for x in leaves(d.tree))]
+        d.rule for d in library.definitions() if not any(isinstance(x, (Trait, InSegment)) for x in leaves(d.tree))
+    ]
     ran, skipped = 0, []
     for rule in rules:
         try:
@@ -55,5 +58,13 @@ def test_clickhouse_sql_finds_the_same_members(ws, tmp_path):
 
 
 def _ibis_type(duck: str) -> str:
-    return {"VARCHAR": "string", "JSON": "json", "TIMESTAMP": "timestamp", "DATE": "date", "BOOLEAN": "boolean",
-            "DOUBLE": "float64", "BIGINT": "int64", "INTEGER": "int32"}.get(duck, "string")
+    return {
+        "VARCHAR": "string",
+        "JSON": "json",
+        "TIMESTAMP": "timestamp",
+        "DATE": "date",
+        "BOOLEAN": "boolean",
+        "DOUBLE": "float64",
+        "BIGINT": "int64",
+        "INTEGER": "int32",
+    }.get(duck, "string")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
@@ -20,9 +20,11 @@ def test_an_arriving_event_changes_membership_within_the_pipeline(ws):
     pipeline.start()
     try:
         for user, expected in (("u1", 2), ("u2", 4)):  # the second once the pipeline is warm
-            now = datetime.now(timezone.utc).replace(tzinfo=None)
-            messages = [schemas.Identify(userId=user, messageId=f"i-{user}", traits={"city": "Kyiv"}),
-                        schemas.Track(event="Product Added", userId=user, messageId=f"t-{user}", properties={"sku": "S1"})]
+            now = datetime.now(UTC).replace(tzinfo=None)
+            messages = [
+                schemas.Identify(userId=user, messageId=f"i-{user}", traits={"city": "Kyiv"}),
+                schemas.Track(event="Product Added", userId=user, messageId=f"t-{user}", properties={"sku": "S1"}),
+            ]
             events = schemas.normalise(messages, received_at=now, limits=ws.settings.ingest, new_id=str)
             started = time.perf_counter()
             with ws.uow.session() as session:
@@ -31,8 +33,12 @@ def test_an_arriving_event_changes_membership_within_the_pipeline(ws):
             members: list[str] = []
             while time.perf_counter() - started < 60 and len(members) < expected:
                 with ws.engine.connect() as conn:
-                    members = [name for (name,) in conn.execute(sa.text(
-                        "SELECT s.name FROM segment_members m JOIN segments s ON s.id = m.segment_id"))]
+                    members = [
+                        name
+                        for (name,) in conn.execute(
+                            sa.text("SELECT s.name FROM segment_members m JOIN segments s ON s.id = m.segment_id")
+                        )
+                    ]
                 time.sleep(0.02)
             print(f"{user}: event to membership {time.perf_counter() - started:.2f} s")  # the bench reports it
     finally:

@@ -10,14 +10,14 @@ import pytest
 import segments_data
 from boomerang.segments import library, profiles, service
 from boomerang.segments.compile import Compiler, Tables
-from boomerang.segments.definition import parse_rule
-from boomerang.segments.definition import InSegment, Trait, leaves
+from boomerang.segments.definition import InSegment, Trait, leaves, parse_rule
 
 if not os.environ.get("CI"):  # in CI a missing Spark is a failure, not a skip
     pytest.importorskip("pyspark", reason="the Spark tests need pyspark: pip install -e '.[spark]'")
 
 RULES = [rule for rule, _ in segments_data.RULES] + [
-    {"bucket": [0, 50], "salt": "ab"}, {"attribute": "birthday", "op": "before", "value": "1989-01-01"},
+    {"bucket": [0, 50], "salt": "ab"},
+    {"attribute": "birthday", "op": "before", "value": "1989-01-01"},
 ]
 
 
@@ -31,19 +31,29 @@ def test_spark_and_duckdb_find_the_same_members(ws, tmp_path):
         for name, path in files.items():
             conn.execute(f"COPY (SELECT * FROM {name}) TO '{path}' (FORMAT parquet)")
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    session = (SparkSession.builder.master("local[2]").appName("boomerang-segments")
-               .config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "4")
-               .config("spark.sql.session.timeZone", "UTC")
-               .config("spark.sql.warehouse.dir", str(tmp_path / "warehouse")).getOrCreate())
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("boomerang-segments")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "4")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.warehouse.dir", str(tmp_path / "warehouse"))
+        .getOrCreate()
+    )
     session.sparkContext.setLogLevel("ERROR")
     try:
         for name, path in files.items():
             session.read.parquet(str(path)).createOrReplaceTempView(name)
         con = ibis.pyspark.connect(session)
-        tables = Tables(events=con.table("events"), profiles=con.table("profiles"), consents=con.table("profile_consents"))
+        tables = Tables(
+            events=con.table("events"), profiles=con.table("profiles"), consents=con.table("profile_consents")
+        )
         definitions = {d.name: d.tree for d in library.definitions()}
-        rules = RULES + [d.rule for d in library.definitions()  # traits are tables of their own, tested apart
-                         if not any(isinstance(leaf, (Trait, InSegment)) for leaf in leaves(d.tree))]
+        rules = RULES + [
+            d.rule
+            for d in library.definitions()  # traits are tables of their own, tested apart
+            if not any(isinstance(leaf, (Trait, InSegment)) for leaf in leaves(d.tree))
+        ]
         spark = Compiler(tables, as_of=segments_data.NOW, resolve=definitions.__getitem__)
         checked = 0
         for rule in rules:

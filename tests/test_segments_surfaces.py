@@ -25,8 +25,11 @@ def test_ready_made_segments_install_and_run(shop):
     assert all(not s["changed"] for s in library.install(ws))  # installing again changes nothing
     rows = {r["name"]: r for r in membership.refresh(ws)}
     who = {v: k for k, v in ids.items()}
-    members = {name: {who[c] for c in service.members(ws, name)["customer_id"]}
-               for name, row in rows.items() if "error" not in row}
+    members = {
+        name: {who[c] for c in service.members(ws, name)["customer_id"]}
+        for name, row in rows.items()
+        if "error" not in row
+    }
     assert members["category_viewers"] == {"ann", "cat"}  # bob viewed Coffee only twice this week
     assert members["cart_abandoners"] == {"bob"}
     assert members["active_repeat_buyers"] == {"ann"}
@@ -82,8 +85,12 @@ def test_api(shop):
 
 
 def _cli(home, *args):
-    return subprocess.run([sys.executable, "-m", "boomerang", "--home", str(home), "segments", *args],
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "boomerang", "--home", str(home), "segments", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_cli(shop, tmp_path):
@@ -116,7 +123,8 @@ def test_cli(shop, tmp_path):
 
 def test_matrix_shows_the_journeys_a_segment_starts(shop):
     ws, _ = shop
-    from boomerang.journeys import library as journeys, service as journey_service
+    from boomerang.journeys import library as journeys
+    from boomerang.journeys import service as journey_service
 
     library.install(ws)
     journeys.install(ws)

@@ -15,8 +15,13 @@ import pytest
 
 
 def _cli(home, *args, env=None, check=True):
-    done = subprocess.run([sys.executable, "-m", "boomerang", "--home", str(home), *args], capture_output=True,
-                          text=True, env={**os.environ, **(env or {})}, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "boomerang", "--home", str(home), *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+    )
     if check and done.returncode:
         raise AssertionError(f"boomerang {' '.join(args)} failed: {done.stderr}")
     return done
@@ -32,8 +37,13 @@ def _start(home, interval: float):
     """`boomerang serve` in its own process, its pipeline running every `interval` seconds."""
     port = _port()
     env = {**os.environ, "BOOMERANG_INGEST__FLUSH_INTERVAL_SECONDS": str(interval)}
-    proc = subprocess.Popen([sys.executable, "-m", "boomerang", "--home", str(home), "serve", "--port", str(port)],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "boomerang", "--home", str(home), "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     base = f"http://127.0.0.1:{port}"
     for _ in range(200):
         try:
@@ -58,13 +68,18 @@ def server(tmp_path):
 
 def test_the_server_processes_and_flushes_in_the_background(tmp_path):
     home = tmp_path / "ws"
-    keys = {kind: json.loads(_cli(home, "keys", "create", "--kind", kind, "--json").stdout)["key"]
-            for kind in ("write", "secret")}
+    keys = {
+        kind: json.loads(_cli(home, "keys", "create", "--kind", kind, "--json").stdout)["key"]
+        for kind in ("write", "secret")
+    }
     base, proc = _start(home, 0.2)
     try:
         order = {"order_id": "o-1", "total": 20, "products": [{"sku": "S1", "price": 10, "quantity": 2}]}
-        sent = httpx.post(f"{base}/v1/track", auth=(keys["write"], ""),
-                          json={"userId": "u1", "event": "Order Completed", "properties": order})
+        sent = httpx.post(
+            f"{base}/v1/track",
+            auth=(keys["write"], ""),
+            json={"userId": "u1", "event": "Order Completed", "properties": order},
+        )
         assert sent.status_code == 200
         auth = {"Authorization": f"Bearer {keys['secret']}"}
         for _ in range(100):
@@ -84,12 +99,27 @@ def test_the_server_processes_and_flushes_in_the_background(tmp_path):
 def test_acknowledged_events_survive_a_crash_and_cli_works_beside_the_server(server):
     home, base, proc = server
     key = json.loads(_cli(home, "keys", "create", "--kind", "write", "--json").stdout)["key"]
-    batch = {"batch": [{"type": "track", "event": "Product Viewed", "anonymousId": f"a{i}", "messageId": f"m{i}",
-                        "properties": {"sku": "S1", "price": 2}} for i in range(50)]}
+    batch = {
+        "batch": [
+            {
+                "type": "track",
+                "event": "Product Viewed",
+                "anonymousId": f"a{i}",
+                "messageId": f"m{i}",
+                "properties": {"sku": "S1", "price": 2},
+            }
+            for i in range(50)
+        ]
+    }
     assert httpx.post(f"{base}/v1/batch", json=batch, auth=(key, "")).status_code == 200
     during = json.loads(_cli(home, "status", "--json").stdout)  # beside the running server
     assert during["events"]["total"] == 50
-    assert httpx.post(f"{base}/v1/track", json={"event": "Late", "userId": "u", "messageId": "late"}, auth=(key, "")).status_code == 200
+    assert (
+        httpx.post(
+            f"{base}/v1/track", json={"event": "Late", "userId": "u", "messageId": "late"}, auth=(key, "")
+        ).status_code
+        == 200
+    )
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     after = json.loads(_cli(home, "status", "--json").stdout)
@@ -101,12 +131,28 @@ def test_acknowledged_events_survive_a_crash_and_cli_works_beside_the_server(ser
 def test_events_import_is_idempotent_and_reports_bad_lines(tmp_path):
     home = tmp_path / "ws"
     good = tmp_path / "events.jsonl"
-    good.write_text("\n".join(json.dumps(m) for m in [
-        {"type": "identify", "userId": "u1", "traits": {"email": "a@example.org"}, "timestamp": "2024-05-01T10:00:00Z"},
-        {"type": "track", "event": "Order Completed", "userId": "u1", "timestamp": "2024-05-01T10:05:00Z",
-         "properties": {"order_id": "o1", "total": 12.5, "products": [{"sku": "A", "price": 12.5}]}},
-        {"type": "page", "anonymousId": "v1", "name": "Home", "timestamp": "2024-05-02T08:00:00Z"},
-    ]) + "\n")
+    good.write_text(
+        "\n".join(
+            json.dumps(m)
+            for m in [
+                {
+                    "type": "identify",
+                    "userId": "u1",
+                    "traits": {"email": "a@example.org"},
+                    "timestamp": "2024-05-01T10:00:00Z",
+                },
+                {
+                    "type": "track",
+                    "event": "Order Completed",
+                    "userId": "u1",
+                    "timestamp": "2024-05-01T10:05:00Z",
+                    "properties": {"order_id": "o1", "total": 12.5, "products": [{"sku": "A", "price": 12.5}]},
+                },
+                {"type": "page", "anonymousId": "v1", "name": "Home", "timestamp": "2024-05-02T08:00:00Z"},
+            ]
+        )
+        + "\n"
+    )
     first = json.loads(_cli(home, "import", "events", str(good), "--json").stdout)
     second = json.loads(_cli(home, "import", "events", str(good), "--json").stdout)
     assert (first["events_new"], second["events_new"]) == (3, 0)

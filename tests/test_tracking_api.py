@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import gzip
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
 import sqlalchemy as sa
 
 from api_helpers import Api, basic
-from boomerang.orders.models import Order, OrderLine
 from boomerang.catalog.models import Product
 from boomerang.events.models import inbox
 from boomerang.events.process import process
+from boomerang.orders.models import Order, OrderLine
 
 
 @pytest.fixture
@@ -23,7 +23,10 @@ def api(any_ws):
 
 def test_track_identify_page_screen_group_alias_land_in_the_log(api):
     assert api.track("track", {"event": "Signed Up", "userId": "u1", "messageId": "m1"}).json()["success"]
-    assert api.track("identify", {"userId": "u1", "traits": {"email": "U1@Example.com"}, "messageId": "m2"}).status_code == 200
+    assert (
+        api.track("identify", {"userId": "u1", "traits": {"email": "U1@Example.com"}, "messageId": "m2"}).status_code
+        == 200
+    )
     assert api.track("page", {"anonymousId": "a1", "name": "Home", "messageId": "m3"}).status_code == 200
     assert api.track("screen", {"userId": "u1", "name": "Cart", "messageId": "m4"}).status_code == 200
     assert api.track("group", {"userId": "u1", "groupId": "acme", "messageId": "m5"}).status_code == 200
@@ -35,8 +38,18 @@ def test_track_identify_page_screen_group_alias_land_in_the_log(api):
 
 
 def test_same_message_id_is_stored_once_before_and_after_flush(api):
-    body = {"batch": [{"type": "track", "event": "Product Viewed", "anonymousId": "a", "messageId": "dup",
-                       "properties": {"sku": "S1"}}] * 3}
+    body = {
+        "batch": [
+            {
+                "type": "track",
+                "event": "Product Viewed",
+                "anonymousId": "a",
+                "messageId": "dup",
+                "properties": {"sku": "S1"},
+            }
+        ]
+        * 3
+    }
     assert api.track("batch", body).json() == {"success": True, "accepted": 1, "duplicates": 2}
     api.events()
     assert api.track("batch", body).status_code == 200  # the inbox is empty now; the log still dedupes
@@ -44,28 +57,51 @@ def test_same_message_id_is_stored_once_before_and_after_flush(api):
 
 
 def test_batch_of_2500_events_and_gzip(api):
-    batch = [{"type": "track", "event": "Product Viewed", "anonymousId": f"a{i % 300}", "messageId": f"m{i}",
-              "properties": {"sku": f"S{i % 40}", "price": 5}} for i in range(2500)]
+    batch = [
+        {
+            "type": "track",
+            "event": "Product Viewed",
+            "anonymousId": f"a{i % 300}",
+            "messageId": f"m{i}",
+            "properties": {"sku": f"S{i % 40}", "price": 5},
+        }
+        for i in range(2500)
+    ]
     body = gzip.compress(orjson.dumps({"batch": batch}))
     assert len(orjson.dumps({"batch": batch})) < 500 * 1024
-    r = api.client.post("/v1/batch", content=body, headers={**basic(api.write_key), "Content-Encoding": "gzip",
-                                                            "Content-Type": "application/json"})
+    r = api.client.post(
+        "/v1/batch",
+        content=body,
+        headers={**basic(api.write_key), "Content-Encoding": "gzip", "Content-Type": "application/json"},
+    )
     assert r.status_code == 200, r.text
     assert r.json()["accepted"] == 2500
     assert api.events("SELECT count(*), count(DISTINCT customer_id) FROM events") == [(2500, 300)]
 
 
 def test_order_completed_records_order_lines_and_products_then_refund_and_cancel(api):
-    props = {"order_id": "o-1", "total": 30.0, "currency": "EUR", "coupon": "WELCOME",
-             "products": [{"product_id": "SKU-1", "name": "Mug", "category": "Kitchen > Mugs", "price": 10, "quantity": 2},
-                          {"sku": "SKU-2", "name": "Tea", "price": 10, "quantity": 1}]}
+    props = {
+        "order_id": "o-1",
+        "total": 30.0,
+        "currency": "EUR",
+        "coupon": "WELCOME",
+        "products": [
+            {"product_id": "SKU-1", "name": "Mug", "category": "Kitchen > Mugs", "price": 10, "quantity": 2},
+            {"sku": "SKU-2", "name": "Tea", "price": 10, "quantity": 1},
+        ],
+    }
     assert api.track("track", {"event": "Order Completed", "userId": "u9", "properties": props}).status_code == 200
     with api.ws.uow.session() as s:
         order = s.get(Order, "o-1")
         assert (order.status, order.total, order.coupon, order.currency) == ("paid", 30.0, "WELCOME", "EUR")
         assert s.scalar(sa.select(sa.func.count()).select_from(OrderLine)) == 2
         assert s.get(Product, "SKU-1").category == "Kitchen > Mugs"
-    refund = {"event": "Order Refunded", "userId": "u9", "messageId": "r1", "properties": {"order_id": "o-1", "total": 10}}
+    refund = {
+        "event": "Order Refunded",
+        "userId": "u9",
+        "messageId": "r1",
+        "properties": {"order_id": "o-1", "total": 10},
+    }
     api.track("track", refund)
     api.track("track", refund)  # sent twice: refunded once
     with api.ws.uow.session() as s:
@@ -93,8 +129,18 @@ def _error(response, status=400):
         ("track", {"userId": "u", "event": "X", "timestamp": "yesterday-ish"}, "timestamp", "datetime"),
         ("track", {"userId": "u", "event": "X", "timestamp": "2999-01-01T00:00:00Z"}, "timestamp", "future"),
         ("track", {"userId": "u", "event": "X", "timestamp": "1970-01-01T00:00:00Z"}, "timestamp", "before 1990"),
-        ("track", {"userId": "u", "event": "Order Completed", "properties": {"total": 3}}, "properties.order_id", "required"),
-        ("track", {"userId": "u", "event": "Order Completed", "properties": {"order_id": "o", "total": "lots"}}, "properties.total", "number"),
+        (
+            "track",
+            {"userId": "u", "event": "Order Completed", "properties": {"total": 3}},
+            "properties.order_id",
+            "required",
+        ),
+        (
+            "track",
+            {"userId": "u", "event": "Order Completed", "properties": {"order_id": "o", "total": "lots"}},
+            "properties.total",
+            "number",
+        ),
         ("identify", {"userId": "u", "traits": {"birthday": "31/02/1990"}}, "traits.birthday", "date"),
         ("identify", {"userId": "u", "traits": {"consents": {"fax": True}}}, "traits.consents.fax", "unknown channel"),
         ("alias", {"userId": "u"}, "previousId", "Field required"),
@@ -107,8 +153,11 @@ def test_bad_messages_name_the_field_and_store_nothing(api, kind, body, field, r
 
 
 def test_batch_with_one_bad_item_is_rejected_whole(api):
-    batch = [{"type": "track", "event": "A", "userId": "u"}, {"type": "track", "event": "B"},
-             {"type": "nonsense", "userId": "u"}]
+    batch = [
+        {"type": "track", "event": "A", "userId": "u"},
+        {"type": "track", "event": "B"},
+        {"type": "nonsense", "userId": "u"},
+    ]
     errors = _error(api.track("batch", {"batch": batch}))
     fields = {e["field"] for e in errors}
     assert "batch[1]" in fields and "batch[2]" in fields
@@ -134,21 +183,43 @@ def test_wrong_or_missing_key_is_401(api):
 
 
 def test_clock_skew_is_corrected_with_sent_at(api):
-    now = datetime.now(timezone.utc)
-    body = {"batch": [{"type": "track", "event": "X", "userId": "u", "messageId": "skew",
-                       "originalTimestamp": (now + timedelta(hours=5, minutes=-1)).isoformat()}],
-            "sentAt": (now + timedelta(hours=5)).isoformat()}
+    now = datetime.now(UTC)
+    body = {
+        "batch": [
+            {
+                "type": "track",
+                "event": "X",
+                "userId": "u",
+                "messageId": "skew",
+                "originalTimestamp": (now + timedelta(hours=5, minutes=-1)).isoformat(),
+            }
+        ],
+        "sentAt": (now + timedelta(hours=5)).isoformat(),
+    }
     assert api.track("batch", body).status_code == 200
-    (ts,), = api.events("SELECT timestamp FROM events")
+    ((ts,),) = api.events("SELECT timestamp FROM events")
     assert abs((ts - (now.replace(tzinfo=None) - timedelta(minutes=1))).total_seconds()) < 30
 
 
 def test_the_answer_does_not_wait_for_processing_and_processing_follows_in_order(api):
-    body = {"batch": [
-        {"type": "identify", "userId": "u7", "anonymousId": "a7", "traits": {"email": "u7@example.org"}, "messageId": "p1"},
-        {"type": "track", "event": "Order Completed", "anonymousId": "a7", "messageId": "p2",
-         "properties": {"order_id": "o-77", "total": 12}},
-    ]}
+    body = {
+        "batch": [
+            {
+                "type": "identify",
+                "userId": "u7",
+                "anonymousId": "a7",
+                "traits": {"email": "u7@example.org"},
+                "messageId": "p1",
+            },
+            {
+                "type": "track",
+                "event": "Order Completed",
+                "anonymousId": "a7",
+                "messageId": "p2",
+                "properties": {"order_id": "o-77", "total": 12},
+            },
+        ]
+    }
     assert api.track("batch", body, process_now=False).json()["accepted"] == 2
     with api.ws.uow.session() as s:
         waiting = s.execute(sa.select(inbox.c.message_id, inbox.c.customer_id, inbox.c.processed_at)).all()
@@ -163,13 +234,24 @@ def test_the_answer_does_not_wait_for_processing_and_processing_follows_in_order
 
 def test_an_event_that_cannot_be_applied_does_not_hold_up_the_others(api, caplog):
     now = datetime(2026, 1, 1)
-    row = {"type": "identify", "event": "Identify", "user_id": "u", "anonymous_id": None, "timestamp": now,
-           "received_at": now, "source": "api", "context": "{}"}
+    row = {
+        "type": "identify",
+        "event": "Identify",
+        "user_id": "u",
+        "anonymous_id": None,
+        "timestamp": now,
+        "received_at": now,
+        "source": "api",
+        "context": "{}",
+    }
     with api.ws.uow.session() as s:
-        s.execute(inbox.insert(), [
-            {**row, "message_id": "bad", "properties": '{"birthday": "not a date"}'},  # bypassed the API's checks
-            {**row, "message_id": "good", "user_id": "v", "properties": '{"city": "Lviv"}'},
-        ])
+        s.execute(
+            inbox.insert(),
+            [
+                {**row, "message_id": "bad", "properties": '{"birthday": "not a date"}'},  # bypassed the API's checks
+                {**row, "message_id": "good", "user_id": "v", "properties": '{"city": "Lviv"}'},
+            ],
+        )
     assert process(api.ws) == 2
     assert "bad" in caplog.text
     rows = dict(api.events("SELECT message_id, customer_id FROM events"))
@@ -181,10 +263,15 @@ def test_cors_lets_only_the_shops_own_sites_call_v1(ws):
 
     from boomerang.api.app import create_app
 
-    preflight = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization,content-type"}
+    preflight = {
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization,content-type",
+    }
     closed = TestClient(create_app(ws, background=False))  # by default: no cross-origin calls at all
-    assert "access-control-allow-origin" not in closed.options(
-        "/v1/track", headers={"Origin": "https://shop.example.com", **preflight}).headers
+    assert (
+        "access-control-allow-origin"
+        not in closed.options("/v1/track", headers={"Origin": "https://shop.example.com", **preflight}).headers
+    )
     ws.settings.cors_origins = ["https://shop.example.com"]
     client = TestClient(create_app(ws, background=False))
     answer = client.options("/v1/push/subscriptions", headers={"Origin": "https://shop.example.com", **preflight})

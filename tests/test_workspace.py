@@ -7,8 +7,18 @@ def test_migrations_are_idempotent_and_create_both_stores(any_ws):
     again = open_workspace(any_ws.settings)
     with again.engine.connect() as conn:
         tables = set(sa.inspect(conn).get_table_names())
-    assert {"customers", "identities", "consents", "consent_changes", "products", "orders", "order_lines",
-            "api_keys", "event_inbox", "customer_merges"} <= tables
+    assert {
+        "customers",
+        "identities",
+        "consents",
+        "consent_changes",
+        "products",
+        "orders",
+        "order_lines",
+        "api_keys",
+        "event_inbox",
+        "customer_merges",
+    } <= tables
     with again.log.connect() as conn:
         assert conn.execute("SELECT count(*) FROM events").fetchall() == [(0,)]
     assert any_ws.settings.events_path.exists()

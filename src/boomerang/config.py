@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 
@@ -17,7 +17,7 @@ class IngestSettings(BaseModel):
     max_batch_events: int = 2500
     max_message_bytes: int = 32 * 1024
     max_future_seconds: int = 24 * 3600
-    earliest_timestamp: datetime = datetime(1990, 1, 1, tzinfo=timezone.utc)
+    earliest_timestamp: datetime = datetime(1990, 1, 1, tzinfo=UTC)
     flush_interval_seconds: float = 1.0
     flush_chunk_rows: int = 50_000
     process_chunk_rows: int = 2_000  # the operational store is locked while a chunk is processed
@@ -38,11 +38,14 @@ class GuardSettings(BaseModel):
     priority_gap_hours: float = Field(default=24, ge=0, description="promotional after triggered/transactional within")
     caps: dict[str, FrequencyCap] = Field(
         default_factory=lambda: {
-            "all": FrequencyCap(count=3, days=7), "email": FrequencyCap(count=2, days=7),
-            "sms": FrequencyCap(count=2, days=7), "telegram": FrequencyCap(count=2, days=7),
+            "all": FrequencyCap(count=3, days=7),
+            "email": FrequencyCap(count=2, days=7),
+            "sms": FrequencyCap(count=2, days=7),
+            "telegram": FrequencyCap(count=2, days=7),
             "webpush": FrequencyCap(count=2, days=7),
         },
-        description="marketing messages per customer: across channels ('all') and per channel")
+        description="marketing messages per customer: across channels ('all') and per channel",
+    )
     quiet_start: str = Field(default="21:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="local time")
     quiet_end: str = Field(default="09:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="equal to start: none")
 
@@ -69,7 +72,8 @@ class MessagingSettings(BaseModel):
     shop_url: str = Field(default="https://shop.example.com", pattern=r"^https?://")
     inapp_days: int = Field(default=30, ge=1, description="an in-app message disappears after")
     sending_timeout_minutes: float = Field(
-        default=10, gt=0, description="a message left `sending` by a crashed worker is failed, not sent twice")
+        default=10, gt=0, description="a message left `sending` by a crashed worker is failed, not sent twice"
+    )
 
 
 class Settings(BaseSettings):
@@ -83,13 +87,17 @@ class Settings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = 8600
-    public_url: str = Field(default="http://127.0.0.1:8600",
-                            description="where customers reach Boomerang: tracking, unsubscribe and preference links")
+    public_url: str = Field(
+        default="http://127.0.0.1:8600",
+        description="where customers reach Boomerang: tracking, unsubscribe and preference links",
+    )
     cors_origins: list[str] = Field(
-        default_factory=list, description="the shop's sites whose pages may call /v1 (tracking, push, inbox)")
+        default_factory=list, description="the shop's sites whose pages may call /v1 (tracking, push, inbox)"
+    )
     duckdb_lock_timeout_seconds: float = 60.0
     segments_refresh_minutes: float = Field(
-        default=5.0, description="how often serve recomputes segments whose membership changes with time alone")
+        default=5.0, description="how often serve recomputes segments whose membership changes with time alone"
+    )
     ingest: IngestSettings = IngestSettings()
     guards: GuardSettings = GuardSettings()
     messaging: MessagingSettings = MessagingSettings()

@@ -23,11 +23,7 @@ NAMING = {
 
 class Base(DeclarativeBase):
     metadata = sa.MetaData(naming_convention=NAMING)
-    type_annotation_map = {
-        datetime: sa.DateTime(),
-        dict[str, Any]: sa.JSON(),
-        list[str]: sa.JSON(),
-    }
+    type_annotation_map = {datetime: sa.DateTime(), dict[str, Any]: sa.JSON(), list[str]: sa.JSON()}
 
 
 Money = sa.Numeric(18, 4, asdecimal=False)

@@ -2,21 +2,62 @@
 
 from boomerang.auth.models import ApiKey
 from boomerang.catalog.models import Product
+from boomerang.channels.fake import FakeChannelLog
 from boomerang.customers.models import Consent, ConsentChange, Customer, Identity, Merge
 from boomerang.dashboard.models import User
 from boomerang.db import Base
 from boomerang.events.models import InboxEvent
-from boomerang.channels.fake import FakeChannelLog
-from boomerang.journeys.models import ApprovalRequest, Conversion, Instance, Journey, JourneyVersion, LoyaltyEntry, Message
+from boomerang.journeys.models import (
+    ApprovalRequest,
+    Conversion,
+    Instance,
+    Journey,
+    JourneyVersion,
+    LoyaltyEntry,
+    Message,
+)
 from boomerang.messaging.models import (
-    Campaign, ChannelSetting, InboxItem, MessageEvent, Preference, PushSubscription, Template,
+    Campaign,
+    ChannelSetting,
+    InboxItem,
+    MessageEvent,
+    Preference,
+    PushSubscription,
+    Template,
 )
 from boomerang.orders.models import Order, OrderLine
 from boomerang.segments.models import Segment, SegmentMember, SegmentSize, SegmentVersion
 
 __all__ = [
-    "ApprovalRequest", "Conversion", "Instance", "Journey", "JourneyVersion", "LoyaltyEntry", "Message",
-    "ApiKey", "Base", "Consent", "ConsentChange", "Customer", "FakeChannelLog", "Identity", "InboxEvent", "Merge",
-    "Campaign", "ChannelSetting", "InboxItem", "MessageEvent", "Preference", "PushSubscription", "Template",
-    "Order", "OrderLine", "Product", "Segment", "SegmentMember", "SegmentSize", "SegmentVersion", "User",
+    "ApprovalRequest",
+    "Conversion",
+    "Instance",
+    "Journey",
+    "JourneyVersion",
+    "LoyaltyEntry",
+    "Message",
+    "ApiKey",
+    "Base",
+    "Consent",
+    "ConsentChange",
+    "Customer",
+    "FakeChannelLog",
+    "Identity",
+    "InboxEvent",
+    "Merge",
+    "Campaign",
+    "ChannelSetting",
+    "InboxItem",
+    "MessageEvent",
+    "Preference",
+    "PushSubscription",
+    "Template",
+    "Order",
+    "OrderLine",
+    "Product",
+    "Segment",
+    "SegmentMember",
+    "SegmentSize",
+    "SegmentVersion",
+    "User",
 ]

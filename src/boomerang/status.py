@@ -20,16 +20,21 @@ def summary(ws: Workspace) -> dict:
         customers = session.scalar(sa.select(sa.func.count()).where(live))
         identified = session.scalar(sa.select(sa.func.count()).where(live, IDENTIFIED))
         revenue = session.scalar(
-            sa.select(sa.func.coalesce(sa.func.sum(Order.total - Order.refunded_total), 0.0)).where(Order.status != "cancelled")
+            sa.select(sa.func.coalesce(sa.func.sum(Order.total - Order.refunded_total), 0.0)).where(
+                Order.status != "cancelled"
+            )
         )
         # A refund of an order never seen is kept as a returned order of total 0: not an order anyone placed.
         orders = session.scalar(
-            sa.select(sa.func.count()).where(Order.status != "cancelled", sa.or_(Order.total > 0, Order.status != "returned"))
+            sa.select(sa.func.count()).where(
+                Order.status != "cancelled", sa.or_(Order.total > 0, Order.status != "returned")
+            )
         )
         per_customer = (
             sa.select(Order.customer_id, sa.func.count().label("n"))
             .where(Order.customer_id.is_not(None), Order.status.in_(BUYING))
-            .group_by(Order.customer_id).subquery()
+            .group_by(Order.customer_id)
+            .subquery()
         )
         buyers, repeat = session.execute(
             sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(sa.case((per_customer.c.n >= 2, 1), else_=0)), 0))

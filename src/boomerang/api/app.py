@@ -12,8 +12,22 @@ from fastapi.responses import JSONResponse
 from boomerang import __version__
 from boomerang.api.deps import require_secret
 from boomerang.api.routers import (
-    clv, customers, hooks_email, hooks_sms, hooks_telegram, journeys, keys, links, messaging, metrics, orders,
-    products, push, segments, status, tracking,
+    clv,
+    customers,
+    hooks_email,
+    hooks_sms,
+    hooks_telegram,
+    journeys,
+    keys,
+    links,
+    messaging,
+    metrics,
+    orders,
+    products,
+    push,
+    segments,
+    status,
+    tracking,
 )
 from boomerang.auth.service import KeyChecker
 from boomerang.bootstrap import Workspace
@@ -37,9 +51,13 @@ def create_app(ws: Workspace, *, background: bool = True) -> FastAPI:
 
     app = FastAPI(title="Boomerang", version=__version__, lifespan=lifespan)
     if ws.settings.cors_origins:  # the shop's pages call /v1 from their own origin, with the write key
-        app.add_middleware(CORSMiddleware, allow_origins=ws.settings.cors_origins,
-                           allow_methods=["GET", "POST", "DELETE"], max_age=600,
-                           allow_headers=["Authorization", "Content-Type", "Content-Encoding"])
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=ws.settings.cors_origins,
+            allow_methods=["GET", "POST", "DELETE"],
+            max_age=600,
+            allow_headers=["Authorization", "Content-Type", "Content-Encoding"],
+        )
     app.state.ws = ws
     app.state.pipeline = None
     app.state.keys = KeyChecker(ws.uow.session)
@@ -62,12 +80,26 @@ def create_app(ws: Workspace, *, background: bool = True) -> FastAPI:
 
     app.include_router(tracking.router)
     app.include_router(links.router)  # public: each link carries its own signature
-    for hooks in (hooks_email.router, hooks_sms.router, hooks_telegram.router):  # providers' callbacks carry their own signatures
+    for hooks in (
+        hooks_email.router,
+        hooks_sms.router,
+        hooks_telegram.router,
+    ):  # providers' callbacks carry their own signatures
         app.include_router(hooks)
     app.include_router(push.router)  # browsers subscribe with the write key; the service worker
     secret = [Depends(require_secret)]
-    for router in (customers.router, products.router, orders.router, keys.router, status.router, metrics.router,
-                   clv.router, segments.router, journeys.router, messaging.router):
+    for router in (
+        customers.router,
+        products.router,
+        orders.router,
+        keys.router,
+        status.router,
+        metrics.router,
+        clv.router,
+        segments.router,
+        journeys.router,
+        messaging.router,
+    ):
         app.include_router(router, prefix="/api", dependencies=secret)
     mount_dashboard(app, ws, warm=background)  # pages at /, assets at /static
     return app

@@ -28,8 +28,9 @@ def create_key(session: Session, *, kind: str, name: str, now: datetime) -> tupl
     if kind not in KEY_KINDS:
         raise ValidationFailed([{"field": "kind", "reason": f"must be one of {', '.join(KEY_KINDS)}"}])
     plaintext = PREFIXES[kind] + secrets.token_urlsafe(24)
-    key = ApiKey(id=new_id("key"), kind=kind, name=name or kind, prefix=plaintext[:9], key_hash=digest(plaintext),
-                 created_at=now)
+    key = ApiKey(
+        id=new_id("key"), kind=kind, name=name or kind, prefix=plaintext[:9], key_hash=digest(plaintext), created_at=now
+    )
     session.add(key)
     return key, plaintext
 

@@ -14,8 +14,19 @@ from lxml import etree
 
 from boomerang.core.errors import ValidationFailed
 
-COLUMNS = ("sku", "name", "category", "brand", "price", "currency", "in_stock", "stock_quantity", "url", "image_url",
-           "attributes")
+COLUMNS = (
+    "sku",
+    "name",
+    "category",
+    "brand",
+    "price",
+    "currency",
+    "in_stock",
+    "stock_quantity",
+    "url",
+    "image_url",
+    "attributes",
+)
 MAX_ERRORS = 50
 CSV_ALIASES = {  # the first alias found wins; the others stay attributes
     "sku": ("sku", "product_id", "offer_id", "id", "артикул"),
@@ -31,10 +42,22 @@ CSV_ALIASES = {  # the first alias found wins; the others stay attributes
 }
 TRUE = {"true", "1", "yes", "y", "да", "in stock", "in_stock", "instock", "available"}
 FALSE = {"false", "0", "no", "n", "нет", "out of stock", "out_of_stock", "outofstock", "unavailable"}
-YML_FIELDS = {"url", "price", "currencyId", "categoryId", "picture", "name", "vendor", "count", "quantity", "stock"}  # offer children that are columns; every other one is an attribute
+YML_FIELDS = {
+    "url",
+    "price",
+    "currencyId",
+    "categoryId",
+    "picture",
+    "name",
+    "vendor",
+    "count",
+    "quantity",
+    "stock",
+}  # offer children that are columns; every other one is an attribute
 CURRENCY_ALIASES = {"RUR": "RUB"}  # YML's old code for the rouble
-PARSER_OPTIONS = dict(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
-                      remove_comments=True, remove_pis=True)
+PARSER_OPTIONS = dict(
+    resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, remove_comments=True, remove_pis=True
+)
 
 
 class _Problems:
@@ -116,7 +139,9 @@ def _frame(rows: list[dict], problems: _Problems, where: str, id_field: str) -> 
     first: dict[str, int] = {}
     for index, row in enumerate(rows):
         if row["sku"] is not None and first.setdefault(row["sku"], index) != index:
-            problems.add(f"{where}[{index}].{id_field}", f"duplicate id {row['sku']!r} (first at {where}[{first[row['sku']]}])")
+            problems.add(
+                f"{where}[{index}].{id_field}", f"duplicate id {row['sku']!r} (first at {where}[{first[row['sku']]}])"
+            )
     problems.check()
     frame = pd.DataFrame(rows, columns=list(COLUMNS))
     for column in ("sku", "name", "category", "brand", "currency", "url", "image_url"):
@@ -149,13 +174,16 @@ def parse_csv(path: str | Path) -> pd.DataFrame:
         keys = [re.sub(r"[\s\-]+", "_", h.lower()) for h in header]
         columns = {f: next((keys.index(a) for a in aliases if a in keys), None) for f, aliases in CSV_ALIASES.items()}
         if columns["sku"] is None:
-            raise ValidationFailed([{"field": "header", "line": 1,
-                                     "reason": "needs an id column: " + ", ".join(CSV_ALIASES["sku"])}])
+            raise ValidationFailed(
+                [{"field": "header", "line": 1, "reason": "needs an id column: " + ", ".join(CSV_ALIASES["sku"])}]
+            )
         for cells in reader:
             if any(c.strip() for c in cells):
                 rows.append(_csv_row(cells, header, columns, f"rows[{len(rows)}]", reader.line_num, problems))
     except csv.Error as exc:
-        raise ValidationFailed([{"field": "file", "reason": f"not valid CSV: {exc}", "line": reader.line_num}]) from None
+        raise ValidationFailed(
+            [{"field": "file", "reason": f"not valid CSV: {exc}", "line": reader.line_num}]
+        ) from None
     return _frame(rows, problems, "rows", "sku")
 
 
@@ -173,12 +201,16 @@ def _csv_row(cells: list[str], header: list[str], columns: dict, where: str, lin
         problems.add(f"{where}.sku", "is required", line)
     used = set(columns.values())
     return {
-        "sku": cell["sku"] or None, "name": cell["name"] or None, "brand": cell["brand"] or None,
+        "sku": cell["sku"] or None,
+        "name": cell["name"] or None,
+        "brand": cell["brand"] or None,
         "category": category_path(cell["category"]),
         "price": problems.convert(f"{where}.price", line, number, price),
         "currency": problems.convert(f"{where}.currency", line, currency, code),
         "in_stock": _in_stock(problems.convert(f"{where}.in_stock", line, flag, cell["in_stock"]), quantity),
-        "stock_quantity": quantity, "url": cell["url"] or None, "image_url": cell["image_url"] or None,
+        "stock_quantity": quantity,
+        "url": cell["url"] or None,
+        "image_url": cell["image_url"] or None,
         "attributes": {header[i]: v for i, v in enumerate(cells) if i not in used and v},
     }
 
@@ -214,11 +246,16 @@ def _offer(element, where: str, problems: _Problems) -> tuple[dict, str | None]:
     parts = (attributes.get("typePrefix", [""])[0], first.get("vendor"), attributes.get("model", [""])[0])
     name = first.get("name") or " ".join(filter(None, parts))  # a vendor.model offer's name
     row = {
-        "sku": sku, "name": name or None, "category": None, "brand": first.get("vendor") or None,
+        "sku": sku,
+        "name": name or None,
+        "category": None,
+        "brand": first.get("vendor") or None,
         "price": problems.convert(f"{where}.price", line, number, first.get("price")),
         "currency": problems.convert(f"{where}.currencyId", line, currency, first.get("currencyId")),
         "in_stock": _in_stock(problems.convert(f"{where}.available", line, flag, element.get("available")), quantity),
-        "stock_quantity": quantity, "url": first.get("url") or None, "image_url": first.get("picture") or None,
+        "stock_quantity": quantity,
+        "url": first.get("url") or None,
+        "image_url": first.get("picture") or None,
         "attributes": {k: v[0] if len(v) == 1 else v for k, v in attributes.items() if v not in ([""], [None])},
     }
     return row, first.get("categoryId")

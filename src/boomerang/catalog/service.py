@@ -85,7 +85,8 @@ def preload(session: Session, skus: set[str]) -> dict[str, Product]:
     """The known products among these skus, keyed by sku, in one query per 5,000."""
     wanted = sorted(skus)
     return {
-        p.sku: p for start in range(0, len(wanted), 5000)
+        p.sku: p
+        for start in range(0, len(wanted), 5000)
         for p in session.scalars(sa.select(Product).where(Product.sku.in_(wanted[start : start + 5000])))
     }
 
@@ -104,8 +105,11 @@ class ProductLearner:
         table, wanted = Product.__table__, sorted(skus)
         self.known: dict[str, dict] = {}
         for start in range(0, len(wanted), 5000):
-            rows = session.execute(sa.select(table.c.sku, *(table.c[f] for f in self.FIELDS))
-                                   .where(table.c.sku.in_(wanted[start : start + 5000])))
+            rows = session.execute(
+                sa.select(table.c.sku, *(table.c[f] for f in self.FIELDS)).where(
+                    table.c.sku.in_(wanted[start : start + 5000])
+                )
+            )
             self.known.update((row.sku, dict(row._mapping)) for row in rows)
         self.new: dict[str, dict] = {}
         self.changed: set[str] = set()
@@ -124,13 +128,16 @@ class ProductLearner:
     def write(self) -> None:
         table, conn = Product.__table__, self.session.connection()
         if self.new:
-            rows = [{**row, "in_stock": True, "attributes": {}, "created_at": self.now, "updated_at": self.now}
-                    for row in self.new.values()]
+            rows = [
+                {**row, "in_stock": True, "attributes": {}, "created_at": self.now, "updated_at": self.now}
+                for row in self.new.values()
+            ]
             # Another request may have just added the same sku: then this one's fields win.
             conn.execute(upsert(conn, table, ["sku"], rows), rows)
         if self.changed:
             conn.execute(
-                sa.update(table).where(table.c.sku == sa.bindparam("key"))
+                sa.update(table)
+                .where(table.c.sku == sa.bindparam("key"))
                 .values({f: sa.bindparam(f) for f in (*self.FIELDS, "updated_at")}),
                 [{**self.known[sku], "key": sku, "updated_at": self.now} for sku in sorted(self.changed)],
             )

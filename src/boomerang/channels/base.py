@@ -20,8 +20,9 @@ class _MaskUrls(logging.Filter):
     """httpx logs every request's URL at INFO; bot tokens travel in paths and gateway keys in query strings."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = _SECRET_IN_URL.sub(lambda m: "/bot***/" if m.group().startswith("/bot") else "?***",
-                                        record.getMessage())
+        record.msg = _SECRET_IN_URL.sub(
+            lambda m: "/bot***/" if m.group().startswith("/bot") else "?***", record.getMessage()
+        )
         record.args = None
         return True
 
@@ -71,23 +72,23 @@ class SendResult:
         return self.status == "sent"
 
     @classmethod
-    def sent(cls, provider_id: str | None = None) -> "SendResult":
+    def sent(cls, provider_id: str | None = None) -> SendResult:
         return cls("sent", provider_id=provider_id)
 
     @classmethod
-    def failed(cls, error: str, *, permanent: bool = False) -> "SendResult":
+    def failed(cls, error: str, *, permanent: bool = False) -> SendResult:
         return cls("failed", error=error, permanent=permanent)
 
     @classmethod
-    def bounced(cls, error: str) -> "SendResult":
+    def bounced(cls, error: str) -> SendResult:
         return cls("bounced", error=error, permanent=True)
 
     @classmethod
-    def unsubscribed(cls, error: str) -> "SendResult":
+    def unsubscribed(cls, error: str) -> SendResult:
         return cls("unsubscribed", error=error, permanent=True)
 
     @classmethod
-    def rate_limited(cls, seconds: float, error: str = "rate limited") -> "SendResult":
+    def rate_limited(cls, seconds: float, error: str = "rate limited") -> SendResult:
         return cls("rate_limited", error=error, retry_after=max(float(seconds), 0.0))
 
 

@@ -43,8 +43,14 @@ def adapter_class(channel: str, provider: str) -> type:
     if channel not in PROVIDERS:
         raise ValidationFailed([{"field": "channel", "reason": f"unknown channel (one of {', '.join(PROVIDERS)})"}])
     if provider not in PROVIDERS[channel]:
-        raise ValidationFailed([{"field": "provider",
-                                 "reason": f"{channel} has no provider {provider!r} (one of {', '.join(PROVIDERS[channel])})"}])
+        raise ValidationFailed(
+            [
+                {
+                    "field": "provider",
+                    "reason": f"{channel} has no provider {provider!r} (one of {', '.join(PROVIDERS[channel])})",
+                }
+            ]
+        )
     module, name = PROVIDERS[channel][provider].split(":")
     return getattr(import_module(module), name)
 
@@ -68,8 +74,9 @@ def parse(channel: str, provider: str, values: dict[str, Any], *, keep: BaseMode
     try:
         return model.model_validate(values)
     except ValidationError as exc:
-        raise ValidationFailed([{"field": "config." + ".".join(str(p) for p in e["loc"]), "reason": e["msg"]}
-                                for e in exc.errors()]) from None
+        raise ValidationFailed(
+            [{"field": "config." + ".".join(str(p) for p in e["loc"]), "reason": e["msg"]} for e in exc.errors()]
+        ) from None
 
 
 def load(ws: Workspace, session: Session, channel: str) -> tuple[str, BaseModel, bool]:
@@ -85,13 +92,27 @@ def load(ws: Workspace, session: Session, channel: str) -> tuple[str, BaseModel,
             try:
                 values[name] = _fernet(ws).decrypt(values[name]["encrypted"].encode()).decode()
             except InvalidToken:
-                raise ValidationFailed([{"field": f"config.{name}",
-                                         "reason": "cannot be decrypted: the workspace secret changed; set it again"}]) from None
+                raise ValidationFailed(
+                    [
+                        {
+                            "field": f"config.{name}",
+                            "reason": "cannot be decrypted: the workspace secret changed; set it again",
+                        }
+                    ]
+                ) from None
     return row.provider, model.model_validate(values), row.enabled
 
 
-def save(ws: Workspace, session: Session, channel: str, provider: str, values: dict[str, Any], *,
-         enabled: bool = True, now: datetime) -> BaseModel:
+def save(
+    ws: Workspace,
+    session: Session,
+    channel: str,
+    provider: str,
+    values: dict[str, Any],
+    *,
+    enabled: bool = True,
+    now: datetime,
+) -> BaseModel:
     """Set a channel's provider and configuration (secrets encrypted); flushes."""
     keep = None
     if (row := session.get(ChannelSetting, channel)) is not None and row.provider == provider:
@@ -100,8 +121,9 @@ def save(ws: Workspace, session: Session, channel: str, provider: str, values: d
     stored = config.model_dump(mode="json")
     for name in _secret_fields(type(config)):
         secret = getattr(config, name)
-        stored[name] = None if secret is None else {
-            "encrypted": _fernet(ws).encrypt(secret.get_secret_value().encode()).decode()}
+        stored[name] = (
+            None if secret is None else {"encrypted": _fernet(ws).encrypt(secret.get_secret_value().encode()).decode()}
+        )
     if row is None:
         row = ChannelSetting(channel=channel, provider=provider, config=stored, enabled=enabled, updated_at=now)
         session.add(row)
@@ -120,5 +142,11 @@ def describe(ws: Workspace, session: Session, channel: str) -> dict[str, Any]:
     for name in _secret_fields(type(config)):
         shown[name] = MASK if getattr(config, name) is not None else None
     row = session.get(ChannelSetting, channel)
-    return {"channel": channel, "provider": provider, "enabled": enabled, "config": shown,
-            "providers": sorted(PROVIDERS[channel]), "updated_at": row.updated_at.isoformat() if row else None}
+    return {
+        "channel": channel,
+        "provider": provider,
+        "enabled": enabled,
+        "config": shown,
+        "providers": sorted(PROVIDERS[channel]),
+        "updated_at": row.updated_at.isoformat() if row else None,
+    }

@@ -24,8 +24,9 @@ class FakeChannelLog(Base):
 
     __tablename__ = "fake_channel_log"
 
-    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True,
-                                    autoincrement=True)
+    id: Mapped[int] = mapped_column(
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
     message_key: Mapped[str] = mapped_column(sa.String(200))
     channel: Mapped[str] = mapped_column(sa.String(16))
     customer_id: Mapped[str] = mapped_column(sa.String(40))
@@ -49,9 +50,16 @@ class FakeChannel:
     def send(self, message: Outbound) -> SendResult:
         self.sent.append(message)
         if self.session is not None:
-            self.session.add(FakeChannelLog(
-                message_key=message.key, channel=message.channel, customer_id=message.customer_id, address=message.to,
-                template=str(message.data.get("template", "")), at=naive_utc(datetime.now().astimezone())))
+            self.session.add(
+                FakeChannelLog(
+                    message_key=message.key,
+                    channel=message.channel,
+                    customer_id=message.customer_id,
+                    address=message.to,
+                    template=str(message.data.get("template", "")),
+                    at=naive_utc(datetime.now().astimezone()),
+                )
+            )
             self.session.flush()
         return SendResult.sent()
 

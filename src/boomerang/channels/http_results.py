@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
 
@@ -51,8 +51,8 @@ def retry_after(value: str | None, default: float = 1.0) -> float:
     except (TypeError, ValueError):
         return default
     if at.tzinfo is None:
-        at = at.replace(tzinfo=timezone.utc)
-    return max((at - datetime.now(timezone.utc)).total_seconds(), 0.0)
+        at = at.replace(tzinfo=UTC)
+    return max((at - datetime.now(UTC)).total_seconds(), 0.0)
 
 
 def redact(text: str, limit: int = 200) -> str:

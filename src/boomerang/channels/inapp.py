@@ -29,10 +29,18 @@ class InAppChannel:
         now = naive_utc(datetime.now().astimezone())
         found = self.session.scalar(sa.select(InboxItem.id).where(InboxItem.message_key == message.key))
         if found is None:
-            self.session.add(InboxItem(
-                message_key=message.key, message_id=message.message_id, customer_id=message.customer_id,
-                title=(message.subject or "")[:255], body=message.text, url=message.url, created_at=now,
-                expires_at=now + timedelta(days=self.config.expires_days)))
+            self.session.add(
+                InboxItem(
+                    message_key=message.key,
+                    message_id=message.message_id,
+                    customer_id=message.customer_id,
+                    title=(message.subject or "")[:255],
+                    body=message.text,
+                    url=message.url,
+                    created_at=now,
+                    expires_at=now + timedelta(days=self.config.expires_days),
+                )
+            )
             self.session.flush()
             found = self.session.scalar(sa.select(InboxItem.id).where(InboxItem.message_key == message.key))
         return SendResult.sent(f"inbox:{found}")

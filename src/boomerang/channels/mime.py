@@ -45,15 +45,29 @@ def address(name: str, addr: str) -> str:
     return formataddr((name, addr), charset="utf-8")
 
 
-def build(*, sender: str, to: str, subject: str, message_id: str, text: str, html: str | None = None,
-          headers: Mapping[str, str] = {}) -> bytes:
+def build(
+    *,
+    sender: str,
+    to: str,
+    subject: str,
+    message_id: str,
+    text: str,
+    html: str | None = None,
+    headers: Mapping[str, str] = {},
+) -> bytes:
     """The message's bytes. `sender` is a ready From value (see `address`); `headers` are added as given
     (ASCII values, such as List-Unsubscribe) and replace standard ones of the same name."""
     if "\r" in to or "\n" in to:
         raise HeaderInjection("line break in an address")
     # an address is never an encoded word: a non-ASCII one goes raw, and the channel then asks for SMTPUTF8
-    lines = {"From": sender, "To": to, "Subject": header(subject), "Date": formatdate(usegmt=True),
-             "Message-ID": message_id, "MIME-Version": "1.0"}
+    lines = {
+        "From": sender,
+        "To": to,
+        "Subject": header(subject),
+        "Date": formatdate(usegmt=True),
+        "Message-ID": message_id,
+        "MIME-Version": "1.0",
+    }
     for name, value in headers.items():
         lines.pop(next((k for k in lines if k.lower() == name.lower()), name), None)
         lines[name] = header(value)
@@ -62,13 +76,25 @@ def build(*, sender: str, to: str, subject: str, message_id: str, text: str, htm
     boundary = f"=_b{secrets.token_hex(12)}"
     lines["Content-Type"] = f'multipart/alternative; boundary="{boundary}"'
     head = "".join(f"{k}: {v}\r\n" for k, v in lines.items())
-    return b"".join((head.encode(), b"\r\n", f"--{boundary}\r\n".encode(), _part("text/plain", text),
-                     f"--{boundary}\r\n".encode(), _part("text/html", html), f"--{boundary}--\r\n".encode()))
+    return b"".join(
+        (
+            head.encode(),
+            b"\r\n",
+            f"--{boundary}\r\n".encode(),
+            _part("text/plain", text),
+            f"--{boundary}\r\n".encode(),
+            _part("text/html", html),
+            f"--{boundary}--\r\n".encode(),
+        )
+    )
 
 
 def _part(content_type: str, text: str) -> bytes:
     """Content headers, a blank line, the body in base64 (each line, the last one too, ends with CRLF)."""
     encoded = base64.b64encode(text.encode())  # in one go, then cut: encodebytes works 57 bytes at a time
-    lines = b"\r\n".join(encoded[i:i + 76] for i in range(0, len(encoded), 76))
-    return (f"Content-Type: {content_type}; charset=\"utf-8\"\r\nContent-Transfer-Encoding: base64\r\n\r\n".encode()
-            + lines + b"\r\n")
+    lines = b"\r\n".join(encoded[i : i + 76] for i in range(0, len(encoded), 76))
+    return (
+        f'Content-Type: {content_type}; charset="utf-8"\r\nContent-Transfer-Encoding: base64\r\n\r\n'.encode()
+        + lines
+        + b"\r\n"
+    )

@@ -67,8 +67,9 @@ def fit(text: str, settings: SmsSettings, locale: str) -> str | SendResult:
         if latin_count < count:
             text, enc, count = latin, latin_enc, latin_count
     if count > settings.max_parts:
-        return SendResult.failed(f"the text takes {count} SMS parts ({enc}), more than max_parts {settings.max_parts}",
-                                 permanent=True)
+        return SendResult.failed(
+            f"the text takes {count} SMS parts ({enc}), more than max_parts {settings.max_parts}", permanent=True
+        )
     return text
 
 

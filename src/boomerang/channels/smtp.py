@@ -157,9 +157,15 @@ class SmtpChannel:
 
     def compose(self, message: Outbound) -> bytes:
         """The email for `message`, as bytes (channels.mime); HeaderInjection when a header has a line break."""
-        return mime.build(sender=self._from, to=_ascii_domain((message.to or "").strip()), subject=message.subject or "",
-                          message_id=message_id(message.key, self.config.from_address), text=message.text,
-                          html=message.html, headers={**self._reply_to, **message.headers})
+        return mime.build(
+            sender=self._from,
+            to=_ascii_domain((message.to or "").strip()),
+            subject=message.subject or "",
+            message_id=message_id(message.key, self.config.from_address),
+            text=message.text,
+            html=message.html,
+            headers={**self._reply_to, **message.headers},
+        )
 
     def send(self, message: Outbound) -> SendResult:
         to = _ascii_domain((message.to or "").strip())
@@ -195,8 +201,11 @@ class SmtpChannel:
                 return None
             if gone and conn.data_started and isinstance(exc, smtplib.SMTPServerDisconnected):
                 # the server may have taken the message and lost only its answer: a retry could deliver it twice
-                result = SendResult.failed("lost the connection while sending the message: it may have been "
-                                           "delivered, so it is not sent again", permanent=True)
+                result = SendResult.failed(
+                    "lost the connection while sending the message: it may have been "
+                    "delivered, so it is not sent again",
+                    permanent=True,
+                )
             else:
                 result = _result(exc, self.config)
         except BaseException:
@@ -261,11 +270,13 @@ def _result(exc: Exception, config: SmtpChannel.Config) -> SendResult:
         # about the configuration, not this message: once it is fixed the message can go
         return SendResult.failed(f"sender address refused: {_reply(exc.smtp_code, exc.smtp_error)}")
     if isinstance(exc, smtplib.SMTPDataError):
-        return SendResult.failed(f"message refused: {_reply(exc.smtp_code, exc.smtp_error)}",
-                                 permanent=500 <= exc.smtp_code < 600)
+        return SendResult.failed(
+            f"message refused: {_reply(exc.smtp_code, exc.smtp_error)}", permanent=500 <= exc.smtp_code < 600
+        )
     if isinstance(exc, smtplib.SMTPConnectError):
-        return SendResult.failed(f"SMTP server {config.host}:{config.port} refused the connection: "
-                                 f"{_reply(exc.smtp_code, exc.smtp_error)}")
+        return SendResult.failed(
+            f"SMTP server {config.host}:{config.port} refused the connection: {_reply(exc.smtp_code, exc.smtp_error)}"
+        )
     if isinstance(exc, smtplib.SMTPServerDisconnected):  # smtplib's own words: "timed out", "unexpectedly closed"
         return SendResult.failed(f"lost the connection to SMTP server {config.host}:{config.port}: {exc}")
     if isinstance(exc, smtplib.SMTPResponseException):
@@ -273,7 +284,9 @@ def _result(exc: Exception, config: SmtpChannel.Config) -> SendResult:
     if isinstance(exc, smtplib.SMTPNotSupportedError):  # no STARTTLS, no AUTH, no SMTPUTF8
         return SendResult.failed(f"SMTP server {config.host}:{config.port}: {exc}")
     if isinstance(exc, ssl.SSLError):
-        why = getattr(exc, "verify_message", None) or exc.reason or exc  # "self-signed certificate", "WRONG_VERSION_NUMBER"
+        why = (
+            getattr(exc, "verify_message", None) or exc.reason or exc
+        )  # "self-signed certificate", "WRONG_VERSION_NUMBER"
         return SendResult.failed(f"TLS with {config.host}:{config.port} failed: {why}")
     if isinstance(exc, TimeoutError):
         return SendResult.failed(f"SMTP server {config.host}:{config.port} timed out after {config.timeout:g} s")

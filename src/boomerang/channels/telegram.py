@@ -14,6 +14,7 @@ from pydantic import BaseModel, SecretStr, field_validator
 
 from boomerang.channels.base import Outbound, SendResult
 
+
 class BotApiError(Exception):
     """Telegram said no (`code` is its error_code), or could not be reached (`code` 0)."""
 
@@ -30,16 +31,24 @@ class BotApiError(Exception):
 class BotApi:
     """A Bot API client: `call(method, **params)` returns the result or raises BotApiError."""
 
-    def __init__(self, token: str, *, base_url: str = "https://api.telegram.org", timeout: float = 10,
-                 max_connections: int = 4) -> None:
+    def __init__(
+        self, token: str, *, base_url: str = "https://api.telegram.org", timeout: float = 10, max_connections: int = 4
+    ) -> None:
         self.timeout = timeout
-        self._client = httpx.Client(base_url=f"{base_url.rstrip('/')}/bot{token}/", timeout=timeout,
-                                    limits=httpx.Limits(max_connections=max_connections))
+        self._client = httpx.Client(
+            base_url=f"{base_url.rstrip('/')}/bot{token}/",
+            timeout=timeout,
+            limits=httpx.Limits(max_connections=max_connections),
+        )
 
     @classmethod
     def from_config(cls, config: TelegramChannel.Config, *, max_connections: int = 4) -> BotApi:
-        return cls(config.token.get_secret_value(), base_url=config.base_url, timeout=config.timeout,
-                   max_connections=max_connections)
+        return cls(
+            config.token.get_secret_value(),
+            base_url=config.base_url,
+            timeout=config.timeout,
+            max_connections=max_connections,
+        )
 
     def call(self, method: str, **params: Any) -> Any:
         """POST `params` (None left out) as JSON to `method`; getUpdates's long-poll `timeout` extends the wait."""
@@ -59,9 +68,11 @@ class BotApi:
         if answer.get("ok"):
             return answer.get("result")
         retry_after = (answer.get("parameters") or {}).get("retry_after")
-        raise BotApiError(int(answer.get("error_code") or response.status_code),
-                          str(answer.get("description") or f"HTTP {response.status_code}"),
-                          None if retry_after is None else float(retry_after))
+        raise BotApiError(
+            int(answer.get("error_code") or response.status_code),
+            str(answer.get("description") or f"HTTP {response.status_code}"),
+            None if retry_after is None else float(retry_after),
+        )
 
     def close(self) -> None:
         self._client.close()
@@ -103,10 +114,18 @@ class TelegramChannel:
         """sendMessage: the text as Telegram HTML, the buttons as an inline keyboard of (tracked) links."""
         if not message.to:
             return SendResult.failed("the customer has no linked Telegram chat", permanent=True)
-        markup = inline_keyboard([[{"text": b.label, "url": b.url}] for b in message.buttons]) if message.buttons else None
+        markup = (
+            inline_keyboard([[{"text": b.label, "url": b.url}] for b in message.buttons]) if message.buttons else None
+        )
         try:
-            sent = self.api.call("sendMessage", chat_id=message.to, text=message.text, parse_mode="HTML",
-                                 disable_web_page_preview=True, reply_markup=markup)
+            sent = self.api.call(
+                "sendMessage",
+                chat_id=message.to,
+                text=message.text,
+                parse_mode="HTML",
+                disable_web_page_preview=True,
+                reply_markup=markup,
+            )
         except BotApiError as exc:
             return result_of(exc)
         return SendResult.sent(str(sent["message_id"]) if isinstance(sent, dict) and "message_id" in sent else None)
@@ -118,7 +137,9 @@ class TelegramChannel:
 def result_of(exc: BotApiError) -> SendResult:
     """What a Bot API refusal means for the message."""
     if exc.code == 429:
-        return SendResult.rate_limited(1 if exc.retry_after is None else exc.retry_after, f"Telegram: {exc.description}")
+        return SendResult.rate_limited(
+            1 if exc.retry_after is None else exc.retry_after, f"Telegram: {exc.description}"
+        )
     if exc.code == 403:  # the customer blocked the bot or deleted their account: they left the channel
         return SendResult.unsubscribed(f"Telegram: {exc.description}")
     if exc.code == 400:  # chat not found, a malformed message: the same request will fail again

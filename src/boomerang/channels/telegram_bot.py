@@ -33,8 +33,17 @@ from boomerang.messaging import preferences
 if TYPE_CHECKING:
     from boomerang.bootstrap import Workspace
 
-__all__ = ["BotApi", "BotApiError", "bot_api", "bot_config", "customer_from_token", "deep_link", "handle_update",
-           "link_token", "poll"]
+__all__ = [
+    "BotApi",
+    "BotApiError",
+    "bot_api",
+    "bot_config",
+    "customer_from_token",
+    "deep_link",
+    "handle_update",
+    "link_token",
+    "poll",
+]
 
 log = logging.getLogger("boomerang.telegram")
 ALLOWED_UPDATES = ["message", "callback_query"]
@@ -46,48 +55,75 @@ Call = tuple[str, dict[str, Any]]  # a Bot API method and its parameters, made o
 TEXT: dict[str, dict[str, Any]] = {
     "en": {
         "welcome": "Welcome to {shop}! Your offers and news will come here.\n/settings: what we write about and how "
-                   "often\n/bonus: your points and promo codes\n/stop: no more messages here",
+        "often\n/bonus: your points and promo codes\n/stop: no more messages here",
         "link": "This chat is not linked to a {shop} account yet: open the Telegram link on your account page at {url}.",
         "stopped": "Done: {shop} will not write here any more. Send /start to get messages again.",
         "settings": "<b>Your preferences</b>\nTap a topic to turn it on or off, and choose how often we write.",
-        "how_often": "How often", "points": "Your points: <b>{points}</b>", "codes": "Your promo codes:",
-        "help": "Commands: /settings, /bonus, /stop.", "saved": "Saved", "stop_all": "Unsubscribe from everything",
+        "how_often": "How often",
+        "points": "Your points: <b>{points}</b>",
+        "codes": "Your promo codes:",
+        "help": "Commands: /settings, /bonus, /stop.",
+        "saved": "Saved",
+        "stop_all": "Unsubscribe from everything",
         "all_stopped": "You are unsubscribed from all {shop} messages, on every channel. Send /start to get them here again.",
         "topics": preferences.TOPICS,
         "frequencies": {"normal": "As usual", "weekly": "At most once a week", "monthly": "At most once a month"},
     },
     "ru": {
         "welcome": "Добро пожаловать в {shop}! Здесь будут ваши предложения и новости.\n/settings — о чём и как часто "
-                   "писать\n/bonus — ваши баллы и промокоды\n/stop — больше не писать сюда",
+        "писать\n/bonus — ваши баллы и промокоды\n/stop — больше не писать сюда",
         "link": "Этот чат ещё не связан с аккаунтом {shop}: откройте ссылку на Telegram в личном кабинете на {url}.",
         "stopped": "Готово: {shop} больше не будет писать сюда. Отправьте /start, чтобы снова получать сообщения.",
         "settings": "<b>Ваши настройки</b>\nНажмите на тему, чтобы включить или выключить её, и выберите, как часто писать.",
-        "how_often": "Как часто", "points": "Ваши баллы: <b>{points}</b>", "codes": "Ваши промокоды:",
-        "help": "Команды: /settings, /bonus, /stop.", "saved": "Сохранено", "stop_all": "Отписаться от всего",
+        "how_often": "Как часто",
+        "points": "Ваши баллы: <b>{points}</b>",
+        "codes": "Ваши промокоды:",
+        "help": "Команды: /settings, /bonus, /stop.",
+        "saved": "Сохранено",
+        "stop_all": "Отписаться от всего",
         "all_stopped": "Вы отписаны от всех сообщений {shop} во всех каналах. Отправьте /start, чтобы снова получать их здесь.",
-        "topics": {"offers": "Акции и скидки", "new_arrivals": "Новинки и поступления",
-                   "reminders": "Напоминания (корзина, пополнение запасов)", "loyalty": "Баллы, бонусы и ваш уровень",
-                   "feedback": "Отзывы и опросы", "news": "Новости магазина"},
+        "topics": {
+            "offers": "Акции и скидки",
+            "new_arrivals": "Новинки и поступления",
+            "reminders": "Напоминания (корзина, пополнение запасов)",
+            "loyalty": "Баллы, бонусы и ваш уровень",
+            "feedback": "Отзывы и опросы",
+            "news": "Новости магазина",
+        },
         "frequencies": {"normal": "Как обычно", "weekly": "Не чаще раза в неделю", "monthly": "Не чаще раза в месяц"},
     },
     "uk": {
         "welcome": "Вітаємо в {shop}! Тут будуть ваші пропозиції та новини.\n/settings — про що і як часто "
-                   "писати\n/bonus — ваші бали та промокоди\n/stop — більше не писати сюди",
+        "писати\n/bonus — ваші бали та промокоди\n/stop — більше не писати сюди",
         "link": "Цей чат ще не пов'язаний з акаунтом {shop}: відкрийте посилання на Telegram в особистому кабінеті на {url}.",
         "stopped": "Готово: {shop} більше не писатиме сюди. Надішліть /start, щоб знову отримувати повідомлення.",
         "settings": "<b>Ваші налаштування</b>\nНатисніть на тему, щоб увімкнути чи вимкнути її, і оберіть, як часто писати.",
-        "how_often": "Як часто", "points": "Ваші бали: <b>{points}</b>", "codes": "Ваші промокоди:",
-        "help": "Команди: /settings, /bonus, /stop.", "saved": "Збережено", "stop_all": "Відписатися від усього",
+        "how_often": "Як часто",
+        "points": "Ваші бали: <b>{points}</b>",
+        "codes": "Ваші промокоди:",
+        "help": "Команди: /settings, /bonus, /stop.",
+        "saved": "Збережено",
+        "stop_all": "Відписатися від усього",
         "all_stopped": "Ви відписані від усіх повідомлень {shop} у всіх каналах. Надішліть /start, щоб знову отримувати їх тут.",
-        "topics": {"offers": "Акції та знижки", "new_arrivals": "Новинки та надходження",
-                   "reminders": "Нагадування (кошик, поповнення запасів)", "loyalty": "Бали, бонуси та ваш рівень",
-                   "feedback": "Відгуки та опитування", "news": "Новини магазину"},
-        "frequencies": {"normal": "Як зазвичай", "weekly": "Не частіше разу на тиждень", "monthly": "Не частіше разу на місяць"},
+        "topics": {
+            "offers": "Акції та знижки",
+            "new_arrivals": "Новинки та надходження",
+            "reminders": "Нагадування (кошик, поповнення запасів)",
+            "loyalty": "Бали, бонуси та ваш рівень",
+            "feedback": "Відгуки та опитування",
+            "news": "Новини магазину",
+        },
+        "frequencies": {
+            "normal": "Як зазвичай",
+            "weekly": "Не частіше разу на тиждень",
+            "monthly": "Не частіше разу на місяць",
+        },
     },
 }
 
 
 # -- deep links ------------------------------------------------------------------------------------
+
 
 def _mac(ws: Workspace, customer_id: str) -> str:
     key = hashlib.sha256(b"boomerang-telegram-link\0" + ws.secret).digest()
@@ -107,7 +143,7 @@ def link_token(ws: Workspace, customer_id: str) -> str:
 
 def customer_from_token(ws: Workspace, token: str) -> str | None:
     """The customer id a link token was made for; None when it is malformed or altered."""
-    customer_id, sep, mac = token[:-_MAC_CHARS - 1], token[-_MAC_CHARS - 1:-_MAC_CHARS], token[-_MAC_CHARS:]
+    customer_id, sep, mac = token[: -_MAC_CHARS - 1], token[-_MAC_CHARS - 1 : -_MAC_CHARS], token[-_MAC_CHARS:]
     if sep != "_" or not _ID.fullmatch(customer_id) or not hmac.compare_digest(mac, _mac(ws, customer_id)):
         return None
     return customer_id
@@ -119,6 +155,7 @@ def deep_link(ws: Workspace, customer_id: str, bot_username: str) -> str:
 
 
 # -- settings --------------------------------------------------------------------------------------
+
 
 def bot_config(ws: Workspace) -> TelegramChannel.Config | None:
     """The bot's settings; None unless telegram uses the bot provider. A disabled channel still answers
@@ -138,6 +175,7 @@ def bot_api(ws: Workspace) -> tuple[BotApi, TelegramChannel.Config]:
 
 # -- updates ---------------------------------------------------------------------------------------
 
+
 def handle_update(ws: Workspace, api: BotApi, update: dict, *, now: datetime) -> None:
     """Act on one Update (a message or a button press) and answer it; BotApiError when an answer fails."""
     with ws.uow.session() as session:
@@ -153,8 +191,9 @@ def _lang(customer: Customer | None, sender: dict | None) -> str:
 
 
 def _bound(session: Session, chat: str) -> Customer | None:
-    return session.scalars(sa.select(Customer).where(Customer.telegram_chat_id == chat,
-                                                     Customer.merged_into_id.is_(None))).first()
+    return session.scalars(
+        sa.select(Customer).where(Customer.telegram_chat_id == chat, Customer.merged_into_id.is_(None))
+    ).first()
 
 
 def _respond(ws: Workspace, session: Session, update: dict, now: datetime) -> list[Call]:
@@ -190,10 +229,21 @@ def _respond(ws: Workspace, session: Session, update: dict, now: datetime) -> li
         return say("stopped")
     if command == "/settings":
         prefs = preferences.get(session, customer.id)
-        return [("sendMessage", {"chat_id": chat, "text": _settings_text(ws, lang, prefs), "parse_mode": "HTML",
-                                 "reply_markup": _keyboard(lang, prefs)})]
+        return [
+            (
+                "sendMessage",
+                {
+                    "chat_id": chat,
+                    "text": _settings_text(ws, lang, prefs),
+                    "parse_mode": "HTML",
+                    "reply_markup": _keyboard(lang, prefs),
+                },
+            )
+        ]
     if command == "/bonus":
-        return [("sendMessage", {"chat_id": chat, "text": _balance(session, customer, lang, now), "parse_mode": "HTML"})]
+        return [
+            ("sendMessage", {"chat_id": chat, "text": _balance(session, customer, lang, now), "parse_mode": "HTML"})
+        ]
     return say("help")
 
 
@@ -203,7 +253,9 @@ def _bind(session: Session, customer_id: str, chat: str, now: datetime) -> Custo
         customer = session.get(Customer, preferences.get(session, customer_id)["customer_id"])  # follows merges
     except NotFound:
         return None
-    for other in session.scalars(sa.select(Customer).where(Customer.telegram_chat_id == chat, Customer.id != customer.id)):
+    for other in session.scalars(
+        sa.select(Customer).where(Customer.telegram_chat_id == chat, Customer.id != customer.id)
+    ):
         other.telegram_chat_id, other.updated_at = None, now
     customer.telegram_chat_id, customer.updated_at = chat, now
     identity = session.get(Identity, ("telegram", chat))
@@ -224,20 +276,32 @@ def _settings_text(ws: Workspace, lang: str, prefs: dict[str, Any]) -> str:
     """The preference centre's message: the topics, ticked when on, and the frequency."""
     words = TEXT[lang]
     topics = [f"{'✅' if on else '▫️'} {words['topics'][t]}" for t, on in prefs["topics"].items()]
-    return "\n".join([_text(ws, lang, "settings"), "", *topics, "",
-                      f"{words['how_often']}: {words['frequencies'][prefs['frequency']]}"])
+    return "\n".join(
+        [
+            _text(ws, lang, "settings"),
+            "",
+            *topics,
+            "",
+            f"{words['how_often']}: {words['frequencies'][prefs['frequency']]}",
+        ]
+    )
 
 
 def _keyboard(lang: str, prefs: dict[str, Any]) -> dict[str, Any]:
     """The preference centre: a button per topic (pressing sets the opposite), the frequencies, and stop."""
+
     def mark(on: bool, label: str) -> str:
         return f"✅ {label}" if on else label
 
     words = TEXT[lang]
-    rows = [[{"text": mark(on, words["topics"][topic]), "callback_data": f"pref:t:{topic}:{'off' if on else 'on'}"}]
-            for topic, on in prefs["topics"].items()]
-    rows += [[{"text": mark(prefs["frequency"] == f, words["frequencies"][f]), "callback_data": f"pref:f:{f}"}]
-             for f in preferences.FREQUENCIES]
+    rows = [
+        [{"text": mark(on, words["topics"][topic]), "callback_data": f"pref:t:{topic}:{'off' if on else 'on'}"}]
+        for topic, on in prefs["topics"].items()
+    ]
+    rows += [
+        [{"text": mark(prefs["frequency"] == f, words["frequencies"][f]), "callback_data": f"pref:f:{f}"}]
+        for f in preferences.FREQUENCIES
+    ]
     rows.append([{"text": words["stop_all"], "callback_data": "pref:stop"}])
     return inline_keyboard(rows)
 
@@ -255,8 +319,13 @@ def _button(ws: Workspace, session: Session, query: dict, now: datetime) -> list
         return "answerCallbackQuery", {"callback_query_id": query.get("id"), **text, **extra}
 
     def edit(text: str, markup: dict | None = None) -> Call:
-        return "editMessageText", {"chat_id": chat, "message_id": message.get("message_id"), "text": text,
-                                   "parse_mode": "HTML", "reply_markup": markup}
+        return "editMessageText", {
+            "chat_id": chat,
+            "message_id": message.get("message_id"),
+            "text": text,
+            "parse_mode": "HTML",
+            "reply_markup": markup,
+        }
 
     if customer is None:
         return [answer("link", show_alert=True)]
@@ -264,8 +333,9 @@ def _button(ws: Workspace, session: Session, query: dict, now: datetime) -> list
     data = str(query.get("data") or "").split(":")
     try:
         if data[:2] == ["pref", "t"] and len(data) == 4:
-            after = preferences.update(session, customer.id, now=now, source="telegram:/settings",
-                                       topics={data[2]: data[3] == "on"})
+            after = preferences.update(
+                session, customer.id, now=now, source="telegram:/settings", topics={data[2]: data[3] == "on"}
+            )
         elif data[:2] == ["pref", "f"] and len(data) == 3:
             after = preferences.update(session, customer.id, now=now, source="telegram:/settings", frequency=data[2])
         elif data == ["pref", "stop"]:
@@ -283,19 +353,31 @@ def _button(ws: Workspace, session: Session, query: dict, now: datetime) -> list
 def _balance(session: Session, customer: Customer, lang: str, now: datetime) -> str:
     """/bonus: the sum of points and the promo codes still valid; entries of profiles merged into this one count."""
     ids = [customer.id, *session.scalars(sa.select(Customer.id).where(Customer.merged_into_id == customer.id))]
-    entries = session.scalars(sa.select(LoyaltyEntry).where(LoyaltyEntry.customer_id.in_(ids))
-                              .order_by(LoyaltyEntry.at)).all()
-    codes = [f"<code>{html.escape(e.code)}</code>" + (f" −{e.discount_percent:g}%" if e.discount_percent else "")
-             + (f" (→ {e.expires_at:%Y-%m-%d})" if e.expires_at else "")
-             for e in entries if e.kind == "promo_code" and e.code and (e.expires_at is None or e.expires_at > now)]
+    entries = session.scalars(
+        sa.select(LoyaltyEntry).where(LoyaltyEntry.customer_id.in_(ids)).order_by(LoyaltyEntry.at)
+    ).all()
+    codes = [
+        f"<code>{html.escape(e.code)}</code>"
+        + (f" −{e.discount_percent:g}%" if e.discount_percent else "")
+        + (f" (→ {e.expires_at:%Y-%m-%d})" if e.expires_at else "")
+        for e in entries
+        if e.kind == "promo_code" and e.code and (e.expires_at is None or e.expires_at > now)
+    ]
     lines = [TEXT[lang]["points"].format(points=sum(e.points or 0 for e in entries))]
     return "\n".join(lines + (["", TEXT[lang]["codes"], *codes] if codes else []))
 
 
 # -- long polling ----------------------------------------------------------------------------------
 
-def poll(ws: Workspace, *, timeout: int = 25, stop: threading.Event | None = None, max_rounds: int | None = None,
-         on_round: Callable[[int], None] | None = None) -> int:
+
+def poll(
+    ws: Workspace,
+    *,
+    timeout: int = 25,
+    stop: threading.Event | None = None,
+    max_rounds: int | None = None,
+    on_round: Callable[[int], None] | None = None,
+) -> int:
     """Fetch updates with getUpdates and handle each once, until `stop` is set or after `max_rounds`
     requests; returns how many were handled. Rate limits and server errors wait and try again."""
     api, _ = bot_api(ws)

@@ -42,8 +42,9 @@ def sign(secret: str | bytes, body: bytes, timestamp: int) -> str:
     return f"t={timestamp},v1={digest}"
 
 
-def verify_signature(secret: str | bytes, header: str, body: bytes | str, tolerance: float = 300,
-                     now: float | None = None) -> bool:
+def verify_signature(
+    secret: str | bytes, header: str, body: bytes | str, tolerance: float = 300, now: float | None = None
+) -> bool:
     """Whether `header` signs `body` with `secret` within `tolerance` seconds; any v1 may match (rotated keys)."""
     timestamp, candidates = None, []
     for item in (header or "").split(","):
@@ -80,12 +81,22 @@ class WebhookChannel:
             return SendResult.failed("to: the webhook URL must be http:// or https:// with a host", permanent=True)
         now = utc(self.ws.clock.now())
         try:
-            body = orjson.dumps({"id": message.key, "customer_id": message.customer_id, "channel": message.channel,
-                                 "data": dict(message.data), "sent_at": now.isoformat()})
+            body = orjson.dumps(
+                {
+                    "id": message.key,
+                    "customer_id": message.customer_id,
+                    "channel": message.channel,
+                    "data": dict(message.data),
+                    "sent_at": now.isoformat(),
+                }
+            )
         except TypeError as exc:
             return SendResult.failed(f"data: cannot be sent as JSON ({exc})", permanent=True)
-        headers = {"Content-Type": "application/json", "Idempotency-Key": message.key,
-                   "X-Boomerang-Signature": sign(self.key, body, int(now.timestamp()))}
+        headers = {
+            "Content-Type": "application/json",
+            "Idempotency-Key": message.key,
+            "X-Boomerang-Signature": sign(self.key, body, int(now.timestamp())),
+        }
         try:
             response = self.client.post(message.to, content=body, headers=headers)
         except httpx.HTTPError as exc:

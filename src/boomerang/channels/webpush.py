@@ -33,13 +33,19 @@ if TYPE_CHECKING:
     from boomerang.channels.registry import ChannelContext
 
 # Chrome, Edge, Firefox and Safari's push services; others can be added to `push_hosts`
-PUSH_HOSTS = ("fcm.googleapis.com", "android.googleapis.com", "push.services.mozilla.com", "notify.windows.com",
-              "push.apple.com")
+PUSH_HOSTS = (
+    "fcm.googleapis.com",
+    "android.googleapis.com",
+    "push.services.mozilla.com",
+    "notify.windows.com",
+    "push.apple.com",
+)
 MAX_PAYLOAD = 3993  # 4096 bytes a record, less aes128gcm's header, tag and padding delimiter (RFC 8291)
 WHO = "the push service"
 # what py_vapid accepts as the `sub` claim: a mailto: address or an https:// origin
-_SUBJECT = re.compile(r"^(mailto:[^@\s]+@(localhost|[\w%-]+(\.[\w%-]+)+)|https://(localhost|[\w-]+\.[\w.-]+))$",
-                      re.IGNORECASE)
+_SUBJECT = re.compile(
+    r"^(mailto:[^@\s]+@(localhost|[\w%-]+(\.[\w%-]+)+)|https://(localhost|[\w-]+\.[\w.-]+))$", re.IGNORECASE
+)
 
 
 def _b64url(data: bytes) -> str:
@@ -128,8 +134,10 @@ class WebPushChannel:
     def send(self, message: Outbound) -> SendResult:
         with self.ws.uow.session() as session:
             subscriptions = session.execute(
-                sa.select(PushSubscription.endpoint, PushSubscription.p256dh, PushSubscription.auth)
-                .where(PushSubscription.customer_id == message.customer_id)).all()
+                sa.select(PushSubscription.endpoint, PushSubscription.p256dh, PushSubscription.auth).where(
+                    PushSubscription.customer_id == message.customer_id
+                )
+            ).all()
         if not subscriptions:
             return SendResult.failed("no push subscription", permanent=True)
         content = {"title": message.subject or "", "body": message.text, "url": message.url, "tag": message.key}
@@ -137,14 +145,18 @@ class WebPushChannel:
             content["icon"] = message.data["icon"]
         payload = orjson.dumps(content)
         if len(payload) > MAX_PAYLOAD:
-            return SendResult.failed(f"the push payload is {len(payload)} bytes, more than {MAX_PAYLOAD}",
-                                     permanent=True)
+            return SendResult.failed(
+                f"the push payload is {len(payload)} bytes, more than {MAX_PAYLOAD}", permanent=True
+            )
         results = {endpoint: self._push(endpoint, p256dh, auth, payload) for endpoint, p256dh, auth in subscriptions}
         gone = [endpoint for endpoint, result in results.items() if result is None]
         if gone:
             with self.ws.uow.session() as session:
-                session.execute(sa.delete(PushSubscription).where(
-                    PushSubscription.endpoint.in_(gone), PushSubscription.customer_id == message.customer_id))
+                session.execute(
+                    sa.delete(PushSubscription).where(
+                        PushSubscription.endpoint.in_(gone), PushSubscription.customer_id == message.customer_id
+                    )
+                )
         return _overall(results)
 
     def _push(self, endpoint: str, p256dh: str, auth: str, payload: bytes) -> SendResult | None:
@@ -152,9 +164,15 @@ class WebPushChannel:
         if problem := endpoint_problem(endpoint, self.config.push_hosts):
             return SendResult.failed(f"subscription endpoint {problem}", permanent=True)
         try:
-            webpush({"endpoint": endpoint, "keys": {"p256dh": p256dh, "auth": auth}}, data=payload,
-                    vapid_private_key=self.vapid, vapid_claims={"sub": self.config.subject}, ttl=self.config.ttl,
-                    timeout=self.config.timeout, requests_session=self.http)
+            webpush(
+                {"endpoint": endpoint, "keys": {"p256dh": p256dh, "auth": auth}},
+                data=payload,
+                vapid_private_key=self.vapid,
+                vapid_claims={"sub": self.config.subject},
+                ttl=self.config.ttl,
+                timeout=self.config.timeout,
+                requests_session=self.http,
+            )
         except WebPushException as exc:
             if exc.response is None:
                 return SendResult.failed(f"cannot push: {exc.message}", permanent=True)

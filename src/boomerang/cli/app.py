@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -33,7 +33,9 @@ app.command()(report.report)
 @app.callback()
 def main_options(
     ctx: typer.Context,
-    home: Annotated[Optional[Path], typer.Option(help="workspace folder (default: BOOMERANG_HOME or ./boomerang-data)")] = None,
+    home: Annotated[
+        Path | None, typer.Option(help="workspace folder (default: BOOMERANG_HOME or ./boomerang-data)")
+    ] = None,
 ) -> None:
     ctx.obj = {"home": home}
 
@@ -81,8 +83,8 @@ def status(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json", h
 @app.command()
 def serve(
     ctx: typer.Context,
-    host: Annotated[Optional[str], typer.Option(help="address to listen on (default 127.0.0.1)")] = None,
-    port: Annotated[Optional[int], typer.Option(help="port (default 8600)")] = None,
+    host: Annotated[str | None, typer.Option(help="address to listen on (default 127.0.0.1)")] = None,
+    port: Annotated[int | None, typer.Option(help="port (default 8600)")] = None,
 ) -> None:
     """Run the API (tracking, REST) and the dashboard in this process until interrupted."""
     run_server(workspace(ctx), host=host, port=port)
@@ -94,8 +96,10 @@ def run_server(ws, *, host: str | None = None, port: int | None = None) -> None:
     from boomerang.api.app import create_app
 
     host, port = host or ws.settings.host, port or ws.settings.port
-    console.print(f"Boomerang {__version__} on http://{host}:{port}  (dashboard: /, API docs: /docs, "
-                  f"workspace: {ws.settings.home})")
+    console.print(
+        f"Boomerang {__version__} on http://{host}:{port}  (dashboard: /, API docs: /docs, "
+        f"workspace: {ws.settings.home})"
+    )
     uvicorn.run(create_app(ws), host=host, port=port, log_level="warning", access_log=False)
 
 

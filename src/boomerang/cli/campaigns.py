@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
 from boomerang.cli.output import console, definitions, emit_json, failures, workspace
 
-app = typer.Typer(help="Campaigns: a message to a segment, now or later, with A/B variants and a holdout.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Campaigns: a message to a segment, now or later, with A/B variants and a holdout.", no_args_is_help=True
+)
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
 
 
@@ -25,17 +26,36 @@ def list_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
         rows = campaigns.listing(workspace(ctx))
     if as_json:
         return emit_json(rows)
-    table = Table("campaign", "status", "segment", "variants", "channels", "scheduled for", "audience",
-                  title="Campaigns", title_justify="left")
+    table = Table(
+        "campaign",
+        "status",
+        "segment",
+        "variants",
+        "channels",
+        "scheduled for",
+        "audience",
+        title="Campaigns",
+        title_justify="left",
+    )
     for r in rows:
-        table.add_row(r["name"], r["status"], r["segment"], ", ".join(r["variants"]), ", ".join(r["channels"]),
-                      r["scheduled_for"] or "-", f"{r['audience']:,}" if r["audience"] is not None else "-")
+        table.add_row(
+            r["name"],
+            r["status"],
+            r["segment"],
+            ", ".join(r["variants"]),
+            ", ".join(r["channels"]),
+            r["scheduled_for"] or "-",
+            f"{r['audience']:,}" if r["audience"] is not None else "-",
+        )
     console.print(table)
 
 
 @app.command()
-def create(ctx: typer.Context, file: Annotated[Path, typer.Argument(help="JSON or YAML: one campaign or a list")],
-           as_json: JsonOpt = False) -> None:
+def create(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="JSON or YAML: one campaign or a list")],
+    as_json: JsonOpt = False,
+) -> None:
     """Save campaigns as drafts (a draft or scheduled one may be changed)."""
     from boomerang.messaging import campaigns
 
@@ -49,9 +69,12 @@ def create(ctx: typer.Context, file: Annotated[Path, typer.Argument(help="JSON o
 
 
 @app.command()
-def schedule(ctx: typer.Context, name: str,
-             at: Annotated[Optional[datetime], typer.Option(help="UTC; default: its send_at, or now")] = None,
-             as_json: JsonOpt = False) -> None:
+def schedule(
+    ctx: typer.Context,
+    name: str,
+    at: Annotated[datetime | None, typer.Option(help="UTC; default: its send_at, or now")] = None,
+    as_json: JsonOpt = False,
+) -> None:
     """Schedule a campaign; the worker (or serve) queues its messages when the time comes."""
     from boomerang.messaging import campaigns
 
@@ -84,12 +107,31 @@ def stats(ctx: typer.Context, name: str, as_json: JsonOpt = False) -> None:
     if as_json:
         return emit_json(out)
     console.print(f"[bold]{out['name']}[/] ({out['status']}), audience {out['audience'] or 0:,}")
-    table = Table("group", "customers", "sent", "open rate", "click rate", "buyers", "conversion", "revenue",
-                  "per customer", "incremental", title_justify="left")
+    table = Table(
+        "group",
+        "customers",
+        "sent",
+        "open rate",
+        "click rate",
+        "buyers",
+        "conversion",
+        "revenue",
+        "per customer",
+        "incremental",
+        title_justify="left",
+    )
     pct = lambda v: "-" if v is None else f"{v:.1%}"  # noqa: E731
     for name_, g in sorted(out["groups"].items()):
-        table.add_row(name_, f"{g['customers']:,}", f"{g['sent']:,}", pct(g["open_rate"]), pct(g["click_rate"]),
-                      f"{g['buyers']:,}", pct(g["conversion_rate"]), f"{g['revenue']:,.2f}",
-                      "-" if g["revenue_per_customer"] is None else f"{g['revenue_per_customer']:,.2f}",
-                      "-" if "incremental_revenue" not in g else f"{g['incremental_revenue']:,.2f}")
+        table.add_row(
+            name_,
+            f"{g['customers']:,}",
+            f"{g['sent']:,}",
+            pct(g["open_rate"]),
+            pct(g["click_rate"]),
+            f"{g['buyers']:,}",
+            pct(g["conversion_rate"]),
+            f"{g['revenue']:,.2f}",
+            "-" if g["revenue_per_customer"] is None else f"{g['revenue_per_customer']:,.2f}",
+            "-" if "incremental_revenue" not in g else f"{g['incremental_revenue']:,.2f}",
+        )
     console.print(table)

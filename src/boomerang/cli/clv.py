@@ -6,7 +6,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -16,8 +16,9 @@ from boomerang.cli.output import console, emit_json, errors, failures, workspace
 app = typer.Typer(help="Predicted CLV and churn: BG/NBD, Gamma-Gamma and a churn classifier.", no_args_is_help=True)
 
 # Dates and units stay text here: the service checks them and names the option in its error (exit 2).
-UntilOpt = Annotated[Optional[str],
-                     typer.Option(help="end of calibration, YYYY-MM-DD, included (default: the last purchase)")]
+UntilOpt = Annotated[
+    str | None, typer.Option(help="end of calibration, YYYY-MM-DD, included (default: the last purchase)")
+]
 UnitOpt = Annotated[str, typer.Option(help="day or week: the models' time unit")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
 
@@ -47,8 +48,10 @@ def fit(ctx: typer.Context, until: UntilOpt = None, unit: UnitOpt = "week", as_j
     _warn(result)
     if as_json:
         return emit_json(result)
-    console.print(f"[bold]Calibration[/] up to {result['until']} in {result['unit']}s: {result['customers']:,} customers, "
-                  f"{result['repeat_customers']:,} with repeat purchases")
+    console.print(
+        f"[bold]Calibration[/] up to {result['until']} in {result['unit']}s: {result['customers']:,} customers, "
+        f"{result['repeat_customers']:,} with repeat purchases"
+    )
     _params("BG/NBD", result["bgnbd"], result["regularised"]["bgnbd"])
     if result["gamma_gamma"]:
         _params("Gamma-Gamma", result["gamma_gamma"], result["regularised"]["gamma_gamma"])
@@ -63,9 +66,11 @@ def _params(title: str, params: dict[str, float], regularised: bool) -> None:
 
 @app.command()
 def predict(
-    ctx: typer.Context, until: UntilOpt = None, unit: UnitOpt = "week",
+    ctx: typer.Context,
+    until: UntilOpt = None,
+    unit: UnitOpt = "week",
     horizon_days: Annotated[int, typer.Option(help="how many days ahead to predict")] = 90,
-    out: Annotated[Optional[Path], typer.Option(help="write one row per customer to this CSV file")] = None,
+    out: Annotated[Path | None, typer.Option(help="write one row per customer to this CSV file")] = None,
     churn: Annotated[bool, typer.Option(help="also fit the churn classifier (column churn_risk)")] = True,
     store: Annotated[bool, typer.Option(help="store the predictions as customer traits")] = True,
     as_json: JsonOpt = False,
@@ -86,20 +91,36 @@ def predict(
     _warn(result)
     if as_json:
         return emit_json(result)
-    console.print(f"[bold]Predictions[/] for {len(frame):,} customers, next {result['horizon_days']} days "
-                  f"after {result['until']}" + (f" -> {out}" if out else ""))
+    console.print(
+        f"[bold]Predictions[/] for {len(frame):,} customers, next {result['horizon_days']} days "
+        f"after {result['until']}" + (f" -> {out}" if out else "")
+    )
     totals = Table("", "", show_header=False, title="Totals", title_justify="left")
     totals.add_row("expected purchases", f"{frame['expected_purchases'].sum():,.1f}")
     totals.add_row("predicted CLV", f"{frame['predicted_clv'].sum():,.2f}")
     totals.add_row("mean p_alive", f"{frame['p_alive'].mean():.3f}")
     console.print(totals)
     top = frame.nlargest(10, "predicted_clv")
-    table = Table("customer", "p_alive", "expected purchases", "spend", "CLV", "next purchase",
-                  title="Top 10 by predicted CLV", title_justify="left")
+    table = Table(
+        "customer",
+        "p_alive",
+        "expected purchases",
+        "spend",
+        "CLV",
+        "next purchase",
+        title="Top 10 by predicted CLV",
+        title_justify="left",
+    )
     for row in top.itertuples():
         nxt = "-" if pd.isna(row.expected_next_purchase) else f"{row.expected_next_purchase:%Y-%m-%d}"
-        table.add_row(row.customer_id, f"{row.p_alive:.3f}", f"{row.expected_purchases:.2f}", f"{row.predicted_spend:,.2f}",
-                      f"{row.predicted_clv:,.2f}", nxt)
+        table.add_row(
+            row.customer_id,
+            f"{row.p_alive:.3f}",
+            f"{row.expected_purchases:.2f}",
+            f"{row.predicted_spend:,.2f}",
+            f"{row.predicted_clv:,.2f}",
+            nxt,
+        )
     console.print(table)
 
 
@@ -108,7 +129,8 @@ def evaluate(
     ctx: typer.Context,
     cutoff: Annotated[str, typer.Option(help="fit on purchases up to this day, YYYY-MM-DD")],
     horizon_weeks: Annotated[int, typer.Option(help="who buys in this many weeks after the cut-off")] = 13,
-    unit: UnitOpt = "week", as_json: JsonOpt = False,
+    unit: UnitOpt = "week",
+    as_json: JsonOpt = False,
 ) -> None:
     """ROC AUC of the churn classifier, of BG/NBD's expected purchases and of recency, on a time split."""
     from boomerang.predictions import service
@@ -118,8 +140,10 @@ def evaluate(
     _warn(result)
     if as_json:
         return emit_json(result)
-    console.print(f"[bold]Who buys in the {result['horizon_weeks']} weeks after {result['cutoff']}[/]: "
-                  f"{result['buyers']:,} of {result['customers']:,} customers")
+    console.print(
+        f"[bold]Who buys in the {result['horizon_weeks']} weeks after {result['cutoff']}[/]: "
+        f"{result['buyers']:,} of {result['customers']:,} customers"
+    )
     table = Table("score", "ROC AUC", title="Time-split evaluation", title_justify="left")
     for name, value in result["roc_auc"].items():
         table.add_row(name, "-" if value is None else f"{value:.3f}")

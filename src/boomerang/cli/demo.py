@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import warnings
 from datetime import date
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -16,25 +16,29 @@ def demo(
     ctx: typer.Context,
     customers: Annotated[int, typer.Option(min=1, help="how many customers the simulated shop gets")] = 5000,
     days: Annotated[int, typer.Option(min=1, help="how many days of history")] = 365,
-    start: Annotated[Optional[str], typer.Option(help="first day of the history, YYYY-MM-DD (default: that many days ago)")] = None,
+    start: Annotated[
+        str | None, typer.Option(help="first day of the history, YYYY-MM-DD (default: that many days ago)")
+    ] = None,
     seed: Annotated[int, typer.Option(help="random seed: the same seed gives the same shop")] = 42,
-    no_serve: Annotated[bool, typer.Option("--no-serve", help="load and print the summary, do not start the server")] = False,
-    host: Annotated[Optional[str], typer.Option(help="address for the server")] = None,
-    port: Annotated[Optional[int], typer.Option(help="port for the server")] = None,
+    no_serve: Annotated[
+        bool, typer.Option("--no-serve", help="load and print the summary, do not start the server")
+    ] = False,
+    host: Annotated[str | None, typer.Option(help="address for the server")] = None,
+    port: Annotated[int | None, typer.Option(help="port for the server")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
 ) -> None:
     """Load a realistic demo shop (catalog, customers, a year of behaviour) and start the server."""
     from boomerang.auth.service import create_key
-    from boomerang.dashboard.service import demo_admin
-    from boomerang.metrics import service as metrics
-    from boomerang.predictions import service as predictions
-    from boomerang.journeys import library as journey_library
-    from boomerang.messaging import service as templates_service
-    from boomerang.segments import library, membership
     from boomerang.cli.app import print_summary, run_server
     from boomerang.core.clock import naive_utc
+    from boomerang.dashboard.service import demo_admin
     from boomerang.demo.simulator import SimConfig, estimate_events, simulate
     from boomerang.events.bulk import LoadResult, load
+    from boomerang.journeys import library as journey_library
+    from boomerang.messaging import service as templates_service
+    from boomerang.metrics import service as metrics
+    from boomerang.predictions import service as predictions
+    from boomerang.segments import library, membership
     from boomerang.status import summary
 
     with failures():
@@ -61,19 +65,33 @@ def demo(
             _, write_key = create_key(session, kind="write", name="demo", now=naive_utc(ws.clock.now()))
             _, secret_key = create_key(session, kind="secret", name="demo", now=naive_utc(ws.clock.now()))
             admin = demo_admin(session, now=naive_utc(ws.clock.now()))
-        data = {**summary(ws), "seconds": round(time.perf_counter() - started, 1), "workspace": str(ws.settings.home),
-                "write_key": write_key, "secret_key": secret_key, "dashboard": admin, "segments": segments,
-                "journeys": journeys, "templates": templates}
+        data = {
+            **summary(ws),
+            "seconds": round(time.perf_counter() - started, 1),
+            "workspace": str(ws.settings.home),
+            "write_key": write_key,
+            "secret_key": secret_key,
+            "dashboard": admin,
+            "segments": segments,
+            "journeys": journeys,
+            "templates": templates,
+        }
     if as_json:
         emit_json(data)
     else:
         print_summary(data)
         console.print(f"loaded in {data['seconds']} s into {data['workspace']}")
         console.print(f"write key (tracking): [bold]{write_key}[/]\nsecret key (/api):    [bold]{secret_key}[/]")
-        console.print("segments: " + ", ".join(f"{name} {size:,}" for name, size in segments.items() if size is not None))
+        console.print(
+            "segments: " + ", ".join(f"{name} {size:,}" for name, size in segments.items() if size is not None)
+        )
         console.print(f"journeys (drafts): {len(journeys)}; activate one with boomerang journeys activate NAME")
-        console.print(f"message templates: {len(templates)} (en, ru, uk); every channel records to the sandbox "
-                      "until configured: boomerang channels set ...")
-        console.print(f"dashboard login:      [bold]{admin['username']}[/] / [bold]{admin['password']}[/] ({admin['role']})")
+        console.print(
+            f"message templates: {len(templates)} (en, ru, uk); every channel records to the sandbox "
+            "until configured: boomerang channels set ..."
+        )
+        console.print(
+            f"dashboard login:      [bold]{admin['username']}[/] / [bold]{admin['password']}[/] ({admin['role']})"
+        )
     if not no_serve:
         run_server(ws, host=host, port=port)

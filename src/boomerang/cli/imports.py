@@ -5,13 +5,15 @@ from __future__ import annotations
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from boomerang.cli.output import Bar, console, emit_json, failures, workspace
 
-app = typer.Typer(help="Import files into the workspace (idempotent: the same file twice changes nothing).", no_args_is_help=True)
+app = typer.Typer(
+    help="Import files into the workspace (idempotent: the same file twice changes nothing).", no_args_is_help=True
+)
 PathArg = Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="the file to import")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print the summary as JSON")]
 
@@ -25,19 +27,28 @@ def _run(ctx: typer.Context, kind: str, path: Path, as_json: bool, **options) ->
         started = time.perf_counter()
         with Bar(enabled=not as_json) as bar:
             result = module.run(ws, path, progress=bar, **options)
-        summary = {"kind": kind.replace("_", "-"), "path": str(path), **asdict(result),
-                   "seconds": round(time.perf_counter() - started, 2)}
+        summary = {
+            "kind": kind.replace("_", "-"),
+            "path": str(path),
+            **asdict(result),
+            "seconds": round(time.perf_counter() - started, 2),
+        }
     if as_json:
         emit_json(summary)
     else:
-        console.print(f"[green]imported[/] {path.name}: " + ", ".join(
-            f"{v} {k.replace('_', ' ')}" for k, v in summary.items() if isinstance(v, int) and v and k != "seconds"
-        ) + f" in {summary['seconds']} s")
+        console.print(
+            f"[green]imported[/] {path.name}: "
+            + ", ".join(
+                f"{v} {k.replace('_', ' ')}" for k, v in summary.items() if isinstance(v, int) and v and k != "seconds"
+            )
+            + f" in {summary['seconds']} s"
+        )
 
 
 @app.command("online-retail")
 def online_retail(
-    ctx: typer.Context, path: PathArg,
+    ctx: typer.Context,
+    path: PathArg,
     timezone: Annotated[str, typer.Option(help="the shop's time zone; InvoiceDate is local time")] = "Europe/London",
     as_json: JsonOpt = False,
 ) -> None:
@@ -53,26 +64,45 @@ def cdnow(ctx: typer.Context, path: PathArg, as_json: JsonOpt = False) -> None:
 
 @app.command()
 def orders(
-    ctx: typer.Context, path: PathArg,
+    ctx: typer.Context,
+    path: PathArg,
     customer: Annotated[str, typer.Option(help="column with the customer id")],
     date: Annotated[str, typer.Option(help="column with the order date")],
     amount: Annotated[str, typer.Option(help="column with the line amount")],
     order_id: Annotated[str, typer.Option("--order-id", help="column with the order id")],
-    product: Annotated[Optional[str], typer.Option(help="column with the product sku")] = None,
-    quantity: Annotated[Optional[str], typer.Option(help="column with the quantity")] = None,
-    price: Annotated[Optional[str], typer.Option(help="column with the product's list price (default: amount / quantity)")] = None,
-    name: Annotated[Optional[str], typer.Option(help="column with the product name")] = None,
-    category: Annotated[Optional[str], typer.Option(help="column with the product category")] = None,
-    date_format: Annotated[Optional[str], typer.Option("--date-format", help="strptime format; ISO when omitted")] = None,
-    currency: Annotated[Optional[str], typer.Option(help="currency code of the amounts")] = None,
+    product: Annotated[str | None, typer.Option(help="column with the product sku")] = None,
+    quantity: Annotated[str | None, typer.Option(help="column with the quantity")] = None,
+    price: Annotated[
+        str | None, typer.Option(help="column with the product's list price (default: amount / quantity)")
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="column with the product name")] = None,
+    category: Annotated[str | None, typer.Option(help="column with the product category")] = None,
+    date_format: Annotated[str | None, typer.Option("--date-format", help="strptime format; ISO when omitted")] = None,
+    currency: Annotated[str | None, typer.Option(help="currency code of the amounts")] = None,
     delimiter: Annotated[str, typer.Option(help="field delimiter")] = ",",
     timezone: Annotated[str, typer.Option(help="time zone of the dates")] = "UTC",
     as_json: JsonOpt = False,
 ) -> None:
     """A generic orders CSV, with the columns named by options."""
-    _run(ctx, "orders_csv", path, as_json, customer=customer, date=date, amount=amount, order_id=order_id,
-         product=product, quantity=quantity, price=price, name=name, category=category,
-         date_format=date_format, currency=currency, delimiter=delimiter, timezone=timezone)
+    _run(
+        ctx,
+        "orders_csv",
+        path,
+        as_json,
+        customer=customer,
+        date=date,
+        amount=amount,
+        order_id=order_id,
+        product=product,
+        quantity=quantity,
+        price=price,
+        name=name,
+        category=category,
+        date_format=date_format,
+        currency=currency,
+        delimiter=delimiter,
+        timezone=timezone,
+    )
 
 
 @app.command()
@@ -83,8 +113,9 @@ def events(ctx: typer.Context, path: PathArg, as_json: JsonOpt = False) -> None:
 
 @app.command()
 def catalog(
-    ctx: typer.Context, path: PathArg,
-    format: Annotated[Optional[str], typer.Option(help="csv or yml; from the file name when omitted")] = None,
+    ctx: typer.Context,
+    path: PathArg,
+    format: Annotated[str | None, typer.Option(help="csv or yml; from the file name when omitted")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """A product feed: CSV, or YML (Yandex Market Language)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -26,14 +26,21 @@ def list_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
         return emit_json(rows)
     table = Table("journey", "title", "status", "version", "trigger", "running", title="Journeys", title_justify="left")
     for r in rows:
-        table.add_row(r["name"], r["title"], r["status"], str(r["version"]),
-                      ", ".join(f"{k}={v}" for k, v in r["trigger"].items()), f"{r['running']:,}")
+        table.add_row(
+            r["name"],
+            r["title"],
+            r["status"],
+            str(r["version"]),
+            ", ".join(f"{k}={v}" for k, v in r["trigger"].items()),
+            f"{r['running']:,}",
+        )
     console.print(table)
 
 
 @app.command()
-def validate(file: Annotated[Path, typer.Argument(help="JSON or YAML: one journey or a list")],
-             as_json: JsonOpt = False) -> None:
+def validate(
+    file: Annotated[Path, typer.Argument(help="JSON or YAML: one journey or a list")], as_json: JsonOpt = False
+) -> None:
     """Check journey definitions without saving them."""
     from boomerang.journeys.definition import parse_journey
 
@@ -45,8 +52,11 @@ def validate(file: Annotated[Path, typer.Argument(help="JSON or YAML: one journe
 
 
 @app.command()
-def create(ctx: typer.Context, file: Annotated[Path, typer.Argument(help="JSON or YAML: one journey or a list")],
-           as_json: JsonOpt = False) -> None:
+def create(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="JSON or YAML: one journey or a list")],
+    as_json: JsonOpt = False,
+) -> None:
     """Save journeys (new ones as drafts; a changed one becomes a new version, running instances keep theirs)."""
     from boomerang.journeys import service
 
@@ -68,17 +78,20 @@ def install(ctx: typer.Context, as_json: JsonOpt = False) -> None:
         saved = library.install(workspace(ctx))
     if as_json:
         return emit_json(saved)
-    console.print(f"installed {len(saved)} journeys as drafts: {', '.join(s['name'] for s in saved)}\n"
-                  "activate one with: boomerang journeys activate NAME")
+    console.print(
+        f"installed {len(saved)} journeys as drafts: {', '.join(s['name'] for s in saved)}\n"
+        "activate one with: boomerang journeys activate NAME"
+    )
 
 
 @app.command()
 def simulate(
-    ctx: typer.Context, name: Annotated[str, typer.Argument(help="a saved or ready-made journey, or a JSON/YAML file")],
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="a saved or ready-made journey, or a JSON/YAML file")],
     date_from: Annotated[datetime, typer.Option("--from", formats=["%Y-%m-%d"], help="first day, YYYY-MM-DD")],
     date_to: Annotated[datetime, typer.Option("--to", formats=["%Y-%m-%d"], help="last day, included")],
-    step_hours: Annotated[Optional[float], typer.Option(help="act at worker ticks this far apart (faster)")] = None,
-    approve: Annotated[Optional[bool], typer.Option("--approve/--reject", help="answer every approval")] = None,
+    step_hours: Annotated[float | None, typer.Option(help="act at worker ticks this far apart (faster)")] = None,
+    approve: Annotated[bool | None, typer.Option("--approve/--reject", help="answer every approval")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Replay history through a journey (nothing is written): who enters, messages per customer per week
@@ -90,22 +103,45 @@ def simulate(
     with failures():
         ws = workspace(ctx)
         target: Any = definitions(Path(name))[0] if name.endswith((".json", ".yaml", ".yml")) else name
-        result = run(ws, target, date_from=date_from.date(), date_to=date_to.date(),
-                     step=timedelta(hours=step_hours) if step_hours else None, approve=approve)
+        result = run(
+            ws,
+            target,
+            date_from=date_from.date(),
+            date_to=date_to.date(),
+            step=timedelta(hours=step_hours) if step_hours else None,
+            approve=approve,
+        )
     if as_json:
         return emit_json(result)
     e, weeks = result["entered"], result["messages"]["per_customer_week"]
-    table = Table("", "", show_header=False, title=f"{result['journey']}: {result['from'][:10]} to {result['to'][:10]}"
-                  " (simulated, nothing written)", title_justify="left")
+    table = Table(
+        "",
+        "",
+        show_header=False,
+        title=f"{result['journey']}: {result['from'][:10]} to {result['to'][:10]} (simulated, nothing written)",
+        title_justify="left",
+    )
     table.add_row("entered", f"{e['count']:,} ({e['treated']:,} treated, {e['control']:,} control)")
     table.add_row("outcomes", ", ".join(f"{k} {v:,}" for k, v in result["outcomes"].items() if v) or "-")
-    table.add_row("messages", f"{result['messages']['total']:,} (" + ", ".join(
-        f"{k} {v:,}" for k, v in result["messages"]["by_node"].items()) + ")")
-    for label, w in (("per customer per week, alone", weeks["alone"]), ("... with the active journeys", weeks["together"])):
+    table.add_row(
+        "messages",
+        f"{result['messages']['total']:,} ("
+        + ", ".join(f"{k} {v:,}" for k, v in result["messages"]["by_node"].items())
+        + ")",
+    )
+    for label, w in (
+        ("per customer per week, alone", weeks["alone"]),
+        ("... with the active journeys", weeks["together"]),
+    ):
         table.add_row(label, ", ".join(f"{k} {v}" for k, v in w.items()) if isinstance(w, dict) else str(w))
     g = result["guards"]["journey"]
-    table.add_row("guards", f"sent {g['sent']:,}; suppressed " + (", ".join(f"{k} {v}" for k, v in g["suppressed"].items())
-                  or "none") + "; deferred " + (", ".join(f"{k} {v}" for k, v in g["deferred"].items()) or "none"))
+    table.add_row(
+        "guards",
+        f"sent {g['sent']:,}; suppressed "
+        + (", ".join(f"{k} {v}" for k, v in g["suppressed"].items()) or "none")
+        + "; deferred "
+        + (", ".join(f"{k} {v}" for k, v in g["deferred"].items()) or "none"),
+    )
     console.print(table)
 
 
@@ -132,7 +168,7 @@ def pause(ctx: typer.Context, name: str, as_json: JsonOpt = False) -> None:
 
 
 @app.command()
-def enter(ctx: typer.Context, name: str, customer: str, key: Optional[str] = None, as_json: JsonOpt = False) -> None:
+def enter(ctx: typer.Context, name: str, customer: str, key: str | None = None, as_json: JsonOpt = False) -> None:
     """Put a customer into an active journey now (manual trigger)."""
     from boomerang.journeys import service
 
@@ -140,8 +176,11 @@ def enter(ctx: typer.Context, name: str, customer: str, key: Optional[str] = Non
         result = service.enter_manually(workspace(ctx), name, customer, key=key)
     if as_json:
         return emit_json(result)
-    console.print(f"{customer} entered {name}: instance {result['instance']}" if result["instance"]
-                  else f"{customer} did not enter {name}: {result['reason']}")
+    console.print(
+        f"{customer} entered {name}: instance {result['instance']}"
+        if result["instance"]
+        else f"{customer} did not enter {name}: {result['reason']}"
+    )
 
 
 @app.command()
@@ -153,8 +192,16 @@ def stats(ctx: typer.Context, name: str, as_json: JsonOpt = False) -> None:
         result = service.stats(workspace(ctx), name)
     if as_json:
         return emit_json(result)
-    table = Table("group", "entered", "converted", "rate", "revenue", "per customer",
-                  title=f"{name} v{result['version']} ({result['status']})", title_justify="left")
+    table = Table(
+        "group",
+        "entered",
+        "converted",
+        "rate",
+        "revenue",
+        "per customer",
+        title=f"{name} v{result['version']} ({result['status']})",
+        title_justify="left",
+    )
     for group, g in result["groups"].items():
         rate = "-" if g["conversion_rate"] is None else f"{g['conversion_rate']:.1%}"
         per = "-" if g["revenue_per_customer"] is None else f"{g['revenue_per_customer']:,.2f}"
@@ -165,9 +212,13 @@ def stats(ctx: typer.Context, name: str, as_json: JsonOpt = False) -> None:
         console.print(f"incremental: {lift['conversion_rate']:+.1%} conversion, {lift['revenue']:+,.2f} revenue")
     nodes = Table("node", "instances here", "messages", "conversions", "revenue", title="Nodes", title_justify="left")
     for node, n in result["nodes"].items():
-        nodes.add_row(node, ", ".join(f"{k} {v}" for k, v in n["here"].items()) or "-",
-                      ", ".join(f"{k} {v}" for k, v in n["messages"].items()) or "-", str(n["conversions"]),
-                      f"{n['revenue']:,.2f}")
+        nodes.add_row(
+            node,
+            ", ".join(f"{k} {v}" for k, v in n["here"].items()) or "-",
+            ", ".join(f"{k} {v}" for k, v in n["messages"].items()) or "-",
+            str(n["conversions"]),
+            f"{n['revenue']:,.2f}",
+        )
     console.print(nodes)
 
 
@@ -180,35 +231,46 @@ def approvals(ctx: typer.Context, as_json: JsonOpt = False) -> None:
         rows = service.pending_approvals(workspace(ctx))
     if as_json:
         return emit_json(rows)
-    table = Table("request", "journey", "node", "customer", "note", "since", title="Waiting for approval",
-                  title_justify="left")
+    table = Table(
+        "request", "journey", "node", "customer", "note", "since", title="Waiting for approval", title_justify="left"
+    )
     for r in rows:
         table.add_row(r["key"], r["journey"], r["node"], r["customer_id"], r["note"], r["created_at"][:16])
     console.print(table)
 
 
 @app.command()
-def approve(ctx: typer.Context, request: str, by: Annotated[str, typer.Option(help="who decides")],
-            template: Annotated[Optional[str], typer.Option(help="send this template instead")] = None,
-            reject: Annotated[bool, typer.Option(help="reject instead of approving")] = False,
-            as_json: JsonOpt = False) -> None:
+def approve(
+    ctx: typer.Context,
+    request: str,
+    by: Annotated[str, typer.Option(help="who decides")],
+    template: Annotated[str | None, typer.Option(help="send this template instead")] = None,
+    reject: Annotated[bool, typer.Option(help="reject instead of approving")] = False,
+    as_json: JsonOpt = False,
+) -> None:
     """Approve (or --reject) a step waiting in the approval queue."""
     from boomerang.core.clock import naive_utc
     from boomerang.journeys import runtime
 
     with failures():
         ws = workspace(ctx)
-        result = runtime.decide(ws, request, approved=not reject, by=by, template=template, now=naive_utc(ws.clock.now()))
+        result = runtime.decide(
+            ws, request, approved=not reject, by=by, template=template, now=naive_utc(ws.clock.now())
+        )
     if as_json:
         return emit_json(result)
-    console.print(f"{result['status']}: instance {result['instance']} is now at {result['node']} ({result['instance_status']})")
+    console.print(
+        f"{result['status']}: instance {result['instance']} is now at {result['node']} ({result['instance_status']})"
+    )
 
 
-def worker(ctx: typer.Context,
-           interval: Annotated[float, typer.Option(help="seconds between rounds")] = 1.0,
-           once: Annotated[bool, typer.Option(help="one round, then exit")] = False,
-           batch: Annotated[int, typer.Option(help="instances per transaction")] = 1000,
-           as_json: JsonOpt = False) -> None:
+def worker(
+    ctx: typer.Context,
+    interval: Annotated[float, typer.Option(help="seconds between rounds")] = 1.0,
+    once: Annotated[bool, typer.Option(help="one round, then exit")] = False,
+    batch: Annotated[int, typer.Option(help="instances per transaction")] = 1000,
+    as_json: JsonOpt = False,
+) -> None:
     """Run journey timers, branches, messages and scheduled triggers (several workers share the work on PostgreSQL)."""
     from boomerang.journeys import worker as runner
 

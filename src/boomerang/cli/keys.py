@@ -29,7 +29,9 @@ def create(
     if as_json:
         emit_json({"id": key.id, "kind": key.kind, "name": key.name, "key": plaintext})
     else:
-        console.print(f"{key.kind} key [bold]{key.id}[/]: {plaintext}\n[dim]Store it now; Boomerang keeps only its hash.[/]")
+        console.print(
+            f"{key.kind} key [bold]{key.id}[/]: {plaintext}\n[dim]Store it now; Boomerang keeps only its hash.[/]"
+        )
 
 
 @app.command("list")
@@ -37,14 +39,25 @@ def list_(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] =
     """Keys with their prefixes (never the keys themselves)."""
     ws = workspace(ctx)
     with ws.uow.session() as session:
-        rows = [{"id": k.id, "kind": k.kind, "name": k.name, "prefix": k.prefix, "created_at": k.created_at,
-                 "revoked_at": k.revoked_at} for k in list_keys(session)]
+        rows = [
+            {
+                "id": k.id,
+                "kind": k.kind,
+                "name": k.name,
+                "prefix": k.prefix,
+                "created_at": k.created_at,
+                "revoked_at": k.revoked_at,
+            }
+            for k in list_keys(session)
+        ]
     if as_json:
         emit_json(rows)
         return
     table = Table("id", "kind", "name", "prefix", "created", "revoked")
     for r in rows:
-        table.add_row(r["id"], r["kind"], r["name"], r["prefix"] + "…", str(r["created_at"])[:19], str(r["revoked_at"] or "")[:19])
+        table.add_row(
+            r["id"], r["kind"], r["name"], r["prefix"] + "…", str(r["created_at"])[:19], str(r["revoked_at"] or "")[:19]
+        )
     console.print(table)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -14,8 +14,9 @@ from boomerang.core.errors import ValidationFailed
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
 templates_app = typer.Typer(help="Message templates: locales and a form per channel.", no_args_is_help=True)
-channels_app = typer.Typer(help="Channel providers and their settings (secrets stored encrypted).",
-                           no_args_is_help=True)
+channels_app = typer.Typer(
+    help="Channel providers and their settings (secrets stored encrypted).", no_args_is_help=True
+)
 send_app = typer.Typer(help="Send a message now.", no_args_is_help=True)
 
 
@@ -30,24 +31,36 @@ def templates_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
             rows = service.listing(session)
     if as_json:
         return emit_json(rows)
-    table = Table("template", "title", "topic", "locales", "channels", "version", title="Templates", title_justify="left")
+    table = Table(
+        "template", "title", "topic", "locales", "channels", "version", title="Templates", title_justify="left"
+    )
     for r in rows:
-        table.add_row(r["name"], r["title"], r["topic"] or "-", ", ".join(r["locales"]), ", ".join(r["channels"]),
-                      str(r["version"]))
+        table.add_row(
+            r["name"],
+            r["title"],
+            r["topic"] or "-",
+            ", ".join(r["locales"]),
+            ", ".join(r["channels"]),
+            str(r["version"]),
+        )
     console.print(table)
 
 
 @templates_app.command("create")
-def templates_create(ctx: typer.Context, file: Annotated[Path, typer.Argument(help="JSON or YAML: one template or a list")],
-                     as_json: JsonOpt = False) -> None:
+def templates_create(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="JSON or YAML: one template or a list")],
+    as_json: JsonOpt = False,
+) -> None:
     """Save templates (a changed one gets a new version)."""
     from boomerang.messaging import service
 
     with failures():
         ws = workspace(ctx)
         with ws.uow.session() as session:
-            saved = [service.as_dict(service.save(session, raw, now=naive_utc(ws.clock.now())))
-                     for raw in definitions(file)]
+            saved = [
+                service.as_dict(service.save(session, raw, now=naive_utc(ws.clock.now()))) for raw in definitions(file)
+            ]
     if as_json:
         return emit_json(saved)
     for t in saved:
@@ -55,8 +68,11 @@ def templates_create(ctx: typer.Context, file: Annotated[Path, typer.Argument(he
 
 
 @templates_app.command("install")
-def templates_install(ctx: typer.Context, replace: Annotated[bool, typer.Option(help="overwrite edited ones")] = False,
-                      as_json: JsonOpt = False) -> None:
+def templates_install(
+    ctx: typer.Context,
+    replace: Annotated[bool, typer.Option(help="overwrite edited ones")] = False,
+    as_json: JsonOpt = False,
+) -> None:
     """Save the ready-made templates (en, ru, uk) that are missing."""
     from boomerang.messaging import service
 
@@ -70,10 +86,13 @@ def templates_install(ctx: typer.Context, replace: Annotated[bool, typer.Option(
 
 
 @templates_app.command("preview")
-def templates_preview(ctx: typer.Context, name: str,
-                      customer: Annotated[Optional[str], typer.Option(help="render with this customer's data")] = None,
-                      channel: Annotated[Optional[list[str]], typer.Option(help="only these channels")] = None,
-                      as_json: JsonOpt = False) -> None:
+def templates_preview(
+    ctx: typer.Context,
+    name: str,
+    customer: Annotated[str | None, typer.Option(help="render with this customer's data")] = None,
+    channel: Annotated[list[str] | None, typer.Option(help="only these channels")] = None,
+    as_json: JsonOpt = False,
+) -> None:
     """A template rendered per channel, with a customer's data (or a sample customer's)."""
     from boomerang.messaging import delivery
 
@@ -107,16 +126,24 @@ def channels_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
         return emit_json(rows)
     table = Table("channel", "provider", "enabled", "settings", title="Channels", title_justify="left")
     for r in rows:
-        table.add_row(r["channel"], r["provider"], "yes" if r["enabled"] else "no",
-                      ", ".join(f"{k}={v}" for k, v in r["config"].items() if v is not None))
+        table.add_row(
+            r["channel"],
+            r["provider"],
+            "yes" if r["enabled"] else "no",
+            ", ".join(f"{k}={v}" for k, v in r["config"].items() if v is not None),
+        )
     console.print(table)
 
 
 @channels_app.command("set")
-def channels_set(ctx: typer.Context, channel: str, provider: str,
-                 values: Annotated[Optional[list[str]], typer.Argument(help="key=value settings")] = None,
-                 disabled: Annotated[bool, typer.Option("--disabled", help="keep it switched off")] = False,
-                 as_json: JsonOpt = False) -> None:
+def channels_set(
+    ctx: typer.Context,
+    channel: str,
+    provider: str,
+    values: Annotated[list[str] | None, typer.Argument(help="key=value settings")] = None,
+    disabled: Annotated[bool, typer.Option("--disabled", help="keep it switched off")] = False,
+    as_json: JsonOpt = False,
+) -> None:
     """Choose a channel's provider and settings, e.g. `channels set email smtp host=mail port=587 password=...`."""
     from boomerang.channels import config
 
@@ -149,9 +176,13 @@ def vapid_keys(as_json: JsonOpt = False) -> None:
 
 
 @send_app.command("test")
-def send_test(ctx: typer.Context, channel: Annotated[str, typer.Option(help="email, sms, telegram, webpush, inapp")],
-              customer: Annotated[str, typer.Option(help="customer id")],
-              template: Annotated[str, typer.Option(help="template name")], as_json: JsonOpt = False) -> None:
+def send_test(
+    ctx: typer.Context,
+    channel: Annotated[str, typer.Option(help="email, sms, telegram, webpush, inapp")],
+    customer: Annotated[str, typer.Option(help="customer id")],
+    template: Annotated[str, typer.Option(help="template name")],
+    as_json: JsonOpt = False,
+) -> None:
     """Send a template to one customer now (consent and an address are still required)."""
     from boomerang.messaging import delivery
 
@@ -160,29 +191,51 @@ def send_test(ctx: typer.Context, channel: Annotated[str, typer.Option(help="ema
     if as_json:
         return emit_json(out)
     colour = "green" if out["status"] == "sent" else "red"
-    console.print(f"[{colour}]{out['status']}[/] on {out['channel'] or channel}" + (f": {out['reason']}" if out["reason"] else ""))
+    console.print(
+        f"[{colour}]{out['status']}[/] on {out['channel'] or channel}" + (f": {out['reason']}" if out["reason"] else "")
+    )
     if out["status"] != "sent":
         raise typer.Exit(1)
 
 
-def messages(ctx: typer.Context,
-             status: Annotated[Optional[str], typer.Option(help="queued, sent, opened, failed...")] = None,
-             channel: Annotated[Optional[str], typer.Option()] = None,
-             source: Annotated[Optional[str], typer.Option(help="journey:<name> or campaign:<name>")] = None,
-             customer: Annotated[Optional[str], typer.Option()] = None,
-             limit: Annotated[int, typer.Option()] = 50, as_json: JsonOpt = False) -> None:
+def messages(
+    ctx: typer.Context,
+    status: Annotated[str | None, typer.Option(help="queued, sent, opened, failed...")] = None,
+    channel: Annotated[str | None, typer.Option()] = None,
+    source: Annotated[str | None, typer.Option(help="journey:<name> or campaign:<name>")] = None,
+    customer: Annotated[str | None, typer.Option()] = None,
+    limit: Annotated[int, typer.Option()] = 50,
+    as_json: JsonOpt = False,
+) -> None:
     """The delivery log, newest first."""
     from boomerang.messaging import delivery
 
     with failures():
-        out = delivery.log(workspace(ctx), status=status, channel=channel, source=source, customer_id=customer,
-                           limit=limit)
+        out = delivery.log(
+            workspace(ctx), status=status, channel=channel, source=source, customer_id=customer, limit=limit
+        )
     if as_json:
         return emit_json(out)
     console.print("  ".join(f"{k}: {v:,}" for k, v in sorted(out["counts"].items())))
-    table = Table("created", "source", "customer", "channel", "template", "status", "reason", title="Messages",
-                  title_justify="left")
+    table = Table(
+        "created",
+        "source",
+        "customer",
+        "channel",
+        "template",
+        "status",
+        "reason",
+        title="Messages",
+        title_justify="left",
+    )
     for m in out["messages"]:
-        table.add_row(m["created_at"][:16], m["source"], m["customer_id"], m["channel"] or "-", m["template"][:40],
-                      m["status"], (m["reason"] or "")[:60])
+        table.add_row(
+            m["created_at"][:16],
+            m["source"],
+            m["customer_id"],
+            m["channel"] or "-",
+            m["template"][:40],
+            m["status"],
+            (m["reason"] or "")[:60],
+        )
     console.print(table)

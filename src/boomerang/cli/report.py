@@ -3,27 +3,31 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
 from boomerang.cli.output import console, emit_json, errors, failures, workspace
 
-DateOpt = Annotated[Optional[datetime], typer.Option(formats=["%Y-%m-%d"], help="YYYY-MM-DD")]
+DateOpt = Annotated[datetime | None, typer.Option(formats=["%Y-%m-%d"], help="YYYY-MM-DD")]
 
 
 def report(
     ctx: typer.Context,
-    metric: Annotated[Optional[str], typer.Argument(help="the metric (see --list)")] = None,
-    date_from: Annotated[Optional[datetime], typer.Option("--from", formats=["%Y-%m-%d"], help="first day, YYYY-MM-DD")] = None,
-    date_to: Annotated[Optional[datetime], typer.Option("--to", formats=["%Y-%m-%d"], help="last day, included")] = None,
+    metric: Annotated[str | None, typer.Argument(help="the metric (see --list)")] = None,
+    date_from: Annotated[
+        datetime | None, typer.Option("--from", formats=["%Y-%m-%d"], help="first day, YYYY-MM-DD")
+    ] = None,
+    date_to: Annotated[datetime | None, typer.Option("--to", formats=["%Y-%m-%d"], help="last day, included")] = None,
     interval: Annotated[str, typer.Option(help="day, week or month, for the series")] = "month",
-    window_days: Annotated[Optional[int], typer.Option(help="inactivity window (retention, churn, lifecycle)")] = None,
-    step: Annotated[Optional[list[str]], typer.Option(help="funnel step, in order (repeat the option)")] = None,
-    category: Annotated[Optional[str], typer.Option(help="funnel: first steps in this category only")] = None,
-    window_hours: Annotated[Optional[int], typer.Option(help="funnel: conversion window in hours")] = None,
-    store: Annotated[bool, typer.Option(help="rfm and lifecycle: store each customer's result (and log transitions)")] = True,
+    window_days: Annotated[int | None, typer.Option(help="inactivity window (retention, churn, lifecycle)")] = None,
+    step: Annotated[list[str] | None, typer.Option(help="funnel step, in order (repeat the option)")] = None,
+    category: Annotated[str | None, typer.Option(help="funnel: first steps in this category only")] = None,
+    window_hours: Annotated[int | None, typer.Option(help="funnel: conversion window in hours")] = None,
+    store: Annotated[
+        bool, typer.Option(help="rfm and lifecycle: store each customer's result (and log transitions)")
+    ] = True,
     list_: Annotated[bool, typer.Option("--list", help="name the metrics and exit")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
@@ -44,8 +48,12 @@ def report(
             raise typer.Exit(2)
         return
     params: dict[str, Any] = {
-        "date_from": date_from.date() if date_from else None, "date_to": date_to.date() if date_to else None,
-        "interval": interval, "window_days": window_days, "steps": step or None, "category": category,
+        "date_from": date_from.date() if date_from else None,
+        "date_to": date_to.date() if date_to else None,
+        "interval": interval,
+        "window_days": window_days,
+        "steps": step or None,
+        "category": category,
         "window_hours": window_hours,
     }
     with failures():
@@ -82,20 +90,34 @@ def render(result: dict[str, Any]) -> None:
     if "cohorts" in result:
         return _cohorts(result)
     if "groups" in result:
-        return _rows("RFM groups", result["groups"], ["group", "customers", "share", "recency_days", "frequency", "monetary"])
+        return _rows(
+            "RFM groups", result["groups"], ["group", "customers", "share", "recency_days", "frequency", "monetary"]
+        )
     if "stages" in result:
         console.print(f"window: {result['details']['window_days']} days")
-        _rows("Customers per stage now", [{"stage": k, "customers": v} for k, v in result["stages"].items()],
-              ["stage", "customers"])
-        return _rows("Transitions per interval", result["series"], list(result["series"][0]) if result["series"] else [])
+        _rows(
+            "Customers per stage now",
+            [{"stage": k, "customers": v} for k, v in result["stages"].items()],
+            ["stage", "customers"],
+        )
+        return _rows(
+            "Transitions per interval", result["series"], list(result["series"][0]) if result["series"] else []
+        )
     if "steps" in result:
         _rows("Steps", result["steps"], ["step", "customers", "conversion", "from_previous", "lost"])
         return _rows("Leaks", result["leaks"], ["from", "to", "lost", "drop_off"])
     if "channels" in result:
         rows = [{"channel": k, **v} for k, v in result["channels"].items()]
         return _rows("Channels", rows, ["channel", "subscribers", "after_30_days", "after_90_days", "after_365_days"])
-    console.print(f"value: [bold]{_fmt(result['value'])}[/]   " + "  ".join(f"{k}: {_fmt(v)}" for k, v in result["details"].items()))
-    columns = ["bucket", "value", *[c for c in (result["series"][0] if result["series"] else {}) if c not in ("bucket", "value")]]
+    console.print(
+        f"value: [bold]{_fmt(result['value'])}[/]   "
+        + "  ".join(f"{k}: {_fmt(v)}" for k, v in result["details"].items())
+    )
+    columns = [
+        "bucket",
+        "value",
+        *[c for c in (result["series"][0] if result["series"] else {}) if c not in ("bucket", "value")],
+    ]
     _rows(f"Per {result['interval']}", result["series"], columns)
 
 
@@ -108,8 +130,9 @@ def _rows(title: str, rows: list[dict], columns: list[str]) -> None:
 
 def _cohorts(result: dict[str, Any]) -> None:
     width = max((len(c["retention"]) for c in result["cohorts"]), default=0)
-    table = Table("cohort", "customers", *[f"m{k}" for k in range(width)], title="Share buying in month k",
-                  title_justify="left")
+    table = Table(
+        "cohort", "customers", *[f"m{k}" for k in range(width)], title="Share buying in month k", title_justify="left"
+    )
     for c in result["cohorts"]:
         table.add_row(c["cohort"], f"{c['customers']:,}", *(_pct(v) for v in c["retention"]))
     console.print(table)

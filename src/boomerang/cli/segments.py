@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -13,7 +13,7 @@ from boomerang.cli.output import console, definitions, emit_json, failures, work
 
 app = typer.Typer(help="Behavioural segments: rules as data, live membership, explain.", no_args_is_help=True)
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
-AsOfOpt = Annotated[Optional[str], typer.Option("--as-of", help="evaluate as of the end of this day, YYYY-MM-DD")]
+AsOfOpt = Annotated[str | None, typer.Option("--as-of", help="evaluate as of the end of this day, YYYY-MM-DD")]
 
 
 def _target(ws, target: str) -> str | dict[str, Any]:
@@ -35,14 +35,22 @@ def list_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
         return emit_json(rows)
     table = Table("segment", "title", "members", "refreshed", "version", title="Segments", title_justify="left")
     for r in rows:
-        table.add_row(r["name"], r["title"], "-" if r["size"] is None else f"{r['size']:,}",
-                      (r["refreshed_at"] or "never")[:19], str(r["version"]))
+        table.add_row(
+            r["name"],
+            r["title"],
+            "-" if r["size"] is None else f"{r['size']:,}",
+            (r["refreshed_at"] or "never")[:19],
+            str(r["version"]),
+        )
     console.print(table)
 
 
 @app.command()
-def create(ctx: typer.Context, file: Annotated[Path, typer.Argument(help="JSON or YAML: one definition or a list")],
-           as_json: JsonOpt = False) -> None:
+def create(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="JSON or YAML: one definition or a list")],
+    as_json: JsonOpt = False,
+) -> None:
     """Save the definitions in FILE (a changed definition becomes a new version)."""
     from boomerang.segments import service
 
@@ -68,8 +76,13 @@ def install(ctx: typer.Context, as_json: JsonOpt = False) -> None:
 
 
 @app.command()
-def preview(ctx: typer.Context, target: Annotated[str, typer.Argument(help="a segment name or a definition file")],
-            as_of: AsOfOpt = None, sample: int = 10, as_json: JsonOpt = False) -> None:
+def preview(
+    ctx: typer.Context,
+    target: Annotated[str, typer.Argument(help="a segment name or a definition file")],
+    as_of: AsOfOpt = None,
+    sample: int = 10,
+    as_json: JsonOpt = False,
+) -> None:
     """Size and a sample of members, without saving."""
     from boomerang.segments import service
 
@@ -79,16 +92,22 @@ def preview(ctx: typer.Context, target: Annotated[str, typer.Argument(help="a se
     if as_json:
         return emit_json(result)
     share = f" ({result['share']:.1%} of {result['customers']:,})" if result["share"] is not None else ""
-    console.print(f"[bold]{result['name']}[/] as of {result['as_of'][:19]}: {result['size']:,} members{share} "
-                  f"in {result['seconds']} s")
+    console.print(
+        f"[bold]{result['name']}[/] as of {result['as_of'][:19]}: {result['size']:,} members{share} "
+        f"in {result['seconds']} s"
+    )
     for cid in result["sample"]:
         console.print(f"  {cid}")
 
 
 @app.command()
-def explain(ctx: typer.Context, target: Annotated[str, typer.Argument(help="a segment name or a definition file")],
-            customer: Annotated[str, typer.Argument(help="a customer id")], as_of: AsOfOpt = None,
-            as_json: JsonOpt = False) -> None:
+def explain(
+    ctx: typer.Context,
+    target: Annotated[str, typer.Argument(help="a segment name or a definition file")],
+    customer: Annotated[str, typer.Argument(help="a customer id")],
+    as_of: AsOfOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
     """Why CUSTOMER is or is not in the segment, condition by condition, with the values seen."""
     from boomerang.segments import service
 
@@ -98,8 +117,10 @@ def explain(ctx: typer.Context, target: Annotated[str, typer.Argument(help="a se
     if as_json:
         return emit_json(result)
     verdict = "[green]is a member[/]" if result["member"] else "[red]is not a member[/]"
-    tree = Tree(f"{customer} {verdict} of [bold]{result['segment']}[/] as of {result['as_of'][:19]}"
-                + ("" if result["existed"] else " (not yet a customer then)"))
+    tree = Tree(
+        f"{customer} {verdict} of [bold]{result['segment']}[/] as of {result['as_of'][:19]}"
+        + ("" if result["existed"] else " (not yet a customer then)")
+    )
     _grow(tree, result["rule"])
     console.print(tree)
 
@@ -116,10 +137,13 @@ def _grow(parent: Tree, node: dict[str, Any]) -> None:
 
 
 @app.command()
-def members(ctx: typer.Context, target: Annotated[str, typer.Argument(help="a segment name or a definition file")],
-            as_of: AsOfOpt = None,
-            out: Annotated[Optional[Path], typer.Option(help="write the customer ids to this CSV file")] = None,
-            as_json: JsonOpt = False) -> None:
+def members(
+    ctx: typer.Context,
+    target: Annotated[str, typer.Argument(help="a segment name or a definition file")],
+    as_of: AsOfOpt = None,
+    out: Annotated[Path | None, typer.Option(help="write the customer ids to this CSV file")] = None,
+    as_json: JsonOpt = False,
+) -> None:
     """Every member's customer id (computed now, or as of a date)."""
     from boomerang.segments import service
 
@@ -129,8 +153,13 @@ def members(ctx: typer.Context, target: Annotated[str, typer.Argument(help="a se
     if out is not None:
         frame.to_csv(out, index=False)
     if as_json:
-        return emit_json({"size": len(frame), "out": str(out) if out else None,
-                          "customer_ids": frame["customer_id"].tolist() if out is None else None})
+        return emit_json(
+            {
+                "size": len(frame),
+                "out": str(out) if out else None,
+                "customer_ids": frame["customer_id"].tolist() if out is None else None,
+            }
+        )
     if out is not None:
         console.print(f"{len(frame):,} members -> {out}")
     else:
@@ -139,8 +168,11 @@ def members(ctx: typer.Context, target: Annotated[str, typer.Argument(help="a se
 
 
 @app.command()
-def refresh(ctx: typer.Context, names: Annotated[Optional[list[str]], typer.Argument(help="segments (default: all)")] = None,
-            as_json: JsonOpt = False) -> None:
+def refresh(
+    ctx: typer.Context,
+    names: Annotated[list[str] | None, typer.Argument(help="segments (default: all)")] = None,
+    as_json: JsonOpt = False,
+) -> None:
     """Recompute membership and record who entered and who left (as Segment Entered/Exited events)."""
     from rich.progress import track
 
@@ -150,8 +182,11 @@ def refresh(ctx: typer.Context, names: Annotated[Optional[list[str]], typer.Argu
     with failures():
         ws = workspace(ctx)
         names = names or [s["name"] for s in service.list_segments(ws)]
-        rows = [row for name in track(names, description="recomputing", console=errors, disable=as_json)
-                for row in membership.refresh(ws, [name])]
+        rows = [
+            row
+            for name in track(names, description="recomputing", console=errors, disable=as_json)
+            for row in membership.refresh(ws, [name])
+        ]
     if as_json:
         return emit_json(rows)
     table = Table("segment", "members", "entered", "exited", "seconds", title="Refreshed", title_justify="left")
@@ -197,10 +232,16 @@ def matrix(ctx: typer.Context, as_json: JsonOpt = False) -> None:
         result = m.matrix(workspace(ctx))
     if as_json:
         return emit_json(result)
-    table = Table("segment", "members", "goals", "channels", "flags", title="Segment x goal x channel",
-                  title_justify="left")
+    table = Table(
+        "segment", "members", "goals", "channels", "flags", title="Segment x goal x channel", title_justify="left"
+    )
     for r in result["rows"]:
-        table.add_row(r["segment"], "-" if r["size"] is None else f"{r['size']:,}", ", ".join(r["goals"]) or "-",
-                      ", ".join(r["channels"]) or "-", "[red]" + "; ".join(r["flags"]) + "[/]" if r["flags"] else "ok")
+        table.add_row(
+            r["segment"],
+            "-" if r["size"] is None else f"{r['size']:,}",
+            ", ".join(r["goals"]) or "-",
+            ", ".join(r["channels"]) or "-",
+            "[red]" + "; ".join(r["flags"]) + "[/]" if r["flags"] else "ok",
+        )
     console.print(table)
     console.print(f"{result['holes']} of {len(result['rows'])} segments flagged")

@@ -16,8 +16,11 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
 
 
 @app.command()
-def link(ctx: typer.Context, customer_id: Annotated[str, typer.Argument(help="the customer's id (cus_...)")],
-         as_json: JsonOpt = False) -> None:
+def link(
+    ctx: typer.Context,
+    customer_id: Annotated[str, typer.Argument(help="the customer's id (cus_...)")],
+    as_json: JsonOpt = False,
+) -> None:
     """The t.me link that links a customer's Telegram chat to their profile when they press Start."""
     from boomerang.channels.telegram_bot import bot_api, deep_link
     from boomerang.messaging import preferences
@@ -46,13 +49,15 @@ def _username(api: BotApi) -> str:
     try:
         return api.call("getMe")["username"]
     except BotApiError as exc:
-        raise BoomerangError(f"cannot ask Telegram for the bot's name ({exc.description}): set bot_username",
-                             field="telegram") from None
+        raise BoomerangError(
+            f"cannot ask Telegram for the bot's name ({exc.description}): set bot_username", field="telegram"
+        ) from None
 
 
 @app.command()
-def poll(ctx: typer.Context,
-         once: Annotated[bool, typer.Option(help="handle the updates waiting now, then exit")] = False) -> None:
+def poll(
+    ctx: typer.Context, once: Annotated[bool, typer.Option(help="handle the updates waiting now, then exit")] = False
+) -> None:
     """Receive the bot's updates by long polling until interrupted (instead of a webhook)."""
     from boomerang.channels import telegram_bot
 
@@ -67,17 +72,20 @@ def poll(ctx: typer.Context,
         ws = workspace(ctx)
         with console.status("polling Telegram (Ctrl-C to stop)") as status:
             try:
-                handled = telegram_bot.poll(ws, timeout=0 if once else 25, max_rounds=1 if once else None,
-                                            on_round=progress)
+                handled = telegram_bot.poll(
+                    ws, timeout=0 if once else 25, max_rounds=1 if once else None, on_round=progress
+                )
             except KeyboardInterrupt:
                 pass
     console.print(f"{handled:,} updates handled")
 
 
 @app.command("set-webhook")
-def set_webhook(ctx: typer.Context,
-                url: Annotated[str, typer.Argument(help="where Telegram reaches Boomerang: https://.../hooks/telegram")],
-                as_json: JsonOpt = False) -> None:
+def set_webhook(
+    ctx: typer.Context,
+    url: Annotated[str, typer.Argument(help="where Telegram reaches Boomerang: https://.../hooks/telegram")],
+    as_json: JsonOpt = False,
+) -> None:
     """Have Telegram POST the bot's updates to URL, with the webhook secret from the telegram settings."""
     from boomerang.api.routers.hooks_telegram import set_webhook as set_hook
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -19,18 +19,28 @@ def create(
     ctx: typer.Context,
     username: Annotated[str, typer.Option(help="login name (letters, digits, _ . @ -)")],
     role: Annotated[str, typer.Option(help="viewer (sees every page), marketer, or admin (also manages users)")],
-    password: Annotated[Optional[str], typer.Option(help="at least 8 characters (default: a generated one, printed)")] = None,
+    password: Annotated[
+        str | None, typer.Option(help="at least 8 characters (default: a generated one, printed)")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Create a user; without --password one is generated and printed, this once."""
     with failures():
         ws = workspace(ctx)
         with ws.uow.session() as session:
-            user, plaintext = create_user(session, username=username, role=role, password=password,
-                                          now=naive_utc(ws.clock.now()))
+            user, plaintext = create_user(
+                session, username=username, role=role, password=password, now=naive_utc(ws.clock.now())
+            )
     if as_json:
-        emit_json({"id": user.id, "username": user.username, "role": user.role, "password": plaintext,
-                   "created_at": user.created_at})
+        emit_json(
+            {
+                "id": user.id,
+                "username": user.username,
+                "role": user.role,
+                "password": plaintext,
+                "created_at": user.created_at,
+            }
+        )
     elif password is None:
         console.print(f"{user.role} [bold]{user.username}[/] created, password: [bold]{plaintext}[/]")
     else:
@@ -43,8 +53,16 @@ def list_(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] =
     with failures():
         ws = workspace(ctx)
         with ws.uow.session() as session:
-            rows = [{"id": u.id, "username": u.username, "role": u.role, "created_at": u.created_at,
-                     "disabled_at": u.disabled_at} for u in list_users(session)]
+            rows = [
+                {
+                    "id": u.id,
+                    "username": u.username,
+                    "role": u.role,
+                    "created_at": u.created_at,
+                    "disabled_at": u.disabled_at,
+                }
+                for u in list_users(session)
+            ]
     if as_json:
         emit_json(rows)
         return

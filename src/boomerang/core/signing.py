@@ -17,7 +17,6 @@ from pathlib import Path
 
 import orjson
 
-
 SECRET_FILE = "dashboard-secret"  # its first user named it; every signing key is derived from it
 
 

@@ -46,8 +46,11 @@ def ensure(session: Session, kind: str, values: Iterable[str], *, now: datetime)
             Customer.__table__.insert(),
             [
                 {
-                    "id": cid, "external_id": v if kind == "user" else None, "attributes": {},
-                    "created_at": now, "updated_at": now,
+                    "id": cid,
+                    "external_id": v if kind == "user" else None,
+                    "attributes": {},
+                    "created_at": now,
+                    "updated_at": now,
                 }
                 for v, cid in created.items()
             ],
@@ -63,8 +66,11 @@ def ensure(session: Session, kind: str, values: Iterable[str], *, now: datetime)
 def link(session: Session, kind: str, owners: dict[str, str], *, now: datetime) -> None:
     """Add the identities (kind, value) -> customer id that are not known yet; known ones keep their owner."""
     known = lookup(session, kind, owners)
-    rows = [{"kind": kind, "value": v, "customer_id": cid, "created_at": now}
-            for v, cid in sorted(owners.items()) if v not in known]
+    rows = [
+        {"kind": kind, "value": v, "customer_id": cid, "created_at": now}
+        for v, cid in sorted(owners.items())
+        if v not in known
+    ]
     if rows:
         session.connection().execute(Identity.__table__.insert(), rows)
 
@@ -78,8 +84,11 @@ def record_consents(session: Session, changes: list[tuple[str, str, bool, dateti
         return
     stored = {}
     for chunk in _chunks(sorted({c[0] for c in changes})):
-        rows = session.execute(sa.select(Consent.customer_id, Consent.channel, Consent.granted, Consent.updated_at)
-                               .where(Consent.customer_id.in_(chunk)))
+        rows = session.execute(
+            sa.select(Consent.customer_id, Consent.channel, Consent.granted, Consent.updated_at).where(
+                Consent.customer_id.in_(chunk)
+            )
+        )
         stored.update({(cid, ch): (granted, at) for cid, ch, granted, at in rows})
     current, history = dict(stored), []
     for cid, channel, granted, at in sorted(changes, key=lambda c: (c[3], c[0], c[1])):
@@ -88,8 +97,11 @@ def record_consents(session: Session, changes: list[tuple[str, str, bool, dateti
             continue
         current[(cid, channel)] = (granted, at)
         history.append({"customer_id": cid, "channel": channel, "granted": granted, "source": source, "at": at})
-    final = [{"customer_id": cid, "channel": ch, "granted": g, "source": source, "updated_at": at}
-             for (cid, ch), (g, at) in current.items() if stored.get((cid, ch)) != (g, at)]
+    final = [
+        {"customer_id": cid, "channel": ch, "granted": g, "source": source, "updated_at": at}
+        for (cid, ch), (g, at) in current.items()
+        if stored.get((cid, ch)) != (g, at)
+    ]
     if final:
         session.connection().execute(upsert(session, Consent.__table__, ["customer_id", "channel"], final), final)
     if history:
@@ -99,9 +111,15 @@ def record_consents(session: Session, changes: list[tuple[str, str, bool, dateti
 def _touch_seen_statement() -> sa.Update:
     c = Customer.__table__.c
     first, last = sa.bindparam("first", type_=sa.DateTime()), sa.bindparam("last", type_=sa.DateTime())
-    return sa.update(Customer.__table__).where(c.id == sa.bindparam("cid")).values(
-        first_seen_at=sa.case((sa.or_(c.first_seen_at.is_(None), c.first_seen_at > first), first), else_=c.first_seen_at),
-        last_seen_at=sa.case((sa.or_(c.last_seen_at.is_(None), c.last_seen_at < last), last), else_=c.last_seen_at),
+    return (
+        sa.update(Customer.__table__)
+        .where(c.id == sa.bindparam("cid"))
+        .values(
+            first_seen_at=sa.case(
+                (sa.or_(c.first_seen_at.is_(None), c.first_seen_at > first), first), else_=c.first_seen_at
+            ),
+            last_seen_at=sa.case((sa.or_(c.last_seen_at.is_(None), c.last_seen_at < last), last), else_=c.last_seen_at),
+        )
     )
 
 
@@ -111,4 +129,8 @@ TOUCH_SEEN = _touch_seen_statement()
 def touch_seen(session: Session, seen: dict[str, tuple[datetime, datetime]]) -> None:
     """Widen first_seen_at / last_seen_at of each customer to cover (first, last), in one statement."""
     if seen:
-        executemany(session, TOUCH_SEEN, [{"cid": cid, "first": f, "last": l} for cid, (f, l) in sorted(seen.items())])
+        executemany(
+            session,
+            TOUCH_SEEN,
+            [{"cid": cid, "first": first, "last": last} for cid, (first, last) in sorted(seen.items())],
+        )

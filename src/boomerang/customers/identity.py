@@ -19,8 +19,17 @@ from boomerang.messaging.models import PushSubscription
 from boomerang.orders.models import Order
 
 PROFILE_FIELDS = (
-    "external_id", "email", "phone", "telegram_chat_id", "first_name", "last_name", "birthday",
-    "city", "country", "timezone", "locale",
+    "external_id",
+    "email",
+    "phone",
+    "telegram_chat_id",
+    "first_name",
+    "last_name",
+    "birthday",
+    "city",
+    "country",
+    "timezone",
+    "locale",
 )
 
 
@@ -141,10 +150,13 @@ class Resolver:
             if cid == source.id:
                 self._ids[key] = target.id
         self._merge_consents(source, target)
-        session.execute(sa.update(ConsentChange).where(ConsentChange.customer_id == source.id).values(customer_id=target.id))
+        session.execute(
+            sa.update(ConsentChange).where(ConsentChange.customer_id == source.id).values(customer_id=target.id)
+        )
         session.execute(sa.update(Order).where(Order.customer_id == source.id).values(customer_id=target.id))
-        session.execute(sa.update(PushSubscription).where(PushSubscription.customer_id == source.id)
-                        .values(customer_id=target.id))  # the visitor's browsers keep getting pushes
+        session.execute(
+            sa.update(PushSubscription).where(PushSubscription.customer_id == source.id).values(customer_id=target.id)
+        )  # the visitor's browsers keep getting pushes
         external_id = source.external_id
         for name in PROFILE_FIELDS:
             if name != "external_id" and getattr(target, name) is None and getattr(source, name) is not None:
@@ -171,8 +183,15 @@ class Resolver:
             kept = mine.get(theirs.channel)
             if kept is None or theirs.updated_at > kept.updated_at:
                 if kept is None:
-                    self.session.add(Consent(customer_id=target.id, channel=theirs.channel, granted=theirs.granted,
-                                             source=theirs.source, updated_at=theirs.updated_at))
+                    self.session.add(
+                        Consent(
+                            customer_id=target.id,
+                            channel=theirs.channel,
+                            granted=theirs.granted,
+                            source=theirs.source,
+                            updated_at=theirs.updated_at,
+                        )
+                    )
                 else:
                     kept.granted, kept.source, kept.updated_at = theirs.granted, theirs.source, theirs.updated_at
             self.session.delete(theirs)

@@ -13,13 +13,20 @@ from boomerang.customers.models import CHANNELS, Consent, ConsentChange, Custome
 
 # Segment trait names (and a few common spellings) -> profile columns.
 TRAIT_COLUMNS = {
-    "email": "email", "phone": "phone",
-    "firstName": "first_name", "first_name": "first_name",
-    "lastName": "last_name", "last_name": "last_name",
-    "birthday": "birthday", "birthdate": "birthday",
-    "city": "city", "country": "country",
-    "timezone": "timezone", "locale": "locale",
-    "telegramChatId": "telegram_chat_id", "telegram_chat_id": "telegram_chat_id",
+    "email": "email",
+    "phone": "phone",
+    "firstName": "first_name",
+    "first_name": "first_name",
+    "lastName": "last_name",
+    "last_name": "last_name",
+    "birthday": "birthday",
+    "birthdate": "birthday",
+    "city": "city",
+    "country": "country",
+    "timezone": "timezone",
+    "locale": "locale",
+    "telegramChatId": "telegram_chat_id",
+    "telegram_chat_id": "telegram_chat_id",
 }
 IGNORED_TRAITS = {"consents", "address", "name", "createdAt", "created_at", "id", "userId", "anonymousId"}
 
@@ -78,7 +85,9 @@ def consent_changes(traits: dict[str, Any], *, prefix: str = "traits") -> dict[s
     out = {}
     for channel, granted in consents.items():
         if channel not in CHANNELS:
-            raise ValidationFailed([{"field": f"{prefix}.consents.{channel}", "reason": f"unknown channel (one of {', '.join(CHANNELS)})"}])
+            raise ValidationFailed(
+                [{"field": f"{prefix}.consents.{channel}", "reason": f"unknown channel (one of {', '.join(CHANNELS)})"}]
+            )
         if not isinstance(granted, bool):
             raise ValidationFailed([{"field": f"{prefix}.consents.{channel}", "reason": "must be true or false"}])
         out[channel] = granted
@@ -95,7 +104,9 @@ def apply_profile(customer: Customer, columns: dict[str, Any], attributes: dict[
     customer.updated_at = now
 
 
-def set_consent(session: Session, customer: Customer, channel: str, granted: bool, *, source: str, at: datetime) -> bool:
+def set_consent(
+    session: Session, customer: Customer, channel: str, granted: bool, *, source: str, at: datetime
+) -> bool:
     """Record a consent; returns False when it did not change (no history row then)."""
     if channel not in CHANNELS:
         raise ValidationFailed([{"field": "channel", "reason": f"unknown channel (one of {', '.join(CHANNELS)})"}])

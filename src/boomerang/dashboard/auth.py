@@ -93,13 +93,24 @@ class Signer:
 
 def new_session(signer: Signer, user: User | None = None) -> Session:
     """A fresh session (a new CSRF token too: logging in never keeps the token of the anonymous visit)."""
-    return Session(csrf=secrets.token_urlsafe(24), user_id=user.id if user else None, issued=int(time.time()),
-                   password=signer.password_fingerprint(user.password_hash) if user else None)
+    return Session(
+        csrf=secrets.token_urlsafe(24),
+        user_id=user.id if user else None,
+        issued=int(time.time()),
+        password=signer.password_fingerprint(user.password_hash) if user else None,
+    )
 
 
 def set_cookie(response: Response, request: Request, signer: Signer, session: Session) -> None:
-    response.set_cookie(COOKIE, signer.dumps(session), max_age=MAX_AGE, path="/", httponly=True, samesite="lax",
-                        secure=request.url.scheme == "https")
+    response.set_cookie(
+        COOKIE,
+        signer.dumps(session),
+        max_age=MAX_AGE,
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+    )
 
 
 def clear_cookie(response: Response) -> None:

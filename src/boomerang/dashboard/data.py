@@ -100,19 +100,23 @@ class Analytics:
         """A page of one customer's events, newest first, and how many there are."""
         with _DUCKDB:
             conn = self.ws.log.when_free(
-                lambda: duckdb.connect(str(self.ws.log.path), read_only=True, config=dict(CONFIG)))
+                lambda: duckdb.connect(str(self.ws.log.path), read_only=True, config=dict(CONFIG))
+            )
             try:
                 total = conn.execute("SELECT count(*) FROM events WHERE customer_id = ?", [customer_id]).fetchone()[0]
                 rows = conn.execute(
                     "SELECT timestamp, type, event, source, properties FROM events WHERE customer_id = ? "
-                    "ORDER BY timestamp DESC, message_id LIMIT ? OFFSET ?", [customer_id, limit, offset]).fetchall()
+                    "ORDER BY timestamp DESC, message_id LIMIT ? OFFSET ?",
+                    [customer_id, limit, offset],
+                ).fetchall()
             finally:
                 conn.close()
         out = []
         for ts, kind, event, source, props in rows:
             pretty, brief = _pretty(props)
-            out.append({"timestamp": ts, "type": kind, "event": event, "source": source, "properties": pretty,
-                        "brief": brief})
+            out.append(
+                {"timestamp": ts, "type": kind, "event": event, "source": source, "properties": pretty, "brief": brief}
+            )
         return out, total
 
     def traits(self, customer_id: str) -> dict[str, dict[str, Any] | None | bool]:
@@ -151,5 +155,5 @@ def _pretty(properties: Any, *, brief_chars: int = 120) -> tuple[str, str]:
     if value in ({}, [], None):
         return "", ""
     line = orjson.dumps(value, default=str).decode()
-    brief = line if len(line) <= brief_chars else line[:brief_chars - 1] + "…"
+    brief = line if len(line) <= brief_chars else line[: brief_chars - 1] + "…"
     return orjson.dumps(value, option=orjson.OPT_INDENT_2, default=str).decode(), brief

@@ -40,8 +40,15 @@ def verify_password(password: str, stored: str) -> bool:
         if scheme != "scrypt":
             return False
         salt_raw, expected_raw = base64.b64decode(salt), base64.b64decode(expected)
-        key = hashlib.scrypt(password.encode(), salt=salt_raw, n=int(n), r=int(r), p=int(p),
-                             dklen=len(expected_raw), maxmem=128 * 1024 * 1024)
+        key = hashlib.scrypt(
+            password.encode(),
+            salt=salt_raw,
+            n=int(n),
+            r=int(r),
+            p=int(p),
+            dklen=len(expected_raw),
+            maxmem=128 * 1024 * 1024,
+        )
     except (ValueError, TypeError):
         return False
     return hmac.compare_digest(key, expected_raw)
@@ -58,8 +65,14 @@ def generate_password() -> str:
 def normalize_username(username: str) -> str:
     name = (username or "").strip().lower()
     if not _USERNAME.fullmatch(name):
-        raise ValidationFailed([{"field": "username", "reason": "1 to 64 characters: letters, digits, _ . @ -, "
-                                                                 "starting with a letter or digit"}])
+        raise ValidationFailed(
+            [
+                {
+                    "field": "username",
+                    "reason": "1 to 64 characters: letters, digits, _ . @ -, starting with a letter or digit",
+                }
+            ]
+        )
     return name
 
 

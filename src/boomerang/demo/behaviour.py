@@ -14,14 +14,52 @@ import numpy as np
 from boomerang.demo.catalog import Catalog
 
 # Shares of visits by local hour: quiet nights, a lunch bump, busy evenings.
-HOURS = np.array([0.6, 0.3, 0.2, 0.15, 0.15, 0.3, 0.8, 1.6, 2.4, 2.8, 3.0, 3.2,
-                  3.6, 3.4, 3.0, 3.0, 3.2, 3.6, 4.2, 5.2, 5.8, 5.4, 3.8, 1.8])
+HOURS = np.array(
+    [
+        0.6,
+        0.3,
+        0.2,
+        0.15,
+        0.15,
+        0.3,
+        0.8,
+        1.6,
+        2.4,
+        2.8,
+        3.0,
+        3.2,
+        3.6,
+        3.4,
+        3.0,
+        3.0,
+        3.2,
+        3.6,
+        4.2,
+        5.2,
+        5.8,
+        5.4,
+        3.8,
+        1.8,
+    ]
+)
 HOUR_CUM = np.cumsum(HOURS) / HOURS.sum()
 # Seasonality of visits and purchases: by month (gift season at the end of the year) and by weekday (Monday first).
 MONTHS = np.array([0.85, 0.9, 0.95, 0.95, 0.95, 0.88, 0.82, 0.85, 1.0, 1.05, 1.2, 1.45])
 WEEKDAYS = np.array([1.0, 1.0, 1.0, 1.02, 0.95, 0.88, 1.12])
-COUPONS = ("WINTER10", "WINTER10", "SPRING10", "SPRING10", "SPRING10", "SUMMER10",
-           "SUMMER10", "SUMMER10", "AUTUMN10", "AUTUMN10", "HOLIDAY15", "HOLIDAY15")
+COUPONS = (
+    "WINTER10",
+    "WINTER10",
+    "SPRING10",
+    "SPRING10",
+    "SPRING10",
+    "SUMMER10",
+    "SUMMER10",
+    "SUMMER10",
+    "AUTUMN10",
+    "AUTUMN10",
+    "HOLIDAY15",
+    "HOLIDAY15",
+)
 
 
 @dataclass
@@ -29,8 +67,8 @@ class Calendar:
     """Seasonal intensity per day, and the time warp that makes a constant-rate process seasonal."""
 
     days: int
-    intensity: np.ndarray     # per day, mean 1 over the simulated days
-    month: np.ndarray         # 1..12 per day
+    intensity: np.ndarray  # per day, mean 1 over the simulated days
+    month: np.ndarray  # 1..12 per day
     black_friday: np.ndarray  # bool per day: Black Friday to Cyber Monday
     _grid: np.ndarray
     _cum: np.ndarray
@@ -58,8 +96,14 @@ def calendar(start: date, days: int) -> Calendar:
     intensity = MONTHS[month - 1] * WEEKDAYS[weekday] * np.where(black_friday, 2.2, 1.0) * np.where(christmas, 0.6, 1.0)
     intensity = intensity / intensity[:days].mean()
     cum = np.r_[0.0, np.cumsum(intensity)]
-    return Calendar(days=days, intensity=intensity, month=month, black_friday=black_friday,
-                    _grid=np.arange(len(cum), dtype=float), _cum=cum)
+    return Calendar(
+        days=days,
+        intensity=intensity,
+        month=month,
+        black_friday=black_friday,
+        _grid=np.arange(len(cum), dtype=float),
+        _cum=cum,
+    )
 
 
 def sign_ups(rng: np.random.Generator, n: int, cal: Calendar) -> np.ndarray:
@@ -82,17 +126,17 @@ class Customers:
     """Hidden traits of a slice of customers that drive what they do."""
 
     signup: np.ndarray
-    offset: np.ndarray      # hours from UTC
-    rate: np.ndarray        # purchases per day while alive (gamma across customers)
-    dropout: np.ndarray     # chance of leaving after each purchase (beta across customers)
-    buyer: np.ndarray       # ever buys
-    immediate: np.ndarray   # buys in the sign-up session
-    spend: np.ndarray       # mean order value (gamma across customers)
-    coupons: np.ndarray     # how often a coupon is used
+    offset: np.ndarray  # hours from UTC
+    rate: np.ndarray  # purchases per day while alive (gamma across customers)
+    dropout: np.ndarray  # chance of leaving after each purchase (beta across customers)
+    buyer: np.ndarray  # ever buys
+    immediate: np.ndarray  # buys in the sign-up session
+    spend: np.ndarray  # mean order value (gamma across customers)
+    coupons: np.ndarray  # how often a coupon is used
     favourites: np.ndarray  # (n, 3) leaf indexes, most liked first
-    staple: np.ndarray      # the consumable leaf they replenish
-    usual: np.ndarray       # their usual product of that leaf
-    affinity: np.ndarray    # chance that an order replenishes the staple
+    staple: np.ndarray  # the consumable leaf they replenish
+    usual: np.ndarray  # their usual product of that leaf
+    affinity: np.ndarray  # chance that an order replenishes the staple
 
 
 FAVOURITE_WEIGHTS = np.array([0.55, 0.3, 0.15])
@@ -118,9 +162,18 @@ def customers(rng: np.random.Generator, signup: np.ndarray, offset: np.ndarray, 
     affinity = np.where(likes_staple, rng.beta(4, 2, n), rng.beta(1, 5, n))
     rate = np.minimum(rng.gamma(1.2, (1 / 60) / 1.2, n), 0.2)
     return Customers(
-        signup=signup, offset=offset, rate=rate, dropout=rng.beta(1.6, 1.9, n), buyer=rng.random(n) < 0.66,
-        immediate=rng.random(n) < 0.45, spend=rng.gamma(4.0, 38.0 / 4.0, n), coupons=rng.beta(1, 7, n),
-        favourites=fav, staple=staple, usual=catalog.available[catalog.pick(rng, staple)], affinity=affinity,
+        signup=signup,
+        offset=offset,
+        rate=rate,
+        dropout=rng.beta(1.6, 1.9, n),
+        buyer=rng.random(n) < 0.66,
+        immediate=rng.random(n) < 0.45,
+        spend=rng.gamma(4.0, 38.0 / 4.0, n),
+        coupons=rng.beta(1, 7, n),
+        favourites=fav,
+        staple=staple,
+        usual=catalog.available[catalog.pick(rng, staple)],
+        affinity=affinity,
     )
 
 
@@ -129,11 +182,11 @@ class Purchases:
     """Orders as the sessions that place them: who, when, and whether they replenish the staple."""
 
     customer: np.ndarray
-    start: np.ndarray         # the purchase session's start
-    first: np.ndarray         # the customer's first order
-    at_signup: np.ndarray     # placed in the sign-up session
+    start: np.ndarray  # the purchase session's start
+    first: np.ndarray  # the customer's first order
+    at_signup: np.ndarray  # placed in the sign-up session
     replenish: np.ndarray
-    last: np.ndarray          # per customer: time of the last purchase before dropping out, inf if still alive
+    last: np.ndarray  # per customer: time of the last purchase before dropping out, inf if still alive
 
 
 def purchases(rng: np.random.Generator, c: Customers, cal: Calendar, catalog: Catalog) -> Purchases:
@@ -220,23 +273,30 @@ class Orders:
     discount: np.ndarray
     shipping: np.ndarray
     total: np.ndarray
-    coupon: np.ndarray        # index into coupon_codes, -1 for none
+    coupon: np.ndarray  # index into coupon_codes, -1 for none
     coupon_codes: tuple
     cancelled: np.ndarray
     shipped: np.ndarray
     delivered: np.ndarray
     refunded: np.ndarray
-    refund: np.ndarray        # amount refunded (0 where none by the end)
-    refund_line: np.ndarray   # the line index refunded, -1 for the whole order
-    status: np.ndarray        # status at the end of the period
+    refund: np.ndarray  # amount refunded (0 where none by the end)
+    refund_line: np.ndarray  # the line index refunded, -1 for the whole order
+    status: np.ndarray  # status at the end of the period
 
 
 CODES = ("WELCOME10", "BLACKFRIDAY20", "WINTER10", "SPRING10", "SUMMER10", "AUTUMN10", "HOLIDAY15")
 RATES = np.array([0.10, 0.20, 0.10, 0.10, 0.10, 0.10, 0.15])
 
 
-def money_and_lifecycle(rng: np.random.Generator, c: Customers, p: Purchases, lines_: Lines, placed: np.ndarray,
-                        cal: Calendar, catalog: Catalog) -> Orders:
+def money_and_lifecycle(
+    rng: np.random.Generator,
+    c: Customers,
+    p: Purchases,
+    lines_: Lines,
+    placed: np.ndarray,
+    cal: Calendar,
+    catalog: Catalog,
+) -> Orders:
     """Totals with coupons and shipping, then paid -> shipped -> delivered, some cancelled, some returned."""
     m = len(placed)
     amount = catalog.price[lines_.product] * lines_.quantity
@@ -244,8 +304,13 @@ def money_and_lifecycle(rng: np.random.Generator, c: Customers, p: Purchases, li
     day = cal.day(placed)
     seasonal = np.array([CODES.index(code) for code in COUPONS])[cal.month[day] - 1]
     coupon = np.select(
-        [p.first & (rng.random(m) < 0.3), cal.black_friday[day] & (rng.random(m) < 0.55), rng.random(m) < c.coupons[p.customer]],
-        [0, 1, seasonal], -1,
+        [
+            p.first & (rng.random(m) < 0.3),
+            cal.black_friday[day] & (rng.random(m) < 0.55),
+            rng.random(m) < c.coupons[p.customer],
+        ],
+        [0, 1, seasonal],
+        -1,
     )
     discount = np.where(coupon >= 0, np.round(subtotal * RATES[np.maximum(coupon, 0)], 2), 0.0)
     shipping = np.where(subtotal - discount >= 49, 0.0, 4.9)
@@ -270,6 +335,18 @@ def money_and_lifecycle(rng: np.random.Generator, c: Customers, p: Purchases, li
     status = names[np.where(happened[4], 4, np.where(happened[3], 3, happened[:3].sum(axis=0) - 1))]
     status = np.where((status == "returned") & partial, "partially_refunded", status)
     refund = np.where(happened[3], refund, 0.0)
-    return Orders(subtotal=subtotal, discount=discount, shipping=shipping, total=total, coupon=coupon, coupon_codes=CODES,
-                  cancelled=cancelled, shipped=shipped, delivered=delivered, refunded=refunded, refund=refund,
-                  refund_line=refund_line, status=status)
+    return Orders(
+        subtotal=subtotal,
+        discount=discount,
+        shipping=shipping,
+        total=total,
+        coupon=coupon,
+        coupon_codes=CODES,
+        cancelled=cancelled,
+        shipped=shipped,
+        delivered=delivered,
+        refunded=refunded,
+        refund=refund,
+        refund_line=refund_line,
+        status=status,
+    )

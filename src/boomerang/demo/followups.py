@@ -12,14 +12,28 @@ from boomerang.demo.sessions import CANCELLED, DELIVERED, NPS, PROFILE, REFUNDED
 def _steps(actor, t, code, *, order=None, product=None, value=None) -> Steps:
     k = len(actor)
     return Steps(
-        actor=actor, t=t, code=np.full(k, code), anonymous=np.zeros(k, bool), session=np.full(k, -1),
-        product=np.full(k, -1) if product is None else product, quantity=np.zeros(k),
-        order=np.full(k, -1) if order is None else order, value=np.zeros(k, int) if value is None else value,
+        actor=actor,
+        t=t,
+        code=np.full(k, code),
+        anonymous=np.zeros(k, bool),
+        session=np.full(k, -1),
+        product=np.full(k, -1) if product is None else product,
+        quantity=np.zeros(k),
+        order=np.full(k, -1) if order is None else order,
+        value=np.zeros(k, int) if value is None else value,
     )
 
 
-def after_orders(rng: np.random.Generator, c: Customers, p: Purchases, lines: Lines, o: Orders, placed: np.ndarray,
-                 days: int, catalog: Catalog) -> Steps:
+def after_orders(
+    rng: np.random.Generator,
+    c: Customers,
+    p: Purchases,
+    lines: Lines,
+    o: Orders,
+    placed: np.ndarray,
+    days: int,
+    catalog: Catalog,
+) -> Steps:
     """Status events within the period, an NPS survey a week after some deliveries, some product reviews."""
     m = len(placed)
     ids = np.arange(m)
@@ -43,13 +57,17 @@ def after_orders(rng: np.random.Generator, c: Customers, p: Purchases, lines: Li
     reviews = delivered & (rng.random(m) < 0.12) & (written < days)
     stars = catalog.quality[product] - 1.5 * (o.refunded < written) + rng.normal(0, 0.8, m)
     rating = np.clip(np.round(stars), 1, 5).astype(int)
-    parts.append(_steps(who[reviews], written[reviews], REVIEW, order=ids[reviews], product=product[reviews],
-                        value=rating[reviews]))
+    parts.append(
+        _steps(
+            who[reviews], written[reviews], REVIEW, order=ids[reviews], product=product[reviews], value=rating[reviews]
+        )
+    )
     return Steps.concat(parts)
 
 
-def profile_updates(rng: np.random.Generator, c: Customers, p: Purchases, later: np.ndarray, withdraws: np.ndarray,
-                    days: int) -> Steps:
+def profile_updates(
+    rng: np.random.Generator, c: Customers, p: Purchases, later: np.ndarray, withdraws: np.ndarray, days: int
+) -> Steps:
     """A later Identify: Telegram connected weeks after sign-up, or e-mail withdrawn around dropping out."""
     n = len(c.signup)
     connect = c.signup + 1 + rng.exponential(30.0, n)

@@ -13,17 +13,57 @@ LOCALES = ("en", "uk", "ru")
 # Country, share of customers, locale shares (en, uk, ru), phone prefix, cities as (city, timezone, UTC offset).
 # Offsets are standard time: the simulator only needs a plausible local hour for each visit.
 COUNTRIES = [
-    ("UA", 0.46, (0.02, 0.86, 0.12), "+38067", [("Kyiv", "Europe/Kyiv", 2), ("Lviv", "Europe/Kyiv", 2),
-                                              ("Odesa", "Europe/Kyiv", 2), ("Kharkiv", "Europe/Kyiv", 2),
-                                              ("Dnipro", "Europe/Kyiv", 2), ("Vinnytsia", "Europe/Kyiv", 2)]),
-    ("PL", 0.12, (0.35, 0.60, 0.05), "+4850", [("Warsaw", "Europe/Warsaw", 1), ("Kraków", "Europe/Warsaw", 1),
-                                             ("Wrocław", "Europe/Warsaw", 1)]),
-    ("DE", 0.12, (0.60, 0.30, 0.10), "+49151", [("Berlin", "Europe/Berlin", 1), ("Munich", "Europe/Berlin", 1),
-                                              ("Hamburg", "Europe/Berlin", 1), ("Leipzig", "Europe/Berlin", 1)]),
-    ("GB", 0.10, (0.90, 0.08, 0.02), "+447700", [("London", "Europe/London", 0), ("Manchester", "Europe/London", 0),
-                                               ("Edinburgh", "Europe/London", 0)]),
-    ("US", 0.06, (0.92, 0.05, 0.03), "+1202", [("New York", "America/New_York", -5), ("Chicago", "America/Chicago", -6),
-                                             ("San Francisco", "America/Los_Angeles", -8)]),
+    (
+        "UA",
+        0.46,
+        (0.02, 0.86, 0.12),
+        "+38067",
+        [
+            ("Kyiv", "Europe/Kyiv", 2),
+            ("Lviv", "Europe/Kyiv", 2),
+            ("Odesa", "Europe/Kyiv", 2),
+            ("Kharkiv", "Europe/Kyiv", 2),
+            ("Dnipro", "Europe/Kyiv", 2),
+            ("Vinnytsia", "Europe/Kyiv", 2),
+        ],
+    ),
+    (
+        "PL",
+        0.12,
+        (0.35, 0.60, 0.05),
+        "+4850",
+        [("Warsaw", "Europe/Warsaw", 1), ("Kraków", "Europe/Warsaw", 1), ("Wrocław", "Europe/Warsaw", 1)],
+    ),
+    (
+        "DE",
+        0.12,
+        (0.60, 0.30, 0.10),
+        "+49151",
+        [
+            ("Berlin", "Europe/Berlin", 1),
+            ("Munich", "Europe/Berlin", 1),
+            ("Hamburg", "Europe/Berlin", 1),
+            ("Leipzig", "Europe/Berlin", 1),
+        ],
+    ),
+    (
+        "GB",
+        0.10,
+        (0.90, 0.08, 0.02),
+        "+447700",
+        [("London", "Europe/London", 0), ("Manchester", "Europe/London", 0), ("Edinburgh", "Europe/London", 0)],
+    ),
+    (
+        "US",
+        0.06,
+        (0.92, 0.05, 0.03),
+        "+1202",
+        [
+            ("New York", "America/New_York", -5),
+            ("Chicago", "America/Chicago", -6),
+            ("San Francisco", "America/Los_Angeles", -8),
+        ],
+    ),
     ("KZ", 0.05, (0.10, 0.00, 0.90), "+7701", [("Almaty", "Asia/Almaty", 5), ("Astana", "Asia/Almaty", 5)]),
     ("MD", 0.05, (0.20, 0.05, 0.75), "+37369", [("Chișinău", "Europe/Chisinau", 2)]),
     ("LV", 0.04, (0.45, 0.05, 0.50), "+37120", [("Riga", "Europe/Riga", 2)]),
@@ -38,15 +78,20 @@ FIRST = {
     ("ru", 1): "Анна Мария Екатерина Ольга Наталья Татьяна Елена Светлана Ксения Дарья Алина",
 }
 LAST = {
-    ("en", 0): "Smith Jones Taylor Brown Williams Wilson Johnson Davies Evans Walker Wright Thompson White Hughes Clarke",
+    (
+        "en",
+        0,
+    ): "Smith Jones Taylor Brown Williams Wilson Johnson Davies Evans Walker Wright Thompson White Hughes Clarke",
     ("uk", 0): "Шевченко Коваленко Бондаренко Ткаченко Кравченко Мельник Бойко Коваль Савченко Лисенко Гончар Руденко "
-               "Петренко Мороз Павленко Ковальський Левицький Яковенко Гнатюк",
+    "Петренко Мороз Павленко Ковальський Левицький Яковенко Гнатюк",
     ("ru", 0): "Иванов Смирнов Кузнецов Попов Соколов Лебедев Козлов Новиков Морозов Волков Павлов Фёдоров",
 }
-_TRANSLIT = dict(zip(
-    "абвгґдеєжзиіїйклмнопрстуфхцчшщьюяёэыъ",
-    "a b v h g d e ie zh z y i i i k l m n o p r s t u f kh ts ch sh shch _ iu ia e e y _".split(),
-))
+_TRANSLIT = dict(
+    zip(
+        "абвгґдеєжзиіїйклмнопрстуфхцчшщьюяёэыъ",
+        "a b v h g d e ie zh z y i i i k l m n o p r s t u f kh ts ch sh shch _ iu ia e e y _".split(),
+    )
+)
 
 
 def _feminine(last: str, locale: str) -> str:
@@ -73,9 +118,9 @@ class People:
     """Profiles of a slice of customers: the frame to load, the Identify traits and the local clock."""
 
     frame: pd.DataFrame
-    traits: list[dict]        # the first Identify's traits, consents included
-    late: list[dict | None]   # a later Identify's traits (Telegram connected, email withdrawn), or None
-    offset: np.ndarray        # hours from UTC, for the local hour of visits
+    traits: list[dict]  # the first Identify's traits, consents included
+    late: list[dict | None]  # a later Identify's traits (Telegram connected, email withdrawn), or None
+    offset: np.ndarray  # hours from UTC, for the local hour of visits
 
 
 def places(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -118,8 +163,8 @@ def profiles(rng: np.random.Generator, numbers: np.ndarray, *, seed: int, first_
         if gender[i]:
             last = _feminine(last, locale)
         number = int(numbers[i])
-        f, l = _latin(first, locale), _latin(last, locale)
-        local = (f"{f}.{l}{number}", f"{f[0]}{l}{number}", f"{f}{number}")[style[i]]
+        given, family = _latin(first, locale), _latin(last, locale)
+        local = (f"{given}.{family}{number}", f"{given[0]}{family}{number}", f"{given}{number}")[style[i]]
         email = f"{local}@{domains[number % 2]}"
         # Multiplying by a prime coprime with the modulus keeps numbers unique per customer.
         phone = f"{prefix}{(number * 7919 + seed * 31) % 10_000_000:07d}" if has_phone[i] else None
@@ -132,8 +177,17 @@ def profiles(rng: np.random.Generator, numbers: np.ndarray, *, seed: int, first_
             consents["sms"] = bool(consent_u[i, 1] < 0.35)
         if consent_u[i, 3] < 0.3:
             consents["webpush"] = bool(consent_u[i, 2] < 0.7)
-        profile = {"email": email, "phone": phone, "first_name": first, "last_name": last, "birthday": birthday,
-                   "city": name_city, "country": code, "timezone": tz, "locale": locale}
+        profile = {
+            "email": email,
+            "phone": phone,
+            "first_name": first,
+            "last_name": last,
+            "birthday": birthday,
+            "city": name_city,
+            "country": code,
+            "timezone": tz,
+            "locale": locale,
+        }
         trait = {k: (v.isoformat() if isinstance(v, date) else v) for k, v in profile.items() if v is not None}
         later = None
         if chat and tg_later[i]:
@@ -147,6 +201,20 @@ def profiles(rng: np.random.Generator, numbers: np.ndarray, *, seed: int, first_
         rows.append({"external_id": f"demo-{number:0{width}d}", **profile, "telegram_chat_id": chat})
         traits.append(trait)
         late.append(later)
-    frame = pd.DataFrame(rows, columns=["external_id", "email", "phone", "telegram_chat_id", "first_name", "last_name",
-                                        "birthday", "city", "country", "timezone", "locale"])
+    frame = pd.DataFrame(
+        rows,
+        columns=[
+            "external_id",
+            "email",
+            "phone",
+            "telegram_chat_id",
+            "first_name",
+            "last_name",
+            "birthday",
+            "city",
+            "country",
+            "timezone",
+            "locale",
+        ],
+    )
     return People(frame=frame, traits=traits, late=late, offset=offset)

@@ -14,8 +14,23 @@ from boomerang.demo.behaviour import FAVOURITE_WEIGHTS, Calendar, Customers, Lin
 from boomerang.demo.catalog import Catalog
 
 BROWSE, CART, CHECKOUT, PURCHASE = range(4)
-(PAGE, VIEW, IDENTIFY, ADD, REMOVE, CART_VIEWED, CHECKOUT_STARTED, ORDER,
- SHIPPED, DELIVERED, CANCELLED, REFUNDED, NPS, REVIEW, PROFILE) = range(15)
+(
+    PAGE,
+    VIEW,
+    IDENTIFY,
+    ADD,
+    REMOVE,
+    CART_VIEWED,
+    CHECKOUT_STARTED,
+    ORDER,
+    SHIPPED,
+    DELIVERED,
+    CANCELLED,
+    REFUNDED,
+    NPS,
+    REVIEW,
+    PROFILE,
+) = range(15)
 BLOCKS = np.array([PAGE, VIEW, IDENTIFY, ADD, REMOVE, CART_VIEWED, CHECKOUT_STARTED, ORDER])
 
 
@@ -29,15 +44,15 @@ class Visitors:
 
 @dataclass
 class Sessions:
-    actor: np.ndarray         # customers first, then visitors
+    actor: np.ndarray  # customers first, then visitors
     start: np.ndarray
     kind: np.ndarray
-    signup: np.ndarray        # the visit in which the customer signs up
-    order: np.ndarray         # the order it places, -1 for none
-    focus: np.ndarray         # the leaf category it is about
-    home: np.ndarray          # lands on the home page (else on the focus category's page)
-    lead: np.ndarray          # a product a browsing visit comes to look at (-1 for none)
-    item_start: np.ndarray    # where its cart items begin in the item arrays
+    signup: np.ndarray  # the visit in which the customer signs up
+    order: np.ndarray  # the order it places, -1 for none
+    focus: np.ndarray  # the leaf category it is about
+    home: np.ndarray  # lands on the home page (else on the focus category's page)
+    lead: np.ndarray  # a product a browsing visit comes to look at (-1 for none)
+    item_start: np.ndarray  # where its cart items begin in the item arrays
     item_product: np.ndarray  # cart items of all visits, grouped by visit; removed ones last
     item_quantity: np.ndarray
     item_removed: np.ndarray
@@ -50,12 +65,12 @@ class Steps:
     actor: np.ndarray
     t: np.ndarray
     code: np.ndarray
-    anonymous: np.ndarray     # carries only the anonymous id
-    session: np.ndarray       # -1 outside visits
-    product: np.ndarray       # -1 for none
+    anonymous: np.ndarray  # carries only the anonymous id
+    session: np.ndarray  # -1 outside visits
+    product: np.ndarray  # -1 for none
     quantity: np.ndarray
-    order: np.ndarray         # -1 for none
-    value: np.ndarray         # NPS score or review rating
+    order: np.ndarray  # -1 for none
+    value: np.ndarray  # NPS score or review rating
 
     @staticmethod
     def concat(parts: list[Steps]) -> Steps:
@@ -72,8 +87,9 @@ def _leaf(rng: np.random.Generator, favourites: np.ndarray, catalog: Catalog, lo
     return np.where(rng.random(n) < loyal, favourites[np.arange(n), slot], catalog.random_leaves(rng, n))
 
 
-def _visits(rng: np.random.Generator, c: Customers, visitors: Visitors, p: Purchases, lines: Lines,
-            cal: Calendar) -> list[tuple]:
+def _visits(
+    rng: np.random.Generator, c: Customers, visitors: Visitors, p: Purchases, lines: Lines, cal: Calendar
+) -> list[tuple]:
     """Visits as (actor, start, kind, is_signup, order, forced product) arrays, one tuple per reason to visit."""
     n, v, days = len(c.signup), len(visitors.offset), cal.days
     signup = np.r_[c.signup, np.full(v, np.inf)]
@@ -82,13 +98,26 @@ def _visits(rng: np.random.Generator, c: Customers, visitors: Visitors, p: Purch
 
     def add(actor, start, kind, is_signup=False, order=None, forced=None):
         k = len(actor)
-        parts.append((actor, start, np.broadcast_to(kind, k), np.broadcast_to(is_signup, k),
-                      np.full(k, -1) if order is None else order, np.full(k, -1) if forced is None else forced))
+        parts.append(
+            (
+                actor,
+                start,
+                np.broadcast_to(kind, k),
+                np.broadcast_to(is_signup, k),
+                np.full(k, -1) if order is None else order,
+                np.full(k, -1) if forced is None else forced,
+            )
+        )
 
     at_signup = np.full(n, -1)
     at_signup[p.customer[p.at_signup]] = np.flatnonzero(p.at_signup)
-    add(np.arange(n), c.signup, np.where(at_signup >= 0, PURCHASE, np.where(rng.random(n) < 0.15, CART, BROWSE)),
-        True, at_signup)
+    add(
+        np.arange(n),
+        c.signup,
+        np.where(at_signup >= 0, PURCHASE, np.where(rng.random(n) < 0.15, CART, BROWSE)),
+        True,
+        at_signup,
+    )
     later = np.flatnonzero(~p.at_signup)
     add(p.customer[later], p.start[later], PURCHASE, order=later)
     # A third of purchases follow a cart left behind earlier with the same product (carts get recovered).
@@ -96,8 +125,12 @@ def _visits(rng: np.random.Generator, c: Customers, visitors: Visitors, p: Purch
     before = p.start[recovered] - rng.uniform(0.05, 2.5, len(recovered))
     ok = before > c.signup[p.customer[recovered]]
     first_line = np.searchsorted(lines.order, recovered[ok])
-    add(p.customer[recovered[ok]], before[ok], np.where(rng.random(ok.sum()) < 0.3, CHECKOUT, CART),
-        forced=lines.product[first_line])
+    add(
+        p.customer[recovered[ok]],
+        before[ok],
+        np.where(rng.random(ok.sum()) < 0.3, CHECKOUT, CART),
+        forced=lines.product[first_line],
+    )
     # Research before buying: visits to the same category in the week before a purchase.
     research = np.repeat(later, rng.poisson(0.8, len(later)))
     before = local_time(rng, p.start[research] - rng.uniform(0.1, 7.0, len(research)), offset[p.customer[research]])
@@ -109,8 +142,11 @@ def _visits(rng: np.random.Generator, c: Customers, visitors: Visitors, p: Purch
     ok = (start >= 0) & (start < signup[who] - 0.003)
     add(who[ok], start[ok], np.where(rng.random(ok.sum()) < 0.08, CART, BROWSE))
     # Browsing while interested: engaged buyers visit more; interest fades after dropping out.
-    interest = np.where(c.buyer, np.where(np.isfinite(p.last), p.last + rng.exponential(25.0, n), days),
-                        c.signup + rng.exponential(40.0, n))
+    interest = np.where(
+        c.buyer,
+        np.where(np.isfinite(p.last), p.last + rng.exponential(25.0, n), days),
+        c.signup + rng.exponential(40.0, n),
+    )
     w0, w1 = cal.warp(c.signup), cal.warp(np.minimum(interest, days))
     who = np.repeat(np.arange(n), rng.poisson((0.06 + 1.8 * c.rate) * np.maximum(w1 - w0, 0)))
     start = local_time(rng, cal.unwarp(w0[who] + rng.random(len(who)) * (w1 - w0)[who]), offset[who])
@@ -125,8 +161,15 @@ def _visits(rng: np.random.Generator, c: Customers, visitors: Visitors, p: Purch
     return parts
 
 
-def plan(rng: np.random.Generator, c: Customers, visitors: Visitors, p: Purchases, lines: Lines,
-         cal: Calendar, catalog: Catalog) -> Sessions:
+def plan(
+    rng: np.random.Generator,
+    c: Customers,
+    visitors: Visitors,
+    p: Purchases,
+    lines: Lines,
+    cal: Calendar,
+    catalog: Catalog,
+) -> Sessions:
     """Every visit of a slice of customers and visitors, sorted by person and time."""
     parts = _visits(rng, c, visitors, p, lines, cal)
     actor, start, kind, is_signup, order, forced = (np.concatenate(col) for col in zip(*parts))
@@ -142,9 +185,27 @@ def plan(rng: np.random.Generator, c: Customers, visitors: Visitors, p: Purchase
         first_line = np.minimum(np.searchsorted(lines.order, np.maximum(order, 0)), len(lines.product) - 1)
         focus = np.where(order >= 0, catalog.leaf[lines.product[first_line]], focus)
     lead = np.where(kind == BROWSE, forced, -1)
-    return _with_items(rng, Sessions(actor, start, kind, is_signup, order, focus, rng.random(s) < 0.45, lead,
-                                     np.zeros(0, int), np.zeros(0, int), np.zeros(0), np.zeros(0, bool)),
-                       favourites, forced, lines, catalog)
+    return _with_items(
+        rng,
+        Sessions(
+            actor,
+            start,
+            kind,
+            is_signup,
+            order,
+            focus,
+            rng.random(s) < 0.45,
+            lead,
+            np.zeros(0, int),
+            np.zeros(0, int),
+            np.zeros(0),
+            np.zeros(0, bool),
+        ),
+        favourites,
+        forced,
+        lines,
+        catalog,
+    )
 
 
 def _with_items(rng, s: Sessions, favourites, forced, lines: Lines, catalog: Catalog) -> Sessions:
@@ -179,12 +240,24 @@ def steps(rng: np.random.Generator, s: Sessions, signup: np.ndarray, catalog: Ca
     """The events of every visit, in funnel order, seconds to minutes apart."""
     count = len(s.actor)
     items = np.diff(np.r_[s.item_start, len(s.item_product)])
-    removed = np.bincount(np.searchsorted(s.item_start, np.flatnonzero(s.item_removed), side="right") - 1,
-                          minlength=count)
+    removed = np.bincount(
+        np.searchsorted(s.item_start, np.flatnonzero(s.item_removed), side="right") - 1, minlength=count
+    )
     views = items + np.where(s.kind == BROWSE, 1 + rng.poisson(2.0, count), rng.poisson(1.6, count))
     cart_viewed = (s.kind >= CHECKOUT) | ((s.kind == CART) & (rng.random(count) < 0.55))
-    sizes = np.stack([np.ones(count, int), views, s.signup.astype(int), items, removed, cart_viewed.astype(int),
-                      (s.kind >= CHECKOUT).astype(int), (s.kind == PURCHASE).astype(int)], axis=1)
+    sizes = np.stack(
+        [
+            np.ones(count, int),
+            views,
+            s.signup.astype(int),
+            items,
+            removed,
+            cart_viewed.astype(int),
+            (s.kind >= CHECKOUT).astype(int),
+            (s.kind == PURCHASE).astype(int),
+        ],
+        axis=1,
+    )
     ends = np.cumsum(sizes, axis=1)
     total = ends[:, -1]
     session = np.repeat(np.arange(count), total)
@@ -202,12 +275,23 @@ def steps(rng: np.random.Generator, s: Sessions, signup: np.ndarray, catalog: Ca
     lead = (code == VIEW) & (within == 0) & (s.lead[session] >= 0)
     product = np.where(lead, s.lead[session], product)
     quantity = np.where(has_item & (code != VIEW), item_quantity[item], 0.0)
-    gap = np.minimum(np.where(code == ORDER, 60 + rng.exponential(90.0, len(code)), 8 + rng.exponential(45.0, len(code))), 900)
+    gap = np.minimum(
+        np.where(code == ORDER, 60 + rng.exponential(90.0, len(code)), 8 + rng.exponential(45.0, len(code))), 900
+    )
     gap[pos == 0] = 0.0
     seconds = np.cumsum(gap)
     seconds -= np.repeat(seconds[np.cumsum(total) - total], total)
     t = s.start[session] + seconds / 86400
     actor = s.actor[session]
     anonymous = (s.start[session] < signup[actor]) | (s.signup[session] & (block < 2))
-    return Steps(actor=actor, t=t, code=code, anonymous=anonymous, session=session, product=product,
-                 quantity=quantity, order=np.where(code == ORDER, s.order[session], -1), value=np.zeros(len(code), int))
+    return Steps(
+        actor=actor,
+        t=t,
+        code=code,
+        anonymous=anonymous,
+        session=session,
+        product=product,
+        quantity=quantity,
+        order=np.where(code == ORDER, s.order[session], -1),
+        value=np.zeros(len(code), int),
+    )

@@ -36,8 +36,8 @@ class SimConfig:
     start: date = field(default_factory=lambda: date(2025, 1, 1))
     seed: int = 42
     currency: str = "EUR"
-    visitors: float = 0.4         # people who browse and never sign up, per customer
-    chunk_events: int = 100_000   # about how many events one chunk carries (load() pays a fixed cost per chunk)
+    visitors: float = 0.4  # people who browse and never sign up, per customer
+    chunk_events: int = 100_000  # about how many events one chunk carries (load() pays a fixed cost per chunk)
 
     def __post_init__(self) -> None:
         if self.customers < 1 or self.days < 1 or self.chunk_events < 1 or self.visitors < 0:
@@ -61,8 +61,15 @@ class Slice:
     steps: se.Steps
 
 
-def _simulate_slice(rng: np.random.Generator, numbers: np.ndarray, signup: np.ndarray, visitors: int,
-                    config: SimConfig, cal: bh.Calendar, catalog: cat.Catalog) -> Slice:
+def _simulate_slice(
+    rng: np.random.Generator,
+    numbers: np.ndarray,
+    signup: np.ndarray,
+    visitors: int,
+    config: SimConfig,
+    cal: bh.Calendar,
+    catalog: cat.Catalog,
+) -> Slice:
     width = max(5, len(str(config.customers)))
     people = profiles(rng, numbers, seed=config.seed, first_day=config.start, width=width)
     local = bh.local_time(rng, signup, people.offset)
@@ -80,11 +87,13 @@ def _simulate_slice(rng: np.random.Generator, numbers: np.ndarray, signup: np.nd
     o = bh.money_and_lifecycle(rng, c, p, lines, placed, cal, catalog)
     later = np.array([x is not None for x in people.late], bool)
     withdraws = np.array([x is not None and "telegram_chat_id" not in x for x in people.late], bool)
-    steps = se.Steps.concat([
-        steps,
-        followups.after_orders(rng, c, p, lines, o, placed, config.days, catalog),
-        followups.profile_updates(rng, c, p, later, withdraws, config.days),
-    ])
+    steps = se.Steps.concat(
+        [
+            steps,
+            followups.after_orders(rng, c, p, lines, o, placed, config.days, catalog),
+            followups.profile_updates(rng, c, p, later, withdraws, config.days),
+        ]
+    )
     return Slice(people, c, p, lines, o, s, steps)
 
 
@@ -139,14 +148,28 @@ def simulate(config: SimConfig) -> Iterator[Chunk]:
         numbers = np.arange(lo + 1, hi + 1)
         sim = _simulate_slice(rng, numbers, signup[lo:hi], v_hi - v_lo, config, cal, catalog)
         naming = frames.Naming(
-            seed=config.seed, currency=config.currency, start=config.start,
+            seed=config.seed,
+            currency=config.currency,
+            start=config.start,
             external=[f"demo-{i:0{width}d}" for i in numbers] + [None] * (v_hi - v_lo),
             anonymous=[f"anon-{config.seed}-{i:0{width}d}" for i in numbers]
             + [f"anon-{config.seed}-v{j:0{width}d}" for j in range(v_lo + 1, v_hi + 1)],
-            session_base=session_base, order_base=order_base, message_base=message_base,
+            session_base=session_base,
+            order_base=order_base,
+            message_base=message_base,
         )
-        yield frames.build(sim.steps, sim.sessions, sim.lines, sim.orders, sim.purchases.customer, sim.people, naming,
-                           products, catalog, with_products=k == 0)
+        yield frames.build(
+            sim.steps,
+            sim.sessions,
+            sim.lines,
+            sim.orders,
+            sim.purchases.customer,
+            sim.people,
+            naming,
+            products,
+            catalog,
+            with_products=k == 0,
+        )
         session_base += len(sim.sessions.actor)
         order_base += len(sim.orders.total)
         message_base += len(sim.steps.t)

@@ -24,8 +24,16 @@ from boomerang.events.log import EVENT_COLUMNS
 from boomerang.orders.models import Order, OrderLine
 
 CUSTOMER_FIELDS = (
-    "email", "phone", "telegram_chat_id", "first_name", "last_name", "birthday",
-    "city", "country", "timezone", "locale",
+    "email",
+    "phone",
+    "telegram_chat_id",
+    "first_name",
+    "last_name",
+    "birthday",
+    "city",
+    "country",
+    "timezone",
+    "locale",
 )
 
 
@@ -115,7 +123,9 @@ def load(ws: Workspace, chunk: Chunk, *, source: str) -> LoadResult:
             session.execute(upsert(session, Order.__table__, ["id"], rows), rows)
             order_ids = [r["id"] for r in rows]
             for start in range(0, len(order_ids), customers_bulk.CHUNK):
-                session.execute(sa.delete(OrderLine).where(OrderLine.order_id.in_(order_ids[start : start + customers_bulk.CHUNK])))
+                session.execute(
+                    sa.delete(OrderLine).where(OrderLine.order_id.in_(order_ids[start : start + customers_bulk.CHUNK]))
+                )
             result.orders = len(rows)
             if chunk.lines is not None and not chunk.lines.empty:
                 session.connection().execute(OrderLine.__table__.insert(), _records(chunk.lines))
@@ -164,18 +174,25 @@ def _consents(session, events: pd.DataFrame, *, source: str) -> None:
     for cid, at, props in zip(identify["customer_id"], identify["timestamp"], identify["properties"]):
         consents = orjson.loads(props).get("consents") if cid else None
         if isinstance(consents, dict):
-            changes += [(cid, channel, granted, at) for channel, granted in consents.items()
-                        if channel in CHANNELS and isinstance(granted, bool)]
+            changes += [
+                (cid, channel, granted, at)
+                for channel, granted in consents.items()
+                if channel in CHANNELS and isinstance(granted, bool)
+            ]
     customers_bulk.record_consents(session, changes, source=source)
 
 
-def _seen_ranges(chunk: Chunk, events: pd.DataFrame | None, ids: dict[str, str]) -> dict[str, tuple[datetime, datetime]]:
+def _seen_ranges(
+    chunk: Chunk, events: pd.DataFrame | None, ids: dict[str, str]
+) -> dict[str, tuple[datetime, datetime]]:
     parts = []
     if events is not None:
         parts.append(events[["customer_id", "timestamp"]].dropna())
     if chunk.orders is not None and not chunk.orders.empty and "external_id" in chunk.orders:
         orders = chunk.orders.dropna(subset=["external_id"])
-        parts.append(pd.DataFrame({"customer_id": orders["external_id"].astype(str).map(ids), "timestamp": orders["placed_at"]}))
+        parts.append(
+            pd.DataFrame({"customer_id": orders["external_id"].astype(str).map(ids), "timestamp": orders["placed_at"]})
+        )
     if not parts:
         return {}
     both = pd.concat(parts).dropna()

@@ -41,15 +41,26 @@ def skus(event: Event) -> set[str]:
     """The product skus an event mentions, so a batch can load them at once."""
     props = event.properties
     items = [props] if event.event in PRODUCT_EVENTS else props.get("products") or []
-    return {str(i.get("sku") or i.get("product_id")) for i in items if isinstance(i, dict) and (i.get("sku") or i.get("product_id"))}
+    return {
+        str(i.get("sku") or i.get("product_id"))
+        for i in items
+        if isinstance(i, dict) and (i.get("sku") or i.get("product_id"))
+    }
 
 
 def _product_fields(line: LineIn) -> dict[str, Any] | None:
     if line.sku is None:
         return None
-    return {"sku": line.sku, "name": line.name, "category": line.category, "brand": line.brand,
-            "price": line.price or None, "url": line.url, "image_url": line.image_url,
-            "currency": None}
+    return {
+        "sku": line.sku,
+        "name": line.name,
+        "category": line.category,
+        "brand": line.brand,
+        "price": line.price or None,
+        "url": line.url,
+        "image_url": line.image_url,
+        "currency": None,
+    }
 
 
 def apply(session: Session, event: Event, *, now: datetime, source: str, products: ProductLearner) -> None:
@@ -70,8 +81,15 @@ def apply(session: Session, event: Event, *, now: datetime, source: str, product
     if name in ORDER_EVENTS:
         order = OrderIn.model_validate(props)
         status = "paid" if name == "Order Completed" else (order.status or "placed")
-        orders.record_order(session, order, customer_id=event.customer_id, placed_at=event.timestamp,
-                            source=source, now=now, status=status)
+        orders.record_order(
+            session,
+            order,
+            customer_id=event.customer_id,
+            placed_at=event.timestamp,
+            source=source,
+            now=now,
+            status=status,
+        )
     elif name in STATUS_EVENTS:
         order = OrderIn.model_validate(props)
         try:
@@ -79,13 +97,21 @@ def apply(session: Session, event: Event, *, now: datetime, source: str, product
         except NotFound:
             # A status for an order we have not seen yet: record the order with that status.
             order.status = STATUS_EVENTS[name]
-            orders.record_order(session, order, customer_id=event.customer_id, placed_at=event.timestamp,
-                                source=source, now=now)
+            orders.record_order(
+                session, order, customer_id=event.customer_id, placed_at=event.timestamp, source=source, now=now
+            )
     elif name == REFUND_EVENT:
         order = OrderIn.model_validate(props)
         amount = props.get("total", props.get("revenue"))
         if amount is None and order.products:
             amount = sum(line.price * line.quantity for line in order.products)
-        orders.refund(session, order.order_id, amount=None if amount is None else abs(float(amount)),
-                      refund_id=event.message_id, customer_id=event.customer_id, at=event.timestamp,
-                      now=now, source=source)
+        orders.refund(
+            session,
+            order.order_id,
+            amount=None if amount is None else abs(float(amount)),
+            refund_id=event.message_id,
+            customer_id=event.customer_id,
+            at=event.timestamp,
+            now=now,
+            source=source,
+        )

@@ -12,7 +12,8 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from boomerang.catalog.service import ProductLearner
-from boomerang.customers import bulk as customers_bulk, profiles
+from boomerang.customers import bulk as customers_bulk
+from boomerang.customers import profiles
 from boomerang.customers.identity import Resolver
 from boomerang.customers.models import Customer
 from boomerang.events import ecommerce
@@ -88,5 +89,3 @@ def _identify(session: Session, resolver: Resolver, customer: Customer, event: E
         resolver.claim(kind, columns.get(column), customer.id)
     for channel, granted in profiles.consent_changes(event.traits).items():
         profiles.set_consent(session, customer, channel, granted, source=event.source, at=event.timestamp)
-
-

@@ -17,10 +17,16 @@ from boomerang.events.process import process
 
 # Times are read as the store's text (SQLite) or as they come (PostgreSQL): DuckDB casts them on insert,
 # which is much cheaper than parsing them in Python.
-INBOX_COLUMNS = [inbox.c.id] + [
-    sa.type_coerce(inbox.c[name], sa.String()).label(name) if name in ("timestamp", "received_at") else inbox.c[name]
-    for name in EVENT_COLUMNS
-] + [inbox.c.processed_at]
+INBOX_COLUMNS = (
+    [inbox.c.id]
+    + [
+        sa.type_coerce(inbox.c[name], sa.String()).label(name)
+        if name in ("timestamp", "received_at")
+        else inbox.c[name]
+        for name in EVENT_COLUMNS
+    ]
+    + [inbox.c.processed_at]
+)
 
 
 def flush(ws: Workspace, *, chunk_rows: int | None = None, moved: list[pd.DataFrame] | None = None) -> int:
@@ -32,11 +38,15 @@ def flush(ws: Workspace, *, chunk_rows: int | None = None, moved: list[pd.DataFr
     while True:
         with ws.uow.session() as session:
             rows = session.execute(
-                sa.select(*INBOX_COLUMNS).where(inbox.c.processed_at.is_not(None)).order_by(inbox.c.id).limit(chunk_rows)
+                sa.select(*INBOX_COLUMNS)
+                .where(inbox.c.processed_at.is_not(None))
+                .order_by(inbox.c.id)
+                .limit(chunk_rows)
             ).all()
             merges = session.execute(
                 sa.select(Merge.id, Merge.from_customer_id, Merge.into_customer_id)
-                .where(Merge.applied_to_log.is_(False)).order_by(Merge.id)
+                .where(Merge.applied_to_log.is_(False))
+                .order_by(Merge.id)
             ).all()
             redirects = _redirects(session, min(r.processed_at for r in rows)) if rows else {}
         if not rows and not merges:
@@ -52,20 +62,27 @@ def flush(ws: Workspace, *, chunk_rows: int | None = None, moved: list[pd.DataFr
             conn.execute("COMMIT")
         with ws.uow.session() as session:
             if rows:
-                session.connection().execute(sa.delete(inbox).where(inbox.c.id == sa.bindparam("row_id")),
-                                             [{"row_id": r.id} for r in rows])
+                session.connection().execute(
+                    sa.delete(inbox).where(inbox.c.id == sa.bindparam("row_id")), [{"row_id": r.id} for r in rows]
+                )
             if merges:
-                session.execute(sa.update(Merge).where(Merge.id.in_([m.id for m in merges])).values(applied_to_log=True))
+                session.execute(
+                    sa.update(Merge).where(Merge.id.in_([m.id for m in merges])).values(applied_to_log=True)
+                )
         count += len(rows)
         if moved is not None and rows:
-            moved.append(frame.loc[frame["customer_id"].notna(), ["customer_id", "type", "event", "timestamp", "properties"]])
+            moved.append(
+                frame.loc[frame["customer_id"].notna(), ["customer_id", "type", "event", "timestamp", "properties"]]
+            )
 
 
 def _redirects(session, since) -> dict[str, str]:
     """Where each profile merged away since `since` ended up: events resolved before a merge follow it."""
-    pointers = dict(session.execute(
-        sa.select(Merge.from_customer_id, Merge.into_customer_id).where(Merge.at >= since).order_by(Merge.id)
-    ).all())
+    pointers = dict(
+        session.execute(
+            sa.select(Merge.from_customer_id, Merge.into_customer_id).where(Merge.at >= since).order_by(Merge.id)
+        ).all()
+    )
     resolved = {}
     for cid in pointers:
         target, hops = cid, 0

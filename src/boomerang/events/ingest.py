@@ -53,7 +53,9 @@ def _fresh(session: Session, events: list[Event]) -> list[Event]:
     ids = [e.message_id for e in events]
     seen: set[str] = set()
     for start in range(0, len(ids), 5000):
-        seen.update(session.scalars(sa.select(inbox.c.message_id).where(inbox.c.message_id.in_(ids[start : start + 5000]))))
+        seen.update(
+            session.scalars(sa.select(inbox.c.message_id).where(inbox.c.message_id.in_(ids[start : start + 5000])))
+        )
     fresh = []
     for event in events:
         if event.message_id not in seen:
@@ -86,9 +88,15 @@ def _inbox_insert(session: Session):
 def _inbox_row(event: Event, now: datetime, source: str, *, processed: bool) -> dict:
     return {
         "processed_at": now if processed else None,
-        "message_id": event.message_id, "type": event.type, "event": event.event,
-        "customer_id": event.customer_id, "anonymous_id": event.anonymous_id, "user_id": event.user_id,
-        "timestamp": event.timestamp, "received_at": now, "source": source,
+        "message_id": event.message_id,
+        "type": event.type,
+        "event": event.event,
+        "customer_id": event.customer_id,
+        "anonymous_id": event.anonymous_id,
+        "user_id": event.user_id,
+        "timestamp": event.timestamp,
+        "received_at": now,
+        "source": source,
         "properties": orjson.dumps(event.properties, default=str).decode(),
         "context": orjson.dumps(event.context, default=str).decode(),
     }

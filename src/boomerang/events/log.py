@@ -18,8 +18,17 @@ import pandas as pd
 import pyarrow as pa
 
 EVENT_COLUMNS = [
-    "message_id", "type", "event", "customer_id", "anonymous_id", "user_id",
-    "timestamp", "received_at", "source", "properties", "context",
+    "message_id",
+    "type",
+    "event",
+    "customer_id",
+    "anonymous_id",
+    "user_id",
+    "timestamp",
+    "received_at",
+    "source",
+    "properties",
+    "context",
 ]
 TIME_COLUMNS = ("timestamp", "received_at")  # given as datetimes or as ISO text; the log casts them
 SMALL_APPEND = 5000  # rows up to which an append checks its ids as a pushed-down filter
@@ -93,10 +102,8 @@ class EventLog:
     def summary(self) -> dict:
         """Counts by event name, and the first and last event time."""
         with self.connect() as conn:
-            by_event = conn.execute(
-                "SELECT event, count(*) FROM events GROUP BY event ORDER BY 2 DESC, 1"
-            ).fetchall()
-            first, last, total = conn.execute(
-                "SELECT min(timestamp), max(timestamp), count(*) FROM events"
-            ).fetchall()[0]
+            by_event = conn.execute("SELECT event, count(*) FROM events GROUP BY event ORDER BY 2 DESC, 1").fetchall()
+            first, last, total = conn.execute("SELECT min(timestamp), max(timestamp), count(*) FROM events").fetchall()[
+                0
+            ]
         return {"total": total, "by_event": dict(by_event), "first": first, "last": last}

@@ -62,8 +62,9 @@ class Pipeline:
         context = multiprocessing.get_context("spawn")  # no inherited threads, locks or connections
         self._stop = context.Event()
         self._wake = context.Event()
-        self._process = context.Process(target=run, args=(settings, self._stop, self._wake), name="boomerang-pipeline",
-                                        daemon=True)
+        self._process = context.Process(
+            target=run, args=(settings, self._stop, self._wake), name="boomerang-pipeline", daemon=True
+        )
 
     def nudge(self) -> None:
         """Events were accepted: start the next round now rather than at the next interval."""

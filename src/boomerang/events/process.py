@@ -23,11 +23,23 @@ from boomerang.events.models import inbox
 from boomerang.events.schemas import Event
 
 log = logging.getLogger("boomerang.process")
-STAMP = sa.update(inbox).where(inbox.c.id == sa.bindparam("row_id")).values(
-    customer_id=sa.bindparam("cid"), processed_at=sa.bindparam("at")
+STAMP = (
+    sa.update(inbox)
+    .where(inbox.c.id == sa.bindparam("row_id"))
+    .values(customer_id=sa.bindparam("cid"), processed_at=sa.bindparam("at"))
 )
-COLUMNS = [inbox.c.id, inbox.c.message_id, inbox.c.type, inbox.c.event, inbox.c.user_id, inbox.c.anonymous_id,
-           inbox.c.timestamp, inbox.c.properties, inbox.c.context, inbox.c.source]
+COLUMNS = [
+    inbox.c.id,
+    inbox.c.message_id,
+    inbox.c.type,
+    inbox.c.event,
+    inbox.c.user_id,
+    inbox.c.anonymous_id,
+    inbox.c.timestamp,
+    inbox.c.properties,
+    inbox.c.context,
+    inbox.c.source,
+]
 
 
 def process(ws: Workspace, *, chunk_rows: int | None = None) -> int:
@@ -61,8 +73,17 @@ def process_chunk(session: Session, *, now, limit: int) -> int:
     if not rows:
         return 0
     events = [
-        Event.from_stored(r.message_id, r.type, r.event, r.user_id, r.anonymous_id, r.timestamp,
-                          orjson.loads(r.properties), orjson.loads(r.context), r.source)
+        Event.from_stored(
+            r.message_id,
+            r.type,
+            r.event,
+            r.user_id,
+            r.anonymous_id,
+            r.timestamp,
+            orjson.loads(r.properties),
+            orjson.loads(r.context),
+            r.source,
+        )
         for r in rows
     ]
     try:

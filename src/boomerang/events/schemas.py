@@ -92,7 +92,13 @@ class Batch(BaseModel):
 
 
 _BATCH = TypeAdapter(Batch)
-EVENT_NAMES = {"identify": "Identify", "page": "Page Viewed", "screen": "Screen Viewed", "group": "Group", "alias": "Alias"}
+EVENT_NAMES = {
+    "identify": "Identify",
+    "page": "Page Viewed",
+    "screen": "Screen Viewed",
+    "group": "Group",
+    "alias": "Alias",
+}
 
 
 @dataclass
@@ -113,13 +119,32 @@ class Event:
     source: str = "api"
 
     @classmethod
-    def from_stored(cls, message_id: str, type: str, event: str, user_id: str | None, anonymous_id: str | None,
-                    timestamp: datetime, properties: dict[str, Any], context: dict[str, Any], source: str) -> Event:
+    def from_stored(
+        cls,
+        message_id: str,
+        type: str,
+        event: str,
+        user_id: str | None,
+        anonymous_id: str | None,
+        timestamp: datetime,
+        properties: dict[str, Any],
+        context: dict[str, Any],
+        source: str,
+    ) -> Event:
         """An event as the inbox keeps it: identify's traits and alias's previous id are in its properties."""
-        return cls(message_id=message_id, type=type, event=event, user_id=user_id, anonymous_id=anonymous_id,
-                   timestamp=timestamp, properties=properties, context=context,
-                   traits=properties if type == "identify" else {},
-                   previous_id=properties.get("previous_id") if type == "alias" else None, source=source)
+        return cls(
+            message_id=message_id,
+            type=type,
+            event=event,
+            user_id=user_id,
+            anonymous_id=anonymous_id,
+            timestamp=timestamp,
+            properties=properties,
+            context=context,
+            traits=properties if type == "identify" else {},
+            previous_id=properties.get("previous_id") if type == "alias" else None,
+            source=source,
+        )
 
 
 def _field(loc: tuple, prefix: str) -> str:
@@ -151,8 +176,14 @@ def parse_batch(payload: Any) -> Batch:
 
 
 def normalise(
-    messages: list[_Message], *, received_at: datetime, limits: IngestSettings, new_id, prefix: str = "",
-    sent_at: datetime | None = None, batch_context: dict | None = None,
+    messages: list[_Message],
+    *,
+    received_at: datetime,
+    limits: IngestSettings,
+    new_id,
+    prefix: str = "",
+    sent_at: datetime | None = None,
+    batch_context: dict | None = None,
 ) -> list[Event]:
     """Check times and fill defaults; every problem of every message is reported at once."""
     errors, events = [], []
@@ -163,10 +194,14 @@ def normalise(
         when = _event_time(msg, received_at, sent_at)
         name = "timestamp" if msg.timestamp else "originalTimestamp"
         if when > latest:
-            errors.append({"field": f"{where}.{name}".lstrip("."), "reason": f"{when.isoformat()} is too far in the future"})
+            errors.append(
+                {"field": f"{where}.{name}".lstrip("."), "reason": f"{when.isoformat()} is too far in the future"}
+            )
             continue
         if when < earliest:
-            errors.append({"field": f"{where}.{name}".lstrip("."), "reason": f"{when.isoformat()} is before {earliest.date()}"})
+            errors.append(
+                {"field": f"{where}.{name}".lstrip("."), "reason": f"{when.isoformat()} is before {earliest.date()}"}
+            )
             continue
         context = {**(batch_context or {}), **msg.context}
         events.append(

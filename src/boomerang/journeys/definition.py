@@ -16,7 +16,7 @@ Errors name the path (nodes.remind.next: unknown node 'x') and the reason.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
@@ -34,6 +34,7 @@ class _Strict(BaseModel):
 
 
 # -- triggers --------------------------------------------------------------------------------------
+
 
 class EventTrigger(_Strict):
     event: str = Field(min_length=1, max_length=200)
@@ -78,16 +79,30 @@ class ManualTrigger(_Strict):
     manual: Literal[True]
 
 
-Trigger = Union[EventTrigger, SegmentTrigger, DateTrigger, InactivityTrigger, LifecycleTrigger,
-                NextPurchaseTrigger, ReplenishmentTrigger, ManualTrigger]
+Trigger = (
+    EventTrigger
+    | SegmentTrigger
+    | DateTrigger
+    | InactivityTrigger
+    | LifecycleTrigger
+    | NextPurchaseTrigger
+    | ReplenishmentTrigger
+    | ManualTrigger
+)
 TRIGGERS: dict[str, type[_Strict]] = {
-    "event": EventTrigger, "segment": SegmentTrigger, "date": DateTrigger, "inactive_days": InactivityTrigger,
-    "lifecycle": LifecycleTrigger, "next_purchase_offset_days": NextPurchaseTrigger,
-    "replenish_offset_days": ReplenishmentTrigger, "manual": ManualTrigger,
+    "event": EventTrigger,
+    "segment": SegmentTrigger,
+    "date": DateTrigger,
+    "inactive_days": InactivityTrigger,
+    "lifecycle": LifecycleTrigger,
+    "next_purchase_offset_days": NextPurchaseTrigger,
+    "replenish_offset_days": ReplenishmentTrigger,
+    "manual": ManualTrigger,
 }
 
 
 # -- nodes -----------------------------------------------------------------------------------------
+
 
 class _Node(_Strict):
     next: str | None = None
@@ -103,7 +118,7 @@ class Wait(_Node):
     days: float = 0
 
     @model_validator(mode="after")
-    def _positive(self) -> "Wait":
+    def _positive(self) -> Wait:
         if min(self.minutes, self.hours, self.days) < 0 or self.seconds <= 0:
             raise ValueError("a wait needs a positive duration (minutes, hours or days)")
         return self
@@ -120,7 +135,7 @@ class WaitUntil(_Node):
     time: str
 
     @model_validator(mode="after")
-    def _time(self) -> "WaitUntil":
+    def _time(self) -> WaitUntil:
         if not TIME.fullmatch(self.time):
             raise ValueError(f"time {self.time!r} must be HH:MM (24 hours)")
         return self
@@ -148,7 +163,7 @@ class Branch(_Strict):
     no: str
 
     @model_validator(mode="after")
-    def _rule(self) -> "Branch":
+    def _rule(self) -> Branch:
         try:
             parse_rule(self.rule, "rule")
         except ValidationFailed as exc:
@@ -183,10 +198,13 @@ class Send(_Node):
     when_capped: Literal["defer", "drop"] = Field(default="defer", description="over a frequency cap: later, or never")
 
     @model_validator(mode="after")
-    def _channels(self) -> "Send":
+    def _channels(self) -> Send:
         for ch in (self.channel, *self.fallback):
             if ch not in CHANNELS:
-                raise FieldError("channel" if ch == self.channel else "fallback", f"unknown channel {ch!r}; use one of {', '.join(CHANNELS)}")
+                raise FieldError(
+                    "channel" if ch == self.channel else "fallback",
+                    f"unknown channel {ch!r}; use one of {', '.join(CHANNELS)}",
+                )
         return self
 
 
@@ -198,7 +216,7 @@ class Loyalty(_Node):
     valid_days: int = Field(default=14, ge=1, le=365)
 
     @model_validator(mode="after")
-    def _amount(self) -> "Loyalty":
+    def _amount(self) -> Loyalty:
         if self.action == "award_points" and self.points is None:
             raise ValueError("award_points needs points")
         if self.action == "promo_code" and self.discount_percent is None:
@@ -235,8 +253,10 @@ class Exit(_Strict):
         return []
 
 
-Node = Annotated[Union[Wait, WaitUntil, WaitEvent, Branch, Split, Send, Loyalty, Approval, UpdateProfile, Webhook, Exit],
-                 Field(discriminator="type")]
+Node = Annotated[
+    Wait | WaitUntil | WaitEvent | Branch | Split | Send | Loyalty | Approval | UpdateProfile | Webhook | Exit,
+    Field(discriminator="type"),
+]
 
 
 class Goal(_Strict):
@@ -256,8 +276,10 @@ class Journey(_Strict):
     description: str = ""
     category: Literal["transactional", "triggered", "promotional"] = "triggered"
     purpose: Literal["first_purchase", "repeat_purchase", "reactivation", "loyalty", "feedback"] | None = Field(
-        default=None, description="the business goal in the segment x goal x channel matrix (read from goal and "
-                                  "trigger when not given)")
+        default=None,
+        description="the business goal in the segment x goal x channel matrix (read from goal and "
+        "trigger when not given)",
+    )
     trigger: Trigger
     goal: Goal | None = Goal()
     control_share: float = Field(default=0.10, ge=0, lt=1, description="held out: enter, are sent nothing")
@@ -267,7 +289,7 @@ class Journey(_Strict):
     nodes: dict[str, Node] = Field(min_length=1)
 
     @model_validator(mode="after")
-    def _graph(self) -> "Journey":
+    def _graph(self) -> Journey:
         if not NAME.fullmatch(self.name):
             raise FieldError("name", "name must be lower-case letters, digits and _ (starting with a letter)")
         if self.name in RESERVED:
@@ -304,8 +326,9 @@ class Journey(_Strict):
                 return
             for target in node.targets():
                 visit(target, [*path, node_id])
+
         visit(self.start, [])
-        for node_id, node in self.nodes.items():
+        for _node_id, node in self.nodes.items():
             if isinstance(node, waiting):
                 for target in node.targets():
                     visit(target, [])
@@ -316,18 +339,33 @@ class Journey(_Strict):
 
 
 _JOURNEY = TypeAdapter(Journey)
-NODE_TYPES = {"wait", "wait_until", "wait_event", "branch", "split", "send", "loyalty", "approval", "update_profile",
-              "webhook", "exit"}
+NODE_TYPES = {
+    "wait",
+    "wait_until",
+    "wait_event",
+    "branch",
+    "split",
+    "send",
+    "loyalty",
+    "approval",
+    "update_profile",
+    "webhook",
+    "exit",
+}
 
 
 def parse_journey(raw: Any) -> Journey:
     """A journey from plain data; errors name the field (nodes.remind.channel) and the reason."""
     if not isinstance(raw, dict):
-        raise ValidationFailed([{"field": "journey", "reason": "a journey is an object with name, trigger, start, nodes"}])
+        raise ValidationFailed(
+            [{"field": "journey", "reason": "a journey is an object with name, trigger, start, nodes"}]
+        )
     trigger = raw.get("trigger")
     kinds = [k for k in TRIGGERS if isinstance(trigger, dict) and k in trigger]
     if len(kinds) != 1:
-        raise ValidationFailed([{"field": "trigger", "reason": f"a trigger needs exactly one of {', '.join(TRIGGERS)}"}])
+        raise ValidationFailed(
+            [{"field": "trigger", "reason": f"a trigger needs exactly one of {', '.join(TRIGGERS)}"}]
+        )
     try:
         TRIGGERS[kinds[0]].model_validate(trigger)
         return _JOURNEY.validate_python(raw)

@@ -19,7 +19,14 @@ from boomerang.customers.models import Customer
 from boomerang.db import insert_ignore
 from boomerang.journeys import models as m
 from boomerang.journeys.engine import (
-    AskApproval, CallWebhook, Command, Converted, LoyaltyAction, SendMessage, SetAttribute, State,
+    AskApproval,
+    CallWebhook,
+    Command,
+    Converted,
+    LoyaltyAction,
+    SendMessage,
+    SetAttribute,
+    State,
 )
 
 INSTANCE_FIELDS = ("status", "node", "wake_at", "waiting_for", "outcome", "state", "updated_at", "ended_at")
@@ -53,13 +60,30 @@ class Batch:
         s = live.state
         if s.status == "done" and live.ended_at is None:
             live.ended_at = self.now
-        return {"status": s.status, "node": s.node, "wake_at": s.wake_at, "waiting_for": s.waiting_for,
-                "outcome": s.outcome, "state": s.to_data(), "updated_at": self.now, "ended_at": live.ended_at}
+        return {
+            "status": s.status,
+            "node": s.node,
+            "wake_at": s.wake_at,
+            "waiting_for": s.waiting_for,
+            "outcome": s.outcome,
+            "state": s.to_data(),
+            "updated_at": self.now,
+            "ended_at": live.ended_at,
+        }
 
     def started(self, live: Live, key: str | None) -> None:
-        self.new.append({"id": live.id, "journey_id": live.journey_id, "version": live.version,
-                         "customer_id": live.customer_id, "key": key, "control": live.control,
-                         "entered_at": self.now, **self.instance_row(live)})
+        self.new.append(
+            {
+                "id": live.id,
+                "journey_id": live.journey_id,
+                "version": live.version,
+                "customer_id": live.customer_id,
+                "key": key,
+                "control": live.control,
+                "entered_at": self.now,
+                **self.instance_row(live),
+            }
+        )
 
     def stepped(self, live: Live) -> None:
         self.changed.append({"b_id": live.id, **self.instance_row(live)})
@@ -67,34 +91,86 @@ class Batch:
     def add(self, journey_name: str, live: Live, commands: list[Command]) -> None:
         """The rows of the commands (branches are answered later, see runtime.resolve_branches)."""
         source, now = f"journey:{journey_name}", self.now
-        base = {"source": source, "instance_id": live.id, "customer_id": live.customer_id, "send_after": now,
-                "attempts": 0, "created_at": now, "sent_at": None, "channel": None}
+        base = {
+            "source": source,
+            "instance_id": live.id,
+            "customer_id": live.customer_id,
+            "send_after": now,
+            "attempts": 0,
+            "created_at": now,
+            "sent_at": None,
+            "channel": None,
+        }
         for c in commands:
             if isinstance(c, SendMessage):
-                self.messages.append({**base, "key": c.key, "node": c.node, "channels": list(c.channels),
-                                      "template": c.template, "category": c.category, "when_capped": c.when_capped,
-                                      "status": "held_out" if c.held_out else "queued",
-                                      "reason": "journey control group" if c.held_out else None})
+                self.messages.append(
+                    {
+                        **base,
+                        "key": c.key,
+                        "node": c.node,
+                        "channels": list(c.channels),
+                        "template": c.template,
+                        "category": c.category,
+                        "when_capped": c.when_capped,
+                        "status": "held_out" if c.held_out else "queued",
+                        "reason": "journey control group" if c.held_out else None,
+                    }
+                )
             elif isinstance(c, CallWebhook):
-                self.messages.append({**base, "key": c.key, "node": c.node, "channels": ["webhook"], "template": c.url,
-                                      "category": "transactional", "when_capped": "defer",
-                                      "status": "held_out" if c.held_out else "queued",
-                                      "reason": "journey control group" if c.held_out else None})
+                self.messages.append(
+                    {
+                        **base,
+                        "key": c.key,
+                        "node": c.node,
+                        "channels": ["webhook"],
+                        "template": c.url,
+                        "category": "transactional",
+                        "when_capped": "defer",
+                        "status": "held_out" if c.held_out else "queued",
+                        "reason": "journey control group" if c.held_out else None,
+                    }
+                )
             elif isinstance(c, Converted):
-                self.conversions.append({"instance_id": live.id, "journey_id": live.journey_id,
-                                         "customer_id": live.customer_id, "node": c.node, "message_key": c.last_message,
-                                         "control": live.control, "revenue": c.revenue, "at": now})
+                self.conversions.append(
+                    {
+                        "instance_id": live.id,
+                        "journey_id": live.journey_id,
+                        "customer_id": live.customer_id,
+                        "node": c.node,
+                        "message_key": c.last_message,
+                        "control": live.control,
+                        "revenue": c.revenue,
+                        "at": now,
+                    }
+                )
             elif isinstance(c, AskApproval):
-                self.approvals.append({"key": c.key, "instance_id": live.id, "journey_id": live.journey_id,
-                                       "node": c.node, "customer_id": live.customer_id, "note": c.note,
-                                       "status": "pending", "created_at": now})
+                self.approvals.append(
+                    {
+                        "key": c.key,
+                        "instance_id": live.id,
+                        "journey_id": live.journey_id,
+                        "node": c.node,
+                        "customer_id": live.customer_id,
+                        "note": c.note,
+                        "status": "pending",
+                        "created_at": now,
+                    }
+                )
             elif isinstance(c, LoyaltyAction) and not c.held_out:
                 promo = c.action == "promo_code"
-                self.loyalty.append({"key": c.key, "customer_id": live.customer_id,
-                                     "kind": "promo_code" if promo else "points", "points": c.points,
-                                     "code": f"BMR-{secrets.token_hex(4).upper()}" if promo else None,
-                                     "discount_percent": c.discount_percent, "source": source, "at": now,
-                                     "expires_at": now + timedelta(days=c.valid_days) if promo else None})
+                self.loyalty.append(
+                    {
+                        "key": c.key,
+                        "customer_id": live.customer_id,
+                        "kind": "promo_code" if promo else "points",
+                        "points": c.points,
+                        "code": f"BMR-{secrets.token_hex(4).upper()}" if promo else None,
+                        "discount_percent": c.discount_percent,
+                        "source": source,
+                        "at": now,
+                        "expires_at": now + timedelta(days=c.valid_days) if promo else None,
+                    }
+                )
             elif isinstance(c, SetAttribute):
                 self.attributes.append((live.customer_id, c.attribute, c.value))
 
@@ -104,10 +180,18 @@ class Batch:
             conn.execute(sa.insert(m.Instance.__table__), self.new)
         if self.changed:
             table = m.Instance.__table__
-            conn.execute(sa.update(table).where(table.c.id == sa.bindparam("b_id"))
-                         .values({f: sa.bindparam(f) for f in INSTANCE_FIELDS}), self.changed)
-        for model, rows in ((m.Message, self.messages), (m.Conversion, self.conversions),
-                            (m.ApprovalRequest, self.approvals), (m.LoyaltyEntry, self.loyalty)):
+            conn.execute(
+                sa.update(table)
+                .where(table.c.id == sa.bindparam("b_id"))
+                .values({f: sa.bindparam(f) for f in INSTANCE_FIELDS}),
+                self.changed,
+            )
+        for model, rows in (
+            (m.Message, self.messages),
+            (m.Conversion, self.conversions),
+            (m.ApprovalRequest, self.approvals),
+            (m.LoyaltyEntry, self.loyalty),
+        ):
             if rows:
                 conn.execute(insert_ignore(session, model.__table__), rows)
         for customer_id, attribute, value in self.attributes:

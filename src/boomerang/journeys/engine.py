@@ -15,7 +15,18 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from boomerang.journeys.definition import (
-    Approval, Branch, Exit, Journey, Loyalty, Send, Split, UpdateProfile, Wait, WaitEvent, WaitUntil, Webhook,
+    Approval,
+    Branch,
+    Exit,
+    Journey,
+    Loyalty,
+    Send,
+    Split,
+    UpdateProfile,
+    Wait,
+    WaitEvent,
+    WaitUntil,
+    Webhook,
 )
 
 # -- inputs ----------------------------------------------------------------------------------------
@@ -139,7 +150,7 @@ class State:
         return data
 
     @classmethod
-    def from_data(cls, data: dict[str, Any]) -> "State":
+    def from_data(cls, data: dict[str, Any]) -> State:
         values = dict(data)
         for k in ("entered_at", "wake_at"):
             values[k] = datetime.fromisoformat(values[k]) if values[k] else None
@@ -150,27 +161,46 @@ def step(journey: Journey, state: State | None, event: Input, now: datetime) -> 
     """The instance's next state and what to do, given what happened at `now`."""
     commands: list[Command] = []
     if isinstance(event, Start):
-        state = State(instance_id=event.instance_id, customer_id=event.customer_id, key=event.key,
-                      control=event.control, timezone=event.timezone, entered_at=now, node=journey.start)
+        state = State(
+            instance_id=event.instance_id,
+            customer_id=event.customer_id,
+            key=event.key,
+            control=event.control,
+            timezone=event.timezone,
+            entered_at=now,
+            node=journey.start,
+        )
         return _run(journey, state, journey.start, now, commands)
     assert state is not None, "only Start begins an instance"
     if state.status == "done":
         return state, commands
     if isinstance(event, Happened):
         goal = journey.goal
-        if (goal and event.event == goal.event and (not goal.same_key or event.key == state.key)
-                and now <= state.entered_at + timedelta(days=goal.within_days)):
+        if (
+            goal
+            and event.event == goal.event
+            and (not goal.same_key or event.key == state.key)
+            and now <= state.entered_at + timedelta(days=goal.within_days)
+        ):
             commands.append(Converted(state.node, f"{state.instance_id}:goal", event.revenue, state.last_message))
             return _end(state, "converted"), commands
         node = journey.nodes[state.node]
-        if (state.status == "waiting" and isinstance(node, WaitEvent) and event.event == node.event
-                and (not node.same_key or event.key == state.key)):
+        if (
+            state.status == "waiting"
+            and isinstance(node, WaitEvent)
+            and event.event == node.event
+            and (not node.same_key or event.key == state.key)
+        ):
             return _run(journey, state, node.on_event or node.next, now, commands)
         return state, commands
     if isinstance(event, Wake):
         if state.status == "waiting" and state.wake_at is not None and state.wake_at <= now:
             return _run(journey, state, journey.nodes[state.node].next, now, commands)
-        if state.status != "done" and journey.goal and now > state.entered_at + timedelta(days=journey.goal.within_days * 10):
+        if (
+            state.status != "done"
+            and journey.goal
+            and now > state.entered_at + timedelta(days=journey.goal.within_days * 10)
+        ):
             return _end(state, "expired"), commands  # stuck (an approval nobody gave): give up eventually
         return state, commands
     if isinstance(event, Decided) and state.status == "approval":
@@ -194,8 +224,9 @@ def _end(state: State, outcome: str) -> State:
     return state
 
 
-def _run(journey: Journey, state: State, node_id: str | None, now: datetime,
-         commands: list[Command]) -> tuple[State, list[Command]]:
+def _run(
+    journey: Journey, state: State, node_id: str | None, now: datetime, commands: list[Command]
+) -> tuple[State, list[Command]]:
     """Walk from `node_id` through the nodes that act at once, until one waits or the journey ends."""
     while True:
         if node_id is None:
@@ -233,12 +264,24 @@ def _run(journey: Journey, state: State, node_id: str | None, now: datetime,
             continue
         if isinstance(node, Send):
             template, state.template = state.template or node.template, None
-            commands.append(SendMessage(node_id, key, (node.channel, *node.fallback), template, state.control,
-                                        journey.category, node.when_capped))
+            commands.append(
+                SendMessage(
+                    node_id,
+                    key,
+                    (node.channel, *node.fallback),
+                    template,
+                    state.control,
+                    journey.category,
+                    node.when_capped,
+                )
+            )
             state.last_message = key
         elif isinstance(node, Loyalty):
-            commands.append(LoyaltyAction(node_id, key, node.action, node.points, node.discount_percent,
-                                          node.valid_days, state.control))
+            commands.append(
+                LoyaltyAction(
+                    node_id, key, node.action, node.points, node.discount_percent, node.valid_days, state.control
+                )
+            )
         elif isinstance(node, UpdateProfile):
             commands.append(SetAttribute(node_id, key, node.attribute, node.value))
         elif isinstance(node, Webhook):
@@ -248,7 +291,7 @@ def _run(journey: Journey, state: State, node_id: str | None, now: datetime,
 
 def bucket(text: str) -> float:
     """A stable number in [0, 1) for `text` (the same on every machine and run)."""
-    return int(hashlib.sha256(text.encode()).hexdigest()[:12], 16) / 16 ** 12
+    return int(hashlib.sha256(text.encode()).hexdigest()[:12], 16) / 16**12
 
 
 def choose(split: Split, customer_id: str, salt: str):

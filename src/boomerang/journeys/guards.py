@@ -48,9 +48,17 @@ class Outgoing:
     topic: str | None = None  # the template's (offers, reminders...): what a customer may turn off
 
     @classmethod
-    def from_message(cls, row: Any, *, topic: str | None = None) -> "Outgoing":
-        return cls(row.customer_id, tuple(row.channels or ()), row.template, row.category, row.when_capped or "defer",
-                   row.source, row.key, topic)
+    def from_message(cls, row: Any, *, topic: str | None = None) -> Outgoing:
+        return cls(
+            row.customer_id,
+            tuple(row.channels or ()),
+            row.template,
+            row.category,
+            row.when_capped or "defer",
+            row.source,
+            row.key,
+            topic,
+        )
 
     @property
     def marketing(self) -> bool:
@@ -122,6 +130,7 @@ def decide(message: Outgoing, ctx: Context, now: datetime) -> Decision:
 
 # -- the rules -------------------------------------------------------------------------------------
 
+
 def consent(message: Outgoing, ctx: Context, now: datetime, channel: str | None) -> Decision | None:
     """The first channel with consent granted and an address; none: suppressed, saying what each one lacks."""
     if not ctx.found:
@@ -150,8 +159,14 @@ def preferences(message: Outgoing, ctx: Context, now: datetime, channel: str | N
         window = timedelta(days=ctx.frequency_days)
         inside = [s.sent_at for s in _to_customer(ctx) if s.category != "transactional" and s.sent_at > now - window]
         if inside:
-            return _capped(message, channel, "preferences", f"the customer asked for one message in "
-                           f"{ctx.frequency_days:g} days; last at {max(inside):%Y-%m-%d %H:%M}", max(inside) + window)
+            return _capped(
+                message,
+                channel,
+                "preferences",
+                f"the customer asked for one message in "
+                f"{ctx.frequency_days:g} days; last at {max(inside):%Y-%m-%d %H:%M}",
+                max(inside) + window,
+            )
     return None
 
 
@@ -168,8 +183,12 @@ def duplicate(message: Outgoing, ctx: Context, now: datetime, channel: str | Non
         return None
     for sent in _to_customer(ctx):
         if sent.template == message.template and sent.sent_at > now - window:
-            return Decision("suppress", channel, "duplicate",
-                            f"{message.template} sent by {sent.channel} at {sent.sent_at:%Y-%m-%d %H:%M}")
+            return Decision(
+                "suppress",
+                channel,
+                "duplicate",
+                f"{message.template} sent by {sent.channel} at {sent.sent_at:%Y-%m-%d %H:%M}",
+            )
     return None
 
 
@@ -183,8 +202,13 @@ def priority(message: Outgoing, ctx: Context, now: datetime, channel: str | None
     if not above:
         return None
     last = max(above, key=lambda s: s.sent_at)
-    return _capped(message, channel, "priority",
-                   f"{last.category} {last.template} sent at {last.sent_at:%Y-%m-%d %H:%M}", last.sent_at + gap)
+    return _capped(
+        message,
+        channel,
+        "priority",
+        f"{last.category} {last.template} sent at {last.sent_at:%Y-%m-%d %H:%M}",
+        last.sent_at + gap,
+    )
 
 
 def frequency(message: Outgoing, ctx: Context, now: datetime, channel: str | None) -> Decision | None:
@@ -199,8 +223,12 @@ def frequency(message: Outgoing, ctx: Context, now: datetime, channel: str | Non
         window = timedelta(days=cap.days)
         inside = [s.sent_at for s in counted if s.sent_at > now - window and name in ("all", s.channel)]
         if len(inside) >= cap.count:  # one more fits once all but count-1 of them are out of the window
-            over.append((f"{len(inside)} of {cap.count} in {cap.days:g} days ({name})",
-                         inside[len(inside) - cap.count] + window))
+            over.append(
+                (
+                    f"{len(inside)} of {cap.count} in {cap.days:g} days ({name})",
+                    inside[len(inside) - cap.count] + window,
+                )
+            )
     if not over:
         return None
     return _capped(message, channel, "frequency", "; ".join(r for r, _ in over), max(u for _, u in over))
@@ -221,8 +249,13 @@ def quiet_hours(message: Outgoing, ctx: Context, now: datetime, channel: str | N
     until = datetime.combine(day, end, tzinfo=zone).astimezone(UTC).replace(tzinfo=None)
     if until <= now:  # a clock change skipped the hour: the next instant is already day
         until = now + timedelta(minutes=1)
-    return Decision("defer", channel, "quiet_hours",
-                    f"{clock:%H:%M} in {zone.key} is within {ctx.settings.quiet_start}-{ctx.settings.quiet_end}", until)
+    return Decision(
+        "defer",
+        channel,
+        "quiet_hours",
+        f"{clock:%H:%M} in {zone.key} is within {ctx.settings.quiet_start}-{ctx.settings.quiet_end}",
+        until,
+    )
 
 
 GUARDS: list[tuple[str, Guard]] = [
@@ -237,6 +270,7 @@ GUARDS: list[tuple[str, Guard]] = [
 
 
 # -- helpers ---------------------------------------------------------------------------------------
+
 
 def _to_customer(ctx: Context) -> list[Sent]:
     return [s for s in ctx.recent if s.channel in CHANNELS]

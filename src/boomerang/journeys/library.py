@@ -65,6 +65,7 @@ def _missing_segments(ws: Workspace, names: set[str]) -> None:
             if isinstance(leaf, InSegment):
                 want(leaf.segment)
         wanted.append(name)
+
     for name in sorted(names):
         want(name)
     for name in wanted:

@@ -43,8 +43,10 @@ class Instance(Base):
     """One customer's way through one version of a journey."""
 
     __tablename__ = "journey_instances"
-    __table_args__ = (sa.Index("ix_journey_instances_due", "status", "wake_at"),
-                      sa.Index("ix_journey_instances_customer", "customer_id", "journey_id"))
+    __table_args__ = (
+        sa.Index("ix_journey_instances_due", "status", "wake_at"),
+        sa.Index("ix_journey_instances_customer", "customer_id", "journey_id"),
+    )
 
     id: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
     journey_id: Mapped[int] = mapped_column(sa.ForeignKey("journeys.id"))
@@ -67,11 +69,15 @@ class Message(Base):
     """The outbox and delivery log: every message a journey or campaign wanted to send, and what became of it."""
 
     __tablename__ = "messages"
-    __table_args__ = (sa.Index("ix_messages_due", "status", "send_after", "id"),  # the outbox in claiming order
-                      sa.Index("ix_messages_source", "source", "status"),  # a campaign's or journey's messages
-                      sa.Index("ix_messages_customer", "customer_id", "created_at"))
+    __table_args__ = (
+        sa.Index("ix_messages_due", "status", "send_after", "id"),  # the outbox in claiming order
+        sa.Index("ix_messages_source", "source", "status"),  # a campaign's or journey's messages
+        sa.Index("ix_messages_customer", "customer_id", "created_at"),
+    )
 
-    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
     key: Mapped[str] = mapped_column(sa.String(200), unique=True)  # idempotency: instance, node, visit
     source: Mapped[str] = mapped_column(sa.String(100))  # journey:<name> or campaign:<name>
     instance_id: Mapped[str | None] = mapped_column(sa.String(40), index=True)

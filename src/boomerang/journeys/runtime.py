@@ -31,8 +31,15 @@ from boomerang.segments import service as segments
 
 MESSAGE_EVENTS = frozenset(EVENT_NAMES.values())
 
-LIVE_COLUMNS = (m.Instance.id, m.Instance.journey_id, m.Instance.version, m.Instance.customer_id, m.Instance.control,
-                m.Instance.state, m.Instance.ended_at)
+LIVE_COLUMNS = (
+    m.Instance.id,
+    m.Instance.journey_id,
+    m.Instance.version,
+    m.Instance.customer_id,
+    m.Instance.control,
+    m.Instance.state,
+    m.Instance.ended_at,
+)
 
 
 class Runner:
@@ -59,14 +66,22 @@ class Runner:
     def know_customers(self, customers: list[str]) -> None:
         """What entering needs about these customers: unfinished instances, last entries, timezones."""
         customers = [c for c in customers if c not in self.timezones]
-        for chunk in (customers[i:i + 5000] for i in range(0, len(customers), 5000)):
+        for chunk in (customers[i : i + 5000] for i in range(0, len(customers), 5000)):
             for live in self.load(m.Instance.customer_id.in_(chunk) & (m.Instance.status != "done")):
                 self.running[live.customer_id].append(live)
-            self.last_entry.update({(j, c): at for j, c, at in self.session.execute(
-                sa.select(m.Instance.journey_id, m.Instance.customer_id, sa.func.max(m.Instance.entered_at))
-                .where(m.Instance.customer_id.in_(chunk)).group_by(m.Instance.journey_id, m.Instance.customer_id))})
-            self.timezones.update(self.session.execute(
-                sa.select(Customer.id, Customer.timezone).where(Customer.id.in_(chunk))).all())
+            self.last_entry.update(
+                {
+                    (j, c): at
+                    for j, c, at in self.session.execute(
+                        sa.select(m.Instance.journey_id, m.Instance.customer_id, sa.func.max(m.Instance.entered_at))
+                        .where(m.Instance.customer_id.in_(chunk))
+                        .group_by(m.Instance.journey_id, m.Instance.customer_id)
+                    )
+                }
+            )
+            self.timezones.update(
+                self.session.execute(sa.select(Customer.id, Customer.timezone).where(Customer.id.in_(chunk))).all()
+            )
 
     def journey(self, journey_id: int, version: int) -> Journey:
         return definition_of(self.session, journey_id, version)
@@ -79,13 +94,20 @@ class Runner:
         if (key is not None and any(i.state.key == key for i in running)) or len(running) >= journey.max_concurrent:
             return None
         rule, last = journey.reentry, self.last_entry.get((row.id, customer_id))
-        if rule.mode != "always" and last is not None and (
-                rule.mode == "never" or self.now - last < timedelta(days=rule.days or 0)):
+        if (
+            rule.mode != "always"
+            and last is not None
+            and (rule.mode == "never" or self.now - last < timedelta(days=rule.days or 0))
+        ):
             return None
         control = bucket(f"{journey.name}:control:{customer_id}") < journey.control_share
         instance_id = new_id("jin")
-        state, commands = step(journey, None, Start(instance_id, customer_id, key=key, control=control,
-                                                    timezone=self.timezones.get(customer_id)), self.now)
+        state, commands = step(
+            journey,
+            None,
+            Start(instance_id, customer_id, key=key, control=control, timezone=self.timezones.get(customer_id)),
+            self.now,
+        )
         live = Live(instance_id, row.id, row.version, customer_id, control, state)
         self.names[row.id] = row.name
         self.batch.add(row.name, live, commands)
@@ -154,8 +176,9 @@ def on_events(ws: Workspace, events: list[dict[str, Any]], now: datetime) -> dic
             for live in list(runner.running[event["customer_id"]]):
                 if live.state.status == "done" or (sender and live.id != sender):
                     continue
-                arrived = happened(runner.journey(live.journey_id, live.version), event,
-                                   key=live.state.key if sender else None)
+                arrived = happened(
+                    runner.journey(live.journey_id, live.version), event, key=live.state.key if sender else None
+                )
                 if arrived is not None:
                     runner.feed(live, arrived)
                     counts["advanced"] += 1
@@ -184,23 +207,31 @@ def happened(journey: Journey, event: dict[str, Any], *, key: str | None = None)
     return Happened(event["event"], key=None if key is None else str(key), revenue=revenue)
 
 
-def decide(ws: Workspace, approval_key: str, *, approved: bool, by: str, template: str | None = None,
-           now: datetime) -> dict[str, Any]:
+def decide(
+    ws: Workspace, approval_key: str, *, approved: bool, by: str, template: str | None = None, now: datetime
+) -> dict[str, Any]:
     """A person's answer to an approval request; the instance goes on at once."""
     with ws.uow.session() as session:
         request = session.get(m.ApprovalRequest, approval_key)
         if request is None:
             raise NotFound(f"no approval request {approval_key!r}", field="approval")
         if request.status != "pending":
-            raise ValidationFailed([{"field": "approval", "reason": f"already {request.status} by {request.decided_by}"}])
+            raise ValidationFailed(
+                [{"field": "approval", "reason": f"already {request.status} by {request.decided_by}"}]
+            )
         request.status = "approved" if approved else "rejected"
         request.decided_by, request.decided_at, request.template = by, now, template
         runner = Runner(session, now)
         live = runner.load(m.Instance.id == request.instance_id)[0]
         state = runner.feed(live, Decided(approved, template=template, by=by))
         runner.finish()
-        return {"approval": approval_key, "status": request.status, "instance": live.id, "node": state.node,
-                "instance_status": state.status}
+        return {
+            "approval": approval_key,
+            "status": request.status,
+            "instance": live.id,
+            "node": state.node,
+            "instance_status": state.status,
+        }
 
 
 def resolve_branches(ws: Workspace, now: datetime, *, limit: int = 1000) -> int:
@@ -208,9 +239,11 @@ def resolve_branches(ws: Workspace, now: datetime, *, limit: int = 1000) -> int:
     the customers there, outside the store's transaction (it reads the event log); then each instance
     goes on, if nothing else moved it meanwhile."""
     with ws.uow.session() as session:
-        pending = session.execute(sa.select(m.Instance.id, m.Instance.customer_id, m.Instance.journey_id,
-                                            m.Instance.version, m.Instance.node)
-                                  .where(m.Instance.status == "evaluating").limit(limit)).all()
+        pending = session.execute(
+            sa.select(m.Instance.id, m.Instance.customer_id, m.Instance.journey_id, m.Instance.version, m.Instance.node)
+            .where(m.Instance.status == "evaluating")
+            .limit(limit)
+        ).all()
         groups: dict[tuple[int, int, str], list[tuple[str, str]]] = defaultdict(list)
         for instance_id, customer_id, journey_id, version, node in pending:
             groups[(journey_id, version, node)].append((instance_id, customer_id))
@@ -221,7 +254,9 @@ def resolve_branches(ws: Workspace, now: datetime, *, limit: int = 1000) -> int:
     answers: dict[str, tuple[str, bool]] = {}
     for group, members in groups.items():
         customers = sorted({c for _, c in members})
-        found = set(segments.members(ws, {"name": "branch", "rule": rules[group]}, only=customers, sync=False)["customer_id"])
+        found = set(
+            segments.members(ws, {"name": "branch", "rule": rules[group]}, only=customers, sync=False)["customer_id"]
+        )
         answers.update({i: (group[2], c in found) for i, c in members})
     with ws.uow.session() as session:
         runner = Runner(session, now)

@@ -20,9 +20,10 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any, Iterable
+from typing import Any
 
 import orjson
 import sqlalchemy as sa
@@ -32,11 +33,30 @@ from boomerang.core.errors import NotFound, ValidationFailed
 from boomerang.customers.models import Customer
 from boomerang.journeys import models as m
 from boomerang.journeys.definition import (
-    EventTrigger, Journey, LifecycleTrigger, SegmentTrigger, WaitEvent, parse_journey,
+    EventTrigger,
+    Journey,
+    LifecycleTrigger,
+    SegmentTrigger,
+    WaitEvent,
+    parse_journey,
 )
 from boomerang.journeys.engine import (
-    AskApproval, CallWebhook, Command, Converted, Decided, Evaluate, Evaluated, Input, LoyaltyAction, SendMessage,
-    SetAttribute, Start, State, Wake, bucket, step,
+    AskApproval,
+    CallWebhook,
+    Command,
+    Converted,
+    Decided,
+    Evaluate,
+    Evaluated,
+    Input,
+    LoyaltyAction,
+    SendMessage,
+    SetAttribute,
+    Start,
+    State,
+    Wake,
+    bucket,
+    step,
 )
 from boomerang.journeys.runtime import happened
 from boomerang.journeys.simulate_guards import apply_guards, weekly
@@ -86,8 +106,9 @@ class Run:
 class Simulator:
     """The replay: an in-memory clock, timers in a heap, branches answered per moment."""
 
-    def __init__(self, ws: Workspace, runs: list[Run], *, start: datetime, end: datetime,
-                 tick: timedelta | None) -> None:
+    def __init__(
+        self, ws: Workspace, runs: list[Run], *, start: datetime, end: datetime, tick: timedelta | None
+    ) -> None:
         self.ws, self.runs, self.start, self.end, self.tick = ws, runs, start, end, tick
         self.timers: list[tuple[datetime, int, int, str, datetime]] = []  # fire at, seq, run, instance, wake_at
         self.branches: dict[datetime, list[tuple[int, str]]] = defaultdict(list)  # moment -> (run, instance)
@@ -134,8 +155,11 @@ class Simulator:
         if len(running) >= journey.max_concurrent:
             return None
         rule, last = journey.reentry, run.last_entry.get(customer_id)
-        if rule.mode != "always" and last is not None and (rule.mode == "never"
-                                                           or now - last < timedelta(days=rule.days or 0)):
+        if (
+            rule.mode != "always"
+            and last is not None
+            and (rule.mode == "never" or now - last < timedelta(days=rule.days or 0))
+        ):
             return None
         control = bucket(f"{journey.name}:control:{customer_id}") < journey.control_share
         instance_id = f"sim{next(self.seq)}"
@@ -159,8 +183,20 @@ class Simulator:
         run = self.runs[r]
         for c in commands:
             if isinstance(c, SendMessage):
-                run.messages.append(Planned(now, run.name, state.customer_id, c.key, c.node, c.channels, c.template,
-                                            c.category, c.when_capped, c.held_out))
+                run.messages.append(
+                    Planned(
+                        now,
+                        run.name,
+                        state.customer_id,
+                        c.key,
+                        c.node,
+                        c.channels,
+                        c.template,
+                        c.category,
+                        c.when_capped,
+                        c.held_out,
+                    )
+                )
             elif isinstance(c, Converted):
                 run.conversions.append((state.customer_id, c.revenue, state.control))
             elif isinstance(c, Evaluate):
@@ -196,8 +232,15 @@ class Simulator:
         for (r, node), instance_ids in groups.items():
             run = self.runs[r]
             customers = sorted({run.states[i].customer_id for i in instance_ids})
-            found = set(segments.members(self.ws, {"name": "branch", "rule": run.journey.nodes[node].rule},
-                                         as_of=moment + BRANCH_LAG, only=customers, sync=False)["customer_id"])
+            found = set(
+                segments.members(
+                    self.ws,
+                    {"name": "branch", "rule": run.journey.nodes[node].rule},
+                    as_of=moment + BRANCH_LAG,
+                    only=customers,
+                    sync=False,
+                )["customer_id"]
+            )
             self.queries += 1
             for i in instance_ids:
                 if run.states[i].status == "evaluating" and run.states[i].node == node:
@@ -210,8 +253,9 @@ class Simulator:
         customer_id = event["customer_id"]
         for r, run in enumerate(self.runs):
             if customer_id in run.by_customer:  # finished instances need no more looking at
-                run.by_customer[customer_id] = [i for i in run.by_customer[customer_id]
-                                                if run.states[i].status != "done"]
+                run.by_customer[customer_id] = [
+                    i for i in run.by_customer[customer_id] if run.states[i].status != "done"
+                ]
             for instance_id in list(run.by_customer.get(customer_id, ())):
                 if run.states[instance_id].status == "done":
                     continue
@@ -239,9 +283,18 @@ class Simulator:
             self.synced = True
 
 
-def simulate(ws: Workspace, name_or_definition: str | dict[str, Any] | Journey, *, date_from: date, date_to: date,
-             step: timedelta | None = None, approve: bool | None = None, together: bool = True,
-             manual: Iterable[tuple[str, datetime]] = (), sample: int = SAMPLE) -> dict[str, Any]:
+def simulate(
+    ws: Workspace,
+    name_or_definition: str | dict[str, Any] | Journey,
+    *,
+    date_from: date,
+    date_to: date,
+    step: timedelta | None = None,
+    approve: bool | None = None,
+    together: bool = True,
+    manual: Iterable[tuple[str, datetime]] = (),
+    sample: int = SAMPLE,
+) -> dict[str, Any]:
     """Replay the history from the start of `date_from` to the end of `date_to` through the journey
     (by name: the saved one, else the ready-made one; or a definition), beside the active journeys.
 
@@ -293,6 +346,7 @@ def simulate(ws: Workspace, name_or_definition: str | dict[str, Any] | Journey, 
 
 
 # -- inputs ----------------------------------------------------------------------------------------
+
 
 def _resolve(ws: Workspace, given: str | dict[str, Any] | Journey) -> Journey:
     if isinstance(given, Journey):
@@ -364,13 +418,17 @@ def _events(ws: Workspace, runs: list[Run], start: datetime, end: datetime) -> l
         rows = conn.execute(
             f"SELECT customer_id, event, timestamp, properties FROM events WHERE customer_id IS NOT NULL "
             f"AND timestamp >= ? AND timestamp < ? AND event IN ({marks}) ORDER BY timestamp, received_at, message_id",
-            [start, end, *sorted(names)]).fetchall()
-    return [{"customer_id": c, "event": e, "at": ts, "timestamp": str(ts),
-             "properties": orjson.loads(p) if p else {}} for c, e, ts, p in rows]
+            [start, end, *sorted(names)],
+        ).fetchall()
+    return [
+        {"customer_id": c, "event": e, "at": ts, "timestamp": str(ts), "properties": orjson.loads(p) if p else {}}
+        for c, e, ts, p in rows
+    ]
 
 
-def _daily(sim: Simulator, runs: list[Run], day: datetime, segment_days: dict[int, Any],
-           previous: dict[int, set[str]]) -> None:
+def _daily(
+    sim: Simulator, runs: list[Run], day: datetime, segment_days: dict[int, Any], previous: dict[int, set[str]]
+) -> None:
     """At midnight: scheduled triggers (like run_scheduled) and segments followed by their daily membership."""
     for r, run in enumerate(runs):
         plan = scheduled_rule(run.journey.trigger, day)
@@ -391,8 +449,10 @@ def _daily(sim: Simulator, runs: list[Run], day: datetime, segment_days: dict[in
 
 # -- the report ------------------------------------------------------------------------------------
 
-def _report(ws: Workspace, sim: Simulator, runs: list[Run], start: datetime, end: datetime,
-            tick: timedelta | None, sample: int) -> dict[str, Any]:
+
+def _report(
+    ws: Workspace, sim: Simulator, runs: list[Run], start: datetime, end: datetime, tick: timedelta | None, sample: int
+) -> dict[str, Any]:
     main = runs[0]
     outcomes: Counter = Counter()
     for state in main.states.values():
@@ -409,24 +469,38 @@ def _report(ws: Workspace, sim: Simulator, runs: list[Run], start: datetime, end
         entered = sum(1 for _, _, c in main.entered if c == control)
         converted = [rev for _, rev, c in main.conversions if c == control]
         groups["control" if control else "treated"] = {
-            "entered": entered, "converted": len(converted), "revenue": round(sum(converted), 2),
-            "conversion_rate": round(len(converted) / entered, 6) if entered else None}
+            "entered": entered,
+            "converted": len(converted),
+            "revenue": round(sum(converted), 2),
+            "conversion_rate": round(len(converted) / entered, 6) if entered else None,
+        }
     guards = apply_guards(ws, everyone, start=start, end=end)
     return {
-        "journey": main.name, "from": start.isoformat(), "to": end.isoformat(),
+        "journey": main.name,
+        "from": start.isoformat(),
+        "to": end.isoformat(),
         "step": None if tick is None else tick.total_seconds(),
-        "entered": {"count": len(main.entered), "customers": len(first_seen),
-                    "treated": groups["treated"]["entered"], "control": groups["control"]["entered"],
-                    "sample": first_seen[:sample]},
-        "outcomes": {k: outcomes.get(k, 0) for k in ("converted", "exited", "rejected", "expired",
-                                                      "approval_pending", "evaluating", "running")},
+        "entered": {
+            "count": len(main.entered),
+            "customers": len(first_seen),
+            "treated": groups["treated"]["entered"],
+            "control": groups["control"]["entered"],
+            "sample": first_seen[:sample],
+        },
+        "outcomes": {
+            k: outcomes.get(k, 0)
+            for k in ("converted", "exited", "rejected", "expired", "approval_pending", "evaluating", "running")
+        },
         "conversions": groups,
         "messages": {
-            "total": len(sent), "held_out": sum(1 for msg in main.messages if msg.held_out),
+            "total": len(sent),
+            "held_out": sum(1 for msg in main.messages if msg.held_out),
             "by_node": dict(sorted(Counter(msg.node for msg in sent).items())),
             "per_customer_week": {
                 "alone": weekly(sent, start, reached),
-                "together": weekly([msg for msg in everyone if msg.customer_id in reached], start, reached)}},
+                "together": weekly([msg for msg in everyone if msg.customer_id in reached], start, reached),
+            },
+        },
         "actions": dict(sorted(main.counts.items())),
         "together_with": [run.name for run in runs[1:]],
         "guards": {"journey": guards.get(main.name, _no_guards()), "all": guards.get("*", _no_guards())},
@@ -435,5 +509,11 @@ def _report(ws: Workspace, sim: Simulator, runs: list[Run], start: datetime, end
 
 
 def _no_guards() -> dict[str, Any]:
-    return {"sent": 0, "by_channel": {}, "suppressed": {}, "deferred": {}, "deferred_past_end": 0,
-            "sent_per_customer_week": weekly([], datetime.min, set())}
+    return {
+        "sent": 0,
+        "by_channel": {},
+        "suppressed": {},
+        "deferred": {},
+        "deferred_past_end": 0,
+        "sent_per_customer_week": weekly([], datetime.min, set()),
+    }

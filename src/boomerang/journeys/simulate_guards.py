@@ -16,8 +16,8 @@ import numpy as np
 
 from boomerang.bootstrap import Workspace
 from boomerang.journeys.definition import CATEGORIES
-from boomerang.messaging.dispatch import load_contexts
 from boomerang.journeys.guards import Outgoing, Sent, decide
+from boomerang.messaging.dispatch import load_contexts
 
 MAX_TRIES = 20  # a message deferred this many times is counted as still deferred
 WEEK = timedelta(days=7)
@@ -44,8 +44,11 @@ def apply_guards(ws: Workspace, messages: list, *, start: datetime, end: datetim
         ctx = contexts[msg.customer_id]
         ctx.recent[:] = [s for s in ctx.recent if s.sent_at > now - window]
         source = f"journey:{msg.journey}"
-        decision = decide(Outgoing(msg.customer_id, msg.channels, msg.template, msg.category, msg.when_capped,
-                                   source, msg.key), ctx, now)
+        decision = decide(
+            Outgoing(msg.customer_id, msg.channels, msg.template, msg.category, msg.when_capped, source, msg.key),
+            ctx,
+            now,
+        )
         counts = (out[msg.journey], out["*"])
         if decision.action == "send":
             ctx.recent.append(Sent(decision.channel or "", msg.category, msg.template, source, now))
@@ -70,10 +73,14 @@ def apply_guards(ws: Workspace, messages: list, *, start: datetime, end: datetim
     result = {}
     for name, c in out.items():
         sends = sent_at[name] if name != "*" else [s for v in sent_at.values() for s in v]
-        result[name] = {"sent": c["sent"], "by_channel": dict(sorted(c["by_channel"].items())),
-                        "suppressed": dict(sorted(c["suppressed"].items())),
-                        "deferred": dict(sorted(c["deferred"].items())), "deferred_past_end": c["deferred_past_end"],
-                        "sent_per_customer_week": weekly(sends, start, {s.customer_id for s in sends})}
+        result[name] = {
+            "sent": c["sent"],
+            "by_channel": dict(sorted(c["by_channel"].items())),
+            "suppressed": dict(sorted(c["suppressed"].items())),
+            "deferred": dict(sorted(c["deferred"].items())),
+            "deferred_past_end": c["deferred_past_end"],
+            "sent_per_customer_week": weekly(sends, start, {s.customer_id for s in sends}),
+        }
     return result
 
 
@@ -84,8 +91,13 @@ def weekly(messages: list, start: datetime, customers: set[str]) -> dict[str, An
     if not counts:
         return {"customers": 0, "weeks": 0, "mean": 0.0, "p95": 0, "max": 0}
     values = np.array(sorted(counts.values()))
-    return {"customers": len({c for c, _ in counts}), "weeks": len(counts), "mean": round(float(values.mean()), 3),
-            "p95": int(np.percentile(values, 95, method="inverted_cdf")), "max": int(values.max())}
+    return {
+        "customers": len({c for c, _ in counts}),
+        "weeks": len(counts),
+        "mean": round(float(values.mean()), 3),
+        "p95": int(np.percentile(values, 95, method="inverted_cdf")),
+        "max": int(values.max()),
+    }
 
 
 class _Sent:

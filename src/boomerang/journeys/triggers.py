@@ -8,7 +8,7 @@ the day: the customers they find enter, and re-entry rules keep them from enteri
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import ibis
@@ -18,7 +18,13 @@ from ibis import _
 from boomerang.bootstrap import Workspace
 from boomerang.journeys import models as m
 from boomerang.journeys.definition import (
-    DateTrigger, EventTrigger, InactivityTrigger, Journey, LifecycleTrigger, NextPurchaseTrigger, ReplenishmentTrigger,
+    DateTrigger,
+    EventTrigger,
+    InactivityTrigger,
+    Journey,
+    LifecycleTrigger,
+    NextPurchaseTrigger,
+    ReplenishmentTrigger,
     SegmentTrigger,
 )
 from boomerang.journeys.runtime import enter_many
@@ -53,9 +59,12 @@ def scheduled_rule(trigger, today: datetime) -> tuple[dict[str, Any], datetime] 
         return {"anniversary": trigger.date, "within_next_days": 0}, today - timedelta(days=trigger.offset_days)
     if isinstance(trigger, InactivityTrigger):  # the last order was on the day N days ago (as of today's end)
         n = trigger.inactive_days
-        return {"all": [{"event": "Order Completed", "measure": "last", "op": "more_than_days_ago", "value": n},
-                        {"not": {"event": "Order Completed", "measure": "last", "op": "more_than_days_ago",
-                                 "value": n + 1}}]}, today + timedelta(days=1)
+        return {
+            "all": [
+                {"event": "Order Completed", "measure": "last", "op": "more_than_days_ago", "value": n},
+                {"not": {"event": "Order Completed", "measure": "last", "op": "more_than_days_ago", "value": n + 1}},
+            ]
+        }, today + timedelta(days=1)
     if isinstance(trigger, NextPurchaseTrigger):
         day = (today - timedelta(days=trigger.next_purchase_offset_days)).date().isoformat()
         return {"trait": "expected_next_purchase", "op": "between", "value": [day, day]}, today
@@ -68,11 +77,15 @@ def replenishment_due(events: ibis.Table, trigger: ReplenishmentTrigger, today: 
     days = lines.filter(lines.sku.notnull()).select("customer_id", "sku", day=lines.ts.truncate("D")).distinct()
     order = ibis.window(group_by=["customer_id", "sku"], order_by="day")
     gaps = days.mutate(gap=(days.day.epoch_seconds() - days.day.lag().over(order).epoch_seconds()) / 86400)
-    cycles = (gaps.filter(gaps.gap.notnull() & (gaps.gap > 0)).group_by("sku")
-              .aggregate(cycle=_.gap.median(), repeats=_.count()).filter(_.repeats >= trigger.min_repeats))
+    cycles = (
+        gaps.filter(gaps.gap.notnull() & (gaps.gap > 0))
+        .group_by("sku")
+        .aggregate(cycle=_.gap.median(), repeats=_.count())
+        .filter(_.repeats >= trigger.min_repeats)
+    )
     last = days.group_by(["customer_id", "sku"]).aggregate(last=_.day.max()).join(cycles, "sku")
     due = last.last.epoch_seconds() + (last.cycle.round() + trigger.replenish_offset_days) * 86400
-    start = int(today.replace(tzinfo=timezone.utc).timestamp())
+    start = int(today.replace(tzinfo=UTC).timestamp())
     return last.filter((due >= start) & (due < start + 86400)).select("customer_id", "sku")
 
 

@@ -23,10 +23,17 @@ def events_of(frames: list[pd.DataFrame]) -> list[dict[str, Any]]:
     """Rows just moved into the log, as the events journeys look at."""
     out = []
     for frame in frames:
-        for customer_id, event, ts, props in zip(frame["customer_id"], frame["event"], frame["timestamp"],
-                                                 frame["properties"]):
-            out.append({"customer_id": customer_id, "event": event, "timestamp": str(ts),
-                        "properties": orjson.loads(props) if isinstance(props, (str, bytes)) and props else {}})
+        for customer_id, event, ts, props in zip(
+            frame["customer_id"], frame["event"], frame["timestamp"], frame["properties"]
+        ):
+            out.append(
+                {
+                    "customer_id": customer_id,
+                    "event": event,
+                    "timestamp": str(ts),
+                    "properties": orjson.loads(props) if isinstance(props, (str, bytes)) and props else {},
+                }
+            )
     return out
 
 
@@ -64,8 +71,9 @@ def scheduled(ws: Workspace, now: datetime | None = None) -> dict[str, Any]:
     return {"segments": refresh(ws, only_expiring=True), "journeys": run_scheduled(ws, now)}
 
 
-def run_forever(ws: Workspace, *, interval: float = 1.0, schedule_minutes: float = 5.0, batch: int = 1000,
-                stop=None) -> None:
+def run_forever(
+    ws: Workspace, *, interval: float = 1.0, schedule_minutes: float = 5.0, batch: int = 1000, stop=None
+) -> None:
     """`boomerang worker`: timers, messages and scheduled triggers, until stopped."""
     last = 0.0
     while stop is None or not stop.is_set():

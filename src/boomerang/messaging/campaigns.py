@@ -70,7 +70,7 @@ class CampaignDefinition(BaseModel, extra="forbid"):
         return v
 
     @model_validator(mode="after")
-    def _one_message(self) -> "CampaignDefinition":
+    def _one_message(self) -> CampaignDefinition:
         if bool(self.template) == bool(self.variants):
             raise ValueError("give either template or variants")
         if len({v.name for v in self.variants}) != len(self.variants):
@@ -85,8 +85,15 @@ def parse(raw: Any) -> CampaignDefinition:
     try:
         return CampaignDefinition.model_validate(raw)
     except ValidationError as exc:
-        raise ValidationFailed([{"field": ".".join(str(p) for p in e["loc"]) or "campaign",
-                                 "reason": e["msg"].removeprefix("Value error, ")} for e in exc.errors()]) from None
+        raise ValidationFailed(
+            [
+                {
+                    "field": ".".join(str(p) for p in e["loc"]) or "campaign",
+                    "reason": e["msg"].removeprefix("Value error, "),
+                }
+                for e in exc.errors()
+            ]
+        ) from None
 
 
 def save(ws: Workspace, raw: Any) -> dict[str, Any]:
@@ -94,11 +101,19 @@ def save(ws: Workspace, raw: Any) -> dict[str, Any]:
     definition = parse(raw)
     now = naive_utc(ws.clock.now())
     with ws.uow.session() as session:
-        errors = [{"field": "segment", "reason": f"no segment {definition.segment!r}"}] if session.scalar(
-            sa.select(Segment.id).where(Segment.name == definition.segment)) is None else []
-        errors += [{"field": f"variants.{arm.name}.template" if definition.variants else "template",
-                    "reason": f"no template {arm.template!r}"}
-                   for arm in definition.arms() if session.get(Template, arm.template) is None]
+        errors = (
+            [{"field": "segment", "reason": f"no segment {definition.segment!r}"}]
+            if session.scalar(sa.select(Segment.id).where(Segment.name == definition.segment)) is None
+            else []
+        )
+        errors += [
+            {
+                "field": f"variants.{arm.name}.template" if definition.variants else "template",
+                "reason": f"no template {arm.template!r}",
+            }
+            for arm in definition.arms()
+            if session.get(Template, arm.template) is None
+        ]
         if errors:
             raise ValidationFailed(errors)
         row = session.scalar(sa.select(Campaign).where(Campaign.name == definition.name))
@@ -123,10 +138,17 @@ def _row(session, name: str) -> Campaign:
 
 def _summary(row: Campaign) -> dict[str, Any]:
     d = row.definition
-    return {"name": row.name, "title": d.get("title", ""), "status": row.status, "segment": d["segment"],
-            "variants": [v["name"] for v in d.get("variants") or []] or ["main"], "channels": d["channels"],
-            "scheduled_for": row.scheduled_for.isoformat() if row.scheduled_for else None,
-            "started_at": row.started_at.isoformat() if row.started_at else None, "audience": row.audience}
+    return {
+        "name": row.name,
+        "title": d.get("title", ""),
+        "status": row.status,
+        "segment": d["segment"],
+        "variants": [v["name"] for v in d.get("variants") or []] or ["main"],
+        "channels": d["channels"],
+        "scheduled_for": row.scheduled_for.isoformat() if row.scheduled_for else None,
+        "started_at": row.started_at.isoformat() if row.started_at else None,
+        "audience": row.audience,
+    }
 
 
 def listing(ws: Workspace) -> list[dict[str, Any]]:
@@ -157,8 +179,11 @@ def cancel(ws: Workspace, name: str) -> dict[str, Any]:
     now = naive_utc(ws.clock.now())
     with ws.uow.session() as session:
         row = _row(session, name)
-        session.execute(sa.update(Message).where(Message.source == f"campaign:{name}", Message.status == "queued")
-                        .values(status="suppressed", reason="campaign cancelled"))
+        session.execute(
+            sa.update(Message)
+            .where(Message.source == f"campaign:{name}", Message.status == "queued")
+            .values(status="suppressed", reason="campaign cancelled")
+        )
         row.status, row.updated_at = "cancelled", now
         return _summary(row)
 
@@ -167,15 +192,22 @@ def start_due(ws: Workspace, *, now: datetime | None = None) -> int:
     """Queue the messages of every scheduled campaign whose time has come; how many campaigns started."""
     now = naive_utc(now or ws.clock.now())
     with ws.uow.session() as session:
-        names = list(session.scalars(sa.select(Campaign.name).where(Campaign.status == "scheduled",
-                                                                    Campaign.scheduled_for <= now)))
+        names = list(
+            session.scalars(
+                sa.select(Campaign.name).where(Campaign.status == "scheduled", Campaign.scheduled_for <= now)
+            )
+        )
     for name in names:
         _start(ws, name, now)
     with ws.uow.session() as session:  # a campaign with nothing left to send is sent
-        left = sa.select(Message.id).where(Message.source == "campaign:" + Campaign.name,
-                                           Message.status.in_(("queued", "sending")))
-        session.execute(sa.update(Campaign).where(Campaign.status == "sending", ~sa.exists(left))
-                        .values(status="sent", updated_at=now))
+        left = sa.select(Message.id).where(
+            Message.source == "campaign:" + Campaign.name, Message.status.in_(("queued", "sending"))
+        )
+        session.execute(
+            sa.update(Campaign)
+            .where(Campaign.status == "sending", ~sa.exists(left))
+            .values(status="sent", updated_at=now)
+        )
     return len(names)
 
 
@@ -197,26 +229,48 @@ def _start(ws: Workspace, name: str, now: datetime) -> None:
         audience = _audience(ws, session, definition.segment)
         zones: dict[str, str | None] = {}
         for start in range(0, len(audience) if definition.local_time else 0, 500):
-            zones.update(session.execute(sa.select(Customer.id, Customer.timezone)
-                                         .where(Customer.id.in_(audience[start:start + 500]))).all())
+            zones.update(
+                session.execute(
+                    sa.select(Customer.id, Customer.timezone).where(Customer.id.in_(audience[start : start + 500]))
+                ).all()
+            )
         arms, total = definition.arms(), sum(a.weight for a in definition.arms())
         rows, sent = [], 0
         for cid in audience:
             held = bucket(f"campaign:{name}:holdout:{cid}") * 100 < definition.holdout_percent
             arm = _arm(arms, total, bucket(f"campaign:{name}:variant:{cid}"))
-            at = next_local_time(now - timedelta(seconds=1), definition.local_time, zones.get(cid)) \
-                if definition.local_time else now
+            at = (
+                next_local_time(now - timedelta(seconds=1), definition.local_time, zones.get(cid))
+                if definition.local_time
+                else now
+            )
             if definition.throttle_per_minute and not held:
                 at += timedelta(minutes=sent // definition.throttle_per_minute)
                 sent += 1
-            rows.append({"key": f"campaign:{name}:{cid}", "source": f"campaign:{name}", "instance_id": None,
-                         "node": None, "customer_id": cid, "channels": definition.channels, "channel": None,
-                         "template": arm.template, "category": definition.category, "when_capped": "defer",
-                         "status": "held_out" if held else "queued", "reason": "campaign holdout" if held else None,
-                         "send_after": at, "attempts": 0, "created_at": now, "sent_at": None,
-                         "variant": "holdout" if held else arm.name, "provider_id": None})
+            rows.append(
+                {
+                    "key": f"campaign:{name}:{cid}",
+                    "source": f"campaign:{name}",
+                    "instance_id": None,
+                    "node": None,
+                    "customer_id": cid,
+                    "channels": definition.channels,
+                    "channel": None,
+                    "template": arm.template,
+                    "category": definition.category,
+                    "when_capped": "defer",
+                    "status": "held_out" if held else "queued",
+                    "reason": "campaign holdout" if held else None,
+                    "send_after": at,
+                    "attempts": 0,
+                    "created_at": now,
+                    "sent_at": None,
+                    "variant": "holdout" if held else arm.name,
+                    "provider_id": None,
+                }
+            )
         for start in range(0, len(rows), 5000):
-            session.execute(sa.insert(Message), rows[start:start + 5000])
+            session.execute(sa.insert(Message), rows[start : start + 5000])
         row.status, row.started_at, row.audience, row.updated_at = "sending", now, len(audience), now
 
 
@@ -235,27 +289,40 @@ def stats(ws: Workspace, name: str) -> dict[str, Any]:
     with ws.uow.session() as session:
         row = _row(session, name)
         source = f"campaign:{name}"
-        by_status = session.execute(sa.select(Message.variant, Message.status, sa.func.count())
-                                    .where(Message.source == source).group_by(Message.variant, Message.status)).all()
+        by_status = session.execute(
+            sa.select(Message.variant, Message.status, sa.func.count())
+            .where(Message.source == source)
+            .group_by(Message.variant, Message.status)
+        ).all()
         events = session.execute(
             sa.select(Message.variant, MessageEvent.kind, sa.func.count(sa.distinct(MessageEvent.message_id)))
-            .join(MessageEvent, MessageEvent.message_id == Message.id).where(Message.source == source)
-            .group_by(Message.variant, MessageEvent.kind)).all()
+            .join(MessageEvent, MessageEvent.message_id == Message.id)
+            .where(Message.source == source)
+            .group_by(Message.variant, MessageEvent.kind)
+        ).all()
         orders = []
         if row.started_at is not None:
             end = row.started_at + timedelta(days=row.definition.get("attribution_days", 5))
             orders = session.execute(
-                sa.select(Message.variant, sa.func.count(sa.distinct(Order.customer_id)), sa.func.count(Order.id),
-                          sa.func.coalesce(sa.func.sum(Order.total), 0))
+                sa.select(
+                    Message.variant,
+                    sa.func.count(sa.distinct(Order.customer_id)),
+                    sa.func.count(Order.id),
+                    sa.func.coalesce(sa.func.sum(Order.total), 0),
+                )
                 .join(Order, Order.customer_id == Message.customer_id)
                 .where(Message.source == source, Order.placed_at >= row.started_at, Order.placed_at < end)
-                .group_by(Message.variant)).all()
+                .group_by(Message.variant)
+            ).all()
         summary = _summary(row)
     groups: dict[str, dict[str, Any]] = {}
 
     def group(name_: str | None) -> dict[str, Any]:
-        return groups.setdefault(name_ or "main", {"customers": 0, "messages": {}, "opened": 0, "clicked": 0,
-                                                   "buyers": 0, "orders": 0, "revenue": 0.0})
+        return groups.setdefault(
+            name_ or "main",
+            {"customers": 0, "messages": {}, "opened": 0, "clicked": 0, "buyers": 0, "orders": 0, "revenue": 0.0},
+        )
+
     for variant, status, n in by_status:
         g = group(variant)
         g["messages"][status] = n

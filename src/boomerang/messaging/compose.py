@@ -32,18 +32,22 @@ HREF = re.compile(r'href="(https?://[^"]+)"')
 def _tracked_hrefs(markup: str, track) -> str:
     """Every http(s) link in autoescaped HTML through `track`, with its &amp; read back as & first."""
     return HREF.sub(lambda m: f'href="{html.escape(track(html.unescape(m.group(1))))}"', markup)
+
+
 FOOTER = {
     "en": ("You get this because you are a customer of {shop}.", "Choose what you get", "Unsubscribe"),
     "ru": ("Вы получили это письмо как покупатель {shop}.", "Настроить рассылки", "Отписаться"),
     "uk": ("Ви отримали цей лист як покупець {shop}.", "Налаштувати розсилки", "Відписатися"),
 }
-LAYOUT = ('<!doctype html><html lang="{lang}"><head><meta charset="utf-8"><meta name="viewport" '
-          'content="width=device-width"><title>{title}</title></head><body style="margin:0;padding:24px;'
-          'background:#f6f6f4;font-family:Arial,sans-serif;color:#222"><div style="max-width:600px;margin:0 auto;'
-          'background:#fff;padding:24px;border-radius:8px">{body}</div><p style="max-width:600px;margin:16px auto;'
-          'font-size:12px;color:#777;text-align:center">{why}<br><a href="{prefs}" style="color:#777">{choose}</a>'
-          ' &middot; <a href="{unsub}" style="color:#777">{unsubscribe}</a></p><img src="{pixel}" width="1" '
-          'height="1" alt="" style="display:block;border:0"></body></html>')
+LAYOUT = (
+    '<!doctype html><html lang="{lang}"><head><meta charset="utf-8"><meta name="viewport" '
+    'content="width=device-width"><title>{title}</title></head><body style="margin:0;padding:24px;'
+    'background:#f6f6f4;font-family:Arial,sans-serif;color:#222"><div style="max-width:600px;margin:0 auto;'
+    'background:#fff;padding:24px;border-radius:8px">{body}</div><p style="max-width:600px;margin:16px auto;'
+    'font-size:12px;color:#777;text-align:center">{why}<br><a href="{prefs}" style="color:#777">{choose}</a>'
+    ' &middot; <a href="{unsub}" style="color:#777">{unsubscribe}</a></p><img src="{pixel}" width="1" '
+    'height="1" alt="" style="display:block;border:0"></body></html>'
+)
 
 
 class CannotCompose(BoomerangError):
@@ -84,31 +88,68 @@ class Composer:
         self.prepare({message.customer_id})
         data = self.data[message.customer_id]
         if channel == "webhook":
-            return Outbound(key=message.key, message_id=message.id, customer_id=message.customer_id, channel=channel,
-                            to=message.template, text="", data={"source": message.source, "node": message.node,
-                                                                 "instance_id": message.instance_id,
-                                                                 "customer": data["customer"], "template": message.template})
+            return Outbound(
+                key=message.key,
+                message_id=message.id,
+                customer_id=message.customer_id,
+                channel=channel,
+                to=message.template,
+                text="",
+                data={
+                    "source": message.source,
+                    "node": message.node,
+                    "instance_id": message.instance_id,
+                    "customer": data["customer"],
+                    "template": message.template,
+                },
+            )
         row = self.template(message.template)
         if row is None and sandbox:
-            return Outbound(key=message.key, message_id=message.id, customer_id=message.customer_id, channel=channel,
-                            to=address, text="", data={"template": message.template, "missing": True})
+            return Outbound(
+                key=message.key,
+                message_id=message.id,
+                customer_id=message.customer_id,
+                channel=channel,
+                to=address,
+                text="",
+                data={"template": message.template, "missing": True},
+            )
         if row is None:
             raise CannotCompose(f"template {message.template!r} does not exist", field="template")
         locale = templates.choose_locale(row.variants, data.get("locale"), row.default_locale)
-        links = {"preferences": tracking.preferences_url(self.ws, message.customer_id),
-                 "unsubscribe": tracking.unsubscribe_url(self.ws, message.id)}
+        links = {
+            "preferences": tracking.preferences_url(self.ws, message.customer_id),
+            "unsubscribe": tracking.unsubscribe_url(self.ws, message.id),
+        }
         try:
-            content = templates.render(row.variants, channel, locale, {**data, "links": links, "product": self.product_of(
-                message), "message": {"channel": channel}})
+            content = templates.render(
+                row.variants,
+                channel,
+                locale,
+                {**data, "links": links, "product": self.product_of(message), "message": {"channel": channel}},
+            )
         except BoomerangError as exc:
             raise CannotCompose(f"template {row.name!r}: {exc.message}", field="template") from None
         track = lambda url: tracking.link(self.ws, message.id, url)  # noqa: E731
         buttons = tuple(Button(label, track(url)) for label, url in content.buttons)
-        base = dict(key=message.key, message_id=message.id, customer_id=message.customer_id, channel=channel,
-                    to=address, locale=locale, buttons=buttons, data={"template": row.name, "topic": row.topic})
+        base = dict(
+            key=message.key,
+            message_id=message.id,
+            customer_id=message.customer_id,
+            channel=channel,
+            to=address,
+            locale=locale,
+            buttons=buttons,
+            data={"template": row.name, "topic": row.topic},
+        )
         if channel == "email":
-            return Outbound(**base, subject=content.subject or row.title, text=self._text_footer(content.text, locale, links),
-                            html=self._layout(content, locale, links, message.id, track), headers=self._headers(message, links))
+            return Outbound(
+                **base,
+                subject=content.subject or row.title,
+                text=self._text_footer(content.text, locale, links),
+                html=self._layout(content, locale, links, message.id, track),
+                headers=self._headers(message, links),
+            )
         if channel == "telegram":
             return Outbound(**base, text=_tracked_hrefs(content.text, track))
         url = track(content.url) if content.url else None
@@ -118,15 +159,24 @@ class Composer:
         why, choose, unsubscribe = FOOTER.get(locale.split("-")[0], FOOTER["en"])
         body = _tracked_hrefs(content.html or "", track)
         esc = html.escape
-        return LAYOUT.format(lang=esc(locale), title=esc(content.subject or ""), body=body,
-                             why=esc(why.format(shop=self.ws.settings.messaging.shop_name)),
-                             prefs=esc(links["preferences"]), choose=choose, unsub=esc(links["unsubscribe"]),
-                             unsubscribe=unsubscribe, pixel=esc(tracking.pixel_url(self.ws, message_id)))
+        return LAYOUT.format(
+            lang=esc(locale),
+            title=esc(content.subject or ""),
+            body=body,
+            why=esc(why.format(shop=self.ws.settings.messaging.shop_name)),
+            prefs=esc(links["preferences"]),
+            choose=choose,
+            unsub=esc(links["unsubscribe"]),
+            unsubscribe=unsubscribe,
+            pixel=esc(tracking.pixel_url(self.ws, message_id)),
+        )
 
     def _text_footer(self, text: str, locale: str, links: dict) -> str:
         why, choose, unsubscribe = FOOTER.get(locale.split("-")[0], FOOTER["en"])
-        return (f"{text}\n\n--\n{why.format(shop=self.ws.settings.messaging.shop_name)}\n"
-                f"{choose}: {links['preferences']}\n{unsubscribe}: {links['unsubscribe']}")
+        return (
+            f"{text}\n\n--\n{why.format(shop=self.ws.settings.messaging.shop_name)}\n"
+            f"{choose}: {links['preferences']}\n{unsubscribe}: {links['unsubscribe']}"
+        )
 
     @staticmethod
     def _headers(message: Message, links: dict) -> dict[str, str]:

@@ -24,12 +24,19 @@ RECOMMENDED = 4
 def _chunks(ids: Iterable[str]) -> Iterable[list[str]]:
     ordered = sorted(set(ids))
     for start in range(0, len(ordered), CHUNK):
-        yield ordered[start:start + CHUNK]
+        yield ordered[start : start + CHUNK]
 
 
 def product_dict(p: Product) -> dict[str, Any]:
-    return {"sku": p.sku, "name": p.name, "price": p.price, "currency": p.currency, "url": p.url,
-            "image_url": p.image_url, "category": p.category}
+    return {
+        "sku": p.sku,
+        "name": p.name,
+        "price": p.price,
+        "currency": p.currency,
+        "url": p.url,
+        "image_url": p.image_url,
+        "category": p.category,
+    }
 
 
 class ContextLoader:
@@ -41,8 +48,11 @@ class ContextLoader:
 
     def load(self, customer_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         ids = set(customer_ids)
-        customers = {c.id: c for chunk in _chunks(ids)
-                     for c in self.session.scalars(sa.select(Customer).where(Customer.id.in_(chunk)))}
+        customers = {
+            c.id: c
+            for chunk in _chunks(ids)
+            for c in self.session.scalars(sa.select(Customer).where(Customer.id.in_(chunk)))
+        }
         orders, bought = self._orders(ids)
         loyalty = self._loyalty(ids)
         out = {}
@@ -50,14 +60,23 @@ class ContextLoader:
             c = customers.get(cid)
             order = orders.get(cid)
             favourite = Counter(bought[cid]).most_common(1)[0][0] if bought[cid] else None
-            currency = (order or {}).get("currency") or next((p["currency"] for p in self.popular() if p["currency"]), None)
+            currency = (order or {}).get("currency") or next(
+                (p["currency"] for p in self.popular() if p["currency"]), None
+            )
             out[cid] = {
-                "customer": {"id": cid, "first_name": c.first_name if c else None, "last_name": c.last_name if c else None,
-                             "email": c.email if c else None, "city": c.city if c else None,
-                             "attributes": dict(c.attributes or {}) if c else {}},
+                "customer": {
+                    "id": cid,
+                    "first_name": c.first_name if c else None,
+                    "last_name": c.last_name if c else None,
+                    "email": c.email if c else None,
+                    "city": c.city if c else None,
+                    "attributes": dict(c.attributes or {}) if c else {},
+                },
                 "first_name": (c.first_name or "") if c else "",
                 "locale": c.locale if c else None,
-                "shop": self.shop, "order": order, "loyalty": loyalty.get(cid, {"points": 0}),
+                "shop": self.shop,
+                "order": order,
+                "loyalty": loyalty.get(cid, {"points": 0}),
                 "favourite_category": favourite.split(" > ")[-1] if favourite else None,
                 "recommendations": self._recommend(favourite, {i["sku"] for i in (order or {}).get("items", [])}),
                 "currency": currency,
@@ -70,56 +89,107 @@ class ContextLoader:
         last: dict[str, dict] = {}
         categories: dict[str, list[str]] = defaultdict(list)
         for chunk in _chunks(ids):
-            orders = self.session.execute(sa.select(Order.id, Order.customer_id, Order.total, Order.currency,
-                                                    Order.placed_at, Order.coupon).where(Order.customer_id.in_(chunk))).all()
+            orders = self.session.execute(
+                sa.select(
+                    Order.id, Order.customer_id, Order.total, Order.currency, Order.placed_at, Order.coupon
+                ).where(Order.customer_id.in_(chunk))
+            ).all()
             owner = {o.id: o.customer_id for o in orders}
             for o in orders:
                 if o.customer_id not in last or o.placed_at > last[o.customer_id]["placed_at"]:
-                    last[o.customer_id] = {"id": o.id, "total": o.total, "currency": o.currency,
-                                           "placed_at": o.placed_at, "coupon": o.coupon, "items": []}
-            lines = [row for part in _chunks(owner) for row in self.session.execute(
-                sa.select(OrderLine.order_id, OrderLine.name, OrderLine.sku, OrderLine.quantity, OrderLine.unit_price,
-                          OrderLine.category).where(OrderLine.order_id.in_(part)).order_by(OrderLine.order_id,
-                                                                                            OrderLine.line_no))]
+                    last[o.customer_id] = {
+                        "id": o.id,
+                        "total": o.total,
+                        "currency": o.currency,
+                        "placed_at": o.placed_at,
+                        "coupon": o.coupon,
+                        "items": [],
+                    }
+            lines = [
+                row
+                for part in _chunks(owner)
+                for row in self.session.execute(
+                    sa.select(
+                        OrderLine.order_id,
+                        OrderLine.name,
+                        OrderLine.sku,
+                        OrderLine.quantity,
+                        OrderLine.unit_price,
+                        OrderLine.category,
+                    )
+                    .where(OrderLine.order_id.in_(part))
+                    .order_by(OrderLine.order_id, OrderLine.line_no)
+                )
+            ]
             shown = [line for line in lines if last[owner[line.order_id]]["id"] == line.order_id]
-            links = {row.sku: row for part in _chunks({line.sku for line in shown if line.sku}) for row in
-                     self.session.execute(sa.select(Product.sku, Product.url, Product.image_url)
-                                          .where(Product.sku.in_(part)))}
+            links = {
+                row.sku: row
+                for part in _chunks({line.sku for line in shown if line.sku})
+                for row in self.session.execute(
+                    sa.select(Product.sku, Product.url, Product.image_url).where(Product.sku.in_(part))
+                )
+            }
             for line in lines:
                 if line.category:
                     categories[owner[line.order_id]].append(line.category)
             for line in shown:
                 product = links.get(line.sku)
-                last[owner[line.order_id]]["items"].append({
-                    "name": line.name, "sku": line.sku, "quantity": line.quantity, "price": line.unit_price,
-                    "category": line.category, "url": product.url if product else None,
-                    "image_url": product.image_url if product else None})
+                last[owner[line.order_id]]["items"].append(
+                    {
+                        "name": line.name,
+                        "sku": line.sku,
+                        "quantity": line.quantity,
+                        "price": line.unit_price,
+                        "category": line.category,
+                        "url": product.url if product else None,
+                        "image_url": product.image_url if product else None,
+                    }
+                )
         return last, categories
 
     def _loyalty(self, ids: set[str]) -> dict[str, dict]:
         out: dict[str, dict] = {}
         for chunk in _chunks(ids):
             for cid, points in self.session.execute(
-                    sa.select(LoyaltyEntry.customer_id, sa.func.coalesce(sa.func.sum(LoyaltyEntry.points), 0))
-                    .where(LoyaltyEntry.customer_id.in_(chunk)).group_by(LoyaltyEntry.customer_id)):
+                sa.select(LoyaltyEntry.customer_id, sa.func.coalesce(sa.func.sum(LoyaltyEntry.points), 0))
+                .where(LoyaltyEntry.customer_id.in_(chunk))
+                .group_by(LoyaltyEntry.customer_id)
+            ):
                 out[cid] = {"points": int(points)}
             codes = self.session.scalars(
-                sa.select(LoyaltyEntry).where(LoyaltyEntry.customer_id.in_(chunk), LoyaltyEntry.kind == "promo_code",
-                                              sa.or_(LoyaltyEntry.expires_at.is_(None), LoyaltyEntry.expires_at > self.now))
-                .order_by(LoyaltyEntry.at))
+                sa.select(LoyaltyEntry)
+                .where(
+                    LoyaltyEntry.customer_id.in_(chunk),
+                    LoyaltyEntry.kind == "promo_code",
+                    sa.or_(LoyaltyEntry.expires_at.is_(None), LoyaltyEntry.expires_at > self.now),
+                )
+                .order_by(LoyaltyEntry.at)
+            )
             for entry in codes:  # the latest wins
                 out.setdefault(entry.customer_id, {"points": 0}).update(
-                    promo_code=entry.code, discount_percent=entry.discount_percent, expires_at=entry.expires_at)
+                    promo_code=entry.code, discount_percent=entry.discount_percent, expires_at=entry.expires_at
+                )
         return out
 
     def popular(self) -> list[dict[str, Any]]:
         """In-stock best sellers (by order lines), loaded once per loader."""
         if self._popular is None:
-            sold = (sa.select(OrderLine.sku, sa.func.count().label("n")).where(OrderLine.sku.is_not(None))
-                    .group_by(OrderLine.sku).subquery())
-            self._popular = [product_dict(p) for p in self.session.scalars(
-                sa.select(Product).outerjoin(sold, sold.c.sku == Product.sku).where(Product.in_stock.is_(True))
-                .order_by(sa.func.coalesce(sold.c.n, 0).desc(), Product.sku).limit(200))]
+            sold = (
+                sa.select(OrderLine.sku, sa.func.count().label("n"))
+                .where(OrderLine.sku.is_not(None))
+                .group_by(OrderLine.sku)
+                .subquery()
+            )
+            self._popular = [
+                product_dict(p)
+                for p in self.session.scalars(
+                    sa.select(Product)
+                    .outerjoin(sold, sold.c.sku == Product.sku)
+                    .where(Product.in_stock.is_(True))
+                    .order_by(sa.func.coalesce(sold.c.n, 0).desc(), Product.sku)
+                    .limit(200)
+                )
+            ]
         return self._popular
 
     def _recommend(self, category: str | None, exclude: set[str]) -> list[dict[str, Any]]:

@@ -17,20 +17,40 @@ from boomerang.journeys.guards import Outgoing, decide
 from boomerang.journeys.models import Message
 from boomerang.messaging import service, templates
 from boomerang.messaging.compose import CannotCompose, Composer
-from boomerang.messaging.dispatch import deliver, send_one, settle, load_contexts
+from boomerang.messaging.dispatch import deliver, load_contexts, send_one, settle
 from boomerang.messaging.models import MessageEvent
 
 if TYPE_CHECKING:
     from boomerang.bootstrap import Workspace
 
-SAMPLE = {"first_name": "Olena", "customer": {"id": "sample", "first_name": "Olena"}, "currency": "EUR",
-          "order": {"id": "1001", "total": 59.9, "currency": "EUR", "items": [{"name": "Ceramic mug", "quantity": 2,
-                                                                                "price": 12.5}]},
-          "loyalty": {"points": 120, "promo_code": "WELCOME-7Q2K", "discount_percent": 10},
-          "recommendations": [{"name": "Tea set", "price": 34.0, "currency": "EUR", "url": "https://shop.example.com/p/1"}],
-          "favourite_category": "Kitchen"}
-STATUSES = ("queued", "sending", "sent", "delivered", "opened", "clicked", "bounced", "complained", "unsubscribed",
-            "suppressed", "held_out", "failed")
+SAMPLE = {
+    "first_name": "Olena",
+    "customer": {"id": "sample", "first_name": "Olena"},
+    "currency": "EUR",
+    "order": {
+        "id": "1001",
+        "total": 59.9,
+        "currency": "EUR",
+        "items": [{"name": "Ceramic mug", "quantity": 2, "price": 12.5}],
+    },
+    "loyalty": {"points": 120, "promo_code": "WELCOME-7Q2K", "discount_percent": 10},
+    "recommendations": [{"name": "Tea set", "price": 34.0, "currency": "EUR", "url": "https://shop.example.com/p/1"}],
+    "favourite_category": "Kitchen",
+}
+STATUSES = (
+    "queued",
+    "sending",
+    "sent",
+    "delivered",
+    "opened",
+    "clicked",
+    "bounced",
+    "complained",
+    "unsubscribed",
+    "suppressed",
+    "held_out",
+    "failed",
+)
 
 
 def send_test(ws: Workspace, *, channel: str, customer_id: str, template: str) -> dict[str, Any]:
@@ -41,9 +61,18 @@ def send_test(ws: Workspace, *, channel: str, customer_id: str, template: str) -
         if session.get(Customer, customer_id) is None:
             raise NotFound(f"no customer {customer_id!r}", field="customer")
         service.get(session, template)
-        message = Message(key=f"test:{new_id('msg')}", source="test", customer_id=customer_id, channels=[channel],
-                          template=template, category="transactional", status="queued", send_after=now,
-                          attempts=1, created_at=now)
+        message = Message(
+            key=f"test:{new_id('msg')}",
+            source="test",
+            customer_id=customer_id,
+            channels=[channel],
+            template=template,
+            category="transactional",
+            status="queued",
+            send_after=now,
+            attempts=1,
+            created_at=now,
+        )
         session.add(message)
         session.flush()
         ctx = load_contexts(session, {customer_id}, now, ws.settings.guards)[customer_id]
@@ -75,18 +104,25 @@ def _failed(exc: Exception) -> SendResult:
 
 
 def _result(message: Message) -> dict[str, Any]:
-    return {"key": message.key, "status": message.status, "channel": message.channel, "reason": message.reason,
-            "provider_id": message.provider_id}
+    return {
+        "key": message.key,
+        "status": message.status,
+        "channel": message.channel,
+        "reason": message.reason,
+        "provider_id": message.provider_id,
+    }
 
 
-def preview(ws: Workspace, template: str | dict[str, Any], *, customer_id: str | None = None,
-            channels: list[str] | None = None) -> dict[str, Any]:
+def preview(
+    ws: Workspace, template: str | dict[str, Any], *, customer_id: str | None = None, channels: list[str] | None = None
+) -> dict[str, Any]:
     """A template (saved, or a definition being edited) rendered for each channel with a customer's data
     (a sample customer when none is given), without sending or saving anything."""
     now = naive_utc(ws.clock.now())
     with ws.uow.session() as session:
-        definition = service.as_dict(service.get(session, template)) if isinstance(template, str) \
-            else service.validate(template)
+        definition = (
+            service.as_dict(service.get(session, template)) if isinstance(template, str) else service.validate(template)
+        )
         if customer_id:
             if session.get(Customer, customer_id) is None:
                 raise NotFound(f"no customer {customer_id!r}", field="customer")
@@ -101,39 +137,91 @@ def preview(ws: Workspace, template: str | dict[str, Any], *, customer_id: str |
         if channel not in templates.CHANNEL_FIELDS:
             raise ValidationFailed([{"field": "channel", "reason": f"unknown channel {channel!r}"}])
         try:
-            c = templates.render(definition["locales"], channel, locale, {**data, "links": {
-                "preferences": "#preferences", "unsubscribe": "#unsubscribe"}})
-            out[channel] = {"subject": c.subject, "text": c.text, "html": c.html, "url": c.url,
-                            "buttons": [{"label": b[0], "url": b[1]} for b in c.buttons]}
+            c = templates.render(
+                definition["locales"],
+                channel,
+                locale,
+                {**data, "links": {"preferences": "#preferences", "unsubscribe": "#unsubscribe"}},
+            )
+            out[channel] = {
+                "subject": c.subject,
+                "text": c.text,
+                "html": c.html,
+                "url": c.url,
+                "buttons": [{"label": b[0], "url": b[1]} for b in c.buttons],
+            }
         except ValidationFailed as exc:
             out[channel] = {"error": exc.message}
     return {"template": definition["name"], "locale": locale, "customer": customer_id, "channels": out}
 
 
-def log(ws: Workspace, *, status: str | None = None, channel: str | None = None, source: str | None = None,
-        customer_id: str | None = None, template: str | None = None, since: datetime | None = None,
-        limit: int = 100, offset: int = 0) -> dict[str, Any]:
+def log(
+    ws: Workspace,
+    *,
+    status: str | None = None,
+    channel: str | None = None,
+    source: str | None = None,
+    customer_id: str | None = None,
+    template: str | None = None,
+    since: datetime | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> dict[str, Any]:
     """The delivery log, newest first, with filters; counts per status for the same filters."""
     if status and status not in STATUSES:
         raise ValidationFailed([{"field": "status", "reason": f"one of {', '.join(STATUSES)}"}])
     if not 1 <= limit <= 1000:
         raise ValidationFailed([{"field": "limit", "reason": "between 1 and 1000"}])
-    filters = [c for c in (
-        Message.channel == channel if channel else None, Message.source == source if source else None,
-        Message.customer_id == customer_id if customer_id else None,
-        Message.template == template if template else None, Message.created_at >= since if since else None) if c is not None]
+    filters = [
+        c
+        for c in (
+            Message.channel == channel if channel else None,
+            Message.source == source if source else None,
+            Message.customer_id == customer_id if customer_id else None,
+            Message.template == template if template else None,
+            Message.created_at >= since if since else None,
+        )
+        if c is not None
+    ]
     with ws.uow.session() as session:
-        counts = dict(session.execute(sa.select(Message.status, sa.func.count()).where(*filters)
-                                      .group_by(Message.status)).all())
-        rows = list(session.scalars(sa.select(Message).where(*filters, *([Message.status == status] if status else []))
-                                    .order_by(Message.created_at.desc(), Message.id.desc()).limit(limit).offset(offset)))
+        counts = dict(
+            session.execute(sa.select(Message.status, sa.func.count()).where(*filters).group_by(Message.status)).all()
+        )
+        rows = list(
+            session.scalars(
+                sa.select(Message)
+                .where(*filters, *([Message.status == status] if status else []))
+                .order_by(Message.created_at.desc(), Message.id.desc())
+                .limit(limit)
+                .offset(offset)
+            )
+        )
         events: dict[int, list] = {}
-        for e in session.scalars(sa.select(MessageEvent).where(MessageEvent.message_id.in_([r.id for r in rows]))
-                                 .order_by(MessageEvent.at)):
+        for e in session.scalars(
+            sa.select(MessageEvent).where(MessageEvent.message_id.in_([r.id for r in rows])).order_by(MessageEvent.at)
+        ):
             events.setdefault(e.message_id, []).append({"kind": e.kind, "at": e.at.isoformat(), "detail": e.detail})
-    return {"counts": counts, "messages": [{
-        "id": r.id, "key": r.key, "source": r.source, "customer_id": r.customer_id, "channel": r.channel,
-        "channels": r.channels, "template": r.template, "category": r.category, "status": r.status,
-        "reason": r.reason, "variant": r.variant, "attempts": r.attempts, "created_at": r.created_at.isoformat(),
-        "send_after": r.send_after.isoformat(), "sent_at": r.sent_at.isoformat() if r.sent_at else None,
-        "events": events.get(r.id, [])} for r in rows]}
+    return {
+        "counts": counts,
+        "messages": [
+            {
+                "id": r.id,
+                "key": r.key,
+                "source": r.source,
+                "customer_id": r.customer_id,
+                "channel": r.channel,
+                "channels": r.channels,
+                "template": r.template,
+                "category": r.category,
+                "status": r.status,
+                "reason": r.reason,
+                "variant": r.variant,
+                "attempts": r.attempts,
+                "created_at": r.created_at.isoformat(),
+                "send_after": r.send_after.isoformat(),
+                "sent_at": r.sent_at.isoformat() if r.sent_at else None,
+                "events": events.get(r.id, []),
+            }
+            for r in rows
+        ],
+    }

@@ -83,20 +83,25 @@ def dispatch(ws: Workspace, *, now: datetime | None = None, limit: int = 500, ro
     return totals
 
 
-def _settle_all(ws: Workspace, outgoing: list[Sending], results: Future, now: datetime,
-                totals: dict[str, int]) -> None:
+def _settle_all(ws: Workspace, outgoing: list[Sending], results: Future, now: datetime, totals: dict[str, int]) -> None:
     done = results.result()  # before the transaction: waiting inside it would hold SQLite's write lock
     with ws.uow.session() as session, session.no_autoflush:  # one flush for the round, at commit
-        sent = {m.id: m for m in session.scalars(sa.select(Message).where(
-            Message.id.in_([o.message_id for o, _ in outgoing])))}
+        sent = {
+            m.id: m
+            for m in session.scalars(sa.select(Message).where(Message.id.in_([o.message_id for o, _ in outgoing])))
+        }
         for (outbound, _), result in zip(outgoing, done):
             totals[settle(session, sent[outbound.message_id], result, now)] += 1
 
 
 def _decide_batch(ws: Workspace, session: Session, now: datetime, limit: int, counts: dict[str, int]) -> list[Sending]:
     """The guards' decisions for a batch; in-store sends done; what is left to send, marked `sending`."""
-    due = (sa.select(Message).where(Message.status == "queued", Message.send_after <= now)
-           .order_by(Message.send_after, Message.id).limit(limit))
+    due = (
+        sa.select(Message)
+        .where(Message.status == "queued", Message.send_after <= now)
+        .order_by(Message.send_after, Message.id)
+        .limit(limit)
+    )
     postgres = session.get_bind().dialect.name == "postgresql"
     if postgres:
         due = due.with_for_update(skip_locked=True)
@@ -117,8 +122,17 @@ def _decide_batch(ws: Workspace, session: Session, now: datetime, limit: int, co
     return outgoing
 
 
-def _decide_one(ws: Workspace, session: Session, message: Message, ctx: Context, composer: Composer, now: datetime,
-                counts: dict[str, int], outgoing: list[Sending], adapters: dict[str, Any]) -> None:
+def _decide_one(
+    ws: Workspace,
+    session: Session,
+    message: Message,
+    ctx: Context,
+    composer: Composer,
+    now: datetime,
+    counts: dict[str, int],
+    outgoing: list[Sending],
+    adapters: dict[str, Any],
+) -> None:
     """Guard, compose and (for in-store channels) send one message; a network send joins `outgoing`."""
     template = composer.template(message.template)
     decision = decide(Outgoing.from_message(message, topic=template.topic if template else None), ctx, now)
@@ -208,7 +222,7 @@ def settle(session: Session, message: Message, result: SendResult, now: datetime
         log.info("message %s failed on %s after %d attempts", message.key, channel, message.attempts)
         return "failed"
     message.status = "queued"
-    message.send_after = now + timedelta(seconds=BACKOFF_SECONDS * 2 ** message.attempts)
+    message.send_after = now + timedelta(seconds=BACKOFF_SECONDS * 2**message.attempts)
     message.reason = f"{error} (attempt {message.attempts} of {MAX_ATTEMPTS})"
     return "retrying"
 
@@ -217,12 +231,16 @@ def _fail_stale(ws: Workspace, now: datetime) -> None:
     """Messages a crashed worker left `sending`: their fate is unknown, so they fail rather than go twice."""
     before = now - timedelta(minutes=ws.settings.messaging.sending_timeout_minutes)
     with ws.uow.session() as session:
-        session.execute(sa.update(Message).where(Message.status == "sending", Message.sent_at < before).values(
-            status="failed", reason="interrupted while sending: not sent again, so that nothing goes twice"))
+        session.execute(
+            sa.update(Message)
+            .where(Message.status == "sending", Message.sent_at < before)
+            .values(status="failed", reason="interrupted while sending: not sent again, so that nothing goes twice")
+        )
 
 
-def load_contexts(session: Session, customer_ids: set[str], now: datetime,
-                  settings: GuardSettings) -> dict[str, Context]:
+def load_contexts(
+    session: Session, customer_ids: set[str], now: datetime, settings: GuardSettings
+) -> dict[str, Context]:
     """What the guards know of each customer, in two queries: profile with consents, and recent messages.
 
     A profile merged into another is guarded as that one (its addresses, consents and messages; one more
@@ -232,8 +250,15 @@ def load_contexts(session: Session, customer_ids: set[str], now: datetime,
     consents: dict[str, dict[str, bool]] = defaultdict(dict)
     todo = set(customer_ids)
     while todo:
-        rows = _in_chunks(session, lambda ids: sa.select(*PROFILE, Consent.channel, Consent.granted)
-                          .outerjoin(Consent, Consent.customer_id == Customer.id).where(Customer.id.in_(ids)), todo)
+        rows = _in_chunks(
+            session,
+            lambda ids: (
+                sa.select(*PROFILE, Consent.channel, Consent.granted)
+                .outerjoin(Consent, Consent.customer_id == Customer.id)
+                .where(Customer.id.in_(ids))
+            ),
+            todo,
+        )
         for row in rows:
             profiles[row.id] = row
             if row.channel is not None:
@@ -244,20 +269,36 @@ def load_contexts(session: Session, customer_ids: set[str], now: datetime,
     for cid in set(live.values()):
         profile = profiles.get(cid)
         contexts[cid] = Context(
-            customer_id=cid, found=profile is not None, settings=settings, consents=consents.get(cid, {}),
+            customer_id=cid,
+            found=profile is not None,
+            settings=settings,
+            consents=consents.get(cid, {}),
             addresses={f: getattr(profile, f) for f in ADDRESSES} if profile else {},
             timezone=profile.timezone if profile else None,
-            global_control=in_global_control(cid, settings.global_control_share))
-    for pref in _in_chunks(session, lambda ids: sa.select(Preference.customer_id, Preference.topics_off,
-                                                          Preference.frequency).where(Preference.customer_id.in_(ids)),
-                           set(contexts)):
+            global_control=in_global_control(cid, settings.global_control_share),
+        )
+    for pref in _in_chunks(
+        session,
+        lambda ids: sa.select(Preference.customer_id, Preference.topics_off, Preference.frequency).where(
+            Preference.customer_id.in_(ids)
+        ),
+        set(contexts),
+    ):
         ctx = contexts[pref.customer_id]
         ctx.topics_off, ctx.frequency_days = frozenset(pref.topics_off or ()), FREQUENCIES.get(pref.frequency)
     since = now - timedelta(hours=max(settings.longest_window, max(d for d in FREQUENCIES.values() if d) * 24))
-    recent = _in_chunks(session, lambda ids: sa.select(
-        Message.customer_id, Message.channel, Message.category, Message.template, Message.source, Message.sent_at)
-        .where(Message.customer_id.in_(ids), Message.status.in_(SENT), Message.sent_at > since,
-               Message.channel.in_(CHANNELS)), set(profiles) | set(customer_ids))
+    recent = _in_chunks(
+        session,
+        lambda ids: sa.select(
+            Message.customer_id, Message.channel, Message.category, Message.template, Message.source, Message.sent_at
+        ).where(
+            Message.customer_id.in_(ids),
+            Message.status.in_(SENT),
+            Message.sent_at > since,
+            Message.channel.in_(CHANNELS),
+        ),
+        set(profiles) | set(customer_ids),
+    )
     for customer_id, channel, category, template, source, sent_at in recent:
         ctx = contexts.get(_follow(profiles, customer_id))
         if ctx is not None:
@@ -267,10 +308,13 @@ def load_contexts(session: Session, customer_ids: set[str], now: datetime,
 
 def _lock_customers(session: Session, customer_ids: set[str]) -> set[str]:
     """PostgreSQL: the customers this transaction may guard, so that two workers never count caps apart."""
-    rows = session.execute(sa.text(
-        "SELECT cid FROM unnest(CAST(:ids AS text[])) AS cid "
-        "WHERE pg_try_advisory_xact_lock(hashtextextended('boomerang.dispatch:' || cid, 0))"),
-        {"ids": sorted(customer_ids)})
+    rows = session.execute(
+        sa.text(
+            "SELECT cid FROM unnest(CAST(:ids AS text[])) AS cid "
+            "WHERE pg_try_advisory_xact_lock(hashtextextended('boomerang.dispatch:' || cid, 0))"
+        ),
+        {"ids": sorted(customer_ids)},
+    )
     return {cid for (cid,) in rows}
 
 
@@ -287,7 +331,7 @@ def _in_chunks(session: Session, query: Callable[[list[str]], sa.Select], ids: s
     """Rows of `query(ids)` for any number of ids, CHUNK at a time (bind parameters are limited)."""
     ordered, rows = sorted(ids), []
     for start in range(0, len(ordered), CHUNK):
-        rows += session.execute(query(ordered[start:start + CHUNK])).all()
+        rows += session.execute(query(ordered[start : start + CHUNK])).all()
     return rows
 
 

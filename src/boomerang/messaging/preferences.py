@@ -39,20 +39,40 @@ def _customer(session: Session, customer_id: str) -> Customer:
 def get(session: Session, customer_id: str) -> dict[str, Any]:
     """Channels (granted or not), topics (on or off) and frequency of one customer."""
     customer = _customer(session, customer_id)
-    consents = {c.channel: c.granted for c in session.scalars(sa.select(Consent).where(Consent.customer_id == customer.id))}
+    consents = {
+        c.channel: c.granted for c in session.scalars(sa.select(Consent).where(Consent.customer_id == customer.id))
+    }
     pref = session.get(Preference, customer.id)
     off = set(pref.topics_off) if pref else set()
-    return {"customer_id": customer.id, "channels": {c: bool(consents.get(c, False)) for c in CHANNELS},
-            "topics": {t: t not in off for t in TOPICS}, "frequency": pref.frequency if pref else "normal"}
+    return {
+        "customer_id": customer.id,
+        "channels": {c: bool(consents.get(c, False)) for c in CHANNELS},
+        "topics": {t: t not in off for t in TOPICS},
+        "frequency": pref.frequency if pref else "normal",
+    }
 
 
-def update(session: Session, customer_id: str, *, now: datetime, source: str, channels: dict[str, bool] | None = None,
-           topics: dict[str, bool] | None = None, frequency: str | None = None) -> dict[str, Any]:
+def update(
+    session: Session,
+    customer_id: str,
+    *,
+    now: datetime,
+    source: str,
+    channels: dict[str, bool] | None = None,
+    topics: dict[str, bool] | None = None,
+    frequency: str | None = None,
+) -> dict[str, Any]:
     """Change what is given and leave the rest; flushes."""
-    errors = [{"field": f"channels.{c}", "reason": f"unknown channel (one of {', '.join(CHANNELS)})"}
-              for c in (channels or {}) if c not in CHANNELS]
-    errors += [{"field": f"topics.{t}", "reason": f"unknown topic (one of {', '.join(TOPICS)})"}
-               for t in (topics or {}) if t not in TOPICS]
+    errors = [
+        {"field": f"channels.{c}", "reason": f"unknown channel (one of {', '.join(CHANNELS)})"}
+        for c in (channels or {})
+        if c not in CHANNELS
+    ]
+    errors += [
+        {"field": f"topics.{t}", "reason": f"unknown topic (one of {', '.join(TOPICS)})"}
+        for t in (topics or {})
+        if t not in TOPICS
+    ]
     if frequency is not None and frequency not in FREQUENCIES:
         errors.append({"field": "frequency", "reason": f"must be one of {', '.join(FREQUENCIES)}"})
     if errors:
@@ -66,7 +86,9 @@ def update(session: Session, customer_id: str, *, now: datetime, source: str, ch
             pref = Preference(customer_id=customer.id, topics_off=[], frequency="normal", updated_at=now)
             session.add(pref)
         if topics is not None:
-            off = (set(pref.topics_off) | {t for t, on in topics.items() if not on}) - {t for t, on in topics.items() if on}
+            off = (set(pref.topics_off) | {t for t, on in topics.items() if not on}) - {
+                t for t, on in topics.items() if on
+            }
             pref.topics_off = sorted(off)
         if frequency is not None:
             pref.frequency = frequency

@@ -24,19 +24,28 @@ def validate(definition: Any) -> dict[str, Any]:
     """The definition, checked; ValidationFailed naming each bad field."""
     if not isinstance(definition, dict):
         raise ValidationFailed([{"field": "template", "reason": "must be an object"}])
-    errors = [{"field": k, "reason": f"unknown field (one of {', '.join(sorted(KEYS))})"} for k in definition if k not in KEYS]
+    errors = [
+        {"field": k, "reason": f"unknown field (one of {', '.join(sorted(KEYS))})"} for k in definition if k not in KEYS
+    ]
     name = definition.get("name")
     if not isinstance(name, str) or not NAME.fullmatch(name):
         errors.append({"field": "name", "reason": "lowercase letters, digits, _ and -, up to 200"})
     topic = definition.get("topic")
     if topic is not None and topic not in TOPICS:
-        errors.append({"field": "topic", "reason": f"unknown topic (one of {', '.join(TOPICS)}; none for transactional)"})
+        errors.append(
+            {"field": "topic", "reason": f"unknown topic (one of {', '.join(TOPICS)}; none for transactional)"}
+        )
     if errors:
         raise ValidationFailed(errors)
     default = definition.get("default_locale") or "en"
     templates.check(definition.get("locales"), default)
-    return {"name": name, "title": str(definition.get("title") or ""), "topic": topic, "default_locale": default,
-            "locales": definition["locales"]}
+    return {
+        "name": name,
+        "title": str(definition.get("title") or ""),
+        "topic": topic,
+        "default_locale": default,
+        "locales": definition["locales"],
+    }
 
 
 def save(session: Session, definition: Any, *, now: datetime) -> Template:
@@ -44,13 +53,28 @@ def save(session: Session, definition: Any, *, now: datetime) -> Template:
     clean = validate(definition)
     row = session.get(Template, clean["name"])
     if row is None:
-        row = Template(name=clean["name"], title=clean["title"], topic=clean["topic"],
-                       default_locale=clean["default_locale"], variants=clean["locales"], version=1, updated_at=now)
+        row = Template(
+            name=clean["name"],
+            title=clean["title"],
+            topic=clean["topic"],
+            default_locale=clean["default_locale"],
+            variants=clean["locales"],
+            version=1,
+            updated_at=now,
+        )
         session.add(row)
     elif (row.title, row.topic, row.default_locale, row.variants) != (
-            clean["title"], clean["topic"], clean["default_locale"], clean["locales"]):
-        row.title, row.topic, row.default_locale, row.variants = (clean["title"], clean["topic"],
-                                                                  clean["default_locale"], clean["locales"])
+        clean["title"],
+        clean["topic"],
+        clean["default_locale"],
+        clean["locales"],
+    ):
+        row.title, row.topic, row.default_locale, row.variants = (
+            clean["title"],
+            clean["topic"],
+            clean["default_locale"],
+            clean["locales"],
+        )
         row.version += 1
         row.updated_at = now
     session.flush()
@@ -65,15 +89,31 @@ def get(session: Session, name: str) -> Template:
 
 
 def as_dict(row: Template) -> dict[str, Any]:
-    return {"name": row.name, "title": row.title, "topic": row.topic, "default_locale": row.default_locale,
-            "locales": row.variants, "version": row.version, "updated_at": row.updated_at.isoformat()}
+    return {
+        "name": row.name,
+        "title": row.title,
+        "topic": row.topic,
+        "default_locale": row.default_locale,
+        "locales": row.variants,
+        "version": row.version,
+        "updated_at": row.updated_at.isoformat(),
+    }
 
 
 def listing(session: Session) -> list[dict[str, Any]]:
     rows = session.scalars(sa.select(Template).order_by(Template.name))
-    return [{"name": r.name, "title": r.title, "topic": r.topic, "locales": sorted(r.variants),
-             "channels": sorted({c for v in r.variants.values() for c in v if c in templates.CHANNEL_FIELDS}),
-             "version": r.version, "updated_at": r.updated_at.isoformat()} for r in rows]
+    return [
+        {
+            "name": r.name,
+            "title": r.title,
+            "topic": r.topic,
+            "locales": sorted(r.variants),
+            "channels": sorted({c for v in r.variants.values() for c in v if c in templates.CHANNEL_FIELDS}),
+            "version": r.version,
+            "updated_at": r.updated_at.isoformat(),
+        }
+        for r in rows
+    ]
 
 
 def delete(session: Session, name: str) -> None:

@@ -100,8 +100,9 @@ def date_filter(ctx, value: Any, style: str = "medium") -> str:
 
 
 def _env(autoescape: bool) -> ImmutableSandboxedEnvironment:
-    env = ImmutableSandboxedEnvironment(autoescape=autoescape, undefined=ChainableUndefined, trim_blocks=True,
-                                        lstrip_blocks=True)
+    env = ImmutableSandboxedEnvironment(
+        autoescape=autoescape, undefined=ChainableUndefined, trim_blocks=True, lstrip_blocks=True
+    )
     env.filters.update(plural=plural, money=money, date=date_filter)
     return env
 
@@ -150,8 +151,12 @@ def check(locales: Any, default_locale: str) -> None:
             elif name in COMMON:
                 errors += _check_field(f"locales.{loc}.{name}", ("", name), value)
             else:
-                errors.append({"field": f"locales.{loc}.{name}",
-                               "reason": f"unknown field (one of {', '.join(COMMON + tuple(CHANNEL_FIELDS))})"})
+                errors.append(
+                    {
+                        "field": f"locales.{loc}.{name}",
+                        "reason": f"unknown field (one of {', '.join(COMMON + tuple(CHANNEL_FIELDS))})",
+                    }
+                )
         if not any(k in fields for k in ("text", "subject")) and not fields.get("email"):
             errors.append({"field": f"locales.{loc}.text", "reason": "a message needs at least a text or a subject"})
     if errors:
@@ -163,9 +168,13 @@ def _check_field(path: str, where: tuple[str, str], value: Any) -> list[dict]:
     if field == "buttons":
         if not isinstance(value, list) or not all(isinstance(b, dict) and {"label", "url"} <= set(b) for b in value):
             return [{"field": path, "reason": "must be a list of {label, url}"}]
-        return [e for i, b in enumerate(value) for k in ("label", "url") for e in _check_source(f"{path}[{i}].{k}", b[k])]
+        return [
+            e for i, b in enumerate(value) for k in ("label", "url") for e in _check_source(f"{path}[{i}].{k}", b[k])
+        ]
     if channel and field not in CHANNEL_FIELDS[channel]:
-        return [{"field": path, "reason": f"{channel} has no field {field!r} (one of {', '.join(CHANNEL_FIELDS[channel])})"}]
+        return [
+            {"field": path, "reason": f"{channel} has no field {field!r} (one of {', '.join(CHANNEL_FIELDS[channel])})"}
+        ]
     return _check_source(path, value)
 
 
@@ -203,15 +212,21 @@ def render(locales: dict[str, Any], channel: str, locale: str, data: dict[str, A
         source = own.get(name) or fields.get(name) or (fields.get(FALLBACK[name]) if name in FALLBACK else None)
         return None if source is None else _render(source, ctx, autoescape=escape)
 
-    buttons = tuple((_render(b["label"], ctx, autoescape=False), _render(b["url"], ctx, autoescape=False))
-                    for b in own.get("buttons") or fields.get("buttons") or ())
+    buttons = tuple(
+        (_render(b["label"], ctx, autoescape=False), _render(b["url"], ctx, autoescape=False))
+        for b in own.get("buttons") or fields.get("buttons") or ()
+    )
     if channel == "email":
         text = field("text") or ""
         body = field("html", escape=True) or "".join(f"<p>{html.escape(p)}</p>" for p in text.split("\n\n") if p)
-        return Content(subject=field("subject"), text=text or _text_of(body), html=body, url=field("url"), buttons=buttons)
+        return Content(
+            subject=field("subject"), text=text or _text_of(body), html=body, url=field("url"), buttons=buttons
+        )
     if channel == "telegram":
         source = own.get("text") or fields.get("text") or ""
-        return Content(text=TELEGRAM_TAGS.sub("", _render(source, ctx, autoescape=True)), url=field("url"), buttons=buttons)
+        return Content(
+            text=TELEGRAM_TAGS.sub("", _render(source, ctx, autoescape=True)), url=field("url"), buttons=buttons
+        )
     if channel in ("webpush", "inapp"):
         return Content(subject=field("title"), text=field("body") or "", url=field("url"), buttons=buttons)
     return Content(subject=field("subject"), text=field("text") or "", url=field("url"), buttons=buttons)

@@ -40,9 +40,18 @@ def record(session: Session, message: Message, kind: str, *, at: datetime, detai
     as a row but changes no status and writes no event). Unsubscribes and complaints withdraw consent."""
     if kind not in KINDS:
         raise ValidationFailed([{"field": "kind", "reason": f"unknown delivery event (one of {', '.join(KINDS)})"}])
-    first = session.scalar(sa.select(sa.func.count()).select_from(MessageEvent).where(
-        MessageEvent.message_id == message.id, MessageEvent.kind == kind,
-        *( [MessageEvent.detail == detail] if kind == "clicked" else []))) == 0
+    first = (
+        session.scalar(
+            sa.select(sa.func.count())
+            .select_from(MessageEvent)
+            .where(
+                MessageEvent.message_id == message.id,
+                MessageEvent.kind == kind,
+                *([MessageEvent.detail == detail] if kind == "clicked" else []),
+            )
+        )
+        == 0
+    )
     session.add(MessageEvent(message_id=message.id, kind=kind, detail=detail, at=at))
     if message.status in PROGRESS and PROGRESS.index(kind) > PROGRESS.index(message.status):
         message.status = kind
@@ -58,21 +67,36 @@ def record(session: Session, message: Message, kind: str, *, at: datetime, detai
 
 def _event(message: Message, kind: str, at: datetime, detail: str | None) -> dict:
     suffix = f":{hashlib.sha256(detail.encode()).hexdigest()[:16]}" if kind == "clicked" and detail else ""
-    props = {"message_key": message.key, "message_id": message.id, "channel": message.channel,
-             "template": message.template, "source": message.source, "instance_id": message.instance_id}
+    props = {
+        "message_key": message.key,
+        "message_id": message.id,
+        "channel": message.channel,
+        "template": message.template,
+        "source": message.source,
+        "instance_id": message.instance_id,
+    }
     if kind == "clicked" and detail:
         props["url"] = detail
     elif detail:
         props["reason"] = detail[:500]
     return {
-        "message_id": f"message:{message.id}:{kind}{suffix}", "type": "track", "event": EVENT_NAMES[kind],
-        "customer_id": message.customer_id, "anonymous_id": None, "user_id": None, "timestamp": at,
-        "received_at": at, "source": "messaging", "properties": orjson.dumps(props).decode(), "context": "{}",
+        "message_id": f"message:{message.id}:{kind}{suffix}",
+        "type": "track",
+        "event": EVENT_NAMES[kind],
+        "customer_id": message.customer_id,
+        "anonymous_id": None,
+        "user_id": None,
+        "timestamp": at,
+        "received_at": at,
+        "source": "messaging",
+        "properties": orjson.dumps(props).decode(),
+        "context": "{}",
         "processed_at": at,
     }
 
 
 # -- signed links ----------------------------------------------------------------------------------
+
 
 def _base(ws: Workspace) -> str:
     return ws.settings.public_url.rstrip("/")

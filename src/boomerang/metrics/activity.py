@@ -24,7 +24,9 @@ DEFAULT_WINDOW, MIN_WINDOW, MAX_WINDOW = 90, 30, 365
 
 
 class WindowQuery(Query):
-    window_days: int | None = Field(default=None, ge=1, le=3650, description="inactivity window (default: from the data)")
+    window_days: int | None = Field(
+        default=None, ge=1, le=3650, description="inactivity window (default: from the data)"
+    )
 
 
 def purchase_days(events: ibis.Table) -> ibis.Table:

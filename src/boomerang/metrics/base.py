@@ -79,9 +79,9 @@ def bounds(events: ibis.Table, query: Query) -> tuple[datetime, datetime]:
     end = datetime.combine(query.date_to + timedelta(days=1), datetime.min.time()) if query.date_to else None
     if start is None or end is None:
         purchases = source.purchases(events)
-        first = purchases.aggregate(first=purchases.ts.min()).execute().iloc[0]['first']
-        last = events.aggregate(last=events.timestamp.max()).execute().iloc[0]['last']
-        row = {'first': first, 'last': last}
+        first = purchases.aggregate(first=purchases.ts.min()).execute().iloc[0]["first"]
+        last = events.aggregate(last=events.timestamp.max()).execute().iloc[0]["last"]
+        row = {"first": first, "last": last}
         first_day = row["first"] if pd.notna(row["first"]) else row["last"]
         if pd.isna(first_day):
             raise ValueError("the event log is empty")
@@ -122,15 +122,22 @@ def report(metric: Metric, query: Query, start: datetime, end: datetime, frame: 
     numeric = [c for c in frame.columns if c != "key"]
     counts[numeric] = counts[numeric].astype(float).fillna(0.0)
     rows = [
-        {"bucket": as_json(row["bucket"]), "value": as_json(_number(value(row))),
-         **{c: as_json(_number(row[c])) for c in numeric}}
+        {
+            "bucket": as_json(row["bucket"]),
+            "value": as_json(_number(value(row))),
+            **{c: as_json(_number(row[c])) for c in numeric},
+        }
         for _, row in counts.iterrows()
     ]
     whole = rows[0]
     return {
-        "metric": metric.name, "title": metric.title, "from": as_json(start.date()),
-        "to": as_json((end - timedelta(days=1)).date()), "interval": query.interval,
-        "value": whole["value"], "details": {k: v for k, v in whole.items() if k not in ("bucket", "value")},
+        "metric": metric.name,
+        "title": metric.title,
+        "from": as_json(start.date()),
+        "to": as_json((end - timedelta(days=1)).date()),
+        "interval": query.interval,
+        "value": whole["value"],
+        "details": {k: v for k, v in whole.items() if k not in ("bucket", "value")},
         "series": rows[1:],
     }
 

@@ -31,11 +31,16 @@ class Cohorts(Metric):
         firsts = firsts.filter((firsts.first >= start) & (firsts.first < end))
         rows = purchases.join(firsts, "customer_id")
         rows = rows.select(
-            "customer_id", "value", cohort=rows.first.truncate("M"),
+            "customer_id",
+            "value",
+            cohort=rows.first.truncate("M"),
             offset=_month_number(rows.ts) - _month_number(rows.first),
         )
-        cells = rows.group_by(["cohort", "offset"]).aggregate(
-            customers=_.customer_id.nunique(), revenue=_.value.sum()).execute()
+        cells = (
+            rows.group_by(["cohort", "offset"])
+            .aggregate(customers=_.customer_id.nunique(), revenue=_.value.sum())
+            .execute()
+        )
         return self._matrix(cells, query, start, end)
 
     def _matrix(self, cells: pd.DataFrame, query: Query, start, end) -> dict[str, Any]:
@@ -46,15 +51,21 @@ class Cohorts(Metric):
             size = int(group.loc[0, "customers"]) if 0 in group.index else 0
             cohort = pd.Timestamp(cohort)
             months = (last.year * 12 + last.month) - (cohort.year * 12 + cohort.month) + 1  # the months it has lived
-            cohorts.append({
-                "cohort": cohort.strftime("%Y-%m"), "customers": size,
-                "revenue": as_json(float(group["revenue"].sum())),
-                "retention": [as_json(float(group.loc[k, "customers"]) / size) if k in group.index and size else 0.0
-                              for k in range(months)],
-                "buyers": [int(group.loc[k, "customers"]) if k in group.index else 0 for k in range(months)],
-                "revenue_by_month": [as_json(float(group.loc[k, "revenue"])) if k in group.index else 0.0
-                                     for k in range(months)],
-            })
+            cohorts.append(
+                {
+                    "cohort": cohort.strftime("%Y-%m"),
+                    "customers": size,
+                    "revenue": as_json(float(group["revenue"].sum())),
+                    "retention": [
+                        as_json(float(group.loc[k, "customers"]) / size) if k in group.index and size else 0.0
+                        for k in range(months)
+                    ],
+                    "buyers": [int(group.loc[k, "customers"]) if k in group.index else 0 for k in range(months)],
+                    "revenue_by_month": [
+                        as_json(float(group.loc[k, "revenue"])) if k in group.index else 0.0 for k in range(months)
+                    ],
+                }
+            )
         total = sum(c["customers"] for c in cohorts)
         width = max((len(c["retention"]) for c in cohorts), default=0)
         average = []  # weighted by cohort size, over the cohorts old enough to have month k
@@ -63,8 +74,11 @@ class Cohorts(Metric):
             size = sum(c["customers"] for c in alive)
             average.append(as_json(sum(c["buyers"][k] for c in alive) / size) if size else None)
         return {
-            "metric": self.name, "title": self.title, "from": as_json(start.date()),
-            "to": as_json((end - pd.Timedelta(days=1)).date()), "value": average[1] if width > 1 else None,
+            "metric": self.name,
+            "title": self.title,
+            "from": as_json(start.date()),
+            "to": as_json((end - pd.Timedelta(days=1)).date()),
+            "value": average[1] if width > 1 else None,
             "details": {"customers": total, "cohorts": len(cohorts), "average_retention": average},
             "cohorts": cohorts,
         }

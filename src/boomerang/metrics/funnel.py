@@ -57,8 +57,9 @@ def _counts(data: Data, query: FunnelQuery, periods: ibis.Table, by_category: bo
     reached = anchor
     for index, step in enumerate(query.steps[1:], start=1):
         later = events.filter(_.event == step).select(cid=_.customer_id, ts=_.timestamp)
-        joined = reached.join(later, [reached.customer_id == later.cid, later.ts >= reached.at,
-                                      later.ts <= reached.start + window])
+        joined = reached.join(
+            later, [reached.customer_id == later.cid, later.ts >= reached.at, later.ts <= reached.start + window]
+        )
         reached = joined.group_by(["key", "customer_id", "category", "start"]).aggregate(at=_.ts.min())
         counts.append(reached.group_by(keys).aggregate(customers=_.count()).mutate(step=index))
     out = counts[0]
@@ -72,16 +73,24 @@ def _steps(query: FunnelQuery, counts: dict[int, int]) -> list[dict[str, Any]]:
     rows = []
     for i, name in enumerate(query.steps):
         n, before = counts.get(i, 0), counts.get(i - 1, 0) if i else None
-        rows.append({"step": name, "customers": n, "conversion": as_json(n / first) if first else None,
-                     "from_previous": as_json(n / before) if before else None,
-                     "lost": (before - n) if before is not None else 0})
+        rows.append(
+            {
+                "step": name,
+                "customers": n,
+                "conversion": as_json(n / first) if first else None,
+                "from_previous": as_json(n / before) if before else None,
+                "lost": (before - n) if before is not None else 0,
+            }
+        )
     return rows
 
 
 @register
 class Funnel(Metric):
     name, title = "funnel", "Funnel"
-    description = "Customers reaching each step in order within the window, drop-off per step, and the three worst leaks."
+    description = (
+        "Customers reaching each step in order within the window, drop-off per step, and the three worst leaks."
+    )
     query_type = FunnelQuery
 
     def calculate(self, data: Data, query: FunnelQuery) -> dict[str, Any]:
@@ -95,14 +104,28 @@ class Funnel(Metric):
         by_category = _counts(data, query, whole, by_category=True)
         buckets = period_and_series(start, end, query.interval)
         return {
-            "metric": self.name, "title": self.title, "from": as_json(start.date()),
-            "to": as_json((end - pd.Timedelta(days=1)).date()), "interval": query.interval,
-            "value": steps[-1]["conversion"], "steps": steps,
-            "leaks": [{"from": query.steps[query.steps.index(s["step"]) - 1], "to": s["step"], "lost": s["lost"],
-                       "drop_off": as_json(1 - s["from_previous"]) if s["from_previous"] is not None else None}
-                      for s in leaks],
-            "by_category": [{"category": cat, "steps": _steps(query, dict(zip(g["step"], g["customers"])))}
-                            for cat, g in by_category.groupby("category")],
-            "series": [{"bucket": as_json(row.bucket), "steps": _steps(query, per_key.get(row.key, {}))}
-                       for row in buckets.iloc[1:].itertuples()],
+            "metric": self.name,
+            "title": self.title,
+            "from": as_json(start.date()),
+            "to": as_json((end - pd.Timedelta(days=1)).date()),
+            "interval": query.interval,
+            "value": steps[-1]["conversion"],
+            "steps": steps,
+            "leaks": [
+                {
+                    "from": query.steps[query.steps.index(s["step"]) - 1],
+                    "to": s["step"],
+                    "lost": s["lost"],
+                    "drop_off": as_json(1 - s["from_previous"]) if s["from_previous"] is not None else None,
+                }
+                for s in leaks
+            ],
+            "by_category": [
+                {"category": cat, "steps": _steps(query, dict(zip(g["step"], g["customers"])))}
+                for cat, g in by_category.groupby("category")
+            ],
+            "series": [
+                {"bucket": as_json(row.bucket), "steps": _steps(query, per_key.get(row.key, {}))}
+                for row in buckets.iloc[1:].itertuples()
+            ],
         }

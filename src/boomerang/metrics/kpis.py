@@ -35,8 +35,12 @@ class _OrderKpi(Metric):
     def calculate(self, data: Data, query: Query) -> dict[str, Any]:
         start, end = bounds(data.events, query)
         periods = periods_table(start, end, query.interval)
-        per = _per_customer(data, periods).group_by("key").aggregate(
-            customers=_.count(), repeaters=(_.orders >= 2).sum(), orders=_.orders.sum(), revenue=_.revenue.sum(),
+        per = (
+            _per_customer(data, periods)
+            .group_by("key")
+            .aggregate(
+                customers=_.count(), repeaters=(_.orders >= 2).sum(), orders=_.orders.sum(), revenue=_.revenue.sum()
+            )
         )
         return report(self, query, start, end, per.execute(), self.value)
 
@@ -88,7 +92,7 @@ class RevenueNewVsReturning(Metric):
         orders = _bucketed(purchases, periods).join(firsts, "customer_id").join(periods, "key")
         new = orders.first >= orders.bucket
         per = orders.group_by("key").aggregate(
-            new=new.ifelse(orders.value, 0.0).sum(), returning=(~new).ifelse(orders.value, 0.0).sum(),
+            new=new.ifelse(orders.value, 0.0).sum(), returning=(~new).ifelse(orders.value, 0.0).sum()
         )
         return report(self, query, start, end, per.execute(), self.value)
 
@@ -112,12 +116,14 @@ class HistoricalLtv(Metric):
             return t.join(periods, [t.ts < periods.bucket_end]).group_by("key").aggregate(**{name: _.value.sum()})
 
         firsts = purchases.group_by("customer_id").aggregate(first=_.ts.min())
-        acquired = firsts.join(periods, [firsts.first < periods.bucket_end]).group_by("key").aggregate(
-            customers=_.count())
+        acquired = (
+            firsts.join(periods, [firsts.first < periods.bucket_end]).group_by("key").aggregate(customers=_.count())
+        )
         bought, refunded = upto_end(purchases, "bought"), upto_end(refunds, "refunded")
         per = acquired.left_join(bought, "key").select(acquired.key, "customers", "bought")
         per = per.left_join(refunded, "key").select(
-            per.key, "customers", net_revenue=_.bought.coalesce(0.0) - _.refunded.coalesce(0.0))
+            per.key, "customers", net_revenue=_.bought.coalesce(0.0) - _.refunded.coalesce(0.0)
+        )
         return report(self, query, start, end, per.execute(), self.value)
 
     @staticmethod
@@ -135,8 +141,10 @@ class Nps(Metric):
         periods = periods_table(start, end, query.interval)
         answers = data.events.filter(_.event == source.NPS_ANSWERED)
         answers = answers.select(ts=_.timestamp, score=source.number(answers, "score")).filter(_.score.notnull())
-        per = _bucketed(answers, periods).group_by("key").aggregate(
-            answers=_.count(), promoters=(_.score >= 9).sum(), detractors=(_.score <= 6).sum(),
+        per = (
+            _bucketed(answers, periods)
+            .group_by("key")
+            .aggregate(answers=_.count(), promoters=(_.score >= 9).sum(), detractors=(_.score <= 6).sum())
         )
         return report(self, query, start, end, per.execute(), self.value)
 

@@ -34,9 +34,14 @@ def transitions(events: ibis.Table, *, window: int, end) -> ibis.Table:
         after=(seconds(days.day.lead().over(w)) - seconds(days.day)) / 86400,
     )
     bought = days.select(
-        "customer_id", at=days.day,
-        stage=ibis.cases((days.before.isnull(), "new"), (days.before > window, "reactivated"),
-                         (days.before > window / 2, "active"), else_="bought"),
+        "customer_id",
+        at=days.day,
+        stage=ibis.cases(
+            (days.before.isnull(), "new"),
+            (days.before > window, "reactivated"),
+            (days.before > window / 2, "active"),
+            else_="bought",
+        ),
     )
     half, full = ibis.interval(days=window // 2), ibis.interval(days=window)
     quiet = days.after.isnull() | (days.after > window / 2)
@@ -47,8 +52,11 @@ def transitions(events: ibis.Table, *, window: int, end) -> ibis.Table:
     order = ibis.window(group_by="customer_id", order_by=["at", _.stage.isin(["sleeping", "churned"]).ifelse(1, 0)])
     steps = steps.mutate(previous=steps.stage.lag().over(order))
     # "bought" is a purchase that keeps the stage, except that it makes a new or reactivated customer active.
-    steps = steps.mutate(stage=ibis.cases(
-        ((steps.stage == "bought") & steps.previous.isin(["new", "reactivated"]), "active"), else_=steps.stage))
+    steps = steps.mutate(
+        stage=ibis.cases(
+            ((steps.stage == "bought") & steps.previous.isin(["new", "reactivated"]), "active"), else_=steps.stage
+        )
+    )
     steps = steps.filter(_.stage != "bought")
     steps = steps.mutate(previous=steps.stage.lag().over(order))
     return steps.filter(_.previous.isnull() | (_.previous != _.stage))
@@ -75,29 +83,51 @@ class Lifecycle(Metric):
         now = current(data.events, window=window, end=end)
         counts = now.group_by("stage").aggregate(n=_.count()).execute().set_index("stage")["n"]
         inside = transitions(data.events, window=window, end=end).filter(_.at >= start).execute()
-        moves = inside.groupby([inside["at"].dt.to_period({"day": "D", "week": "W", "month": "M"}[query.interval])
-                                .dt.start_time, "stage"]).size().unstack(fill_value=0)
+        moves = (
+            inside.groupby(
+                [
+                    inside["at"].dt.to_period({"day": "D", "week": "W", "month": "M"}[query.interval]).dt.start_time,
+                    "stage",
+                ]
+            )
+            .size()
+            .unstack(fill_value=0)
+        )
         return {
-            "metric": self.name, "title": self.title, "as_of": as_json(end), "value": int(counts.sum()),
+            "metric": self.name,
+            "title": self.title,
+            "as_of": as_json(end),
+            "value": int(counts.sum()),
             "details": {"window_days": window, "transitions": int(len(inside))},
             "stages": {stage: int(counts.get(stage, 0)) for stage in STAGES},
-            "series": [{"bucket": as_json(bucket), **{s: int(row.get(s, 0)) for s in STAGES}}
-                       for bucket, row in moves.iterrows()],
+            "series": [
+                {"bucket": as_json(bucket), **{s: int(row.get(s, 0)) for s in STAGES}}
+                for bucket, row in moves.iterrows()
+            ],
         }
 
     def per_customer(self, data: Data, query: WindowQuery) -> pd.DataFrame:
         _, end = bounds(data.events, query)
-        return current(data.events, window=window_of(data, query), end=end).execute().sort_values(
-            "customer_id", ignore_index=True)
+        return (
+            current(data.events, window=window_of(data, query), end=end)
+            .execute()
+            .sort_values("customer_id", ignore_index=True)
+        )
 
     @staticmethod
     def events(data: Data, query: WindowQuery) -> pd.DataFrame:
         """The transitions as events for the log (see EventLog.append)."""
         _, end = bounds(data.events, query)
         steps = transitions(data.events, window=window_of(data, query), end=end).execute()
-        return pd.DataFrame({
-            "message_id": [f"lifecycle:{c}:{s}:{pd.Timestamp(a).isoformat()}"
-                           for c, s, a in zip(steps["customer_id"], steps["stage"], steps["at"])],
-            "customer_id": steps["customer_id"], "timestamp": steps["at"], "stage": steps["stage"],
-            "previous": steps["previous"],
-        })
+        return pd.DataFrame(
+            {
+                "message_id": [
+                    f"lifecycle:{c}:{s}:{pd.Timestamp(a).isoformat()}"
+                    for c, s, a in zip(steps["customer_id"], steps["stage"], steps["at"])
+                ],
+                "customer_id": steps["customer_id"],
+                "timestamp": steps["at"],
+                "stage": steps["stage"],
+                "previous": steps["previous"],
+            }
+        )

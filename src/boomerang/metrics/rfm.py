@@ -48,7 +48,8 @@ def scores(events: ibis.Table, end) -> ibis.Table:
     per = purchases.group_by("customer_id").aggregate(last=_.ts.max(), frequency=_.count(), monetary=_.value.sum())
     per = per.mutate(recency_days=(ibis.literal(end).epoch_seconds() - per.last.epoch_seconds()) / 86400)
     per = per.mutate(
-        r_score=_score(per.recency_days, ascending=False), f_score=_score(per.frequency, ascending=True),
+        r_score=_score(per.recency_days, ascending=False),
+        f_score=_score(per.frequency, ascending=True),
         m_score=_score(per.monetary, ascending=True),
     )
     return per.mutate(rfm_group=_group(per.r_score, per.f_score)).drop("last")
@@ -63,24 +64,45 @@ class Rfm(Metric):
     def calculate(self, data: Data, query: Query) -> dict[str, Any]:
         start, end = bounds(data.events, query)
         per = scores(data.events, end)
-        groups = per.group_by("rfm_group").aggregate(
-            customers=_.count(), recency_days=_.recency_days.mean(), frequency=_.frequency.mean(),
-            monetary=_.monetary.mean(), revenue=_.monetary.sum(),
-        ).execute().set_index("rfm_group")
+        groups = (
+            per.group_by("rfm_group")
+            .aggregate(
+                customers=_.count(),
+                recency_days=_.recency_days.mean(),
+                frequency=_.frequency.mean(),
+                monetary=_.monetary.mean(),
+                revenue=_.monetary.sum(),
+            )
+            .execute()
+            .set_index("rfm_group")
+        )
         grid = per.group_by(["r_score", "f_score"]).aggregate(customers=_.count()).execute()
         total = int(groups["customers"].sum()) if len(groups) else 0
         rows = [
-            {"group": name, "customers": int(groups.loc[name, "customers"]) if name in groups.index else 0,
-             "share": as_json(groups.loc[name, "customers"] / total) if name in groups.index and total else 0.0,
-             **{k: as_json(float(groups.loc[name, k])) if name in groups.index else None
-                for k in ("recency_days", "frequency", "monetary", "revenue")}}
+            {
+                "group": name,
+                "customers": int(groups.loc[name, "customers"]) if name in groups.index else 0,
+                "share": as_json(groups.loc[name, "customers"] / total) if name in groups.index and total else 0.0,
+                **{
+                    k: as_json(float(groups.loc[name, k])) if name in groups.index else None
+                    for k in ("recency_days", "frequency", "monetary", "revenue")
+                },
+            }
             for name in GROUP_NAMES
         ]
-        cells = {(int(r), int(f)): int(n) for r, f, n in grid[["r_score", "f_score", "customers"]].itertuples(index=False)}
+        cells = {
+            (int(r), int(f)): int(n) for r, f, n in grid[["r_score", "f_score", "customers"]].itertuples(index=False)
+        }
         return {
-            "metric": self.name, "title": self.title, "as_of": as_json(end), "value": total,
-            "details": {"customers": total}, "groups": rows,
-            "grid": [[cells.get((r, f), 0) for f in range(1, 6)] for r in range(5, 0, -1)],  # rows: R 5..1, columns: F 1..5
+            "metric": self.name,
+            "title": self.title,
+            "as_of": as_json(end),
+            "value": total,
+            "details": {"customers": total},
+            "groups": rows,
+            "grid": [
+                [cells.get((r, f), 0) for f in range(1, 6)] for r in range(5, 0, -1)
+            ],  # rows: R 5..1, columns: F 1..5
         }
 
     def per_customer(self, data: Data, query: Query) -> pd.DataFrame:

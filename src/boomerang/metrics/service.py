@@ -29,8 +29,10 @@ def metric(name: str) -> Metric:
 
 
 def catalogue() -> list[dict[str, str]]:
-    return [{"name": m.name, "title": m.title, "description": m.description,
-             "stores": m.trait} for m in sorted(REGISTRY.values(), key=lambda m: m.name)]
+    return [
+        {"name": m.name, "title": m.title, "description": m.description, "stores": m.trait}
+        for m in sorted(REGISTRY.values(), key=lambda m: m.name)
+    ]
 
 
 def parse(m: Metric, params: dict[str, Any]) -> Query:
@@ -39,14 +41,19 @@ def parse(m: Metric, params: dict[str, Any]) -> Query:
     try:
         return m.query_type.model_validate(params)
     except ValidationError as exc:
-        raise ValidationFailed([{"field": ".".join(str(p) for p in e["loc"]) or "query", "reason": e["msg"]}
-                                for e in exc.errors(include_url=False)]) from None
+        raise ValidationFailed(
+            [
+                {"field": ".".join(str(p) for p in e["loc"]) or "query", "reason": e["msg"]}
+                for e in exc.errors(include_url=False)
+            ]
+        ) from None
 
 
 def consent_changes(ws: Workspace) -> pd.DataFrame:
     with ws.engine.connect() as conn:
-        rows = conn.execute(sa.select(ConsentChange.customer_id, ConsentChange.channel, ConsentChange.granted,
-                                      ConsentChange.at)).all()
+        rows = conn.execute(
+            sa.select(ConsentChange.customer_id, ConsentChange.channel, ConsentChange.granted, ConsentChange.at)
+        ).all()
     frame = pd.DataFrame(rows, columns=["customer_id", "channel", "granted", "at"])
     return frame.astype({"customer_id": str, "channel": str, "granted": bool, "at": "datetime64[us]"})
 
@@ -88,18 +95,29 @@ def _append_transitions(ws: Workspace, transitions: pd.DataFrame) -> int:
     (the default one moves with the data) never rewrites what was already announced."""
     now = naive_utc(ws.clock.now())
     with ws.log.connect() as conn:
-        logged = conn.execute("SELECT customer_id, max(timestamp) AS last FROM events WHERE event = ? GROUP BY 1",
-                              [lifecycle.EVENT]).df()
+        logged = conn.execute(
+            "SELECT customer_id, max(timestamp) AS last FROM events WHERE event = ? GROUP BY 1", [lifecycle.EVENT]
+        ).df()
     if len(logged):
         last = transitions["customer_id"].map(dict(zip(logged["customer_id"], logged["last"])))
         transitions = transitions[last.isna() | (transitions["timestamp"] > last)]
-    frame = pd.DataFrame({
-        "message_id": transitions["message_id"], "type": "track", "event": lifecycle.EVENT,
-        "customer_id": transitions["customer_id"], "anonymous_id": None, "user_id": None,
-        "timestamp": transitions["timestamp"], "received_at": now, "source": "lifecycle",
-        "properties": [orjson.dumps({"from": p if isinstance(p, str) else None, "to": s}).decode()
-                       for p, s in zip(transitions["previous"], transitions["stage"])],
-        "context": "{}",
-    })[EVENT_COLUMNS]
+    frame = pd.DataFrame(
+        {
+            "message_id": transitions["message_id"],
+            "type": "track",
+            "event": lifecycle.EVENT,
+            "customer_id": transitions["customer_id"],
+            "anonymous_id": None,
+            "user_id": None,
+            "timestamp": transitions["timestamp"],
+            "received_at": now,
+            "source": "lifecycle",
+            "properties": [
+                orjson.dumps({"from": p if isinstance(p, str) else None, "to": s}).decode()
+                for p, s in zip(transitions["previous"], transitions["stage"])
+            ],
+            "context": "{}",
+        }
+    )[EVENT_COLUMNS]
     with ws.log.connect() as conn:
         return ws.log.append(conn, frame)

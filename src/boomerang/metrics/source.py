@@ -48,7 +48,9 @@ def purchases(events: ibis.Table) -> ibis.Table:
     """customer_id, order_id, ts, value: one row per completed, not cancelled order of a known customer."""
     completed = events.filter((_.event == ORDER_COMPLETED) & _.customer_id.notnull())
     completed = completed.select(
-        customer_id=_.customer_id, order_id=_order_id(completed), ts=_.timestamp,
+        customer_id=_.customer_id,
+        order_id=_order_id(completed),
+        ts=_.timestamp,
         value=number(completed, "revenue").coalesce(number(completed, "total"), ibis.literal(0.0)),
     )
     cancelled = events.filter(_.event == ORDER_CANCELLED)
@@ -60,7 +62,9 @@ def refunds(events: ibis.Table) -> ibis.Table:
     """customer_id, order_id, ts, value: refunded amounts, at the time of the refund."""
     refunded = events.filter((_.event == ORDER_REFUNDED) & _.customer_id.notnull())
     return refunded.select(
-        customer_id=_.customer_id, order_id=_order_id(refunded), ts=_.timestamp,
+        customer_id=_.customer_id,
+        order_id=_order_id(refunded),
+        ts=_.timestamp,
         value=number(refunded, "total").coalesce(ibis.literal(0.0)),
     )
 
@@ -68,8 +72,18 @@ def refunds(events: ibis.Table) -> ibis.Table:
 def order_lines(events: ibis.Table, end) -> ibis.Table:
     """customer_id, order_id, ts, sku, category, quantity: the products of purchases before `end`."""
     completed = events.filter((_.event == ORDER_COMPLETED) & _.customer_id.notnull() & (_.timestamp < end))
-    rows = completed.select("customer_id", order_id=text(completed, "order_id"), ts=_.timestamp,
-                            product=completed.properties["products"].array).unnest("product")
-    rows = rows.select("customer_id", "order_id", "ts", sku=rows["product"]["sku"].str,
-                       category=rows["product"]["category"].str, quantity=rows["product"]["quantity"].float)
+    rows = completed.select(
+        "customer_id",
+        order_id=text(completed, "order_id"),
+        ts=_.timestamp,
+        product=completed.properties["products"].array,
+    ).unnest("product")
+    rows = rows.select(
+        "customer_id",
+        "order_id",
+        "ts",
+        sku=rows["product"]["sku"].str,
+        category=rows["product"]["category"].str,
+        quantity=rows["product"]["quantity"].float,
+    )
     return rows.semi_join(purchases(events).select("order_id"), "order_id")

@@ -22,16 +22,25 @@ def subscribers(consents: ibis.Table) -> ibis.Table:
     """customer_id, channel, granted_at, withdrawn_at: each customer's first subscription per channel."""
     grants = consents.filter(_.granted).group_by(["customer_id", "channel"]).aggregate(granted_at=_.at.min())
     withdrawals = consents.filter(~_.granted)
-    joined = grants.left_join(withdrawals, [grants.customer_id == withdrawals.customer_id,
-                                            grants.channel == withdrawals.channel, withdrawals.at > grants.granted_at])
+    joined = grants.left_join(
+        withdrawals,
+        [
+            grants.customer_id == withdrawals.customer_id,
+            grants.channel == withdrawals.channel,
+            withdrawals.at > grants.granted_at,
+        ],
+    )
     return joined.group_by([grants.customer_id, grants.channel, grants.granted_at]).aggregate(
-        withdrawn_at=withdrawals.at.min())
+        withdrawn_at=withdrawals.at.min()
+    )
 
 
 @register
 class SubscriberRetention(Metric):
     name, title = "subscriber_retention", "Subscribers still subscribed after 30, 90 and 365 days"
-    description = "Per channel: of the customers who first subscribed in the period, the share still subscribed N days later."
+    description = (
+        "Per channel: of the customers who first subscribed in the period, the share still subscribed N days later."
+    )
     needs_consents = True
 
     def calculate(self, data: Data, query: Query) -> dict[str, Any]:
@@ -53,11 +62,20 @@ class SubscriberRetention(Metric):
         for key, group in counts.groupby("key"):
             rows[key] = {row["channel"]: self._channel(row) for _, row in group.iterrows()}
         return {
-            "metric": self.name, "title": self.title, "from": as_json(start.date()),
-            "to": as_json((end - pd.Timedelta(days=1)).date()), "interval": query.interval,
-            "channels": rows.get(0, {}), "value": None,
-            "series": [{"bucket": as_json(b.bucket), "channels": rows.get(b.key, {})} for b in buckets.iloc[1:].itertuples()
-                       if rows.get(b.key)] if channels else [],
+            "metric": self.name,
+            "title": self.title,
+            "from": as_json(start.date()),
+            "to": as_json((end - pd.Timedelta(days=1)).date()),
+            "interval": query.interval,
+            "channels": rows.get(0, {}),
+            "value": None,
+            "series": [
+                {"bucket": as_json(b.bucket), "channels": rows.get(b.key, {})}
+                for b in buckets.iloc[1:].itertuples()
+                if rows.get(b.key)
+            ]
+            if channels
+            else [],
         }
 
     @staticmethod

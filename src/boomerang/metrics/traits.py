@@ -40,7 +40,9 @@ def load(ws: Workspace, kind: str, customer_ids: list[str] | None = None) -> pd.
     """The stored traits of this kind (of some customers only, if given); None when never computed."""
     name = table_name(kind)
     with ws.log.connect() as conn:
-        found = conn.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]).fetchone()[0]
+        found = conn.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]).fetchone()[
+            0
+        ]
         if not found:
             return None
         if customer_ids is None:

@@ -67,14 +67,26 @@ class OrderIn(BaseModel):
 
 
 def record_order(
-    session: Session, order: OrderIn, *, customer_id: str | None, placed_at: datetime, source: str, now: datetime,
+    session: Session,
+    order: OrderIn,
+    *,
+    customer_id: str | None,
+    placed_at: datetime,
+    source: str,
+    now: datetime,
     status: str = "paid",
 ) -> Order:
     """Create or update an order and replace its lines; a later status is never moved back."""
     row = session.get(Order, order.order_id)
     if row is None:
-        row = Order(id=order.order_id, status=order.status or status, placed_at=placed_at, source=source,
-                    refunded_total=0.0, attributes={})
+        row = Order(
+            id=order.order_id,
+            status=order.status or status,
+            placed_at=placed_at,
+            source=source,
+            refunded_total=0.0,
+            attributes={},
+        )
         session.add(row)
     elif order.status:
         row.status = order.status
@@ -89,8 +101,15 @@ def record_order(
         session.flush()
         session.execute(sa.delete(OrderLine).where(OrderLine.order_id == row.id))
         session.add_all(
-            OrderLine(order_id=row.id, line_no=i, sku=line.sku, name=line.name, category=line.category,
-                      quantity=line.quantity, unit_price=line.price)
+            OrderLine(
+                order_id=row.id,
+                line_no=i,
+                sku=line.sku,
+                name=line.name,
+                category=line.category,
+                quantity=line.quantity,
+                unit_price=line.price,
+            )
             for i, line in enumerate(order.products)
         )
     return row
@@ -106,14 +125,29 @@ def set_status(session: Session, order_id: str, status: str, *, now: datetime) -
 
 
 def refund(
-    session: Session, order_id: str, *, amount: float | None, refund_id: str, customer_id: str | None,
-    at: datetime, now: datetime, source: str,
+    session: Session,
+    order_id: str,
+    *,
+    amount: float | None,
+    refund_id: str,
+    customer_id: str | None,
+    at: datetime,
+    now: datetime,
+    source: str,
 ) -> Order:
     """Record a refund once per refund id; the status becomes returned or partially refunded."""
     row = session.get(Order, order_id)
     if row is None:  # a refund of an order we never saw: keep it, so revenue nets out
-        row = Order(id=order_id, status="returned", total=0.0, refunded_total=0.0, placed_at=at, source=source,
-                    customer_id=customer_id, attributes={})
+        row = Order(
+            id=order_id,
+            status="returned",
+            total=0.0,
+            refunded_total=0.0,
+            placed_at=at,
+            source=source,
+            customer_id=customer_id,
+            attributes={},
+        )
         session.add(row)
     refunds = dict((row.attributes or {}).get("refunds", {}))
     if refund_id not in refunds:

@@ -45,10 +45,13 @@ def fit(x, t_x, T) -> mle.Fit:
     # Collapse identical customers: the likelihood then costs one evaluation per distinct summary.
     rows, weights = np.unique(np.column_stack([x, t_x / scale, T / scale]), axis=0, return_counts=True)
     ux, ut, uT = rows.T
-    scaled = mle.fit("BG/NBD", PARAMS, lambda p: -np.sum(weights * log_likelihood(p, ux, ut, uT)), len(x),
-                     start=(1.0, 1.0, 1.0, 1.0))
+    scaled = mle.fit(
+        "BG/NBD", PARAMS, lambda p: -np.sum(weights * log_likelihood(p, ux, ut, uT)), len(x), start=(1.0, 1.0, 1.0, 1.0)
+    )
     params = {**scaled.params, "alpha": scaled.params["alpha"] * scale}
-    return replace(scaled, params=params, log_likelihood=float(np.sum(log_likelihood(tuple(params.values()), x, t_x, T))))
+    return replace(
+        scaled, params=params, log_likelihood=float(np.sum(log_likelihood(tuple(params.values()), x, t_x, T)))
+    )
 
 
 def _log_left_odds(params, x, t_x, T) -> np.ndarray:

@@ -43,11 +43,17 @@ def order_features(purchases: pd.DataFrame, end: date) -> pd.DataFrame:
     gaps = p.groupby("customer_id")["ts"].diff().dt.total_seconds() / 86400
     p = p.assign(gap=gaps, age=(end_ts - p["ts"]).dt.total_seconds() / 86400)
     g = p.groupby("customer_id")
-    frame = pd.DataFrame({
-        "orders": g.size(), "tenure_days": g["age"].max(), "mean_value": g["value"].mean(),
-        "max_value": g["value"].max(), "std_value": g["value"].std(), "mean_gap_days": g["gap"].mean(),
-        "last_gap_days": g["gap"].last(),
-    })
+    frame = pd.DataFrame(
+        {
+            "orders": g.size(),
+            "tenure_days": g["age"].max(),
+            "mean_value": g["value"].mean(),
+            "max_value": g["value"].max(),
+            "std_value": g["value"].std(),
+            "mean_gap_days": g["gap"].mean(),
+            "last_gap_days": g["gap"].last(),
+        }
+    )
     for days in (30, 90):
         recent = p[p["age"] <= days].groupby("customer_id")
         frame[f"orders_{days}d"] = recent.size().reindex(frame.index, fill_value=0)
@@ -62,10 +68,13 @@ def line_features(lines: pd.DataFrame, end: date, categories: list[str]) -> pd.D
     top = _top(lines["category"])
     g = lines.groupby("customer_id")
     orders = g["order_id"].nunique()
-    frame = pd.DataFrame({
-        "items_per_order": g["quantity"].sum() / orders, "products_per_order": g["sku"].nunique() / orders,
-        "categories": top.groupby(lines["customer_id"]).nunique(),
-    })
+    frame = pd.DataFrame(
+        {
+            "items_per_order": g["quantity"].sum() / orders,
+            "products_per_order": g["sku"].nunique() / orders,
+            "categories": top.groupby(lines["customer_id"]).nunique(),
+        }
+    )
     for name in categories:
         frame[f"category_{_slug(name)}"] = (top == name).groupby(lines["customer_id"]).mean()
     return frame
@@ -75,8 +84,10 @@ def channel_features(consents: pd.DataFrame, end: date, channels: tuple[str, ...
     """Per customer: 1 where a channel's consent stood granted at the end of `end`, else 0 (from the change history)."""
     changes = consents[consents["at"] < pd.Timestamp(end) + pd.Timedelta(days=1)].sort_values("at")
     state = changes.groupby(["customer_id", "channel"])["granted"].last().unstack("channel")
-    return pd.DataFrame({f"consent_{c}": state[c].astype(float) if c in state else pd.Series(dtype=float)
-                         for c in channels}, index=state.index).fillna(0.0)
+    return pd.DataFrame(
+        {f"consent_{c}": state[c].astype(float) if c in state else pd.Series(dtype=float) for c in channels},
+        index=state.index,
+    ).fillna(0.0)
 
 
 def assemble(base: pd.DataFrame, *parts: pd.DataFrame) -> pd.DataFrame:
@@ -111,8 +122,15 @@ def train(features: pd.DataFrame, y: np.ndarray) -> HistGradientBoostingClassifi
         raise ValueError(f"{buyers} of {len(y)} customers bought in the training window: too few of one kind to learn")
     # Depth-3 trees, big leaves, slow learning: a few thousand customers overfit deeper ones (0.746 vs 0.763
     # ROC AUC on Online Retail at 2011-06-30, 13 weeks); stacking older windows added nothing there.
-    model = HistGradientBoostingClassifier(learning_rate=0.03, max_iter=150, max_depth=3, min_samples_leaf=80,
-                                           l2_regularization=1.0, early_stopping=False, random_state=0)
+    model = HistGradientBoostingClassifier(
+        learning_rate=0.03,
+        max_iter=150,
+        max_depth=3,
+        min_samples_leaf=80,
+        l2_regularization=1.0,
+        early_stopping=False,
+        random_state=0,
+    )
     # One OpenMP thread: on a few thousand rows more threads only wait on each other (25 s instead of 0.2 s
     # where the container shows more cores than it has).
     # Columns without two distinct values carry nothing (and break the binning): CDNOW has no order lines.

@@ -52,8 +52,10 @@ def fit(daily: pd.DataFrame, until: date, unit: str) -> Models:
         gg = gamma_gamma.fit(customers["frequency"], customers["monetary_value"])
         notes += gg.warnings
         if gamma_gamma.population_mean(tuple(gg.params.values())) == np.inf:
-            notes.append(f"Gamma-Gamma: q = {gg.params['q']:.3g} <= 1 gives no finite mean spend; customers "
-                         f"without repeat purchases get the mean transaction value ({fallback:.2f})")
+            notes.append(
+                f"Gamma-Gamma: q = {gg.params['q']:.3g} <= 1 gives no finite mean spend; customers "
+                f"without repeat purchases get the mean transaction value ({fallback:.2f})"
+            )
     except ValueError as exc:
         gg = None
         notes.append(f"Gamma-Gamma not fitted ({exc}); predicted_spend is the mean transaction value ({fallback:.2f})")
@@ -82,15 +84,23 @@ def predict(models: Models, horizon_days: int) -> pd.DataFrame:
     wait_days = np.ceil(wait * summary.UNIT_DAYS[models.unit])
     end = pd.Timestamp(models.until)
     next_day = pd.to_datetime([end + pd.Timedelta(days=float(w)) if np.isfinite(w) else pd.NaT for w in wait_days])
-    return pd.DataFrame({
-        "customer_id": c["customer_id"].astype(str),
-        "frequency": c["frequency"], "recency": c["recency"], "T": c["T"], "monetary_value": c["monetary_value"],
-        "p_alive": alive, "churn_probability": 1 - alive,
-        "expected_purchases": expected, "purchase_probability": bgnbd.p_purchase(params, t, *args),
-        "predicted_spend": spend, "predicted_clv": expected * spend,
-        "expected_next_purchase": next_day.astype("datetime64[us]"),
-        "last_purchase": pd.to_datetime(c["last"]).astype("datetime64[us]"),
-    })
+    return pd.DataFrame(
+        {
+            "customer_id": c["customer_id"].astype(str),
+            "frequency": c["frequency"],
+            "recency": c["recency"],
+            "T": c["T"],
+            "monetary_value": c["monetary_value"],
+            "p_alive": alive,
+            "churn_probability": 1 - alive,
+            "expected_purchases": expected,
+            "purchase_probability": bgnbd.p_purchase(params, t, *args),
+            "predicted_spend": spend,
+            "predicted_clv": expected * spend,
+            "expected_next_purchase": next_day.astype("datetime64[us]"),
+            "last_purchase": pd.to_datetime(c["last"]).astype("datetime64[us]"),
+        }
+    )
 
 
 def _number(value: float) -> float | None:
@@ -102,17 +112,24 @@ def describe(models: Models) -> dict:
     bg, gg = models.bgnbd, models.gamma_gamma
     r, alpha, a, b = bg.params.values()
     return {
-        "until": models.until.isoformat(), "unit": models.unit,
-        "customers": int(len(models.customers)), "repeat_customers": int((models.customers["frequency"] > 0).sum()),
+        "until": models.until.isoformat(),
+        "unit": models.unit,
+        "customers": int(len(models.customers)),
+        "repeat_customers": int((models.customers["frequency"] > 0).sum()),
         "bgnbd": {k: _number(v) for k, v in bg.params.items()},
         "gamma_gamma": {k: _number(v) for k, v in gg.params.items()} if gg else None,
-        "log_likelihood": {"bgnbd": _number(bg.log_likelihood), "gamma_gamma": _number(gg.log_likelihood) if gg else None},
+        "log_likelihood": {
+            "bgnbd": _number(bg.log_likelihood),
+            "gamma_gamma": _number(gg.log_likelihood) if gg else None,
+        },
         "regularised": {"bgnbd": bg.regularised, "gamma_gamma": bool(gg and gg.regularised)},
         "penalty": {"bgnbd": bg.penalty, "gamma_gamma": gg.penalty if gg else None},
         "population": {  # the fitted distributions' means, to read the parameters by
-            f"purchase_rate_per_{models.unit}": _number(r / alpha), "dropout_per_purchase": _number(a / (a + b)),
-            "spend_per_purchase": _number(gamma_gamma.population_mean(tuple(gg.params.values()))
-                                          if gg else models.fallback_spend),
+            f"purchase_rate_per_{models.unit}": _number(r / alpha),
+            "dropout_per_purchase": _number(a / (a + b)),
+            "spend_per_purchase": _number(
+                gamma_gamma.population_mean(tuple(gg.params.values())) if gg else models.fallback_spend
+            ),
         },
         "warnings": list(models.warnings),
     }

@@ -22,8 +22,15 @@ def log_likelihood(params, x, m) -> np.ndarray:
     p, q, gamma = params
     x, m = np.asarray(x, dtype=float), np.asarray(m, dtype=float)
     px = p * x
-    return (gammaln(px + q) - gammaln(px) - gammaln(q) + q * np.log(gamma)
-            + (px - 1) * np.log(m) + px * np.log(x) - (px + q) * np.log(gamma + m * x))
+    return (
+        gammaln(px + q)
+        - gammaln(px)
+        - gammaln(q)
+        + q * np.log(gamma)
+        + (px - 1) * np.log(m)
+        + px * np.log(x)
+        - (px + q) * np.log(gamma + m * x)
+    )
 
 
 def fit(x, m) -> mle.Fit:
@@ -36,8 +43,13 @@ def fit(x, m) -> mle.Fit:
     # Values in units of their mean: gamma is then of order 1 in any currency (yen or pounds), which the
     # divergence check and the penalty rely on; gamma scales back by the same factor.
     scale = float(np.mean(m))
-    scaled = mle.fit("Gamma-Gamma", PARAMS, lambda params: -np.sum(log_likelihood(params, x, m / scale)), len(x),
-                     start=(1.0, 1.0, 1.0))
+    scaled = mle.fit(
+        "Gamma-Gamma",
+        PARAMS,
+        lambda params: -np.sum(log_likelihood(params, x, m / scale)),
+        len(x),
+        start=(1.0, 1.0, 1.0),
+    )
     params = {**scaled.params, "gamma": scaled.params["gamma"] * scale}
     return replace(scaled, params=params, log_likelihood=float(np.sum(log_likelihood(tuple(params.values()), x, m))))
 

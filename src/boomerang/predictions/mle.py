@@ -42,13 +42,15 @@ class Fit:
 
 def _minimise(objective: Callable[[np.ndarray], float], start: np.ndarray):
     bounds = [(-LOG_BOUND, LOG_BOUND)] * len(start)
-    first = minimize(objective, start, method="L-BFGS-B", bounds=bounds,
-                     options={"maxiter": 2000, "ftol": 1e-14, "gtol": 1e-9})
+    first = minimize(
+        objective, start, method="L-BFGS-B", bounds=bounds, options={"maxiter": 2000, "ftol": 1e-14, "gtol": 1e-9}
+    )
     if np.any(np.abs(first.x) >= EDGE):  # diverging: no point polishing a ridge that runs off to infinity
         return first.x, float(first.fun)
     # Nelder-Mead from there polishes what numerical gradients leave (a few 1e-4 on flat ridges).
-    polish = minimize(objective, first.x, method="Nelder-Mead", bounds=bounds,
-                      options={"xatol": 1e-6, "fatol": 1e-12, "maxfev": 1500})
+    polish = minimize(
+        objective, first.x, method="Nelder-Mead", bounds=bounds, options={"xatol": 1e-6, "fatol": 1e-12, "maxfev": 1500}
+    )
     best = polish if np.isfinite(polish.fun) and polish.fun <= first.fun else first
     return best.x, float(best.fun)
 
@@ -59,8 +61,13 @@ def _diverged(names: Sequence[str], x: np.ndarray, value: float) -> list[str]:
     return [f"{n} ran to {np.exp(v):.3g}" for n, v in zip(names, x) if abs(v) >= EDGE]
 
 
-def fit(model: str, names: Sequence[str], negll: Callable[[np.ndarray], np.ndarray], customers: int,
-        start: Sequence[float] | None = None) -> Fit:
+def fit(
+    model: str,
+    names: Sequence[str],
+    negll: Callable[[np.ndarray], np.ndarray],
+    customers: int,
+    start: Sequence[float] | None = None,
+) -> Fit:
     """Minimise the summed negative log-likelihood `negll(params)`; penalise and warn when it diverges."""
     n = max(customers, 1)
 
@@ -77,8 +84,10 @@ def fit(model: str, names: Sequence[str], negll: Callable[[np.ndarray], np.ndarr
         x, value = _minimise(lambda v: objective(v, lam), np.zeros(len(names)))
         if value < 1e300 and not _diverged(names, x, value):
             break
-    message = (f"{model}: plain maximum likelihood diverged ({'; '.join(problems)}); "
-               f"parameters are from an L2-penalised fit on log-parameters (penalty {lam:g})")
+    message = (
+        f"{model}: plain maximum likelihood diverged ({'; '.join(problems)}); "
+        f"parameters are from an L2-penalised fit on log-parameters (penalty {lam:g})"
+    )
     warnings.warn(message, FitWarning, stacklevel=3)
     params = dict(zip(names, map(float, np.exp(x))))
     return Fit(params, -float(negll(np.exp(x))), customers, penalty=lam, warnings=[message])

@@ -46,8 +46,12 @@ def _parse(model: type[BaseModel], params: dict[str, Any]):
     try:
         return model.model_validate({k: v for k, v in params.items() if v is not None})
     except ValidationError as exc:
-        raise ValidationFailed([{"field": ".".join(str(p) for p in e["loc"]) or "options", "reason": e["msg"]}
-                                for e in exc.errors(include_url=False)]) from None
+        raise ValidationFailed(
+            [
+                {"field": ".".join(str(p) for p in e["loc"]) or "options", "reason": e["msg"]}
+                for e in exc.errors(include_url=False)
+            ]
+        ) from None
 
 
 def options(**params: Any) -> Options:
@@ -70,8 +74,9 @@ def _after(day: date) -> datetime:
     return datetime.combine(day + timedelta(days=1), datetime.min.time())
 
 
-def history(ws: Workspace, until: date | None, *, field: str = "until",
-            features_back: int | None = None) -> tuple[History, date]:
+def history(
+    ws: Workspace, until: date | None, *, field: str = "until", features_back: int | None = None
+) -> tuple[History, date]:
     """The purchase history and `until` filled in and checked; with `features_back`, also the order lines,
     consents and RFM scores that the classifier's features need at `until` and that many days before it."""
     with events_table(ws) as events:
@@ -88,8 +93,11 @@ def history(ws: Workspace, until: date | None, *, field: str = "until",
             days = (until, churn.shifted(until, features_back))
             scores = {day: rfm.scores(events, _after(day)).execute().set_index("customer_id") for day in days}
     purchases = purchases.astype({"customer_id": str})
-    consents = (consent_changes(ws) if features_back is not None
-                else pd.DataFrame(columns=["customer_id", "channel", "granted", "at"]))
+    consents = (
+        consent_changes(ws)
+        if features_back is not None
+        else pd.DataFrame(columns=["customer_id", "channel", "granted", "at"])
+    )
     return History(purchases, summary.transactions(purchases), lines, consents, scores), until
 
 
@@ -105,12 +113,28 @@ def fit(ws: Workspace, **params: Any) -> dict[str, Any]:
 def _features(data: History, models: clv.Models, day: date, horizon_days: int, categories: list[str]) -> pd.DataFrame:
     """The classifier's matrix as of `day`: BTYD outputs, RFM, orders, categories and channels per customer."""
     btyd = clv.predict(models, horizon_days).set_index("customer_id")
-    base = btyd[["frequency", "recency", "T", "monetary_value", "p_alive", "expected_purchases",
-                 "purchase_probability", "predicted_spend"]]
-    scores = data.rfm[day][["recency_days", "frequency", "monetary", "r_score", "f_score", "m_score"]].add_prefix("rfm_")
-    return churn.assemble(base, scores, churn.order_features(data.purchases, day),
-                          churn.line_features(data.lines, day, categories),
-                          churn.channel_features(data.consents, day, CHANNELS))
+    base = btyd[
+        [
+            "frequency",
+            "recency",
+            "T",
+            "monetary_value",
+            "p_alive",
+            "expected_purchases",
+            "purchase_probability",
+            "predicted_spend",
+        ]
+    ]
+    scores = data.rfm[day][["recency_days", "frequency", "monetary", "r_score", "f_score", "m_score"]].add_prefix(
+        "rfm_"
+    )
+    return churn.assemble(
+        base,
+        scores,
+        churn.order_features(data.purchases, day),
+        churn.line_features(data.lines, day, categories),
+        churn.channel_features(data.consents, day, CHANNELS),
+    )
 
 
 def _classifier(data: History, until: date, horizon_days: int, unit: str, now: pd.DataFrame):
@@ -171,14 +195,18 @@ def evaluate(ws: Workspace, **params: Any) -> dict[str, Any]:
     buy, reason = _classifier(data, cut, days, opts.unit, now)
     fitted = clv.describe(models)
     return {
-        "cutoff": cut.isoformat(), "horizon_weeks": opts.horizon_weeks, "customers": int(len(y)), "buyers": int(y.sum()),
+        "cutoff": cut.isoformat(),
+        "horizon_weeks": opts.horizon_weeks,
+        "customers": int(len(y)),
+        "buyers": int(y.sum()),
         "roc_auc": {
             "classifier": churn.auc(y, buy) if buy is not None else None,
             "bgnbd_expected_purchases": churn.auc(y, now["expected_purchases"].to_numpy()),
             "recency": churn.auc(y, -now["rfm_recency_days"].to_numpy()),
         },
         "classifier": {"fitted": buy is not None, "reason": reason, "features": list(now.columns)},
-        "bgnbd": fitted["bgnbd"], "gamma_gamma": fitted["gamma_gamma"],
+        "bgnbd": fitted["bgnbd"],
+        "gamma_gamma": fitted["gamma_gamma"],
         "warnings": fitted["warnings"] + ([reason] if reason else []),
         "seconds": round(time.perf_counter() - started, 3),
     }

@@ -19,9 +19,13 @@ COLUMNS = ["customer_id", "frequency", "recency", "T", "monetary_value", "first"
 
 def transactions(purchases: pd.DataFrame, until: date | None = None) -> pd.DataFrame:
     """customer_id, day, value: one row per customer and day with purchases (up to `until`, included)."""
-    frame = pd.DataFrame({"customer_id": purchases["customer_id"].astype(str),
-                          "day": pd.to_datetime(purchases["ts"]).dt.floor("D").astype("datetime64[us]"),
-                          "value": pd.to_numeric(purchases["value"], errors="coerce").fillna(0.0).astype(float)})
+    frame = pd.DataFrame(
+        {
+            "customer_id": purchases["customer_id"].astype(str),
+            "day": pd.to_datetime(purchases["ts"]).dt.floor("D").astype("datetime64[us]"),
+            "value": pd.to_numeric(purchases["value"], errors="coerce").fillna(0.0).astype(float),
+        }
+    )
     if until is not None:
         frame = frame[frame["day"] <= pd.Timestamp(until)]
     return frame.groupby(["customer_id", "day"], as_index=False, sort=True)["value"].sum()
@@ -40,11 +44,14 @@ def summarise(daily: pd.DataFrame, end: date, unit: str) -> pd.DataFrame:
     total, first_value = grouped["value"].sum(), grouped["value"].first()
     repeat = count - 1
     repeat_value = (total - first_value).where(repeat > 0, 0.0)
-    return pd.DataFrame({
-        "customer_id": first.index.astype(str),
-        "frequency": repeat.to_numpy(dtype=float),
-        "recency": ((last - first).dt.days / days).to_numpy(dtype=float),
-        "T": ((end_day - first).dt.days / days).to_numpy(dtype=float),
-        "monetary_value": np.where(repeat > 0, repeat_value / repeat.clip(lower=1), 0.0),
-        "first": first.to_numpy(), "last": last.to_numpy(),
-    }).reset_index(drop=True)
+    return pd.DataFrame(
+        {
+            "customer_id": first.index.astype(str),
+            "frequency": repeat.to_numpy(dtype=float),
+            "recency": ((last - first).dt.days / days).to_numpy(dtype=float),
+            "T": ((end_day - first).dt.days / days).to_numpy(dtype=float),
+            "monetary_value": np.where(repeat > 0, repeat_value / repeat.clip(lower=1), 0.0),
+            "first": first.to_numpy(),
+            "last": last.to_numpy(),
+        }
+    ).reset_index(drop=True)

@@ -23,13 +23,25 @@ from ibis import _
 
 from boomerang.metrics import source
 from boomerang.segments.definition import (
-    MEASURES, TRAITS, All, Anniversary, Any_, Attribute, Bucket, Condition, Event, InSegment, Not, Reachable,
-    Rule, Trait,
+    MEASURES,
+    TRAITS,
+    All,
+    Anniversary,
+    Any_,
+    Attribute,
+    Bucket,
+    Condition,
+    Event,
+    InSegment,
+    Not,
+    Reachable,
+    Rule,
+    Trait,
 )
 
 ADDRESS = {"email": "email", "sms": "phone", "telegram": "telegram_chat_id"}  # channels that need one
 TRAIT_COLUMNS = {"lifecycle_stage": "stage"}  # trait name -> column of its table, where they differ
-HASH_SPACE = 16 ** 4  # buckets come from the first four hex digits of md5(salt:customer_id)
+HASH_SPACE = 16**4  # buckets come from the first four hex digits of md5(salt:customer_id)
 
 
 @dataclass
@@ -53,8 +65,15 @@ class Values:
 class Compiler:
     """Compiles rules against `tables` as of a moment; `only` restricts every scan to some customers."""
 
-    def __init__(self, tables: Tables, *, as_of: datetime, resolve: Callable[[str], Rule],
-                 only: list[str] | None = None, live_traits: Callable[[str], ibis.Table] | None = None) -> None:
+    def __init__(
+        self,
+        tables: Tables,
+        *,
+        as_of: datetime,
+        resolve: Callable[[str], Rule],
+        only: list[str] | None = None,
+        live_traits: Callable[[str], ibis.Table] | None = None,
+    ) -> None:
         self.t = tables
         self.as_of = as_of
         self.resolve = resolve
@@ -62,7 +81,7 @@ class Compiler:
         self.live_traits = live_traits  # computes rfm/lifecycle as of a past moment
         self._resolving: list[str] = []
 
-    def scoped(self, only: list[str] | None) -> "Compiler":
+    def scoped(self, only: list[str] | None) -> Compiler:
         """The same compiler over other customers."""
         return Compiler(self.t, as_of=self.as_of, resolve=self.resolve, only=only, live_traits=self.live_traits)
 
@@ -118,8 +137,14 @@ class Compiler:
     # -- leaves ------------------------------------------------------------------------------------
 
     def values(self, leaf: Rule) -> Values:
-        return {Attribute: self._attribute, Event: self._event, Anniversary: self._anniversary, Trait: self._trait,
-                Reachable: self._reachable, Bucket: self._bucket}[type(leaf)](leaf)
+        return {
+            Attribute: self._attribute,
+            Event: self._event,
+            Anniversary: self._anniversary,
+            Trait: self._trait,
+            Reachable: self._reachable,
+            Bucket: self._bucket,
+        }[type(leaf)](leaf)
 
     def _scoped(self, table: ibis.Table) -> ibis.Table:
         return table if self.only is None else table.filter(table.customer_id.isin(self.only))
@@ -136,8 +161,12 @@ class Compiler:
         if leaf.kind == "date":
             value = value.cast("timestamp")
         table = p.select("customer_id", value=value)
-        return Values(table, None, lambda v: self._compare(v, leaf.op, leaf.value, leaf.kind),
-                      f"{leaf.attribute} {leaf.op}{_show(leaf.value)}")
+        return Values(
+            table,
+            None,
+            lambda v: self._compare(v, leaf.op, leaf.value, leaf.kind),
+            f"{leaf.attribute} {leaf.op}{_show(leaf.value)}",
+        )
 
     def _event_rows(self, leaf: Event) -> tuple[ibis.Table, str]:
         """The customers' events the leaf looks at (name, window, where), and the window in words."""
@@ -180,8 +209,12 @@ class Compiler:
         where = "".join(f" with {c.property} {c.op}{_show(c.value)}" for c in leaf.where)
         subject = leaf.measure if leaf.measure in ("count", "first", "last") else f"{leaf.measure} of {leaf.property}"
         subject += f" per {leaf.per} (highest)" if leaf.per else ""
-        return Values(table, {"count": 0, "sum": 0.0}.get(leaf.measure), self._event_test(leaf),
-                      f"{subject} of {leaf.event}{where}{window} {leaf.op}{_show(leaf.value)}")
+        return Values(
+            table,
+            {"count": 0, "sum": 0.0}.get(leaf.measure),
+            self._event_test(leaf),
+            f"{subject} of {leaf.event}{where}{window} {leaf.op}{_show(leaf.value)}",
+        )
 
     def _fold(self, children: list[Rule]) -> tuple[list[Rule], list[ibis.Table]]:
         """Inside an `all`, event conditions on the same events (name, window, where), or their negations,
@@ -193,8 +226,9 @@ class Compiler:
         for child in children:
             leaf, negated = (child.not_, True) if isinstance(child, Not) else (child, False)
             if isinstance(leaf, Event) and not leaf.per:
-                signature = json.dumps([leaf.event, leaf.within_days, str(leaf.between),
-                                        [c.model_dump(mode="json") for c in leaf.where]])
+                signature = json.dumps(
+                    [leaf.event, leaf.within_days, str(leaf.between), [c.model_dump(mode="json") for c in leaf.where]]
+                )
                 groups[signature].append((leaf, negated))
             else:
                 rest.append(child)
@@ -206,7 +240,8 @@ class Compiler:
                 continue
             e, _ = self._event_rows(members[0][0])
             table = e.group_by("customer_id").aggregate(
-                **{f"v{i}": self._measure(leaf, e) for i, (leaf, _) in enumerate(members)})
+                **{f"v{i}": self._measure(leaf, e) for i, (leaf, _) in enumerate(members)}
+            )
             tests = [self._event_test(leaf)(table[f"v{i}"]).fill_null(False) for i, (leaf, _) in enumerate(members)]
             keep = ibis.and_(*[~t if negated else t for t, (_, negated) in zip(tests, members)])
             folded.append(_id_set(table.filter(keep)))
@@ -229,14 +264,19 @@ class Compiler:
             # month and day of the next N days (29 February counts on 28 February in other years)
             pairs = {(d.month, d.day) for d in days} | {(2, 29) for d in days if (d.month, d.day) == (2, 28)}
             return ibis.or_(*[(v.month() == m) & (v.day() == d) for m, d in sorted(pairs)])
-        return Values(table, None, test, f"{leaf.anniversary.replace('_', ' ')} within the next {leaf.within_next_days} days")
+
+        return Values(
+            table, None, test, f"{leaf.anniversary.replace('_', ' ')} within the next {leaf.within_next_days} days"
+        )
 
     def _trait(self, leaf: Trait) -> Values:
         kind, vtype = TRAITS[leaf.trait]
         table = self.live_traits(kind) if self.live_traits else self.t.traits.get(kind)
         if table is None:
-            raise ValueError(f"trait {leaf.trait!r} needs the {kind} traits: compute them first "
-                             f"(boomerang {'clv predict' if kind == 'predictions' else f'report {kind}'})")
+            raise ValueError(
+                f"trait {leaf.trait!r} needs the {kind} traits: compute them first "
+                f"(boomerang {'clv predict' if kind == 'predictions' else f'report {kind}'})"
+            )
         column = TRAIT_COLUMNS.get(leaf.trait, leaf.trait)
         if column not in table.columns:
             raise ValueError(f"trait {leaf.trait!r} is not in the stored {kind} traits")
@@ -247,8 +287,12 @@ class Compiler:
             table = self._scoped(ranked.select("customer_id", value=rank))
             return Values(table, None, lambda v: v < leaf.value / 100, f"{leaf.trait} in the top {leaf.value}%")
         table = self._scoped(table.select("customer_id", value=value))
-        return Values(table, None, lambda v: self._compare(v, leaf.op, leaf.value, vtype),
-                      f"{leaf.trait} {leaf.op}{_show(leaf.value)}")
+        return Values(
+            table,
+            None,
+            lambda v: self._compare(v, leaf.op, leaf.value, vtype),
+            f"{leaf.trait} {leaf.op}{_show(leaf.value)}",
+        )
 
     def _reachable(self, leaf: Reachable) -> Values:
         c = self.t.consents
@@ -256,7 +300,8 @@ class Compiler:
         p = self._scoped(self.t.profiles)
         address = p[ADDRESS[leaf.reachable]].notnull() if leaf.reachable in ADDRESS else ibis.literal(True)
         table = p.left_join(granted.mutate(ok=ibis.literal(True)), "customer_id").select(
-            customer_id=p.customer_id, value=address & _.ok.fill_null(False))
+            customer_id=p.customer_id, value=address & _.ok.fill_null(False)
+        )
         how = f"consent and {ADDRESS[leaf.reachable]}" if leaf.reachable in ADDRESS else "consent"
         return Values(table, False, lambda v: v, f"reachable by {leaf.reachable} ({how})")
 
@@ -265,7 +310,9 @@ class Compiler:
         digits = (ibis.literal(f"{leaf.salt}:") + p.customer_id).hexdigest("md5").lower().substr(0, 4)
         low, high = (f"{-(-b * HASH_SPACE // 100):04x}" if b < 100 else "g" for b in leaf.bucket)
         table = p.select("customer_id", value=digits)
-        return Values(table, None, lambda v: (v >= low) & (v < high), f"bucket {leaf.bucket[0]}-{leaf.bucket[1]} of {leaf.salt}")
+        return Values(
+            table, None, lambda v: (v >= low) & (v < high), f"bucket {leaf.bucket[0]}-{leaf.bucket[1]} of {leaf.salt}"
+        )
 
     # -- comparisons -------------------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import builtins
 import re
 from datetime import date
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -25,32 +25,66 @@ from boomerang.customers.models import CHANNELS
 
 # Profile fields a rule can test, by type; `attributes.<key>` reaches the free-form attributes.
 PROFILE_FIELDS: dict[str, str] = {
-    "external_id": "string", "email": "string", "phone": "string", "telegram_chat_id": "string",
-    "first_name": "string", "last_name": "string", "city": "string", "country": "string",
-    "timezone": "string", "locale": "string", "birthday": "date", "first_seen_at": "date",
-    "last_seen_at": "date", "created_at": "date",
+    "external_id": "string",
+    "email": "string",
+    "phone": "string",
+    "telegram_chat_id": "string",
+    "first_name": "string",
+    "last_name": "string",
+    "city": "string",
+    "country": "string",
+    "timezone": "string",
+    "locale": "string",
+    "birthday": "date",
+    "first_seen_at": "date",
+    "last_seen_at": "date",
+    "created_at": "date",
 }
 # Computed traits: the table they come from and their type.
 TRAITS: dict[str, tuple[str, str]] = {
-    "rfm_group": ("rfm", "string"), "r_score": ("rfm", "number"), "f_score": ("rfm", "number"),
-    "m_score": ("rfm", "number"), "recency_days": ("rfm", "number"), "frequency": ("rfm", "number"),
-    "monetary": ("rfm", "number"), "lifecycle_stage": ("lifecycle", "string"),
-    "p_alive": ("predictions", "number"), "expected_purchases": ("predictions", "number"),
-    "predicted_spend": ("predictions", "number"), "predicted_clv": ("predictions", "number"),
-    "churn_probability": ("predictions", "number"), "churn_risk": ("predictions", "number"),
+    "rfm_group": ("rfm", "string"),
+    "r_score": ("rfm", "number"),
+    "f_score": ("rfm", "number"),
+    "m_score": ("rfm", "number"),
+    "recency_days": ("rfm", "number"),
+    "frequency": ("rfm", "number"),
+    "monetary": ("rfm", "number"),
+    "lifecycle_stage": ("lifecycle", "string"),
+    "p_alive": ("predictions", "number"),
+    "expected_purchases": ("predictions", "number"),
+    "predicted_spend": ("predictions", "number"),
+    "predicted_clv": ("predictions", "number"),
+    "churn_probability": ("predictions", "number"),
+    "churn_risk": ("predictions", "number"),
     "expected_next_purchase": ("predictions", "date"),
 }
 # Operators by the type of what they compare; `value` must fit (a list for in, two items for between...).
 OPERATORS: dict[str, set[str]] = {
     "string": {"eq", "ne", "in", "not_in", "contains", "starts_with", "ends_with", "exists", "not_exists"},
     "number": {"eq", "ne", "gt", "gte", "lt", "lte", "between", "in", "not_in", "exists", "not_exists"},
-    "date": {"before", "after", "on", "between", "within_last_days", "more_than_days_ago", "within_next_days",
-             "exists", "not_exists"},
+    "date": {
+        "before",
+        "after",
+        "on",
+        "between",
+        "within_last_days",
+        "more_than_days_ago",
+        "within_next_days",
+        "exists",
+        "not_exists",
+    },
     "list": {"contains", "not_contains", "is_empty", "exists", "not_exists"},
 }
 NO_VALUE = {"exists", "not_exists", "is_empty"}
-MEASURES = {"count": "number", "sum": "number", "avg": "number", "min": "number", "max": "number",
-            "first": "date", "last": "date"}
+MEASURES = {
+    "count": "number",
+    "sum": "number",
+    "avg": "number",
+    "min": "number",
+    "max": "number",
+    "first": "date",
+    "last": "date",
+}
 NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
 RESERVED = {"new", "matrix", "preview", "library"}  # path segments of the API and the dashboard
 PROFILE = "profile"  # the trigger of rules on profile fields and consents: identify calls
@@ -71,7 +105,9 @@ class _Rule(BaseModel):
 def _check_value(op: str, value: Any, kind: str) -> None:
     """That `value` fits `op` on a `kind`; raises ValueError with the reason."""
     if op not in OPERATORS[kind]:
-        raise FieldError("op", f"operator {op!r} does not fit a {kind}; use one of {', '.join(sorted(OPERATORS[kind]))}")
+        raise FieldError(
+            "op", f"operator {op!r} does not fit a {kind}; use one of {', '.join(sorted(OPERATORS[kind]))}"
+        )
     if op in NO_VALUE:
         if value is not None:
             raise FieldError("value", f"operator {op!r} takes no value")
@@ -116,7 +152,7 @@ class Condition(_Rule):
     type: Literal["string", "number"] | None = None  # inferred from the value when not given
 
     @model_validator(mode="after")
-    def _fits(self) -> "Condition":
+    def _fits(self) -> Condition:
         _check_value(self.op, self.value, self.kind)
         return self
 
@@ -135,10 +171,15 @@ class Attribute(_Rule):
     type: Literal["string", "number", "date", "list"] | None = None  # for attributes.<key>; inferred otherwise
 
     @model_validator(mode="after")
-    def _fits(self) -> "Attribute":
-        if self.attribute not in PROFILE_FIELDS and not re.fullmatch(r"attributes\.[A-Za-z0-9_\-]{1,100}", self.attribute):
-            raise FieldError("attribute", f"unknown profile field {self.attribute!r}; use one of "
-                             f"{', '.join(sorted(PROFILE_FIELDS))} or attributes.<key>")
+    def _fits(self) -> Attribute:
+        if self.attribute not in PROFILE_FIELDS and not re.fullmatch(
+            r"attributes\.[A-Za-z0-9_\-]{1,100}", self.attribute
+        ):
+            raise FieldError(
+                "attribute",
+                f"unknown profile field {self.attribute!r}; use one of "
+                f"{', '.join(sorted(PROFILE_FIELDS))} or attributes.<key>",
+            )
         _check_value(self.op, self.value, self.kind)
         return self
 
@@ -165,17 +206,22 @@ class Event(_Rule):
     between: tuple[date, date] | None = Field(default=None, description="fixed dates [from, to], to included")
     measure: Literal["count", "sum", "avg", "min", "max", "first", "last"] = "count"
     property: str | None = Field(default=None, description="what sum/avg/min/max add up")
-    per: str | None = Field(default=None, description="measure per value of this property (e.g. category) "
-                            "and keep the customer's highest (earliest for first)")
+    per: str | None = Field(
+        default=None,
+        description="measure per value of this property (e.g. category) "
+        "and keep the customer's highest (earliest for first)",
+    )
     op: str = "gte"
     value: Any = 1
 
     @model_validator(mode="after")
-    def _fits(self) -> "Event":
+    def _fits(self) -> Event:
         if self.within_days is not None and self.between is not None:
             raise FieldError("between", "give within_days or between, not both")
         if self.between is not None and self.between[0] > self.between[1]:
-            raise FieldError("between", f"impossible window: between {self.between[0]} and {self.between[1]} ends before it starts")
+            raise FieldError(
+                "between", f"impossible window: between {self.between[0]} and {self.between[1]} ends before it starts"
+            )
         if self.measure in ("sum", "avg", "min", "max") and not self.property:
             raise FieldError("property", f"measure {self.measure!r} needs the property to {self.measure}")
         if self.measure in ("count", "first", "last") and self.property:
@@ -199,7 +245,7 @@ class Trait(_Rule):
     value: Any = None
 
     @model_validator(mode="after")
-    def _fits(self) -> "Trait":
+    def _fits(self) -> Trait:
         if self.trait not in TRAITS:
             raise FieldError("trait", f"unknown trait {self.trait!r}; use one of {', '.join(TRAITS)}")
         kind = TRAITS[self.trait][1]
@@ -217,7 +263,7 @@ class Reachable(_Rule):
     reachable: str
 
     @model_validator(mode="after")
-    def _fits(self) -> "Reachable":
+    def _fits(self) -> Reachable:
         if self.reachable not in CHANNELS:
             raise FieldError("reachable", f"unknown channel {self.reachable!r}; use one of {', '.join(CHANNELS)}")
         return self
@@ -234,7 +280,7 @@ class Bucket(_Rule):
     salt: str = Field(default="bucket", min_length=1, max_length=100)
 
     @model_validator(mode="after")
-    def _fits(self) -> "Bucket":
+    def _fits(self) -> Bucket:
         low, high = self.bucket
         if not 0 <= low < high <= 100:
             raise FieldError("bucket", "bucket needs [from, to) with 0 <= from < to <= 100")
@@ -242,24 +288,32 @@ class Bucket(_Rule):
 
 
 class All(_Rule):
-    all: list["Rule"] = Field(min_length=1)
+    all: list[Rule] = Field(min_length=1)
 
 
 class Any_(_Rule):
-    any: list["Rule"] = Field(min_length=1)
+    any: list[Rule] = Field(min_length=1)
 
 
 class Not(_Rule):
-    not_: "Rule" = Field(alias="not")
+    not_: Rule = Field(alias="not")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
-Leaf = Union[Attribute, Event, Anniversary, Trait, Reachable, InSegment, Bucket]
-Rule = Union[All, Any_, Not, Leaf]
+Leaf = Attribute | Event | Anniversary | Trait | Reachable | InSegment | Bucket
+Rule = All | Any_ | Not | Leaf
 KEYS: dict[str, type[_Rule]] = {
-    "all": All, "any": Any_, "not": Not, "attribute": Attribute, "event": Event, "anniversary": Anniversary,
-    "trait": Trait, "reachable": Reachable, "segment": InSegment, "bucket": Bucket,
+    "all": All,
+    "any": Any_,
+    "not": Not,
+    "attribute": Attribute,
+    "event": Event,
+    "anniversary": Anniversary,
+    "trait": Trait,
+    "reachable": Reachable,
+    "segment": InSegment,
+    "bucket": Bucket,
 }
 
 
@@ -268,7 +322,9 @@ def parse_rule(raw: Any, path: str = "rule") -> Rule:
     if isinstance(raw, _Rule):
         return raw
     if not isinstance(raw, dict):
-        raise ValidationFailed([{"field": path, "reason": "a rule is an object such as {\"event\": ...} or {\"all\": [...]}"}])
+        raise ValidationFailed(
+            [{"field": path, "reason": 'a rule is an object such as {"event": ...} or {"all": [...]}'}]
+        )
     kinds = [k for k in KEYS if k in raw]
     if len(kinds) != 1:
         found = f"it has {', '.join(kinds)}" if kinds else f"it has {', '.join(map(str, raw)) or 'nothing'}"
@@ -298,8 +354,10 @@ def _error(e: dict, path: str) -> dict[str, str]:
     """A pydantic error as {field, reason}, with the field a validator named when it named one."""
     cause = e.get("ctx", {}).get("error")
     loc = [str(p) for p in e["loc"]] + ([cause.field] if isinstance(cause, FieldError) else [])
-    return {"field": ".".join([p for p in (path, *loc) if p]) or "definition",
-            "reason": e["msg"].removeprefix("Value error, ")}
+    return {
+        "field": ".".join([p for p in (path, *loc) if p]) or "definition",
+        "reason": e["msg"].removeprefix("Value error, "),
+    }
 
 
 def to_data(rule: Rule) -> dict[str, Any]:
@@ -335,11 +393,13 @@ class Definition(BaseModel):
     rule: Any
 
     @model_validator(mode="after")
-    def _valid(self) -> "Definition":
+    def _valid(self) -> Definition:
         if self.name in RESERVED:
             raise FieldError("name", f"{self.name!r} is reserved; choose another name")
         if not NAME.fullmatch(self.name):
-            raise FieldError("name", "name must be lower-case letters, digits and _ (starting with a letter), at most 63")
+            raise FieldError(
+                "name", "name must be lower-case letters, digits and _ (starting with a letter), at most 63"
+            )
         return self
 
     @property
@@ -363,15 +423,19 @@ class Definition(BaseModel):
         """Whether membership can change without an event of its triggers passing the pipeline: with time
         alone (rolling windows, relative dates), with traits and other segments recomputed, or with
         profiles and consents changed through the REST API. These are recomputed on a schedule."""
-        return any(isinstance(leaf, (Anniversary, Trait, InSegment, Attribute, Reachable)) or (
-            isinstance(leaf, Event) and (leaf.within_days is not None or leaf.measure in ("first", "last")))
-            for leaf in leaves(self.tree))
+        return any(
+            isinstance(leaf, (Anniversary, Trait, InSegment, Attribute, Reachable))
+            or (isinstance(leaf, Event) and (leaf.within_days is not None or leaf.measure in ("first", "last")))
+            for leaf in leaves(self.tree)
+        )
 
 
 def parse_definition(raw: Any) -> Definition:
     """A definition from plain data (a parsed JSON or YAML document); errors name the field."""
     if not isinstance(raw, dict):
-        raise ValidationFailed([{"field": "definition", "reason": "a segment definition is an object with name and rule"}])
+        raise ValidationFailed(
+            [{"field": "definition", "reason": "a segment definition is an object with name and rule"}]
+        )
     try:
         definition = Definition.model_validate(raw)
     except ValidationError as exc:

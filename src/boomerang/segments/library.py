@@ -18,8 +18,14 @@ from boomerang.segments.service import save
 def definitions() -> list[Definition]:
     """Every ready-made definition, those used by others first."""
     folder = resources.files("boomerang") / "segments" / "library"
-    found = {d.name: d for d in (parse_definition(yaml.safe_load(f.read_text("utf-8")))
-                                 for f in sorted(folder.iterdir(), key=lambda f: f.name) if f.name.endswith(".yaml"))}
+    found = {
+        d.name: d
+        for d in (
+            parse_definition(yaml.safe_load(f.read_text("utf-8")))
+            for f in sorted(folder.iterdir(), key=lambda f: f.name)
+            if f.name.endswith(".yaml")
+        )
+    }
     ordered: list[Definition] = []
 
     def add(d: Definition) -> None:
@@ -29,6 +35,7 @@ def definitions() -> list[Definition]:
             if isinstance(leaf, InSegment):
                 add(found[leaf.segment])
         ordered.append(d)
+
     for d in found.values():
         add(d)
     return ordered
@@ -45,9 +52,11 @@ class _Loader(yaml.SafeLoader):
 
 _Loader.yaml_implicit_resolvers = {
     first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
-_Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
-                              list("tTfF"))
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
 
 
 def read(text: str, field: str = "file") -> Any:

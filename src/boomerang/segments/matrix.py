@@ -42,8 +42,10 @@ def matrix(ws: Workspace) -> dict[str, Any]:
     rows = []
     for name, title, size in segments:
         mine = [u for u in usages if u.segment == name]
-        cells = {goal: {ch: [f"{u.kind}:{u.name}" for u in mine if u.goal == goal and ch in u.channels]
-                        for ch in CHANNELS} for goal in GOALS}
+        cells = {
+            goal: {ch: [f"{u.kind}:{u.name}" for u in mine if u.goal == goal and ch in u.channels] for ch in CHANNELS}
+            for goal in GOALS
+        }
         flags = []
         if not mine:
             flags.append("nobody speaks to this segment")
@@ -51,8 +53,22 @@ def matrix(ws: Workspace) -> dict[str, Any]:
             flags.append("aimed at a segment with no members")
         if size is None:
             flags.append("never computed: run boomerang segments refresh")
-        rows.append({"segment": name, "title": title, "size": size, "cells": cells, "flags": flags,
-                     "goals": sorted({u.goal for u in mine}), "channels": sorted({c for u in mine for c in u.channels})})
+        rows.append(
+            {
+                "segment": name,
+                "title": title,
+                "size": size,
+                "cells": cells,
+                "flags": flags,
+                "goals": sorted({u.goal for u in mine}),
+                "channels": sorted({c for u in mine for c in u.channels}),
+            }
+        )
     unknown = sorted({u.segment for u in usages} - {name for name, _, _ in segments})
-    return {"goals": list(GOALS), "channels": list(CHANNELS), "rows": rows,
-            "holes": sum(1 for r in rows if r["flags"]), "unknown_segments": unknown}
+    return {
+        "goals": list(GOALS),
+        "channels": list(CHANNELS),
+        "rows": rows,
+        "holes": sum(1 for r in rows if r["flags"]),
+        "unknown_segments": unknown,
+    }

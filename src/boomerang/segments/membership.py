@@ -58,8 +58,16 @@ def refresh(ws: Workspace, names: list[str] | None = None, *, only_expiring: boo
                 out.append({"name": segment.name, "error": str(exc)})
                 continue
         entered, exited = _apply(ws, segment, ids, scope=None, at=now)
-        out.append({"name": segment.name, "version": segment.version, "size": len(ids), "entered": entered,
-                    "exited": exited, "seconds": round(time.perf_counter() - started, 3)})
+        out.append(
+            {
+                "name": segment.name,
+                "version": segment.version,
+                "size": len(ids),
+                "entered": entered,
+                "exited": exited,
+                "seconds": round(time.perf_counter() - started, 3),
+            }
+        )
     return out
 
 
@@ -119,12 +127,17 @@ def _apply(ws: Workspace, segment: Segment, ids: set[str], *, scope: set[str] | 
         entered, exited = sorted(ids - current), sorted(current - ids)
         conn = session.connection()
         if entered:
-            conn.execute(sa.insert(SegmentMember), [{"segment_id": segment.id, "customer_id": c, "entered_at": at}
-                                                   for c in entered])
+            conn.execute(
+                sa.insert(SegmentMember),
+                [{"segment_id": segment.id, "customer_id": c, "entered_at": at} for c in entered],
+            )
         if exited:
-            conn.execute(sa.delete(SegmentMember).where((SegmentMember.segment_id == segment.id)
-                                                        & (SegmentMember.customer_id == sa.bindparam("cid"))),
-                         [{"cid": c} for c in exited])
+            conn.execute(
+                sa.delete(SegmentMember).where(
+                    (SegmentMember.segment_id == segment.id) & (SegmentMember.customer_id == sa.bindparam("cid"))
+                ),
+                [{"cid": c} for c in exited],
+            )
         events = [_event(segment, c, ENTERED, at) for c in entered] + [_event(segment, c, EXITED, at) for c in exited]
         if events:
             conn.execute(sa.insert(inbox), events)
@@ -132,7 +145,9 @@ def _apply(ws: Workspace, segment: Segment, ids: set[str], *, scope: set[str] | 
         if scope is None:
             db_segment.size = len(ids)
             db_segment.refreshed_at = at
-            session.add(SegmentSize(segment_id=segment.id, at=at, size=len(ids), entered=len(entered), exited=len(exited)))
+            session.add(
+                SegmentSize(segment_id=segment.id, at=at, size=len(ids), entered=len(entered), exited=len(exited))
+            )
         elif db_segment.size is not None:
             db_segment.size += len(entered) - len(exited)
     return len(entered), len(exited)
@@ -141,10 +156,18 @@ def _apply(ws: Workspace, segment: Segment, ids: set[str], *, scope: set[str] | 
 def _event(segment: Segment, customer_id: str, name: str, at: datetime) -> dict[str, Any]:
     kind = "entered" if name == ENTERED else "exited"
     return {
-        "message_id": f"segment:{segment.id}:{customer_id}:{kind}:{at.isoformat()}", "type": "track", "event": name,
-        "customer_id": customer_id, "anonymous_id": None, "user_id": None, "timestamp": at, "received_at": at,
-        "source": "segments", "properties": orjson.dumps({"segment": segment.name, "version": segment.version}).decode(),
-        "context": "{}", "processed_at": at,
+        "message_id": f"segment:{segment.id}:{customer_id}:{kind}:{at.isoformat()}",
+        "type": "track",
+        "event": name,
+        "customer_id": customer_id,
+        "anonymous_id": None,
+        "user_id": None,
+        "timestamp": at,
+        "received_at": at,
+        "source": "segments",
+        "properties": orjson.dumps({"segment": segment.name, "version": segment.version}).decode(),
+        "context": "{}",
+        "processed_at": at,
     }
 
 
@@ -154,6 +177,7 @@ def current(ws: Workspace, name: str) -> dict[str, Any]:
 
     with ws.uow.session() as session:
         segment = get(session, name)
-        count = session.scalar(sa.select(sa.func.count()).select_from(SegmentMember)
-                               .where(SegmentMember.segment_id == segment.id))
+        count = session.scalar(
+            sa.select(sa.func.count()).select_from(SegmentMember).where(SegmentMember.segment_id == segment.id)
+        )
         return {**describe(segment), "members": int(count)}

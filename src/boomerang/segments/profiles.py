@@ -39,8 +39,12 @@ def sync(ws: Workspace, customer_ids: list[str] | None = None) -> int:
             conn.execute(statement)
         row = conn.execute("SELECT max(synced_at) FROM profile_sync").fetchone()
     since = row[0] - OVERLAP if row and row[0] else None
-    columns = [Customer.id.label("customer_id"), *(getattr(Customer, f) for f in FIELDS),
-               sa.cast(Customer.attributes, sa.Text).label("attributes"), Customer.merged_into_id]
+    columns = [
+        Customer.id.label("customer_id"),
+        *(getattr(Customer, f) for f in FIELDS),
+        sa.cast(Customer.attributes, sa.Text).label("attributes"),
+        Customer.merged_into_id,
+    ]
     query, consents = sa.select(*columns), sa.select(Consent.customer_id, Consent.channel, Consent.granted)
     if customer_ids is not None:
         query = query.where(Customer.id.in_(customer_ids))
@@ -49,20 +53,34 @@ def sync(ws: Workspace, customer_ids: list[str] | None = None) -> int:
         query = query.where((Customer.updated_at >= since) | (Customer.last_seen_at >= since))
         consents = consents.where(Consent.updated_at >= since)
     with ws.engine.connect() as sql:
-        people = pd.DataFrame(sql.execute(query).all(), columns=["customer_id", *FIELDS, "attributes", "merged_into_id"])
+        people = pd.DataFrame(
+            sql.execute(query).all(), columns=["customer_id", *FIELDS, "attributes", "merged_into_id"]
+        )
         granted = pd.DataFrame(sql.execute(consents).all(), columns=["customer_id", "channel", "granted"])
-    people = people.astype({"birthday": "datetime64[s]", "first_seen_at": "datetime64[us]",
-                            "last_seen_at": "datetime64[us]", "created_at": "datetime64[us]"})
+    people = people.astype(
+        {
+            "birthday": "datetime64[s]",
+            "first_seen_at": "datetime64[us]",
+            "last_seen_at": "datetime64[us]",
+            "created_at": "datetime64[us]",
+        }
+    )
     with ws.log.connect() as conn:
         conn.execute("BEGIN TRANSACTION")
         conn.register("incoming_people", pa.Table.from_pandas(people, preserve_index=False))
-        conn.register("incoming_consents", pa.Table.from_pandas(granted.astype({"granted": bool}), preserve_index=False))
+        conn.register(
+            "incoming_consents", pa.Table.from_pandas(granted.astype({"granted": bool}), preserve_index=False)
+        )
         conn.execute("DELETE FROM profiles WHERE customer_id IN (SELECT customer_id FROM incoming_people)")
-        conn.execute(f"INSERT INTO profiles SELECT customer_id, {', '.join(FIELDS[:10])}, CAST(birthday AS DATE), "
-                     "first_seen_at, last_seen_at, created_at, CAST(coalesce(attributes, '{}') AS JSON) "
-                     "FROM incoming_people WHERE merged_into_id IS NULL")
-        conn.execute("DELETE FROM profile_consents WHERE customer_id IN (SELECT customer_id FROM incoming_consents) "
-                     "OR customer_id IN (SELECT customer_id FROM incoming_people WHERE merged_into_id IS NOT NULL)")
+        conn.execute(
+            f"INSERT INTO profiles SELECT customer_id, {', '.join(FIELDS[:10])}, CAST(birthday AS DATE), "
+            "first_seen_at, last_seen_at, created_at, CAST(coalesce(attributes, '{}') AS JSON) "
+            "FROM incoming_people WHERE merged_into_id IS NULL"
+        )
+        conn.execute(
+            "DELETE FROM profile_consents WHERE customer_id IN (SELECT customer_id FROM incoming_consents) "
+            "OR customer_id IN (SELECT customer_id FROM incoming_people WHERE merged_into_id IS NOT NULL)"
+        )
         conn.execute("INSERT INTO profile_consents SELECT customer_id, channel, granted FROM incoming_consents")
         if customer_ids is None:
             conn.execute("DELETE FROM profile_sync")
@@ -75,5 +93,7 @@ def sync(ws: Workspace, customer_ids: list[str] | None = None) -> int:
 
 def last_sync(ws: Workspace) -> datetime | None:
     with ws.log.connect() as conn:
-        found = conn.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'profile_sync'").fetchone()[0]
+        found = conn.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'profile_sync'"
+        ).fetchone()[0]
         return conn.execute("SELECT max(synced_at) FROM profile_sync").fetchone()[0] if found else None

@@ -20,7 +20,16 @@ from boomerang.metrics.engine import log_backend
 from boomerang.segments import profiles
 from boomerang.segments.compile import Compiler, Tables, Values, passes
 from boomerang.segments.definition import (
-    All, Any_, Definition, InSegment, Not, Rule, leaves, parse_definition, parse_rule, to_data,
+    All,
+    Any_,
+    Definition,
+    InSegment,
+    Not,
+    Rule,
+    leaves,
+    parse_definition,
+    parse_rule,
+    to_data,
 )
 from boomerang.segments.models import Segment, SegmentMember, SegmentSize, SegmentVersion
 
@@ -43,6 +52,7 @@ def as_of_moment(day: date | datetime | str | None, ws: Workspace) -> datetime:
 
 # -- definitions -----------------------------------------------------------------------------------
 
+
 def save(ws: Workspace, raw: dict[str, Any] | Definition) -> dict[str, Any]:
     """Create a segment, or give an existing one a new version when its definition changed."""
     definition = raw if isinstance(raw, Definition) else parse_definition(raw)
@@ -56,11 +66,23 @@ def save(ws: Workspace, raw: dict[str, Any] | Definition) -> dict[str, Any]:
         _check_cycles(session, definition.name, tree)
         rule = _data(definition.rule)
         segment = session.scalar(sa.select(Segment).where(Segment.name == definition.name))
-        fields = {"title": definition.title, "description": definition.description,
-                  "triggers": sorted(definition.triggers()), "expires": definition.expires()}
+        fields = {
+            "title": definition.title,
+            "description": definition.description,
+            "triggers": sorted(definition.triggers()),
+            "expires": definition.expires(),
+        }
         if segment is None:
-            segment = Segment(name=definition.name, definition=rule, version=1, created_at=now, updated_at=now,
-                              size=None, refreshed_at=None, **fields)
+            segment = Segment(
+                name=definition.name,
+                definition=rule,
+                version=1,
+                created_at=now,
+                updated_at=now,
+                size=None,
+                refreshed_at=None,
+                **fields,
+            )
             session.add(segment)
             session.flush()
             session.add(SegmentVersion(segment_id=segment.id, version=1, definition=rule, created_at=now))
@@ -70,7 +92,9 @@ def save(ws: Workspace, raw: dict[str, Any] | Definition) -> dict[str, Any]:
             if changed:
                 segment.version += 1
                 segment.definition = rule
-                session.add(SegmentVersion(segment_id=segment.id, version=segment.version, definition=rule, created_at=now))
+                session.add(
+                    SegmentVersion(segment_id=segment.id, version=segment.version, definition=rule, created_at=now)
+                )
             for key, value in fields.items():
                 setattr(segment, key, value)
             segment.updated_at = now
@@ -91,19 +115,34 @@ def _check_cycles(session, name: str, tree: Rule) -> None:
         for leaf in leaves(rule if not isinstance(rule, dict) else parse_rule(rule)):
             if isinstance(leaf, InSegment):
                 if leaf.segment in path:
-                    raise ValidationFailed([{"field": "rule", "reason": "segments refer to each other in a cycle: "
-                                             + " -> ".join([*path, leaf.segment])}])
+                    raise ValidationFailed(
+                        [
+                            {
+                                "field": "rule",
+                                "reason": "segments refer to each other in a cycle: "
+                                + " -> ".join([*path, leaf.segment]),
+                            }
+                        ]
+                    )
                 if leaf.segment in rules:
                     visit(leaf.segment, [*path, leaf.segment])
+
     visit(name, [name])
 
 
 def describe(segment: Segment) -> dict[str, Any]:
-    return {"name": segment.name, "title": segment.title, "description": segment.description,
-            "version": segment.version, "rule": segment.definition, "triggers": segment.triggers,
-            "expires": segment.expires, "size": segment.size,
-            "refreshed_at": segment.refreshed_at.isoformat() if segment.refreshed_at else None,
-            "updated_at": segment.updated_at.isoformat()}
+    return {
+        "name": segment.name,
+        "title": segment.title,
+        "description": segment.description,
+        "version": segment.version,
+        "rule": segment.definition,
+        "triggers": segment.triggers,
+        "expires": segment.expires,
+        "size": segment.size,
+        "refreshed_at": segment.refreshed_at.isoformat() if segment.refreshed_at else None,
+        "updated_at": segment.updated_at.isoformat(),
+    }
 
 
 def get(session, name: str) -> Segment:
@@ -121,8 +160,12 @@ def list_segments(ws: Workspace) -> list[dict[str, Any]]:
 def delete(ws: Workspace, name: str) -> None:
     with ws.uow.session() as session:
         segment = get(session, name)
-        users = [s.name for s in session.scalars(sa.select(Segment)) if s.name != name and any(
-            isinstance(leaf, InSegment) and leaf.segment == name for leaf in leaves(parse_rule(s.definition)))]
+        users = [
+            s.name
+            for s in session.scalars(sa.select(Segment))
+            if s.name != name
+            and any(isinstance(leaf, InSegment) and leaf.segment == name for leaf in leaves(parse_rule(s.definition)))
+        ]
         if users:
             raise ValidationFailed([{"field": "segment", "reason": f"{name} is used by {', '.join(users)}"}])
         for model in (SegmentMember, SegmentVersion, SegmentSize):
@@ -134,8 +177,12 @@ def history(ws: Workspace, name: str, limit: int = 500) -> list[dict[str, Any]]:
     """The size after each recompute, oldest first."""
     with ws.uow.session() as session:
         segment = get(session, name)
-        rows = session.execute(sa.select(SegmentSize.at, SegmentSize.size, SegmentSize.entered, SegmentSize.exited)
-                               .where(SegmentSize.segment_id == segment.id).order_by(SegmentSize.at.desc()).limit(limit)).all()
+        rows = session.execute(
+            sa.select(SegmentSize.at, SegmentSize.size, SegmentSize.entered, SegmentSize.exited)
+            .where(SegmentSize.segment_id == segment.id)
+            .order_by(SegmentSize.at.desc())
+            .limit(limit)
+        ).all()
     return [{"at": r.at.isoformat(), "size": r.size, "entered": r.entered, "exited": r.exited} for r in reversed(rows)]
 
 
@@ -145,14 +192,18 @@ def resolve_definition(ws: Workspace, name_or_raw: str | dict[str, Any]) -> Defi
         return parse_definition(name_or_raw)
     with ws.uow.session() as session:
         segment = get(session, name_or_raw)
-        return Definition(name=segment.name, title=segment.title, description=segment.description, rule=segment.definition)
+        return Definition(
+            name=segment.name, title=segment.title, description=segment.description, rule=segment.definition
+        )
 
 
 # -- evaluation ------------------------------------------------------------------------------------
 
+
 @contextmanager
-def compiler(ws: Workspace, *, as_of: datetime | None = None, only: list[str] | None = None,
-             sync: bool = True) -> Iterator[Compiler]:
+def compiler(
+    ws: Workspace, *, as_of: datetime | None = None, only: list[str] | None = None, sync: bool = True
+) -> Iterator[Compiler]:
     """A compiler over the workspace's log, profiles and traits; `as_of` in the past computes RFM and
     lifecycle as they were then (predictions are the stored ones). `sync=False`: the caller has
     just copied the profiles that matter."""
@@ -161,9 +212,12 @@ def compiler(ws: Workspace, *, as_of: datetime | None = None, only: list[str] | 
     moment = as_of or naive_utc(ws.clock.now())
     with log_backend(ws) as con:
         names = {r[0] for r in con.con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-        tables = Tables(events=con.table("events"), profiles=con.table("profiles"),
-                        consents=con.table("profile_consents"),
-                        traits={k: con.table(f"trait_{k}") if f"trait_{k}" in names else None for k in TRAIT_KINDS})
+        tables = Tables(
+            events=con.table("events"),
+            profiles=con.table("profiles"),
+            consents=con.table("profile_consents"),
+            traits={k: con.table(f"trait_{k}") if f"trait_{k}" in names else None for k in TRAIT_KINDS},
+        )
 
         def live(kind: str) -> ibis.Table | None:
             if kind == "rfm":
@@ -174,11 +228,15 @@ def compiler(ws: Workspace, *, as_of: datetime | None = None, only: list[str] | 
 
         def resolve(name: str) -> Rule:
             return resolve_definition(ws, name).tree
-        yield Compiler(tables, as_of=moment, resolve=resolve, only=only, live_traits=live if as_of is not None else None)
+
+        yield Compiler(
+            tables, as_of=moment, resolve=resolve, only=only, live_traits=live if as_of is not None else None
+        )
 
 
-def _run(ws: Workspace, definition: Definition, *, as_of: datetime | None, only: list[str] | None = None,
-         sync: bool = True) -> pd.DataFrame:
+def _run(
+    ws: Workspace, definition: Definition, *, as_of: datetime | None, only: list[str] | None = None, sync: bool = True
+) -> pd.DataFrame:
     with compiler(ws, as_of=as_of, only=only, sync=sync) as c:
         try:
             expr = c.members(definition.tree)
@@ -187,16 +245,23 @@ def _run(ws: Workspace, definition: Definition, *, as_of: datetime | None, only:
         return expr.order_by("customer_id").execute()
 
 
-def members(ws: Workspace, name_or_raw: str | dict[str, Any], *, as_of: date | datetime | str | None = None,
-            only: list[str] | None = None, sync: bool = True) -> pd.DataFrame:
+def members(
+    ws: Workspace,
+    name_or_raw: str | dict[str, Any],
+    *,
+    as_of: date | datetime | str | None = None,
+    only: list[str] | None = None,
+    sync: bool = True,
+) -> pd.DataFrame:
     """customer_id of every member, or of those of `only`: now, at the end of the given day, or at a moment.
     `sync=False`: the caller has just copied the profiles that matter (see profiles.sync)."""
     definition = resolve_definition(ws, name_or_raw)
     return _run(ws, definition, as_of=as_of_moment(as_of, ws) if as_of else None, only=only, sync=sync)
 
 
-def preview(ws: Workspace, name_or_raw: str | dict[str, Any], *, as_of: date | str | None = None,
-            sample: int = 10) -> dict[str, Any]:
+def preview(
+    ws: Workspace, name_or_raw: str | dict[str, Any], *, as_of: date | str | None = None, sample: int = 10
+) -> dict[str, Any]:
     """Size and a sample of members, without saving anything."""
     started = time.perf_counter()
     definition = resolve_definition(ws, name_or_raw)
@@ -204,17 +269,26 @@ def preview(ws: Workspace, name_or_raw: str | dict[str, Any], *, as_of: date | s
     with ws.engine.connect() as conn:
         total = conn.execute(sa.text("SELECT count(*) FROM customers WHERE merged_into_id IS NULL")).scalar_one()
     ids = frame["customer_id"].head(sample).tolist()
-    return {"name": definition.name, "as_of": as_of_moment(as_of, ws).isoformat(), "size": int(len(frame)),
-            "customers": int(total), "share": round(len(frame) / total, 6) if total else None,
-            "sample": ids, "seconds": round(time.perf_counter() - started, 3)}
+    return {
+        "name": definition.name,
+        "as_of": as_of_moment(as_of, ws).isoformat(),
+        "size": int(len(frame)),
+        "customers": int(total),
+        "share": round(len(frame) / total, 6) if total else None,
+        "sample": ids,
+        "seconds": round(time.perf_counter() - started, 3),
+    }
 
 
-def explain(ws: Workspace, name_or_raw: str | dict[str, Any], customer_id: str, *,
-            as_of: date | str | None = None) -> dict[str, Any]:
+def explain(
+    ws: Workspace, name_or_raw: str | dict[str, Any], customer_id: str, *, as_of: date | str | None = None
+) -> dict[str, Any]:
     """Why the customer is or is not a member: every condition with the value seen and whether it held."""
     definition = resolve_definition(ws, name_or_raw)
     with ws.engine.connect() as conn:
-        found = conn.execute(sa.text("SELECT merged_into_id FROM customers WHERE id = :id"), {"id": customer_id}).first()
+        found = conn.execute(
+            sa.text("SELECT merged_into_id FROM customers WHERE id = :id"), {"id": customer_id}
+        ).first()
     if found is None:
         raise NotFound(f"no customer {customer_id!r}", field="customer")
     if found[0]:
@@ -226,8 +300,14 @@ def explain(ws: Workspace, name_or_raw: str | dict[str, Any], customer_id: str, 
         except ValueError as exc:
             raise ValidationFailed([{"field": "rule", "reason": str(exc)}]) from None
         existed = bool(len(c.base.execute()))
-    return {"segment": definition.name, "customer_id": customer_id, "as_of": c.as_of.isoformat(),
-            "member": tree["passed"] and existed, "existed": existed, "rule": tree}
+    return {
+        "segment": definition.name,
+        "customer_id": customer_id,
+        "as_of": c.as_of.isoformat(),
+        "member": tree["passed"] and existed,
+        "existed": existed,
+        "rule": tree,
+    }
 
 
 def _explain(c: Compiler, rule: Rule) -> dict[str, Any]:

@@ -44,21 +44,30 @@ def _predict(ws, until, unit, horizon_days, churn) -> tuple[dict, pd.DataFrame]:
 
 @router.get("/predictions")
 async def predictions(
-    ws: WorkspaceDep, until: Until = None, unit: str = "week", horizon_days: int = 90, churn: bool = True,
-    limit: int = Query(100, ge=1, le=10000), offset: int = Query(0, ge=0),
+    ws: WorkspaceDep,
+    until: Until = None,
+    unit: str = "week",
+    horizon_days: int = 90,
+    churn: bool = True,
+    limit: int = Query(100, ge=1, le=10000),
+    offset: int = Query(0, ge=0),
     order: str = Query("predicted_clv", description="a prediction column; highest first"),
 ) -> dict:
     """One page of per-customer predictions, highest `order` first, with the model they came from."""
     info, frame = await run_in_threadpool(_predict, ws, until, unit, horizon_days, churn)
     if order not in frame:
         raise ValidationFailed([{"field": "order", "reason": f"unknown column (one of {', '.join(frame.columns)})"}])
-    page = frame.sort_values([order, "customer_id"], ascending=[False, True]).iloc[offset:offset + limit]
+    page = frame.sort_values([order, "customer_id"], ascending=[False, True]).iloc[offset : offset + limit]
     return {"model": info, "total": len(frame), "items": [_row(r) for r in page.to_dict("records")]}
 
 
 @router.get("/predictions/{customer_id}")
 async def customer(
-    customer_id: str, ws: WorkspaceDep, until: Until = None, unit: str = "week", horizon_days: int = 90,
+    customer_id: str,
+    ws: WorkspaceDep,
+    until: Until = None,
+    unit: str = "week",
+    horizon_days: int = 90,
     churn: bool = True,
 ) -> dict:
     """One customer's predictions (404 when they made no purchase up to `until`)."""
@@ -71,7 +80,7 @@ async def customer(
 
 @router.post("/predictions")
 async def store(
-    ws: WorkspaceDep, until: Until = None, unit: str = "week", horizon_days: int = 90, churn: bool = True,
+    ws: WorkspaceDep, until: Until = None, unit: str = "week", horizon_days: int = 90, churn: bool = True
 ) -> dict:
     """Compute and store every customer's predictions as the `predictions` traits."""
     info, frame = await run_in_threadpool(_predict, ws, until, unit, horizon_days, churn)

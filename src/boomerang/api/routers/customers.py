@@ -53,7 +53,9 @@ class MergeIn(BaseModel):
 
 
 def _profile(session, customer: Customer) -> dict:
-    identities = session.execute(sa.select(Identity.kind, Identity.value).where(Identity.customer_id == customer.id)).all()
+    identities = session.execute(
+        sa.select(Identity.kind, Identity.value).where(Identity.customer_id == customer.id)
+    ).all()
     consents = session.scalars(sa.select(Consent).where(Consent.customer_id == customer.id)).all()
     data = {c.key: getattr(customer, c.key) for c in Customer.__table__.columns}
     data["identified"] = customer.identified
@@ -70,7 +72,9 @@ def _get(session, customer_id: str) -> Customer:
 
 
 @router.get("")
-def list_customers(session: SessionDep, q: str | None = None, limit: int = Query(50, ge=1, le=1000), offset: int = Query(0, ge=0)) -> dict:
+def list_customers(
+    session: SessionDep, q: str | None = None, limit: int = Query(50, ge=1, le=1000), offset: int = Query(0, ge=0)
+) -> dict:
     """Live profiles, newest first; `q` matches an external id, email or phone exactly."""
     query = sa.select(Customer).where(Customer.merged_into_id.is_(None))
     if q:
@@ -93,16 +97,22 @@ def upsert_customer(body: CustomerIn, ws: WorkspaceDep, session: SessionDep) -> 
     if body.consents:
         traits["consents"] = body.consents
     now = naive_utc(ws.clock.now())
-    events = record(session, [{"type": "identify", "userId": body.external_id, "traits": traits}],
-                    now=now, limits=ws.settings.ingest, source="api")
+    events = record(
+        session,
+        [{"type": "identify", "userId": body.external_id, "traits": traits}],
+        now=now,
+        limits=ws.settings.ingest,
+        source="api",
+    )
     return _profile(session, _get(session, events[0].customer_id))
 
 
 @router.post("/{customer_id}/consents")
 def set_consent(customer_id: str, body: ConsentIn, ws: WorkspaceDep, session: SessionDep) -> dict:
     customer = _get(session, customer_id)
-    changed = profiles.set_consent(session, customer, body.channel, body.granted, source=body.source,
-                                   at=naive_utc(ws.clock.now()))
+    changed = profiles.set_consent(
+        session, customer, body.channel, body.granted, source=body.source, at=naive_utc(ws.clock.now())
+    )
     return {"changed": changed, **_profile(session, customer)}
 
 
@@ -124,4 +134,3 @@ def merge(customer_id: str, body: MergeIn, ws: WorkspaceDep, session: SessionDep
         raise ValidationFailed([{"field": "from", "reason": "a profile cannot be merged into itself"}])
     Resolver(session, now=naive_utc(ws.clock.now())).merge(source, target, reason="api")
     return _profile(session, target)
-

@@ -65,8 +65,9 @@ def _parse(body: bytes) -> HookBody:
     except orjson.JSONDecodeError as exc:
         raise ValidationFailed([{"field": "body", "reason": f"not valid JSON: {exc}"}]) from None
     except ValidationError as exc:
-        raise ValidationFailed([{"field": ".".join(str(p) for p in e["loc"]) or "body", "reason": e["msg"]}
-                                for e in exc.errors()]) from None
+        raise ValidationFailed(
+            [{"field": ".".join(str(p) for p in e["loc"]) or "body", "reason": e["msg"]} for e in exc.errors()]
+        ) from None
 
 
 def _normalise(message_id: str) -> str:
@@ -78,15 +79,22 @@ def _record(ws: Workspace, events: list[HookEvent]) -> dict:
     now = naive_utc(ws.clock.now())
     with ws.uow.session() as session:
         ids = {_normalise(e.message_id) for e in events}
-        found = {m.provider_id: m for m in session.scalars(
-            sa.select(Message).where(Message.channel == "email", Message.provider_id.in_(ids)))}
+        found = {
+            m.provider_id: m
+            for m in session.scalars(sa.select(Message).where(Message.channel == "email", Message.provider_id.in_(ids)))
+        }
         recorded = 0
         for event in events:
             message = found.get(_normalise(event.message_id))
             if message is None:
                 continue
-            tracking.record(session, message, KINDS[event.type], at=naive_utc(event.at) if event.at else now,
-                            detail=event.reason[:2000] if event.reason else None)
+            tracking.record(
+                session,
+                message,
+                KINDS[event.type],
+                at=naive_utc(event.at) if event.at else now,
+                detail=event.reason[:2000] if event.reason else None,
+            )
             recorded += 1
     return {"success": True, "recorded": recorded, "unknown": len(events) - recorded}
 

@@ -37,8 +37,9 @@ def _record(ws, provider_id: str | None, status: str | None, detail: str) -> dic
         message = session.scalar(sa.select(Message).where(Message.provider_id == provider_id, Message.channel == "sms"))
         if message is None:
             return {"success": True, "recorded": False}
-        recorded = tracking.record(session, message, kind, at=naive_utc(ws.clock.now()),
-                                   detail=detail if kind == "bounced" else None)
+        recorded = tracking.record(
+            session, message, kind, at=naive_utc(ws.clock.now()), detail=detail if kind == "bounced" else None
+        )
     return {"success": True, "recorded": recorded}
 
 

@@ -66,9 +66,15 @@ def set_webhook(ws: Workspace, url: str) -> None:
     api, config = bot_api(ws)
     try:
         if config.webhook_secret is None:
-            raise ValidationFailed([{"field": "config.webhook_secret", "reason": "set one first: the webhook checks it"}])
-        api.call("setWebhook", url=url, secret_token=config.webhook_secret.get_secret_value(),
-                 allowed_updates=ALLOWED_UPDATES)
+            raise ValidationFailed(
+                [{"field": "config.webhook_secret", "reason": "set one first: the webhook checks it"}]
+            )
+        api.call(
+            "setWebhook",
+            url=url,
+            secret_token=config.webhook_secret.get_secret_value(),
+            allowed_updates=ALLOWED_UPDATES,
+        )
     except BotApiError as exc:
         raise BoomerangError(f"Telegram refused the webhook: {exc.description}", field="url") from None
     finally:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from datetime import date, timedelta
+from typing import Any
 
 from fastapi import APIRouter, Body, Query
 from pydantic import BaseModel
@@ -13,8 +12,8 @@ from starlette.concurrency import run_in_threadpool
 from boomerang.api.deps import WorkspaceDep
 from boomerang.core.clock import naive_utc
 from boomerang.journeys import library, runtime, service
-from boomerang.journeys.simulate import simulate
 from boomerang.journeys.definition import parse_journey
+from boomerang.journeys.simulate import simulate
 
 router = APIRouter(prefix="/journeys", tags=["journeys"])
 
@@ -61,8 +60,16 @@ async def approvals(ws: WorkspaceDep) -> dict:
 @router.post("/approvals/{key}")
 async def decide(key: str, decision: Decision, ws: WorkspaceDep) -> dict:
     """Approve (optionally with another template) or reject a step waiting for a person."""
-    return await run_in_threadpool(lambda: runtime.decide(ws, key, approved=decision.approved, by=decision.by,
-                                                          template=decision.template, now=naive_utc(ws.clock.now())))
+    return await run_in_threadpool(
+        lambda: runtime.decide(
+            ws,
+            key,
+            approved=decision.approved,
+            by=decision.by,
+            template=decision.template,
+            now=naive_utc(ws.clock.now()),
+        )
+    )
 
 
 @router.get("/{name}")
@@ -71,8 +78,13 @@ async def stats(name: str, ws: WorkspaceDep) -> dict:
 
 
 @router.get("/{name}/simulation")
-async def simulation(name: str, ws: WorkspaceDep, date_from: date = Query(alias="from"), date_to: date = Query(alias="to"),
-                     step_hours: float | None = Query(None, gt=0)) -> dict:
+async def simulation(
+    name: str,
+    ws: WorkspaceDep,
+    date_from: date = Query(alias="from"),
+    date_to: date = Query(alias="to"),
+    step_hours: float | None = Query(None, gt=0),
+) -> dict:
     """Replay history through the journey, writing nothing: entries, messages per week, guards that fire."""
     step = timedelta(hours=step_hours) if step_hours else None
     return await run_in_threadpool(lambda: simulate(ws, name, date_from=date_from, date_to=date_to, step=step))

@@ -22,8 +22,14 @@ class KeyIn(BaseModel):
 
 
 def _row(key) -> dict:
-    return {"id": key.id, "kind": key.kind, "name": key.name, "prefix": key.prefix,
-            "created_at": key.created_at, "revoked_at": key.revoked_at}
+    return {
+        "id": key.id,
+        "kind": key.kind,
+        "name": key.name,
+        "prefix": key.prefix,
+        "created_at": key.created_at,
+        "revoked_at": key.revoked_at,
+    }
 
 
 @router.get("")

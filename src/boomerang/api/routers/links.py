@@ -26,12 +26,22 @@ from boomerang.messaging.models import InboxItem
 
 router = APIRouter(include_in_schema=False)
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
-PAGES = Environment(loader=FileSystemLoader(str(resources.files("boomerang") / "messaging" / "pages")),
-                    autoescape=select_autoescape(default=True))
-CHANNEL_LABELS = {"email": "Email", "sms": "SMS", "telegram": "Telegram", "webpush": "Browser notifications",
-                  "inapp": "Messages in the app"}
-FREQUENCY_LABELS = {"normal": "Whenever there is something for me", "weekly": "At most once a week",
-                    "monthly": "At most once a month"}
+PAGES = Environment(
+    loader=FileSystemLoader(str(resources.files("boomerang") / "messaging" / "pages")),
+    autoescape=select_autoescape(default=True),
+)
+CHANNEL_LABELS = {
+    "email": "Email",
+    "sms": "SMS",
+    "telegram": "Telegram",
+    "webpush": "Browser notifications",
+    "inapp": "Messages in the app",
+}
+FREQUENCY_LABELS = {
+    "normal": "Whenever there is something for me",
+    "weekly": "At most once a week",
+    "monthly": "At most once a month",
+}
 INBOX = "inbox"
 NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 
@@ -45,8 +55,9 @@ def _now(ws: Workspace) -> datetime:
 
 
 def _refused(reason: str, status: int = 400) -> JSONResponse:
-    return JSONResponse({"success": False, "errors": [{"field": "token", "reason": reason}]}, status_code=status,
-                        headers=NO_STORE)
+    return JSONResponse(
+        {"success": False, "errors": [{"field": "token", "reason": reason}]}, status_code=status, headers=NO_STORE
+    )
 
 
 def _page(ws: Workspace, name: str, **values) -> HTMLResponse:
@@ -98,9 +109,14 @@ def _unsubscribe(request: Request, token: str, *, done: bool) -> Response:
             return _refused("this message no longer exists", 404)
         if done:
             tracking.record(session, message, "unsubscribed", at=_now(ws), detail="unsubscribe link")
-        return _page(ws, "unsubscribe.html", title="Unsubscribed" if done else "Unsubscribe", done=done,
-                     channel_label=CHANNEL_LABELS.get(message.channel or "", "these"),
-                     preferences_url=tracking.preferences_url(ws, message.customer_id))
+        return _page(
+            ws,
+            "unsubscribe.html",
+            title="Unsubscribed" if done else "Unsubscribe",
+            done=done,
+            channel_label=CHANNEL_LABELS.get(message.channel or "", "these"),
+            preferences_url=tracking.preferences_url(ws, message.customer_id),
+        )
 
 
 @router.get("/u/{token}")
@@ -120,9 +136,16 @@ def _customer_of(ws: Workspace, token: str) -> str:
 
 
 def _preferences_page(ws: Workspace, prefs: dict, saved: str = "") -> HTMLResponse:
-    return _page(ws, "preferences.html", title="Your preferences", prefs=prefs, saved=saved,
-                 channels=[(c, CHANNEL_LABELS[c]) for c in CHANNELS], topics=list(preferences.TOPICS.items()),
-                 frequencies=list(FREQUENCY_LABELS.items()))
+    return _page(
+        ws,
+        "preferences.html",
+        title="Your preferences",
+        prefs=prefs,
+        saved=saved,
+        channels=[(c, CHANNEL_LABELS[c]) for c in CHANNELS],
+        topics=list(preferences.TOPICS.items()),
+        frequencies=list(FREQUENCY_LABELS.items()),
+    )
 
 
 @router.get("/preferences/{token}")
@@ -151,14 +174,20 @@ async def save_preferences(token: str, request: Request):
         channels = set(form.getlist("channel"))
         topics = set(form.getlist("topic"))
         frequency = form.get("frequency") or None
-        prefs = preferences.update(session, customer_id, now=_now(ws), source="preference_centre",
-                                   channels={c: c in channels for c in CHANNELS},
-                                   topics={t: t in topics for t in preferences.TOPICS},
-                                   frequency=frequency if frequency in preferences.FREQUENCIES else None)
+        prefs = preferences.update(
+            session,
+            customer_id,
+            now=_now(ws),
+            source="preference_centre",
+            channels={c: c in channels for c in CHANNELS},
+            topics={t: t in topics for t in preferences.TOPICS},
+            frequency=frequency if frequency in preferences.FREQUENCIES else None,
+        )
         return _preferences_page(ws, prefs, "Your choices hold from the next message on.")
 
 
 # -- the in-app inbox -----------------------------------------------------------------------------
+
 
 def inbox_token(ws: Workspace, customer_id: str) -> str:
     """What the app passes to read a customer's inbox (from the secret-key API: /api/customers/{id}/inbox-token)."""
@@ -178,14 +207,28 @@ def inbox(token: str, request: Request, unread: bool = False):
         return _refused("invalid inbox token", 401)
     now = _now(ws)
     with ws.uow.session() as session:
-        query = (sa.select(InboxItem).where(InboxItem.customer_id == customer_id,
-                                            sa.or_(InboxItem.expires_at.is_(None), InboxItem.expires_at > now))
-                 .order_by(InboxItem.created_at.desc(), InboxItem.id.desc()).limit(100))
+        query = (
+            sa.select(InboxItem)
+            .where(
+                InboxItem.customer_id == customer_id, sa.or_(InboxItem.expires_at.is_(None), InboxItem.expires_at > now)
+            )
+            .order_by(InboxItem.created_at.desc(), InboxItem.id.desc())
+            .limit(100)
+        )
         if unread:
             query = query.where(InboxItem.read_at.is_(None))
-        items = [{"id": i.id, "title": i.title, "body": i.body, "url": i.url, "created_at": i.created_at.isoformat(),
-                  "expires_at": i.expires_at.isoformat() if i.expires_at else None, "read": i.read_at is not None}
-                 for i in session.scalars(query)]
+        items = [
+            {
+                "id": i.id,
+                "title": i.title,
+                "body": i.body,
+                "url": i.url,
+                "created_at": i.created_at.isoformat(),
+                "expires_at": i.expires_at.isoformat() if i.expires_at else None,
+                "read": i.read_at is not None,
+            }
+            for i in session.scalars(query)
+        ]
     return {"items": items, "unread": sum(not i["read"] for i in items)}
 
 

@@ -49,6 +49,7 @@ class Schedule(BaseModel):
 
 # -- templates ------------------------------------------------------------------------------------
 
+
 @router.get("/templates")
 def list_templates(session: SessionDep) -> dict:
     return {"items": service.listing(session)}
@@ -66,8 +67,9 @@ def install_templates(ws: WorkspaceDep, session: SessionDep, replace: bool = Fal
 
 @router.post("/templates/preview")
 async def preview(ws: WorkspaceDep, body: Preview) -> dict:
-    return await run_in_threadpool(delivery.preview, ws, body.template, customer_id=body.customer_id,
-                                   channels=body.channels)
+    return await run_in_threadpool(
+        delivery.preview, ws, body.template, customer_id=body.customer_id, channels=body.channels
+    )
 
 
 @router.get("/templates/{name}")
@@ -83,6 +85,7 @@ def delete_template(name: str, session: SessionDep) -> dict:
 
 # -- channels and sending -------------------------------------------------------------------------
 
+
 @router.get("/channels")
 def list_channels(ws: WorkspaceDep, session: SessionDep) -> dict:
     return {"items": [channel_config.describe(ws, session, c) for c in channel_config.PROVIDERS]}
@@ -96,27 +99,47 @@ def get_channel(channel: str, ws: WorkspaceDep, session: SessionDep) -> dict:
 @router.put("/channels/{channel}")
 def set_channel(channel: str, body: ChannelSettings, ws: WorkspaceDep, session: SessionDep) -> dict:
     """Choose a channel's provider and settings; secrets are stored encrypted and answered masked."""
-    channel_config.save(ws, session, channel, body.provider, body.config, enabled=body.enabled,
-                        now=naive_utc(ws.clock.now()))
+    channel_config.save(
+        ws, session, channel, body.provider, body.config, enabled=body.enabled, now=naive_utc(ws.clock.now())
+    )
     return channel_config.describe(ws, session, channel)
 
 
 @router.post("/send/test")
 async def send_test(ws: WorkspaceDep, body: TestSend) -> dict:
-    return await run_in_threadpool(delivery.send_test, ws, channel=body.channel, customer_id=body.customer_id,
-                                   template=body.template)
+    return await run_in_threadpool(
+        delivery.send_test, ws, channel=body.channel, customer_id=body.customer_id, template=body.template
+    )
 
 
 @router.get("/messages")
-def messages(ws: WorkspaceDep, status: str | None = None, channel: str | None = None, source: str | None = None,
-             customer_id: str | None = None, template: str | None = None, since: datetime | None = None,
-             limit: int = Query(100), offset: int = Query(0, ge=0)) -> dict:
+def messages(
+    ws: WorkspaceDep,
+    status: str | None = None,
+    channel: str | None = None,
+    source: str | None = None,
+    customer_id: str | None = None,
+    template: str | None = None,
+    since: datetime | None = None,
+    limit: int = Query(100),
+    offset: int = Query(0, ge=0),
+) -> dict:
     """The delivery log, newest first."""
-    return delivery.log(ws, status=status, channel=channel, source=source, customer_id=customer_id,
-                        template=template, since=naive_utc(since) if since else None, limit=limit, offset=offset)
+    return delivery.log(
+        ws,
+        status=status,
+        channel=channel,
+        source=source,
+        customer_id=customer_id,
+        template=template,
+        since=naive_utc(since) if since else None,
+        limit=limit,
+        offset=offset,
+    )
 
 
 # -- customers' side ------------------------------------------------------------------------------
+
 
 @router.get("/customers/{customer_id}/preferences")
 def get_preferences(customer_id: str, session: SessionDep) -> dict:
@@ -125,19 +148,30 @@ def get_preferences(customer_id: str, session: SessionDep) -> dict:
 
 @router.put("/customers/{customer_id}/preferences")
 def set_preferences(customer_id: str, body: PreferenceChange, ws: WorkspaceDep, session: SessionDep) -> dict:
-    return preferences.update(session, customer_id, now=naive_utc(ws.clock.now()), source="api",
-                              channels=body.channels, topics=body.topics, frequency=body.frequency)
+    return preferences.update(
+        session,
+        customer_id,
+        now=naive_utc(ws.clock.now()),
+        source="api",
+        channels=body.channels,
+        topics=body.topics,
+        frequency=body.frequency,
+    )
 
 
 @router.get("/customers/{customer_id}/inbox-token")
 def get_inbox_token(customer_id: str, ws: WorkspaceDep, session: SessionDep) -> dict:
     """The token a customer's app uses to read their in-app inbox at /v1/inbox/{token}."""
     preferences.get(session, customer_id)  # 404 for an unknown customer
-    return {"customer_id": customer_id, "token": inbox_token(ws, customer_id),
-            "url": f"{ws.settings.public_url.rstrip('/')}/v1/inbox/{inbox_token(ws, customer_id)}"}
+    return {
+        "customer_id": customer_id,
+        "token": inbox_token(ws, customer_id),
+        "url": f"{ws.settings.public_url.rstrip('/')}/v1/inbox/{inbox_token(ws, customer_id)}",
+    }
 
 
 # -- campaigns ------------------------------------------------------------------------------------
+
 
 @router.get("/campaigns")
 def list_campaigns(ws: WorkspaceDep) -> dict:

@@ -20,8 +20,15 @@ def index() -> dict:
 
 
 def _params(date_from, date_to, interval, window_days, steps, category, window_hours) -> dict:
-    return {"date_from": date_from, "date_to": date_to, "interval": interval, "window_days": window_days,
-            "steps": steps, "category": category, "window_hours": window_hours}
+    return {
+        "date_from": date_from,
+        "date_to": date_to,
+        "interval": interval,
+        "window_days": window_days,
+        "steps": steps,
+        "category": category,
+        "window_hours": window_hours,
+    }
 
 
 def _for(name: str, params: dict) -> dict:
@@ -31,11 +38,15 @@ def _for(name: str, params: dict) -> dict:
 
 @router.get("/{name}")
 async def calculate(
-    name: str, ws: WorkspaceDep,
+    name: str,
+    ws: WorkspaceDep,
     date_from: Annotated[date | None, Query(alias="from", description="first day")] = None,
     date_to: Annotated[date | None, Query(alias="to", description="last day, included")] = None,
-    interval: str = "month", window_days: int | None = None, steps: Annotated[list[str] | None, Query()] = None,
-    category: str | None = None, window_hours: int | None = None,
+    interval: str = "month",
+    window_days: int | None = None,
+    steps: Annotated[list[str] | None, Query()] = None,
+    category: str | None = None,
+    window_hours: int | None = None,
 ) -> dict:
     """One metric over the period (`value`, `details`) and per interval (`series`)."""
     params = _for(name, _params(date_from, date_to, interval, window_days, steps, category, window_hours))
@@ -44,7 +55,8 @@ async def calculate(
 
 @router.post("/{name}/traits")
 async def store(
-    name: str, ws: WorkspaceDep,
+    name: str,
+    ws: WorkspaceDep,
     date_to: Annotated[date | None, Query(alias="to", description="as of this day")] = None,
     window_days: int | None = None,
 ) -> dict:

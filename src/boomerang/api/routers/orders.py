@@ -19,8 +19,13 @@ from boomerang.orders.models import Order, OrderLine
 from boomerang.orders.service import LineIn
 
 router = APIRouter(prefix="/orders", tags=["orders"])
-STATUS_EVENTS = {"cancelled": "Order Cancelled", "shipped": "Order Shipped", "delivered": "Order Delivered",
-                 "paid": "Order Updated", "placed": "Order Updated"}
+STATUS_EVENTS = {
+    "cancelled": "Order Cancelled",
+    "shipped": "Order Shipped",
+    "delivered": "Order Delivered",
+    "paid": "Order Updated",
+    "placed": "Order Updated",
+}
 
 
 class OrderBody(BaseModel):
@@ -63,14 +68,21 @@ def _order(session, order_id: str) -> dict:
     order = session.get(Order, order_id)
     if order is None:
         raise NotFound(f"unknown order '{order_id}'", field="order_id")
-    lines = session.scalars(sa.select(OrderLine).where(OrderLine.order_id == order_id).order_by(OrderLine.line_no)).all()
+    lines = session.scalars(
+        sa.select(OrderLine).where(OrderLine.order_id == order_id).order_by(OrderLine.line_no)
+    ).all()
     data = {c.key: getattr(order, c.key) for c in Order.__table__.columns}
     data["lines"] = [{c.key: getattr(line, c.key) for c in OrderLine.__table__.columns} for line in lines]
     return data
 
 
 @router.get("")
-def list_orders(session: SessionDep, customer_id: str | None = None, limit: int = Query(50, ge=1, le=1000), offset: int = Query(0, ge=0)) -> dict:
+def list_orders(
+    session: SessionDep,
+    customer_id: str | None = None,
+    limit: int = Query(50, ge=1, le=1000),
+    offset: int = Query(0, ge=0),
+) -> dict:
     query = sa.select(Order.id)
     if customer_id:
         customer = canonical(session, customer_id)
@@ -89,9 +101,14 @@ def create_order(body: OrderBody, ws: WorkspaceDep, session: SessionDep) -> dict
     """Record a completed order; the log gets an Order Completed event for it."""
     props = body.model_dump(exclude={"id", "external_id", "anonymous_id", "placed_at", "lines"}, exclude_none=True)
     props.update(order_id=body.id, products=[line.model_dump(exclude_none=True) for line in body.lines])
-    message = {"type": "track", "event": "Order Completed", "userId": body.external_id,
-               "anonymousId": body.anonymous_id, "properties": props,
-               "timestamp": body.placed_at.isoformat() if body.placed_at else None}
+    message = {
+        "type": "track",
+        "event": "Order Completed",
+        "userId": body.external_id,
+        "anonymousId": body.anonymous_id,
+        "properties": props,
+        "timestamp": body.placed_at.isoformat() if body.placed_at else None,
+    }
     record(session, [message], now=naive_utc(ws.clock.now()), limits=ws.settings.ingest, source="api")
     return _order(session, body.id)
 
@@ -101,8 +118,13 @@ def _order_event(session, ws, order_id: str, event: str, props: dict, message_id
     if order is None or order.customer_id is None:
         raise NotFound(f"unknown order '{order_id}'", field="order_id")
     customer = canonical(session, order.customer_id)
-    message = {"type": "track", "event": event, "properties": {"order_id": order_id, **props},
-               "userId": customer.external_id, "messageId": message_id}
+    message = {
+        "type": "track",
+        "event": event,
+        "properties": {"order_id": order_id, **props},
+        "userId": customer.external_id,
+        "messageId": message_id,
+    }
     if customer.external_id is None:
         message["anonymousId"] = next(iter(_anonymous_ids(session, customer.id)), None)
     record(session, [message], now=naive_utc(ws.clock.now()), limits=ws.settings.ingest, source="api")
@@ -110,7 +132,11 @@ def _order_event(session, ws, order_id: str, event: str, props: dict, message_id
 
 
 def _anonymous_ids(session, customer_id: str) -> list[str]:
-    return list(session.scalars(sa.select(Identity.value).where(Identity.customer_id == customer_id, Identity.kind == "anonymous")))
+    return list(
+        session.scalars(
+            sa.select(Identity.value).where(Identity.customer_id == customer_id, Identity.kind == "anonymous")
+        )
+    )
 
 
 @router.post("/{order_id}/status")

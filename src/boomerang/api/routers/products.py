@@ -21,8 +21,11 @@ def _row(product: Product) -> dict:
 
 @router.get("")
 def list_products(
-    session: SessionDep, category: str | None = None, in_stock: bool | None = None,
-    limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0),
+    session: SessionDep,
+    category: str | None = None,
+    in_stock: bool | None = None,
+    limit: int = Query(100, ge=1, le=1000),
+    offset: int = Query(0, ge=0),
 ) -> dict:
     query = sa.select(Product)
     if category:

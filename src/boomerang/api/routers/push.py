@@ -91,8 +91,11 @@ def _subscribe(request: Request, body: Subscribe) -> dict:
         customer = resolver.customer(resolver.resolve(body.userId, body.anonymousId))
         row = session.get(PushSubscription, endpoint)
         if row is None:
-            session.add(PushSubscription(endpoint=endpoint, customer_id=customer.id, p256dh=keys.p256dh, auth=keys.auth,
-                                         created_at=now))
+            session.add(
+                PushSubscription(
+                    endpoint=endpoint, customer_id=customer.id, p256dh=keys.p256dh, auth=keys.auth, created_at=now
+                )
+            )
         else:  # the same browser again, perhaps signed in as someone else now
             row.customer_id, row.p256dh, row.auth = customer.id, keys.p256dh, keys.auth
         profiles.set_consent(session, customer, "webpush", True, source="webpush:subscribe", at=now)
@@ -103,7 +106,8 @@ def _unsubscribe(request: Request, body: Unsubscribe) -> dict:
     _authorize(request, body.writeKey)
     with request.app.state.ws.uow.session() as session:
         deleted = session.execute(
-            sa.delete(PushSubscription).where(PushSubscription.endpoint == body.endpoint)).rowcount
+            sa.delete(PushSubscription).where(PushSubscription.endpoint == body.endpoint)
+        ).rowcount
     return {"success": True, "deleted": bool(deleted)}
 
 
@@ -137,5 +141,8 @@ async def unsubscribe(request: Request, body: Unsubscribe) -> dict:
 @router.get("/push-sw.js", include_in_schema=False)
 def service_worker() -> Response:
     """The service worker that shows Boomerang's push notifications; allowed to control the whole site."""
-    return Response(SERVICE_WORKER.read_bytes(), media_type="application/javascript",
-                    headers={"Service-Worker-Allowed": "/", "Cache-Control": "no-cache"})
+    return Response(
+        SERVICE_WORKER.read_bytes(),
+        media_type="application/javascript",
+        headers={"Service-Worker-Allowed": "/", "Cache-Control": "no-cache"},
+    )

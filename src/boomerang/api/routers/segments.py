@@ -12,9 +12,22 @@ from boomerang.api.deps import WorkspaceDep
 from boomerang.segments import library, matrix, membership, service
 
 router = APIRouter(prefix="/segments", tags=["segments"])
-Definition = Body(..., examples=[{"name": "coffee_lovers", "title": "Coffee lovers", "rule": {
-    "event": "Product Viewed", "where": [{"property": "category", "op": "starts_with", "value": "Coffee"}],
-    "within_days": 7, "op": "gte", "value": 3}}])
+Definition = Body(
+    ...,
+    examples=[
+        {
+            "name": "coffee_lovers",
+            "title": "Coffee lovers",
+            "rule": {
+                "event": "Product Viewed",
+                "where": [{"property": "category", "op": "starts_with", "value": "Coffee"}],
+                "within_days": 7,
+                "op": "gte",
+                "value": 3,
+            },
+        }
+    ],
+)
 
 
 @router.get("")
@@ -35,8 +48,12 @@ async def install(ws: WorkspaceDep) -> dict:
 
 
 @router.post("/preview")
-async def preview_definition(ws: WorkspaceDep, definition: dict[str, Any] = Definition,
-                             as_of: date | None = None, sample: int = Query(10, ge=0, le=1000)) -> dict:
+async def preview_definition(
+    ws: WorkspaceDep,
+    definition: dict[str, Any] = Definition,
+    as_of: date | None = None,
+    sample: int = Query(10, ge=0, le=1000),
+) -> dict:
     """Size and a sample of members of an unsaved definition."""
     return await run_in_threadpool(lambda: service.preview(ws, definition, as_of=as_of, sample=sample))
 
@@ -58,17 +75,23 @@ async def delete(name: str, ws: WorkspaceDep) -> None:
 
 
 @router.get("/{name}/preview")
-async def preview(name: str, ws: WorkspaceDep, as_of: date | None = None,
-                  sample: int = Query(10, ge=0, le=1000)) -> dict:
+async def preview(
+    name: str, ws: WorkspaceDep, as_of: date | None = None, sample: int = Query(10, ge=0, le=1000)
+) -> dict:
     return await run_in_threadpool(lambda: service.preview(ws, name, as_of=as_of, sample=sample))
 
 
 @router.get("/{name}/members")
-async def members(name: str, ws: WorkspaceDep, as_of: date | None = None, limit: int = Query(1000, ge=1, le=100_000),
-                  offset: int = Query(0, ge=0)) -> dict:
+async def members(
+    name: str,
+    ws: WorkspaceDep,
+    as_of: date | None = None,
+    limit: int = Query(1000, ge=1, le=100_000),
+    offset: int = Query(0, ge=0),
+) -> dict:
     """Members computed now (or as of a day), a page of ids at a time."""
     frame = await run_in_threadpool(lambda: service.members(ws, name, as_of=as_of))
-    return {"total": len(frame), "items": frame["customer_id"].iloc[offset:offset + limit].tolist()}
+    return {"total": len(frame), "items": frame["customer_id"].iloc[offset : offset + limit].tolist()}
 
 
 @router.get("/{name}/explain/{customer_id}")

@@ -57,8 +57,15 @@ def _accept(request: Request, kind: str, payload: dict) -> dict:
         messages, prefix, sent_at, context = batch.batch, "batch", batch.sentAt, batch.context
     else:
         messages, prefix, sent_at, context = [schemas.parse_one(kind, {**payload, "type": kind})], "", None, None
-    events = schemas.normalise(messages, received_at=received, limits=limits, new_id=lambda: new_id("msg"),
-                               prefix=prefix, sent_at=sent_at, batch_context=context)
+    events = schemas.normalise(
+        messages,
+        received_at=received,
+        limits=limits,
+        new_id=lambda: new_id("msg"),
+        prefix=prefix,
+        sent_at=sent_at,
+        batch_context=context,
+    )
     ingest.check(events, prefix)
     with ws.uow.session() as session:
         result = ingest.accept(session, events, now=received, source="api")

@@ -13,7 +13,16 @@ from boomerang.core.signing import load_secret
 from boomerang.dashboard.auth import CsrfFailed, Forbidden, LoginRequired, Signer
 from boomerang.dashboard.data import Analytics
 from boomerang.dashboard.views import (
-    analytics, campaigns, channels, customers, journeys, login, messaging, overview, segments, users,
+    analytics,
+    campaigns,
+    channels,
+    customers,
+    journeys,
+    login,
+    messaging,
+    overview,
+    segments,
+    users,
 )
 from boomerang.dashboard.views.common import Dashboard, redirect, render
 
@@ -24,8 +33,9 @@ def mount(app: FastAPI, ws: Workspace, *, warm: bool = True) -> None:
     app.state.dashboard = board
     for module in (login, overview, analytics, customers, segments, journeys, campaigns, messaging, channels, users):
         app.include_router(module.router, include_in_schema=False)
-    app.mount("/static", StaticFiles(directory=str(resources.files("boomerang") / "dashboard" / "static")),
-              name="static")
+    app.mount(
+        "/static", StaticFiles(directory=str(resources.files("boomerang") / "dashboard" / "static")), name="static"
+    )
 
     @app.exception_handler(LoginRequired)
     async def _login(request: Request, _: LoginRequired):
@@ -34,11 +44,22 @@ def mount(app: FastAPI, ws: Workspace, *, warm: bool = True) -> None:
 
     @app.exception_handler(Forbidden)
     async def _forbidden(request: Request, exc: Forbidden):
-        return render(request, "error.html", user=None, status_code=403, title="Not allowed",
-                      message=f"Your role cannot open this page: it needs the {exc.needed} role.")
+        return render(
+            request,
+            "error.html",
+            user=None,
+            status_code=403,
+            title="Not allowed",
+            message=f"Your role cannot open this page: it needs the {exc.needed} role.",
+        )
 
     @app.exception_handler(CsrfFailed)
     async def _csrf(request: Request, _: CsrfFailed):
-        return render(request, "error.html", user=None, status_code=403, title="Form expired",
-                      message="The form's security token did not match your session. Go back, reload and try again.")
-
+        return render(
+            request,
+            "error.html",
+            user=None,
+            status_code=403,
+            title="Form expired",
+            message="The form's security token did not match your session. Go back, reload and try again.",
+        )

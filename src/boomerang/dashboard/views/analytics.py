@@ -31,29 +31,56 @@ def cohort_table(result: dict[str, Any]) -> dict[str, Any]:
     later = [share for c in cohorts for share in c["retention"][1:] if share]
     top = max(later, default=None)
     width = max((len(c["retention"]) for c in cohorts), default=0)
-    rows = [{**c, "cells": [{"share": share, "buyers": buyers, "revenue": revenue,
-                             "level": LEVELS if k == 0 else _level(share, top)}
-                            for k, (share, buyers, revenue) in enumerate(zip(c["retention"], c["buyers"],
-                                                                             c["revenue_by_month"]))]}
-            for c in cohorts]
-    average = [{"share": share, "level": LEVELS if k == 0 else _level(share, top)}
-               for k, share in enumerate(result["details"]["average_retention"])]
+    rows = [
+        {
+            **c,
+            "cells": [
+                {
+                    "share": share,
+                    "buyers": buyers,
+                    "revenue": revenue,
+                    "level": LEVELS if k == 0 else _level(share, top),
+                }
+                for k, (share, buyers, revenue) in enumerate(zip(c["retention"], c["buyers"], c["revenue_by_month"]))
+            ],
+        }
+        for c in cohorts
+    ]
+    average = [
+        {"share": share, "level": LEVELS if k == 0 else _level(share, top)}
+        for k, share in enumerate(result["details"]["average_retention"])
+    ]
     return {"rows": rows, "width": width, "average": average, "top": top}
 
 
 @router.get("/cohorts")
-def cohorts_page(request: Request, user: Viewer, board: BoardDep, date_from: str | None = None,
-                 date_to: str | None = None) -> Response:
+def cohorts_page(
+    request: Request, user: Viewer, board: BoardDep, date_from: str | None = None, date_to: str | None = None
+) -> Response:
     try:
         result = board.analytics.metric("cohorts", _period(date_from, date_to))
     except BoomerangError as exc:
-        return render(request, "cohorts.html", user=user, result=None, problem=exc.message, date_from=date_from,
-                      date_to=date_to)
+        return render(
+            request, "cohorts.html", user=user, result=None, problem=exc.message, date_from=date_from, date_to=date_to
+        )
     table = cohort_table(result)
-    chart = {"type": "line", "percent": True, "labels": [f"M{k}" for k in range(1, table["width"])],
-             "datasets": [{"label": "Average retention", "data": result["details"]["average_retention"][1:]}]}
-    return render(request, "cohorts.html", user=user, result=result, table=table, chart=chart, problem=None,
-                  date_from=date_from, date_to=date_to)
+    chart = {
+        "type": "line",
+        "percent": True,
+        "labels": [f"M{k}" for k in range(1, table["width"])],
+        "datasets": [{"label": "Average retention", "data": result["details"]["average_retention"][1:]}],
+    }
+    return render(
+        request,
+        "cohorts.html",
+        user=user,
+        result=result,
+        table=table,
+        chart=chart,
+        problem=None,
+        date_from=date_from,
+        date_to=date_to,
+    )
 
 
 def group_of(r: int, f: int) -> str:
@@ -67,25 +94,45 @@ def rfm_page(request: Request, user: Viewer, board: BoardDep, date_to: str | Non
     except BoomerangError as exc:
         return render(request, "rfm.html", user=user, result=None, problem=exc.message, date_to=date_to)
     top = max((n for row in result["grid"] for n in row), default=0)
-    grid = [{"r": 5 - i, "cells": [{"f": j + 1, "customers": n, "level": _level(n, top), "group": group_of(5 - i, j + 1)}
-                                   for j, n in enumerate(row)]}
-            for i, row in enumerate(result["grid"])]
+    grid = [
+        {
+            "r": 5 - i,
+            "cells": [
+                {"f": j + 1, "customers": n, "level": _level(n, top), "group": group_of(5 - i, j + 1)}
+                for j, n in enumerate(row)
+            ],
+        }
+        for i, row in enumerate(result["grid"])
+    ]
     return render(request, "rfm.html", user=user, result=result, grid=grid, problem=None, date_to=date_to)
 
 
 @router.get("/funnel")
-def funnel_page(request: Request, user: Viewer, board: BoardDep, date_from: str | None = None,
-                date_to: str | None = None, category: str | None = None,
-                step: list[str] = Query(default=[])) -> Response:
+def funnel_page(
+    request: Request,
+    user: Viewer,
+    board: BoardDep,
+    date_from: str | None = None,
+    date_to: str | None = None,
+    category: str | None = None,
+    step: list[str] = Query(default=[]),
+) -> Response:
     context = {"date_from": date_from, "date_to": date_to, "category": category or "", "steps_given": step}
     try:
-        params = {**_period(date_from, date_to), "category": (category or "").strip() or None,
-                  "steps": [s for s in step if s.strip()] or None}
+        params = {
+            **_period(date_from, date_to),
+            "category": (category or "").strip() or None,
+            "steps": [s for s in step if s.strip()] or None,
+        }
         result = board.analytics.metric("funnel", params)
     except BoomerangError as exc:
         return render(request, "funnel.html", user=user, result=None, problem=exc.message, **context)
-    chart = {"type": "bar", "labels": [s["step"] for s in result["steps"]],
-             "datasets": [{"label": "Customers", "data": [s["customers"] for s in result["steps"]]}]}
+    chart = {
+        "type": "bar",
+        "labels": [s["step"] for s in result["steps"]],
+        "datasets": [{"label": "Customers", "data": [s["customers"] for s in result["steps"]]}],
+    }
     categories = sorted(result["by_category"], key=lambda c: -(c["steps"][0]["customers"] or 0))
-    return render(request, "funnel.html", user=user, result=result, chart=chart, categories=categories, problem=None,
-                  **context)
+    return render(
+        request, "funnel.html", user=user, result=result, chart=chart, categories=categories, problem=None, **context
+    )

@@ -17,8 +17,10 @@ from boomerang.messaging import campaigns, service
 from boomerang.segments.service import list_segments
 
 router = APIRouter()
-DONE = {"scheduled": "The campaign is scheduled.",
-        "cancelled": "The campaign is cancelled: what was still queued is suppressed."}
+DONE = {
+    "scheduled": "The campaign is scheduled.",
+    "cancelled": "The campaign is cancelled: what was still queued is suppressed.",
+}
 EXAMPLE = """\
 name: spring_sale
 title: Spring sale
@@ -33,8 +35,14 @@ attribution_days: 5
 
 
 def _not_found(request: Request, user, name: str) -> Response:
-    return render(request, "error.html", user=user, status_code=404, title="No such campaign",
-                  message=f"There is no campaign named {name}.")
+    return render(
+        request,
+        "error.html",
+        user=user,
+        status_code=404,
+        title="No such campaign",
+        message=f"There is no campaign named {name}.",
+    )
 
 
 @router.get("/campaigns")
@@ -44,16 +52,28 @@ def campaigns_page(request: Request, user: Viewer, board: BoardDep) -> Response:
 
 # -- a new campaign --------------------------------------------------------------------------------
 
-def _form(request: Request, user, board, *, text: str | None = None, status_code: int = 200,
-          errors: list[dict] | None = None) -> Response:
+
+def _form(
+    request: Request, user, board, *, text: str | None = None, status_code: int = 200, errors: list[dict] | None = None
+) -> Response:
     segments = [s["name"] for s in list_segments(board.ws)]
     with board.ws.uow.session() as s:
         names = [t["name"] for t in service.listing(s)]
     if text is None:
-        text = EXAMPLE.format(segment=segments[0] if segments else "your_segment",
-                              template=names[0] if names else "your_template")
-    return render(request, "campaign_form.html", user=user, text=text, segments=segments, template_names=names,
-                  channels=CHANNELS, errors=errors, status_code=status_code)
+        text = EXAMPLE.format(
+            segment=segments[0] if segments else "your_segment", template=names[0] if names else "your_template"
+        )
+    return render(
+        request,
+        "campaign_form.html",
+        user=user,
+        text=text,
+        segments=segments,
+        template_names=names,
+        channels=CHANNELS,
+        errors=errors,
+        status_code=status_code,
+    )
 
 
 def _create(board, text: str) -> str:
@@ -86,6 +106,7 @@ async def create(request: Request, user: Marketer, board: BoardDep) -> Response:
 
 # -- one campaign ----------------------------------------------------------------------------------
 
+
 def ordered(summary: dict[str, Any], groups: dict[str, dict]) -> list[tuple[str, dict]]:
     """The variants in the definition's order, then the holdout, then any group a former definition left."""
     names = [v for v in summary["variants"] if v in groups] + (["holdout"] if "holdout" in groups else [])
@@ -98,12 +119,25 @@ def charts(groups: list[tuple[str, dict]]) -> tuple[dict[str, Any], dict[str, An
 
     def data(key: str) -> list:
         return [g.get(key) for _, g in groups]
-    rates = {"type": "bar", "percent": True, "labels": labels, "datasets": [
-        {"label": "Open rate", "data": data("open_rate")}, {"label": "Click rate", "data": data("click_rate")},
-        {"label": "Conversion rate", "data": data("conversion_rate")}]}
-    revenue = {"type": "bar", "labels": labels, "datasets": [
-        {"label": "Revenue per customer", "data": data("revenue_per_customer")},
-        {"label": "Incremental revenue", "data": data("incremental_revenue"), "yAxisID": "y2"}]}
+
+    rates = {
+        "type": "bar",
+        "percent": True,
+        "labels": labels,
+        "datasets": [
+            {"label": "Open rate", "data": data("open_rate")},
+            {"label": "Click rate", "data": data("click_rate")},
+            {"label": "Conversion rate", "data": data("conversion_rate")},
+        ],
+    }
+    revenue = {
+        "type": "bar",
+        "labels": labels,
+        "datasets": [
+            {"label": "Revenue per customer", "data": data("revenue_per_customer")},
+            {"label": "Incremental revenue", "data": data("incremental_revenue"), "yAxisID": "y2"},
+        ],
+    }
     return rates, revenue
 
 
@@ -115,8 +149,18 @@ def _campaign_page(request: Request, user, board, name: str, *, status_code: int
         return _not_found(request, user, name)
     groups = ordered(campaign, results["groups"])
     rates, revenue = charts(groups)
-    return render(request, "campaign.html", user=user, campaign=campaign, definition=as_yaml(campaign["definition"]),
-                  groups=groups, rates=rates, revenue=revenue, status_code=status_code, **context)
+    return render(
+        request,
+        "campaign.html",
+        user=user,
+        campaign=campaign,
+        definition=as_yaml(campaign["definition"]),
+        groups=groups,
+        rates=rates,
+        revenue=revenue,
+        status_code=status_code,
+        **context,
+    )
 
 
 @router.get("/campaigns/{name}")
@@ -148,8 +192,14 @@ async def _act(request: Request, name: str, user, board, done: str, act) -> Resp
 @router.post("/campaigns/{name}/schedule")
 async def schedule(request: Request, name: str, user: Marketer, board: BoardDep) -> Response:
     """Schedule a draft at the given time, else at its send_at, else now."""
-    return await _act(request, name, user, board, "scheduled",
-                      lambda form: campaigns.schedule(board.ws, name, at=_moment(str(form.get("at") or ""))))
+    return await _act(
+        request,
+        name,
+        user,
+        board,
+        "scheduled",
+        lambda form: campaigns.schedule(board.ws, name, at=_moment(str(form.get("at") or ""))),
+    )
 
 
 @router.post("/campaigns/{name}/cancel")

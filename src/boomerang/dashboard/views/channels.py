@@ -17,8 +17,15 @@ from boomerang.dashboard.views.common import Admin, BoardDep, Marketer, checked_
 from boomerang.messaging import delivery, service
 
 router = APIRouter()
-KINDS = {"secret": "secret", "bool": "yes or no", "int": "whole number", "float": "number", "choice": "one of",
-         "list": "list, one a line", "text": "text"}
+KINDS = {
+    "secret": "secret",
+    "bool": "yes or no",
+    "int": "whole number",
+    "float": "number",
+    "choice": "one of",
+    "list": "list, one a line",
+    "text": "text",
+}
 
 
 def _unwrap(annotation: Any) -> tuple[Any, bool]:
@@ -47,12 +54,20 @@ def form_fields(model: type[BaseModel], values: dict[str, Any], errors: list[dic
         kind, (inner, optional) = _kind(info.annotation), _unwrap(info.annotation)
         default = None if info.is_required() else info.get_default(call_default_factory=True)
         value = values.get(name, None if kind == "secret" else default)
-        fields.append({"name": name, "kind": kind, "label": KINDS[kind], "optional": optional,
-                       "required": info.is_required(), "description": info.description or "",
-                       "default": ", ".join(default) if isinstance(default, list) else default,
-                       "options": get_args(inner) if kind == "choice" else (),
-                       "value": "\n".join(value) if isinstance(value, list) else value,
-                       "errors": [e["reason"] for e in errors if _field_of(e) == name]})
+        fields.append(
+            {
+                "name": name,
+                "kind": kind,
+                "label": KINDS[kind],
+                "optional": optional,
+                "required": info.is_required(),
+                "description": info.description or "",
+                "default": ", ".join(default) if isinstance(default, list) else default,
+                "options": get_args(inner) if kind == "choice" else (),
+                "value": "\n".join(value) if isinstance(value, list) else value,
+                "errors": [e["reason"] for e in errors if _field_of(e) == name],
+            }
+        )
     return fields
 
 
@@ -74,15 +89,28 @@ def submitted(model: type[BaseModel], form) -> dict[str, Any]:
     return values
 
 
-def _card(board, session, channel: str, *, provider: str = "", values: dict[str, Any] | None = None,
-          errors: list[dict] | None = None) -> dict[str, Any]:
+def _card(
+    board,
+    session,
+    channel: str,
+    *,
+    provider: str = "",
+    values: dict[str, Any] | None = None,
+    errors: list[dict] | None = None,
+) -> dict[str, Any]:
     """A channel's settings (secrets masked) and the form for `provider` (by default the one in use)."""
     errors = list(errors or [])
     try:
         info = config.describe(board.ws, session, channel)
     except BoomerangError as exc:  # a secret that no longer decrypts: the form sets everything again
-        info = {"channel": channel, "provider": None, "enabled": False, "config": {},
-                "providers": sorted(config.PROVIDERS[channel]), "updated_at": None}
+        info = {
+            "channel": channel,
+            "provider": None,
+            "enabled": False,
+            "config": {},
+            "providers": sorted(config.PROVIDERS[channel]),
+            "updated_at": None,
+        }
         errors += exc.errors
     chosen = provider if provider in config.PROVIDERS[channel] else info["provider"] or config.SANDBOX
     stored = info["config"] if chosen == info["provider"] else {}
@@ -90,22 +118,37 @@ def _card(board, session, channel: str, *, provider: str = "", values: dict[str,
     secrets = {name for name, field in model.model_fields.items() if _kind(field.annotation) == "secret"}
     shown = {**stored, **{k: v for k, v in (values or {}).items() if k not in secrets}}  # a typed secret never returns
     fields = form_fields(model, shown, errors)
-    return {**info, "chosen": chosen, "fields": fields,
-            "errors": [e for e in errors if _field_of(e) not in {f["name"] for f in fields}]}
+    return {
+        **info,
+        "chosen": chosen,
+        "fields": fields,
+        "errors": [e for e in errors if _field_of(e) not in {f["name"] for f in fields}],
+    }
 
 
-def _page(request: Request, user, board, *, forms: dict[str, dict[str, Any]] | None = None, status_code: int = 200,
-          **context) -> Response:
+def _page(
+    request: Request, user, board, *, forms: dict[str, dict[str, Any]] | None = None, status_code: int = 200, **context
+) -> Response:
     with board.ws.uow.session() as s:
         cards = [_card(board, s, c, **(forms or {}).get(c, {})) for c in config.PROVIDERS]
         names = [t["name"] for t in service.listing(s)]
-    return render(request, "messaging_channels.html", user=user, cards=cards, channels=list(config.PROVIDERS),
-                  template_names=names, mask=config.MASK, status_code=status_code, **context)
+    return render(
+        request,
+        "messaging_channels.html",
+        user=user,
+        cards=cards,
+        channels=list(config.PROVIDERS),
+        template_names=names,
+        mask=config.MASK,
+        status_code=status_code,
+        **context,
+    )
 
 
 @router.get("/channels")
-def channels_page(request: Request, user: Marketer, board: BoardDep, channel: str = "", provider: str = "",
-                  saved: str = "") -> Response:
+def channels_page(
+    request: Request, user: Marketer, board: BoardDep, channel: str = "", provider: str = "", saved: str = ""
+) -> Response:
     """Every channel; `channel` and `provider` show the form of another provider for that channel."""
     forms = {channel: {"provider": provider}} if channel in config.PROVIDERS else {}
     return _page(request, user, board, forms=forms, saved=saved if saved in config.PROVIDERS else None)
@@ -120,8 +163,13 @@ async def send_test(request: Request, user: Marketer, board: BoardDep) -> Respon
         missing = [{"field": k, "reason": "required"} for k, v in test.items() if not v]
         if missing:
             raise ValidationFailed(missing)
-        result = await run_in_threadpool(delivery.send_test, board.ws, channel=test["channel"],
-                                         customer_id=test["customer"], template=test["template"])
+        result = await run_in_threadpool(
+            delivery.send_test,
+            board.ws,
+            channel=test["channel"],
+            customer_id=test["customer"],
+            template=test["template"],
+        )
     except BoomerangError as exc:
         return _page(request, user, board, test=test, test_errors=exc.errors, status_code=exc.status_code)
     return _page(request, user, board, test=test, tested=result)
@@ -131,16 +179,30 @@ async def send_test(request: Request, user: Marketer, board: BoardDep) -> Respon
 async def save_channel(request: Request, channel: str, user: Admin, board: BoardDep) -> Response:
     form = await checked_form(request)
     if channel not in config.PROVIDERS:
-        return render(request, "error.html", user=user, status_code=404, title="No such channel",
-                      message=f"There is no channel {channel}: the channels are {', '.join(config.PROVIDERS)}.")
+        return render(
+            request,
+            "error.html",
+            user=user,
+            status_code=404,
+            title="No such channel",
+            message=f"There is no channel {channel}: the channels are {', '.join(config.PROVIDERS)}.",
+        )
     provider, values = str(form.get("provider") or ""), {}
     try:
         values = submitted(config.adapter_class(channel, provider).Config, form)
 
         def saving() -> None:
             with board.ws.uow.session() as s:
-                config.save(board.ws, s, channel, provider, values, enabled=form.get("enabled") == "on",
-                            now=naive_utc(board.ws.clock.now()))
+                config.save(
+                    board.ws,
+                    s,
+                    channel,
+                    provider,
+                    values,
+                    enabled=form.get("enabled") == "on",
+                    now=naive_utc(board.ws.clock.now()),
+                )
+
         await run_in_threadpool(saving)
     except BoomerangError as exc:
         forms = {channel: {"provider": provider, "values": values, "errors": exc.errors}}

@@ -14,14 +14,23 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from boomerang.bootstrap import Workspace
 from boomerang.core.errors import ValidationFailed
-from boomerang.dashboard.auth import COOKIE, CsrfFailed, Forbidden, LoginRequired, Session, Signer, allowed, csrf_matches
+from boomerang.dashboard.auth import (
+    COOKIE,
+    CsrfFailed,
+    Forbidden,
+    LoginRequired,
+    Session,
+    Signer,
+    allowed,
+    csrf_matches,
+)
 from boomerang.dashboard.data import Analytics
 from boomerang.dashboard.models import User
 
 HEADERS = {
     # Scripts and styles come only from /static: page data travels in JSON blocks, never inline code.
     "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-                               "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
@@ -75,9 +84,12 @@ def _dt(value: Any) -> str:
 
 
 def _environment() -> Environment:
-    env = Environment(loader=FileSystemLoader(str(resources.files("boomerang") / "dashboard" / "templates")),
-                      autoescape=select_autoescape(default=True, default_for_string=True), trim_blocks=True,
-                      lstrip_blocks=True)
+    env = Environment(
+        loader=FileSystemLoader(str(resources.files("boomerang") / "dashboard" / "templates")),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     env.filters.update(num=_num, pct=_pct, dt=_dt, money=lambda v: _num(v, 2))
     return env
 

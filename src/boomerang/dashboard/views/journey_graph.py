@@ -22,7 +22,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from boomerang.journeys.definition import (
-    Approval, Branch, Exit, Journey, Loyalty, Send, Split, UpdateProfile, Wait, WaitEvent, WaitUntil, Webhook,
+    Approval,
+    Branch,
+    Exit,
+    Journey,
+    Loyalty,
+    Send,
+    Split,
+    UpdateProfile,
+    Wait,
+    WaitEvent,
+    WaitUntil,
+    Webhook,
 )
 
 BOX_W = 236
@@ -80,13 +91,13 @@ class _Item:  # a box, or a virtual point of a long edge, in a layer
     key: Any
     layer: int
     w: float
-    preds: list[tuple["_Item", float]] = field(default_factory=list)  # (parent, port fraction)
+    preds: list[tuple[_Item, float]] = field(default_factory=list)  # (parent, port fraction)
     x: float = 0  # centre
 
 
 def short(text: str, n: int = CHARS) -> str:
     text = " ".join(str(text).split())
-    return text if len(text) <= n else text[:n - 1] + "…"
+    return text if len(text) <= n else text[: n - 1] + "…"
 
 
 def duration(seconds: float) -> str:
@@ -122,8 +133,10 @@ def settings(node) -> list[str]:
     if isinstance(node, WaitUntil):
         return [f"until {node.time} local time"]
     if isinstance(node, WaitEvent):
-        return [f"for {node.event}", f"timeout {duration(node.timeout_hours * 3600)}"
-                                     + (" · same key" if node.same_key else "")]
+        return [
+            f"for {node.event}",
+            f"timeout {duration(node.timeout_hours * 3600)}" + (" · same key" if node.same_key else ""),
+        ]
     if isinstance(node, Branch):
         return [f"if {json.dumps(node.rule, ensure_ascii=False)}"]
     if isinstance(node, Split):
@@ -151,8 +164,9 @@ def _counts(counts: dict[str, Any]) -> list[tuple[str, str]]:
         lines.append(("here: " + " · ".join(f"{n:,} {s}" for s, n in sorted(here.items())), "here"))
     messages = counts.get("messages") or {}
     if messages:
-        lines.append(("messages: " + " · ".join(f"{n:,} {s.replace('_', ' ')}" for s, n in sorted(messages.items())),
-                      "msgs"))
+        lines.append(
+            ("messages: " + " · ".join(f"{n:,} {s.replace('_', ' ')}" for s, n in sorted(messages.items())), "msgs")
+        )
     if counts.get("conversions"):
         lines.append((f"conversions: {counts['conversions']:,} · {counts.get('revenue') or 0:,.2f}", "conv"))
     return lines or [("nobody yet", "none")]
@@ -214,10 +228,15 @@ def layout(journey: Journey, node_counts: dict[str, dict[str, Any]]) -> Graph:
         counts = _counts(node_counts.get(name, {}))
         lines = [(short(t), "setting") for t in texts] + counts
         here = node_counts.get(name, {}).get("here") or {}
-        boxes[name] = Box(index=i, name=name, type=node.type, lines=lines,
-                          tip="\n".join([f"{name} ({node.type})", *texts, *(t for t, _ in counts)]),
-                          busy=any(n for s, n in here.items() if s != "done"),
-                          h=TOP + PAD + LINE * len(lines))
+        boxes[name] = Box(
+            index=i,
+            name=name,
+            type=node.type,
+            lines=lines,
+            tip="\n".join([f"{name} ({node.type})", *texts, *(t for t, _ in counts)]),
+            busy=any(n for s, n in here.items() if s != "done"),
+            h=TOP + PAD + LINE * len(lines),
+        )
     items = {name: _Item(name, layer[name], BOX_W) for name in order}
     chains: list[tuple[list[_Item], str, int]] = []  # each forward edge's items, top to bottom
     for i, (source, target, label, port, ports) in enumerate(edges):
@@ -262,16 +281,23 @@ def layout(journey: Journey, node_counts: dict[str, dict[str, Any]]) -> Graph:
         drawn.append(edge)
         right = max(right, right_used)
     _spread_entries(drawn)
-    return Graph(width=round(right + MARGIN + 40), height=round(y - GAP_Y + MARGIN),
-                 boxes=sorted(boxes.values(), key=lambda b: b.index), edges=drawn, layers=depth)
+    return Graph(
+        width=round(right + MARGIN + 40),
+        height=round(y - GAP_Y + MARGIN),
+        boxes=sorted(boxes.values(), key=lambda b: b.index),
+        edges=drawn,
+        layers=depth,
+    )
 
 
 def _place(rows: list[list[_Item]]) -> None:
     """Order each layer by its parents' ports and centre it under them, pushed apart where items overlap."""
     for number, row in enumerate(rows):
         if number:
+
             def bary(it: _Item) -> float:
                 return sum(p.x - p.w / 2 + p.w * frac for p, frac in it.preds) / len(it.preds) if it.preds else 0.0
+
             wanted = {id(it): bary(it) for it in row}
             row.sort(key=lambda it: wanted[id(it)])
         else:
@@ -291,8 +317,14 @@ def _port(box: Box, frac: float) -> tuple[float, float]:
     return box.x + box.w * frac, box.y + box.h
 
 
-def _forward(chain: list[_Item], label: str, boxes: dict[str, Box], tops: list[float], heights: list[float],
-             edge: tuple[str, str, str, int, int]) -> Edge:
+def _forward(
+    chain: list[_Item],
+    label: str,
+    boxes: dict[str, Box],
+    tops: list[float],
+    heights: list[float],
+    edge: tuple[str, str, str, int, int],
+) -> Edge:
     source, target = boxes[chain[0].key], boxes[chain[-1].key]
     points = [_port(source, (edge[3] + 1) / (edge[4] + 1))]
     for virtual in chain[1:-1]:
@@ -338,8 +370,10 @@ def _back(source: Box, target: Box, label: str, boxes: dict[str, Box], k: int) -
     beside = [b.x + b.w for b in boxes.values() if b.y < bottom and b.y + b.h > top]
     out = max(beside) + 28 + 16 * k
     y0, y1 = source.y + source.h / 2 + 6, target.y + target.h / 2 - 6
-    d = (f"M{source.x + source.w:.1f},{y0:.1f} L{out - 8:.1f},{y0:.1f} Q{out:.1f},{y0:.1f} {out:.1f},{y0 - 8:.1f} "
-         f"L{out:.1f},{y1 + 8:.1f} Q{out:.1f},{y1:.1f} {out - 8:.1f},{y1:.1f} L{target.x + target.w:.1f},{y1:.1f}")
+    d = (
+        f"M{source.x + source.w:.1f},{y0:.1f} L{out - 8:.1f},{y0:.1f} Q{out:.1f},{y0:.1f} {out:.1f},{y0 - 8:.1f} "
+        f"L{out:.1f},{y1 + 8:.1f} Q{out:.1f},{y1:.1f} {out - 8:.1f},{y1:.1f} L{target.x + target.w:.1f},{y1:.1f}"
+    )
     edge = Edge(d=d, label=label, back=True)
     width = len(label) * CHAR_PX + 10 if label else 0
     if label:

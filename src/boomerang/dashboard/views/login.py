@@ -13,15 +13,17 @@ from boomerang.dashboard.views.overview import overview
 router = APIRouter()
 
 
-def _login_page(request: Request, board, *, next_: str, error: str | None = None, username: str = "",
-                status_code: int = 200) -> Response:
+def _login_page(
+    request: Request, board, *, next_: str, error: str | None = None, username: str = "", status_code: int = 200
+) -> Response:
     session = session_of(request)
     fresh = session is None or session.user_id is not None
     if fresh:  # a visitor gets a session of their own, holding only the CSRF token of the form
         session = new_session(board.signer)
         request.state.session = session
-    response = render(request, "login.html", user=None, next=next_, error=error, username=username,
-                      status_code=status_code)
+    response = render(
+        request, "login.html", user=None, next=next_, error=error, username=username, status_code=status_code
+    )
     if fresh:
         set_cookie(response, request, board.signer, session)
     return response
@@ -46,8 +48,14 @@ async def login(request: Request, board: BoardDep) -> Response:
     with board.ws.uow.session() as s:
         user = authenticate(s, username, password)
     if user is None:
-        return _login_page(request, board, next_=target, error="Wrong username or password, or the user is disabled.",
-                           username=username, status_code=401)
+        return _login_page(
+            request,
+            board,
+            next_=target,
+            error="Wrong username or password, or the user is disabled.",
+            username=username,
+            status_code=401,
+        )
     response = redirect(target)
     set_cookie(response, request, board.signer, new_session(board.signer, user))
     return response

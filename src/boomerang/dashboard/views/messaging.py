@@ -17,7 +17,14 @@ from boomerang.core.clock import naive_utc
 from boomerang.core.errors import BoomerangError, NotFound, ValidationFailed
 from boomerang.dashboard.auth import csrf_matches
 from boomerang.dashboard.views.common import (
-    HEADERS, BoardDep, Marketer, Viewer, checked_form, redirect, render, session_of,
+    HEADERS,
+    BoardDep,
+    Marketer,
+    Viewer,
+    checked_form,
+    redirect,
+    render,
+    session_of,
 )
 from boomerang.messaging import delivery, service, templates
 from boomerang.messaging.preferences import TOPICS
@@ -28,8 +35,11 @@ MAX_DEFINITION = 200_000  # characters of a template's text
 PAGE = 50  # deliveries a page
 # The email preview is the template's own HTML in a sandboxed srcdoc iframe, which inherits the page's policy:
 # the editor lets inline styles and https images through (for that HTML), scripts stay the dashboard's own only.
-EDITOR_CSP = (HEADERS["Content-Security-Policy"].replace("style-src 'self'", "style-src 'self' 'unsafe-inline'")
-              .replace("img-src 'self' data:", "img-src 'self' data: https:"))
+EDITOR_CSP = (
+    HEADERS["Content-Security-Policy"]
+    .replace("style-src 'self'", "style-src 'self' 'unsafe-inline'")
+    .replace("img-src 'self' data:", "img-src 'self' data: https:")
+)
 EXAMPLE = """\
 name: spring_sale
 title: Spring sale
@@ -49,16 +59,22 @@ locales:
     sms:
       text: "{{ shop.name }}: {{ loyalty.discount_percent }}% off with {{ loyalty.promo_code }} {{ shop.url }}"
 """
-REFERENCE = {"topics": TOPICS, "common": templates.COMMON, "channels": templates.CHANNEL_FIELDS,
-             "data": [*delivery.SAMPLE, "shop", "links"]}
+REFERENCE = {
+    "topics": TOPICS,
+    "common": templates.COMMON,
+    "channels": templates.CHANNEL_FIELDS,
+    "data": [*delivery.SAMPLE, "shop", "links"],
+}
 
 
 class _Dumper(yaml.SafeDumper):
     """YAML with multi-line text as block literals, so an HTML body reads as it was written."""
 
 
-_Dumper.add_representer(str, lambda dumper, value: dumper.represent_scalar(
-    "tag:yaml.org,2002:str", value, style="|" if "\n" in value else None))
+_Dumper.add_representer(
+    str,
+    lambda dumper, value: dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|" if "\n" in value else None),
+)
 
 
 def as_yaml(data: Any) -> str:
@@ -81,23 +97,30 @@ def json_answer(body: dict[str, Any], status_code: int) -> JSONResponse:
 
 
 def _not_found(request: Request, user, name: str) -> Response:
-    return render(request, "error.html", user=user, status_code=404, title="No such template",
-                  message=f"There is no template named {name}.")
+    return render(
+        request,
+        "error.html",
+        user=user,
+        status_code=404,
+        title="No such template",
+        message=f"There is no template named {name}.",
+    )
 
 
 # -- the list --------------------------------------------------------------------------------------
 
+
 def _list_page(request: Request, user, board, *, status_code: int = 200, **context) -> Response:
     with board.ws.uow.session() as s:
         listed = service.listing(s)
-    return render(request, "messaging_templates.html", user=user, listed=listed, topics=TOPICS,
-                  status_code=status_code, **context)
+    return render(
+        request, "messaging_templates.html", user=user, listed=listed, topics=TOPICS, status_code=status_code, **context
+    )
 
 
 @router.get("/templates")
 def templates_page(request: Request, user: Viewer, board: BoardDep, installed: str = "", deleted: str = "") -> Response:
-    return _list_page(request, user, board, installed=int(installed) if installed.isdigit() else None,
-                      deleted=deleted)
+    return _list_page(request, user, board, installed=int(installed) if installed.isdigit() else None, deleted=deleted)
 
 
 @router.post("/templates/library")
@@ -107,6 +130,7 @@ async def install(request: Request, user: Marketer, board: BoardDep) -> Response
     def installing() -> list[str]:
         with board.ws.uow.session() as s:
             return service.install(s, now=naive_utc(board.ws.clock.now()))
+
     try:
         made = await run_in_threadpool(installing)
     except BoomerangError as exc:
@@ -116,19 +140,31 @@ async def install(request: Request, user: Marketer, board: BoardDep) -> Response
 
 # -- the editor and its preview --------------------------------------------------------------------
 
+
 def preview(board, text: str, customer: str) -> dict[str, Any]:
     """The definition rendered for each channel, the SMS with its length; ValidationFailed naming fields."""
     result = delivery.preview(board.ws, parse_text(text), customer_id=customer.strip() or None)
     sms = result["channels"].get("sms", {})
     if "text" in sms:
         encoding, parts = sms_text.parts(sms["text"])
-        sms["count"] = (f"{len(sms['text'])} characters · {parts} part{'' if parts == 1 else 's'} · "
-                        f"{'GSM-7' if encoding == 'gsm7' else 'UCS-2'}")
+        sms["count"] = (
+            f"{len(sms['text'])} characters · {parts} part{'' if parts == 1 else 's'} · "
+            f"{'GSM-7' if encoding == 'gsm7' else 'UCS-2'}"
+        )
     return result
 
 
-def _editor(request: Request, user, board, *, editing: str | None, text: str, customer: str = "",
-            status_code: int = 200, **context) -> Response:
+def _editor(
+    request: Request,
+    user,
+    board,
+    *,
+    editing: str | None,
+    text: str,
+    customer: str = "",
+    status_code: int = 200,
+    **context,
+) -> Response:
     """The editor on `text`, previewed; editing a saved template (NotFound when it is gone) shows its version."""
     version = None
     if editing is not None:
@@ -139,9 +175,20 @@ def _editor(request: Request, user, board, *, editing: str | None, text: str, cu
         shown = preview(board, text, customer)
     except BoomerangError as exc:
         problems = exc.errors
-    response = render(request, "messaging_template.html", user=user, editing=editing, text=text, customer=customer,
-                      version=version, preview=shown, preview_errors=problems, reference=REFERENCE,
-                      status_code=status_code, **context)
+    response = render(
+        request,
+        "messaging_template.html",
+        user=user,
+        editing=editing,
+        text=text,
+        customer=customer,
+        version=version,
+        preview=shown,
+        preview_errors=problems,
+        reference=REFERENCE,
+        status_code=status_code,
+        **context,
+    )
     response.headers["Content-Security-Policy"] = EDITOR_CSP
     return response
 
@@ -166,11 +213,18 @@ def _save(board, text: str, *, editing: str | None) -> str:
         if editing is not None:
             service.get(s, editing)  # NotFound when it was deleted meanwhile
             if name != editing:
-                raise ValidationFailed([{"field": "name", "reason": f"this is {editing}: to save a copy under another "
-                                                                   "name, make a new template"}])
+                raise ValidationFailed(
+                    [
+                        {
+                            "field": "name",
+                            "reason": f"this is {editing}: to save a copy under another name, make a new template",
+                        }
+                    ]
+                )
         elif isinstance(name, str) and _exists(s, name):
-            raise ValidationFailed([{"field": "name", "reason": f"a template named {name} already exists: edit it "
-                                                               "instead"}])
+            raise ValidationFailed(
+                [{"field": "name", "reason": f"a template named {name} already exists: edit it instead"}]
+            )
         return service.save(s, definition, now=naive_utc(board.ws.clock.now())).name
 
 
@@ -186,8 +240,17 @@ async def create(request: Request, user: Marketer, board: BoardDep) -> Response:
     try:
         name = await run_in_threadpool(_save, board, text, editing=None)
     except BoomerangError as exc:
-        return await run_in_threadpool(_editor, request, user, board, editing=None, text=text, customer=customer,
-                                       status_code=exc.status_code, errors=exc.errors)
+        return await run_in_threadpool(
+            _editor,
+            request,
+            user,
+            board,
+            editing=None,
+            text=text,
+            customer=customer,
+            status_code=exc.status_code,
+            errors=exc.errors,
+        )
     return _saved(name, customer.strip())
 
 
@@ -201,7 +264,7 @@ async def preview_json(request: Request, user: Viewer, board: BoardDep) -> Respo
     except ValueError:
         body = None
     if not isinstance(body, dict) or not isinstance(body.get("definition"), str):
-        reason = "send {\"definition\": \"<YAML or JSON>\", \"customer\": \"\"}"
+        reason = 'send {"definition": "<YAML or JSON>", "customer": ""}'
         return json_answer({"errors": [{"field": "definition", "reason": reason}]}, 400)
     try:
         result = await run_in_threadpool(preview, board, body["definition"], str(body.get("customer") or ""))
@@ -211,8 +274,9 @@ async def preview_json(request: Request, user: Viewer, board: BoardDep) -> Respo
 
 
 @router.get("/templates/{name}")
-def template_page(request: Request, name: str, user: Viewer, board: BoardDep, customer: str = "",
-                  saved: str = "") -> Response:
+def template_page(
+    request: Request, name: str, user: Viewer, board: BoardDep, customer: str = "", saved: str = ""
+) -> Response:
     with board.ws.uow.session() as s:
         try:
             found = service.as_dict(service.get(s, name))
@@ -231,8 +295,17 @@ async def update(request: Request, name: str, user: Marketer, board: BoardDep) -
     except NotFound:
         return _not_found(request, user, name)
     except BoomerangError as exc:
-        return await run_in_threadpool(_editor, request, user, board, editing=name, text=text, customer=customer,
-                                       status_code=exc.status_code, errors=exc.errors)
+        return await run_in_threadpool(
+            _editor,
+            request,
+            user,
+            board,
+            editing=name,
+            text=text,
+            customer=customer,
+            status_code=exc.status_code,
+            errors=exc.errors,
+        )
     return _saved(name, customer.strip())
 
 
@@ -249,22 +322,59 @@ async def delete(request: Request, name: str, user: Marketer, board: BoardDep) -
 
 # -- the delivery log ------------------------------------------------------------------------------
 
+
 @router.get("/deliveries")
-def deliveries_page(request: Request, user: Viewer, board: BoardDep, status: str = "", channel: str = "",
-                    source: str = "", customer: str = "", template: str = "",
-                    page: int = Query(1, ge=1, le=1_000_000)) -> Response:
-    params = {k: v.strip() for k, v in (("status", status), ("channel", channel), ("source", source),
-                                        ("customer", customer), ("template", template)) if v.strip()}
+def deliveries_page(
+    request: Request,
+    user: Viewer,
+    board: BoardDep,
+    status: str = "",
+    channel: str = "",
+    source: str = "",
+    customer: str = "",
+    template: str = "",
+    page: int = Query(1, ge=1, le=1_000_000),
+) -> Response:
+    params = {
+        k: v.strip()
+        for k, v in (
+            ("status", status),
+            ("channel", channel),
+            ("source", source),
+            ("customer", customer),
+            ("template", template),
+        )
+        if v.strip()
+    }
     errors, status_code = None, 200
     try:
-        found = delivery.log(board.ws, status=params.get("status"), channel=params.get("channel"),
-                             source=params.get("source"), customer_id=params.get("customer"),
-                             template=params.get("template"), limit=PAGE, offset=(page - 1) * PAGE)
+        found = delivery.log(
+            board.ws,
+            status=params.get("status"),
+            channel=params.get("channel"),
+            source=params.get("source"),
+            customer_id=params.get("customer"),
+            template=params.get("template"),
+            limit=PAGE,
+            offset=(page - 1) * PAGE,
+        )
     except BoomerangError as exc:
         found, errors, status_code = {"counts": {}, "messages": []}, exc.errors, exc.status_code
     counts = found["counts"]
     matching = counts.get(params["status"], 0) if "status" in params else sum(counts.values())
-    return render(request, "messaging_deliveries.html", user=user, messages=found["messages"], counts=counts,
-                  total=sum(counts.values()), params=params, others={k: v for k, v in params.items() if k != "status"},
-                  statuses=delivery.STATUSES, channels=list(PROVIDERS), page=page,
-                  pages=max(1, math.ceil(matching / PAGE)), errors=errors, status_code=status_code)
+    return render(
+        request,
+        "messaging_deliveries.html",
+        user=user,
+        messages=found["messages"],
+        counts=counts,
+        total=sum(counts.values()),
+        params=params,
+        others={k: v for k, v in params.items() if k != "status"},
+        statuses=delivery.STATUSES,
+        channels=list(PROVIDERS),
+        page=page,
+        pages=max(1, math.ceil(matching / PAGE)),
+        errors=errors,
+        status_code=status_code,
+    )

@@ -18,7 +18,15 @@ from boomerang.customers.models import CHANNELS, Customer
 from boomerang.dashboard.auth import csrf_matches
 from boomerang.dashboard.data import _DUCKDB
 from boomerang.dashboard.views.common import (
-    HEADERS, BoardDep, Marketer, Viewer, checked_form, parse_day, redirect, render, session_of,
+    HEADERS,
+    BoardDep,
+    Marketer,
+    Viewer,
+    checked_form,
+    parse_day,
+    redirect,
+    render,
+    session_of,
 )
 from boomerang.segments import library, matrix, membership, service
 from boomerang.segments.definition import KEYS, MEASURES, OPERATORS, PROFILE_FIELDS, TRAITS
@@ -28,15 +36,25 @@ router = APIRouter()
 MAX_RULE = 20_000  # characters of rule text
 SAMPLE = 20  # members listed on a segment's page
 PREVIEW_SAMPLE = 10
-EXAMPLE = {"all": [
-    {"event": "Product Viewed", "where": [{"property": "category", "op": "starts_with", "value": "Coffee"}],
-     "within_days": 7, "op": "gte", "value": 3},
-    {"not": {"event": "Order Completed", "within_days": 7}}]}
+EXAMPLE = {
+    "all": [
+        {
+            "event": "Product Viewed",
+            "where": [{"property": "category", "op": "starts_with", "value": "Coffee"}],
+            "within_days": 7,
+            "op": "gte",
+            "value": 3,
+        },
+        {"not": {"event": "Order Completed", "within_days": 7}},
+    ]
+}
 REFERENCE = {
-    "rules": list(KEYS), "profile_fields": PROFILE_FIELDS,
+    "rules": list(KEYS),
+    "profile_fields": PROFILE_FIELDS,
     "traits": {name: kind for name, (_, kind) in TRAITS.items()},
     "operators": {kind: sorted(ops) for kind, ops in OPERATORS.items()},
-    "measures": MEASURES, "channels": list(CHANNELS),
+    "measures": MEASURES,
+    "channels": list(CHANNELS),
 }
 
 
@@ -53,7 +71,7 @@ async def _off_loop(fn, *args, **kwargs):
 def parse_rule_text(text: str) -> Any:
     """The rule from the builder's textarea, JSON or YAML; a problem is a ValidationFailed naming `rule`."""
     if not text.strip():
-        raise ValidationFailed([{"field": "rule", "reason": "write a rule, such as {\"event\": \"Order Completed\"}"}])
+        raise ValidationFailed([{"field": "rule", "reason": 'write a rule, such as {"event": "Order Completed"}'}])
     if len(text) > MAX_RULE:
         raise ValidationFailed([{"field": "rule", "reason": f"at most {MAX_RULE:,} characters"}])
     return library.read(text, field="rule")
@@ -64,17 +82,23 @@ def pretty(data: Any) -> str:
 
 
 def size_chart(points: list[dict[str, Any]], *, spark: bool = False) -> dict[str, Any]:
-    return {"type": "line", "spark": spark, "labels": [p["at"][:16].replace("T", " ") for p in points],
-            "datasets": [{"label": "Members", "data": [p["size"] for p in points]}]}
+    return {
+        "type": "line",
+        "spark": spark,
+        "labels": [p["at"][:16].replace("T", " ") for p in points],
+        "datasets": [{"label": "Members", "data": [p["size"] for p in points]}],
+    }
 
 
 # -- the list --------------------------------------------------------------------------------------
 
+
 def _list_page(request: Request, user, board, *, status_code: int = 200, **context) -> Response:
     segments = service.list_segments(board.ws)
     trends = {s["name"]: size_chart(service.history(board.ws, s["name"], limit=60), spark=True) for s in segments}
-    return render(request, "segments.html", user=user, segments=segments, trends=trends, status_code=status_code,
-                  **context)
+    return render(
+        request, "segments.html", user=user, segments=segments, trends=trends, status_code=status_code, **context
+    )
 
 
 @router.get("/segments")
@@ -94,8 +118,9 @@ async def install(request: Request, user: Marketer, board: BoardDep) -> Response
 
 def _refreshed(results: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
     done = [r for r in results if "error" not in r]
-    failed = [{"field": f"segment {r['name']}", "reason": f"not refreshed: {r['error']}"}
-              for r in results if "error" in r]
+    failed = [
+        {"field": f"segment {r['name']}", "reason": f"not refreshed: {r['error']}"} for r in results if "error" in r
+    ]
     return done, failed
 
 
@@ -122,17 +147,36 @@ async def refresh_one(request: Request, name: str, user: Marketer, board: BoardD
         return _list_page(request, user, board, status_code=exc.status_code, errors=exc.errors)
     done, failed = _refreshed(results)
     if to_segment:
-        return _segment_page(request, user, board, name, status_code=400 if failed else 200, refreshed=done,
-                             errors=failed)
+        return _segment_page(
+            request, user, board, name, status_code=400 if failed else 200, refreshed=done, errors=failed
+        )
     return _list_page(request, user, board, status_code=400 if failed else 200, refreshed=done, errors=failed)
 
 
 # -- the builder -----------------------------------------------------------------------------------
 
-def _builder(request: Request, user, *, editing: str | None, form: dict[str, str], version: int | None = None,
-             status_code: int = 200, errors: list[dict] | None = None) -> Response:
-    return render(request, "segment_form.html", user=user, editing=editing, form=form, version=version,
-                  errors=errors, reference=REFERENCE, status_code=status_code)
+
+def _builder(
+    request: Request,
+    user,
+    *,
+    editing: str | None,
+    form: dict[str, str],
+    version: int | None = None,
+    status_code: int = 200,
+    errors: list[dict] | None = None,
+) -> Response:
+    return render(
+        request,
+        "segment_form.html",
+        user=user,
+        editing=editing,
+        form=form,
+        version=version,
+        errors=errors,
+        reference=REFERENCE,
+        status_code=status_code,
+    )
 
 
 def _submitted(form) -> dict[str, str]:
@@ -140,20 +184,31 @@ def _submitted(form) -> dict[str, str]:
 
 
 def _save(board, fields: dict[str, str], *, new: bool) -> dict[str, Any]:
-    definition = {"name": fields["name"].strip(), "title": fields["title"].strip(),
-                  "description": fields["description"].strip(), "rule": parse_rule_text(fields["rule"])}
+    definition = {
+        "name": fields["name"].strip(),
+        "title": fields["title"].strip(),
+        "description": fields["description"].strip(),
+        "rule": parse_rule_text(fields["rule"]),
+    }
     if new:
         with board.ws.uow.session() as s:
             if s.scalar(sa.select(Segment.id).where(Segment.name == definition["name"])) is not None:
-                raise ValidationFailed([{"field": "name", "reason": f"a segment named {definition['name']} already "
-                                                                   "exists: edit it instead"}])
+                raise ValidationFailed(
+                    [
+                        {
+                            "field": "name",
+                            "reason": f"a segment named {definition['name']} already exists: edit it instead",
+                        }
+                    ]
+                )
     return service.save(board.ws, definition)
 
 
 @router.get("/segments/new")
 def new_form(request: Request, user: Marketer) -> Response:
-    return _builder(request, user, editing=None,
-                    form={"name": "", "title": "", "description": "", "rule": pretty(EXAMPLE)})
+    return _builder(
+        request, user, editing=None, form={"name": "", "title": "", "description": "", "rule": pretty(EXAMPLE)}
+    )
 
 
 @router.post("/segments/new")
@@ -172,8 +227,12 @@ def edit_form(request: Request, name: str, user: Marketer, board: BoardDep) -> R
         segment = s.scalar(sa.select(Segment).where(Segment.name == name))
         if segment is None:
             return _not_found(request, user, name)
-        form = {"name": segment.name, "title": segment.title, "description": segment.description,
-                "rule": pretty(segment.definition)}
+        form = {
+            "name": segment.name,
+            "title": segment.title,
+            "description": segment.description,
+            "rule": pretty(segment.definition),
+        }
         version = segment.version
     return _builder(request, user, editing=name, form=form, version=version)
 
@@ -188,8 +247,9 @@ async def update(request: Request, name: str, user: Marketer, board: BoardDep) -
     try:
         await run_in_threadpool(_save, board, fields, new=False)
     except BoomerangError as exc:
-        return _builder(request, user, editing=name, form=fields, version=found, status_code=exc.status_code,
-                        errors=exc.errors)
+        return _builder(
+            request, user, editing=name, form=fields, version=found, status_code=exc.status_code, errors=exc.errors
+        )
     return redirect(f"/segments/{name}")
 
 
@@ -209,7 +269,7 @@ async def preview(request: Request, user: Marketer, board: BoardDep) -> Response
     except ValueError:
         body = None
     if not isinstance(body, dict) or not isinstance(body.get("rule"), str):
-        return _json({"errors": [{"field": "rule", "reason": "send {\"rule\": \"<JSON or YAML text>\"}"}]}, 400)
+        return _json({"errors": [{"field": "rule", "reason": 'send {"rule": "<JSON or YAML text>"}'}]}, 400)
     try:
         as_of = parse_day(str(body.get("as_of") or ""), "as_of")
         definition = {"name": "unsaved", "rule": parse_rule_text(body["rule"])}
@@ -221,6 +281,7 @@ async def preview(request: Request, user: Marketer, board: BoardDep) -> Response
 
 # -- the matrix ------------------------------------------------------------------------------------
 
+
 @router.get("/segments/matrix")
 def matrix_page(request: Request, user: Viewer, board: BoardDep) -> Response:
     return render(request, "segments_matrix.html", user=user, m=matrix.matrix(board.ws))
@@ -228,9 +289,16 @@ def matrix_page(request: Request, user: Viewer, board: BoardDep) -> Response:
 
 # -- one segment -----------------------------------------------------------------------------------
 
+
 def _not_found(request: Request, user, name: str) -> Response:
-    return render(request, "error.html", user=user, status_code=404, title="No such segment",
-                  message=f"There is no segment named {name}.")
+    return render(
+        request,
+        "error.html",
+        user=user,
+        status_code=404,
+        title="No such segment",
+        message=f"There is no segment named {name}.",
+    )
 
 
 def find_customer(session, text: str) -> Customer | None:
@@ -238,9 +306,14 @@ def find_customer(session, text: str) -> Customer | None:
     text = text.strip()
     found = canonical(session, text)
     if found is None:
-        found = session.scalar(sa.select(Customer).where(
-            Customer.merged_into_id.is_(None), sa.or_(Customer.external_id == text, Customer.email == text.lower()))
-            .order_by(Customer.created_at).limit(1))
+        found = session.scalar(
+            sa.select(Customer)
+            .where(
+                Customer.merged_into_id.is_(None), sa.or_(Customer.external_id == text, Customer.email == text.lower())
+            )
+            .order_by(Customer.created_at)
+            .limit(1)
+        )
     return found
 
 
@@ -275,15 +348,17 @@ def _explain(board, name: str, who: str, as_of: str | None) -> dict[str, Any]:
     with board.ws.uow.session() as s:
         customer = find_customer(s, who)
         if customer is None:
-            raise ValidationFailed([{"field": "customer", "reason": f"no customer with the id, external id or email "
-                                                                   f"{who.strip()!r}"}])
+            raise ValidationFailed(
+                [{"field": "customer", "reason": f"no customer with the id, external id or email {who.strip()!r}"}]
+            )
         label = customer.email or customer.external_id or customer.id
     result = _exclusive(service.explain, board.ws, name, customer.id, as_of=day)
     return {**result, "rule": _with_shown(result["rule"]), "label": label}
 
 
-def _segment_page(request: Request, user, board, name: str, *, customer: str = "", as_of: str = "",
-                  status_code: int = 200, **context) -> Response:
+def _segment_page(
+    request: Request, user, board, name: str, *, customer: str = "", as_of: str = "", status_code: int = 200, **context
+) -> Response:
     try:
         current = membership.current(board.ws, name)
     except BoomerangError:
@@ -294,7 +369,10 @@ def _segment_page(request: Request, user, board, name: str, *, customer: str = "
             sa.select(Customer.id, Customer.email, Customer.external_id, SegmentMember.entered_at)
             .join(Segment, Segment.id == SegmentMember.segment_id)
             .join(Customer, Customer.id == SegmentMember.customer_id)
-            .where(Segment.name == name).order_by(SegmentMember.entered_at.desc(), Customer.id).limit(SAMPLE)).all()
+            .where(Segment.name == name)
+            .order_by(SegmentMember.entered_at.desc(), Customer.id)
+            .limit(SAMPLE)
+        ).all()
     explained, explain_errors = None, None
     if customer.strip():
         try:
@@ -302,12 +380,26 @@ def _segment_page(request: Request, user, board, name: str, *, customer: str = "
         except BoomerangError as exc:
             explain_errors = exc.errors
             status_code = max(status_code, exc.status_code)
-    return render(request, "segment.html", user=user, segment=current, definition=pretty(current["rule"]),
-                  chart=size_chart(points) if points else None, history=points, sample=sample, customer=customer,
-                  as_of=as_of, explained=explained, explain_errors=explain_errors, status_code=status_code, **context)
+    return render(
+        request,
+        "segment.html",
+        user=user,
+        segment=current,
+        definition=pretty(current["rule"]),
+        chart=size_chart(points) if points else None,
+        history=points,
+        sample=sample,
+        customer=customer,
+        as_of=as_of,
+        explained=explained,
+        explain_errors=explain_errors,
+        status_code=status_code,
+        **context,
+    )
 
 
 @router.get("/segments/{name}")
-def segment_page(request: Request, name: str, user: Viewer, board: BoardDep, customer: str = "",
-                 as_of: str = "") -> Response:
+def segment_page(
+    request: Request, name: str, user: Viewer, board: BoardDep, customer: str = "", as_of: str = ""
+) -> Response:
     return _segment_page(request, user, board, name, customer=customer, as_of=as_of)

@@ -32,22 +32,38 @@ async def create(request: Request, user: Admin, board: BoardDep) -> Response:
     password = str(form.get("password") or "") or None
     try:
         with board.ws.uow.session() as s:
-            made, plaintext = create_user(s, username=username, role=role, password=password,
-                                          now=naive_utc(board.ws.clock.now()))
+            made, plaintext = create_user(
+                s, username=username, role=role, password=password, now=naive_utc(board.ws.clock.now())
+            )
     except BoomerangError as exc:
-        return _page(request, user, board, status_code=exc.status_code, errors=exc.errors,
-                     form={"username": username, "role": role})
+        return _page(
+            request,
+            user,
+            board,
+            status_code=exc.status_code,
+            errors=exc.errors,
+            form={"username": username, "role": role},
+        )
     # The password is shown this once (generated ones are not stored anywhere in plaintext).
-    return _page(request, user, board, created={"username": made.username, "role": made.role,
-                                                "password": plaintext if password is None else None})
+    return _page(
+        request,
+        user,
+        board,
+        created={"username": made.username, "role": made.role, "password": plaintext if password is None else None},
+    )
 
 
 @router.post("/users/{username}/disable")
 async def disable(request: Request, username: str, user: Admin, board: BoardDep) -> Response:
     await checked_form(request)
     if username == user.username:
-        return _page(request, user, board, status_code=400,
-                     errors=[{"field": "username", "reason": "you cannot disable yourself"}])
+        return _page(
+            request,
+            user,
+            board,
+            status_code=400,
+            errors=[{"field": "username", "reason": "you cannot disable yourself"}],
+        )
     try:
         with board.ws.uow.session() as s:
             disable_user(s, username, now=naive_utc(board.ws.clock.now()))

@@ -54,7 +54,9 @@ def _stored(ws: Workspace, frame: pd.DataFrame) -> dict[str, tuple]:
     with ws.engine.connect() as conn:
         for start in range(0, len(frame), CHUNK):
             skus = frame["sku"].iloc[start : start + CHUNK].tolist()
-            stored.update((row[0], tuple(row)) for row in conn.execute(sa.select(*columns).where(Product.sku.in_(skus))))
+            stored.update(
+                (row[0], tuple(row)) for row in conn.execute(sa.select(*columns).where(Product.sku.in_(skus)))
+            )
     return stored
 
 
@@ -70,8 +72,14 @@ def run(ws: Workspace, path: Path, *, progress: Progress | None = None, format: 
     records = frame.astype(object).where(frame.notna(), None).itertuples(index=False, name=None)
     changed = frame[[stored.get(record[0]) != record for record in records]]
     created = int((~changed["sku"].isin(list(stored))).sum())
-    result = LoadResult(extra={"format": fmt, "created": created, "updated": len(changed) - created,
-                               "unchanged": len(frame) - len(changed)})
+    result = LoadResult(
+        extra={
+            "format": fmt,
+            "created": created,
+            "updated": len(changed) - created,
+            "unchanged": len(frame) - len(changed),
+        }
+    )
     progress.start(len(changed), f"products from {path.name}")
     for start in range(0, len(changed), CHUNK):
         part = changed.iloc[start : start + CHUNK]

@@ -31,7 +31,9 @@ def read(path: Path) -> pd.DataFrame:
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise ValidationFailed([{"field": "file", "reason": f"not a CDNOW file: {exc}"}]) from None
     if frame.shape[1] not in (len(MASTER), len(SAMPLE)):
-        raise ValidationFailed([{"field": "file", "reason": f"expected 4 (master) or 5 (sample) columns, found {frame.shape[1]}"}])
+        raise ValidationFailed(
+            [{"field": "file", "reason": f"expected 4 (master) or 5 (sample) columns, found {frame.shape[1]}"}]
+        )
     frame.columns = MASTER if frame.shape[1] == len(MASTER) else SAMPLE
     if frame.iloc[0]["customer_id"] == "customer_id":  # the header that lifetimes' copy added
         frame = frame.iloc[1:]
@@ -54,12 +56,25 @@ def run(ws: Workspace, path: Path, *, progress: Progress | None = None) -> LoadR
     frame = read(Path(path))
     nth = frame.groupby(["customer_id", "date"]).cumcount()
     cds = frame["cds"].where(frame["cds"] > 0, 1).astype(float)
-    lines = pd.DataFrame({
-        "order_id": "cdnow-" + frame["customer_id"] + "-" + frame["date"].dt.strftime("%Y%m%d") + "-" + nth.astype(str),
-        "external_id": frame["customer_id"], "placed_at": frame["date"], "sku": None, "name": "CD",
-        "category": "Music > CDs", "quantity": cds, "unit_price": frame["value"] / cds,
-        "role": "other", "refund": False,
-    })
+    lines = pd.DataFrame(
+        {
+            "order_id": "cdnow-"
+            + frame["customer_id"]
+            + "-"
+            + frame["date"].dt.strftime("%Y%m%d")
+            + "-"
+            + nth.astype(str),
+            "external_id": frame["customer_id"],
+            "placed_at": frame["date"],
+            "sku": None,
+            "name": "CD",
+            "category": "Music > CDs",
+            "quantity": cds,
+            "unit_price": frame["value"] / cds,
+            "role": "other",
+            "refund": False,
+        }
+    )
     result = LoadResult(extra={"rows": len(frame)})
     progress.start(len(lines), f"purchases from {Path(path).name}")
     for chunk, size in chunks(lines, source=SOURCE, currency="USD"):

@@ -37,7 +37,9 @@ def _parse(path: Path, ws: Workspace) -> list[schemas.Event]:
                     raise ValidationFailed([{"field": where, "reason": "must be a JSON object"}])
                 kind = payload.get("type")
                 if kind not in MODELS:
-                    raise ValidationFailed([{"field": f"{where}.type", "reason": f"must be one of {', '.join(MODELS)}"}])
+                    raise ValidationFailed(
+                        [{"field": f"{where}.type", "reason": f"must be one of {', '.join(MODELS)}"}]
+                    )
                 payload.setdefault("messageId", "jsonl:" + hashlib.sha1(raw.strip()).hexdigest())
                 message = schemas.parse_one(kind, payload)
                 batch = schemas.normalise([message], received_at=now, limits=ws.settings.ingest, new_id=lambda: "")
@@ -46,8 +48,12 @@ def _parse(path: Path, ws: Workspace) -> list[schemas.Event]:
             except orjson.JSONDecodeError as exc:
                 errors.append({"field": where, "reason": f"not valid JSON: {exc}"})
             except ValidationFailed as exc:
-                errors += [{"field": f"{where}.{e['field']}".rstrip("."), "reason": e["reason"]}
-                           if not e["field"].startswith("line") else e for e in exc.errors]
+                errors += [
+                    {"field": f"{where}.{e['field']}".rstrip("."), "reason": e["reason"]}
+                    if not e["field"].startswith("line")
+                    else e
+                    for e in exc.errors
+                ]
             if len(errors) >= MAX_ERRORS:
                 break
     if errors:

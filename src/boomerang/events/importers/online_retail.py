@@ -42,7 +42,9 @@ def read(path: Path, timezone: str = "Europe/London") -> pd.DataFrame:
     placed = pd.to_datetime(frame["InvoiceDate"], format="%Y-%m-%d %H:%M:%S", errors="coerce")
     for name, parsed in (("Quantity", quantity), ("UnitPrice", price), ("InvoiceDate", placed)):
         for row in frame.index[parsed.isna()][:10]:
-            errors.append({"field": f"rows[{row}].{name}", "reason": f"{frame.at[row, name]!r} is not valid", "line": row + 2})
+            errors.append(
+                {"field": f"rows[{row}].{name}", "reason": f"{frame.at[row, name]!r} is not valid", "line": row + 2}
+            )
     for row in frame.index[frame["InvoiceNo"].isna() | frame["StockCode"].isna()][:10]:
         errors.append({"field": f"rows[{row}]", "reason": "InvoiceNo and StockCode are required", "line": row + 2})
     if errors:
@@ -92,24 +94,39 @@ def run(ws: Workspace, path: Path, *, progress: Progress | None = None, timezone
     frame = frame[~skipped].copy()
     frame["role"] = _role(frame["StockCode"])
     customers = (
-        frame.dropna(subset=["CustomerID"]).sort_values("InvoiceDate", kind="stable")
-        .groupby("CustomerID")["Country"].last().rename_axis("external_id").rename("country").reset_index()
+        frame.dropna(subset=["CustomerID"])
+        .sort_values("InvoiceDate", kind="stable")
+        .groupby("CustomerID")["Country"]
+        .last()
+        .rename_axis("external_id")
+        .rename("country")
+        .reset_index()
     )
     product = frame["role"] == "product"
-    lines = pd.DataFrame({
-        "order_id": frame["InvoiceNo"], "external_id": frame["CustomerID"], "placed_at": frame["InvoiceDate"],
-        "sku": frame["StockCode"].where(product, None), "name": frame["Description"],
-        "category": None, "quantity": frame["Quantity"].astype(float), "unit_price": frame["UnitPrice"],
-        "role": frame["role"], "refund": frame["InvoiceNo"].str.startswith("C"),
-    })
-    result = LoadResult(extra={
-        "rows": rows_total, "skipped_adjustment_rows": int(skipped.sum()),
-        "refunds": int(lines.loc[lines["refund"], "order_id"].nunique()),
-        "anonymous_orders": int(lines.loc[lines["external_id"].isna() & ~lines["refund"], "order_id"].nunique()),
-    })
+    lines = pd.DataFrame(
+        {
+            "order_id": frame["InvoiceNo"],
+            "external_id": frame["CustomerID"],
+            "placed_at": frame["InvoiceDate"],
+            "sku": frame["StockCode"].where(product, None),
+            "name": frame["Description"],
+            "category": None,
+            "quantity": frame["Quantity"].astype(float),
+            "unit_price": frame["UnitPrice"],
+            "role": frame["role"],
+            "refund": frame["InvoiceNo"].str.startswith("C"),
+        }
+    )
+    result = LoadResult(
+        extra={
+            "rows": rows_total,
+            "skipped_adjustment_rows": int(skipped.sum()),
+            "refunds": int(lines.loc[lines["refund"], "order_id"].nunique()),
+            "anonymous_orders": int(lines.loc[lines["external_id"].isna() & ~lines["refund"], "order_id"].nunique()),
+        }
+    )
     progress.start(len(lines), f"invoice lines from {Path(path).name}")
-    for chunk, size in chunks(lines, source=SOURCE, currency="GBP", customers=customers,
-                              products=_products(frame)):
+    for chunk, size in chunks(lines, source=SOURCE, currency="GBP", customers=customers, products=_products(frame)):
         result.add(bulk.load(ws, chunk, source=SOURCE))
         progress.advance(size)
     return result

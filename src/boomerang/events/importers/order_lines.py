@@ -15,14 +15,29 @@ import pandas as pd
 
 from boomerang.events.bulk import Chunk
 
-LINE_COLUMNS = ["order_id", "external_id", "placed_at", "sku", "name", "category", "quantity", "unit_price", "role",
-                "refund"]
+LINE_COLUMNS = [
+    "order_id",
+    "external_id",
+    "placed_at",
+    "sku",
+    "name",
+    "category",
+    "quantity",
+    "unit_price",
+    "role",
+    "refund",
+]
 ROLES = ("product", "shipping", "discount", "other")  # only product lines have a sku and name a product
 
 
 def chunks(
-    lines: pd.DataFrame, *, source: str, currency: str | None, customers: pd.DataFrame | None = None,
-    products: pd.DataFrame | None = None, chunk_lines: int = 50_000,
+    lines: pd.DataFrame,
+    *,
+    source: str,
+    currency: str | None,
+    customers: pd.DataFrame | None = None,
+    products: pd.DataFrame | None = None,
+    chunk_lines: int = 50_000,
 ) -> Iterator[tuple[Chunk, int]]:
     """Chunks of whole customers (and of anonymous orders), each with how many file lines it carries.
 
@@ -30,7 +45,9 @@ def chunks(
     `customers` has external_id and profile columns; `products` (sku, ...) goes into the first chunk.
     """
     order_time = lines.groupby("order_id")["placed_at"].transform("min")
-    lines = lines.assign(_at=order_time).sort_values(["external_id", "_at", "order_id"], kind="stable", na_position="last")
+    lines = lines.assign(_at=order_time).sort_values(
+        ["external_id", "_at", "order_id"], kind="stable", na_position="last"
+    )
     lines = lines.drop(columns="_at").reset_index(drop=True)
     bounds = _boundaries(lines, chunk_lines)
     for number, (start, stop) in enumerate(zip(bounds[:-1], bounds[1:])):
@@ -39,7 +56,9 @@ def chunks(
         chunk = Chunk(
             customers=_customers(ids, customers),
             products=products if number == 0 else None,
-            orders=None, lines=None, events=None,
+            orders=None,
+            lines=None,
+            events=None,
         )
         chunk.orders, chunk.lines, chunk.events = _orders(part, source=source, currency=currency)
         yield chunk, len(part)
@@ -70,17 +89,27 @@ def _customers(ids, customers: pd.DataFrame | None) -> pd.DataFrame | None:
     return customers[customers["external_id"].isin(ids)]
 
 
-def _orders(part: pd.DataFrame, *, source: str, currency: str | None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def _orders(
+    part: pd.DataFrame, *, source: str, currency: str | None
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     amount = (part["quantity"] * part["unit_price"]).round(4)
     by_order = part.assign(
         amount=amount,
         shipping=amount.where(part["role"] == "shipping", 0.0),
         discount=-amount.where(part["role"] == "discount", 0.0),
     ).groupby("order_id", sort=False)
-    orders = by_order.agg(
-        external_id=("external_id", "first"), placed_at=("placed_at", "min"), refund=("refund", "first"),
-        total=("amount", "sum"), shipping=("shipping", "sum"), discount=("discount", "sum"),
-    ).reset_index().rename(columns={"order_id": "id"})
+    orders = (
+        by_order.agg(
+            external_id=("external_id", "first"),
+            placed_at=("placed_at", "min"),
+            refund=("refund", "first"),
+            total=("amount", "sum"),
+            shipping=("shipping", "sum"),
+            discount=("discount", "sum"),
+        )
+        .reset_index()
+        .rename(columns={"order_id": "id"})
+    )
     orders["total"] = orders["total"].round(2)
     refunds = orders["refund"].to_numpy()
     orders["refunded_total"] = np.where(refunds, -orders["total"], 0.0)
@@ -101,8 +130,10 @@ def _events(orders: pd.DataFrame, part: pd.DataFrame, *, source: str, currency: 
     """One Order Completed (or Order Refunded) event per order, with its product lines."""
     products: dict[str, list[dict]] = {}
     items = part[part["role"] == "product"]
-    columns = [items[c].astype(object).where(items[c].notna(), None).tolist()
-               for c in ("order_id", "sku", "name", "category", "quantity", "unit_price")]
+    columns = [
+        items[c].astype(object).where(items[c].notna(), None).tolist()
+        for c in ("order_id", "sku", "name", "category", "quantity", "unit_price")
+    ]
     for order_id, sku, name, category, quantity, price in zip(*columns):
         item = {"sku": sku, "name": name, "quantity": abs(quantity), "price": price}
         if category is not None:
@@ -112,8 +143,12 @@ def _events(orders: pd.DataFrame, part: pd.DataFrame, *, source: str, currency: 
     for order_id, refund, total, refunded, shipping, discount in orders[
         ["id", "refund", "total", "refunded_total", "shipping", "discount"]
     ].itertuples(index=False, name=None):
-        props = {"order_id": order_id, "total": refunded if refund else total, "currency": currency,
-                 "products": products.get(order_id, [])}
+        props = {
+            "order_id": order_id,
+            "total": refunded if refund else total,
+            "currency": currency,
+            "products": products.get(order_id, []),
+        }
         if not refund:
             props["revenue"] = total
         if pd.notna(shipping):
@@ -122,11 +157,13 @@ def _events(orders: pd.DataFrame, part: pd.DataFrame, *, source: str, currency: 
             props["discount"] = abs(discount)
         properties.append({k: v for k, v in props.items() if v is not None})
     refund = orders["refund"].to_numpy()
-    return pd.DataFrame({
-        "message_id": [f"{source}:{'refund' if r else 'order'}:{oid}" for oid, r in zip(orders["id"], refund)],
-        "type": "track",
-        "event": np.where(refund, "Order Refunded", "Order Completed"),
-        "timestamp": orders["placed_at"].to_numpy(),
-        "properties": properties,
-        "external_id": orders["external_id"].to_numpy(),
-    })
+    return pd.DataFrame(
+        {
+            "message_id": [f"{source}:{'refund' if r else 'order'}:{oid}" for oid, r in zip(orders["id"], refund)],
+            "type": "track",
+            "event": np.where(refund, "Order Refunded", "Order Completed"),
+            "timestamp": orders["placed_at"].to_numpy(),
+            "properties": properties,
+            "external_id": orders["external_id"].to_numpy(),
+        }
+    )

@@ -13,7 +13,8 @@ from pathlib import Path
 import pandas as pd
 
 from boomerang.bootstrap import Workspace
-from boomerang.catalog.feeds import category_path, currency as currency_code
+from boomerang.catalog.feeds import category_path
+from boomerang.catalog.feeds import currency as currency_code
 from boomerang.core.errors import ValidationFailed
 from boomerang.events import bulk
 from boomerang.events.bulk import LoadResult
@@ -60,8 +61,9 @@ class _Rows:
     def bad(self, mask: pd.Series, option: str, column: str, reason: str) -> None:
         for row in self.frame.index[mask][: MAX_ERRORS - len(self.errors)]:
             value = self.frame.at[row, column]
-            self.errors.append({"field": f"rows[{row}].{column}", "line": int(row) + 2,
-                                "reason": f"{value!r} {reason} (--{option})"})
+            self.errors.append(
+                {"field": f"rows[{row}].{column}", "line": int(row) + 2, "reason": f"{value!r} {reason} (--{option})"}
+            )
 
     def number(self, option: str, column: str | None, default: float | None = None) -> pd.Series:
         if column is None:
@@ -78,16 +80,39 @@ class _Rows:
 
 
 def read(
-    path: Path, *, customer: str, date: str, amount: str, order_id: str, product: str | None = None,
-    quantity: str | None = None, price: str | None = None, name: str | None = None, category: str | None = None,
-    date_format: str | None = None, delimiter: str = ",", timezone: str = "UTC",
+    path: Path,
+    *,
+    customer: str,
+    date: str,
+    amount: str,
+    order_id: str,
+    product: str | None = None,
+    quantity: str | None = None,
+    price: str | None = None,
+    name: str | None = None,
+    category: str | None = None,
+    date_format: str | None = None,
+    delimiter: str = ",",
+    timezone: str = "UTC",
 ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """The file as order lines (see order_lines.LINE_COLUMNS) and, with --product, its products."""
     frame = _read(path, delimiter)
-    options = {"customer": customer, "date": date, "amount": amount, "order-id": order_id, "product": product,
-               "quantity": quantity, "price": price, "name": name, "category": category}
-    missing = [{"field": f"--{o}", "reason": f"no column {c!r} in the file (columns: {', '.join(frame.columns)})"}
-               for o, c in options.items() if c is not None and c not in frame]
+    options = {
+        "customer": customer,
+        "date": date,
+        "amount": amount,
+        "order-id": order_id,
+        "product": product,
+        "quantity": quantity,
+        "price": price,
+        "name": name,
+        "category": category,
+    }
+    missing = [
+        {"field": f"--{o}", "reason": f"no column {c!r} in the file (columns: {', '.join(frame.columns)})"}
+        for o, c in options.items()
+        if c is not None and c not in frame
+    ]
     if missing:
         raise ValidationFailed(missing)
     try:
@@ -106,13 +131,20 @@ def read(
     rows.bad(frame[order_id].isin(owners.index[owners > 1]), "customer", customer, "differs between rows of one order")
     rows.check()
     totals = amounts.groupby(frame[order_id]).transform("sum")
-    lines = pd.DataFrame({
-        "order_id": frame[order_id], "external_id": frame[customer], "placed_at": placed,
-        "sku": frame[product] if product else None, "name": frame[name] if name else None,
-        "category": frame[category].map(category_path, na_action="ignore") if category else None,
-        "quantity": quantities, "unit_price": (amounts / quantities).where(quantities != 0, 0.0),
-        "role": "product" if product else "other", "refund": totals < 0,
-    })
+    lines = pd.DataFrame(
+        {
+            "order_id": frame[order_id],
+            "external_id": frame[customer],
+            "placed_at": placed,
+            "sku": frame[product] if product else None,
+            "name": frame[name] if name else None,
+            "category": frame[category].map(category_path, na_action="ignore") if category else None,
+            "quantity": quantities,
+            "unit_price": (amounts / quantities).where(quantities != 0, 0.0),
+            "role": "product" if product else "other",
+            "refund": totals < 0,
+        }
+    )
     if product:
         lines.loc[lines["sku"].isna(), "role"] = "other"
     return lines, _products(lines, prices) if product else None
@@ -128,7 +160,9 @@ def _products(lines: pd.DataFrame, prices: pd.Series | None) -> pd.DataFrame:
     return latest
 
 
-def run(ws: Workspace, path: Path, *, progress: Progress | None = None, currency: str | None = None, **columns) -> LoadResult:
+def run(
+    ws: Workspace, path: Path, *, progress: Progress | None = None, currency: str | None = None, **columns
+) -> LoadResult:
     """Import the file; importing it again changes nothing."""
     progress = progress or NoProgress()
     if currency is not None:
