@@ -44,9 +44,9 @@ from boomerang.channels import config as channel_config  # noqa: E402
 from boomerang.config import GuardSettings, Settings  # noqa: E402
 from boomerang.core.clock import FixedClock  # noqa: E402
 from boomerang.customers.models import Consent, Customer  # noqa: E402
-from boomerang.journeys.models import Message  # noqa: E402
 from boomerang.messaging import campaigns, service  # noqa: E402
 from boomerang.messaging import dispatch as dispatcher
+from boomerang.messaging.models import Message
 from boomerang.orders.models import Order, OrderLine  # noqa: E402
 from boomerang.segments.models import Segment, SegmentMember  # noqa: E402
 from smtp_server import SmtpServer  # noqa: E402

@@ -34,6 +34,7 @@ from boomerang.journeys import models as m
 from boomerang.journeys import runtime, service
 from boomerang.journeys.definition import parse_journey
 from boomerang.journeys.engine import Start, Wake, step
+from boomerang.messaging.models import Message
 
 T0 = datetime(2025, 1, 1)
 STEPS_PER_CUSTOMER = 6
@@ -120,7 +121,7 @@ def check(settings: Settings, customers: int) -> str:
         open_ = conn.execute(
             sa.select(sa.func.count()).select_from(m.Instance).where(m.Instance.status != "done")
         ).scalar_one()
-        total, keys = conn.execute(sa.select(sa.func.count(), sa.func.count(sa.distinct(m.Message.key)))).one()
+        total, keys = conn.execute(sa.select(sa.func.count(), sa.func.count(sa.distinct(Message.key)))).one()
     engine.dispose()
     ok = open_ == 0 and total == keys == 3 * customers
     return "ok" if ok else f"PROBLEM: {open_} instances not done, {total} messages, {keys} distinct keys"

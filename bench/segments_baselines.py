@@ -37,10 +37,7 @@ def sql_queries(as_of: datetime) -> dict[str, str]:
     orders = f"event = 'Order Completed' AND customer_id IS NOT NULL AND timestamp < {now}"
 
     def by_order(having):
-        return (
-            f"SELECT customer_id FROM events WHERE {orders} GROUP BY customer_id "
-            f"HAVING {having} AND {base}"
-        )
+        return f"SELECT customer_id FROM events WHERE {orders} GROUP BY customer_id HAVING {having} AND {base}"
 
     mmdd = ", ".join(str(m * 100 + d) for m, d in birthday_days(as_of, 6))
     high_value = (

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from boomerang.customers.models import Consent, Customer
-from boomerang.journeys.models import Message
 from boomerang.messaging import service as templates
+from boomerang.messaging.models import Message
 from boomerang.segments.models import Segment, SegmentMember
 
 NOW = datetime(2026, 3, 10, 12, 0)  # noon UTC: daytime where the timezone is unknown

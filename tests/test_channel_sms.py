@@ -15,8 +15,7 @@ from boomerang.channels import config as settings
 from boomerang.channels.base import Outbound
 from boomerang.channels.sms import receipt_key, twilio_signature
 from boomerang.channels.sms_text import parts, transliterate
-from boomerang.journeys.models import Message
-from boomerang.messaging.models import MessageEvent
+from boomerang.messaging.models import Message, MessageEvent
 from sms_server import ACCOUNT_SID, AUTH_TOKEN, SmsServer
 
 PHONE = "+447700900123"

@@ -19,8 +19,7 @@ from boomerang.channels.base import Outbound
 from boomerang.channels.registry import Registry
 from boomerang.channels.smtp import SmtpChannel, hook_signature, message_id
 from boomerang.customers.models import Customer
-from boomerang.journeys.models import Message
-from boomerang.messaging.models import MessageEvent
+from boomerang.messaging.models import Message, MessageEvent
 from smtp_server import SmtpServer
 
 FROM = "shop@bumerang.example"

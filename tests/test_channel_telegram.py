@@ -16,13 +16,13 @@ from typer.testing import CliRunner
 
 from boomerang.api.app import create_app
 from boomerang.api.routers import hooks_telegram
+from boomerang.bot.service import BotApi, customer_from_token, deep_link, handle_update, link_token, poll
 from boomerang.channels import config as channel_config
 from boomerang.channels.base import Button, Outbound
 from boomerang.channels.telegram import TelegramChannel
-from boomerang.channels.telegram_bot import BotApi, customer_from_token, deep_link, handle_update, link_token, poll
 from boomerang.cli import telegram as telegram_cli
 from boomerang.customers.models import Consent, Customer, Identity
-from boomerang.journeys.models import LoyaltyEntry
+from boomerang.loyalty.models import LoyaltyEntry
 from boomerang.messaging import preferences
 from telegram_server import TelegramServer, callback_update, message_update
 

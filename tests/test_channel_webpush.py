@@ -16,10 +16,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from api_helpers import Api, basic
 from boomerang.channels import config as settings
 from boomerang.channels.base import Outbound
+from boomerang.channels.models import PushSubscription
 from boomerang.channels.webpush import generate_vapid_keys, public_key
 from boomerang.core.errors import ValidationFailed
 from boomerang.customers.models import Consent
-from boomerang.messaging.models import PushSubscription
 from push_server import PushServer
 
 NOW = datetime(2025, 3, 1, 12, 0)

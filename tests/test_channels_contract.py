@@ -22,13 +22,12 @@ import sqlalchemy as sa
 from pydantic import BaseModel
 
 from boomerang.channels import config as settings
-from boomerang.channels.fake import FakeChannelLog
+from boomerang.channels.models import FakeChannelLog, InboxItem, PushSubscription
 from boomerang.channels.webpush import generate_vapid_keys
 from boomerang.config import GuardSettings
 from boomerang.core.clock import FixedClock
-from boomerang.journeys.models import Message
 from boomerang.messaging.dispatch import dispatch
-from boomerang.messaging.models import InboxItem, PushSubscription
+from boomerang.messaging.models import Message
 from messaging_data import NOW, add_customer, add_template, queue
 from push_server import PushServer
 from sms_server import ACCOUNT_SID, AUTH_TOKEN, SmsServer

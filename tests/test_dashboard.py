@@ -16,9 +16,9 @@ from fastapi.testclient import TestClient
 from tests.api_helpers import Api
 
 from boomerang.api.app import create_app
+from boomerang.auth import users as service
 from boomerang.core.errors import Conflict, ValidationFailed
 from boomerang.core.signing import load_secret
-from boomerang.dashboard import service
 from boomerang.dashboard.auth import COOKIE, MAX_AGE, Session, Signer, safe_next
 from boomerang.events.flush import flush
 from boomerang.metrics import service as metrics

@@ -17,6 +17,7 @@ from boomerang.dashboard.views.journey_graph import layout
 from boomerang.journeys import models as m
 from boomerang.journeys import runtime, service
 from boomerang.journeys.definition import parse_journey
+from boomerang.messaging.models import Message
 from test_journeys_engine import CART
 
 T0 = segments_data.NOW
@@ -258,7 +259,7 @@ def test_approve_and_reject_from_the_queue(shop):
     assert rejected.status_code == 200 and "Rejected:" in rejected.text and 'id="queue-empty"' in rejected.text
     assert _instance(ws, ids["bob"]) == ("done", "end", "exited")  # the on_reject way
     with ws.engine.connect() as conn:
-        sent = conn.execute(sa.select(m.Message.customer_id, m.Message.template)).all()
+        sent = conn.execute(sa.select(Message.customer_id, Message.template)).all()
     assert sent == [(ids["ann"], "vip_gift_kind")]
     decided = re.search(r'id="decided-list">(.*?)</table>', rejected.text, re.S).group(1)
     assert "vip_gift_kind" in decided and "mark" in decided and "rejected" in decided and "ignored" not in decided
@@ -289,7 +290,7 @@ def test_the_customer_page_lists_instances_and_messages(shop):
     service.set_status(ws, "hold", "active")
     service.enter_manually(ws, "hold", ids["cat"])
     with ws.uow.session() as s:  # what the dispatcher's guards would have made of cat's cart reminder
-        reminder = s.scalar(sa.select(m.Message).where(m.Message.customer_id == ids["cat"], m.Message.node == "remind"))
+        reminder = s.scalar(sa.select(Message).where(Message.customer_id == ids["cat"], Message.node == "remind"))
         reminder.status, reminder.reason = "suppressed", "consent: no consent for email or telegram"
     vera = _client(ws, "vera")
 
@@ -316,7 +317,7 @@ def test_the_customer_page_lists_instances_and_messages(shop):
 
     with ws.uow.session() as s:  # a message a guard put off until the morning
         s.add(
-            m.Message(
+            Message(
                 key="campaign:spring:dan",
                 source="campaign:spring",
                 customer_id=ids["dan"],

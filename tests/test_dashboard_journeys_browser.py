@@ -9,9 +9,9 @@ from __future__ import annotations
 import pytest
 
 import segments_data
+from boomerang.auth.users import create_user
 from boomerang.bootstrap import open_workspace
 from boomerang.config import Settings
-from boomerang.dashboard.service import create_user
 from boomerang.journeys import service
 from browser_support import login, need_browser, serving, shot
 from test_dashboard_journeys import VIP, run_cart

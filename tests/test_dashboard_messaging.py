@@ -15,13 +15,13 @@ from tests.test_dashboard import XSS, _csrf, _login, _user
 import segments_data
 from boomerang.api.app import create_app
 from boomerang.channels import config as channel_config
+from boomerang.channels.models import ChannelSetting
 from boomerang.config import GuardSettings
 from boomerang.events.flush import flush
 from boomerang.events.ingest import record
-from boomerang.journeys.models import Message
 from boomerang.messaging import campaigns, service, tracking
 from boomerang.messaging.dispatch import dispatch
-from boomerang.messaging.models import ChannelSetting
+from boomerang.messaging.models import Message
 from boomerang.segments import membership
 from boomerang.segments import service as segments
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import pytest
 
 import segments_data
+from boomerang.auth.users import create_user
 from boomerang.bootstrap import open_workspace
 from boomerang.config import GuardSettings, Settings
-from boomerang.dashboard.service import create_user
 from boomerang.messaging import service
 from browser_support import chart_pixels, login, need_browser, serving, shot
 from test_dashboard_messaging import SALE, run_campaign

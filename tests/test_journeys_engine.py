@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from boomerang.core.errors import ValidationFailed
+from boomerang.core.localtime import next_local_time
 from boomerang.journeys.definition import parse_journey
 from boomerang.journeys.engine import (
     AskApproval,
@@ -21,7 +22,6 @@ from boomerang.journeys.engine import (
     State,
     Wake,
     choose,
-    next_local_time,
     step,
 )
 

@@ -13,8 +13,9 @@ import segments_data
 from boomerang.events.flush import flush
 from boomerang.events.ingest import record
 from boomerang.journeys import library, runtime, service, triggers
-from boomerang.journeys import models as m
 from boomerang.journeys.definition import parse_journey
+from boomerang.loyalty.models import LoyaltyEntry
+from boomerang.messaging.models import Message
 from boomerang.segments import service as segment_service
 
 T0 = segments_data.NOW
@@ -91,17 +92,17 @@ def _treated(ws, name: str) -> None:
 def _messages(ws) -> list[tuple]:
     with ws.engine.connect() as conn:
         return conn.execute(
-            sa.select(
-                m.Message.customer_id, m.Message.node, m.Message.template, m.Message.channels, m.Message.category
-            ).order_by(m.Message.id)
+            sa.select(Message.customer_id, Message.node, Message.template, Message.channels, Message.category).order_by(
+                Message.id
+            )
         ).all()
 
 
 def _codes(ws) -> list[tuple]:
     with ws.engine.connect() as conn:
         return conn.execute(
-            sa.select(m.LoyaltyEntry.customer_id, m.LoyaltyEntry.discount_percent, m.LoyaltyEntry.expires_at).order_by(
-                m.LoyaltyEntry.at
+            sa.select(LoyaltyEntry.customer_id, LoyaltyEntry.discount_percent, LoyaltyEntry.expires_at).order_by(
+                LoyaltyEntry.at
             )
         ).all()
 

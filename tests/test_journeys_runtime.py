@@ -12,6 +12,7 @@ from boomerang.core.errors import ValidationFailed
 from boomerang.customers.models import Customer
 from boomerang.journeys import models as m
 from boomerang.journeys import runtime, service, triggers
+from boomerang.messaging.models import Message
 from test_journeys_engine import CART
 
 T0 = segments_data.NOW
@@ -29,9 +30,7 @@ def _added(customer_id: str, cart: str, at: datetime = T0) -> dict:
 def _messages(ws) -> list[tuple]:
     with ws.engine.connect() as conn:
         return conn.execute(
-            sa.select(m.Message.customer_id, m.Message.node, m.Message.status, m.Message.template).order_by(
-                m.Message.id
-            )
+            sa.select(Message.customer_id, Message.node, Message.status, Message.template).order_by(Message.id)
         ).all()
 
 

@@ -14,6 +14,8 @@ from boomerang.events.ingest import record
 from boomerang.journeys import library, service
 from boomerang.journeys import models as m
 from boomerang.journeys.simulate import simulate
+from boomerang.loyalty.models import LoyaltyEntry
+from boomerang.messaging.models import Message
 from boomerang.segments import library as segment_library
 from boomerang.segments import membership
 
@@ -79,7 +81,7 @@ def _stored(ws) -> dict[str, int]:
     with ws.engine.connect() as conn:
         return {
             model.__tablename__: conn.execute(sa.select(sa.func.count()).select_from(model)).scalar()
-            for model in (m.Instance, m.Message, m.Conversion, m.ApprovalRequest, m.LoyaltyEntry)
+            for model in (m.Instance, Message, m.Conversion, m.ApprovalRequest, LoyaltyEntry)
         }
 
 

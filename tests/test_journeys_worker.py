@@ -12,10 +12,11 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
-from boomerang.channels.fake import FakeChannelLog
+from boomerang.channels.models import FakeChannelLog
 from boomerang.customers.models import Consent, Customer
 from boomerang.journeys import models as m
 from boomerang.journeys import runtime, service
+from boomerang.messaging.models import Message
 
 CUSTOMERS = 1000
 STEPS = 5
@@ -87,7 +88,7 @@ def test_killing_the_worker_mid_run_loses_nothing_and_doubles_nothing(ws):
         for i in range(CUSTOMERS):
             runtime.enter(session, row, f"cus_{i:05d}", now)
     waiting = sa.select(sa.func.count()).select_from(m.Instance).where(m.Instance.status != "done")
-    messages = sa.select(sa.func.count()).select_from(m.Message)
+    messages = sa.select(sa.func.count()).select_from(Message)
     rng, kills = random.Random(7), 0
     while kills < 4 and _count(ws, waiting):
         before = _count(ws, messages)
@@ -102,7 +103,7 @@ def test_killing_the_worker_mid_run_loses_nothing_and_doubles_nothing(ws):
     proc = _worker(ws.settings.home)
     try:
         deadline = time.monotonic() + 120
-        queued = sa.select(sa.func.count()).select_from(m.Message).where(m.Message.status == "queued")
+        queued = sa.select(sa.func.count()).select_from(Message).where(Message.status == "queued")
         while (_count(ws, waiting) or _count(ws, queued)) and time.monotonic() < deadline:
             time.sleep(0.1)
     finally:
@@ -111,14 +112,14 @@ def test_killing_the_worker_mid_run_loses_nothing_and_doubles_nothing(ws):
     assert kills == 4
     assert _count(ws, waiting) == 0
     with ws.engine.connect() as conn:
-        per_node = dict(conn.execute(sa.select(m.Message.node, sa.func.count()).group_by(m.Message.node)).all())
+        per_node = dict(conn.execute(sa.select(Message.node, sa.func.count()).group_by(Message.node)).all())
         outcomes = dict(conn.execute(sa.select(m.Instance.outcome, sa.func.count()).group_by(m.Instance.outcome)).all())
         paths = {tuple(state["path"]) for (state,) in conn.execute(sa.select(m.Instance.state))}
         sent, distinct = conn.execute(
             sa.select(sa.func.count(), sa.func.count(sa.distinct(FakeChannelLog.message_key)))
         ).one()
         unsent = conn.execute(
-            sa.select(sa.func.count()).select_from(m.Message).where(m.Message.status != "sent")
+            sa.select(sa.func.count()).select_from(Message).where(Message.status != "sent")
         ).scalar_one()
     assert per_node == {f"s{i}": CUSTOMERS for i in range(1, STEPS + 1)}  # no step lost, none twice
     assert outcomes == {"exited": CUSTOMERS}

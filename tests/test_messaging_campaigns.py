@@ -14,9 +14,9 @@ import yaml
 from boomerang.config import GuardSettings
 from boomerang.core.clock import FixedClock
 from boomerang.core.errors import Conflict, ValidationFailed
-from boomerang.journeys.models import Message
 from boomerang.journeys.worker import tick
 from boomerang.messaging import campaigns
+from boomerang.messaging.models import Message
 from boomerang.orders.models import Order
 from messaging_data import NOW, add_customer, add_segment, add_template
 

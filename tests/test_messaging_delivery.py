@@ -11,14 +11,14 @@ import sqlalchemy as sa
 
 from api_helpers import Api
 from boomerang.channels.base import SendResult
+from boomerang.channels.models import InboxItem
 from boomerang.config import GuardSettings
 from boomerang.core.clock import FixedClock
 from boomerang.customers.models import Consent
 from boomerang.events.models import InboxEvent
-from boomerang.journeys.models import Message
 from boomerang.messaging import preferences
 from boomerang.messaging.dispatch import dispatch
-from boomerang.messaging.models import InboxItem, MessageEvent
+from boomerang.messaging.models import Message, MessageEvent
 from messaging_data import NOW, add_customer, add_template, queue
 
 

@@ -9,6 +9,8 @@ from pathlib import Path
 from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from boomerang.core.vocab import CHANNELS
+
 
 class IngestSettings(BaseModel):
     """Limits of the tracking API (Segment's own limits where it has them)."""
@@ -31,7 +33,7 @@ class FrequencyCap(BaseModel):
 
 
 class GuardSettings(BaseModel):
-    """The rules every outgoing message passes (boomerang.journeys.guards); BOOMERANG_GUARDS__... to change."""
+    """The rules every outgoing message passes (boomerang.messaging.guards); BOOMERANG_GUARDS__... to change."""
 
     global_control_share: float = Field(default=0.05, ge=0, lt=1, description="customers sent no marketing at all")
     duplicate_window_hours: float = Field(default=24, ge=0, description="the same template again within: suppressed")
@@ -52,8 +54,6 @@ class GuardSettings(BaseModel):
     @field_validator("caps")
     @classmethod
     def _cap_names(cls, caps: dict[str, FrequencyCap]) -> dict[str, FrequencyCap]:
-        from boomerang.customers.models import CHANNELS
-
         unknown = sorted(set(caps) - {"all", *CHANNELS})
         if unknown:
             raise ValueError(f"unknown channel {unknown[0]!r}; use all or one of {', '.join(CHANNELS)}")

@@ -27,6 +27,7 @@ class Base(DeclarativeBase):
 
 
 Money = sa.Numeric(18, 4, asdecimal=False)
+BigInt = sa.BigInteger().with_variant(sa.Integer, "sqlite")  # 64-bit ids; SQLite's rowid is already 64 bits
 
 
 def create_sql_engine(url: str) -> sa.Engine:

@@ -1,30 +1,14 @@
 """Every table of the operational store, imported in one place for Alembic and the metadata."""
 
-from boomerang.auth.models import ApiKey
+from boomerang.auth.models import ApiKey, User
 from boomerang.catalog.models import Product
-from boomerang.channels.fake import FakeChannelLog
+from boomerang.channels.models import ChannelSetting, FakeChannelLog, InboxItem, PushSubscription
 from boomerang.customers.models import Consent, ConsentChange, Customer, Identity, Merge
-from boomerang.dashboard.models import User
 from boomerang.db import Base
 from boomerang.events.models import InboxEvent
-from boomerang.journeys.models import (
-    ApprovalRequest,
-    Conversion,
-    Instance,
-    Journey,
-    JourneyVersion,
-    LoyaltyEntry,
-    Message,
-)
-from boomerang.messaging.models import (
-    Campaign,
-    ChannelSetting,
-    InboxItem,
-    MessageEvent,
-    Preference,
-    PushSubscription,
-    Template,
-)
+from boomerang.journeys.models import ApprovalRequest, Conversion, Instance, Journey, JourneyVersion
+from boomerang.loyalty.models import LoyaltyEntry
+from boomerang.messaging.models import Campaign, Message, MessageEvent, Preference, Template
 from boomerang.orders.models import Order, OrderLine
 from boomerang.segments.models import Segment, SegmentMember, SegmentSize, SegmentVersion
 

@@ -1,4 +1,4 @@
-"""API keys, stored as hashes only."""
+"""API keys (stored as hashes only) and dashboard users (people who log in, with a role)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from boomerang.db import Base
 
 KEY_KINDS = ("write", "secret")
+ROLES = ("viewer", "marketer", "admin")  # each may do what the ones before it may
 
 
 class ApiKey(Base):
@@ -22,3 +23,18 @@ class ApiKey(Base):
     key_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
+    username: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(sa.String(255))  # scrypt$n$r$p$salt$hash
+    role: Mapped[str] = mapped_column(sa.String(16))
+    created_at: Mapped[datetime]
+    disabled_at: Mapped[datetime | None]
+
+    @property
+    def active(self) -> bool:
+        return self.disabled_at is None

@@ -17,8 +17,8 @@ from cryptography.fernet import Fernet, InvalidToken
 from pydantic import BaseModel, SecretStr, ValidationError
 from sqlalchemy.orm import Session
 
+from boomerang.channels.models import ChannelSetting
 from boomerang.core.errors import NotFound, ValidationFailed
-from boomerang.messaging.models import ChannelSetting
 
 if TYPE_CHECKING:
     from boomerang.bootstrap import Workspace

@@ -10,29 +10,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import ClassVar
 
-import sqlalchemy as sa
 from pydantic import BaseModel
-from sqlalchemy.orm import Mapped, mapped_column
 
 from boomerang.channels.base import Outbound, SendResult
+from boomerang.channels.models import FakeChannelLog
 from boomerang.core.clock import naive_utc
-from boomerang.db import Base
-
-
-class FakeChannelLog(Base):
-    """Every message the sandbox was given. No unique key, on purpose: a second send would show."""
-
-    __tablename__ = "fake_channel_log"
-
-    id: Mapped[int] = mapped_column(
-        sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True
-    )
-    message_key: Mapped[str] = mapped_column(sa.String(200))
-    channel: Mapped[str] = mapped_column(sa.String(16))
-    customer_id: Mapped[str] = mapped_column(sa.String(40))
-    address: Mapped[str | None] = mapped_column(sa.String(320))
-    template: Mapped[str] = mapped_column(sa.String(200))
-    at: Mapped[datetime]
 
 
 class FakeChannel:

@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from pydantic import BaseModel, Field
 
 from boomerang.channels.base import Outbound, SendResult
+from boomerang.channels.models import InboxItem
 from boomerang.core.clock import naive_utc
-from boomerang.messaging.models import InboxItem
 
 
 class InAppChannel:

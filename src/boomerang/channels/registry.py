@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 
 from boomerang.channels import config as settings
 from boomerang.channels.base import Channel, ChannelUnavailable
+from boomerang.channels.models import ChannelSetting
 from boomerang.core.errors import BoomerangError
-from boomerang.messaging.models import ChannelSetting
 
 if TYPE_CHECKING:
     from boomerang.bootstrap import Workspace

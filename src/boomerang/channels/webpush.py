@@ -27,7 +27,7 @@ from requests.adapters import HTTPAdapter
 
 from boomerang.channels.base import Outbound, SendResult
 from boomerang.channels.http_results import from_status
-from boomerang.messaging.models import PushSubscription
+from boomerang.channels.models import PushSubscription
 
 if TYPE_CHECKING:
     from boomerang.channels.registry import ChannelContext

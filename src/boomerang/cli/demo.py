@@ -29,9 +29,9 @@ def demo(
 ) -> None:
     """Load a realistic demo shop (catalog, customers, a year of behaviour) and start the server."""
     from boomerang.auth.service import create_key
+    from boomerang.auth.users import demo_admin
     from boomerang.cli.app import print_summary, run_server
     from boomerang.core.clock import naive_utc
-    from boomerang.dashboard.service import demo_admin
     from boomerang.demo.simulator import SimConfig, estimate_events, simulate
     from boomerang.events.bulk import LoadResult, load
     from boomerang.journeys import library as journey_library

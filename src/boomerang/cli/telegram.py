@@ -22,7 +22,7 @@ def link(
     as_json: JsonOpt = False,
 ) -> None:
     """The t.me link that links a customer's Telegram chat to their profile when they press Start."""
-    from boomerang.channels.telegram_bot import bot_api, deep_link
+    from boomerang.bot.service import bot_api, deep_link
     from boomerang.messaging import preferences
 
     with failures():
@@ -59,7 +59,7 @@ def poll(
     ctx: typer.Context, once: Annotated[bool, typer.Option(help="handle the updates waiting now, then exit")] = False
 ) -> None:
     """Receive the bot's updates by long polling until interrupted (instead of a webhook)."""
-    from boomerang.channels import telegram_bot
+    from boomerang.bot import service as bot
 
     handled = 0
 
@@ -72,9 +72,7 @@ def poll(
         ws = workspace(ctx)
         with console.status("polling Telegram (Ctrl-C to stop)") as status:
             try:
-                handled = telegram_bot.poll(
-                    ws, timeout=0 if once else 25, max_rounds=1 if once else None, on_round=progress
-                )
+                handled = bot.poll(ws, timeout=0 if once else 25, max_rounds=1 if once else None, on_round=progress)
             except KeyboardInterrupt:
                 pass
     console.print(f"{handled:,} updates handled")

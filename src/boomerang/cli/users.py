@@ -7,9 +7,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from boomerang.auth.users import create_user, disable_user, list_users
 from boomerang.cli.output import console, emit_json, failures, workspace
 from boomerang.core.clock import naive_utc
-from boomerang.dashboard.service import create_user, disable_user, list_users
 
 app = typer.Typer(help="Dashboard users: viewer, marketer or admin.", no_args_is_help=True)
 

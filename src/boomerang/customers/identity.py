@@ -13,24 +13,11 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from boomerang.channels.models import PushSubscription
 from boomerang.core.ids import new_id
+from boomerang.core.vocab import PROFILE_FIELDS
 from boomerang.customers.models import Consent, ConsentChange, Customer, Identity, Merge
-from boomerang.messaging.models import PushSubscription
 from boomerang.orders.models import Order
-
-PROFILE_FIELDS = (
-    "external_id",
-    "email",
-    "phone",
-    "telegram_chat_id",
-    "first_name",
-    "last_name",
-    "birthday",
-    "city",
-    "country",
-    "timezone",
-    "locale",
-)
 
 
 class Resolver:

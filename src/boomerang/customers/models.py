@@ -11,7 +11,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 from boomerang.db import Base
 
 IDENTITY_KINDS = ("user", "anonymous", "email", "phone", "telegram", "device")
-CHANNELS = ("email", "sms", "telegram", "webpush", "inapp")
 
 
 class Customer(Base):

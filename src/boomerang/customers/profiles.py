@@ -9,7 +9,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from boomerang.core.errors import ValidationFailed
-from boomerang.customers.models import CHANNELS, Consent, ConsentChange, Customer
+from boomerang.core.vocab import CHANNELS
+from boomerang.customers.models import Consent, ConsentChange, Customer
 
 # Segment trait names (and a few common spellings) -> profile columns.
 TRAIT_COLUMNS = {

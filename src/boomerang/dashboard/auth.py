@@ -20,7 +20,7 @@ import orjson
 from fastapi import Request
 from fastapi.responses import Response
 
-from boomerang.dashboard.models import ROLES, User
+from boomerang.auth.models import ROLES, User
 
 COOKIE = "boomerang_session"
 MAX_AGE = 12 * 3600

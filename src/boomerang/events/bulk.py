@@ -17,31 +17,19 @@ import sqlalchemy as sa
 from boomerang.bootstrap import Workspace
 from boomerang.catalog.models import Product
 from boomerang.core.clock import naive_utc
+from boomerang.core.vocab import CHANNELS, PROFILE_FIELDS
 from boomerang.customers import bulk as customers_bulk
-from boomerang.customers.models import CHANNELS, Customer
+from boomerang.customers.models import Customer
 from boomerang.db import upsert
 from boomerang.events.log import EVENT_COLUMNS
 from boomerang.orders.models import Order, OrderLine
-
-CUSTOMER_FIELDS = (
-    "email",
-    "phone",
-    "telegram_chat_id",
-    "first_name",
-    "last_name",
-    "birthday",
-    "city",
-    "country",
-    "timezone",
-    "locale",
-)
 
 
 @dataclass
 class Chunk:
     """Frames to load together. Customers are named by `external_id` everywhere.
 
-    - customers: external_id, then any of CUSTOMER_FIELDS
+    - customers: external_id, then any of the profile fields (core.vocab.PROFILE_FIELDS)
     - products: sku, then any Product column
     - orders: id, external_id (empty for an anonymous order), status, placed_at, total, and any Order column
     - lines: order_id, line_no, sku, name, category, quantity, unit_price
@@ -88,7 +76,7 @@ def load(ws: Workspace, chunk: Chunk, *, source: str) -> LoadResult:
         ids = customers_bulk.ensure(session, "user", external_ids, now=now)
 
         if chunk.customers is not None and not chunk.customers.empty:
-            columns = [c for c in CUSTOMER_FIELDS if c in chunk.customers]
+            columns = [c for c in PROFILE_FIELDS if c != "external_id" and c in chunk.customers]
             if columns:
                 rows = _records(chunk.customers[["external_id", *columns]])
                 for row in rows:

@@ -8,15 +8,13 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from boomerang.db import Base
+from boomerang.db import Base, BigInt
 
 
 class InboxEvent(Base):
     __tablename__ = "event_inbox"
 
-    id: Mapped[int] = mapped_column(
-        sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True
-    )
+    id: Mapped[int] = mapped_column(BigInt, primary_key=True, autoincrement=True)
     message_id: Mapped[str] = mapped_column(sa.String(128), unique=True)
     type: Mapped[str] = mapped_column(sa.String(16))
     event: Mapped[str] = mapped_column(sa.String(255))

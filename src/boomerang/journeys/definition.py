@@ -21,10 +21,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from boomerang.core.errors import ValidationFailed
-from boomerang.customers.models import CHANNELS
+from boomerang.core.vocab import CHANNELS, Category
 from boomerang.segments.definition import NAME, FieldError, parse_rule
 
-CATEGORIES = ("transactional", "triggered", "promotional")  # priority, highest first
 TIME = re.compile(r"([01]\d|2[0-3]):[0-5]\d")
 RESERVED = {"approvals", "validate", "new"}
 
@@ -274,7 +273,7 @@ class Journey(_Strict):
     name: str
     title: str = ""
     description: str = ""
-    category: Literal["transactional", "triggered", "promotional"] = "triggered"
+    category: Category = "triggered"
     purpose: Literal["first_purchase", "repeat_purchase", "reactivation", "loyalty", "feedback"] | None = Field(
         default=None,
         description="the business goal in the segment x goal x channel matrix (read from goal and "

@@ -28,6 +28,8 @@ from boomerang.journeys.engine import (
     SetAttribute,
     State,
 )
+from boomerang.loyalty.models import LoyaltyEntry
+from boomerang.messaging.models import Message
 
 INSTANCE_FIELDS = ("status", "node", "wake_at", "waiting_for", "outcome", "state", "updated_at", "ended_at")
 
@@ -187,10 +189,10 @@ class Batch:
                 self.changed,
             )
         for model, rows in (
-            (m.Message, self.messages),
+            (Message, self.messages),
             (m.Conversion, self.conversions),
             (m.ApprovalRequest, self.approvals),
-            (m.LoyaltyEntry, self.loyalty),
+            (LoyaltyEntry, self.loyalty),
         ):
             if rows:
                 conn.execute(insert_ignore(session, model.__table__), rows)

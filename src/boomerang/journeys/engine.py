@@ -8,12 +8,12 @@ each command carries an idempotency key made of the instance, the node and its v
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from boomerang.core.buckets import pick
+from boomerang.core.localtime import next_local_time
 from boomerang.journeys.definition import (
     Approval,
     Branch,
@@ -23,6 +23,7 @@ from boomerang.journeys.definition import (
     Send,
     Split,
     UpdateProfile,
+    Variant,
     Wait,
     WaitEvent,
     WaitUntil,
@@ -289,35 +290,6 @@ def _run(
         node_id = node.next
 
 
-def bucket(text: str) -> float:
-    """A stable number in [0, 1) for `text` (the same on every machine and run)."""
-    return int(hashlib.sha256(text.encode()).hexdigest()[:12], 16) / 16**12
-
-
-def choose(split: Split, customer_id: str, salt: str):
+def choose(split: Split, customer_id: str, salt: str) -> Variant:
     """The customer's variant: stable, in proportion to the weights."""
-    point = bucket(f"{salt}:{customer_id}") * sum(v.weight for v in split.variants)
-    for variant in split.variants:
-        point -= variant.weight
-        if point < 0:
-            return variant
-    return split.variants[-1]
-
-
-def zone_of(name: str | None) -> ZoneInfo:
-    """The customer's timezone; UTC when unknown or not a valid IANA name."""
-    try:
-        return ZoneInfo(name) if name else ZoneInfo("UTC")
-    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder of zones such as "America"
-        return ZoneInfo("UTC")
-
-
-def next_local_time(now: datetime, hhmm: str, timezone: str | None) -> datetime:
-    """The next moment (naive UTC, after `now`) when the customer's clock shows `hhmm`."""
-    zone = zone_of(timezone)
-    local = now.replace(tzinfo=ZoneInfo("UTC")).astimezone(zone)
-    hour, minute = map(int, hhmm.split(":"))
-    target = local.replace(hour=hour, minute=minute, second=0, microsecond=0)
-    if target <= local:
-        target = (target + timedelta(days=1)).replace(hour=hour, minute=minute)
-    return target.astimezone(ZoneInfo("UTC")).replace(tzinfo=None)
+    return pick(split.variants, [v.weight for v in split.variants], f"{salt}:{customer_id}")

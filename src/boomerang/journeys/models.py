@@ -1,5 +1,5 @@
-"""Journeys in the operational store: definitions and versions, instances with their timers, the message
-outbox (the delivery log), conversions, approvals, and the small loyalty ledger journeys act on.
+"""Journeys in the operational store: definitions and versions, instances with their timers, conversions
+and approval requests.
 
 An instance's timer is its `wake_at`: workers claim due instances with FOR UPDATE SKIP LOCKED on
 PostgreSQL. Every side effect is a row keyed by an idempotency key (instance, node, visit), written
@@ -65,40 +65,6 @@ class Instance(Base):
     updated_at: Mapped[datetime]
 
 
-class Message(Base):
-    """The outbox and delivery log: every message a journey or campaign wanted to send, and what became of it."""
-
-    __tablename__ = "messages"
-    __table_args__ = (
-        sa.Index("ix_messages_due", "status", "send_after", "id"),  # the outbox in claiming order
-        sa.Index("ix_messages_source", "source", "status"),  # a campaign's or journey's messages
-        sa.Index("ix_messages_customer", "customer_id", "created_at"),
-    )
-
-    id: Mapped[int] = mapped_column(
-        sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True
-    )
-    key: Mapped[str] = mapped_column(sa.String(200), unique=True)  # idempotency: instance, node, visit
-    source: Mapped[str] = mapped_column(sa.String(100))  # journey:<name> or campaign:<name>
-    instance_id: Mapped[str | None] = mapped_column(sa.String(40), index=True)
-    node: Mapped[str | None] = mapped_column(sa.String(100))
-    customer_id: Mapped[str] = mapped_column(sa.String(40))
-    channels: Mapped[list[str]]  # in order of preference
-    channel: Mapped[str | None] = mapped_column(sa.String(16))  # the one used
-    template: Mapped[str] = mapped_column(sa.String(200))
-    category: Mapped[str] = mapped_column(sa.String(16))  # transactional, triggered, promotional
-    when_capped: Mapped[str] = mapped_column(sa.String(8), default="defer")  # defer or drop
-    # queued, sending, sent, delivered, opened, clicked, bounced, complained, unsubscribed, suppressed, held_out, failed
-    status: Mapped[str] = mapped_column(sa.String(16))
-    reason: Mapped[str | None] = mapped_column(sa.Text())  # why suppressed, deferred or failed
-    send_after: Mapped[datetime]
-    attempts: Mapped[int] = mapped_column(default=0)
-    created_at: Mapped[datetime]
-    sent_at: Mapped[datetime | None]
-    variant: Mapped[str | None] = mapped_column(sa.String(32))  # a campaign's A/B variant
-    provider_id: Mapped[str | None] = mapped_column(sa.String(255), index=True)  # for receipts and bounces
-
-
 class Conversion(Base):
     __tablename__ = "journey_conversions"
 
@@ -126,19 +92,3 @@ class ApprovalRequest(Base):
     decided_by: Mapped[str | None] = mapped_column(sa.String(64))
     created_at: Mapped[datetime]
     decided_at: Mapped[datetime | None]
-
-
-class LoyaltyEntry(Base):
-    """Points awarded and promo codes issued by journeys, until the loyalty programme has its own ledger."""
-
-    __tablename__ = "loyalty_entries"
-
-    key: Mapped[str] = mapped_column(sa.String(200), primary_key=True)  # idempotency
-    customer_id: Mapped[str] = mapped_column(sa.String(40), index=True)
-    kind: Mapped[str] = mapped_column(sa.String(16))  # points, promo_code
-    points: Mapped[int | None]
-    code: Mapped[str | None] = mapped_column(sa.String(32), unique=True)
-    discount_percent: Mapped[float | None]
-    expires_at: Mapped[datetime | None]
-    source: Mapped[str] = mapped_column(sa.String(100))
-    at: Mapped[datetime]

@@ -17,13 +17,14 @@ from typing import Any
 import sqlalchemy as sa
 
 from boomerang.bootstrap import Workspace
+from boomerang.core.buckets import bucket
 from boomerang.core.errors import NotFound, ValidationFailed
 from boomerang.core.ids import new_id
 from boomerang.customers.models import Customer
 from boomerang.journeys import models as m
 from boomerang.journeys.definition import Journey
 from boomerang.journeys.effects import Batch, Live
-from boomerang.journeys.engine import Decided, Evaluated, Happened, Input, Start, State, Wake, bucket, step
+from boomerang.journeys.engine import Decided, Evaluated, Happened, Input, Start, State, Wake, step
 from boomerang.journeys.service import definition_of
 from boomerang.messaging.tracking import EVENT_NAMES
 from boomerang.segments import profiles

@@ -19,6 +19,7 @@ from boomerang.journeys.definition import (
     Send,
     parse_journey,
 )
+from boomerang.messaging.models import Message
 from boomerang.segments.matrix import Usage
 from boomerang.segments.models import Segment
 
@@ -126,9 +127,9 @@ def stats(ws: Workspace, name: str) -> dict[str, Any]:
             .group_by(m.Instance.control, m.Instance.status, m.Instance.node)
         ).all()
         messages = session.execute(
-            sa.select(m.Message.node, m.Message.status, sa.func.count())
-            .where(m.Message.source == f"journey:{name}")
-            .group_by(m.Message.node, m.Message.status)
+            sa.select(Message.node, Message.status, sa.func.count())
+            .where(Message.source == f"journey:{name}")
+            .group_by(Message.node, Message.status)
         ).all()
         conversions = session.execute(
             sa.select(m.Conversion.control, sa.func.count(), sa.func.sum(m.Conversion.revenue))

@@ -29,6 +29,7 @@ import orjson
 import sqlalchemy as sa
 
 from boomerang.bootstrap import Workspace
+from boomerang.core.buckets import bucket
 from boomerang.core.errors import NotFound, ValidationFailed
 from boomerang.customers.models import Customer
 from boomerang.journeys import models as m
@@ -55,7 +56,6 @@ from boomerang.journeys.engine import (
     Start,
     State,
     Wake,
-    bucket,
     step,
 )
 from boomerang.journeys.runtime import happened

@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 
 from boomerang.bootstrap import Workspace
-from boomerang.journeys.definition import CATEGORIES
-from boomerang.journeys.guards import Outgoing, Sent, decide
+from boomerang.core.vocab import rank
 from boomerang.messaging.dispatch import load_contexts
+from boomerang.messaging.guards import Outgoing, Sent, decide
 
 MAX_TRIES = 20  # a message deferred this many times is counted as still deferred
 WEEK = timedelta(days=7)
@@ -34,7 +34,7 @@ def apply_guards(ws: Workspace, messages: list, *, start: datetime, end: datetim
         ctx.recent.clear()  # the history is the simulated one: every journey here is replayed from the start
     window = timedelta(hours=settings.longest_window)
     seq = itertools.count()
-    queue = [(msg.at, _rank(msg.category), next(seq), msg, 0) for msg in messages]
+    queue = [(msg.at, rank(msg.category), next(seq), msg, 0) for msg in messages]
     heapq.heapify(queue)
     out: dict[str, dict[str, Any]] = defaultdict(_empty)
     sent_at: dict[str, list] = defaultdict(list)
@@ -66,7 +66,7 @@ def apply_guards(ws: Workspace, messages: list, *, start: datetime, end: datetim
                     c["deferred"][decision.guard] += 1
             until = max(decision.until or now, now + timedelta(seconds=1))
             if until < end and tries < MAX_TRIES:
-                heapq.heappush(queue, (until, _rank(msg.category), next(seq), msg, tries + 1))
+                heapq.heappush(queue, (until, rank(msg.category), next(seq), msg, tries + 1))
             else:
                 for c in counts:
                     c["deferred_past_end"] += 1
@@ -109,7 +109,3 @@ class _Sent:
 
 def _empty() -> dict[str, Any]:
     return {"sent": 0, "by_channel": Counter(), "suppressed": Counter(), "deferred": Counter(), "deferred_past_end": 0}
-
-
-def _rank(category: str) -> int:
-    return CATEGORIES.index(category) if category in CATEGORIES else len(CATEGORIES)

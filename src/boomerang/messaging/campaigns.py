@@ -13,17 +13,18 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
+from boomerang.core.buckets import bucket
 from boomerang.core.clock import naive_utc
 from boomerang.core.errors import Conflict, NotFound, ValidationFailed
-from boomerang.customers.models import CHANNELS, Customer
-from boomerang.journeys.engine import bucket, next_local_time
-from boomerang.journeys.models import Message
-from boomerang.messaging.models import Campaign, MessageEvent, Template
+from boomerang.core.localtime import next_local_time
+from boomerang.core.vocab import CHANNELS, Category
+from boomerang.customers.models import Customer
+from boomerang.messaging.models import Campaign, Message, MessageEvent, Template
 from boomerang.orders.models import Order
 from boomerang.segments.models import Segment, SegmentMember
 
@@ -47,7 +48,7 @@ class CampaignDefinition(BaseModel, extra="forbid"):
     template: str | None = None  # one message, or `variants`
     variants: list[Variant] = []
     channels: list[str] = Field(default_factory=lambda: ["email"], min_length=1)
-    category: Literal["transactional", "triggered", "promotional"] = "promotional"
+    category: Category = "promotional"
     holdout_percent: float = Field(default=10, ge=0, lt=100)
     send_at: datetime | None = None  # when scheduling without a time: at once
     local_time: str | None = Field(default=None, pattern=r"^([01]\d|2[0-3]):[0-5]\d$")

@@ -18,10 +18,10 @@ from sqlalchemy.orm import Session
 from boomerang.catalog.models import Product
 from boomerang.channels.base import Button, Outbound
 from boomerang.core.errors import BoomerangError
-from boomerang.journeys.models import Instance, Message
+from boomerang.journeys.models import Instance
 from boomerang.messaging import templates, tracking
 from boomerang.messaging.context import ContextLoader, product_dict
-from boomerang.messaging.models import Template
+from boomerang.messaging.models import Message, Template
 
 if TYPE_CHECKING:
     from boomerang.bootstrap import Workspace

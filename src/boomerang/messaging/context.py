@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from boomerang.catalog.models import Product
 from boomerang.customers.models import Customer
-from boomerang.journeys.models import LoyaltyEntry
+from boomerang.loyalty.models import LoyaltyEntry
 from boomerang.orders.models import Order, OrderLine
 
 CHUNK = 500

@@ -13,12 +13,11 @@ from boomerang.core.clock import naive_utc
 from boomerang.core.errors import NotFound, ValidationFailed
 from boomerang.core.ids import new_id
 from boomerang.customers.models import Customer
-from boomerang.journeys.guards import Outgoing, decide
-from boomerang.journeys.models import Message
 from boomerang.messaging import service, templates
 from boomerang.messaging.compose import CannotCompose, Composer
 from boomerang.messaging.dispatch import deliver, load_contexts, send_one, settle
-from boomerang.messaging.models import MessageEvent
+from boomerang.messaging.guards import Outgoing, decide
+from boomerang.messaging.models import Message, MessageEvent
 
 if TYPE_CHECKING:
     from boomerang.bootstrap import Workspace

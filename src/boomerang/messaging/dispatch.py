@@ -33,13 +33,12 @@ from sqlalchemy.orm import Session
 from boomerang.channels.base import ChannelUnavailable, Outbound, SendResult
 from boomerang.config import GuardSettings
 from boomerang.core.clock import naive_utc
-from boomerang.customers.models import CHANNELS, Consent, Customer
-from boomerang.journeys.definition import CATEGORIES
-from boomerang.journeys.guards import Context, Decision, Outgoing, Sent, decide, in_global_control
-from boomerang.journeys.models import Message
+from boomerang.core.vocab import ADDRESS_FIELDS, CHANNELS, rank
+from boomerang.customers.models import Consent, Customer
 from boomerang.messaging import tracking
 from boomerang.messaging.compose import CannotCompose, Composer
-from boomerang.messaging.models import Preference
+from boomerang.messaging.guards import Context, Decision, Outgoing, Sent, decide, in_global_control
+from boomerang.messaging.models import Message, Preference
 from boomerang.messaging.preferences import FREQUENCIES
 
 if TYPE_CHECKING:
@@ -51,7 +50,7 @@ MAX_ATTEMPTS = 5
 BACKOFF_SECONDS = 30
 CHUNK = 500  # ids per IN (...) list
 OUTCOMES = ("sent", "suppressed", "deferred", "retrying", "failed")
-ADDRESSES = ("email", "phone", "telegram_chat_id")
+ADDRESSES = tuple(ADDRESS_FIELDS.values())
 PROFILE = (Customer.id, Customer.merged_into_id, Customer.timezone, *(getattr(Customer, f) for f in ADDRESSES))
 # a message in one of these reached (or may have reached) the customer: the guards count it
 SENT = ("sending", "sent", "delivered", "opened", "clicked", "complained", "unsubscribed")
@@ -117,7 +116,7 @@ def _decide_batch(ws: Workspace, session: Session, now: datetime, limit: int, co
     outgoing: list[Sending] = []
     adapters: dict[str, Any] = {}  # per batch: the registry is asked once per channel
     with session.no_autoflush:  # the batch's changes are written once, at commit
-        for message in sorted(messages, key=lambda m: (_rank(m.category), m.send_after, m.id)):
+        for message in sorted(messages, key=lambda m: (rank(m.category), m.send_after, m.id)):
             _decide_one(ws, session, message, contexts[message.customer_id], composer, now, counts, outgoing, adapters)
     return outgoing
 
@@ -333,7 +332,3 @@ def _in_chunks(session: Session, query: Callable[[list[str]], sa.Select], ids: s
     for start in range(0, len(ordered), CHUNK):
         rows += session.execute(query(ordered[start : start + CHUNK])).all()
     return rows
-
-
-def _rank(category: str) -> int:
-    return CATEGORIES.index(category) if category in CATEGORIES else len(CATEGORIES)

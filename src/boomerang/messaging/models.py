@@ -1,6 +1,5 @@
-"""Messaging in the operational store: channel settings, templates, delivery events, preferences,
-the in-app inbox, web push subscriptions and campaigns. Messages themselves are the journeys' outbox
-(`boomerang.journeys.models.Message`), which is the delivery log."""
+"""Messaging in the operational store: the outbox and delivery log (`messages`), what happened to each
+message after it left, templates, customers' preferences and campaigns."""
 
 from __future__ import annotations
 
@@ -10,21 +9,39 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from boomerang.db import Base
-
-BIGINT = sa.BigInteger().with_variant(sa.Integer, "sqlite")
+from boomerang.db import Base, BigInt
 
 
-class ChannelSetting(Base):
-    """One channel's provider and configuration; secret fields are stored encrypted (channels.config)."""
+class Message(Base):
+    """The outbox and delivery log: every message a journey or campaign wanted to send, and what became of it."""
 
-    __tablename__ = "channel_settings"
+    __tablename__ = "messages"
+    __table_args__ = (
+        sa.Index("ix_messages_due", "status", "send_after", "id"),  # the outbox in claiming order
+        sa.Index("ix_messages_source", "source", "status"),  # a campaign's or journey's messages
+        sa.Index("ix_messages_customer", "customer_id", "created_at"),
+    )
 
-    channel: Mapped[str] = mapped_column(sa.String(16), primary_key=True)
-    provider: Mapped[str] = mapped_column(sa.String(32))  # smtp, telegram, generic, twilio, vapid, sandbox...
-    enabled: Mapped[bool] = mapped_column(default=True)
-    config: Mapped[dict[str, Any]]  # secrets as {"encrypted": "<fernet token>"}
-    updated_at: Mapped[datetime]
+    id: Mapped[int] = mapped_column(BigInt, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(sa.String(200), unique=True)  # idempotency: instance, node, visit
+    source: Mapped[str] = mapped_column(sa.String(100))  # journey:<name> or campaign:<name>
+    instance_id: Mapped[str | None] = mapped_column(sa.String(40), index=True)
+    node: Mapped[str | None] = mapped_column(sa.String(100))
+    customer_id: Mapped[str] = mapped_column(sa.String(40))
+    channels: Mapped[list[str]]  # in order of preference
+    channel: Mapped[str | None] = mapped_column(sa.String(16))  # the one used
+    template: Mapped[str] = mapped_column(sa.String(200))
+    category: Mapped[str] = mapped_column(sa.String(16))  # transactional, triggered, promotional
+    when_capped: Mapped[str] = mapped_column(sa.String(8), default="defer")  # defer or drop
+    # queued, sending, sent, delivered, opened, clicked, bounced, complained, unsubscribed, suppressed, held_out, failed
+    status: Mapped[str] = mapped_column(sa.String(16))
+    reason: Mapped[str | None] = mapped_column(sa.Text())  # why suppressed, deferred or failed
+    send_after: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+    variant: Mapped[str | None] = mapped_column(sa.String(32))  # a campaign's A/B variant
+    provider_id: Mapped[str | None] = mapped_column(sa.String(255), index=True)  # for receipts and bounces
 
 
 class Template(Base):
@@ -47,8 +64,8 @@ class MessageEvent(Base):
     __tablename__ = "message_events"
     __table_args__ = (sa.Index("ix_message_events_message", "message_id", "kind"),)
 
-    id: Mapped[int] = mapped_column(BIGINT, primary_key=True, autoincrement=True)
-    message_id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"))
+    id: Mapped[int] = mapped_column(BigInt, primary_key=True, autoincrement=True)
+    message_id: Mapped[int] = mapped_column(BigInt)
     kind: Mapped[str] = mapped_column(sa.String(16))
     detail: Mapped[str | None] = mapped_column(sa.Text())  # the link clicked, the bounce's diagnostic
     at: Mapped[datetime]
@@ -63,37 +80,6 @@ class Preference(Base):
     topics_off: Mapped[list[str]] = mapped_column(default=list)
     frequency: Mapped[str] = mapped_column(sa.String(16), default="normal")  # normal, weekly, monthly
     updated_at: Mapped[datetime]
-
-
-class InboxItem(Base):
-    """An in-app message waiting for the customer's app to fetch it."""
-
-    __tablename__ = "inbox_items"
-    __table_args__ = (sa.Index("ix_inbox_items_customer", "customer_id", "created_at"),)
-
-    id: Mapped[int] = mapped_column(BIGINT, primary_key=True, autoincrement=True)
-    message_key: Mapped[str] = mapped_column(sa.String(200), unique=True)  # one item per message, ever
-    message_id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"))
-    customer_id: Mapped[str] = mapped_column(sa.String(40))
-    title: Mapped[str] = mapped_column(sa.String(255), default="")
-    body: Mapped[str] = mapped_column(sa.Text(), default="")
-    url: Mapped[str | None] = mapped_column(sa.Text())
-    created_at: Mapped[datetime]
-    expires_at: Mapped[datetime | None]
-    read_at: Mapped[datetime | None]
-    clicked_at: Mapped[datetime | None]
-
-
-class PushSubscription(Base):
-    """A browser's web push subscription (the PushSubscription JSON of the Push API)."""
-
-    __tablename__ = "push_subscriptions"
-
-    endpoint: Mapped[str] = mapped_column(sa.String(1000), primary_key=True)
-    customer_id: Mapped[str] = mapped_column(sa.String(40), index=True)
-    p256dh: Mapped[str] = mapped_column(sa.String(200))
-    auth: Mapped[str] = mapped_column(sa.String(100))
-    created_at: Mapped[datetime]
 
 
 class Campaign(Base):

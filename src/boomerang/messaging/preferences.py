@@ -11,8 +11,9 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from boomerang.core.errors import NotFound, ValidationFailed
+from boomerang.core.vocab import CHANNELS
 from boomerang.customers import profiles
-from boomerang.customers.models import CHANNELS, Consent, Customer
+from boomerang.customers.models import Consent, Customer
 from boomerang.messaging.models import Preference
 
 TOPICS = {

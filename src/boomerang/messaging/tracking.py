@@ -19,11 +19,11 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from boomerang.core.errors import ValidationFailed
+from boomerang.core.vocab import CHANNELS
 from boomerang.customers import profiles
-from boomerang.customers.models import CHANNELS, Customer
+from boomerang.customers.models import Customer
 from boomerang.events.models import inbox
-from boomerang.journeys.models import Message
-from boomerang.messaging.models import MessageEvent
+from boomerang.messaging.models import Message, MessageEvent
 
 if TYPE_CHECKING:
     from boomerang.bootstrap import Workspace

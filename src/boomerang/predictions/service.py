@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from boomerang.bootstrap import Workspace
 from boomerang.core.errors import ValidationFailed
-from boomerang.customers.models import CHANNELS
+from boomerang.core.vocab import CHANNELS
 from boomerang.metrics import rfm, source, traits
 from boomerang.metrics.engine import events_table
 from boomerang.metrics.service import consent_changes

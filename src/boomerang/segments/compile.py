@@ -21,6 +21,7 @@ from typing import Any
 import ibis
 from ibis import _
 
+from boomerang.core.vocab import ADDRESS_FIELDS
 from boomerang.metrics import source
 from boomerang.segments.definition import (
     MEASURES,
@@ -39,7 +40,6 @@ from boomerang.segments.definition import (
     Trait,
 )
 
-ADDRESS = {"email": "email", "sms": "phone", "telegram": "telegram_chat_id"}  # channels that need one
 TRAIT_COLUMNS = {"lifecycle_stage": "stage"}  # trait name -> column of its table, where they differ
 HASH_SPACE = 16**4  # buckets come from the first four hex digits of md5(salt:customer_id)
 
@@ -298,11 +298,13 @@ class Compiler:
         c = self.t.consents
         granted = c.filter((c.channel == leaf.reachable) & c.granted).select("customer_id")
         p = self._scoped(self.t.profiles)
-        address = p[ADDRESS[leaf.reachable]].notnull() if leaf.reachable in ADDRESS else ibis.literal(True)
+        address = (
+            p[ADDRESS_FIELDS[leaf.reachable]].notnull() if leaf.reachable in ADDRESS_FIELDS else ibis.literal(True)
+        )
         table = p.left_join(granted.mutate(ok=ibis.literal(True)), "customer_id").select(
             customer_id=p.customer_id, value=address & _.ok.fill_null(False)
         )
-        how = f"consent and {ADDRESS[leaf.reachable]}" if leaf.reachable in ADDRESS else "consent"
+        how = f"consent and {ADDRESS_FIELDS[leaf.reachable]}" if leaf.reachable in ADDRESS_FIELDS else "consent"
         return Values(table, False, lambda v: v, f"reachable by {leaf.reachable} ({how})")
 
     def _bucket(self, leaf: Bucket) -> Values:

@@ -21,25 +21,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from boomerang.core.errors import ValidationFailed
-from boomerang.customers.models import CHANNELS
+from boomerang.core.vocab import CHANNELS, PROFILE_FIELDS, SEEN_FIELDS
 
 # Profile fields a rule can test, by type; `attributes.<key>` reaches the free-form attributes.
-PROFILE_FIELDS: dict[str, str] = {
-    "external_id": "string",
-    "email": "string",
-    "phone": "string",
-    "telegram_chat_id": "string",
-    "first_name": "string",
-    "last_name": "string",
-    "city": "string",
-    "country": "string",
-    "timezone": "string",
-    "locale": "string",
-    "birthday": "date",
-    "first_seen_at": "date",
-    "last_seen_at": "date",
-    "created_at": "date",
-}
+RULE_FIELDS: dict[str, str] = {**PROFILE_FIELDS, **SEEN_FIELDS}
 # Computed traits: the table they come from and their type.
 TRAITS: dict[str, tuple[str, str]] = {
     "rfm_group": ("rfm", "string"),
@@ -172,21 +157,19 @@ class Attribute(_Rule):
 
     @model_validator(mode="after")
     def _fits(self) -> Attribute:
-        if self.attribute not in PROFILE_FIELDS and not re.fullmatch(
-            r"attributes\.[A-Za-z0-9_\-]{1,100}", self.attribute
-        ):
+        if self.attribute not in RULE_FIELDS and not re.fullmatch(r"attributes\.[A-Za-z0-9_\-]{1,100}", self.attribute):
             raise FieldError(
                 "attribute",
                 f"unknown profile field {self.attribute!r}; use one of "
-                f"{', '.join(sorted(PROFILE_FIELDS))} or attributes.<key>",
+                f"{', '.join(sorted(RULE_FIELDS))} or attributes.<key>",
             )
         _check_value(self.op, self.value, self.kind)
         return self
 
     @property
     def kind(self) -> str:
-        if self.attribute in PROFILE_FIELDS:
-            return PROFILE_FIELDS[self.attribute]
+        if self.attribute in RULE_FIELDS:
+            return RULE_FIELDS[self.attribute]
         if self.type:
             return self.type
         if self.op in OPERATORS["date"] - OPERATORS["string"]:

@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from boomerang.bootstrap import Workspace
-from boomerang.customers.models import CHANNELS
+from boomerang.core.vocab import CHANNELS
 from boomerang.segments.models import Segment
 
 GOALS = ("first_purchase", "repeat_purchase", "reactivation", "loyalty", "feedback")

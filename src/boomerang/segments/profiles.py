@@ -16,9 +16,9 @@ import sqlalchemy as sa
 from boomerang.bootstrap import Workspace
 from boomerang.core.clock import naive_utc
 from boomerang.customers.models import Consent, Customer
-from boomerang.segments.definition import PROFILE_FIELDS
+from boomerang.segments.definition import RULE_FIELDS
 
-FIELDS = [f for f in PROFILE_FIELDS]
+FIELDS = [f for f in RULE_FIELDS]
 DDL = [
     "CREATE TABLE IF NOT EXISTS profiles (customer_id VARCHAR PRIMARY KEY, external_id VARCHAR, email VARCHAR, "
     "phone VARCHAR, telegram_chat_id VARCHAR, first_name VARCHAR, last_name VARCHAR, city VARCHAR, country VARCHAR, "

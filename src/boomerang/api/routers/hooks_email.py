@@ -24,8 +24,8 @@ from boomerang.bootstrap import Workspace
 from boomerang.channels.smtp import hook_signature
 from boomerang.core.clock import naive_utc
 from boomerang.core.errors import BoomerangError, ValidationFailed
-from boomerang.journeys.models import Message
 from boomerang.messaging import tracking
+from boomerang.messaging.models import Message
 
 router = APIRouter(tags=["hooks"])
 

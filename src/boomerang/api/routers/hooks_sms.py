@@ -21,8 +21,8 @@ from boomerang.channels.http_results import redact
 from boomerang.channels.sms import receipt_key, twilio_signature
 from boomerang.core.clock import naive_utc
 from boomerang.core.errors import NotFound, ValidationFailed
-from boomerang.journeys.models import Message
 from boomerang.messaging import tracking
+from boomerang.messaging.models import Message
 
 router = APIRouter(tags=["hooks"])
 

@@ -11,8 +11,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from boomerang.bot.service import ALLOWED_UPDATES, bot_api, bot_config, handle_update
 from boomerang.channels.telegram import BotApi, BotApiError, TelegramChannel
-from boomerang.channels.telegram_bot import ALLOWED_UPDATES, bot_api, bot_config, handle_update
 from boomerang.core.errors import BoomerangError, ValidationFailed
 
 if TYPE_CHECKING:

@@ -17,12 +17,12 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from boomerang.bootstrap import Workspace
+from boomerang.channels.models import InboxItem
 from boomerang.core.clock import naive_utc
 from boomerang.core.signing import BadToken
-from boomerang.customers.models import CHANNELS
-from boomerang.journeys.models import Message
+from boomerang.core.vocab import CHANNELS
 from boomerang.messaging import preferences, tracking
-from boomerang.messaging.models import InboxItem
+from boomerang.messaging.models import Message
 
 router = APIRouter(include_in_schema=False)
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")

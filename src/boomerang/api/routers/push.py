@@ -18,12 +18,12 @@ from starlette.concurrency import run_in_threadpool
 
 from boomerang.api.deps import Unauthorized, basic_user
 from boomerang.channels import config as settings
+from boomerang.channels.models import PushSubscription
 from boomerang.channels.webpush import PUSH_HOSTS, b64url_decode, endpoint_problem
 from boomerang.core.clock import naive_utc
 from boomerang.core.errors import NotFound, ValidationFailed
 from boomerang.customers import profiles
 from boomerang.customers.identity import Resolver
-from boomerang.messaging.models import PushSubscription
 
 router = APIRouter(tags=["push"])
 SERVICE_WORKER = resources.files("boomerang.channels").joinpath("static", "push-sw.js")

@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from boomerang.core.errors import BoomerangError, NotFound, ValidationFailed
-from boomerang.customers.models import CHANNELS
+from boomerang.core.vocab import CHANNELS
 from boomerang.dashboard.views.common import BoardDep, Marketer, Viewer, checked_form, redirect, render
 from boomerang.dashboard.views.messaging import as_yaml, parse_text
 from boomerang.messaging import campaigns, service

@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from boomerang.auth.models import User
 from boomerang.bootstrap import Workspace
 from boomerang.core.errors import ValidationFailed
 from boomerang.dashboard.auth import (
@@ -25,7 +26,6 @@ from boomerang.dashboard.auth import (
     csrf_matches,
 )
 from boomerang.dashboard.data import Analytics
-from boomerang.dashboard.models import User
 
 HEADERS = {
     # Scripts and styles come only from /static: page data travels in JSON blocks, never inline code.

@@ -19,6 +19,7 @@ from boomerang.dashboard.views.journey_graph import layout, settings
 from boomerang.journeys import models as m
 from boomerang.journeys import runtime, service
 from boomerang.journeys.definition import Approval, Send
+from boomerang.messaging.models import Message
 
 router = APIRouter()
 RECENT = 20  # decided approvals listed under the queue
@@ -347,9 +348,9 @@ def customer_journeys(session, customer_id: str, limit: int = CUSTOMER_ROWS) -> 
         )
     messages = []
     for msg in session.scalars(
-        sa.select(m.Message)
-        .where(m.Message.customer_id.in_(ids))
-        .order_by(m.Message.created_at.desc(), m.Message.id.desc())
+        sa.select(Message)
+        .where(Message.customer_id.in_(ids))
+        .order_by(Message.created_at.desc(), Message.id.desc())
         .limit(limit)
     ):
         source = msg.source or ""

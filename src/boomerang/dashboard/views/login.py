@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from boomerang.auth.users import authenticate
 from boomerang.dashboard.auth import LoginRequired, clear_cookie, new_session, safe_next, set_cookie
-from boomerang.dashboard.service import authenticate
 from boomerang.dashboard.views.common import BoardDep, checked_form, current_user, redirect, render, session_of
 from boomerang.dashboard.views.overview import overview
 

@@ -13,8 +13,9 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from boomerang.core.errors import BoomerangError, ValidationFailed
+from boomerang.core.vocab import CHANNELS
 from boomerang.customers.identity import canonical
-from boomerang.customers.models import CHANNELS, Customer
+from boomerang.customers.models import Customer
 from boomerang.dashboard.auth import csrf_matches
 from boomerang.dashboard.data import _DUCKDB
 from boomerang.dashboard.views.common import (
@@ -29,7 +30,7 @@ from boomerang.dashboard.views.common import (
     session_of,
 )
 from boomerang.segments import library, matrix, membership, service
-from boomerang.segments.definition import KEYS, MEASURES, OPERATORS, PROFILE_FIELDS, TRAITS
+from boomerang.segments.definition import KEYS, MEASURES, OPERATORS, RULE_FIELDS, TRAITS
 from boomerang.segments.models import Segment, SegmentMember
 
 router = APIRouter()
@@ -50,7 +51,7 @@ EXAMPLE = {
 }
 REFERENCE = {
     "rules": list(KEYS),
-    "profile_fields": PROFILE_FIELDS,
+    "profile_fields": RULE_FIELDS,
     "traits": {name: kind for name, (_, kind) in TRAITS.items()},
     "operators": {kind: sorted(ops) for kind, ops in OPERATORS.items()},
     "measures": MEASURES,

@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from boomerang.auth.models import ROLES
+from boomerang.auth.users import create_user, disable_user, list_users
 from boomerang.core.clock import naive_utc
 from boomerang.core.errors import BoomerangError
-from boomerang.dashboard.models import ROLES
-from boomerang.dashboard.service import create_user, disable_user, list_users
 from boomerang.dashboard.views.common import Admin, BoardDep, checked_form, redirect, render
 
 router = APIRouter()

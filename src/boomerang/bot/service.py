@@ -27,7 +27,7 @@ from boomerang.channels.telegram import BotApi, BotApiError, TelegramChannel, in
 from boomerang.core.clock import naive_utc
 from boomerang.core.errors import BoomerangError, NotFound, ValidationFailed
 from boomerang.customers.models import Customer, Identity
-from boomerang.journeys.models import LoyaltyEntry
+from boomerang.loyalty.models import LoyaltyEntry
 from boomerang.messaging import preferences
 
 if TYPE_CHECKING:

@@ -12,9 +12,9 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from boomerang.auth.models import ROLES, User
 from boomerang.core.errors import Conflict, NotFound, ValidationFailed
 from boomerang.core.ids import new_id
-from boomerang.dashboard.models import ROLES, User
 
 # scrypt with n=2**14, r=8, p=1 takes ~16 MiB and ~50 ms: slow for a guesser, fine for a login.
 SCRYPT_N, SCRYPT_R, SCRYPT_P, KEY_BYTES = 2**14, 8, 1, 32

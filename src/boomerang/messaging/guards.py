@@ -23,15 +23,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any, Literal
-from zoneinfo import ZoneInfo
 
 from boomerang.config import GuardSettings
-from boomerang.customers.models import CHANNELS
-from boomerang.journeys.definition import CATEGORIES
-from boomerang.journeys.engine import bucket, zone_of
-
-ADDRESS_FIELDS = {"email": "email", "sms": "phone", "telegram": "telegram_chat_id"}  # webpush, inapp: none
-UTC = ZoneInfo("UTC")
+from boomerang.core.buckets import bucket
+from boomerang.core.localtime import UTC, zone_of
+from boomerang.core.vocab import ADDRESS_FIELDS, CHANNELS, rank
 
 
 @dataclass(frozen=True)
@@ -197,8 +193,8 @@ def priority(message: Outgoing, ctx: Context, now: datetime, channel: str | None
     gap = timedelta(hours=ctx.settings.priority_gap_hours)
     if message.category != "promotional" or not gap:
         return None
-    rank = _rank(message.category)
-    above = [s for s in _to_customer(ctx) if _rank(s.category) < rank and s.sent_at > now - gap]
+    mine = rank(message.category)
+    above = [s for s in _to_customer(ctx) if rank(s.category) < mine and s.sent_at > now - gap]
     if not above:
         return None
     last = max(above, key=lambda s: s.sent_at)
@@ -274,10 +270,6 @@ GUARDS: list[tuple[str, Guard]] = [
 
 def _to_customer(ctx: Context) -> list[Sent]:
     return [s for s in ctx.recent if s.channel in CHANNELS]
-
-
-def _rank(category: str) -> int:
-    return CATEGORIES.index(category) if category in CATEGORIES else len(CATEGORIES)
 
 
 def _capped(message: Outgoing, channel: str | None, guard: str, reason: str, until: datetime) -> Decision:

@@ -10,13 +10,14 @@ import pytest
 import sqlalchemy as sa
 
 from boomerang.channels.base import SendResult
-from boomerang.channels.fake import FakeChannel, FakeChannelLog
+from boomerang.channels.fake import FakeChannel
+from boomerang.channels.models import FakeChannelLog
 from boomerang.config import FrequencyCap, GuardSettings
 from boomerang.customers.models import Consent, Customer
-from boomerang.journeys.guards import in_global_control
-from boomerang.journeys.models import Message
 from boomerang.messaging import service as templates
 from boomerang.messaging.dispatch import dispatch
+from boomerang.messaging.guards import in_global_control
+from boomerang.messaging.models import Message
 
 NOW = datetime(2026, 3, 10, 12, 0)  # noon UTC: daytime where the timezone is unknown
 PG_CUSTOMERS = 100

@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 import pytest
 
 from boomerang.config import FrequencyCap, GuardSettings, Settings
-from boomerang.journeys import guards
-from boomerang.journeys.guards import GUARDS, Context, Outgoing, Sent, decide, in_global_control
+from boomerang.messaging import guards
+from boomerang.messaging.guards import GUARDS, Context, Outgoing, Sent, decide, in_global_control
 
 NOON = datetime(2026, 3, 10, 12, 0)  # a Tuesday, naive UTC
 ALL_CHANNELS = {"email": True, "sms": True, "telegram": True, "webpush": True, "inapp": True}
@@ -283,7 +283,7 @@ def test_reordering_the_list_reorders_the_rules(monkeypatch):
 
 
 def test_outgoing_from_a_message_row_and_settings_from_the_environment(monkeypatch):
-    from boomerang.journeys.models import Message
+    from boomerang.messaging.models import Message
 
     row = Message(
         key="k",

@@ -1,0 +1,39 @@
+"""The words every domain shares: channels and their addresses, message categories, profile fields.
+
+Plain data, imported by the pure cores and the stores alike, so each list exists once.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+# Channels a customer is reached on, each with its consent.
+CHANNELS = ("email", "sms", "telegram", "webpush", "inapp")
+# The profile field holding a customer's address on a channel (web push and in-app need none).
+ADDRESS_FIELDS = {"email": "email", "sms": "phone", "telegram": "telegram_chat_id"}
+
+# Message categories in priority order, highest first: a receipt before a reminder before an offer.
+Category = Literal["transactional", "triggered", "promotional"]
+CATEGORIES: tuple[str, ...] = get_args(Category)
+
+# A customer profile's own fields (columns of `customers`) and their kind.
+PROFILE_FIELDS: dict[str, str] = {
+    "external_id": "string",
+    "email": "string",
+    "phone": "string",
+    "telegram_chat_id": "string",
+    "first_name": "string",
+    "last_name": "string",
+    "city": "string",
+    "country": "string",
+    "timezone": "string",
+    "locale": "string",
+    "birthday": "date",
+}
+# What Boomerang itself keeps about a profile: when it was first and last seen, and made.
+SEEN_FIELDS: dict[str, str] = {"first_seen_at": "date", "last_seen_at": "date", "created_at": "date"}
+
+
+def rank(category: str) -> int:
+    """A category's priority: 0 for transactional; unknown categories come last."""
+    return CATEGORIES.index(category) if category in CATEGORIES else len(CATEGORIES)
