@@ -65,8 +65,9 @@ def prepare(settings: Settings, customers: int) -> None:
                     for i in range(start, min(customers, start + 20_000))
                 ],
             )
-    service.save(ws, JOURNEY)
-    service.set_status(ws, "five", "active")
+    with ws.uow.session() as session:
+        service.save(session, JOURNEY, now=ws.now())
+        service.set_status(session, "five", "active", now=ws.now())
     ws.engine.dispose()
 
 
@@ -87,7 +88,7 @@ def drain(settings: Settings, now: datetime, batch: int, counter=None) -> int:
     """Run due timers at `now` until none is left; returns how many instances this process woke."""
     ws = open_workspace(settings)
     woken = 0
-    while n := runtime.run_due(ws, now, limit=batch):
+    while n := runtime.run_due(ws.uow, now, limit=batch):
         woken += n
     ws.engine.dispose()
     if counter is not None:

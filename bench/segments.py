@@ -25,7 +25,7 @@ the hand-written SQL.
 
 Live (segments_live.py): a workspace made by open_workspace holding the same shop (events in its
 log, customers in SQLite), every ready-made segment installed and refreshed; then, one event at a
-time, record() -> flush(ws, moved=...) -> membership.update_customers(ws, touched_by(moved)) until the
+time, record() -> move_events(ws) -> membership.update_customers(ws.segments, touched_by(moved)) until the
 customer's membership row is there: p50/p95/max and the parts. Aim: at most 1 s from event to membership.
 
     python bench/segments.py [--customers 1000000] [--events 50000000] [--seed 42] [--dir DIR]
@@ -369,11 +369,12 @@ def live_report(path: Path, home: Path, args) -> None:
     reevaluated = {kind: sorted(d.name for d in library.definitions() if kind in d.triggers()) for kind in KINDS}
     singles, together = measure(ws, args.live, args.batch, args.seed)
     started = time.perf_counter()
-    again = membership.refresh(ws, only_expiring=True)
+    again = membership.refresh(ws.segments, only_expiring=True)
     scheduled = time.perf_counter() - started
     ws.engine.dispose()
     print(
-        f"\nevent -> membership: record() one event, flush(ws, moved), membership.update_customers(ws, touched_by(moved)), "
+        f"\nevent -> membership: record() one event, move_events(ws), "
+        f"membership.update_customers(ws.segments, touched_by(moved)), "
         f"{len(singles)} rounds (median of each part; latency = their sum; sync: the part of update spent in profiles.sync, "
         f"copying the touched profiles beside the log)"
     )
@@ -406,7 +407,7 @@ def live_report(path: Path, home: Path, args) -> None:
         )
     changed = sum(r.get("entered", 0) + r.get("exited", 0) for r in again)
     print(
-        f"  the scheduled refresh (membership.refresh(ws, only_expiring=True), {len(again)} segments, {changed:,} "
+        f"  the scheduled refresh (membership.refresh(ws.segments, only_expiring=True), {len(again)} segments, {changed:,} "
         f"entries and exits): {scheduled:.1f} s; the pipeline runs it between rounds, so events arriving meanwhile wait"
     )
     p95 = float(np.percentile([x.latency for x in singles], 95)) if singles else math.nan

@@ -9,8 +9,8 @@ log), and the Segment Entered events of that refresh are flushed. Its clock star
 generated period and runs on with real time.
 
 Then, one customer at a time, an event that must bring them into a segment is recorded through
-boomerang.events.ingest.record, and flush(ws, moved=...) and membership.update_customers(ws,
-touched_by(moved)) run as the pipeline's round does (its after_flush updates segments first, then
+boomerang.events.ingest.record, and move_events(ws) and membership.update_customers(ws.segments,
+touched_by(moved)) run as the pipeline's round does (rounds.react updates segments first, then
 journeys), until the customer's SegmentMember row is there:
 - Product Added, for a customer with no order in the last 2 days: enters cart_abandoners;
 - Product Viewed of a category they viewed twice this week, for one with no order this week: enters
@@ -39,8 +39,8 @@ from boomerang.bootstrap import Workspace, open_workspace
 from boomerang.config import Settings
 from boomerang.core.clock import naive_utc
 from boomerang.customers.models import Consent, Customer, Identity
-from boomerang.events.flush import flush
 from boomerang.events.ingest import record
+from boomerang.orchestration.rounds import move_events
 from boomerang.segments import library, membership, profiles
 from boomerang.segments.models import Segment, SegmentMember
 
@@ -154,16 +154,17 @@ def prepare(ws: Workspace) -> tuple[list[dict[str, Any]], dict[str, float]]:
     """Install and refresh every ready-made segment, then flush their Segment Entered events."""
     steps: dict[str, float] = {}
     started = time.perf_counter()
-    library.install(ws)
+    with ws.uow.session() as session:
+        library.install(session, now=ws.now())
     steps["install the ready-made segments"] = time.perf_counter() - started
     started = time.perf_counter()
-    profiles.sync(ws)
+    ws.segments.sync()
     steps["first profile sync (every profile beside the log)"] = time.perf_counter() - started
     started = time.perf_counter()
-    refreshed = membership.refresh(ws)
+    refreshed = membership.refresh(ws.segments)
     steps["refresh every segment"] = time.perf_counter() - started
     started = time.perf_counter()
-    moved = flush(ws)
+    moved = len(move_events(ws))
     steps[f"flush the {moved:,} Segment Entered events"] = time.perf_counter() - started
     return refreshed, steps
 
@@ -185,8 +186,8 @@ class Sample:
 
 
 def _timed_syncs(spent: list[float]) -> Callable[[], None]:
-    """Count the time update_customers spends in profiles.sync (it syncs once, then once per segment's
-    compiler); returns the function that undoes the wrapping."""
+    """Count the time update_customers spends in profiles.sync (through ws.segments.sync); returns the
+    function that undoes the wrapping."""
     original = profiles.sync
 
     @functools.wraps(original)
@@ -203,7 +204,7 @@ def _timed_syncs(spent: list[float]) -> Callable[[], None]:
 
 def _candidates(ws: Workspace, n: int, seed: int) -> dict[str, list[tuple[str, str, str | None]]]:
     """(customer id, external id, category) for each kind of event, n each, none a member of its segment yet."""
-    now = naive_utc(ws.clock.now())
+    now = ws.now()
     with ws.uow.session() as session:
         ids = dict(session.execute(sa.select(Segment.name, Segment.id)).all())
         members = {
@@ -255,7 +256,7 @@ def _round(ws: Workspace, batch: list[tuple[str, str, str, str | None]], serial:
     undo = _timed_syncs(spent)
     try:
         started = time.perf_counter()
-        now = naive_utc(ws.clock.now())
+        now = ws.now()
         with ws.uow.session() as session:
             record(
                 session,
@@ -265,10 +266,9 @@ def _round(ws: Workspace, batch: list[tuple[str, str, str, str | None]], serial:
                 source="bench",
             )
         recorded = time.perf_counter()
-        moved: list = []
-        flush(ws, moved=moved)  # as the pipeline's round does, then after_flush: segments, then journeys
+        moved = move_events(ws)  # as the pipeline's round does, then rounds.react: segments, then journeys
         flushed = time.perf_counter()
-        changes = membership.update_customers(ws, membership.touched_by(moved))
+        changes = membership.update_customers(ws.segments, membership.touched_by(moved))
         updated = time.perf_counter()
     finally:
         undo()

@@ -8,8 +8,8 @@ from fastapi.testclient import TestClient
 
 from boomerang.api.app import create_app
 from boomerang.auth.service import create_key
-from boomerang.events.flush import flush
 from boomerang.events.process import process
+from boomerang.orchestration.rounds import move_events
 
 
 def basic(key: str) -> dict:
@@ -22,15 +22,15 @@ class Api:
     def __init__(self, ws) -> None:
         self.ws = ws
         with ws.uow.session() as session:
-            _, self.write_key = create_key(session, kind="write", name="t", now=ws.clock.now().replace(tzinfo=None))
-            _, self.secret_key = create_key(session, kind="secret", name="t", now=ws.clock.now().replace(tzinfo=None))
+            _, self.write_key = create_key(session, kind="write", name="t", now=ws.now())
+            _, self.secret_key = create_key(session, kind="secret", name="t", now=ws.now())
         self.client = TestClient(create_app(ws, background=False))
 
     def track(self, kind: str, body: dict, *, process_now: bool = True, **kw):
         """A tracking call, then the background step the server runs every moment (unless told not to)."""
         response = self.client.post(f"/v1/{kind}", json=body, headers=basic(self.write_key), **kw)
         if process_now:
-            process(self.ws)
+            process(self.ws.uow, self.ws.clock, chunk_rows=self.ws.settings.ingest.process_chunk_rows)
         return response
 
     def api(self, method: str, path: str, **kw):
@@ -38,6 +38,6 @@ class Api:
         return self.client.request(method, f"/api{path}", headers=headers, **kw)
 
     def events(self, sql: str = "SELECT message_id, event, customer_id FROM events ORDER BY message_id"):
-        flush(self.ws)
+        move_events(self.ws)
         with self.ws.log.connect() as conn:
             return conn.execute(sql).fetchall()

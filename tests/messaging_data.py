@@ -81,11 +81,14 @@ def add_segment(session, name, members):
     return segment
 
 
-def queue(session, key, cid, *, channels=("email",), template="greeting", category="triggered", instance_id=None):
+def queue(
+    session, key, cid, *, channels=("email",), template="greeting", category="triggered", instance_id=None, subject=None
+):
     message = Message(
         key=key,
         source="journey:test",
         instance_id=instance_id,
+        subject=subject,
         node="n",
         customer_id=cid,
         channels=list(channels),

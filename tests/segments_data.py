@@ -13,8 +13,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from boomerang.core.clock import FixedClock
-from boomerang.events.flush import flush
 from boomerang.events.ingest import record
+from boomerang.orchestration.rounds import move_events
 
 NOW = datetime(2024, 5, 1, 12, 0)
 
@@ -111,7 +111,7 @@ def load(ws) -> dict[str, str]:
     ws.clock = FixedClock(NOW)
     with ws.uow.session() as session:
         record(session, messages(), now=NOW, limits=ws.settings.ingest, source="test")
-    flush(ws)
+    move_events(ws)
     with ws.engine.connect() as conn:
         rows = conn.exec_driver_sql("SELECT external_id, id FROM customers").all()
     return dict(rows)

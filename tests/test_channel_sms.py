@@ -92,7 +92,7 @@ def _outbound(text="Your cart is waiting", to=PHONE, locale="en", **kw) -> Outbo
 
 def _adapter(ws, provider, values):
     with ws.uow.session() as session:
-        settings.save(ws, session, "sms", provider, values, now=NOW)
+        settings.save(session, "sms", provider, values, secret=ws.secret, now=NOW)
         return ws.channels.get(session, "sms")
 
 
@@ -133,7 +133,9 @@ def test_twilio_messaging_service_instead_of_a_number(ws, server):
 
 def test_twilio_needs_a_sender_and_names_the_field(ws):
     with ws.uow.session() as session, pytest.raises(Exception) as error:
-        settings.save(ws, session, "sms", "twilio", {"account_sid": ACCOUNT_SID, "auth_token": "t"}, now=NOW)
+        settings.save(
+            session, "sms", "twilio", {"account_sid": ACCOUNT_SID, "auth_token": "t"}, secret=ws.secret, now=NOW
+        )
     assert error.value.errors[0]["field"] == "config.messaging_service_sid"
 
 
@@ -281,7 +283,6 @@ def _status(ws, message_id: int) -> tuple[str, list[tuple[str, str | None]]]:
 def _twilio_settings(ws, callback=CALLBACK):
     with ws.uow.session() as session:
         settings.save(
-            ws,
             session,
             "sms",
             "twilio",
@@ -291,6 +292,7 @@ def _twilio_settings(ws, callback=CALLBACK):
                 "sender": "+15005550006",
                 "status_callback_url": callback,
             },
+            secret=ws.secret,
             now=NOW,
         )
 
@@ -357,7 +359,7 @@ def test_twilio_interim_states_and_unknown_messages_are_acknowledged(ws, hooks):
 
 def _generic(hooks, payload: dict, key: bytes | None = None):
     body = json.dumps(payload).encode()
-    signature = "sha256=" + hmac.new(key or receipt_key(hooks.ws), body, hashlib.sha256).hexdigest()
+    signature = "sha256=" + hmac.new(key or receipt_key(hooks.ws.secret), body, hashlib.sha256).hexdigest()
     return hooks.client.post(
         "/hooks/sms/generic",
         content=body,

@@ -211,17 +211,17 @@ def test_settings_encrypt_the_password_and_build_the_channel(ws):
         SmtpChannel.Config(from_address="Shop <shop@example.com>")
     with ws.uow.session() as session:
         settings.save(
-            ws,
             session,
             "email",
             "smtp",
             {"host": "mail.example", "from_address": FROM, "username": "shop", "password": PASSWORD, "pool_size": 3},
+            secret=ws.secret,
             now=NOW,
         )
     with ws.uow.session() as session:
-        shown = settings.describe(ws, session, "email")
+        shown = settings.describe(session, "email", secret=ws.secret)
         stored = orjson.dumps(session.scalar(sa.text("SELECT config FROM channel_settings"))).decode()
-        adapter = Registry(ws).get(session, "email")
+        adapter = Registry(ws.uow, secret=ws.secret, clock=ws.clock).get(session, "email")
     assert shown["config"]["password"] == settings.MASK and PASSWORD not in stored
     assert isinstance(adapter, SmtpChannel) and adapter.concurrency == 3
     assert adapter.config.password.get_secret_value() == PASSWORD
@@ -260,7 +260,7 @@ def post(client: TestClient, ws, payload: dict, signature: str | None = "good"):
     body = orjson.dumps(payload)
     headers = {"Content-Type": "application/json"}
     if signature:
-        headers["X-Boomerang-Signature"] = hook_signature(ws, body) if signature == "good" else signature
+        headers["X-Boomerang-Signature"] = hook_signature(ws.secret, body) if signature == "good" else signature
     return client.post("/hooks/email/events", content=body, headers=headers)
 
 
@@ -291,7 +291,7 @@ def test_the_hook_records_a_bounce(ws, hooks):
 
 def test_the_hook_refuses_bad_signatures_and_bodies(ws, hooks):
     payload = {"events": [{"type": "bounce", "message_id": message_id("m1", FROM)}]}
-    for signature in (None, "sha256=" + "0" * 64, hook_signature(ws, b"{}")):
+    for signature in (None, "sha256=" + "0" * 64, hook_signature(ws.secret, b"{}")):
         response = post(hooks, ws, payload, signature)
         assert response.status_code == 401
         assert response.json()["success"] is False

@@ -7,7 +7,6 @@ import logging
 import re
 import socket
 from datetime import datetime, timedelta
-from types import SimpleNamespace
 
 import pytest
 import sqlalchemy as sa
@@ -15,11 +14,11 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from boomerang.api.app import create_app
-from boomerang.api.routers import hooks_telegram
-from boomerang.bot.service import BotApi, customer_from_token, deep_link, handle_update, link_token, poll
+from boomerang.api.routers import bot as bot_routes
+from boomerang.bot.links import customer_from_token, deep_link, link_token
 from boomerang.channels import config as channel_config
 from boomerang.channels.base import Button, Outbound
-from boomerang.channels.telegram import TelegramChannel
+from boomerang.channels.telegram import BotApi, TelegramChannel
 from boomerang.cli import telegram as telegram_cli
 from boomerang.customers.models import Consent, Customer, Identity
 from boomerang.loyalty.models import LoyaltyEntry
@@ -42,7 +41,12 @@ def api(ws, tg):
     """The workspace with telegram on the bot provider, pointing at the local Bot API; yields a client for it."""
     with ws.uow.session() as session:
         channel_config.save(
-            ws, session, "telegram", "bot", {"token": tg.token, "base_url": tg.url, "webhook_secret": SECRET}, now=NOW
+            session,
+            "telegram",
+            "bot",
+            {"token": tg.token, "base_url": tg.url, "webhook_secret": SECRET},
+            secret=ws.secret,
+            now=NOW,
         )
     api = BotApi(tg.token, base_url=tg.url)
     yield api
@@ -59,7 +63,7 @@ def add_customer(ws, cid="cus_telegram1", *, locale=None, chat=None) -> str:
 
 def say(ws, api, tg, text, *, chat=CHAT, language_code="en") -> str:
     """Send `text` to the bot as the customer in `chat`; the bot's answer."""
-    handle_update(ws, api, message_update(chat, text, language_code=language_code), now=NOW)
+    ws.bot.handle_update(api, message_update(chat, text, language_code=language_code), now=NOW)
     return tg.messages(chat)[-1]["text"]
 
 
@@ -165,16 +169,16 @@ def test_webhook_secret_must_suit_telegram():
 
 def test_link_tokens_round_trip_and_refuse_tampering(ws):
     cid = "cus_" + "0123456789abcdefghjkmnpq"
-    token = link_token(ws, cid)
+    token = link_token(ws.secret, cid)
     assert re.fullmatch(r"[A-Za-z0-9_-]{1,64}", token)
-    assert customer_from_token(ws, token) == cid
-    assert len(link_token(ws, "c" * 40)) <= 64
+    assert customer_from_token(ws.secret, token) == cid
+    assert len(link_token(ws.secret, "c" * 40)) <= 64
     flipped = token[:-1] + ("A" if token[-1] != "A" else "B")
     other = token.replace("cus_0", "cus_1", 1)
     for bad in (flipped, other, "", "start", token[:-3], "_" * 20):
-        assert customer_from_token(ws, bad) is None
-    assert customer_from_token(SimpleNamespace(secret=b"another workspace"), token) is None
-    assert deep_link(ws, cid, "@shop_bot") == f"https://t.me/shop_bot?start={token}"
+        assert customer_from_token(ws.secret, bad) is None
+    assert customer_from_token(b"another workspace", token) is None
+    assert deep_link(ws.secret, cid, "@shop_bot") == f"https://t.me/shop_bot?start={token}"
 
 
 # -- the bot's commands ----------------------------------------------------------------------------
@@ -182,13 +186,13 @@ def test_link_tokens_round_trip_and_refuse_tampering(ws):
 
 def test_start_with_a_token_binds_the_chat_and_grants_consent(ws, api, tg):
     cid = add_customer(ws, locale="ru-RU")
-    assert "Добро пожаловать" in say(ws, api, tg, f"/start {link_token(ws, cid)}")
+    assert "Добро пожаловать" in say(ws, api, tg, f"/start {link_token(ws.secret, cid)}")
     with ws.uow.session() as session:
         assert session.get(Customer, cid).telegram_chat_id == str(CHAT)
         assert session.get(Identity, ("telegram", str(CHAT))).customer_id == cid
         consent = session.get(Consent, (cid, "telegram"))
         assert (consent.granted, consent.source) == (True, "telegram:/start")
-    say(ws, api, tg, f"/start {link_token(ws, cid)}")  # again: nothing new
+    say(ws, api, tg, f"/start {link_token(ws.secret, cid)}")  # again: nothing new
     with ws.uow.session() as session:
         assert session.scalar(sa.select(sa.func.count()).select_from(Identity).where(Identity.kind == "telegram")) == 1
 
@@ -196,7 +200,7 @@ def test_start_with_a_token_binds_the_chat_and_grants_consent(ws, api, tg):
 def test_start_without_a_valid_token_explains_how_to_link(ws, api, tg):
     cid = add_customer(ws)
     assert "not linked" in say(ws, api, tg, "/start")
-    assert "не связан" in say(ws, api, tg, f"/start {link_token(ws, cid)[:-1]}x", language_code="ru")
+    assert "не связан" in say(ws, api, tg, f"/start {link_token(ws.secret, cid)[:-1]}x", language_code="ru")
     assert "не пов'язаний" in say(ws, api, tg, "/bonus", language_code="uk")
     with ws.uow.session() as session:
         assert session.get(Customer, cid).telegram_chat_id is None
@@ -205,7 +209,7 @@ def test_start_without_a_valid_token_explains_how_to_link(ws, api, tg):
 
 def test_stop_withdraws_the_telegram_consent(ws, api, tg):
     cid = add_customer(ws)
-    say(ws, api, tg, f"/start {link_token(ws, cid)}")
+    say(ws, api, tg, f"/start {link_token(ws.secret, cid)}")
     assert "will not write here" in say(ws, api, tg, "/stop")
     with ws.uow.session() as session:
         consent = session.get(Consent, (cid, "telegram"))
@@ -223,7 +227,7 @@ def test_settings_buttons_change_topics_and_frequency(ws, api, tg):
     message_id = sent.result["message_id"]
 
     def press(data):
-        handle_update(ws, api, callback_update(CHAT, data, message_id=message_id), now=NOW)
+        ws.bot.handle_update(api, callback_update(CHAT, data, message_id=message_id), now=NOW)
 
     press("pref:t:offers:off")
     press("pref:f:weekly")
@@ -243,7 +247,7 @@ def test_settings_buttons_change_topics_and_frequency(ws, api, tg):
 
 
 def test_buttons_from_a_stranger_only_explain(ws, api, tg):
-    handle_update(ws, api, callback_update(777, "pref:f:weekly", message_id=1), now=NOW)
+    ws.bot.handle_update(api, callback_update(777, "pref:f:weekly", message_id=1), now=NOW)
     (answer,) = tg.calls_to("answerCallbackQuery")
     assert answer.status == 200 and "not linked" in answer.params["text"]
 
@@ -283,9 +287,14 @@ def test_webhook_checks_the_secret_token(ws, tg):
     assert client.post("/hooks/telegram", json=update).status_code == 404  # telegram is still the sandbox
     with ws.uow.session() as session:
         channel_config.save(
-            ws, session, "telegram", "bot", {"token": tg.token, "base_url": tg.url, "webhook_secret": SECRET}, now=NOW
+            session,
+            "telegram",
+            "bot",
+            {"token": tg.token, "base_url": tg.url, "webhook_secret": SECRET},
+            secret=ws.secret,
+            now=NOW,
         )
-    for headers in ({}, {hooks_telegram.SECRET_HEADER: "guess"}):
+    for headers in ({}, {bot_routes.SECRET_HEADER: "guess"}):
         response = client.post("/hooks/telegram", json=update, headers=headers)
         assert response.status_code == 401
         assert response.json() == {
@@ -293,10 +302,10 @@ def test_webhook_checks_the_secret_token(ws, tg):
             "errors": [{"field": "X-Telegram-Bot-Api-Secret-Token", "reason": "missing or wrong secret token"}],
         }
     assert tg.calls == []
-    response = client.post("/hooks/telegram", json=update, headers={hooks_telegram.SECRET_HEADER: SECRET})
+    response = client.post("/hooks/telegram", json=update, headers={bot_routes.SECRET_HEADER: SECRET})
     assert response.status_code == 200 and "not linked" in tg.messages(CHAT)[-1]["text"]
 
-    hooks_telegram.set_webhook(ws, "https://shop.example/hooks/telegram")
+    ws.bot.set_webhook("https://shop.example/hooks/telegram")
     assert tg.webhook == {
         "url": "https://shop.example/hooks/telegram",
         "secret_token": SECRET,
@@ -306,15 +315,15 @@ def test_webhook_checks_the_secret_token(ws, tg):
 
 def test_long_polling_handles_each_update_once(ws, api, tg):
     cid = add_customer(ws)
-    tg.push(message_update(CHAT, f"/start {link_token(ws, cid)}"))
+    tg.push(message_update(CHAT, f"/start {link_token(ws.secret, cid)}"))
     last = tg.push(message_update(CHAT, "/bonus"))
-    assert poll(ws, timeout=0, max_rounds=1) == 2
+    assert ws.bot.poll(timeout=0, max_rounds=1) == 2
     assert tg.calls_to("getUpdates")[-1].params["offset"] == last["update_id"] + 1  # confirms what it handled
-    assert poll(ws, timeout=0, max_rounds=1) == 0  # confirmed: Telegram does not send them again
+    assert ws.bot.poll(timeout=0, max_rounds=1) == 0  # confirmed: Telegram does not send them again
     assert [m["text"].split()[0] for m in tg.messages(CHAT)] == ["Welcome", "Your"]
     tg.fail(None, "rate_limited", retry_after=0)  # getUpdates is rate limited once, then works
     tg.push(message_update(CHAT, "/stop"))
-    assert poll(ws, timeout=1, max_rounds=2) == 1
+    assert ws.bot.poll(timeout=1, max_rounds=2) == 1
     with ws.uow.session() as session:
         assert session.get(Consent, (cid, "telegram")).granted is False
 
@@ -324,7 +333,7 @@ def test_cli_link_and_poll(ws, api, tg):
     runner = CliRunner()
     result = runner.invoke(telegram_cli.app, ["link", cid, "--json"], obj={"home": ws.settings.home})
     assert result.exit_code == 0, result.output
-    assert f"https://t.me/boomerang_test_bot?start={link_token(ws, cid)}" in result.output  # name from getMe
+    assert f"https://t.me/boomerang_test_bot?start={link_token(ws.secret, cid)}" in result.output  # name from getMe
     missing = runner.invoke(telegram_cli.app, ["link", "cus_nobody"], obj={"home": ws.settings.home})
     assert missing.exit_code == 2
     tg.push(message_update(CHAT, "/start"))

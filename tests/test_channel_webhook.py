@@ -54,7 +54,7 @@ def receiver():
 
 def _adapter(ws, **values):
     with ws.uow.session() as session:
-        settings.save(ws, session, "webhook", "http", values, now=NOW)
+        settings.save(session, "webhook", "http", values, secret=ws.secret, now=NOW)
         return ws.channels.get(session, "webhook")
 
 
@@ -93,7 +93,7 @@ def test_signed_body_and_headers(ws, receiver):
 def test_no_secret_signs_with_the_key_derived_from_the_workspace(ws, receiver):
     assert _adapter(ws).send(_outbound(receiver.url)).ok
     [(headers, body)] = receiver.received
-    assert verify_signature(derived_secret(ws), headers["x-boomerang-signature"], body)
+    assert verify_signature(derived_secret(ws.secret), headers["x-boomerang-signature"], body)
 
 
 def test_verify_signature_rejects_stale_malformed_and_accepts_a_rotated_key():

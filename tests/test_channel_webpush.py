@@ -49,11 +49,11 @@ def vapid(ws, push):
 def _configure(ws, values: dict):
     with ws.uow.session() as session:
         settings.save(
-            ws,
             session,
             "webpush",
             "vapid",
             {"subject": SUBJECT, "push_hosts": ["127.0.0.1"], "ttl": 3600, **values},
+            secret=ws.secret,
             now=NOW,
         )
 

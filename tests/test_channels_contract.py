@@ -26,7 +26,6 @@ from boomerang.channels.models import FakeChannelLog, InboxItem, PushSubscriptio
 from boomerang.channels.webpush import generate_vapid_keys
 from boomerang.config import GuardSettings
 from boomerang.core.clock import FixedClock
-from boomerang.messaging.dispatch import dispatch
 from boomerang.messaging.models import Message
 from messaging_data import NOW, add_customer, add_template, queue
 from push_server import PushServer
@@ -174,14 +173,14 @@ def store(ws):
 def configure(ws, p: Peer, values: dict) -> None:
     if p.provider:
         with ws.uow.session() as s:
-            settings.save(ws, s, p.channel, p.provider, values, now=NOW)
+            settings.save(s, p.channel, p.provider, values, secret=ws.secret, now=NOW)
 
 
 def send_one(ws, p: Peer) -> Message:
     with ws.uow.session() as s:
         message = queue(s, "m1", "ann", channels=(p.channel,), template=p.to or "greeting")
         message_id = message.id
-    dispatch(ws, now=NOW)
+    ws.dispatcher.dispatch(now=NOW)
     with ws.uow.session() as s:
         message = s.get(Message, message_id)
         s.expunge(message)
@@ -196,7 +195,7 @@ def test_the_adapter_is_built_from_stored_settings(store, kind, monkeypatch):
             adapter = store.channels.get(s, p.channel)
             assert isinstance(adapter.name, str) and isinstance(adapter.in_store, bool) and adapter.concurrency >= 1
             assert issubclass(type(adapter).Config, BaseModel)
-            described = json.dumps(settings.describe(store, s, p.channel))
+            described = json.dumps(settings.describe(s, p.channel, secret=store.secret))
         assert not any(secret in described for secret in SECRETS)  # masked
         if not adapter.in_store:
             assert store.channels.get(s, p.channel) is adapter  # kept with its connections
@@ -211,7 +210,7 @@ def test_a_message_reaches_the_peer_exactly_once(store, kind, monkeypatch):
         message = send_one(store, p)
         assert (message.status, message.channel) == ("sent", p.channel), message.reason
         assert p.count() == 1
-        dispatch(store, now=NOW)
+        store.dispatcher.dispatch(now=NOW)
         assert p.count() == 1
         store.channels.close()
 

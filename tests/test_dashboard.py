@@ -20,8 +20,8 @@ from boomerang.auth import users as service
 from boomerang.core.errors import Conflict, ValidationFailed
 from boomerang.core.signing import load_secret
 from boomerang.dashboard.auth import COOKIE, MAX_AGE, Session, Signer, safe_next
-from boomerang.events.flush import flush
 from boomerang.metrics import service as metrics
+from boomerang.orchestration.rounds import move_events
 
 NOW = datetime(2024, 6, 1, 12, 0)
 XSS = "<script>alert(1)</script>"
@@ -104,7 +104,7 @@ def shop(ws):
         }
     )
     assert api.track("batch", {"batch": batch}).status_code == 200
-    flush(ws)
+    move_events(ws)
     return ws
 
 
@@ -319,10 +319,10 @@ def test_pages_show_the_metrics(shop, client):
     sales = json.loads(re.search(r'id="sales-chart-data">(.*?)</script>', overview.text, re.S).group(1))
     assert sum(sales["datasets"][0]["data"]) == 6 and sum(sales["datasets"][1]["data"]) == 180
     # The overview derives these from the counts of their sibling metrics: the same numbers as running them.
-    churn = metrics.run(shop, "churn_rate", {**period, "interval": "month"})
+    churn = metrics.run(shop.uow, shop.log, "churn_rate", {**period, "interval": "month"})
     activity = json.loads(re.search(r'id="activity-chart-data">(.*?)</script>', overview.text, re.S).group(1))
     assert activity["datasets"][1]["data"] == [row["value"] for row in churn["series"]]
-    repeat = metrics.run(shop, "repeat_purchase_rate", period)["value"]
+    repeat = metrics.run(shop.uow, shop.log, "repeat_purchase_rate", period)["value"]
     assert f"{repeat * 100:.1f}%" in overview.text and "100.0" in overview.text  # NPS of the one answer
 
     cohorts = client.get("/cohorts", params=period).text
@@ -354,8 +354,8 @@ def test_customers_search_and_the_customer_page_escape_what_they_show(shop, clie
     assert "not computed yet" in page.text and "boomerang clv predict" in page.text
     assert page.text.index("2024-04-02") < page.text.index("2024-01-05 10:00")  # newest first
 
-    metrics.store_traits(shop, "rfm", {})
-    metrics.store_traits(shop, "lifecycle", {})
+    metrics.store_traits(shop.uow, shop.log, "rfm", {}, now=shop.now())
+    metrics.store_traits(shop.uow, shop.log, "lifecycle", {}, now=shop.now())
     page = client.get(f"/customers/{customer_id}").text
     assert 'id="rfm-group"' in page and 'id="lifecycle-stage"' in page
     assert client.get("/customers/cus_nobody").status_code == 404
@@ -404,7 +404,7 @@ def test_metric_results_are_kept_while_the_log_is_unchanged(shop):
             "properties": {"score": 0},
         },
     )
-    flush(shop)
+    move_events(shop)
     again = analytics.metric("nps", {"date_from": "2024-01-01", "date_to": "2024-04-30"})
     assert (first["value"], again["value"]) == (100, 0)
 
@@ -413,12 +413,14 @@ def test_dashboard_reads_wait_for_a_connection_of_another_configuration(shop):
     """DuckDB refuses a read-only connection while the same process holds a read-write one: the dashboard waits."""
     import threading
 
+    import duckdb
+
     from boomerang.dashboard.data import Analytics
 
     analytics = Analytics(shop)
-    held = shop.log.connect()
-    held.__enter__()
-    timer = threading.Timer(0.5, held.__exit__, args=(None, None, None))
+    # opened by hand beside the log (log.connect() in this thread would make the read fail at once, not wait)
+    held = duckdb.connect(str(shop.log.path))
+    timer = threading.Timer(0.5, held.close)
     timer.start()
     try:
         result = analytics.metric("rfm", {"date_to": "2024-04-30"})

@@ -14,6 +14,7 @@ from tests.test_dashboard import XSS, _csrf, _login, _user
 import segments_data
 from boomerang.api.app import create_app
 from boomerang.dashboard.views.journey_graph import layout
+from boomerang.events.schemas import Logged
 from boomerang.journeys import models as m
 from boomerang.journeys import runtime, service
 from boomerang.journeys.definition import parse_journey
@@ -50,26 +51,41 @@ def _client(ws, username: str) -> TestClient:
     return client
 
 
-def _added(customer_id: str, cart: str, at=T0) -> dict:
-    return {"customer_id": customer_id, "event": "Product Added", "timestamp": str(at), "properties": {"cart_id": cart}}
+def _added(customer_id: str, cart: str, at=T0) -> Logged:
+    return Logged(customer_id, "track", "Product Added", at, {"cart_id": cart})
+
+
+def save(ws, raw: dict) -> dict:
+    with ws.uow.session() as s:
+        return service.save(s, raw, now=ws.now())
+
+
+def set_status(ws, name: str, status: str) -> dict:
+    with ws.uow.session() as s:
+        return service.set_status(s, name, status, now=ws.now())
+
+
+def enter_manually(ws, name: str, customer_id: str) -> dict:
+    with ws.uow.session() as s:
+        return runtime.enter_manually(s, name, customer_id, now=ws.now())
+
+
+def _list(ws) -> list[dict]:
+    with ws.uow.session() as s:
+        return service.list_journeys(s)
 
 
 def run_cart(ws, ids) -> None:
     """The abandoned cart journey: bob and cat leave carts and are reminded, bob orders, cat's wait runs out and
     the split sends them on; ann leaves a cart later and is still waiting."""
-    service.save(ws, {**CART, "title": "Abandoned cart", "control_share": 0})
-    service.set_status(ws, "cart", "active")
-    runtime.on_events(ws, [_added(ids["bob"], "k1"), _added(ids["cat"], "k2")], T0)
-    assert runtime.run_due(ws, T0 + timedelta(hours=1)) == 2
-    order = {
-        "customer_id": ids["bob"],
-        "event": "Order Completed",
-        "timestamp": str(T0 + timedelta(hours=2)),
-        "properties": {"cart_id": "k1", "revenue": 55.5},
-    }
-    runtime.on_events(ws, [order], T0 + timedelta(hours=2))
-    assert runtime.run_due(ws, T0 + timedelta(hours=25)) == 1
-    runtime.on_events(ws, [_added(ids["ann"], "k3", T0 + timedelta(hours=25))], T0 + timedelta(hours=25))
+    save(ws, {**CART, "title": "Abandoned cart", "control_share": 0})
+    set_status(ws, "cart", "active")
+    runtime.on_events(ws.uow, [_added(ids["bob"], "k1"), _added(ids["cat"], "k2")], T0)
+    assert runtime.run_due(ws.uow, T0 + timedelta(hours=1)) == 2
+    order = Logged(ids["bob"], "track", "Order Completed", T0 + timedelta(hours=2), {"cart_id": "k1", "revenue": 55.5})
+    runtime.on_events(ws.uow, [order], T0 + timedelta(hours=2))
+    assert runtime.run_due(ws.uow, T0 + timedelta(hours=25)) == 1
+    runtime.on_events(ws.uow, [_added(ids["ann"], "k3", T0 + timedelta(hours=25))], T0 + timedelta(hours=25))
 
 
 def _nodes(html: str) -> dict[str, str]:
@@ -81,7 +97,7 @@ def _nodes(html: str) -> dict[str, str]:
 def test_the_list_shows_journeys_with_their_counts(shop):
     ws, ids = shop
     run_cart(ws, ids)
-    service.save(ws, VIP)
+    save(ws, VIP)
     vera = _client(ws, "vera")
     page = vera.get("/journeys")
     assert page.status_code == 200 and 'href="/journeys"' in page.text and ">Journeys</a>" in page.text  # the nav
@@ -99,11 +115,11 @@ def test_the_list_shows_journeys_with_their_counts(shop):
 
 def test_activate_and_pause_need_a_marketer_and_the_csrf_token(shop):
     ws, _ = shop
-    service.save(ws, VIP)
+    save(ws, VIP)
     vera = _client(ws, "vera")
     token = _csrf(vera.get("/journeys").text)
     assert vera.post("/journeys/vip/activate", data={"csrf_token": token}).status_code == 403
-    assert service.list_journeys(ws)[0]["status"] == "draft"
+    assert _list(ws)[0]["status"] == "draft"
 
     mark = _client(ws, "mark")
     listing = mark.get("/journeys").text
@@ -111,14 +127,14 @@ def test_activate_and_pause_need_a_marketer_and_the_csrf_token(shop):
     for data in ({}, {"csrf_token": "forged"}):
         refused = mark.post("/journeys/vip/activate", data=data)
         assert refused.status_code == 403 and "Form expired" in refused.text
-    assert service.list_journeys(ws)[0]["status"] == "draft"
+    assert _list(ws)[0]["status"] == "draft"
     done = mark.post("/journeys/vip/activate", data={"csrf_token": _csrf(listing)})
     assert done.status_code == 200 and 'id="changed"' in done.text and 'action="/journeys/vip/pause"' in done.text
-    assert service.list_journeys(ws)[0]["status"] == "active"
+    assert _list(ws)[0]["status"] == "active"
 
     paused = mark.post("/journeys/vip/pause", data={"csrf_token": _csrf(listing), "back": "journey"})
     assert paused.status_code == 200 and 'id="journey-graph"' in paused.text  # back on the journey's page
-    assert 'id="journey-status">paused<' in paused.text and service.list_journeys(ws)[0]["status"] == "paused"
+    assert 'id="journey-status">paused<' in paused.text and _list(ws)[0]["status"] == "paused"
     assert mark.post("/journeys/nowhere/activate", data={"csrf_token": _csrf(listing)}).status_code == 404
     anonymous = TestClient(mark.app)
     assert anonymous.get("/journeys", follow_redirects=False).headers["location"] == "/login?next=/journeys"
@@ -139,7 +155,8 @@ def test_the_graph_has_a_box_per_node_with_its_counts(shop):
     assert "wait 1 d" in nodes["later"] and "here: 1 done" in nodes["later"]  # bob converted there
     assert "conversions: 1 · 55.50" in nodes["later"]
     assert "here: 1 done" in nodes["done"]  # cat, whichever variant
-    stats = service.stats(ws, "cart")
+    with ws.uow.session() as s:
+        stats = service.stats(s, "cart")
     if stats["nodes"].get("offer"):
         assert "messages: 1 queued" in nodes["offer"]
     else:
@@ -162,9 +179,9 @@ def test_the_graph_has_a_box_per_node_with_its_counts(shop):
 
 def test_versions_and_escaping_on_the_graph_page(shop):
     ws, _ = shop
-    service.save(ws, VIP)
+    save(ws, VIP)
     changed = {**VIP, "nodes": {**VIP["nodes"], "gift": {**VIP["nodes"]["gift"], "template": "vip_gift_2"}}}
-    service.save(ws, changed)
+    save(ws, changed)
     mark = _client(ws, "mark")
     page = mark.get("/journeys/vip")
     assert page.status_code == 200 and XSS not in page.text and "&lt;script&gt;" in page.text
@@ -205,11 +222,12 @@ def test_every_ready_made_journey_is_laid_out_without_overlaps():
 
 
 def _approvals(ws, ids):
-    service.save(ws, VIP)
-    service.set_status(ws, "vip", "active")
+    save(ws, VIP)
+    set_status(ws, "vip", "active")
     for who in ("ann", "bob"):
-        assert service.enter_manually(ws, "vip", ids[who])["instance"]
-    return {r["customer_id"]: r["key"] for r in service.pending_approvals(ws)}
+        assert enter_manually(ws, "vip", ids[who])["instance"]
+    with ws.uow.session() as s:
+        return {r["customer_id"]: r["key"] for r in service.pending_approvals(s)}
 
 
 def _instance(ws, customer_id: str) -> tuple:
@@ -274,7 +292,7 @@ def test_approve_and_reject_from_the_queue(shop):
 def test_the_customer_page_lists_instances_and_messages(shop):
     ws, ids = shop
     run_cart(ws, ids)
-    service.save(
+    save(
         ws,
         {
             "name": "hold",
@@ -287,8 +305,8 @@ def test_the_customer_page_lists_instances_and_messages(shop):
             },
         },
     )
-    service.set_status(ws, "hold", "active")
-    service.enter_manually(ws, "hold", ids["cat"])
+    set_status(ws, "hold", "active")
+    enter_manually(ws, "hold", ids["cat"])
     with ws.uow.session() as s:  # what the dispatcher's guards would have made of cat's cart reminder
         reminder = s.scalar(sa.select(Message).where(Message.customer_id == ids["cat"], Message.node == "remind"))
         reminder.status, reminder.reason = "suppressed", "consent: no consent for email or telegram"

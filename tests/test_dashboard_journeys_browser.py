@@ -12,9 +12,8 @@ import segments_data
 from boomerang.auth.users import create_user
 from boomerang.bootstrap import open_workspace
 from boomerang.config import Settings
-from boomerang.journeys import service
 from browser_support import login, need_browser, serving, shot
-from test_dashboard_journeys import VIP, run_cart
+from test_dashboard_journeys import VIP, enter_manually, run_cart, save, set_status
 
 pytestmark = pytest.mark.browser
 MARKETER = {"username": "mia", "password": "correct-horse"}
@@ -29,9 +28,9 @@ def server(tmp_path_factory):
     with ws.uow.session() as s:
         create_user(s, role="marketer", now=segments_data.NOW, **MARKETER)
     run_cart(ws, ids)
-    service.save(ws, {**VIP, "title": "VIP gift"})
-    service.set_status(ws, "vip", "active")
-    service.enter_manually(ws, "vip", ids["ann"])
+    save(ws, {**VIP, "title": "VIP gift"})
+    set_status(ws, "vip", "active")
+    enter_manually(ws, "vip", ids["ann"])
     ws.engine.dispose()
     with serving(home) as base:
         yield {"base": base, "marketer": MARKETER, "ann": ids["ann"]}

@@ -17,11 +17,10 @@ from boomerang.api.app import create_app
 from boomerang.channels import config as channel_config
 from boomerang.channels.models import ChannelSetting
 from boomerang.config import GuardSettings
-from boomerang.events.flush import flush
 from boomerang.events.ingest import record
 from boomerang.messaging import campaigns, service, tracking
-from boomerang.messaging.dispatch import dispatch
 from boomerang.messaging.models import Message
+from boomerang.orchestration.rounds import move_events
 from boomerang.segments import membership
 from boomerang.segments import service as segments
 
@@ -68,24 +67,27 @@ def run_campaign(ws) -> None:
     ]
     with ws.uow.session() as s:
         record(s, people, now=NOW, limits=ws.settings.ingest, source="test")
-    flush(ws)
-    segments.save(ws, {"name": "everyone", "rule": {"bucket": [0, 100]}})
-    membership.refresh(ws, ["everyone"])
-    campaigns.save(
-        ws,
-        {
-            "name": "spring",
-            "title": "Spring",
-            "segment": "everyone",
-            "holdout_percent": 30,
-            "channels": ["email", "sms", "telegram"],
-            "category": "transactional",
-            "variants": [{"name": "a", "template": "welcome_1"}, {"name": "b", "template": "cart_reminder_1"}],
-        },
-    )
-    campaigns.schedule(ws, "spring")
-    assert campaigns.start_due(ws, now=NOW) == 1
-    assert dispatch(ws, now=NOW)["sent"] > 0
+    move_events(ws)
+    with ws.uow.session() as s:
+        segments.save(s, {"name": "everyone", "rule": {"bucket": [0, 100]}}, now=ws.now())
+    membership.refresh(ws.segments, ["everyone"])
+    with ws.uow.session() as s:
+        campaigns.save(
+            s,
+            {
+                "name": "spring",
+                "title": "Spring",
+                "segment": "everyone",
+                "holdout_percent": 30,
+                "channels": ["email", "sms", "telegram"],
+                "category": "transactional",
+                "variants": [{"name": "a", "template": "welcome_1"}, {"name": "b", "template": "cart_reminder_1"}],
+            },
+            now=ws.now(),
+        )
+        campaigns.schedule(s, "spring", now=ws.now())
+    assert campaigns.start_due(ws.segments, now=NOW) == 1
+    assert ws.dispatcher.dispatch(now=NOW)["sent"] > 0
     with ws.uow.session() as s:
         for message in s.scalars(sa.select(Message).where(Message.status == "sent")):
             tracking.record(s, message, "opened", at=NOW + timedelta(minutes=5))
@@ -97,7 +99,7 @@ def run_campaign(ws) -> None:
             "properties": {"order_id": "z1", "revenue": 99.0, "currency": "USD"},
         }
         record(s, [order], now=NOW + timedelta(hours=2), limits=ws.settings.ingest, source="test")
-    flush(ws)
+    move_events(ws)
 
 
 def log_messages(ws, ids) -> None:
@@ -342,7 +344,7 @@ def test_channel_settings_show_the_mask_and_never_the_secret(shop):
     )
     assert kept.status_code == 303
     with ws.uow.session() as s:
-        provider, stored, enabled = channel_config.load(ws, s, "telegram")
+        provider, stored, enabled = channel_config.load(s, "telegram", secret=ws.secret)
     assert stored.token.get_secret_value() == secret and stored.timeout == 7 and stored.bot_username is None
 
     bad = root.post(
@@ -366,7 +368,7 @@ def test_channel_settings_show_the_mask_and_never_the_secret(shop):
 def test_a_secret_that_no_longer_decrypts_is_shown_as_a_problem_to_set_again(shop):
     ws, _ = shop
     with ws.uow.session() as s:
-        channel_config.save(ws, s, "telegram", "bot", {"token": "123:abc"}, now=NOW)
+        channel_config.save(s, "telegram", "bot", {"token": "123:abc"}, secret=ws.secret, now=NOW)
         row = s.get(ChannelSetting, "telegram")
         row.config = {**row.config, "token": {"encrypted": "made-with-another-secret"}}
     page = _client(ws, "root").get("/channels")
@@ -422,8 +424,8 @@ def test_csrf_is_enforced_on_every_form(shop):
         for token in (None, "forged"):
             answer = root.post(path, data={"csrf_token": token} if token else {})
             assert answer.status_code == 403 and "Form expired" in answer.text, path
-    assert campaigns.get(ws, "spring")["status"] == "sending"
     with ws.uow.session() as s:
+        assert campaigns.get(s, "spring")["status"] == "sending"
         service.get(s, "welcome_1")
 
 
@@ -485,7 +487,8 @@ def test_deliveries_filter_count_and_page(shop):
 def test_a_campaign_page_shows_its_results_per_group(shop):
     ws, _ = shop
     run_campaign(ws)
-    stats = campaigns.stats(ws, "spring")["groups"]
+    with ws.uow.session() as s:
+        stats = campaigns.stats(s, "spring")["groups"]
     assert set(stats) == {"a", "b", "holdout"}
     vera = _client(ws, "vera")
     listing = _rows(vera.get("/campaigns").text, "data-campaign")
@@ -516,7 +519,8 @@ def test_a_campaign_page_shows_its_results_per_group(shop):
 
 def test_a_marketer_creates_schedules_and_cancels_a_campaign(shop):
     ws, _ = shop
-    segments.save(ws, {"name": "kyiv", "rule": {"attribute": "city", "op": "eq", "value": "Kyiv"}})
+    with ws.uow.session() as s:
+        segments.save(s, {"name": "kyiv", "rule": {"attribute": "city", "op": "eq", "value": "Kyiv"}}, now=ws.now())
     mark = _client(ws, "mark")
     form = mark.get("/campaigns/new")
     with ws.uow.session() as s:
@@ -543,10 +547,12 @@ def test_a_marketer_creates_schedules_and_cancels_a_campaign(shop):
         "/campaigns/may/schedule", data={"csrf_token": token, "at": "2024-05-02T10:30"}, follow_redirects=False
     )
     assert scheduled.status_code == 303 and scheduled.headers["location"] == "/campaigns/may?done=scheduled"
-    assert campaigns.get(ws, "may")["scheduled_for"] == "2024-05-02T10:30:00"
+    with ws.uow.session() as s:
+        assert campaigns.get(s, "may")["scheduled_for"] == "2024-05-02T10:30:00"
     assert "2024-05-02 10:30" in mark.get("/campaigns/may?done=scheduled").text
     cancelled = mark.post("/campaigns/may/cancel", data={"csrf_token": token}, follow_redirects=False)
-    assert cancelled.status_code == 303 and campaigns.get(ws, "may")["status"] == "cancelled"
+    with ws.uow.session() as s:
+        assert cancelled.status_code == 303 and campaigns.get(s, "may")["status"] == "cancelled"
     again = mark.post("/campaigns/may/schedule", data={"csrf_token": token})
     assert again.status_code == 409 and "may is cancelled" in again.text
     assert mark.post("/campaigns/nope/cancel", data={"csrf_token": token}).status_code == 404

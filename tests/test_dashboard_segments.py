@@ -36,6 +36,16 @@ def shop(ws):
     return ws, ids
 
 
+def _save(ws, raw: dict) -> None:
+    with ws.uow.session() as s:
+        service.save(s, raw, now=ws.now())
+
+
+def _listed(ws) -> list[dict]:
+    with ws.uow.session() as s:
+        return service.list_segments(s)
+
+
 def _client(ws, username: str) -> TestClient:
     client = TestClient(create_app(ws, background=False))
     assert _login(client, username).status_code == 303
@@ -76,7 +86,8 @@ def test_the_list_shows_installed_segments_and_their_sizes_after_a_refresh(shop)
     assert one.status_code == 200 and 'id="refreshed"' in one.text
     trend = json.loads(re.search(r'id="trend-sleeping-data">(.*?)</script>', one.text, re.S).group(1))
     assert trend["spark"] is True and trend["datasets"][0]["data"] == [1, 1]
-    assert [h["size"] for h in service.history(ws, "sleeping")] == [1, 1]
+    with ws.uow.session() as s:
+        assert [h["size"] for h in service.history(s, "sleeping")] == [1, 1]
 
 
 def test_saving_a_bad_rule_shows_the_field_and_stores_nothing(shop):
@@ -100,7 +111,7 @@ def test_saving_a_bad_rule_shows_the_field_and_stores_nothing(shop):
         assert f"<strong>{field}</strong>:" in shown, (field, shown)
         assert XSS not in bad.text and "&lt;script&gt;" in bad.text  # what was typed comes back, escaped
     assert "not JSON or YAML" in mark.post("/segments/new", data={"csrf_token": token, **cases[2][0]}).text
-    assert service.list_segments(ws) == []
+    assert _listed(ws) == []
 
     yaml_rule = "event: Order Completed\nbetween: [2024-02-01, 2024-02-29]\n"  # YAML, with bare dates
     saved = mark.post(
@@ -109,7 +120,7 @@ def test_saving_a_bad_rule_shows_the_field_and_stores_nothing(shop):
         follow_redirects=False,
     )
     assert saved.status_code == 303 and saved.headers["location"] == "/segments/feb_buyers"
-    stored = service.list_segments(ws)[0]
+    stored = _listed(ws)[0]
     assert stored["rule"]["between"] == ["2024-02-01", "2024-02-29"] and stored["version"] == 1
     again = mark.post("/segments/new", data={"csrf_token": token, "name": "feb_buyers", "rule": yaml_rule})
     assert again.status_code == 400 and "already exists" in again.text
@@ -125,7 +136,7 @@ def test_saving_a_bad_rule_shows_the_field_and_stores_nothing(shop):
         data={"csrf_token": token, "name": "ignored", "title": "Feb", "rule": twice},
     )
     assert changed.headers["location"] == "/segments/feb_buyers"
-    assert [(s["name"], s["version"], s["title"]) for s in service.list_segments(ws)] == [("feb_buyers", 2, "Feb")]
+    assert [(s["name"], s["version"], s["title"]) for s in _listed(ws)] == [("feb_buyers", 2, "Feb")]
     assert mark.get("/segments/nowhere/edit").status_code == 404
 
 
@@ -138,7 +149,7 @@ def test_the_preview_endpoint_gives_size_and_sample_or_the_field_errors(shop):
     body = found.json()
     assert body["size"] == 2 and sorted(body["sample"]) == sorted([ids["ann"], ids["cat"]])
     assert body["customers"] == 5 and body["share"] == 0.4
-    assert service.list_segments(ws) == []  # a preview saves nothing
+    assert _listed(ws) == []  # a preview saves nothing
 
     past = _preview(mark, token, "event: Order Completed\nwithin_days: 30\n", as_of="2024-02-15").json()
     assert past["sample"] == [ids["bob"]] and past["as_of"].startswith("2024-02-16")
@@ -161,7 +172,7 @@ def test_the_preview_endpoint_gives_size_and_sample_or_the_field_errors(shop):
 
 def test_refresh_and_the_builder_need_a_marketer(shop):
     ws, _ = shop
-    service.save(ws, {"name": "kyiv", "title": "Kyiv", "rule": {"attribute": "city", "op": "eq", "value": "Kyiv"}})
+    _save(ws, {"name": "kyiv", "title": "Kyiv", "rule": {"attribute": "city", "op": "eq", "value": "Kyiv"}})
     vera = _client(ws, "vera")
     listing = vera.get("/segments")
     assert listing.status_code == 200 and "Kyiv" in listing.text
@@ -172,7 +183,7 @@ def test_refresh_and_the_builder_need_a_marketer(shop):
     assert vera.post("/segments/library", data={"csrf_token": token}).status_code == 403
     assert vera.get("/segments/new").status_code == 403 and vera.get("/segments/kyiv/edit").status_code == 403
     assert vera.post("/segments/new", data={"csrf_token": token, "name": "x", "rule": "event: A"}).status_code == 403
-    assert service.list_segments(ws)[0]["size"] is None and len(service.list_segments(ws)) == 1
+    assert _listed(ws)[0]["size"] is None and len(_listed(ws)) == 1
 
     for who in ("mark", "root"):
         client = _client(ws, who)
@@ -185,7 +196,7 @@ def test_refresh_and_the_builder_need_a_marketer(shop):
 
 def test_the_segment_page_explains_a_customer(shop):
     ws, ids = shop
-    service.save(ws, {"name": "coffee_no_buy", "title": "Coffee, no order", "rule": COFFEE})
+    _save(ws, {"name": "coffee_no_buy", "title": "Coffee, no order", "rule": COFFEE})
     mark = _client(ws, "mark")
     mark.post("/segments/coffee_no_buy/refresh", data={"csrf_token": _token(mark)})
     page = mark.get("/segments/coffee_no_buy")
@@ -205,7 +216,7 @@ def test_the_segment_page_explains_a_customer(shop):
     past = mark.get("/segments/coffee_no_buy", params={"customer": "ann@example.com", "as_of": "2024-01-01"})
     assert "is not a member as of 2024-01-02" in past.text
 
-    service.save(
+    _save(
         ws,
         {
             "name": "vip",
@@ -233,21 +244,20 @@ def test_the_segment_page_explains_a_customer(shop):
     assert "not a member" in mark.get(f"/customers/{ids['dan']}").text
 
 
-def test_the_matrix_lists_rows_with_their_flags(shop):
+def test_the_matrix_lists_rows_with_their_flags(shop, monkeypatch):
     ws, _ = shop
-    service.save(ws, {"name": "kyiv", "title": XSS, "rule": {"attribute": "city", "op": "eq", "value": "Kyiv"}})
-    service.save(ws, {"name": "lviv", "rule": {"attribute": "city", "op": "eq", "value": "Lviv"}})
+    _save(ws, {"name": "kyiv", "title": XSS, "rule": {"attribute": "city", "op": "eq", "value": "Kyiv"}})
+    _save(ws, {"name": "lviv", "rule": {"attribute": "city", "op": "eq", "value": "Lviv"}})
     vera = _client(ws, "vera")
     vera_token = _token(vera)
     mark = _client(ws, "mark")
     mark.post("/segments/kyiv/refresh", data={"csrf_token": _token(mark)})
-    from boomerang.segments import matrix
+    from boomerang.journeys import matrix
 
-    matrix.SOURCES.append(lambda ws: [matrix.Usage("kyiv", "journey", "welcome", "first_purchase", ("email",))])
-    try:
-        page = vera.get("/segments/matrix")
-    finally:
-        matrix.SOURCES.pop()
+    usages = matrix.journey_usages
+    extra = matrix.Usage("kyiv", "journey", "welcome", "first_purchase", ("email",))
+    monkeypatch.setattr(matrix, "journey_usages", lambda session: [*usages(session), extra])
+    page = vera.get("/segments/matrix")
     assert page.status_code == 200 and XSS not in page.text and "&lt;script&gt;" in page.text
     rows = {segment: cls for cls, segment in re.findall(r'<tr class="(\w*)" data-segment="(\w+)">', page.text)}
     assert rows == {"kyiv": "", "lviv": "flagged"}
@@ -259,7 +269,7 @@ def test_the_matrix_lists_rows_with_their_flags(shop):
 
 def test_posts_without_the_csrf_token_are_refused(shop):
     ws, _ = shop
-    service.save(ws, {"name": "kyiv", "rule": {"attribute": "city", "op": "eq", "value": "Kyiv"}})
+    _save(ws, {"name": "kyiv", "rule": {"attribute": "city", "op": "eq", "value": "Kyiv"}})
     mark = _client(ws, "mark")
     for path, data in [
         ("/segments/new", {"name": "x", "rule": "event: A"}),
@@ -271,7 +281,7 @@ def test_posts_without_the_csrf_token_are_refused(shop):
     ]:
         refused = mark.post(path, data=data)
         assert refused.status_code == 403 and "Form expired" in refused.text, path
-    assert [(s["name"], s["version"], s["size"]) for s in service.list_segments(ws)] == [("kyiv", 1, None)]
+    assert [(s["name"], s["version"], s["size"]) for s in _listed(ws)] == [("kyiv", 1, None)]
     anonymous = TestClient(mark.app)
     assert anonymous.get("/segments", follow_redirects=False).headers["location"] == "/login?next=/segments"
     assert anonymous.post("/segments/preview", json={"rule": "event: A"}, follow_redirects=False).status_code == 303

@@ -29,9 +29,13 @@ def server(tmp_path_factory):
     segments_data.load(ws)
     with ws.uow.session() as s:
         create_user(s, role="marketer", now=segments_data.NOW, **MARKETER)
-    service.save(ws, {"name": "kyiv", "title": "Kyiv", "rule": {"attribute": "city", "op": "eq", "value": "Kyiv"}})
-    membership.refresh(ws, ["kyiv"])
-    membership.refresh(ws, ["kyiv"])
+        service.save(
+            s,
+            {"name": "kyiv", "title": "Kyiv", "rule": {"attribute": "city", "op": "eq", "value": "Kyiv"}},
+            now=segments_data.NOW,
+        )
+    membership.refresh(ws.segments, ["kyiv"])
+    membership.refresh(ws.segments, ["kyiv"])
     ws.engine.dispose()
     with serving(home) as base:
         yield {"base": base, "marketer": MARKETER}

@@ -14,8 +14,8 @@ import sqlalchemy as sa
 from boomerang.customers.models import Consent, ConsentChange, Customer
 from boomerang.demo.simulator import SimConfig, estimate_events, simulate
 from boomerang.events.bulk import load
+from boomerang.orchestration.status import summary
 from boomerang.orders.models import Order, OrderLine
-from boomerang.status import summary
 
 SMALL = SimConfig(customers=300, days=120, start=date(2025, 9, 1), seed=7, chunk_events=4000)
 FRAMES = ("customers", "products", "orders", "lines", "events")
@@ -37,7 +37,7 @@ def small() -> list:
 @pytest.fixture
 def loaded(ws, small):
     for chunk in small:
-        load(ws, chunk, source="demo")
+        load(ws.uow, ws.log, chunk, source="demo", now=ws.now())
     return ws
 
 
@@ -140,7 +140,7 @@ def test_orders_in_the_store_agree_with_the_events_in_the_log(loaded):
 
 
 def test_the_funnel_narrows_and_customers_repeat_or_not(loaded):
-    data = summary(loaded)
+    data = summary(loaded.uow, loaded.log)
     counts = data["events"]["by_type"]
     assert (
         counts["Product Viewed"] >= counts["Product Added"] >= counts["Checkout Started"] >= counts["Order Completed"]
@@ -176,7 +176,7 @@ def test_the_funnel_narrows_and_customers_repeat_or_not(loaded):
 def _store_matches_frames(ws, small) -> None:
     orders = pd.concat([c.orders for c in small])
     kept = orders[orders["status"] != "cancelled"]
-    data = summary(ws)
+    data = summary(ws.uow, ws.log)
     assert data["customers"]["identified"] == SMALL.customers
     assert data["orders"] == len(kept)
     assert data["revenue"] == pytest.approx((kept["total"] - kept["refunded_total"]).sum(), abs=0.01)
@@ -206,7 +206,8 @@ def test_browsing_before_sign_up_and_consents_belong_to_the_customer(loaded, sma
     events = pd.concat([c.events for c in small])
     signed_up = set(events.loc[events["external_id"].notna(), "anonymous_id"].dropna())
     visitors = set(events["anonymous_id"].dropna()) - signed_up
-    assert summary(loaded)["customers"]["anonymous"] == len(visitors)  # nobody who signed up stays anonymous
+    # nobody who signed up stays anonymous
+    assert summary(loaded.uow, loaded.log)["customers"]["anonymous"] == len(visitors)
     with loaded.log.connect() as conn:
         split = conn.execute(
             "SELECT count(*) FROM (SELECT anonymous_id FROM events WHERE anonymous_id IS NOT NULL "
@@ -218,17 +219,17 @@ def test_browsing_before_sign_up_and_consents_belong_to_the_customer(loaded, sma
 
 
 def test_loading_the_same_chunks_again_changes_nothing(loaded, small):
-    before, consents = summary(loaded), _consents(loaded)
+    before, consents = summary(loaded.uow, loaded.log), _consents(loaded)
     _store_matches_frames(loaded, small)
     for chunk in small:
-        load(loaded, chunk, source="demo")
-    assert summary(loaded) == before and _consents(loaded) == consents
+        load(loaded.uow, loaded.log, chunk, source="demo", now=loaded.now())
+    assert summary(loaded.uow, loaded.log) == before and _consents(loaded) == consents
 
 
 def test_postgres_gets_the_same_shop(pg_ws, small):
     for _ in range(2):
         for chunk in small:
-            load(pg_ws, chunk, source="demo")
+            load(pg_ws.uow, pg_ws.log, chunk, source="demo", now=pg_ws.now())
         _store_matches_frames(pg_ws, small)
 
 

@@ -18,8 +18,8 @@ from boomerang.catalog.models import Product
 from boomerang.config import Settings
 from boomerang.core.errors import ValidationFailed
 from boomerang.events.importers import catalog, cdnow, online_retail, orders_csv
+from boomerang.orchestration.status import summary
 from boomerang.orders.models import Order, OrderLine
-from boomerang.status import summary
 from conftest import DATA
 
 RETAIL = DATA / "uci-online-retail" / "online_retail_to_2011-09-30.csv.gz"
@@ -37,7 +37,7 @@ JOURNEY_COLUMNS = dict(
 
 
 def _counts(ws) -> tuple:
-    s = summary(ws)
+    s = summary(ws.uow, ws.log)
     return s["customers"]["total"], s["orders"], s["revenue"], s["products"]["total"], s["events"]["total"]
 
 
@@ -47,9 +47,9 @@ def retail_ws(tmp_path_factory):
     if not RETAIL.exists():
         pytest.skip(f"{RETAIL} not found")
     ws = open_workspace(Settings(home=tmp_path_factory.mktemp("retail") / "ws"))
-    first = online_retail.run(ws, RETAIL)
+    first = online_retail.run(ws.uow, ws.log, RETAIL, now=ws.now())
     counts = _counts(ws)
-    second = online_retail.run(ws, RETAIL)
+    second = online_retail.run(ws.uow, ws.log, RETAIL, now=ws.now())
     return ws, first, second, counts
 
 
@@ -117,15 +117,15 @@ def test_online_retail_import_twice_changes_nothing(retail_ws):
 
 @pytest.mark.shared_data
 def test_cdnow_sample_then_master_counts_each_purchase_once(any_ws):
-    sample = cdnow.run(any_ws, CDNOW / "CDNOW_sample.txt")
+    sample = cdnow.run(any_ws.uow, any_ws.log, CDNOW / "CDNOW_sample.txt", now=any_ws.now())
     assert (sample.customers, sample.orders, sample.events_new) == (2_357, 6_919, 6_919)
     assert _counts(any_ws)[:3] == (2_357, 6_919, 244_091.94)
     if any_ws.engine.dialect.name == "postgresql":
         return  # the master file is the same code on a bigger file; once is enough
-    master = cdnow.run(any_ws, CDNOW / "CDNOW_master.txt")
+    master = cdnow.run(any_ws.uow, any_ws.log, CDNOW / "CDNOW_master.txt", now=any_ws.now())
     assert master.events_new == 69_659 - 6_919
     assert _counts(any_ws)[:3] == (23_570, 69_659, 2_500_315.63)
-    assert cdnow.run(any_ws, CDNOW / "CDNOW_master.txt").events_new == 0
+    assert cdnow.run(any_ws.uow, any_ws.log, CDNOW / "CDNOW_master.txt", now=any_ws.now()).events_new == 0
     assert _counts(any_ws)[:3] == (23_570, 69_659, 2_500_315.63)
 
 
@@ -133,23 +133,23 @@ def test_cdnow_rejects_a_file_of_another_shape(ws, tmp_path):
     bad = tmp_path / "bad.txt"
     bad.write_text("00001 19970101 1\n")
     with pytest.raises(ValidationFailed, match="columns"):
-        cdnow.run(ws, bad)
+        cdnow.run(ws.uow, ws.log, bad, now=ws.now())
     bad.write_text("00001 1997-01-01 1 11.77\n")
     with pytest.raises(ValidationFailed) as err:
-        cdnow.run(ws, bad)
+        cdnow.run(ws.uow, ws.log, bad, now=ws.now())
     assert err.value.errors[0]["field"] == "rows[0].date"
 
 
 @pytest.mark.shared_data
 def test_orders_csv_on_complete_journey(ws):
-    result = orders_csv.run(ws, JOURNEY, currency="usd", **JOURNEY_COLUMNS)
+    result = orders_csv.run(ws.uow, ws.log, JOURNEY, now=ws.now(), currency="usd", **JOURNEY_COLUMNS)
     assert (result.customers, result.orders, result.lines) == (2_377, 47_243, 75_000)
     customers, orders, revenue, products, events = _counts(ws)
     assert (customers, orders, events) == (2_377, 47_243, 47_243)
     assert revenue == pytest.approx(233_935.24, abs=0.01)
-    s = summary(ws)
+    s = summary(ws.uow, ws.log)
     assert s["events"]["first"] == "2017-01-01T12:30:27"  # 07:30:27-05:00
-    again = orders_csv.run(ws, JOURNEY, currency="USD", **JOURNEY_COLUMNS)
+    again = orders_csv.run(ws.uow, ws.log, JOURNEY, now=ws.now(), currency="USD", **JOURNEY_COLUMNS)
     assert again.events_new == 0 and _counts(ws) == (customers, orders, revenue, products, events)
 
 
@@ -173,7 +173,16 @@ def test_orders_csv_refunds_anonymous_orders_local_times_and_gzip(ws, tmp_path):
     path = tmp_path / "orders.csv.gz"
     path.write_bytes(gzip.compress(text.encode()))
     result = orders_csv.run(
-        ws, path, delimiter=";", timezone="Europe/Kyiv", product="sku", quantity="qty", currency="UAH", **SMALL
+        ws.uow,
+        ws.log,
+        path,
+        now=ws.now(),
+        delimiter=";",
+        timezone="Europe/Kyiv",
+        product="sku",
+        quantity="qty",
+        currency="UAH",
+        **SMALL,
     )
     assert (result.orders, result.extra["refunds"], result.customers) == (3, 1, 1)
     with ws.uow.session() as s:
@@ -183,7 +192,7 @@ def test_orders_csv_refunds_anonymous_orders_local_times_and_gzip(ws, tmp_path):
         r1 = s.get(Order, "R1")
         assert (r1.status, r1.refunded_total, r1.customer_id) == ("returned", 5.0, a1.customer_id)
         assert s.get(Product, "S2").price == 2.5
-    assert summary(ws)["revenue"] == 17.5
+    assert summary(ws.uow, ws.log)["revenue"] == 17.5
 
 
 @pytest.mark.parametrize(
@@ -204,17 +213,18 @@ def test_orders_csv_refunds_anonymous_orders_local_times_and_gzip(ws, tmp_path):
 )
 def test_orders_csv_bad_input_names_the_field_and_stores_nothing(ws, tmp_path, text, options, field, reason):
     with pytest.raises(ValidationFailed) as err:
-        orders_csv.run(ws, _csv(tmp_path, text), **SMALL, **options)
+        orders_csv.run(ws.uow, ws.log, _csv(tmp_path, text), now=ws.now(), **SMALL, **options)
     assert any(e["field"] == field and reason in e["reason"] for e in err.value.errors), err.value.errors
     assert _counts(ws)[:2] == (0, 0)
 
 
 def test_catalog_feeds_csv_and_yml(ws):
-    yml = catalog.run(ws, CATALOG / "shop.yml")
+    yml = catalog.run(ws.uow, ws.log, CATALOG / "shop.yml", now=ws.now())
     assert yml.extra == {"format": "yml", "created": 4, "updated": 0, "unchanged": 4 - 4}
-    again = catalog.run(ws, CATALOG / "shop-cp1251.yml")  # the same feed in windows-1251: nothing changes
+    # the same feed in windows-1251: nothing changes
+    again = catalog.run(ws.uow, ws.log, CATALOG / "shop-cp1251.yml", now=ws.now())
     assert again.extra["unchanged"] == 4 and again.products == 0
-    csv = catalog.run(ws, CATALOG / "shop.csv")
+    csv = catalog.run(ws.uow, ws.log, CATALOG / "shop.csv", now=ws.now())
     assert (csv.extra["created"], csv.products) == (4, 4)
     with ws.uow.session() as s:
         kettle = s.get(Product, "KETTLE-7")
@@ -244,11 +254,11 @@ def test_catalog_feeds_csv_and_yml(ws):
     ],
 )
 def test_catalog_bad_feeds_are_rejected_whole(ws, tmp_path, name, text, field):
-    catalog.run(ws, CATALOG / "shop.csv")
+    catalog.run(ws.uow, ws.log, CATALOG / "shop.csv", now=ws.now())
     with pytest.raises(ValidationFailed) as err:
-        catalog.run(ws, _csv(tmp_path, text, name))
+        catalog.run(ws.uow, ws.log, _csv(tmp_path, text, name), now=ws.now())
     assert err.value.errors[0]["field"] == field, err.value.errors
-    assert summary(ws)["products"]["total"] == 4
+    assert summary(ws.uow, ws.log)["products"]["total"] == 4
 
 
 def test_import_cli_json_and_errors(tmp_path):

@@ -9,13 +9,13 @@ import sqlalchemy as sa
 
 import segments_data
 from boomerang.config import GuardSettings, Settings
-from boomerang.events.flush import flush
 from boomerang.events.ingest import record
 from boomerang.journeys import library, service
 from boomerang.journeys import models as m
 from boomerang.journeys.simulate import simulate
 from boomerang.loyalty.models import LoyaltyEntry
 from boomerang.messaging.models import Message
+from boomerang.orchestration.rounds import move_events
 from boomerang.segments import library as segment_library
 from boomerang.segments import membership
 
@@ -69,7 +69,7 @@ def shop(ws):
     ids = segments_data.load(ws)
     with ws.uow.session() as session:
         record(session, CARTS, now=segments_data.NOW, limits=ws.settings.ingest, source="test")
-    flush(ws)
+    move_events(ws)
     return ws, ids
 
 
@@ -87,7 +87,7 @@ def _stored(ws) -> dict[str, int]:
 
 def test_abandoned_cart_over_april(shop):
     ws, ids = shop
-    report = simulate(ws, _cart(), **APRIL)
+    report = simulate(ws.segments, ws.settings.guards, _cart(), **APRIL)
     # cat: reminded at 10:00 on 04-10, a code and the second reminder 24 hours later, then out
     # ann: bought the cart within the hour; dan: reminded, bought the next morning; eve: reminded, still inside
     assert report["entered"] == {
@@ -138,8 +138,15 @@ def test_abandoned_cart_over_april(shop):
 
 def test_events_without_the_key_start_nothing(ws):
     ids = segments_data.load(ws)
-    assert simulate(ws, "abandoned_cart", **APRIL)["entered"]["count"] == 0  # ready-made, not even saved
-    keyless = simulate(ws, _cart(trigger={"event": "Product Added"}, goal={"event": "Order Completed"}), **APRIL)
+    assert (
+        simulate(ws.segments, ws.settings.guards, "abandoned_cart", **APRIL)["entered"]["count"] == 0
+    )  # ready-made, not even saved
+    keyless = simulate(
+        ws.segments,
+        ws.settings.guards,
+        _cart(trigger={"event": "Product Added"}, goal={"event": "Order Completed"}),
+        **APRIL,
+    )
     assert keyless["entered"]["sample"] == [ids["bob"]]  # 04-30 12:00: reminded at 13:00, again on 05-01 13:00
     assert keyless["messages"]["by_node"] == {"reminder_1": 1, "reminder_2": 1}
     assert keyless["outcomes"]["exited"] == 1
@@ -149,9 +156,9 @@ def test_events_without_the_key_start_nothing(ws):
 
 def test_a_coarser_step_acts_at_the_workers_ticks(shop):
     ws, _ = shop
-    hourly = simulate(ws, _cart(), **APRIL, step=timedelta(hours=1))
+    hourly = simulate(ws.segments, ws.settings.guards, _cart(), **APRIL, step=timedelta(hours=1))
     assert hourly["messages"]["by_node"] == {"reminder_1": 3, "reminder_2": 1}
-    daily = simulate(ws, _cart(), **APRIL, step=timedelta(days=1))
+    daily = simulate(ws.segments, ws.settings.guards, _cart(), **APRIL, step=timedelta(days=1))
     # timers fire at midnight: eve's reminder would wait for 05-02, after the window
     assert daily["messages"]["by_node"] == {"reminder_1": 2, "reminder_2": 1}
     assert daily["outcomes"]["running"] == 1 and daily["outcomes"]["converted"] == 2
@@ -159,11 +166,12 @@ def test_a_coarser_step_acts_at_the_workers_ticks(shop):
 
 def test_together_with_the_active_journeys(shop):
     ws, ids = shop
-    service.save(ws, library.get("order_confirmation"))
-    service.set_status(ws, "order_confirmation", "active")
-    service.save(ws, _cart())
-    service.set_status(ws, "abandoned_cart", "active")  # the one simulated, by name: counted once
-    report = simulate(ws, "abandoned_cart", **APRIL)
+    with ws.uow.session() as s:
+        service.save(s, library.get("order_confirmation"), now=ws.now())
+        service.set_status(s, "order_confirmation", "active", now=ws.now())
+        service.save(s, _cart(), now=ws.now())
+        service.set_status(s, "abandoned_cart", "active", now=ws.now())  # the one simulated, by name: counted once
+    report = simulate(ws.segments, ws.settings.guards, "abandoned_cart", **APRIL)
     assert report["together_with"] == ["order_confirmation"]
     assert report["messages"]["total"] == 4
     # dan also gets the confirmations of his orders of 04-01 (week 0) and 04-26 (week 3, beside a reminder)
@@ -174,7 +182,7 @@ def test_together_with_the_active_journeys(shop):
         "p95": 2,
         "max": 2,
     }
-    alone = simulate(ws, "abandoned_cart", **APRIL, together=False)
+    alone = simulate(ws.segments, ws.settings.guards, "abandoned_cart", **APRIL, together=False)
     assert alone["together_with"] == [] and alone["messages"] == {
         **report["messages"],
         "per_customer_week": {
@@ -189,8 +197,11 @@ def test_together_with_the_active_journeys(shop):
 def test_a_segment_trigger_and_a_branch_as_of_the_moment(shop, installed):
     ws, ids = shop
     if installed:  # the saved segment, never computed: no membership events in the log either
-        segment_library.install(ws)
-    report = simulate(ws, "browse_abandonment", date_from=date(2024, 4, 28), date_to=date(2024, 5, 1))
+        with ws.uow.session() as s:
+            segment_library.install(s, now=ws.now())
+    report = simulate(
+        ws.segments, ws.settings.guards, "browse_abandonment", date_from=date(2024, 4, 28), date_to=date(2024, 5, 1)
+    )
     # ann (Coffee > Beans on 04-28, 29, 30) and cat (Coffee on 04-25, 27, 30) reach 3 views by the end of 04-30
     assert sorted(report["entered"]["sample"]) == sorted([ids["ann"], ids["cat"]])
     assert report["outcomes"]["exited"] == 2
@@ -201,10 +212,13 @@ def test_a_segment_trigger_and_a_branch_as_of_the_moment(shop, installed):
 
 def test_a_segment_trigger_reads_the_membership_events_of_the_log(shop):
     ws, ids = shop
-    segment_library.install(ws)
-    membership.refresh(ws, ["category_viewers"])  # now, 05-01 12:00: ann and cat enter
-    flush(ws)
-    report = simulate(ws, "browse_abandonment", date_from=date(2024, 4, 28), date_to=date(2024, 5, 1))
+    with ws.uow.session() as s:
+        segment_library.install(s, now=ws.now())
+    membership.refresh(ws.segments, ["category_viewers"])  # now, 05-01 12:00: ann and cat enter
+    move_events(ws)
+    report = simulate(
+        ws.segments, ws.settings.guards, "browse_abandonment", date_from=date(2024, 4, 28), date_to=date(2024, 5, 1)
+    )
     assert sorted(report["entered"]["sample"]) == sorted([ids["ann"], ids["cat"]])
     assert report["outcomes"]["running"] == 2  # waiting for 10:00 tomorrow
     assert report["segment_queries"] == 1  # the branch, for both: no daily membership
@@ -224,18 +238,22 @@ def test_approvals_pending_or_answered(shop):
         },
     }
     manual = [(ids["ann"], datetime(2024, 4, 2, 9)), (ids["bob"], datetime(2024, 4, 3, 9))]
-    pending = simulate(ws, vip, **APRIL, manual=manual)
+    pending = simulate(ws.segments, ws.settings.guards, vip, **APRIL, manual=manual)
     assert pending["outcomes"]["approval_pending"] == 2 and pending["messages"]["total"] == 0
-    approved = simulate(ws, vip, **APRIL, manual=manual, approve=True)
+    approved = simulate(ws.segments, ws.settings.guards, vip, **APRIL, manual=manual, approve=True)
     assert approved["outcomes"]["exited"] == 2 and approved["messages"]["total"] == 2
-    rejected = simulate(ws, vip, **APRIL, manual=manual, approve=False)
+    rejected = simulate(ws.segments, ws.settings.guards, vip, **APRIL, manual=manual, approve=False)
     assert rejected["outcomes"]["exited"] == 2 and rejected["messages"]["total"] == 0
 
 
 def test_win_back_enters_on_the_sixtieth_day(shop):
     ws, ids = shop
     report = simulate(
-        ws, {**library.get("win_back"), "control_share": 0}, date_from=date(2024, 4, 9), date_to=date(2024, 4, 12)
+        ws.segments,
+        ws.settings.guards,
+        {**library.get("win_back"), "control_share": 0},
+        date_from=date(2024, 4, 9),
+        date_to=date(2024, 4, 12),
     )
     assert report["entered"]["sample"] == [ids["bob"]]  # his only order: 2024-02-10
     assert report["messages"]["by_node"] == {"winback_1": 1} and report["actions"] == {"promo_codes": 1}
@@ -265,7 +283,7 @@ def test_guards_defer_at_night_and_over_the_caps(shop):
         (ids["bob"], datetime(2024, 4, 2, 12)),  # no consent: nothing goes
         (ids["cat"], datetime(2024, 4, 3, 22)),
     ]  # SMS at night: all three wait for 09:00, the third a week
-    report = simulate(ws, three, **APRIL, manual=manual, together=False)
+    report = simulate(ws.segments, ws.settings.guards, three, **APRIL, manual=manual, together=False)
     assert report["messages"]["total"] == 9
     assert report["guards"]["journey"] == {
         "sent": 6,

@@ -81,8 +81,9 @@ def test_killing_the_worker_mid_run_loses_nothing_and_doubles_nothing(ws):
                 for i in range(CUSTOMERS)
             ],
         )
-    service.save(ws, DRIP)
-    service.set_status(ws, "drip", "active")
+    with ws.uow.session() as session:
+        service.save(session, DRIP, now=now)
+        service.set_status(session, "drip", "active", now=now)
     with ws.uow.session() as session:
         row = service.get(session, "drip")
         for i in range(CUSTOMERS):

@@ -14,9 +14,9 @@ import yaml
 from boomerang.config import GuardSettings
 from boomerang.core.clock import FixedClock
 from boomerang.core.errors import Conflict, ValidationFailed
-from boomerang.journeys.worker import tick
 from boomerang.messaging import campaigns
 from boomerang.messaging.models import Message
+from boomerang.orchestration.rounds import tick
 from boomerang.orders.models import Order
 from messaging_data import NOW, add_customer, add_segment, add_template
 
@@ -46,6 +46,21 @@ def shop(ws):
     return ws
 
 
+def save(ws, raw):
+    with ws.uow.session() as s:
+        return campaigns.save(s, raw, now=NOW)
+
+
+def schedule(ws, name):
+    with ws.uow.session() as s:
+        return campaigns.schedule(s, name, now=NOW)
+
+
+def get(ws, name):
+    with ws.uow.session() as s:
+        return campaigns.get(s, name)
+
+
 def by(ws, column):
     with ws.uow.session() as s:
         return Counter(s.scalars(sa.select(column).where(Message.source == "campaign:spring_sale")))
@@ -63,13 +78,13 @@ def test_definitions_are_checked_field_by_field(shop):
     ]
     for raw, field in cases:
         with pytest.raises(ValidationFailed) as err:
-            campaigns.save(shop, raw)
+            save(shop, raw)
         assert err.value.errors[0]["field"].startswith(field), (raw, err.value.errors)
 
 
 def test_holdout_and_variants_split_the_audience_stably_and_the_guards_still_hold(shop):
-    campaigns.save(shop, SALE)
-    campaigns.schedule(shop, "spring_sale")
+    save(shop, SALE)
+    schedule(shop, "spring_sale")
     out = tick(shop, NOW)
     assert out["campaigns"] == 1
     variants = by(shop, Message.variant)
@@ -84,24 +99,22 @@ def test_holdout_and_variants_split_the_audience_stably_and_the_guards_still_hol
         "campaign holdout",
         *(r for r in by(shop, Message.reason) if r and r.startswith("deferred by quiet_hours")),
     }
-    assert campaigns.get(shop, "spring_sale")["status"] == "sending"
+    assert get(shop, "spring_sale")["status"] == "sending"
     tick(shop, NOW + timedelta(hours=2))  # 10:00 in New York
     tick(shop, NOW + timedelta(hours=14))  # 11:00 in Tokyo
     assert by(shop, Message.status)["sent"] == CUSTOMERS - variants["holdout"]
-    campaigns.start_due(shop, now=NOW + timedelta(hours=14))
-    assert campaigns.get(shop, "spring_sale")["status"] == "sent"
+    campaigns.start_due(shop.segments, now=NOW + timedelta(hours=14))
+    assert get(shop, "spring_sale")["status"] == "sent"
     with pytest.raises(Conflict):
-        campaigns.save(shop, SALE)  # it went out: no more changes
+        save(shop, SALE)  # it went out: no more changes
     again = tick(shop, NOW + timedelta(hours=15))
     assert again["campaigns"] == 0 and sum(by(shop, Message.variant).values()) == CUSTOMERS  # once only
 
 
 def test_local_time_and_throttling_spread_the_sends(shop):
-    campaigns.save(
-        shop, {**SALE, "name": "spring_sale", "local_time": "10:00", "holdout_percent": 0, "throttle_per_minute": 100}
-    )
-    campaigns.schedule(shop, "spring_sale")
-    campaigns.start_due(shop, now=NOW)
+    save(shop, {**SALE, "name": "spring_sale", "local_time": "10:00", "holdout_percent": 0, "throttle_per_minute": 100})
+    schedule(shop, "spring_sale")
+    campaigns.start_due(shop.segments, now=NOW)
     with shop.uow.session() as s:
         rows = s.execute(sa.select(Message.customer_id, Message.send_after).order_by(Message.customer_id)).all()
     first = {cid: at for cid, at in rows}
@@ -113,8 +126,8 @@ def test_local_time_and_throttling_spread_the_sends(shop):
 
 
 def test_results_compare_each_variant_with_the_holdout(shop):
-    campaigns.save(shop, SALE)
-    campaigns.schedule(shop, "spring_sale")
+    save(shop, SALE)
+    schedule(shop, "spring_sale")
     tick(shop, NOW)
     with shop.uow.session() as s:
         groups = dict(s.execute(sa.select(Message.customer_id, Message.variant)).all())
@@ -145,7 +158,8 @@ def test_results_compare_each_variant_with_the_holdout(shop):
                 updated_at=NOW,
             )
         )  # outside the window
-    stats = campaigns.stats(shop, "spring_sale")
+    with shop.uow.session() as s:
+        stats = campaigns.stats(s, "spring_sale")
     a, hold = stats["groups"]["A"], stats["groups"]["holdout"]
     assert 0 < a["sent"] < a["customers"] and hold["sent"] == 0  # the rest wait out the night
     assert a["conversion_rate"] > hold["conversion_rate"] > 0
@@ -155,12 +169,13 @@ def test_results_compare_each_variant_with_the_holdout(shop):
 
 
 def test_cancel_stops_what_is_queued(shop):
-    campaigns.save(shop, {**SALE, "local_time": "10:00"})
-    campaigns.schedule(shop, "spring_sale")
-    campaigns.start_due(shop, now=NOW)
-    campaigns.cancel(shop, "spring_sale")
+    save(shop, {**SALE, "local_time": "10:00"})
+    schedule(shop, "spring_sale")
+    campaigns.start_due(shop.segments, now=NOW)
+    with shop.uow.session() as s:
+        campaigns.cancel(s, "spring_sale", now=NOW)
     assert by(shop, Message.status)["queued"] == 0
-    assert campaigns.get(shop, "spring_sale")["status"] == "cancelled"
+    assert get(shop, "spring_sale")["status"] == "cancelled"
 
 
 def test_cli(shop, tmp_path):

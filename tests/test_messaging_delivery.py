@@ -17,7 +17,6 @@ from boomerang.core.clock import FixedClock
 from boomerang.customers.models import Consent
 from boomerang.events.models import InboxEvent
 from boomerang.messaging import preferences
-from boomerang.messaging.dispatch import dispatch
 from boomerang.messaging.models import Message, MessageEvent
 from messaging_data import NOW, add_customer, add_template, queue
 
@@ -57,7 +56,7 @@ def test_an_email_is_composed_with_tracked_links_pixel_and_one_click_unsubscribe
         add_customer(s, "ann", first_name="Ann")
         add_template(s)
         queue(s, "m1", "ann")
-    assert dispatch(store, now=NOW)["sent"] == 1
+    assert store.dispatcher.dispatch(now=NOW)["sent"] == 1
     (out,) = email.sent
     assert out.to == "ann@example.com" and out.subject == "Hello Ann"
     assert "/t/c/" in out.html and 'href="https://shop.example.com/sale"' not in out.html  # every link tracked
@@ -77,7 +76,7 @@ def test_links_record_clicks_opens_and_unsubscribes_and_refuse_tampering(store):
         add_customer(s, "ann")
         add_template(s)
         queue(s, "m1", "ann")
-    dispatch(store, now=NOW)
+    store.dispatcher.dispatch(now=NOW)
     out = email.sent[0]
     click = next(u for u in out.html.split('"') if "/t/c/" in u)
     pixel = next(u for u in out.html.split('"') if "/t/o/" in u)
@@ -118,10 +117,8 @@ def test_the_preference_centre_changes_what_the_guards_let_through_at_once(store
     with store.uow.session() as s:
         add_customer(s, "ann", consents=("email", "sms"), phone="+380501112233")
         add_template(s)  # topic: offers
-    from boomerang.messaging.tracking import preferences_url
-
     client = Api(store).client
-    page = urlsplit(preferences_url(store, "ann")).path
+    page = urlsplit(store.links.preferences("ann")).path
     assert 'value="offers" checked' in client.get(page).text
     assert client.get(page[:-3] + "abc").status_code == 400
     saved = client.post(
@@ -138,7 +135,7 @@ def test_the_preference_centre_changes_what_the_guards_let_through_at_once(store
         "sms": False,
     }
     assert prefs["frequency"] == "weekly"
-    dispatch(store, now=NOW)
+    store.dispatcher.dispatch(now=NOW)
     got = statuses(store)
     assert got["offer"] == ("suppressed", "preferences: topic offers turned off by the customer")
     assert got["receipt"][0] == "sent"  # a receipt is not marketing
@@ -155,10 +152,10 @@ def test_weekly_frequency_defers_the_second_marketing_message(store):
         add_template(s, {**__import__("messaging_data").GREETING, "topic": None})
         preferences.update(s, "ann", now=NOW, source="test", frequency="weekly")
         queue(s, "first", "ann")
-    dispatch(store, now=NOW)
+    store.dispatcher.dispatch(now=NOW)
     with store.uow.session() as s:
         queue(s, "second", "ann")
-    dispatch(store, now=NOW + timedelta(days=1))
+    store.dispatcher.dispatch(now=NOW + timedelta(days=1))
     got = statuses(store)
     assert got["first"][0] == "sent"
     assert got["second"][0] == "queued" and got["second"][1].startswith("deferred by preferences")
@@ -169,7 +166,7 @@ def test_the_in_app_inbox_delivers_once_and_tracks_reads_and_clicks(store):
         add_customer(s, "ann", consents=("inapp",), email=None)
         add_template(s)
         queue(s, "m1", "ann", channels=("inapp",))
-    assert dispatch(store, now=NOW)["sent"] == 1
+    assert store.dispatcher.dispatch(now=NOW)["sent"] == 1
     api = Api(store)
     token = api.api("GET", "/customers/ann/inbox-token").json()["token"]
     inbox = api.client.get(f"/v1/inbox/{token}").json()
@@ -202,7 +199,7 @@ def test_provider_results(store, answer, status, reason, attempts):
         add_customer(s, "ann")
         add_template(s)
         queue(s, "m1", "ann")
-    dispatch(store, now=NOW)
+    store.dispatcher.dispatch(now=NOW)
     with store.uow.session() as s:
         message = s.scalar(sa.select(Message))
         assert (message.status, message.reason, message.attempts) == (status, reason, attempts)
@@ -221,9 +218,9 @@ def test_a_crash_mid_send_sends_nothing_twice(store):
         queue(s, "m1", "ann")
         s.flush()
         s.execute(sa.update(Message).values(status="sending", sent_at=NOW, attempts=1))  # a worker died here
-    assert dispatch(store, now=NOW + timedelta(minutes=5))["sent"] == 0
+    assert store.dispatcher.dispatch(now=NOW + timedelta(minutes=5))["sent"] == 0
     assert statuses(store)["m1"][0] == "sending"  # maybe still going out elsewhere
-    dispatch(store, now=NOW + timedelta(minutes=11))
+    store.dispatcher.dispatch(now=NOW + timedelta(minutes=11))
     assert statuses(store)["m1"] == ("failed", "interrupted while sending: not sent again, so that nothing goes twice")
     assert email.sent == []
 
@@ -234,7 +231,7 @@ def test_a_missing_template_fails_the_message_but_the_sandbox_records_it(store):
         add_customer(s, "ann", consents=("email", "sms"), phone="+380501112233")
         queue(s, "m_email", "ann", template="nowhere")
         queue(s, "m_sms", "ann", template="nowhere", channels=("sms",))
-    dispatch(store, now=NOW)
+    store.dispatcher.dispatch(now=NOW)
     got = statuses(store)
     assert got["m_email"] == ("failed", "email: template 'nowhere' does not exist (permanent)")
     assert got["m_sms"][0] == "sent"  # sms is still the sandbox: nothing leaves
@@ -263,7 +260,7 @@ def test_channel_secrets_are_encrypted_at_rest_masked_and_kept(store):
     from boomerang.channels import config
 
     with store.uow.session() as s:
-        assert config.load(store, s, "email")[1].password.get_secret_value() == "hunter2-secret"
+        assert config.load(s, "email", secret=store.secret)[1].password.get_secret_value() == "hunter2-secret"
     bad = api.api("PUT", "/channels/email", json={"provider": "smtp", "config": {"port": "many"}})
     assert bad.status_code == 400 and {e["field"] for e in bad.json()["errors"]} >= {"config.port"}
     assert (
@@ -274,49 +271,50 @@ def test_channel_secrets_are_encrypted_at_rest_masked_and_kept(store):
 
 def test_a_click_moves_on_the_journey_that_sent_the_message(store):
     """wait_event on "Message Clicked": the click flows back through the log to that instance only."""
-    from boomerang.events.flush import flush
+    from boomerang.journeys import runtime
     from boomerang.journeys import service as journeys
     from boomerang.journeys.models import Instance
-    from boomerang.journeys.worker import after_flush, tick
+    from boomerang.orchestration.rounds import move_events, react, tick
 
     email = Recording()
     store.channels.override("email", lambda ctx: email)
-    journeys.save(
-        store,
-        {
-            "name": "nudge",
-            "trigger": {"manual": True},
-            "control_share": 0,
-            "start": "hello",
-            "nodes": {
-                "hello": {"type": "send", "channel": "email", "template": "greeting", "next": "wait"},
-                "wait": {
-                    "type": "wait_event",
-                    "event": "Message Clicked",
-                    "timeout_hours": 48,
-                    "on_event": "clicked",
-                    "next": "ignored",
+    with store.uow.session() as s:
+        journeys.save(
+            s,
+            {
+                "name": "nudge",
+                "trigger": {"manual": True},
+                "control_share": 0,
+                "start": "hello",
+                "nodes": {
+                    "hello": {"type": "send", "channel": "email", "template": "greeting", "next": "wait"},
+                    "wait": {
+                        "type": "wait_event",
+                        "event": "Message Clicked",
+                        "timeout_hours": 48,
+                        "on_event": "clicked",
+                        "next": "ignored",
+                    },
+                    "clicked": {"type": "exit"},
+                    "ignored": {"type": "exit"},
                 },
-                "clicked": {"type": "exit"},
-                "ignored": {"type": "exit"},
             },
-        },
-    )
-    journeys.set_status(store, "nudge", "active")
+            now=NOW,
+        )
+        journeys.set_status(s, "nudge", "active", now=NOW)
     with store.uow.session() as s:
         add_customer(s, "ann")
         add_customer(s, "bob")
         add_template(s)
-    for cid in ("ann", "bob"):
-        journeys.enter_manually(store, "nudge", cid)
+    with store.uow.session() as s:
+        for cid in ("ann", "bob"):
+            runtime.enter_manually(s, "nudge", cid, now=NOW)
     tick(store, NOW)
     assert len(email.sent) == 2
     ann = next(o for o in email.sent if o.customer_id == "ann")
     click = next(u for u in ann.html.split('"') if "/t/c/" in u)
     Api(store).client.get(urlsplit(click).path, follow_redirects=False)
-    frames = []
-    flush(store, moved=frames)
-    after_flush(store, frames, NOW)
+    react(store, move_events(store), NOW)
     with store.uow.session() as s:
         nodes = {i.customer_id: (i.status, i.node) for i in s.scalars(sa.select(Instance))}
     assert nodes == {"ann": ("done", "clicked"), "bob": ("waiting", "wait")}
@@ -331,18 +329,20 @@ def test_a_journey_keyed_by_a_sku_speaks_of_that_product(store):
 
     email = Recording()
     store.channels.override("email", lambda ctx: email)
-    journeys.save(
-        store,
-        {
-            "name": "restock",
-            "trigger": {"event": "Back In Stock", "key": "sku"},
-            "start": "tell",
-            "nodes": {
-                "tell": {"type": "send", "channel": "email", "template": "stock", "next": "done"},
-                "done": {"type": "exit"},
+    with store.uow.session() as s:
+        journeys.save(
+            s,
+            {
+                "name": "restock",
+                "trigger": {"event": "Back In Stock", "key": "sku"},
+                "start": "tell",
+                "nodes": {
+                    "tell": {"type": "send", "channel": "email", "template": "stock", "next": "done"},
+                    "done": {"type": "exit"},
+                },
             },
-        },
-    )
+            now=NOW,
+        )
     with store.uow.session() as s:
         add_customer(s, "ann")
         add_template(
@@ -380,8 +380,13 @@ def test_a_journey_keyed_by_a_sku_speaks_of_that_product(store):
                 updated_at=NOW,
             )
         )
-        queue(s, "m1", "ann", template="stock", instance_id="inst1")
-    dispatch(store, now=NOW)
+        queue(s, "m1", "ann", template="stock", instance_id="inst1", subject="mug-1")
+    store.dispatcher.dispatch(now=NOW)
     assert email.sent[0].subject == "Blue mug is back" and email.sent[0].text.startswith("€12.50")
     with store.uow.session() as s:  # a campaign's message has no product
-        assert Composer(store, s, now=NOW).product_of(queue(s, "m2", "ann", template="stock")) is None
+        assert (
+            Composer(s, store.links, store.settings.messaging, now=NOW).product_of(
+                queue(s, "m2", "ann", template="stock")
+            )
+            is None
+        )

@@ -15,7 +15,6 @@ from boomerang.channels.models import FakeChannelLog
 from boomerang.config import FrequencyCap, GuardSettings
 from boomerang.customers.models import Consent, Customer
 from boomerang.messaging import service as templates
-from boomerang.messaging.dispatch import dispatch
 from boomerang.messaging.guards import in_global_control
 from boomerang.messaging.models import Message
 
@@ -111,7 +110,7 @@ def test_send_suppress_defer_and_fallback(store):
         queue(s, "m_dan", "dan", channels=("email", "telegram", "sms"))
         queue(s, "m_eve_control", "eve", status="held_out")
         queue(s, "m_eve_later", "eve", send_after=NOW + timedelta(minutes=1))
-    assert dispatch(store, now=NOW) == {**NOTHING, "sent": 2, "suppressed": 1, "deferred": 1}
+    assert store.dispatcher.dispatch(now=NOW) == {**NOTHING, "sent": 2, "suppressed": 1, "deferred": 1}
     got = messages(store)
     assert (got["m_ann"].status, got["m_ann"].channel, got["m_ann"].sent_at, got["m_ann"].reason) == (
         "sent",
@@ -127,7 +126,7 @@ def test_send_suppress_defer_and_fallback(store):
     assert (got["m_eve_control"].status, got["m_eve_later"].status) == ("held_out", "queued")
     assert log_of(store) == [("m_ann", "email", "ann@example.com"), ("m_dan", "sms", "+380501234567")]
     # morning in Tokyo and in UTC: the deferred message goes; the held-out one never does
-    assert dispatch(store, now=datetime(2026, 3, 11, 9, 0)) == {**NOTHING, "sent": 2}
+    assert store.dispatcher.dispatch(now=datetime(2026, 3, 11, 9, 0)) == {**NOTHING, "sent": 2}
     assert [k for k, _, _ in log_of(store)] == ["m_ann", "m_dan", "m_eve_later", "m_kei"]
     assert messages(store)["m_eve_control"].status == "held_out"
 
@@ -137,10 +136,10 @@ def test_running_twice_sends_nothing_twice(store):
         for i in range(30):
             add_customer(s, f"c{i}")
             queue(s, f"m{i}", f"c{i}", send_after=NOW - timedelta(seconds=i))
-    assert dispatch(store, now=NOW, limit=20)["sent"] == 20  # the oldest first
-    assert dispatch(store, now=NOW, limit=20)["sent"] == 10
-    assert dispatch(store, now=NOW) == NOTHING
-    assert dispatch(store, now=NOW + timedelta(days=2)) == NOTHING
+    assert store.dispatcher.dispatch(now=NOW, limit=20)["sent"] == 20  # the oldest first
+    assert store.dispatcher.dispatch(now=NOW, limit=20)["sent"] == 10
+    assert store.dispatcher.dispatch(now=NOW) == NOTHING
+    assert store.dispatcher.dispatch(now=NOW + timedelta(days=2)) == NOTHING
     assert Counter(k for k, _, _ in log_of(store)) == {f"m{i}": 1 for i in range(30)}
 
 
@@ -154,7 +153,7 @@ def test_a_batch_counts_its_own_sends_and_goes_in_priority_order(store):
         queue(s, "receipt", "ann", category="transactional", send_after=NOW)
         queue(s, "winback", "ann", template="winback")
         queue(s, "drop_me", "ann", template="other", when_capped="drop")
-    assert dispatch(store, now=NOW) == {**NOTHING, "sent": 3, "suppressed": 2, "deferred": 1}
+    assert store.dispatcher.dispatch(now=NOW) == {**NOTHING, "sent": 3, "suppressed": 2, "deferred": 1}
     got = messages(store)
     assert [k for k, _, _ in log_of(store)] == ["receipt", "cart", "winback"]  # transactional, then by due time
     assert got["cart_again"].reason.startswith("duplicate: cart sent by email at 2026-03-10 12:00")
@@ -187,11 +186,11 @@ def test_messages_sent_before_count_for_caps(store):
             send_after=NOW - timedelta(days=2),
         )
         queue(s, "new", "ann", channels=("sms", "email"))
-    assert dispatch(store, now=NOW) == {**NOTHING, "deferred": 1}  # sms: 2 in 7 days, the default cap
+    assert store.dispatcher.dispatch(now=NOW) == {**NOTHING, "deferred": 1}  # sms: 2 in 7 days, the default cap
     got = messages(store)["new"]
     assert got.send_after == NOW + timedelta(days=1)
     assert got.reason == "deferred by frequency: 2 of 2 in 7 days (sms)"
-    assert dispatch(store, now=NOW + timedelta(days=1))["sent"] == 1
+    assert store.dispatcher.dispatch(now=NOW + timedelta(days=1))["sent"] == 1
 
 
 class Failing:
@@ -223,17 +222,17 @@ def test_a_failing_channel_is_retried_with_backoff_then_fails(store, monkeypatch
         queue(s, "m", "ann")
     at = NOW
     for attempt in range(1, 5):
-        assert dispatch(store, now=at) == {**NOTHING, "retrying": 1}
+        assert store.dispatcher.dispatch(now=at) == {**NOTHING, "retrying": 1}
         got = messages(store)["m"]
         assert (got.status, got.attempts, got.sent_at) == ("queued", attempt, None)
         assert got.send_after == at + timedelta(seconds=30 * 2**attempt)
         assert got.reason == f"email: provider down (attempt {attempt} of 5)"
-        assert dispatch(store, now=got.send_after - timedelta(seconds=1)) == NOTHING  # not due yet
+        assert store.dispatcher.dispatch(now=got.send_after - timedelta(seconds=1)) == NOTHING  # not due yet
         at = got.send_after
-    assert dispatch(store, now=at) == {**NOTHING, "failed": 1}
+    assert store.dispatcher.dispatch(now=at) == {**NOTHING, "failed": 1}
     got = messages(store)["m"]
     assert (got.status, got.attempts, got.reason) == ("failed", 5, "email: provider down (after 5 attempts)")
-    assert dispatch(store, now=at + timedelta(days=1)) == NOTHING
+    assert store.dispatcher.dispatch(now=at + timedelta(days=1)) == NOTHING
 
 
 def test_a_permanent_failure_fails_at_once(store, monkeypatch):
@@ -242,7 +241,7 @@ def test_a_permanent_failure_fails_at_once(store, monkeypatch):
         a_template(s, "t_m")
         add_customer(s, "ann")
         queue(s, "m", "ann")
-    assert dispatch(store, now=NOW) == {**NOTHING, "failed": 1}
+    assert store.dispatcher.dispatch(now=NOW) == {**NOTHING, "failed": 1}
     assert messages(store)["m"].reason == "email: provider down (permanent)"
 
 
@@ -258,7 +257,7 @@ def test_a_channel_that_raises_loses_only_its_own_message(store, monkeypatch):
         add_customer(s, "bob", consents=("sms",), phone="+15550002")
         queue(s, "m_ann", "ann")
         queue(s, "m_bob", "bob", channels=("sms",))
-    assert dispatch(store, now=NOW) == {**NOTHING, "sent": 1, "retrying": 1}
+    assert store.dispatcher.dispatch(now=NOW) == {**NOTHING, "sent": 1, "retrying": 1}
     assert log_of(store) == [("m_ann", "email", "ann@example.com")]
     assert messages(store)["m_bob"].reason == "sms: channel error (RuntimeError) (attempt 1 of 5)"
 
@@ -272,7 +271,7 @@ def test_global_control_and_merged_profiles(ws):
         queue(s, "promo", held, category="promotional")
         queue(s, "receipt", held, category="transactional")
         queue(s, "to_source", "source")
-    assert dispatch(ws, now=NOW) == {**NOTHING, "sent": 2, "suppressed": 1}
+    assert ws.dispatcher.dispatch(now=NOW) == {**NOTHING, "sent": 2, "suppressed": 1}
     got = messages(ws)
     assert got["promo"].reason == "global_control: customer in the global control group"
     assert got["to_source"].status == "sent"
@@ -280,7 +279,7 @@ def test_global_control_and_merged_profiles(ws):
 
 
 def test_the_worker_tick_dispatches(store):
-    from boomerang.journeys.worker import tick
+    from boomerang.orchestration.rounds import tick
 
     with store.uow.session() as s:
         add_customer(s, "ann")
@@ -302,7 +301,7 @@ def test_two_workers_on_postgresql_send_every_message_exactly_once(pg_ws):
         try:
             start.wait()
             while True:
-                counts = dispatch(pg_ws, now=NOW, limit=2)  # a customer's messages split
+                counts = pg_ws.dispatcher.dispatch(now=NOW, limit=2)  # a customer's messages split
                 with lock:
                     totals.update(counts)
                 if not sum(counts.values()):

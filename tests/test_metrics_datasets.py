@@ -18,7 +18,7 @@ pytestmark = pytest.mark.shared_data
 @pytest.fixture(scope="module")
 def retail(tmp_path_factory):
     ws = open_workspace(Settings(home=tmp_path_factory.mktemp("retail-metrics") / "ws"))
-    online_retail.run(ws, RETAIL)
+    online_retail.run(ws.uow, ws.log, RETAIL, now=ws.now())
     return ws
 
 
@@ -34,7 +34,7 @@ def invoices() -> pd.DataFrame:
 
 
 def test_cohorts_match_pandas(retail, invoices):
-    result = service.run(retail, "cohorts", {})
+    result = service.run(retail.uow, retail.log, "cohorts", {})
     first = invoices.groupby("customer")["at"].min().rename("first")
     rows = invoices.join(first, on="customer")
     rows["cohort"] = rows["first"].dt.to_period("M")
@@ -48,10 +48,10 @@ def test_cohorts_match_pandas(retail, invoices):
 
 
 def test_order_kpis_match_pandas(retail, invoices):
-    aov = service.run(retail, "average_order_value", {})
+    aov = service.run(retail.uow, retail.log, "average_order_value", {})
     assert aov["details"]["orders"] == len(invoices) == 14_873 - 1_702  # the orders of known customers
     assert aov["value"] == pytest.approx(invoices["value"].mean(), rel=1e-6)
     per_customer = invoices.groupby("customer").size()
-    rpr = service.run(retail, "repeat_purchase_rate", {})
+    rpr = service.run(retail.uow, retail.log, "repeat_purchase_rate", {})
     assert rpr["value"] == pytest.approx((per_customer >= 2).mean(), rel=1e-6)
     assert rpr["details"]["customers"] == len(per_customer) == 3_616

@@ -10,7 +10,7 @@ import pytest
 
 import metrics_data
 from api_helpers import Api
-from boomerang.metrics import service, traits
+from boomerang.metrics import service
 
 PERIOD = {"date_from": "2024-01-01", "date_to": "2024-04-30"}
 
@@ -18,27 +18,30 @@ PERIOD = {"date_from": "2024-01-01", "date_to": "2024-04-30"}
 @pytest.fixture
 def shop(ws):
     """A workspace whose event log holds the hand-made shop."""
-    with ws.log.connect() as conn:
-        ws.log.append(conn, metrics_data.events())
+    ws.log.append(metrics_data.events())
     return ws
 
 
 def test_run_on_the_workspace_log(shop):
-    assert service.run(shop, "nps", PERIOD)["value"] == 25
-    result = service.run(shop, "average_order_value", {**PERIOD, "interval": "week"})
+    assert service.run(shop.uow, shop.log, "nps", PERIOD)["value"] == 25
+    result = service.run(shop.uow, shop.log, "average_order_value", {**PERIOD, "interval": "week"})
     assert result["query"]["interval"] == "week" and result["details"]["orders"] == 7
 
 
 def test_rfm_and_lifecycle_are_stored_and_transitions_logged_once(shop):
-    assert traits.load(shop, "rfm") is None
-    assert service.store_traits(shop, "rfm", PERIOD) == {"trait": "rfm", "customers": 4, "events_added": 0}
-    stored = traits.load(shop, "rfm", ["B"])
+    assert shop.log.traits("rfm") is None
+    assert service.store_traits(shop.uow, shop.log, "rfm", PERIOD, now=shop.now()) == {
+        "trait": "rfm",
+        "customers": 4,
+        "events_added": 0,
+    }
+    stored = shop.log.traits("rfm", ["B"])
     assert stored["rfm_group"].tolist() == ["champions"]
     params = {**PERIOD, "window_days": 60}
-    assert service.store_traits(shop, "lifecycle", params)["events_added"] == 15
-    assert service.store_traits(shop, "lifecycle", params)["events_added"] == 0
+    assert service.store_traits(shop.uow, shop.log, "lifecycle", params, now=shop.now())["events_added"] == 15
+    assert service.store_traits(shop.uow, shop.log, "lifecycle", params, now=shop.now())["events_added"] == 0
     # Another window moves the transitions; only those after each customer's last announced one are logged.
-    later = service.store_traits(shop, "lifecycle", {**params, "window_days": 40})
+    later = service.store_traits(shop.uow, shop.log, "lifecycle", {**params, "window_days": 40}, now=shop.now())
     assert 0 <= later["events_added"] < 15
     with shop.log.connect() as conn:
         rows = conn.execute(
@@ -46,14 +49,14 @@ def test_rfm_and_lifecycle_are_stored_and_transitions_logged_once(shop):
             "WHERE event = 'Lifecycle Stage Changed' AND customer_id = 'B' ORDER BY timestamp"
         ).fetchall()
     assert rows[:4] == [(None, "new"), ("new", "sleeping"), ("sleeping", "churned"), ("churned", "reactivated")]
-    assert traits.load(shop, "lifecycle", ["B"])["stage"].tolist() == ["reactivated"]
+    assert shop.log.traits("lifecycle", ["B"])["stage"].tolist() == ["reactivated"]
 
 
 def test_traits_need_a_metric_that_has_them(shop):
     from boomerang.core.errors import ValidationFailed
 
     with pytest.raises(ValidationFailed, match="no per-customer"):
-        service.store_traits(shop, "nps", {})
+        service.store_traits(shop.uow, shop.log, "nps", {}, now=shop.now())
 
 
 def test_api(shop):

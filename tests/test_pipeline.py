@@ -36,7 +36,8 @@ def test_two_pipelines_share_the_inbox_on_postgres(pg_ws):
 
     def pipeline() -> None:
         try:
-            counts.append(process(open_workspace(settings)))
+            ws = open_workspace(settings)
+            counts.append(process(ws.uow, ws.clock, chunk_rows=ws.settings.ingest.process_chunk_rows))
         except Exception as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 

@@ -22,26 +22,28 @@ CUTOFF = "2011-06-30"
 def retail(tmp_path_factory):
     """A workspace holding the Online Retail invoices up to 2011-09-30 (~12 s to import)."""
     ws = open_workspace(Settings(home=tmp_path_factory.mktemp("retail") / "ws"))
-    online_retail.run(ws, DATA / "uci-online-retail" / "online_retail_to_2011-09-30.csv.gz")
+    online_retail.run(ws.uow, ws.log, DATA / "uci-online-retail" / "online_retail_to_2011-09-30.csv.gz", now=ws.now())
     return ws
 
 
 def test_the_diverging_fit_is_regularised_with_a_warning(retail):
     with pytest.warns(FitWarning, match="BG/NBD: plain maximum likelihood diverged"):
-        result = service.fit(retail, until=CUTOFF)
+        result = service.fit(retail.uow, retail.log, until=CUTOFF)
     assert result["regularised"]["bgnbd"] and result["penalty"]["bgnbd"] > 0
     assert any("L2-penalised" in w for w in result["warnings"])
     numbers = [*result["bgnbd"].values(), *result["gamma_gamma"].values(), *result["population"].values()]
     assert all(v is not None and math.isfinite(v) and v > 0 for v in numbers)
     with pytest.warns(FitWarning):
-        info, frame = service.predict(retail, until=CUTOFF, horizon_days=91, churn=False)
+        info, frame = service.predict(retail.uow, retail.log, until=CUTOFF, horizon_days=91, churn=False)
     values = frame[
         ["p_alive", "expected_purchases", "purchase_probability", "predicted_spend", "predicted_clv"]
     ].to_numpy()
     assert len(frame) == result["customers"] and np.isfinite(values).all() and (values >= 0).all()
     assert frame["p_alive"].between(0, 1).all() and frame["purchase_probability"].between(0, 1).all()
     with pytest.warns(FitWarning):  # in days: the frequent buyers reach x ~ 90, where 2F1 needs its care
-        _, daily = service.predict(retail, until="2011-09-30", unit="day", horizon_days=365, churn=False)
+        _, daily = service.predict(
+            retail.uow, retail.log, until="2011-09-30", unit="day", horizon_days=365, churn=False
+        )
     assert (
         np.isfinite(daily[["expected_purchases", "predicted_clv"]].to_numpy()).all() and daily["frequency"].max() > 50
     )
@@ -49,7 +51,7 @@ def test_the_diverging_fit_is_regularised_with_a_warning(retail):
 
 def test_churn_evaluation_on_a_time_split(retail):
     with pytest.warns(FitWarning):
-        result = service.evaluate(retail, cutoff=CUTOFF, horizon_weeks=13)
+        result = service.evaluate(retail.uow, retail.log, cutoff=CUTOFF, horizon_weeks=13)
     auc = result["roc_auc"]
     assert result["classifier"]["fitted"] and all(0.5 < v <= 1 for v in auc.values()), auc
     # The classifier sees recency and BG/NBD's outputs among its features: it should not do worse than recency.

@@ -6,6 +6,7 @@ import pytest
 
 import segments_data
 from boomerang.core.errors import ValidationFailed
+from boomerang.orchestration.rounds import move_events
 from boomerang.segments import membership, service
 from boomerang.segments.definition import parse_definition
 
@@ -17,7 +18,7 @@ def shop(ws):
 
 
 def _members(ws, ids, rule, as_of=None) -> set[str]:
-    frame = service.members(ws, {"name": "probe", "rule": rule}, as_of=as_of)
+    frame = ws.segments.members({"name": "probe", "rule": rule}, as_of=as_of)
     names = {v: k for k, v in ids.items()}
     return {names[c] for c in frame["customer_id"]}
 
@@ -45,11 +46,11 @@ def test_as_of_a_past_date(shop):
 def test_traits_rfm_live_as_of_and_stored(shop):
     ws, ids = shop
     with pytest.raises(ValidationFailed, match="rfm traits"):
-        service.members(ws, {"name": "x", "rule": {"trait": "rfm_group", "op": "exists"}})
+        ws.segments.members({"name": "x", "rule": {"trait": "rfm_group", "op": "exists"}})
     assert _members(ws, ids, {"trait": "frequency", "op": "gte", "value": 2}, as_of="2024-04-30") == {"ann"}
     from boomerang.metrics import service as metrics
 
-    metrics.store_traits(ws, "rfm", {"date_to": "2024-04-30"})
+    metrics.store_traits(ws.uow, ws.log, "rfm", {"date_to": "2024-04-30"}, now=ws.now())
     assert _members(ws, ids, {"trait": "frequency", "op": "gte", "value": 3}) == {"ann"}
     assert _members(ws, ids, {"trait": "monetary", "op": "top_percent", "value": 34}) == {"dan"}
 
@@ -88,81 +89,94 @@ def test_validation_names_the_field(raw, field, reason):
 
 def test_versions_and_references(shop):
     ws, _ = shop
-    first = service.save(ws, {"name": "kyiv", "rule": {"attribute": "city", "op": "eq", "value": "Kyiv"}})
+    now = ws.now()
+    with ws.uow.session() as s:
+        first = service.save(s, {"name": "kyiv", "rule": {"attribute": "city", "op": "eq", "value": "Kyiv"}}, now=now)
     assert first["version"] == 1 and first["triggers"] == ["profile"]
-    again = service.save(ws, {"name": "kyiv", "rule": {"attribute": "city", "op": "eq", "value": "Kyiv"}})
+    with ws.uow.session() as s:
+        again = service.save(s, {"name": "kyiv", "rule": {"attribute": "city", "op": "eq", "value": "Kyiv"}}, now=now)
     assert again["version"] == 1 and not again["changed"]
-    changed = service.save(ws, {"name": "kyiv", "rule": {"attribute": "city", "op": "in", "value": ["Kyiv", "Kiev"]}})
+    with ws.uow.session() as s:
+        changed = service.save(
+            s, {"name": "kyiv", "rule": {"attribute": "city", "op": "in", "value": ["Kyiv", "Kiev"]}}, now=now
+        )
     assert changed["version"] == 2 and changed["changed"]
-    with pytest.raises(ValidationFailed, match="does not exist"):
-        service.save(ws, {"name": "y", "rule": {"segment": "nowhere"}})
-    service.save(ws, {"name": "kyiv_buyers", "rule": {"all": [{"segment": "kyiv"}, {"event": "Order Completed"}]}})
-    with pytest.raises(ValidationFailed, match="cycle"):
-        service.save(ws, {"name": "kyiv", "rule": {"segment": "kyiv_buyers"}})
-    with pytest.raises(ValidationFailed, match="used by kyiv_buyers"):
-        service.delete(ws, "kyiv")
+    with pytest.raises(ValidationFailed, match="does not exist"), ws.uow.session() as s:
+        service.save(s, {"name": "y", "rule": {"segment": "nowhere"}}, now=now)
+    with ws.uow.session() as s:
+        service.save(
+            s, {"name": "kyiv_buyers", "rule": {"all": [{"segment": "kyiv"}, {"event": "Order Completed"}]}}, now=now
+        )
+    with pytest.raises(ValidationFailed, match="cycle"), ws.uow.session() as s:
+        service.save(s, {"name": "kyiv", "rule": {"segment": "kyiv_buyers"}}, now=now)
+    with pytest.raises(ValidationFailed, match="used by kyiv_buyers"), ws.uow.session() as s:
+        service.delete(s, "kyiv")
 
 
 def test_explain_gives_every_condition_with_its_value(shop):
     ws, ids = shop
-    service.save(
-        ws,
-        {
-            "name": "coffee_no_buy",
-            "rule": {
-                "all": [
-                    {
-                        "event": "Product Viewed",
-                        "where": [{"property": "category", "op": "starts_with", "value": "Coffee"}],
-                        "within_days": 7,
-                        "op": "gte",
-                        "value": 3,
-                    },
-                    {"not": {"event": "Order Completed", "within_days": 7}},
-                ]
+    with ws.uow.session() as s:
+        service.save(
+            s,
+            {
+                "name": "coffee_no_buy",
+                "rule": {
+                    "all": [
+                        {
+                            "event": "Product Viewed",
+                            "where": [{"property": "category", "op": "starts_with", "value": "Coffee"}],
+                            "within_days": 7,
+                            "op": "gte",
+                            "value": 3,
+                        },
+                        {"not": {"event": "Order Completed", "within_days": 7}},
+                    ]
+                },
             },
-        },
-    )
-    cat = service.explain(ws, "coffee_no_buy", ids["cat"])
+            now=ws.now(),
+        )
+    cat = ws.segments.explain("coffee_no_buy", ids["cat"])
     assert cat["member"] is True
     views, no_order = cat["rule"]["children"]
     assert views["value"] == 4 and views["passed"] and "in the last 7 days" in views["condition"]
     assert no_order["op"] == "not" and no_order["children"][0]["value"] == 0
-    bob = service.explain(ws, "coffee_no_buy", ids["bob"])
+    bob = ws.segments.explain("coffee_no_buy", ids["bob"])
     assert bob["member"] is False and bob["rule"]["children"][0]["value"] == 2
 
 
 def test_refresh_records_entries_and_exits_once(shop):
     ws, ids = shop
-    service.save(ws, {"name": "recent_buyers", "rule": {"event": "Order Completed", "within_days": 30}})
-    first = membership.refresh(ws)
+    with ws.uow.session() as s:
+        service.save(
+            s, {"name": "recent_buyers", "rule": {"event": "Order Completed", "within_days": 30}}, now=ws.now()
+        )
+    first = membership.refresh(ws.segments)
     assert first[0]["size"] == 1 and first[0]["entered"] == 1
-    assert membership.refresh(ws)[0]["entered"] == 0
+    assert membership.refresh(ws.segments)[0]["entered"] == 0
     from boomerang.core.clock import FixedClock
 
     ws.clock = FixedClock(segments_data.NOW.replace(month=6, day=1))
-    later = membership.refresh(ws)
+    later = membership.refresh(ws.segments)
     assert later[0]["size"] == 0 and later[0]["exited"] == 1
-    from boomerang.events.flush import flush
-
-    flush(ws)
+    move_events(ws)
     with ws.log.connect() as conn:
         rows = conn.execute(
             "SELECT event, customer_id FROM events WHERE source = 'segments' ORDER BY timestamp"
         ).fetchall()
     assert rows == [("Segment Entered", ids["ann"]), ("Segment Exited", ids["ann"])]
-    assert [h["size"] for h in service.history(ws, "recent_buyers")] == [1, 1, 0]
+    with ws.uow.session() as s:
+        assert [h["size"] for h in service.history(s, "recent_buyers")] == [1, 1, 0]
 
 
 def test_live_update_touches_only_the_segments_that_mention_the_event(shop):
     ws, ids = shop
-    service.save(ws, {"name": "buyers", "rule": {"event": "Order Completed"}})
-    service.save(ws, {"name": "kyiv", "rule": {"attribute": "city", "op": "eq", "value": "Kyiv"}})
-    membership.refresh(ws)
-    from boomerang.events.flush import flush
+    with ws.uow.session() as s:
+        service.save(s, {"name": "buyers", "rule": {"event": "Order Completed"}}, now=ws.now())
+        service.save(s, {"name": "kyiv", "rule": {"attribute": "city", "op": "eq", "value": "Kyiv"}}, now=ws.now())
+    membership.refresh(ws.segments)
     from boomerang.events.ingest import record
 
-    flush(ws)  # the Segment Entered events of the refresh
+    move_events(ws)  # the Segment Entered events of the refresh
     with ws.uow.session() as session:
         record(
             session,
@@ -179,10 +193,10 @@ def test_live_update_touches_only_the_segments_that_mention_the_event(shop):
             limits=ws.settings.ingest,
             source="test",
         )
-    frames: list = []
-    flush(ws, moved=frames)
-    touched = membership.touched_by(frames)
+    logged = move_events(ws)
+    touched = membership.touched_by(logged)
     assert touched == {ids["cat"]: {"Order Completed"}}
-    changes = membership.update_customers(ws, touched)
+    changes = membership.update_customers(ws.segments, touched)
     assert changes == [{"name": "buyers", "entered": 1, "exited": 0}]
-    assert membership.current(ws, "buyers")["members"] == 4
+    with ws.uow.session() as s:
+        assert membership.current(s, "buyers")["members"] == 4

@@ -12,7 +12,7 @@ import ibis.common.exceptions as exc
 import pytest
 
 import segments_data
-from boomerang.segments import library, profiles, service
+from boomerang.segments import library
 from boomerang.segments.compile import Compiler, Tables
 from boomerang.segments.definition import InSegment, Trait, leaves, parse_rule
 
@@ -23,7 +23,7 @@ TABLES = ("events", "profiles", "profile_consents")
 
 def test_clickhouse_sql_finds_the_same_members(ws, tmp_path):
     segments_data.load(ws)
-    profiles.sync(ws)
+    ws.segments.sync()
     from chdb import session as chs  # noqa: PLC0415 - optional
 
     ch = chs.Session(str(tmp_path / "chdb"))
@@ -49,7 +49,7 @@ def test_clickhouse_sql_finds_the_same_members(ws, tmp_path):
             skipped.append(f"{rule}: {error}")
             continue
         got = {line.strip('"') for line in ch.query(sql, "CSV").bytes().decode().split()}
-        expected = set(service.members(ws, {"name": "probe", "rule": rule})["customer_id"])
+        expected = set(ws.segments.members({"name": "probe", "rule": rule})["customer_id"])
         assert got == expected, (rule, sql)
         ran += 1
     print(f"{ran} rules ran on ClickHouse; {len(skipped)} do not compile yet:\n" + "\n".join(skipped))

@@ -8,14 +8,15 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 
 from boomerang.events import ingest, schemas
-from boomerang.events.pipeline import Pipeline
 from boomerang.segments import service
 from boomerang.segments.models import SegmentMember
+from boomerang.worker import Pipeline
 
 
 def test_an_arriving_event_changes_membership_within_the_pipeline(ws):
-    service.save(ws, {"name": "cart_now", "rule": {"event": "Product Added", "within_days": 1}})
-    service.save(ws, {"name": "kyiv", "rule": {"attribute": "city", "op": "eq", "value": "Kyiv"}})
+    with ws.uow.session() as s:
+        service.save(s, {"name": "cart_now", "rule": {"event": "Product Added", "within_days": 1}}, now=ws.now())
+        service.save(s, {"name": "kyiv", "rule": {"attribute": "city", "op": "eq", "value": "Kyiv"}}, now=ws.now())
     pipeline = Pipeline(ws.settings)
     pipeline.start()
     try:

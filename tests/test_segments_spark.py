@@ -8,7 +8,7 @@ import ibis
 import pytest
 
 import segments_data
-from boomerang.segments import library, profiles, service
+from boomerang.segments import library
 from boomerang.segments.compile import Compiler, Tables
 from boomerang.segments.definition import InSegment, Trait, leaves, parse_rule
 
@@ -25,7 +25,7 @@ def test_spark_and_duckdb_find_the_same_members(ws, tmp_path):
     from pyspark.sql import SparkSession
 
     ids = segments_data.load(ws)
-    profiles.sync(ws)
+    ws.segments.sync()
     files = {name: tmp_path / f"{name}.parquet" for name in ("events", "profiles", "profile_consents")}
     with ws.log.connect() as conn:  # typed columns for Spark; JSON as text, as Spark keeps it
         for name, path in files.items():
@@ -57,7 +57,7 @@ def test_spark_and_duckdb_find_the_same_members(ws, tmp_path):
         spark = Compiler(tables, as_of=segments_data.NOW, resolve=definitions.__getitem__)
         checked = 0
         for rule in rules:
-            expected = set(service.members(ws, {"name": "probe", "rule": rule})["customer_id"])
+            expected = set(ws.segments.members({"name": "probe", "rule": rule})["customer_id"])
             got = set(spark.members(parse_rule(rule)).execute()["customer_id"])
             assert got == expected, rule
             checked += 1

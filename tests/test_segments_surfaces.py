@@ -10,7 +10,8 @@ import pytest
 
 import segments_data
 from api_helpers import Api
-from boomerang.segments import library, matrix, membership, service
+from boomerang.journeys import matrix
+from boomerang.segments import library, membership, service
 
 
 @pytest.fixture
@@ -20,13 +21,15 @@ def shop(ws):
 
 def test_ready_made_segments_install_and_run(shop):
     ws, ids = shop
-    names = [s["name"] for s in library.install(ws)]
+    with ws.uow.session() as s:
+        names = [x["name"] for x in library.install(s, now=ws.now())]
     assert len(names) == 10 and names.index("high_value") < names.index("high_value_at_risk")
-    assert all(not s["changed"] for s in library.install(ws))  # installing again changes nothing
-    rows = {r["name"]: r for r in membership.refresh(ws)}
+    with ws.uow.session() as s:
+        assert all(not x["changed"] for x in library.install(s, now=ws.now()))  # installing again changes nothing
+    rows = {r["name"]: r for r in membership.refresh(ws.segments)}
     who = {v: k for k, v in ids.items()}
     members = {
-        name: {who[c] for c in service.members(ws, name)["customer_id"]}
+        name: {who[c] for c in ws.segments.members(name)["customer_id"]}
         for name, row in rows.items()
         if "error" not in row
     }
@@ -37,23 +40,25 @@ def test_ready_made_segments_install_and_run(shop):
     assert members["one_time_buyers_30_days"] == {"dan"}  # his only order 30.5 days ago
     assert members["birthday_this_week"] == {"ann"}
     assert members["new_customers"] == set()  # dan's first order is 30.5 days old; two weeks earlier it was new
-    assert {who[c] for c in service.members(ws, "new_customers", as_of="2024-04-15")["customer_id"]} == {"dan"}
+    assert {who[c] for c in ws.segments.members("new_customers", as_of="2024-04-15")["customer_id"]} == {"dan"}
     # traits not computed yet: those segments say so and the rest still refresh
     assert "lifecycle traits" in rows["churned"]["error"] and "predictions traits" in rows["high_value"]["error"]
 
 
-def test_matrix_flags_segments_nobody_speaks_to(shop):
+def test_matrix_flags_segments_nobody_speaks_to(shop, monkeypatch):
     ws, _ = shop
-    service.save(ws, {"name": "kyiv", "rule": {"attribute": "city", "op": "eq", "value": "Kyiv"}})
-    membership.refresh(ws)
-    found = matrix.matrix(ws)
+    with ws.uow.session() as s:
+        service.save(s, {"name": "kyiv", "rule": {"attribute": "city", "op": "eq", "value": "Kyiv"}}, now=ws.now())
+    membership.refresh(ws.segments)
+    with ws.uow.session() as s:
+        found = matrix.matrix(s)
     assert found["rows"][0]["segment"] == "kyiv" and found["rows"][0]["size"] == 2
     assert found["rows"][0]["flags"] == ["nobody speaks to this segment"] and found["holes"] == 1
-    matrix.SOURCES.append(lambda ws: [matrix.Usage("kyiv", "journey", "welcome", "first_purchase", ("email",))])
-    try:
-        row = matrix.matrix(ws)["rows"][0]
-    finally:
-        matrix.SOURCES.pop()
+    usages = matrix.journey_usages
+    extra = matrix.Usage("kyiv", "journey", "welcome", "first_purchase", ("email",))
+    monkeypatch.setattr(matrix, "journey_usages", lambda session: [*usages(session), extra])
+    with ws.uow.session() as s:
+        row = matrix.matrix(s)["rows"][0]
     assert row["flags"] == [] and row["cells"]["first_purchase"]["email"] == ["journey:welcome"]
     assert row["cells"]["first_purchase"]["sms"] == []
 
@@ -126,10 +131,12 @@ def test_matrix_shows_the_journeys_a_segment_starts(shop):
     from boomerang.journeys import library as journeys
     from boomerang.journeys import service as journey_service
 
-    library.install(ws)
-    journeys.install(ws)
-    journey_service.set_status(ws, "browse_abandonment", "active")
-    rows = {r["segment"]: r for r in matrix.matrix(ws)["rows"]}
+    with ws.uow.session() as s:
+        library.install(s, now=ws.now())
+        journeys.install(s, now=ws.now())
+        journey_service.set_status(s, "browse_abandonment", "active", now=ws.now())
+    with ws.uow.session() as s:
+        rows = {r["segment"]: r for r in matrix.matrix(s)["rows"]}
     viewers = rows["category_viewers"]
     assert viewers["goals"] == ["repeat_purchase"] and "email" in viewers["channels"]
     assert viewers["cells"]["repeat_purchase"]["email"] == ["journey:browse_abandonment"]

@@ -225,7 +225,7 @@ def test_the_answer_does_not_wait_for_processing_and_processing_follows_in_order
         waiting = s.execute(sa.select(inbox.c.message_id, inbox.c.customer_id, inbox.c.processed_at)).all()
         assert {(m, c, p) for m, c, p in waiting} == {("p1", None, None), ("p2", None, None)}
         assert s.get(Order, "o-77") is None
-    assert process(api.ws) == 2
+    assert process(api.ws.uow, api.ws.clock, chunk_rows=api.ws.settings.ingest.process_chunk_rows) == 2
     rows = api.events("SELECT message_id, customer_id, properties->>'email' FROM events ORDER BY message_id")
     assert rows[0][1] == rows[1][1] and rows[0][2] == "u7@example.org"  # identify keeps its traits in the log
     with api.ws.uow.session() as s:
@@ -252,7 +252,7 @@ def test_an_event_that_cannot_be_applied_does_not_hold_up_the_others(api, caplog
                 {**row, "message_id": "good", "user_id": "v", "properties": '{"city": "Lviv"}'},
             ],
         )
-    assert process(api.ws) == 2
+    assert process(api.ws.uow, api.ws.clock, chunk_rows=api.ws.settings.ingest.process_chunk_rows) == 2
     assert "bad" in caplog.text
     rows = dict(api.events("SELECT message_id, customer_id FROM events"))
     assert rows["bad"] is None and rows["good"] is not None

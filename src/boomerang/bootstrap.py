@@ -1,9 +1,14 @@
-"""Composition root: settings, the two stores and their migrations."""
+"""Composition root: settings, the two stores and their migrations, and the services built on them.
+
+Only the entry points (the API, the CLI, the dashboard, the worker processes) import this module; the
+domains receive what they need (a session, the event log, a clock, the channel registry...) as arguments.
+"""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import datetime
 from functools import cached_property
 from importlib import resources
 
@@ -12,12 +17,29 @@ from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
+from boomerang.bot.service import Bot
+from boomerang.channels import service as channels
 from boomerang.channels.registry import Registry
 from boomerang.config import Settings
-from boomerang.core.clock import Clock, SystemClock
+from boomerang.core.clock import Clock, SystemClock, naive_utc
 from boomerang.core.signing import Signer, load_secret
+from boomerang.customers import merge
 from boomerang.db import UnitOfWork, create_sql_engine
 from boomerang.events.log import CONFIG, EventLog
+from boomerang.journeys import service as journeys
+from boomerang.loyalty import service as loyalty
+from boomerang.messaging import outbox, preferences
+from boomerang.messaging.dispatch import Dispatcher
+from boomerang.messaging.links import Links
+from boomerang.orders import service as orders
+from boomerang.segments import service as segments
+from boomerang.segments.evaluate import Evaluator
+
+# Every domain that keeps rows per customer moves them when two profiles merge.
+merge.on_merge(
+    orders.follow_merge, channels.follow_merge, outbox.follow_merge, preferences.follow_merge,
+    journeys.follow_merge, segments.follow_merge, loyalty.follow_merge,
+)  # fmt: skip
 
 
 def _alembic_config(name: str) -> Config:
@@ -35,6 +57,16 @@ def _current(conn) -> str | None:
         return None
     row = conn.execute(sa.text("SELECT version_num FROM alembic_version")).first()
     return row[0] if row else None
+
+
+class _WorkspaceClock:
+    """The workspace's clock, asked at every call: tests and simulations swap `ws.clock`."""
+
+    def __init__(self, ws: Workspace) -> None:
+        self.ws = ws
+
+    def now(self) -> datetime:
+        return self.ws.clock.now()
 
 
 class Workspace:
@@ -66,12 +98,36 @@ class Workspace:
     @cached_property
     def channels(self) -> Registry:
         """The channel adapters, built from the stored settings and kept (with their connection pools)."""
-        return Registry(self)
+        return Registry(self.uow, secret=self.secret, clock=_WorkspaceClock(self))
 
     @cached_property
     def log(self) -> EventLog:
         self.settings.home.mkdir(parents=True, exist_ok=True)
         return EventLog(self.settings.events_path, lock_timeout=self.settings.duckdb_lock_timeout_seconds)
+
+    @cached_property
+    def links(self) -> Links:
+        """The signed links messages carry back to Boomerang."""
+        return Links(self.signer, self.settings.public_url)
+
+    @cached_property
+    def segments(self) -> Evaluator:
+        """Segment rules evaluated over the log."""
+        return Evaluator(self.uow, self.log, _WorkspaceClock(self))
+
+    @cached_property
+    def dispatcher(self) -> Dispatcher:
+        """The outbox's way to the channels, through the guards."""
+        return Dispatcher(self.uow, self.channels, self.links, self.settings)
+
+    @cached_property
+    def bot(self) -> Bot:
+        """The shop's Telegram bot, as customers talk to it."""
+        return Bot(self.uow, self.secret, self.settings.messaging, _WorkspaceClock(self))
+
+    def now(self) -> datetime:
+        """The clock's time as the stores keep it: naive UTC."""
+        return naive_utc(self.clock.now())
 
     def migrate(self) -> Workspace:
         """Bring both stores to the newest schema; cheap when they already are."""
@@ -81,19 +137,11 @@ class Workspace:
                 ops.attributes["connection"] = conn
                 command.upgrade(ops, "head")
         events = _alembic_config("events")
-        if self._log_revision() != _head(events):
+        if self.log.revision() != _head(events):
             # In a child process: duckdb_engine leaves objects behind that DuckDB 2 reports at exit.
             script = "import sys; from boomerang.bootstrap import upgrade_log; upgrade_log(sys.argv[1])"
             self.log.when_free(lambda: _run_child(script, str(self.log.path)))
         return self
-
-    def _log_revision(self) -> str | None:
-        with self.log.connect() as conn:
-            found = conn.execute(
-                "SELECT count(*) FROM information_schema.tables WHERE table_name = 'alembic_version'"
-            ).fetchall()[0][0]
-            rows = conn.execute("SELECT version_num FROM alembic_version").fetchall() if found else []
-        return rows[0][0] if rows else None
 
 
 def _run_child(script: str, *args: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import operator
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -112,6 +112,21 @@ def _compiled(statement: sa.Executable, dialect, keys: tuple[str, ...]) -> tuple
     """SQL text and parameter order of a statement (keep the statement in a constant: it is the cache key)."""
     compiled = statement.compile(dialect=dialect, column_keys=list(keys))
     return compiled.string, compiled.positiontup
+
+
+CHUNK = 5000  # values per IN (...) list: well under SQLite's and PostgreSQL's limits on bind parameters
+
+
+def chunked(values: Iterable, size: int = CHUNK) -> Iterator[list]:
+    """The values, sorted and without repeats, `size` at a time (for IN lists)."""
+    ordered = sorted(set(values))
+    for start in range(0, len(ordered), size):
+        yield ordered[start : start + size]
+
+
+def in_chunks(session: Session, query: Callable[[list], sa.Select], values: Iterable) -> list[sa.Row]:
+    """The rows of `query(chunk)` over every chunk of `values`: any number of ids in a few IN lists."""
+    return [row for chunk in chunked(values) for row in session.execute(query(chunk)).all()]
 
 
 class UnitOfWork:

@@ -12,28 +12,29 @@ from fastapi.responses import JSONResponse
 from boomerang import __version__
 from boomerang.api.deps import require_secret
 from boomerang.api.routers import (
-    clv,
+    auth,
+    bot,
+    catalog,
+    channels,
+    channels_email,
+    channels_push,
+    channels_sms,
     customers,
-    hooks_email,
-    hooks_sms,
-    hooks_telegram,
+    events,
     journeys,
-    keys,
-    links,
     messaging,
+    messaging_public,
     metrics,
     orders,
-    products,
-    push,
+    predictions,
     segments,
     status,
-    tracking,
 )
 from boomerang.auth.service import KeyChecker
 from boomerang.bootstrap import Workspace
 from boomerang.core.errors import BoomerangError
 from boomerang.dashboard import mount as mount_dashboard
-from boomerang.events.pipeline import Pipeline
+from boomerang.worker import Pipeline
 
 
 def create_app(ws: Workspace, *, background: bool = True) -> FastAPI:
@@ -78,27 +79,24 @@ def create_app(ws: Workspace, *, background: bool = True) -> FastAPI:
     def health() -> dict:
         return {"ok": True, "version": __version__}
 
-    app.include_router(tracking.router)
-    app.include_router(links.router)  # public: each link carries its own signature
-    for hooks in (
-        hooks_email.router,
-        hooks_sms.router,
-        hooks_telegram.router,
-    ):  # providers' callbacks carry their own signatures
+    app.include_router(events.router)
+    app.include_router(messaging_public.router)  # public: each link carries its own signature
+    for hooks in (channels_email.router, channels_sms.router, bot.router):  # providers sign their callbacks
         app.include_router(hooks)
-    app.include_router(push.router)  # browsers subscribe with the write key; the service worker
+    app.include_router(channels_push.router)  # browsers subscribe with the write key; the service worker
     secret = [Depends(require_secret)]
     for router in (
         customers.router,
-        products.router,
+        catalog.router,
         orders.router,
-        keys.router,
+        auth.router,
         status.router,
         metrics.router,
-        clv.router,
+        predictions.router,
         segments.router,
         journeys.router,
         messaging.router,
+        channels.router,
     ):
         app.include_router(router, prefix="/api", dependencies=secret)
     mount_dashboard(app, ws, warm=background)  # pages at /, assets at /static

@@ -90,6 +90,10 @@ def _check_password(password: str) -> str:
     return password
 
 
+def by_id(session: Session, user_id: str) -> User | None:
+    return session.get(User, user_id)
+
+
 def get_user(session: Session, username: str) -> User | None:
     return session.scalar(sa.select(User).where(User.username == username.strip().lower()))
 

@@ -6,40 +6,14 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from boomerang.catalog.models import Product
+from boomerang.catalog.schemas import ProductIn, StockChange
 from boomerang.core.errors import NotFound
-from boomerang.db import upsert
+from boomerang.db import chunked, in_chunks, upsert
 
 PRODUCT_FIELDS = ("name", "category", "brand", "price", "currency", "in_stock", "stock_quantity", "url", "image_url")
-
-
-class ProductIn(BaseModel):
-    """A product as the API and feeds take it; unknown fields are kept as attributes."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    sku: str = Field(min_length=1, max_length=128)
-    name: str | None = Field(default=None, max_length=512)
-    category: str | None = Field(default=None, max_length=1024)
-    brand: str | None = Field(default=None, max_length=255)
-    price: float | None = Field(default=None, ge=0)
-    currency: str | None = Field(default=None, min_length=3, max_length=3)
-    in_stock: bool = True
-    stock_quantity: int | None = Field(default=None, ge=0)
-    url: str | None = Field(default=None, max_length=2048)
-    image_url: str | None = Field(default=None, max_length=2048)
-    attributes: dict[str, Any] = Field(default_factory=dict)
-
-
-class StockChange(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    sku: str = Field(min_length=1, max_length=128)
-    in_stock: bool | None = None
-    stock_quantity: int | None = Field(default=None, ge=0)
 
 
 def upsert_products(session: Session, products: list[ProductIn], *, now: datetime) -> dict[str, int]:
@@ -83,11 +57,8 @@ def change_stock(session: Session, changes: list[StockChange], *, now: datetime)
 
 def preload(session: Session, skus: set[str]) -> dict[str, Product]:
     """The known products among these skus, keyed by sku, in one query per 5,000."""
-    wanted = sorted(skus)
     return {
-        p.sku: p
-        for start in range(0, len(wanted), 5000)
-        for p in session.scalars(sa.select(Product).where(Product.sku.in_(wanted[start : start + 5000])))
+        p.sku: p for chunk in chunked(skus) for p in session.scalars(sa.select(Product).where(Product.sku.in_(chunk)))
     }
 
 
@@ -102,15 +73,13 @@ class ProductLearner:
 
     def __init__(self, session: Session, skus: set[str], *, now: datetime) -> None:
         self.session, self.now = session, now
-        table, wanted = Product.__table__, sorted(skus)
-        self.known: dict[str, dict] = {}
-        for start in range(0, len(wanted), 5000):
-            rows = session.execute(
-                sa.select(table.c.sku, *(table.c[f] for f in self.FIELDS)).where(
-                    table.c.sku.in_(wanted[start : start + 5000])
-                )
-            )
-            self.known.update((row.sku, dict(row._mapping)) for row in rows)
+        table = Product.__table__
+        rows = in_chunks(
+            session,
+            lambda chunk: sa.select(table.c.sku, *(table.c[f] for f in self.FIELDS)).where(table.c.sku.in_(chunk)),
+            skus,
+        )
+        self.known: dict[str, dict] = {row.sku: dict(row._mapping) for row in rows}
         self.new: dict[str, dict] = {}
         self.changed: set[str] = set()
 
@@ -142,3 +111,26 @@ class ProductLearner:
                 [{**self.known[sku], "key": sku, "updated_at": self.now} for sku in sorted(self.changed)],
             )
         self.new, self.changed = {}, set()
+
+
+def listing(
+    session: Session, *, category: str | None = None, in_stock: bool | None = None, limit: int = 100, offset: int = 0
+) -> list[Product]:
+    """Products by sku; `category` takes its subcategories too (Kitchen takes Kitchen > Mugs)."""
+    query = sa.select(Product)
+    if category:
+        query = query.where(sa.or_(Product.category == category, Product.category.like(f"{category} > %")))
+    if in_stock is not None:
+        query = query.where(Product.in_stock.is_(in_stock))
+    return list(session.scalars(query.order_by(Product.sku).limit(limit).offset(offset)))
+
+
+def get(session: Session, sku: str) -> Product:
+    product = session.get(Product, sku)
+    if product is None:
+        raise NotFound(f"unknown sku '{sku}'", field="sku")
+    return product
+
+
+def as_dict(product: Product) -> dict[str, Any]:
+    return {c.key: getattr(product, c.key) for c in Product.__table__.columns}

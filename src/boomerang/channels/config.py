@@ -11,7 +11,7 @@ import base64
 import hashlib
 from datetime import datetime
 from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
 from pydantic import BaseModel, SecretStr, ValidationError
@@ -19,9 +19,6 @@ from sqlalchemy.orm import Session
 
 from boomerang.channels.models import ChannelSetting
 from boomerang.core.errors import NotFound, ValidationFailed
-
-if TYPE_CHECKING:
-    from boomerang.bootstrap import Workspace
 
 MASK = "********"
 # channel -> provider -> "module:Class" of the adapter (imported when first used)
@@ -55,8 +52,8 @@ def adapter_class(channel: str, provider: str) -> type:
     return getattr(import_module(module), name)
 
 
-def _fernet(ws: Workspace) -> Fernet:
-    key = hashlib.sha256(b"boomerang-credentials\0" + ws.secret).digest()
+def _fernet(secret: bytes) -> Fernet:
+    key = hashlib.sha256(b"boomerang-credentials\0" + secret).digest()
     return Fernet(base64.urlsafe_b64encode(key))
 
 
@@ -79,7 +76,7 @@ def parse(channel: str, provider: str, values: dict[str, Any], *, keep: BaseMode
         ) from None
 
 
-def load(ws: Workspace, session: Session, channel: str) -> tuple[str, BaseModel, bool]:
+def load(session: Session, channel: str, *, secret: bytes) -> tuple[str, BaseModel, bool]:
     """(provider, configuration, enabled) of a channel; the sandbox when nothing was set."""
     row = session.get(ChannelSetting, channel)
     if row is None:
@@ -90,7 +87,7 @@ def load(ws: Workspace, session: Session, channel: str) -> tuple[str, BaseModel,
     for name in _secret_fields(model):
         if isinstance(values.get(name), dict):
             try:
-                values[name] = _fernet(ws).decrypt(values[name]["encrypted"].encode()).decode()
+                values[name] = _fernet(secret).decrypt(values[name]["encrypted"].encode()).decode()
             except InvalidToken:
                 raise ValidationFailed(
                     [
@@ -104,25 +101,27 @@ def load(ws: Workspace, session: Session, channel: str) -> tuple[str, BaseModel,
 
 
 def save(
-    ws: Workspace,
     session: Session,
     channel: str,
     provider: str,
     values: dict[str, Any],
     *,
+    secret: bytes,
     enabled: bool = True,
     now: datetime,
 ) -> BaseModel:
     """Set a channel's provider and configuration (secrets encrypted); flushes."""
     keep = None
     if (row := session.get(ChannelSetting, channel)) is not None and row.provider == provider:
-        keep = load(ws, session, channel)[1]
+        keep = load(session, channel, secret=secret)[1]
     config = parse(channel, provider, values, keep=keep)
     stored = config.model_dump(mode="json")
     for name in _secret_fields(type(config)):
-        secret = getattr(config, name)
+        value = getattr(config, name)
         stored[name] = (
-            None if secret is None else {"encrypted": _fernet(ws).encrypt(secret.get_secret_value().encode()).decode()}
+            None
+            if value is None
+            else {"encrypted": _fernet(secret).encrypt(value.get_secret_value().encode()).decode()}
         )
     if row is None:
         row = ChannelSetting(channel=channel, provider=provider, config=stored, enabled=enabled, updated_at=now)
@@ -133,11 +132,11 @@ def save(
     return config
 
 
-def describe(ws: Workspace, session: Session, channel: str) -> dict[str, Any]:
+def describe(session: Session, channel: str, *, secret: bytes) -> dict[str, Any]:
     """A channel's settings for people and machines: secrets masked."""
     if channel not in PROVIDERS:
         raise NotFound(f"no channel {channel!r}", field="channel")
-    provider, config, enabled = load(ws, session, channel)
+    provider, config, enabled = load(session, channel, secret=secret)
     shown = config.model_dump(mode="json")
     for name in _secret_fields(type(config)):
         shown[name] = MASK if getattr(config, name) is not None else None

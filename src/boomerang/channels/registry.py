@@ -11,24 +11,25 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from boomerang.channels import config as settings
 from boomerang.channels.base import Channel, ChannelUnavailable
 from boomerang.channels.models import ChannelSetting
+from boomerang.core.clock import Clock
 from boomerang.core.errors import BoomerangError
-
-if TYPE_CHECKING:
-    from boomerang.bootstrap import Workspace
+from boomerang.db import UnitOfWork
 
 
 @dataclass(frozen=True)
 class ChannelContext:
     """What an adapter may use besides its configuration."""
 
-    ws: Workspace
+    uow: UnitOfWork  # for adapters that read the store on their own (web push's subscriptions)
+    secret: bytes  # the workspace secret, for keys derived from it
+    clock: Clock
     session: Session | None = None  # in-store adapters write through it
 
 
@@ -51,8 +52,8 @@ class Pace:
 
 
 class Registry:
-    def __init__(self, ws: Workspace) -> None:
-        self.ws = ws
+    def __init__(self, uow: UnitOfWork, *, secret: bytes, clock: Clock) -> None:
+        self.uow, self.secret, self.clock = uow, secret, clock
         self._built: dict[str, tuple[Any, Channel, Pace | None]] = {}
         self._overrides: dict[str, Callable[[ChannelContext], Channel]] = {}
         self._lock = threading.Lock()
@@ -67,7 +68,7 @@ class Registry:
     def get(self, session: Session, channel: str) -> Channel:
         """The adapter for `channel`; ChannelUnavailable when it is disabled or its settings are broken."""
         if channel in self._overrides:
-            return self._overrides[channel](ChannelContext(self.ws, session))
+            return self._overrides[channel](self._context(session))
         row = session.get(ChannelSetting, channel)
         stamp = (row.provider, row.updated_at, row.enabled) if row else None
         with self._lock:
@@ -75,15 +76,15 @@ class Registry:
             if built and built[0] == stamp:
                 return built[1]
         try:
-            provider, config, enabled = settings.load(self.ws, session, channel)
+            provider, config, enabled = settings.load(session, channel, secret=self.secret)
         except BoomerangError as exc:
             raise ChannelUnavailable(f"{channel} settings: {exc.message}") from None
         if not enabled:
             raise ChannelUnavailable(f"{channel} is disabled")
         cls = settings.adapter_class(channel, provider)
         if cls.in_store:
-            return cls(config, ChannelContext(self.ws, session))
-        adapter = cls(config, ChannelContext(self.ws))
+            return cls(config, self._context(session))
+        adapter = cls(config, self._context(None))
         rate = getattr(config, "rate_per_second", None)
         with self._lock:
             old = self._built.pop(channel, None)
@@ -91,6 +92,9 @@ class Registry:
         if old:
             old[1].close()
         return adapter
+
+    def _context(self, session: Session | None) -> ChannelContext:
+        return ChannelContext(self.uow, self.secret, self.clock, session)
 
     def pace(self, channel: str) -> None:
         """Wait, if need be, so that `channel` keeps to its provider's rate limit."""

@@ -24,7 +24,6 @@ from boomerang.channels.base import Outbound, SendResult
 from boomerang.channels.http_results import from_status, from_transport, is_http_url, redact, retry_after
 
 if TYPE_CHECKING:
-    from boomerang.bootstrap import Workspace
     from boomerang.channels.registry import ChannelContext
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
@@ -36,9 +35,9 @@ def _http_url(value: str | None) -> str | None:
     return value
 
 
-def receipt_key(ws: Workspace) -> bytes:
+def receipt_key(secret: bytes) -> bytes:
     """The HMAC key a generic gateway signs its delivery receipts with (give it the hex)."""
-    return hashlib.sha256(b"boomerang-sms-hooks\0" + ws.secret).digest()
+    return hashlib.sha256(b"boomerang-sms-hooks\0" + secret).digest()
 
 
 def twilio_signature(auth_token: str, url: str, params: Iterable[tuple[str, str]]) -> str:

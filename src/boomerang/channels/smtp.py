@@ -24,7 +24,6 @@ from boomerang.channels import mime
 from boomerang.channels.base import Outbound, SendResult
 
 if TYPE_CHECKING:
-    from boomerang.bootstrap import Workspace
     from boomerang.channels.registry import ChannelContext
 
 
@@ -43,9 +42,9 @@ def message_id(key: str, from_address: str) -> str:
     return f"<{hashlib.sha256(key.encode()).hexdigest()[:32]}@{_ascii_domain(from_address).rpartition('@')[2]}>"
 
 
-def hook_signature(ws: Workspace, body: bytes) -> str:
+def hook_signature(secret: bytes, body: bytes) -> str:
     """The `X-Boomerang-Signature` header value that authenticates `body` posted to /hooks/email/events."""
-    key = hashlib.sha256(b"boomerang-email-hooks\0" + ws.secret).digest()
+    key = hashlib.sha256(b"boomerang-email-hooks\0" + secret).digest()
     return "sha256=" + hmac.new(key, body, hashlib.sha256).hexdigest()
 
 

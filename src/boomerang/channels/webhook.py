@@ -21,15 +21,14 @@ from boomerang.channels.http_results import from_status, from_transport, is_http
 from boomerang.core.clock import utc
 
 if TYPE_CHECKING:
-    from boomerang.bootstrap import Workspace
     from boomerang.channels.registry import ChannelContext
 
 WHO = "the webhook endpoint"  # errors never name the URL: webhook URLs often carry a token
 
 
-def derived_secret(ws: Workspace) -> bytes:
+def derived_secret(secret: bytes) -> bytes:
     """The signing key when none is configured, derived from the workspace secret (give receivers the hex)."""
-    return hashlib.sha256(b"boomerang-webhooks\0" + ws.secret).digest()
+    return hashlib.sha256(b"boomerang-webhooks\0" + secret).digest()
 
 
 def _key(secret: str | bytes) -> bytes:
@@ -72,14 +71,16 @@ class WebhookChannel:
         rate_per_second: float | None = Field(default=None, gt=0)
 
     def __init__(self, config: Config, ctx: ChannelContext) -> None:
-        self.ws = ctx.ws
-        self.key = config.secret.get_secret_value().encode() if config.secret is not None else derived_secret(ctx.ws)
+        self.clock = ctx.clock
+        self.key = (
+            config.secret.get_secret_value().encode() if config.secret is not None else derived_secret(ctx.secret)
+        )
         self.client = httpx.Client(timeout=config.timeout, follow_redirects=False)
 
     def send(self, message: Outbound) -> SendResult:
         if not is_http_url(message.to):
             return SendResult.failed("to: the webhook URL must be http:// or https:// with a host", permanent=True)
-        now = utc(self.ws.clock.now())
+        now = utc(self.clock.now())
         try:
             body = orjson.dumps(
                 {

@@ -126,13 +126,13 @@ class WebPushChannel:
             return value
 
     def __init__(self, config: Config, ctx: ChannelContext) -> None:
-        self.config, self.ws = config, ctx.ws
+        self.config, self.uow = config, ctx.uow
         self.vapid = load_vapid(config.vapid_private_key.get_secret_value())
         self.http = requests.Session()
         self.http.mount("https://", HTTPAdapter(pool_maxsize=self.concurrency))
 
     def send(self, message: Outbound) -> SendResult:
-        with self.ws.uow.session() as session:
+        with self.uow.session() as session:
             subscriptions = session.execute(
                 sa.select(PushSubscription.endpoint, PushSubscription.p256dh, PushSubscription.auth).where(
                     PushSubscription.customer_id == message.customer_id
@@ -151,7 +151,7 @@ class WebPushChannel:
         results = {endpoint: self._push(endpoint, p256dh, auth, payload) for endpoint, p256dh, auth in subscriptions}
         gone = [endpoint for endpoint, result in results.items() if result is None]
         if gone:
-            with self.ws.uow.session() as session:
+            with self.uow.session() as session:
                 session.execute(
                     sa.delete(PushSubscription).where(
                         PushSubscription.endpoint.in_(gone), PushSubscription.customer_id == message.customer_id

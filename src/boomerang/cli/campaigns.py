@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from boomerang.cli.output import console, definitions, emit_json, failures, workspace
+from boomerang.cli.output import console, definitions, emit_json, failures, transaction
 
 app = typer.Typer(
     help="Campaigns: a message to a segment, now or later, with A/B variants and a holdout.", no_args_is_help=True
@@ -23,7 +23,8 @@ def list_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     from boomerang.messaging import campaigns
 
     with failures():
-        rows = campaigns.listing(workspace(ctx))
+        with transaction(ctx) as (_, session):
+            rows = campaigns.listing(session)
     if as_json:
         return emit_json(rows)
     table = Table(
@@ -60,8 +61,8 @@ def create(
     from boomerang.messaging import campaigns
 
     with failures():
-        ws = workspace(ctx)
-        saved = [campaigns.save(ws, raw) for raw in definitions(file)]
+        with transaction(ctx) as (ws, session):
+            saved = [campaigns.save(session, raw, now=ws.now()) for raw in definitions(file)]
     if as_json:
         return emit_json(saved)
     for s in saved:
@@ -79,7 +80,8 @@ def schedule(
     from boomerang.messaging import campaigns
 
     with failures():
-        out = campaigns.schedule(workspace(ctx), name, at=at)
+        with transaction(ctx) as (ws, session):
+            out = campaigns.schedule(session, name, at=at, now=ws.now())
     if as_json:
         return emit_json(out)
     console.print(f"{out['name']}: scheduled for {out['scheduled_for']}")
@@ -91,7 +93,8 @@ def cancel(ctx: typer.Context, name: str, as_json: JsonOpt = False) -> None:
     from boomerang.messaging import campaigns
 
     with failures():
-        out = campaigns.cancel(workspace(ctx), name)
+        with transaction(ctx) as (ws, session):
+            out = campaigns.cancel(session, name, now=ws.now())
     if as_json:
         return emit_json(out)
     console.print(f"{out['name']}: {out['status']}")
@@ -103,7 +106,8 @@ def stats(ctx: typer.Context, name: str, as_json: JsonOpt = False) -> None:
     from boomerang.messaging import campaigns
 
     with failures():
-        out = campaigns.stats(workspace(ctx), name)
+        with transaction(ctx) as (_, session):
+            out = campaigns.stats(session, name)
     if as_json:
         return emit_json(out)
     console.print(f"[bold]{out['name']}[/] ({out['status']}), audience {out['audience'] or 0:,}")

@@ -44,7 +44,8 @@ def fit(ctx: typer.Context, until: UntilOpt = None, unit: UnitOpt = "week", as_j
     from boomerang.predictions import service
 
     with failures(), _quiet_fit_warnings():
-        result = service.fit(workspace(ctx), until=until, unit=unit)
+        ws = workspace(ctx)
+        result = service.fit(ws.uow, ws.log, until=until, unit=unit)
     _warn(result)
     if as_json:
         return emit_json(result)
@@ -82,9 +83,9 @@ def predict(
 
     with failures(), _quiet_fit_warnings():
         ws = workspace(ctx)
-        result, frame = service.predict(ws, until=until, unit=unit, horizon_days=horizon_days, churn=churn)
+        result, frame = service.predict(ws.uow, ws.log, until=until, unit=unit, horizon_days=horizon_days, churn=churn)
         if store:
-            result["stored"] = {"trait": service.TRAIT, "customers": service.store(ws, frame)}
+            result["stored"] = {"trait": service.TRAIT, "customers": service.store(ws.log, frame)}
     if out is not None:
         frame.to_csv(out, index=False, date_format="%Y-%m-%d", float_format="%.6g")
         result["out"] = str(out)
@@ -136,7 +137,8 @@ def evaluate(
     from boomerang.predictions import service
 
     with failures(), _quiet_fit_warnings():
-        result = service.evaluate(workspace(ctx), cutoff=cutoff, horizon_weeks=horizon_weeks, unit=unit)
+        ws = workspace(ctx)
+        result = service.evaluate(ws.uow, ws.log, cutoff=cutoff, horizon_weeks=horizon_weeks, unit=unit)
     _warn(result)
     if as_json:
         return emit_json(result)

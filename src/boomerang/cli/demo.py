@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from boomerang.cli.output import Bar, console, emit_json, failures, workspace
+from boomerang.cli.output import Bar, console, emit_json, failures, print_summary, workspace
 
 
 def demo(
@@ -30,16 +30,15 @@ def demo(
     """Load a realistic demo shop (catalog, customers, a year of behaviour) and start the server."""
     from boomerang.auth.service import create_key
     from boomerang.auth.users import demo_admin
-    from boomerang.cli.app import print_summary, run_server
-    from boomerang.core.clock import naive_utc
+    from boomerang.cli.server import run_server
     from boomerang.demo.simulator import SimConfig, estimate_events, simulate
     from boomerang.events.bulk import LoadResult, load
     from boomerang.journeys import library as journey_library
     from boomerang.messaging import service as templates_service
     from boomerang.metrics import service as metrics
+    from boomerang.orchestration.status import summary
     from boomerang.predictions import service as predictions
     from boomerang.segments import library, membership
-    from boomerang.status import summary
 
     with failures():
         first_day = date.fromisoformat(start) if start else date.today().fromordinal(date.today().toordinal() - days)
@@ -50,23 +49,25 @@ def demo(
         with Bar(enabled=not as_json) as bar:
             bar.start(estimate_events(config), f"simulating {customers:,} customers over {days} days")
             for chunk in simulate(config):
-                loaded.add(load(ws, chunk, source="demo"))
+                loaded.add(load(ws.uow, ws.log, chunk, source="demo", now=ws.now()))
                 bar.advance(0 if chunk.events is None else len(chunk.events))
         for metric in ("rfm", "lifecycle"):  # so that the customer pages and the segments have them from the start
-            metrics.store_traits(ws, metric, {})
+            metrics.store_traits(ws.uow, ws.log, metric, {}, now=ws.now())
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # a regularised fit warns; the demo shows the result either way
-            predictions.store(ws, predictions.predict(ws)[1])
-        library.install(ws)
-        segments = {r["name"]: r.get("size") for r in membership.refresh(ws)}
-        journeys = [j["name"] for j in journey_library.install(ws)]  # as drafts: a shop activates what it wants
+            predictions.store(ws.log, predictions.predict(ws.uow, ws.log)[1])
+        now = ws.now()
         with ws.uow.session() as session:
-            templates = templates_service.install(session, now=naive_utc(ws.clock.now()))
-            _, write_key = create_key(session, kind="write", name="demo", now=naive_utc(ws.clock.now()))
-            _, secret_key = create_key(session, kind="secret", name="demo", now=naive_utc(ws.clock.now()))
-            admin = demo_admin(session, now=naive_utc(ws.clock.now()))
+            library.install(session, now=now)
+        segments = {r["name"]: r.get("size") for r in membership.refresh(ws.segments)}
+        with ws.uow.session() as session:
+            journeys = [j["name"] for j in journey_library.install(session, now=now)]  # drafts: a shop activates them
+            templates = templates_service.install(session, now=now)
+            _, write_key = create_key(session, kind="write", name="demo", now=now)
+            _, secret_key = create_key(session, kind="secret", name="demo", now=now)
+            admin = demo_admin(session, now=now)
         data = {
-            **summary(ws),
+            **summary(ws.uow, ws.log),
             "seconds": round(time.perf_counter() - started, 1),
             "workspace": str(ws.settings.home),
             "write_key": write_key,

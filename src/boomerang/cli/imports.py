@@ -26,7 +26,9 @@ def _run(ctx: typer.Context, kind: str, path: Path, as_json: bool, **options) ->
         ws = workspace(ctx)
         started = time.perf_counter()
         with Bar(enabled=not as_json) as bar:
-            result = module.run(ws, path, progress=bar, **options)
+            if kind == "events_jsonl":
+                options["limits"] = ws.settings.ingest
+            result = module.run(ws.uow, ws.log, path, now=ws.now(), progress=bar, **options)
         summary = {
             "kind": kind.replace("_", "-"),
             "path": str(path),

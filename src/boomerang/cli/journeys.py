@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from boomerang.cli.output import console, definitions, emit_json, failures, workspace
+from boomerang.cli.output import console, definitions, emit_json, failures, transaction, workspace
 
 app = typer.Typer(help="Trigger journeys: definitions, activation, approvals, results.", no_args_is_help=True)
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
@@ -21,7 +21,8 @@ def list_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     from boomerang.journeys import service
 
     with failures():
-        rows = service.list_journeys(workspace(ctx))
+        with transaction(ctx) as (_, session):
+            rows = service.list_journeys(session)
     if as_json:
         return emit_json(rows)
     table = Table("journey", "title", "status", "version", "trigger", "running", title="Journeys", title_justify="left")
@@ -61,8 +62,8 @@ def create(
     from boomerang.journeys import service
 
     with failures():
-        ws = workspace(ctx)
-        saved = [service.save(ws, raw) for raw in definitions(file)]
+        with transaction(ctx) as (ws, session):
+            saved = [service.save(session, raw, now=ws.now()) for raw in definitions(file)]
     if as_json:
         return emit_json(saved)
     for s in saved:
@@ -75,7 +76,8 @@ def install(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     from boomerang.journeys import library
 
     with failures():
-        saved = library.install(workspace(ctx))
+        with transaction(ctx) as (ws, session):
+            saved = library.install(session, now=ws.now())
     if as_json:
         return emit_json(saved)
     console.print(
@@ -104,7 +106,8 @@ def simulate(
         ws = workspace(ctx)
         target: Any = definitions(Path(name))[0] if name.endswith((".json", ".yaml", ".yml")) else name
         result = run(
-            ws,
+            ws.segments,
+            ws.settings.guards,
             target,
             date_from=date_from.date(),
             date_to=date_to.date(),
@@ -149,7 +152,8 @@ def _status(ctx: typer.Context, name: str, status: str, as_json: bool) -> None:
     from boomerang.journeys import service
 
     with failures():
-        row = service.set_status(workspace(ctx), name, status)
+        with transaction(ctx) as (ws, session):
+            row = service.set_status(session, name, status, now=ws.now())
     if as_json:
         return emit_json(row)
     console.print(f"{name} is {row['status']} (version {row['version']})")
@@ -170,10 +174,11 @@ def pause(ctx: typer.Context, name: str, as_json: JsonOpt = False) -> None:
 @app.command()
 def enter(ctx: typer.Context, name: str, customer: str, key: str | None = None, as_json: JsonOpt = False) -> None:
     """Put a customer into an active journey now (manual trigger)."""
-    from boomerang.journeys import service
+    from boomerang.journeys import runtime
 
     with failures():
-        result = service.enter_manually(workspace(ctx), name, customer, key=key)
+        with transaction(ctx) as (ws, session):
+            result = runtime.enter_manually(session, name, customer, key=key, now=ws.now())
     if as_json:
         return emit_json(result)
     console.print(
@@ -189,7 +194,8 @@ def stats(ctx: typer.Context, name: str, as_json: JsonOpt = False) -> None:
     from boomerang.journeys import service
 
     with failures():
-        result = service.stats(workspace(ctx), name)
+        with transaction(ctx) as (_, session):
+            result = service.stats(session, name)
     if as_json:
         return emit_json(result)
     table = Table(
@@ -228,7 +234,8 @@ def approvals(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     from boomerang.journeys import service
 
     with failures():
-        rows = service.pending_approvals(workspace(ctx))
+        with transaction(ctx) as (_, session):
+            rows = service.pending_approvals(session)
     if as_json:
         return emit_json(rows)
     table = Table(
@@ -249,14 +256,11 @@ def approve(
     as_json: JsonOpt = False,
 ) -> None:
     """Approve (or --reject) a step waiting in the approval queue."""
-    from boomerang.core.clock import naive_utc
     from boomerang.journeys import runtime
 
     with failures():
-        ws = workspace(ctx)
-        result = runtime.decide(
-            ws, request, approved=not reject, by=by, template=template, now=naive_utc(ws.clock.now())
-        )
+        with transaction(ctx) as (ws, session):
+            result = runtime.decide(session, request, approved=not reject, by=by, template=template, now=ws.now())
     if as_json:
         return emit_json(result)
     console.print(
@@ -272,12 +276,13 @@ def worker(
     as_json: JsonOpt = False,
 ) -> None:
     """Run journey timers, branches, messages and scheduled triggers (several workers share the work on PostgreSQL)."""
-    from boomerang.journeys import worker as runner
+    from boomerang import worker as runner
+    from boomerang.orchestration import rounds
 
     with failures():
         ws = workspace(ctx)
         if once:
-            result = {"tick": runner.tick(ws, batch=batch), "scheduled": runner.scheduled(ws)}
+            result = {"tick": rounds.tick(ws, batch=batch), "scheduled": rounds.scheduled(ws)}
             return emit_json(result) if as_json else console.print(result)
         console.print(f"worker on {ws.settings.home} (Ctrl-C to stop)")
         runner.run_forever(ws, interval=interval, schedule_minutes=ws.settings.segments_refresh_minutes, batch=batch)

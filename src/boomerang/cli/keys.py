@@ -9,7 +9,6 @@ from rich.table import Table
 
 from boomerang.auth.service import create_key, list_keys, revoke_key
 from boomerang.cli.output import console, emit_json, failures, workspace
-from boomerang.core.clock import naive_utc
 
 app = typer.Typer(help="API keys: write keys for tracking, secret keys for the REST API.", no_args_is_help=True)
 
@@ -25,7 +24,7 @@ def create(
     with failures():
         ws = workspace(ctx)
         with ws.uow.session() as session:
-            key, plaintext = create_key(session, kind=kind, name=name, now=naive_utc(ws.clock.now()))
+            key, plaintext = create_key(session, kind=kind, name=name, now=ws.now())
     if as_json:
         emit_json({"id": key.id, "kind": key.kind, "name": key.name, "key": plaintext})
     else:
@@ -67,7 +66,7 @@ def revoke(ctx: typer.Context, key_id: str, as_json: Annotated[bool, typer.Optio
     with failures():
         ws = workspace(ctx)
         with ws.uow.session() as session:
-            key = revoke_key(session, key_id, now=naive_utc(ws.clock.now()))
+            key = revoke_key(session, key_id, now=ws.now())
     if as_json:
         emit_json({"id": key.id, "revoked_at": key.revoked_at})
     else:

@@ -8,8 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from boomerang.cli.output import console, definitions, emit_json, failures, workspace
-from boomerang.core.clock import naive_utc
+from boomerang.cli.output import console, definitions, emit_json, failures, transaction, workspace
 from boomerang.core.errors import ValidationFailed
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
@@ -58,9 +57,7 @@ def templates_create(
     with failures():
         ws = workspace(ctx)
         with ws.uow.session() as session:
-            saved = [
-                service.as_dict(service.save(session, raw, now=naive_utc(ws.clock.now()))) for raw in definitions(file)
-            ]
+            saved = [service.as_dict(service.save(session, raw, now=ws.now())) for raw in definitions(file)]
     if as_json:
         return emit_json(saved)
     for t in saved:
@@ -79,7 +76,7 @@ def templates_install(
     with failures():
         ws = workspace(ctx)
         with ws.uow.session() as session:
-            saved = service.install(session, now=naive_utc(ws.clock.now()), replace=replace)
+            saved = service.install(session, now=ws.now(), replace=replace)
     if as_json:
         return emit_json({"installed": saved})
     console.print(f"installed {len(saved)} templates" + (f": {', '.join(saved)}" if saved else ""))
@@ -97,7 +94,10 @@ def templates_preview(
     from boomerang.messaging import delivery
 
     with failures():
-        out = delivery.preview(workspace(ctx), name, customer_id=customer, channels=channel)
+        with transaction(ctx) as (ws, session):
+            out = delivery.preview(
+                session, ws.settings.messaging, name, customer_id=customer, channels=channel, now=ws.now()
+            )
     if as_json:
         return emit_json(out)
     console.print(f"[bold]{out['template']}[/] in {out['locale']}")
@@ -121,7 +121,7 @@ def channels_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     with failures():
         ws = workspace(ctx)
         with ws.uow.session() as session:
-            rows = [config.describe(ws, session, c) for c in config.PROVIDERS]
+            rows = [config.describe(session, c, secret=ws.secret) for c in config.PROVIDERS]
     if as_json:
         return emit_json(rows)
     table = Table("channel", "provider", "enabled", "settings", title="Channels", title_justify="left")
@@ -156,8 +156,8 @@ def channels_set(
             pairs[key] = value
         ws = workspace(ctx)
         with ws.uow.session() as session:
-            config.save(ws, session, channel, provider, pairs, enabled=not disabled, now=naive_utc(ws.clock.now()))
-            out = config.describe(ws, session, channel)
+            config.save(session, channel, provider, pairs, secret=ws.secret, enabled=not disabled, now=ws.now())
+            out = config.describe(session, channel, secret=ws.secret)
     if as_json:
         return emit_json(out)
     console.print(f"{channel}: {provider} ({'enabled' if out['enabled'] else 'disabled'})")
@@ -187,7 +187,8 @@ def send_test(
     from boomerang.messaging import delivery
 
     with failures():
-        out = delivery.send_test(workspace(ctx), channel=channel, customer_id=customer, template=template)
+        ws = workspace(ctx)
+        out = delivery.send_test(ws.dispatcher, channel=channel, customer_id=customer, template=template, now=ws.now())
     if as_json:
         return emit_json(out)
     colour = "green" if out["status"] == "sent" else "red"
@@ -211,9 +212,10 @@ def messages(
     from boomerang.messaging import delivery
 
     with failures():
-        out = delivery.log(
-            workspace(ctx), status=status, channel=channel, source=source, customer_id=customer, limit=limit
-        )
+        with transaction(ctx) as (_, session):
+            out = delivery.log(
+                session, status=status, channel=channel, source=source, customer_id=customer, limit=limit
+            )
     if as_json:
         return emit_json(out)
     console.print("  ".join(f"{k}: {v:,}" for k, v in sorted(out["counts"].items())))

@@ -11,6 +11,8 @@ import orjson
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+from sqlalchemy.orm import Session
 
 from boomerang.bootstrap import Workspace, open_workspace
 from boomerang.config import Settings
@@ -28,9 +30,17 @@ def workspace(ctx: typer.Context) -> Workspace:
     return open_workspace(settings)
 
 
+@contextmanager
+def transaction(ctx: typer.Context) -> Iterator[tuple[Workspace, Session]]:
+    """The workspace and a session on it, committed when the block ends without an error."""
+    ws = workspace(ctx)
+    with ws.uow.session() as session:
+        yield ws, session
+
+
 def definitions(file: Path) -> list[dict]:
     """The definitions (segments, journeys) in a JSON or YAML file: one, or a list of them."""
-    from boomerang.segments.library import load_file
+    from boomerang.core.documents import load_file
 
     if not file.is_file():
         raise ValidationFailed([{"field": "file", "reason": f"{file} does not exist"}])
@@ -93,3 +103,24 @@ class Bar:
     def advance(self, amount: int) -> None:
         if self._task is not None:
             self._progress.advance(self._task, amount)
+
+
+def print_summary(data: dict) -> None:
+    """The workspace summary as tables."""
+    c = data["customers"]
+    table = Table("", "", title="Workspace", show_header=False, title_justify="left")
+    table.add_row("customers", f"{c['total']:,} ({c['identified']:,} identified, {c['anonymous']:,} anonymous)")
+    table.add_row("orders", f"{data['orders']:,}")
+    table.add_row("revenue", f"{data['revenue']:,.2f}")
+    rate = data["repeat_purchase_rate"]
+    table.add_row("repeat purchase rate", "-" if rate is None else f"{rate:.1%} of {data['buyers']:,} buyers")
+    table.add_row("products", f"{data['products']['total']:,} ({data['products']['in_stock']:,} in stock)")
+    e = data["events"]
+    table.add_row("events", f"{e['total']:,}" + (f" (+{e['pending']:,} pending)" if e["pending"] else ""))
+    table.add_row("first / last event", f"{e['first'] or '-'} / {e['last'] or '-'}")
+    console.print(table)
+    if e["by_type"]:
+        by_type = Table("event", "count", title="Events by type", title_justify="left")
+        for name, count in e["by_type"].items():
+            by_type.add_row(name, f"{count:,}")
+        console.print(by_type)

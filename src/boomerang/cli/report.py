@@ -60,9 +60,9 @@ def report(
         ws = workspace(ctx)
         m = service.metric(metric)
         params = {k: v for k, v in params.items() if k in m.query_type.model_fields}
-        result = service.run(ws, metric, params)
+        result = service.run(ws.uow, ws.log, metric, params)
         if m.trait and store:
-            result["stored"] = service.store_traits(ws, metric, params)
+            result["stored"] = service.store_traits(ws.uow, ws.log, metric, params, now=ws.now())
     if as_json:
         emit_json(result)
     else:

@@ -9,14 +9,14 @@ import typer
 from rich.table import Table
 from rich.tree import Tree
 
-from boomerang.cli.output import console, definitions, emit_json, failures, workspace
+from boomerang.cli.output import console, definitions, emit_json, failures, transaction, workspace
 
 app = typer.Typer(help="Behavioural segments: rules as data, live membership, explain.", no_args_is_help=True)
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
 AsOfOpt = Annotated[str | None, typer.Option("--as-of", help="evaluate as of the end of this day, YYYY-MM-DD")]
 
 
-def _target(ws, target: str) -> str | dict[str, Any]:
+def _target(target: str) -> str | dict[str, Any]:
     """A saved segment's name, or the definition in a JSON/YAML file (for previews)."""
     path = Path(target)
     if path.suffix.lower() in (".json", ".yaml", ".yml") or path.is_file():
@@ -30,7 +30,8 @@ def list_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     from boomerang.segments import service
 
     with failures():
-        rows = service.list_segments(workspace(ctx))
+        with transaction(ctx) as (_, session):
+            rows = service.list_segments(session)
     if as_json:
         return emit_json(rows)
     table = Table("segment", "title", "members", "refreshed", "version", title="Segments", title_justify="left")
@@ -55,8 +56,8 @@ def create(
     from boomerang.segments import service
 
     with failures():
-        ws = workspace(ctx)
-        saved = [service.save(ws, raw) for raw in definitions(file)]
+        with transaction(ctx) as (ws, session):
+            saved = [service.save(session, raw, now=ws.now()) for raw in definitions(file)]
     if as_json:
         return emit_json(saved)
     for s in saved:
@@ -69,7 +70,8 @@ def install(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     from boomerang.segments import library
 
     with failures():
-        saved = library.install(workspace(ctx))
+        with transaction(ctx) as (ws, session):
+            saved = library.install(session, now=ws.now())
     if as_json:
         return emit_json(saved)
     console.print(f"installed {len(saved)} segments: {', '.join(s['name'] for s in saved)}")
@@ -84,11 +86,10 @@ def preview(
     as_json: JsonOpt = False,
 ) -> None:
     """Size and a sample of members, without saving."""
-    from boomerang.segments import service
 
     with failures():
         ws = workspace(ctx)
-        result = service.preview(ws, _target(ws, target), as_of=as_of, sample=sample)
+        result = ws.segments.preview(_target(target), as_of=as_of, sample=sample)
     if as_json:
         return emit_json(result)
     share = f" ({result['share']:.1%} of {result['customers']:,})" if result["share"] is not None else ""
@@ -109,11 +110,10 @@ def explain(
     as_json: JsonOpt = False,
 ) -> None:
     """Why CUSTOMER is or is not in the segment, condition by condition, with the values seen."""
-    from boomerang.segments import service
 
     with failures():
         ws = workspace(ctx)
-        result = service.explain(ws, _target(ws, target), customer, as_of=as_of)
+        result = ws.segments.explain(_target(target), customer, as_of=as_of)
     if as_json:
         return emit_json(result)
     verdict = "[green]is a member[/]" if result["member"] else "[red]is not a member[/]"
@@ -145,11 +145,10 @@ def members(
     as_json: JsonOpt = False,
 ) -> None:
     """Every member's customer id (computed now, or as of a date)."""
-    from boomerang.segments import service
 
     with failures():
         ws = workspace(ctx)
-        frame = service.members(ws, _target(ws, target), as_of=as_of)
+        frame = ws.segments.members(_target(target), as_of=as_of)
     if out is not None:
         frame.to_csv(out, index=False)
     if as_json:
@@ -180,12 +179,12 @@ def refresh(
     from boomerang.segments import membership, service
 
     with failures():
-        ws = workspace(ctx)
-        names = names or [s["name"] for s in service.list_segments(ws)]
+        with transaction(ctx) as (ws, session):
+            names = names or [s["name"] for s in service.list_segments(session)]
         rows = [
             row
             for name in track(names, description="recomputing", console=errors, disable=as_json)
-            for row in membership.refresh(ws, [name])
+            for row in membership.refresh(ws.segments, [name])
         ]
     if as_json:
         return emit_json(rows)
@@ -204,7 +203,8 @@ def history(ctx: typer.Context, name: str, as_json: JsonOpt = False) -> None:
     from boomerang.segments import service
 
     with failures():
-        rows = service.history(workspace(ctx), name)
+        with transaction(ctx) as (_, session):
+            rows = service.history(session, name)
     if as_json:
         return emit_json(rows)
     table = Table("at", "members", "entered", "exited", title=f"{name}: size history", title_justify="left")
@@ -219,17 +219,19 @@ def delete(ctx: typer.Context, name: str) -> None:
     from boomerang.segments import service
 
     with failures():
-        service.delete(workspace(ctx), name)
+        with transaction(ctx) as (_, session):
+            service.delete(session, name)
     console.print(f"deleted {name}")
 
 
 @app.command()
 def matrix(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Segment x goal x channel: who is spoken to, for what, where; the holes flagged."""
-    from boomerang.segments import matrix as m
+    from boomerang.journeys import matrix as m
 
     with failures():
-        result = m.matrix(workspace(ctx))
+        with transaction(ctx) as (_, session):
+            result = m.matrix(session)
     if as_json:
         return emit_json(result)
     table = Table(

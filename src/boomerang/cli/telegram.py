@@ -22,19 +22,19 @@ def link(
     as_json: JsonOpt = False,
 ) -> None:
     """The t.me link that links a customer's Telegram chat to their profile when they press Start."""
-    from boomerang.bot.service import bot_api, deep_link
+    from boomerang.bot.links import deep_link
     from boomerang.messaging import preferences
 
     with failures():
         ws = workspace(ctx)
         with ws.uow.session() as session:
             customer_id = preferences.get(session, customer_id)["customer_id"]  # NotFound for a stranger
-        api, config = bot_api(ws)
+        api, config = ws.bot.api()
         try:
             username = config.bot_username or _username(api)
         finally:
             api.close()
-        url = deep_link(ws, customer_id, username)
+        url = deep_link(ws.secret, customer_id, username)
     if as_json:
         emit_json({"customer_id": customer_id, "bot": username, "link": url})
     else:
@@ -59,8 +59,6 @@ def poll(
     ctx: typer.Context, once: Annotated[bool, typer.Option(help="handle the updates waiting now, then exit")] = False
 ) -> None:
     """Receive the bot's updates by long polling until interrupted (instead of a webhook)."""
-    from boomerang.bot import service as bot
-
     handled = 0
 
     def progress(count: int) -> None:
@@ -72,7 +70,7 @@ def poll(
         ws = workspace(ctx)
         with console.status("polling Telegram (Ctrl-C to stop)") as status:
             try:
-                handled = bot.poll(ws, timeout=0 if once else 25, max_rounds=1 if once else None, on_round=progress)
+                handled = ws.bot.poll(timeout=0 if once else 25, max_rounds=1 if once else None, on_round=progress)
             except KeyboardInterrupt:
                 pass
     console.print(f"{handled:,} updates handled")
@@ -85,10 +83,8 @@ def set_webhook(
     as_json: JsonOpt = False,
 ) -> None:
     """Have Telegram POST the bot's updates to URL, with the webhook secret from the telegram settings."""
-    from boomerang.api.routers.hooks_telegram import set_webhook as set_hook
-
     with failures():
-        set_hook(workspace(ctx), url)
+        workspace(ctx).bot.set_webhook(url)
     if as_json:
         emit_json({"webhook": url})
     else:

@@ -9,7 +9,6 @@ from rich.table import Table
 
 from boomerang.auth.users import create_user, disable_user, list_users
 from boomerang.cli.output import console, emit_json, failures, workspace
-from boomerang.core.clock import naive_utc
 
 app = typer.Typer(help="Dashboard users: viewer, marketer or admin.", no_args_is_help=True)
 
@@ -28,9 +27,7 @@ def create(
     with failures():
         ws = workspace(ctx)
         with ws.uow.session() as session:
-            user, plaintext = create_user(
-                session, username=username, role=role, password=password, now=naive_utc(ws.clock.now())
-            )
+            user, plaintext = create_user(session, username=username, role=role, password=password, now=ws.now())
     if as_json:
         emit_json(
             {
@@ -78,7 +75,7 @@ def disable(ctx: typer.Context, username: str, as_json: Annotated[bool, typer.Op
     with failures():
         ws = workspace(ctx)
         with ws.uow.session() as session:
-            user = disable_user(session, username, now=naive_utc(ws.clock.now()))
+            user = disable_user(session, username, now=ws.now())
     if as_json:
         emit_json({"username": user.username, "disabled_at": user.disabled_at})
     else:

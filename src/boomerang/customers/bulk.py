@@ -10,20 +10,13 @@ from sqlalchemy.orm import Session
 
 from boomerang.core.ids import new_id
 from boomerang.customers.models import Consent, ConsentChange, Customer, Identity
-from boomerang.db import executemany, upsert
-
-CHUNK = 5000
-
-
-def _chunks(values: list, size: int = CHUNK) -> Iterable[list]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
+from boomerang.db import chunked, executemany, upsert
 
 
 def lookup(session: Session, kind: str, values: Iterable[str]) -> dict[str, str]:
     """Customer id for each value of an identity kind that is already known."""
     found: dict[str, str] = {}
-    for chunk in _chunks(sorted(set(values))):
+    for chunk in chunked(values):
         rows = session.execute(
             sa.select(Identity.value, Identity.customer_id).where(Identity.kind == kind, Identity.value.in_(chunk))
         )
@@ -83,7 +76,7 @@ def record_consents(session: Session, changes: list[tuple[str, str, bool, dateti
     if not changes:
         return
     stored = {}
-    for chunk in _chunks(sorted({c[0] for c in changes})):
+    for chunk in chunked(sorted({c[0] for c in changes})):
         rows = session.execute(
             sa.select(Consent.customer_id, Consent.channel, Consent.granted, Consent.updated_at).where(
                 Consent.customer_id.in_(chunk)

@@ -13,11 +13,11 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from boomerang.channels.models import PushSubscription
 from boomerang.core.ids import new_id
 from boomerang.core.vocab import PROFILE_FIELDS
+from boomerang.customers.merge import follow
 from boomerang.customers.models import Consent, ConsentChange, Customer, Identity, Merge
-from boomerang.orders.models import Order
+from boomerang.db import chunked
 
 
 class Resolver:
@@ -43,11 +43,11 @@ class Resolver:
                 by_kind.setdefault(kind, []).append(value)
                 self._ids[(kind, value)] = None
         for kind, values in by_kind.items():
-            for start in range(0, len(values), 5000):
+            for chunk in chunked(values):
                 rows = self.session.execute(
                     sa.select(Identity.value, Identity.customer_id, Customer.external_id)
                     .join(Customer, Customer.id == Identity.customer_id)
-                    .where(Identity.kind == kind, Identity.value.in_(values[start : start + 5000]))
+                    .where(Identity.kind == kind, Identity.value.in_(chunk))
                 )
                 for value, cid, external_id in rows:
                     self._ids[(kind, value)] = cid
@@ -127,7 +127,8 @@ class Resolver:
             self.merge(self.customer(owner), self.customer(cid), reason=f"same {kind}")
 
     def merge(self, source: Customer, target: Customer, *, reason: str) -> Customer:
-        """Fold `source` into `target`: identities, consents, orders and history move; `source` remains as a pointer."""
+        """Fold `source` into `target`: identities, consents and whatever each domain keeps move (see merge.py);
+        `source` remains as a pointer."""
         if source.id == target.id:
             return target
         session = self.session
@@ -140,10 +141,7 @@ class Resolver:
         session.execute(
             sa.update(ConsentChange).where(ConsentChange.customer_id == source.id).values(customer_id=target.id)
         )
-        session.execute(sa.update(Order).where(Order.customer_id == source.id).values(customer_id=target.id))
-        session.execute(
-            sa.update(PushSubscription).where(PushSubscription.customer_id == source.id).values(customer_id=target.id)
-        )  # the visitor's browsers keep getting pushes
+        follow(session, source.id, target.id, self.now)  # orders, messages, journeys, segments, loyalty...
         external_id = source.external_id
         for name in PROFILE_FIELDS:
             if name != "external_id" and getattr(target, name) is None and getattr(source, name) is not None:
@@ -182,11 +180,3 @@ class Resolver:
                 else:
                     kept.granted, kept.source, kept.updated_at = theirs.granted, theirs.source, theirs.updated_at
             self.session.delete(theirs)
-
-
-def canonical(session: Session, customer_id: str) -> Customer | None:
-    """The live profile for an id, following merges."""
-    customer = session.get(Customer, customer_id)
-    while customer is not None and customer.merged_into_id:
-        customer = session.get(Customer, customer.merged_into_id)
-    return customer

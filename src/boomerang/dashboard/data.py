@@ -1,9 +1,8 @@
-"""What the pages read from the event log: metrics (cached while the log is unchanged), events, traits.
+"""What the pages read from the event log: metrics and the summary (cached while the log is unchanged), a
+customer's events, their traits.
 
-DuckDB refuses a second connection to a file from the same process with another configuration
-(metrics connect read-only, traits and the summary read-write), so the dashboard makes its DuckDB
-calls one at a time, and tries again while an API request of the same process holds the file. Results are kept while the log's files are unchanged, or for `fresh_seconds`
-whatever happens, so that a busy shop does not recompute every chart on every page view.
+Results are kept while the log's files are unchanged, or for `fresh_seconds` whatever happens, so that a
+busy shop does not recompute every chart on every page view; one computation of a result runs at a time.
 """
 
 from __future__ import annotations
@@ -13,17 +12,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import duckdb
 import orjson
 
 from boomerang.bootstrap import Workspace
-from boomerang.events.log import CONFIG
 from boomerang.metrics import service as metrics
-from boomerang.metrics import traits as trait_store
-from boomerang.status import summary
-
-TRAIT_KINDS = ("rfm", "lifecycle", "predictions")
-_DUCKDB = threading.RLock()
+from boomerang.orchestration.status import summary
+from boomerang.segments.evaluate import TRAIT_KINDS
 
 
 def _frozen(params: dict[str, Any]) -> tuple:
@@ -37,6 +31,7 @@ class Analytics:
         self.max_entries = max_entries
         self._cache: dict[tuple, tuple[tuple, float, Any]] = {}
         self._lock = threading.Lock()
+        self._computing = threading.Lock()
         self._warming = threading.Lock()
 
     def warm(self, job: Callable[[], Any]) -> None:
@@ -55,15 +50,7 @@ class Analytics:
         threading.Thread(target=run, name="dashboard-warm", daemon=True).start()
 
     def fingerprint(self) -> tuple:
-        """Changes whenever the log's file or its write-ahead log is written."""
-        out = []
-        for path in (self.ws.log.path, self.ws.log.path.with_name(self.ws.log.path.name + ".wal")):
-            try:
-                st = path.stat()
-                out.append((st.st_mtime_ns, st.st_size))
-            except FileNotFoundError:
-                out.append(None)
-        return tuple(out)
+        return self.ws.log.fingerprint()
 
     def _hit(self, key: tuple) -> tuple[bool, Any]:
         with self._lock:
@@ -76,7 +63,7 @@ class Analytics:
         found, value = self._hit(key)
         if found:
             return value
-        with _DUCKDB:
+        with self._computing:
             found, value = self._hit(key)  # computed by another thread while this one waited
             if found:
                 return value
@@ -91,47 +78,37 @@ class Analytics:
     def metric(self, name: str, params: dict[str, Any]) -> dict[str, Any]:
         """The metric's JSON answer (see `boomerang.metrics.service.run`)."""
         params = {k: v for k, v in params.items() if v not in (None, "")}
-        return self._cached(("metric", name, _frozen(params)), lambda: metrics.run(self.ws, name, params))
+        return self._cached(
+            ("metric", name, _frozen(params)), lambda: metrics.run(self.ws.uow, self.ws.log, name, params)
+        )
 
     def summary(self) -> dict[str, Any]:
-        return self._cached(("summary",), lambda: summary(self.ws))
+        return self._cached(("summary",), lambda: summary(self.ws.uow, self.ws.log))
 
     def events(self, customer_id: str, *, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
         """A page of one customer's events, newest first, and how many there are."""
-        with _DUCKDB:
-            conn = self.ws.log.when_free(
-                lambda: duckdb.connect(str(self.ws.log.path), read_only=True, config=dict(CONFIG))
-            )
-            try:
-                total = conn.execute("SELECT count(*) FROM events WHERE customer_id = ?", [customer_id]).fetchone()[0]
-                rows = conn.execute(
-                    "SELECT timestamp, type, event, source, properties FROM events WHERE customer_id = ? "
-                    "ORDER BY timestamp DESC, message_id LIMIT ? OFFSET ?",
-                    [customer_id, limit, offset],
-                ).fetchall()
-            finally:
-                conn.close()
+        page, total = self.ws.log.customer_events(customer_id, limit=limit, offset=offset)
         out = []
-        for ts, kind, event, source, props in rows:
+        for ts, kind, event, source, props in zip(
+            page["timestamp"], page["type"], page["event"], page["source"], page["properties"]
+        ):
             pretty, brief = _pretty(props)
-            out.append(
-                {"timestamp": ts, "type": kind, "event": event, "source": source, "properties": pretty, "brief": brief}
-            )
+            out.append({"timestamp": ts.to_pydatetime(), "type": kind, "event": event, "source": source,
+                        "properties": pretty, "brief": brief})  # fmt: skip
         return out, total
 
     def traits(self, customer_id: str) -> dict[str, dict[str, Any] | None | bool]:
         """Per kind: the customer's stored row, False when computed without them, None when never computed."""
         out: dict[str, dict[str, Any] | None | bool] = {}
-        with _DUCKDB:
-            for kind in TRAIT_KINDS:
-                frame = trait_store.load(self.ws, kind, [customer_id])
-                if frame is None:
-                    out[kind] = None
-                elif frame.empty:
-                    out[kind] = False
-                else:
-                    row = frame.iloc[0].to_dict()
-                    out[kind] = {k: (None if _missing(v) else v) for k, v in row.items()}
+        for kind in TRAIT_KINDS:
+            frame = self.ws.log.traits(kind, [customer_id])
+            if frame is None:
+                out[kind] = None
+            elif frame.empty:
+                out[kind] = False
+            else:
+                row = frame.iloc[0].to_dict()
+                out[kind] = {k: (None if _missing(v) else v) for k, v in row.items()}
         return out
 
 

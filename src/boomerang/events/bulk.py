@@ -14,14 +14,12 @@ import orjson
 import pandas as pd
 import sqlalchemy as sa
 
-from boomerang.bootstrap import Workspace
 from boomerang.catalog.models import Product
-from boomerang.core.clock import naive_utc
 from boomerang.core.vocab import CHANNELS, PROFILE_FIELDS
 from boomerang.customers import bulk as customers_bulk
 from boomerang.customers.models import Customer
-from boomerang.db import upsert
-from boomerang.events.log import EVENT_COLUMNS
+from boomerang.db import UnitOfWork, chunked, upsert
+from boomerang.events.log import EVENT_COLUMNS, EventLog
 from boomerang.orders.models import Order, OrderLine
 
 
@@ -63,12 +61,11 @@ def _records(frame: pd.DataFrame) -> list[dict]:
     return [dict(zip(columns, values)) for values in zip(*columns.values())]
 
 
-def load(ws: Workspace, chunk: Chunk, *, source: str) -> LoadResult:
+def load(uow: UnitOfWork, log: EventLog, chunk: Chunk, *, source: str, now: datetime) -> LoadResult:
     """Write one chunk; returns how many rows of each kind it carried (events: how many were new)."""
-    now = naive_utc(ws.clock.now())
     result = LoadResult()
     events = None
-    with ws.uow.session() as session:
+    with uow.session() as session:
         external_ids: set[str] = set()
         for frame in (chunk.customers, chunk.orders, chunk.events):
             if frame is not None and "external_id" in frame:
@@ -109,11 +106,8 @@ def load(ws: Workspace, chunk: Chunk, *, source: str) -> LoadResult:
                 row.setdefault("attributes", {})
                 row["updated_at"] = now
             session.execute(upsert(session, Order.__table__, ["id"], rows), rows)
-            order_ids = [r["id"] for r in rows]
-            for start in range(0, len(order_ids), customers_bulk.CHUNK):
-                session.execute(
-                    sa.delete(OrderLine).where(OrderLine.order_id.in_(order_ids[start : start + customers_bulk.CHUNK]))
-                )
+            for order_ids in chunked(r["id"] for r in rows):
+                session.execute(sa.delete(OrderLine).where(OrderLine.order_id.in_(order_ids)))
             result.orders = len(rows)
             if chunk.lines is not None and not chunk.lines.empty:
                 session.connection().execute(OrderLine.__table__.insert(), _records(chunk.lines))
@@ -126,8 +120,7 @@ def load(ws: Workspace, chunk: Chunk, *, source: str) -> LoadResult:
         customers_bulk.touch_seen(session, seen)
         # The log is written inside the SQL transaction's scope, so a failure there rolls both back.
         if events is not None:
-            with ws.log.connect() as conn:
-                result.events_new = ws.log.append(conn, events)
+            result.events_new = log.append(events)
     return result
 
 

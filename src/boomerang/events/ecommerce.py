@@ -12,7 +12,7 @@ from boomerang.catalog.service import ProductLearner
 from boomerang.core.errors import NotFound
 from boomerang.events.schemas import Event, errors_of
 from boomerang.orders import service as orders
-from boomerang.orders.service import LineIn, OrderIn
+from boomerang.orders.schemas import LineIn, OrderIn
 
 PRODUCT_EVENTS = {"Product Viewed", "Product Clicked", "Product Added", "Product Removed", "Product Added to Wishlist"}
 PRODUCT_LIST_EVENTS = {"Cart Viewed", "Checkout Started", "Product List Viewed"}

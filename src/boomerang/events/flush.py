@@ -1,4 +1,4 @@
-"""Moves processed events from the durable inbox into the DuckDB log, and applies merges there.
+"""Moves processed events from the durable inbox into the log, and applies merges there.
 
 Safe to run from several processes at once and to repeat after a crash: the log ignores message
 ids it already has, and a merge's redirect can be applied twice.
@@ -6,14 +6,18 @@ ids it already has, and a merge's redirect can be applied twice.
 
 from __future__ import annotations
 
+from datetime import datetime
+
+import orjson
 import pandas as pd
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
-from boomerang.bootstrap import Workspace
 from boomerang.customers.models import Merge
-from boomerang.events.log import EVENT_COLUMNS
+from boomerang.db import UnitOfWork
+from boomerang.events.log import EVENT_COLUMNS, EventLog
 from boomerang.events.models import inbox
-from boomerang.events.process import process
+from boomerang.events.schemas import Logged
 
 # Times are read as the store's text (SQLite) or as they come (PostgreSQL): DuckDB casts them on insert,
 # which is much cheaper than parsing them in Python.
@@ -29,14 +33,12 @@ INBOX_COLUMNS = (
 )
 
 
-def flush(ws: Workspace, *, chunk_rows: int | None = None, moved: list[pd.DataFrame] | None = None) -> int:
-    """Process what waits, then flush until the inbox is empty; returns how many inbox rows were moved.
-    `moved` collects the rows of customers moved into the log (for live segments and journeys)."""
-    process(ws)
-    chunk_rows = chunk_rows or ws.settings.ingest.flush_chunk_rows
-    count = 0
+def flush(uow: UnitOfWork, log: EventLog, *, chunk_rows: int) -> list[Logged]:
+    """Move every processed inbox row into the log; the events of known customers moved, in inbox order
+    (for live segments and journeys)."""
+    moved: list[Logged] = []
     while True:
-        with ws.uow.session() as session:
+        with uow.session() as session:
             rows = session.execute(
                 sa.select(*INBOX_COLUMNS)
                 .where(inbox.c.processed_at.is_not(None))
@@ -50,17 +52,13 @@ def flush(ws: Workspace, *, chunk_rows: int | None = None, moved: list[pd.DataFr
             ).all()
             redirects = _redirects(session, min(r.processed_at for r in rows)) if rows else {}
         if not rows and not merges:
-            return count
+            return moved
         columns = list(zip(*rows)) or [()] * (2 + len(EVENT_COLUMNS))
         frame = pd.DataFrame(dict(zip(["id", *EVENT_COLUMNS, "processed_at"], columns)))
         if redirects:
             frame["customer_id"] = frame["customer_id"].map(lambda c: redirects.get(c, c))
-        with ws.log.connect() as conn:
-            conn.execute("BEGIN TRANSACTION")
-            ws.log.append(conn, frame)
-            ws.log.redirect(conn, [(m.from_customer_id, m.into_customer_id) for m in merges])
-            conn.execute("COMMIT")
-        with ws.uow.session() as session:
+        log.append(frame, merges=[(m.from_customer_id, m.into_customer_id) for m in merges])
+        with uow.session() as session:
             if rows:
                 session.connection().execute(
                     sa.delete(inbox).where(inbox.c.id == sa.bindparam("row_id")), [{"row_id": r.id} for r in rows]
@@ -69,14 +67,20 @@ def flush(ws: Workspace, *, chunk_rows: int | None = None, moved: list[pd.DataFr
                 session.execute(
                     sa.update(Merge).where(Merge.id.in_([m.id for m in merges])).values(applied_to_log=True)
                 )
-        count += len(rows)
-        if moved is not None and rows:
-            moved.append(
-                frame.loc[frame["customer_id"].notna(), ["customer_id", "type", "event", "timestamp", "properties"]]
-            )
+        moved += _logged(frame)
 
 
-def _redirects(session, since) -> dict[str, str]:
+def _logged(frame: pd.DataFrame) -> list[Logged]:
+    known = frame[frame["customer_id"].notna()]
+    return [
+        Logged(c, t, e, datetime.fromisoformat(str(ts)), orjson.loads(p) if p else {})
+        for c, t, e, ts, p in zip(
+            known["customer_id"], known["type"], known["event"], known["timestamp"], known["properties"]
+        )
+    ]
+
+
+def _redirects(session: Session, since: datetime) -> dict[str, str]:
     """Where each profile merged away since `since` ended up: events resolved before a merge follow it."""
     pointers = dict(
         session.execute(

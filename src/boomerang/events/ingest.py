@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from boomerang.core.errors import ValidationFailed
 from boomerang.core.ids import new_id
 from boomerang.customers import profiles
-from boomerang.db import executemany, insert_ignore
+from boomerang.db import executemany, in_chunks, insert_ignore
 from boomerang.events import ecommerce, effects, schemas
 from boomerang.events.models import inbox
 from boomerang.events.schemas import Event
@@ -51,11 +51,12 @@ def check(events: list[Event], prefix: str = "") -> None:
 def _fresh(session: Session, events: list[Event]) -> list[Event]:
     """The events whose message id is neither in the inbox nor earlier in the batch."""
     ids = [e.message_id for e in events]
-    seen: set[str] = set()
-    for start in range(0, len(ids), 5000):
-        seen.update(
-            session.scalars(sa.select(inbox.c.message_id).where(inbox.c.message_id.in_(ids[start : start + 5000])))
+    seen = {
+        row.message_id
+        for row in in_chunks(
+            session, lambda chunk: sa.select(inbox.c.message_id).where(inbox.c.message_id.in_(chunk)), ids
         )
+    }
     fresh = []
     for event in events:
         if event.message_id not in seen:
@@ -109,3 +110,18 @@ def record(session: Session, messages: list[dict], *, now: datetime, limits, sou
     check(events)
     ingest(session, events, now=now, source=source)
     return events
+
+
+def internal(message_id: str, event: str, customer_id: str, *, at: datetime, source: str, properties: dict) -> dict:
+    """An event Boomerang makes itself (a message delivered, a segment entered), as `log_later` takes it."""
+    return {
+        "message_id": message_id, "type": "track", "event": event, "customer_id": customer_id,
+        "anonymous_id": None, "user_id": None, "timestamp": at, "received_at": at, "source": source,
+        "properties": orjson.dumps(properties).decode(), "context": "{}", "processed_at": at,
+    }  # fmt: skip
+
+
+def log_later(session: Session, events: list[dict]) -> None:
+    """Store Boomerang's own events (see `internal`) as processed: the next flush moves them into the log,
+    where segments and journeys see them. A message id already stored is kept once."""
+    executemany(session, _inbox_insert(session), events)

@@ -1,21 +1,32 @@
-"""The event log: a DuckDB file that one process at a time may open, so every use is short.
+"""The event log: the one door to the analytical store (a DuckDB file by default).
 
-The server does not keep the file open. Each writer or reader connects, works and closes,
-retrying while another process holds the lock, so that `boomerang status` or an import
-can run beside `boomerang serve`.
+Every other module reads the log through Ibis expressions on the tables a `Reader` gives (events,
+the profile mirror, stored traits), so the same code runs on any engine Ibis reaches; only this
+module speaks DuckDB, for writing and for its own housekeeping.
+
+DuckDB lets one process at a time open the file for writing, and refuses, within one process, a
+read-only connection beside a read-write one. So the server never keeps the file open: each use
+connects, works and closes, waiting while another process holds the file (`when_free`), and within
+a process readers share the file while a writer has it alone (`_Access`).
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import duckdb
+import ibis
 import pandas as pd
 import pyarrow as pa
+
+from boomerang.core.vocab import PROFILE_FIELDS, SEEN_FIELDS
 
 EVENT_COLUMNS = [
     "message_id",
@@ -33,6 +44,8 @@ EVENT_COLUMNS = [
 TIME_COLUMNS = ("timestamp", "received_at")  # given as datetimes or as ISO text; the log casts them
 SMALL_APPEND = 5000  # rows up to which an append checks its ids as a pushed-down filter
 CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": True}
+# the profile mirror's columns, in its table's order (migrations/events/versions/0002_profile_mirror.py)
+PROFILE_COLUMNS = ["customer_id", *PROFILE_FIELDS, *SEEN_FIELDS, "attributes"]
 T = TypeVar("T")
 
 
@@ -40,15 +53,104 @@ class LogBusy(RuntimeError):
     """Another process held the event log for longer than the configured wait."""
 
 
+@dataclass
+class _Access:
+    """Within one process: many readers at once, or one writer (re-entrant in its thread)."""
+
+    cond: threading.Condition = field(default_factory=threading.Condition)
+    readers: int = 0
+    writer: int | None = None  # the writing thread
+    depth: int = 0
+
+    @contextmanager
+    def read(self) -> Iterator[None]:
+        me = threading.get_ident()
+        with self.cond:
+            if self.writer == me:
+                raise RuntimeError("the event log is open for writing in this thread: read through that connection")
+            self.cond.wait_for(lambda: self.writer is None)
+            self.readers += 1
+        try:
+            yield
+        finally:
+            with self.cond:
+                self.readers -= 1
+                self.cond.notify_all()
+
+    @contextmanager
+    def write(self) -> Iterator[None]:
+        me = threading.get_ident()
+        with self.cond:
+            if self.writer != me:
+                self.cond.wait_for(lambda: self.writer is None and self.readers == 0)
+                self.writer = me
+            self.depth += 1
+        try:
+            yield
+        finally:
+            with self.cond:
+                self.depth -= 1
+                if not self.depth:
+                    self.writer = None
+                    self.cond.notify_all()
+
+
+_ACCESS: dict[Path, _Access] = {}
+_ACCESS_LOCK = threading.Lock()
+
+
+def _access(path: Path) -> _Access:
+    with _ACCESS_LOCK:
+        return _ACCESS.setdefault(path, _Access())
+
+
+class Reader:
+    """The log's tables as Ibis expressions, for the span of a `with log.reader()` block."""
+
+    def __init__(self, backend: ibis.BaseBackend) -> None:
+        self.backend = backend
+        # ibis's list_tables() asks this DuckDB for a method it no longer has: the catalogue directly
+        self._names = {
+            row[0] for row in backend.con.execute("SELECT table_name FROM information_schema.tables").fetchall()
+        }
+
+    @property
+    def events(self) -> ibis.Table:
+        return self.backend.table("events")
+
+    @property
+    def profiles(self) -> ibis.Table:
+        """customer_id, the profile's fields, attributes (JSON): a copy of the operational store's profiles."""
+        return self.backend.table("profiles")
+
+    @property
+    def consents(self) -> ibis.Table:
+        """customer_id, channel, granted: the current consents, beside the profiles."""
+        return self.backend.table("profile_consents")
+
+    def trait(self, kind: str) -> ibis.Table | None:
+        """The stored per-customer results of one kind (rfm, lifecycle, predictions); None when never computed."""
+        name = trait_table(kind)
+        return self.backend.table(name) if name in self._names else None
+
+
+def trait_table(kind: str) -> str:
+    if not kind.isidentifier() or not kind.islower() or len(kind) > 40:
+        raise ValueError(f"trait kind {kind!r} must be lower-case letters, digits and _")
+    return f"trait_{kind}"
+
+
 class EventLog:
     def __init__(self, path: Path, *, lock_timeout: float = 60.0) -> None:
         self.path = path
         self.lock_timeout = lock_timeout
+        self._access = _access(path)
+
+    # -- connections -------------------------------------------------------------------------------
 
     def when_free(self, opener: Callable[[], T]) -> T:
-        """Call `opener`, retrying while another process holds the file's lock, or while another thread of
-        this process holds it open with another configuration (read-only beside read-write), which DuckDB
-        refuses at once instead of waiting."""
+        """Call `opener`, retrying while another process holds the file's lock (or a connection of another
+        configuration, opened by hand beside this log)."""
         deadline = time.monotonic() + self.lock_timeout
         delay = 0.01
         while True:
@@ -65,15 +167,39 @@ class EventLog:
 
     @contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A connection to the log, waiting while another process holds it."""
-        conn = self.when_free(lambda: duckdb.connect(str(self.path), config=CONFIG))
-        try:
-            yield conn
-        finally:
-            conn.close()
+        """A read-write DuckDB connection, alone in this process: for this module, migrations and tests."""
+        with self._access.write():
+            conn = self.when_free(lambda: duckdb.connect(str(self.path), config=CONFIG))
+            try:
+                yield conn
+            finally:
+                conn.close()
 
-    def append(self, conn: duckdb.DuckDBPyConnection, frame: pd.DataFrame) -> int:
-        """Append events, skipping message ids already stored; returns how many were new."""
+    @contextmanager
+    def reader(self) -> Iterator[Reader]:
+        """The log's tables, read-only, for the span of the block (a flush waits for it: keep it short)."""
+        with self._access.read():
+            backend = self.when_free(lambda: ibis.duckdb.connect(str(self.path), read_only=True, **CONFIG))
+            try:
+                yield Reader(backend)
+            finally:
+                backend.disconnect()
+
+    # -- writing -----------------------------------------------------------------------------------
+
+    def append(self, frame: pd.DataFrame, *, merges: list[tuple[str, str]] = ()) -> int:
+        """Append events, skipping message ids already stored, then move the history of merged profiles
+        (from, into) to where they went, in one transaction; returns how many events were new."""
+        with self.connect() as conn:
+            conn.execute("BEGIN TRANSACTION")
+            new = self._append(conn, frame)
+            for from_id, into_id in merges:
+                conn.execute("UPDATE events SET customer_id = ? WHERE customer_id = ?", [into_id, from_id])
+            conn.execute("COMMIT")
+        return new
+
+    @staticmethod
+    def _append(conn: duckdb.DuckDBPyConnection, frame: pd.DataFrame) -> int:
         if frame.empty:
             return 0
         frame = frame.drop_duplicates("message_id")[EVENT_COLUMNS]
@@ -93,17 +219,125 @@ class EventLog:
             conn.execute("RESET dynamic_or_filter_threshold")
         return conn.execute("SELECT count(*) FROM events").fetchall()[0][0] - before
 
-    @staticmethod
-    def redirect(conn: duckdb.DuckDBPyConnection, merges: list[tuple[str, str]]) -> None:
-        """Move the history of merged profiles to the profile they were merged into, in order."""
-        for from_id, into_id in merges:
-            conn.execute("UPDATE events SET customer_id = ? WHERE customer_id = ?", [into_id, from_id])
-
-    def summary(self) -> dict:
-        """Counts by event name, and the first and last event time."""
+    def save_traits(self, kind: str, frame: pd.DataFrame) -> int:
+        """Replace the stored traits of this kind with `frame` (one row per customer_id); returns the row count."""
+        if "customer_id" not in frame:
+            raise ValueError("traits need a customer_id column")
         with self.connect() as conn:
-            by_event = conn.execute("SELECT event, count(*) FROM events GROUP BY event ORDER BY 2 DESC, 1").fetchall()
-            first, last, total = conn.execute("SELECT min(timestamp), max(timestamp), count(*) FROM events").fetchall()[
-                0
-            ]
-        return {"total": total, "by_event": dict(by_event), "first": first, "last": last}
+            conn.register("incoming_traits", pa.Table.from_pandas(frame, preserve_index=False))
+            try:
+                conn.execute(f"CREATE OR REPLACE TABLE {trait_table(kind)} AS SELECT * FROM incoming_traits")
+            finally:
+                conn.unregister("incoming_traits")
+        return len(frame)
+
+    def write_profiles(self, people: pd.DataFrame, consents: pd.DataFrame, *, synced_at: datetime | None) -> None:
+        """Replace the mirror's rows of the customers in `people` (those with merged_into_id leave it) and
+        the consents of the customers in `consents`; `synced_at`: a full copy's start, kept for the next one."""
+        people = people.astype(
+            {"birthday": "datetime64[s]", "first_seen_at": "datetime64[us]", "last_seen_at": "datetime64[us]",
+             "created_at": "datetime64[us]"}
+        )  # fmt: skip
+        columns = ", ".join(
+            "CAST(birthday AS DATE)" if c == "birthday" else "CAST(coalesce(attributes, '{}') AS JSON)"
+            if c == "attributes" else c for c in PROFILE_COLUMNS
+        )  # fmt: skip
+        with self.connect() as conn:
+            conn.execute("BEGIN TRANSACTION")
+            conn.register("incoming_people", pa.Table.from_pandas(people, preserve_index=False))
+            conn.register(
+                "incoming_consents", pa.Table.from_pandas(consents.astype({"granted": bool}), preserve_index=False)
+            )
+            conn.execute("DELETE FROM profiles WHERE customer_id IN (SELECT customer_id FROM incoming_people)")
+            conn.execute(f"INSERT INTO profiles SELECT {columns} FROM incoming_people WHERE merged_into_id IS NULL")
+            conn.execute(
+                "DELETE FROM profile_consents WHERE customer_id IN (SELECT customer_id FROM incoming_consents) "
+                "OR customer_id IN (SELECT customer_id FROM incoming_people WHERE merged_into_id IS NOT NULL)"
+            )
+            conn.execute("INSERT INTO profile_consents SELECT customer_id, channel, granted FROM incoming_consents")
+            if synced_at is not None:
+                conn.execute("DELETE FROM profile_sync")
+                conn.execute("INSERT INTO profile_sync VALUES (?)", [synced_at])
+            conn.execute("COMMIT")
+            conn.unregister("incoming_people")
+            conn.unregister("incoming_consents")
+
+    # -- reading -----------------------------------------------------------------------------------
+
+    def summary(self) -> dict[str, Any]:
+        """Counts by event name, and the first and last event time."""
+        with self.reader() as r:
+            e = r.events
+            by_event = e.group_by("event").aggregate(n=e.count()).order_by([ibis.desc("n"), "event"]).execute()
+            span = e.aggregate(first=e.timestamp.min(), last=e.timestamp.max(), total=e.count()).execute()
+        first, last, total = (span[c].iloc[0] for c in ("first", "last", "total"))
+        return {
+            "total": int(total),
+            "by_event": dict(zip(by_event["event"], map(int, by_event["n"]))),
+            "first": _moment(first),
+            "last": _moment(last),
+        }
+
+    def count(self) -> int:
+        with self.reader() as r:
+            return int(r.events.count().execute())
+
+    def customer_events(self, customer_id: str, *, limit: int, offset: int) -> tuple[pd.DataFrame, int]:
+        """A page of one customer's events, newest first (timestamp, type, event, source, properties), and
+        how many there are."""
+        with self.reader() as r:
+            mine = r.events.filter(r.events.customer_id == customer_id)
+            total = int(mine.count().execute())
+            page = (
+                mine.select("timestamp", "type", "event", "source", "message_id", properties=mine.properties.cast(str))
+                .order_by([ibis.desc("timestamp"), "message_id"])
+                .limit(limit, offset=offset)
+                .execute()
+            )
+        return page.drop(columns="message_id"), total
+
+    def traits(self, kind: str, customer_ids: list[str] | None = None) -> pd.DataFrame | None:
+        """The stored traits of this kind (of some customers only, if given); None when never computed."""
+        with self.reader() as r:
+            table = r.trait(kind)
+            if table is None:
+                return None
+            if customer_ids is not None:
+                table = table.filter(table.customer_id.isin(customer_ids))
+            return table.execute()
+
+    def latest(self, event: str) -> pd.DataFrame:
+        """customer_id, last: when each customer last did `event`."""
+        with self.reader() as r:
+            e = r.events.filter(r.events.event == event)
+            return e.group_by("customer_id").aggregate(last=e.timestamp.max()).execute()
+
+    def last_profile_sync(self) -> datetime | None:
+        """When the last full copy of the profiles began."""
+        with self.reader() as r:
+            found = r.backend.table("profile_sync").synced_at.max().execute()
+        return _moment(found)
+
+    def revision(self) -> str | None:
+        """The log's schema revision (Alembic's), None for a new file."""
+        with self.connect() as conn:  # read-write: a new workspace's file is made here
+            found = conn.execute(
+                "SELECT count(*) FROM information_schema.tables WHERE table_name = 'alembic_version'"
+            ).fetchall()[0][0]
+            rows = conn.execute("SELECT version_num FROM alembic_version").fetchall() if found else []
+        return rows[0][0] if rows else None
+
+    def fingerprint(self) -> tuple:
+        """Changes whenever the log's file or its write-ahead log is written."""
+        out = []
+        for path in (self.path, self.path.with_name(self.path.name + ".wal")):
+            try:
+                st = path.stat()
+                out.append((st.st_mtime_ns, st.st_size))
+            except FileNotFoundError:
+                out.append(None)
+        return tuple(out)
+
+
+def _moment(value: Any) -> datetime | None:
+    return None if value is None or pd.isna(value) else pd.Timestamp(value).to_pydatetime()

@@ -15,9 +15,8 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from boomerang.bootstrap import Workspace
-from boomerang.core.clock import naive_utc
-from boomerang.db import executemany
+from boomerang.core.clock import Clock, naive_utc
+from boomerang.db import UnitOfWork, executemany
 from boomerang.events import effects
 from boomerang.events.models import inbox
 from boomerang.events.schemas import Event
@@ -42,23 +41,22 @@ COLUMNS = [
 ]
 
 
-def process(ws: Workspace, *, chunk_rows: int | None = None) -> int:
+def process(uow: UnitOfWork, clock: Clock, *, chunk_rows: int) -> int:
     """Process until no accepted event waits; returns how many were processed."""
-    chunk_rows = chunk_rows or ws.settings.ingest.process_chunk_rows
     done = 0
     while True:
-        count = _with_retry(ws, chunk_rows)
+        count = _with_retry(uow, clock, chunk_rows)
         if not count:
             return done
         done += count
 
 
-def _with_retry(ws: Workspace, chunk_rows: int, attempts: int = 3) -> int:
+def _with_retry(uow: UnitOfWork, clock: Clock, chunk_rows: int, attempts: int = 3) -> int:
     """One chunk; when another server's pipeline created the same identity at the same moment, again."""
     for attempt in range(attempts):
         try:
-            with ws.uow.session() as session:
-                return process_chunk(session, now=naive_utc(ws.clock.now()), limit=chunk_rows)
+            with uow.session() as session:
+                return process_chunk(session, now=naive_utc(clock.now()), limit=chunk_rows)
         except IntegrityError:
             if attempt == attempts - 1:
                 raise

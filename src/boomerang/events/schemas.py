@@ -147,6 +147,17 @@ class Event:
         )
 
 
+@dataclass(frozen=True)
+class Logged:
+    """An event of a known customer as it reached the log: what segments and journeys react to."""
+
+    customer_id: str
+    type: str
+    event: str
+    timestamp: datetime
+    properties: dict[str, Any]
+
+
 def _field(loc: tuple, prefix: str) -> str:
     path = prefix
     for part in loc:

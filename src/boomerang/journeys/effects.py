@@ -8,9 +8,8 @@ keyed by idempotency keys and inserted with ON CONFLICT DO NOTHING, so writing t
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -28,8 +27,8 @@ from boomerang.journeys.engine import (
     SetAttribute,
     State,
 )
-from boomerang.loyalty.models import LoyaltyEntry
-from boomerang.messaging.models import Message
+from boomerang.loyalty import service as loyalty
+from boomerang.messaging import outbox
 
 INSTANCE_FIELDS = ("status", "node", "wake_at", "waiting_for", "outcome", "state", "updated_at", "ended_at")
 
@@ -93,44 +92,24 @@ class Batch:
     def add(self, journey_name: str, live: Live, commands: list[Command]) -> None:
         """The rows of the commands (branches are answered later, see runtime.resolve_branches)."""
         source, now = f"journey:{journey_name}", self.now
-        base = {
-            "source": source,
-            "instance_id": live.id,
-            "customer_id": live.customer_id,
-            "send_after": now,
-            "attempts": 0,
-            "created_at": now,
-            "sent_at": None,
-            "channel": None,
-        }
         for c in commands:
-            if isinstance(c, SendMessage):
+            if isinstance(c, SendMessage | CallWebhook):
+                webhook = isinstance(c, CallWebhook)
                 self.messages.append(
-                    {
-                        **base,
-                        "key": c.key,
-                        "node": c.node,
-                        "channels": list(c.channels),
-                        "template": c.template,
-                        "category": c.category,
-                        "when_capped": c.when_capped,
-                        "status": "held_out" if c.held_out else "queued",
-                        "reason": "journey control group" if c.held_out else None,
-                    }
-                )
-            elif isinstance(c, CallWebhook):
-                self.messages.append(
-                    {
-                        **base,
-                        "key": c.key,
-                        "node": c.node,
-                        "channels": ["webhook"],
-                        "template": c.url,
-                        "category": "transactional",
-                        "when_capped": "defer",
-                        "status": "held_out" if c.held_out else "queued",
-                        "reason": "journey control group" if c.held_out else None,
-                    }
+                    outbox.message(
+                        key=c.key,
+                        source=source,
+                        customer_id=live.customer_id,
+                        channels=["webhook"] if webhook else c.channels,
+                        template=c.url if webhook else c.template,
+                        category="transactional" if webhook else c.category,
+                        when_capped="defer" if webhook else c.when_capped,
+                        now=now,
+                        instance_id=live.id,
+                        node=c.node,
+                        subject=live.state.key,
+                        held_out="journey control group" if c.held_out else None,
+                    )
                 )
             elif isinstance(c, Converted):
                 self.conversions.append(
@@ -159,20 +138,13 @@ class Batch:
                     }
                 )
             elif isinstance(c, LoyaltyAction) and not c.held_out:
-                promo = c.action == "promo_code"
-                self.loyalty.append(
-                    {
-                        "key": c.key,
-                        "customer_id": live.customer_id,
-                        "kind": "promo_code" if promo else "points",
-                        "points": c.points,
-                        "code": f"BMR-{secrets.token_hex(4).upper()}" if promo else None,
-                        "discount_percent": c.discount_percent,
-                        "source": source,
-                        "at": now,
-                        "expires_at": now + timedelta(days=c.valid_days) if promo else None,
-                    }
-                )
+                if c.action == "promo_code":
+                    row = loyalty.code_row(
+                        c.key, live.customer_id, c.discount_percent, c.valid_days, source=source, now=now
+                    )
+                else:
+                    row = loyalty.points_row(c.key, live.customer_id, c.points, source=source, now=now)
+                self.loyalty.append(row)
             elif isinstance(c, SetAttribute):
                 self.attributes.append((live.customer_id, c.attribute, c.value))
 
@@ -188,14 +160,11 @@ class Batch:
                 .values({f: sa.bindparam(f) for f in INSTANCE_FIELDS}),
                 self.changed,
             )
-        for model, rows in (
-            (Message, self.messages),
-            (m.Conversion, self.conversions),
-            (m.ApprovalRequest, self.approvals),
-            (LoyaltyEntry, self.loyalty),
-        ):
+        outbox.queue(session, self.messages)
+        for model, rows in ((m.Conversion, self.conversions), (m.ApprovalRequest, self.approvals)):
             if rows:
                 conn.execute(insert_ignore(session, model.__table__), rows)
+        loyalty.write(session, self.loyalty)
         for customer_id, attribute, value in self.attributes:
             customer = session.get(Customer, customer_id)
             if customer is not None:

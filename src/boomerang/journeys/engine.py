@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from boomerang.core.buckets import pick
+from boomerang.core.buckets import bucket, pick
 from boomerang.core.localtime import next_local_time
 from boomerang.journeys.definition import (
     Approval,
@@ -156,6 +156,23 @@ class State:
         for k in ("entered_at", "wake_at"):
             values[k] = datetime.fromisoformat(values[k]) if values[k] else None
         return cls(**values)
+
+
+def admits(journey: Journey, running: list[State], last_entry: datetime | None, key: str | None, now: datetime) -> bool:
+    """Whether a customer may enter `journey` now, given their unfinished instances of it and when they last
+    entered: not twice for one key (one cart, one order), within the concurrency limit, as re-entry allows."""
+    running = [s for s in running if s.status != "done"]
+    if (key is not None and any(s.key == key for s in running)) or len(running) >= journey.max_concurrent:
+        return False
+    rule = journey.reentry
+    if rule.mode == "always" or last_entry is None:
+        return True
+    return rule.mode != "never" and now - last_entry >= timedelta(days=rule.days or 0)
+
+
+def in_control(journey: Journey, customer_id: str) -> bool:
+    """Whether the customer is in the journey's control group: stable for a customer and a journey."""
+    return bucket(f"{journey.name}:control:{customer_id}") < journey.control_share
 
 
 def step(journey: Journey, state: State | None, event: Input, now: datetime) -> tuple[State, list[Command]]:

@@ -7,15 +7,19 @@ The journeys triggered by a segment (browse_abandonment, second_order) need thei
 
 from __future__ import annotations
 
+from datetime import datetime
 from importlib import resources
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
-from boomerang.bootstrap import Workspace
+from boomerang.core.documents import read
 from boomerang.journeys.definition import Journey, SegmentTrigger, parse_journey
 from boomerang.journeys.service import save
-from boomerang.segments.library import read
+from boomerang.segments import library as segment_library
+from boomerang.segments import service as segments
+from boomerang.segments.definition import InSegment, leaves
 from boomerang.segments.models import Segment
 
 
@@ -39,22 +43,17 @@ def get(name: str) -> dict[str, Any]:
     raise KeyError(name)
 
 
-def install(ws: Workspace) -> list[dict[str, Any]]:
+def install(session: Session, *, now: datetime) -> list[dict[str, Any]]:
     """Save every ready-made journey as a draft: installing again changes nothing, a journey already
     there keeps its status, and one edited since becomes a new version with the ready-made definition."""
     journeys = definitions()
-    _missing_segments(ws, {j.trigger.segment for j in journeys if isinstance(j.trigger, SegmentTrigger)})
-    return [save(ws, raw) for raw in raw_definitions()]
+    _missing_segments(session, {j.trigger.segment for j in journeys if isinstance(j.trigger, SegmentTrigger)}, now)
+    return [save(session, raw, now=now) for raw in raw_definitions()]
 
 
-def _missing_segments(ws: Workspace, names: set[str]) -> None:
+def _missing_segments(session: Session, names: set[str], now: datetime) -> None:
     """Save the ready-made segments named (and those they use) that the workspace does not have."""
-    from boomerang.segments import library as segment_library
-    from boomerang.segments import service as segments
-    from boomerang.segments.definition import InSegment, leaves
-
-    with ws.uow.session() as session:
-        known = set(session.scalars(sa.select(Segment.name)))
+    known = set(session.scalars(sa.select(Segment.name)))
     ready = {d.name: d for d in segment_library.definitions()}
     wanted: list[str] = []
 
@@ -69,4 +68,4 @@ def _missing_segments(ws: Workspace, names: set[str]) -> None:
     for name in sorted(names):
         want(name)
     for name in wanted:
-        segments.save(ws, ready[name])
+        segments.save(session, ready[name], now=now)

@@ -11,24 +11,27 @@ kind of row to write.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
-from boomerang.bootstrap import Workspace
-from boomerang.core.buckets import bucket
 from boomerang.core.errors import NotFound, ValidationFailed
 from boomerang.core.ids import new_id
+from boomerang.customers.merge import canonical
 from boomerang.customers.models import Customer
+from boomerang.db import UnitOfWork, chunked
+from boomerang.events.schemas import Logged
 from boomerang.journeys import models as m
-from boomerang.journeys.definition import Journey
+from boomerang.journeys import service
+from boomerang.journeys.definition import Journey, ReplenishmentTrigger
 from boomerang.journeys.effects import Batch, Live
-from boomerang.journeys.engine import Decided, Evaluated, Happened, Input, Start, State, Wake, step
+from boomerang.journeys.engine import Decided, Evaluated, Input, Start, State, Wake, admits, in_control, step
 from boomerang.journeys.service import definition_of
+from boomerang.journeys.triggers import happened, matching, replenishment_due, scheduled_rule
 from boomerang.messaging.tracking import EVENT_NAMES
-from boomerang.segments import profiles
-from boomerang.segments import service as segments
+from boomerang.segments.evaluate import Evaluator
 
 MESSAGE_EVENTS = frozenset(EVENT_NAMES.values())
 
@@ -67,7 +70,7 @@ class Runner:
     def know_customers(self, customers: list[str]) -> None:
         """What entering needs about these customers: unfinished instances, last entries, timezones."""
         customers = [c for c in customers if c not in self.timezones]
-        for chunk in (customers[i : i + 5000] for i in range(0, len(customers), 5000)):
+        for chunk in chunked(customers):
             for live in self.load(m.Instance.customer_id.in_(chunk) & (m.Instance.status != "done")):
                 self.running[live.customer_id].append(live)
             self.last_entry.update(
@@ -91,17 +94,10 @@ class Runner:
         """A new instance, unless re-entry, the concurrency limit or a running one for the key say no."""
         self.know_customers([customer_id])
         journey = self.journey(row.id, row.version)
-        running = [i for i in self.running[customer_id] if i.journey_id == row.id and i.state.status != "done"]
-        if (key is not None and any(i.state.key == key for i in running)) or len(running) >= journey.max_concurrent:
+        running = [i.state for i in self.running[customer_id] if i.journey_id == row.id]
+        if not admits(journey, running, self.last_entry.get((row.id, customer_id)), key, self.now):
             return None
-        rule, last = journey.reentry, self.last_entry.get((row.id, customer_id))
-        if (
-            rule.mode != "always"
-            and last is not None
-            and (rule.mode == "never" or self.now - last < timedelta(days=rule.days or 0))
-        ):
-            return None
-        control = bucket(f"{journey.name}:control:{customer_id}") < journey.control_share
+        control = in_control(journey, customer_id)
         instance_id = new_id("jin")
         state, commands = step(
             journey,
@@ -147,9 +143,28 @@ def enter_many(session, row: m.Journey, entries: list[tuple[str, str | None]], n
     return [live.id if live else None for live in lives]
 
 
-def run_due(ws: Workspace, now: datetime, *, limit: int = 1000) -> int:
+def enter_manually(
+    session: Session, name: str, customer_id: str, *, key: str | None = None, now: datetime
+) -> dict[str, Any]:
+    """A manual or API trigger: the customer enters the active journey now, if its rules let them."""
+    row = service.get(session, name)
+    if row.status != "active":
+        raise ValidationFailed([{"field": "journey", "reason": f"{name} is {row.status}: activate it first"}])
+    customer = canonical(session, customer_id)
+    if customer is None:
+        raise NotFound(f"no customer {customer_id!r}", field="customer")
+    instance = enter(session, row, customer.id, now, key=key)
+    return {
+        "journey": name,
+        "customer_id": customer.id,
+        "instance": instance,
+        "reason": None if instance else "already inside, or re-entry rules keep them out",
+    }
+
+
+def run_due(uow: UnitOfWork, now: datetime, *, limit: int = 1000) -> int:
     """Wake the instances whose timer is due (a batch, one transaction); returns how many."""
-    with ws.uow.session() as session:
+    with uow.session() as session:
         runner = Runner(session, now)
         due = runner.load((m.Instance.status == "waiting") & (m.Instance.wake_at <= now), lock=True, limit=limit)
         for live in due:
@@ -158,23 +173,21 @@ def run_due(ws: Workspace, now: datetime, *, limit: int = 1000) -> int:
         return len(due)
 
 
-def on_events(ws: Workspace, events: list[dict[str, Any]], now: datetime) -> dict[str, int]:
-    """Events that reached the log (customer_id, event, properties, timestamp), in time order: they reach
-    the running instances of their customers (goals, waits) and start the journeys they trigger."""
-    from boomerang.journeys.triggers import matching
-
+def on_events(uow: UnitOfWork, events: list[Logged], now: datetime) -> dict[str, int]:
+    """Events that reached the log, in time order: they reach the running instances of their customers
+    (goals, waits) and start the journeys they trigger."""
     counts = {"entered": 0, "advanced": 0}
-    events = sorted((e for e in events if e.get("customer_id")), key=lambda e: e["timestamp"])
+    events = sorted(events, key=lambda e: e.timestamp)
     if not events:
         return counts
-    with ws.uow.session() as session:
+    with uow.session() as session:
         runner = Runner(session, now)
         active = list(session.scalars(sa.select(m.Journey).where(m.Journey.status == "active")))
-        runner.know_customers(sorted({e["customer_id"] for e in events}))
+        runner.know_customers(sorted({e.customer_id for e in events}))
         for event in events:
             # a message's own events (opened, clicked) reach only the instance that sent it
-            sender = (event.get("properties") or {}).get("instance_id") if event["event"] in MESSAGE_EVENTS else None
-            for live in list(runner.running[event["customer_id"]]):
+            sender = event.properties.get("instance_id") if event.event in MESSAGE_EVENTS else None
+            for live in list(runner.running[event.customer_id]):
                 if live.state.status == "done" or (sender and live.id != sender):
                     continue
                 arrived = happened(
@@ -185,61 +198,41 @@ def on_events(ws: Workspace, events: list[dict[str, Any]], now: datetime) -> dic
                     counts["advanced"] += 1
             for row in active:
                 found, key = matching(runner.journey(row.id, row.version), event)
-                if found and runner.start(row, event["customer_id"], key):
+                if found and runner.start(row, event.customer_id, key):
                     counts["entered"] += 1
         runner.finish()
     return counts
 
 
-def happened(journey: Journey, event: dict[str, Any], *, key: str | None = None) -> Happened | None:
-    """The event as an input of an instance, if its goal or one of its waits could care about it; `key`:
-    the instance's own (for the events of a message it sent)."""
-    waits = {n.event for n in journey.nodes.values() if getattr(n, "type", "") == "wait_event"}
-    goal = journey.goal.event if journey.goal else None
-    if event["event"] not in waits and event["event"] != goal:
-        return None
-    props = event.get("properties") or {}
-    key_name = getattr(journey.trigger, "key", None)
-    key = key if key is not None else props.get(key_name) if key_name else None
-    try:
-        revenue = float(props.get("revenue", props.get("total", 0)) or 0)
-    except (TypeError, ValueError):
-        revenue = 0.0
-    return Happened(event["event"], key=None if key is None else str(key), revenue=revenue)
-
-
 def decide(
-    ws: Workspace, approval_key: str, *, approved: bool, by: str, template: str | None = None, now: datetime
+    session: Session, approval_key: str, *, approved: bool, by: str, template: str | None = None, now: datetime
 ) -> dict[str, Any]:
-    """A person's answer to an approval request; the instance goes on at once."""
-    with ws.uow.session() as session:
-        request = session.get(m.ApprovalRequest, approval_key)
-        if request is None:
-            raise NotFound(f"no approval request {approval_key!r}", field="approval")
-        if request.status != "pending":
-            raise ValidationFailed(
-                [{"field": "approval", "reason": f"already {request.status} by {request.decided_by}"}]
-            )
-        request.status = "approved" if approved else "rejected"
-        request.decided_by, request.decided_at, request.template = by, now, template
-        runner = Runner(session, now)
-        live = runner.load(m.Instance.id == request.instance_id)[0]
-        state = runner.feed(live, Decided(approved, template=template, by=by))
-        runner.finish()
-        return {
-            "approval": approval_key,
-            "status": request.status,
-            "instance": live.id,
-            "node": state.node,
-            "instance_status": state.status,
-        }
+    """A person's answer to an approval request; the instance goes on at once. Flushes."""
+    request = session.get(m.ApprovalRequest, approval_key)
+    if request is None:
+        raise NotFound(f"no approval request {approval_key!r}", field="approval")
+    if request.status != "pending":
+        raise ValidationFailed([{"field": "approval", "reason": f"already {request.status} by {request.decided_by}"}])
+    request.status = "approved" if approved else "rejected"
+    request.decided_by, request.decided_at, request.template = by, now, template
+    runner = Runner(session, now)
+    live = runner.load(m.Instance.id == request.instance_id)[0]
+    state = runner.feed(live, Decided(approved, template=template, by=by))
+    runner.finish()
+    return {
+        "approval": approval_key,
+        "status": request.status,
+        "instance": live.id,
+        "node": state.node,
+        "instance_status": state.status,
+    }
 
 
-def resolve_branches(ws: Workspace, now: datetime, *, limit: int = 1000) -> int:
+def resolve_branches(segments: Evaluator, now: datetime, *, limit: int = 1000) -> int:
     """Answer the branches instances wait at: one segment query per journey version and node, for all
     the customers there, outside the store's transaction (it reads the event log); then each instance
     goes on, if nothing else moved it meanwhile."""
-    with ws.uow.session() as session:
+    with segments.uow.session() as session:
         pending = session.execute(
             sa.select(m.Instance.id, m.Instance.customer_id, m.Instance.journey_id, m.Instance.version, m.Instance.node)
             .where(m.Instance.status == "evaluating")
@@ -251,15 +244,15 @@ def resolve_branches(ws: Workspace, now: datetime, *, limit: int = 1000) -> int:
         rules = {g: definition_of(session, g[0], g[1]).nodes[g[2]].rule for g in groups}
     if not pending:
         return 0
-    profiles.sync(ws, sorted({c for _, c, *_ in pending}))
+    segments.sync(sorted({c for _, c, *_ in pending}))
     answers: dict[str, tuple[str, bool]] = {}
     for group, members in groups.items():
         customers = sorted({c for _, c in members})
         found = set(
-            segments.members(ws, {"name": "branch", "rule": rules[group]}, only=customers, sync=False)["customer_id"]
+            segments.members({"name": "branch", "rule": rules[group]}, only=customers, sync=False)["customer_id"]
         )
         answers.update({i: (group[2], c in found) for i, c in members})
-    with ws.uow.session() as session:
+    with segments.uow.session() as session:
         runner = Runner(session, now)
         for live in runner.load(m.Instance.id.in_(list(answers)) & (m.Instance.status == "evaluating"), lock=True):
             node, answer = answers[live.id]
@@ -267,3 +260,34 @@ def resolve_branches(ws: Workspace, now: datetime, *, limit: int = 1000) -> int:
                 runner.feed(live, Evaluated(answer))
         runner.finish()
     return len(pending)
+
+
+def scheduled_entries(segments: Evaluator, trigger, today: datetime) -> list[tuple[str, str | None]] | None:
+    """(customer, key) of everyone a scheduled trigger starts today; None for a trigger that is not scheduled."""
+    if isinstance(trigger, ReplenishmentTrigger):
+        with segments.log.reader() as r:
+            found = replenishment_due(r.events, trigger, today).execute()
+        return list(zip(found["customer_id"], found["sku"]))
+    plan = scheduled_rule(trigger, today)
+    if plan is None:
+        return None
+    rule, moment = plan
+    found = segments.members({"name": "trigger", "rule": rule}, as_of=moment)
+    return [(cid, None) for cid in found["customer_id"]]
+
+
+def run_scheduled(segments: Evaluator, now: datetime) -> dict[str, int]:
+    """Start today's instances of every active journey with a scheduled trigger; returns entries per journey."""
+    today = datetime.combine(now.date(), datetime.min.time())
+    out: dict[str, int] = {}
+    with segments.uow.session() as session:
+        rows = list(session.scalars(sa.select(m.Journey).where(m.Journey.status == "active")))
+        triggers = [(row.id, row.name, definition_of(session, row.id, row.version).trigger) for row in rows]
+    for journey_id, name, trigger in triggers:
+        entries = scheduled_entries(segments, trigger, today)
+        if entries is None:
+            continue
+        with segments.uow.session() as session:
+            entered = enter_many(session, session.get(m.Journey, journey_id), entries, now)
+        out[name] = sum(1 for i in entered if i)
+    return out

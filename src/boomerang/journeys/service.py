@@ -2,62 +2,54 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
-from boomerang.bootstrap import Workspace
-from boomerang.core.clock import naive_utc
 from boomerang.core.errors import NotFound, ValidationFailed
+from boomerang.customers.merge import move_rows
 from boomerang.customers.models import Customer
 from boomerang.journeys import models as m
-from boomerang.journeys.definition import (
-    InactivityTrigger,
-    Journey,
-    LifecycleTrigger,
-    SegmentTrigger,
-    Send,
-    parse_journey,
-)
+from boomerang.journeys.definition import InactivityTrigger, Journey, LifecycleTrigger, SegmentTrigger, parse_journey
 from boomerang.messaging.models import Message
-from boomerang.segments.matrix import Usage
 from boomerang.segments.models import Segment
 
 
-def save(ws: Workspace, raw: dict[str, Any]) -> dict[str, Any]:
+def save(session: Session, raw: dict[str, Any], *, now: datetime) -> dict[str, Any]:
     """Create a journey (as a draft), or a new version of it when its definition changed: running
     instances finish on the version they started on."""
     journey = parse_journey(raw)
-    now = naive_utc(ws.clock.now())
-    with ws.uow.session() as session:
-        if isinstance(journey.trigger, SegmentTrigger):
-            if session.scalar(sa.select(Segment.id).where(Segment.name == journey.trigger.segment)) is None:
-                raise ValidationFailed(
-                    [{"field": "trigger.segment", "reason": f"segment {journey.trigger.segment!r} does not exist"}]
-                )
-        data = journey.model_dump(mode="json")  # every field, so that goal: null stays null
-        row = session.scalar(sa.select(m.Journey).where(m.Journey.name == journey.name))
-        changed = True
-        if row is None:
-            row = m.Journey(
-                name=journey.name,
-                title=journey.title,
-                status="draft",
-                version=1,
-                definition=data,
-                created_at=now,
-                updated_at=now,
+    if isinstance(journey.trigger, SegmentTrigger):
+        if session.scalar(sa.select(Segment.id).where(Segment.name == journey.trigger.segment)) is None:
+            raise ValidationFailed(
+                [{"field": "trigger.segment", "reason": f"segment {journey.trigger.segment!r} does not exist"}]
             )
-            session.add(row)
-            session.flush()
-        elif row.definition != data:
-            row.version += 1
-            row.definition, row.title, row.updated_at = data, journey.title, now
-        else:
-            changed = False
-        if changed:
-            session.add(m.JourneyVersion(journey_id=row.id, version=row.version, definition=data, created_at=now))
-        return {**describe(row), "changed": changed}
+    data = journey.model_dump(mode="json")  # every field, so that goal: null stays null
+    row = session.scalar(sa.select(m.Journey).where(m.Journey.name == journey.name))
+    changed = True
+    if row is None:
+        row = m.Journey(
+            name=journey.name,
+            title=journey.title,
+            status="draft",
+            version=1,
+            definition=data,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(row)
+        session.flush()
+    elif row.definition != data:
+        row.version += 1
+        row.definition, row.title, row.updated_at = data, journey.title, now
+    else:
+        changed = False
+    if changed:
+        session.add(m.JourneyVersion(journey_id=row.id, version=row.version, definition=data, created_at=now))
+    session.flush()
+    return {**describe(row), "changed": changed}
 
 
 def describe(row: m.Journey) -> dict[str, Any]:
@@ -79,25 +71,24 @@ def get(session, name: str) -> m.Journey:
     return row
 
 
-def set_status(ws: Workspace, name: str, status: str) -> dict[str, Any]:
+def set_status(session: Session, name: str, status: str, *, now: datetime) -> dict[str, Any]:
     """active: triggers start instances; paused: no new instances, running ones go on (timers too)."""
-    with ws.uow.session() as session:
-        row = get(session, name)
-        row.status, row.updated_at = status, naive_utc(ws.clock.now())
-        return describe(row)
+    row = get(session, name)
+    row.status, row.updated_at = status, now
+    session.flush()
+    return describe(row)
 
 
-def list_journeys(ws: Workspace) -> list[dict[str, Any]]:
-    with ws.uow.session() as session:
-        rows = list(session.scalars(sa.select(m.Journey).order_by(m.Journey.name)))
-        counts = dict(
-            session.execute(
-                sa.select(m.Instance.journey_id, sa.func.count())
-                .where(m.Instance.status != "done")
-                .group_by(m.Instance.journey_id)
-            ).all()
-        )
-        return [{**describe(r), "running": int(counts.get(r.id, 0))} for r in rows]
+def list_journeys(session: Session) -> list[dict[str, Any]]:
+    rows = list(session.scalars(sa.select(m.Journey).order_by(m.Journey.name)))
+    counts = dict(
+        session.execute(
+            sa.select(m.Instance.journey_id, sa.func.count())
+            .where(m.Instance.status != "done")
+            .group_by(m.Instance.journey_id)
+        ).all()
+    )
+    return [{**describe(r), "running": int(counts.get(r.id, 0))} for r in rows]
 
 
 _VERSIONS: dict[tuple[str, int, int], Journey] = {}  # versions never change: parsed once per store
@@ -116,31 +107,30 @@ def definition_of(session, journey_id: int, version: int) -> Journey:
     return _VERSIONS[key]
 
 
-def stats(ws: Workspace, name: str) -> dict[str, Any]:
+def stats(session: Session, name: str) -> dict[str, Any]:
     """Instances per status and node, messages per status, conversions and revenue by group: the
     journey's incremental conversion is the treated group's rate minus its control group's."""
-    with ws.uow.session() as session:
-        row = get(session, name)
-        instances = session.execute(
-            sa.select(m.Instance.control, m.Instance.status, m.Instance.node, sa.func.count())
-            .where(m.Instance.journey_id == row.id)
-            .group_by(m.Instance.control, m.Instance.status, m.Instance.node)
-        ).all()
-        messages = session.execute(
-            sa.select(Message.node, Message.status, sa.func.count())
-            .where(Message.source == f"journey:{name}")
-            .group_by(Message.node, Message.status)
-        ).all()
-        conversions = session.execute(
-            sa.select(m.Conversion.control, sa.func.count(), sa.func.sum(m.Conversion.revenue))
-            .where(m.Conversion.journey_id == row.id)
-            .group_by(m.Conversion.control)
-        ).all()
-        by_node = session.execute(
-            sa.select(m.Conversion.node, sa.func.count(), sa.func.sum(m.Conversion.revenue))
-            .where(m.Conversion.journey_id == row.id, m.Conversion.control.is_(False))
-            .group_by(m.Conversion.node)
-        ).all()
+    row = get(session, name)
+    instances = session.execute(
+        sa.select(m.Instance.control, m.Instance.status, m.Instance.node, sa.func.count())
+        .where(m.Instance.journey_id == row.id)
+        .group_by(m.Instance.control, m.Instance.status, m.Instance.node)
+    ).all()
+    messages = session.execute(
+        sa.select(Message.node, Message.status, sa.func.count())
+        .where(Message.source == f"journey:{name}")
+        .group_by(Message.node, Message.status)
+    ).all()
+    conversions = session.execute(
+        sa.select(m.Conversion.control, sa.func.count(), sa.func.sum(m.Conversion.revenue))
+        .where(m.Conversion.journey_id == row.id)
+        .group_by(m.Conversion.control)
+    ).all()
+    by_node = session.execute(
+        sa.select(m.Conversion.node, sa.func.count(), sa.func.sum(m.Conversion.revenue))
+        .where(m.Conversion.journey_id == row.id, m.Conversion.control.is_(False))
+        .group_by(m.Conversion.node)
+    ).all()
     groups = {}
     for control in (False, True):
         entered = sum(n for c, _, _, n in instances if c == control)
@@ -184,68 +174,29 @@ def stats(ws: Workspace, name: str) -> dict[str, Any]:
     }
 
 
-def enter_manually(ws: Workspace, name: str, customer_id: str, *, key: str | None = None) -> dict[str, Any]:
-    """A manual or API trigger: the customer enters the active journey now, if its rules let them."""
-    from boomerang.journeys.runtime import enter  # the runtime builds on this module
-
-    now = naive_utc(ws.clock.now())
-    with ws.uow.session() as session:
-        row = get(session, name)
-        if row.status != "active":
-            raise ValidationFailed([{"field": "journey", "reason": f"{name} is {row.status}: activate it first"}])
-        merged = session.scalar(sa.select(Customer.merged_into_id).where(Customer.id == customer_id))
-        if session.get(Customer, customer_id) is None:
-            raise NotFound(f"no customer {customer_id!r}", field="customer")
-        instance = enter(session, row, merged or customer_id, now, key=key)
-    return {
-        "journey": name,
-        "customer_id": merged or customer_id,
-        "instance": instance,
-        "reason": None if instance else "already inside, or re-entry rules keep them out",
-    }
-
-
-def pending_approvals(ws: Workspace, limit: int = 500) -> list[dict[str, Any]]:
-    with ws.uow.session() as session:
-        rows = session.execute(
-            sa.select(m.ApprovalRequest, m.Journey.name)
-            .join(m.Journey)
-            .where(m.ApprovalRequest.status == "pending")
-            .order_by(m.ApprovalRequest.created_at)
-            .limit(limit)
-        ).all()
-        return [
-            {
-                "key": r.key,
-                "journey": name,
-                "node": r.node,
-                "customer_id": r.customer_id,
-                "note": r.note,
-                "instance_id": r.instance_id,
-                "created_at": r.created_at.isoformat(),
-            }
-            for r, name in rows
-        ]
+def pending_approvals(session: Session, limit: int = 500) -> list[dict[str, Any]]:
+    rows = session.execute(
+        sa.select(m.ApprovalRequest, m.Journey.name)
+        .join(m.Journey)
+        .where(m.ApprovalRequest.status == "pending")
+        .order_by(m.ApprovalRequest.created_at)
+        .limit(limit)
+    ).all()
+    return [
+        {
+            "key": r.key,
+            "journey": name,
+            "node": r.node,
+            "customer_id": r.customer_id,
+            "note": r.note,
+            "instance_id": r.instance_id,
+            "created_at": r.created_at.isoformat(),
+        }
+        for r, name in rows
+    ]
 
 
-def matrix_usages(ws: Workspace) -> list:
-    """What the active and paused journeys aim at, for the segment x goal x channel matrix: a journey
-    started by a segment speaks to it, for its goal, on the channels of its send nodes."""
-    with ws.uow.session() as session:
-        rows = list(session.scalars(sa.select(m.Journey).where(m.Journey.status != "draft")))
-        journeys = [definition_of(session, row.id, row.version) for row in rows]
-    out = []
-    for journey in journeys:
-        if not isinstance(journey.trigger, SegmentTrigger) or journey.trigger.on != "entered":
-            continue
-        channels = tuple(
-            sorted({ch for n in journey.nodes.values() if isinstance(n, Send) for ch in (n.channel, *n.fallback)})
-        )
-        out.append(Usage(journey.trigger.segment, "journey", journey.name, _purpose(journey), channels))
-    return out
-
-
-def _purpose(journey: Journey) -> str:
+def purpose(journey: Journey) -> str:
     """The matrix's goal of a journey: as its definition says, or read from its goal and trigger."""
     goal = journey.goal.event if journey.goal else None
     if journey.purpose:
@@ -257,3 +208,94 @@ def _purpose(journey: Journey) -> str:
     ):
         return "reactivation"
     return "repeat_purchase" if goal == "Order Completed" else "loyalty"
+
+
+def follow_merge(session: Session, from_id: str, into_id: str, now: datetime) -> None:
+    """The merged profile's journeys go on as the surviving profile's (and count for its re-entry rules)."""
+    for column in (m.Instance.customer_id, m.Conversion.customer_id, m.ApprovalRequest.customer_id):
+        move_rows(session, column, from_id, into_id)
+
+
+def versions(session: Session, journey_id: int) -> list[tuple[int, datetime]]:
+    """(version, created_at) of every version of a journey, newest first."""
+    return list(
+        session.execute(
+            sa.select(m.JourneyVersion.version, m.JourneyVersion.created_at)
+            .where(m.JourneyVersion.journey_id == journey_id)
+            .order_by(m.JourneyVersion.version.desc())
+        ).all()
+    )
+
+
+def version_definition(session: Session, journey_id: int, version: int) -> dict[str, Any] | None:
+    """One version's definition as stored; None for a version that does not exist."""
+    return session.scalar(
+        sa.select(m.JourneyVersion.definition).where(
+            m.JourneyVersion.journey_id == journey_id, m.JourneyVersion.version == version
+        )
+    )
+
+
+def pending_count(session: Session) -> int:
+    return int(session.scalar(sa.select(sa.func.count()).where(m.ApprovalRequest.status == "pending")))
+
+
+def approvals(session: Session, *, recent: int = 20) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The pending requests, each with who it is about (`customer_label`), the version asking and its parsed
+    `definition` (None when it no longer validates), and the `recent` latest decisions."""
+    queue = pending_approvals(session)
+    labels = dict(
+        session.execute(
+            sa.select(Customer.id, sa.func.coalesce(Customer.email, Customer.external_id, Customer.id)).where(
+                Customer.id.in_({i["customer_id"] for i in queue})
+            )
+        ).all()
+    )
+    asking = {
+        i: (j, v)
+        for i, j, v in session.execute(
+            sa.select(m.Instance.id, m.Instance.journey_id, m.Instance.version).where(
+                m.Instance.id.in_({i["instance_id"] for i in queue})
+            )
+        )
+    }
+    for item in queue:
+        item["customer_label"] = labels.get(item["customer_id"], item["customer_id"])
+        journey_id, version = asking.get(item["instance_id"], (None, None))
+        try:
+            item["definition"] = definition_of(session, journey_id, version) if journey_id is not None else None
+        except ValidationFailed:
+            item["definition"] = None
+        item["version"] = version
+    decided = session.execute(
+        sa.select(m.ApprovalRequest, m.Journey.name)
+        .join(m.Journey)
+        .where(m.ApprovalRequest.status != "pending")
+        .order_by(m.ApprovalRequest.decided_at.desc(), m.ApprovalRequest.key)
+        .limit(recent)
+    ).all()
+    return queue, [
+        {"journey": name, "node": r.node, "customer_id": r.customer_id, "status": r.status, "template": r.template,
+         "by": r.decided_by, "at": r.decided_at}
+        for r, name in decided
+    ]  # fmt: skip
+
+
+def instances_of(session: Session, customer_id: str, *, limit: int) -> list[dict[str, Any]]:
+    """A customer's journey instances, newest first, with the path each took."""
+    rows = session.execute(
+        sa.select(m.Instance, m.Journey.name, m.Journey.title)
+        .join(m.Journey, m.Journey.id == m.Instance.journey_id)
+        .where(m.Instance.customer_id == customer_id)
+        .order_by(m.Instance.entered_at.desc(), m.Instance.id)
+        .limit(limit)
+    )
+    return [
+        {
+            "id": i.id, "journey": name, "title": title or name, "version": i.version, "key": i.key,
+            "status": i.status, "node": i.node, "outcome": i.outcome, "control": i.control,
+            "entered_at": i.entered_at, "ended_at": i.ended_at, "wake_at": i.wake_at, "waiting_for": i.waiting_for,
+            "variants": (i.state or {}).get("variants") or {}, "path": list((i.state or {}).get("path") or []),
+        }
+        for i, name, title in rows
+    ]  # fmt: skip

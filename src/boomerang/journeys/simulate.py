@@ -27,11 +27,14 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
-from boomerang.bootstrap import Workspace
-from boomerang.core.buckets import bucket
+from boomerang.config import GuardSettings
 from boomerang.core.errors import NotFound, ValidationFailed
 from boomerang.customers.models import Customer
+from boomerang.events.log import EventLog
+from boomerang.events.schemas import Logged
+from boomerang.journeys import library
 from boomerang.journeys import models as m
 from boomerang.journeys.definition import (
     EventTrigger,
@@ -56,13 +59,18 @@ from boomerang.journeys.engine import (
     Start,
     State,
     Wake,
+    admits,
+    in_control,
     step,
 )
-from boomerang.journeys.runtime import happened
-from boomerang.journeys.simulate_guards import apply_guards, weekly
-from boomerang.journeys.triggers import matching, scheduled_rule
+from boomerang.journeys.service import definition_of
+from boomerang.journeys.simulate_report import report
+from boomerang.journeys.triggers import happened, matching, scheduled_rule
 from boomerang.metrics.lifecycle import EVENT as LIFECYCLE_EVENT
-from boomerang.segments.membership import ENTERED, EXITED
+from boomerang.segments import library as segment_library
+from boomerang.segments.definition import ENTERED, EXITED
+from boomerang.segments.evaluate import Evaluator
+from boomerang.segments.models import Segment
 
 BRANCH_LAG = timedelta(seconds=1)  # the live worker answers after the flush: the event that led here counts
 SAMPLE = 20
@@ -107,13 +115,20 @@ class Simulator:
     """The replay: an in-memory clock, timers in a heap, branches answered per moment."""
 
     def __init__(
-        self, ws: Workspace, runs: list[Run], *, start: datetime, end: datetime, tick: timedelta | None
+        self,
+        segments: Evaluator,
+        runs: list[Run],
+        *,
+        start: datetime,
+        end: datetime,
+        tick: timedelta | None,
+        timezones: dict[str, str],
     ) -> None:
-        self.ws, self.runs, self.start, self.end, self.tick = ws, runs, start, end, tick
+        self.segments, self.runs, self.start, self.end, self.tick = segments, runs, start, end, tick
         self.timers: list[tuple[datetime, int, int, str, datetime]] = []  # fire at, seq, run, instance, wake_at
         self.branches: dict[datetime, list[tuple[int, str]]] = defaultdict(list)  # moment -> (run, instance)
         self.seq = itertools.count()
-        self.timezones = _timezones(ws)
+        self.timezones = timezones
         self.synced = False
         self.queries = 0
 
@@ -149,19 +164,10 @@ class Simulator:
         """runtime.enter's rules (same key, concurrency, re-entry, control group), in memory."""
         run = self.runs[r]
         journey = run.journey
-        running = [run.states[i] for i in run.by_customer.get(customer_id, ()) if run.states[i].status != "done"]
-        if key is not None and any(s.key == key for s in running):
+        running = [run.states[i] for i in run.by_customer.get(customer_id, ())]
+        if not admits(journey, running, run.last_entry.get(customer_id), key, now):
             return None
-        if len(running) >= journey.max_concurrent:
-            return None
-        rule, last = journey.reentry, run.last_entry.get(customer_id)
-        if (
-            rule.mode != "always"
-            and last is not None
-            and (rule.mode == "never" or now - last < timedelta(days=rule.days or 0))
-        ):
-            return None
-        control = bucket(f"{journey.name}:control:{customer_id}") < journey.control_share
+        control = in_control(journey, customer_id)
         instance_id = f"sim{next(self.seq)}"
         start = Start(instance_id, customer_id, key=key, control=control, timezone=self.timezones.get(customer_id))
         state, commands = step(journey, None, start, now)
@@ -220,8 +226,6 @@ class Simulator:
 
     def answer_branches(self, moment: datetime) -> None:
         """One segment query per journey node for every instance at a branch at `moment`."""
-        from boomerang.segments import service as segments
-
         waiting = self.branches.pop(moment)
         groups: dict[tuple[int, str], list[str]] = defaultdict(list)
         for r, instance_id in waiting:
@@ -233,8 +237,7 @@ class Simulator:
             run = self.runs[r]
             customers = sorted({run.states[i].customer_id for i in instance_ids})
             found = set(
-                segments.members(
-                    self.ws,
+                self.segments.members(
                     {"name": "branch", "rule": run.journey.nodes[node].rule},
                     as_of=moment + BRANCH_LAG,
                     only=customers,
@@ -248,9 +251,9 @@ class Simulator:
 
     # -- what starts instances -----------------------------------------------------------------
 
-    def on_event(self, event: dict[str, Any], now: datetime) -> None:
+    def on_event(self, event: Logged, now: datetime) -> None:
         """runtime.on_events for one event: it reaches the customer's instances, then starts journeys."""
-        customer_id = event["customer_id"]
+        customer_id = event.customer_id
         for r, run in enumerate(self.runs):
             if customer_id in run.by_customer:  # finished instances need no more looking at
                 run.by_customer[customer_id] = [
@@ -268,23 +271,20 @@ class Simulator:
 
     def members(self, segment: str | dict[str, Any], moment: datetime) -> list[str]:
         """Members of a saved segment (by name) or of a definition ({name, rule}) as of `moment`."""
-        from boomerang.segments import service as segments
-
         self.sync()
         self.queries += 1
-        return list(segments.members(self.ws, segment, as_of=moment, sync=False)["customer_id"])
+        return list(self.segments.members(segment, as_of=moment, sync=False)["customer_id"])
 
     def sync(self) -> None:
         """Copy the profiles beside the log once (what every segment query does; no journey state)."""
         if not self.synced:
-            from boomerang.segments import profiles
-
-            profiles.sync(self.ws)
+            self.segments.sync()
             self.synced = True
 
 
 def simulate(
-    ws: Workspace,
+    segments: Evaluator,
+    guards: GuardSettings,
     name_or_definition: str | dict[str, Any] | Journey,
     *,
     date_from: date,
@@ -309,18 +309,20 @@ def simulate(
         raise ValidationFailed([{"field": "step", "reason": "step must be a positive duration"}])
     if date_to < date_from:
         raise ValidationFailed([{"field": "date_to", "reason": f"{date_to} is before date_from {date_from}"}])
-    journey = _resolve(ws, name_or_definition)
-    runs = [Run(journey, approve)]
-    if together:
-        runs += [Run(j, None) for j in _active(ws) if j.name != journey.name]
+    with segments.uow.session() as session:  # everything the replay reads from the store, at once
+        journey = _resolve(session, name_or_definition)
+        runs = [Run(journey, approve)]
+        if together:
+            runs += [Run(j, None) for j in _active(session) if j.name != journey.name]
+        segment_days = _segment_triggers(session, runs)
+        timezones = _timezones(session)
     start = datetime.combine(date_from, datetime.min.time())
     end = datetime.combine(date_to + timedelta(days=1), datetime.min.time())
-    sim = Simulator(ws, runs, start=start, end=end, tick=step)
-    segment_days = _segment_triggers(ws, runs)
-    events = _events(ws, runs, start, end)
+    sim = Simulator(segments, runs, start=start, end=end, tick=step, timezones=timezones)
+    events = _events(segments.log, runs, start, end)
     for r in list(segment_days):  # the log's membership events when it has some, else daily membership
         name = runs[r].journey.trigger.segment
-        if any(e["event"] in (ENTERED, EXITED) and e["properties"].get("segment") == name for e in events):
+        if any(e.event in (ENTERED, EXITED) and e.properties.get("segment") == name for e in events):
             del segment_days[r]
     manual_entries = sorted(manual, key=lambda p: p[1])
     previous: dict[int, set[str]] = {}
@@ -329,11 +331,11 @@ def simulate(
         sim.advance_to(day)
         _daily(sim, runs, day, segment_days, previous)
         next_day = day + timedelta(days=1)
-        while cursor < len(events) and events[cursor]["at"] < next_day:
+        while cursor < len(events) and events[cursor].timestamp < next_day:
             event = events[cursor]
             cursor += 1
-            sim.advance_to(event["at"])
-            sim.on_event(event, event["at"])
+            sim.advance_to(event.timestamp)
+            sim.on_event(event, event.timestamp)
         while m_cursor < len(manual_entries) and manual_entries[m_cursor][1] < next_day:
             customer_id, at = manual_entries[m_cursor]
             m_cursor += 1
@@ -342,50 +344,39 @@ def simulate(
                 sim.enter(0, customer_id, at)
         day = next_day
     sim.advance_to(end - timedelta(microseconds=1), final=True)
-    return _report(ws, sim, runs, start, end, step, sample)
+    return report(uow=segments.uow, guards=guards, sim=sim, start=start, end=end, tick=step, sample=sample)
 
 
 # -- inputs ----------------------------------------------------------------------------------------
 
 
-def _resolve(ws: Workspace, given: str | dict[str, Any] | Journey) -> Journey:
+def _resolve(session: Session, given: str | dict[str, Any] | Journey) -> Journey:
     if isinstance(given, Journey):
         return given
     if isinstance(given, dict):
         return parse_journey(given)
-    with ws.uow.session() as session:
-        definition = session.scalar(sa.select(m.Journey.definition).where(m.Journey.name == given))
+    definition = session.scalar(sa.select(m.Journey.definition).where(m.Journey.name == given))
     if definition is not None:
         return parse_journey(definition)
-    from boomerang.journeys import library
-
     try:
         return parse_journey(library.get(given))
     except KeyError:
         raise NotFound(f"no journey named {given!r}, saved or ready-made", field="journey") from None
 
 
-def _active(ws: Workspace) -> list[Journey]:
-    from boomerang.journeys.service import definition_of
-
-    with ws.uow.session() as session:
-        rows = list(session.scalars(sa.select(m.Journey).where(m.Journey.status == "active").order_by(m.Journey.name)))
-        return [definition_of(session, row.id, row.version) for row in rows]
+def _active(session: Session) -> list[Journey]:
+    rows = list(session.scalars(sa.select(m.Journey).where(m.Journey.status == "active").order_by(m.Journey.name)))
+    return [definition_of(session, row.id, row.version) for row in rows]
 
 
-def _timezones(ws: Workspace) -> dict[str, str]:
-    with ws.engine.connect() as conn:
-        return dict(conn.execute(sa.select(Customer.id, Customer.timezone).where(Customer.timezone.is_not(None))).all())
+def _timezones(session: Session) -> dict[str, str]:
+    return dict(session.execute(sa.select(Customer.id, Customer.timezone).where(Customer.timezone.is_not(None))).all())
 
 
-def _segment_triggers(ws: Workspace, runs: list[Run]) -> dict[int, Any]:
+def _segment_triggers(session: Session, runs: list[Run]) -> dict[int, Any]:
     """run -> the segment its trigger follows (its saved name, or the ready-made definition)."""
-    from boomerang.segments import library as segment_library
-    from boomerang.segments.models import Segment
-
     out: dict[int, Any] = {}
-    with ws.uow.session() as session:
-        known = set(session.scalars(sa.select(Segment.name)))
+    known = set(session.scalars(sa.select(Segment.name)))
     ready = {d.name: d for d in segment_library.definitions()}
     for r, run in enumerate(runs):
         trigger = run.journey.trigger
@@ -397,7 +388,7 @@ def _segment_triggers(ws: Workspace, runs: list[Run]) -> dict[int, Any]:
     return out
 
 
-def _events(ws: Workspace, runs: list[Run], start: datetime, end: datetime) -> list[dict[str, Any]]:
+def _events(log: EventLog, runs: list[Run], start: datetime, end: datetime) -> list[Logged]:
     """The log's events that can start, move or convert an instance of these journeys, in time order."""
     names: set[str] = set()
     for run in runs:
@@ -413,16 +404,19 @@ def _events(ws: Workspace, runs: list[Run], start: datetime, end: datetime) -> l
             names.add(j.goal.event)
     if not names:
         return []
-    marks = ", ".join("?" for _ in names)
-    with ws.log.connect() as conn:
-        rows = conn.execute(
-            f"SELECT customer_id, event, timestamp, properties FROM events WHERE customer_id IS NOT NULL "
-            f"AND timestamp >= ? AND timestamp < ? AND event IN ({marks}) ORDER BY timestamp, received_at, message_id",
-            [start, end, *sorted(names)],
-        ).fetchall()
+    with log.reader() as r:
+        e = r.events
+        rows = (
+            e.filter(e.customer_id.notnull(), e.timestamp >= start, e.timestamp < end, e.event.isin(sorted(names)))
+            .order_by(["timestamp", "received_at", "message_id"])
+            .select("customer_id", "type", "event", "timestamp", properties=e.properties.cast(str))
+            .execute()
+        )
     return [
-        {"customer_id": c, "event": e, "at": ts, "timestamp": str(ts), "properties": orjson.loads(p) if p else {}}
-        for c, e, ts, p in rows
+        Logged(c, t, name, ts.to_pydatetime(), orjson.loads(p) if p else {})
+        for c, t, name, ts, p in zip(
+            rows["customer_id"], rows["type"], rows["event"], rows["timestamp"], rows["properties"]
+        )
     ]
 
 
@@ -445,75 +439,3 @@ def _daily(
                 for customer_id in sorted(moved):
                     sim.enter(r, customer_id, day)
             previous[r] = members
-
-
-# -- the report ------------------------------------------------------------------------------------
-
-
-def _report(
-    ws: Workspace, sim: Simulator, runs: list[Run], start: datetime, end: datetime, tick: timedelta | None, sample: int
-) -> dict[str, Any]:
-    main = runs[0]
-    outcomes: Counter = Counter()
-    for state in main.states.values():
-        if state.status == "done":
-            outcomes[state.outcome or "exited"] += 1
-        else:
-            outcomes[{"approval": "approval_pending", "evaluating": "evaluating"}.get(state.status, "running")] += 1
-    first_seen = list(dict.fromkeys(c for c, _, _ in main.entered))
-    sent = [msg for msg in main.messages if not msg.held_out]
-    everyone = sorted((msg for run in runs for msg in run.messages if not msg.held_out), key=lambda x: (x.at, x.key))
-    reached = {msg.customer_id for msg in sent}
-    groups = {}
-    for control in (False, True):
-        entered = sum(1 for _, _, c in main.entered if c == control)
-        converted = [rev for _, rev, c in main.conversions if c == control]
-        groups["control" if control else "treated"] = {
-            "entered": entered,
-            "converted": len(converted),
-            "revenue": round(sum(converted), 2),
-            "conversion_rate": round(len(converted) / entered, 6) if entered else None,
-        }
-    guards = apply_guards(ws, everyone, start=start, end=end)
-    return {
-        "journey": main.name,
-        "from": start.isoformat(),
-        "to": end.isoformat(),
-        "step": None if tick is None else tick.total_seconds(),
-        "entered": {
-            "count": len(main.entered),
-            "customers": len(first_seen),
-            "treated": groups["treated"]["entered"],
-            "control": groups["control"]["entered"],
-            "sample": first_seen[:sample],
-        },
-        "outcomes": {
-            k: outcomes.get(k, 0)
-            for k in ("converted", "exited", "rejected", "expired", "approval_pending", "evaluating", "running")
-        },
-        "conversions": groups,
-        "messages": {
-            "total": len(sent),
-            "held_out": sum(1 for msg in main.messages if msg.held_out),
-            "by_node": dict(sorted(Counter(msg.node for msg in sent).items())),
-            "per_customer_week": {
-                "alone": weekly(sent, start, reached),
-                "together": weekly([msg for msg in everyone if msg.customer_id in reached], start, reached),
-            },
-        },
-        "actions": dict(sorted(main.counts.items())),
-        "together_with": [run.name for run in runs[1:]],
-        "guards": {"journey": guards.get(main.name, _no_guards()), "all": guards.get("*", _no_guards())},
-        "segment_queries": sim.queries,
-    }
-
-
-def _no_guards() -> dict[str, Any]:
-    return {
-        "sent": 0,
-        "by_channel": {},
-        "suppressed": {},
-        "deferred": {},
-        "deferred_past_end": 0,
-        "sent_per_customer_week": weekly([], datetime.min, set()),
-    }

@@ -14,8 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from boomerang.bootstrap import Workspace
+from boomerang.config import GuardSettings
 from boomerang.core.vocab import rank
+from boomerang.db import UnitOfWork
 from boomerang.messaging.dispatch import load_contexts
 from boomerang.messaging.guards import Outgoing, Sent, decide
 
@@ -23,12 +24,13 @@ MAX_TRIES = 20  # a message deferred this many times is counted as still deferre
 WEEK = timedelta(days=7)
 
 
-def apply_guards(ws: Workspace, messages: list, *, start: datetime, end: datetime) -> dict[str, Any]:
+def apply_guards(
+    uow: UnitOfWork, settings: GuardSettings, messages: list, *, start: datetime, end: datetime
+) -> dict[str, Any]:
     """Journey name (and "*" for all) -> {sent, by_channel, suppressed: {guard: n}, deferred: {guard: n},
     deferred_past_end, sent_per_customer_week}; counts are messages (one deferred twice by the same guard
     counts once). `messages`: Planned messages of simulate, none held out."""
-    settings = ws.settings.guards
-    with ws.uow.session() as session:  # reads profiles and consents only
+    with uow.session() as session:  # reads profiles and consents only
         contexts = load_contexts(session, {msg.customer_id for msg in messages}, start, settings)
     for ctx in contexts.values():
         ctx.recent.clear()  # the history is the simulated one: every journey here is replayed from the start

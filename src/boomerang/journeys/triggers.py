@@ -1,4 +1,5 @@
-"""What starts a journey: events as they reach the log, and, on a schedule, dates and silences.
+"""What starts a journey and what reaches a running one: events as they reach the log, and, on a schedule,
+dates and silences. Pure: the runtime and the simulator both ask here.
 
 Event triggers match by name and properties. Entering or leaving a segment and lifecycle transitions
 arrive as events too ("Segment Entered", "Lifecycle Stage Changed"). Dates (7 days before a birthday),
@@ -12,11 +13,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import ibis
-import sqlalchemy as sa
 from ibis import _
 
-from boomerang.bootstrap import Workspace
-from boomerang.journeys import models as m
+from boomerang.events.schemas import Logged
 from boomerang.journeys.definition import (
     DateTrigger,
     EventTrigger,
@@ -27,19 +26,17 @@ from boomerang.journeys.definition import (
     ReplenishmentTrigger,
     SegmentTrigger,
 )
-from boomerang.journeys.runtime import enter_many
-from boomerang.journeys.service import definition_of
+from boomerang.journeys.engine import Happened
 from boomerang.metrics import source
-from boomerang.metrics.engine import events_table
 from boomerang.metrics.lifecycle import EVENT as LIFECYCLE_EVENT
-from boomerang.segments.membership import ENTERED, EXITED
+from boomerang.segments.definition import ENTERED, EXITED
 
 
-def matching(journey: Journey, event: dict[str, Any]) -> tuple[bool, str | None]:
+def matching(journey: Journey, event: Logged) -> tuple[bool, str | None]:
     """Whether the event starts the journey, and the instance's key (cart id, order id) if it has one."""
-    trigger, props = journey.trigger, event.get("properties") or {}
+    trigger, props = journey.trigger, event.properties
     if isinstance(trigger, EventTrigger):
-        if event["event"] != trigger.event or any(props.get(k) != v for k, v in trigger.where.items()):
+        if event.event != trigger.event or any(props.get(k) != v for k, v in trigger.where.items()):
             return False, None
         key = props.get(trigger.key) if trigger.key else None
         if trigger.key and key is None:
@@ -47,9 +44,9 @@ def matching(journey: Journey, event: dict[str, Any]) -> tuple[bool, str | None]
         return True, None if key is None else str(key)
     if isinstance(trigger, SegmentTrigger):
         wanted = ENTERED if trigger.on == "entered" else EXITED
-        return event["event"] == wanted and props.get("segment") == trigger.segment, None
+        return event.event == wanted and props.get("segment") == trigger.segment, None
     if isinstance(trigger, LifecycleTrigger):
-        return event["event"] == LIFECYCLE_EVENT and props.get("to") == trigger.lifecycle, None
+        return event.event == LIFECYCLE_EVENT and props.get("to") == trigger.lifecycle, None
     return False, None
 
 
@@ -89,34 +86,18 @@ def replenishment_due(events: ibis.Table, trigger: ReplenishmentTrigger, today: 
     return last.filter((due >= start) & (due < start + 86400)).select("customer_id", "sku")
 
 
-def scheduled_entries(ws: Workspace, trigger, today: datetime) -> list[tuple[str, str | None]] | None:
-    """(customer, key) of everyone a scheduled trigger starts today; None for a trigger that is not scheduled."""
-    from boomerang.segments import service as segments
-
-    if isinstance(trigger, ReplenishmentTrigger):
-        with events_table(ws) as events:
-            found = replenishment_due(events, trigger, today).execute()
-        return list(zip(found["customer_id"], found["sku"]))
-    plan = scheduled_rule(trigger, today)
-    if plan is None:
+def happened(journey: Journey, event: Logged, *, key: str | None = None) -> Happened | None:
+    """The event as an input of an instance, if its goal or one of its waits could care about it; `key`:
+    the instance's own (for the events of a message it sent)."""
+    waits = {n.event for n in journey.nodes.values() if getattr(n, "type", "") == "wait_event"}
+    goal = journey.goal.event if journey.goal else None
+    if event.event not in waits and event.event != goal:
         return None
-    rule, moment = plan
-    found = segments.members(ws, {"name": "trigger", "rule": rule}, as_of=moment)
-    return [(cid, None) for cid in found["customer_id"]]
-
-
-def run_scheduled(ws: Workspace, now: datetime) -> dict[str, int]:
-    """Start today's instances of every active journey with a scheduled trigger; returns entries per journey."""
-    today = datetime.combine(now.date(), datetime.min.time())
-    out: dict[str, int] = {}
-    with ws.uow.session() as session:
-        rows = list(session.scalars(sa.select(m.Journey).where(m.Journey.status == "active")))
-        triggers = [(row.id, row.name, definition_of(session, row.id, row.version).trigger) for row in rows]
-    for journey_id, name, trigger in triggers:
-        entries = scheduled_entries(ws, trigger, today)
-        if entries is None:
-            continue
-        with ws.uow.session() as session:
-            entered = enter_many(session, session.get(m.Journey, journey_id), entries, now)
-        out[name] = sum(1 for i in entered if i)
-    return out
+    props = event.properties
+    key_name = getattr(journey.trigger, "key", None)
+    key = key if key is not None else props.get(key_name) if key_name else None
+    try:
+        revenue = float(props.get("revenue", props.get("total", 0)) or 0)
+    except (TypeError, ValueError):
+        revenue = 0.0
+    return Happened(event.event, key=None if key is None else str(key), revenue=revenue)

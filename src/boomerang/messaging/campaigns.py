@@ -13,23 +13,24 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from sqlalchemy.orm import Session
 
-from boomerang.core.buckets import bucket
+from boomerang.core.buckets import bucket, pick
 from boomerang.core.clock import naive_utc
 from boomerang.core.errors import Conflict, NotFound, ValidationFailed
 from boomerang.core.localtime import next_local_time
 from boomerang.core.vocab import CHANNELS, Category
 from boomerang.customers.models import Customer
+from boomerang.db import in_chunks
+from boomerang.messaging import outbox
 from boomerang.messaging.models import Campaign, Message, MessageEvent, Template
 from boomerang.orders.models import Order
+from boomerang.segments.evaluate import Evaluator
 from boomerang.segments.models import Segment, SegmentMember
-
-if TYPE_CHECKING:
-    from boomerang.bootstrap import Workspace
 
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 DELIVERED = ("sent", "delivered", "opened", "clicked", "complained", "unsubscribed")
@@ -97,37 +98,39 @@ def parse(raw: Any) -> CampaignDefinition:
         ) from None
 
 
-def save(ws: Workspace, raw: Any) -> dict[str, Any]:
+def save(session: Session, raw: Any, *, now: datetime) -> dict[str, Any]:
     """Create a campaign, or change one that has not started."""
     definition = parse(raw)
-    now = naive_utc(ws.clock.now())
-    with ws.uow.session() as session:
-        errors = (
-            [{"field": "segment", "reason": f"no segment {definition.segment!r}"}]
-            if session.scalar(sa.select(Segment.id).where(Segment.name == definition.segment)) is None
-            else []
-        )
-        errors += [
-            {
-                "field": f"variants.{arm.name}.template" if definition.variants else "template",
-                "reason": f"no template {arm.template!r}",
-            }
-            for arm in definition.arms()
-            if session.get(Template, arm.template) is None
-        ]
-        if errors:
-            raise ValidationFailed(errors)
-        row = session.scalar(sa.select(Campaign).where(Campaign.name == definition.name))
-        data = definition.model_dump(mode="json", exclude_defaults=False)
-        if row is None:
-            row = Campaign(name=definition.name, status="draft", definition=data, created_at=now, updated_at=now)
-            session.add(row)
-        elif row.status not in ("draft", "scheduled"):
-            raise Conflict(f"{definition.name} is {row.status}: it cannot change now", field="name")
-        else:
-            row.definition, row.updated_at = data, now
-        session.flush()
-        return _summary(row)
+    errors = (
+        [{"field": "segment", "reason": f"no segment {definition.segment!r}"}]
+        if session.scalar(sa.select(Segment.id).where(Segment.name == definition.segment)) is None
+        else []
+    )
+    errors += [
+        {
+            "field": f"variants.{arm.name}.template" if definition.variants else "template",
+            "reason": f"no template {arm.template!r}",
+        }
+        for arm in definition.arms()
+        if session.get(Template, arm.template) is None
+    ]
+    if errors:
+        raise ValidationFailed(errors)
+    row = session.scalar(sa.select(Campaign).where(Campaign.name == definition.name))
+    data = definition.model_dump(mode="json", exclude_defaults=False)
+    if row is None:
+        row = Campaign(name=definition.name, status="draft", definition=data, created_at=now, updated_at=now)
+        session.add(row)
+    elif row.status not in ("draft", "scheduled"):
+        raise Conflict(f"{definition.name} is {row.status}: it cannot change now", field="name")
+    else:
+        row.definition, row.updated_at = data, now
+    session.flush()
+    return _summary(row)
+
+
+def find(session: Session, name: str) -> Campaign | None:
+    return session.scalar(sa.select(Campaign).where(Campaign.name == name))
 
 
 def _row(session, name: str) -> Campaign:
@@ -152,55 +155,49 @@ def _summary(row: Campaign) -> dict[str, Any]:
     }
 
 
-def listing(ws: Workspace) -> list[dict[str, Any]]:
-    with ws.uow.session() as session:
-        return [_summary(r) for r in session.scalars(sa.select(Campaign).order_by(Campaign.created_at.desc()))]
+def listing(session: Session) -> list[dict[str, Any]]:
+    return [_summary(r) for r in session.scalars(sa.select(Campaign).order_by(Campaign.created_at.desc()))]
 
 
-def get(ws: Workspace, name: str) -> dict[str, Any]:
-    with ws.uow.session() as session:
-        row = _row(session, name)
-        return {**_summary(row), "definition": row.definition}
+def get(session: Session, name: str) -> dict[str, Any]:
+    row = _row(session, name)
+    return {**_summary(row), "definition": row.definition}
 
 
-def schedule(ws: Workspace, name: str, *, at: datetime | None = None) -> dict[str, Any]:
+def schedule(session: Session, name: str, *, at: datetime | None = None, now: datetime) -> dict[str, Any]:
     """Schedule a draft (at its send_at, the given time, or now); cancel with `cancel`."""
-    now = naive_utc(ws.clock.now())
-    with ws.uow.session() as session:
-        row = _row(session, name)
-        if row.status not in ("draft", "scheduled"):
-            raise Conflict(f"{name} is {row.status}", field="campaign")
-        when = at or (datetime.fromisoformat(row.definition["send_at"]) if row.definition.get("send_at") else now)
-        row.status, row.scheduled_for, row.updated_at = "scheduled", naive_utc(when), now
-        return _summary(row)
+    row = _row(session, name)
+    if row.status not in ("draft", "scheduled"):
+        raise Conflict(f"{name} is {row.status}", field="campaign")
+    when = at or (datetime.fromisoformat(row.definition["send_at"]) if row.definition.get("send_at") else now)
+    row.status, row.scheduled_for, row.updated_at = "scheduled", naive_utc(when), now
+    session.flush()
+    return _summary(row)
 
 
-def cancel(ws: Workspace, name: str) -> dict[str, Any]:
+def cancel(session: Session, name: str, *, now: datetime) -> dict[str, Any]:
     """Stop a campaign: what is still queued is suppressed."""
-    now = naive_utc(ws.clock.now())
-    with ws.uow.session() as session:
-        row = _row(session, name)
-        session.execute(
-            sa.update(Message)
-            .where(Message.source == f"campaign:{name}", Message.status == "queued")
-            .values(status="suppressed", reason="campaign cancelled")
-        )
-        row.status, row.updated_at = "cancelled", now
-        return _summary(row)
+    row = _row(session, name)
+    session.execute(
+        sa.update(Message)
+        .where(Message.source == f"campaign:{name}", Message.status == "queued")
+        .values(status="suppressed", reason="campaign cancelled")
+    )
+    row.status, row.updated_at = "cancelled", now
+    session.flush()
+    return _summary(row)
 
 
-def start_due(ws: Workspace, *, now: datetime | None = None) -> int:
+def start_due(segments: Evaluator, *, now: datetime) -> int:
     """Queue the messages of every scheduled campaign whose time has come; how many campaigns started."""
-    now = naive_utc(now or ws.clock.now())
-    with ws.uow.session() as session:
-        names = list(
-            session.scalars(
-                sa.select(Campaign.name).where(Campaign.status == "scheduled", Campaign.scheduled_for <= now)
-            )
+    with segments.uow.session() as session:
+        due = list(
+            session.scalars(sa.select(Campaign).where(Campaign.status == "scheduled", Campaign.scheduled_for <= now))
         )
-    for name in names:
-        _start(ws, name, now)
-    with ws.uow.session() as session:  # a campaign with nothing left to send is sent
+        session.expunge_all()
+    for row in due:
+        _start(segments, row, now)
+    with segments.uow.session() as session:  # a campaign with nothing left to send is sent
         left = sa.select(Message.id).where(
             Message.source == "campaign:" + Campaign.name, Message.status.in_(("queued", "sending"))
         )
@@ -209,37 +206,41 @@ def start_due(ws: Workspace, *, now: datetime | None = None) -> int:
             .where(Campaign.status == "sending", ~sa.exists(left))
             .values(status="sent", updated_at=now)
         )
-    return len(names)
+    return len(due)
 
 
-def _audience(ws: Workspace, session, segment: str) -> list[str]:
-    row = session.scalar(sa.select(Segment).where(Segment.name == segment))
-    if row is not None and row.refreshed_at is not None:
-        return sorted(session.scalars(sa.select(SegmentMember.customer_id).where(SegmentMember.segment_id == row.id)))
-    from boomerang.segments.service import members  # computing reads the log: only for a never-computed segment
+def _audience(segments: Evaluator, segment: str) -> list[str]:
+    """The segment's members as materialised; computed now only for a segment never computed."""
+    with segments.uow.session() as session:
+        row = session.scalar(sa.select(Segment).where(Segment.name == segment))
+        if row is not None and row.refreshed_at is not None:
+            return sorted(
+                session.scalars(sa.select(SegmentMember.customer_id).where(SegmentMember.segment_id == row.id))
+            )
+    return sorted(segments.members(segment)["customer_id"].tolist())
 
-    return sorted(members(ws, segment)["customer_id"].tolist())
 
-
-def _start(ws: Workspace, name: str, now: datetime) -> None:
-    with ws.uow.session() as session:
-        row = session.scalar(sa.select(Campaign).where(Campaign.name == name).with_for_update())
+def _start(segments: Evaluator, campaign: Campaign, now: datetime) -> None:
+    """The audience is read first, outside the transaction that queues the messages: computing a segment reads
+    the log, and SQLite's write lock must not wait on it."""
+    name, definition = campaign.name, parse(campaign.definition)
+    audience = _audience(segments, definition.segment)
+    with segments.uow.session() as session:
+        row = session.scalar(sa.select(Campaign).where(Campaign.id == campaign.id).with_for_update())
         if row is None or row.status != "scheduled":
             return  # another worker took it
-        definition = parse(row.definition)
-        audience = _audience(ws, session, definition.segment)
         zones: dict[str, str | None] = {}
-        for start in range(0, len(audience) if definition.local_time else 0, 500):
-            zones.update(
-                session.execute(
-                    sa.select(Customer.id, Customer.timezone).where(Customer.id.in_(audience[start : start + 500]))
-                ).all()
+        if definition.local_time:
+            zones = dict(
+                in_chunks(
+                    session, lambda ids: sa.select(Customer.id, Customer.timezone).where(Customer.id.in_(ids)), audience
+                )
             )
-        arms, total = definition.arms(), sum(a.weight for a in definition.arms())
+        arms = definition.arms()
         rows, sent = [], 0
         for cid in audience:
             held = bucket(f"campaign:{name}:holdout:{cid}") * 100 < definition.holdout_percent
-            arm = _arm(arms, total, bucket(f"campaign:{name}:variant:{cid}"))
+            arm = pick(arms, [a.weight for a in arms], f"campaign:{name}:variant:{cid}")
             at = (
                 next_local_time(now - timedelta(seconds=1), definition.local_time, zones.get(cid))
                 if definition.local_time
@@ -249,73 +250,54 @@ def _start(ws: Workspace, name: str, now: datetime) -> None:
                 at += timedelta(minutes=sent // definition.throttle_per_minute)
                 sent += 1
             rows.append(
-                {
-                    "key": f"campaign:{name}:{cid}",
-                    "source": f"campaign:{name}",
-                    "instance_id": None,
-                    "node": None,
-                    "customer_id": cid,
-                    "channels": definition.channels,
-                    "channel": None,
-                    "template": arm.template,
-                    "category": definition.category,
-                    "when_capped": "defer",
-                    "status": "held_out" if held else "queued",
-                    "reason": "campaign holdout" if held else None,
-                    "send_after": at,
-                    "attempts": 0,
-                    "created_at": now,
-                    "sent_at": None,
-                    "variant": "holdout" if held else arm.name,
-                    "provider_id": None,
-                }
+                outbox.message(
+                    key=f"campaign:{name}:{cid}",
+                    source=f"campaign:{name}",
+                    customer_id=cid,
+                    channels=definition.channels,
+                    template=arm.template,
+                    category=definition.category,
+                    now=now,
+                    send_after=at,
+                    variant="holdout" if held else arm.name,
+                    held_out="campaign holdout" if held else None,
+                )
             )
-        for start in range(0, len(rows), 5000):
-            session.execute(sa.insert(Message), rows[start : start + 5000])
+        outbox.queue(session, rows)
         row.status, row.started_at, row.audience, row.updated_at = "sending", now, len(audience), now
 
 
-def _arm(arms: list[Variant], total: float, point: float) -> Variant:
-    edge = 0.0
-    for arm in arms:
-        edge += arm.weight / total
-        if point < edge:
-            return arm
-    return arms[-1]
-
-
-def stats(ws: Workspace, name: str) -> dict[str, Any]:
+def stats(session: Session, name: str) -> dict[str, Any]:
     """Per variant and for the holdout: customers, message statuses, opens, clicks, orders and revenue
     within the attribution window, and the revenue each variant added over the holdout's rate."""
-    with ws.uow.session() as session:
-        row = _row(session, name)
-        source = f"campaign:{name}"
-        by_status = session.execute(
-            sa.select(Message.variant, Message.status, sa.func.count())
-            .where(Message.source == source)
-            .group_by(Message.variant, Message.status)
+    row = _row(session, name)
+    source = f"campaign:{name}"
+    by_status = session.execute(
+        sa.select(Message.variant, Message.status, sa.func.count())
+        .where(Message.source == source)
+        .group_by(Message.variant, Message.status)
+    ).all()
+    events = session.execute(
+        sa.select(Message.variant, MessageEvent.kind, sa.func.count(sa.distinct(MessageEvent.message_id)))
+        .join(MessageEvent, MessageEvent.message_id == Message.id)
+        .where(Message.source == source)
+        .group_by(Message.variant, MessageEvent.kind)
+    ).all()
+    orders = []
+    if row.started_at is not None:
+        end = row.started_at + timedelta(days=row.definition.get("attribution_days", 5))
+        orders = session.execute(
+            sa.select(
+                Message.variant,
+                sa.func.count(sa.distinct(Order.customer_id)),
+                sa.func.count(Order.id),
+                sa.func.coalesce(sa.func.sum(Order.total), 0),
+            )
+            .join(Order, Order.customer_id == Message.customer_id)
+            .where(Message.source == source, Order.placed_at >= row.started_at, Order.placed_at < end)
+            .group_by(Message.variant)
         ).all()
-        events = session.execute(
-            sa.select(Message.variant, MessageEvent.kind, sa.func.count(sa.distinct(MessageEvent.message_id)))
-            .join(MessageEvent, MessageEvent.message_id == Message.id)
-            .where(Message.source == source)
-            .group_by(Message.variant, MessageEvent.kind)
-        ).all()
-        orders = []
-        if row.started_at is not None:
-            end = row.started_at + timedelta(days=row.definition.get("attribution_days", 5))
-            orders = session.execute(
-                sa.select(
-                    Message.variant,
-                    sa.func.count(sa.distinct(Order.customer_id)),
-                    sa.func.count(Order.id),
-                    sa.func.coalesce(sa.func.sum(Order.total), 0),
-                )
-                .join(Order, Order.customer_id == Message.customer_id)
-                .where(Message.source == source, Order.placed_at >= row.started_at, Order.placed_at < end)
-                .group_by(Message.variant)
-            ).all()
-        summary = _summary(row)
+    summary = _summary(row)
     groups: dict[str, dict[str, Any]] = {}
 
     def group(name_: str | None) -> dict[str, Any]:

@@ -10,21 +10,18 @@ from __future__ import annotations
 import html
 import re
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from boomerang.catalog.models import Product
 from boomerang.channels.base import Button, Outbound
+from boomerang.config import MessagingSettings
 from boomerang.core.errors import BoomerangError
-from boomerang.journeys.models import Instance
-from boomerang.messaging import templates, tracking
+from boomerang.messaging import templates
 from boomerang.messaging.context import ContextLoader, product_dict
+from boomerang.messaging.links import Links
 from boomerang.messaging.models import Message, Template
-
-if TYPE_CHECKING:
-    from boomerang.bootstrap import Workspace
 
 HREF = re.compile(r'href="(https?://[^"]+)"')
 
@@ -55,9 +52,8 @@ class CannotCompose(BoomerangError):
 
 
 class Composer:
-    def __init__(self, ws: Workspace, session: Session, *, now: datetime) -> None:
-        self.ws, self.session = ws, session
-        shop = {"name": ws.settings.messaging.shop_name, "url": ws.settings.messaging.shop_url.rstrip("/")}
+    def __init__(self, session: Session, links: Links, shop: MessagingSettings, *, now: datetime) -> None:
+        self.session, self.links, self.shop_name = session, links, shop.shop_name
         self.loader = ContextLoader(session, shop, now=now)
         self.data: dict[str, dict[str, Any]] = {}
         self.templates: dict[str, Template | None] = {}
@@ -74,12 +70,8 @@ class Composer:
             self.data.update(self.loader.load(missing))
 
     def product_of(self, message: Message) -> dict[str, Any] | None:
-        """The product a journey is about, when its instance is keyed by a SKU (back in stock, price drop,
-        replenishment)."""
-        if not message.instance_id:
-            return None
-        key = self.session.scalar(sa.select(Instance.key).where(Instance.id == message.instance_id))
-        product = self.session.get(Product, key) if key else None
+        """The product a message is about, when its subject is a SKU (back in stock, price drop, replenishment)."""
+        product = self.session.get(Product, message.subject) if message.subject else None
         return product_dict(product) if product else None
 
     def compose(self, message: Message, channel: str, address: str | None, *, sandbox: bool = False) -> Outbound:
@@ -118,8 +110,8 @@ class Composer:
             raise CannotCompose(f"template {message.template!r} does not exist", field="template")
         locale = templates.choose_locale(row.variants, data.get("locale"), row.default_locale)
         links = {
-            "preferences": tracking.preferences_url(self.ws, message.customer_id),
-            "unsubscribe": tracking.unsubscribe_url(self.ws, message.id),
+            "preferences": self.links.preferences(message.customer_id),
+            "unsubscribe": self.links.unsubscribe(message.id),
         }
         try:
             content = templates.render(
@@ -130,7 +122,10 @@ class Composer:
             )
         except BoomerangError as exc:
             raise CannotCompose(f"template {row.name!r}: {exc.message}", field="template") from None
-        track = lambda url: tracking.link(self.ws, message.id, url)  # noqa: E731
+
+        def track(url: str) -> str:
+            return self.links.click(message.id, url)
+
         buttons = tuple(Button(label, track(url)) for label, url in content.buttons)
         base = dict(
             key=message.key,
@@ -163,18 +158,18 @@ class Composer:
             lang=esc(locale),
             title=esc(content.subject or ""),
             body=body,
-            why=esc(why.format(shop=self.ws.settings.messaging.shop_name)),
+            why=esc(why.format(shop=self.shop_name)),
             prefs=esc(links["preferences"]),
             choose=choose,
             unsub=esc(links["unsubscribe"]),
             unsubscribe=unsubscribe,
-            pixel=esc(tracking.pixel_url(self.ws, message_id)),
+            pixel=esc(self.links.pixel(message_id)),
         )
 
     def _text_footer(self, text: str, locale: str, links: dict) -> str:
         why, choose, unsubscribe = FOOTER.get(locale.split("-")[0], FOOTER["en"])
         return (
-            f"{text}\n\n--\n{why.format(shop=self.ws.settings.messaging.shop_name)}\n"
+            f"{text}\n\n--\n{why.format(shop=self.shop_name)}\n"
             f"{choose}: {links['preferences']}\n{unsubscribe}: {links['unsubscribe']}"
         )
 

@@ -13,18 +13,13 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from boomerang.catalog.models import Product
+from boomerang.config import MessagingSettings
 from boomerang.customers.models import Customer
-from boomerang.loyalty.models import LoyaltyEntry
+from boomerang.db import chunked
+from boomerang.loyalty import service as loyalty
 from boomerang.orders.models import Order, OrderLine
 
-CHUNK = 500
 RECOMMENDED = 4
-
-
-def _chunks(ids: Iterable[str]) -> Iterable[list[str]]:
-    ordered = sorted(set(ids))
-    for start in range(0, len(ordered), CHUNK):
-        yield ordered[start : start + CHUNK]
 
 
 def product_dict(p: Product) -> dict[str, Any]:
@@ -39,18 +34,23 @@ def product_dict(p: Product) -> dict[str, Any]:
     }
 
 
-class ContextLoader:
-    """Template data per customer id; `shop` is {name, url}."""
+def shop_data(shop: MessagingSettings) -> dict[str, str]:
+    """What templates know of the shop: `shop.name`, `shop.url`."""
+    return {"name": shop.shop_name, "url": shop.shop_url.rstrip("/")}
 
-    def __init__(self, session: Session, shop: dict[str, str], *, now: datetime) -> None:
-        self.session, self.shop, self.now = session, shop, now
+
+class ContextLoader:
+    """Template data per customer id."""
+
+    def __init__(self, session: Session, shop: MessagingSettings, *, now: datetime) -> None:
+        self.session, self.shop, self.now = session, shop_data(shop), now
         self._popular: list[dict[str, Any]] | None = None
 
     def load(self, customer_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         ids = set(customer_ids)
         customers = {
             c.id: c
-            for chunk in _chunks(ids)
+            for chunk in chunked(ids)
             for c in self.session.scalars(sa.select(Customer).where(Customer.id.in_(chunk)))
         }
         orders, bought = self._orders(ids)
@@ -88,7 +88,7 @@ class ContextLoader:
         in three simple queries per chunk (a join over orders, lines and products lets SQLite scan every line)."""
         last: dict[str, dict] = {}
         categories: dict[str, list[str]] = defaultdict(list)
-        for chunk in _chunks(ids):
+        for chunk in chunked(ids):
             orders = self.session.execute(
                 sa.select(
                     Order.id, Order.customer_id, Order.total, Order.currency, Order.placed_at, Order.coupon
@@ -107,7 +107,7 @@ class ContextLoader:
                     }
             lines = [
                 row
-                for part in _chunks(owner)
+                for part in chunked(owner)
                 for row in self.session.execute(
                     sa.select(
                         OrderLine.order_id,
@@ -124,7 +124,7 @@ class ContextLoader:
             shown = [line for line in lines if last[owner[line.order_id]]["id"] == line.order_id]
             links = {
                 row.sku: row
-                for part in _chunks({line.sku for line in shown if line.sku})
+                for part in chunked({line.sku for line in shown if line.sku})
                 for row in self.session.execute(
                     sa.select(Product.sku, Product.url, Product.image_url).where(Product.sku.in_(part))
                 )
@@ -148,27 +148,15 @@ class ContextLoader:
         return last, categories
 
     def _loyalty(self, ids: set[str]) -> dict[str, dict]:
-        out: dict[str, dict] = {}
-        for chunk in _chunks(ids):
-            for cid, points in self.session.execute(
-                sa.select(LoyaltyEntry.customer_id, sa.func.coalesce(sa.func.sum(LoyaltyEntry.points), 0))
-                .where(LoyaltyEntry.customer_id.in_(chunk))
-                .group_by(LoyaltyEntry.customer_id)
-            ):
-                out[cid] = {"points": int(points)}
-            codes = self.session.scalars(
-                sa.select(LoyaltyEntry)
-                .where(
-                    LoyaltyEntry.customer_id.in_(chunk),
-                    LoyaltyEntry.kind == "promo_code",
-                    sa.or_(LoyaltyEntry.expires_at.is_(None), LoyaltyEntry.expires_at > self.now),
-                )
-                .order_by(LoyaltyEntry.at)
+        """Points and the latest valid promo code, as templates read them (loyalty.points, loyalty.promo_code)."""
+        out = {}
+        for cid, wallet in loyalty.wallets(self.session, ids, now=self.now).items():
+            code = wallet.latest_code
+            out[cid] = {"points": wallet.points} | (
+                {"promo_code": code.code, "discount_percent": code.discount_percent, "expires_at": code.expires_at}
+                if code
+                else {}
             )
-            for entry in codes:  # the latest wins
-                out.setdefault(entry.customer_id, {"points": 0}).update(
-                    promo_code=entry.code, discount_percent=entry.discount_percent, expires_at=entry.expires_at
-                )
         return out
 
     def popular(self) -> list[dict[str, Any]]:

@@ -4,23 +4,19 @@ delivery log with its filters."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
-from boomerang.channels.base import ChannelUnavailable, SendResult
-from boomerang.core.clock import naive_utc
+from boomerang.config import MessagingSettings
 from boomerang.core.errors import NotFound, ValidationFailed
 from boomerang.core.ids import new_id
 from boomerang.customers.models import Customer
-from boomerang.messaging import service, templates
-from boomerang.messaging.compose import CannotCompose, Composer
-from boomerang.messaging.dispatch import deliver, load_contexts, send_one, settle
-from boomerang.messaging.guards import Outgoing, decide
+from boomerang.messaging import outbox, service, templates
+from boomerang.messaging.context import ContextLoader, shop_data
+from boomerang.messaging.dispatch import Dispatcher
 from boomerang.messaging.models import Message, MessageEvent
-
-if TYPE_CHECKING:
-    from boomerang.bootstrap import Workspace
 
 SAMPLE = {
     "first_name": "Olena",
@@ -52,57 +48,21 @@ STATUSES = (
 )
 
 
-def send_test(ws: Workspace, *, channel: str, customer_id: str, template: str) -> dict[str, Any]:
-    """Send `template` to the customer on `channel` now, as a transactional message: consent and an address
-    are still required, caps and quiet hours are not. The message is kept in the delivery log."""
-    now = naive_utc(ws.clock.now())
-    with ws.uow.session() as session:
+def send_test(
+    dispatcher: Dispatcher, *, channel: str, customer_id: str, template: str, now: datetime
+) -> dict[str, Any]:
+    """Send `template` to the customer on `channel` now, as a transactional message, through the dispatcher's
+    path: consent and an address are still required, caps and quiet hours are not. The message is kept in the
+    delivery log."""
+    with dispatcher.uow.session() as session:
         if session.get(Customer, customer_id) is None:
             raise NotFound(f"no customer {customer_id!r}", field="customer")
         service.get(session, template)
-        message = Message(
-            key=f"test:{new_id('msg')}",
-            source="test",
-            customer_id=customer_id,
-            channels=[channel],
-            template=template,
-            category="transactional",
-            status="queued",
-            send_after=now,
-            attempts=1,
-            created_at=now,
-        )
-        session.add(message)
-        session.flush()
-        ctx = load_contexts(session, {customer_id}, now, ws.settings.guards)[customer_id]
-        decision = decide(Outgoing.from_message(message), ctx, now)
-        if decision.action != "send":
-            message.status, message.reason = "suppressed", f"{decision.guard}: {decision.reason}"
-            return _result(message)
-        message.channel, message.sent_at = channel, now
-        try:
-            adapter = ws.channels.get(session, channel)
-            outbound = Composer(ws, session, now=now).compose(message, channel, ctx.address(channel))
-        except (ChannelUnavailable, CannotCompose) as exc:
-            settle(session, message, _failed(exc), now)
-            return _result(message)
-        if adapter.in_store:
-            settle(session, message, send_one(ws, adapter, outbound, session=session), now)
-            return _result(message)
-        message.status = "sending"
-        key = message.key
-    result = deliver(ws, [(outbound, adapter)])[0]
-    with ws.uow.session() as session:
-        message = session.scalar(sa.select(Message).where(Message.key == key))
-        settle(session, message, result, now)
-        return _result(message)
-
-
-def _failed(exc: Exception) -> SendResult:
-    return SendResult.failed(str(exc), permanent=True)
-
-
-def _result(message: Message) -> dict[str, Any]:
+    row = outbox.message(
+        key=f"test:{new_id('msg')}", source="test", customer_id=customer_id, channels=[channel], template=template,
+        category="transactional", now=now,
+    )  # fmt: skip
+    message = dispatcher.send_now(row, now=now)
     return {
         "key": message.key,
         "status": message.status,
@@ -113,23 +73,25 @@ def _result(message: Message) -> dict[str, Any]:
 
 
 def preview(
-    ws: Workspace, template: str | dict[str, Any], *, customer_id: str | None = None, channels: list[str] | None = None
+    session: Session,
+    shop: MessagingSettings,
+    template: str | dict[str, Any],
+    *,
+    customer_id: str | None = None,
+    channels: list[str] | None = None,
+    now: datetime,
 ) -> dict[str, Any]:
     """A template (saved, or a definition being edited) rendered for each channel with a customer's data
     (a sample customer when none is given), without sending or saving anything."""
-    now = naive_utc(ws.clock.now())
-    with ws.uow.session() as session:
-        definition = (
-            service.as_dict(service.get(session, template)) if isinstance(template, str) else service.validate(template)
-        )
-        if customer_id:
-            if session.get(Customer, customer_id) is None:
-                raise NotFound(f"no customer {customer_id!r}", field="customer")
-            composer = Composer(ws, session, now=now)
-            composer.prepare({customer_id})
-            data = composer.data[customer_id]
-        else:
-            data = {**SAMPLE, "shop": {"name": ws.settings.messaging.shop_name, "url": ws.settings.messaging.shop_url}}
+    definition = (
+        service.as_dict(service.get(session, template)) if isinstance(template, str) else service.validate(template)
+    )
+    if customer_id:
+        if session.get(Customer, customer_id) is None:
+            raise NotFound(f"no customer {customer_id!r}", field="customer")
+        data = ContextLoader(session, shop, now=now).load({customer_id})[customer_id]
+    else:
+        data = {**SAMPLE, "shop": shop_data(shop)}
     locale = templates.choose_locale(definition["locales"], data.get("locale"), definition["default_locale"])
     out = {}
     for channel in channels or [c for c in templates.CHANNEL_FIELDS if c != "webhook"]:
@@ -155,7 +117,7 @@ def preview(
 
 
 def log(
-    ws: Workspace,
+    session: Session,
     *,
     status: str | None = None,
     channel: str | None = None,
@@ -182,24 +144,23 @@ def log(
         )
         if c is not None
     ]
-    with ws.uow.session() as session:
-        counts = dict(
-            session.execute(sa.select(Message.status, sa.func.count()).where(*filters).group_by(Message.status)).all()
+    counts = dict(
+        session.execute(sa.select(Message.status, sa.func.count()).where(*filters).group_by(Message.status)).all()
+    )
+    rows = list(
+        session.scalars(
+            sa.select(Message)
+            .where(*filters, *([Message.status == status] if status else []))
+            .order_by(Message.created_at.desc(), Message.id.desc())
+            .limit(limit)
+            .offset(offset)
         )
-        rows = list(
-            session.scalars(
-                sa.select(Message)
-                .where(*filters, *([Message.status == status] if status else []))
-                .order_by(Message.created_at.desc(), Message.id.desc())
-                .limit(limit)
-                .offset(offset)
-            )
-        )
-        events: dict[int, list] = {}
-        for e in session.scalars(
-            sa.select(MessageEvent).where(MessageEvent.message_id.in_([r.id for r in rows])).order_by(MessageEvent.at)
-        ):
-            events.setdefault(e.message_id, []).append({"kind": e.kind, "at": e.at.isoformat(), "detail": e.detail})
+    )
+    events: dict[int, list] = {}
+    for e in session.scalars(
+        sa.select(MessageEvent).where(MessageEvent.message_id.in_([r.id for r in rows])).order_by(MessageEvent.at)
+    ):
+        events.setdefault(e.message_id, []).append({"kind": e.kind, "at": e.at.isoformat(), "detail": e.detail})
     return {
         "counts": counts,
         "messages": [
@@ -224,3 +185,15 @@ def log(
             for r in rows
         ],
     }
+
+
+def of_customer(session: Session, customer_id: str, *, limit: int) -> list[Message]:
+    """A customer's latest messages, newest first."""
+    return list(
+        session.scalars(
+            sa.select(Message)
+            .where(Message.customer_id == customer_id)
+            .order_by(Message.created_at.desc(), Message.id.desc())
+            .limit(limit)
+        )
+    )

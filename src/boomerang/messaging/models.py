@@ -41,6 +41,7 @@ class Message(Base):
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
     variant: Mapped[str | None] = mapped_column(sa.String(32))  # a campaign's A/B variant
+    subject: Mapped[str | None] = mapped_column(sa.String(255))  # what it is about: a journey's product, cart
     provider_id: Mapped[str | None] = mapped_column(sa.String(255), index=True)  # for receipts and bounces
 
 

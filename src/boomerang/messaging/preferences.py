@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from boomerang.core.errors import NotFound, ValidationFailed
 from boomerang.core.vocab import CHANNELS
 from boomerang.customers import profiles
+from boomerang.customers.merge import canonical
 from boomerang.customers.models import Consent, Customer
 from boomerang.messaging.models import Preference
 
@@ -29,9 +30,7 @@ FREQUENCIES = {"normal": None, "weekly": 7.0, "monthly": 30.0}
 
 
 def _customer(session: Session, customer_id: str) -> Customer:
-    customer = session.get(Customer, customer_id)
-    while customer is not None and customer.merged_into_id:
-        customer = session.get(Customer, customer.merged_into_id)
+    customer = canonical(session, customer_id)
     if customer is None:
         raise NotFound(f"no customer {customer_id!r}", field="customer")
     return customer
@@ -101,3 +100,15 @@ def update(
 def unsubscribe_all(session: Session, customer_id: str, *, now: datetime, source: str) -> dict[str, Any]:
     """Withdraw consent on every channel."""
     return update(session, customer_id, now=now, source=source, channels=dict.fromkeys(CHANNELS, False))
+
+
+def follow_merge(session: Session, from_id: str, into_id: str, now: datetime) -> None:
+    """The surviving profile keeps its own choices; it takes the merged one's when it had made none."""
+    theirs = session.get(Preference, from_id)
+    if theirs is None:
+        return
+    if session.get(Preference, into_id) is None:
+        session.add(Preference(customer_id=into_id, topics_off=list(theirs.topics_off or []), frequency=theirs.frequency,
+                               updated_at=theirs.updated_at))  # fmt: skip
+    session.delete(theirs)
+    session.flush()

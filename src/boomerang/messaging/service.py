@@ -10,11 +10,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from boomerang.core.documents import read
 from boomerang.core.errors import NotFound, ValidationFailed
 from boomerang.messaging import templates
 from boomerang.messaging.models import Template
 from boomerang.messaging.preferences import TOPICS
-from boomerang.segments.library import read
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,199}$")
 KEYS = {"name", "title", "topic", "default_locale", "locales"}

@@ -2,37 +2,30 @@
 unsubscribed. `record` keeps it in three places in the caller's transaction: a `message_events`
 row, the message's status (it only moves forward), and, the first time of each kind, a
 "Message <Kind>" event in the inbox on its way to the log, where segments and journeys see it.
-
-Signed links carry the message id: `link(ws, message_id, url)` for clicks, `pixel_url` for opens,
-`unsubscribe_url` for List-Unsubscribe and `preferences_url` for the preference centre.
+The signed links that lead here are made by `links.Links`.
 """
 
 from __future__ import annotations
 
 import hashlib
 from datetime import datetime
-from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
-import orjson
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from boomerang.channels import service as channels
 from boomerang.core.errors import ValidationFailed
 from boomerang.core.vocab import CHANNELS
 from boomerang.customers import profiles
 from boomerang.customers.models import Customer
-from boomerang.events.models import inbox
+from boomerang.db import chunked
+from boomerang.events import ingest
 from boomerang.messaging.models import Message, MessageEvent
-
-if TYPE_CHECKING:
-    from boomerang.bootstrap import Workspace
 
 KINDS = ("delivered", "opened", "clicked", "bounced", "complained", "unsubscribed")
 # a message's status only moves right: an open after a click leaves it clicked
 PROGRESS = ("queued", "sending", "sent", "delivered", "opened", "clicked", "bounced", "complained", "unsubscribed")
 EVENT_NAMES = {kind: f"Message {kind.capitalize()}" for kind in KINDS}
-CLICK, OPEN, UNSUBSCRIBE, PREFERENCES = "click", "open", "unsubscribe", "preferences"
 
 
 def record(session: Session, message: Message, kind: str, *, at: datetime, detail: str | None = None) -> bool:
@@ -60,7 +53,7 @@ def record(session: Session, message: Message, kind: str, *, at: datetime, detai
         if customer is not None:
             profiles.set_consent(session, customer, message.channel, False, source=f"{kind}:{message.channel}", at=at)
     if first:
-        session.execute(sa.insert(inbox), [_event(message, kind, at, detail)])
+        ingest.log_later(session, [_event(message, kind, at, detail)])
     session.flush()
     return first
 
@@ -79,44 +72,68 @@ def _event(message: Message, kind: str, at: datetime, detail: str | None) -> dic
         props["url"] = detail
     elif detail:
         props["reason"] = detail[:500]
-    return {
-        "message_id": f"message:{message.id}:{kind}{suffix}",
-        "type": "track",
-        "event": EVENT_NAMES[kind],
-        "customer_id": message.customer_id,
-        "anonymous_id": None,
-        "user_id": None,
-        "timestamp": at,
-        "received_at": at,
-        "source": "messaging",
-        "properties": orjson.dumps(props).decode(),
-        "context": "{}",
-        "processed_at": at,
+    return ingest.internal(
+        f"message:{message.id}:{kind}{suffix}",
+        EVENT_NAMES[kind],
+        message.customer_id,
+        at=at,
+        source="messaging",
+        properties=props,
+    )
+
+
+def record_for(
+    session: Session, message_id: int, kind: str, *, at: datetime, detail: str | None = None
+) -> Message | None:
+    """`record` for the message with this id (from a signed link); None when it no longer exists."""
+    message = session.get(Message, message_id)
+    if message is not None:
+        record(session, message, kind, at=at, detail=detail)
+    return message
+
+
+def record_receipts(session: Session, channel: str, receipts: list[tuple[str, str, datetime, str | None]]) -> int:
+    """A provider's reports (provider id, kind, at, detail) about messages it was given on `channel`;
+    how many named a message sent here (the others are ignored)."""
+    found = {
+        m.provider_id: m
+        for chunk in chunked({r[0] for r in receipts})
+        for m in session.scalars(sa.select(Message).where(Message.channel == channel, Message.provider_id.in_(chunk)))
     }
+    recorded = 0
+    for provider_id, kind, at, detail in receipts:
+        if (message := found.get(provider_id)) is not None:
+            record(session, message, kind, at=at, detail=detail)
+            recorded += 1
+    return recorded
 
 
-# -- signed links ----------------------------------------------------------------------------------
+def message(session: Session, message_id: int) -> Message | None:
+    return session.get(Message, message_id)
 
 
-def _base(ws: Workspace) -> str:
-    return ws.settings.public_url.rstrip("/")
+# -- the in-app inbox, as the customer's app reads it ----------------------------------------------
 
 
-def link(ws: Workspace, message_id: int, url: str) -> str:
-    """A tracked link to `url` (http or https only): the click is recorded, then the customer is sent on."""
-    if urlsplit(url).scheme not in ("http", "https"):
-        return url  # mailto:, tel: and anchors are not tracked
-    return f"{_base(ws)}/t/c/{ws.signer.sign(CLICK, [message_id, url])}"
+def inbox_items(session: Session, customer_id: str, *, now: datetime, unread: bool = False) -> list[dict]:
+    """The customer's unexpired in-app messages, newest first."""
+    return [
+        {
+            "id": i.id,
+            "title": i.title,
+            "body": i.body,
+            "url": i.url,
+            "created_at": i.created_at.isoformat(),
+            "expires_at": i.expires_at.isoformat() if i.expires_at else None,
+            "read": i.read_at is not None,
+        }
+        for i in channels.inbox(session, customer_id, now=now, unread=unread)
+    ]
 
 
-def pixel_url(ws: Workspace, message_id: int) -> str:
-    return f"{_base(ws)}/t/o/{ws.signer.sign(OPEN, [message_id])}.gif"
-
-
-def unsubscribe_url(ws: Workspace, message_id: int) -> str:
-    """RFC 8058 one-click: a POST to it unsubscribes at once; a GET shows a page asking to confirm."""
-    return f"{_base(ws)}/u/{ws.signer.sign(UNSUBSCRIBE, [message_id])}"
-
-
-def preferences_url(ws: Workspace, customer_id: str) -> str:
-    return f"{_base(ws)}/preferences/{ws.signer.sign(PREFERENCES, [customer_id])}"
+def inbox_action(session: Session, customer_id: str, item_id: int, *, clicked: bool, now: datetime) -> None:
+    """An item read (an open of its message) or clicked (a click on its link)."""
+    item = channels.mark(session, customer_id, item_id, clicked=clicked, now=now)
+    record_for(session, item.message_id, "opened", at=now)
+    if clicked:
+        record_for(session, item.message_id, "clicked", at=now, detail=item.url)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 import ibis
@@ -11,15 +12,14 @@ import orjson
 import pandas as pd
 import sqlalchemy as sa
 from pydantic import ValidationError
+from sqlalchemy.orm import Session
 
-from boomerang.bootstrap import Workspace
-from boomerang.core.clock import naive_utc
 from boomerang.core.errors import NotFound, ValidationFailed
 from boomerang.customers.models import ConsentChange
-from boomerang.events.log import EVENT_COLUMNS
-from boomerang.metrics import activity, cohorts, funnel, kpis, lifecycle, rfm, subscriptions, traits  # noqa: F401 - registers
+from boomerang.db import UnitOfWork
+from boomerang.events.log import EVENT_COLUMNS, EventLog
+from boomerang.metrics import activity, cohorts, funnel, kpis, lifecycle, rfm, subscriptions  # noqa: F401 - registers
 from boomerang.metrics.base import REGISTRY, Data, Metric, Query
-from boomerang.metrics.engine import events_table
 
 
 def metric(name: str) -> Metric:
@@ -49,26 +49,30 @@ def parse(m: Metric, params: dict[str, Any]) -> Query:
         ) from None
 
 
-def consent_changes(ws: Workspace) -> pd.DataFrame:
-    with ws.engine.connect() as conn:
-        rows = conn.execute(
-            sa.select(ConsentChange.customer_id, ConsentChange.channel, ConsentChange.granted, ConsentChange.at)
-        ).all()
+def consent_changes(session: Session) -> pd.DataFrame:
+    """Every consent change: customer_id, channel, granted, at."""
+    rows = session.execute(
+        sa.select(ConsentChange.customer_id, ConsentChange.channel, ConsentChange.granted, ConsentChange.at)
+    ).all()
     frame = pd.DataFrame(rows, columns=["customer_id", "channel", "granted", "at"])
     return frame.astype({"customer_id": str, "channel": str, "granted": bool, "at": "datetime64[us]"})
 
 
 @contextmanager
-def data(ws: Workspace, m: Metric) -> Iterator[Data]:
-    with events_table(ws) as events:
-        yield Data(events=events, consents=ibis.memtable(consent_changes(ws)) if m.needs_consents else None)
+def data(uow: UnitOfWork, log: EventLog, m: Metric) -> Iterator[Data]:
+    consents = None
+    if m.needs_consents:
+        with uow.session() as session:
+            consents = ibis.memtable(consent_changes(session))
+    with log.reader() as r:
+        yield Data(events=r.events, consents=consents)
 
 
-def run(ws: Workspace, name: str, params: dict[str, Any]) -> dict[str, Any]:
+def run(uow: UnitOfWork, log: EventLog, name: str, params: dict[str, Any]) -> dict[str, Any]:
     """The metric's JSON answer."""
     m = metric(name)
     query = parse(m, params)
-    with data(ws, m) as d:
+    with data(uow, log, m) as d:
         try:
             result = m.calculate(d, query)
         except ValueError as exc:  # an empty log, say
@@ -76,28 +80,24 @@ def run(ws: Workspace, name: str, params: dict[str, Any]) -> dict[str, Any]:
     return {**result, "query": query.model_dump(mode="json")}
 
 
-def store_traits(ws: Workspace, name: str, params: dict[str, Any]) -> dict[str, Any]:
+def store_traits(uow: UnitOfWork, log: EventLog, name: str, params: dict[str, Any], *, now: datetime) -> dict[str, Any]:
     """Compute and store the metric's per-customer traits (and, for lifecycle, its transition events)."""
     m = metric(name)
     if m.trait is None:
         raise ValidationFailed([{"field": "metric", "reason": f"{name} has no per-customer result to store"}])
     query = parse(m, params)
-    with data(ws, m) as d:
+    with data(uow, log, m) as d:
         frame = m.per_customer(d, query)
         transitions = lifecycle.Lifecycle.events(d, query) if m is REGISTRY["lifecycle"] else None
-    stored = traits.save(ws, m.trait, frame)
-    added = _append_transitions(ws, transitions) if transitions is not None else 0
+    stored = log.save_traits(m.trait, frame)
+    added = _append_transitions(log, transitions, now) if transitions is not None else 0
     return {"trait": m.trait, "customers": stored, "events_added": added}
 
 
-def _append_transitions(ws: Workspace, transitions: pd.DataFrame) -> int:
+def _append_transitions(log: EventLog, transitions: pd.DataFrame, now: datetime) -> int:
     """Log the transitions newer than each customer's last logged one: a run with another window
     (the default one moves with the data) never rewrites what was already announced."""
-    now = naive_utc(ws.clock.now())
-    with ws.log.connect() as conn:
-        logged = conn.execute(
-            "SELECT customer_id, max(timestamp) AS last FROM events WHERE event = ? GROUP BY 1", [lifecycle.EVENT]
-        ).df()
+    logged = log.latest(lifecycle.EVENT)
     if len(logged):
         last = transitions["customer_id"].map(dict(zip(logged["customer_id"], logged["last"])))
         transitions = transitions[last.isna() | (transitions["timestamp"] > last)]
@@ -119,5 +119,4 @@ def _append_transitions(ws: Workspace, transitions: pd.DataFrame) -> int:
             "context": "{}",
         }
     )[EVENT_COLUMNS]
-    with ws.log.connect() as conn:
-        return ws.log.append(conn, frame)
+    return log.append(frame)

@@ -1,69 +1,18 @@
-"""Order writes: record an order with its lines, move its status, refund it."""
+"""Orders: record one with its lines, move its status, refund it, and read them back. Services flush."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
 import sqlalchemy as sa
-from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from sqlalchemy.orm import Session
 
 from boomerang.core.errors import NotFound
-from boomerang.orders.models import ORDER_STATUSES, Order, OrderLine
-
-
-def _text_id(value: Any) -> Any:
-    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
-
-
-TextId = Annotated[str, BeforeValidator(_text_id), Field(min_length=1, max_length=128)]
-
-
-class LineIn(BaseModel):
-    """An order line; Segment's product objects fit (product_id or sku, price, quantity)."""
-
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
-
-    sku: TextId | None = Field(default=None, validation_alias=AliasChoices("sku", "product_id"))
-    name: str | None = None
-    category: str | None = None
-    brand: str | None = None
-    price: float = 0.0
-    quantity: float = 1.0
-    url: str | None = None
-    image_url: str | None = None
-
-
-class OrderIn(BaseModel):
-    """An order as the API and the Order Completed event carry it."""
-
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
-
-    order_id: TextId = Field(validation_alias=AliasChoices("order_id", "id"))
-    total: float | None = None
-    revenue: float | None = None
-    subtotal: float | None = None
-    discount: float | None = None
-    shipping: float | None = None
-    tax: float | None = None
-    currency: str | None = Field(default=None, min_length=3, max_length=3)
-    coupon: str | None = None
-    status: str | None = None
-    products: list[LineIn] = Field(default_factory=list, validation_alias=AliasChoices("products", "lines"))
-
-    @model_validator(mode="after")
-    def _known_status(self):
-        if self.status is not None and self.status not in ORDER_STATUSES:
-            raise ValueError(f"status must be one of {', '.join(ORDER_STATUSES)}")
-        return self
-
-    def amount(self) -> float:
-        if self.total is not None:
-            return self.total
-        if self.revenue is not None:
-            return self.revenue
-        return round(sum(line.price * line.quantity for line in self.products), 4)
+from boomerang.customers.merge import move_rows
+from boomerang.db import chunked
+from boomerang.orders.models import Order, OrderLine
+from boomerang.orders.schemas import OrderIn
 
 
 def record_order(
@@ -157,3 +106,49 @@ def refund(
         row.status = "returned" if row.refunded_total >= row.total else "partially_refunded"
         row.updated_at = now
     return row
+
+
+def follow_merge(session: Session, from_id: str, into_id: str, now: datetime) -> None:
+    """The merged profile's orders are the surviving profile's."""
+    move_rows(session, Order.customer_id, from_id, into_id)
+
+
+def as_dict(session: Session, order_id: str) -> dict[str, Any]:
+    """The order with its lines; NotFound for an unknown id."""
+    order = session.get(Order, order_id)
+    if order is None:
+        raise NotFound(f"unknown order '{order_id}'", field="order_id")
+    lines = session.scalars(sa.select(OrderLine).where(OrderLine.order_id == order_id).order_by(OrderLine.line_no))
+    data = {c.key: getattr(order, c.key) for c in Order.__table__.columns}
+    data["lines"] = [{c.key: getattr(line, c.key) for c in OrderLine.__table__.columns} for line in lines]
+    return data
+
+
+def listing(session: Session, *, customer_id: str | None = None, limit: int = 50, offset: int = 0) -> list[str]:
+    """Order ids, newest first (of one customer, if given)."""
+    query = sa.select(Order.id)
+    if customer_id:
+        query = query.where(Order.customer_id == customer_id)
+    return list(session.scalars(query.order_by(Order.placed_at.desc(), Order.id).limit(limit).offset(offset)))
+
+
+def of_customer(
+    session: Session, customer_id: str, *, limit: int
+) -> tuple[list[Order], dict[str, list[OrderLine]], int]:
+    """A customer's latest orders with their lines, and how many orders they have."""
+    count = session.scalar(sa.select(sa.func.count()).where(Order.customer_id == customer_id))
+    orders = list(
+        session.scalars(
+            sa.select(Order)
+            .where(Order.customer_id == customer_id)
+            .order_by(Order.placed_at.desc(), Order.id)
+            .limit(limit)
+        )
+    )
+    lines: dict[str, list[OrderLine]] = {o.id: [] for o in orders}
+    for chunk in chunked(lines):
+        for line in session.scalars(
+            sa.select(OrderLine).where(OrderLine.order_id.in_(chunk)).order_by(OrderLine.order_id, OrderLine.line_no)
+        ):
+            lines[line.order_id].append(line)
+    return orders, lines, int(count)

@@ -10,11 +10,11 @@ from typing import Any, Literal
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from boomerang.bootstrap import Workspace
 from boomerang.core.errors import ValidationFailed
 from boomerang.core.vocab import CHANNELS
-from boomerang.metrics import rfm, source, traits
-from boomerang.metrics.engine import events_table
+from boomerang.db import UnitOfWork
+from boomerang.events.log import EventLog
+from boomerang.metrics import rfm, source
 from boomerang.metrics.service import consent_changes
 from boomerang.predictions import churn, clv, summary
 
@@ -75,11 +75,12 @@ def _after(day: date) -> datetime:
 
 
 def history(
-    ws: Workspace, until: date | None, *, field: str = "until", features_back: int | None = None
+    uow: UnitOfWork, log: EventLog, until: date | None, *, field: str = "until", features_back: int | None = None
 ) -> tuple[History, date]:
     """The purchase history and `until` filled in and checked; with `features_back`, also the order lines,
     consents and RFM scores that the classifier's features need at `until` and that many days before it."""
-    with events_table(ws) as events:
+    with log.reader() as r:
+        events = r.events
         purchases = source.purchases(events).execute()
         if purchases.empty:
             raise ValidationFailed([{"field": field, "reason": "the event log holds no purchase yet"}])
@@ -93,19 +94,18 @@ def history(
             days = (until, churn.shifted(until, features_back))
             scores = {day: rfm.scores(events, _after(day)).execute().set_index("customer_id") for day in days}
     purchases = purchases.astype({"customer_id": str})
-    consents = (
-        consent_changes(ws)
-        if features_back is not None
-        else pd.DataFrame(columns=["customer_id", "channel", "granted", "at"])
-    )
+    consents = pd.DataFrame(columns=["customer_id", "channel", "granted", "at"])
+    if features_back is not None:
+        with uow.session() as session:
+            consents = consent_changes(session)
     return History(purchases, summary.transactions(purchases), lines, consents, scores), until
 
 
-def fit(ws: Workspace, **params: Any) -> dict[str, Any]:
+def fit(uow: UnitOfWork, log: EventLog, **params: Any) -> dict[str, Any]:
     """Fit BG/NBD and Gamma-Gamma on the calibration period; their parameters and diagnostics as JSON."""
     opts = options(**params)
     started = time.perf_counter()
-    data, until = history(ws, opts.until)
+    data, until = history(uow, log, opts.until)
     models = clv.fit(data.daily, until, opts.unit)
     return {**clv.describe(models), "seconds": round(time.perf_counter() - started, 3)}
 
@@ -153,11 +153,11 @@ def _classifier(data: History, until: date, horizon_days: int, unit: str, now: p
     return churn.buy_probability(model, now), None
 
 
-def predict(ws: Workspace, **params: Any) -> tuple[dict[str, Any], pd.DataFrame]:
+def predict(uow: UnitOfWork, log: EventLog, **params: Any) -> tuple[dict[str, Any], pd.DataFrame]:
     """The fit's JSON and one row of predictions per customer who bought up to `until`."""
     opts = options(**params)
     started = time.perf_counter()
-    data, until = history(ws, opts.until, features_back=opts.horizon_days if opts.churn else None)
+    data, until = history(uow, log, opts.until, features_back=opts.horizon_days if opts.churn else None)
     models = clv.fit(data.daily, until, opts.unit)
     frame = clv.predict(models, opts.horizon_days)
     info = clv.describe(models)
@@ -174,17 +174,17 @@ def predict(ws: Workspace, **params: Any) -> tuple[dict[str, Any], pd.DataFrame]
     return info, frame
 
 
-def store(ws: Workspace, frame: pd.DataFrame) -> int:
+def store(log: EventLog, frame: pd.DataFrame) -> int:
     """Replace the stored `predictions` traits with `frame`."""
-    return traits.save(ws, TRAIT, frame)
+    return log.save_traits(TRAIT, frame)
 
 
-def evaluate(ws: Workspace, **params: Any) -> dict[str, Any]:
+def evaluate(uow: UnitOfWork, log: EventLog, **params: Any) -> dict[str, Any]:
     """ROC AUCs for 'buys in the `horizon_weeks` after `cutoff`': the classifier, BG/NBD's expected purchases, recency."""
     opts = _parse(Evaluation, params)
     started = time.perf_counter()
     days = opts.horizon_weeks * 7
-    data, cut = history(ws, opts.cutoff, field="cutoff", features_back=days)
+    data, cut = history(uow, log, opts.cutoff, field="cutoff", features_back=days)
     last = data.purchases["ts"].max().date()
     if cut + timedelta(days=days) > last:
         reason = f"{cut} + {days} days runs past the last purchase ({last}): nothing to check against"

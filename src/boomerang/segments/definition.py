@@ -23,6 +23,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from boomerang.core.errors import ValidationFailed
 from boomerang.core.vocab import CHANNELS, PROFILE_FIELDS, SEEN_FIELDS
 
+ENTERED, EXITED = "Segment Entered", "Segment Exited"  # the events membership changes write
+
 # Profile fields a rule can test, by type; `attributes.<key>` reaches the free-form attributes.
 RULE_FIELDS: dict[str, str] = {**PROFILE_FIELDS, **SEEN_FIELDS}
 # Computed traits: the table they come from and their type.

@@ -13,51 +13,52 @@ import time
 from datetime import datetime
 from typing import Any
 
-import orjson
-import pandas as pd
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
-from boomerang.bootstrap import Workspace
-from boomerang.core.clock import naive_utc
 from boomerang.core.errors import ValidationFailed
-from boomerang.events.models import inbox
-from boomerang.segments import profiles
-from boomerang.segments.definition import PROFILE, Definition
+from boomerang.customers.models import Customer
+from boomerang.db import UnitOfWork
+from boomerang.events import ingest
+from boomerang.events.schemas import Logged
+from boomerang.segments.definition import ENTERED, EXITED, PROFILE, Definition
+from boomerang.segments.evaluate import Evaluator
 from boomerang.segments.models import Segment, SegmentMember, SegmentSize
-from boomerang.segments.service import compiler, describe
+from boomerang.segments.service import describe, get
 
 log = logging.getLogger("boomerang.segments")
-ENTERED, EXITED = "Segment Entered", "Segment Exited"
 LIVE_LIMIT = 5000  # customers touched by one flush beyond which segments are recomputed whole
 
 
-def refresh(ws: Workspace, names: list[str] | None = None, *, only_expiring: bool = False) -> list[dict[str, Any]]:
+def refresh(
+    evaluator: Evaluator, names: list[str] | None = None, *, only_expiring: bool = False
+) -> list[dict[str, Any]]:
     """Recompute every segment (or the named ones, or those whose membership changes with time) and
     record who entered and who left; returns per segment its size, entries, exits and seconds."""
-    with ws.uow.session() as session:
+    with evaluator.uow.session() as session:
         query = sa.select(Segment).order_by(Segment.name)
         if names:
             query = query.where(Segment.name.in_(names))
-        segments = list(session.scalars(query))
-        missing = set(names or []) - {s.name for s in segments}
+        found = list(session.scalars(query))
+        missing = set(names or []) - {s.name for s in found}
         if missing:
             raise ValidationFailed([{"field": "segment", "reason": f"no segment named {sorted(missing)[0]!r}"}])
         if only_expiring:
-            segments = [s for s in segments if s.expires]
+            found = [s for s in found if s.expires]
         session.expunge_all()
     out = []
-    profiles.sync(ws)
-    for segment in segments:
+    evaluator.sync()
+    for segment in found:
         started = time.perf_counter()
-        now = naive_utc(ws.clock.now())
-        with compiler(ws, sync=False) as c:  # a connection per segment: a flush waits for one query at most
+        now = evaluator.now()
+        with evaluator.compiler(sync=False) as c:  # a connection per segment: a flush waits for one query at most
             try:
                 ids = set(c.members(_tree(segment)).execute()["customer_id"])
             except ValueError as exc:  # a trait not computed yet, say: the others still refresh
                 log.warning("segment %s not refreshed: %s", segment.name, exc)
                 out.append({"name": segment.name, "error": str(exc)})
                 continue
-        entered, exited = _apply(ws, segment, ids, scope=None, at=now)
+        entered, exited = _apply(evaluator.uow, segment, ids, scope=None, at=now)
         out.append(
             {
                 "name": segment.name,
@@ -71,22 +72,20 @@ def refresh(ws: Workspace, names: list[str] | None = None, *, only_expiring: boo
     return out
 
 
-def touched_by(frames: list[pd.DataFrame]) -> dict[str, set[str]]:
-    """customer_id -> the events they did in rows just moved into the log (identify calls as "profile")."""
+def touched_by(events: list[Logged]) -> dict[str, set[str]]:
+    """customer_id -> the events they did among those just moved into the log (identify calls as "profile")."""
     touched: dict[str, set[str]] = {}
-    for frame in frames:
-        names = frame["event"].where(frame["type"] != "identify", PROFILE)
-        for customer_id, name in zip(frame["customer_id"], names):
-            touched.setdefault(customer_id, set()).add(name)
+    for e in events:
+        touched.setdefault(e.customer_id, set()).add(PROFILE if e.type == "identify" else e.event)
     return touched
 
 
-def update_customers(ws: Workspace, touched: dict[str, set[str]]) -> list[dict[str, Any]]:
+def update_customers(evaluator: Evaluator, touched: dict[str, set[str]]) -> list[dict[str, Any]]:
     """Re-evaluate, for the customers in `touched` only, the segments whose rules mention what they did
     (customer_id -> event names, with "profile" for identify calls and consents)."""
     if not touched:
         return []
-    with ws.uow.session() as session:
+    with evaluator.uow.session() as session:
         segments = list(session.scalars(sa.select(Segment)))
         session.expunge_all()
     done_events = set().union(*touched.values())
@@ -94,11 +93,11 @@ def update_customers(ws: Workspace, touched: dict[str, set[str]]) -> list[dict[s
     if not relevant:
         return []
     if len(touched) > LIVE_LIMIT:  # a bulk load: recomputing the segments whole is cheaper than by customer
-        return [r for r in refresh(ws, [s.name for s in relevant]) if r.get("entered") or r.get("exited")]
-    profiles.sync(ws, list(touched))
-    now = naive_utc(ws.clock.now())
+        return [r for r in refresh(evaluator, [s.name for s in relevant]) if r.get("entered") or r.get("exited")]
+    evaluator.sync(list(touched))
+    now = evaluator.now()
     found: list[tuple[Segment, list[str], set[str]]] = []
-    with compiler(ws, sync=False) as everyone:
+    with evaluator.compiler(sync=False) as everyone:
         for segment in relevant:
             who = sorted(c for c, events in touched.items() if set(segment.triggers) & events)
             try:
@@ -107,7 +106,7 @@ def update_customers(ws: Workspace, touched: dict[str, set[str]]) -> list[dict[s
                 log.warning("segment %s not updated: %s", segment.name, exc)
     out = []
     for segment, who, ids in found:
-        entered, exited = _apply(ws, segment, ids, scope=set(who), at=now)
+        entered, exited = _apply(evaluator.uow, segment, ids, scope=set(who), at=now)
         if entered or exited:
             out.append({"name": segment.name, "entered": entered, "exited": exited})
     return out
@@ -117,9 +116,11 @@ def _tree(segment: Segment):
     return Definition(name=segment.name, rule=segment.definition).tree
 
 
-def _apply(ws: Workspace, segment: Segment, ids: set[str], *, scope: set[str] | None, at: datetime) -> tuple[int, int]:
+def _apply(
+    uow: UnitOfWork, segment: Segment, ids: set[str], *, scope: set[str] | None, at: datetime
+) -> tuple[int, int]:
     """Write the difference between `ids` and the stored members (of `scope`, or all)."""
-    with ws.uow.session() as session:
+    with uow.session() as session:
         query = sa.select(SegmentMember.customer_id).where(SegmentMember.segment_id == segment.id)
         if scope is not None:
             query = query.where(SegmentMember.customer_id.in_(scope))
@@ -139,8 +140,7 @@ def _apply(ws: Workspace, segment: Segment, ids: set[str], *, scope: set[str] | 
                 [{"cid": c} for c in exited],
             )
         events = [_event(segment, c, ENTERED, at) for c in entered] + [_event(segment, c, EXITED, at) for c in exited]
-        if events:
-            conn.execute(sa.insert(inbox), events)
+        ingest.log_later(session, events)
         db_segment = session.get(Segment, segment.id)
         if scope is None:
             db_segment.size = len(ids)
@@ -155,29 +155,34 @@ def _apply(ws: Workspace, segment: Segment, ids: set[str], *, scope: set[str] | 
 
 def _event(segment: Segment, customer_id: str, name: str, at: datetime) -> dict[str, Any]:
     kind = "entered" if name == ENTERED else "exited"
-    return {
-        "message_id": f"segment:{segment.id}:{customer_id}:{kind}:{at.isoformat()}",
-        "type": "track",
-        "event": name,
-        "customer_id": customer_id,
-        "anonymous_id": None,
-        "user_id": None,
-        "timestamp": at,
-        "received_at": at,
-        "source": "segments",
-        "properties": orjson.dumps({"segment": segment.name, "version": segment.version}).decode(),
-        "context": "{}",
-        "processed_at": at,
-    }
+    return ingest.internal(
+        f"segment:{segment.id}:{customer_id}:{kind}:{at.isoformat()}",
+        name,
+        customer_id,
+        at=at,
+        source="segments",
+        properties={"segment": segment.name, "version": segment.version},
+    )
 
 
-def current(ws: Workspace, name: str) -> dict[str, Any]:
+def current(session: Session, name: str) -> dict[str, Any]:
     """The stored segment with its member count as materialised."""
-    from boomerang.segments.service import get
+    segment = get(session, name)
+    count = session.scalar(
+        sa.select(sa.func.count()).select_from(SegmentMember).where(SegmentMember.segment_id == segment.id)
+    )
+    return {**describe(segment), "members": int(count)}
 
-    with ws.uow.session() as session:
-        segment = get(session, name)
-        count = session.scalar(
-            sa.select(sa.func.count()).select_from(SegmentMember).where(SegmentMember.segment_id == segment.id)
-        )
-        return {**describe(segment), "members": int(count)}
+
+def latest_members(session: Session, name: str, *, limit: int) -> list[tuple[str, str | None, str | None, datetime]]:
+    """(customer id, email, external id, entered_at) of the members who entered last."""
+    return list(
+        session.execute(
+            sa.select(Customer.id, Customer.email, Customer.external_id, SegmentMember.entered_at)
+            .join(Segment, Segment.id == SegmentMember.segment_id)
+            .join(Customer, Customer.id == SegmentMember.customer_id)
+            .where(Segment.name == name)
+            .order_by(SegmentMember.entered_at.desc(), Customer.id)
+            .limit(limit)
+        ).all()
+    )

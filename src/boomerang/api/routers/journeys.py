@@ -9,8 +9,7 @@ from fastapi import APIRouter, Body, Query
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from boomerang.api.deps import WorkspaceDep
-from boomerang.core.clock import naive_utc
+from boomerang.api.deps import SessionDep, WorkspaceDep
 from boomerang.journeys import library, runtime, service
 from boomerang.journeys.definition import parse_journey
 from boomerang.journeys.simulate import simulate
@@ -30,14 +29,14 @@ class Decision(BaseModel):
 
 
 @router.get("")
-async def index(ws: WorkspaceDep) -> dict:
-    return {"items": await run_in_threadpool(service.list_journeys, ws)}
+def index(session: SessionDep) -> dict:
+    return {"items": service.list_journeys(session)}
 
 
 @router.post("", status_code=201)
-async def save(ws: WorkspaceDep, definition: dict[str, Any] = Body(...)) -> dict:
+def save(ws: WorkspaceDep, session: SessionDep, definition: dict[str, Any] = Body(...)) -> dict:
     """Create a journey (a draft), or a new version when its definition changed."""
-    return await run_in_threadpool(service.save, ws, definition)
+    return service.save(session, definition, now=ws.now())
 
 
 @router.post("/validate")
@@ -47,34 +46,27 @@ async def validate(definition: dict[str, Any] = Body(...)) -> dict:
 
 
 @router.post("/library")
-async def install(ws: WorkspaceDep) -> dict:
+def install(ws: WorkspaceDep, session: SessionDep) -> dict:
     """Save the ready-made journeys as drafts."""
-    return {"items": await run_in_threadpool(library.install, ws)}
+    return {"items": library.install(session, now=ws.now())}
 
 
 @router.get("/approvals")
-async def approvals(ws: WorkspaceDep) -> dict:
-    return {"items": await run_in_threadpool(service.pending_approvals, ws)}
+def approvals(session: SessionDep) -> dict:
+    return {"items": service.pending_approvals(session)}
 
 
 @router.post("/approvals/{key}")
-async def decide(key: str, decision: Decision, ws: WorkspaceDep) -> dict:
+def decide(key: str, decision: Decision, ws: WorkspaceDep, session: SessionDep) -> dict:
     """Approve (optionally with another template) or reject a step waiting for a person."""
-    return await run_in_threadpool(
-        lambda: runtime.decide(
-            ws,
-            key,
-            approved=decision.approved,
-            by=decision.by,
-            template=decision.template,
-            now=naive_utc(ws.clock.now()),
-        )
+    return runtime.decide(
+        session, key, approved=decision.approved, by=decision.by, template=decision.template, now=ws.now()
     )
 
 
 @router.get("/{name}")
-async def stats(name: str, ws: WorkspaceDep) -> dict:
-    return await run_in_threadpool(service.stats, ws, name)
+def stats(name: str, session: SessionDep) -> dict:
+    return service.stats(session, name)
 
 
 @router.get("/{name}/simulation")
@@ -87,20 +79,22 @@ async def simulation(
 ) -> dict:
     """Replay history through the journey, writing nothing: entries, messages per week, guards that fire."""
     step = timedelta(hours=step_hours) if step_hours else None
-    return await run_in_threadpool(lambda: simulate(ws, name, date_from=date_from, date_to=date_to, step=step))
+    return await run_in_threadpool(
+        lambda: simulate(ws.segments, ws.settings.guards, name, date_from=date_from, date_to=date_to, step=step)
+    )
 
 
 @router.post("/{name}/activate")
-async def activate(name: str, ws: WorkspaceDep) -> dict:
-    return await run_in_threadpool(service.set_status, ws, name, "active")
+def activate(name: str, ws: WorkspaceDep, session: SessionDep) -> dict:
+    return service.set_status(session, name, "active", now=ws.now())
 
 
 @router.post("/{name}/pause")
-async def pause(name: str, ws: WorkspaceDep) -> dict:
-    return await run_in_threadpool(service.set_status, ws, name, "paused")
+def pause(name: str, ws: WorkspaceDep, session: SessionDep) -> dict:
+    return service.set_status(session, name, "paused", now=ws.now())
 
 
 @router.post("/{name}/enter")
-async def enter(name: str, entry: Entry, ws: WorkspaceDep) -> dict:
+def enter(name: str, entry: Entry, ws: WorkspaceDep, session: SessionDep) -> dict:
     """The manual or API trigger."""
-    return await run_in_threadpool(lambda: service.enter_manually(ws, name, entry.customer_id, key=entry.key))
+    return runtime.enter_manually(session, name, entry.customer_id, key=entry.key, now=ws.now())

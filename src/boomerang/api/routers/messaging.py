@@ -11,18 +11,10 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from boomerang.api.deps import SessionDep, WorkspaceDep
-from boomerang.api.routers.links import inbox_token
-from boomerang.channels import config as channel_config
 from boomerang.core.clock import naive_utc
 from boomerang.messaging import campaigns, delivery, preferences, service
 
 router = APIRouter(tags=["messaging"])
-
-
-class ChannelSettings(BaseModel):
-    provider: str
-    config: dict[str, Any] = {}
-    enabled: bool = True
 
 
 class TestSend(BaseModel):
@@ -57,18 +49,23 @@ def list_templates(session: SessionDep) -> dict:
 
 @router.post("/templates", status_code=201)
 def save_template(ws: WorkspaceDep, session: SessionDep, definition: dict[str, Any] = Body(...)) -> dict:
-    return service.as_dict(service.save(session, definition, now=naive_utc(ws.clock.now())))
+    return service.as_dict(service.save(session, definition, now=ws.now()))
 
 
 @router.post("/templates/library")
 def install_templates(ws: WorkspaceDep, session: SessionDep, replace: bool = False) -> dict:
-    return {"items": service.install(session, now=naive_utc(ws.clock.now()), replace=replace)}
+    return {"items": service.install(session, now=ws.now(), replace=replace)}
 
 
 @router.post("/templates/preview")
-async def preview(ws: WorkspaceDep, body: Preview) -> dict:
-    return await run_in_threadpool(
-        delivery.preview, ws, body.template, customer_id=body.customer_id, channels=body.channels
+def preview(ws: WorkspaceDep, session: SessionDep, body: Preview) -> dict:
+    return delivery.preview(
+        session,
+        ws.settings.messaging,
+        body.template,
+        customer_id=body.customer_id,
+        channels=body.channels,
+        now=ws.now(),
     )
 
 
@@ -83,38 +80,21 @@ def delete_template(name: str, session: SessionDep) -> dict:
     return {"deleted": name}
 
 
-# -- channels and sending -------------------------------------------------------------------------
-
-
-@router.get("/channels")
-def list_channels(ws: WorkspaceDep, session: SessionDep) -> dict:
-    return {"items": [channel_config.describe(ws, session, c) for c in channel_config.PROVIDERS]}
-
-
-@router.get("/channels/{channel}")
-def get_channel(channel: str, ws: WorkspaceDep, session: SessionDep) -> dict:
-    return channel_config.describe(ws, session, channel)
-
-
-@router.put("/channels/{channel}")
-def set_channel(channel: str, body: ChannelSettings, ws: WorkspaceDep, session: SessionDep) -> dict:
-    """Choose a channel's provider and settings; secrets are stored encrypted and answered masked."""
-    channel_config.save(
-        ws, session, channel, body.provider, body.config, enabled=body.enabled, now=naive_utc(ws.clock.now())
-    )
-    return channel_config.describe(ws, session, channel)
+# -- sending --------------------------------------------------------------------------------------
 
 
 @router.post("/send/test")
 async def send_test(ws: WorkspaceDep, body: TestSend) -> dict:
     return await run_in_threadpool(
-        delivery.send_test, ws, channel=body.channel, customer_id=body.customer_id, template=body.template
+        lambda: delivery.send_test(
+            ws.dispatcher, channel=body.channel, customer_id=body.customer_id, template=body.template, now=ws.now()
+        )
     )
 
 
 @router.get("/messages")
 def messages(
-    ws: WorkspaceDep,
+    session: SessionDep,
     status: str | None = None,
     channel: str | None = None,
     source: str | None = None,
@@ -126,7 +106,7 @@ def messages(
 ) -> dict:
     """The delivery log, newest first."""
     return delivery.log(
-        ws,
+        session,
         status=status,
         channel=channel,
         source=source,
@@ -151,7 +131,7 @@ def set_preferences(customer_id: str, body: PreferenceChange, ws: WorkspaceDep, 
     return preferences.update(
         session,
         customer_id,
-        now=naive_utc(ws.clock.now()),
+        now=ws.now(),
         source="api",
         channels=body.channels,
         topics=body.topics,
@@ -163,41 +143,37 @@ def set_preferences(customer_id: str, body: PreferenceChange, ws: WorkspaceDep, 
 def get_inbox_token(customer_id: str, ws: WorkspaceDep, session: SessionDep) -> dict:
     """The token a customer's app uses to read their in-app inbox at /v1/inbox/{token}."""
     preferences.get(session, customer_id)  # 404 for an unknown customer
-    return {
-        "customer_id": customer_id,
-        "token": inbox_token(ws, customer_id),
-        "url": f"{ws.settings.public_url.rstrip('/')}/v1/inbox/{inbox_token(ws, customer_id)}",
-    }
+    return {"customer_id": customer_id, "token": ws.links.inbox_token(customer_id), "url": ws.links.inbox(customer_id)}
 
 
 # -- campaigns ------------------------------------------------------------------------------------
 
 
 @router.get("/campaigns")
-def list_campaigns(ws: WorkspaceDep) -> dict:
-    return {"items": campaigns.listing(ws)}
+def list_campaigns(session: SessionDep) -> dict:
+    return {"items": campaigns.listing(session)}
 
 
 @router.post("/campaigns", status_code=201)
-def save_campaign(ws: WorkspaceDep, definition: dict[str, Any] = Body(...)) -> dict:
-    return campaigns.save(ws, definition)
+def save_campaign(ws: WorkspaceDep, session: SessionDep, definition: dict[str, Any] = Body(...)) -> dict:
+    return campaigns.save(session, definition, now=ws.now())
 
 
 @router.get("/campaigns/{name}")
-def get_campaign(name: str, ws: WorkspaceDep) -> dict:
-    return campaigns.get(ws, name)
+def get_campaign(name: str, session: SessionDep) -> dict:
+    return campaigns.get(session, name)
 
 
 @router.post("/campaigns/{name}/schedule")
-def schedule_campaign(name: str, ws: WorkspaceDep, body: Schedule | None = None) -> dict:
-    return campaigns.schedule(ws, name, at=body.at if body else None)
+def schedule_campaign(name: str, ws: WorkspaceDep, session: SessionDep, body: Schedule | None = None) -> dict:
+    return campaigns.schedule(session, name, at=body.at if body else None, now=ws.now())
 
 
 @router.post("/campaigns/{name}/cancel")
-def cancel_campaign(name: str, ws: WorkspaceDep) -> dict:
-    return campaigns.cancel(ws, name)
+def cancel_campaign(name: str, ws: WorkspaceDep, session: SessionDep) -> dict:
+    return campaigns.cancel(session, name, now=ws.now())
 
 
 @router.get("/campaigns/{name}/stats")
-def campaign_stats(name: str, ws: WorkspaceDep) -> dict:
-    return campaigns.stats(ws, name)
+def campaign_stats(name: str, session: SessionDep) -> dict:
+    return campaigns.stats(session, name)

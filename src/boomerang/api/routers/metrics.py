@@ -50,7 +50,7 @@ async def calculate(
 ) -> dict:
     """One metric over the period (`value`, `details`) and per interval (`series`)."""
     params = _for(name, _params(date_from, date_to, interval, window_days, steps, category, window_hours))
-    return await run_in_threadpool(service.run, ws, name, params)
+    return await run_in_threadpool(service.run, ws.uow, ws.log, name, params)
 
 
 @router.post("/{name}/traits")
@@ -62,4 +62,4 @@ async def store(
 ) -> dict:
     """Compute and store each customer's result (rfm, lifecycle); lifecycle also logs its transitions."""
     params = _for(name, {"date_to": date_to, "window_days": window_days})
-    return await run_in_threadpool(service.store_traits, ws, name, params)
+    return await run_in_threadpool(lambda: service.store_traits(ws.uow, ws.log, name, params, now=ws.now()))

@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Literal
-
-import sqlalchemy as sa
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from boomerang.api.deps import SessionDep, WorkspaceDep
-from boomerang.core.clock import naive_utc
 from boomerang.core.errors import NotFound
-from boomerang.customers.identity import canonical
-from boomerang.customers.models import Identity
+from boomerang.customers import service as customers
+from boomerang.customers.merge import canonical
 from boomerang.events.ingest import record
-from boomerang.orders.models import Order, OrderLine
-from boomerang.orders.service import LineIn
+from boomerang.orders import service
+from boomerang.orders.schemas import OrderBody, RefundBody, StatusBody
 
 router = APIRouter(prefix="/orders", tags=["orders"])
 STATUS_EVENTS = {
@@ -28,54 +22,6 @@ STATUS_EVENTS = {
 }
 
 
-class OrderBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    id: str = Field(min_length=1, max_length=128)
-    external_id: str | None = Field(default=None, description="the customer's id in the shop")
-    anonymous_id: str | None = None
-    placed_at: datetime | None = None
-    currency: str | None = Field(default=None, min_length=3, max_length=3)
-    total: float | None = None
-    subtotal: float | None = None
-    discount: float | None = None
-    shipping: float | None = None
-    tax: float | None = None
-    coupon: str | None = None
-    lines: list[LineIn] = Field(default_factory=list)
-
-    @model_validator(mode="after")
-    def _someone(self):
-        if not self.external_id and not self.anonymous_id:
-            raise ValueError("external_id or anonymous_id is required")
-        return self
-
-
-class StatusBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    status: Literal["placed", "paid", "shipped", "delivered", "cancelled"]
-
-
-class RefundBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    amount: float | None = Field(default=None, gt=0, description="omitted: refund what is left")
-    refund_id: str | None = Field(default=None, max_length=128, description="the same id twice refunds once")
-
-
-def _order(session, order_id: str) -> dict:
-    order = session.get(Order, order_id)
-    if order is None:
-        raise NotFound(f"unknown order '{order_id}'", field="order_id")
-    lines = session.scalars(
-        sa.select(OrderLine).where(OrderLine.order_id == order_id).order_by(OrderLine.line_no)
-    ).all()
-    data = {c.key: getattr(order, c.key) for c in Order.__table__.columns}
-    data["lines"] = [{c.key: getattr(line, c.key) for c in OrderLine.__table__.columns} for line in lines]
-    return data
-
-
 @router.get("")
 def list_orders(
     session: SessionDep,
@@ -83,17 +29,16 @@ def list_orders(
     limit: int = Query(50, ge=1, le=1000),
     offset: int = Query(0, ge=0),
 ) -> dict:
-    query = sa.select(Order.id)
     if customer_id:
         customer = canonical(session, customer_id)
-        query = query.where(Order.customer_id == (customer.id if customer else customer_id))
-    ids = session.scalars(query.order_by(Order.placed_at.desc(), Order.id).limit(limit).offset(offset)).all()
-    return {"items": [_order(session, i) for i in ids], "limit": limit, "offset": offset}
+        customer_id = customer.id if customer else customer_id
+    ids = service.listing(session, customer_id=customer_id, limit=limit, offset=offset)
+    return {"items": [service.as_dict(session, i) for i in ids], "limit": limit, "offset": offset}
 
 
 @router.get("/{order_id}")
 def get_order(order_id: str, session: SessionDep) -> dict:
-    return _order(session, order_id)
+    return service.as_dict(session, order_id)
 
 
 @router.post("")
@@ -109,15 +54,16 @@ def create_order(body: OrderBody, ws: WorkspaceDep, session: SessionDep) -> dict
         "properties": props,
         "timestamp": body.placed_at.isoformat() if body.placed_at else None,
     }
-    record(session, [message], now=naive_utc(ws.clock.now()), limits=ws.settings.ingest, source="api")
-    return _order(session, body.id)
+    record(session, [message], now=ws.now(), limits=ws.settings.ingest, source="api")
+    return service.as_dict(session, body.id)
 
 
 def _order_event(session, ws, order_id: str, event: str, props: dict, message_id: str | None = None) -> dict:
-    order = session.get(Order, order_id)
-    if order is None or order.customer_id is None:
+    """A change of a known order, recorded as the event a shop would send for it."""
+    order = service.as_dict(session, order_id)
+    if order["customer_id"] is None:
         raise NotFound(f"unknown order '{order_id}'", field="order_id")
-    customer = canonical(session, order.customer_id)
+    customer = customers.live(session, order["customer_id"])
     message = {
         "type": "track",
         "event": event,
@@ -126,17 +72,9 @@ def _order_event(session, ws, order_id: str, event: str, props: dict, message_id
         "messageId": message_id,
     }
     if customer.external_id is None:
-        message["anonymousId"] = next(iter(_anonymous_ids(session, customer.id)), None)
-    record(session, [message], now=naive_utc(ws.clock.now()), limits=ws.settings.ingest, source="api")
-    return _order(session, order_id)
-
-
-def _anonymous_ids(session, customer_id: str) -> list[str]:
-    return list(
-        session.scalars(
-            sa.select(Identity.value).where(Identity.customer_id == customer_id, Identity.kind == "anonymous")
-        )
-    )
+        message["anonymousId"] = next(iter(customers.anonymous_ids(session, customer.id)), None)
+    record(session, [message], now=ws.now(), limits=ws.settings.ingest, source="api")
+    return service.as_dict(session, order_id)
 
 
 @router.post("/{order_id}/status")

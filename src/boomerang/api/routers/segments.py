@@ -8,8 +8,9 @@ from typing import Any
 from fastapi import APIRouter, Body, Query
 from starlette.concurrency import run_in_threadpool
 
-from boomerang.api.deps import WorkspaceDep
-from boomerang.segments import library, matrix, membership, service
+from boomerang.api.deps import SessionDep, WorkspaceDep
+from boomerang.journeys.matrix import matrix as segment_matrix_of
+from boomerang.segments import library, membership, service
 
 router = APIRouter(prefix="/segments", tags=["segments"])
 Definition = Body(
@@ -31,20 +32,20 @@ Definition = Body(
 
 
 @router.get("")
-async def index(ws: WorkspaceDep) -> dict:
-    return {"items": await run_in_threadpool(service.list_segments, ws)}
+def index(session: SessionDep) -> dict:
+    return {"items": service.list_segments(session)}
 
 
 @router.post("", status_code=201)
-async def save(ws: WorkspaceDep, definition: dict[str, Any] = Definition) -> dict:
+def save(ws: WorkspaceDep, session: SessionDep, definition: dict[str, Any] = Definition) -> dict:
     """Create a segment, or a new version of it when its definition changed."""
-    return await run_in_threadpool(service.save, ws, definition)
+    return service.save(session, definition, now=ws.now())
 
 
 @router.post("/library")
-async def install(ws: WorkspaceDep) -> dict:
+def install(ws: WorkspaceDep, session: SessionDep) -> dict:
     """Save the ready-made segments."""
-    return {"items": await run_in_threadpool(library.install, ws)}
+    return {"items": library.install(session, now=ws.now())}
 
 
 @router.post("/preview")
@@ -55,30 +56,30 @@ async def preview_definition(
     sample: int = Query(10, ge=0, le=1000),
 ) -> dict:
     """Size and a sample of members of an unsaved definition."""
-    return await run_in_threadpool(lambda: service.preview(ws, definition, as_of=as_of, sample=sample))
+    return await run_in_threadpool(lambda: ws.segments.preview(definition, as_of=as_of, sample=sample))
 
 
 @router.get("/matrix")
-async def segment_matrix(ws: WorkspaceDep) -> dict:
+def segment_matrix(session: SessionDep) -> dict:
     """Segment x goal x channel, with the holes flagged."""
-    return await run_in_threadpool(matrix.matrix, ws)
+    return segment_matrix_of(session)
 
 
 @router.get("/{name}")
-async def get(name: str, ws: WorkspaceDep) -> dict:
-    return await run_in_threadpool(membership.current, ws, name)
+def get(name: str, session: SessionDep) -> dict:
+    return membership.current(session, name)
 
 
 @router.delete("/{name}", status_code=204)
-async def delete(name: str, ws: WorkspaceDep) -> None:
-    await run_in_threadpool(service.delete, ws, name)
+def delete(name: str, session: SessionDep) -> None:
+    service.delete(session, name)
 
 
 @router.get("/{name}/preview")
 async def preview(
     name: str, ws: WorkspaceDep, as_of: date | None = None, sample: int = Query(10, ge=0, le=1000)
 ) -> dict:
-    return await run_in_threadpool(lambda: service.preview(ws, name, as_of=as_of, sample=sample))
+    return await run_in_threadpool(lambda: ws.segments.preview(name, as_of=as_of, sample=sample))
 
 
 @router.get("/{name}/members")
@@ -90,22 +91,22 @@ async def members(
     offset: int = Query(0, ge=0),
 ) -> dict:
     """Members computed now (or as of a day), a page of ids at a time."""
-    frame = await run_in_threadpool(lambda: service.members(ws, name, as_of=as_of))
+    frame = await run_in_threadpool(lambda: ws.segments.members(name, as_of=as_of))
     return {"total": len(frame), "items": frame["customer_id"].iloc[offset : offset + limit].tolist()}
 
 
 @router.get("/{name}/explain/{customer_id}")
 async def explain(name: str, customer_id: str, ws: WorkspaceDep, as_of: date | None = None) -> dict:
     """Why the customer is or is not a member, condition by condition."""
-    return await run_in_threadpool(lambda: service.explain(ws, name, customer_id, as_of=as_of))
+    return await run_in_threadpool(lambda: ws.segments.explain(name, customer_id, as_of=as_of))
 
 
 @router.post("/{name}/refresh")
 async def refresh(name: str, ws: WorkspaceDep) -> dict:
     """Recompute membership now; entries and exits are recorded as events."""
-    return (await run_in_threadpool(membership.refresh, ws, [name]))[0]
+    return (await run_in_threadpool(membership.refresh, ws.segments, [name]))[0]
 
 
 @router.get("/{name}/history")
-async def history(name: str, ws: WorkspaceDep) -> dict:
-    return {"items": await run_in_threadpool(service.history, ws, name)}
+def history(name: str, session: SessionDep) -> dict:
+    return {"items": service.history(session, name)}

@@ -6,11 +6,11 @@ from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 
 from boomerang.api.deps import WorkspaceDep
-from boomerang.status import summary
+from boomerang.orchestration.status import summary
 
 router = APIRouter(tags=["status"])
 
 
 @router.get("/status")
 async def status(ws: WorkspaceDep) -> dict:
-    return await run_in_threadpool(summary, ws)
+    return await run_in_threadpool(summary, ws.uow, ws.log)

@@ -9,7 +9,6 @@ from fastapi import FastAPI, Request
 from fastapi.staticfiles import StaticFiles
 
 from boomerang.bootstrap import Workspace
-from boomerang.core.signing import load_secret
 from boomerang.dashboard.auth import CsrfFailed, Forbidden, LoginRequired, Signer
 from boomerang.dashboard.data import Analytics
 from boomerang.dashboard.views import (
@@ -29,7 +28,7 @@ from boomerang.dashboard.views.common import Dashboard, redirect, render
 
 def mount(app: FastAPI, ws: Workspace, *, warm: bool = True) -> None:
     """Add the dashboard to `app`; with `warm`, showing the login page starts computing the overview."""
-    board = Dashboard(ws=ws, signer=Signer(load_secret(ws.settings.home)), analytics=Analytics(ws), warm=warm)
+    board = Dashboard(ws=ws, signer=Signer(ws.secret), analytics=Analytics(ws), warm=warm)
     app.state.dashboard = board
     for module in (login, overview, analytics, customers, segments, journeys, campaigns, messaging, channels, users):
         app.include_router(module.router, include_in_schema=False)

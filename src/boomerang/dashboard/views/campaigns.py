@@ -47,7 +47,8 @@ def _not_found(request: Request, user, name: str) -> Response:
 
 @router.get("/campaigns")
 def campaigns_page(request: Request, user: Viewer, board: BoardDep) -> Response:
-    return render(request, "campaigns.html", user=user, listed=campaigns.listing(board.ws))
+    with board.ws.uow.session() as s:
+        return render(request, "campaigns.html", user=user, listed=campaigns.listing(s))
 
 
 # -- a new campaign --------------------------------------------------------------------------------
@@ -56,8 +57,8 @@ def campaigns_page(request: Request, user: Viewer, board: BoardDep) -> Response:
 def _form(
     request: Request, user, board, *, text: str | None = None, status_code: int = 200, errors: list[dict] | None = None
 ) -> Response:
-    segments = [s["name"] for s in list_segments(board.ws)]
     with board.ws.uow.session() as s:
+        segments = [g["name"] for g in list_segments(s)]
         names = [t["name"] for t in service.listing(s)]
     if text is None:
         text = EXAMPLE.format(
@@ -79,14 +80,10 @@ def _form(
 def _create(board, text: str) -> str:
     definition = parse_text(text)
     name = definition.get("name") if isinstance(definition, dict) else None
-    if isinstance(name, str):
-        try:
-            campaigns.get(board.ws, name)
-        except NotFound:
-            pass
-        else:
+    with board.ws.uow.session() as s:
+        if isinstance(name, str) and campaigns.find(s, name) is not None:
             raise ValidationFailed([{"field": "name", "reason": f"a campaign named {name} already exists"}])
-    return campaigns.save(board.ws, definition)["name"]
+        return campaigns.save(s, definition, now=board.ws.now())["name"]
 
 
 @router.get("/campaigns/new")
@@ -143,8 +140,9 @@ def charts(groups: list[tuple[str, dict]]) -> tuple[dict[str, Any], dict[str, An
 
 def _campaign_page(request: Request, user, board, name: str, *, status_code: int = 200, **context) -> Response:
     try:
-        campaign = campaigns.get(board.ws, name)
-        results = campaigns.stats(board.ws, name)
+        with board.ws.uow.session() as s:
+            campaign = campaigns.get(s, name)
+            results = campaigns.stats(s, name)
     except NotFound:
         return _not_found(request, user, name)
     groups = ordered(campaign, results["groups"])
@@ -180,8 +178,13 @@ def _moment(text: str) -> datetime | None:
 
 async def _act(request: Request, name: str, user, board, done: str, act) -> Response:
     form = await checked_form(request)
+
+    def run() -> None:
+        with board.ws.uow.session() as s:
+            act(s, form)
+
     try:
-        await run_in_threadpool(act, form)
+        await run_in_threadpool(run)
     except NotFound:
         return _not_found(request, user, name)
     except BoomerangError as exc:
@@ -198,10 +201,12 @@ async def schedule(request: Request, name: str, user: Marketer, board: BoardDep)
         user,
         board,
         "scheduled",
-        lambda form: campaigns.schedule(board.ws, name, at=_moment(str(form.get("at") or ""))),
+        lambda s, form: campaigns.schedule(s, name, at=_moment(str(form.get("at") or "")), now=board.ws.now()),
     )
 
 
 @router.post("/campaigns/{name}/cancel")
 async def cancel(request: Request, name: str, user: Marketer, board: BoardDep) -> Response:
-    return await _act(request, name, user, board, "cancelled", lambda form: campaigns.cancel(board.ws, name))
+    return await _act(
+        request, name, user, board, "cancelled", lambda s, form: campaigns.cancel(s, name, now=board.ws.now())
+    )

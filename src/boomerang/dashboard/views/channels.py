@@ -11,7 +11,6 @@ from pydantic import BaseModel, SecretStr
 from starlette.concurrency import run_in_threadpool
 
 from boomerang.channels import config
-from boomerang.core.clock import naive_utc
 from boomerang.core.errors import BoomerangError, ValidationFailed
 from boomerang.dashboard.views.common import Admin, BoardDep, Marketer, checked_form, redirect, render
 from boomerang.messaging import delivery, service
@@ -101,7 +100,7 @@ def _card(
     """A channel's settings (secrets masked) and the form for `provider` (by default the one in use)."""
     errors = list(errors or [])
     try:
-        info = config.describe(board.ws, session, channel)
+        info = config.describe(session, channel, secret=board.ws.secret)
     except BoomerangError as exc:  # a secret that no longer decrypts: the form sets everything again
         info = {
             "channel": channel,
@@ -164,11 +163,13 @@ async def send_test(request: Request, user: Marketer, board: BoardDep) -> Respon
         if missing:
             raise ValidationFailed(missing)
         result = await run_in_threadpool(
-            delivery.send_test,
-            board.ws,
-            channel=test["channel"],
-            customer_id=test["customer"],
-            template=test["template"],
+            lambda: delivery.send_test(
+                board.ws.dispatcher,
+                channel=test["channel"],
+                customer_id=test["customer"],
+                template=test["template"],
+                now=board.ws.now(),
+            )
         )
     except BoomerangError as exc:
         return _page(request, user, board, test=test, test_errors=exc.errors, status_code=exc.status_code)
@@ -194,13 +195,13 @@ async def save_channel(request: Request, channel: str, user: Admin, board: Board
         def saving() -> None:
             with board.ws.uow.session() as s:
                 config.save(
-                    board.ws,
                     s,
                     channel,
                     provider,
                     values,
+                    secret=board.ws.secret,
                     enabled=form.get("enabled") == "on",
-                    now=naive_utc(board.ws.clock.now()),
+                    now=board.ws.now(),
                 )
 
         await run_in_threadpool(saving)

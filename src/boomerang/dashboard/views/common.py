@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from boomerang.auth import users
 from boomerang.auth.models import User
 from boomerang.bootstrap import Workspace
 from boomerang.core.errors import ValidationFailed
@@ -112,7 +113,7 @@ def current_user(request: Request) -> User:
     if session is None or session.user_id is None:
         raise LoginRequired()
     with board.ws.uow.session() as s:
-        user = s.get(User, session.user_id)
+        user = users.by_id(s, session.user_id)
     if user is None or not user.active or session.password != board.signer.password_fingerprint(user.password_hash):
         raise LoginRequired()
     request.state.session = session

@@ -6,20 +6,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from boomerang.core.clock import naive_utc
 from boomerang.core.errors import BoomerangError, NotFound, ValidationFailed
-from boomerang.customers.models import Customer
 from boomerang.dashboard.views.common import BoardDep, Marketer, Viewer, checked_form, render
 from boomerang.dashboard.views.journey_graph import layout, settings
-from boomerang.journeys import models as m
 from boomerang.journeys import runtime, service
 from boomerang.journeys.definition import Approval, Send
-from boomerang.messaging.models import Message
+from boomerang.messaging import delivery
 
 router = APIRouter()
 RECENT = 20  # decided approvals listed under the queue
@@ -79,16 +75,14 @@ def _not_found(request: Request, user, name: str) -> Response:
 
 
 def _list_page(request: Request, user, board, *, status_code: int = 200, **context) -> Response:
-    journeys = service.list_journeys(board.ws)
-    for j in journeys:
-        groups = service.stats(board.ws, j["name"])["groups"]
-        j["entered"] = sum(g["entered"] for g in groups.values())
-        j["converted"] = sum(g["converted"] for g in groups.values())
-        j["trigger_text"] = trigger_text(j["trigger"])
     with board.ws.uow.session() as s:
-        pending = s.scalar(
-            sa.select(sa.func.count()).select_from(m.ApprovalRequest).where(m.ApprovalRequest.status == "pending")
-        )
+        journeys = service.list_journeys(s)
+        for j in journeys:
+            groups = service.stats(s, j["name"])["groups"]
+            j["entered"] = sum(g["entered"] for g in groups.values())
+            j["converted"] = sum(g["converted"] for g in groups.values())
+            j["trigger_text"] = trigger_text(j["trigger"])
+        pending = service.pending_count(s)
     return render(
         request, "journeys.html", user=user, journeys=journeys, pending=pending, status_code=status_code, **context
     )
@@ -112,55 +106,13 @@ def _next_message(journey, node: str) -> dict[str, str] | None:
 
 
 def _approvals_page(request: Request, user, board, *, status_code: int = 200, **context) -> Response:
-    items = service.pending_approvals(board.ws)
     with board.ws.uow.session() as s:
-        customers = {
-            c: (email, external_id)
-            for c, email, external_id in s.execute(
-                sa.select(Customer.id, Customer.email, Customer.external_id).where(
-                    Customer.id.in_(sorted({i["customer_id"] for i in items}))
-                )
-            )
-        }
-        versions = {
-            i: (j, v)
-            for i, j, v in s.execute(
-                sa.select(m.Instance.id, m.Instance.journey_id, m.Instance.version).where(
-                    m.Instance.id.in_(sorted({i["instance_id"] for i in items}))
-                )
-            )
-        }
-        for item in items:
-            email, external_id = customers.get(item["customer_id"], (None, None))
-            item["customer_label"] = email or external_id or item["customer_id"]
-            journey_id, version = versions.get(item["instance_id"], (None, None))
-            try:
-                journey = service.definition_of(s, journey_id, version) if journey_id is not None else None
-            except ValidationFailed:
-                journey = None
-            item["next_message"] = _next_message(journey, item["node"]) if journey else None
-            item["version"] = version
-        recent = s.execute(
-            sa.select(m.ApprovalRequest, m.Journey.name)
-            .join(m.Journey)
-            .where(m.ApprovalRequest.status != "pending")
-            .order_by(m.ApprovalRequest.decided_at.desc(), m.ApprovalRequest.key)
-            .limit(RECENT)
-        ).all()
-        decided = [
-            {
-                "journey": name,
-                "node": r.node,
-                "customer_id": r.customer_id,
-                "status": r.status,
-                "template": r.template,
-                "by": r.decided_by,
-                "at": r.decided_at,
-            }
-            for r, name in recent
-        ]
+        queue, decided = service.approvals(s, recent=RECENT)
+    for item in queue:
+        journey = item.pop("definition")
+        item["next_message"] = _next_message(journey, item["node"]) if journey else None
     return render(
-        request, "journeys_approvals.html", user=user, queue=items, recent=decided, status_code=status_code, **context
+        request, "journeys_approvals.html", user=user, queue=queue, recent=decided, status_code=status_code, **context
     )
 
 
@@ -181,28 +133,29 @@ async def decide(request: Request, key: str, user: Marketer, board: BoardDep) ->
         if template and len(template) > MAX_TEMPLATE:
             raise ValidationFailed([{"field": "template", "reason": f"at most {MAX_TEMPLATE} characters"}])
         approved = decision == "approve"
-        result = await run_in_threadpool(
-            lambda: runtime.decide(
-                board.ws,
-                key,
-                approved=approved,
-                by=user.username,
-                template=template if approved else None,
-                now=naive_utc(board.ws.clock.now()),
-            )
-        )
+        result = await run_in_threadpool(_decide, board, key, approved, user.username, template if approved else None)
     except BoomerangError as exc:
         return _approvals_page(request, user, board, status_code=exc.status_code, errors=exc.errors)
     return _approvals_page(request, user, board, decided=result)
 
 
+def _decide(board, key: str, approved: bool, by: str, template: str | None) -> dict[str, Any]:
+    with board.ws.uow.session() as s:
+        return runtime.decide(s, key, approved=approved, by=by, template=template, now=board.ws.now())
+
+
 # -- activate and pause ----------------------------------------------------------------------------
+
+
+def _set(board, name: str, status: str) -> None:
+    with board.ws.uow.session() as s:
+        service.set_status(s, name, status, now=board.ws.now())
 
 
 async def _set_status(request: Request, name: str, user, board, status: str) -> Response:
     form = await checked_form(request)
     try:
-        await run_in_threadpool(service.set_status, board.ws, name, status)
+        await run_in_threadpool(_set, board, name, status)
     except NotFound:
         return _not_found(request, user, name)
     changed = {"name": name, "status": status}
@@ -241,20 +194,13 @@ def _journey_page(
     request: Request, user, board, name: str, *, version: int | None = None, status_code: int = 200, **context
 ) -> Response:
     with board.ws.uow.session() as s:
-        row = s.scalar(sa.select(m.Journey).where(m.Journey.name == name))
-        if row is None:
+        try:
+            row = service.get(s, name)
+        except NotFound:
             return _not_found(request, user, name)
-        versions = s.execute(
-            sa.select(m.JourneyVersion.version, m.JourneyVersion.created_at)
-            .where(m.JourneyVersion.journey_id == row.id)
-            .order_by(m.JourneyVersion.version.desc())
-        ).all()
+        versions = service.versions(s, row.id)
         shown = version if version is not None else row.version
-        raw = s.scalar(
-            sa.select(m.JourneyVersion.definition).where(
-                (m.JourneyVersion.journey_id == row.id) & (m.JourneyVersion.version == shown)
-            )
-        )
+        raw = service.version_definition(s, row.id, shown)
         if raw is None:
             return render(
                 request,
@@ -277,7 +223,7 @@ def _journey_page(
                 + "; ".join(f"{e['field']}: {e['reason']}" for e in exc.errors),
             )
         info = {**service.describe(row), "shown": shown}
-    stats = service.stats(board.ws, name)
+        stats = service.stats(s, name)
     graph = layout(journey, stats["nodes"])
     elsewhere = {n: c for n, c in stats["nodes"].items() if n not in journey.nodes}
     return render(
@@ -314,59 +260,25 @@ def message_status(status: str, reason: str | None) -> str:
 
 
 def customer_journeys(session, customer_id: str, limit: int = CUSTOMER_ROWS) -> dict[str, Any]:
-    """The customer's journey instances and the messages journeys meant for them, newest first (also those
-    of profiles merged into this one). A query of its own: the journeys service has none per customer."""
-    ids = [customer_id, *session.scalars(sa.select(Customer.id).where(Customer.merged_into_id == customer_id))]
-    instances = []
-    for i, name, title in session.execute(
-        sa.select(m.Instance, m.Journey.name, m.Journey.title)
-        .join(m.Journey, m.Journey.id == m.Instance.journey_id)
-        .where(m.Instance.customer_id.in_(ids))
-        .order_by(m.Instance.entered_at.desc(), m.Instance.id)
-        .limit(limit)
-    ):
-        path = list((i.state or {}).get("path") or [])
-        instances.append(
-            {
-                "id": i.id,
-                "journey": name,
-                "title": title or name,
-                "version": i.version,
-                "key": i.key,
-                "status": i.status,
-                "node": i.node,
-                "outcome": i.outcome,
-                "control": i.control,
-                "entered_at": i.entered_at,
-                "ended_at": i.ended_at,
-                "wake_at": i.wake_at,
-                "waiting_for": i.waiting_for,
-                "variants": (i.state or {}).get("variants") or {},
-                "path": path[-PATH_CHIPS:],
-                "path_cut": max(0, len(path) - PATH_CHIPS),
-            }
-        )
-    messages = []
-    for msg in session.scalars(
-        sa.select(Message)
-        .where(Message.customer_id.in_(ids))
-        .order_by(Message.created_at.desc(), Message.id.desc())
-        .limit(limit)
-    ):
-        source = msg.source or ""
-        messages.append(
-            {
-                "created_at": msg.created_at,
-                "source": source,
-                "journey": source.removeprefix("journey:") if source.startswith("journey:") else None,
-                "node": msg.node,
-                "template": msg.template,
-                "channels": list(msg.channels or []),
-                "channel": msg.channel,
-                "status": message_status(msg.status, msg.reason),
-                "reason": msg.reason,
-                "send_after": msg.send_after,
-                "sent_at": msg.sent_at,
-            }
-        )
+    """The customer's journey instances and the messages journeys meant for them, newest first."""
+    instances = service.instances_of(session, customer_id, limit=limit)
+    for i in instances:
+        path = i.pop("path")
+        i["path"], i["path_cut"] = path[-PATH_CHIPS:], max(0, len(path) - PATH_CHIPS)
+    messages = [
+        {
+            "created_at": msg.created_at,
+            "source": msg.source or "",
+            "journey": msg.source.removeprefix("journey:") if (msg.source or "").startswith("journey:") else None,
+            "node": msg.node,
+            "template": msg.template,
+            "channels": list(msg.channels or []),
+            "channel": msg.channel,
+            "status": message_status(msg.status, msg.reason),
+            "reason": msg.reason,
+            "send_after": msg.send_after,
+            "sent_at": msg.sent_at,
+        }
+        for msg in delivery.of_customer(session, customer_id, limit=limit)
+    ]
     return {"instances": instances, "messages": messages, "limit": limit}

@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from boomerang.channels import sms_text
 from boomerang.channels.config import PROVIDERS
-from boomerang.core.clock import naive_utc
+from boomerang.core.documents import read
 from boomerang.core.errors import BoomerangError, NotFound, ValidationFailed
 from boomerang.dashboard.auth import csrf_matches
 from boomerang.dashboard.views.common import (
@@ -28,7 +28,6 @@ from boomerang.dashboard.views.common import (
 )
 from boomerang.messaging import delivery, service, templates
 from boomerang.messaging.preferences import TOPICS
-from boomerang.segments.library import read
 
 router = APIRouter()
 MAX_DEFINITION = 200_000  # characters of a template's text
@@ -129,7 +128,7 @@ async def install(request: Request, user: Marketer, board: BoardDep) -> Response
 
     def installing() -> list[str]:
         with board.ws.uow.session() as s:
-            return service.install(s, now=naive_utc(board.ws.clock.now()))
+            return service.install(s, now=board.ws.now())
 
     try:
         made = await run_in_threadpool(installing)
@@ -143,7 +142,10 @@ async def install(request: Request, user: Marketer, board: BoardDep) -> Response
 
 def preview(board, text: str, customer: str) -> dict[str, Any]:
     """The definition rendered for each channel, the SMS with its length; ValidationFailed naming fields."""
-    result = delivery.preview(board.ws, parse_text(text), customer_id=customer.strip() or None)
+    with board.ws.uow.session() as s:
+        result = delivery.preview(
+            s, board.ws.settings.messaging, parse_text(text), customer_id=customer.strip() or None, now=board.ws.now()
+        )
     sms = result["channels"].get("sms", {})
     if "text" in sms:
         encoding, parts = sms_text.parts(sms["text"])
@@ -225,7 +227,7 @@ def _save(board, text: str, *, editing: str | None) -> str:
             raise ValidationFailed(
                 [{"field": "name", "reason": f"a template named {name} already exists: edit it instead"}]
             )
-        return service.save(s, definition, now=naive_utc(board.ws.clock.now())).name
+        return service.save(s, definition, now=board.ws.now()).name
 
 
 @router.get("/templates/new")
@@ -348,16 +350,17 @@ def deliveries_page(
     }
     errors, status_code = None, 200
     try:
-        found = delivery.log(
-            board.ws,
-            status=params.get("status"),
-            channel=params.get("channel"),
-            source=params.get("source"),
-            customer_id=params.get("customer"),
-            template=params.get("template"),
-            limit=PAGE,
-            offset=(page - 1) * PAGE,
-        )
+        with board.ws.uow.session() as s:
+            found = delivery.log(
+                s,
+                status=params.get("status"),
+                channel=params.get("channel"),
+                source=params.get("source"),
+                customer_id=params.get("customer"),
+                template=params.get("template"),
+                limit=PAGE,
+                offset=(page - 1) * PAGE,
+            )
     except BoomerangError as exc:
         found, errors, status_code = {"counts": {}, "messages": []}, exc.errors, exc.status_code
     counts = found["counts"]

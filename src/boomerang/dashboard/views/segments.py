@@ -7,17 +7,15 @@ import re
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from boomerang.core import documents
 from boomerang.core.errors import BoomerangError, ValidationFailed
 from boomerang.core.vocab import CHANNELS
-from boomerang.customers.identity import canonical
-from boomerang.customers.models import Customer
+from boomerang.customers import service as customers
 from boomerang.dashboard.auth import csrf_matches
-from boomerang.dashboard.data import _DUCKDB
 from boomerang.dashboard.views.common import (
     HEADERS,
     BoardDep,
@@ -29,9 +27,9 @@ from boomerang.dashboard.views.common import (
     render,
     session_of,
 )
-from boomerang.segments import library, matrix, membership, service
+from boomerang.journeys.matrix import matrix
+from boomerang.segments import library, membership, service
 from boomerang.segments.definition import KEYS, MEASURES, OPERATORS, RULE_FIELDS, TRAITS
-from boomerang.segments.models import Segment, SegmentMember
 
 router = APIRouter()
 MAX_RULE = 20_000  # characters of rule text
@@ -59,23 +57,13 @@ REFERENCE = {
 }
 
 
-def _exclusive(fn, *args, **kwargs):
-    """Run a call that opens the event log, one at a time with the dashboard's other DuckDB calls."""
-    with _DUCKDB:
-        return fn(*args, **kwargs)
-
-
-async def _off_loop(fn, *args, **kwargs):
-    return await run_in_threadpool(_exclusive, fn, *args, **kwargs)
-
-
 def parse_rule_text(text: str) -> Any:
     """The rule from the builder's textarea, JSON or YAML; a problem is a ValidationFailed naming `rule`."""
     if not text.strip():
         raise ValidationFailed([{"field": "rule", "reason": 'write a rule, such as {"event": "Order Completed"}'}])
     if len(text) > MAX_RULE:
         raise ValidationFailed([{"field": "rule", "reason": f"at most {MAX_RULE:,} characters"}])
-    return library.read(text, field="rule")
+    return documents.read(text, field="rule")
 
 
 def pretty(data: Any) -> str:
@@ -95,8 +83,9 @@ def size_chart(points: list[dict[str, Any]], *, spark: bool = False) -> dict[str
 
 
 def _list_page(request: Request, user, board, *, status_code: int = 200, **context) -> Response:
-    segments = service.list_segments(board.ws)
-    trends = {s["name"]: size_chart(service.history(board.ws, s["name"], limit=60), spark=True) for s in segments}
+    with board.ws.uow.session() as s:
+        segments = service.list_segments(s)
+        trends = {g["name"]: size_chart(service.history(s, g["name"], limit=60), spark=True) for g in segments}
     return render(
         request, "segments.html", user=user, segments=segments, trends=trends, status_code=status_code, **context
     )
@@ -111,10 +100,15 @@ def segments_page(request: Request, user: Viewer, board: BoardDep, installed: st
 async def install(request: Request, user: Marketer, board: BoardDep) -> Response:
     await checked_form(request)
     try:
-        made = await run_in_threadpool(library.install, board.ws)
+        made = await run_in_threadpool(_install, board)
     except BoomerangError as exc:
         return _list_page(request, user, board, status_code=exc.status_code, errors=exc.errors)
     return redirect(f"/segments?installed={len(made)}")
+
+
+def _install(board) -> list[dict[str, Any]]:
+    with board.ws.uow.session() as s:
+        return library.install(s, now=board.ws.now())
 
 
 def _refreshed(results: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
@@ -129,7 +123,7 @@ def _refreshed(results: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], lis
 async def refresh_all(request: Request, user: Marketer, board: BoardDep) -> Response:
     await checked_form(request)
     try:
-        results = await _off_loop(membership.refresh, board.ws)
+        results = await run_in_threadpool(membership.refresh, board.ws.segments)
     except BoomerangError as exc:
         return _list_page(request, user, board, status_code=exc.status_code, errors=exc.errors)
     done, failed = _refreshed(results)
@@ -141,7 +135,7 @@ async def refresh_one(request: Request, name: str, user: Marketer, board: BoardD
     form = await checked_form(request)
     to_segment = form.get("back") == "segment"
     try:
-        results = await _off_loop(membership.refresh, board.ws, [name])
+        results = await run_in_threadpool(membership.refresh, board.ws.segments, [name])
     except BoomerangError as exc:
         if exc.status_code == 400 and exc.field == "segment":  # no such segment
             return _not_found(request, user, name)
@@ -191,18 +185,11 @@ def _save(board, fields: dict[str, str], *, new: bool) -> dict[str, Any]:
         "description": fields["description"].strip(),
         "rule": parse_rule_text(fields["rule"]),
     }
-    if new:
-        with board.ws.uow.session() as s:
-            if s.scalar(sa.select(Segment.id).where(Segment.name == definition["name"])) is not None:
-                raise ValidationFailed(
-                    [
-                        {
-                            "field": "name",
-                            "reason": f"a segment named {definition['name']} already exists: edit it instead",
-                        }
-                    ]
-                )
-    return service.save(board.ws, definition)
+    with board.ws.uow.session() as s:
+        if new and service.find(s, definition["name"]) is not None:
+            reason = f"a segment named {definition['name']} already exists: edit it instead"
+            raise ValidationFailed([{"field": "name", "reason": reason}])
+        return service.save(s, definition, now=board.ws.now())
 
 
 @router.get("/segments/new")
@@ -225,7 +212,7 @@ async def create(request: Request, user: Marketer, board: BoardDep) -> Response:
 @router.get("/segments/{name}/edit")
 def edit_form(request: Request, name: str, user: Marketer, board: BoardDep) -> Response:
     with board.ws.uow.session() as s:
-        segment = s.scalar(sa.select(Segment).where(Segment.name == name))
+        segment = service.find(s, name)
         if segment is None:
             return _not_found(request, user, name)
         form = {
@@ -242,7 +229,8 @@ def edit_form(request: Request, name: str, user: Marketer, board: BoardDep) -> R
 async def update(request: Request, name: str, user: Marketer, board: BoardDep) -> Response:
     fields = {**_submitted(await checked_form(request)), "name": name}  # the name is the segment's identity
     with board.ws.uow.session() as s:
-        found = s.scalar(sa.select(Segment.version).where(Segment.name == name))
+        segment = service.find(s, name)
+        found = segment.version if segment else None
     if found is None:
         return _not_found(request, user, name)
     try:
@@ -274,7 +262,9 @@ async def preview(request: Request, user: Marketer, board: BoardDep) -> Response
     try:
         as_of = parse_day(str(body.get("as_of") or ""), "as_of")
         definition = {"name": "unsaved", "rule": parse_rule_text(body["rule"])}
-        result = await _off_loop(service.preview, board.ws, definition, as_of=as_of, sample=PREVIEW_SAMPLE)
+        result = await run_in_threadpool(
+            lambda: board.ws.segments.preview(definition, as_of=as_of, sample=PREVIEW_SAMPLE)
+        )
     except BoomerangError as exc:
         return _json({"errors": exc.errors}, exc.status_code)
     return _json(result, 200)
@@ -285,7 +275,8 @@ async def preview(request: Request, user: Marketer, board: BoardDep) -> Response
 
 @router.get("/segments/matrix")
 def matrix_page(request: Request, user: Viewer, board: BoardDep) -> Response:
-    return render(request, "segments_matrix.html", user=user, m=matrix.matrix(board.ws))
+    with board.ws.uow.session() as s:
+        return render(request, "segments_matrix.html", user=user, m=matrix(s))
 
 
 # -- one segment -----------------------------------------------------------------------------------
@@ -300,22 +291,6 @@ def _not_found(request: Request, user, name: str) -> Response:
         title="No such segment",
         message=f"There is no segment named {name}.",
     )
-
-
-def find_customer(session, text: str) -> Customer | None:
-    """A customer by id (following merges), external id or email."""
-    text = text.strip()
-    found = canonical(session, text)
-    if found is None:
-        found = session.scalar(
-            sa.select(Customer)
-            .where(
-                Customer.merged_into_id.is_(None), sa.or_(Customer.external_id == text, Customer.email == text.lower())
-            )
-            .order_by(Customer.created_at)
-            .limit(1)
-        )
-    return found
 
 
 ISO_MOMENT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?")
@@ -347,33 +322,26 @@ def _with_shown(node: dict[str, Any]) -> dict[str, Any]:
 def _explain(board, name: str, who: str, as_of: str | None) -> dict[str, Any]:
     day = parse_day(as_of, "as_of")
     with board.ws.uow.session() as s:
-        customer = find_customer(s, who)
+        customer = customers.lookup(s, who)
         if customer is None:
             raise ValidationFailed(
                 [{"field": "customer", "reason": f"no customer with the id, external id or email {who.strip()!r}"}]
             )
         label = customer.email or customer.external_id or customer.id
-    result = _exclusive(service.explain, board.ws, name, customer.id, as_of=day)
+    result = board.ws.segments.explain(name, customer.id, as_of=day)
     return {**result, "rule": _with_shown(result["rule"]), "label": label}
 
 
 def _segment_page(
     request: Request, user, board, name: str, *, customer: str = "", as_of: str = "", status_code: int = 200, **context
 ) -> Response:
-    try:
-        current = membership.current(board.ws, name)
-    except BoomerangError:
-        return _not_found(request, user, name)
-    points = service.history(board.ws, name)
     with board.ws.uow.session() as s:
-        sample = s.execute(
-            sa.select(Customer.id, Customer.email, Customer.external_id, SegmentMember.entered_at)
-            .join(Segment, Segment.id == SegmentMember.segment_id)
-            .join(Customer, Customer.id == SegmentMember.customer_id)
-            .where(Segment.name == name)
-            .order_by(SegmentMember.entered_at.desc(), Customer.id)
-            .limit(SAMPLE)
-        ).all()
+        try:
+            current = membership.current(s, name)
+        except BoomerangError:
+            return _not_found(request, user, name)
+        points = service.history(s, name)
+        sample = membership.latest_members(s, name, limit=SAMPLE)
     explained, explain_errors = None, None
     if customer.strip():
         try:

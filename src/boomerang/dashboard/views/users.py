@@ -7,7 +7,6 @@ from fastapi.responses import Response
 
 from boomerang.auth.models import ROLES
 from boomerang.auth.users import create_user, disable_user, list_users
-from boomerang.core.clock import naive_utc
 from boomerang.core.errors import BoomerangError
 from boomerang.dashboard.views.common import Admin, BoardDep, checked_form, redirect, render
 
@@ -32,9 +31,7 @@ async def create(request: Request, user: Admin, board: BoardDep) -> Response:
     password = str(form.get("password") or "") or None
     try:
         with board.ws.uow.session() as s:
-            made, plaintext = create_user(
-                s, username=username, role=role, password=password, now=naive_utc(board.ws.clock.now())
-            )
+            made, plaintext = create_user(s, username=username, role=role, password=password, now=board.ws.now())
     except BoomerangError as exc:
         return _page(
             request,
@@ -66,7 +63,7 @@ async def disable(request: Request, username: str, user: Admin, board: BoardDep)
         )
     try:
         with board.ws.uow.session() as s:
-            disable_user(s, username, now=naive_utc(board.ws.clock.now()))
+            disable_user(s, username, now=board.ws.now())
     except BoomerangError as exc:
         return _page(request, user, board, status_code=exc.status_code, errors=exc.errors)
     return redirect("/users")

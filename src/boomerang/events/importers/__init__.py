@@ -1,4 +1,5 @@
-"""Importers of files into a workspace. Each module has `run(ws, path, *, progress, **options)`.
+"""Importers of files into a workspace. Each module has `run(uow, log, path, *, now, progress,
+**options)`.
 
 `run` returns a LoadResult (boomerang.events.bulk) and reports progress through the small
 protocol below, so the CLI can draw a bar and tests can pass nothing.

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
 import sqlalchemy as sa
 
-from boomerang.bootstrap import Workspace
 from boomerang.catalog import feeds
 from boomerang.catalog.models import Product
 from boomerang.core.errors import ValidationFailed
+from boomerang.db import UnitOfWork, in_chunks
 from boomerang.events import bulk
 from boomerang.events.bulk import LoadResult
 from boomerang.events.importers import NoProgress, Progress
+from boomerang.events.log import EventLog
 
 CHUNK = 5000
 PARSERS = {"csv": feeds.parse_csv, "yml": feeds.parse_yml}
@@ -47,20 +49,23 @@ def _check_lengths(frame: pd.DataFrame, fmt: str) -> None:
         raise ValidationFailed(errors[: feeds.MAX_ERRORS])
 
 
-def _stored(ws: Workspace, frame: pd.DataFrame) -> dict[str, tuple]:
+def _stored(uow: UnitOfWork, frame: pd.DataFrame) -> dict[str, tuple]:
     """The stored products that the feed names, as tuples of the frame's columns."""
     columns = [Product.__table__.c[name] for name in frame.columns]
-    stored = {}
-    with ws.engine.connect() as conn:
-        for start in range(0, len(frame), CHUNK):
-            skus = frame["sku"].iloc[start : start + CHUNK].tolist()
-            stored.update(
-                (row[0], tuple(row)) for row in conn.execute(sa.select(*columns).where(Product.sku.in_(skus)))
-            )
-    return stored
+    with uow.session() as session:
+        rows = in_chunks(session, lambda skus: sa.select(*columns).where(Product.sku.in_(skus)), frame["sku"])
+    return {row[0]: tuple(row) for row in rows}
 
 
-def run(ws: Workspace, path: Path, *, progress: Progress | None = None, format: str | None = None) -> LoadResult:
+def run(
+    uow: UnitOfWork,
+    log: EventLog,
+    path: Path,
+    *,
+    now: datetime,
+    progress: Progress | None = None,
+    format: str | None = None,
+) -> LoadResult:
     """Import a product feed; only new and changed products are written, so the same feed twice changes nothing."""
     path, progress = Path(path), progress or NoProgress()
     fmt = (format or detect(path)).lower()
@@ -68,7 +73,7 @@ def run(ws: Workspace, path: Path, *, progress: Progress | None = None, format: 
         raise ValidationFailed([{"field": "format", "reason": f"{format!r} is not one of csv, yml"}])
     frame = PARSERS[fmt](path)
     _check_lengths(frame, fmt)
-    stored = _stored(ws, frame)
+    stored = _stored(uow, frame)
     records = frame.astype(object).where(frame.notna(), None).itertuples(index=False, name=None)
     changed = frame[[stored.get(record[0]) != record for record in records]]
     created = int((~changed["sku"].isin(list(stored))).sum())
@@ -83,6 +88,6 @@ def run(ws: Workspace, path: Path, *, progress: Progress | None = None, format: 
     progress.start(len(changed), f"products from {path.name}")
     for start in range(0, len(changed), CHUNK):
         part = changed.iloc[start : start + CHUNK]
-        result.add(bulk.load(ws, bulk.Chunk(products=part), source="catalog"))
+        result.add(bulk.load(uow, log, bulk.Chunk(products=part), source="catalog", now=now))
         progress.advance(len(part))
     return result

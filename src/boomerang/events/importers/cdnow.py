@@ -8,16 +8,18 @@ sample and the master file can both be imported into one workspace without count
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
 
-from boomerang.bootstrap import Workspace
 from boomerang.core.errors import ValidationFailed
+from boomerang.db import UnitOfWork
 from boomerang.events import bulk
 from boomerang.events.bulk import LoadResult
 from boomerang.events.importers import NoProgress, Progress
 from boomerang.events.importers.order_lines import chunks
+from boomerang.events.log import EventLog
 
 SOURCE = "cdnow"
 MASTER = ["customer_id", "date", "number_of_cds", "dollar_value"]
@@ -50,7 +52,7 @@ def read(path: Path) -> pd.DataFrame:
     return pd.DataFrame({"customer_id": frame["customer_id"], "date": placed, "cds": cds, "value": value})
 
 
-def run(ws: Workspace, path: Path, *, progress: Progress | None = None) -> LoadResult:
+def run(uow: UnitOfWork, log: EventLog, path: Path, *, now: datetime, progress: Progress | None = None) -> LoadResult:
     """Import a CDNOW file; importing it again (or the other file) stores no purchase twice."""
     progress = progress or NoProgress()
     frame = read(Path(path))
@@ -78,6 +80,6 @@ def run(ws: Workspace, path: Path, *, progress: Progress | None = None) -> LoadR
     result = LoadResult(extra={"rows": len(frame)})
     progress.start(len(lines), f"purchases from {Path(path).name}")
     for chunk, size in chunks(lines, source=SOURCE, currency="USD"):
-        result.add(bulk.load(ws, chunk, source=SOURCE))
+        result.add(bulk.load(uow, log, chunk, source=SOURCE, now=now))
         progress.advance(size)
     return result

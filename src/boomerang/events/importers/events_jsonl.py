@@ -4,26 +4,27 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+from datetime import datetime
 from pathlib import Path
 
 import orjson
 
-from boomerang.bootstrap import Workspace
-from boomerang.core.clock import naive_utc
+from boomerang.config import IngestSettings
 from boomerang.core.errors import ValidationFailed
+from boomerang.db import UnitOfWork
 from boomerang.events import ingest, schemas
 from boomerang.events.bulk import LoadResult
 from boomerang.events.flush import flush
 from boomerang.events.importers import NoProgress, Progress
+from boomerang.events.log import EventLog
 from boomerang.events.schemas import MODELS
 
 CHUNK = 2000
 MAX_ERRORS = 50
 
 
-def _parse(path: Path, ws: Workspace) -> list[schemas.Event]:
+def _parse(path: Path, *, now: datetime, limits: IngestSettings) -> list[schemas.Event]:
     """Every line checked before anything is written; a message without an id gets one from its content."""
-    now = naive_utc(ws.clock.now())
     events, errors = [], []
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rb") as handle:
@@ -42,7 +43,7 @@ def _parse(path: Path, ws: Workspace) -> list[schemas.Event]:
                     )
                 payload.setdefault("messageId", "jsonl:" + hashlib.sha1(raw.strip()).hexdigest())
                 message = schemas.parse_one(kind, payload)
-                batch = schemas.normalise([message], received_at=now, limits=ws.settings.ingest, new_id=lambda: "")
+                batch = schemas.normalise([message], received_at=now, limits=limits, new_id=lambda: "")
                 ingest.check(batch)
                 events += batch
             except orjson.JSONDecodeError as exc:
@@ -61,20 +62,26 @@ def _parse(path: Path, ws: Workspace) -> list[schemas.Event]:
     return events
 
 
-def run(ws: Workspace, path: Path, *, progress: Progress | None = None) -> LoadResult:
+def run(
+    uow: UnitOfWork,
+    log: EventLog,
+    path: Path,
+    *,
+    now: datetime,
+    limits: IngestSettings,
+    progress: Progress | None = None,
+) -> LoadResult:
     """Ingest a JSONL file; importing it again stores nothing twice."""
     progress = progress or NoProgress()
-    events = _parse(Path(path), ws)
+    events = _parse(Path(path), now=now, limits=limits)
     progress.start(len(events), f"events from {Path(path).name}")
     result = LoadResult()
     for start in range(0, len(events), CHUNK):
         chunk = events[start : start + CHUNK]
-        with ws.uow.session() as session:
-            ingest.ingest(session, chunk, now=naive_utc(ws.clock.now()), source="import")
+        with uow.session() as session:
+            ingest.ingest(session, chunk, now=now, source="import")
         progress.advance(len(chunk))
-    with ws.log.connect() as conn:
-        before = conn.execute("SELECT count(*) FROM events").fetchall()[0][0]
-    flush(ws)
-    with ws.log.connect() as conn:
-        result.events_new = conn.execute("SELECT count(*) FROM events").fetchall()[0][0] - before
+    before = log.count()
+    flush(uow, log, chunk_rows=limits.flush_chunk_rows)
+    result.events_new = log.count() - before
     return result

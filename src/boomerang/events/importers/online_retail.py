@@ -10,16 +10,18 @@ CustomerID, Country), as orders, refunds, products and customers.
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
 
-from boomerang.bootstrap import Workspace
 from boomerang.core.errors import ValidationFailed
+from boomerang.db import UnitOfWork
 from boomerang.events import bulk
 from boomerang.events.bulk import LoadResult
 from boomerang.events.importers import NoProgress, Progress
 from boomerang.events.importers.order_lines import chunks
+from boomerang.events.log import EventLog
 
 COLUMNS = ["InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "UnitPrice", "CustomerID", "Country"]
 ROLES = {"POST": "shipping", "DOT": "shipping", "C2": "shipping", "D": "discount"}
@@ -85,7 +87,15 @@ def _products(frame: pd.DataFrame) -> pd.DataFrame:
     return products
 
 
-def run(ws: Workspace, path: Path, *, progress: Progress | None = None, timezone: str = "Europe/London") -> LoadResult:
+def run(
+    uow: UnitOfWork,
+    log: EventLog,
+    path: Path,
+    *,
+    now: datetime,
+    progress: Progress | None = None,
+    timezone: str = "Europe/London",
+) -> LoadResult:
     """Import the file; importing it again changes nothing."""
     progress = progress or NoProgress()
     frame = read(Path(path), timezone)
@@ -127,6 +137,6 @@ def run(ws: Workspace, path: Path, *, progress: Progress | None = None, timezone
     )
     progress.start(len(lines), f"invoice lines from {Path(path).name}")
     for chunk, size in chunks(lines, source=SOURCE, currency="GBP", customers=customers, products=_products(frame)):
-        result.add(bulk.load(ws, chunk, source=SOURCE))
+        result.add(bulk.load(uow, log, chunk, source=SOURCE, now=now))
         progress.advance(size)
     return result

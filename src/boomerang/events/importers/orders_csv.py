@@ -8,18 +8,20 @@ dates without one are in `timezone`.
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
 
-from boomerang.bootstrap import Workspace
 from boomerang.catalog.feeds import category_path
 from boomerang.catalog.feeds import currency as currency_code
 from boomerang.core.errors import ValidationFailed
+from boomerang.db import UnitOfWork
 from boomerang.events import bulk
 from boomerang.events.bulk import LoadResult
 from boomerang.events.importers import NoProgress, Progress
 from boomerang.events.importers.order_lines import chunks
+from boomerang.events.log import EventLog
 
 SOURCE = "orders-csv"
 MAX_ERRORS = 50
@@ -161,7 +163,14 @@ def _products(lines: pd.DataFrame, prices: pd.Series | None) -> pd.DataFrame:
 
 
 def run(
-    ws: Workspace, path: Path, *, progress: Progress | None = None, currency: str | None = None, **columns
+    uow: UnitOfWork,
+    log: EventLog,
+    path: Path,
+    *,
+    now: datetime,
+    progress: Progress | None = None,
+    currency: str | None = None,
+    **columns,
 ) -> LoadResult:
     """Import the file; importing it again changes nothing."""
     progress = progress or NoProgress()
@@ -176,6 +185,6 @@ def run(
     result = LoadResult(extra={"rows": len(lines), "refunds": int(lines.loc[lines["refund"], "order_id"].nunique())})
     progress.start(len(lines), f"order lines from {Path(path).name}")
     for chunk, size in chunks(lines, source=SOURCE, currency=currency, products=products):
-        result.add(bulk.load(ws, chunk, source=SOURCE))
+        result.add(bulk.load(uow, log, chunk, source=SOURCE, now=now))
         progress.advance(size)
     return result

@@ -9,7 +9,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from boomerang.api.deps import SessionDep, WorkspaceDep
 from boomerang.auth.service import create_key, list_keys, revoke_key
-from boomerang.core.clock import naive_utc
 
 router = APIRouter(prefix="/keys", tags=["keys"])
 
@@ -39,10 +38,10 @@ def index(session: SessionDep) -> dict:
 
 @router.post("", status_code=201)
 def create(body: KeyIn, ws: WorkspaceDep, session: SessionDep) -> dict:
-    key, plaintext = create_key(session, kind=body.kind, name=body.name, now=naive_utc(ws.clock.now()))
+    key, plaintext = create_key(session, kind=body.kind, name=body.name, now=ws.now())
     return {**_row(key), "key": plaintext}
 
 
 @router.delete("/{key_id}")
 def revoke(key_id: str, ws: WorkspaceDep, session: SessionDep) -> dict:
-    return _row(revoke_key(session, key_id, now=naive_utc(ws.clock.now())))
+    return _row(revoke_key(session, key_id, now=ws.now()))

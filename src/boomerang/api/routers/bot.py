@@ -4,19 +4,14 @@ from __future__ import annotations
 
 import hmac
 import logging
-from typing import TYPE_CHECKING
 
 import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from boomerang.bot.service import ALLOWED_UPDATES, bot_api, bot_config, handle_update
+from boomerang.bot.service import Bot
 from boomerang.channels.telegram import BotApi, BotApiError, TelegramChannel
-from boomerang.core.errors import BoomerangError, ValidationFailed
-
-if TYPE_CHECKING:
-    from boomerang.bootstrap import Workspace
 
 router = APIRouter(tags=["hooks"])
 log = logging.getLogger("boomerang.telegram")
@@ -30,8 +25,8 @@ def _error(status: int, field: str, reason: str) -> JSONResponse:
 @router.post("/hooks/telegram", include_in_schema=False)
 async def telegram_update(request: Request):
     """One Update from Telegram; anything without the configured secret token is refused."""
-    ws = request.app.state.ws
-    config = await run_in_threadpool(bot_config, ws)
+    bot: Bot = request.app.state.ws.bot
+    config = await run_in_threadpool(bot.config)
     if config is None:
         return _error(404, "telegram", "telegram is not configured with the bot provider")
     expected = config.webhook_secret.get_secret_value() if config.webhook_secret else None
@@ -45,37 +40,17 @@ async def telegram_update(request: Request):
         return _error(400, "body", "not valid JSON")
     if not isinstance(update, dict):
         return _error(400, "body", "must be a JSON object (an Update)")
-    await run_in_threadpool(_handle, ws, config, update)
+    await run_in_threadpool(_handle, bot, config, update)
     return {"ok": True}
 
 
-def _handle(ws: Workspace, config: TelegramChannel.Config, update: dict) -> None:
+def _handle(bot: Bot, config: TelegramChannel.Config, update: dict) -> None:
     # a client per update: customers' commands are few, and the settings may have changed since the last one
     api = BotApi.from_config(config, max_connections=1)
     try:
-        handle_update(ws, api, update, now=ws.clock.now())
+        bot.handle_update(api, update, now=bot.clock.now())
     except BotApiError as exc:
         # the change is committed: an error status would make Telegram deliver the update again
         log.warning("telegram: answering update %s failed: %s", update.get("update_id"), exc)
-    finally:
-        api.close()
-
-
-def set_webhook(ws: Workspace, url: str) -> None:
-    """Ask Telegram to POST the bot's updates to `url` (…/hooks/telegram) with the webhook secret."""
-    api, config = bot_api(ws)
-    try:
-        if config.webhook_secret is None:
-            raise ValidationFailed(
-                [{"field": "config.webhook_secret", "reason": "set one first: the webhook checks it"}]
-            )
-        api.call(
-            "setWebhook",
-            url=url,
-            secret_token=config.webhook_secret.get_secret_value(),
-            allowed_updates=ALLOWED_UPDATES,
-        )
-    except BotApiError as exc:
-        raise BoomerangError(f"Telegram refused the webhook: {exc.description}", field="url") from None
     finally:
         api.close()

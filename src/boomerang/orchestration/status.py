@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from boomerang.bootstrap import Workspace
 from boomerang.catalog.models import Product
 from boomerang.customers.models import IDENTIFIED, Customer
+from boomerang.db import UnitOfWork
+from boomerang.events.log import EventLog
 from boomerang.events.models import inbox
 from boomerang.orders.models import Order
 
 BUYING = ("placed", "paid", "shipped", "delivered", "partially_refunded")
 
 
-def summary(ws: Workspace) -> dict:
+def summary(uow: UnitOfWork, log: EventLog) -> dict:
     """Counts from both stores; events still waiting in the inbox are reported as pending."""
-    with ws.uow.session() as session:
+    with uow.session() as session:
         live = Customer.merged_into_id.is_(None)
         customers = session.scalar(sa.select(sa.func.count()).where(live))
         identified = session.scalar(sa.select(sa.func.count()).where(live, IDENTIFIED))
@@ -42,7 +43,7 @@ def summary(ws: Workspace) -> dict:
         products = session.scalar(sa.select(sa.func.count()).select_from(Product))
         in_stock = session.scalar(sa.select(sa.func.count()).where(Product.in_stock.is_(True)))
         pending = session.scalar(sa.select(sa.func.count()).select_from(inbox))
-    log = ws.log.summary()
+    logged = log.summary()
     return {
         "customers": {"total": customers, "identified": identified, "anonymous": customers - identified},
         "orders": orders,
@@ -51,10 +52,10 @@ def summary(ws: Workspace) -> dict:
         "repeat_purchase_rate": round(repeat / buyers, 4) if buyers else None,
         "products": {"total": products, "in_stock": in_stock},
         "events": {
-            "total": log["total"],
+            "total": logged["total"],
             "pending": pending,
-            "by_type": log["by_event"],
-            "first": log["first"].isoformat() if log["first"] else None,
-            "last": log["last"].isoformat() if log["last"] else None,
+            "by_type": logged["by_event"],
+            "first": logged["first"].isoformat() if logged["first"] else None,
+            "last": logged["last"].isoformat() if logged["last"] else None,
         },
     }

@@ -2,20 +2,21 @@
 
 A cell lists the journeys and campaigns aimed at a segment with a goal on a channel. Two kinds of
 holes are flagged: a segment nobody speaks to (customers left alone), and something aimed at a
-segment with no members (money spent on nobody). Journeys and campaigns report what they aim at by
-registering a source of `Usage` (see `SOURCES`); the journeys started by a segment are asked directly.
+segment with no members (money spent on nobody). A journey started by a segment speaks to it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
-from boomerang.bootstrap import Workspace
 from boomerang.core.vocab import CHANNELS
+from boomerang.journeys import models as m
+from boomerang.journeys.definition import SegmentTrigger, Send
+from boomerang.journeys.service import definition_of, purpose
 from boomerang.segments.models import Segment
 
 GOALS = ("first_purchase", "repeat_purchase", "reactivation", "loyalty", "feedback")
@@ -30,15 +31,9 @@ class Usage:
     channels: tuple[str, ...]
 
 
-SOURCES: list[Callable[[Workspace], list[Usage]]] = []  # journeys and campaigns append theirs
-
-
-def matrix(ws: Workspace) -> dict[str, Any]:
-    from boomerang.journeys.service import matrix_usages  # journeys build on segments: asked, not imported
-
-    usages = matrix_usages(ws) + [u for source in SOURCES for u in source(ws)]
-    with ws.uow.session() as session:
-        segments = list(session.execute(sa.select(Segment.name, Segment.title, Segment.size).order_by(Segment.name)))
+def matrix(session: Session) -> dict[str, Any]:
+    usages = journey_usages(session)
+    segments = list(session.execute(sa.select(Segment.name, Segment.title, Segment.size).order_by(Segment.name)))
     rows = []
     for name, title, size in segments:
         mine = [u for u in usages if u.segment == name]
@@ -72,3 +67,19 @@ def matrix(ws: Workspace) -> dict[str, Any]:
         "holes": sum(1 for r in rows if r["flags"]),
         "unknown_segments": unknown,
     }
+
+
+def journey_usages(session: Session) -> list[Usage]:
+    """What the active and paused journeys aim at, for the segment x goal x channel matrix: a journey
+    started by a segment speaks to it, for its goal, on the channels of its send nodes."""
+    rows = list(session.scalars(sa.select(m.Journey).where(m.Journey.status != "draft")))
+    journeys = [definition_of(session, row.id, row.version) for row in rows]
+    out = []
+    for journey in journeys:
+        if not isinstance(journey.trigger, SegmentTrigger) or journey.trigger.on != "entered":
+            continue
+        channels = tuple(
+            sorted({ch for n in journey.nodes.values() if isinstance(n, Send) for ch in (n.channel, *n.fallback)})
+        )
+        out.append(Usage(journey.trigger.segment, "journey", journey.name, purpose(journey), channels))
+    return out

@@ -1,8 +1,8 @@
-"""The background half of `boomerang serve`: processes accepted events and flushes them into the log.
+"""The background work, as processes: the pipeline beside `boomerang serve`, and `boomerang worker`.
 
-It runs in a process of its own, so that the API answering requests and the processing share no
-interpreter lock: on a machine with two cores each gets one. It stops when asked, or when the
-server that started it is gone (killed, say), after a last round.
+The pipeline runs in a process of its own, so that the API answering requests and the processing share
+no interpreter lock: on a machine with two cores each gets one. It stops when asked, or when the server
+that started it is gone (killed, say), after a last round. Both run the rounds of orchestration.rounds.
 """
 
 from __future__ import annotations
@@ -12,7 +12,9 @@ import multiprocessing
 import multiprocessing.synchronize
 import time
 
+from boomerang.bootstrap import Workspace, open_workspace
 from boomerang.config import Settings
+from boomerang.orchestration import rounds
 
 log = logging.getLogger("boomerang.pipeline")
 WAKE_SECONDS = 0.5  # how often an idle pipeline checks that its server is still there
@@ -21,11 +23,6 @@ WAKE_SECONDS = 0.5  # how often an idle pipeline checks that its server is still
 def run(settings: Settings, stop: multiprocessing.synchronize.Event, wake: multiprocessing.synchronize.Event) -> None:
     """Process and flush every `flush_interval_seconds`, or at once when woken (events were accepted),
     until stopped or orphaned."""
-    from boomerang.bootstrap import open_workspace
-    from boomerang.core.clock import naive_utc
-    from boomerang.events.flush import flush
-    from boomerang.journeys.worker import after_flush, scheduled, tick
-
     ws = open_workspace(settings)
     interval = settings.ingest.flush_interval_seconds
     parent = multiprocessing.parent_process()
@@ -38,17 +35,15 @@ def run(settings: Settings, stop: multiprocessing.synchronize.Event, wake: multi
             waited += WAKE_SECONDS
         wake.clear()  # what arrives from here on wakes the next round
         done = stop.is_set() or (parent is not None and not parent.is_alive())
-        frames: list = []
         try:
-            flush(ws, moved=frames)
-            after_flush(ws, frames, naive_utc(ws.clock.now()))  # live segments and journeys: the customers just seen
-            tick(ws)  # due journey timers and messages
+            rounds.ingest(ws)  # effects, the log, live segments and journeys: the customers just seen
+            rounds.tick(ws)  # due journey timers, campaigns and messages
         except Exception:  # noqa: BLE001 - the next round retries; the inbox and the store keep everything
             log.exception("processing, flushing, segments or journeys failed; will retry")
         if time.monotonic() - last_refresh >= every and not done:
             last_refresh = time.monotonic()
             try:
-                scheduled(ws)  # rolling windows, relative dates and silences move with time
+                rounds.scheduled(ws)  # rolling windows, relative dates and silences move with time
             except Exception:  # noqa: BLE001
                 log.exception("scheduled segments or journeys failed; will retry")
         if done:
@@ -79,3 +74,19 @@ class Pipeline:
         self._process.join(timeout)
         if self._process.is_alive():
             self._process.terminate()
+
+
+def run_forever(
+    ws: Workspace, *, interval: float = 1.0, schedule_minutes: float = 5.0, batch: int = 1000, stop=None
+) -> None:
+    """`boomerang worker`: timers, campaigns, messages and scheduled triggers, until stopped."""
+    last = 0.0
+    while stop is None or not stop.is_set():
+        try:
+            rounds.tick(ws, batch=batch)
+            if time.monotonic() - last >= schedule_minutes * 60:
+                last = time.monotonic()
+                rounds.scheduled(ws)
+        except Exception:  # noqa: BLE001 - the next round retries; nothing is lost in the store
+            log.exception("journey round failed; will retry")
+        time.sleep(interval)

@@ -8,21 +8,16 @@ is refused with 400 and never redirects, so there is no open redirect.
 from __future__ import annotations
 
 import base64
-from datetime import datetime
 from importlib import resources
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from boomerang.bootstrap import Workspace
-from boomerang.channels.models import InboxItem
-from boomerang.core.clock import naive_utc
 from boomerang.core.signing import BadToken
 from boomerang.core.vocab import CHANNELS
-from boomerang.messaging import preferences, tracking
-from boomerang.messaging.models import Message
+from boomerang.messaging import links, preferences, tracking
 
 router = APIRouter(include_in_schema=False)
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
@@ -42,16 +37,11 @@ FREQUENCY_LABELS = {
     "weekly": "At most once a week",
     "monthly": "At most once a month",
 }
-INBOX = "inbox"
 NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 
 
 def _ws(request: Request) -> Workspace:
     return request.app.state.ws
-
-
-def _now(ws: Workspace) -> datetime:
-    return naive_utc(ws.clock.now())
 
 
 def _refused(reason: str, status: int = 400) -> JSONResponse:
@@ -65,22 +55,18 @@ def _page(ws: Workspace, name: str, **values) -> HTMLResponse:
     return HTMLResponse(html, headers=NO_STORE)
 
 
-def _message(ws: Workspace, session, purpose: str, token: str) -> tuple[Message | None, list]:
-    payload = ws.signer.verify(purpose, token)
-    return session.get(Message, int(payload[0])), payload
-
-
 @router.get("/t/c/{token}")
 def click(token: str, request: Request):
     ws = _ws(request)
-    with ws.uow.session() as session:
-        try:
-            message, payload = _message(ws, session, tracking.CLICK, token)
-        except (BadToken, ValueError, TypeError, IndexError) as exc:
-            return _refused(str(exc) if isinstance(exc, BadToken) else "invalid link")
+    try:
+        message_id, payload = ws.links.message_of(links.CLICK, token)
         url = str(payload[1])
-        if message is not None:
-            tracking.record(session, message, "clicked", at=_now(ws), detail=url)
+    except BadToken as exc:
+        return _refused(str(exc))
+    except IndexError:
+        return _refused("invalid link")
+    with ws.uow.session() as session:
+        tracking.record_for(session, message_id, "clicked", at=ws.now(), detail=url)
     return RedirectResponse(url, status_code=302, headers=NO_STORE)
 
 
@@ -88,11 +74,10 @@ def click(token: str, request: Request):
 def opened(token: str, request: Request):
     ws = _ws(request)
     try:
+        message_id, _ = ws.links.message_of(links.OPEN, token)
         with ws.uow.session() as session:
-            message, _ = _message(ws, session, tracking.OPEN, token)
-            if message is not None:
-                tracking.record(session, message, "opened", at=_now(ws))
-    except (BadToken, ValueError, TypeError, IndexError):
+            tracking.record_for(session, message_id, "opened", at=ws.now())
+    except BadToken:
         pass  # a broken pixel still answers a pixel: mail clients show no error
     return Response(PIXEL, media_type="image/gif", headers=NO_STORE)
 
@@ -100,22 +85,24 @@ def opened(token: str, request: Request):
 def _unsubscribe(request: Request, token: str, *, done: bool) -> Response:
     """The page for an unsubscribe link: asking to confirm, or (done) after unsubscribing."""
     ws = _ws(request)
+    try:
+        message_id, _ = ws.links.message_of(links.UNSUBSCRIBE, token)
+    except BadToken:
+        return _refused("invalid or altered link")
     with ws.uow.session() as session:
-        try:
-            message, _ = _message(ws, session, tracking.UNSUBSCRIBE, token)
-        except (BadToken, ValueError, TypeError, IndexError):
-            return _refused("invalid or altered link")
+        if done:
+            message = tracking.record_for(session, message_id, "unsubscribed", at=ws.now(), detail="unsubscribe link")
+        else:
+            message = tracking.message(session, message_id)
         if message is None:
             return _refused("this message no longer exists", 404)
-        if done:
-            tracking.record(session, message, "unsubscribed", at=_now(ws), detail="unsubscribe link")
         return _page(
             ws,
             "unsubscribe.html",
             title="Unsubscribed" if done else "Unsubscribe",
             done=done,
             channel_label=CHANNEL_LABELS.get(message.channel or "", "these"),
-            preferences_url=tracking.preferences_url(ws, message.customer_id),
+            preferences_url=ws.links.preferences(message.customer_id),
         )
 
 
@@ -129,10 +116,6 @@ def unsubscribe_page(token: str, request: Request):
 def unsubscribe(token: str, request: Request):
     """RFC 8058: a POST with List-Unsubscribe=One-Click (mail clients) or the confirm form: unsubscribed at once."""
     return _unsubscribe(request, token, done=True)
-
-
-def _customer_of(ws: Workspace, token: str) -> str:
-    return str(ws.signer.verify(tracking.PREFERENCES, token)[0])
 
 
 def _preferences_page(ws: Workspace, prefs: dict, saved: str = "") -> HTMLResponse:
@@ -152,8 +135,8 @@ def _preferences_page(ws: Workspace, prefs: dict, saved: str = "") -> HTMLRespon
 def preference_centre(token: str, request: Request):
     ws = _ws(request)
     try:
-        customer_id = _customer_of(ws, token)
-    except (BadToken, IndexError, TypeError):
+        customer_id = ws.links.customer_of(links.PREFERENCES, token)
+    except BadToken:
         return _refused("invalid or altered link")
     with ws.uow.session() as session:
         return _preferences_page(ws, preferences.get(session, customer_id))
@@ -163,13 +146,13 @@ def preference_centre(token: str, request: Request):
 async def save_preferences(token: str, request: Request):
     ws = _ws(request)
     try:
-        customer_id = _customer_of(ws, token)
-    except (BadToken, IndexError, TypeError):
+        customer_id = ws.links.customer_of(links.PREFERENCES, token)
+    except BadToken:
         return _refused("invalid or altered link")
     form = await request.form()
     with ws.uow.session() as session:
         if form.get("action") == "unsubscribe_all":
-            prefs = preferences.unsubscribe_all(session, customer_id, now=_now(ws), source="preference_centre")
+            prefs = preferences.unsubscribe_all(session, customer_id, now=ws.now(), source="preference_centre")
             return _preferences_page(ws, prefs, "You will get no more messages.")
         channels = set(form.getlist("channel"))
         topics = set(form.getlist("topic"))
@@ -177,7 +160,7 @@ async def save_preferences(token: str, request: Request):
         prefs = preferences.update(
             session,
             customer_id,
-            now=_now(ws),
+            now=ws.now(),
             source="preference_centre",
             channels={c: c in channels for c in CHANNELS},
             topics={t: t in topics for t in preferences.TOPICS},
@@ -189,46 +172,15 @@ async def save_preferences(token: str, request: Request):
 # -- the in-app inbox -----------------------------------------------------------------------------
 
 
-def inbox_token(ws: Workspace, customer_id: str) -> str:
-    """What the app passes to read a customer's inbox (from the secret-key API: /api/customers/{id}/inbox-token)."""
-    return ws.signer.sign(INBOX, [customer_id])
-
-
-def _inbox_customer(ws: Workspace, token: str) -> str:
-    return str(ws.signer.verify(INBOX, token)[0])
-
-
 @router.get("/v1/inbox/{token}")
 def inbox(token: str, request: Request, unread: bool = False):
     ws = _ws(request)
     try:
-        customer_id = _inbox_customer(ws, token)
-    except (BadToken, IndexError, TypeError):
+        customer_id = ws.links.customer_of(links.INBOX, token)
+    except BadToken:
         return _refused("invalid inbox token", 401)
-    now = _now(ws)
     with ws.uow.session() as session:
-        query = (
-            sa.select(InboxItem)
-            .where(
-                InboxItem.customer_id == customer_id, sa.or_(InboxItem.expires_at.is_(None), InboxItem.expires_at > now)
-            )
-            .order_by(InboxItem.created_at.desc(), InboxItem.id.desc())
-            .limit(100)
-        )
-        if unread:
-            query = query.where(InboxItem.read_at.is_(None))
-        items = [
-            {
-                "id": i.id,
-                "title": i.title,
-                "body": i.body,
-                "url": i.url,
-                "created_at": i.created_at.isoformat(),
-                "expires_at": i.expires_at.isoformat() if i.expires_at else None,
-                "read": i.read_at is not None,
-            }
-            for i in session.scalars(query)
-        ]
+        items = tracking.inbox_items(session, customer_id, now=ws.now(), unread=unread)
     return {"items": items, "unread": sum(not i["read"] for i in items)}
 
 
@@ -239,20 +191,9 @@ def inbox_action(token: str, item_id: int, action: str, request: Request):
     if action not in ("read", "click"):
         return JSONResponse({"success": False, "errors": [{"field": "action", "reason": "read or click"}]}, 400)
     try:
-        customer_id = _inbox_customer(ws, token)
-    except (BadToken, IndexError, TypeError):
+        customer_id = ws.links.customer_of(links.INBOX, token)
+    except BadToken:
         return _refused("invalid inbox token", 401)
-    now = _now(ws)
     with ws.uow.session() as session:
-        item = session.get(InboxItem, item_id)
-        if item is None or item.customer_id != customer_id:
-            return JSONResponse({"success": False, "errors": [{"field": "item", "reason": "no such item"}]}, 404)
-        message = session.get(Message, item.message_id)
-        item.read_at = item.read_at or now
-        if message is not None:
-            tracking.record(session, message, "opened", at=now)
-        if action == "click":
-            item.clicked_at = item.clicked_at or now
-            if message is not None:
-                tracking.record(session, message, "clicked", at=now, detail=item.url)
+        tracking.inbox_action(session, customer_id, item_id, clicked=action == "click", now=ws.now())
     return {"success": True}

@@ -11,24 +11,20 @@ run checks that each message was sent once and that the server received exactly 
 Runs: the baseline, one worker with one SMTP connection (no pool), on 10,000 messages; one worker
 with a pool; then the main run, 100,000 messages with two workers sharing the outbox.
 
-    python bench/email.py [--messages 100000] [--workers 2] [--pool 4] [--slice 10000] [--server smtp-sink]
+    python bench/sending.py [--messages 100000] [--workers 2] [--pool 4] [--slice 10000] [--server smtp-sink]
 """
 
 from __future__ import annotations
 
-import os
-import sys
-
-if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
-    sys.path.append(sys.path.pop(0))  # this file is email.py: first on the path, it would shadow the stdlib's email
-
 import argparse
 import contextlib
 import multiprocessing
+import os
 import re
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from datetime import datetime, timedelta
@@ -45,8 +41,7 @@ from boomerang.config import GuardSettings, Settings  # noqa: E402
 from boomerang.core.clock import FixedClock  # noqa: E402
 from boomerang.customers.models import Consent, Customer  # noqa: E402
 from boomerang.messaging import campaigns, service  # noqa: E402
-from boomerang.messaging import dispatch as dispatcher
-from boomerang.messaging.models import Message
+from boomerang.messaging.models import Message  # noqa: E402
 from boomerang.orders.models import Order, OrderLine  # noqa: E402
 from boomerang.segments.models import Segment, SegmentMember  # noqa: E402
 from smtp_server import SmtpServer  # noqa: E402
@@ -278,7 +273,6 @@ def prepare(home: Path, customers: int, port: int, pool: int):
     with ws.uow.session() as session:
         service.save(session, TEMPLATE, now=NOW)
         channel_config.save(
-            ws,
             session,
             "email",
             "smtp",
@@ -290,6 +284,7 @@ def prepare(home: Path, customers: int, port: int, pool: int):
                 "from_name": "Boomerang Shop",
                 "pool_size": pool,
             },
+            secret=ws.secret,
             now=NOW,
         )
     return ws
@@ -321,7 +316,7 @@ def drain(home: Path, batch: int) -> int:
     ws = workspace(home)
     sent = 0
     while True:
-        counts = dispatcher.dispatch(ws, now=NOW, limit=batch, rounds=20)
+        counts = ws.dispatcher.dispatch(now=NOW, limit=batch, rounds=20)
         sent += counts["sent"]
         if not sum(counts.values()):
             ws.channels.close()
@@ -332,19 +327,21 @@ def send_campaign(ws, name: str, ids: list[str], batch: int, workers: int, serve
     """Queue the campaign, then `workers` processes dispatch until nothing is left; checks every message
     was sent once and the server received exactly as many."""
     audience(ws, f"{name}_audience", ids)
-    campaigns.save(
-        ws,
-        {
-            "name": name,
-            "segment": f"{name}_audience",
-            "template": TEMPLATE["name"],
-            "channels": ["email"],
-            "holdout_percent": 0,
-        },
-    )
-    campaigns.schedule(ws, name)
+    with ws.uow.session() as session:
+        campaigns.save(
+            session,
+            {
+                "name": name,
+                "segment": f"{name}_audience",
+                "template": TEMPLATE["name"],
+                "channels": ["email"],
+                "holdout_percent": 0,
+            },
+            now=ws.now(),
+        )
+        campaigns.schedule(session, name, now=ws.now())
     started = time.perf_counter()
-    campaigns.start_due(ws, now=NOW)
+    campaigns.start_due(ws.segments, now=NOW)
     queued = time.perf_counter()
     if workers == 1:
         drain(ws.settings.home, batch)
@@ -368,7 +365,6 @@ def send_campaign(ws, name: str, ids: list[str], batch: int, workers: int, serve
 def configure(ws, port: int, pool: int, at: datetime) -> None:
     with ws.uow.session() as session:
         channel_config.save(
-            ws,
             session,
             "email",
             "smtp",
@@ -380,6 +376,7 @@ def configure(ws, port: int, pool: int, at: datetime) -> None:
                 "from_name": "Boomerang Shop",
                 "pool_size": pool,
             },
+            secret=ws.secret,
             now=at,
         )
 

@@ -1,4 +1,4 @@
-"""Segment's HTTP tracking API: /v1/track, identify, page, screen, group, alias and batch.
+"""Events: Segment's HTTP tracking API: /v1/track, identify, page, screen, group, alias and batch.
 
 The write key is the HTTP Basic user name (or `writeKey` in the body). An answer of 200 means
 the events are checked and committed to the operational store's inbox: durable, even if the
@@ -15,7 +15,6 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
 from boomerang.api.deps import Unauthorized, basic_user, json_object
-from boomerang.core.clock import naive_utc
 from boomerang.core.errors import BoomerangError, ValidationFailed
 from boomerang.core.ids import new_id
 from boomerang.events import ingest, schemas
@@ -48,7 +47,7 @@ def _accept(request: Request, kind: str, payload: dict) -> dict:
     key = basic_user(request) or payload.get("writeKey")
     if request.app.state.keys.kind_of(key if isinstance(key, str) else None) is None:
         raise Unauthorized("a valid write key is required as the HTTP Basic user name", field="authorization")
-    received = naive_utc(ws.clock.now())
+    received = ws.now()
     if kind == "batch":
         items = payload.get("batch")
         if isinstance(items, list) and len(items) > limits.max_batch_events:

@@ -11,7 +11,6 @@ import hashlib
 import hmac
 from typing import Any
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
@@ -19,10 +18,8 @@ from boomerang.api.deps import Unauthorized, json_object
 from boomerang.channels import config as settings
 from boomerang.channels.http_results import redact
 from boomerang.channels.sms import receipt_key, twilio_signature
-from boomerang.core.clock import naive_utc
 from boomerang.core.errors import NotFound, ValidationFailed
 from boomerang.messaging import tracking
-from boomerang.messaging.models import Message
 
 router = APIRouter(tags=["hooks"])
 
@@ -34,19 +31,16 @@ def _record(ws, provider_id: str | None, status: str | None, detail: str) -> dic
     if kind is None or not provider_id:
         return {"success": True, "recorded": False}
     with ws.uow.session() as session:
-        message = session.scalar(sa.select(Message).where(Message.provider_id == provider_id, Message.channel == "sms"))
-        if message is None:
-            return {"success": True, "recorded": False}
-        recorded = tracking.record(
-            session, message, kind, at=naive_utc(ws.clock.now()), detail=detail if kind == "bounced" else None
+        recorded = tracking.record_receipts(
+            session, "sms", [(provider_id, kind, ws.now(), detail if kind == "bounced" else None)]
         )
-    return {"success": True, "recorded": recorded}
+    return {"success": True, "recorded": bool(recorded)}
 
 
 def _twilio(request: Request, params: list[tuple[str, str]]) -> dict:
     ws = request.app.state.ws
     with ws.uow.session() as session:
-        provider, config, _ = settings.load(ws, session, "sms")
+        provider, config, _ = settings.load(session, "sms", secret=ws.secret)
     if provider != "twilio":
         raise NotFound("the sms channel does not use Twilio", field="sms")
     token = config.auth_token.get_secret_value()
@@ -82,7 +76,7 @@ def _payload(body: bytes) -> dict[str, Any]:
 async def generic_receipt(request: Request) -> dict:
     """A gateway's receipt {"id", "status", "reason"}, signed `X-Boomerang-Signature: sha256=<hex HMAC of the body>`."""
     ws, body = request.app.state.ws, await request.body()
-    expected = b"sha256=" + hmac.new(receipt_key(ws), body, hashlib.sha256).hexdigest().encode()
+    expected = b"sha256=" + hmac.new(receipt_key(ws.secret), body, hashlib.sha256).hexdigest().encode()
     if not hmac.compare_digest(expected, request.headers.get("x-boomerang-signature", "").encode()):
         raise Unauthorized("missing or not made with the workspace's SMS receipt key", field="X-Boomerang-Signature")
     payload = _payload(body)

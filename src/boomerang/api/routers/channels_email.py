@@ -14,7 +14,6 @@ from datetime import datetime
 from typing import Literal
 
 import orjson
-import sqlalchemy as sa
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -25,7 +24,6 @@ from boomerang.channels.smtp import hook_signature
 from boomerang.core.clock import naive_utc
 from boomerang.core.errors import BoomerangError, ValidationFailed
 from boomerang.messaging import tracking
-from boomerang.messaging.models import Message
 
 router = APIRouter(tags=["hooks"])
 
@@ -76,26 +74,18 @@ def _normalise(message_id: str) -> str:
 
 
 def _record(ws: Workspace, events: list[HookEvent]) -> dict:
-    now = naive_utc(ws.clock.now())
+    now = ws.now()
+    receipts = [
+        (
+            _normalise(e.message_id),
+            KINDS[e.type],
+            naive_utc(e.at) if e.at else now,
+            e.reason[:2000] if e.reason else None,
+        )
+        for e in events
+    ]
     with ws.uow.session() as session:
-        ids = {_normalise(e.message_id) for e in events}
-        found = {
-            m.provider_id: m
-            for m in session.scalars(sa.select(Message).where(Message.channel == "email", Message.provider_id.in_(ids)))
-        }
-        recorded = 0
-        for event in events:
-            message = found.get(_normalise(event.message_id))
-            if message is None:
-                continue
-            tracking.record(
-                session,
-                message,
-                KINDS[event.type],
-                at=naive_utc(event.at) if event.at else now,
-                detail=event.reason[:2000] if event.reason else None,
-            )
-            recorded += 1
+        recorded = tracking.record_receipts(session, "email", receipts)
     return {"success": True, "recorded": recorded, "unknown": len(events) - recorded}
 
 
@@ -107,6 +97,6 @@ async def email_events(request: Request) -> dict:
     given = request.headers.get(SIGNATURE)
     if not given:
         raise Unauthorized("missing: send sha256=<hex HMAC-SHA256 of the body>", field=SIGNATURE)
-    if not hmac.compare_digest(given.strip().encode(), hook_signature(ws, body).encode()):
+    if not hmac.compare_digest(given.strip().encode(), hook_signature(ws.secret, body).encode()):
         raise Unauthorized("does not match the body", field=SIGNATURE)
     return await run_in_threadpool(_record, ws, _parse(body).events)

@@ -35,11 +35,11 @@ def _row(record: dict) -> dict:
 @router.get("/model")
 async def model(ws: WorkspaceDep, until: Until = None, unit: str = "week") -> dict:
     """BG/NBD (r, alpha, a, b) and Gamma-Gamma (p, q, gamma) fitted on the purchases up to `until`."""
-    return await run_in_threadpool(service.fit, ws, until=until, unit=unit)
+    return await run_in_threadpool(lambda: service.fit(ws.uow, ws.log, until=until, unit=unit))
 
 
 def _predict(ws, until, unit, horizon_days, churn) -> tuple[dict, pd.DataFrame]:
-    return service.predict(ws, until=until, unit=unit, horizon_days=horizon_days, churn=churn)
+    return service.predict(ws.uow, ws.log, until=until, unit=unit, horizon_days=horizon_days, churn=churn)
 
 
 @router.get("/predictions")
@@ -84,11 +84,13 @@ async def store(
 ) -> dict:
     """Compute and store every customer's predictions as the `predictions` traits."""
     info, frame = await run_in_threadpool(_predict, ws, until, unit, horizon_days, churn)
-    stored = await run_in_threadpool(service.store, ws, frame)
+    stored = await run_in_threadpool(service.store, ws.log, frame)
     return {"model": info, "trait": service.TRAIT, "customers": stored}
 
 
 @router.get("/evaluation")
 async def evaluation(ws: WorkspaceDep, cutoff: date, horizon_weeks: int = 13, unit: str = "week") -> dict:
     """ROC AUCs of the churn classifier, BG/NBD's expected purchases and recency for 'buys in the weeks after `cutoff`'."""
-    return await run_in_threadpool(service.evaluate, ws, cutoff=cutoff, horizon_weeks=horizon_weeks, unit=unit)
+    return await run_in_threadpool(
+        lambda: service.evaluate(ws.uow, ws.log, cutoff=cutoff, horizon_weeks=horizon_weeks, unit=unit)
+    )

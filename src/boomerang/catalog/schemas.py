@@ -1,0 +1,33 @@
+"""Typed inputs of the catalog: products as a shop's sync sends them, stock changes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ProductIn(BaseModel):
+    """A product as the API and feeds take it; unknown fields are kept as attributes."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    sku: str = Field(min_length=1, max_length=128)
+    name: str | None = Field(default=None, max_length=512)
+    category: str | None = Field(default=None, max_length=1024)
+    brand: str | None = Field(default=None, max_length=255)
+    price: float | None = Field(default=None, ge=0)
+    currency: str | None = Field(default=None, min_length=3, max_length=3)
+    in_stock: bool = True
+    stock_quantity: int | None = Field(default=None, ge=0)
+    url: str | None = Field(default=None, max_length=2048)
+    image_url: str | None = Field(default=None, max_length=2048)
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+
+class StockChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sku: str = Field(min_length=1, max_length=128)
+    in_stock: bool | None = None
+    stock_quantity: int | None = Field(default=None, ge=0)

@@ -1,0 +1,40 @@
+"""Typed inputs of the customers API: a profile to upsert, a consent, a merge."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class CustomerIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    external_id: str = Field(min_length=1, max_length=255)
+    email: str | None = Field(default=None, max_length=320)
+    phone: str | None = Field(default=None, max_length=32)
+    telegram_chat_id: str | None = Field(default=None, max_length=64)
+    first_name: str | None = None
+    last_name: str | None = None
+    birthday: date | None = None
+    city: str | None = None
+    country: str | None = None
+    timezone: str | None = None
+    locale: str | None = None
+    attributes: dict[str, Any] = Field(default_factory=dict)
+    consents: dict[str, bool] = Field(default_factory=dict)
+
+
+class ConsentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    channel: str
+    granted: bool
+    source: str = Field(default="api", max_length=64)
+
+
+class MergeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    from_customer_id: str = Field(alias="from")

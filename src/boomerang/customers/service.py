@@ -1,0 +1,106 @@
+"""Customers as people look them up: search, one profile with its identities and consents, consent
+history, an explicit merge. Services flush; the caller commits."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from boomerang.core.errors import NotFound, ValidationFailed
+from boomerang.customers.identity import Resolver
+from boomerang.customers.merge import canonical
+from boomerang.customers.models import Consent, ConsentChange, Customer, Identity
+
+
+def live(session: Session, customer_id: str) -> Customer:
+    """The live profile for an id (following merges); NotFound for an unknown one."""
+    customer = canonical(session, customer_id)
+    if customer is None:
+        raise NotFound(f"unknown customer '{customer_id}'", field="customer_id")
+    return customer
+
+
+def lookup(session: Session, text: str) -> Customer | None:
+    """A live customer by id (following merges), external id or email."""
+    text = text.strip()
+    return canonical(session, text) or session.scalar(
+        sa.select(Customer)
+        .where(Customer.merged_into_id.is_(None), sa.or_(Customer.external_id == text, Customer.email == text.lower()))
+        .order_by(Customer.created_at)
+        .limit(1)
+    )
+
+
+def _like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def find(
+    session: Session, q: str = "", *, prefix: bool = False, limit: int = 50, offset: int = 0
+) -> tuple[list[Customer], int]:
+    """Live profiles, newest first, and how many match: all of them, or those whose external id, email or phone
+    is `q` (with `prefix`, also external ids and emails starting with it)."""
+    where = [Customer.merged_into_id.is_(None)]
+    if q := q.strip():
+        matches = [Customer.external_id == q, Customer.email == q.lower(), Customer.phone == q]
+        if prefix:
+            matches += [
+                Customer.external_id.like(_like(q), escape="\\"),
+                Customer.email.like(_like(q.lower()), escape="\\"),
+            ]
+        where.append(sa.or_(*matches))
+    total = session.scalar(sa.select(sa.func.count()).select_from(Customer).where(*where))
+    rows = session.scalars(
+        sa.select(Customer).where(*where).order_by(Customer.created_at.desc(), Customer.id).limit(limit).offset(offset)
+    ).all()
+    return list(rows), int(total)
+
+
+def identities(session: Session, customer_id: str) -> list[Identity]:
+    return list(
+        session.scalars(
+            sa.select(Identity).where(Identity.customer_id == customer_id).order_by(Identity.kind, Identity.value)
+        )
+    )
+
+
+def consents(session: Session, customer_id: str) -> list[Consent]:
+    return list(session.scalars(sa.select(Consent).where(Consent.customer_id == customer_id).order_by(Consent.channel)))
+
+
+def consent_history(session: Session, customer_id: str, *, newest_first: bool = False) -> list[ConsentChange]:
+    order = (ConsentChange.at.desc(), ConsentChange.id.desc()) if newest_first else (ConsentChange.id,)
+    return list(
+        session.scalars(sa.select(ConsentChange).where(ConsentChange.customer_id == customer_id).order_by(*order))
+    )
+
+
+def profile(session: Session, customer: Customer) -> dict[str, Any]:
+    """The profile with its identities and consents, as the API answers it."""
+    data = {c.key: getattr(customer, c.key) for c in Customer.__table__.columns}
+    data["identified"] = customer.identified
+    data["identities"] = [{"kind": i.kind, "value": i.value} for i in identities(session, customer.id)]
+    data["consents"] = {
+        c.channel: {"granted": c.granted, "source": c.source, "at": c.updated_at}
+        for c in consents(session, customer.id)
+    }
+    return data
+
+
+def merge(session: Session, target_id: str, source_id: str, *, now: datetime) -> Customer:
+    """Fold one profile into another: its identities, consents, orders, messages and events follow."""
+    target, source = live(session, target_id), live(session, source_id)
+    if source.id == target.id:
+        raise ValidationFailed([{"field": "from", "reason": "a profile cannot be merged into itself"}])
+    return Resolver(session, now=now).merge(source, target, reason="api")
+
+
+def anonymous_ids(session: Session, customer_id: str) -> list[str]:
+    return list(
+        session.scalars(
+            sa.select(Identity.value).where(Identity.customer_id == customer_id, Identity.kind == "anonymous")
+        )
+    )

@@ -1,0 +1,91 @@
+"""The rounds `boomerang serve` and `boomerang worker` run, calling into the domains in order:
+
+    events     accepted events get their effects (profiles, orders), then move into the log
+    segments   live membership of the customers just seen; its Segment Entered/Exited move into the log too
+    journeys   every event just logged reaches the journeys: triggers, goals, waits (the same round)
+    timers     due waits and answered branches move their instances on
+    campaigns  scheduled campaigns whose time came queue their messages
+    dispatch   due messages go through the guards to their channels
+
+and, every few minutes, what moves with time alone: segments with rolling windows, birthdays,
+silences, predicted purchases (`scheduled`). Each step commits its own work: a crash anywhere
+loses nothing (the inbox, the outbox and the instances keep it) and repeats nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Protocol
+
+from boomerang.config import Settings
+from boomerang.core.clock import Clock, naive_utc
+from boomerang.db import UnitOfWork
+from boomerang.events.flush import flush
+from boomerang.events.log import EventLog
+from boomerang.events.process import process
+from boomerang.events.schemas import Logged
+from boomerang.journeys import runtime
+from boomerang.messaging import campaigns
+from boomerang.messaging.dispatch import Dispatcher
+from boomerang.segments import membership
+from boomerang.segments.evaluate import Evaluator
+
+
+class Runtime(Protocol):
+    """What the rounds work with (the composition root's workspace is one)."""
+
+    settings: Settings
+    clock: Clock
+    uow: UnitOfWork
+    log: EventLog
+    segments: Evaluator
+    dispatcher: Dispatcher
+
+
+def move_events(rt: Runtime) -> list[Logged]:
+    """Process what the tracking API accepted, then move everything processed into the log."""
+    limits = rt.settings.ingest
+    process(rt.uow, rt.clock, chunk_rows=limits.process_chunk_rows)
+    return flush(rt.uow, rt.log, chunk_rows=limits.flush_chunk_rows)
+
+
+def react(rt: Runtime, logged: list[Logged], now: datetime | None = None) -> dict[str, Any]:
+    """What events just logged change: live segment membership, whose entries and exits are logged at once,
+    then journeys (triggers, goals, waits) for all of them."""
+    now = now or naive_utc(rt.clock.now())
+    segments = membership.update_customers(rt.segments, membership.touched_by(logged))
+    if segments:
+        logged = logged + flush(rt.uow, rt.log, chunk_rows=rt.settings.ingest.flush_chunk_rows)
+    return {"segments": segments, "journeys": runtime.on_events(rt.uow, logged, now)}
+
+
+def ingest(rt: Runtime) -> dict[str, Any]:
+    """Accepted events all the way to the journeys they reach."""
+    logged = move_events(rt)
+    return {"events": len(logged), **react(rt, logged)}
+
+
+def tick(rt: Runtime, now: datetime | None = None, *, limit: int = 500, batch: int = 1000) -> dict[str, int]:
+    """Due timers and branches, campaigns whose time came, then due messages: until done for now (or `limit`
+    rounds of each), `batch` instances per transaction."""
+    now = now or naive_utc(rt.clock.now())
+    out = {"woken": 0, "branched": 0, "campaigns": campaigns.start_due(rt.segments, now=now)}
+    for _ in range(limit):
+        woken = runtime.run_due(rt.uow, now, limit=batch)
+        branched = runtime.resolve_branches(rt.segments, now, limit=batch)
+        out["woken"] += woken
+        out["branched"] += branched
+        if not woken and not branched:
+            break
+    for k, v in rt.dispatcher.dispatch(now=now, rounds=limit).items():
+        out[k] = out.get(k, 0) + v
+    return out
+
+
+def scheduled(rt: Runtime, now: datetime | None = None) -> dict[str, Any]:
+    """What moves with time alone: segments with rolling windows, and dates and silences that start journeys."""
+    now = now or naive_utc(rt.clock.now())
+    return {
+        "segments": membership.refresh(rt.segments, only_expiring=True),
+        "journeys": runtime.run_scheduled(rt.segments, now),
+    }
