@@ -272,21 +272,7 @@ def prepare(home: Path, customers: int, port: int, pool: int):
             )
     with ws.uow.session() as session:
         service.save(session, TEMPLATE, now=NOW)
-        channel_config.save(
-            session,
-            "email",
-            "smtp",
-            {
-                "host": "127.0.0.1",
-                "port": port,
-                "security": "none",
-                "from_address": "shop@example.com",
-                "from_name": "Boomerang Shop",
-                "pool_size": pool,
-            },
-            secret=ws.secret,
-            now=NOW,
-        )
+    configure(ws, port, pool, NOW)
     return ws
 
 

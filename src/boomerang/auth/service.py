@@ -32,6 +32,7 @@ def create_key(session: Session, *, kind: str, name: str, now: datetime) -> tupl
         id=new_id("key"), kind=kind, name=name or kind, prefix=plaintext[:9], key_hash=digest(plaintext), created_at=now
     )
     session.add(key)
+    session.flush()
     return key, plaintext
 
 
@@ -40,6 +41,7 @@ def revoke_key(session: Session, key_id: str, *, now: datetime) -> ApiKey:
     if key is None:
         raise NotFound(f"unknown key '{key_id}'", field="key_id")
     key.revoked_at = key.revoked_at or now
+    session.flush()
     return key
 
 

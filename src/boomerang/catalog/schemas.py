@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -31,3 +32,37 @@ class StockChange(BaseModel):
     sku: str = Field(min_length=1, max_length=128)
     in_stock: bool | None = None
     stock_quantity: int | None = Field(default=None, ge=0)
+
+
+# -- outputs ---------------------------------------------------------------------------------------
+
+
+class ProductOut(BaseModel):
+    sku: str
+    name: str | None
+    category: str | None
+    brand: str | None
+    price: float | None
+    currency: str | None
+    in_stock: bool
+    stock_quantity: int | None
+    url: str | None
+    image_url: str | None
+    attributes: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+class ProductPage(BaseModel):
+    items: list[ProductOut]
+    limit: int
+    offset: int
+
+
+class StockUpdated(BaseModel):
+    updated: int
+
+
+class Upserted(BaseModel):
+    created: int
+    updated: int

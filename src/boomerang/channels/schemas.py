@@ -35,3 +35,21 @@ class Subscribe(BaseModel):
 class Unsubscribe(BaseModel):
     endpoint: str = Field(max_length=1000)
     writeKey: str | None = None
+
+
+# -- outputs ---------------------------------------------------------------------------------------
+
+
+class ChannelOut(BaseModel):
+    """A channel's provider and settings, secrets masked."""
+
+    channel: str
+    provider: str
+    enabled: bool
+    config: dict[str, Any]
+    providers: list[str]
+    updated_at: str | None
+
+
+class ChannelList(BaseModel):
+    items: list[ChannelOut]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -38,3 +38,64 @@ class MergeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     from_customer_id: str = Field(alias="from")
+
+
+# -- outputs ---------------------------------------------------------------------------------------
+
+
+class IdentityOut(BaseModel):
+    kind: str
+    value: str
+
+
+class ConsentOut(BaseModel):
+    granted: bool
+    source: str
+    at: datetime
+
+
+class CustomerOut(BaseModel):
+    """A profile with the ways it is recognised and its consents per channel."""
+
+    id: str
+    external_id: str | None
+    email: str | None
+    phone: str | None
+    telegram_chat_id: str | None
+    first_name: str | None
+    last_name: str | None
+    birthday: date | None
+    city: str | None
+    country: str | None
+    timezone: str | None
+    locale: str | None
+    attributes: dict[str, Any]
+    merged_into_id: str | None
+    first_seen_at: datetime | None
+    last_seen_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    identified: bool
+    identities: list[IdentityOut]
+    consents: dict[str, ConsentOut]
+
+
+class CustomerPage(BaseModel):
+    items: list[CustomerOut]
+    limit: int
+    offset: int
+
+
+class ConsentSet(CustomerOut):
+    changed: bool
+
+
+class ConsentChangeOut(BaseModel):
+    channel: str
+    granted: bool
+    source: str
+    at: datetime
+
+
+class ConsentHistory(BaseModel):
+    items: list[ConsentChangeOut]

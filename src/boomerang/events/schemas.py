@@ -257,3 +257,11 @@ def _properties(msg: _Message) -> dict[str, Any]:
     if isinstance(msg, Identify):
         return dict(msg.traits)
     return dict(msg.properties)
+
+
+class Accepted(BaseModel):
+    """The tracking API's answer: the batch is durable; how many events were new, how many seen before."""
+
+    success: bool = True
+    accepted: int
+    duplicates: int

@@ -97,3 +97,41 @@ class RefundBody(BaseModel):
 
     amount: float | None = Field(default=None, gt=0, description="omitted: refund what is left")
     refund_id: str | None = Field(default=None, max_length=128, description="the same id twice refunds once")
+
+
+# -- outputs ---------------------------------------------------------------------------------------
+
+
+class LineOut(BaseModel):
+    order_id: str
+    line_no: int
+    sku: str | None
+    name: str | None
+    category: str | None
+    quantity: float
+    unit_price: float
+
+
+class OrderOut(BaseModel):
+    id: str
+    customer_id: str | None
+    status: str
+    currency: str | None
+    total: float
+    subtotal: float | None
+    discount: float | None
+    shipping: float | None
+    tax: float | None
+    refunded_total: float
+    coupon: str | None
+    source: str
+    attributes: dict[str, Any]
+    placed_at: datetime
+    updated_at: datetime
+    lines: list[LineOut]
+
+
+class OrderPage(BaseModel):
+    items: list[OrderOut]
+    limit: int
+    offset: int

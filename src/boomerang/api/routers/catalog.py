@@ -6,13 +6,13 @@ from fastapi import APIRouter, Body, Query
 
 from boomerang.api.deps import SessionDep, WorkspaceDep
 from boomerang.catalog import service
-from boomerang.catalog.schemas import ProductIn, StockChange
+from boomerang.catalog.schemas import ProductIn, ProductOut, ProductPage, StockChange, StockUpdated, Upserted
 
 router = APIRouter(prefix="/products", tags=["catalog"])
 MAX_BATCH = 10_000
 
 
-@router.get("")
+@router.get("", response_model=ProductPage)
 def list_products(
     session: SessionDep,
     category: str | None = None,
@@ -24,18 +24,18 @@ def list_products(
     return {"items": [service.as_dict(p) for p in rows], "limit": limit, "offset": offset}
 
 
-@router.get("/{sku}")
+@router.get("/{sku}", response_model=ProductOut)
 def get_product(sku: str, session: SessionDep) -> dict:
     return service.as_dict(service.get(session, sku))
 
 
-@router.put("")
+@router.put("", response_model=Upserted)
 def upsert(ws: WorkspaceDep, session: SessionDep, products: list[ProductIn] = Body(max_length=MAX_BATCH)) -> dict:
     """Create or update up to 10,000 products in one transaction (catalog sync)."""
     return service.upsert_products(session, products, now=ws.now())
 
 
-@router.post("/stock")
+@router.post("/stock", response_model=StockUpdated)
 def stock(ws: WorkspaceDep, session: SessionDep, changes: list[StockChange] = Body(max_length=MAX_BATCH)) -> dict:
     """Set stock quantities or availability; an unknown sku rejects the whole call."""
     return {"updated": service.change_stock(session, changes, now=ws.now())}

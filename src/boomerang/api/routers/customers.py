@@ -8,13 +8,21 @@ from fastapi import APIRouter, Query
 
 from boomerang.api.deps import SessionDep, WorkspaceDep
 from boomerang.customers import profiles, service
-from boomerang.customers.schemas import ConsentIn, CustomerIn, MergeIn
+from boomerang.customers.schemas import (
+    ConsentHistory,
+    ConsentIn,
+    ConsentSet,
+    CustomerIn,
+    CustomerOut,
+    CustomerPage,
+    MergeIn,
+)
 from boomerang.events.ingest import record
 
 router = APIRouter(prefix="/customers", tags=["customers"])
 
 
-@router.get("")
+@router.get("", response_model=CustomerPage)
 def list_customers(
     session: SessionDep, q: str | None = None, limit: int = Query(50, ge=1, le=1000), offset: int = Query(0, ge=0)
 ) -> dict:
@@ -23,12 +31,12 @@ def list_customers(
     return {"items": [service.profile(session, c) for c in rows], "limit": limit, "offset": offset}
 
 
-@router.get("/{customer_id}")
+@router.get("/{customer_id}", response_model=CustomerOut)
 def get_customer(customer_id: str, session: SessionDep) -> dict:
     return service.profile(session, service.live(session, customer_id))
 
 
-@router.post("")
+@router.post("", response_model=CustomerOut)
 def upsert_customer(body: CustomerIn, ws: WorkspaceDep, session: SessionDep) -> dict:
     """Create or update a profile by external id; recorded as an identify event."""
     traits = body.model_dump(exclude={"external_id", "attributes", "consents"}, exclude_none=True)
@@ -46,20 +54,20 @@ def upsert_customer(body: CustomerIn, ws: WorkspaceDep, session: SessionDep) -> 
     return service.profile(session, service.live(session, events[0].customer_id))
 
 
-@router.post("/{customer_id}/consents")
+@router.post("/{customer_id}/consents", response_model=ConsentSet)
 def set_consent(customer_id: str, body: ConsentIn, ws: WorkspaceDep, session: SessionDep) -> dict:
     customer = service.live(session, customer_id)
     changed = profiles.set_consent(session, customer, body.channel, body.granted, source=body.source, at=ws.now())
     return {"changed": changed, **service.profile(session, customer)}
 
 
-@router.get("/{customer_id}/consents/history")
+@router.get("/{customer_id}/consents/history", response_model=ConsentHistory)
 def consent_history(customer_id: str, session: SessionDep) -> dict:
     rows = service.consent_history(session, service.live(session, customer_id).id)
     return {"items": [{"channel": r.channel, "granted": r.granted, "source": r.source, "at": r.at} for r in rows]}
 
 
-@router.post("/{customer_id}/merge")
+@router.post("/{customer_id}/merge", response_model=CustomerOut)
 def merge(customer_id: str, body: MergeIn, ws: WorkspaceDep, session: SessionDep) -> dict:
     """Fold another profile into this one: its identities, consents, orders and events move here."""
     return service.profile(session, service.merge(session, customer_id, body.from_customer_id, now=ws.now()))

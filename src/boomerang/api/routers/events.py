@@ -41,7 +41,7 @@ async def _body(request: Request, limit: int) -> bytes:
     return body
 
 
-def _accept(request: Request, kind: str, payload: dict) -> dict:
+def _accept(request: Request, kind: str, payload: dict) -> schemas.Accepted:
     """Check the key and every message, then store the lot in one transaction."""
     ws, limits = request.app.state.ws, request.app.state.ws.settings.ingest
     key = basic_user(request) or payload.get("writeKey")
@@ -70,11 +70,11 @@ def _accept(request: Request, kind: str, payload: dict) -> dict:
         result = ingest.accept(session, events, now=received, source="api")
     if result.accepted and request.app.state.pipeline is not None:
         request.app.state.pipeline.nudge()
-    return {"success": True, "accepted": result.accepted, "duplicates": result.duplicates}
+    return schemas.Accepted(accepted=result.accepted, duplicates=result.duplicates)
 
 
 def _endpoint(kind: str):
-    async def endpoint(request: Request) -> dict:
+    async def endpoint(request: Request) -> schemas.Accepted:
         limits = request.app.state.ws.settings.ingest
         limit = limits.max_batch_bytes if kind == "batch" else limits.max_message_bytes
         payload = json_object(await _body(request, limit))

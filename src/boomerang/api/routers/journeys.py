@@ -6,57 +6,57 @@ from datetime import date, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Body, Query
-from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from boomerang.api.deps import SessionDep, WorkspaceDep
 from boomerang.journeys import library, runtime, service
 from boomerang.journeys.definition import parse_journey
+from boomerang.journeys.schemas import (
+    ApprovalQueue,
+    Decided,
+    Decision,
+    Entered,
+    Entry,
+    Installed,
+    JourneyList,
+    JourneyOut,
+    JourneySaved,
+    Validated,
+)
 from boomerang.journeys.simulate import simulate
 
 router = APIRouter(prefix="/journeys", tags=["journeys"])
 
 
-class Entry(BaseModel):
-    customer_id: str
-    key: str | None = None
-
-
-class Decision(BaseModel):
-    approved: bool
-    by: str
-    template: str | None = None
-
-
-@router.get("")
+@router.get("", response_model=JourneyList)
 def index(session: SessionDep) -> dict:
     return {"items": service.list_journeys(session)}
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, response_model=JourneySaved)
 def save(ws: WorkspaceDep, session: SessionDep, definition: dict[str, Any] = Body(...)) -> dict:
     """Create a journey (a draft), or a new version when its definition changed."""
     return service.save(session, definition, now=ws.now())
 
 
-@router.post("/validate")
+@router.post("/validate", response_model=Validated)
 async def validate(definition: dict[str, Any] = Body(...)) -> dict:
     journey = parse_journey(definition)
     return {"valid": True, "name": journey.name, "nodes": len(journey.nodes)}
 
 
-@router.post("/library")
+@router.post("/library", response_model=Installed)
 def install(ws: WorkspaceDep, session: SessionDep) -> dict:
     """Save the ready-made journeys as drafts."""
     return {"items": library.install(session, now=ws.now())}
 
 
-@router.get("/approvals")
+@router.get("/approvals", response_model=ApprovalQueue)
 def approvals(session: SessionDep) -> dict:
     return {"items": service.pending_approvals(session)}
 
 
-@router.post("/approvals/{key}")
+@router.post("/approvals/{key}", response_model=Decided)
 def decide(key: str, decision: Decision, ws: WorkspaceDep, session: SessionDep) -> dict:
     """Approve (optionally with another template) or reject a step waiting for a person."""
     return runtime.decide(
@@ -84,17 +84,17 @@ async def simulation(
     )
 
 
-@router.post("/{name}/activate")
+@router.post("/{name}/activate", response_model=JourneyOut)
 def activate(name: str, ws: WorkspaceDep, session: SessionDep) -> dict:
     return service.set_status(session, name, "active", now=ws.now())
 
 
-@router.post("/{name}/pause")
+@router.post("/{name}/pause", response_model=JourneyOut)
 def pause(name: str, ws: WorkspaceDep, session: SessionDep) -> dict:
     return service.set_status(session, name, "paused", now=ws.now())
 
 
-@router.post("/{name}/enter")
+@router.post("/{name}/enter", response_model=Entered)
 def enter(name: str, entry: Entry, ws: WorkspaceDep, session: SessionDep) -> dict:
     """The manual or API trigger."""
     return runtime.enter_manually(session, name, entry.customer_id, key=entry.key, now=ws.now())

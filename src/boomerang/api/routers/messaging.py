@@ -1,5 +1,5 @@
-"""Messaging as JSON: templates (with preview and the ready-made library), channel settings, the delivery
-log, a test send, customers' preferences and in-app inbox tokens, and campaigns."""
+"""Messaging as JSON: templates (with preview and the ready-made library), the delivery log, a test send,
+customers' preferences and in-app inbox tokens, and campaigns."""
 
 from __future__ import annotations
 
@@ -7,52 +7,44 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Body, Query
-from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from boomerang.api.deps import SessionDep, WorkspaceDep
 from boomerang.core.clock import naive_utc
 from boomerang.messaging import campaigns, delivery, preferences, service
+from boomerang.messaging.schemas import (
+    CampaignList,
+    CampaignOut,
+    CampaignSummary,
+    InboxToken,
+    Installed,
+    PreferenceChange,
+    Preferences,
+    Preview,
+    Schedule,
+    SendOutcome,
+    TemplateList,
+    TemplateOut,
+    TestSend,
+)
 
 router = APIRouter(tags=["messaging"])
-
-
-class TestSend(BaseModel):
-    channel: str
-    customer_id: str
-    template: str
-
-
-class Preview(BaseModel):
-    template: str | dict[str, Any]
-    customer_id: str | None = None
-    channels: list[str] | None = None
-
-
-class PreferenceChange(BaseModel):
-    channels: dict[str, bool] | None = None
-    topics: dict[str, bool] | None = None
-    frequency: str | None = None
-
-
-class Schedule(BaseModel):
-    at: datetime | None = None
 
 
 # -- templates ------------------------------------------------------------------------------------
 
 
-@router.get("/templates")
+@router.get("/templates", response_model=TemplateList)
 def list_templates(session: SessionDep) -> dict:
     return {"items": service.listing(session)}
 
 
-@router.post("/templates", status_code=201)
+@router.post("/templates", status_code=201, response_model=TemplateOut)
 def save_template(ws: WorkspaceDep, session: SessionDep, definition: dict[str, Any] = Body(...)) -> dict:
     return service.as_dict(service.save(session, definition, now=ws.now()))
 
 
-@router.post("/templates/library")
+@router.post("/templates/library", response_model=Installed)
 def install_templates(ws: WorkspaceDep, session: SessionDep, replace: bool = False) -> dict:
     return {"items": service.install(session, now=ws.now(), replace=replace)}
 
@@ -69,7 +61,7 @@ def preview(ws: WorkspaceDep, session: SessionDep, body: Preview) -> dict:
     )
 
 
-@router.get("/templates/{name}")
+@router.get("/templates/{name}", response_model=TemplateOut)
 def get_template(name: str, session: SessionDep) -> dict:
     return service.as_dict(service.get(session, name))
 
@@ -83,7 +75,7 @@ def delete_template(name: str, session: SessionDep) -> dict:
 # -- sending --------------------------------------------------------------------------------------
 
 
-@router.post("/send/test")
+@router.post("/send/test", response_model=SendOutcome)
 async def send_test(ws: WorkspaceDep, body: TestSend) -> dict:
     return await run_in_threadpool(
         lambda: delivery.send_test(
@@ -121,12 +113,12 @@ def messages(
 # -- customers' side ------------------------------------------------------------------------------
 
 
-@router.get("/customers/{customer_id}/preferences")
+@router.get("/customers/{customer_id}/preferences", response_model=Preferences)
 def get_preferences(customer_id: str, session: SessionDep) -> dict:
     return preferences.get(session, customer_id)
 
 
-@router.put("/customers/{customer_id}/preferences")
+@router.put("/customers/{customer_id}/preferences", response_model=Preferences)
 def set_preferences(customer_id: str, body: PreferenceChange, ws: WorkspaceDep, session: SessionDep) -> dict:
     return preferences.update(
         session,
@@ -139,7 +131,7 @@ def set_preferences(customer_id: str, body: PreferenceChange, ws: WorkspaceDep, 
     )
 
 
-@router.get("/customers/{customer_id}/inbox-token")
+@router.get("/customers/{customer_id}/inbox-token", response_model=InboxToken)
 def get_inbox_token(customer_id: str, ws: WorkspaceDep, session: SessionDep) -> dict:
     """The token a customer's app uses to read their in-app inbox at /v1/inbox/{token}."""
     preferences.get(session, customer_id)  # 404 for an unknown customer
@@ -149,27 +141,27 @@ def get_inbox_token(customer_id: str, ws: WorkspaceDep, session: SessionDep) -> 
 # -- campaigns ------------------------------------------------------------------------------------
 
 
-@router.get("/campaigns")
+@router.get("/campaigns", response_model=CampaignList)
 def list_campaigns(session: SessionDep) -> dict:
     return {"items": campaigns.listing(session)}
 
 
-@router.post("/campaigns", status_code=201)
+@router.post("/campaigns", status_code=201, response_model=CampaignSummary)
 def save_campaign(ws: WorkspaceDep, session: SessionDep, definition: dict[str, Any] = Body(...)) -> dict:
     return campaigns.save(session, definition, now=ws.now())
 
 
-@router.get("/campaigns/{name}")
+@router.get("/campaigns/{name}", response_model=CampaignOut)
 def get_campaign(name: str, session: SessionDep) -> dict:
     return campaigns.get(session, name)
 
 
-@router.post("/campaigns/{name}/schedule")
+@router.post("/campaigns/{name}/schedule", response_model=CampaignSummary)
 def schedule_campaign(name: str, ws: WorkspaceDep, session: SessionDep, body: Schedule | None = None) -> dict:
     return campaigns.schedule(session, name, at=body.at if body else None, now=ws.now())
 
 
-@router.post("/campaigns/{name}/cancel")
+@router.post("/campaigns/{name}/cancel", response_model=CampaignSummary)
 def cancel_campaign(name: str, ws: WorkspaceDep, session: SessionDep) -> dict:
     return campaigns.cancel(session, name, now=ws.now())
 

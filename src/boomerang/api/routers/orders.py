@@ -10,7 +10,7 @@ from boomerang.customers import service as customers
 from boomerang.customers.merge import canonical
 from boomerang.events.ingest import record
 from boomerang.orders import service
-from boomerang.orders.schemas import OrderBody, RefundBody, StatusBody
+from boomerang.orders.schemas import OrderBody, OrderOut, OrderPage, RefundBody, StatusBody
 
 router = APIRouter(prefix="/orders", tags=["orders"])
 STATUS_EVENTS = {
@@ -22,7 +22,7 @@ STATUS_EVENTS = {
 }
 
 
-@router.get("")
+@router.get("", response_model=OrderPage)
 def list_orders(
     session: SessionDep,
     customer_id: str | None = None,
@@ -36,12 +36,12 @@ def list_orders(
     return {"items": [service.as_dict(session, i) for i in ids], "limit": limit, "offset": offset}
 
 
-@router.get("/{order_id}")
+@router.get("/{order_id}", response_model=OrderOut)
 def get_order(order_id: str, session: SessionDep) -> dict:
     return service.as_dict(session, order_id)
 
 
-@router.post("")
+@router.post("", response_model=OrderOut)
 def create_order(body: OrderBody, ws: WorkspaceDep, session: SessionDep) -> dict:
     """Record a completed order; the log gets an Order Completed event for it."""
     props = body.model_dump(exclude={"id", "external_id", "anonymous_id", "placed_at", "lines"}, exclude_none=True)
@@ -77,12 +77,12 @@ def _order_event(session, ws, order_id: str, event: str, props: dict, message_id
     return service.as_dict(session, order_id)
 
 
-@router.post("/{order_id}/status")
+@router.post("/{order_id}/status", response_model=OrderOut)
 def set_status(order_id: str, body: StatusBody, ws: WorkspaceDep, session: SessionDep) -> dict:
     return _order_event(session, ws, order_id, STATUS_EVENTS[body.status], {"status": body.status})
 
 
-@router.post("/{order_id}/refunds")
+@router.post("/{order_id}/refunds", response_model=OrderOut)
 def refund(order_id: str, body: RefundBody, ws: WorkspaceDep, session: SessionDep) -> dict:
     props = {} if body.amount is None else {"total": body.amount}
     message_id = f"refund:{order_id}:{body.refund_id}" if body.refund_id else None

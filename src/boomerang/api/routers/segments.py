@@ -11,6 +11,15 @@ from starlette.concurrency import run_in_threadpool
 from boomerang.api.deps import SessionDep, WorkspaceDep
 from boomerang.journeys.matrix import matrix as segment_matrix_of
 from boomerang.segments import library, membership, service
+from boomerang.segments.schemas import (
+    Installed,
+    MembersPage,
+    Preview,
+    SegmentCurrent,
+    SegmentList,
+    SegmentSaved,
+    SizeHistory,
+)
 
 router = APIRouter(prefix="/segments", tags=["segments"])
 Definition = Body(
@@ -31,24 +40,24 @@ Definition = Body(
 )
 
 
-@router.get("")
+@router.get("", response_model=SegmentList)
 def index(session: SessionDep) -> dict:
     return {"items": service.list_segments(session)}
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, response_model=SegmentSaved)
 def save(ws: WorkspaceDep, session: SessionDep, definition: dict[str, Any] = Definition) -> dict:
     """Create a segment, or a new version of it when its definition changed."""
     return service.save(session, definition, now=ws.now())
 
 
-@router.post("/library")
+@router.post("/library", response_model=Installed)
 def install(ws: WorkspaceDep, session: SessionDep) -> dict:
     """Save the ready-made segments."""
     return {"items": library.install(session, now=ws.now())}
 
 
-@router.post("/preview")
+@router.post("/preview", response_model=Preview)
 async def preview_definition(
     ws: WorkspaceDep,
     definition: dict[str, Any] = Definition,
@@ -65,7 +74,7 @@ def segment_matrix(session: SessionDep) -> dict:
     return segment_matrix_of(session)
 
 
-@router.get("/{name}")
+@router.get("/{name}", response_model=SegmentCurrent)
 def get(name: str, session: SessionDep) -> dict:
     return membership.current(session, name)
 
@@ -75,14 +84,14 @@ def delete(name: str, session: SessionDep) -> None:
     service.delete(session, name)
 
 
-@router.get("/{name}/preview")
+@router.get("/{name}/preview", response_model=Preview)
 async def preview(
     name: str, ws: WorkspaceDep, as_of: date | None = None, sample: int = Query(10, ge=0, le=1000)
 ) -> dict:
     return await run_in_threadpool(lambda: ws.segments.preview(name, as_of=as_of, sample=sample))
 
 
-@router.get("/{name}/members")
+@router.get("/{name}/members", response_model=MembersPage)
 async def members(
     name: str,
     ws: WorkspaceDep,
@@ -107,6 +116,6 @@ async def refresh(name: str, ws: WorkspaceDep) -> dict:
     return (await run_in_threadpool(membership.refresh, ws.segments, [name]))[0]
 
 
-@router.get("/{name}/history")
+@router.get("/{name}/history", response_model=SizeHistory)
 def history(name: str, session: SessionDep) -> dict:
     return {"items": service.history(session, name)}
