@@ -87,17 +87,25 @@ def test_every_domain_follows_a_merge(ws):
                 SegmentMember(segment_id=ids["everyone"], customer_id=keep, entered_at=now),
                 SegmentMember(segment_id=ids["everyone"], customer_id=gone, entered_at=now),
                 SegmentMember(segment_id=ids["buyers"], customer_id=gone, entered_at=now),
-                PushSubscription(endpoint="https://push.example.net/1", customer_id=gone, p256dh="k", auth="a",
-                                 created_at=now),
+                PushSubscription(
+                    endpoint="https://push.example.net/1", customer_id=gone, p256dh="k", auth="a", created_at=now
+                ),
             ]
-        )  # fmt: skip
+        )
         outbox.queue(
             s,
             [
-                outbox.message(key="k1", source="test", customer_id=gone, channels=["email"], template="t",
-                               category="promotional", now=now)
+                outbox.message(
+                    key="k1",
+                    source="test",
+                    customer_id=gone,
+                    channels=["email"],
+                    template="t",
+                    category="promotional",
+                    now=now,
+                )
             ],
-        )  # fmt: skip
+        )
         loyalty.write(s, [loyalty.points_row("p1", gone, 50, source="test", now=now)])
         loyalty.write(s, [loyalty.points_row("p2", keep, 20, source="test", now=now)])
         preferences.update(s, gone, now=now, source="test", frequency="weekly")

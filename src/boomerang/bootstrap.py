@@ -37,9 +37,14 @@ from boomerang.segments.evaluate import Evaluator
 
 # Every domain that keeps rows per customer moves them when two profiles merge.
 merge.on_merge(
-    orders.follow_merge, channels.follow_merge, outbox.follow_merge, preferences.follow_merge,
-    journeys.follow_merge, segments.follow_merge, loyalty.follow_merge,
-)  # fmt: skip
+    orders.follow_merge,
+    channels.follow_merge,
+    outbox.follow_merge,
+    preferences.follow_merge,
+    journeys.follow_merge,
+    segments.follow_merge,
+    loyalty.follow_merge,
+)
 
 
 def _alembic_config(name: str) -> Config:

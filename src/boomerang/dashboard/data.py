@@ -93,8 +93,16 @@ class Analytics:
             page["timestamp"], page["type"], page["event"], page["source"], page["properties"]
         ):
             pretty, brief = _pretty(props)
-            out.append({"timestamp": ts.to_pydatetime(), "type": kind, "event": event, "source": source,
-                        "properties": pretty, "brief": brief})  # fmt: skip
+            out.append(
+                {
+                    "timestamp": ts.to_pydatetime(),
+                    "type": kind,
+                    "event": event,
+                    "source": source,
+                    "properties": pretty,
+                    "brief": brief,
+                }
+            )
         return out, total
 
     def traits(self, customer_id: str) -> dict[str, dict[str, Any] | None | bool]:

@@ -115,10 +115,19 @@ def record(session: Session, messages: list[dict], *, now: datetime, limits, sou
 def internal(message_id: str, event: str, customer_id: str, *, at: datetime, source: str, properties: dict) -> dict:
     """An event Boomerang makes itself (a message delivered, a segment entered), as `log_later` takes it."""
     return {
-        "message_id": message_id, "type": "track", "event": event, "customer_id": customer_id,
-        "anonymous_id": None, "user_id": None, "timestamp": at, "received_at": at, "source": source,
-        "properties": orjson.dumps(properties).decode(), "context": "{}", "processed_at": at,
-    }  # fmt: skip
+        "message_id": message_id,
+        "type": "track",
+        "event": event,
+        "customer_id": customer_id,
+        "anonymous_id": None,
+        "user_id": None,
+        "timestamp": at,
+        "received_at": at,
+        "source": source,
+        "properties": orjson.dumps(properties).decode(),
+        "context": "{}",
+        "processed_at": at,
+    }
 
 
 def log_later(session: Session, events: list[dict]) -> None:

@@ -235,13 +235,21 @@ class EventLog:
         """Replace the mirror's rows of the customers in `people` (those with merged_into_id leave it) and
         the consents of the customers in `consents`; `synced_at`: a full copy's start, kept for the next one."""
         people = people.astype(
-            {"birthday": "datetime64[s]", "first_seen_at": "datetime64[us]", "last_seen_at": "datetime64[us]",
-             "created_at": "datetime64[us]"}
-        )  # fmt: skip
+            {
+                "birthday": "datetime64[s]",
+                "first_seen_at": "datetime64[us]",
+                "last_seen_at": "datetime64[us]",
+                "created_at": "datetime64[us]",
+            }
+        )
         columns = ", ".join(
-            "CAST(birthday AS DATE)" if c == "birthday" else "CAST(coalesce(attributes, '{}') AS JSON)"
-            if c == "attributes" else c for c in PROFILE_COLUMNS
-        )  # fmt: skip
+            "CAST(birthday AS DATE)"
+            if c == "birthday"
+            else "CAST(coalesce(attributes, '{}') AS JSON)"
+            if c == "attributes"
+            else c
+            for c in PROFILE_COLUMNS
+        )
         with self.connect() as conn:
             conn.execute("BEGIN TRANSACTION")
             conn.register("incoming_people", pa.Table.from_pandas(people, preserve_index=False))

@@ -275,10 +275,17 @@ def approvals(session: Session, *, recent: int = 20) -> tuple[list[dict[str, Any
         .limit(recent)
     ).all()
     return queue, [
-        {"journey": name, "node": r.node, "customer_id": r.customer_id, "status": r.status, "template": r.template,
-         "by": r.decided_by, "at": r.decided_at}
+        {
+            "journey": name,
+            "node": r.node,
+            "customer_id": r.customer_id,
+            "status": r.status,
+            "template": r.template,
+            "by": r.decided_by,
+            "at": r.decided_at,
+        }
         for r, name in decided
-    ]  # fmt: skip
+    ]
 
 
 def instances_of(session: Session, customer_id: str, *, limit: int) -> list[dict[str, Any]]:
@@ -292,10 +299,21 @@ def instances_of(session: Session, customer_id: str, *, limit: int) -> list[dict
     )
     return [
         {
-            "id": i.id, "journey": name, "title": title or name, "version": i.version, "key": i.key,
-            "status": i.status, "node": i.node, "outcome": i.outcome, "control": i.control,
-            "entered_at": i.entered_at, "ended_at": i.ended_at, "wake_at": i.wake_at, "waiting_for": i.waiting_for,
-            "variants": (i.state or {}).get("variants") or {}, "path": list((i.state or {}).get("path") or []),
+            "id": i.id,
+            "journey": name,
+            "title": title or name,
+            "version": i.version,
+            "key": i.key,
+            "status": i.status,
+            "node": i.node,
+            "outcome": i.outcome,
+            "control": i.control,
+            "entered_at": i.entered_at,
+            "ended_at": i.ended_at,
+            "wake_at": i.wake_at,
+            "waiting_for": i.waiting_for,
+            "variants": (i.state or {}).get("variants") or {},
+            "path": list((i.state or {}).get("path") or []),
         }
         for i, name, title in rows
-    ]  # fmt: skip
+    ]

@@ -38,9 +38,16 @@ class Wallet:
 def points_row(key: str, customer_id: str, points: int, *, source: str, now: datetime) -> dict:
     """The entry that awards `points` (written by `write`)."""
     return {
-        "key": key, "customer_id": customer_id, "kind": "points", "points": points, "code": None,
-        "discount_percent": None, "source": source, "at": now, "expires_at": None,
-    }  # fmt: skip
+        "key": key,
+        "customer_id": customer_id,
+        "kind": "points",
+        "points": points,
+        "code": None,
+        "discount_percent": None,
+        "source": source,
+        "at": now,
+        "expires_at": None,
+    }
 
 
 def code_row(
@@ -48,10 +55,16 @@ def code_row(
 ) -> dict:
     """The entry that issues a new personal promo code (written by `write`)."""
     return {
-        "key": key, "customer_id": customer_id, "kind": "promo_code", "points": None,
-        "code": f"BMR-{secrets.token_hex(4).upper()}", "discount_percent": discount_percent, "source": source,
-        "at": now, "expires_at": now + timedelta(days=valid_days),
-    }  # fmt: skip
+        "key": key,
+        "customer_id": customer_id,
+        "kind": "promo_code",
+        "points": None,
+        "code": f"BMR-{secrets.token_hex(4).upper()}",
+        "discount_percent": discount_percent,
+        "source": source,
+        "at": now,
+        "expires_at": now + timedelta(days=valid_days),
+    }
 
 
 def write(session: Session, rows: list[dict]) -> None:
@@ -66,11 +79,16 @@ def wallets(session: Session, customer_ids: Iterable[str], *, now: datetime) -> 
     rows = in_chunks(
         session,
         lambda ids: sa.select(
-            LoyaltyEntry.customer_id, LoyaltyEntry.kind, LoyaltyEntry.points, LoyaltyEntry.code,
-            LoyaltyEntry.discount_percent, LoyaltyEntry.expires_at, LoyaltyEntry.at,
+            LoyaltyEntry.customer_id,
+            LoyaltyEntry.kind,
+            LoyaltyEntry.points,
+            LoyaltyEntry.code,
+            LoyaltyEntry.discount_percent,
+            LoyaltyEntry.expires_at,
+            LoyaltyEntry.at,
         ).where(LoyaltyEntry.customer_id.in_(ids)),
         out,
-    )  # fmt: skip
+    )
     for row in sorted(rows, key=lambda r: r.at):
         wallet = out[row.customer_id]
         wallet.points += row.points or 0

@@ -59,9 +59,14 @@ def send_test(
             raise NotFound(f"no customer {customer_id!r}", field="customer")
         service.get(session, template)
     row = outbox.message(
-        key=f"test:{new_id('msg')}", source="test", customer_id=customer_id, channels=[channel], template=template,
-        category="transactional", now=now,
-    )  # fmt: skip
+        key=f"test:{new_id('msg')}",
+        source="test",
+        customer_id=customer_id,
+        channels=[channel],
+        template=template,
+        category="transactional",
+        now=now,
+    )
     message = dispatcher.send_now(row, now=now)
     return {
         "key": message.key,

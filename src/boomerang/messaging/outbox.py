@@ -34,12 +34,26 @@ def message(
     """An outbox row; `subject`: what the message is about (a journey's product, cart or order); `held_out`:
     why it is logged and never sent (a control group, a holdout)."""
     return {
-        "key": key, "source": source, "instance_id": instance_id, "node": node, "customer_id": customer_id,
-        "channels": list(channels), "channel": None, "template": template, "category": category,
-        "when_capped": when_capped, "status": "held_out" if held_out else "queued", "reason": held_out,
-        "send_after": send_after or now, "attempts": 0, "created_at": now, "sent_at": None, "variant": variant,
-        "subject": subject, "provider_id": None,
-    }  # fmt: skip
+        "key": key,
+        "source": source,
+        "instance_id": instance_id,
+        "node": node,
+        "customer_id": customer_id,
+        "channels": list(channels),
+        "channel": None,
+        "template": template,
+        "category": category,
+        "when_capped": when_capped,
+        "status": "held_out" if held_out else "queued",
+        "reason": held_out,
+        "send_after": send_after or now,
+        "attempts": 0,
+        "created_at": now,
+        "sent_at": None,
+        "variant": variant,
+        "subject": subject,
+        "provider_id": None,
+    }
 
 
 def queue(session: Session, rows: list[dict]) -> None:

@@ -108,7 +108,13 @@ def follow_merge(session: Session, from_id: str, into_id: str, now: datetime) ->
     if theirs is None:
         return
     if session.get(Preference, into_id) is None:
-        session.add(Preference(customer_id=into_id, topics_off=list(theirs.topics_off or []), frequency=theirs.frequency,
-                               updated_at=theirs.updated_at))  # fmt: skip
+        session.add(
+            Preference(
+                customer_id=into_id,
+                topics_off=list(theirs.topics_off or []),
+                frequency=theirs.frequency,
+                updated_at=theirs.updated_at,
+            )
+        )
     session.delete(theirs)
     session.flush()

@@ -158,8 +158,13 @@ def resolve_definition(session: Session, name_or_raw: str | dict[str, Any]) -> D
 def follow_merge(session: Session, from_id: str, into_id: str, now: datetime) -> None:
     """The merged profile's memberships are the surviving profile's (once each) until the next evaluation."""
     both = sa.select(SegmentMember.segment_id).where(SegmentMember.customer_id == into_id)
-    twice = list(session.scalars(sa.select(SegmentMember.segment_id).where(
-        SegmentMember.customer_id == from_id, SegmentMember.segment_id.in_(both))))  # fmt: skip
+    twice = list(
+        session.scalars(
+            sa.select(SegmentMember.segment_id).where(
+                SegmentMember.customer_id == from_id, SegmentMember.segment_id.in_(both)
+            )
+        )
+    )
     if twice:
         session.execute(
             sa.delete(SegmentMember).where(SegmentMember.customer_id == from_id, SegmentMember.segment_id.in_(twice))

@@ -39,9 +39,14 @@ def _subscribe(request: Request, body: Subscribe) -> dict:
         resolver = Resolver(session, now=now)
         customer = resolver.customer(resolver.resolve(body.userId, body.anonymousId))
         channels.subscribe(
-            session, customer.id, endpoint=body.subscription.endpoint, p256dh=keys.p256dh, auth=keys.auth,
-            secret=ws.secret, now=now,
-        )  # fmt: skip
+            session,
+            customer.id,
+            endpoint=body.subscription.endpoint,
+            p256dh=keys.p256dh,
+            auth=keys.auth,
+            secret=ws.secret,
+            now=now,
+        )
         profiles.set_consent(session, customer, "webpush", True, source="webpush:subscribe", at=now)
     return {"success": True}
 

@@ -18,8 +18,15 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 # what each domain's merge hook moves since this revision (customers.merge)
-MOVED = ("loyalty_entries", "messages", "journey_instances", "journey_conversions", "journey_approvals",
-         "push_subscriptions", "inbox_items")  # fmt: skip
+MOVED = (
+    "loyalty_entries",
+    "messages",
+    "journey_instances",
+    "journey_conversions",
+    "journey_approvals",
+    "push_subscriptions",
+    "inbox_items",
+)
 
 
 def upgrade() -> None:
@@ -39,8 +46,10 @@ def upgrade() -> None:
             seen.add(live)
             live = pointers[live]
         for table in MOVED:
-            conn.execute(sa.text(f"UPDATE {table} SET customer_id = :live WHERE customer_id = :source"),
-                         {"live": live, "source": source})  # fmt: skip
+            conn.execute(
+                sa.text(f"UPDATE {table} SET customer_id = :live WHERE customer_id = :source"),
+                {"live": live, "source": source},
+            )
 
 
 def downgrade() -> None:
