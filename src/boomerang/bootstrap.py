@@ -11,13 +11,13 @@ import sys
 from datetime import datetime
 from functools import cached_property
 from importlib import resources
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
-from boomerang.bot.service import Bot
 from boomerang.channels import service as channels
 from boomerang.channels.registry import Registry
 from boomerang.config import Settings
@@ -29,11 +29,14 @@ from boomerang.events.log import CONFIG, EventLog
 from boomerang.journeys import service as journeys
 from boomerang.loyalty import service as loyalty
 from boomerang.messaging import outbox, preferences
-from boomerang.messaging.dispatch import Dispatcher
 from boomerang.messaging.links import Links
 from boomerang.orders import service as orders
 from boomerang.segments import service as segments
-from boomerang.segments.evaluate import Evaluator
+
+if TYPE_CHECKING:  # the heavier services are imported when first used, so a short command does not load them
+    from boomerang.bot.service import Bot
+    from boomerang.messaging.dispatch import Dispatcher
+    from boomerang.segments.evaluate import Evaluator
 
 # Every domain that keeps rows per customer moves them when two profiles merge.
 merge.on_merge(
@@ -118,16 +121,22 @@ class Workspace:
     @cached_property
     def segments(self) -> Evaluator:
         """Segment rules evaluated over the log."""
+        from boomerang.segments.evaluate import Evaluator
+
         return Evaluator(self.uow, self.log, _WorkspaceClock(self))
 
     @cached_property
     def dispatcher(self) -> Dispatcher:
         """The outbox's way to the channels, through the guards."""
+        from boomerang.messaging.dispatch import Dispatcher
+
         return Dispatcher(self.uow, self.channels, self.links, self.settings)
 
     @cached_property
     def bot(self) -> Bot:
         """The shop's Telegram bot, as customers talk to it."""
+        from boomerang.bot.service import Bot
+
         return Bot(self.uow, self.secret, self.settings.messaging, _WorkspaceClock(self))
 
     def now(self) -> datetime:

@@ -22,7 +22,6 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import Vapid
 from pydantic import BaseModel, Field, SecretStr, ValidationInfo, field_validator
-from pywebpush import WebPushException, webpush
 from requests.adapters import HTTPAdapter
 
 from boomerang.channels.base import Outbound, SendResult
@@ -161,6 +160,8 @@ class WebPushChannel:
 
     def _push(self, endpoint: str, p256dh: str, auth: str, payload: bytes) -> SendResult | None:
         """One subscription's result; None when the push service no longer knows it."""
+        from pywebpush import WebPushException, webpush  # heavy (aiohttp): loaded when a push is sent
+
         if problem := endpoint_problem(endpoint, self.config.push_hosts):
             return SendResult.failed(f"subscription endpoint {problem}", permanent=True)
         try:

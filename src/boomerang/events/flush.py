@@ -72,11 +72,10 @@ def flush(uow: UnitOfWork, log: EventLog, *, chunk_rows: int) -> list[Logged]:
 
 def _logged(frame: pd.DataFrame) -> list[Logged]:
     known = frame[frame["customer_id"].notna()]
+    columns = [known[name].tolist() for name in ("customer_id", "type", "event", "timestamp", "properties")]
     return [
         Logged(c, t, e, datetime.fromisoformat(str(ts)), orjson.loads(p) if p else {})
-        for c, t, e, ts, p in zip(
-            known["customer_id"], known["type"], known["event"], known["timestamp"], known["properties"]
-        )
+        for c, t, e, ts, p in zip(*columns)
     ]
 
 

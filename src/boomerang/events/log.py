@@ -19,14 +19,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import duckdb
-import ibis
 import pandas as pd
 import pyarrow as pa
 
 from boomerang.core.vocab import PROFILE_FIELDS, SEEN_FIELDS
+
+if TYPE_CHECKING:
+    import ibis
 
 EVENT_COLUMNS = [
     "message_id",
@@ -178,6 +180,8 @@ class EventLog:
     @contextmanager
     def reader(self) -> Iterator[Reader]:
         """The log's tables, read-only, for the span of the block (a flush waits for it: keep it short)."""
+        import ibis  # heavy: loaded by the first reader, not by every command that imports the log
+
         with self._access.read():
             backend = self.when_free(lambda: ibis.duckdb.connect(str(self.path), read_only=True, **CONFIG))
             try:
@@ -274,6 +278,8 @@ class EventLog:
 
     def summary(self) -> dict[str, Any]:
         """Counts by event name, and the first and last event time."""
+        import ibis
+
         with self.reader() as r:
             e = r.events
             by_event = e.group_by("event").aggregate(n=e.count()).order_by([ibis.desc("n"), "event"]).execute()
@@ -293,6 +299,8 @@ class EventLog:
     def customer_events(self, customer_id: str, *, limit: int, offset: int) -> tuple[pd.DataFrame, int]:
         """A page of one customer's events, newest first (timestamp, type, event, source, properties), and
         how many there are."""
+        import ibis
+
         with self.reader() as r:
             mine = r.events.filter(r.events.customer_id == customer_id)
             total = int(mine.count().execute())
