@@ -162,3 +162,44 @@ def test_validation_names_the_field(change, field, reason):
         parse_journey({**CART, **change})
     error = info.value.errors[0]
     assert error["field"] == field and reason in error["reason"], error
+
+
+SEND_THEN_EXIT = {
+    "name": "back",
+    "trigger": {"event": "Back In Stock"},
+    "goal": {"event": "Order Completed", "within_days": 7},
+    "start": "tell",
+    "nodes": {
+        "tell": {"type": "send", "channel": "email", "template": "back_1", "next": "end"},
+        "end": {"type": "exit"},
+    },
+}
+
+
+def test_the_goal_window_outlives_the_path_and_counts_once():
+    j = parse_journey(SEND_THEN_EXIT)
+    state, _ = step(j, None, Start("i1", "c1", control=True), T0)
+    assert (state.status, state.outcome) == ("done", "exited")
+    order = Happened("Order Completed", revenue=30.0)
+    state, commands = step(j, state, order, T0 + timedelta(seconds=80))
+    assert commands == [Converted("end", "i1:goal", 30.0, "i1:tell:1")]
+    assert (state.status, state.outcome) == ("done", "converted")
+    _, again = step(j, state, order, T0 + timedelta(days=1))
+    assert again == []  # a second order converts the instance no second time
+    late, commands = step(j, step(j, None, Start("i2", "c1"), T0)[0], order, T0 + timedelta(days=7, seconds=1))
+    assert commands == [] and late.outcome == "exited"
+
+
+def test_the_goal_window_can_start_at_the_last_message():
+    j = parse_journey(
+        {
+            **CART,
+            "goal": {"event": "Order Completed", "within_days": 1, "same_key": True, "counted_from": "last_message"},
+        }
+    )
+    state, _ = step(j, None, Start("i1", "c1", key="k1"), T0)
+    state, _ = step(j, state, Wake(), T0 + timedelta(hours=1))  # the reminder goes at T0 + 1 h
+    assert state.last_message_at == T0 + timedelta(hours=1)
+    assert State.from_data(state.to_data()) == state
+    _, commands = step(j, state, Happened("Order Completed", key="k1"), T0 + timedelta(hours=24, minutes=30))
+    assert [type(c) for c in commands] == [Converted]  # 23.5 h after the message, 24.5 h after entry

@@ -249,3 +249,41 @@ def test_replenishment_learns_each_products_cycle(ws):
             sa.select(Customer.external_id, m.Instance.key).join(Customer, Customer.id == m.Instance.customer_id)
         ).all()
     assert who == [("d", "COFFEE")]  # the mug has no learned cycle
+
+
+def test_orders_after_the_last_step_count_for_treated_and_control(shop):
+    ws, ids = shop
+    back = {
+        "name": "back",
+        "trigger": {"event": "Back In Stock"},
+        "goal": {"event": "Order Completed", "within_days": 7},
+        "control_share": 0,
+        "start": "tell",
+        "nodes": {
+            "tell": {"type": "send", "channel": "email", "template": "back_1", "next": "end"},
+            "end": {"type": "exit"},
+        },
+    }
+    for journey in (back, {**back, "name": "back_held", "control_share": 0.999}):
+        _save(ws, journey)
+        _set_status(ws, journey["name"], "active")
+    ann, bob = ids["ann"], ids["bob"]
+    assert runtime.on_events(ws.uow, [Logged(c, "track", "Back In Stock", T0, {}) for c in (ann, bob)], T0) == {
+        "entered": 4,
+        "advanced": 0,
+    }
+
+    def order(customer_id: str, after: timedelta, revenue: float) -> None:
+        event = Logged(customer_id, "track", "Order Completed", T0 + after, {"revenue": revenue})
+        runtime.on_events(ws.uow, [event], T0 + after)
+
+    order(ann, timedelta(seconds=80), 20.0)  # 80 s after the email, the instance long done
+    order(ann, timedelta(days=2), 99.0)  # converted already: no second conversion
+    order(bob, timedelta(days=7, minutes=1), 50.0)  # outside the 7-day window
+    with ws.engine.connect() as conn:
+        rows = conn.execute(sa.select(m.Conversion.customer_id, m.Conversion.control, m.Conversion.revenue)).all()
+        outcomes = conn.execute(sa.select(m.Instance.customer_id, m.Instance.outcome)).all()
+    assert sorted(rows) == [(ann, False, 20.0), (ann, True, 20.0)]
+    assert sorted(outcomes) == sorted([(ann, "converted"), (ann, "converted"), (bob, "exited"), (bob, "exited")])
+    assert _stats(ws, "back")["groups"]["treated"]["converted"] == 1
+    assert _stats(ws, "back_held")["groups"]["control"]["converted"] == 1

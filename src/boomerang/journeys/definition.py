@@ -259,8 +259,14 @@ Node = Annotated[
 
 
 class Goal(_Strict):
+    """What counts as a conversion: the goal event within `within_days` of entering the journey (or of its
+    last message), whether the customer is still on the path or has finished it; once per instance."""
+
     event: str = "Order Completed"
     within_days: float = Field(default=7, gt=0, le=365)
+    counted_from: Literal["entry", "last_message"] = Field(
+        default="entry", description="where the window starts: the entry, or the last message sent"
+    )
     same_key: bool = False
 
 

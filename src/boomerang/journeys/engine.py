@@ -123,6 +123,9 @@ class Converted(Command):
     last_message: str | None  # the idempotency key of the last message sent before the goal
 
 
+TIMES = ("entered_at", "wake_at", "last_message_at")  # kept as ISO text in the stored state
+
+
 @dataclass
 class State:
     """An instance's progress; `to_data` / `from_data` keep it as JSON in the store."""
@@ -142,19 +145,20 @@ class State:
     variants: dict[str, str] = field(default_factory=dict)
     template: str | None = None  # an approver's replacement for the next message's template
     last_message: str | None = None
+    last_message_at: datetime | None = None
     path: list[str] = field(default_factory=list)  # nodes visited, in order
 
     def to_data(self) -> dict[str, Any]:
         data = dict(self.__dict__)
-        for k in ("entered_at", "wake_at"):
+        for k in TIMES:
             data[k] = data[k].isoformat() if data[k] else None
         return data
 
     @classmethod
     def from_data(cls, data: dict[str, Any]) -> State:
         values = dict(data)
-        for k in ("entered_at", "wake_at"):
-            values[k] = datetime.fromisoformat(values[k]) if values[k] else None
+        for k in TIMES:
+            values[k] = datetime.fromisoformat(values[k]) if values.get(k) else None
         return cls(**values)
 
 
@@ -175,6 +179,15 @@ def in_control(journey: Journey, customer_id: str) -> bool:
     return bucket(f"{journey.name}:control:{customer_id}") < journey.control_share
 
 
+def reached_goal(journey: Journey, state: State, event: Happened, now: datetime) -> bool:
+    """Whether `event` is the journey's goal, inside its window (from entry or from the last message)."""
+    goal = journey.goal
+    if not goal or event.event != goal.event or (goal.same_key and event.key != state.key):
+        return False
+    since = state.last_message_at if goal.counted_from == "last_message" and state.last_message_at else state.entered_at
+    return now <= since + timedelta(days=goal.within_days)
+
+
 def step(journey: Journey, state: State | None, event: Input, now: datetime) -> tuple[State, list[Command]]:
     """The instance's next state and what to do, given what happened at `now`."""
     commands: list[Command] = []
@@ -190,18 +203,16 @@ def step(journey: Journey, state: State | None, event: Input, now: datetime) -> 
         )
         return _run(journey, state, journey.start, now, commands)
     assert state is not None, "only Start begins an instance"
+    if isinstance(event, Happened) and state.outcome != "converted" and reached_goal(journey, state, event, now):
+        # the window outlives the path: an order after the last step still counts, once per instance
+        commands.append(Converted(state.node, f"{state.instance_id}:goal", event.revenue, state.last_message))
+        if state.status == "done":
+            state.outcome = "converted"
+            return state, commands
+        return _end(state, "converted"), commands
     if state.status == "done":
         return state, commands
     if isinstance(event, Happened):
-        goal = journey.goal
-        if (
-            goal
-            and event.event == goal.event
-            and (not goal.same_key or event.key == state.key)
-            and now <= state.entered_at + timedelta(days=goal.within_days)
-        ):
-            commands.append(Converted(state.node, f"{state.instance_id}:goal", event.revenue, state.last_message))
-            return _end(state, "converted"), commands
         node = journey.nodes[state.node]
         if (
             state.status == "waiting"
@@ -293,7 +304,7 @@ def _run(
                     node.when_capped,
                 )
             )
-            state.last_message = key
+            state.last_message, state.last_message_at = key, now
         elif isinstance(node, Loyalty):
             commands.append(
                 LoyaltyAction(

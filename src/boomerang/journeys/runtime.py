@@ -11,7 +11,7 @@ kind of row to write.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -34,6 +34,7 @@ from boomerang.messaging.tracking import EVENT_NAMES
 from boomerang.segments.evaluate import Evaluator
 
 MESSAGE_EVENTS = frozenset(EVENT_NAMES.values())
+GOAL_HORIZON = timedelta(days=365)  # the longest goal window a definition allows
 
 LIVE_COLUMNS = (
     m.Instance.id,
@@ -56,6 +57,7 @@ class Runner:
         self.new: dict[str, tuple[Live, str | None]] = {}
         self.changed: dict[str, Live] = {}
         self.running: dict[str, list[Live]] = defaultdict(list)  # customer -> their unfinished instances
+        self.finished: dict[str, list[Live]] = defaultdict(list)  # customer -> ended, not converted, recent
         self.last_entry: dict[tuple[int, str], datetime] = {}
         self.timezones: dict[str, str | None] = {}
 
@@ -68,11 +70,17 @@ class Runner:
         return [Live(i, j, v, c, ctl, State.from_data(s), e) for i, j, v, c, ctl, s, e in self.session.execute(query)]
 
     def know_customers(self, customers: list[str]) -> None:
-        """What entering needs about these customers: unfinished instances, last entries, timezones."""
+        """What entering and goals need about these customers: unfinished instances, the recently finished
+        ones a goal can still convert, last entries, timezones."""
         customers = [c for c in customers if c not in self.timezones]
         for chunk in chunked(customers):
             for live in self.load(m.Instance.customer_id.in_(chunk) & (m.Instance.status != "done")):
                 self.running[live.customer_id].append(live)
+            ended = (m.Instance.status == "done") & (m.Instance.outcome != "converted")
+            for live in self.load(
+                m.Instance.customer_id.in_(chunk) & ended & (m.Instance.ended_at >= self.now - GOAL_HORIZON)
+            ):
+                self.finished[live.customer_id].append(live)
             self.last_entry.update(
                 {
                     (j, c): at
@@ -187,8 +195,8 @@ def on_events(uow: UnitOfWork, events: list[Logged], now: datetime) -> dict[str,
         for event in events:
             # a message's own events (opened, clicked) reach only the instance that sent it
             sender = event.properties.get("instance_id") if event.event in MESSAGE_EVENTS else None
-            for live in list(runner.running[event.customer_id]):
-                if live.state.status == "done" or (sender and live.id != sender):
+            for live in [*runner.running[event.customer_id], *runner.finished[event.customer_id]]:
+                if live.state.outcome == "converted" or (sender and live.id != sender):
                     continue
                 arrived = happened(
                     runner.journey(live.journey_id, live.version), event, key=live.state.key if sender else None

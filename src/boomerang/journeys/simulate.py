@@ -255,13 +255,11 @@ class Simulator:
         """runtime.on_events for one event: it reaches the customer's instances, then starts journeys."""
         customer_id = event.customer_id
         for r, run in enumerate(self.runs):
-            if customer_id in run.by_customer:  # finished instances need no more looking at
-                run.by_customer[customer_id] = [
-                    i for i in run.by_customer[customer_id] if run.states[i].status != "done"
+            if customer_id in run.by_customer:  # converted instances need no more looking at; finished ones
+                run.by_customer[customer_id] = [  # can still meet their goal
+                    i for i in run.by_customer[customer_id] if run.states[i].outcome != "converted"
                 ]
             for instance_id in list(run.by_customer.get(customer_id, ())):
-                if run.states[instance_id].status == "done":
-                    continue
                 arrived = happened(run.journey, event)
                 if arrived is not None:
                     self.feed(r, instance_id, arrived, now)
