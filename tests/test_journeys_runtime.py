@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 import segments_data
+from boomerang.config import FrequencyCap, GuardSettings
 from boomerang.core.errors import ValidationFailed
 from boomerang.customers.models import Customer
 from boomerang.events.schemas import Logged
@@ -287,3 +288,39 @@ def test_orders_after_the_last_step_count_for_treated_and_control(shop):
     assert sorted(outcomes) == sorted([(ann, "converted"), (ann, "converted"), (bob, "exited"), (bob, "exited")])
     assert _stats(ws, "back")["groups"]["treated"]["converted"] == 1
     assert _stats(ws, "back_held")["groups"]["control"]["converted"] == 1
+
+
+def test_a_deferred_reminder_whose_cart_was_bought_does_not_go(shop):
+    ws, ids = shop
+    ws.settings.guards = GuardSettings(global_control_share=0, caps={"all": FrequencyCap(count=1, days=7)})
+    _never_in_control(ws, "cart")
+    ann = ids["ann"]
+    with ws.uow.session() as s:  # ann is at her weekly cap
+        s.add(
+            Message(
+                key="earlier",
+                source="campaign:x",
+                customer_id=ann,
+                channels=["email"],
+                channel="email",
+                template="news",
+                category="promotional",
+                when_capped="defer",
+                status="sent",
+                send_after=T0,
+                attempts=1,
+                created_at=T0,
+                sent_at=T0,
+            )
+        )
+    runtime.on_events(ws.uow, [_added(ann, "k1")], T0)
+    runtime.run_due(ws.uow, T0 + timedelta(hours=1))
+    assert ws.dispatcher.dispatch(now=T0 + timedelta(hours=1))["deferred"] == 1
+    bought = Logged(ann, "track", "Order Completed", T0 + timedelta(hours=2), {"cart_id": "k1", "revenue": 30.0})
+    runtime.on_events(ws.uow, [bought], T0 + timedelta(hours=2))
+    assert ws.dispatcher.dispatch(now=T0 + timedelta(days=8))["suppressed"] == 1
+    with ws.engine.connect() as conn:
+        status, reason = conn.execute(
+            sa.select(Message.status, Message.reason).where(Message.customer_id == ann, Message.key != "earlier")
+        ).one()
+    assert (status, reason) == ("suppressed", "purpose: the journey's goal was met")

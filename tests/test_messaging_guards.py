@@ -14,8 +14,8 @@ NOON = datetime(2026, 3, 10, 12, 0)  # a Tuesday, naive UTC
 ALL_CHANNELS = {"email": True, "sms": True, "telegram": True, "webpush": True, "inapp": True}
 
 
-def msg(channels=("email",), template="promo_a", category="promotional", when_capped="defer") -> Outgoing:
-    return Outgoing("c1", tuple(channels), template, category, when_capped, "journey:j", "i1:n:1")
+def msg(channels=("email",), template="promo_a", category="promotional", when_capped="defer", gone=None) -> Outgoing:
+    return Outgoing("c1", tuple(channels), template, category, when_capped, "journey:j", "i1:n:1", gone=gone)
 
 
 def ctx(*, consents=None, recent=(), tz=None, control=False, settings=None, **addresses) -> Context:
@@ -37,6 +37,7 @@ def sent(hours_ago: float, channel="email", category="promotional", template="ot
 
 def test_the_order_is_data():
     assert [name for name, _ in GUARDS] == [
+        "purpose",
         "consent",
         "preferences",
         "global_control",
@@ -45,6 +46,13 @@ def test_the_order_is_data():
         "frequency",
         "quiet_hours",
     ]
+
+
+def test_a_message_whose_reason_is_gone_is_suppressed_unless_transactional():
+    gone = "the journey's goal was met"
+    decision = decide(msg(gone=gone), ctx(), NOON)
+    assert (decision.action, decision.guard, decision.reason) == ("suppress", "purpose", gone)
+    assert decide(msg(gone=gone, category="transactional"), ctx(), NOON).action == "send"
 
 
 def test_a_message_that_passes_every_rule_is_sent_on_the_first_channel():
@@ -278,7 +286,7 @@ def test_reordering_the_list_reorders_the_rules(monkeypatch):
     night = datetime(2026, 3, 10, 23, 0)
     recent = [Sent("email", "promotional", "promo_a", "journey:x", night - timedelta(hours=1))]
     assert decide(msg(), ctx(recent=recent), night).guard == "duplicate"
-    monkeypatch.setattr(guards, "GUARDS", [GUARDS[0], GUARDS[6], GUARDS[3]])
+    monkeypatch.setattr(guards, "GUARDS", [GUARDS[1], GUARDS[7], GUARDS[4]])
     assert decide(msg(), ctx(recent=recent), night).guard == "quiet_hours"
 
 

@@ -130,7 +130,7 @@ class Workspace:
         """The outbox's way to the channels, through the guards."""
         from boomerang.messaging.dispatch import Dispatcher
 
-        return Dispatcher(self.uow, self.channels, self.links, self.settings)
+        return Dispatcher(self.uow, self.channels, self.links, self.settings, reasons=(journeys.reasons_gone,))
 
     @cached_property
     def bot(self) -> Bot:

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from boomerang.core.errors import NotFound, ValidationFailed
 from boomerang.customers.merge import move_rows
 from boomerang.customers.models import Customer
+from boomerang.db import in_chunks
 from boomerang.journeys import models as m
 from boomerang.journeys.definition import InactivityTrigger, Journey, LifecycleTrigger, SegmentTrigger, parse_journey
 from boomerang.messaging.models import Message
@@ -317,3 +318,18 @@ def instances_of(session: Session, customer_id: str, *, limit: int) -> list[dict
         }
         for i, name, title in rows
     ]
+
+
+def reasons_gone(session: Session, messages: list[Message]) -> dict[int, str]:
+    """Why journey messages about to leave have lost their reason: their instance met its goal (the cart
+    was bought, the order placed) after they were queued or deferred."""
+    instances = {msg.instance_id for msg in messages if msg.instance_id}
+    converted = {
+        row.id
+        for row in in_chunks(
+            session,
+            lambda ids: sa.select(m.Instance.id).where(m.Instance.id.in_(ids), m.Instance.outcome == "converted"),
+            instances,
+        )
+    }
+    return {msg.id: "the journey's goal was met" for msg in messages if msg.instance_id in converted}

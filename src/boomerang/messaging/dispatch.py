@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -50,6 +51,8 @@ MAX_ATTEMPTS = 5
 BACKOFF_SECONDS = 30
 OUTCOMES = ("sent", "suppressed", "deferred", "retrying", "failed")
 Sending = tuple[Outbound, Any]  # a composed message and the adapter that sends it
+# Asked just before messages leave: why some of them have lost their reason (message id -> why).
+ReasonCheck = Callable[[Session, list[Message]], dict[int, str]]
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,7 @@ class Dispatcher:
     channels: Registry
     links: Links
     settings: Settings  # read at each round: its guards and messaging settings may be changed meanwhile
+    reasons: tuple[ReasonCheck, ...] = ()  # each domain that queues messages says when their reason is gone
 
     def dispatch(self, *, now: datetime, limit: int = 500, rounds: int = 1) -> dict[str, int]:
         """Send, suppress or defer the due queued messages, `limit` per round, for up to `rounds` rounds or until
@@ -131,12 +135,21 @@ class Dispatcher:
         contexts = load_contexts(session, {m.customer_id for m in messages}, now, self.settings.guards)
         composer = Composer(session, self.links, self.settings.messaging, now=now)
         composer.prepare({m.customer_id for m in messages})
+        gone = {k: v for check in self.reasons for k, v in check(session, messages).items()}
         outgoing: list[Sending] = []
         adapters: dict[str, Any] = {}  # per batch: the registry is asked once per channel
         with session.no_autoflush:  # the batch's changes are written once, at commit
             for message in sorted(messages, key=lambda m: (rank(m.category), m.send_after, m.id)):
                 self._decide_one(
-                    session, message, contexts[message.customer_id], composer, now, counts, outgoing, adapters
+                    session,
+                    message,
+                    contexts[message.customer_id],
+                    composer,
+                    now,
+                    counts,
+                    outgoing,
+                    adapters,
+                    gone.get(message.id),
                 )
         return outgoing
 
@@ -150,10 +163,12 @@ class Dispatcher:
         counts: dict[str, int],
         outgoing: list[Sending],
         adapters: dict[str, Any],
+        gone: str | None = None,
     ) -> None:
         """Guard, compose and (for in-store channels) send one message; a network send joins `outgoing`."""
         template = composer.template(message.template)
-        decision = decide(Outgoing.from_message(message, topic=template.topic if template else None), ctx, now)
+        topic = template.topic if template else None
+        decision = decide(Outgoing.from_message(message, topic=topic, gone=gone), ctx, now)
         if decision.action != "send":
             counts[_hold(message, decision, now)] += 1
             return

@@ -3,6 +3,7 @@
 `decide(message, ctx, now) -> Decision` runs GUARDS in order; the first rule that suppresses or defers
 decides, and a message that passes them all is sent on the channel the consent rule chose:
 
+    purpose         the message's reason is gone (its journey's goal met: the cart bought): suppressed
     consent         the first channel in the message's order with consent and an address (the fallback)
     preferences     the customer's preference centre: a topic turned off (suppressed), or "weekly" /
                     "monthly" (one marketing message per week or month: deferred or dropped)
@@ -42,9 +43,10 @@ class Outgoing:
     source: str = ""
     key: str = ""
     topic: str | None = None  # the template's (offers, reminders...): what a customer may turn off
+    gone: str | None = None  # why the message no longer has a reason to go, found just before it leaves
 
     @classmethod
-    def from_message(cls, row: Any, *, topic: str | None = None) -> Outgoing:
+    def from_message(cls, row: Any, *, topic: str | None = None, gone: str | None = None) -> Outgoing:
         return cls(
             row.customer_id,
             tuple(row.channels or ()),
@@ -54,6 +56,7 @@ class Outgoing:
             row.source,
             row.key,
             topic,
+            gone,
         )
 
     @property
@@ -166,6 +169,12 @@ def preferences(message: Outgoing, ctx: Context, now: datetime, channel: str | N
     return None
 
 
+def purpose(message: Outgoing, ctx: Context, now: datetime, channel: str | None) -> Decision | None:
+    if message.marketing and message.gone:
+        return Decision("suppress", channel, "purpose", message.gone)
+    return None
+
+
 def global_control(message: Outgoing, ctx: Context, now: datetime, channel: str | None) -> Decision | None:
     if message.marketing and ctx.global_control:
         return Decision("suppress", channel, "global_control", "customer in the global control group")
@@ -255,6 +264,7 @@ def quiet_hours(message: Outgoing, ctx: Context, now: datetime, channel: str | N
 
 
 GUARDS: list[tuple[str, Guard]] = [
+    ("purpose", purpose),
     ("consent", consent),
     ("preferences", preferences),
     ("global_control", global_control),
