@@ -112,8 +112,8 @@ def postgres_server():
 
 
 @pytest.fixture
-def pg_ws(postgres_server: str, tmp_path: Path, migrated_home: Path) -> Workspace:
-    """A migrated workspace whose operational store is a fresh PostgreSQL database."""
+def pg_url(postgres_server: str) -> str:
+    """The URL of a fresh, empty PostgreSQL database on the throw-away server."""
     import sqlalchemy as sa
 
     name = f"b{int(time.time() * 1000)}_{os.getpid()}"
@@ -123,9 +123,15 @@ def pg_ws(postgres_server: str, tmp_path: Path, migrated_home: Path) -> Workspac
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
+    return f"{postgres_server}/{name}"
+
+
+@pytest.fixture
+def pg_ws(pg_url: str, tmp_path: Path, migrated_home: Path) -> Workspace:
+    """A migrated workspace whose operational store is a fresh PostgreSQL database."""
     (tmp_path / "ws").mkdir()
     shutil.copy(migrated_home / "events.duckdb", tmp_path / "ws" / "events.duckdb")
-    ws = open_workspace(Settings(home=tmp_path / "ws", database_url=f"{postgres_server}/{name}"))
+    ws = open_workspace(Settings(home=tmp_path / "ws", database_url=pg_url))
     yield ws
     ws.engine.dispose()
 

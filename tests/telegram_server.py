@@ -34,6 +34,10 @@ FAILURES = {  # kind -> (HTTP status, description) as Telegram words them
     "deactivated": (403, "Forbidden: user is deactivated"),
     "chat_not_found": (400, "Bad Request: chat not found"),
     "server_error": (500, "Internal Server Error"),
+    "conflict": (
+        409,
+        "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running",
+    ),
 }
 HTML_TAGS = {
     "b",
@@ -333,6 +337,12 @@ class TelegramServer:
             self.webhook = None
         return True
 
+    def _m_getwebhookinfo(self, params: dict) -> dict:
+        with self._lock:
+            hook, pending = self.webhook or {}, len(self._updates)
+        info = {"url": hook.get("url", ""), "has_custom_certificate": False, "pending_update_count": pending}
+        return {**info, "allowed_updates": hook["allowed_updates"]} if hook.get("allowed_updates") else info
+
     def _m_getupdates(self, params: dict) -> list[dict]:
         offset, limit = int(params.get("offset") or 0), int(params.get("limit") or 100)
         deadline = time.monotonic() + min(float(params.get("timeout") or 0), self.max_poll)
@@ -386,5 +396,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(raw)))
-        self.end_headers()
-        self.wfile.write(raw)
+        try:
+            self.end_headers()
+            self.wfile.write(raw)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the client gave up waiting, as a poller that was stopped does

@@ -1,13 +1,20 @@
 """The Telegram channel and bot against a local Bot API (telegram_server.py): sending, deep links, commands,
-the preference centre's buttons, the webhook and long polling."""
+the preference centre's buttons, the webhook and long polling (by `telegram poll`, and by `serve` itself)."""
 
 from __future__ import annotations
 
 import logging
+import os
 import re
+import signal
 import socket
+import subprocess
+import sys
+import threading
+import time
 from datetime import datetime, timedelta
 
+import httpx
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
@@ -16,10 +23,12 @@ from typer.testing import CliRunner
 from boomerang.api.app import create_app
 from boomerang.api.routers import bot as bot_routes
 from boomerang.bot.links import customer_from_token, deep_link, link_token
+from boomerang.bot.service import polls
 from boomerang.channels import config as channel_config
 from boomerang.channels.base import Button, Outbound
 from boomerang.channels.telegram import BotApi, TelegramChannel
 from boomerang.cli import telegram as telegram_cli
+from boomerang.config import Settings, TelegramSettings
 from boomerang.customers.models import Consent, Customer, Identity
 from boomerang.loyalty.models import LoyaltyEntry
 from boomerang.messaging import preferences
@@ -339,3 +348,162 @@ def test_cli_link_and_poll(ws, api, tg):
     tg.push(message_update(CHAT, "/start"))
     result = runner.invoke(telegram_cli.app, ["poll", "--once"], obj={"home": ws.settings.home})
     assert result.exit_code == 0 and "1 updates handled" in result.output
+
+
+# -- serve's poller --------------------------------------------------------------------------------
+
+
+def configure(ws, tg, **config) -> None:
+    """Telegram on the bot provider, at the local Bot API (`config` adds to or overrides the right token)."""
+    with ws.uow.session() as session:
+        channel_config.save(
+            session, "telegram", "bot", {"token": tg.token, "base_url": tg.url, **config}, secret=ws.secret, now=NOW
+        )
+
+
+def chat_of(ws, customer_id: str) -> str | None:
+    with ws.uow.session() as session:
+        return session.get(Customer, customer_id).telegram_chat_id
+
+
+def wait_for(condition, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the condition did not come true in time"
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def keep_polling(ws):
+    """Starts `ws.bot.keep_polling` in a thread, looking at the settings every `recheck` seconds; stops it after."""
+    stop, threads = threading.Event(), []
+
+    def start(recheck: float) -> None:
+        threads.append(threading.Thread(target=ws.bot.keep_polling, args=(stop,), kwargs={"recheck": recheck}))
+        threads[-1].start()
+
+    yield start
+    stop.set()
+    for thread in threads:
+        thread.join(5)  # the local Bot API holds a long poll for a second
+        assert not thread.is_alive()
+
+
+def test_polls_only_with_a_bot_and_without_a_webhook(ws, tg):
+    config = TelegramChannel.Config(token=tg.token, base_url=tg.url)
+    assert polls(config, "") and not polls(config, "https://shop.example/hooks/telegram") and not polls(None, "")
+    assert ws.bot.polling_config() is None and tg.calls == []  # the sandbox: Telegram is not even asked
+    configure(ws, tg, webhook_secret=SECRET)
+    assert ws.bot.polling_config().token.get_secret_value() == tg.token
+    ws.bot.set_webhook("https://shop.example/hooks/telegram")
+    assert ws.bot.polling_config() is None
+    assert [c.method for c in tg.calls] == ["getWebhookInfo", "setWebhook", "getWebhookInfo"]
+
+
+def test_serves_poller_waits_while_a_webhook_is_set(ws, api, tg, keep_polling):
+    cid = add_customer(ws)
+    ws.bot.set_webhook("https://shop.example/hooks/telegram")
+    keep_polling(recheck=0.1)
+    wait_for(lambda: len(tg.calls_to("getWebhookInfo")) >= 3)
+    assert tg.calls_to("getUpdates") == []  # Telegram pushes to the webhook: nothing to poll
+    api.call("deleteWebhook")  # back to long polling, without a restart
+    update = tg.push(message_update(CHAT, f"/start {link_token(ws.secret, cid)}"))
+    wait_for(lambda: tg.messages(CHAT))  # answered once the link is committed
+    assert "Welcome" in tg.messages(CHAT)[-1]["text"] and chat_of(ws, cid) == str(CHAT)
+    wait_for(lambda: tg.calls_to("getUpdates")[-1].params.get("offset") == update["update_id"] + 1)
+
+
+def test_serves_poller_waits_out_errors_and_never_logs_the_token(ws, tg, keep_polling, caplog):
+    caplog.set_level(logging.WARNING, logger="boomerang.telegram")
+    configure(ws, tg, token="123:wrong-token", webhook_secret=SECRET)
+    cid = add_customer(ws)
+    keep_polling(recheck=0.2)
+    wait_for(lambda: caplog.text.count("(401 Unauthorized); trying again") >= 2)  # refused, and tried again
+    configure(ws, tg, webhook_secret=SECRET)  # the right token, as the dashboard saves it: no restart
+    tg.push(message_update(CHAT, f"/start {link_token(ws.secret, cid)}"))
+    wait_for(lambda: chat_of(ws, cid) == str(CHAT))
+
+    tg.fail(None, "conflict", times=2)  # another poller of the same bot, twice
+    wait_for(lambda: caplog.text.count("Conflict: terminated by other getUpdates request") >= 2)
+    tg.push(message_update(CHAT, "/bonus"))
+    wait_for(lambda: any(m["text"].startswith("Your") for m in tg.messages(CHAT)))
+
+    ws.bot.set_webhook("https://shop.example/hooks/telegram")  # while it polls
+
+    def idle() -> bool:  # looks at the webhook again and again, and polls no more
+        methods = [c.method for c in tg.calls if c.method in ("getWebhookInfo", "getUpdates")]
+        return methods[-3:] == ["getWebhookInfo"] * 3
+
+    wait_for(idle)
+    assert "wrong-token" not in caplog.text and tg.token not in caplog.text
+
+
+def test_the_poller_in_serve_can_be_turned_off(ws, monkeypatch):
+    monkeypatch.setenv("BOOMERANG_TELEGRAM__POLL_IN_SERVE", "false")
+    assert Settings().telegram.poll_in_serve is False
+    ws.settings.telegram = TelegramSettings(poll_in_serve=False)
+    with TestClient(create_app(ws)) as client:
+        assert client.app.state.pipeline is not None and client.app.state.poller is None
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _serve(home) -> subprocess.Popen:
+    """`boomerang serve` in its own process (as in test_serve_and_cli.py), once it answers."""
+    port = _port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BOOMERANG_TELEGRAM__")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "boomerang", "--home", str(home), "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    for _ in range(200):
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    proc.kill()
+    raise AssertionError(proc.stdout.read())
+
+
+def pending(tg) -> int:
+    """Updates Telegram still holds for the bot: neither fetched and confirmed, nor pushed to a webhook."""
+    api = BotApi(tg.token, base_url=tg.url)
+    try:
+        return api.call("getWebhookInfo")["pending_update_count"]
+    finally:
+        api.close()
+
+
+def test_serve_polls_the_bot_without_a_webhook_and_stops_cleanly(ws):
+    """A shop that runs only `serve`: a customer presses Start on their link and the chat is linked."""
+    with TelegramServer(max_poll=30) as tg:  # holds a long poll as Telegram does (serve asks for 25 s)
+        configure(ws, tg)
+        cid = add_customer(ws)
+        proc = _serve(ws.settings.home)
+        try:
+            wait_for(lambda: tg.calls_to("getWebhookInfo"))  # no webhook: serve polls, no `telegram poll` beside it
+            tg.push(message_update(CHAT, f"/start {link_token(ws.secret, cid)}"))
+            wait_for(lambda: tg.messages(CHAT))  # answered once the link is committed
+            assert "Welcome" in tg.messages(CHAT)[-1]["text"] and chat_of(ws, cid) == str(CHAT)
+            # the next long poll confirmed it: Telegram keeps the offset, a restarted serve does not see it again
+            wait_for(lambda: pending(tg) == 0)
+            began = time.monotonic()
+            proc.terminate()  # in the middle of a long poll
+            code = proc.wait(timeout=60)
+            took = time.monotonic() - began
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        output = proc.stdout.read()
+    assert code in (0, -signal.SIGTERM), output
+    assert took < 15, f"serve took {took:.1f} s to stop"
+    assert "Traceback" not in output and tg.token not in output

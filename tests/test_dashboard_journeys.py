@@ -351,3 +351,24 @@ def test_the_customer_page_lists_instances_and_messages(shop):
     dan = vera.get(f"/customers/{ids['dan']}").text
     row = re.search(r'<tr data-status="deferred">(.*?)</tr>', dan, re.S).group(1)
     assert "campaign:spring" in row and "after 2024-05-01 21:00" in row and "deferred by quiet_hours" in row
+
+
+def test_a_marketer_tries_a_journey_on_one_customer(shop):
+    ws, ids = shop
+    save(ws, {**CART, "name": "cart"})
+    mark = _client(ws, "mark")
+    page = mark.get("/journeys/cart").text
+    assert 'action="/journeys/cart/test"' in page
+    tried = mark.post(
+        "/journeys/cart/test", data={"csrf_token": _csrf(page), "customer": "ann@example.com", "speed": "60"}
+    )
+    assert tried.status_code == 200 and "Test run started for " + ids["ann"] in tried.text
+    unknown = mark.post("/journeys/cart/test", data={"csrf_token": _csrf(page), "customer": "nobody", "speed": "60"})
+    assert "no customer &#39;nobody&#39;" in unknown.text
+    with ws.engine.connect() as conn:
+        assert conn.execute(sa.select(m.Instance.customer_id, m.Instance.test)).all() == [(ids["ann"], True)]
+    vera = _client(ws, "vera")
+    assert (
+        vera.post("/journeys/cart/test", data={"csrf_token": _csrf(page), "customer": "ann@example.com"}).status_code
+        == 403
+    )

@@ -202,7 +202,8 @@ def test_win_back_end_to_end_with_a_person_deciding_the_second_code(shop):
         (bob, "winback_2", "winback_2"),
         (dan, "winback_1", "winback_1"),
     ]
-    assert [(c, pct) for c, pct, _ in _codes(ws)] == [(bob, 10), (bob, 20), (dan, 10)]
+    # bob never consented to anything: his messages stop at the consent guard, and no code is issued for them
+    assert [(c, pct) for c, pct, _ in _codes(ws)] == [(dan, 10)]
     stats = _stats(ws, "win_back")
     assert stats["nodes"]["done"]["here"] == {"done": 2}
 
@@ -243,3 +244,19 @@ def test_welcome_series_welcomes_new_profiles_only(shop):
         (zed, "welcome_first_order_offer"),
     ]
     assert [(c, pct) for c, pct, _ in _codes(ws)] == [(zed, 10)]
+
+
+def test_no_code_for_a_customer_who_withdrew_every_consent(shop):
+    """The cart's second step issues a code only to someone the reminder may still reach."""
+    from boomerang.customers.models import Consent
+
+    ws, ids = shop
+    _treated(ws, "abandoned_cart")
+    cat = ids["cat"]
+    runtime.on_events(ws.uow, [_event(cat, "Product Added", T0, cart_id="k2")], T0)
+    assert runtime.run_due(ws.uow, T0 + timedelta(hours=1)) == 1  # the first reminder
+    with ws.uow.session() as s:  # cat unsubscribes from SMS, her only channel
+        s.execute(sa.update(Consent).where(Consent.customer_id == cat).values(granted=False))
+    assert runtime.run_due(ws.uow, T0 + timedelta(hours=25)) == 1
+    assert _codes(ws) == []
+    assert [node for _, node, *_ in _messages(ws)] == ["reminder_1", "reminder_2"]  # the consent guard stops it

@@ -324,3 +324,59 @@ def test_a_deferred_reminder_whose_cart_was_bought_does_not_go(shop):
             sa.select(Message.status, Message.reason).where(Message.customer_id == ann, Message.key != "earlier")
         ).one()
     assert (status, reason) == ("suppressed", "purpose: the journey's goal was met")
+
+
+@pytest.mark.parametrize("per, entered", [("key", [1, 1, 0, 1]), ("customer", [1, 0, 0, 1])])
+def test_reentry_counts_per_key_where_the_trigger_is_keyed(shop, per, entered):
+    """A second product back in stock the same day starts its own instance; the same product again waits
+    a day. Counted per customer, any second product waits the day too."""
+    ws, ids = shop
+    _save(
+        ws,
+        {
+            "name": "restock",
+            "trigger": {"event": "Back In Stock", "key": "sku"},
+            "reentry": {"mode": "after", "days": 1, "per": per},
+            "control_share": 0,
+            "start": "notify",
+            "nodes": {
+                "notify": {"type": "send", "channel": "email", "template": "back_in_stock", "next": "end"},
+                "end": {"type": "exit"},
+            },
+        },
+    )
+    _set_status(ws, "restock", "active")
+
+    def back(sku: str, at: datetime) -> int:
+        event = Logged(ids["ann"], "track", "Back In Stock", at, {"sku": sku})
+        return runtime.on_events(ws.uow, [event], at)["entered"]
+
+    hour = timedelta(hours=1)
+    assert [back("MUG", T0), back("TEA", T0 + hour), back("MUG", T0 + 2 * hour), back("MUG", T0 + 25 * hour)] == entered
+
+
+def test_a_test_run_scales_waits_sends_for_real_and_stays_out_of_the_results(shop):
+    """A draft cart journey tried on one customer at 60x: the 1-hour wait takes a minute, the message is
+    queued for the real channels, the order counts nowhere, and the customer can still enter for real."""
+    ws, ids = shop
+    _save(ws, {**CART, "name": "cart", "control_share": 0.99})  # nearly everyone held out; a test run never is
+    ann = ids["ann"]
+    with ws.uow.session() as s:
+        tried = runtime.enter_manually(s, "cart", ann, key="k1", test_speed=60, now=T0)
+    assert tried["instance"] and tried["test"]
+    with ws.uow.session() as s:
+        with pytest.raises(ValidationFailed):  # without --test a draft takes no one
+            runtime.enter_manually(s, "cart", ann, now=T0)
+    assert runtime.run_due(ws.uow, T0 + timedelta(seconds=59)) == 0
+    assert runtime.run_due(ws.uow, T0 + timedelta(minutes=1)) == 1
+    with ws.engine.connect() as conn:
+        assert conn.execute(sa.select(Message.source, Message.node, Message.status)).all() == [
+            ("journey-test:cart", "remind", "queued")
+        ]
+    order = Logged(ann, "track", "Order Completed", T0 + timedelta(minutes=2), {"cart_id": "k1", "revenue": 40})
+    runtime.on_events(ws.uow, [order], T0 + timedelta(minutes=2))
+    stats = _stats(ws, "cart")
+    assert stats["groups"]["treated"]["entered"] == stats["groups"]["control"]["entered"] == 0
+    assert stats["groups"]["treated"]["converted"] == 0
+    _set_status(ws, "cart", "active")
+    assert runtime.on_events(ws.uow, [_added(ann, "k1", T0 + timedelta(minutes=3))], T0)["entered"] == 1

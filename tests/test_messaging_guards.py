@@ -307,3 +307,20 @@ def test_outgoing_from_a_message_row_and_settings_from_the_environment(monkeypat
     monkeypatch.setenv("BOOMERANG_GUARDS__CAPS", '{"all": {"count": 5, "days": 3}}')
     s = Settings().guards
     assert (s.global_control_share, s.caps["all"].count, s.quiet_start, s.longest_window) == (0.1, 5, "21:00", 72)
+
+
+def test_a_message_about_a_cart_or_product_loses_its_reason_when_they_change():
+    from types import SimpleNamespace as Row
+
+    from boomerang.messaging.reasons import _why
+
+    cart = {"event": "Product Added", "key": "cart_id", "properties": {"cart_id": "c1"}}
+    assert _why(cart, Row(order_id=None, lines=[{"sku": "A", "quantity": 1}]), None) is None
+    assert _why(cart, Row(order_id="o-1", lines=[{"sku": "A", "quantity": 1}]), None) == "the cart was bought"
+    assert _why(cart, Row(order_id=None, lines=[]), None) == "the cart is empty"
+    back = {"event": "Back In Stock", "key": "sku", "properties": {"sku": "A"}}
+    assert _why(back, None, Row(in_stock=True, price=10)) is None
+    assert _why(back, None, Row(in_stock=False, price=10)) == "the product is out of stock again"
+    drop = {"event": "Price Dropped", "key": "sku", "properties": {"sku": "A", "price": 8, "old_price": 10}}
+    assert _why(drop, None, Row(in_stock=True, price=8)) is None
+    assert _why(drop, None, Row(in_stock=True, price=9)) == "the price went back up"

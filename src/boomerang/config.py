@@ -76,6 +76,27 @@ class MessagingSettings(BaseModel):
     )
 
 
+class TelegramSettings(BaseModel):
+    """How `boomerang serve` receives the bot's updates; BOOMERANG_TELEGRAM__... to change. The bot itself (its
+    token, the webhook secret) is a channel setting: `boomerang channels set telegram bot token=...`."""
+
+    poll_in_serve: bool = Field(
+        default=True, description="serve long-polls Telegram for the bot's updates while a bot is set and no webhook is"
+    )
+
+
+class CatalogSettings(BaseModel):
+    """Who hears of a product's changes (orchestration.catalog_signals); BOOMERANG_CATALOG__... to change."""
+
+    interest_days: int = Field(
+        default=30,
+        ge=1,
+        le=365,
+        description="a customer who viewed, carted or wish-listed a product within this many days hears that "
+        "it is back in stock or cheaper",
+    )
+
+
 class Settings(BaseSettings):
     """Boomerang's configuration, read from BOOMERANG_* variables (nested with __)."""
 
@@ -101,6 +122,8 @@ class Settings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     guards: GuardSettings = GuardSettings()
     messaging: MessagingSettings = MessagingSettings()
+    catalog: CatalogSettings = CatalogSettings()
+    telegram: TelegramSettings = TelegramSettings()
 
     @cached_property
     def sql_url(self) -> str:

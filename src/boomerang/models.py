@@ -1,7 +1,7 @@
 """Every table of the operational store, imported in one place for Alembic and the metadata."""
 
 from boomerang.auth.models import ApiKey, User
-from boomerang.catalog.models import Product
+from boomerang.catalog.models import CatalogChange, Product
 from boomerang.channels.models import ChannelSetting, FakeChannelLog, InboxItem, PushSubscription
 from boomerang.customers.models import Consent, ConsentChange, Customer, Identity, Merge
 from boomerang.db import Base
@@ -9,7 +9,7 @@ from boomerang.events.models import InboxEvent
 from boomerang.journeys.models import ApprovalRequest, Conversion, Instance, Journey, JourneyVersion
 from boomerang.loyalty.models import LoyaltyEntry
 from boomerang.messaging.models import Campaign, Message, MessageEvent, Preference, Template
-from boomerang.orders.models import Order, OrderLine
+from boomerang.orders.models import Cart, Order, OrderLine
 from boomerang.segments.models import Segment, SegmentMember, SegmentSize, SegmentVersion
 
 __all__ = [
@@ -30,6 +30,8 @@ __all__ = [
     "InboxEvent",
     "Merge",
     "Campaign",
+    "Cart",
+    "CatalogChange",
     "ChannelSetting",
     "InboxItem",
     "MessageEvent",

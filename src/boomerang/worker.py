@@ -1,8 +1,11 @@
-"""The background work, as processes: the pipeline beside `boomerang serve`, and `boomerang worker`.
+"""The background work, as processes: the pipeline beside `boomerang serve`, and `boomerang worker`; and the
+Telegram bot's long polling, a thread of `serve`.
 
 The pipeline runs in a process of its own, so that the API answering requests and the processing share
 no interpreter lock: on a machine with two cores each gets one. It stops when asked, or when the server
 that started it is gone (killed, say), after a last round. Both run the rounds of orchestration.rounds.
+The bot's poller is a thread of the server, as its webhook would be: customers' commands are few and light,
+and a process of their own would cost a third interpreter for a request that mostly waits.
 """
 
 from __future__ import annotations
@@ -10,11 +13,16 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import multiprocessing.synchronize
+import threading
 import time
+from typing import TYPE_CHECKING
 
 from boomerang.bootstrap import Workspace, open_workspace
 from boomerang.config import Settings
 from boomerang.orchestration import rounds
+
+if TYPE_CHECKING:
+    from boomerang.bot.service import Bot
 
 log = logging.getLogger("boomerang.pipeline")
 WAKE_SECONDS = 0.5  # how often an idle pipeline checks that its server is still there
@@ -35,6 +43,10 @@ def run(settings: Settings, stop: multiprocessing.synchronize.Event, wake: multi
             waited += WAKE_SECONDS
         wake.clear()  # what arrives from here on wakes the next round
         done = stop.is_set() or (parent is not None and not parent.is_alive())
+        try:
+            rounds.signal_catalog_changes(ws)  # their events go into the inbox, flushed just below
+        except Exception:  # noqa: BLE001 - the changes stay pending; events move on regardless
+            log.exception("fanning out catalog changes failed; will retry")
         try:
             rounds.ingest(ws)  # effects, the log, live segments and journeys: the customers just seen
             rounds.tick(ws)  # due journey timers, campaigns and messages
@@ -74,6 +86,35 @@ class Pipeline:
         self._process.join(timeout)
         if self._process.is_alive():
             self._process.terminate()
+
+
+class BotPoller:
+    """The shop's Telegram bot, by long polling in a thread of `serve` (`Bot.keep_polling`): idle while no bot is
+    set or Telegram has a webhook for it, so that a shop running only `serve` has a working bot."""
+
+    GRACE_SECONDS = 3.0  # from `stop`: enough to finish the update at hand (a transaction and an answer)
+
+    def __init__(self, bot: Bot) -> None:
+        self._stop = threading.Event()
+        self._asked = 0.0
+        # a daemon: on the way out it is most likely in a long poll, which holds no transaction and has already
+        # confirmed what was handled; the process ends it rather than wait up to the poll's 25 seconds
+        self._thread = threading.Thread(
+            target=bot.keep_polling, args=(self._stop,), name="boomerang-telegram", daemon=True
+        )
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Ask it to stop: it does after the update at hand, or, in a long poll, when the answer comes."""
+        self._asked = time.monotonic()
+        self._stop.set()
+
+    def join(self) -> bool:
+        """Wait until GRACE_SECONDS after `stop` for it to end; whether it did (or is left in a long poll)."""
+        self._thread.join(max(0.0, self._asked + self.GRACE_SECONDS - time.monotonic()))
+        return not self._thread.is_alive()
 
 
 def run_forever(

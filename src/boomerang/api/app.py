@@ -34,21 +34,29 @@ from boomerang.auth.service import KeyChecker
 from boomerang.bootstrap import Workspace
 from boomerang.core.errors import BoomerangError
 from boomerang.dashboard import mount as mount_dashboard
-from boomerang.worker import Pipeline
+from boomerang.worker import BotPoller, Pipeline
 
 
 def create_app(ws: Workspace, *, background: bool = True) -> FastAPI:
-    """The app; with `background`, a pipeline process processes and flushes accepted events."""
+    """The app; with `background`, a pipeline process processes and flushes accepted events, and (unless
+    `telegram.poll_in_serve` is off) a thread long-polls Telegram for the bot's updates while it has no webhook."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         pipeline = Pipeline(ws.settings) if background else None
-        app.state.pipeline = pipeline
+        poller = BotPoller(ws.bot) if background and ws.settings.telegram.poll_in_serve else None
+        app.state.pipeline, app.state.poller = pipeline, poller
         if pipeline:
             pipeline.start()
+        if poller:
+            poller.start()
         yield
+        if poller:
+            poller.stop()  # asked first: its long poll and the pipeline's last round end side by side
         if pipeline:
             pipeline.stop()
+        if poller:
+            poller.join()
 
     app = FastAPI(title="Boomerang", version=__version__, lifespan=lifespan)
     if ws.settings.cors_origins:  # the shop's pages call /v1 from their own origin, with the write key
@@ -60,7 +68,7 @@ def create_app(ws: Workspace, *, background: bool = True) -> FastAPI:
             allow_headers=["Authorization", "Content-Type", "Content-Encoding"],
         )
     app.state.ws = ws
-    app.state.pipeline = None
+    app.state.pipeline = app.state.poller = None
     app.state.keys = KeyChecker(ws.uow.session)
 
     @app.exception_handler(BoomerangError)

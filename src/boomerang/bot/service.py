@@ -2,8 +2,9 @@
 
 /start <token> links the chat and grants consent, /stop withdraws it, /settings is the preference centre
 as buttons, /bonus shows points and promo codes. Updates come by webhook (api/routers/bot.py,
-with its `set_webhook`) or by long polling (`Bot.poll`); each is handled in one transaction and the replies go
-out after it commits, so no database lock is held while Telegram is slow.
+with its `set_webhook`) or by long polling (`Bot.poll`: `boomerang telegram poll`, and `Bot.keep_polling` in a
+thread of `boomerang serve` while Telegram has no webhook for the bot); each is handled in one transaction and
+the replies go out after it commits, so no database lock is held while Telegram is slow.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import html
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,6 +35,7 @@ from boomerang.messaging import preferences
 
 log = logging.getLogger("boomerang.telegram")
 ALLOWED_UPDATES = ["message", "callback_query"]
+RECHECK_SECONDS = 60.0  # how often serve's poller looks at the settings and the webhook again
 Call = tuple[str, dict[str, Any]]  # a Bot API method and its parameters, made once the transaction commits
 
 
@@ -107,6 +110,26 @@ def _balance(session: Session, customer: Customer, lang: str, now: datetime) -> 
 
 
 # -- long polling ----------------------------------------------------------------------------------
+
+
+def polls(config: TelegramChannel.Config | None, webhook_url: str) -> bool:
+    """Whether updates must be fetched by long polling: the bot provider is set up and Telegram has no
+    webhook to push them to (while one is set, Telegram refuses getUpdates with 409)."""
+    return config is not None and not webhook_url
+
+
+def _webhook_url(api: BotApi) -> str:
+    """The URL Telegram pushes the bot's updates to; empty when none is set."""
+    return str((api.call("getWebhookInfo") or {}).get("url") or "")
+
+
+def _report(exc: Exception, wait: float) -> None:
+    """Log a failed round of serve's poller: Telegram's or the settings' own words (they carry no token);
+    anything else with its traceback, as the pipeline does."""
+    if isinstance(exc, BotApiError | BoomerangError):
+        log.warning("telegram: polling for the bot's updates failed (%s); trying again in %g s", exc, wait)
+    else:
+        log.exception("telegram: polling for the bot's updates failed; trying again in %g s", wait)
 
 
 def _confirm(api: BotApi, offset: int | None) -> None:
@@ -282,23 +305,67 @@ class Bot:
         finally:
             api.close()
 
+    def polling_config(self) -> TelegramChannel.Config | None:
+        """The bot's settings when its updates must be fetched by long polling (see `polls`); None when
+        telegram has no bot, or Telegram pushes the updates to a webhook. BotApiError when Telegram cannot
+        be asked (unreachable, a wrong token)."""
+        config = self.config()
+        if config is None:
+            return None
+        api = BotApi.from_config(config, max_connections=1)
+        try:
+            return config if polls(config, _webhook_url(api)) else None
+        finally:
+            api.close()
+
+    def keep_polling(self, stop: threading.Event, *, timeout: int = 25, recheck: float = RECHECK_SECONDS) -> None:
+        """`boomerang serve`'s poller: `poll` while the settings have a bot and Telegram no webhook, until `stop`
+        is set. Both are looked at again every `recheck` seconds, so a token added in the dashboard or a webhook
+        set meanwhile counts without a restart. Failures (unreachable, a wrong token, 409 because a webhook was
+        set or another poller runs) are logged and tried again, waiting 2, 4, 8... up to `recheck` seconds."""
+        failures = 0
+        while not stop.is_set():
+            try:
+                if self.polling_config() is None:
+                    stop.wait(recheck)  # no bot, or Telegram pushes to a webhook: look again later
+                else:
+                    self.poll(timeout=timeout, stop=stop, seconds=recheck)
+                failures = 0
+            except Exception as exc:  # noqa: BLE001 - serve goes on; the next try may find Telegram or the store back
+                failures += 1
+                wait = min(2.0**failures, recheck)
+                _report(exc, wait)
+                stop.wait(wait)
+
     def poll(
         self,
         *,
         timeout: int = 25,
         stop: threading.Event | None = None,
         max_rounds: int | None = None,
+        seconds: float | None = None,
         on_round: Callable[[int], None] | None = None,
     ) -> int:
-        """Fetch updates with getUpdates and handle each once, until `stop` is set or after `max_rounds`
-        requests; returns how many were handled. Rate limits and server errors wait and try again."""
+        """Fetch updates with getUpdates and handle each once, until `stop` is set, after `max_rounds`
+        requests or once `seconds` have passed; returns how many were handled. Rate limits and server errors
+        wait and try again. Telegram keeps the offset: what was handled is confirmed (by the next request, or
+        on the way out), so a new poller, after a restart, starts at the first update not handled."""
         api, _ = self.api()
         stop = stop or threading.Event()
+        deadline = None if seconds is None else time.monotonic() + seconds
         offset: int | None = None
         handled = rounds = 0
         backoff = 1.0
+
+        def more() -> bool:
+            return (
+                not stop.is_set()
+                and (max_rounds is None or rounds < max_rounds)
+                and (deadline is None or time.monotonic() < deadline)
+            )
+
         try:
-            while not stop.is_set() and (max_rounds is None or rounds < max_rounds):
+            while more():
                 rounds += 1
                 try:
                     updates = api.call("getUpdates", offset=offset, timeout=timeout, allowed_updates=ALLOWED_UPDATES)
@@ -307,7 +374,9 @@ class Bot:
                         raise BoomerangError(
                             f"Telegram refused getUpdates: {exc.description}", field="telegram"
                         ) from None
-                    stop.wait(backoff if exc.retry_after is None else exc.retry_after)
+                    wait = backoff if exc.retry_after is None else exc.retry_after
+                    log.warning("telegram: getUpdates failed (%s); trying again in %g s", exc, wait)
+                    stop.wait(wait)
                     backoff = min(backoff * 2, 60)
                     continue
                 backoff = 1.0

@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from boomerang.db import Base, Money
+from boomerang.db import Base, BigInt, Money
 
 
 class Product(Base):
@@ -27,3 +27,18 @@ class Product(Base):
     attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+class CatalogChange(Base):
+    """A change of a product that customers may care about (catalog.changes), recorded with the write that
+    made it; `fanned_out_at` is set once its events are in the inbox (orchestration.catalog_signals)."""
+
+    __tablename__ = "catalog_changes"
+
+    id: Mapped[int] = mapped_column(BigInt, primary_key=True, autoincrement=True)
+    sku: Mapped[str] = mapped_column(sa.String(128))
+    kind: Mapped[str] = mapped_column(sa.String(32))  # back_in_stock | price_dropped
+    old_value: Mapped[float | None] = mapped_column(Money)  # the price, or the stock quantity (None: not counted)
+    new_value: Mapped[float | None] = mapped_column(Money)
+    at: Mapped[datetime]
+    fanned_out_at: Mapped[datetime | None] = mapped_column(index=True)

@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from boomerang.catalog import changes
 from boomerang.catalog.models import Product
 from boomerang.catalog.schemas import ProductIn, StockChange
 from boomerang.core.errors import NotFound
@@ -17,8 +18,10 @@ PRODUCT_FIELDS = ("name", "category", "brand", "price", "currency", "in_stock", 
 
 
 def upsert_products(session: Session, products: list[ProductIn], *, now: datetime) -> dict[str, int]:
-    """Insert new products and replace the given fields of known ones; returns counts."""
+    """Insert new products and replace the given fields of known ones; returns counts. A product back in
+    stock or cheaper is recorded as a change (catalog.changes). Flushes."""
     existing = preload(session, {p.sku for p in products})
+    before = {sku: changes.offer(product) for sku, product in existing.items()}
     created = updated = 0
     for item in products:
         data = item.model_dump(exclude_unset=True)
@@ -36,13 +39,16 @@ def upsert_products(session: Session, products: list[ProductIn], *, now: datetim
         if data.get("attributes"):
             product.attributes = {**(product.attributes or {}), **data["attributes"]}
         product.updated_at = now
+    _record(session, before, existing, now=now)
     return {"created": created, "updated": updated}
 
 
-def change_stock(session: Session, changes: list[StockChange], *, now: datetime) -> int:
-    """Apply stock changes; an unknown sku fails the whole call."""
-    products = {p.sku: p for p in session.scalars(sa.select(Product).where(Product.sku.in_([c.sku for c in changes])))}
-    for index, change in enumerate(changes):
+def change_stock(session: Session, stock: list[StockChange], *, now: datetime) -> int:
+    """Apply stock changes; an unknown sku fails the whole call. A product back in stock is recorded as a
+    change (catalog.changes). Flushes."""
+    products = preload(session, {c.sku for c in stock})
+    before = {sku: changes.offer(product) for sku, product in products.items()}
+    for index, change in enumerate(stock):
         product = products.get(change.sku)
         if product is None:
             raise NotFound(f"unknown sku '{change.sku}'", field=f"[{index}].sku")
@@ -52,7 +58,15 @@ def change_stock(session: Session, changes: list[StockChange], *, now: datetime)
         if change.in_stock is not None:
             product.in_stock = change.in_stock
         product.updated_at = now
-    return len(changes)
+    _record(session, before, products, now=now)
+    return len(stock)
+
+
+def _record(session: Session, before: dict[str, changes.Offer], products: dict[str, Product], *, now: datetime) -> None:
+    """Record what changed between each product's offer before the call and now (the net change of the call:
+    the same sku twice is one change), then flush."""
+    changes.record(session, ((sku, offer, changes.offer(products[sku])) for sku, offer in before.items()), now=now)
+    session.flush()
 
 
 def preload(session: Session, skus: set[str]) -> dict[str, Product]:
@@ -66,7 +80,8 @@ class ProductLearner:
     """What a batch of events tells about products (never their stock: events do not know it).
 
     Reads the batch's products once, and writes only the new and the changed ones, with one
-    statement each, when `write` is called.
+    statement each, when `write` is called; a lower price it writes is recorded as a change
+    (catalog.changes), as any other write of the catalog.
     """
 
     FIELDS = ("name", "category", "brand", "price", "currency", "url", "image_url")
@@ -80,15 +95,20 @@ class ProductLearner:
             skus,
         )
         self.known: dict[str, dict] = {row.sku: dict(row._mapping) for row in rows}
+        self.stored = {sku: self._offer(row) for sku, row in self.known.items()}  # as the store has them
         self.new: dict[str, dict] = {}
         self.changed: set[str] = set()
 
-    def learn(self, fields: dict[str, Any]) -> None:
+    def learn(self, fields: dict[str, Any], *, paid: bool = False) -> None:
+        """What one event says of a product. `paid`: a line of an order, whose price may carry a discount, so
+        it fills a missing price but never changes one (nor sends everyone interested a price drop)."""
         sku = fields["sku"]
         current = self.known.get(sku)
         if current is None:
             current = self.known[sku] = self.new[sku] = {"sku": sku, **dict.fromkeys(self.FIELDS)}
         for name in self.FIELDS:
+            if paid and name == "price" and current["price"] is not None:
+                continue
             if fields.get(name) is not None and current[name] != fields[name]:
                 current[name] = fields[name]
                 if sku not in self.new:
@@ -110,7 +130,18 @@ class ProductLearner:
                 .values({f: sa.bindparam(f) for f in (*self.FIELDS, "updated_at")}),
                 [{**self.known[sku], "key": sku, "updated_at": self.now} for sku in sorted(self.changed)],
             )
+            written = {sku: self._offer(self.known[sku]) for sku in self.changed}
+            changes.record(
+                self.session, ((sku, self.stored[sku], written[sku]) for sku in sorted(written)), now=self.now
+            )
+            self.stored.update(written)
+        self.stored.update({sku: self._offer(row) for sku, row in self.new.items()})
         self.new, self.changed = {}, set()
+
+    @staticmethod
+    def _offer(row: dict) -> changes.Offer:
+        """A product's price as an offer; the learner never touches stock, so that part stays equal."""
+        return changes.Offer(row["price"], row["currency"], in_stock=True, stock_quantity=None)
 
 
 def listing(

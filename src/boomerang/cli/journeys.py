@@ -172,17 +172,32 @@ def pause(ctx: typer.Context, name: str, as_json: JsonOpt = False) -> None:
 
 
 @app.command()
-def enter(ctx: typer.Context, name: str, customer: str, key: str | None = None, as_json: JsonOpt = False) -> None:
-    """Put a customer into an active journey now (manual trigger)."""
+def enter(
+    ctx: typer.Context,
+    name: str,
+    customer: str,
+    key: str | None = None,
+    test: Annotated[
+        bool, typer.Option(help="a test run: any status, never held out, not counted in the journey's results")
+    ] = False,
+    speed: Annotated[
+        float, typer.Option(min=1, max=86400, help="a test run's waits are this many times shorter (60: 1 h -> 1 min)")
+    ] = 60,
+    as_json: JsonOpt = False,
+) -> None:
+    """Put a customer into an active journey now (manual trigger), or try a journey on one customer (--test)."""
     from boomerang.journeys import runtime
 
     with failures():
         with transaction(ctx) as (ws, session):
-            result = runtime.enter_manually(session, name, customer, key=key, now=ws.now())
+            result = runtime.enter_manually(
+                session, name, customer, key=key, test_speed=speed if test else None, now=ws.now()
+            )
     if as_json:
         return emit_json(result)
     console.print(
-        f"{customer} entered {name}: instance {result['instance']}"
+        f"{customer} entered {name}{' (test run, waits ' + format(speed, 'g') + 'x shorter)' if test else ''}: "
+        f"instance {result['instance']}"
         if result["instance"]
         else f"{customer} did not enter {name}: {result['reason']}"
     )

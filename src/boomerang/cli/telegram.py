@@ -58,7 +58,8 @@ def _username(api: BotApi) -> str:
 def poll(
     ctx: typer.Context, once: Annotated[bool, typer.Option(help="handle the updates waiting now, then exit")] = False
 ) -> None:
-    """Receive the bot's updates by long polling until interrupted (instead of a webhook)."""
+    """Receive the bot's updates by long polling until interrupted (instead of a webhook). `boomerang serve` does
+    this itself (unless BOOMERANG_TELEGRAM__POLL_IN_SERVE=false): run it only where no server runs."""
     handled = 0
 
     def progress(count: int) -> None:

@@ -13,6 +13,7 @@ from boomerang.core.errors import NotFound, ValidationFailed
 from boomerang.customers.identity import Resolver
 from boomerang.customers.merge import canonical
 from boomerang.customers.models import Consent, ConsentChange, Customer, Identity
+from boomerang.db import in_chunks
 
 
 def live(session: Session, customer_id: str) -> Customer:
@@ -69,6 +70,19 @@ def identities(session: Session, customer_id: str) -> list[Identity]:
 
 def consents(session: Session, customer_id: str) -> list[Consent]:
     return list(session.scalars(sa.select(Consent).where(Consent.customer_id == customer_id).order_by(Consent.channel)))
+
+
+def consenting(session: Session, customer_ids: set[str]) -> set[str]:
+    """Those of the customers who still grant at least one channel (a customer who withdrew every consent
+    is told nothing more, and given nothing to be told about)."""
+    return {
+        row.customer_id
+        for row in in_chunks(
+            session,
+            lambda ids: sa.select(Consent.customer_id).where(Consent.customer_id.in_(ids), Consent.granted.is_(True)),
+            customer_ids,
+        )
+    }
 
 
 def consent_history(session: Session, customer_id: str, *, newest_first: bool = False) -> list[ConsentChange]:

@@ -14,6 +14,7 @@ import orjson
 import pandas as pd
 import sqlalchemy as sa
 
+from boomerang.catalog import changes
 from boomerang.catalog.models import Product
 from boomerang.core.vocab import CHANNELS, PROFILE_FIELDS
 from boomerang.customers import bulk as customers_bulk
@@ -93,8 +94,10 @@ def load(uow: UnitOfWork, log: EventLog, chunk: Chunk, *, source: str, now: date
                 row.setdefault("attributes", {})
                 row.setdefault("in_stock", True)
                 row["created_at"] = row["updated_at"] = now
+            before = changes.offers(session, (row["sku"] for row in rows))
             stmt = upsert(session, Product.__table__, ["sku"], rows)
             session.execute(stmt, rows)
+            changes.record(session, _offer_changes(before, rows), now=now)
             result.products = len(rows)
 
         if chunk.orders is not None and not chunk.orders.empty:
@@ -122,6 +125,12 @@ def load(uow: UnitOfWork, log: EventLog, chunk: Chunk, *, source: str, now: date
         if events is not None:
             result.events_new = log.append(events)
     return result
+
+
+def _offer_changes(before: dict[str, changes.Offer], rows: list[dict]) -> list[tuple]:
+    """(sku, before, after) of the known products among the rows written (the last row of a sku wins)."""
+    written = {row["sku"]: row for row in rows if row["sku"] in before}
+    return [(sku, before[sku], before[sku].updated(row)) for sku, row in written.items()]
 
 
 def _event_frame(session, frame: pd.DataFrame, ids: dict[str, str], *, now: datetime, source: str) -> pd.DataFrame:

@@ -12,6 +12,7 @@ from boomerang.catalog.service import ProductLearner
 from boomerang.core.errors import NotFound
 from boomerang.events.schemas import Event, errors_of
 from boomerang.orders import service as orders
+from boomerang.orders.carts import CartKeeper
 from boomerang.orders.schemas import LineIn, OrderIn
 
 PRODUCT_EVENTS = {"Product Viewed", "Product Clicked", "Product Added", "Product Removed", "Product Added to Wishlist"}
@@ -63,8 +64,10 @@ def _product_fields(line: LineIn) -> dict[str, Any] | None:
     }
 
 
-def apply(session: Session, event: Event, *, now: datetime, source: str, products: ProductLearner) -> None:
-    """Update products and orders from one accepted event."""
+def apply(
+    session: Session, event: Event, *, now: datetime, source: str, products: ProductLearner, carts: CartKeeper
+) -> None:
+    """Update products, carts and orders from one accepted event."""
     name, props = event.event, event.properties
     if name in PRODUCT_EVENTS:
         lines = [LineIn.model_validate(props)]
@@ -77,7 +80,8 @@ def apply(session: Session, event: Event, *, now: datetime, source: str, product
         fields = _product_fields(line)
         if fields is not None:
             fields["currency"] = currency
-            products.learn(fields)
+            products.learn(fields, paid=name in ORDER_EVENTS or name == REFUND_EVENT)
+    carts.apply(name, props, lines, event.customer_id)
     if name in ORDER_EVENTS:
         order = OrderIn.model_validate(props)
         status = "paid" if name == "Order Completed" else (order.status or "placed")

@@ -18,6 +18,7 @@ from boomerang.customers.identity import Resolver
 from boomerang.customers.models import Customer
 from boomerang.events import ecommerce
 from boomerang.events.schemas import Event
+from boomerang.orders.carts import CartKeeper, cart_id
 
 CLAIMED_IDENTITIES = (("email", "email"), ("phone", "phone"), ("telegram", "telegram_chat_id"))
 
@@ -35,6 +36,7 @@ def apply(session: Session, events: list[Event], *, now: datetime) -> None:
         | {("device", _device(e)) for e in events if e.user_id and _device(e)}
     )
     products = ProductLearner(session, set().union(*(ecommerce.skus(e) for e in events)), now=now)
+    carts = CartKeeper(session, {c for e in events if (c := cart_id(e.properties))}, now=now)
     seen: dict[str, tuple[datetime, datetime]] = {}
     with session.no_autoflush:
         for event in events:
@@ -45,9 +47,10 @@ def apply(session: Session, events: list[Event], *, now: datetime) -> None:
                 resolver.claim("device", _device(event), cid)
             if event.type == "identify":
                 _identify(session, resolver, resolver.customer(cid), event, now=now)
-            ecommerce.apply(session, event, now=now, source=event.source, products=products)
+            ecommerce.apply(session, event, now=now, source=event.source, products=products, carts=carts)
     session.flush()
     products.write()
+    carts.write()
     customers_bulk.touch_seen(session, _follow(seen, resolver.merged))
 
 

@@ -278,11 +278,10 @@ class EventLog:
 
     def summary(self) -> dict[str, Any]:
         """Counts by event name, and the first and last event time."""
-        import ibis
-
         with self.reader() as r:
             e = r.events
-            by_event = e.group_by("event").aggregate(n=e.count()).order_by([ibis.desc("n"), "event"]).execute()
+            counts = e.group_by("event").aggregate(n=e.count())
+            by_event = counts.order_by([counts.n.desc(), "event"]).execute()
             span = e.aggregate(first=e.timestamp.min(), last=e.timestamp.max(), total=e.count()).execute()
         first, last, total = (span[c].iloc[0] for c in ("first", "last", "total"))
         return {
@@ -299,14 +298,12 @@ class EventLog:
     def customer_events(self, customer_id: str, *, limit: int, offset: int) -> tuple[pd.DataFrame, int]:
         """A page of one customer's events, newest first (timestamp, type, event, source, properties), and
         how many there are."""
-        import ibis
-
         with self.reader() as r:
             mine = r.events.filter(r.events.customer_id == customer_id)
             total = int(mine.count().execute())
             page = (
-                mine.select("timestamp", "type", "event", "source", "message_id", properties=mine.properties.cast(str))
-                .order_by([ibis.desc("timestamp"), "message_id"])
+                mine.order_by([mine.timestamp.desc(), mine.message_id])
+                .select("timestamp", "type", "event", "source", "message_id", properties=mine.properties.cast(str))
                 .limit(limit, offset=offset)
                 .execute()
             )

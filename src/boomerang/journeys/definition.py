@@ -273,6 +273,11 @@ class Goal(_Strict):
 class Reentry(_Strict):
     mode: Literal["never", "after", "always"] = "after"
     days: float | None = Field(default=30, ge=0)
+    per: Literal["key", "customer"] = Field(
+        default="key",
+        description="for a keyed trigger (a cart, a product): re-entry and max_concurrent count each key "
+        "apart, or all of the customer's entries together",
+    )
 
 
 class Journey(_Strict):
@@ -289,7 +294,9 @@ class Journey(_Strict):
     goal: Goal | None = Goal()
     control_share: float = Field(default=0.10, ge=0, lt=1, description="held out: enter, are sent nothing")
     reentry: Reentry = Reentry()
-    max_concurrent: int = Field(default=1, ge=1, le=100, description="instances per customer at once")
+    max_concurrent: int = Field(
+        default=1, ge=1, le=100, description="instances per customer (per key with reentry.per: key) at once"
+    )
     start: str
     nodes: dict[str, Node] = Field(min_length=1)
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from boomerang.customers import service as customers
 from boomerang.customers.models import Customer
 from boomerang.db import insert_ignore
 from boomerang.journeys import models as m
@@ -30,7 +31,12 @@ from boomerang.journeys.engine import (
 from boomerang.loyalty import service as loyalty
 from boomerang.messaging import outbox
 
-INSTANCE_FIELDS = ("status", "node", "wake_at", "waiting_for", "outcome", "state", "updated_at", "ended_at")
+INSTANCE_FIELDS = ("status", "node", "wake_at", "waiting_for", "outcome", "state", "updated_at", "ended_at", "test")
+
+
+def source_of(journey_name: str, *, test: bool = False) -> str:
+    """What a journey's messages and codes say they came from; a test run's are kept apart from its results."""
+    return f"{'journey-test' if test else 'journey'}:{journey_name}"
 
 
 @dataclass
@@ -44,6 +50,10 @@ class Live:
     control: bool
     state: State
     ended_at: datetime | None = None
+
+    @property
+    def test(self) -> bool:
+        return self.state.test
 
 
 @dataclass
@@ -70,6 +80,7 @@ class Batch:
             "state": s.to_data(),
             "updated_at": self.now,
             "ended_at": live.ended_at,
+            "test": s.test,
         }
 
     def started(self, live: Live, key: str | None) -> None:
@@ -91,7 +102,7 @@ class Batch:
 
     def add(self, journey_name: str, live: Live, commands: list[Command]) -> None:
         """The rows of the commands (branches are answered later, see runtime.resolve_branches)."""
-        source, now = f"journey:{journey_name}", self.now
+        source, now = source_of(journey_name, test=live.test), self.now
         for c in commands:
             if isinstance(c, SendMessage | CallWebhook):
                 webhook = isinstance(c, CallWebhook)
@@ -108,10 +119,11 @@ class Batch:
                         instance_id=live.id,
                         node=c.node,
                         subject=live.state.key,
+                        trigger=live.state.trigger,
                         held_out="journey control group" if c.held_out else None,
                     )
                 )
-            elif isinstance(c, Converted):
+            elif isinstance(c, Converted) and not live.test:
                 self.conversions.append(
                     {
                         "instance_id": live.id,
@@ -148,6 +160,15 @@ class Batch:
             elif isinstance(c, SetAttribute):
                 self.attributes.append((live.customer_id, c.attribute, c.value))
 
+    @staticmethod
+    def _still_reachable(session, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Points and codes pass the same check as the messages that announce them: nothing for a customer who
+        has withdrawn every consent (a code issued just after an unsubscribe)."""
+        if not rows:
+            return rows
+        reachable = customers.consenting(session, {r["customer_id"] for r in rows})
+        return [r for r in rows if r["customer_id"] in reachable]
+
     def write(self, session) -> None:
         conn = session.connection()
         if self.new:
@@ -164,7 +185,7 @@ class Batch:
         for model, rows in ((m.Conversion, self.conversions), (m.ApprovalRequest, self.approvals)):
             if rows:
                 conn.execute(insert_ignore(session, model.__table__), rows)
-        loyalty.write(session, self.loyalty)
+        loyalty.write(session, self._still_reachable(session, self.loyalty))
         for customer_id, attribute, value in self.attributes:
             customer = session.get(Customer, customer_id)
             if customer is not None:

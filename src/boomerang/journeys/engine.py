@@ -40,6 +40,9 @@ class Start:
     key: str | None = None
     control: bool = False  # held out: goes through the journey, is sent nothing
     timezone: str | None = None
+    trigger: dict[str, Any] | None = None  # the event that started it: {"event", "key", "properties"}
+    test: bool = False  # a test run for one customer: never held out, not counted in the journey's results
+    speed: float = 1  # a test run's waits are this many times shorter
 
 
 @dataclass(frozen=True)
@@ -147,6 +150,9 @@ class State:
     last_message: str | None = None
     last_message_at: datetime | None = None
     path: list[str] = field(default_factory=list)  # nodes visited, in order
+    trigger: dict[str, Any] | None = None  # the event that started it, for its messages' templates
+    test: bool = False  # a test run: its messages go, nothing counts in the journey's results
+    speed: float = 1  # > 1 in a test run: every wait that many times shorter
 
     def to_data(self) -> dict[str, Any]:
         data = dict(self.__dict__)
@@ -162,16 +168,27 @@ class State:
         return cls(**values)
 
 
-def admits(journey: Journey, running: list[State], last_entry: datetime | None, key: str | None, now: datetime) -> bool:
-    """Whether a customer may enter `journey` now, given their unfinished instances of it and when they last
-    entered: not twice for one key (one cart, one order), within the concurrency limit, as re-entry allows."""
+def admits(
+    journey: Journey, running: list[State], entered: dict[str | None, datetime], key: str | None, now: datetime
+) -> bool:
+    """Whether a customer may enter `journey` now for `key`, given their unfinished instances of it and when
+    they last entered it, per key (None: entries without one). Never twice at once for one key (one cart,
+    one order); where the trigger is keyed and re-entry counts per key, the concurrency limit and re-entry
+    count that key's instances only (a second product back in stock the same day enters)."""
     running = [s for s in running if s.status != "done"]
-    if (key is not None and any(s.key == key for s in running)) or len(running) >= journey.max_concurrent:
+    if key is not None and any(s.key == key for s in running):
+        return False
+    if key is not None and journey.reentry.per == "key":
+        running = [s for s in running if s.key == key]
+        last = entered.get(key)
+    else:
+        last = max(entered.values(), default=None)
+    if len(running) >= journey.max_concurrent:
         return False
     rule = journey.reentry
-    if rule.mode == "always" or last_entry is None:
+    if rule.mode == "always" or last is None:
         return True
-    return rule.mode != "never" and now - last_entry >= timedelta(days=rule.days or 0)
+    return rule.mode != "never" and now - last >= timedelta(days=rule.days or 0)
 
 
 def in_control(journey: Journey, customer_id: str) -> bool:
@@ -188,6 +205,11 @@ def reached_goal(journey: Journey, state: State, event: Happened, now: datetime)
     return now <= since + timedelta(days=goal.within_days)
 
 
+def _after(state: State, now: datetime, wait: timedelta) -> datetime:
+    """When a wait ends: a test run (`speed` > 1) waits that many times less (1 hour at 60: a minute)."""
+    return now + wait / state.speed
+
+
 def step(journey: Journey, state: State | None, event: Input, now: datetime) -> tuple[State, list[Command]]:
     """The instance's next state and what to do, given what happened at `now`."""
     commands: list[Command] = []
@@ -200,6 +222,9 @@ def step(journey: Journey, state: State | None, event: Input, now: datetime) -> 
             timezone=event.timezone,
             entered_at=now,
             node=journey.start,
+            trigger=event.trigger,
+            test=event.test,
+            speed=event.speed,
         )
         return _run(journey, state, journey.start, now, commands)
     assert state is not None, "only Start begins an instance"
@@ -269,14 +294,15 @@ def _run(
         if isinstance(node, Exit):
             return _end(state, "exited"), commands
         if isinstance(node, Wait):
-            state.status, state.wake_at = "waiting", now + timedelta(seconds=node.seconds)
+            state.status, state.wake_at = "waiting", _after(state, now, timedelta(seconds=node.seconds))
             return state, commands
         if isinstance(node, WaitUntil):
-            state.status, state.wake_at = "waiting", next_local_time(now, node.time, state.timezone)
+            wait = next_local_time(now, node.time, state.timezone) - now
+            state.status, state.wake_at = "waiting", _after(state, now, wait)
             return state, commands
         if isinstance(node, WaitEvent):
             state.status, state.waiting_for = "waiting", node.event
-            state.wake_at = now + timedelta(hours=node.timeout_hours)
+            state.wake_at = _after(state, now, timedelta(hours=node.timeout_hours))
             return state, commands
         if isinstance(node, Branch):
             state.status = "evaluating"

@@ -58,6 +58,7 @@ class Instance(Base):
     waiting_for: Mapped[str | None] = mapped_column(sa.String(255), index=True)
     wake_at: Mapped[datetime | None]
     control: Mapped[bool]
+    test: Mapped[bool] = mapped_column(default=False)  # a test run (scaled waits, not in the results)
     outcome: Mapped[str | None] = mapped_column(sa.String(16))
     state: Mapped[dict[str, Any]]
     entered_at: Mapped[datetime]

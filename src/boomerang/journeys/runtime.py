@@ -29,7 +29,7 @@ from boomerang.journeys.definition import Journey, ReplenishmentTrigger
 from boomerang.journeys.effects import Batch, Live
 from boomerang.journeys.engine import Decided, Evaluated, Input, Start, State, Wake, admits, in_control, step
 from boomerang.journeys.service import definition_of
-from boomerang.journeys.triggers import happened, matching, replenishment_due, scheduled_rule
+from boomerang.journeys.triggers import happened, matching, replenishment_due, scheduled_rule, started_by
 from boomerang.messaging.tracking import EVENT_NAMES
 from boomerang.segments.evaluate import Evaluator
 
@@ -58,7 +58,7 @@ class Runner:
         self.changed: dict[str, Live] = {}
         self.running: dict[str, list[Live]] = defaultdict(list)  # customer -> their unfinished instances
         self.finished: dict[str, list[Live]] = defaultdict(list)  # customer -> ended, not converted, recent
-        self.last_entry: dict[tuple[int, str], datetime] = {}
+        self.entered: dict[tuple[int, str], dict[str | None, datetime]] = defaultdict(dict)  # last, per key
         self.timezones: dict[str, str | None] = {}
 
     def load(self, where, *, lock: bool = False, limit: int | None = None) -> list[Live]:
@@ -81,16 +81,14 @@ class Runner:
                 m.Instance.customer_id.in_(chunk) & ended & (m.Instance.ended_at >= self.now - GOAL_HORIZON)
             ):
                 self.finished[live.customer_id].append(live)
-            self.last_entry.update(
-                {
-                    (j, c): at
-                    for j, c, at in self.session.execute(
-                        sa.select(m.Instance.journey_id, m.Instance.customer_id, sa.func.max(m.Instance.entered_at))
-                        .where(m.Instance.customer_id.in_(chunk))
-                        .group_by(m.Instance.journey_id, m.Instance.customer_id)
-                    )
-                }
-            )
+            for j, c, key, at in self.session.execute(
+                sa.select(
+                    m.Instance.journey_id, m.Instance.customer_id, m.Instance.key, sa.func.max(m.Instance.entered_at)
+                )
+                .where(m.Instance.customer_id.in_(chunk), m.Instance.test.is_(False))
+                .group_by(m.Instance.journey_id, m.Instance.customer_id, m.Instance.key)
+            ):
+                self.entered[(j, c)][key] = at
             self.timezones.update(
                 self.session.execute(sa.select(Customer.id, Customer.timezone).where(Customer.id.in_(chunk))).all()
             )
@@ -98,19 +96,38 @@ class Runner:
     def journey(self, journey_id: int, version: int) -> Journey:
         return definition_of(self.session, journey_id, version)
 
-    def start(self, row: m.Journey, customer_id: str, key: str | None = None) -> Live | None:
-        """A new instance, unless re-entry, the concurrency limit or a running one for the key say no."""
+    def start(
+        self,
+        row: m.Journey,
+        customer_id: str,
+        key: str | None = None,
+        trigger: dict[str, Any] | None = None,
+        *,
+        test_speed: float | None = None,
+    ) -> Live | None:
+        """A new instance, unless re-entry, the concurrency limit or a running one for the key say no. A test
+        run (`test_speed`: its waits that many times shorter) skips those rules and the control group."""
         self.know_customers([customer_id])
         journey = self.journey(row.id, row.version)
-        running = [i.state for i in self.running[customer_id] if i.journey_id == row.id]
-        if not admits(journey, running, self.last_entry.get((row.id, customer_id)), key, self.now):
+        test = test_speed is not None
+        running = [i.state for i in self.running[customer_id] if i.journey_id == row.id and not i.test]
+        if not test and not admits(journey, running, self.entered[(row.id, customer_id)], key, self.now):
             return None
-        control = in_control(journey, customer_id)
+        control = not test and in_control(journey, customer_id)
         instance_id = new_id("jin")
         state, commands = step(
             journey,
             None,
-            Start(instance_id, customer_id, key=key, control=control, timezone=self.timezones.get(customer_id)),
+            Start(
+                instance_id,
+                customer_id,
+                key=key,
+                control=control,
+                timezone=self.timezones.get(customer_id),
+                trigger=trigger,
+                test=test,
+                speed=test_speed or 1,
+            ),
             self.now,
         )
         live = Live(instance_id, row.id, row.version, customer_id, control, state)
@@ -118,13 +135,17 @@ class Runner:
         self.batch.add(row.name, live, commands)
         self.new[instance_id] = (live, key)
         self.running[customer_id].append(live)
-        self.last_entry[(row.id, customer_id)] = self.now
+        if not test:
+            self.entered[(row.id, customer_id)][key] = self.now
         return live
 
     def feed(self, live: Live, event: Input) -> State:
         """One input to an instance; its commands join the batch."""
         journey = self.journey(live.journey_id, live.version)
+        was_done = live.state.status == "done"
         live.state, commands = step(journey, live.state, event, self.now)
+        if was_done and not commands:  # a finished instance changes only when its goal converts it
+            return live.state
         self.batch.add(journey.name, live, commands)
         if live.id not in self.new:
             self.changed[live.id] = live
@@ -152,21 +173,33 @@ def enter_many(session, row: m.Journey, entries: list[tuple[str, str | None]], n
 
 
 def enter_manually(
-    session: Session, name: str, customer_id: str, *, key: str | None = None, now: datetime
+    session: Session,
+    name: str,
+    customer_id: str,
+    *,
+    key: str | None = None,
+    test_speed: float | None = None,
+    now: datetime,
 ) -> dict[str, Any]:
-    """A manual or API trigger: the customer enters the active journey now, if its rules let them."""
+    """A manual or API trigger: the customer enters the active journey now, if its rules let them. A test
+    run (`test_speed`) enters a draft or paused journey too, whatever the rules, never into the control
+    group, with every wait `test_speed` times shorter; its messages go on the real channels (through the
+    guards) and nothing of it counts in the journey's results."""
     row = service.get(session, name)
-    if row.status != "active":
+    if row.status != "active" and test_speed is None:
         raise ValidationFailed([{"field": "journey", "reason": f"{name} is {row.status}: activate it first"}])
     customer = canonical(session, customer_id)
     if customer is None:
         raise NotFound(f"no customer {customer_id!r}", field="customer")
-    instance = enter(session, row, customer.id, now, key=key)
+    runner = Runner(session, now)
+    live = runner.start(row, customer.id, key, test_speed=test_speed)
+    runner.finish()
     return {
         "journey": name,
         "customer_id": customer.id,
-        "instance": instance,
-        "reason": None if instance else "already inside, or re-entry rules keep them out",
+        "instance": live.id if live else None,
+        "reason": None if live else "already inside, or re-entry rules keep them out",
+        "test": test_speed is not None,
     }
 
 
@@ -205,8 +238,9 @@ def on_events(uow: UnitOfWork, events: list[Logged], now: datetime) -> dict[str,
                     runner.feed(live, arrived)
                     counts["advanced"] += 1
             for row in active:
-                found, key = matching(runner.journey(row.id, row.version), event)
-                if found and runner.start(row, event.customer_id, key):
+                journey = runner.journey(row.id, row.version)
+                found, key = matching(journey, event)
+                if found and runner.start(row, event.customer_id, key, started_by(journey, event)):
                     counts["entered"] += 1
         runner.finish()
     return counts

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class Entry(BaseModel):
     customer_id: str
     key: str | None = None
+    test: bool = Field(default=False, description="a test run: any status, no rules, not in the results")
+    speed: float = Field(default=60, ge=1, le=86400, description="a test run's waits are this many times shorter")
 
 
 class Decision(BaseModel):
@@ -76,6 +78,7 @@ class Entered(BaseModel):
     customer_id: str
     instance: str | None
     reason: str | None
+    test: bool = False
 
 
 class Installed(BaseModel):

@@ -114,7 +114,7 @@ def stats(session: Session, name: str) -> dict[str, Any]:
     row = get(session, name)
     instances = session.execute(
         sa.select(m.Instance.control, m.Instance.status, m.Instance.node, sa.func.count())
-        .where(m.Instance.journey_id == row.id)
+        .where(m.Instance.journey_id == row.id, m.Instance.test.is_(False))
         .group_by(m.Instance.control, m.Instance.status, m.Instance.node)
     ).all()
     messages = session.execute(

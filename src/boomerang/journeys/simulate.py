@@ -100,7 +100,7 @@ class Run:
     approve: bool | None
     states: dict[str, State] = field(default_factory=dict)
     by_customer: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
-    last_entry: dict[str, datetime] = field(default_factory=dict)
+    last_entry: dict[str, dict[str | None, datetime]] = field(default_factory=lambda: defaultdict(dict))  # per key
     entered: list[tuple[str, datetime, bool]] = field(default_factory=list)  # customer, when, control
     messages: list[Planned] = field(default_factory=list)
     conversions: list[tuple[str, float, bool]] = field(default_factory=list)  # customer, revenue, control
@@ -165,7 +165,7 @@ class Simulator:
         run = self.runs[r]
         journey = run.journey
         running = [run.states[i] for i in run.by_customer.get(customer_id, ())]
-        if not admits(journey, running, run.last_entry.get(customer_id), key, now):
+        if not admits(journey, running, run.last_entry[customer_id], key, now):
             return None
         control = in_control(journey, customer_id)
         instance_id = f"sim{next(self.seq)}"
@@ -173,7 +173,7 @@ class Simulator:
         state, commands = step(journey, None, start, now)
         run.states[instance_id] = state
         run.by_customer[customer_id].append(instance_id)
-        run.last_entry[customer_id] = now
+        run.last_entry[customer_id][key] = now
         run.entered.append((customer_id, now, control))
         self.after(r, state, commands, now)
         return instance_id

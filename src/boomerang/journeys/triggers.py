@@ -50,6 +50,12 @@ def matching(journey: Journey, event: Logged) -> tuple[bool, str | None]:
     return False, None
 
 
+def started_by(journey: Journey, event: Logged) -> dict[str, Any]:
+    """What an instance keeps of the event that started it: its messages' templates read it (`event`), and
+    the key's name says what the instance is about (a cart, an order, a product)."""
+    return {"event": event.event, "key": getattr(journey.trigger, "key", None), "properties": event.properties}
+
+
 def scheduled_rule(trigger, today: datetime) -> tuple[dict[str, Any], datetime] | None:
     """The segment rule (and the moment to evaluate it at) that finds who a scheduled trigger starts today."""
     if isinstance(trigger, DateTrigger):  # the date's anniversary is `-offset` days from today

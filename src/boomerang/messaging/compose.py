@@ -31,6 +31,14 @@ def _tracked_hrefs(markup: str, track) -> str:
     return HREF.sub(lambda m: f'href="{html.escape(track(html.unescape(m.group(1))))}"', markup)
 
 
+URL = re.compile(r"https?://[^\s<>\"'()\[\]]+[^\s<>\"'()\[\].,;:!?]")
+
+
+def _tracked_text(text: str, track) -> str:
+    """Every http(s) link in plain text through `track` (a full stop or comma after a link stays out of it)."""
+    return URL.sub(lambda m: track(m.group(0)), text)
+
+
 FOOTER = {
     "en": ("You get this because you are a customer of {shop}.", "Choose what you get", "Unsubscribe"),
     "ru": ("Вы получили это письмо как покупатель {shop}.", "Настроить рассылки", "Отписаться"),
@@ -70,9 +78,14 @@ class Composer:
             self.data.update(self.loader.load(missing))
 
     def product_of(self, message: Message) -> dict[str, Any] | None:
-        """The product a message is about, when its subject is a SKU (back in stock, price drop, replenishment)."""
+        """The product a message is about, when its subject is a SKU (back in stock, price drop, replenishment);
+        for a price drop, with the price before it (`old_price`)."""
         product = self.session.get(Product, message.subject) if message.subject else None
-        return product_dict(product) if product else None
+        if product is None:
+            return None
+        trigger = message.trigger or {}
+        was = (trigger.get("properties") or {}).get("old_price") if trigger.get("event") == "Price Dropped" else None
+        return {**product_dict(product), "old_price": was if isinstance(was, int | float) else None}
 
     def compose(self, message: Message, channel: str, address: str | None, *, sandbox: bool = False) -> Outbound:
         """The message as `channel` sends it; CannotCompose when its template is missing or breaks (the sandbox,
@@ -118,7 +131,13 @@ class Composer:
                 row.variants,
                 channel,
                 locale,
-                {**data, "links": links, "product": self.product_of(message), "message": {"channel": channel}},
+                {
+                    **data,
+                    **self.loader.about(message.trigger, message.subject),
+                    "links": links,
+                    "product": self.product_of(message),
+                    "message": {"channel": channel},
+                },
             )
         except BoomerangError as exc:
             raise CannotCompose(f"template {row.name!r}: {exc.message}", field="template") from None
@@ -141,7 +160,7 @@ class Composer:
             return Outbound(
                 **base,
                 subject=content.subject or row.title,
-                text=self._text_footer(content.text, locale, links),
+                text=self._text_footer(_tracked_text(content.text, track), locale, links),
                 html=self._layout(content, locale, links, message.id, track),
                 headers=self._headers(message, links),
             )

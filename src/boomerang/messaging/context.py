@@ -17,7 +17,7 @@ from boomerang.config import MessagingSettings
 from boomerang.customers.models import Customer
 from boomerang.db import chunked
 from boomerang.loyalty import service as loyalty
-from boomerang.orders.models import Order, OrderLine
+from boomerang.orders.models import Cart, Order, OrderLine
 
 RECOMMENDED = 4
 
@@ -37,6 +37,30 @@ def product_dict(p: Product) -> dict[str, Any]:
 def shop_data(shop: MessagingSettings) -> dict[str, str]:
     """What templates know of the shop: `shop.name`, `shop.url`."""
     return {"name": shop.shop_name, "url": shop.shop_url.rstrip("/")}
+
+
+def _order_item(line: Any, product: Any) -> dict[str, Any]:
+    return {
+        "name": line.name,
+        "sku": line.sku,
+        "quantity": line.quantity,
+        "price": line.unit_price,
+        "category": line.category,
+        "url": product.url if product else None,
+        "image_url": product.image_url if product else None,
+    }
+
+
+def _cart_line(line: dict[str, Any], product: Product | None) -> dict[str, Any]:
+    """A cart line as templates read it: the catalog's name, price, link and image where it knows the product
+    (what a browser sent is only the fallback)."""
+    known = product_dict(product) if product else {}
+    return {
+        "sku": line["sku"],
+        "quantity": line.get("quantity") or 1,
+        **{f: known.get(f) or line.get(f) for f in ("name", "price", "url", "image_url")},
+        "currency": known.get("currency"),
+    }
 
 
 class ContextLoader:
@@ -133,19 +157,61 @@ class ContextLoader:
                 if line.category:
                     categories[owner[line.order_id]].append(line.category)
             for line in shown:
-                product = links.get(line.sku)
-                last[owner[line.order_id]]["items"].append(
-                    {
-                        "name": line.name,
-                        "sku": line.sku,
-                        "quantity": line.quantity,
-                        "price": line.unit_price,
-                        "category": line.category,
-                        "url": product.url if product else None,
-                        "image_url": product.image_url if product else None,
-                    }
-                )
+                last[owner[line.order_id]]["items"].append(_order_item(line, links.get(line.sku)))
         return last, categories
+
+    def about(self, trigger: dict[str, Any] | None, subject: str | None) -> dict[str, Any]:
+        """What a journey's message is about, from the event that started the journey: `event` (its name and
+        properties); for a journey keyed by cart, the cart as it is now (`cart`); by order, that order."""
+        if not trigger:
+            return {}
+        out: dict[str, Any] = {"event": {"name": trigger.get("event"), "properties": trigger.get("properties") or {}}}
+        if subject and trigger.get("key") == "cart_id":
+            out["cart"] = self.cart(subject)
+        if subject and trigger.get("key") == "order_id" and (order := self.order(subject)) is not None:
+            out["order"] = order
+        return out
+
+    def cart(self, cart_id: str) -> dict[str, Any]:
+        """The cart's current lines (name, image, price, quantity, link: the catalog's where it knows the
+        product), their total and count."""
+        cart = self.session.get(Cart, cart_id)
+        lines = list(cart.lines or []) if cart else []
+        known = self._products({line["sku"] for line in lines})
+        shown = [_cart_line(line, known.get(line["sku"])) for line in lines]
+        return {
+            "id": cart_id,
+            "lines": shown,
+            "quantity": sum(i["quantity"] for i in shown),
+            "total": round(sum((i["price"] or 0) * i["quantity"] for i in shown), 2),
+            "currency": (cart.currency if cart else None)
+            or next((i["currency"] for i in shown if i["currency"]), None),
+        }
+
+    def order(self, order_id: str) -> dict[str, Any] | None:
+        """One order with its lines, as `order` reads in templates."""
+        o = self.session.get(Order, order_id)
+        if o is None:
+            return None
+        lines = self.session.scalars(
+            sa.select(OrderLine).where(OrderLine.order_id == order_id).order_by(OrderLine.line_no)
+        ).all()
+        known = self._products({line.sku for line in lines if line.sku})
+        return {
+            "id": o.id,
+            "total": o.total,
+            "currency": o.currency,
+            "placed_at": o.placed_at,
+            "coupon": o.coupon,
+            "items": [_order_item(line, known.get(line.sku)) for line in lines],
+        }
+
+    def _products(self, skus: set[str]) -> dict[str, Product]:
+        return {
+            p.sku: p
+            for part in chunked(skus)
+            for p in self.session.scalars(sa.select(Product).where(Product.sku.in_(part)))
+        }
 
     def _loyalty(self, ids: set[str]) -> dict[str, dict]:
         """Points and the latest valid promo code, as templates read them (loyalty.points, loyalty.promo_code)."""

@@ -42,6 +42,7 @@ class Message(Base):
     sent_at: Mapped[datetime | None]
     variant: Mapped[str | None] = mapped_column(sa.String(32))  # a campaign's A/B variant
     subject: Mapped[str | None] = mapped_column(sa.String(255))  # what it is about: a journey's product, cart
+    trigger: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON())  # the event that started its journey
     provider_id: Mapped[str | None] = mapped_column(sa.String(255), index=True)  # for receipts and bounces
 
 

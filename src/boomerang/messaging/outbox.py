@@ -29,10 +29,12 @@ def message(
     node: str | None = None,
     variant: str | None = None,
     subject: str | None = None,
+    trigger: dict | None = None,
     held_out: str | None = None,
 ) -> dict:
-    """An outbox row; `subject`: what the message is about (a journey's product, cart or order); `held_out`:
-    why it is logged and never sent (a control group, a holdout)."""
+    """An outbox row; `subject`: what the message is about (a journey's product, cart or order), `trigger`: the
+    event that started its journey ({"event", "key", "properties"}); `held_out`: why it is logged and never
+    sent (a control group, a holdout)."""
     return {
         "key": key,
         "source": source,
@@ -52,6 +54,7 @@ def message(
         "sent_at": None,
         "variant": variant,
         "subject": subject,
+        "trigger": trigger,
         "provider_id": None,
     }
 

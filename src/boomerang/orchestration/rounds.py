@@ -1,5 +1,6 @@
 """The rounds `boomerang serve` and `boomerang worker` run, calling into the domains in order:
 
+    catalog    products back in stock or cheaper become events of the customers interested in them
     events     accepted events get their effects (profiles, orders), then move into the log
     segments   live membership of the customers just seen; its Segment Entered/Exited move into the log too
     journeys   every event just logged reaches the journeys: triggers, goals, waits (the same round)
@@ -27,6 +28,7 @@ from boomerang.events.schemas import Logged
 from boomerang.journeys import runtime
 from boomerang.messaging import campaigns
 from boomerang.messaging.dispatch import Dispatcher
+from boomerang.orchestration import catalog_signals
 from boomerang.segments import membership
 from boomerang.segments.evaluate import Evaluator
 
@@ -40,6 +42,14 @@ class Runtime(Protocol):
     log: EventLog
     segments: Evaluator
     dispatcher: Dispatcher
+
+
+def signal_catalog_changes(rt: Runtime, now: datetime | None = None) -> dict[str, int]:
+    """Products back in stock or cheaper since the last round, as `Back In Stock` and `Price Dropped` events of
+    the customers interested in them, into the inbox: the next flush logs them and journeys start from them."""
+    now = now or naive_utc(rt.clock.now())
+    days = rt.settings.catalog.interest_days
+    return catalog_signals.fan_out(rt.uow, rt.log, now=now, interest_days=days)
 
 
 def move_events(rt: Runtime) -> list[Logged]:

@@ -43,3 +43,17 @@ class OrderLine(Base):
     category: Mapped[str | None] = mapped_column(sa.String(1024))
     quantity: Mapped[float] = mapped_column(sa.Float())
     unit_price: Mapped[float] = mapped_column(Money)
+
+
+class Cart(Base):
+    """A shopping cart as its events describe it (`cart_id` on Product Added, Product Removed, Cart Viewed,
+    Checkout Started): its current lines, and the order that bought it (an Order Completed with its cart_id)."""
+
+    __tablename__ = "carts"
+
+    id: Mapped[str] = mapped_column(sa.String(128), primary_key=True)  # the shop's cart id
+    customer_id: Mapped[str | None] = mapped_column(sa.String(40), index=True)
+    lines: Mapped[list[dict[str, Any]]] = mapped_column(sa.JSON(), default=list)  # sku, name, price, quantity...
+    currency: Mapped[str | None] = mapped_column(sa.String(3))
+    order_id: Mapped[str | None] = mapped_column(sa.String(128))
+    updated_at: Mapped[datetime]

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from boomerang.core.errors import NotFound
 from boomerang.customers.merge import move_rows
 from boomerang.db import chunked
-from boomerang.orders.models import Order, OrderLine
+from boomerang.orders.models import Cart, Order, OrderLine
 from boomerang.orders.schemas import OrderIn
 
 
@@ -109,8 +109,9 @@ def refund(
 
 
 def follow_merge(session: Session, from_id: str, into_id: str, now: datetime) -> None:
-    """The merged profile's orders are the surviving profile's."""
+    """The merged profile's orders and carts are the surviving profile's."""
     move_rows(session, Order.customer_id, from_id, into_id)
+    move_rows(session, Cart.customer_id, from_id, into_id)
 
 
 def as_dict(session: Session, order_id: str) -> dict[str, Any]:

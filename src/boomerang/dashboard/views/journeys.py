@@ -11,6 +11,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from boomerang.core.errors import BoomerangError, NotFound, ValidationFailed
+from boomerang.customers import service as customers
 from boomerang.dashboard.views.common import BoardDep, Marketer, Viewer, checked_form, render
 from boomerang.dashboard.views.journey_graph import layout, settings
 from boomerang.journeys import runtime, service
@@ -172,6 +173,35 @@ async def activate(request: Request, name: str, user: Marketer, board: BoardDep)
 @router.post("/journeys/{name}/pause")
 async def pause(request: Request, name: str, user: Marketer, board: BoardDep) -> Response:
     return await _set_status(request, name, user, board, "paused")
+
+
+# -- a test run ------------------------------------------------------------------------------------
+
+
+def _test_run(board, name: str, customer: str, speed: float) -> dict[str, Any]:
+    with board.ws.uow.session() as s:
+        found = customers.lookup(s, customer)
+        if found is None:
+            raise NotFound(f"no customer {customer!r}", field="customer")
+        return runtime.enter_manually(s, name, found.id, test_speed=speed, now=board.ws.now())
+
+
+@router.post("/journeys/{name}/test")
+async def test_run(request: Request, name: str, user: Marketer, board: BoardDep) -> Response:
+    """Try the journey on one customer: waits shorter, real channels, nothing counted in its results."""
+    form = await checked_form(request)
+    try:
+        speed = min(max(float(form.get("speed") or 60), 1), 86400)
+    except ValueError:
+        speed = 60
+    customer = str(form.get("customer") or "").strip()
+    try:
+        tested = await run_in_threadpool(_test_run, board, name, customer, speed)
+    except NotFound as exc:
+        if exc.field == "journey":
+            return _not_found(request, user, name)
+        tested = {"instance": None, "reason": exc.message}
+    return _journey_page(request, user, board, name, tested={**tested, "speed": speed})
 
 
 # -- one journey -----------------------------------------------------------------------------------
