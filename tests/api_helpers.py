@@ -26,9 +26,11 @@ class Api:
             _, self.secret_key = create_key(session, kind="secret", name="t", now=ws.now())
         self.client = TestClient(create_app(ws, background=False))
 
-    def track(self, kind: str, body: dict, *, process_now: bool = True, **kw):
-        """A tracking call, then the background step the server runs every moment (unless told not to)."""
-        response = self.client.post(f"/v1/{kind}", json=body, headers=basic(self.write_key), **kw)
+    def track(self, kind: str, body: dict, *, process_now: bool = True, server: bool = False, **kw):
+        """A tracking call with the public write key (`server`: the secret key, as the shop's backend sends),
+        then the background step the server runs every moment (unless told not to)."""
+        key = self.secret_key if server else self.write_key
+        response = self.client.post(f"/v1/{kind}", json=body, headers=basic(key), **kw)
         if process_now:
             process(self.ws.uow, self.ws.clock, chunk_rows=self.ws.settings.ingest.process_chunk_rows)
         return response

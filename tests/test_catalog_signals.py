@@ -176,13 +176,17 @@ def test_tracked_events_signal_only_the_prices_they_write(api):
     _track(api, "bob", "Product Viewed", 60, sku="MUG", price=20)
     api.events()
     assert _signals(api) == {}  # the price it already had
-    # A category page lists the mug at a lower price: the learner writes it (and never the stock).
+    # A browser says the mug costs less: the public key changes no known price, so nobody hears of it.
     listing = {"userId": "cat", "event": "Product List Viewed", "messageId": "list-1", "timestamp": _at(0)}
-    api.track("track", {**listing, "properties": {"products": [{"sku": "MUG", "price": 16}]}})
+    api.track("track", {**listing, "properties": {"products": [{"sku": "MUG", "price": 1}]}})
+    assert _signals(api) == {} and api.api("GET", "/products/MUG").json()["price"] == 20
+    # The shop's server lists it at a lower price: the learner writes it (and never the stock).
+    listing = {**listing, "messageId": "list-2"}
+    api.track("track", {**listing, "properties": {"products": [{"sku": "MUG", "price": 16}]}}, server=True)
     signals = _signals(api)
     assert list(signals) == ["Price Dropped"] and _who(signals, "Price Dropped") == ["ann"]
     assert signals["Price Dropped"][0][1]["old_price"] == 20.0 and signals["Price Dropped"][0][1]["price"] == 16.0
-    api.track("track", {**listing, "properties": {"products": [{"sku": "MUG", "price": 16}]}})  # replayed
+    api.track("track", {**listing, "properties": {"products": [{"sku": "MUG", "price": 16}]}}, server=True)  # again
     _track(api, "cat", "Product Viewed", 0, sku="MUG", price=16)  # the same price
     _track(api, "cat", "Product Viewed", 0, sku="MUG", price=17)  # up
     assert _who(_signals(api), "Price Dropped") == ["ann"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import re
@@ -19,7 +18,7 @@ from boomerang.api.app import create_app
 from boomerang.auth import users as service
 from boomerang.core.errors import Conflict, ValidationFailed
 from boomerang.core.signing import load_secret
-from boomerang.dashboard.auth import COOKIE, MAX_AGE, Session, Signer, safe_next
+from boomerang.dashboard.auth import COOKIE, safe_next
 from boomerang.metrics import service as metrics
 from boomerang.orchestration.rounds import move_events
 
@@ -144,18 +143,6 @@ def test_the_secret_is_made_once_and_private(tmp_path):
     first, second = load_secret(tmp_path / "ws"), load_secret(tmp_path / "ws")
     assert first == second and len(first) == 32
     assert stat.S_IMODE(os.stat(tmp_path / "ws" / "dashboard-secret").st_mode) == 0o600
-
-
-def test_session_cookies_are_signed_and_expire():
-    signer = Signer(b"k" * 32)
-    value = signer.dumps(Session(csrf="t", user_id="usr_1", issued=1000, password="p"))
-    assert signer.loads(value, now=1000 + 60).user_id == "usr_1"
-    assert signer.loads(value, now=1000 + MAX_AGE + 1) is None
-    body, mac = value.split(".")
-    forged = json.dumps({"c": "t", "u": "usr_admin", "i": 1000, "p": "p"}).encode()
-    assert signer.loads(base64.urlsafe_b64encode(forged).decode().rstrip("=") + "." + mac, now=1001) is None
-    assert Signer(b"x" * 32).loads(value, now=1001) is None
-    assert signer.loads("garbage", now=1001) is None
 
 
 @pytest.mark.parametrize(
@@ -294,7 +281,7 @@ def test_a_new_password_ends_older_sessions(ws, client):
     _login(client, "ann")
     assert client.get("/customers", follow_redirects=False).status_code == 200
     with ws.uow.session() as s:
-        service.set_password(s, username="ann", password="another-horse")
+        service.set_password(s, username="ann", password="another-horse", now=NOW)
     assert client.get("/customers", follow_redirects=False).status_code == 303
 
 

@@ -115,3 +115,31 @@ def test_saving_versions_a_template_and_refuses_bad_names_and_topics(ws):
             assert err.value.errors[0]["field"] == field
     with ws.uow.session() as session:
         assert [t["name"] for t in service.listing(session)] == ["greeting"]
+
+
+@pytest.mark.parametrize(
+    "source, reason",
+    [
+        ("{% include 'x' %}", "include, import and extends"),
+        ("{% import 'x' as y %}", "include, import and extends"),
+        ("{% extends 'x' %}", "include, import and extends"),
+        ("{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}", "calls itself"),
+        ("{{ 'A' * 100000000 }}", "more than 100,000 items"),
+        ("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}", "more than 100,000"),
+        ("{% for i in range(20000) %}{{ 'x' * 99 }}{% endfor %}", "more than"),
+        ("{{ 10 ** 10000000 }}", "exponents above 100"),
+    ],
+)
+def test_a_template_costs_little_or_fails_with_a_reason(source, reason):
+    """Bounded costs for whoever writes templates (issue 14): no include, no runaway loop, output or recursion."""
+    from boomerang.core.errors import ValidationFailed
+    from boomerang.messaging import templates
+
+    locales = {"en": {"subject": "Hi", "text": source}}
+    try:
+        templates.check(locales, "en")
+        templates.render(locales, "sms", "en", {})
+    except ValidationFailed as exc:
+        assert reason in exc.errors[0]["reason"], exc.errors
+    else:
+        raise AssertionError("rendered")

@@ -152,15 +152,51 @@ def test_bad_messages_name_the_field_and_store_nothing(api, kind, body, field, r
     assert api.events("SELECT count(*) FROM events") == [(0,)]
 
 
-def test_batch_with_one_bad_item_is_rejected_whole(api):
-    batch = [
-        {"type": "track", "event": "A", "userId": "u"},
-        {"type": "track", "event": "B"},
+def test_a_batch_keeps_its_good_messages_and_sets_the_bad_ones_aside(api):
+    """Segment's SDKs do not retry a 4xx: one bad message must not take its 20 good neighbours with it."""
+    deep = current = {}
+    for _ in range(300):
+        current["a"] = current = {}
+    good = [{"type": "track", "event": "Good", "userId": "u", "messageId": f"g{i}"} for i in range(20)]
+    bad = [
+        {"type": "track", "event": "B" * 300, "userId": "u", "messageId": "long"},
+        {"type": "track", "event": "Ahead", "userId": "u", "timestamp": "2099-01-01T00:00:00Z"},
+        {"type": "track", "event": "Deep", "userId": "u", "properties": deep},
+        {"type": "track", "event": "Nobody"},
         {"type": "nonsense", "userId": "u"},
+        {
+            "type": "track",
+            "event": "Order Completed",
+            "userId": "u",
+            "properties": {"order_id": "o1", "products": "many"},
+        },
+        "not an object",
     ]
-    errors = _error(api.track("batch", {"batch": batch}))
-    fields = {e["field"] for e in errors}
-    assert "batch[1]" in fields and "batch[2]" in fields
+    answer = api.track("batch", {"batch": good[:10] + bad + good[10:]})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert (body["accepted"], body["duplicates"]) == (20, 0)
+    aside = {item["index"]: item for item in body["set_aside"]}
+    assert sorted(aside) == list(range(10, 17))
+    fields = {index: {e["field"] for e in item["errors"]} for index, item in aside.items()}
+    assert fields[10] == {"batch[10].event"} and aside[10]["messageId"] == "long"
+    assert fields[11] == {"batch[11].timestamp"} and fields[12] == {"batch[12].properties"}
+    assert (
+        fields[13] == {"batch[13]"}
+        and fields[14] == {"batch[14].type"}
+        and fields[15] == {"batch[15].properties.products"}
+    )
+    assert api.events("SELECT count(*) FROM events WHERE event = 'Good'") == [(20,)]
+    listed = api.api("GET", "/events/set-aside", params={"limit": 3}).json()
+    assert listed["total"] == 7 and [i["index"] for i in listed["items"]] == [16, 15, 14]
+    assert listed["items"][2]["errors"][0]["reason"].startswith("must be one of")
+    assert api.client.get("/api/events/set-aside", headers=basic(api.write_key)).status_code == 401
+
+
+def test_a_single_bad_message_or_a_malformed_batch_is_refused(api):
+    errors = _error(api.track("track", {"event": "B"}))
+    assert errors[0]["reason"] == "userId or anonymousId is required"
+    assert _error(api.track("batch", {"batch": "everything"}))[0]["field"] == "batch"
     assert api.events("SELECT count(*) FROM events") == [(0,)]
 
 
@@ -280,3 +316,29 @@ def test_cors_lets_only_the_shops_own_sites_call_v1(ws):
     assert "authorization" in answer.headers["access-control-allow-headers"].lower()
     other = client.options("/v1/track", headers={"Origin": "https://evil.example", **preflight})
     assert other.status_code == 400 and "access-control-allow-origin" not in other.headers
+
+
+def test_rudderstack_identify_traits_in_the_context_reach_the_profile(ws):
+    """RudderStack's SDKs put identify traits in context.traits (issue 14.4); the message's own traits win."""
+    from api_helpers import Api
+    from boomerang.customers.models import Consent, Customer
+
+    api = Api(ws)
+    body = {
+        "userId": "r1",
+        "context": {
+            "library": {"name": "rudder-analytics-python", "version": "2.0.2"},
+            "traits": {
+                "email": "R1@Example.com",
+                "firstName": "Rudy",
+                "phone": "+380501112200",
+                "consents": {"email": True},
+            },
+        },
+        "traits": {"firstName": "Rudolf"},
+    }
+    assert api.track("identify", body).status_code == 200
+    with ws.uow.session() as s:
+        customer = s.scalar(sa.select(Customer).where(Customer.external_id == "r1"))
+        assert (customer.email, customer.first_name, customer.phone) == ("r1@example.com", "Rudolf", "+380501112200")
+        assert s.get(Consent, (customer.id, "email")).granted

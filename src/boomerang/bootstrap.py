@@ -6,11 +6,15 @@ domains receive what they need (a session, the event log, a clock, the channel r
 
 from __future__ import annotations
 
+import logging
+import os
+import stat
 import subprocess
 import sys
 from datetime import datetime
 from functools import cached_property
 from importlib import resources
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
@@ -23,9 +27,12 @@ from boomerang.channels.registry import Registry
 from boomerang.config import Settings
 from boomerang.core.clock import Clock, SystemClock, naive_utc
 from boomerang.core.signing import Signer, load_secret
-from boomerang.customers import merge
+from boomerang.customers import merge, privacy
+from boomerang.customers.privacy.suppression import session_info
 from boomerang.db import UnitOfWork, create_sql_engine
+from boomerang.events import privacy as inbox_privacy
 from boomerang.events.log import CONFIG, EventLog
+from boomerang.journeys import privacy as journeys_privacy
 from boomerang.journeys import service as journeys
 from boomerang.loyalty import service as loyalty
 from boomerang.messaging import outbox, preferences
@@ -48,6 +55,66 @@ merge.on_merge(
     segments.follow_merge,
     loyalty.follow_merge,
 )
+# ... and shows them in a customer's data export, and deletes or pseudonymises them on an erasure.
+privacy.on_export(
+    orders.export_customer,
+    channels.export_customer,
+    outbox.export_customer,
+    preferences.export_customer,
+    journeys_privacy.export_customer,
+    segments.export_customer,
+    loyalty.export_customer,
+    inbox_privacy.export_customer,
+)
+privacy.on_erase(
+    orders.erase_customer,
+    channels.erase_customer,
+    outbox.erase_customer,
+    preferences.erase_customer,
+    journeys_privacy.erase_customer,
+    segments.erase_customer,
+    loyalty.erase_customer,
+    inbox_privacy.erase_customer,
+)
+
+
+logger = logging.getLogger("boomerang.workspace")
+
+PRIVATE = 0o077  # the group's and others' bits: nobody but the owner reads a workspace (files 0600, folders 0700)
+
+
+def _private_umask() -> None:
+    """Files and folders this process makes from now on are its owner's only (DuckDB makes its write-ahead log
+    afresh after each checkpoint, with the umask's mode; SQLite gives its -wal and -shm the database's)."""
+    os.umask(os.umask(PRIVATE) | PRIVATE)
+
+
+def _tighten(path: Path) -> None:
+    """Take the group's and others' bits from one file or folder of ours; links and others' files stay."""
+    try:
+        st = path.lstat()
+        if stat.S_ISLNK(st.st_mode) or st.st_uid != os.geteuid() or not st.st_mode & PRIVATE:
+            return
+        path.chmod(stat.S_IMODE(st.st_mode) & ~PRIVATE)
+    except FileNotFoundError:  # a write-ahead log checkpointed away meanwhile
+        return
+    except OSError as exc:
+        logger.warning("could not make %s private to its owner: %s", path, exc.strerror)
+
+
+def make_private(home: Path) -> None:
+    """The workspace folder and everything in it (the stores and their logs, the secret, anything else found
+    there) readable by its owner only: folders 0700, files 0600. Bits are only ever taken away."""
+    if os.name != "posix":
+        return
+    _tighten(home)
+    for root, folders, files in os.walk(home):
+        for name in (*folders, *files):
+            _tighten(Path(root) / name)
+
+
+def _make_home(home: Path) -> None:
+    home.mkdir(mode=0o700, parents=True, exist_ok=True)
 
 
 def _alembic_config(name: str) -> Config:
@@ -86,12 +153,13 @@ class Workspace:
 
     @cached_property
     def engine(self) -> sa.Engine:
-        self.settings.home.mkdir(parents=True, exist_ok=True)
+        _make_home(self.settings.home)
         return create_sql_engine(self.settings.sql_url)
 
     @cached_property
     def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.engine)
+        # every session can hash addresses with the workspace secret (customers.privacy.suppression)
+        return UnitOfWork(self.engine, info=session_info(lambda: self.secret))
 
     @cached_property
     def secret(self) -> bytes:
@@ -110,7 +178,7 @@ class Workspace:
 
     @cached_property
     def log(self) -> EventLog:
-        self.settings.home.mkdir(parents=True, exist_ok=True)
+        _make_home(self.settings.home)
         return EventLog(self.settings.events_path, lock_timeout=self.settings.duckdb_lock_timeout_seconds)
 
     @cached_property
@@ -175,5 +243,9 @@ def upgrade_log(path: str) -> None:
 
 
 def open_workspace(settings: Settings | None = None, *, clock: Clock | None = None) -> Workspace:
-    """A migrated workspace, ready to use."""
-    return Workspace(settings, clock=clock).migrate()
+    """A migrated workspace, ready to use, private to its owner (see `make_private`); from here on this process
+    makes private files only."""
+    _private_umask()
+    ws = Workspace(settings, clock=clock).migrate()
+    make_private(ws.settings.home)
+    return ws

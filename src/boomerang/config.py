@@ -23,6 +23,13 @@ class IngestSettings(BaseModel):
     flush_interval_seconds: float = 1.0
     flush_chunk_rows: int = 50_000
     process_chunk_rows: int = 2_000  # the operational store is locked while a chunk is processed
+    dedup_window_hours: float = Field(
+        default=24,
+        gt=0,
+        description="a messageId seen within this many hours is a duplicate, whichever way it came (Segment "
+        "keeps at least 24 hours of them); older ones are forgotten every few minutes",
+    )
+    dedup_prune_chunk_rows: int = Field(default=10_000, ge=1, description="forgotten message ids per transaction")
 
 
 class FrequencyCap(BaseModel):
@@ -74,6 +81,11 @@ class MessagingSettings(BaseModel):
     sending_timeout_minutes: float = Field(
         default=10, gt=0, description="a message left `sending` by a crashed worker is failed, not sent twice"
     )
+    link_domains: list[str] = Field(
+        default_factory=list,
+        description="hosts besides the shop's own that tracked links may lead to (a CDN, a second shop); a link "
+        "a template author wrote in the template always may",
+    )
 
 
 class TelegramSettings(BaseModel):
@@ -94,6 +106,22 @@ class CatalogSettings(BaseModel):
         le=365,
         description="a customer who viewed, carted or wish-listed a product within this many days hears that "
         "it is back in stock or cheaper",
+    )
+
+
+class DashboardSettings(BaseModel):
+    """How long a dashboard login lasts and how many wrong passwords it takes; BOOMERANG_DASHBOARD__... to change."""
+
+    session_idle_minutes: float = Field(default=60, gt=0, description="a session unused this long ends")
+    session_max_hours: float = Field(default=12, gt=0, description="a session ends this long after logging in")
+    login_failures_per_user: int = Field(
+        default=5, ge=1, description="wrong passwords for one username within the window before its logins pause"
+    )
+    login_failures_per_ip: int = Field(
+        default=20, ge=1, description="wrong passwords from one address within the window before its logins pause"
+    )
+    login_window_minutes: float = Field(
+        default=15, gt=0, description="wrong passwords count this long; a paused login opens again after it"
     )
 
 
@@ -124,6 +152,7 @@ class Settings(BaseSettings):
     messaging: MessagingSettings = MessagingSettings()
     catalog: CatalogSettings = CatalogSettings()
     telegram: TelegramSettings = TelegramSettings()
+    dashboard: DashboardSettings = DashboardSettings()
 
     @cached_property
     def sql_url(self) -> str:

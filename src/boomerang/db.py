@@ -114,6 +114,44 @@ def _compiled(statement: sa.Executable, dialect, keys: tuple[str, ...]) -> tuple
     return compiled.string, compiled.positiontup
 
 
+SQLITE_ROWS_PER_INSERT = 500  # rows per multi-row VALUES: well under SQLite's limit on bind parameters
+
+
+def insert_new(session: Session, table: sa.Table, key: str, rows: list[dict]) -> set:
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING `key`: the keys of the rows that were not there yet. On
+    SQLite straight through the driver, as `executemany` (plain values only), a few hundred rows a statement."""
+    if not rows:
+        return set()
+    conn = session.connection()
+    if conn.dialect.name != "sqlite":
+        statement = insert_ignore(conn, table).returning(table.c[key], sort_by_parameter_order=False)
+        return set(conn.execute(statement, rows).scalars())
+    names = tuple(rows[0])
+    cursor = conn.connection.driver_connection.cursor()
+    new = set()
+    for start in range(0, len(rows), SQLITE_ROWS_PER_INSERT):
+        chunk = rows[start : start + SQLITE_ROWS_PER_INSERT]
+        sql = _insert_new_sql(conn.dialect, table.name, names, key, len(chunk))
+        values = [_plain(row[name]) for row in chunk for name in names]
+        new.update(found for (found,) in cursor.execute(sql, values).fetchall())
+    return new
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_new_sql(dialect, table: str, names: tuple[str, ...], key: str, count: int) -> str:
+    quote = dialect.identifier_preparer.quote
+    row = f"({', '.join('?' * len(names))})"
+    return (
+        f"INSERT INTO {quote(table)} ({', '.join(map(quote, names))}) VALUES {', '.join([row] * count)} "
+        f"ON CONFLICT DO NOTHING RETURNING {quote(key)}"
+    )
+
+
+def _plain(value: Any) -> Any:
+    """A value as the SQLite driver takes it: datetimes in the text form SQLAlchemy reads back."""
+    return value.isoformat(" ", "microseconds") if isinstance(value, datetime) else value
+
+
 CHUNK = 5000  # values per IN (...) list: well under SQLite's and PostgreSQL's limits on bind parameters
 
 
@@ -130,11 +168,12 @@ def in_chunks(session: Session, query: Callable[[list], sa.Select], values: Iter
 
 
 class UnitOfWork:
-    """Opens sessions; the caller (request, command, worker tick) commits once."""
+    """Opens sessions; the caller (request, command, worker tick) commits once. `info` is every session's
+    `Session.info`: what the composition root lends the domains through a session (the workspace secret)."""
 
-    def __init__(self, engine: sa.Engine) -> None:
+    def __init__(self, engine: sa.Engine, *, info: dict[str, Any] | None = None) -> None:
         self.engine = engine
-        self._factory = sessionmaker(engine, expire_on_commit=False)
+        self._factory = sessionmaker(engine, expire_on_commit=False, info=info or {})
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -3,9 +3,9 @@
 from boomerang.auth.models import ApiKey, User
 from boomerang.catalog.models import CatalogChange, Product
 from boomerang.channels.models import ChannelSetting, FakeChannelLog, InboxItem, PushSubscription
-from boomerang.customers.models import Consent, ConsentChange, Customer, Identity, Merge
+from boomerang.customers.models import AuditEntry, Consent, ConsentChange, Customer, Identity, Merge, SuppressedAddress
 from boomerang.db import Base
-from boomerang.events.models import InboxEvent
+from boomerang.events.models import InboxEvent, SetAsideMessage
 from boomerang.journeys.models import ApprovalRequest, Conversion, Instance, Journey, JourneyVersion
 from boomerang.loyalty.models import LoyaltyEntry
 from boomerang.messaging.models import Campaign, Message, MessageEvent, Preference, Template
@@ -21,6 +21,7 @@ __all__ = [
     "LoyaltyEntry",
     "Message",
     "ApiKey",
+    "AuditEntry",
     "Base",
     "Consent",
     "ConsentChange",
@@ -28,6 +29,7 @@ __all__ = [
     "FakeChannelLog",
     "Identity",
     "InboxEvent",
+    "SetAsideMessage",
     "Merge",
     "Campaign",
     "Cart",
@@ -45,5 +47,6 @@ __all__ = [
     "SegmentMember",
     "SegmentSize",
     "SegmentVersion",
+    "SuppressedAddress",
     "User",
 ]

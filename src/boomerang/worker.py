@@ -54,12 +54,22 @@ def run(settings: Settings, stop: multiprocessing.synchronize.Event, wake: multi
             log.exception("processing, flushing, segments or journeys failed; will retry")
         if time.monotonic() - last_refresh >= every and not done:
             last_refresh = time.monotonic()
-            try:
-                rounds.scheduled(ws)  # rolling windows, relative dates and silences move with time
-            except Exception:  # noqa: BLE001
-                log.exception("scheduled segments or journeys failed; will retry")
+            scheduled(ws)
         if done:
             return
+
+
+def scheduled(ws: Workspace) -> None:
+    """Every few minutes: what moves with time alone, and forgetting message ids past the deduplication window;
+    each retried at the next turn if it fails, neither holding up the other."""
+    try:
+        rounds.scheduled(ws)  # rolling windows, relative dates and silences move with time
+    except Exception:  # noqa: BLE001
+        log.exception("scheduled segments or journeys failed; will retry")
+    try:
+        rounds.forget_seen(ws)
+    except Exception:  # noqa: BLE001
+        log.exception("forgetting old message ids failed; will retry")
 
 
 class Pipeline:
@@ -125,9 +135,9 @@ def run_forever(
     while stop is None or not stop.is_set():
         try:
             rounds.tick(ws, batch=batch)
-            if time.monotonic() - last >= schedule_minutes * 60:
-                last = time.monotonic()
-                rounds.scheduled(ws)
         except Exception:  # noqa: BLE001 - the next round retries; nothing is lost in the store
             log.exception("journey round failed; will retry")
+        if time.monotonic() - last >= schedule_minutes * 60:
+            last = time.monotonic()
+            scheduled(ws)
         time.sleep(interval)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from contextlib import asynccontextmanager
 
+import sqlalchemy as sa
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
 from boomerang import __version__
-from boomerang.api.deps import require_secret
+from boomerang.api.deps import require_secret, storable_input
 from boomerang.api.routers import (
     auth,
     bot,
@@ -83,6 +84,18 @@ def create_app(ws: Workspace, *, background: bool = True) -> FastAPI:
         ]
         return JSONResponse({"success": False, "errors": errors}, status_code=400)
 
+    @app.exception_handler(OverflowError)
+    @app.exception_handler(sa.exc.DataError)
+    async def _out_of_range(_: Request, exc: Exception):
+        """A number too large for the store's column (a JSON integer above 2^63, say): the sender's mistake."""
+        problem = {"field": "body", "reason": "a value is out of range for the store (too large a number?)"}
+        return JSONResponse({"success": False, "errors": [problem]}, status_code=400)
+
+    @app.exception_handler(RecursionError)
+    async def _too_deep(_: Request, exc: RecursionError):
+        problem = {"field": "body", "reason": "nested too deeply"}
+        return JSONResponse({"success": False, "errors": [problem]}, status_code=400)
+
     @app.get("/health", include_in_schema=False)
     def health() -> dict:
         return {"ok": True, "version": __version__}
@@ -92,8 +105,9 @@ def create_app(ws: Workspace, *, background: bool = True) -> FastAPI:
     for hooks in (channels_email.router, channels_sms.router, bot.router):  # providers sign their callbacks
         app.include_router(hooks)
     app.include_router(channels_push.router)  # browsers subscribe with the write key; the service worker
-    secret = [Depends(require_secret)]
+    secret = [Depends(require_secret), Depends(storable_input)]
     for router in (
+        events.admin,
         customers.router,
         catalog.router,
         orders.router,

@@ -7,10 +7,11 @@ from collections.abc import Iterator
 from typing import Annotated
 
 import orjson
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from sqlalchemy.orm import Session
 
 from boomerang.bootstrap import Workspace
+from boomerang.core import storable
 from boomerang.core.errors import BoomerangError, ValidationFailed
 
 
@@ -40,11 +41,18 @@ def basic_user(request: Request) -> str | None:
 
 
 def require_secret(request: Request) -> None:
-    """The /api routes take a secret key as a Bearer token."""
+    """The /api routes take a secret key as a Bearer token (its id is kept as `request.state.key_id`)."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     key = token.strip() if scheme.lower() == "bearer" else basic_user(request)
-    if request.app.state.keys.kind_of(key) != "secret":
+    found = request.app.state.keys.identify(key)
+    if found is None or found[0] != "secret":
         raise Unauthorized("a valid secret API key is required (Authorization: Bearer <key>)", field="authorization")
+    request.state.key_id = found[1]
+
+
+def actor(request: Request) -> str:
+    """Who is asking, as the audit log names them: the secret key's id."""
+    return f"key:{request.state.key_id}"
 
 
 def json_object(body: bytes) -> dict:
@@ -60,3 +68,22 @@ def json_object(body: bytes) -> dict:
 
 WorkspaceDep = Annotated[Workspace, Depends(workspace)]
 SessionDep = Annotated[Session, Depends(session)]
+ActorDep = Annotated[str, Depends(actor)]
+# A page's start in a listing: bounded, so no number a client sends overflows a store's integer
+Offset = Annotated[int, Query(ge=0, le=1_000_000_000, description="rows to skip")]
+
+
+async def storable_input(request: Request) -> None:
+    """A query or a JSON body the stores can keep (core.storable: no NUL, no integer beyond 64 bits, no
+    nesting past the limit), refused with the place named before any route reads it."""
+    if "%00" in str(request.url.query) or "%00" in request.url.path:
+        raise ValidationFailed([{"field": "query", "reason": "contains a NUL character"}])
+    if request.method not in ("POST", "PUT", "PATCH"):
+        return
+    try:
+        data = orjson.loads(await request.body())
+    except orjson.JSONDecodeError:  # not JSON (or too deep to read): the route's own parsing says what is wrong
+        return
+    found = storable.problem(data, "")
+    if found is not None:
+        raise ValidationFailed([{"field": found[0] or "body", "reason": found[1]}])

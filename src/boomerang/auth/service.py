@@ -55,10 +55,15 @@ class KeyChecker:
     def __init__(self, sessions, ttl: float = 5.0) -> None:
         self._sessions = sessions
         self._ttl = ttl
-        self._cache: dict[str, tuple[float, str | None]] = {}
+        self._cache: dict[str, tuple[float, tuple[str, str] | None]] = {}
         self._lock = threading.Lock()
 
     def kind_of(self, key: str | None) -> str | None:
+        found = self.identify(key)
+        return found[0] if found else None
+
+    def identify(self, key: str | None) -> tuple[str, str] | None:
+        """The live key's (kind, id); None for no key, an unknown or a revoked one."""
         if not key:
             return None
         hashed = digest(key)
@@ -69,11 +74,11 @@ class KeyChecker:
             return hit[1]
         with self._sessions() as session:
             row = session.execute(
-                sa.select(ApiKey.kind).where(ApiKey.key_hash == hashed, ApiKey.revoked_at.is_(None))
+                sa.select(ApiKey.kind, ApiKey.id).where(ApiKey.key_hash == hashed, ApiKey.revoked_at.is_(None))
             ).first()
-        kind = row[0] if row else None
+        found = (row[0], row[1]) if row else None
         with self._lock:
             if len(self._cache) > 10_000:
                 self._cache.clear()
-            self._cache[hashed] = (now + self._ttl, kind)
-        return kind
+            self._cache[hashed] = (now + self._ttl, found)
+        return found

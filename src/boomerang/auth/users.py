@@ -12,6 +12,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from boomerang.auth import sessions
 from boomerang.auth.models import ROLES, User
 from boomerang.core.errors import Conflict, NotFound, ValidationFailed
 from boomerang.core.ids import new_id
@@ -111,15 +112,18 @@ def create_user(session: Session, *, username: str, role: str, password: str | N
     return user, password
 
 
-def set_password(session: Session, *, username: str, password: str | None) -> tuple[User, str]:
-    """Give a user a new password (generated when not given) and enable them again."""
+def set_password(
+    session: Session, *, username: str, password: str | None, now: datetime, keep: str | None = None
+) -> tuple[User, str]:
+    """Give a user a new password (generated when not given) and enable them again; every session of theirs
+    ends, but the one whose token is `keep` (the user's own, changing their password)."""
     user = get_user(session, username)
     if user is None:
         raise NotFound(f"unknown user '{username}'", field="username")
     password = _check_password(password) if password is not None else generate_password()
     user.password_hash = hash_password(password)
     user.disabled_at = None
-    session.flush()
+    sessions.end_all(session, user.id, now=now, keep=keep)
     return user, password
 
 
@@ -128,13 +132,13 @@ def list_users(session: Session) -> list[User]:
 
 
 def disable_user(session: Session, username: str, *, now: datetime) -> User:
-    """Stop a user from logging in; their open sessions end at their next request."""
+    """Stop a user from logging in; their open sessions end at once."""
     user = get_user(session, username)
     if user is None:
         raise NotFound(f"unknown user '{username}'", field="username")
     if user.disabled_at is None:
         user.disabled_at = now
-    session.flush()
+    sessions.end_all(session, user.id, now=now)
     return user
 
 
@@ -150,5 +154,5 @@ def demo_admin(session: Session, *, now: datetime, username: str = "admin") -> d
     if get_user(session, username) is None:
         user, password = create_user(session, username=username, role="admin", password=None, now=now)
     else:
-        user, password = set_password(session, username=username, password=None)
+        user, password = set_password(session, username=username, password=None, now=now)
     return {"username": user.username, "password": password, "role": user.role}

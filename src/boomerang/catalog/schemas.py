@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from boomerang.core.urls import WebUrl
+
 
 class ProductIn(BaseModel):
     """A product as the API and feeds take it; unknown fields are kept as attributes."""
@@ -21,8 +23,8 @@ class ProductIn(BaseModel):
     currency: str | None = Field(default=None, min_length=3, max_length=3)
     in_stock: bool = True
     stock_quantity: int | None = Field(default=None, ge=0)
-    url: str | None = Field(default=None, max_length=2048)
-    image_url: str | None = Field(default=None, max_length=2048)
+    url: WebUrl | None = None
+    image_url: WebUrl | None = None
     attributes: dict[str, Any] = Field(default_factory=dict)
 
 

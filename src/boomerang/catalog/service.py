@@ -99,15 +99,16 @@ class ProductLearner:
         self.new: dict[str, dict] = {}
         self.changed: set[str] = set()
 
-    def learn(self, fields: dict[str, Any], *, paid: bool = False) -> None:
+    def learn(self, fields: dict[str, Any], *, paid: bool = False, trusted: bool = True) -> None:
         """What one event says of a product. `paid`: a line of an order, whose price may carry a discount, so
-        it fills a missing price but never changes one (nor sends everyone interested a price drop)."""
+        it fills a missing price but never changes one (nor sends everyone interested a price drop).
+        Untrusted (the public write key): it fills what the catalog does not know, never changes what it does."""
         sku = fields["sku"]
         current = self.known.get(sku)
         if current is None:
             current = self.known[sku] = self.new[sku] = {"sku": sku, **dict.fromkeys(self.FIELDS)}
         for name in self.FIELDS:
-            if paid and name == "price" and current["price"] is not None:
+            if current[name] is not None and (not trusted or (paid and name == "price")):
                 continue
             if fields.get(name) is not None and current[name] != fields[name]:
                 current[name] = fields[name]

@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import binascii
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy.orm import Session
 
 from boomerang.channels import config as settings
-from boomerang.channels.models import InboxItem, PushSubscription
+from boomerang.channels.models import FakeChannelLog, InboxItem, PushSubscription
 from boomerang.channels.webpush import PUSH_HOSTS, b64url_decode, endpoint_problem
 from boomerang.core.errors import NotFound, ValidationFailed
 from boomerang.customers.merge import move_rows
+from boomerang.customers.privacy import hooks as privacy
 
 INBOX_PAGE = 100
 
@@ -23,6 +25,38 @@ def follow_merge(session: Session, from_id: str, into_id: str, now: datetime) ->
     """The visitor's browsers keep getting pushes, and their inbox stays theirs, under the merged profile."""
     move_rows(session, PushSubscription.customer_id, from_id, into_id)
     move_rows(session, InboxItem.customer_id, from_id, into_id)
+
+
+def export_customer(session: Session, customer_ids: list[str]) -> dict[str, Any]:
+    """The customers' browsers (their endpoints; the keys are the browsers' secrets), in-app inbox and what the
+    sandbox recorded of messages to them (a privacy export's sections)."""
+    subscriptions = privacy.rows_of(
+        session, PushSubscription.customer_id, customer_ids, order_by=PushSubscription.created_at
+    )
+    return {
+        "push_subscriptions": [{k: s[k] for k in ("endpoint", "customer_id", "created_at")} for s in subscriptions],
+        "inbox_items": privacy.rows_of(session, InboxItem.customer_id, customer_ids, order_by=InboxItem.id),
+        "sandbox_deliveries": privacy.rows_of(
+            session, FakeChannelLog.customer_id, customer_ids, order_by=FakeChannelLog.id
+        ),
+    }
+
+
+def erase_customer(session: Session, customer_id: str, pseudonym: str, now: datetime) -> privacy.Tally:
+    """An erased customer's browsers and in-app inbox go; the sandbox's record of messages stays, for counts,
+    without their addresses."""
+    privacy.rename_in(session, FakeChannelLog.message_key, customer_id, pseudonym)
+    return {
+        "deleted": {
+            "push_subscriptions": privacy.delete_of(session, PushSubscription.customer_id, customer_id),
+            "inbox_items": privacy.delete_of(session, InboxItem.customer_id, customer_id),
+        },
+        "pseudonymised": {
+            "sandbox_deliveries": privacy.move_to(
+                session, FakeChannelLog.customer_id, customer_id, pseudonym, address=None
+            )
+        },
+    }
 
 
 # -- web push subscriptions ------------------------------------------------------------------------

@@ -8,7 +8,20 @@ from typing import Annotated
 import typer
 
 from boomerang import __version__
-from boomerang.cli import campaigns, clv, demo, imports, journeys, keys, messaging, report, segments, telegram, users
+from boomerang.cli import (
+    campaigns,
+    clv,
+    customers,
+    demo,
+    imports,
+    journeys,
+    keys,
+    messaging,
+    report,
+    segments,
+    telegram,
+    users,
+)
 from boomerang.cli.output import console, emit_json, failures, print_summary, workspace
 from boomerang.cli.server import run_server
 
@@ -17,6 +30,7 @@ app.add_typer(imports.app, name="import")
 app.add_typer(keys.app, name="keys")
 app.add_typer(clv.app, name="clv")
 app.add_typer(users.app, name="users")
+app.add_typer(customers.app, name="customers")
 app.add_typer(segments.app, name="segments")
 app.add_typer(journeys.app, name="journeys")
 app.add_typer(campaigns.app, name="campaigns")

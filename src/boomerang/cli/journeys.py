@@ -297,7 +297,11 @@ def worker(
     with failures():
         ws = workspace(ctx)
         if once:
-            result = {"tick": rounds.tick(ws, batch=batch), "scheduled": rounds.scheduled(ws)}
+            result = {
+                "tick": rounds.tick(ws, batch=batch),
+                "scheduled": rounds.scheduled(ws),
+                "forgotten_message_ids": rounds.forget_seen(ws),
+            }
             return emit_json(result) if as_json else console.print(result)
         console.print(f"worker on {ws.settings.home} (Ctrl-C to stop)")
         runner.run_forever(ws, interval=interval, schedule_minutes=ws.settings.segments_refresh_minutes, batch=batch)

@@ -12,6 +12,18 @@ CHANNELS = ("email", "sms", "telegram", "webpush", "inapp")
 # The profile field holding a customer's address on a channel (web push and in-app need none).
 ADDRESS_FIELDS = {"email": "email", "sms": "phone", "telegram": "telegram_chat_id"}
 
+# Where events come from, by trust: what the public write key sends (it lives in browsers and apps) may add
+# what the shop does not know yet, never overwrite catalog data or a known customer's identifiers and consents;
+# every other source (the secret key, the shop's server, imports, Boomerang itself) may.
+BROWSER = "browser"
+SERVER = "server"
+
+
+def trusted(source: str) -> bool:
+    """Whether events of `source` may overwrite what is known."""
+    return source != BROWSER
+
+
 # Message categories in priority order, highest first: a receipt before a reminder before an offer.
 Category = Literal["transactional", "triggered", "promotional"]
 CATEGORIES: tuple[str, ...] = get_args(Category)

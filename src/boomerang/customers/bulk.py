@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from boomerang.core.ids import new_id
 from boomerang.customers.models import Consent, ConsentChange, Customer, Identity
+from boomerang.customers.privacy.suppression import suppressed
 from boomerang.db import chunked, executemany, upsert
 
 
@@ -28,9 +29,10 @@ def ensure(session: Session, kind: str, values: Iterable[str], *, now: datetime)
     """Customer id for each value, creating a profile and its identity for the unknown ones.
 
     `kind` "user" sets the new profile's external id; other kinds create anonymous-looking profiles
-    whose fields the caller fills.
+    whose fields the caller fills. An erased customer's email or phone gets no profile (and no id).
     """
-    values = sorted(set(v for v in values if v))
+    values = set(v for v in values if v)
+    values = sorted(values - suppressed(session, kind, values))
     found = lookup(session, kind, values)
     missing = [v for v in values if v not in found]
     if missing:
@@ -57,8 +59,9 @@ def ensure(session: Session, kind: str, values: Iterable[str], *, now: datetime)
 
 
 def link(session: Session, kind: str, owners: dict[str, str], *, now: datetime) -> None:
-    """Add the identities (kind, value) -> customer id that are not known yet; known ones keep their owner."""
-    known = lookup(session, kind, owners)
+    """Add the identities (kind, value) -> customer id that are not known yet; known ones keep their owner, and an
+    erased customer's email or phone is not added."""
+    known = lookup(session, kind, owners) | {v: "" for v in suppressed(session, kind, owners)}
     rows = [
         {"kind": kind, "value": v, "customer_id": cid, "created_at": now}
         for v, cid in sorted(owners.items())

@@ -1,4 +1,5 @@
-"""Customer profiles, the identities that resolve to them, consents and merges."""
+"""Customer profiles, the identities that resolve to them, consents and merges; what privacy requests leave:
+suppressed addresses and the audit log."""
 
 from __future__ import annotations
 
@@ -95,3 +96,28 @@ class Merge(Base):
     reason: Mapped[str] = mapped_column(sa.String(64))
     at: Mapped[datetime]
     applied_to_log: Mapped[bool] = mapped_column(default=False, index=True)
+
+
+class SuppressedAddress(Base):
+    """An erased customer's email or phone, as a keyed hash of its normalised form (core.privacy): an old
+    import or a later event does not put it back on a profile."""
+
+    __tablename__ = "suppressed_addresses"
+
+    kind: Mapped[str] = mapped_column(sa.String(16), primary_key=True)  # email, phone
+    digest: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    created_at: Mapped[datetime]
+
+
+class AuditEntry(Base):
+    """Who exported or erased which customer's data, when, and what it covered."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (sa.Index("ix_audit_log_customer", "customer_id", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    actor: Mapped[str] = mapped_column(sa.String(128))  # key:<api key id>, user:<username>, cli
+    action: Mapped[str] = mapped_column(sa.String(32))  # export, erase
+    customer_id: Mapped[str] = mapped_column(sa.String(40))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)  # what was exported or erased, counted

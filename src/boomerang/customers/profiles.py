@@ -105,6 +105,13 @@ def apply_profile(customer: Customer, columns: dict[str, Any], attributes: dict[
     customer.updated_at = now
 
 
+def has_consent(session: Session, customer: Customer, channel: str) -> bool:
+    """Whether the customer has answered for `channel` (granted or refused)."""
+    if sa.inspect(customer).pending:
+        return False
+    return session.get(Consent, (customer.id, channel)) is not None
+
+
 def set_consent(
     session: Session, customer: Customer, channel: str, granted: bool, *, source: str, at: datetime
 ) -> bool:

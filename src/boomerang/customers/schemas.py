@@ -99,3 +99,16 @@ class ConsentChangeOut(BaseModel):
 
 class ConsentHistory(BaseModel):
     items: list[ConsentChangeOut]
+
+
+class Erasure(BaseModel):
+    """What an erasure did: the profiles erased, and per kind of row how many were deleted, pseudonymised
+    (kept for counts under a pseudonym), ended or suppressed."""
+
+    customer_id: str
+    erased_at: datetime
+    profiles: list[str]
+    deleted: dict[str, int]
+    pseudonymised: dict[str, int]
+    ended: dict[str, int]
+    suppressed: dict[str, int]

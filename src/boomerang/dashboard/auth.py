@@ -1,9 +1,11 @@
-"""Dashboard sessions: a signed cookie (HMAC-SHA256 with a per-workspace secret), CSRF tokens, roles.
+"""Dashboard sessions as the browser sees them: a cookie holding a random token, CSRF tokens, roles.
 
-The cookie holds the user id, a CSRF token, when it was issued and a fingerprint of the user's
-password hash, so that a new password ends every older session; the user is read on each request,
-so a disabled user is out at once. Visitors who are not logged in get a cookie with a CSRF token
-only, which protects the login form itself.
+A logged-in browser's cookie holds only the token of a session kept in the store (`auth.sessions`):
+logging out, disabling the user or changing their password ends it there, so an old cookie is worth
+nothing. A visitor who is not logged in gets a token of their own (`v.` + random), which is never
+stored: it only carries the CSRF token of the login form. Every CSRF token is derived from the
+cookie's token with a key made from the workspace secret, so pages put it in their forms and nothing
+keeps it. The same key hashes the usernames and addresses the login throttle counts.
 """
 
 from __future__ import annotations
@@ -11,23 +13,23 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import secrets
-import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-import orjson
 from fastapi import Request
 from fastapi.responses import Response
 
-from boomerang.auth.models import ROLES, User
+from boomerang.auth.models import ROLES
 
 COOKIE = "boomerang_session"
-MAX_AGE = 12 * 3600
+VISITOR = "v."
+_TOKEN = re.compile(r"(v\.)?[A-Za-z0-9_-]{32,64}")
 
 
 class LoginRequired(Exception):
-    """No valid session: the dashboard sends the visitor to the login page."""
+    """No live session: the dashboard sends the visitor to the login page."""
 
 
 class Forbidden(Exception):
@@ -42,70 +44,52 @@ class CsrfFailed(Exception):
     """A POST whose CSRF token is missing or does not match the session's."""
 
 
-def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
 @dataclass(frozen=True)
 class Session:
+    """A browser's cookie: its token and the CSRF token that goes with it. Whether the token is a live
+    login is for the store to say (`views.common.current_user`)."""
+
+    token: str
     csrf: str
-    user_id: str | None = None
-    issued: int = 0
-    password: str | None = None  # fingerprint of the password hash the session was made with
+
+    @property
+    def visitor(self) -> bool:
+        return self.token.startswith(VISITOR)
 
 
-class Signer:
-    """Signs and checks session cookies."""
+class Keys:
+    """The dashboard's keys, derived from the workspace secret: CSRF tokens and the login throttle's keys."""
 
     def __init__(self, secret: bytes) -> None:
         self._key = hashlib.sha256(b"boomerang-dashboard-session\0" + secret).digest()
 
-    def _mac(self, body: str) -> str:
-        return _b64(hmac.new(self._key, body.encode(), hashlib.sha256).digest())
+    def _mac(self, purpose: str, text: str) -> bytes:
+        return hmac.digest(self._key, f"{purpose}\0{text}".encode(), "sha256")
 
-    def dumps(self, session: Session) -> str:
-        body = _b64(orjson.dumps({"c": session.csrf, "u": session.user_id, "i": session.issued, "p": session.password}))
-        return f"{body}.{self._mac(body)}"
+    def session(self, token: str) -> Session:
+        csrf = base64.urlsafe_b64encode(self._mac("csrf", token)[:24]).decode()
+        return Session(token=token, csrf=csrf)
 
-    def loads(self, value: str | None, *, now: float | None = None) -> Session | None:
-        """The session in a cookie, or None when it is missing, tampered with or expired."""
-        if not value or value.count(".") != 1:
+    def read(self, value: str | None) -> Session | None:
+        """The session a cookie names, or None for no cookie or one that cannot be a token."""
+        if not value or not _TOKEN.fullmatch(value):
             return None
-        body, mac = value.split(".")
-        if not hmac.compare_digest(mac.encode(), self._mac(body).encode()):
-            return None
-        try:
-            data = orjson.loads(_unb64(body))
-            session = Session(csrf=str(data["c"]), user_id=data["u"], issued=int(data["i"]), password=data["p"])
-        except (ValueError, KeyError, TypeError):
-            return None
-        if (now if now is not None else time.time()) - session.issued > MAX_AGE:
-            return None
-        return session
+        return self.session(value)
 
-    def password_fingerprint(self, password_hash: str) -> str:
-        return _b64(hmac.new(self._key, b"password\0" + password_hash.encode(), hashlib.sha256).digest()[:12])
+    def visitor(self) -> Session:
+        """A fresh token for a visitor who is not logged in (a new CSRF token too)."""
+        return self.session(VISITOR + secrets.token_urlsafe(24))
+
+    def throttle_key(self, kind: str, value: str) -> str:
+        """What the login throttle counts for a username or an address: never the text itself."""
+        return self._mac(f"login-{kind}", value).hex()
 
 
-def new_session(signer: Signer, user: User | None = None) -> Session:
-    """A fresh session (a new CSRF token too: logging in never keeps the token of the anonymous visit)."""
-    return Session(
-        csrf=secrets.token_urlsafe(24),
-        user_id=user.id if user else None,
-        issued=int(time.time()),
-        password=signer.password_fingerprint(user.password_hash) if user else None,
-    )
-
-
-def set_cookie(response: Response, request: Request, signer: Signer, session: Session) -> None:
+def set_cookie(response: Response, request: Request, session: Session, *, max_age: int) -> None:
     response.set_cookie(
         COOKIE,
-        signer.dumps(session),
-        max_age=MAX_AGE,
+        session.token,
+        max_age=max_age,
         path="/",
         httponly=True,
         samesite="lax",

@@ -16,9 +16,11 @@ import sqlalchemy as sa
 
 from boomerang.catalog import changes
 from boomerang.catalog.models import Product
+from boomerang.core.privacy import SUPPRESSIBLE
 from boomerang.core.vocab import CHANNELS, PROFILE_FIELDS
 from boomerang.customers import bulk as customers_bulk
 from boomerang.customers.models import Customer
+from boomerang.customers.privacy import suppressed
 from boomerang.db import UnitOfWork, chunked, upsert
 from boomerang.events.log import EVENT_COLUMNS, EventLog
 from boomerang.orders.models import Order, OrderLine
@@ -74,18 +76,7 @@ def load(uow: UnitOfWork, log: EventLog, chunk: Chunk, *, source: str, now: date
         ids = customers_bulk.ensure(session, "user", external_ids, now=now)
 
         if chunk.customers is not None and not chunk.customers.empty:
-            columns = [c for c in PROFILE_FIELDS if c != "external_id" and c in chunk.customers]
-            if columns:
-                rows = _records(chunk.customers[["external_id", *columns]])
-                for row in rows:
-                    row["cid"] = ids[str(row.pop("external_id"))]
-                    row["updated_at"] = now
-                session.connection().execute(
-                    sa.update(Customer)
-                    .where(Customer.id == sa.bindparam("cid"))
-                    .values({c: sa.bindparam(c) for c in [*columns, "updated_at"]}),
-                    rows,
-                )
+            _profiles(session, chunk.customers, ids, now=now)
             result.customers = len(chunk.customers)
 
         if chunk.products is not None and not chunk.products.empty:
@@ -125,6 +116,30 @@ def load(uow: UnitOfWork, log: EventLog, chunk: Chunk, *, source: str, now: date
         if events is not None:
             result.events_new = log.append(events)
     return result
+
+
+def _profiles(session, frame: pd.DataFrame, ids: dict[str, str], *, now: datetime) -> None:
+    """Profile fields of the customers in the frame; an erased customer's email or phone (customers.privacy)
+    is skipped, the rest of the row written."""
+    columns = [c for c in PROFILE_FIELDS if c != "external_id" and c in frame]
+    if not columns:
+        return
+    rows = _records(frame[["external_id", *columns]])
+    for kind in SUPPRESSIBLE:
+        if kind in columns:
+            gone = suppressed(session, kind, (row[kind] for row in rows if isinstance(row[kind], str)))
+            if gone:
+                rows = [{k: v for k, v in row.items() if k != kind or v not in gone} for row in rows]
+    by_columns: dict[tuple[str, ...], list[dict]] = {}
+    for row in rows:
+        row["cid"] = ids[str(row.pop("external_id"))]
+        row["updated_at"] = now
+        by_columns.setdefault(tuple(c for c in row if c != "cid"), []).append(row)
+    for names, group in by_columns.items():
+        session.connection().execute(
+            sa.update(Customer).where(Customer.id == sa.bindparam("cid")).values({c: sa.bindparam(c) for c in names}),
+            group,
+        )
 
 
 def _offer_changes(before: dict[str, changes.Offer], rows: list[dict]) -> list[tuple]:

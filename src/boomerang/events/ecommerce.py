@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from boomerang.catalog.service import ProductLearner
 from boomerang.core.errors import NotFound
+from boomerang.core.vocab import trusted
 from boomerang.events.schemas import Event, errors_of
 from boomerang.orders import service as orders
 from boomerang.orders.carts import CartKeeper
@@ -80,7 +81,7 @@ def apply(
         fields = _product_fields(line)
         if fields is not None:
             fields["currency"] = currency
-            products.learn(fields, paid=name in ORDER_EVENTS or name == REFUND_EVENT)
+            products.learn(fields, paid=name in ORDER_EVENTS or name == REFUND_EVENT, trusted=trusted(source))
     carts.apply(name, props, lines, event.customer_id)
     if name in ORDER_EVENTS:
         order = OrderIn.model_validate(props)

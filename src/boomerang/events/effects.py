@@ -12,8 +12,9 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from boomerang.catalog.service import ProductLearner
+from boomerang.core.vocab import trusted
 from boomerang.customers import bulk as customers_bulk
-from boomerang.customers import profiles
+from boomerang.customers import privacy, profiles
 from boomerang.customers.identity import Resolver
 from boomerang.customers.models import Customer
 from boomerang.events import ecommerce
@@ -83,12 +84,24 @@ def _device(event: Event) -> str | None:
 
 
 def _identify(session: Session, resolver: Resolver, customer: Customer, event: Event, *, now: datetime) -> None:
+    """Traits onto the profile. From the public write key (`trusted` false) an address the customer already has
+    is kept and a consent already given or refused stands: a browser may tell what is not known yet, nothing
+    that would send someone's messages elsewhere."""
     columns, attributes = profiles.profile_changes(event.traits)
     for key in ("timezone", "locale"):
         if key not in columns and isinstance(event.context.get(key), str):
             columns[key] = event.context[key]
+    consents = profiles.consent_changes(event.traits)
+    for kind in ("email", "phone"):  # an erased customer's address is not taken again (privacy.suppression)
+        if privacy.is_suppressed(session, kind, columns.get(kind)):
+            columns.pop(kind)
+    if not trusted(event.source):
+        for _, column in CLAIMED_IDENTITIES:
+            if getattr(customer, column) is not None:
+                columns.pop(column, None)
+        consents = {c: granted for c, granted in consents.items() if not profiles.has_consent(session, customer, c)}
     profiles.apply_profile(customer, columns, attributes, now=now)
     for kind, column in CLAIMED_IDENTITIES:
         resolver.claim(kind, columns.get(column), customer.id)
-    for channel, granted in profiles.consent_changes(event.traits).items():
+    for channel, granted in consents.items():
         profiles.set_consent(session, customer, channel, granted, source=event.source, at=event.timestamp)

@@ -72,10 +72,11 @@ def flush(uow: UnitOfWork, log: EventLog, *, chunk_rows: int) -> list[Logged]:
 
 def _logged(frame: pd.DataFrame) -> list[Logged]:
     known = frame[frame["customer_id"].notna()]
-    columns = [known[name].tolist() for name in ("customer_id", "type", "event", "timestamp", "properties")]
+    names = ("customer_id", "type", "event", "timestamp", "properties", "message_id")
+    columns = [known[name].tolist() for name in names]
     return [
-        Logged(c, t, e, datetime.fromisoformat(str(ts)), orjson.loads(p) if p else {})
-        for c, t, e, ts, p in zip(*columns)
+        Logged(c, t, e, datetime.fromisoformat(str(ts)), orjson.loads(p) if p else {}, m)
+        for c, t, e, ts, p, m in zip(*columns)
     ]
 
 

@@ -1,7 +1,8 @@
 """Ingestion: checked messages land in the durable inbox, processed at once or in the background.
 
 All of a batch is checked before anything is written; the caller commits once, so a batch is
-stored whole or not at all, and it is durable when the commit returns.
+stored whole or not at all, and it is durable when the commit returns. A message id seen within the
+deduplication window (events.dedup), by any path, is counted as a duplicate and stored no more.
 """
 
 from __future__ import annotations
@@ -10,19 +11,18 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import orjson
-import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from boomerang.core.errors import ValidationFailed
 from boomerang.core.ids import new_id
 from boomerang.customers import profiles
-from boomerang.db import executemany, in_chunks, insert_ignore
-from boomerang.events import ecommerce, effects, schemas
+from boomerang.db import executemany, insert_ignore
+from boomerang.events import dedup, ecommerce, effects, schemas
 from boomerang.events.models import inbox
 from boomerang.events.schemas import Event
 
-# ON CONFLICT DO NOTHING: two requests with the same message id at once store it once (PostgreSQL; SQLite
-# runs one writer at a time). One statement per dialect, each compiled once.
+# ON CONFLICT DO NOTHING: an id already in the inbox (one of Boomerang's own events, an inbox row older than
+# the table of seen ids) is stored once. One statement per dialect, each compiled once.
 INBOX_INSERTS = {name: insert_ignore(name, inbox) for name in ("sqlite", "postgresql")}
 
 
@@ -34,47 +34,33 @@ class IngestResult:
 
 def check(events: list[Event], prefix: str = "") -> None:
     """Every problem of every event's payload, raised at once."""
-    errors = []
-    for index, event in enumerate(events):
-        where = f"{prefix}[{index}]" if prefix else ""
-        errors += ecommerce.check(event, where)
-        if event.type == "identify":
-            try:
-                profiles.profile_changes(event.traits, prefix=f"{where}.traits".lstrip("."))
-                profiles.consent_changes(event.traits, prefix=f"{where}.traits".lstrip("."))
-            except ValidationFailed as exc:
-                errors += exc.errors
+    errors = [e for index, event in enumerate(events) for e in problems(event, f"{prefix}[{index}]" if prefix else "")]
     if errors:
         raise ValidationFailed(errors)
 
 
-def _fresh(session: Session, events: list[Event]) -> list[Event]:
-    """The events whose message id is neither in the inbox nor earlier in the batch."""
-    ids = [e.message_id for e in events]
-    seen = {
-        row.message_id
-        for row in in_chunks(
-            session, lambda chunk: sa.select(inbox.c.message_id).where(inbox.c.message_id.in_(chunk)), ids
-        )
-    }
-    fresh = []
-    for event in events:
-        if event.message_id not in seen:
-            seen.add(event.message_id)
-            fresh.append(event)
-    return fresh
+def problems(event: Event, where: str = "") -> list[dict]:
+    """What is wrong with one event's payload (its fields named from `where`), before anything is written."""
+    errors = ecommerce.check(event, where)
+    if event.type == "identify":
+        try:
+            profiles.profile_changes(event.traits, prefix=f"{where}.traits".lstrip("."))
+            profiles.consent_changes(event.traits, prefix=f"{where}.traits".lstrip("."))
+        except ValidationFailed as exc:
+            errors += exc.errors
+    return errors
 
 
 def accept(session: Session, events: list[Event], *, now: datetime, source: str) -> IngestResult:
     """Store checked events as they came, to be processed in the background: all the tracking API waits for."""
-    fresh = _fresh(session, events)
+    fresh = dedup.fresh(session, events, now=now)
     executemany(session, _inbox_insert(session), [_inbox_row(e, now, source, processed=False) for e in fresh])
     return IngestResult(accepted=len(fresh), duplicates=len(events) - len(fresh))
 
 
 def ingest(session: Session, events: list[Event], *, now: datetime, source: str) -> IngestResult:
     """Apply and store checked events at once, so that their effects are visible when this returns."""
-    fresh = _fresh(session, events)
+    fresh = dedup.fresh(session, events, now=now)
     for event in fresh:
         event.source = source
     effects.apply(session, fresh, now=now)

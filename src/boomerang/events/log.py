@@ -22,9 +22,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import duckdb
+import orjson
 import pandas as pd
 import pyarrow as pa
 
+from boomerang.core.privacy import analytics_properties
 from boomerang.core.vocab import PROFILE_FIELDS, SEEN_FIELDS
 
 if TYPE_CHECKING:
@@ -129,6 +131,10 @@ class Reader:
     def consents(self) -> ibis.Table:
         """customer_id, channel, granted: the current consents, beside the profiles."""
         return self.backend.table("profile_consents")
+
+    def trait_kinds(self) -> list[str]:
+        """The kinds of traits stored so far."""
+        return sorted(name.removeprefix("trait_") for name in self._names if name.startswith("trait_"))
 
     def trait(self, kind: str) -> ibis.Table | None:
         """The stored per-customer results of one kind (rfm, lifecycle, predictions); None when never computed."""
@@ -273,6 +279,122 @@ class EventLog:
             conn.execute("COMMIT")
             conn.unregister("incoming_people")
             conn.unregister("incoming_consents")
+
+    # -- privacy requests --------------------------------------------------------------------------
+
+    def customer_history(self, customer_ids: list[str], *, user_ids: list[str] = ()) -> list[dict[str, Any]]:
+        """Every event of these customers (or carrying one of their user ids), oldest first, with its properties
+        and context as objects: what a customer's data export shows of the log."""
+        with self.reader() as r:
+            e = r.events
+            mine = e.customer_id.isin(list(customer_ids))
+            if user_ids:
+                mine |= e.user_id.isin(list(user_ids))
+            found = e.filter(mine).mutate(properties=e.properties.cast(str), context=e.context.cast(str))
+            found = found.order_by([found.timestamp, found.message_id]).execute()
+        rows = found.astype(object).where(found.notna(), None).to_dict("records")
+        for row in rows:
+            for name in ("properties", "context"):
+                row[name] = orjson.loads(row[name]) if row[name] else {}
+            for name in TIME_COLUMNS:
+                row[name] = _moment(row[name])
+        return rows
+
+    def customer_traits(self, customer_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+        """The stored traits (rfm, lifecycle, predictions...) of these customers, by kind."""
+        with self.reader() as r:
+            out = {}
+            for kind in r.trait_kinds():
+                table = r.trait(kind)
+                frame = table.filter(table.customer_id.isin(list(customer_ids))).execute()
+                out[kind] = frame.astype(object).where(frame.notna(), None).to_dict("records")
+        return out
+
+    def erase_customers(
+        self, customer_ids: list[str], pseudonym: str, *, user_ids: list[str] = (), anonymous_ids: list[str] = ()
+    ) -> dict[str, int]:
+        """Detach the log from an erased person, in one transaction: their events (by customer or user id) keep
+        their name, time and what counts need (core.privacy.analytics_properties) under `pseudonym`, without user
+        id, anonymous id or context, with the customer ids inside message ids replaced; others' events lose the
+        person's anonymous ids (a shared device's); the profile mirror forgets them; the first customer id's
+        traits move to the pseudonym, the others' go. Checkpointed, so that the write-ahead log keeps nothing of
+        them either."""
+        with self.connect() as conn:
+            conn.execute("BEGIN TRANSACTION")
+            conn.register("erased_customers", pa.table({"id": pa.array(list(customer_ids), pa.string())}))
+            conn.register("erased_users", pa.table({"id": pa.array(list(user_ids), pa.string())}))
+            conn.register("erased_visitors", pa.table({"id": pa.array(list(anonymous_ids), pa.string())}))
+            try:
+                counts = {"events": self._erase_events(conn, customer_ids, pseudonym)}
+                conn.execute(
+                    "UPDATE events SET anonymous_id = NULL WHERE anonymous_id IN (SELECT id FROM erased_visitors)"
+                )
+                counts["profile_mirror"] = self._erase_mirror(conn)
+                counts["traits"] = self._move_traits(conn, customer_ids, pseudonym)
+                conn.execute("COMMIT")
+            finally:
+                for name in ("erased_customers", "erased_users", "erased_visitors"):
+                    conn.unregister(name)
+            conn.execute("CHECKPOINT")
+        return counts
+
+    @staticmethod
+    def _erase_events(conn: duckdb.DuckDBPyConnection, customer_ids: list[str], pseudonym: str) -> int:
+        rows = conn.execute(
+            "SELECT message_id, CAST(properties AS VARCHAR) FROM events "
+            "WHERE customer_id IN (SELECT id FROM erased_customers) OR user_id IN (SELECT id FROM erased_users)"
+        ).fetchall()
+        if not rows:
+            return 0
+        renamed = []
+        for message_id, _ in rows:
+            for cid in customer_ids:
+                message_id = message_id.replace(cid, pseudonym)
+            renamed.append(message_id)
+        kept = [orjson.dumps(analytics_properties(orjson.loads(p) if p else {})).decode() for _, p in rows]
+        changes = pa.table({"old_id": [r[0] for r in rows], "new_id": renamed, "properties": kept})
+        conn.register("erased_events", changes)
+        try:
+            conn.execute(
+                "UPDATE events SET customer_id = ?, user_id = NULL, anonymous_id = NULL, context = '{}', "
+                "properties = CAST(x.properties AS JSON) FROM erased_events x WHERE events.message_id = x.old_id",
+                [pseudonym],
+            )
+            conn.execute(
+                "UPDATE events SET message_id = x.new_id FROM erased_events x "
+                "WHERE events.message_id = x.old_id AND x.new_id <> x.old_id"
+            )
+        finally:
+            conn.unregister("erased_events")
+        return len(rows)
+
+    @staticmethod
+    def _erase_mirror(conn: duckdb.DuckDBPyConnection) -> int:
+        gone = conn.execute(
+            "SELECT count(*) FROM profiles WHERE customer_id IN (SELECT id FROM erased_customers)"
+        ).fetchall()[0][0]
+        conn.execute("DELETE FROM profiles WHERE customer_id IN (SELECT id FROM erased_customers)")
+        conn.execute("DELETE FROM profile_consents WHERE customer_id IN (SELECT id FROM erased_customers)")
+        return int(gone)
+
+    @staticmethod
+    def _move_traits(conn: duckdb.DuckDBPyConnection, customer_ids: list[str], pseudonym: str) -> int:
+        tables = [
+            row[0]
+            for row in conn.execute(
+                "SELECT table_name FROM information_schema.tables WHERE starts_with(table_name, 'trait_')"
+            ).fetchall()
+        ]
+        moved = 0
+        for table in tables:
+            conn.execute(
+                f"DELETE FROM {table} WHERE customer_id IN (SELECT id FROM erased_customers) AND customer_id <> ?",
+                [customer_ids[0]],
+            )
+            moved += conn.execute(
+                f"UPDATE {table} SET customer_id = ? WHERE customer_id = ?", [pseudonym, customer_ids[0]]
+            ).fetchall()[0][0]
+        return moved
 
     # -- reading -----------------------------------------------------------------------------------
 

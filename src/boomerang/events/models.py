@@ -1,5 +1,8 @@
 """The durable inbox: accepted events wait here to be processed (identity, products, orders), then
-to be flushed into the DuckDB log. `processed_at` is empty until the first step is done."""
+to be flushed into the DuckDB log. `processed_at` is empty until the first step is done.
+
+The message ids accepted lately, kept for the deduplication window (events.dedup) long after their
+inbox rows have moved into the log."""
 
 from __future__ import annotations
 
@@ -30,3 +33,29 @@ class InboxEvent(Base):
 
 
 inbox = InboxEvent.__table__
+
+
+class SeenMessage(Base):
+    """A message id accepted at `seen_at`: the same id again within the window is a duplicate."""
+
+    __tablename__ = "event_seen_ids"
+
+    message_id: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(index=True)
+
+
+seen = SeenMessage.__table__
+
+
+class SetAsideMessage(Base):
+    """A message of an accepted batch that was not taken, with why: its neighbours were (events.set_aside)."""
+
+    __tablename__ = "event_set_aside"
+
+    id: Mapped[int] = mapped_column(BigInt, primary_key=True, autoincrement=True)
+    received_at: Mapped[datetime] = mapped_column(index=True)
+    source: Mapped[str] = mapped_column(sa.String(64))
+    position: Mapped[int]  # its index in the batch
+    message_id: Mapped[str | None] = mapped_column(sa.String(128))
+    errors: Mapped[list[dict]] = mapped_column(sa.JSON())  # [{field, reason}]
+    payload: Mapped[str] = mapped_column(sa.Text())  # the message as sent (JSON, cut to PAYLOAD_CHARS)

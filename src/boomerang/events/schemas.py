@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from boomerang.config import IngestSettings
+from boomerang.core import storable
 from boomerang.core.clock import naive_utc
 from boomerang.core.errors import ValidationFailed
 
@@ -82,16 +83,18 @@ MODELS = {"track": Track, "identify": Identify, "page": Page, "screen": Screen, 
 _ADAPTERS = {name: TypeAdapter(model) for name, model in MODELS.items()}
 
 
-class Batch(BaseModel):
+class Envelope(BaseModel):
+    """A batch request with its messages not yet read (see read_batch)."""
+
     model_config = ConfigDict(extra="ignore")
 
-    batch: list[Message]
+    batch: list[Any]
     sentAt: datetime | None = None
     context: dict[str, Any] = Field(default_factory=dict)
     writeKey: str | None = None
 
 
-_BATCH = TypeAdapter(Batch)
+_ENVELOPE = TypeAdapter(Envelope)
 EVENT_NAMES = {
     "identify": "Identify",
     "page": "Page Viewed",
@@ -156,6 +159,7 @@ class Logged:
     event: str
     timestamp: datetime
     properties: dict[str, Any]
+    message_id: str | None = None  # None where no message carried it (a simulation)
 
 
 def _field(loc: tuple, prefix: str) -> str:
@@ -169,7 +173,10 @@ def _field(loc: tuple, prefix: str) -> str:
 
 
 def errors_of(exc: ValidationError, prefix: str = "") -> list[dict]:
-    return [{"field": _field(e["loc"], prefix), "reason": e["msg"]} for e in exc.errors(include_url=False)]
+    return [
+        {"field": _field(e["loc"], prefix), "reason": e["msg"].removeprefix("Value error, ")}
+        for e in exc.errors(include_url=False)
+    ]
 
 
 def parse_one(kind: str, payload: Any) -> _Message:
@@ -179,11 +186,27 @@ def parse_one(kind: str, payload: Any) -> _Message:
         raise ValidationFailed(errors_of(exc)) from None
 
 
-def parse_batch(payload: Any) -> Batch:
+def read_batch(payload: Any) -> tuple[Envelope, list[tuple[int, _Message]], dict[int, list[dict]]]:
+    """A batch request read leniently, as Segment's API does: the envelope must be well formed (or
+    ValidationFailed); each message is read on its own, and a bad one is set aside with its problems
+    (by index) without taking its neighbours with it."""
     try:
-        return _BATCH.validate_python(payload)
+        envelope = _ENVELOPE.validate_python(payload)
     except ValidationError as exc:
         raise ValidationFailed(errors_of(exc)) from None
+    good: list[tuple[int, _Message]] = []
+    bad: dict[int, list[dict]] = {}
+    for index, item in enumerate(envelope.batch):
+        where = f"batch[{index}]"
+        kind = item.get("type") if isinstance(item, dict) else None
+        if kind not in MODELS:
+            bad[index] = [{"field": f"{where}.type", "reason": f"must be one of {', '.join(MODELS)}"}]
+            continue
+        try:
+            good.append((index, _ADAPTERS[kind].validate_python(item)))
+        except ValidationError as exc:
+            bad[index] = errors_of(exc, where)
+    return envelope, good, bad
 
 
 def normalise(
@@ -197,41 +220,73 @@ def normalise(
     batch_context: dict | None = None,
 ) -> list[Event]:
     """Check times and fill defaults; every problem of every message is reported at once."""
-    errors, events = [], []
+    events, errors = normalise_each(
+        list(enumerate(messages)),
+        received_at=received_at,
+        limits=limits,
+        new_id=new_id,
+        prefix=prefix,
+        sent_at=sent_at,
+        batch_context=batch_context,
+    )
+    if errors:
+        raise ValidationFailed([e for index in sorted(errors) for e in errors[index]])
+    return [event for _, event in events]
+
+
+def normalise_each(
+    messages: list[tuple[int, _Message]],
+    *,
+    received_at: datetime,
+    limits: IngestSettings,
+    new_id,
+    prefix: str = "",
+    sent_at: datetime | None = None,
+    batch_context: dict | None = None,
+) -> tuple[list[tuple[int, Event]], dict[int, list[dict]]]:
+    """Each (index, message) as an Event, or its problems by index: a time too far ahead or back (after
+    correcting the sender's clock with sentAt), data nested deeper than the store keeps."""
+    events, errors = [], {}
     latest = received_at + timedelta(seconds=limits.max_future_seconds)
     earliest = naive_utc(limits.earliest_timestamp)
-    for index, msg in enumerate(messages):
+    for index, msg in messages:
         where = f"{prefix}[{index}]" if prefix else ""
         when = _event_time(msg, received_at, sent_at)
-        name = "timestamp" if msg.timestamp else "originalTimestamp"
-        if when > latest:
-            errors.append(
-                {"field": f"{where}.{name}".lstrip("."), "reason": f"{when.isoformat()} is too far in the future"}
-            )
-            continue
-        if when < earliest:
-            errors.append(
-                {"field": f"{where}.{name}".lstrip("."), "reason": f"{when.isoformat()} is before {earliest.date()}"}
-            )
-            continue
+        name = f"{where}.{'timestamp' if msg.timestamp else 'originalTimestamp'}".lstrip(".")
         context = {**(batch_context or {}), **msg.context}
+        properties = _properties(msg)
+        problems = []
+        if when > latest:
+            problems.append({"field": name, "reason": f"{when.isoformat()} is too far in the future"})
+        if when < earliest:
+            problems.append({"field": name, "reason": f"{when.isoformat()} is before {earliest.date()}"})
+        for part, value in (("properties", properties), ("context", context)):
+            if (found := storable.problem(value, f"{where}.{part}".lstrip("."))) is not None:
+                problems.append({"field": found[0], "reason": found[1]})
+        for part in ("userId", "anonymousId", "messageId", "event", "previousId", "groupId"):
+            if "\x00" in str(getattr(msg, part, None) or ""):
+                problems.append({"field": f"{where}.{part}".lstrip("."), "reason": "contains a NUL character"})
+        if problems:
+            errors[index] = problems
+            continue
         events.append(
-            Event(
-                message_id=msg.messageId or new_id(),
-                type=msg.type,
-                event=msg.event if isinstance(msg, Track) else EVENT_NAMES[msg.type],
-                user_id=msg.userId,
-                anonymous_id=msg.anonymousId,
-                timestamp=when,
-                properties=_properties(msg),
-                context=context,
-                traits=msg.traits if isinstance(msg, (Identify, Group)) else {},
-                previous_id=msg.previousId if isinstance(msg, Alias) else None,
+            (
+                index,
+                Event(
+                    message_id=msg.messageId or new_id(),
+                    type=msg.type,
+                    event=msg.event if isinstance(msg, Track) else EVENT_NAMES[msg.type],
+                    user_id=msg.userId,
+                    anonymous_id=msg.anonymousId,
+                    timestamp=when,
+                    properties=properties,
+                    context=context,
+                    traits=_traits(msg) if isinstance(msg, Identify) else msg.traits if isinstance(msg, Group) else {},
+                    previous_id=msg.previousId if isinstance(msg, Alias) else None,
+                ),
             )
         )
-    if errors:
-        raise ValidationFailed(errors)
-    return events
+    return events, errors
 
 
 def _event_time(msg: _Message, received_at: datetime, sent_at: datetime | None) -> datetime:
@@ -255,8 +310,25 @@ def _properties(msg: _Message) -> dict[str, Any]:
     if isinstance(msg, Alias):
         return {"previous_id": msg.previousId}
     if isinstance(msg, Identify):
-        return dict(msg.traits)
+        return _traits(msg)
     return dict(msg.properties)
+
+
+def _traits(msg: Identify) -> dict[str, Any]:
+    """An identify's traits, with those RudderStack's SDKs send in `context.traits` (the message's own win)."""
+    carried = msg.context.get("traits")
+    return {**(carried if isinstance(carried, dict) else {}), **msg.traits}
+
+
+class Problem(BaseModel):
+    field: str
+    reason: str
+
+
+class SetAside(BaseModel):
+    index: int
+    messageId: str | None = None
+    errors: list[Problem]
 
 
 class Accepted(BaseModel):
@@ -265,3 +337,22 @@ class Accepted(BaseModel):
     success: bool = True
     accepted: int
     duplicates: int
+    set_aside: list[SetAside] | None = Field(
+        default=None, description="messages of a batch not taken, each with its index and problems (none: absent)"
+    )
+
+
+class SetAsideOut(BaseModel):
+    received_at: datetime
+    source: str
+    index: int
+    message_id: str | None
+    errors: list[Problem]
+    payload: str
+
+
+class SetAsidePage(BaseModel):
+    items: list[SetAsideOut]
+    total: int
+    limit: int
+    offset: int

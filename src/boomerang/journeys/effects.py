@@ -3,7 +3,9 @@
 A `Batch` collects, for many instances at once, the new instances, the updated ones and every
 effect (messages into the outbox, conversions, approval requests, loyalty entries, profile
 attributes); `write` sends each kind as one executemany in the caller's transaction. Effects are
-keyed by idempotency keys and inserted with ON CONFLICT DO NOTHING, so writing twice writes once.
+keyed by idempotency keys and inserted with ON CONFLICT DO NOTHING, so writing twice writes once. So
+are new instances started by an event: where another worker started one from the same event first,
+this batch's instance and everything it asked for are left out.
 """
 
 from __future__ import annotations
@@ -64,8 +66,8 @@ class Batch:
     messages: list[dict[str, Any]] = field(default_factory=list)
     conversions: list[dict[str, Any]] = field(default_factory=list)
     approvals: list[dict[str, Any]] = field(default_factory=list)
-    loyalty: list[dict[str, Any]] = field(default_factory=list)
-    attributes: list[tuple[str, str, Any]] = field(default_factory=list)
+    loyalty: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (instance, entry)
+    attributes: list[tuple[str, str, str, Any]] = field(default_factory=list)  # (instance, customer, name, value)
 
     def instance_row(self, live: Live) -> dict[str, Any]:
         s = live.state
@@ -83,7 +85,7 @@ class Batch:
             "test": s.test,
         }
 
-    def started(self, live: Live, key: str | None) -> None:
+    def started(self, live: Live, key: str | None, event_id: str | None = None) -> None:
         self.new.append(
             {
                 "id": live.id,
@@ -91,6 +93,7 @@ class Batch:
                 "version": live.version,
                 "customer_id": live.customer_id,
                 "key": key,
+                "trigger_event_id": event_id,
                 "control": live.control,
                 "entered_at": self.now,
                 **self.instance_row(live),
@@ -156,9 +159,9 @@ class Batch:
                     )
                 else:
                     row = loyalty.points_row(c.key, live.customer_id, c.points, source=source, now=now)
-                self.loyalty.append(row)
+                self.loyalty.append((live.id, row))
             elif isinstance(c, SetAttribute):
-                self.attributes.append((live.customer_id, c.attribute, c.value))
+                self.attributes.append((live.id, live.customer_id, c.attribute, c.value))
 
     @staticmethod
     def _still_reachable(session, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -169,10 +172,13 @@ class Batch:
         reachable = customers.consenting(session, {r["customer_id"] for r in rows})
         return [r for r in rows if r["customer_id"] in reachable]
 
-    def write(self, session) -> None:
+    def write(self, session) -> set[str]:
+        """Everything, in the caller's transaction; returns the new instances left out, their triggering event
+        having started the journey already (in another worker)."""
         conn = session.connection()
-        if self.new:
-            conn.execute(sa.insert(m.Instance.__table__), self.new)
+        lost = self._insert_new(session)
+        if lost:
+            self._leave_out(lost)
         if self.changed:
             table = m.Instance.__table__
             conn.execute(
@@ -185,10 +191,33 @@ class Batch:
         for model, rows in ((m.Conversion, self.conversions), (m.ApprovalRequest, self.approvals)):
             if rows:
                 conn.execute(insert_ignore(session, model.__table__), rows)
-        loyalty.write(session, self._still_reachable(session, self.loyalty))
-        for customer_id, attribute, value in self.attributes:
+        loyalty.write(session, self._still_reachable(session, [row for _, row in self.loyalty]))
+        for _, customer_id, attribute, value in self.attributes:
             customer = session.get(Customer, customer_id)
             if customer is not None:
                 customer.attributes = {**(customer.attributes or {}), attribute: value}
                 customer.updated_at = self.now
         session.flush()
+        return lost
+
+    def _insert_new(self, session) -> set[str]:
+        """Insert the new instances but those whose (journey, triggering event) is taken; returns the ids of those.
+        On PostgreSQL a worker inserting the same pair waits for this transaction, then finds it taken; both
+        insert in the same order, so that they never deadlock."""
+        if not self.new:
+            return set()
+        table = m.Instance.__table__
+        statement = insert_ignore(session, table).returning(table.c.id, sort_by_parameter_order=False)
+        rows = sorted(self.new, key=lambda r: (r["trigger_event_id"] or "", r["journey_id"]))
+        inserted = set(session.connection().execute(statement, rows).scalars())
+        return {row["id"] for row in self.new} - inserted
+
+    def _leave_out(self, lost: set[str]) -> None:
+        """Forget what instances that were not inserted asked for."""
+        self.new = [r for r in self.new if r["id"] not in lost]
+        self.changed = [r for r in self.changed if r["b_id"] not in lost]
+        self.messages = [r for r in self.messages if r["instance_id"] not in lost]
+        self.conversions = [r for r in self.conversions if r["instance_id"] not in lost]
+        self.approvals = [r for r in self.approvals if r["instance_id"] not in lost]
+        self.loyalty = [(i, r) for i, r in self.loyalty if i not in lost]
+        self.attributes = [a for a in self.attributes if a[0] not in lost]

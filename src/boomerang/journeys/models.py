@@ -3,7 +3,8 @@ and approval requests.
 
 An instance's timer is its `wake_at`: workers claim due instances with FOR UPDATE SKIP LOCKED on
 PostgreSQL. Every side effect is a row keyed by an idempotency key (instance, node, visit), written
-in the same transaction as the instance's new state, so a crash repeats nothing and loses nothing.
+in the same transaction as the instance's new state, so a crash repeats nothing and loses nothing. An
+instance started by an event keeps its message id: the same event never starts the journey twice.
 """
 
 from __future__ import annotations
@@ -46,6 +47,16 @@ class Instance(Base):
     __table_args__ = (
         sa.Index("ix_journey_instances_due", "status", "wake_at"),
         sa.Index("ix_journey_instances_customer", "customer_id", "journey_id"),
+        # one instance per journey and triggering event, whichever way the event came again (a retry, an
+        # import of the same file, a replay), and whichever worker saw it first
+        sa.Index(
+            "uq_journey_instances_trigger_event",
+            "journey_id",
+            "trigger_event_id",
+            unique=True,
+            sqlite_where=sa.text("trigger_event_id IS NOT NULL"),
+            postgresql_where=sa.text("trigger_event_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
@@ -53,6 +64,7 @@ class Instance(Base):
     version: Mapped[int]
     customer_id: Mapped[str] = mapped_column(sa.String(40))
     key: Mapped[str | None] = mapped_column(sa.String(255))  # the trigger's entity (cart id, order id)
+    trigger_event_id: Mapped[str | None] = mapped_column(sa.String(128))  # the message id of the event that started it
     status: Mapped[str] = mapped_column(sa.String(16))  # running, waiting, approval, evaluating, done
     node: Mapped[str] = mapped_column(sa.String(100))
     waiting_for: Mapped[str | None] = mapped_column(sa.String(255), index=True)

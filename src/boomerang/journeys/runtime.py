@@ -5,7 +5,9 @@ the outbox, conversions, approvals, loyalty entries, profile updates), each keye
 key: a worker killed at any moment leaves either the old state or the new one with all of its effects.
 Due instances are claimed with FOR UPDATE SKIP LOCKED on PostgreSQL, so several workers share them.
 Work is done in batches: a few queries to read, the pure interpreter in memory, one executemany per
-kind of row to write.
+kind of row to write. An event starts a journey once, however often it arrives (a client's retry after
+the deduplication window, an import of the same file, a replay, two workers handed the same events):
+each instance keeps the message id of its triggering event, unique per journey.
 """
 
 from __future__ import annotations
@@ -54,12 +56,13 @@ class Runner:
         self.session, self.now = session, now
         self.batch = Batch(now)
         self.names: dict[int, str] = {}
-        self.new: dict[str, tuple[Live, str | None]] = {}
+        self.new: dict[str, tuple[Live, str | None, str | None]] = {}  # id -> (instance, key, trigger event)
         self.changed: dict[str, Live] = {}
         self.running: dict[str, list[Live]] = defaultdict(list)  # customer -> their unfinished instances
         self.finished: dict[str, list[Live]] = defaultdict(list)  # customer -> ended, not converted, recent
         self.entered: dict[tuple[int, str], dict[str | None, datetime]] = defaultdict(dict)  # last, per key
         self.timezones: dict[str, str | None] = {}
+        self.used: set[tuple[int, str]] = set()  # (journey, message id) of the events that started an instance
 
     def load(self, where, *, lock: bool = False, limit: int | None = None) -> list[Live]:
         query = sa.select(*LIVE_COLUMNS).where(where)
@@ -93,6 +96,21 @@ class Runner:
                 self.session.execute(sa.select(Customer.id, Customer.timezone).where(Customer.id.in_(chunk))).all()
             )
 
+    def know_events(self, message_ids: list[str], journey_ids: list[int]) -> None:
+        """Which of these events already started which of these journeys."""
+        if not journey_ids:
+            return
+        for chunk in chunked(message_ids):
+            self.used.update(
+                self.session.execute(
+                    sa.select(m.Instance.journey_id, m.Instance.trigger_event_id).where(
+                        m.Instance.journey_id.in_(journey_ids),
+                        m.Instance.trigger_event_id.in_(chunk),
+                        m.Instance.trigger_event_id.is_not(None),
+                    )
+                ).all()
+            )
+
     def journey(self, journey_id: int, version: int) -> Journey:
         return definition_of(self.session, journey_id, version)
 
@@ -104,9 +122,13 @@ class Runner:
         trigger: dict[str, Any] | None = None,
         *,
         test_speed: float | None = None,
+        event_id: str | None = None,
     ) -> Live | None:
-        """A new instance, unless re-entry, the concurrency limit or a running one for the key say no. A test
-        run (`test_speed`: its waits that many times shorter) skips those rules and the control group."""
+        """A new instance, unless its triggering event (`event_id`, its message id) started one already, or
+        re-entry, the concurrency limit or a running one for the key say no. A test run (`test_speed`: its waits
+        that many times shorter) skips those rules and the control group."""
+        if event_id is not None and (row.id, event_id) in self.used:
+            return None
         self.know_customers([customer_id])
         journey = self.journey(row.id, row.version)
         test = test_speed is not None
@@ -133,7 +155,9 @@ class Runner:
         live = Live(instance_id, row.id, row.version, customer_id, control, state)
         self.names[row.id] = row.name
         self.batch.add(row.name, live, commands)
-        self.new[instance_id] = (live, key)
+        self.new[instance_id] = (live, key, event_id)
+        if event_id is not None:
+            self.used.add((row.id, event_id))
         self.running[customer_id].append(live)
         if not test:
             self.entered[(row.id, customer_id)][key] = self.now
@@ -151,12 +175,13 @@ class Runner:
             self.changed[live.id] = live
         return live.state
 
-    def finish(self) -> None:
-        for live, key in self.new.values():
-            self.batch.started(live, key)
+    def finish(self) -> int:
+        """Write everything; returns how many new instances were left out (another worker's, from the same event)."""
+        for live, key, event_id in self.new.values():
+            self.batch.started(live, key, event_id)
         for live in self.changed.values():
             self.batch.stepped(live)
-        self.batch.write(self.session)
+        return len(self.batch.write(self.session))
 
 
 def enter(session, row: m.Journey, customer_id: str, now: datetime, *, key: str | None = None) -> str | None:
@@ -225,6 +250,7 @@ def on_events(uow: UnitOfWork, events: list[Logged], now: datetime) -> dict[str,
         runner = Runner(session, now)
         active = list(session.scalars(sa.select(m.Journey).where(m.Journey.status == "active")))
         runner.know_customers(sorted({e.customer_id for e in events}))
+        runner.know_events([e.message_id for e in events if e.message_id], [row.id for row in active])
         for event in events:
             # a message's own events (opened, clicked) reach only the instance that sent it
             sender = event.properties.get("instance_id") if event.event in MESSAGE_EVENTS else None
@@ -240,9 +266,12 @@ def on_events(uow: UnitOfWork, events: list[Logged], now: datetime) -> dict[str,
             for row in active:
                 journey = runner.journey(row.id, row.version)
                 found, key = matching(journey, event)
-                if found and runner.start(row, event.customer_id, key, started_by(journey, event)):
+                started = found and runner.start(
+                    row, event.customer_id, key, started_by(journey, event), event_id=event.message_id
+                )
+                if started:
                     counts["entered"] += 1
-        runner.finish()
+        counts["entered"] -= runner.finish()
     return counts
 
 

@@ -7,11 +7,13 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from boomerang.customers.merge import move_rows
+from boomerang.customers.privacy import hooks as privacy
 from boomerang.db import in_chunks, insert_ignore
 from boomerang.loyalty.models import LoyaltyEntry
 
@@ -100,3 +102,34 @@ def wallets(session: Session, customer_ids: Iterable[str], *, now: datetime) -> 
 def follow_merge(session: Session, from_id: str, into_id: str, now: datetime) -> None:
     """The merged profile's points and codes are the surviving profile's."""
     move_rows(session, LoyaltyEntry.customer_id, from_id, into_id)
+
+
+ERASURE = "erasure"  # the source of the entry that closes an erased customer's balance
+
+
+def export_customer(session: Session, customer_ids: list[str]) -> dict[str, Any]:
+    """The customers' points and promo codes (a privacy export's section)."""
+    return {"loyalty": privacy.rows_of(session, LoyaltyEntry.customer_id, customer_ids, order_by=LoyaltyEntry.at)}
+
+
+def erase_customer(session: Session, customer_id: str, pseudonym: str, now: datetime) -> privacy.Tally:
+    """An erased customer's wallet ends: promo codes expire now, an entry takes the points balance to zero; the
+    entries stay, for what loyalty gave, under the pseudonym."""
+    mine = LoyaltyEntry.customer_id == customer_id
+    expired = session.execute(
+        sa.update(LoyaltyEntry)
+        .where(
+            mine,
+            LoyaltyEntry.kind == "promo_code",
+            sa.or_(LoyaltyEntry.expires_at.is_(None), LoyaltyEntry.expires_at > now),
+        )
+        .values(expires_at=now),
+        execution_options={"synchronize_session": False},
+    ).rowcount
+    balance = session.scalar(sa.select(sa.func.coalesce(sa.func.sum(LoyaltyEntry.points), 0)).where(mine))
+    if balance:
+        key = f"{ERASURE}:{pseudonym}:{secrets.token_hex(4)}"
+        write(session, [points_row(key, customer_id, -int(balance), source=ERASURE, now=now)])
+    privacy.rename_in(session, LoyaltyEntry.key, customer_id, pseudonym)
+    moved = privacy.move_to(session, LoyaltyEntry.customer_id, customer_id, pseudonym)
+    return {"ended": {"promo_codes": expired, "points": int(balance)}, "pseudonymised": {"loyalty_entries": moved}}

@@ -8,6 +8,7 @@ for the channel chosen, links tracked, an open pixel and the unsubscribe and pre
 from __future__ import annotations
 
 import html
+import json
 import re
 from datetime import datetime
 from typing import Any
@@ -18,6 +19,7 @@ from boomerang.catalog.models import Product
 from boomerang.channels.base import Button, Outbound
 from boomerang.config import MessagingSettings
 from boomerang.core.errors import BoomerangError
+from boomerang.core.urls import host_of
 from boomerang.messaging import templates
 from boomerang.messaging.context import ContextLoader, product_dict
 from boomerang.messaging.links import Links
@@ -61,7 +63,9 @@ class CannotCompose(BoomerangError):
 
 class Composer:
     def __init__(self, session: Session, links: Links, shop: MessagingSettings, *, now: datetime) -> None:
-        self.session, self.links, self.shop_name = session, links, shop.shop_name
+        self.session, self.links, self.shop_name, self.shop_url = session, links, shop.shop_name, shop.shop_url
+        self.hosts = {host_of(shop.shop_url), *(h.lower() for h in shop.link_domains)}
+        self.sources: dict[str, str] = {}
         self.loader = ContextLoader(session, shop, now=now)
         self.data: dict[str, dict[str, Any]] = {}
         self.templates: dict[str, Template | None] = {}
@@ -143,7 +147,7 @@ class Composer:
             raise CannotCompose(f"template {row.name!r}: {exc.message}", field="template") from None
 
         def track(url: str) -> str:
-            return self.links.click(message.id, url)
+            return self.links.click(message.id, self._destination(url, row))
 
         buttons = tuple(Button(label, track(url)) for label, url in content.buttons)
         base = dict(
@@ -168,6 +172,19 @@ class Composer:
             return Outbound(**base, text=_tracked_hrefs(content.text, track))
         url = track(content.url) if content.url else None
         return Outbound(**base, subject=content.subject, text=content.text, url=url)
+
+    def _destination(self, url: str, row: Template) -> str:
+        """Where a tracked link may lead: the shop's own hosts, those in `link_domains`, or a link the template's
+        author wrote; any other (a product URL a browser slipped in, say) leads to the shop instead, so the
+        shop's signed redirect never takes a customer elsewhere."""
+        if host_of(url) in self.hosts or url in self._source(row):
+            return url
+        return self.shop_url
+
+    def _source(self, row: Template) -> str:
+        if row.name not in self.sources:
+            self.sources[row.name] = json.dumps(row.variants, ensure_ascii=False)
+        return self.sources[row.name]
 
     def _layout(self, content: templates.Content, locale: str, links: dict, message_id: int, track) -> str:
         why, choose, unsubscribe = FOOTER.get(locale.split("-")[0], FOOTER["en"])

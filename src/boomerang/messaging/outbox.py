@@ -6,12 +6,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from boomerang.core.privacy import analytics_trigger
 from boomerang.customers.merge import move_rows
-from boomerang.db import insert_ignore
-from boomerang.messaging.models import Message
+from boomerang.customers.privacy import hooks as privacy
+from boomerang.db import in_chunks, insert_ignore
+from boomerang.messaging.models import Message, MessageEvent
+
+ERASED = "customer erased"  # the reason of the queued messages an erasure suppresses
 
 
 def message(
@@ -68,3 +74,49 @@ def queue(session: Session, rows: list[dict]) -> None:
 def follow_merge(session: Session, from_id: str, into_id: str, now: datetime) -> None:
     """The merged profile's messages are the surviving profile's: they count for its caps, and show in its log."""
     move_rows(session, Message.customer_id, from_id, into_id)
+
+
+def export_customer(session: Session, customer_ids: list[str]) -> dict[str, Any]:
+    """The customers' messages (the outbox and delivery log), each with what happened to it after it left
+    (a privacy export's section)."""
+    messages = privacy.rows_of(session, Message.customer_id, customer_ids, order_by=Message.id)
+    events: dict[int, list[dict[str, Any]]] = {}
+    for row in in_chunks(
+        session,
+        lambda ids: sa.select(MessageEvent).where(MessageEvent.message_id.in_(ids)).order_by(MessageEvent.id),
+        [m["id"] for m in messages],
+    ):
+        events.setdefault(row.MessageEvent.message_id, []).append(
+            privacy.as_dict(row.MessageEvent, leave=("message_id",))
+        )
+    for message in messages:
+        message["events"] = events.get(message["id"], [])
+    return {"messages": messages}
+
+
+def erase_customer(session: Session, customer_id: str, pseudonym: str, now: datetime) -> privacy.Tally:
+    """An erased customer's queued messages are suppressed; every message stays for campaign and journey
+    results, under the pseudonym, its trigger stripped to what counts need and its events' details (the link
+    clicked, a bounce's diagnostic with the address) gone."""
+    mine = Message.customer_id == customer_id
+    options = {"synchronize_session": False}
+    queued = session.execute(
+        sa.update(Message).where(mine, Message.status == "queued").values(status="suppressed", reason=ERASED),
+        execution_options=options,
+    ).rowcount
+    details = session.execute(
+        sa.update(MessageEvent)
+        .where(MessageEvent.message_id.in_(sa.select(Message.id).where(mine)), MessageEvent.detail.is_not(None))
+        .values(detail=None),
+        execution_options=options,
+    ).rowcount
+    for message in session.scalars(sa.select(Message).where(mine, Message.trigger.is_not(None))):
+        message.trigger = analytics_trigger(message.trigger)
+    session.flush()
+    privacy.rename_in(session, Message.key, customer_id, pseudonym)
+    moved = privacy.move_to(session, Message.customer_id, customer_id, pseudonym)
+    return {
+        "suppressed": {"queued_messages": queued},
+        "deleted": {"message_details": details},
+        "pseudonymised": {"messages": moved},
+    }

@@ -15,6 +15,7 @@ from boomerang.core.vocab import CHANNELS
 from boomerang.customers import profiles
 from boomerang.customers.merge import canonical
 from boomerang.customers.models import Consent, Customer
+from boomerang.customers.privacy import hooks as privacy
 from boomerang.messaging.models import Preference
 
 TOPICS = {
@@ -118,3 +119,13 @@ def follow_merge(session: Session, from_id: str, into_id: str, now: datetime) ->
         )
     session.delete(theirs)
     session.flush()
+
+
+def export_customer(session: Session, customer_ids: list[str]) -> dict[str, Any]:
+    """What the customers chose in the preference centre (a privacy export's section)."""
+    return {"preferences": privacy.rows_of(session, Preference.customer_id, customer_ids)}
+
+
+def erase_customer(session: Session, customer_id: str, pseudonym: str, now: datetime) -> privacy.Tally:
+    """An erased customer's choices go with them."""
+    return {"deleted": {"preferences": privacy.delete_of(session, Preference.customer_id, customer_id)}}

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import html
 import re
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
@@ -22,8 +23,8 @@ from typing import Any
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date
 from babel.numbers import format_currency, format_decimal
-from jinja2 import ChainableUndefined, Template, TemplateError, pass_context
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2 import ChainableUndefined, Template, TemplateError, nodes, pass_context
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
 from boomerang.core.errors import ValidationFailed
 
@@ -99,11 +100,45 @@ def date_filter(ctx, value: Any, style: str = "medium") -> str:
     return format_date(value, format=style, locale=_locale_of(ctx))
 
 
+MAX_OUTPUT = 1_000_000  # characters one field may render to
+MAX_ITEMS = 100_000  # what `range` and `*` may make in one render, all together
+_budget: ContextVar[list[int]] = ContextVar("template_budget")
+
+
+def _spend(n: int) -> None:
+    """Take `n` items from the render's budget; a template that would make more fails instead of hogging."""
+    left = _budget.get([MAX_ITEMS])
+    left[0] -= n
+    if left[0] < 0:
+        raise SecurityError(f"the template makes more than {MAX_ITEMS:,} items")
+
+
+def _range(*args: int) -> range:
+    numbers = range(*args)
+    _spend(len(numbers))
+    return numbers
+
+
+class _Sandbox(ImmutableSandboxedEnvironment):
+    """Jinja2's immutable sandbox, with what a template may cost bounded: `range` and repeating a string or
+    a list (`'A' * 100000000`) draw on one budget per render, powers stay small, recursion is an error."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**" and isinstance(right, int | float) and abs(right) > 100:
+            raise SecurityError("exponents above 100 are not allowed")
+        if operator == "*":
+            for seq, times in ((left, right), (right, left)):
+                if isinstance(seq, str | list | tuple) and isinstance(times, int):
+                    _spend(len(seq) * max(times, 0))
+        return super().call_binop(context, operator, left, right)
+
+
 def _env(autoescape: bool) -> ImmutableSandboxedEnvironment:
-    env = ImmutableSandboxedEnvironment(
-        autoescape=autoescape, undefined=ChainableUndefined, trim_blocks=True, lstrip_blocks=True
-    )
+    env = _Sandbox(autoescape=autoescape, undefined=ChainableUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters.update(plural=plural, money=money, date=date_filter)
+    env.globals["range"] = _range
     return env
 
 
@@ -182,11 +217,16 @@ def _check_source(path: str, value: Any) -> list[dict]:
     if not isinstance(value, str):
         return [{"field": path, "reason": "must be text"}]
     try:
-        TEXT_ENV.parse(value)
+        tree = TEXT_ENV.parse(value)
     except TemplateError as exc:
         line = f" (line {exc.lineno})" if getattr(exc, "lineno", None) else ""
         return [{"field": path, "reason": f"template error{line}: {exc.message}"}]
+    if any(True for _ in tree.find_all(OTHER_TEMPLATES)):
+        return [{"field": path, "reason": "include, import and extends are not available: a template stands alone"}]
     return []
+
+
+OTHER_TEMPLATES = (nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends)
 
 
 @lru_cache(maxsize=4096)
@@ -196,10 +236,22 @@ def _compiled(source: str, autoescape: bool) -> Template:
 
 
 def _render(source: str, data: dict[str, Any], *, autoescape: bool) -> str:
+    """One field rendered, its cost bounded (see _Sandbox) and its output cut off at MAX_OUTPUT."""
+    token = _budget.set([MAX_ITEMS])
     try:
-        return _compiled(source, autoescape).render(data).strip()
-    except TemplateError as exc:  # the sandbox refusing something is a broken template, not a crash
-        raise ValidationFailed([{"field": "template", "reason": f"cannot render: {exc}"}]) from None
+        out, size = [], 0
+        for chunk in _compiled(source, autoescape).generate(data):
+            size += len(chunk)
+            if size > MAX_OUTPUT:
+                raise SecurityError(f"the template renders more than {MAX_OUTPUT:,} characters")
+            out.append(chunk)
+        return "".join(out).strip()
+    except (TemplateError, RecursionError, OverflowError, MemoryError) as exc:
+        # the sandbox refusing something is a broken template, not a crash
+        reason = "it calls itself too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise ValidationFailed([{"field": "template", "reason": f"cannot render: {reason}"}]) from None
+    finally:
+        _budget.reset(token)
 
 
 def render(locales: dict[str, Any], channel: str, locale: str, data: dict[str, Any]) -> Content:

@@ -9,18 +9,20 @@
     dispatch   due messages go through the guards to their channels
 
 and, every few minutes, what moves with time alone: segments with rolling windows, birthdays,
-silences, predicted purchases (`scheduled`). Each step commits its own work: a crash anywhere
-loses nothing (the inbox, the outbox and the instances keep it) and repeats nothing.
+silences, predicted purchases (`scheduled`); and message ids seen longer ago than the deduplication
+window are forgotten (`forget_seen`). Each step commits its own work: a crash anywhere loses nothing
+(the inbox, the outbox and the instances keep it) and repeats nothing.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from boomerang.config import Settings
 from boomerang.core.clock import Clock, naive_utc
 from boomerang.db import UnitOfWork
+from boomerang.events import dedup
 from boomerang.events.flush import flush
 from boomerang.events.log import EventLog
 from boomerang.events.process import process
@@ -99,3 +101,11 @@ def scheduled(rt: Runtime, now: datetime | None = None) -> dict[str, Any]:
         "segments": membership.refresh(rt.segments, only_expiring=True),
         "journeys": runtime.run_scheduled(rt.segments, now),
     }
+
+
+def forget_seen(rt: Runtime, now: datetime | None = None) -> int:
+    """Forget the message ids seen before the deduplication window, a chunk per transaction; returns how many."""
+    now = now or naive_utc(rt.clock.now())
+    limits = rt.settings.ingest
+    before = now - timedelta(hours=limits.dedup_window_hours)
+    return dedup.forget(rt.uow, before=before, chunk_rows=limits.dedup_prune_chunk_rows)

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from boomerang.core.urls import WebUrl
 from boomerang.orders.models import ORDER_STATUSES
 
 
@@ -28,8 +29,8 @@ class LineIn(BaseModel):
     brand: str | None = None
     price: float = 0.0
     quantity: float = 1.0
-    url: str | None = None
-    image_url: str | None = None
+    url: WebUrl | None = None
+    image_url: WebUrl | None = None
 
 
 class OrderIn(BaseModel):

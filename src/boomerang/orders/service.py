@@ -9,8 +9,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from boomerang.core.errors import NotFound
+from boomerang.core.privacy import product_lines
 from boomerang.customers.merge import move_rows
-from boomerang.db import chunked
+from boomerang.customers.privacy import hooks as privacy
+from boomerang.db import chunked, in_chunks
 from boomerang.orders.models import Cart, Order, OrderLine
 from boomerang.orders.schemas import OrderIn
 
@@ -112,6 +114,37 @@ def follow_merge(session: Session, from_id: str, into_id: str, now: datetime) ->
     """The merged profile's orders and carts are the surviving profile's."""
     move_rows(session, Order.customer_id, from_id, into_id)
     move_rows(session, Cart.customer_id, from_id, into_id)
+
+
+ORDER_ATTRIBUTES_KEPT = ("refunds",)  # what an erased customer's order keeps of its attributes: refunds net out
+
+
+def export_customer(session: Session, customer_ids: list[str]) -> dict[str, Any]:
+    """The customers' orders with their lines, and their carts (a privacy export's sections)."""
+    orders = privacy.rows_of(session, Order.customer_id, customer_ids, order_by=Order.placed_at)
+    lines: dict[str, list[dict[str, Any]]] = {}
+    for line in in_chunks(
+        session, lambda ids: sa.select(OrderLine).where(OrderLine.order_id.in_(ids)), [o["id"] for o in orders]
+    ):
+        lines.setdefault(line.OrderLine.order_id, []).append(privacy.as_dict(line.OrderLine, leave=("order_id",)))
+    for order in orders:
+        order["lines"] = sorted(lines.get(order["id"], []), key=lambda line: line["line_no"])
+    carts = privacy.rows_of(session, Cart.customer_id, customer_ids, order_by=Cart.updated_at)
+    return {"orders": orders, "carts": carts}
+
+
+def erase_customer(session: Session, customer_id: str, pseudonym: str, now: datetime) -> privacy.Tally:
+    """An erased customer's orders and carts stay, for revenue and the carts' journeys, under the pseudonym:
+    an order keeps of its attributes only its refunds, a cart of its lines only the products' own fields."""
+    orders = session.scalars(sa.select(Order).where(Order.customer_id == customer_id)).all()
+    for order in orders:
+        kept = {k: v for k, v in (order.attributes or {}).items() if k in ORDER_ATTRIBUTES_KEPT}
+        order.customer_id, order.attributes, order.updated_at = pseudonym, kept, now
+    carts = session.scalars(sa.select(Cart).where(Cart.customer_id == customer_id)).all()
+    for cart in carts:
+        cart.customer_id, cart.lines, cart.updated_at = pseudonym, product_lines(cart.lines or []), now
+    session.flush()
+    return {"pseudonymised": {"orders": len(orders), "carts": len(carts)}}
 
 
 def as_dict(session: Session, order_id: str) -> dict[str, Any]:

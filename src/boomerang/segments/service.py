@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from boomerang.core.errors import NotFound, ValidationFailed
+from boomerang.customers.privacy import hooks as privacy
 from boomerang.segments.definition import Definition, InSegment, Rule, leaves, parse_definition, parse_rule, to_data
 from boomerang.segments.models import Segment, SegmentMember, SegmentSize, SegmentVersion
 
@@ -186,3 +187,20 @@ def memberships(session: Session, customer_id: str) -> list[tuple[str, str, date
             .order_by(SegmentMember.entered_at.is_(None), Segment.name)
         ).all()
     )
+
+
+def export_customer(session: Session, customer_ids: list[str]) -> dict[str, Any]:
+    """The segments the customers are members of, since when (a privacy export's section)."""
+    rows = session.execute(
+        sa.select(SegmentMember.customer_id, Segment.name, Segment.title, SegmentMember.entered_at)
+        .join(Segment, Segment.id == SegmentMember.segment_id)
+        .where(SegmentMember.customer_id.in_(customer_ids))
+        .order_by(Segment.name)
+    ).all()
+    return {"segment_memberships": [privacy.plain(dict(row._mapping)) for row in rows]}
+
+
+def erase_customer(session: Session, customer_id: str, pseudonym: str, now: datetime) -> privacy.Tally:
+    """An erased customer's memberships are the pseudonym's until the next evaluation (sizes do not jump)."""
+    moved = privacy.move_to(session, SegmentMember.customer_id, customer_id, pseudonym)
+    return {"pseudonymised": {"segment_memberships": moved}}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Body, Query
 
-from boomerang.api.deps import SessionDep, WorkspaceDep
+from boomerang.api.deps import Offset, SessionDep, WorkspaceDep
 from boomerang.catalog import service
 from boomerang.catalog.schemas import ProductIn, ProductOut, ProductPage, StockChange, StockUpdated, Upserted
 
@@ -18,7 +18,7 @@ def list_products(
     category: str | None = None,
     in_stock: bool | None = None,
     limit: int = Query(100, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    offset: Offset = 0,
 ) -> dict:
     rows = service.listing(session, category=category, in_stock=in_stock, limit=limit, offset=offset)
     return {"items": [service.as_dict(p) for p in rows], "limit": limit, "offset": offset}

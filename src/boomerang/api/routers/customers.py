@@ -1,4 +1,5 @@
-"""Customers: profiles with identities and consents, upsert through identify, explicit merge."""
+"""Customers: profiles with identities and consents, upsert through identify, explicit merge; privacy requests
+(everything held about a customer, and erasure)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ from datetime import date
 
 from fastapi import APIRouter, Query
 
-from boomerang.api.deps import SessionDep, WorkspaceDep
-from boomerang.customers import profiles, service
+from boomerang.api.deps import ActorDep, Offset, SessionDep, WorkspaceDep
+from boomerang.customers import privacy, profiles, service
 from boomerang.customers.schemas import (
     ConsentHistory,
     ConsentIn,
@@ -15,6 +16,7 @@ from boomerang.customers.schemas import (
     CustomerIn,
     CustomerOut,
     CustomerPage,
+    Erasure,
     MergeIn,
 )
 from boomerang.events.ingest import record
@@ -24,7 +26,7 @@ router = APIRouter(prefix="/customers", tags=["customers"])
 
 @router.get("", response_model=CustomerPage)
 def list_customers(
-    session: SessionDep, q: str | None = None, limit: int = Query(50, ge=1, le=1000), offset: int = Query(0, ge=0)
+    session: SessionDep, q: str | None = None, limit: int = Query(50, ge=1, le=1000), offset: Offset = 0
 ) -> dict:
     """Live profiles, newest first; `q` matches an external id, email or phone exactly."""
     rows, _ = service.find(session, q or "", limit=limit, offset=offset)
@@ -71,3 +73,16 @@ def consent_history(customer_id: str, session: SessionDep) -> dict:
 def merge(customer_id: str, body: MergeIn, ws: WorkspaceDep, session: SessionDep) -> dict:
     """Fold another profile into this one: its identities, consents, orders and events move here."""
     return service.profile(session, service.merge(session, customer_id, body.from_customer_id, now=ws.now()))
+
+
+@router.get("/{customer_id}/export")
+def export_customer(customer_id: str, ws: WorkspaceDep, session: SessionDep, actor: ActorDep) -> dict:
+    """Everything held about the customer, in both stores, as one document (recorded in the audit log)."""
+    return privacy.export(session, ws.log, customer_id, actor=actor, now=ws.now())
+
+
+@router.delete("/{customer_id}", response_model=Erasure)
+def erase_customer(customer_id: str, ws: WorkspaceDep, session: SessionDep, actor: ActorDep) -> dict:
+    """Erase the customer: their personal data goes from both stores, what analytics counts stays under a
+    pseudonym, their email and phone are suppressed; answers what was done, counted."""
+    return privacy.erase(session, ws.log, customer_id, actor=actor, now=ws.now())

@@ -11,15 +11,17 @@ from __future__ import annotations
 import gzip
 import zlib
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 
-from boomerang.api.deps import Unauthorized, basic_user, json_object
+from boomerang.api.deps import Offset, SessionDep, Unauthorized, basic_user, json_object
 from boomerang.core.errors import BoomerangError, ValidationFailed
 from boomerang.core.ids import new_id
-from boomerang.events import ingest, schemas
+from boomerang.core.vocab import BROWSER, SERVER
+from boomerang.events import ingest, schemas, set_aside
 
 router = APIRouter(tags=["tracking"])
+admin = APIRouter(prefix="/events", tags=["events"])  # under /api, with the secret key
 
 
 class TooLarge(BoomerangError):
@@ -30,7 +32,13 @@ async def _body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise TooLarge(f"the body is larger than {limit} bytes", field="body")
-    body = await request.body()
+    chunks, size = [], 0
+    async for chunk in request.stream():  # counted as it comes: a huge body is refused, never held
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge(f"the body is larger than {limit} bytes", field="body")
+        chunks.append(chunk)
+    body = b"".join(chunks)
     if request.headers.get("content-encoding", "").lower() == "gzip":
         try:
             body = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(body, limit + 1)
@@ -42,41 +50,66 @@ async def _body(request: Request, limit: int) -> bytes:
 
 
 def _accept(request: Request, kind: str, payload: dict) -> schemas.Accepted:
-    """Check the key and every message, then store the lot in one transaction."""
-    ws, limits = request.app.state.ws, request.app.state.ws.settings.ingest
+    """Check the key and the message (each message of a batch), then store them in one transaction."""
+    ws = request.app.state.ws
     key = basic_user(request) or payload.get("writeKey")
-    if request.app.state.keys.kind_of(key if isinstance(key, str) else None) is None:
+    kind_of_key = request.app.state.keys.kind_of(key if isinstance(key, str) else None)
+    if kind_of_key is None:
         raise Unauthorized("a valid write key is required as the HTTP Basic user name", field="authorization")
+    source = SERVER if kind_of_key == "secret" else BROWSER  # the write key is public: it may add, not overwrite
     received = ws.now()
     if kind == "batch":
-        items = payload.get("batch")
-        if isinstance(items, list) and len(items) > limits.max_batch_events:
-            raise ValidationFailed([{"field": "batch", "reason": f"more than {limits.max_batch_events} events"}])
-        batch = schemas.parse_batch(payload)
-        messages, prefix, sent_at, context = batch.batch, "batch", batch.sentAt, batch.context
-    else:
-        messages, prefix, sent_at, context = [schemas.parse_one(kind, {**payload, "type": kind})], "", None, None
-    events = schemas.normalise(
+        return _accept_batch(request, ws, payload, source=source, received=received)
+    message = schemas.parse_one(kind, {**payload, "type": kind})
+    events = schemas.normalise([message], received_at=received, limits=ws.settings.ingest, new_id=lambda: new_id("msg"))
+    ingest.check(events)
+    return _store(request, ws, events, [], source=source, received=received)
+
+
+def _accept_batch(request: Request, ws, payload: dict, *, source: str, received) -> schemas.Accepted:
+    """A well-formed batch is taken: each bad message is set aside with its reasons, its neighbours kept."""
+    limits = ws.settings.ingest
+    items = payload.get("batch")
+    if isinstance(items, list) and len(items) > limits.max_batch_events:
+        raise ValidationFailed([{"field": "batch", "reason": f"more than {limits.max_batch_events} events"}])
+    envelope, messages, bad = schemas.read_batch(payload)
+    indexed, late = schemas.normalise_each(
         messages,
         received_at=received,
         limits=limits,
         new_id=lambda: new_id("msg"),
-        prefix=prefix,
-        sent_at=sent_at,
-        batch_context=context,
+        prefix="batch",
+        sent_at=envelope.sentAt,
+        batch_context=envelope.context,
     )
-    ingest.check(events, prefix)
+    bad |= late
+    events = []
+    for index, event in indexed:
+        problems = ingest.problems(event, f"batch[{index}]")
+        if problems:
+            bad[index] = problems
+        else:
+            events.append(event)
+    return _store(request, ws, events, envelope.batch, source=source, received=received, bad=bad)
+
+
+def _store(request: Request, ws, events, items, *, source: str, received, bad=None) -> schemas.Accepted:
+    """The good events and the set-aside messages in one transaction; the pipeline is woken."""
     with ws.uow.session() as session:
-        result = ingest.accept(session, events, now=received, source="api")
+        result = ingest.accept(session, events, now=received, source=source)
+        aside = set_aside.record(session, items, bad or {}, source=source, now=received)
     if result.accepted and request.app.state.pipeline is not None:
         request.app.state.pipeline.nudge()
-    return schemas.Accepted(accepted=result.accepted, duplicates=result.duplicates)
+    return schemas.Accepted(accepted=result.accepted, duplicates=result.duplicates, set_aside=aside or None)
 
 
 def _endpoint(kind: str):
     async def endpoint(request: Request) -> schemas.Accepted:
         limits = request.app.state.ws.settings.ingest
         limit = limits.max_batch_bytes if kind == "batch" else limits.max_message_bytes
+        key = basic_user(request)  # the key first, when the header has it: a stranger's body is never read
+        if key is not None and await run_in_threadpool(request.app.state.keys.kind_of, key) is None:
+            raise Unauthorized("a valid write key is required as the HTTP Basic user name", field="authorization")
         payload = json_object(await _body(request, limit))
         return await run_in_threadpool(_accept, request, kind, payload)
 
@@ -86,5 +119,14 @@ def _endpoint(kind: str):
 
 
 for _kind in ("track", "identify", "page", "screen", "group", "alias", "batch"):
-    router.add_api_route(f"/v1/{_kind}", _endpoint(_kind), methods=["POST"])
-router.add_api_route("/v1/import", _endpoint("batch"), methods=["POST"], include_in_schema=False)
+    router.add_api_route(f"/v1/{_kind}", _endpoint(_kind), methods=["POST"], response_model_exclude_none=True)
+router.add_api_route(
+    "/v1/import", _endpoint("batch"), methods=["POST"], include_in_schema=False, response_model_exclude_none=True
+)
+
+
+@admin.get("/set-aside", response_model=schemas.SetAsidePage)
+def set_aside_messages(session: SessionDep, limit: int = Query(50, ge=1, le=1000), offset: Offset = 0) -> dict:
+    """The latest messages set aside from accepted batches, newest first, each with its problems."""
+    items, total = set_aside.listing(session, limit=limit, offset=offset)
+    return {"items": items, "total": total, "limit": limit, "offset": offset}

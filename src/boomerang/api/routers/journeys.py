@@ -75,7 +75,7 @@ async def simulation(
     ws: WorkspaceDep,
     date_from: date = Query(alias="from"),
     date_to: date = Query(alias="to"),
-    step_hours: float | None = Query(None, gt=0),
+    step_hours: float | None = Query(None, gt=0, le=24 * 365),
 ) -> dict:
     """Replay history through the journey, writing nothing: entries, messages per week, guards that fire."""
     step = timedelta(hours=step_hours) if step_hours else None

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Body, Query
 from starlette.concurrency import run_in_threadpool
 
-from boomerang.api.deps import SessionDep, WorkspaceDep
+from boomerang.api.deps import Offset, SessionDep, WorkspaceDep
 from boomerang.core.clock import naive_utc
 from boomerang.messaging import campaigns, delivery, preferences, service
 from boomerang.messaging.schemas import (
@@ -94,7 +94,7 @@ def messages(
     template: str | None = None,
     since: datetime | None = None,
     limit: int = Query(100),
-    offset: int = Query(0, ge=0),
+    offset: Offset = 0,
 ) -> dict:
     """The delivery log, newest first."""
     return delivery.log(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query
 
-from boomerang.api.deps import SessionDep, WorkspaceDep
+from boomerang.api.deps import Offset, SessionDep, WorkspaceDep
 from boomerang.core.errors import NotFound
 from boomerang.customers import service as customers
 from boomerang.customers.merge import canonical
@@ -24,10 +24,7 @@ STATUS_EVENTS = {
 
 @router.get("", response_model=OrderPage)
 def list_orders(
-    session: SessionDep,
-    customer_id: str | None = None,
-    limit: int = Query(50, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    session: SessionDep, customer_id: str | None = None, limit: int = Query(50, ge=1, le=1000), offset: Offset = 0
 ) -> dict:
     if customer_id:
         customer = canonical(session, customer_id)

@@ -10,7 +10,7 @@ import pandas as pd
 from fastapi import APIRouter, Query
 from starlette.concurrency import run_in_threadpool
 
-from boomerang.api.deps import WorkspaceDep
+from boomerang.api.deps import Offset, WorkspaceDep
 from boomerang.core.errors import NotFound, ValidationFailed
 from boomerang.predictions import service
 
@@ -50,7 +50,7 @@ async def predictions(
     horizon_days: int = 90,
     churn: bool = True,
     limit: int = Query(100, ge=1, le=10000),
-    offset: int = Query(0, ge=0),
+    offset: Offset = 0,
     order: str = Query("predicted_clv", description="a prediction column; highest first"),
 ) -> dict:
     """One page of per-customer predictions, highest `order` first, with the model they came from."""

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Body, Query
 from starlette.concurrency import run_in_threadpool
 
-from boomerang.api.deps import SessionDep, WorkspaceDep
+from boomerang.api.deps import Offset, SessionDep, WorkspaceDep
 from boomerang.journeys.matrix import matrix as segment_matrix_of
 from boomerang.segments import library, membership, service
 from boomerang.segments.schemas import (
@@ -97,7 +97,7 @@ async def members(
     ws: WorkspaceDep,
     as_of: date | None = None,
     limit: int = Query(1000, ge=1, le=100_000),
-    offset: int = Query(0, ge=0),
+    offset: Offset = 0,
 ) -> dict:
     """Members computed now (or as of a day), a page of ids at a time."""
     frame = await run_in_threadpool(lambda: ws.segments.members(name, as_of=as_of))

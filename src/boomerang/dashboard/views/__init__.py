@@ -9,9 +9,10 @@ from fastapi import FastAPI, Request
 from fastapi.staticfiles import StaticFiles
 
 from boomerang.bootstrap import Workspace
-from boomerang.dashboard.auth import CsrfFailed, Forbidden, LoginRequired, Signer
+from boomerang.dashboard.auth import CsrfFailed, Forbidden, Keys, LoginRequired
 from boomerang.dashboard.data import Analytics
 from boomerang.dashboard.views import (
+    account,
     analytics,
     campaigns,
     channels,
@@ -28,9 +29,21 @@ from boomerang.dashboard.views.common import Dashboard, redirect, render
 
 def mount(app: FastAPI, ws: Workspace, *, warm: bool = True) -> None:
     """Add the dashboard to `app`; with `warm`, showing the login page starts computing the overview."""
-    board = Dashboard(ws=ws, signer=Signer(ws.secret), analytics=Analytics(ws), warm=warm)
+    board = Dashboard(ws=ws, keys=Keys(ws.secret), analytics=Analytics(ws), warm=warm)
     app.state.dashboard = board
-    for module in (login, overview, analytics, customers, segments, journeys, campaigns, messaging, channels, users):
+    for module in (
+        login,
+        account,
+        overview,
+        analytics,
+        customers,
+        segments,
+        journeys,
+        campaigns,
+        messaging,
+        channels,
+        users,
+    ):
         app.include_router(module.router, include_in_schema=False)
     app.mount(
         "/static", StaticFiles(directory=str(resources.files("boomerang") / "dashboard" / "static")), name="static"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from importlib import resources
 from typing import Annotated, Any
 
@@ -12,20 +12,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from boomerang.auth import users
+from boomerang.auth import sessions
 from boomerang.auth.models import User
 from boomerang.bootstrap import Workspace
 from boomerang.core.errors import ValidationFailed
-from boomerang.dashboard.auth import (
-    COOKIE,
-    CsrfFailed,
-    Forbidden,
-    LoginRequired,
-    Session,
-    Signer,
-    allowed,
-    csrf_matches,
-)
+from boomerang.dashboard.auth import COOKIE, CsrfFailed, Forbidden, Keys, LoginRequired, Session, allowed, csrf_matches
 from boomerang.dashboard.data import Analytics
 
 HEADERS = {
@@ -44,9 +35,21 @@ class Dashboard:
     """What the views share, kept on `app.state.dashboard`."""
 
     ws: Workspace
-    signer: Signer
+    keys: Keys
     analytics: Analytics
     warm: bool = False  # compute the overview in the background while someone logs in
+
+    @property
+    def lifetime(self) -> sessions.Lifetime:
+        settings = self.ws.settings.dashboard
+        return sessions.Lifetime(
+            idle=timedelta(minutes=settings.session_idle_minutes), absolute=timedelta(hours=settings.session_max_hours)
+        )
+
+    @property
+    def cookie_age(self) -> int:
+        """Seconds a browser keeps the cookie: a session's absolute lifetime (the store may end it sooner)."""
+        return int(self.lifetime.absolute.total_seconds())
 
 
 def parse_day(value: str | None, field: str) -> date | None:
@@ -103,18 +106,18 @@ def dashboard(request: Request) -> Dashboard:
 
 
 def session_of(request: Request) -> Session | None:
-    return dashboard(request).signer.loads(request.cookies.get(COOKIE))
+    return dashboard(request).keys.read(request.cookies.get(COOKIE))
 
 
 def current_user(request: Request) -> User:
-    """The logged-in, enabled user whose password has not changed since; else off to the login page."""
+    """The active user of the cookie's live session (not ended, idle or expired); else off to the login page."""
     board = dashboard(request)
     session = session_of(request)
-    if session is None or session.user_id is None:
+    if session is None or session.visitor:
         raise LoginRequired()
     with board.ws.uow.session() as s:
-        user = users.by_id(s, session.user_id)
-    if user is None or not user.active or session.password != board.signer.password_fingerprint(user.password_hash):
+        user = sessions.user_of(s, session.token, now=board.ws.now(), idle=board.lifetime.idle)
+    if user is None:
         raise LoginRequired()
     request.state.session = session
     return user

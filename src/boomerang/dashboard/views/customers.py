@@ -1,15 +1,19 @@
-"""Customers: search and list, and one customer's whole story."""
+"""Customers: search and list, one customer's whole story; for admins, their data export and erasure."""
 
 from __future__ import annotations
 
 import math
 
+import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
+from boomerang.core.errors import BoomerangError
+from boomerang.customers import privacy
 from boomerang.customers import service as customers
 from boomerang.customers.merge import canonical
-from boomerang.dashboard.views.common import BoardDep, Viewer, redirect, render
+from boomerang.customers.privacy.subject import merged_into
+from boomerang.dashboard.views.common import HEADERS, Admin, BoardDep, Viewer, checked_form, redirect, render
 from boomerang.dashboard.views.journeys import customer_journeys
 from boomerang.orders import service as order_service
 from boomerang.segments import service as segment_service
@@ -37,14 +41,7 @@ def customer_page(
     with board.ws.uow.session() as s:
         customer = canonical(s, customer_id)
         if customer is None:
-            return render(
-                request,
-                "error.html",
-                user=user,
-                status_code=404,
-                title="No such customer",
-                message=f"There is no customer with the id {customer_id}.",
-            )
+            return _not_found(request, user, customer_id)
         if customer.id != customer_id:  # merged into another profile
             return redirect(f"/customers/{customer.id}")
         identities = [(i.kind, i.value, i.created_at) for i in customers.identities(s, customer.id)]
@@ -75,3 +72,74 @@ def customer_page(
         segments=segments,
         journeys=journeys,
     )
+
+
+def _not_found(request: Request, user, customer_id: str, message: str | None = None) -> Response:
+    return render(
+        request,
+        "error.html",
+        user=user,
+        status_code=404,
+        title="No such customer",
+        message=message or f"There is no customer with the id {customer_id}.",
+    )
+
+
+def _actor(user) -> str:
+    return f"user:{user.username}"
+
+
+@router.post("/customers/{customer_id}/export")
+async def export_data(request: Request, customer_id: str, user: Admin, board: BoardDep) -> Response:
+    """Everything held about the customer, downloaded as one JSON file."""
+    await checked_form(request)
+    try:
+        with board.ws.uow.session() as s:
+            data = privacy.export(s, board.ws.log, customer_id, actor=_actor(user), now=board.ws.now())
+    except BoomerangError as exc:
+        return _not_found(request, user, customer_id, exc.message)
+    body = orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS)
+    disposition = f'attachment; filename="customer-{data["customer_id"]}.json"'
+    headers = {**HEADERS, "Content-Disposition": disposition}
+    return Response(body, media_type="application/json", headers=headers)
+
+
+def _confirmation(request: Request, user, board, customer_id: str, *, status_code: int = 200, **context) -> Response:
+    with board.ws.uow.session() as s:
+        customer = canonical(s, customer_id)
+        if customer is None:
+            return _not_found(request, user, customer_id)
+        name = " ".join(filter(None, (customer.first_name, customer.last_name)))
+        label = name or customer.external_id or customer.email or customer.id
+        merged = len(merged_into(s, customer.id))
+    return render(
+        request,
+        "customer_erase.html",
+        user=user,
+        status_code=status_code,
+        customer_id=customer.id,
+        label=label,
+        merged=merged,
+        **context,
+    )
+
+
+@router.get("/customers/{customer_id}/erase")
+def erase_page(request: Request, customer_id: str, user: Admin, board: BoardDep) -> Response:
+    """The confirmation step before an erasure."""
+    return _confirmation(request, user, board, customer_id)
+
+
+@router.post("/customers/{customer_id}/erase")
+async def erase(request: Request, customer_id: str, user: Admin, board: BoardDep) -> Response:
+    """Erase the customer once the form repeats their id."""
+    form = await checked_form(request)
+    if str(form.get("confirm", "")).strip() != customer_id:
+        errors = [{"field": "confirm", "reason": f"type the customer id {customer_id} to confirm the erasure"}]
+        return _confirmation(request, user, board, customer_id, status_code=400, errors=errors)
+    try:
+        with board.ws.uow.session() as s:
+            done = privacy.erase(s, board.ws.log, customer_id, actor=_actor(user), now=board.ws.now())
+    except BoomerangError as exc:
+        return _not_found(request, user, customer_id, exc.message)
+    return render(request, "customer_erase.html", user=user, customer_id=customer_id, done=done)
