@@ -130,17 +130,17 @@ def accept_all(ws, bodies: list[bytes]) -> float:
     started = time.perf_counter()
     for body in bodies:
         received = ws.now()
-        batch = schemas.parse_batch(orjson.loads(body))
-        events = schemas.normalise(
-            batch.batch,
+        envelope, messages, _ = schemas.read_batch(orjson.loads(body))
+        indexed, _ = schemas.normalise_each(
+            messages,
             received_at=received,
             limits=limits,
             new_id=lambda: new_id("msg"),
             prefix="batch",
-            sent_at=batch.sentAt,
-            batch_context=batch.context,
+            sent_at=envelope.sentAt,
+            batch_context=envelope.context,
         )
-        ingest.check(events, "batch")
+        events = [event for index, event in indexed if not ingest.problems(event, f"batch[{index}]")]
         with ws.uow.session() as session:
             ingest.accept(session, events, now=received, source="bench")
     return time.perf_counter() - started

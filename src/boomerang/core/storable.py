@@ -6,12 +6,26 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 MAX_DEPTH = 64
 INT_RANGE = range(-(2**63), 2**63)
 
 
 def problem(value: Any, path: str) -> tuple[str, str] | None:
-    """(where, why) of the first value the stores cannot keep, or None. Walks level by level (no recursion)."""
+    """(where, why) of the first value the stores cannot keep, or None. Most values are answered from their
+    JSON text (orjson refuses big integers; a NUL shows as \\u0000; fewer brackets than MAX_DEPTH cannot nest
+    deeper); the rest are walked level by level (no recursion) to name the place."""
+    try:
+        text = orjson.dumps(value)
+    except TypeError:
+        return _walk(value, path) or (path, "cannot be stored as JSON")
+    if b"\\u0000" not in text and text.count(b"{") + text.count(b"[") <= MAX_DEPTH:
+        return None
+    return _walk(value, path)
+
+
+def _walk(value: Any, path: str) -> tuple[str, str] | None:
     level = [(value, path)]
     for _ in range(MAX_DEPTH + 1):
         deeper = []
