@@ -9,12 +9,10 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from datetime import datetime, timedelta
 
-import httpx
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
@@ -32,6 +30,7 @@ from boomerang.config import Settings, TelegramSettings
 from boomerang.customers.models import Consent, Customer, Identity
 from boomerang.loyalty.models import LoyaltyEntry
 from boomerang.messaging import preferences
+from serve_support import start_serve
 from telegram_server import TelegramServer, callback_update, message_update
 
 NOW = datetime(2026, 3, 10, 12, 0)
@@ -446,31 +445,10 @@ def test_the_poller_in_serve_can_be_turned_off(ws, monkeypatch):
         assert client.app.state.pipeline is not None and client.app.state.poller is None
 
 
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _serve(home) -> subprocess.Popen:
-    """`boomerang serve` in its own process (as in test_serve_and_cli.py), once it answers."""
-    port = _port()
+    """`boomerang serve` in its own process, with the Telegram settings of the test only."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("BOOMERANG_TELEGRAM__")}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "boomerang", "--home", str(home), "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    for _ in range(200):
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise AssertionError(proc.stdout.read())
+    return start_serve(home, env)[1]
 
 
 def pending(tg) -> int:

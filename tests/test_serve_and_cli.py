@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -13,6 +12,8 @@ import time
 
 import httpx
 import pytest
+
+from serve_support import start_serve
 
 
 def _cli(home, *args, env=None, check=True):
@@ -28,32 +29,9 @@ def _cli(home, *args, env=None, check=True):
     return done
 
 
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _start(home, interval: float, env: dict | None = None):
     """`boomerang serve` in its own process, its pipeline running every `interval` seconds."""
-    port = _port()
-    env = {**os.environ, **(env or {}), "BOOMERANG_INGEST__FLUSH_INTERVAL_SECONDS": str(interval)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "boomerang", "--home", str(home), "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(200):
-        try:
-            if httpx.get(f"{base}/health").status_code == 200:
-                return base, proc
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise AssertionError(proc.stdout.read())
+    return start_serve(home, {**os.environ, **(env or {}), "BOOMERANG_INGEST__FLUSH_INTERVAL_SECONDS": str(interval)})
 
 
 @pytest.fixture
