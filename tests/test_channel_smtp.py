@@ -151,8 +151,8 @@ def test_starttls_with_auth_and_a_wrong_password(caplog):
         unverified = channel(server, username="shop", password=PASSWORD, ca_file=None, verify_tls=False).send(
             outbound()
         )
-    assert (result.status, result.permanent) == ("failed", False)
-    assert "SMTP authentication failed" in result.error and PASSWORD not in result.error
+    assert (result.status, result.permanent) == ("failed", True)  # a 535 is not retried five times
+    assert "SMTP authentication failed (535)" in result.error and PASSWORD not in result.error
     assert PASSWORD not in caplog.text
     assert (untrusted.status, untrusted.permanent) == ("failed", False) and "certificate" in untrusted.error
     assert unverified.ok

@@ -90,3 +90,15 @@ def test_a_large_body_is_refused_as_it_streams_and_a_strangers_is_never_read(api
     assert status == 413 and asked < 20
     status, asked = _post_streamed(app, "bk_w_nobody", chunks=2000)
     assert status == 401 and asked <= 1
+
+
+def test_a_segment_rule_too_large_to_evaluate_quickly_is_refused(api):
+    """A 5,000-condition rule previewed for 54 s; now refused at once, naming the rule (issue 14)."""
+    leaf = {"event": "Order Completed", "op": "gte", "value": 1}
+    huge = {"name": "huge", "rule": {"any": [leaf] * 5000}}
+    answer = api.api("POST", "/segments/preview", json=huge)
+    assert answer.status_code == 400 and "more than 200 conditions" in answer.text
+    deep: dict = leaf
+    for _ in range(40):
+        deep = {"not": deep}
+    assert "nested deeper" in api.api("POST", "/segments", json={"name": "deep", "rule": deep}).text

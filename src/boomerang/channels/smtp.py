@@ -263,8 +263,12 @@ def _result(exc: Exception, config: SmtpChannel.Config) -> SendResult:
         if 500 <= code < 600:
             return SendResult.bounced(f"recipient refused: {_reply(code, text)}")
         return SendResult.failed(f"recipient deferred: {_reply(code, text)}")
-    if isinstance(exc, smtplib.SMTPAuthenticationError):
-        return SendResult.failed(f"SMTP authentication failed ({exc.smtp_code}): check the username and password")
+    if isinstance(exc, smtplib.SMTPAuthenticationError):  # 535: retrying with the same password cannot help
+        return SendResult.failed(
+            f"SMTP authentication failed ({exc.smtp_code}): check the username and password in the email channel's "
+            "settings",
+            permanent=500 <= exc.smtp_code < 600,
+        )
     if isinstance(exc, smtplib.SMTPSenderRefused):
         # about the configuration, not this message: once it is fixed the message can go
         return SendResult.failed(f"sender address refused: {_reply(exc.smtp_code, exc.smtp_error)}")

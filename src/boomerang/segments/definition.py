@@ -302,8 +302,41 @@ KEYS: dict[str, type[_Rule]] = {
 }
 
 
+MAX_CONDITIONS = 200  # leaves of one rule: what one query can evaluate in seconds, not minutes
+MAX_NESTING = 12  # all/any/not inside each other
+
+
 def parse_rule(raw: Any, path: str = "rule") -> Rule:
-    """A rule from plain data; errors name the path to the bad part (rule.all[1].op) and the reason."""
+    """A rule from plain data; errors name the path to the bad part (rule.all[1].op) and the reason. A rule of
+    more than MAX_CONDITIONS conditions or nested deeper than MAX_NESTING is refused before it is read."""
+    if isinstance(raw, _Rule):
+        return raw
+    _check_size(raw, path)
+    return _parse(raw, path)
+
+
+def _check_size(raw: Any, path: str) -> None:
+    """Count conditions and nesting level by level (no recursion, so no depth can overflow the stack)."""
+    level, conditions = [raw], 0
+    for depth in range(MAX_NESTING + 2):
+        inner = []
+        for node in level:
+            groups = [node.get(k) for k in ("all", "any", "not")] if isinstance(node, dict) else []
+            groups = [g for g in groups if g is not None]
+            if not groups:
+                conditions += 1
+            for group in groups:
+                inner.extend(group if isinstance(group, list) else [group])
+        if conditions > MAX_CONDITIONS:
+            raise ValidationFailed([{"field": path, "reason": f"more than {MAX_CONDITIONS} conditions"}])
+        if not inner:
+            return
+        if depth >= MAX_NESTING:
+            raise ValidationFailed([{"field": path, "reason": f"all/any/not nested deeper than {MAX_NESTING}"}])
+        level = inner
+
+
+def _parse(raw: Any, path: str) -> Rule:
     if isinstance(raw, _Rule):
         return raw
     if not isinstance(raw, dict):
@@ -322,13 +355,13 @@ def parse_rule(raw: Any, path: str = "rule") -> Rule:
         extra = set(raw) - {kind}
         if extra:
             raise ValidationFailed([{"field": f"{path}.{sorted(extra)[0]}", "reason": "unknown field"}])
-        children = [parse_rule(item, f"{path}.{kind}[{i}]") for i, item in enumerate(items)]
+        children = [_parse(item, f"{path}.{kind}[{i}]") for i, item in enumerate(items)]
         return All(all=children) if kind == "all" else Any_(any=children)
     if kind == "not":
         extra = set(raw) - {"not"}
         if extra:
             raise ValidationFailed([{"field": f"{path}.{sorted(extra)[0]}", "reason": "unknown field"}])
-        return Not(not_=parse_rule(raw["not"], f"{path}.not"))
+        return Not(not_=_parse(raw["not"], f"{path}.not"))
     try:
         return KEYS[kind].model_validate(raw)
     except ValidationError as exc:
