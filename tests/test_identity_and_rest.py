@@ -139,3 +139,18 @@ def test_device_id_from_a_mobile_sdk_becomes_an_identity_of_the_known_profile(ap
     identities = {(i["kind"], i["value"]) for i in api.api("GET", f"/customers/{cid}").json()["identities"]}
     assert ("device", "B5372DB0-C21E-11E4") in identities
     assert _live(api) == 2  # the second known user on the same device is not merged into the first
+
+
+def test_search_finds_a_customer_by_any_id_they_were_known_by(api):
+    """An anonymous id aliased to a user, and the email of a profile merged away, still find the live profile."""
+    api.track("page", {"anonymousId": "anon-77", "name": "Home"})
+    api.track("identify", {"userId": "u-77", "anonymousId": "anon-77", "traits": {"email": "u77@example.org"}})
+    a = api.api("POST", "/customers", json={"external_id": "shop-2", "email": "keep@example.org"}).json()
+    b = api.api("POST", "/customers", json={"external_id": "old-2", "email": "Old@Example.org"}).json()
+    assert api.api("POST", f"/customers/{a['id']}/merge", json={"from": b["id"]}).status_code == 200
+
+    def found(q: str) -> list[str]:
+        return [c["external_id"] for c in api.api("GET", "/customers", params={"q": q}).json()["items"]]
+
+    assert found("anon-77") == ["u-77"]
+    assert found("old@example.org") == found("Old@Example.org") == found("old-2") == ["shop-2"]

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from boomerang.core.errors import NotFound, ValidationFailed
 from boomerang.customers.identity import Resolver
-from boomerang.customers.merge import canonical
+from boomerang.customers.merge import canonical, live_ids
 from boomerang.customers.models import Consent, ConsentChange, Customer, Identity
 from boomerang.db import in_chunks
 
@@ -25,14 +25,26 @@ def live(session: Session, customer_id: str) -> Customer:
 
 
 def lookup(session: Session, text: str) -> Customer | None:
-    """A live customer by id (following merges), external id or email."""
+    """A live customer by id (following merges), external id, email, or any id they were known by (an
+    anonymous id, a user id or an email of a profile merged into them)."""
     text = text.strip()
     return canonical(session, text) or session.scalar(
         sa.select(Customer)
-        .where(Customer.merged_into_id.is_(None), sa.or_(Customer.external_id == text, Customer.email == text.lower()))
+        .where(
+            Customer.merged_into_id.is_(None),
+            sa.or_(
+                Customer.external_id == text, Customer.email == text.lower(), Customer.id.in_(_known_as(session, text))
+            ),
+        )
         .order_by(Customer.created_at)
         .limit(1)
     )
+
+
+def _known_as(session: Session, text: str) -> list[str]:
+    """The live profiles an identity with this value (as typed, or as an email) resolves to."""
+    owners = session.scalars(sa.select(Identity.customer_id).where(Identity.value.in_({text, text.lower()})))
+    return sorted(set(live_ids(session, set(owners)).values()))
 
 
 def _like(text: str) -> str:
@@ -43,10 +55,16 @@ def find(
     session: Session, q: str = "", *, prefix: bool = False, limit: int = 50, offset: int = 0
 ) -> tuple[list[Customer], int]:
     """Live profiles, newest first, and how many match: all of them, or those whose external id, email or phone
-    is `q` (with `prefix`, also external ids and emails starting with it)."""
+    is `q`, or who were known by it (an alias, a merged profile's email); with `prefix`, also external ids and
+    emails starting with it."""
     where = [Customer.merged_into_id.is_(None)]
     if q := q.strip():
-        matches = [Customer.external_id == q, Customer.email == q.lower(), Customer.phone == q]
+        matches = [
+            Customer.external_id == q,
+            Customer.email == q.lower(),
+            Customer.phone == q,
+            Customer.id.in_(_known_as(session, q)),
+        ]
         if prefix:
             matches += [
                 Customer.external_id.like(_like(q), escape="\\"),
