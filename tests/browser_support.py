@@ -8,18 +8,16 @@ fixtures (conftest.py) use it. `EXPECTED_ERRORS` in the module lists console err
 from __future__ import annotations
 
 import os
-import socket
 import struct
 import subprocess
-import sys
-import time
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import pytest
+
+from serve_support import start_serve
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
@@ -49,32 +47,10 @@ def need_browser():
         pytest.skip(problem)
 
 
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextmanager
-def serving(home: Path) -> Iterator[str]:
+def serving(home: Path, env: dict[str, str] | None = None) -> Iterator[str]:
     """`boomerang serve` on the workspace in its own process, until the block ends; yields its base URL."""
-    port = _port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "boomerang", "--home", str(home), "serve", "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            if httpx.get(f"{base}/health").status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    else:
-        proc.kill()
-        raise AssertionError(proc.stdout.read())
+    base, proc = start_serve(home, {**os.environ, **(env or {})})
     try:
         yield base
     finally:

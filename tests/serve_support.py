@@ -27,7 +27,7 @@ def start_serve(home, env: dict[str, str]) -> tuple[str, subprocess.Popen]:
         text=True,
     )
     base = f"http://127.0.0.1:{port}"
-    for _ in range(200):
+    for _ in range(300):
         try:
             if httpx.get(f"{base}/health").status_code == 200:
                 return base, proc
