@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -15,6 +14,7 @@ import pytest
 from boomerang.bootstrap import Workspace, open_workspace
 from boomerang.config import Settings
 from browser_support import ARGS, CHROMIUM
+from serve_support import free_port
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 DATA = SHARED / "data"
@@ -50,12 +50,6 @@ def ws(settings: Settings, migrated_home: Path) -> Workspace:
     return open_workspace(settings)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _pg_bin() -> Path | None:
     for version in ("17", "16", "15", "14"):
         candidate = Path(f"/usr/lib/postgresql/{version}/bin")
@@ -80,7 +74,7 @@ def postgres_server():
     run_as = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
     if run_as:
         shutil.chown(root, "postgres", "postgres")
-    port = _free_port()
+    port = free_port()
     subprocess.run(
         [*run_as, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync"],
         check=True,
