@@ -1,6 +1,8 @@
 """Schemathesis over the whole OpenAPI spec (issue 14.6): no generated input answers a server error.
 
-Each operation gets FUZZ_EXAMPLES generated cases (default 6: the run stays around a minute);
+The tracking routes read their bodies by hand but document them (api/openapi.py): their messages are
+generated too, and some must be accepted. Each operation gets FUZZ_EXAMPLES generated cases (default 6:
+the run stays around a minute);
 `BOOMERANG_FUZZ_EXAMPLES=200 pytest tests/test_api_fuzz.py` digs deeper."""
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ def test_no_generated_input_is_a_server_error(ws):
     write = {"Authorization": "Basic " + base64.b64encode(f"{shop.write_key}:".encode()).decode()}
     errors: list[str] = []
     answered: Counter[int] = Counter()
+    accepted: set[str] = set()
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) > 60  # the whole API, not a corner of it
 
@@ -33,6 +36,8 @@ def test_no_generated_input_is_a_server_error(ws):
         headers = write if case.path.startswith("/v1/") else secret
         response = case.call(headers=headers)
         answered[response.status_code // 100] += 1
+        if response.status_code < 300:
+            accepted.add(case.path)
         if response.status_code >= 500:
             errors.append(f"{case.method} {case.formatted_path} {case.query} {case.body!r:.200}: {response.text[:200]}")
 
@@ -44,3 +49,5 @@ def test_no_generated_input_is_a_server_error(ws):
                 continue
     assert errors == [], "\n".join(errors[:20])
     assert answered[2] > 50 and answered[4] > 100, answered  # both accepted and refused inputs were tried
+    tracking = {f"/v1/{kind}" for kind in ("track", "identify", "page", "screen", "group", "alias", "batch")}
+    assert tracking <= accepted, tracking - accepted  # the documented message bodies are ones the server takes

@@ -28,6 +28,7 @@ from boomerang.channels.telegram import BotApi, TelegramChannel
 from boomerang.cli import telegram as telegram_cli
 from boomerang.config import Settings, TelegramSettings
 from boomerang.customers.models import Consent, Customer, Identity
+from boomerang.loyalty import service as loyalty
 from boomerang.loyalty.models import LoyaltyEntry
 from boomerang.messaging import preferences
 from serve_support import start_serve
@@ -263,9 +264,10 @@ def test_buttons_from_a_stranger_only_explain(ws, api, tg):
 def test_bonus_shows_points_and_live_promo_codes(ws, api, tg):
     cid = add_customer(ws, locale="uk", chat=str(CHAT))
     with ws.uow.session() as session:
+        loyalty.write(
+            session, [loyalty.points_row(k, cid, n, source="journey:test", now=NOW) for k, n in [("a", 120), ("b", 30)]]
+        )
         for key, kind, points, code, expires in [
-            ("a", "points", 120, None, None),
-            ("b", "points", 30, None, None),
             ("c", "promo_code", None, "BACK10", NOW + timedelta(days=5)),
             ("d", "promo_code", None, "OLD5", NOW - timedelta(days=1)),
         ]:

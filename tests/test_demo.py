@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 from datetime import date, timedelta
@@ -258,3 +259,22 @@ def test_demo_command_prints_the_summary_as_json(tmp_path):
     assert data["customers"]["identified"] == 200
     assert data["orders"] > 0 and data["revenue"] > 0 and 0 < data["repeat_purchase_rate"] < 1
     assert data["events"]["total"] > 1000 and data["products"]["total"] > 200
+    assert data["home"] == str((tmp_path / "ws").resolve())
+    assert (len(data["segments"]), len(data["journeys"]), len(data["templates"])) == (10, 15, 22)
+
+
+def test_demo_on_a_port_in_use_fails_at_once_naming_the_option(tmp_path):
+    """Refused before anything is loaded (the workspace is not even made), not minutes later by the server."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "boomerang", "--home", str(tmp_path / "ws"), "demo", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert done.returncode == 2, done.stderr
+    assert "--port" in done.stderr and f"127.0.0.1:{port} is already in use" in done.stderr
+    assert not (tmp_path / "ws").exists()

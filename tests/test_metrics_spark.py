@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 
 import ibis
 import pytest
@@ -15,6 +16,8 @@ from test_metrics import PERIOD, duckdb_data
 
 if not os.environ.get("CI"):  # in CI a missing Spark is a failure, not a skip
     pytest.importorskip("pyspark", reason="the Spark tests need pyspark: pip install -e '.[spark]'")
+    if not os.environ.get("JAVA_HOME") and shutil.which("java") is None:
+        pytest.skip("the Spark tests need Java: apt-get install openjdk-17-jre-headless", allow_module_level=True)
 
 PARAMS = {"retention_rate": {"window_days": 60}, "churn_rate": {"window_days": 60}, "lifecycle": {"window_days": 60}}
 

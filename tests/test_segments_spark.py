@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 
 import ibis
 import pytest
@@ -14,6 +15,8 @@ from boomerang.segments.definition import InSegment, Trait, leaves, parse_rule
 
 if not os.environ.get("CI"):  # in CI a missing Spark is a failure, not a skip
     pytest.importorskip("pyspark", reason="the Spark tests need pyspark: pip install -e '.[spark]'")
+    if not os.environ.get("JAVA_HOME") and shutil.which("java") is None:
+        pytest.skip("the Spark tests need Java: apt-get install openjdk-17-jre-headless", allow_module_level=True)
 
 RULES = [rule for rule, _ in segments_data.RULES] + [
     {"bucket": [0, 50], "salt": "ab"},

@@ -5,23 +5,28 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
+from boomerang.cli.app import app as cli
 from serve_support import start_serve
 
 
-def _cli(home, *args, env=None, check=True):
+def _cli(home, *args, env=None, check=True, cwd=None):
     done = subprocess.run(
         [sys.executable, "-m", "boomerang", "--home", str(home), *args],
         capture_output=True,
         text=True,
         env={**os.environ, **(env or {})},
+        cwd=cwd,
         timeout=120,
     )
     if check and done.returncode:
@@ -61,9 +66,9 @@ def test_the_server_processes_and_flushes_in_the_background(tmp_path):
         )
         assert sent.status_code == 200
         auth = {"Authorization": f"Bearer {keys['secret']}"}
-        for _ in range(100):
+        for _ in range(100):  # (a new workspace's ready-made segments may log Segment Entered events beside it)
             status = httpx.get(f"{base}/api/status", headers=auth).json()
-            if status["events"]["total"] == 1 and not status["events"]["pending"]:
+            if status["orders"] == 1 and not status["events"]["pending"]:
                 break
             time.sleep(0.1)
         assert (status["orders"], status["revenue"], status["events"]["pending"]) == (1, 20.0, 0)
@@ -206,9 +211,11 @@ def test_events_import_is_idempotent_and_reports_bad_lines(tmp_path):
         + "\n"
     )
     first = json.loads(_cli(home, "import", "events", str(good), "--json").stdout)
-    second = json.loads(_cli(home, "import", "events", str(good), "--json").stdout)
-    assert (first["events_new"], second["events_new"]) == (3, 0)
+    second = _cli(home, "import", "events", str(good)).stdout
+    assert first["events_new"] == 3 and "nothing new" in second
+    assert first["home"] == str(home.resolve()) and f"workspace: {home.resolve()}" in second
     status = json.loads(_cli(home, "status", "--json").stdout)
+    assert status["home"] == str(home.resolve()) and str(home.resolve()) in _cli(home, "status").stdout
     assert (status["orders"], status["revenue"], status["customers"]["total"]) == (1, 12.5, 2)
     assert status["events"]["first"] == "2024-05-01T10:00:00"
 
@@ -227,3 +234,46 @@ def test_keys_cli_and_bad_kind(tmp_path):
     assert [k["id"] for k in listed] == [made["id"]] and "key" not in listed[0]
     bad = _cli(home, "keys", "create", "--kind", "root", check=False)
     assert bad.returncode == 2 and "kind" in bad.stderr
+
+
+def test_tables_sent_to_a_pipe_are_whole_and_readable(tmp_path):
+    """Piped, no cell is cut to fit 80 columns, and nested values read as text, not as Python reprs."""
+    home = tmp_path / "ws"
+    segments = _cli(home, "segments", "list").stdout
+    assert "high_value_at_risk" in segments and "One-time buyers 30 days after their order" in segments
+    journeys = _cli(home, "journeys", "list").stdout
+    assert "event: Product Added, key: cart_id" in journeys and "segment: category_viewers, on: entered" in journeys
+    assert "…" not in segments + journeys and "None" not in journeys and "{}" not in journeys
+
+
+def test_hints_name_the_command_as_it_was_run(tmp_path):
+    """Where the PATH has no `boomerang` (a venv not activated), a hint names the program that ran."""
+    home, venv_bin = tmp_path / "ws", Path(sys.executable).parent
+    others = [p for p in os.environ.get("PATH", "").split(os.pathsep) if p and Path(p).resolve() != venv_bin.resolve()]
+    outside = _cli(home, "journeys", "install", env={"PATH": os.pathsep.join(others)}, cwd=tmp_path).stdout
+    assert f"activate one with: {venv_bin.absolute() / 'boomerang'} journeys activate NAME" in outside
+    inside = _cli(home, "journeys", "install", env={"PATH": os.pathsep.join([str(venv_bin), *others])}).stdout
+    assert "activate one with: boomerang journeys activate NAME" in inside
+
+
+def test_a_missing_ready_made_journey_segment_or_template_suggests_installing(ws):
+    runner, home = CliRunner(), ["--home", str(ws.settings.home)]  # made empty, as an older workspace is
+    for args, install in (
+        (["journeys", "activate", "abandoned_cart"], "journeys install"),
+        (["segments", "preview", "churned"], "segments install"),
+        (["templates", "preview", "welcome_1"], "templates install"),
+    ):
+        result = runner.invoke(cli, [*home, *args])
+        assert result.exit_code == 2 and install in result.output, result.output
+    unknown = runner.invoke(cli, [*home, "journeys", "activate", "no_such_journey"])
+    assert unknown.exit_code == 2 and "no journey named 'no_such_journey'" in unknown.output
+    assert "install" not in unknown.output
+
+
+def test_serve_on_a_port_in_use_fails_at_once_naming_the_option(ws):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = _cli(ws.settings.home, "serve", "--port", str(port), check=False)
+    assert done.returncode == 2 and "--port" in done.stderr and "already in use" in done.stderr

@@ -1,6 +1,8 @@
 """Trust levels (issue 14.1, 14.9): the public write key adds what is not known, never overwrites catalog data
-or a known customer's addresses and consents; the secret key may. No tracked link leads off the shop unless
-a template's author wrote it there; no `javascript:` URL is stored."""
+or a known customer's addresses and consents; the secret key may, and so may a browser whose user id the shop's
+server signed (identity verification), for that customer only. No tracked link leads off the shop unless a
+template's author wrote it there; no `javascript:` URL is stored. Emails and phones are checked and normalised;
+a trait sent as null clears its field."""
 
 from __future__ import annotations
 
@@ -9,8 +11,9 @@ from urllib.parse import urlsplit
 import pytest
 import sqlalchemy as sa
 
-from api_helpers import Api
-from boomerang.customers.models import Consent, Customer
+from api_helpers import Api, basic
+from boomerang.auth.service import user_hash
+from boomerang.customers.models import Consent, Customer, Identity
 from boomerang.messaging.compose import Composer
 from boomerang.messaging.models import Message
 from messaging_data import NOW, add_customer, add_template, queue
@@ -104,3 +107,87 @@ def test_tracked_links_lead_only_to_the_shop_unless_the_author_wrote_them(ws):
         "https://shop.example.com",
         "https://partner.example.org/offer",
     ]
+
+
+def _ann(api: Api) -> Customer:
+    with api.ws.uow.session() as s:
+        return s.scalar(sa.select(Customer).where(Customer.external_id == "ann"))
+
+
+def _signed(key: str, user_id: str) -> dict:
+    return {"integrations": {"Boomerang": {"user_hash": user_hash(key, user_id)}}}
+
+
+def test_an_identify_signed_by_the_shops_server_speaks_for_the_customer(api):
+    traits = {"email": "ann@example.com", "consents": {"sms": False}}
+    api.track("identify", {"userId": "ann", "traits": traits}, server=True)
+    created = api.api("POST", "/keys", json={"kind": "identity", "name": "site"})
+    assert created.status_code == 201 and created.json()["key"].startswith("bk_i_")
+    key = created.json()["key"]
+    change = {"email": "Ann@New.example.com", "consents": {"sms": True}}
+    answer = api.track("identify", {"userId": "ann", "traits": change, **_signed(key, "ann")})
+    assert answer.status_code == 200, answer.text
+    ann = _ann(api)
+    with api.ws.uow.session() as s:
+        assert (s.get(Consent, (ann.id, "sms")).granted, s.get(Consent, (ann.id, "sms")).source) == (True, "verified")
+        emails = set(s.scalars(sa.select(Identity.value).where(Identity.kind == "email")))
+    assert ann.email == "ann@new.example.com"
+    assert emails == {"ann@new.example.com"}  # the replaced address no longer finds ann
+
+    # a signature of another user id, or none, gives a browser no say over ann
+    forged = api.track("identify", {"userId": "ann", "traits": {"email": "x@evil.example"}, **_signed(key, "bob")})
+    assert forged.status_code == 400
+    assert forged.json()["errors"][0]["field"] == "integrations.Boomerang.user_hash"
+    batch = {
+        "batch": [{"type": "identify", "userId": "ann", "traits": {"email": "x@evil.example"}, **_signed(key, "b")}]
+    }
+    assert api.track("batch", batch).json()["set_aside"][0]["errors"][0]["field"] == (
+        "batch[0].integrations.Boomerang.user_hash"
+    )
+    assert _ann(api).email == "ann@new.example.com"
+
+    # it vouches for the customer, not for the catalog
+    api.api("PUT", "/products", json=[{"sku": "S1", "name": "Real", "price": 10}])
+    viewed = {"userId": "ann", "event": "Product Viewed", "properties": {"sku": "S1", "price": 0.01}}
+    assert api.track("track", {**viewed, **_signed(key, "ann")}).status_code == 200
+    assert _product(api, "S1")["price"] == 10
+
+    # an identity key is no write key
+    refused = api.client.post("/v1/track", json=viewed, headers=basic(key))
+    assert refused.status_code == 401
+
+
+def test_a_trait_sent_as_null_clears_its_field(api):
+    traits = {"email": "ann@example.com", "firstName": "Ann", "city": "Kyiv", "plan": "gold", "tier": 2}
+    api.track("identify", {"userId": "ann", "traits": traits}, server=True)
+    # the browser may clear a name or an attribute, never the address of a known customer
+    api.track("identify", {"userId": "ann", "traits": {"firstName": None, "plan": None, "email": None, "city": ""}})
+    ann = _ann(api)
+    assert (ann.first_name, ann.city, ann.email, ann.attributes) == (None, "Kyiv", "ann@example.com", {"tier": 2})
+    api.track("identify", {"userId": "ann", "traits": {"email": None}}, server=True)
+    assert _ann(api).email is None
+    found = api.api("GET", "/customers", params={"q": "ann@example.com"}).json()["items"]
+    assert found == []  # the cleared address finds nobody any more
+
+
+@pytest.mark.parametrize(
+    ("traits", "field", "stored"),
+    [
+        ({"email": "not-an-email"}, "traits.email", None),
+        ({"phone": "call me maybe"}, "traits.phone", None),
+        ({"phone": "0501112233"}, "traits.phone", None),  # no country code and no country to read it by
+        ({"email": " Ann@Example.COM "}, None, ("email", "ann@example.com")),
+        ({"phone": "+1 (202) 555-0143"}, None, ("phone", "+12025550143")),
+        ({"phone": "050 111 22 33", "address": {"country": "UA"}}, None, ("phone", "+380501112233")),
+    ],
+)
+def test_emails_and_phones_are_checked_and_normalised(api, traits, field, stored):
+    answer = api.track("identify", {"userId": "ann", "traits": traits}, server=True)
+    if field:
+        assert answer.status_code == 400 and answer.json()["errors"][0]["field"] == field
+        assert _ann(api) is None
+        rest = api.api("POST", "/customers", json={"external_id": "ann", **traits})
+        assert rest.status_code == 400 and rest.json()["errors"][0]["field"] == field.split(".")[1]
+    else:
+        assert answer.status_code == 200
+        assert getattr(_ann(api), stored[0]) == stored[1]

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
+from sqlalchemy.orm import Session
 
 from boomerang.channels import service as channels
 from boomerang.channels.registry import Registry
@@ -34,6 +35,7 @@ from boomerang.events import privacy as inbox_privacy
 from boomerang.events.log import CONFIG, EventLog
 from boomerang.journeys import privacy as journeys_privacy
 from boomerang.journeys import service as journeys
+from boomerang.loyalty import programme
 from boomerang.loyalty import service as loyalty
 from boomerang.messaging import outbox, preferences
 from boomerang.messaging.links import Links
@@ -159,7 +161,8 @@ class Workspace:
     @cached_property
     def uow(self) -> UnitOfWork:
         # every session can hash addresses with the workspace secret (customers.privacy.suppression)
-        return UnitOfWork(self.engine, info=session_info(lambda: self.secret))
+        lent = session_info(lambda: self.secret) | programme.session_info(self.settings.loyalty)
+        return UnitOfWork(self.engine, info=lent)
 
     @cached_property
     def secret(self) -> bytes:
@@ -211,19 +214,41 @@ class Workspace:
         """The clock's time as the stores keep it: naive UTC."""
         return naive_utc(self.clock.now())
 
-    def migrate(self) -> Workspace:
-        """Bring both stores to the newest schema; cheap when they already are."""
+    def migrate(self, *, ready_made: bool = False) -> Workspace:
+        """Bring both stores to the newest schema; cheap when they already are. With `ready_made`, an operational
+        store made here (it had no schema at all) starts with the ready-made library (`install_library`), in the
+        same transaction as its schema: never again, so what a shop deletes from it stays deleted."""
         ops = _alembic_config("ops")
         with self.engine.begin() as conn:
-            if _current(conn) != _head(ops):
+            current = _current(conn)
+            if current != _head(ops):
                 ops.attributes["connection"] = conn
                 command.upgrade(ops, "head")
+            if current is None and ready_made:
+                with Session(bind=conn) as session:
+                    install_library(session, now=self.now())
         events = _alembic_config("events")
         if self.log.revision() != _head(events):
             # In a child process: duckdb_engine leaves objects behind that DuckDB 2 reports at exit.
             script = "import sys; from boomerang.bootstrap import upgrade_log; upgrade_log(sys.argv[1])"
             self.log.when_free(lambda: _run_child(script, str(self.log.path)))
         return self
+
+
+def install_library(session: Session, *, now: datetime) -> dict[str, list[str]]:
+    """The ready-made segments, journeys (as drafts: a shop activates the ones it wants) and message templates,
+    which a new workspace starts with and `boomerang demo` installs; flushes. Installing again adds what is
+    missing and leaves the rest as it is. Returns the names of the segments and journeys, and of the templates
+    saved now."""
+    from boomerang.journeys import library as journey_library
+    from boomerang.messaging import service as templates
+    from boomerang.segments import library as segment_library
+
+    return {
+        "segments": [s["name"] for s in segment_library.install(session, now=now)],
+        "journeys": [j["name"] for j in journey_library.install(session, now=now)],
+        "templates": templates.install(session, now=now),
+    }
 
 
 def _run_child(script: str, *args: str) -> None:
@@ -242,10 +267,13 @@ def upgrade_log(path: str) -> None:
     engine.dispose()
 
 
-def open_workspace(settings: Settings | None = None, *, clock: Clock | None = None) -> Workspace:
+def open_workspace(
+    settings: Settings | None = None, *, clock: Clock | None = None, ready_made: bool = False
+) -> Workspace:
     """A migrated workspace, ready to use, private to its owner (see `make_private`); from here on this process
-    makes private files only."""
+    makes private files only. With `ready_made` (the command line, where shops make their workspaces), a brand-new
+    workspace starts with the ready-made segments, journeys and templates; without it, it starts empty."""
     _private_umask()
-    ws = Workspace(settings, clock=clock).migrate()
+    ws = Workspace(settings, clock=clock).migrate(ready_made=ready_made)
     make_private(ws.settings.home)
     return ws

@@ -125,6 +125,19 @@ class DashboardSettings(BaseModel):
     )
 
 
+class LoyaltySettings(BaseModel):
+    """The points programme (boomerang.loyalty); BOOMERANG_LOYALTY__... to change. Points are whole numbers: the
+    programme's smallest unit."""
+
+    unit_name: str = Field(default="points", min_length=1, max_length=32, description="what customers call a point")
+    point_value: float = Field(default=1.0, gt=0, description="what one point pays of an order, in its currency")
+    cashback_percent: float = Field(default=5.0, ge=0, le=100, description="of an order's paid amount, as points")
+    pending_days: float = Field(default=14, ge=0, description="an order's points are spendable this long after it")
+    expiry_days: float = Field(default=365, ge=0, description="spendable points expire after this long; 0: never")
+    max_redeem_share: float = Field(default=0.3, ge=0, le=1, description="the most of an order that points may pay")
+    hold_ttl_minutes: float = Field(default=15, gt=0, le=7 * 24 * 60, description="a checkout hold not confirmed ends")
+
+
 class Settings(BaseSettings):
     """Boomerang's configuration, read from BOOMERANG_* variables (nested with __)."""
 
@@ -153,6 +166,7 @@ class Settings(BaseSettings):
     catalog: CatalogSettings = CatalogSettings()
     telegram: TelegramSettings = TelegramSettings()
     dashboard: DashboardSettings = DashboardSettings()
+    loyalty: LoyaltySettings = LoyaltySettings()
 
     @cached_property
     def sql_url(self) -> str:

@@ -11,6 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
 from boomerang import __version__
+from boomerang.api import openapi
 from boomerang.api.deps import require_secret, storable_input
 from boomerang.api.routers import (
     auth,
@@ -23,6 +24,7 @@ from boomerang.api.routers import (
     customers,
     events,
     journeys,
+    loyalty,
     messaging,
     messaging_public,
     metrics,
@@ -31,7 +33,7 @@ from boomerang.api.routers import (
     segments,
     status,
 )
-from boomerang.auth.service import KeyChecker
+from boomerang.auth.service import IdentityVerifier, KeyChecker
 from boomerang.bootstrap import Workspace
 from boomerang.core.errors import BoomerangError
 from boomerang.dashboard import mount as mount_dashboard
@@ -59,7 +61,8 @@ def create_app(ws: Workspace, *, background: bool = True) -> FastAPI:
         if poller:
             poller.join()
 
-    app = FastAPI(title="Boomerang", version=__version__, lifespan=lifespan)
+    app = FastAPI(title="Boomerang", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None)
+    openapi.install(app)  # the spec as the server behaves; Swagger UI at /docs from the package, no CDN
     if ws.settings.cors_origins:  # the shop's pages call /v1 from their own origin, with the write key
         app.add_middleware(
             CORSMiddleware,
@@ -71,6 +74,7 @@ def create_app(ws: Workspace, *, background: bool = True) -> FastAPI:
     app.state.ws = ws
     app.state.pipeline = app.state.poller = None
     app.state.keys = KeyChecker(ws.uow.session)
+    app.state.identities = IdentityVerifier(ws.uow.session, ws.secret)
 
     @app.exception_handler(BoomerangError)
     async def _domain_error(_: Request, exc: BoomerangError):
@@ -117,6 +121,7 @@ def create_app(ws: Workspace, *, background: bool = True) -> FastAPI:
         predictions.router,
         segments.router,
         journeys.router,
+        loyalty.router,
         messaging.router,
         channels.router,
     ):

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from boomerang.db import Base, BigInt
 
-KEY_KINDS = ("write", "secret")
+KEY_KINDS = ("write", "secret", "identity")  # identity: signs user ids for identity verification
 ROLES = ("viewer", "marketer", "admin")  # each may do what the ones before it may
 
 
@@ -22,6 +22,7 @@ class ApiKey(Base):
     name: Mapped[str] = mapped_column(sa.String(255))
     prefix: Mapped[str] = mapped_column(sa.String(16))  # shown in listings so people can tell keys apart
     key_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    sealed: Mapped[str | None] = mapped_column(sa.Text)  # an identity key, encrypted: checking a signature needs it
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
 

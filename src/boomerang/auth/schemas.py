@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 class KeyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    kind: Literal["write", "secret"]
+    kind: Literal["write", "secret", "identity"]
     name: str = Field(default="", max_length=255)
 
 

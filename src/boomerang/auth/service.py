@@ -1,8 +1,14 @@
-"""API keys: made once, shown once, stored as SHA-256 hashes, checked with a short cache."""
+"""API keys: made once, shown once, stored as SHA-256 hashes, checked with a short cache.
+
+Three kinds: a write key (public: browsers and apps track with it), a secret key (the shop's server: /api, and
+trusted tracking), an identity key (the shop's server signs its customers' user ids with it, HMAC-SHA256 in hex,
+so that a browser's identify carrying that signature speaks for the customer; see `IdentityVerifier`). An identity
+key is the one kind Boomerang must read back, so it is also kept encrypted under the workspace secret."""
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 import threading
 import time
@@ -14,8 +20,10 @@ from sqlalchemy.orm import Session
 from boomerang.auth.models import KEY_KINDS, ApiKey
 from boomerang.core.errors import NotFound, ValidationFailed
 from boomerang.core.ids import new_id
+from boomerang.core.signing import sealer
 
-PREFIXES = {"write": "bk_w_", "secret": "bk_s_"}
+PREFIXES = {"write": "bk_w_", "secret": "bk_s_", "identity": "bk_i_"}
+SEAL = b"boomerang-identity-keys"
 
 
 def digest(key: str) -> str:
@@ -23,14 +31,21 @@ def digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def create_key(session: Session, *, kind: str, name: str, now: datetime) -> tuple[ApiKey, str]:
-    """A new key and its plaintext, which is not stored anywhere."""
+def create_key(
+    session: Session, *, kind: str, name: str, now: datetime, secret: bytes | None = None
+) -> tuple[ApiKey, str]:
+    """A new key and its plaintext, which is stored nowhere in clear (an identity key is sealed with `secret`,
+    the workspace secret)."""
     if kind not in KEY_KINDS:
         raise ValidationFailed([{"field": "kind", "reason": f"must be one of {', '.join(KEY_KINDS)}"}])
     plaintext = PREFIXES[kind] + secrets.token_urlsafe(24)
     key = ApiKey(
         id=new_id("key"), kind=kind, name=name or kind, prefix=plaintext[:9], key_hash=digest(plaintext), created_at=now
     )
+    if kind == "identity":
+        if secret is None:
+            raise ValueError("an identity key is sealed with the workspace secret")
+        key.sealed = sealer(secret, SEAL).encrypt(plaintext.encode()).decode()
     session.add(key)
     session.flush()
     return key, plaintext
@@ -82,3 +97,38 @@ class KeyChecker:
                 self._cache.clear()
             self._cache[hashed] = (now + self._ttl, found)
         return found
+
+
+def user_hash(identity_key: str, user_id: str) -> str:
+    """What the shop's server sends along with a user id: HMAC-SHA256 of the id under an identity key, in hex."""
+    return hmac.new(identity_key.encode(), user_id.encode(), hashlib.sha256).hexdigest()
+
+
+class IdentityVerifier:
+    """Answers 'did the shop's server sign this user id?' against every live identity key (several live at once
+    while one is being replaced), read again every few seconds so a new or revoked key counts quickly."""
+
+    def __init__(self, sessions, secret: bytes, ttl: float = 5.0) -> None:
+        self._sessions = sessions
+        self._sealer = sealer(secret, SEAL)
+        self._ttl = ttl
+        self._keys: tuple[float, list[str]] = (0.0, [])
+        self._lock = threading.Lock()
+
+    def verify(self, user_id: str, signature: str) -> bool:
+        return any(hmac.compare_digest(user_hash(key, user_id), signature.lower()) for key in self._live())
+
+    def _live(self) -> list[str]:
+        now = time.monotonic()
+        with self._lock:
+            until, keys = self._keys
+        if until > now:
+            return keys
+        with self._sessions() as session:
+            sealed = session.scalars(
+                sa.select(ApiKey.sealed).where(ApiKey.kind == "identity", ApiKey.revoked_at.is_(None))
+            ).all()
+        keys = [self._sealer.decrypt(s.encode()).decode() for s in sealed if s]
+        with self._lock:
+            self._keys = (now + self._ttl, keys)
+        return keys

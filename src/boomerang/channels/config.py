@@ -7,8 +7,6 @@ they are stored, are shown masked everywhere, and never reach a log.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 from datetime import datetime
 from importlib import import_module
 from typing import Any
@@ -19,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from boomerang.channels.models import ChannelSetting
 from boomerang.core.errors import NotFound, ValidationFailed
+from boomerang.core.signing import sealer
 
 MASK = "********"
 # channel -> provider -> "module:Class" of the adapter (imported when first used)
@@ -53,8 +52,7 @@ def adapter_class(channel: str, provider: str) -> type:
 
 
 def _fernet(secret: bytes) -> Fernet:
-    key = hashlib.sha256(b"boomerang-credentials\0" + secret).digest()
-    return Fernet(base64.urlsafe_b64encode(key))
+    return sealer(secret, b"boomerang-credentials")
 
 
 def _secret_fields(model: type[BaseModel]) -> set[str]:

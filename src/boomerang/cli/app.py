@@ -16,13 +16,14 @@ from boomerang.cli import (
     imports,
     journeys,
     keys,
+    loyalty,
     messaging,
     report,
     segments,
     telegram,
     users,
 )
-from boomerang.cli.output import console, emit_json, failures, print_summary, workspace
+from boomerang.cli.output import console, emit_json, failures, home, print_summary, workspace
 from boomerang.cli.server import run_server
 
 app = typer.Typer(help="Boomerang: bring customers back.", no_args_is_help=True, pretty_exceptions_show_locals=False)
@@ -38,6 +39,7 @@ app.add_typer(messaging.templates_app, name="templates")
 app.add_typer(messaging.channels_app, name="channels")
 app.add_typer(messaging.send_app, name="send")
 app.add_typer(telegram.app, name="telegram")
+app.add_typer(loyalty.app, name="loyalty")
 app.command("messages")(messaging.messages)
 app.command()(journeys.worker)
 app.command()(demo.demo)
@@ -69,7 +71,7 @@ def status(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json", h
     with failures():
         ws = workspace(ctx)
         move_events(ws)
-        data = summary(ws.uow, ws.log)
+        data = {"home": home(ws), **summary(ws.uow, ws.log)}
     emit_json(data) if as_json else print_summary(data)
 
 
@@ -77,10 +79,11 @@ def status(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json", h
 def serve(
     ctx: typer.Context,
     host: Annotated[str | None, typer.Option(help="address to listen on (default 127.0.0.1)")] = None,
-    port: Annotated[int | None, typer.Option(help="port (default 8600)")] = None,
+    port: Annotated[int | None, typer.Option(min=1, max=65535, help="port (default 8600)")] = None,
 ) -> None:
     """Run the API (tracking, REST) and the dashboard in this process until interrupted."""
-    run_server(workspace(ctx), host=host, port=port)
+    with failures():
+        run_server(workspace(ctx), host=host, port=port)
 
 
 def main() -> None:

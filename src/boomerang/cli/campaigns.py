@@ -7,9 +7,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from boomerang.cli.output import console, definitions, emit_json, failures, transaction
+from boomerang.cli.output import console, definitions, emit_json, failures, table, transaction
 
 app = typer.Typer(
     help="Campaigns: a message to a segment, now or later, with A/B variants and a holdout.", no_args_is_help=True
@@ -27,19 +26,11 @@ def list_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
             rows = campaigns.listing(session)
     if as_json:
         return emit_json(rows)
-    table = Table(
-        "campaign",
-        "status",
-        "segment",
-        "variants",
-        "channels",
-        "scheduled for",
-        "audience",
-        title="Campaigns",
-        title_justify="left",
+    grid = table(
+        "campaign", "status", "segment", "variants", "channels", "scheduled for", "audience", title="Campaigns"
     )
     for r in rows:
-        table.add_row(
+        grid.add_row(
             r["name"],
             r["status"],
             r["segment"],
@@ -48,7 +39,7 @@ def list_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
             r["scheduled_for"] or "-",
             f"{r['audience']:,}" if r["audience"] is not None else "-",
         )
-    console.print(table)
+    console.print(grid)
 
 
 @app.command()
@@ -111,7 +102,7 @@ def stats(ctx: typer.Context, name: str, as_json: JsonOpt = False) -> None:
     if as_json:
         return emit_json(out)
     console.print(f"[bold]{out['name']}[/] ({out['status']}), audience {out['audience'] or 0:,}")
-    table = Table(
+    grid = table(
         "group",
         "customers",
         "sent",
@@ -122,11 +113,10 @@ def stats(ctx: typer.Context, name: str, as_json: JsonOpt = False) -> None:
         "revenue",
         "per customer",
         "incremental",
-        title_justify="left",
     )
     pct = lambda v: "-" if v is None else f"{v:.1%}"  # noqa: E731
     for name_, g in sorted(out["groups"].items()):
-        table.add_row(
+        grid.add_row(
             name_,
             f"{g['customers']:,}",
             f"{g['sent']:,}",
@@ -138,4 +128,4 @@ def stats(ctx: typer.Context, name: str, as_json: JsonOpt = False) -> None:
             "-" if g["revenue_per_customer"] is None else f"{g['revenue_per_customer']:,.2f}",
             "-" if "incremental_revenue" not in g else f"{g['incremental_revenue']:,.2f}",
         )
-    console.print(table)
+    console.print(grid)

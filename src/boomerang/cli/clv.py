@@ -9,9 +9,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
-from boomerang.cli.output import console, emit_json, errors, failures, workspace
+from boomerang.cli.output import console, emit_json, errors, failures, table, workspace
 
 app = typer.Typer(help="Predicted CLV and churn: BG/NBD, Gamma-Gamma and a churn classifier.", no_args_is_help=True)
 
@@ -59,10 +58,10 @@ def fit(ctx: typer.Context, until: UntilOpt = None, unit: UnitOpt = "week", as_j
 
 
 def _params(title: str, params: dict[str, float], regularised: bool) -> None:
-    table = Table("parameter", "value", title=f"{title}{' (regularised)' if regularised else ''}", title_justify="left")
+    grid = table("parameter", "value", title=f"{title}{' (regularised)' if regularised else ''}")
     for name, value in params.items():
-        table.add_row(name, f"{value:.4g}")
-    console.print(table)
+        grid.add_row(name, f"{value:.4g}")
+    console.print(grid)
 
 
 @app.command()
@@ -96,25 +95,18 @@ def predict(
         f"[bold]Predictions[/] for {len(frame):,} customers, next {result['horizon_days']} days "
         f"after {result['until']}" + (f" -> {out}" if out else "")
     )
-    totals = Table("", "", show_header=False, title="Totals", title_justify="left")
+    totals = table("", "", show_header=False, title="Totals")
     totals.add_row("expected purchases", f"{frame['expected_purchases'].sum():,.1f}")
     totals.add_row("predicted CLV", f"{frame['predicted_clv'].sum():,.2f}")
     totals.add_row("mean p_alive", f"{frame['p_alive'].mean():.3f}")
     console.print(totals)
     top = frame.nlargest(10, "predicted_clv")
-    table = Table(
-        "customer",
-        "p_alive",
-        "expected purchases",
-        "spend",
-        "CLV",
-        "next purchase",
-        title="Top 10 by predicted CLV",
-        title_justify="left",
+    grid = table(
+        "customer", "p_alive", "expected purchases", "spend", "CLV", "next purchase", title="Top 10 by predicted CLV"
     )
     for row in top.itertuples():
         nxt = "-" if pd.isna(row.expected_next_purchase) else f"{row.expected_next_purchase:%Y-%m-%d}"
-        table.add_row(
+        grid.add_row(
             row.customer_id,
             f"{row.p_alive:.3f}",
             f"{row.expected_purchases:.2f}",
@@ -122,7 +114,7 @@ def predict(
             f"{row.predicted_clv:,.2f}",
             nxt,
         )
-    console.print(table)
+    console.print(grid)
 
 
 @app.command()
@@ -146,7 +138,7 @@ def evaluate(
         f"[bold]Who buys in the {result['horizon_weeks']} weeks after {result['cutoff']}[/]: "
         f"{result['buyers']:,} of {result['customers']:,} customers"
     )
-    table = Table("score", "ROC AUC", title="Time-split evaluation", title_justify="left")
+    grid = table("score", "ROC AUC", title="Time-split evaluation")
     for name, value in result["roc_auc"].items():
-        table.add_row(name, "-" if value is None else f"{value:.3f}")
-    console.print(table)
+        grid.add_row(name, "-" if value is None else f"{value:.3f}")
+    console.print(grid)

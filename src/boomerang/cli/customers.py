@@ -8,9 +8,8 @@ from typing import Annotated, Any
 
 import orjson
 import typer
-from rich.table import Table
 
-from boomerang.cli.output import console, emit_json, failures, transaction
+from boomerang.cli.output import console, emit_json, failures, table, transaction
 from boomerang.core.errors import ValidationFailed
 from boomerang.customers import privacy, service
 from boomerang.customers.privacy import audit
@@ -96,12 +95,12 @@ def erase(
         emit_json(done)
         return
     console.print(f"erased [bold]{done['customer_id']}[/] ({len(done['profiles'])} profile(s))")
-    table = Table("what", "rows", "done", title_justify="left")
+    grid = table("what", "rows", "done")
     for action in ("deleted", "pseudonymised", "ended", "suppressed"):
         for name, n in done[action].items():
             if n:
-                table.add_row(name.replace("_", " "), f"{n:,}", action)
-    console.print(table)
+                grid.add_row(name.replace("_", " "), f"{n:,}", action)
+    console.print(grid)
 
 
 @app.command("audit")
@@ -118,7 +117,7 @@ def audit_log(
     if as_json:
         emit_json(rows)
         return
-    table = Table("when", "who", "action", "customer")
+    grid = table("when", "who", "action", "customer")
     for r in rows:
-        table.add_row(str(r["at"])[:19], r["actor"], r["action"], r["customer_id"])
-    console.print(table)
+        grid.add_row(str(r["at"])[:19], r["actor"], r["action"], r["customer_id"])
+    console.print(grid)

@@ -9,7 +9,17 @@ from typing import Annotated
 
 import typer
 
-from boomerang.cli.output import Bar, console, emit_json, failures, print_summary, workspace
+from boomerang.cli.output import (
+    Bar,
+    command_name,
+    console,
+    emit_json,
+    failures,
+    home,
+    print_summary,
+    settings,
+    workspace,
+)
 
 
 def demo(
@@ -24,23 +34,25 @@ def demo(
         bool, typer.Option("--no-serve", help="load and print the summary, do not start the server")
     ] = False,
     host: Annotated[str | None, typer.Option(help="address for the server")] = None,
-    port: Annotated[int | None, typer.Option(help="port for the server")] = None,
+    port: Annotated[int | None, typer.Option(min=1, max=65535, help="port for the server")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
 ) -> None:
     """Load a realistic demo shop (catalog, customers, a year of behaviour) and start the server."""
     from boomerang.auth.service import create_key
     from boomerang.auth.users import demo_admin
-    from boomerang.cli.server import run_server
+    from boomerang.bootstrap import install_library
+    from boomerang.cli.server import check_port, run_server
     from boomerang.demo.simulator import SimConfig, estimate_events, simulate
     from boomerang.events.bulk import LoadResult, load
-    from boomerang.journeys import library as journey_library
     from boomerang.messaging import service as templates_service
     from boomerang.metrics import service as metrics
     from boomerang.orchestration.status import summary
     from boomerang.predictions import service as predictions
-    from boomerang.segments import library, membership
+    from boomerang.segments import membership
 
     with failures():
+        if not no_serve:  # a port in use fails now, not after minutes of loading
+            check_port(host or settings(ctx).host, port or settings(ctx).port)
         first_day = date.fromisoformat(start) if start else date.today().fromordinal(date.today().toordinal() - days)
         config = SimConfig(customers=customers, days=days, start=first_day, seed=seed)
         ws = workspace(ctx)
@@ -57,19 +69,19 @@ def demo(
             warnings.simplefilter("ignore")  # a regularised fit warns; the demo shows the result either way
             predictions.store(ws.log, predictions.predict(ws.uow, ws.log)[1])
         now = ws.now()
-        with ws.uow.session() as session:
-            library.install(session, now=now)
+        with ws.uow.session() as session:  # a new workspace has them already; an older one gets what it lacks
+            journeys = install_library(session, now=now)["journeys"]  # drafts: a shop activates them
+            templates = [t["name"] for t in templates_service.listing(session)]
         segments = {r["name"]: r.get("size") for r in membership.refresh(ws.segments)}
         with ws.uow.session() as session:
-            journeys = [j["name"] for j in journey_library.install(session, now=now)]  # drafts: a shop activates them
-            templates = templates_service.install(session, now=now)
             _, write_key = create_key(session, kind="write", name="demo", now=now)
             _, secret_key = create_key(session, kind="secret", name="demo", now=now)
             admin = demo_admin(session, now=now)
         data = {
             **summary(ws.uow, ws.log),
             "seconds": round(time.perf_counter() - started, 1),
-            "workspace": str(ws.settings.home),
+            "home": home(ws),
+            "workspace": home(ws),
             "write_key": write_key,
             "secret_key": secret_key,
             "dashboard": admin,
@@ -80,19 +92,22 @@ def demo(
     if as_json:
         emit_json(data)
     else:
+        cmd = command_name()
         print_summary(data)
-        console.print(f"loaded in {data['seconds']} s into {data['workspace']}")
+        console.print(f"loaded in {data['seconds']} s into {data['home']}", highlight=False)
         console.print(f"write key (tracking): [bold]{write_key}[/]\nsecret key (/api):    [bold]{secret_key}[/]")
         console.print(
             "segments: " + ", ".join(f"{name} {size:,}" for name, size in segments.items() if size is not None)
         )
-        console.print(f"journeys (drafts): {len(journeys)}; activate one with boomerang journeys activate NAME")
+        console.print(f"journeys (drafts): {len(journeys)}; activate one with {cmd} journeys activate NAME")
         console.print(
             f"message templates: {len(templates)} (en, ru, uk); every channel records to the sandbox "
-            "until configured: boomerang channels set ..."
+            f"until configured: {cmd} channels set ...",
+            highlight=False,
         )
         console.print(
             f"dashboard login:      [bold]{admin['username']}[/] / [bold]{admin['password']}[/] ({admin['role']})"
         )
     if not no_serve:
-        run_server(ws, host=host, port=port)
+        with failures():
+            run_server(ws, host=host, port=port)

@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
-from boomerang.cli.output import Bar, console, emit_json, failures, workspace
+from boomerang.cli.output import Bar, console, emit_json, failures, home, workspace
 
 app = typer.Typer(
     help="Import files into the workspace (idempotent: the same file twice changes nothing).", no_args_is_help=True
@@ -32,18 +33,22 @@ def _run(ctx: typer.Context, kind: str, path: Path, as_json: bool, **options) ->
         summary = {
             "kind": kind.replace("_", "-"),
             "path": str(path),
+            "home": home(ws),
             **asdict(result),
             "seconds": round(time.perf_counter() - started, 2),
         }
     if as_json:
         emit_json(summary)
     else:
+        counts = ", ".join(
+            f"{v:,} {k.replace('_', ' ')}"
+            for k, v in summary.items()
+            if isinstance(v, int) and not isinstance(v, bool) and v and k != "seconds"
+        )
         console.print(
-            f"[green]imported[/] {path.name}: "
-            + ", ".join(
-                f"{v} {k.replace('_', ' ')}" for k, v in summary.items() if isinstance(v, int) and v and k != "seconds"
-            )
-            + f" in {summary['seconds']} s"
+            f"[green]imported[/] {escape(path.name)}: {counts or 'nothing new'} in {summary['seconds']} s\n"
+            f"workspace: {escape(summary['home'])}",
+            highlight=False,
         )
 
 

@@ -7,9 +7,19 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
-from boomerang.cli.output import console, definitions, emit_json, failures, transaction, workspace
+from boomerang.cli.output import (
+    command_name,
+    console,
+    definitions,
+    emit_json,
+    failures,
+    home,
+    readable,
+    table,
+    transaction,
+    workspace,
+)
 
 app = typer.Typer(help="Trigger journeys: definitions, activation, approvals, results.", no_args_is_help=True)
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
@@ -25,17 +35,10 @@ def list_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
             rows = service.list_journeys(session)
     if as_json:
         return emit_json(rows)
-    table = Table("journey", "title", "status", "version", "trigger", "running", title="Journeys", title_justify="left")
+    grid = table("journey", "title", "status", "version", "trigger", "running", title="Journeys")
     for r in rows:
-        table.add_row(
-            r["name"],
-            r["title"],
-            r["status"],
-            str(r["version"]),
-            ", ".join(f"{k}={v}" for k, v in r["trigger"].items()),
-            f"{r['running']:,}",
-        )
-    console.print(table)
+        grid.add_row(r["name"], r["title"], r["status"], str(r["version"]), readable(r["trigger"]), f"{r['running']:,}")
+    console.print(grid)
 
 
 @app.command()
@@ -82,7 +85,7 @@ def install(ctx: typer.Context, as_json: JsonOpt = False) -> None:
         return emit_json(saved)
     console.print(
         f"installed {len(saved)} journeys as drafts: {', '.join(s['name'] for s in saved)}\n"
-        "activate one with: boomerang journeys activate NAME"
+        f"activate one with: {command_name()} journeys activate NAME"
     )
 
 
@@ -117,16 +120,15 @@ def simulate(
     if as_json:
         return emit_json(result)
     e, weeks = result["entered"], result["messages"]["per_customer_week"]
-    table = Table(
+    grid = table(
         "",
         "",
         show_header=False,
         title=f"{result['journey']}: {result['from'][:10]} to {result['to'][:10]} (simulated, nothing written)",
-        title_justify="left",
     )
-    table.add_row("entered", f"{e['count']:,} ({e['treated']:,} treated, {e['control']:,} control)")
-    table.add_row("outcomes", ", ".join(f"{k} {v:,}" for k, v in result["outcomes"].items() if v) or "-")
-    table.add_row(
+    grid.add_row("entered", f"{e['count']:,} ({e['treated']:,} treated, {e['control']:,} control)")
+    grid.add_row("outcomes", ", ".join(f"{k} {v:,}" for k, v in result["outcomes"].items() if v) or "-")
+    grid.add_row(
         "messages",
         f"{result['messages']['total']:,} ("
         + ", ".join(f"{k} {v:,}" for k, v in result["messages"]["by_node"].items())
@@ -136,16 +138,16 @@ def simulate(
         ("per customer per week, alone", weeks["alone"]),
         ("... with the active journeys", weeks["together"]),
     ):
-        table.add_row(label, ", ".join(f"{k} {v}" for k, v in w.items()) if isinstance(w, dict) else str(w))
+        grid.add_row(label, ", ".join(f"{k} {v}" for k, v in w.items()) if isinstance(w, dict) else readable(w))
     g = result["guards"]["journey"]
-    table.add_row(
+    grid.add_row(
         "guards",
         f"sent {g['sent']:,}; suppressed "
         + (", ".join(f"{k} {v}" for k, v in g["suppressed"].items()) or "none")
         + "; deferred "
         + (", ".join(f"{k} {v}" for k, v in g["deferred"].items()) or "none"),
     )
-    console.print(table)
+    console.print(grid)
 
 
 def _status(ctx: typer.Context, name: str, status: str, as_json: bool) -> None:
@@ -213,7 +215,7 @@ def stats(ctx: typer.Context, name: str, as_json: JsonOpt = False) -> None:
             result = service.stats(session, name)
     if as_json:
         return emit_json(result)
-    table = Table(
+    grid = table(
         "group",
         "entered",
         "converted",
@@ -221,17 +223,16 @@ def stats(ctx: typer.Context, name: str, as_json: JsonOpt = False) -> None:
         "revenue",
         "per customer",
         title=f"{name} v{result['version']} ({result['status']})",
-        title_justify="left",
     )
     for group, g in result["groups"].items():
         rate = "-" if g["conversion_rate"] is None else f"{g['conversion_rate']:.1%}"
         per = "-" if g["revenue_per_customer"] is None else f"{g['revenue_per_customer']:,.2f}"
-        table.add_row(group, f"{g['entered']:,}", f"{g['converted']:,}", rate, f"{g['revenue']:,.2f}", per)
-    console.print(table)
+        grid.add_row(group, f"{g['entered']:,}", f"{g['converted']:,}", rate, f"{g['revenue']:,.2f}", per)
+    console.print(grid)
     lift = result["incremental"]
     if lift["conversion_rate"] is not None:
         console.print(f"incremental: {lift['conversion_rate']:+.1%} conversion, {lift['revenue']:+,.2f} revenue")
-    nodes = Table("node", "instances here", "messages", "conversions", "revenue", title="Nodes", title_justify="left")
+    nodes = table("node", "instances here", "messages", "conversions", "revenue", title="Nodes")
     for node, n in result["nodes"].items():
         nodes.add_row(
             node,
@@ -253,12 +254,10 @@ def approvals(ctx: typer.Context, as_json: JsonOpt = False) -> None:
             rows = service.pending_approvals(session)
     if as_json:
         return emit_json(rows)
-    table = Table(
-        "request", "journey", "node", "customer", "note", "since", title="Waiting for approval", title_justify="left"
-    )
+    grid = table("request", "journey", "node", "customer", "note", "since", title="Waiting for approval")
     for r in rows:
-        table.add_row(r["key"], r["journey"], r["node"], r["customer_id"], r["note"], r["created_at"][:16])
-    console.print(table)
+        grid.add_row(r["key"], r["journey"], r["node"], r["customer_id"], r["note"], r["created_at"][:16])
+    console.print(grid)
 
 
 @app.command()
@@ -302,6 +301,10 @@ def worker(
                 "scheduled": rounds.scheduled(ws),
                 "forgotten_message_ids": rounds.forget_seen(ws),
             }
-            return emit_json(result) if as_json else console.print(result)
-        console.print(f"worker on {ws.settings.home} (Ctrl-C to stop)")
+            if as_json:
+                return emit_json(result)
+            for part, done in result.items():
+                console.print(f"{part}: {readable(done)}", highlight=False)
+            return None
+        console.print(f"worker on {home(ws)} (Ctrl-C to stop)")
         runner.run_forever(ws, interval=interval, schedule_minutes=ws.settings.segments_refresh_minutes, batch=batch)

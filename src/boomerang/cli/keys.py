@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
+from rich.markup import escape
 
 from boomerang.auth.service import create_key, list_keys, revoke_key
-from boomerang.cli.output import console, emit_json, failures, workspace
+from boomerang.cli.output import console, emit_json, failures, home, table, workspace
 
 app = typer.Typer(help="API keys: write keys for tracking, secret keys for the REST API.", no_args_is_help=True)
 
@@ -16,7 +16,12 @@ app = typer.Typer(help="API keys: write keys for tracking, secret keys for the R
 @app.command()
 def create(
     ctx: typer.Context,
-    kind: Annotated[str, typer.Option(help="write (tracking, safe in a browser) or secret (the /api REST API)")],
+    kind: Annotated[
+        str,
+        typer.Option(
+            help="write (tracking, safe in a browser), secret (the /api REST API) or identity (signs user ids: identity verification)"
+        ),
+    ],
     name: Annotated[str, typer.Option(help="a label to tell keys apart")] = "",
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
@@ -24,12 +29,14 @@ def create(
     with failures():
         ws = workspace(ctx)
         with ws.uow.session() as session:
-            key, plaintext = create_key(session, kind=kind, name=name, now=ws.now())
+            key, plaintext = create_key(session, kind=kind, name=name, now=ws.now(), secret=ws.secret)
     if as_json:
-        emit_json({"id": key.id, "kind": key.kind, "name": key.name, "key": plaintext})
+        emit_json({"id": key.id, "kind": key.kind, "name": key.name, "key": plaintext, "home": home(ws)})
     else:
         console.print(
-            f"{key.kind} key [bold]{key.id}[/]: {plaintext}\n[dim]Store it now; Boomerang keeps only its hash.[/]"
+            f"{key.kind} key [bold]{key.id}[/]: {plaintext}\n"
+            f"[dim]Store it now; Boomerang keeps only its hash.\nworkspace: {escape(home(ws))}[/]",
+            highlight=False,
         )
 
 
@@ -52,12 +59,12 @@ def list_(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] =
     if as_json:
         emit_json(rows)
         return
-    table = Table("id", "kind", "name", "prefix", "created", "revoked")
+    grid = table("id", "kind", "name", "prefix", "created", "revoked")
     for r in rows:
-        table.add_row(
+        grid.add_row(
             r["id"], r["kind"], r["name"], r["prefix"] + "…", str(r["created_at"])[:19], str(r["revoked_at"] or "")[:19]
         )
-    console.print(table)
+    console.print(grid)
 
 
 @app.command()

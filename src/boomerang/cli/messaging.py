@@ -6,9 +6,18 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from boomerang.cli.output import console, definitions, emit_json, failures, transaction, workspace
+from boomerang.cli.output import (
+    console,
+    definitions,
+    emit_json,
+    failures,
+    readable,
+    rule,
+    table,
+    transaction,
+    workspace,
+)
 from boomerang.core.errors import ValidationFailed
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
@@ -30,11 +39,9 @@ def templates_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
             rows = service.listing(session)
     if as_json:
         return emit_json(rows)
-    table = Table(
-        "template", "title", "topic", "locales", "channels", "version", title="Templates", title_justify="left"
-    )
+    grid = table("template", "title", "topic", "locales", "channels", "version", title="Templates")
     for r in rows:
-        table.add_row(
+        grid.add_row(
             r["name"],
             r["title"],
             r["topic"] or "-",
@@ -42,7 +49,7 @@ def templates_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
             ", ".join(r["channels"]),
             str(r["version"]),
         )
-    console.print(table)
+    console.print(grid)
 
 
 @templates_app.command("create")
@@ -102,7 +109,7 @@ def templates_preview(
         return emit_json(out)
     console.print(f"[bold]{out['template']}[/] in {out['locale']}")
     for name_, c in out["channels"].items():
-        console.rule(name_)
+        rule(name_)
         if "error" in c:
             console.print(f"[red]{c['error']}[/]")
             continue
@@ -124,15 +131,10 @@ def channels_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
             rows = [config.describe(session, c, secret=ws.secret) for c in config.PROVIDERS]
     if as_json:
         return emit_json(rows)
-    table = Table("channel", "provider", "enabled", "settings", title="Channels", title_justify="left")
+    grid = table("channel", "provider", "enabled", "settings", title="Channels")
     for r in rows:
-        table.add_row(
-            r["channel"],
-            r["provider"],
-            "yes" if r["enabled"] else "no",
-            ", ".join(f"{k}={v}" for k, v in r["config"].items() if v is not None),
-        )
-    console.print(table)
+        grid.add_row(r["channel"], r["provider"], "yes" if r["enabled"] else "no", readable(r["config"]))
+    console.print(grid)
 
 
 @channels_app.command("set")
@@ -219,25 +221,15 @@ def messages(
     if as_json:
         return emit_json(out)
     console.print("  ".join(f"{k}: {v:,}" for k, v in sorted(out["counts"].items())))
-    table = Table(
-        "created",
-        "source",
-        "customer",
-        "channel",
-        "template",
-        "status",
-        "reason",
-        title="Messages",
-        title_justify="left",
-    )
+    grid = table("created", "source", "customer", "channel", "template", "status", "reason", title="Messages")
     for m in out["messages"]:
-        table.add_row(
+        grid.add_row(
             m["created_at"][:16],
             m["source"],
             m["customer_id"],
             m["channel"] or "-",
-            m["template"][:40],
+            m["template"],
             m["status"],
-            (m["reason"] or "")[:60],
+            m["reason"] or "",
         )
-    console.print(table)
+    console.print(grid)

@@ -6,9 +6,8 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
-from boomerang.cli.output import console, emit_json, errors, failures, workspace
+from boomerang.cli.output import command_name, console, emit_json, errors, failures, readable, table, workspace
 
 DateOpt = Annotated[datetime | None, typer.Option(formats=["%Y-%m-%d"], help="YYYY-MM-DD")]
 
@@ -39,12 +38,12 @@ def report(
         if as_json:
             emit_json(rows)
         else:
-            table = Table("metric", "what it measures", title="Metrics", title_justify="left")
+            grid = table("metric", "what it measures", title="Metrics")
             for row in rows:
-                table.add_row(row["name"], row["description"])
-            console.print(table)
+                grid.add_row(row["name"], row["description"])
+            console.print(grid)
         if metric is None and not list_:
-            errors.print("name a metric, e.g. boomerang report retention_rate")
+            errors.print(f"name a metric, e.g. {command_name()} report retention_rate", highlight=False)
             raise typer.Exit(2)
         return
     params: dict[str, Any] = {
@@ -74,9 +73,9 @@ def _fmt(value: Any) -> str:
         return "-"
     if isinstance(value, float):
         return f"{value:,.4f}".rstrip("0").rstrip(".") if abs(value) < 1 else f"{value:,.2f}"
-    if isinstance(value, int):
+    if isinstance(value, int) and not isinstance(value, bool):
         return f"{value:,}"
-    return str(value)
+    return readable(value)
 
 
 def _pct(value: Any) -> str:
@@ -122,17 +121,15 @@ def render(result: dict[str, Any]) -> None:
 
 
 def _rows(title: str, rows: list[dict], columns: list[str]) -> None:
-    table = Table(*columns, title=title, title_justify="left")
+    grid = table(*columns, title=title)
     for row in rows:
-        table.add_row(*(_fmt(row.get(c)) for c in columns))
-    console.print(table)
+        grid.add_row(*(_fmt(row.get(c)) for c in columns))
+    console.print(grid)
 
 
 def _cohorts(result: dict[str, Any]) -> None:
     width = max((len(c["retention"]) for c in result["cohorts"]), default=0)
-    table = Table(
-        "cohort", "customers", *[f"m{k}" for k in range(width)], title="Share buying in month k", title_justify="left"
-    )
+    grid = table("cohort", "customers", *[f"m{k}" for k in range(width)], title="Share buying in month k")
     for c in result["cohorts"]:
-        table.add_row(c["cohort"], f"{c['customers']:,}", *(_pct(v) for v in c["retention"]))
-    console.print(table)
+        grid.add_row(c["cohort"], f"{c['customers']:,}", *(_pct(v) for v in c["retention"]))
+    console.print(grid)

@@ -6,10 +6,20 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
+from rich.markup import escape
 from rich.tree import Tree
 
-from boomerang.cli.output import console, definitions, emit_json, failures, transaction, workspace
+from boomerang.cli.output import (
+    console,
+    definitions,
+    emit_json,
+    failures,
+    hint,
+    readable,
+    table,
+    transaction,
+    workspace,
+)
 
 app = typer.Typer(help="Behavioural segments: rules as data, live membership, explain.", no_args_is_help=True)
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
@@ -34,16 +44,16 @@ def list_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
             rows = service.list_segments(session)
     if as_json:
         return emit_json(rows)
-    table = Table("segment", "title", "members", "refreshed", "version", title="Segments", title_justify="left")
+    grid = table("segment", "title", "members", "refreshed", "version", title="Segments")
     for r in rows:
-        table.add_row(
+        grid.add_row(
             r["name"],
             r["title"],
             "-" if r["size"] is None else f"{r['size']:,}",
             (r["refreshed_at"] or "never")[:19],
             str(r["version"]),
         )
-    console.print(table)
+    console.print(grid)
 
 
 @app.command()
@@ -128,7 +138,7 @@ def explain(
 def _grow(parent: Tree, node: dict[str, Any]) -> None:
     mark = "[green]yes[/]" if node["passed"] else "[red]no[/]"
     if node["op"] == "condition":
-        parent.add(f"{mark} {node['condition']}  [dim](value: {node['value']})[/]")
+        parent.add(f"{mark} {escape(readable(node['condition']))}  [dim](value: {escape(readable(node['value']))})[/]")
         return
     label = f"segment {node['segment']}" if node["op"] == "segment" else node["op"]
     branch = parent.add(f"{mark} [bold]{label}[/]")
@@ -188,13 +198,13 @@ def refresh(
         ]
     if as_json:
         return emit_json(rows)
-    table = Table("segment", "members", "entered", "exited", "seconds", title="Refreshed", title_justify="left")
+    grid = table("segment", "members", "entered", "exited", "seconds", title="Refreshed")
     for r in rows:
         if "error" in r:
-            table.add_row(r["name"], f"[red]{r['error']}[/]", "", "", "")
+            grid.add_row(r["name"], f"[red]{escape(hint(r['error']))}[/]", "", "", "")
         else:
-            table.add_row(r["name"], f"{r['size']:,}", f"{r['entered']:,}", f"{r['exited']:,}", f"{r['seconds']:.2f}")
-    console.print(table)
+            grid.add_row(r["name"], f"{r['size']:,}", f"{r['entered']:,}", f"{r['exited']:,}", f"{r['seconds']:.2f}")
+    console.print(grid)
 
 
 @app.command()
@@ -207,10 +217,10 @@ def history(ctx: typer.Context, name: str, as_json: JsonOpt = False) -> None:
             rows = service.history(session, name)
     if as_json:
         return emit_json(rows)
-    table = Table("at", "members", "entered", "exited", title=f"{name}: size history", title_justify="left")
+    grid = table("at", "members", "entered", "exited", title=f"{name}: size history")
     for r in rows:
-        table.add_row(r["at"][:19], f"{r['size']:,}", f"{r['entered']:,}", f"{r['exited']:,}")
-    console.print(table)
+        grid.add_row(r["at"][:19], f"{r['size']:,}", f"{r['entered']:,}", f"{r['exited']:,}")
+    console.print(grid)
 
 
 @app.command()
@@ -234,16 +244,14 @@ def matrix(ctx: typer.Context, as_json: JsonOpt = False) -> None:
             result = m.matrix(session)
     if as_json:
         return emit_json(result)
-    table = Table(
-        "segment", "members", "goals", "channels", "flags", title="Segment x goal x channel", title_justify="left"
-    )
+    grid = table("segment", "members", "goals", "channels", "flags", title="Segment x goal x channel")
     for r in result["rows"]:
-        table.add_row(
+        grid.add_row(
             r["segment"],
             "-" if r["size"] is None else f"{r['size']:,}",
             ", ".join(r["goals"]) or "-",
             ", ".join(r["channels"]) or "-",
-            "[red]" + "; ".join(r["flags"]) + "[/]" if r["flags"] else "ok",
+            "[red]" + escape(hint("; ".join(r["flags"]))) + "[/]" if r["flags"] else "ok",
         )
-    console.print(table)
+    console.print(grid)
     console.print(f"{result['holes']} of {len(result['rows'])} segments flagged")

@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from boomerang.auth.users import create_user, disable_user, list_users
-from boomerang.cli.output import console, emit_json, failures, workspace
+from boomerang.cli.output import console, emit_json, failures, table, workspace
 
 app = typer.Typer(help="Dashboard users: viewer, marketer or admin.", no_args_is_help=True)
 
@@ -63,10 +62,10 @@ def list_(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] =
     if as_json:
         emit_json(rows)
         return
-    table = Table("username", "role", "created", "disabled")
+    grid = table("username", "role", "created", "disabled")
     for r in rows:
-        table.add_row(r["username"], r["role"], str(r["created_at"])[:19], str(r["disabled_at"] or "")[:19])
-    console.print(table)
+        grid.add_row(r["username"], r["role"], str(r["created_at"])[:19], str(r["disabled_at"] or "")[:19])
+    console.print(grid)
 
 
 @app.command()

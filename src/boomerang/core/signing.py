@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import orjson
+from cryptography.fernet import Fernet
 
 SECRET_FILE = "dashboard-secret"  # its first user named it; every signing key is derived from it
 
@@ -75,3 +76,9 @@ class Signer:
         if "e" in data and data["e"] < time.time():
             raise BadToken("this link has expired")
         return data["p"]
+
+
+def sealer(secret: bytes, purpose: bytes) -> Fernet:
+    """Authenticated encryption (Fernet) under a key derived from the workspace secret for one purpose: what
+    Boomerang must read back in clear (a channel's credentials, an identity-verification key) is stored so."""
+    return Fernet(base64.urlsafe_b64encode(hashlib.sha256(purpose + b"\0" + secret).digest()))

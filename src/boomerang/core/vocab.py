@@ -14,13 +14,21 @@ ADDRESS_FIELDS = {"email": "email", "sms": "phone", "telegram": "telegram_chat_i
 
 # Where events come from, by trust: what the public write key sends (it lives in browsers and apps) may add
 # what the shop does not know yet, never overwrite catalog data or a known customer's identifiers and consents;
-# every other source (the secret key, the shop's server, imports, Boomerang itself) may.
+# with the user id signed by the shop's server (identity verification) it speaks for that customer, so it may
+# change their own profile and consents, still not the catalog; every other source (the secret key, the shop's
+# server, imports, Boomerang itself) may overwrite both.
 BROWSER = "browser"
+VERIFIED = "verified"
 SERVER = "server"
 
 
 def trusted(source: str) -> bool:
-    """Whether events of `source` may overwrite what is known."""
+    """Whether events of `source` may overwrite what is known: catalog data included."""
+    return source not in (BROWSER, VERIFIED)
+
+
+def speaks_for_customer(source: str) -> bool:
+    """Whether events of `source` may overwrite the identifiers and consents of the customer they name."""
     return source != BROWSER
 
 

@@ -93,6 +93,15 @@ class Resolver:
             )
         self._ids[(kind, value)] = cid
 
+    def unlink(self, kind: str, value: str, cid: str) -> None:
+        """Forget that (kind, value) finds the customer: an address they replaced or cleared."""
+        self.session.flush()
+        self.session.execute(
+            sa.delete(Identity).where(Identity.kind == kind, Identity.value == value, Identity.customer_id == cid)
+        )
+        if self._ids.get((kind, value)) == cid:
+            self._ids[(kind, value)] = None
+
     def resolve(self, user_id: str | None, anonymous_id: str | None) -> str:
         """The customer id for this pair of ids, creating, promoting or merging as the rules say."""
         known = self.find_id("user", user_id)

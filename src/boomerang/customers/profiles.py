@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from boomerang.core.errors import ValidationFailed
 from boomerang.core.vocab import CHANNELS
+from boomerang.customers import addresses
 from boomerang.customers.models import Consent, ConsentChange, Customer
 
 # Segment trait names (and a few common spellings) -> profile columns.
@@ -33,15 +34,15 @@ IGNORED_TRAITS = {"consents", "address", "name", "createdAt", "created_at", "id"
 
 
 def _text(value: Any, field: str) -> str | None:
-    if value is None or value == "":
+    if value is None:
         return None
     if isinstance(value, (dict, list, bool)):
         raise ValidationFailed([{"field": field, "reason": "must be a string"}])
-    return str(value).strip()
+    return str(value).strip() or None
 
 
 def _birthday(value: Any, field: str) -> date | None:
-    if value in (None, ""):
+    if value is None:
         return None
     if isinstance(value, date):
         return value if not isinstance(value, datetime) else value.date()
@@ -52,14 +53,20 @@ def _birthday(value: Any, field: str) -> date | None:
 
 
 def profile_changes(traits: dict[str, Any], *, prefix: str = "traits") -> tuple[dict[str, Any], dict[str, Any]]:
-    """Split traits into profile columns and custom attributes, normalising known ones."""
+    """Split traits into profile columns and custom attributes, normalising known ones (emails lower-cased,
+    phones in E.164). A trait sent as null clears its field (a column None, an attribute None); an empty
+    string is no value, and changes nothing."""
     columns: dict[str, Any] = {}
     attributes: dict[str, Any] = {}
+    fields: dict[str, str] = {}  # column -> the trait it came from, to name it in an error
     for key, value in traits.items():
         field = f"{prefix}.{key}"
+        if value == "":
+            continue
         if key in TRAIT_COLUMNS:
             column = TRAIT_COLUMNS[key]
             columns[column] = _birthday(value, field) if column == "birthday" else _text(value, field)
+            fields[column] = field
         elif key == "name" and isinstance(value, str) and value.strip():
             first, _, last = value.strip().partition(" ")
             columns.setdefault("first_name", first)
@@ -67,12 +74,14 @@ def profile_changes(traits: dict[str, Any], *, prefix: str = "traits") -> tuple[
                 columns.setdefault("last_name", last)
         elif key == "address" and isinstance(value, dict):
             for part in ("city", "country"):
-                if value.get(part):
+                if part in value and value[part] != "":
                     columns[part] = _text(value[part], f"{field}.{part}")
         elif key not in IGNORED_TRAITS:
             attributes[key] = value
     if columns.get("email"):
-        columns["email"] = columns["email"].lower()
+        columns["email"] = addresses.email(columns["email"], fields["email"])
+    if columns.get("phone"):
+        columns["phone"] = addresses.phone(columns["phone"], fields["phone"], region=columns.get("country"))
     return columns, attributes
 
 
@@ -96,12 +105,13 @@ def consent_changes(traits: dict[str, Any], *, prefix: str = "traits") -> dict[s
 
 
 def apply_profile(customer: Customer, columns: dict[str, Any], attributes: dict[str, Any], *, now: datetime) -> None:
-    """Write non-empty values over the profile; attributes are merged key by key."""
+    """Write the values over the profile (None clears a field); attributes are merged key by key, None removes
+    one."""
     for column, value in columns.items():
-        if value is not None:
-            setattr(customer, column, value)
+        setattr(customer, column, value)
     if attributes:
-        customer.attributes = {**(customer.attributes or {}), **attributes}
+        merged = {**(customer.attributes or {}), **attributes}
+        customer.attributes = {key: value for key, value in merged.items() if value is not None}
     customer.updated_at = now
 
 

@@ -5,13 +5,20 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from boomerang.core.errors import ValidationFailed
+from boomerang.customers import addresses
 
 
 class CustomerIn(BaseModel):
+    """A profile as the REST API takes it: the email checked and lower-cased, the phone in E.164 (read with the
+    country's code when written without one)."""
+
     model_config = ConfigDict(extra="forbid")
 
     external_id: str = Field(min_length=1, max_length=255)
+    country: str | None = None  # before the phone: a phone without its country code is read as one of it
     email: str | None = Field(default=None, max_length=320)
     phone: str | None = Field(default=None, max_length=32)
     telegram_chat_id: str | None = Field(default=None, max_length=64)
@@ -19,11 +26,22 @@ class CustomerIn(BaseModel):
     last_name: str | None = None
     birthday: date | None = None
     city: str | None = None
-    country: str | None = None
     timezone: str | None = None
     locale: str | None = None
     attributes: dict[str, Any] = Field(default_factory=dict)
     consents: dict[str, bool] = Field(default_factory=dict)
+
+    @field_validator("email", "phone")
+    @classmethod
+    def _address(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if not value:
+            return value
+        try:
+            if info.field_name == "email":
+                return addresses.email(value, "email")
+            return addresses.phone(value, "phone", region=info.data.get("country"))
+        except ValidationFailed as exc:
+            raise ValueError(exc.errors[0]["reason"]) from None
 
 
 class ConsentIn(BaseModel):

@@ -50,7 +50,7 @@ COUNTRIES = [
         "GB",
         0.10,
         (0.90, 0.08, 0.02),
-        "+447700",
+        "+44770",
         [("London", "Europe/London", 0), ("Manchester", "Europe/London", 0), ("Edinburgh", "Europe/London", 0)],
     ),
     (
@@ -65,8 +65,8 @@ COUNTRIES = [
         ],
     ),
     ("KZ", 0.05, (0.10, 0.00, 0.90), "+7701", [("Almaty", "Asia/Almaty", 5), ("Astana", "Asia/Almaty", 5)]),
-    ("MD", 0.05, (0.20, 0.05, 0.75), "+37369", [("Chișinău", "Europe/Chisinau", 2)]),
-    ("LV", 0.04, (0.45, 0.05, 0.50), "+37120", [("Riga", "Europe/Riga", 2)]),
+    ("MD", 0.05, (0.20, 0.05, 0.75), "+3736", [("Chișinău", "Europe/Chisinau", 2)]),
+    ("LV", 0.04, (0.45, 0.05, 0.50), "+3712", [("Riga", "Europe/Riga", 2)]),
 ]
 
 FIRST = {

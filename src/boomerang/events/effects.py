@@ -12,14 +12,16 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from boomerang.catalog.service import ProductLearner
-from boomerang.core.vocab import trusted
+from boomerang.core.vocab import speaks_for_customer
 from boomerang.customers import bulk as customers_bulk
 from boomerang.customers import privacy, profiles
 from boomerang.customers.identity import Resolver
 from boomerang.customers.models import Customer
 from boomerang.events import ecommerce
 from boomerang.events.schemas import Event
+from boomerang.loyalty import orders as loyalty
 from boomerang.orders.carts import CartKeeper, cart_id
+from boomerang.orders.models import Order
 
 CLAIMED_IDENTITIES = (("email", "email"), ("phone", "phone"), ("telegram", "telegram_chat_id"))
 
@@ -52,7 +54,14 @@ def apply(session: Session, events: list[Event], *, now: datetime) -> None:
     session.flush()
     products.write()
     carts.write()
+    loyalty.follow(session, _orders(session, events), now=now)  # points earned, taken back, given back
     customers_bulk.touch_seen(session, _follow(seen, resolver.merged))
+
+
+def _orders(session: Session, events: list[Event]) -> list[Order]:
+    """The orders these events touched, as they stand now."""
+    ids = {e.properties.get("order_id", e.properties.get("id")) for e in events if e.event in ecommerce.ORDER_ID_EVENTS}
+    return [order for i in sorted(map(str, ids - {None})) if (order := session.get(Order, i)) is not None]
 
 
 def _resolve(resolver: Resolver, event: Event) -> str:
@@ -84,9 +93,11 @@ def _device(event: Event) -> str | None:
 
 
 def _identify(session: Session, resolver: Resolver, customer: Customer, event: Event, *, now: datetime) -> None:
-    """Traits onto the profile. From the public write key (`trusted` false) an address the customer already has
-    is kept and a consent already given or refused stands: a browser may tell what is not known yet, nothing
-    that would send someone's messages elsewhere."""
+    """Traits onto the profile; a trait sent as null clears its field. From the public write key alone a browser
+    may tell what is not known yet, nothing that would send someone's messages elsewhere: an address the customer
+    already has is kept and a consent already given or refused stands. With the user id signed by the shop's
+    server (`verified`), or from the server itself, the customer's addresses and consents change, and an address
+    replaced or cleared no longer finds them."""
     columns, attributes = profiles.profile_changes(event.traits)
     for key in ("timezone", "locale"):
         if key not in columns and isinstance(event.context.get(key), str):
@@ -95,11 +106,15 @@ def _identify(session: Session, resolver: Resolver, customer: Customer, event: E
     for kind in ("email", "phone"):  # an erased customer's address is not taken again (privacy.suppression)
         if privacy.is_suppressed(session, kind, columns.get(kind)):
             columns.pop(kind)
-    if not trusted(event.source):
+    if not speaks_for_customer(event.source):
         for _, column in CLAIMED_IDENTITIES:
             if getattr(customer, column) is not None:
                 columns.pop(column, None)
         consents = {c: granted for c, granted in consents.items() if not profiles.has_consent(session, customer, c)}
+    for kind, column in CLAIMED_IDENTITIES:
+        old = getattr(customer, column)
+        if column in columns and old is not None and columns[column] != old:
+            resolver.unlink(kind, old, customer.id)
     profiles.apply_profile(customer, columns, attributes, now=now)
     for kind, column in CLAIMED_IDENTITIES:
         resolver.claim(kind, columns.get(column), customer.id)

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from boomerang.core.errors import ValidationFailed
 from boomerang.core.ids import new_id
+from boomerang.core.vocab import VERIFIED
 from boomerang.customers import profiles
 from boomerang.db import executemany, insert_ignore
 from boomerang.events import dedup, ecommerce, effects, schemas
@@ -52,9 +53,11 @@ def problems(event: Event, where: str = "") -> list[dict]:
 
 
 def accept(session: Session, events: list[Event], *, now: datetime, source: str) -> IngestResult:
-    """Store checked events as they came, to be processed in the background: all the tracking API waits for."""
+    """Store checked events as they came, to be processed in the background: all the tracking API waits for.
+    They come from `source`, or from `verified` where the tracking API checked an event's signed user id."""
     fresh = dedup.fresh(session, events, now=now)
-    executemany(session, _inbox_insert(session), [_inbox_row(e, now, source, processed=False) for e in fresh])
+    rows = [_inbox_row(e, now, VERIFIED if e.source == VERIFIED else source, processed=False) for e in fresh]
+    executemany(session, _inbox_insert(session), rows)
     return IngestResult(accepted=len(fresh), duplicates=len(events) - len(fresh))
 
 

@@ -120,6 +120,7 @@ class Event:
     previous_id: str | None = None
     customer_id: str | None = None
     source: str = "api"
+    user_hash: str | None = None  # the shop server's signature of user_id (identity verification), never stored
 
     @classmethod
     def from_stored(
@@ -266,6 +267,9 @@ def normalise_each(
         for part in ("userId", "anonymousId", "messageId", "event", "previousId", "groupId"):
             if "\x00" in str(getattr(msg, part, None) or ""):
                 problems.append({"field": f"{where}.{part}".lstrip("."), "reason": "contains a NUL character"})
+        signature, problem = _user_hash(msg, where)
+        if problem:
+            problems.append(problem)
         if problems:
             errors[index] = problems
             continue
@@ -283,10 +287,26 @@ def normalise_each(
                     context=context,
                     traits=_traits(msg) if isinstance(msg, Identify) else msg.traits if isinstance(msg, Group) else {},
                     previous_id=msg.previousId if isinstance(msg, Alias) else None,
+                    user_hash=signature,
                 ),
             )
         )
     return events, errors
+
+
+def _user_hash(msg: _Message, where: str) -> tuple[str | None, dict | None]:
+    """`integrations.Boomerang.user_hash`, where Segment's libraries carry a destination's options (as Intercom's
+    `user_hash`): the shop server's HMAC of the user id, or None; a problem when it cannot be one."""
+    options = msg.integrations.get("Boomerang")
+    value = options.get("user_hash") if isinstance(options, dict) else None
+    if value is None:
+        return None, None
+    field = f"{where}.integrations.Boomerang.user_hash".lstrip(".")
+    if not isinstance(value, str) or not 0 < len(value) <= 128:
+        return None, {"field": field, "reason": "must be the hex HMAC-SHA256 of the userId"}
+    if msg.userId is None:
+        return None, {"field": field, "reason": "signs a userId, and the message has none"}
+    return value, None
 
 
 def _event_time(msg: _Message, received_at: datetime, sent_at: datetime | None) -> datetime:

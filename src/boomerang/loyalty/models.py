@@ -1,26 +1,128 @@
-"""Loyalty in the operational store: points awarded and promo codes issued (by journeys, for now)."""
+"""Loyalty in the operational store: the points ledger (transactions and their entries, lots, the balances they
+add up to, checkout holds) and the promo codes journeys issue.
+
+The ledger is double-entry and append-only: a transaction (`loyalty_transactions`, unique by its external
+reference) writes entries (`loyalty_ledger`) that move points from one account to another, so its amounts sum to
+zero. Every account belongs to one customer (their wallet, pending and held points; and the programme's side of
+what they earned, redeemed, lost to expiry or had adjusted), so one customer's movements lock one balance row.
+Lots (`loyalty_lots`) are what each earn left unspent; `loyalty_balances` caches every account's sum."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from boomerang.db import Base
+from boomerang.db import Base, BigInt, Money
+
+# A customer's accounts. An entry's amount moves points into its account (positive) or out of it (negative):
+# wallet, pending and held are what the customer has; the others are where points come from and go to, so their
+# balances are zero or negative (earned) and zero or positive (redeemed, expired), adjusted either.
+ACCOUNTS = ("wallet", "pending", "held", "earned", "redeemed", "expired", "adjusted")
+LOT_STATES = ("pending", "available", "expired")
+HOLD_STATES = ("held", "confirmed", "cancelled", "expired")
 
 
 class LoyaltyEntry(Base):
-    """Points awarded and promo codes issued by journeys, until the loyalty programme has its own ledger."""
+    """Promo codes issued by journeys (and, before the ledger, their points: moved into lots by migration 0016)."""
 
     __tablename__ = "loyalty_entries"
 
     key: Mapped[str] = mapped_column(sa.String(200), primary_key=True)  # idempotency
     customer_id: Mapped[str] = mapped_column(sa.String(40), index=True)
-    kind: Mapped[str] = mapped_column(sa.String(16))  # points, promo_code
+    kind: Mapped[str] = mapped_column(sa.String(16))  # promo_code
     points: Mapped[int | None]
     code: Mapped[str | None] = mapped_column(sa.String(32), unique=True)
     discount_percent: Mapped[float | None]
     expires_at: Mapped[datetime | None]
     source: Mapped[str] = mapped_column(sa.String(100))
     at: Mapped[datetime]
+
+
+class LoyaltyTransaction(Base):
+    """One movement of points, done once per external reference (`order:o1:earn`, `journey:i1:n2`...)."""
+
+    __tablename__ = "loyalty_transactions"
+
+    id: Mapped[int] = mapped_column(BigInt, primary_key=True, autoincrement=True)
+    reference: Mapped[str] = mapped_column(sa.String(200), unique=True)
+    kind: Mapped[str] = mapped_column(sa.String(16))  # earn, award, mature, hold, redeem, release, expire...
+    customer_id: Mapped[str] = mapped_column(sa.String(40), index=True)  # whom it is about (follows merges)
+    order_id: Mapped[str | None] = mapped_column(sa.String(128), index=True)
+    source: Mapped[str] = mapped_column(sa.String(100))
+    reason: Mapped[str | None] = mapped_column(sa.String(500))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    at: Mapped[datetime]
+
+
+class LoyaltyLedgerEntry(Base):
+    """One side of a movement: `amount` points into (or, negative, out of) a customer's account, from a lot."""
+
+    __tablename__ = "loyalty_ledger"
+
+    id: Mapped[int] = mapped_column(BigInt, primary_key=True, autoincrement=True)
+    transaction_id: Mapped[int] = mapped_column(BigInt, sa.ForeignKey("loyalty_transactions.id"), index=True)
+    customer_id: Mapped[str] = mapped_column(sa.String(40), index=True)  # the account's owner, as written
+    account: Mapped[str] = mapped_column(sa.String(16))
+    lot_id: Mapped[int | None] = mapped_column(BigInt)
+    amount: Mapped[int] = mapped_column(BigInt)
+
+
+class LoyaltyLot(Base):
+    """What one earn (an order, a journey's award, an adjustment) left: `remaining` of `amount` is in the
+    customer's pending account until `available_at`, then in their wallet until spent, held or `expires_at`.
+    Its id is the id of the transaction that made it."""
+
+    __tablename__ = "loyalty_lots"
+
+    id: Mapped[int] = mapped_column(BigInt, primary_key=True, autoincrement=False)
+    customer_id: Mapped[str] = mapped_column(sa.String(40), index=True)
+    order_id: Mapped[str | None] = mapped_column(sa.String(128), index=True)  # the order that earned it
+    amount: Mapped[int] = mapped_column(BigInt)
+    remaining: Mapped[int] = mapped_column(BigInt)
+    reversed: Mapped[int] = mapped_column(BigInt, default=0)  # of the order's earn, taken back by refunds so far
+    state: Mapped[str] = mapped_column(sa.String(12))
+    available_at: Mapped[datetime]
+    expires_at: Mapped[datetime | None] = mapped_column(index=True)
+    created_at: Mapped[datetime]
+
+
+class LoyaltyBalance(Base):
+    """Each account's sum of entries, kept in the transaction that writes them (`ledger.check` proves it), and the
+    row a customer's movements lock. `due_at`: the earliest time a lot or a hold of theirs may change by itself."""
+
+    __tablename__ = "loyalty_balances"
+
+    customer_id: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
+    wallet: Mapped[int] = mapped_column(BigInt, default=0)
+    pending: Mapped[int] = mapped_column(BigInt, default=0)
+    held: Mapped[int] = mapped_column(BigInt, default=0)
+    earned: Mapped[int] = mapped_column(BigInt, default=0)
+    redeemed: Mapped[int] = mapped_column(BigInt, default=0)
+    expired: Mapped[int] = mapped_column(BigInt, default=0)
+    adjusted: Mapped[int] = mapped_column(BigInt, default=0)
+    due_at: Mapped[datetime | None] = mapped_column(index=True)
+    updated_at: Mapped[datetime]
+
+
+class LoyaltyHold(Base):
+    """Points set aside for an order at checkout, like a card authorisation: confirmed when it is paid, released
+    when cancelled or when `expires_at` passes. `drawn` repeats the lots its transaction's entries drew on (what
+    ends it goes back to them without reading the entries); `returned`: of the confirmed points, given back by
+    refunds."""
+
+    __tablename__ = "loyalty_holds"
+
+    order_id: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(sa.String(40), index=True)
+    transaction_id: Mapped[int] = mapped_column(BigInt)  # the hold's own transaction
+    points: Mapped[int] = mapped_column(BigInt)
+    drawn: Mapped[dict[str, Any]] = mapped_column(default=dict)  # {lot id: points}: the lots it drew on, in order
+    total: Mapped[float] = mapped_column(Money)
+    state: Mapped[str] = mapped_column(sa.String(12))
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    returned: Mapped[int] = mapped_column(BigInt, default=0)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]

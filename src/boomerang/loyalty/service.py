@@ -1,5 +1,10 @@
-"""Points and promo codes: awarding them (idempotent by key) and each customer's wallet, the one balance
-that templates, the Telegram bot and the dashboard show. Services flush; the caller commits."""
+"""Loyalty's front door: each customer's wallet (the one balance templates, the Telegram bot and the dashboard show),
+points and promo codes awarded by journeys (idempotent by key), manual adjustments, a customer's account and
+history, the expiry round and the ledger's proof. Services flush; the caller commits.
+
+The ledger itself: `ledger` (postings, the locked book), `proof` (`check`), `lots`, `holds`, `due` (what time changes),
+`checkout` (estimate, hold, confirm, cancel), `orders` (points that follow orders), `privacy` (merges, exports,
+erasures)."""
 
 from __future__ import annotations
 
@@ -12,10 +17,32 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from boomerang.customers.merge import move_rows
-from boomerang.customers.privacy import hooks as privacy
-from boomerang.db import in_chunks, insert_ignore
+from boomerang.config import LoyaltySettings
+from boomerang.core.errors import Conflict, ValidationFailed
+from boomerang.core.ids import new_id
+from boomerang.db import UnitOfWork, in_chunks, insert_ignore
+from boomerang.loyalty import checkout, due, lots, programme, proof, view
+from boomerang.loyalty.ledger import BALANCES, Book, Posting
 from boomerang.loyalty.models import LoyaltyEntry
+from boomerang.loyalty.privacy import erase_customer, export_customer, follow_merge
+
+__all__ = [
+    "Code",
+    "Wallet",
+    "account",
+    "adjust",
+    "award",
+    "check",
+    "code_row",
+    "erase_customer",
+    "expire",
+    "export_customer",
+    "follow_merge",
+    "history",
+    "points_row",
+    "wallets",
+    "write",
+]
 
 
 @dataclass(frozen=True)
@@ -27,9 +54,13 @@ class Code:
 
 @dataclass
 class Wallet:
-    """A customer's points and the promo codes still valid, oldest first."""
+    """A customer's points as of a moment, and the promo codes still valid, oldest first."""
 
-    points: int = 0
+    points: int = 0  # spendable now
+    pending: int = 0
+    held: int = 0
+    expiring: int = 0  # of `points`, expiring within 30 days
+    expiring_at: datetime | None = None
     codes: list[Code] = field(default_factory=list)
 
     @property
@@ -38,24 +69,14 @@ class Wallet:
 
 
 def points_row(key: str, customer_id: str, points: int, *, source: str, now: datetime) -> dict:
-    """The entry that awards `points` (written by `write`)."""
-    return {
-        "key": key,
-        "customer_id": customer_id,
-        "kind": "points",
-        "points": points,
-        "code": None,
-        "discount_percent": None,
-        "source": source,
-        "at": now,
-        "expires_at": None,
-    }
+    """An award of `points` (written by `write`, into the ledger, once per key)."""
+    return {"key": key, "customer_id": customer_id, "kind": "points", "points": points, "source": source, "at": now}
 
 
 def code_row(
     key: str, customer_id: str, discount_percent: float, valid_days: int, *, source: str, now: datetime
 ) -> dict:
-    """The entry that issues a new personal promo code (written by `write`)."""
+    """A new personal promo code (written by `write`)."""
     return {
         "key": key,
         "customer_id": customer_id,
@@ -70,66 +91,155 @@ def code_row(
 
 
 def write(session: Session, rows: list[dict]) -> None:
-    """Record entries; an entry whose key is already there is not written again."""
-    if rows:
-        session.connection().execute(insert_ignore(session, LoyaltyEntry.__table__), rows)
+    """Record awards and codes; one whose key was written already is not written again."""
+    codes = [r for r in rows if r["kind"] == "promo_code"]
+    if codes:
+        session.connection().execute(insert_ignore(session, LoyaltyEntry.__table__), codes)
+    awards = [r for r in rows if r["kind"] == "points"]
+    if awards:
+        award(session, awards, now=max(r["at"] for r in awards))
+
+
+def award(session: Session, rows: list[dict], *, now: datetime, settings: LoyaltySettings | None = None) -> int:
+    """Points given outright (a journey's award: `points_row`s): a lot each, spendable at once, expiring by the
+    programme; returns how many were new."""
+    settings = settings or programme.of(session)
+    book = Book(session, now)
+    book.lock(r["customer_id"] for r in rows)
+    taken = book.taken(r["key"] for r in rows)
+    new = 0
+    for row in rows:
+        if row["key"] in taken or row["points"] <= 0:
+            continue
+        taken.add(row["key"])
+        due.settle(book, row["customer_id"])
+        lots.credit(
+            book,
+            row["customer_id"],
+            int(row["points"]),
+            reference=row["key"],
+            kind="award",
+            source=row["source"],
+            available_at=row["at"],
+            expires_at=programme.expires_at(row["at"], settings),
+        )
+        new += 1
+    book.write()
+    return new
 
 
 def wallets(session: Session, customer_ids: Iterable[str], *, now: datetime) -> dict[str, Wallet]:
-    """The wallet of each customer (an empty one for those with no entries)."""
-    out = {cid: Wallet() for cid in customer_ids}
+    """The wallet of each customer as of `now` (an empty one for those with nothing). Reads only."""
+    ids = list(dict.fromkeys(customer_ids))
+    out = {
+        cid: Wallet(p.available, p.pending, p.held, p.expiring, p.expiring_at)
+        for cid, p in view.points(session, ids, now=now).items()
+    }
     rows = in_chunks(
         session,
-        lambda ids: sa.select(
-            LoyaltyEntry.customer_id,
-            LoyaltyEntry.kind,
-            LoyaltyEntry.points,
-            LoyaltyEntry.code,
-            LoyaltyEntry.discount_percent,
-            LoyaltyEntry.expires_at,
-            LoyaltyEntry.at,
-        ).where(LoyaltyEntry.customer_id.in_(ids)),
-        out,
+        lambda chunk: (
+            sa.select(
+                LoyaltyEntry.customer_id, LoyaltyEntry.code, LoyaltyEntry.discount_percent, LoyaltyEntry.expires_at
+            )
+            .where(LoyaltyEntry.customer_id.in_(chunk), LoyaltyEntry.kind == "promo_code")
+            .order_by(LoyaltyEntry.at, LoyaltyEntry.key)
+        ),
+        ids,
     )
-    for row in sorted(rows, key=lambda r: r.at):
-        wallet = out[row.customer_id]
-        wallet.points += row.points or 0
-        if row.kind == "promo_code" and row.code and (row.expires_at is None or row.expires_at > now):
-            wallet.codes.append(Code(row.code, row.discount_percent, row.expires_at))
+    for row in rows:  # in time order: a customer's codes come in one chunk
+        if row.code and (row.expires_at is None or row.expires_at > now):
+            out[row.customer_id].codes.append(Code(row.code, row.discount_percent, row.expires_at))
     return out
 
 
-def follow_merge(session: Session, from_id: str, into_id: str, now: datetime) -> None:
-    """The merged profile's points and codes are the surviving profile's."""
-    move_rows(session, LoyaltyEntry.customer_id, from_id, into_id)
+def _settled(session: Session, customer_id: str, now: datetime) -> None:
+    """Bring the customer's ledger up to `now` where anything of theirs is due (a short lock, only then)."""
+    due_at = session.scalar(sa.select(BALANCES.c.due_at).where(BALANCES.c.customer_id == customer_id))
+    if due_at is not None and due_at <= now:
+        book = Book(session, now)
+        book.lock([customer_id])
+        due.settle(book, customer_id)
+        book.write()
 
 
-ERASURE = "erasure"  # the source of the entry that closes an erased customer's balance
+def account(session: Session, customer_id: str, *, now: datetime, settings: LoyaltySettings) -> dict[str, Any]:
+    """A customer's points: available, pending, held, expiring soon, their lots and lifetime totals."""
+    cid = checkout.customer(session, customer_id)
+    _settled(session, cid, now)
+    mine = view.points(session, [cid], now=now, with_lots=True)[cid]
+    return {
+        "customer_id": cid,
+        "unit": settings.unit_name,
+        "balance": mine.available,
+        "pending": mine.pending,
+        "held": mine.held,
+        "expiring_soon": {"points": mine.expiring, "first_at": mine.expiring_at, "within_days": view.SOON_DAYS},
+        "totals": view.totals(session, cid),
+        "lots": mine.lots,
+    }
 
 
-def export_customer(session: Session, customer_ids: list[str]) -> dict[str, Any]:
-    """The customers' points and promo codes (a privacy export's section)."""
-    return {"loyalty": privacy.rows_of(session, LoyaltyEntry.customer_id, customer_ids, order_by=LoyaltyEntry.at)}
+def history(session: Session, customer_id: str, *, limit: int = 50, offset: int = 0) -> dict[str, Any]:
+    cid = checkout.customer(session, customer_id)
+    return {"customer_id": cid, "items": view.history(session, cid, limit=limit, offset=offset), "limit": limit}
 
 
-def erase_customer(session: Session, customer_id: str, pseudonym: str, now: datetime) -> privacy.Tally:
-    """An erased customer's wallet ends: promo codes expire now, an entry takes the points balance to zero; the
-    entries stay, for what loyalty gave, under the pseudonym."""
-    mine = LoyaltyEntry.customer_id == customer_id
-    expired = session.execute(
-        sa.update(LoyaltyEntry)
-        .where(
-            mine,
-            LoyaltyEntry.kind == "promo_code",
-            sa.or_(LoyaltyEntry.expires_at.is_(None), LoyaltyEntry.expires_at > now),
+def adjust(
+    session: Session,
+    customer_id: str,
+    points: Any,
+    *,
+    reason: Any,
+    now: datetime,
+    settings: LoyaltySettings,
+    reference: str | None = None,
+    source: str = "manual",
+) -> dict[str, Any]:
+    """A manual adjustment with its reason: points added as a lot spendable now, or taken from the spendable lots
+    (nearest expiry first; never more than there are). Idempotent by `reference` when one is given."""
+    negative = isinstance(points, int | float) and not isinstance(points, bool) and points < 0
+    size = checkout.whole_points(-points if negative else points)
+    if not isinstance(reason, str) or not reason.strip() or len(reason) > 500:
+        raise ValidationFailed([{"field": "reason", "reason": "say why, in 1 to 500 characters"}])
+    if reference is not None and (not isinstance(reference, str) or not 0 < len(reference) <= 150):
+        raise ValidationFailed([{"field": "reference", "reason": "must be 1 to 150 characters"}])
+    cid = checkout.customer(session, customer_id)
+    book = Book(session, now)
+    book.lock([cid])
+    key = f"adjust:{reference}" if reference else new_id("adjust")
+    if book.taken([key]):
+        book.write()
+        return {"customer_id": cid, "reference": key, "points": -size if negative else size, "new": False}
+    due.settle(book, cid)
+    if negative:
+        spendable = lots.available(book, cid)
+        if size > spendable:
+            raise Conflict(f"only {spendable} points are available to take", field="points")
+        posting = Posting(key, "adjust", cid, source, now, reason=reason.strip())
+        lots.draw(book, posting, size, "adjusted")
+        book.post(posting)
+    else:
+        lots.credit(
+            book,
+            cid,
+            size,
+            reference=key,
+            kind="adjust",
+            source=source,
+            available_at=now,
+            expires_at=programme.expires_at(now, settings),
+            reason=reason.strip(),
+            origin="adjusted",
         )
-        .values(expires_at=now),
-        execution_options={"synchronize_session": False},
-    ).rowcount
-    balance = session.scalar(sa.select(sa.func.coalesce(sa.func.sum(LoyaltyEntry.points), 0)).where(mine))
-    if balance:
-        key = f"{ERASURE}:{pseudonym}:{secrets.token_hex(4)}"
-        write(session, [points_row(key, customer_id, -int(balance), source=ERASURE, now=now)])
-    privacy.rename_in(session, LoyaltyEntry.key, customer_id, pseudonym)
-    moved = privacy.move_to(session, LoyaltyEntry.customer_id, customer_id, pseudonym)
-    return {"ended": {"promo_codes": expired, "points": int(balance)}, "pseudonymised": {"loyalty_entries": moved}}
+    book.write()
+    return {"customer_id": cid, "reference": key, "points": -size if negative else size, "new": True}
+
+
+def expire(uow: UnitOfWork, now: datetime) -> dict[str, int]:
+    """The expiry round: every customer due (pending lots now spendable, lots expired, holds past their time)."""
+    return due.run_due(uow, now)
+
+
+def check(session: Session) -> dict[str, Any]:
+    """Replay the ledger and prove the balances, lots and holds right (`proof.check`)."""
+    return proof.check(session)

@@ -28,6 +28,7 @@ from boomerang.events.log import EventLog
 from boomerang.events.process import process
 from boomerang.events.schemas import Logged
 from boomerang.journeys import runtime
+from boomerang.loyalty import service as loyalty
 from boomerang.messaging import campaigns
 from boomerang.messaging.dispatch import Dispatcher
 from boomerang.orchestration import catalog_signals
@@ -100,6 +101,7 @@ def scheduled(rt: Runtime, now: datetime | None = None) -> dict[str, Any]:
     return {
         "segments": membership.refresh(rt.segments, only_expiring=True),
         "journeys": runtime.run_scheduled(rt.segments, now),
+        "loyalty": loyalty.expire(rt.uow, now),  # pending points become spendable, lots and holds expire
     }
 
 

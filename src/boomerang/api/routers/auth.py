@@ -18,7 +18,7 @@ def index(session: SessionDep) -> KeyList:
 
 @router.post("", status_code=201, response_model=KeyCreated)
 def create(body: KeyIn, ws: WorkspaceDep, session: SessionDep) -> KeyCreated:
-    key, plaintext = create_key(session, kind=body.kind, name=body.name, now=ws.now())
+    key, plaintext = create_key(session, kind=body.kind, name=body.name, now=ws.now(), secret=ws.secret)
     return KeyCreated(**KeyOut.model_validate(key).model_dump(), key=plaintext)
 
 

@@ -15,13 +15,16 @@ from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from boomerang.api.deps import Offset, SessionDep, Unauthorized, basic_user, json_object
+from boomerang.api.openapi import tracking_body
 from boomerang.core.errors import BoomerangError, ValidationFailed
 from boomerang.core.ids import new_id
-from boomerang.core.vocab import BROWSER, SERVER
+from boomerang.core.vocab import BROWSER, SERVER, VERIFIED
 from boomerang.events import ingest, schemas, set_aside
 
 router = APIRouter(tags=["tracking"])
 admin = APIRouter(prefix="/events", tags=["events"])  # under /api, with the secret key
+# The keys that may track, and the trust of what they send: the write key is public, it may add, not overwrite.
+TRACKING_KEYS = {"write": BROWSER, "secret": SERVER}
 
 
 class TooLarge(BoomerangError):
@@ -54,16 +57,30 @@ def _accept(request: Request, kind: str, payload: dict) -> schemas.Accepted:
     ws = request.app.state.ws
     key = basic_user(request) or payload.get("writeKey")
     kind_of_key = request.app.state.keys.kind_of(key if isinstance(key, str) else None)
-    if kind_of_key is None:
+    if kind_of_key not in TRACKING_KEYS:
         raise Unauthorized("a valid write key is required as the HTTP Basic user name", field="authorization")
-    source = SERVER if kind_of_key == "secret" else BROWSER  # the write key is public: it may add, not overwrite
+    source = TRACKING_KEYS[kind_of_key]
     received = ws.now()
     if kind == "batch":
         return _accept_batch(request, ws, payload, source=source, received=received)
     message = schemas.parse_one(kind, {**payload, "type": kind})
     events = schemas.normalise([message], received_at=received, limits=ws.settings.ingest, new_id=lambda: new_id("msg"))
     ingest.check(events)
+    if problems := _verify(request, events[0], source):
+        raise ValidationFailed(problems)
     return _store(request, ws, events, [], source=source, received=received)
+
+
+def _verify(request: Request, event: schemas.Event, source: str, where: str = "") -> list[dict]:
+    """A browser's message whose user id the shop's server signed (identity verification) speaks for that
+    customer (source `verified`); a signature that does not match is a problem. The secret key needs none."""
+    if event.user_hash is None or source != BROWSER:
+        return []
+    if request.app.state.identities.verify(event.user_id, event.user_hash):
+        event.source = VERIFIED
+        return []
+    field = f"{where}.integrations.Boomerang.user_hash".lstrip(".")
+    return [{"field": field, "reason": "does not match the userId: sign it with a live identity key"}]
 
 
 def _accept_batch(request: Request, ws, payload: dict, *, source: str, received) -> schemas.Accepted:
@@ -85,7 +102,7 @@ def _accept_batch(request: Request, ws, payload: dict, *, source: str, received)
     bad |= late
     events = []
     for index, event in indexed:
-        problems = ingest.problems(event, f"batch[{index}]")
+        problems = ingest.problems(event, f"batch[{index}]") or _verify(request, event, source, f"batch[{index}]")
         if problems:
             bad[index] = problems
         else:
@@ -108,7 +125,7 @@ def _endpoint(kind: str):
         limits = request.app.state.ws.settings.ingest
         limit = limits.max_batch_bytes if kind == "batch" else limits.max_message_bytes
         key = basic_user(request)  # the key first, when the header has it: a stranger's body is never read
-        if key is not None and await run_in_threadpool(request.app.state.keys.kind_of, key) is None:
+        if key is not None and await run_in_threadpool(request.app.state.keys.kind_of, key) not in TRACKING_KEYS:
             raise Unauthorized("a valid write key is required as the HTTP Basic user name", field="authorization")
         payload = json_object(await _body(request, limit))
         return await run_in_threadpool(_accept, request, kind, payload)
@@ -119,7 +136,13 @@ def _endpoint(kind: str):
 
 
 for _kind in ("track", "identify", "page", "screen", "group", "alias", "batch"):
-    router.add_api_route(f"/v1/{_kind}", _endpoint(_kind), methods=["POST"], response_model_exclude_none=True)
+    router.add_api_route(
+        f"/v1/{_kind}",
+        _endpoint(_kind),
+        methods=["POST"],
+        response_model_exclude_none=True,
+        openapi_extra=tracking_body(_kind),  # the body is read by hand (streamed, size-limited, gzip)
+    )
 router.add_api_route(
     "/v1/import", _endpoint("batch"), methods=["POST"], include_in_schema=False, response_model_exclude_none=True
 )

@@ -1,0 +1,81 @@
+"""Loyalty: a customer's points and history; checkout (estimate, hold, confirm, cancel); manual adjustments."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query
+
+from boomerang.api.deps import Offset, SessionDep, WorkspaceDep
+from boomerang.loyalty import checkout, service
+from boomerang.loyalty.schemas import (
+    AccountOut,
+    AdjustIn,
+    AdjustOut,
+    EstimateIn,
+    EstimateOut,
+    HistoryOut,
+    HoldIn,
+    HoldOut,
+)
+
+router = APIRouter(prefix="/loyalty", tags=["loyalty"])
+
+
+@router.get("/customers/{customer_id}", response_model=AccountOut)
+def get_account(customer_id: str, ws: WorkspaceDep, session: SessionDep) -> dict:
+    """Points spendable now, pending, held, expiring soon, the lots they are in and lifetime totals."""
+    return service.account(session, customer_id, now=ws.now(), settings=ws.settings.loyalty)
+
+
+@router.get("/customers/{customer_id}/history", response_model=HistoryOut)
+def get_history(
+    customer_id: str, session: SessionDep, limit: int = Query(50, ge=1, le=1000), offset: Offset = 0
+) -> dict:
+    """The customer's movements, newest first."""
+    return service.history(session, customer_id, limit=limit, offset=offset)
+
+
+@router.post("/estimate", response_model=EstimateOut)
+def estimate(body: EstimateIn, ws: WorkspaceDep, session: SessionDep) -> dict:
+    """What an order earns, and the most points that may pay for it."""
+    return checkout.estimate(session, body.customer_id, body.amount(), settings=ws.settings.loyalty, now=ws.now())
+
+
+@router.post("/holds", response_model=HoldOut)
+def hold(body: HoldIn, ws: WorkspaceDep, session: SessionDep) -> dict:
+    """Set points aside for an order (idempotent by order id); 409 beyond the balance."""
+    return checkout.hold(
+        session,
+        body.customer_id,
+        body.order_id,
+        body.points,
+        body.total,
+        settings=ws.settings.loyalty,
+        now=ws.now(),
+        ttl_minutes=body.ttl_minutes,
+    )
+
+
+@router.post("/holds/{order_id}/confirm", response_model=HoldOut)
+def confirm(order_id: str, ws: WorkspaceDep, session: SessionDep) -> dict:
+    """The order is paid: the held points are spent. 409 after the hold expired or was cancelled."""
+    return checkout.confirm(session, order_id, now=ws.now())
+
+
+@router.post("/holds/{order_id}/cancel", response_model=HoldOut)
+def cancel(order_id: str, ws: WorkspaceDep, session: SessionDep) -> dict:
+    """The checkout was abandoned: the held points go back."""
+    return checkout.cancel(session, order_id, now=ws.now())
+
+
+@router.post("/adjust", response_model=AdjustOut)
+def adjust(body: AdjustIn, ws: WorkspaceDep, session: SessionDep) -> dict:
+    """Add points (a lot spendable now) or take them (nearest expiry first), with a reason."""
+    return service.adjust(
+        session,
+        body.customer_id,
+        body.points,
+        reason=body.reason,
+        reference=body.reference,
+        now=ws.now(),
+        settings=ws.settings.loyalty,
+    )
