@@ -17,9 +17,6 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
-import shutil
-import socket
-import subprocess
 import tempfile
 import time
 from datetime import datetime, timedelta
@@ -35,6 +32,7 @@ from boomerang.journeys import runtime, service
 from boomerang.journeys.definition import parse_journey
 from boomerang.journeys.engine import Start, Wake, step
 from boomerang.messaging.models import Message
+from pg_server import postgres
 
 T0 = datetime(2025, 1, 1)
 STEPS_PER_CUSTOMER = 6
@@ -149,55 +147,6 @@ def interpreter_only(customers: int) -> float:
         state, _ = step(journey, state, Wake(), T0 + timedelta(hours=1))
         step(journey, state, Wake(), T0 + timedelta(days=1, hours=1))
     return customers * STEPS_PER_CUSTOMER / (time.perf_counter() - started)
-
-
-def postgres() -> tuple[str, callable]:
-    bindir = next(
-        (
-            Path(f"/usr/lib/postgresql/{v}/bin")
-            for v in ("17", "16", "15", "14")
-            if Path(f"/usr/lib/postgresql/{v}/bin/initdb").exists()
-        ),
-        None,
-    )
-    if bindir is None:
-        raise SystemExit("PostgreSQL is not installed (apt-get install postgresql), or pass --skip-postgres")
-    root = Path(tempfile.mkdtemp(prefix="bench-pg-"))
-    run_as = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    if run_as:
-        shutil.chown(root, "postgres", "postgres")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    subprocess.run(
-        [*run_as, str(bindir / "initdb"), "-D", str(root / "data"), "-A", "trust", "-U", "postgres", "--no-sync"],
-        check=True,
-        capture_output=True,
-    )
-    subprocess.run(
-        [
-            *run_as,
-            str(bindir / "pg_ctl"),
-            "-D",
-            str(root / "data"),
-            "-l",
-            str(root / "log"),
-            "-w",
-            "-o",
-            f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off",
-            "start",
-        ],
-        check=True,
-        capture_output=True,
-    )
-
-    def stop() -> None:
-        subprocess.run(
-            [*run_as, str(bindir / "pg_ctl"), "-D", str(root / "data"), "-m", "immediate", "stop"], capture_output=True
-        )
-        shutil.rmtree(root, ignore_errors=True)
-
-    return f"postgresql://postgres@127.0.0.1:{port}", stop
 
 
 def main() -> None:

@@ -21,9 +21,6 @@ import argparse
 import multiprocessing
 import os
 import random
-import shutil
-import socket
-import subprocess
 import tempfile
 import time
 from datetime import datetime
@@ -37,6 +34,7 @@ from boomerang.core.errors import Conflict
 from boomerang.customers.models import Customer
 from boomerang.loyalty import checkout, service
 from boomerang.loyalty.models import LoyaltyBalance, LoyaltyHold
+from pg_server import postgres
 
 NOW = datetime(2026, 3, 10, 12, 0)
 POINTS = 5000
@@ -134,56 +132,6 @@ def bench(label: str, settings: Settings, args) -> None:
     for kind in ("baseline", "estimate", "hold+confirm", "one balance"):
         run(label, settings, kind, args.clients, args.customers, args.seconds)
     print(f"{label:10} {overspend(settings)}", flush=True)
-
-
-def postgres() -> tuple[str, callable]:
-    bindir = next(
-        (
-            Path(f"/usr/lib/postgresql/{v}/bin")
-            for v in ("17", "16", "15", "14")
-            if Path(f"/usr/lib/postgresql/{v}/bin/initdb").exists()
-        ),
-        None,
-    )
-    if bindir is None:
-        raise SystemExit("PostgreSQL is not installed (apt-get install postgresql), or pass --store sqlite")
-    root = Path(tempfile.mkdtemp(prefix="bench-pg-"))
-    run_as = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    if run_as:
-        shutil.chown(root, "postgres", "postgres")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    subprocess.run(
-        [*run_as, str(bindir / "initdb"), "-D", str(root / "data"), "-A", "trust", "-U", "postgres", "--no-sync"],
-        check=True,
-        capture_output=True,
-    )
-    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
-    subprocess.run(
-        [
-            *run_as,
-            str(bindir / "pg_ctl"),
-            "-D",
-            str(root / "data"),
-            "-l",
-            str(root / "log"),
-            "-w",
-            "-o",
-            options,
-            "start",
-        ],
-        check=True,
-        capture_output=True,
-    )
-
-    def stop() -> None:
-        subprocess.run(
-            [*run_as, str(bindir / "pg_ctl"), "-D", str(root / "data"), "-m", "immediate", "stop"], capture_output=True
-        )
-        shutil.rmtree(root, ignore_errors=True)
-
-    return f"postgresql://postgres@127.0.0.1:{port}", stop
 
 
 def main() -> None:

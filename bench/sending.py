@@ -386,7 +386,7 @@ def main() -> None:
     args = parser.parse_args()
     stop_postgres = None
     if args.store == "postgres":
-        from journeys import postgres  # bench/journeys.py
+        from pg_server import postgres  # bench/pg_server.py
 
         os.environ["BOOMERANG_DATABASE_URL"], stop_postgres = postgres()  # every worker process reads it
     server = SmtpSink() if args.server == "smtp-sink" else Aiosmtpd()
