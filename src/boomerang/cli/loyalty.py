@@ -9,7 +9,7 @@ import typer
 
 from boomerang.cli.output import console, emit_json, failures, readable, table, transaction, workspace
 from boomerang.customers import service as customers
-from boomerang.loyalty import service
+from boomerang.loyalty import liability, service
 
 app = typer.Typer(help="The loyalty programme's points ledger.", no_args_is_help=True)
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
@@ -141,3 +141,34 @@ def expire(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     else:
         moved = ", ".join(f"{n:,} {kind}" for kind, n in data.items() if kind != "customers") or "nothing"
         console.print(f"{data['customers']:,} customers due: {moved}", highlight=False)
+
+
+@app.command("liability")
+def liability_(
+    ctx: typer.Context,
+    months: Annotated[int, typer.Option(min=1, max=120, help="months of flows behind and expiry ahead")] = 12,
+    as_json: JsonOpt = False,
+) -> None:
+    """What the programme owes: points outstanding and their value, when they expire, the breakage to expect."""
+    with failures():
+        ws = workspace(ctx)
+        with ws.uow.session() as session:
+            data = liability.report(session, now=ws.now(), settings=ws.settings.loyalty, months=months)
+    if as_json:
+        emit_json(data)
+        return
+    unit, rate = data["unit"], data["breakage_rate"]
+    console.print(
+        f"{data['outstanding']:,} {unit} outstanding ({data['available']:,} spendable, {data['pending']:,} pending) "
+        f"held by {data['customers']:,} customers, worth {data['value']:,.2f}; breakage "
+        + (f"{rate:.1%} seen, {data['expected_breakage_value']:,.2f} expected" if rate is not None else "not seen yet"),
+        highlight=False,
+    )
+    grid = table("month", f"{unit} expiring")
+    for row in data["expiring_by_month"]:
+        grid.add_row(row["month"], f"{row['points']:,}")
+    console.print(grid)
+    grid = table("month", "earned", "redeemed", "expired")
+    for row in data["flows_by_month"]:
+        grid.add_row(row["month"], *(f"{row[k]:,}" for k in ("earned", "redeemed", "expired")))
+    console.print(grid)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Query
 
 from boomerang.api.deps import Offset, SessionDep, WorkspaceDep
-from boomerang.loyalty import checkout, service
+from boomerang.loyalty import checkout, liability, service
 from boomerang.loyalty.schemas import (
     AccountOut,
     AdjustIn,
@@ -79,3 +79,10 @@ def adjust(body: AdjustIn, ws: WorkspaceDep, session: SessionDep) -> dict:
         now=ws.now(),
         settings=ws.settings.loyalty,
     )
+
+
+@router.get("/liability")
+def get_liability(ws: WorkspaceDep, session: SessionDep, months: int = Query(12, ge=1, le=120)) -> dict:
+    """What the programme owes: points outstanding and their value, expiry by month ahead, earned, redeemed and
+    expired by month behind, the breakage rate seen and the breakage to expect."""
+    return liability.report(session, now=ws.now(), settings=ws.settings.loyalty, months=months)

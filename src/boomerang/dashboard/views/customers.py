@@ -15,6 +15,7 @@ from boomerang.customers.merge import canonical
 from boomerang.customers.privacy.subject import merged_into
 from boomerang.dashboard.views.common import HEADERS, Admin, BoardDep, Viewer, checked_form, redirect, render
 from boomerang.dashboard.views.journeys import customer_journeys
+from boomerang.loyalty import view as loyalty
 from boomerang.orders import service as order_service
 from boomerang.segments import service as segment_service
 
@@ -22,6 +23,7 @@ router = APIRouter()
 PAGE = 50
 EVENTS_PAGE = 50
 MAX_ORDERS = 100
+POINTS_HISTORY = 20
 
 
 @router.get("/customers")
@@ -50,6 +52,12 @@ def customer_page(
         orders, lines, order_count = order_service.of_customer(s, customer.id, limit=MAX_ORDERS)
         segments = segment_service.memberships(s, customer.id)
         journeys = customer_journeys(s, customer.id)
+        now = board.ws.now()
+        points = {
+            "unit": board.ws.settings.loyalty.unit_name,
+            "now": loyalty.points(s, [customer.id], now=now, with_lots=True)[customer.id],
+            "history": loyalty.history(s, customer.id, limit=POINTS_HISTORY),
+        }
     events, event_total = board.analytics.events(customer.id, limit=EVENTS_PAGE, offset=(page - 1) * EVENTS_PAGE)
     traits = board.analytics.traits(customer.id)
     return render(
@@ -71,6 +79,7 @@ def customer_page(
         traits=traits,
         segments=segments,
         journeys=journeys,
+        points=points,
     )
 
 
