@@ -25,6 +25,8 @@ from boomerang.api.routers import (
     events,
     journeys,
     loyalty,
+    loyalty_codes,
+    loyalty_public,
     messaging,
     messaging_public,
     metrics,
@@ -106,6 +108,7 @@ def create_app(ws: Workspace, *, background: bool = True) -> FastAPI:
 
     app.include_router(events.router)
     app.include_router(messaging_public.router)  # public: each link carries its own signature
+    app.include_router(loyalty_public.router)  # the customer's own points, by their signed token
     for hooks in (channels_email.router, channels_sms.router, bot.router):  # providers sign their callbacks
         app.include_router(hooks)
     app.include_router(channels_push.router)  # browsers subscribe with the write key; the service worker
@@ -122,6 +125,7 @@ def create_app(ws: Workspace, *, background: bool = True) -> FastAPI:
         segments.router,
         journeys.router,
         loyalty.router,
+        loyalty_codes.router,
         messaging.router,
         channels.router,
     ):

@@ -38,8 +38,15 @@ class Links:
         """RFC 8058 one-click: a POST to it unsubscribes at once; a GET shows a page asking to confirm."""
         return f"{self.base}/u/{self.signer.sign(UNSUBSCRIBE, [message_id])}"
 
+    def preferences_token(self, customer_id: str) -> str:
+        """The customer's own token: their preference centre, and their points at /v1/loyalty/{token}."""
+        return self.signer.sign(PREFERENCES, [customer_id])
+
     def preferences(self, customer_id: str) -> str:
-        return f"{self.base}/preferences/{self.signer.sign(PREFERENCES, [customer_id])}"
+        return f"{self.base}/preferences/{self.preferences_token(customer_id)}"
+
+    def points(self, customer_id: str) -> str:
+        return f"{self.base}/v1/loyalty/{self.preferences_token(customer_id)}"
 
     def inbox_token(self, customer_id: str) -> str:
         """What the app passes to read a customer's inbox at /v1/inbox/{token}."""

@@ -86,3 +86,11 @@ def get_liability(ws: WorkspaceDep, session: SessionDep, months: int = Query(12,
     """What the programme owes: points outstanding and their value, expiry by month ahead, earned, redeemed and
     expired by month behind, the breakage rate seen and the breakage to expect."""
     return liability.report(session, now=ws.now(), settings=ws.settings.loyalty, months=months)
+
+
+@router.get("/customers/{customer_id}/token")
+def get_token(customer_id: str, ws: WorkspaceDep, session: SessionDep) -> dict:
+    """The customer's own signed token, for the shop's pages to show their points at /v1/loyalty/{token} (the
+    same token opens their preference centre)."""
+    cid = checkout.customer(session, customer_id)
+    return {"customer_id": cid, "token": ws.links.preferences_token(cid), "url": ws.links.points(cid)}

@@ -17,6 +17,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from boomerang.bootstrap import Workspace
 from boomerang.core.signing import BadToken
 from boomerang.core.vocab import CHANNELS
+from boomerang.loyalty import service as loyalty
 from boomerang.messaging import links, preferences, tracking
 
 router = APIRouter(include_in_schema=False)
@@ -118,7 +119,7 @@ def unsubscribe(token: str, request: Request):
     return _unsubscribe(request, token, done=True)
 
 
-def _preferences_page(ws: Workspace, prefs: dict, saved: str = "") -> HTMLResponse:
+def _preferences_page(ws: Workspace, prefs: dict, saved: str = "", points=None) -> HTMLResponse:
     return _page(
         ws,
         "preferences.html",
@@ -128,6 +129,8 @@ def _preferences_page(ws: Workspace, prefs: dict, saved: str = "") -> HTMLRespon
         channels=[(c, CHANNEL_LABELS[c]) for c in CHANNELS],
         topics=list(preferences.TOPICS.items()),
         frequencies=list(FREQUENCY_LABELS.items()),
+        points=points,
+        unit=ws.settings.loyalty.unit_name,
     )
 
 
@@ -139,7 +142,9 @@ def preference_centre(token: str, request: Request):
     except BadToken:
         return _refused("invalid or altered link")
     with ws.uow.session() as session:
-        return _preferences_page(ws, preferences.get(session, customer_id))
+        prefs = preferences.get(session, customer_id)
+        points = loyalty.wallets(session, [customer_id], now=ws.now())[customer_id]
+        return _preferences_page(ws, prefs, points=points)
 
 
 @router.post("/preferences/{token}")
