@@ -11,7 +11,7 @@ import socket
 import subprocess
 import threading
 import time
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import pytest
 import sqlalchemy as sa
@@ -29,7 +29,6 @@ from boomerang.cli import telegram as telegram_cli
 from boomerang.config import Settings, TelegramSettings
 from boomerang.customers.models import Consent, Customer, Identity
 from boomerang.loyalty import service as loyalty
-from boomerang.loyalty.models import LoyaltyEntry
 from boomerang.messaging import preferences
 from serve_support import start_serve
 from telegram_server import TelegramServer, callback_update, message_update
@@ -267,25 +266,12 @@ def test_bonus_shows_points_and_live_promo_codes(ws, api, tg):
         loyalty.write(
             session, [loyalty.points_row(k, cid, n, source="journey:test", now=NOW) for k, n in [("a", 120), ("b", 30)]]
         )
-        for key, kind, points, code, expires in [
-            ("c", "promo_code", None, "BACK10", NOW + timedelta(days=5)),
-            ("d", "promo_code", None, "OLD5", NOW - timedelta(days=1)),
-        ]:
-            session.add(
-                LoyaltyEntry(
-                    key=key,
-                    customer_id=cid,
-                    kind=kind,
-                    points=points,
-                    code=code,
-                    discount_percent=10,
-                    expires_at=expires,
-                    source="journey:test",
-                    at=NOW,
-                )
-            )
+        live, lapsed = (
+            loyalty.code_row(key, cid, 10, days, source="journey:test", now=NOW) for key, days in (("c", 5), ("d", -1))
+        )
+        loyalty.write(session, [live, lapsed])
     text = say(ws, api, tg, "/bonus")
-    assert "Ваші бали: 150" in text and "BACK10 −10% (→ 2026-03-15)" in text and "OLD5" not in text
+    assert "Ваші бали: 150" in text and f"{live['code']} −10% (→ 2026-03-15)" in text and lapsed["code"] not in text
 
 
 # -- webhook and long polling ----------------------------------------------------------------------

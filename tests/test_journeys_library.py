@@ -14,7 +14,7 @@ from boomerang.events.ingest import record
 from boomerang.events.schemas import Logged
 from boomerang.journeys import library, runtime, service
 from boomerang.journeys.definition import parse_journey
-from boomerang.loyalty.models import LoyaltyEntry
+from boomerang.loyalty.models import PromoCode
 from boomerang.messaging.models import Message
 from boomerang.orchestration.rounds import move_events
 from boomerang.segments import service as segment_service
@@ -112,9 +112,7 @@ def _messages(ws) -> list[tuple]:
 def _codes(ws) -> list[tuple]:
     with ws.engine.connect() as conn:
         return conn.execute(
-            sa.select(LoyaltyEntry.customer_id, LoyaltyEntry.discount_percent, LoyaltyEntry.expires_at).order_by(
-                LoyaltyEntry.at
-            )
+            sa.select(PromoCode.customer_id, PromoCode.value, PromoCode.expires_at).order_by(PromoCode.created_at)
         ).all()
 
 

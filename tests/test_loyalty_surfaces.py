@@ -298,7 +298,7 @@ def test_export_and_erasure_keep_the_ledger_whole_under_the_pseudonym(api):
     assert _proof(ws)["ok"]
 
 
-# -- migration 0016 ----------------------------------------------------------------------------------------------
+# -- migrations 0016 and 0017 ---------------------------------------------------------------------------------------
 
 
 def _alembic(conn) -> Config:
@@ -330,7 +330,7 @@ def test_migration_moves_the_stand_in_points_into_lots(store, request, tmp_path)
             ),
             [dict(zip(("key", "cid", "kind", "points", "code", "at"), row)) for row in STAND_IN],
         )
-        command.upgrade(_alembic(conn), "0016")
+        command.upgrade(_alembic(conn), "head")  # 0016 moves them; 0017 moves the code into promo_codes
     with Session(engine) as s:
         wallets = service.wallets(s, ["cus_m1", "cus_m2"], now=T0)
         assert (wallets["cus_m1"].points, wallets["cus_m2"].points) == (50, 12)

@@ -125,6 +125,38 @@ class DashboardSettings(BaseModel):
     )
 
 
+class TierBenefits(BaseModel):
+    """What a loyalty tier gives besides its multiplier (templates and guards read them)."""
+
+    free_shipping: bool = False
+    birthday_gift: str | None = Field(default=None, max_length=200)
+
+
+class TierSettings(BaseModel):
+    """A loyalty tier: reached with `min_spend` paid or `min_orders` orders over the rolling period (either
+    qualifies; 0 is no threshold, both 0: everyone)."""
+
+    name: str = Field(min_length=1, max_length=40)
+    min_spend: float = Field(default=0, ge=0)
+    min_orders: int = Field(default=0, ge=0)
+    multiplier: float = Field(default=1.0, ge=0, le=10, description="of the cashback an order earns")
+    benefits: TierBenefits = TierBenefits()
+
+
+def _default_tiers() -> list[TierSettings]:
+    return [
+        TierSettings(name="Silver"),
+        TierSettings(name="Gold", min_spend=500, min_orders=5, multiplier=1.25, benefits={"free_shipping": True}),
+        TierSettings(
+            name="Platinum",
+            min_spend=1500,
+            min_orders=12,
+            multiplier=1.5,
+            benefits={"free_shipping": True, "birthday_gift": "a gift on your birthday"},
+        ),
+    ]
+
+
 class LoyaltySettings(BaseModel):
     """The points programme (boomerang.loyalty); BOOMERANG_LOYALTY__... to change. Points are whole numbers: the
     programme's smallest unit."""
@@ -136,6 +168,24 @@ class LoyaltySettings(BaseModel):
     expiry_days: float = Field(default=365, ge=0, description="spendable points expire after this long; 0: never")
     max_redeem_share: float = Field(default=0.3, ge=0, le=1, description="the most of an order that points may pay")
     hold_ttl_minutes: float = Field(default=15, gt=0, le=7 * 24 * 60, description="a checkout hold not confirmed ends")
+    tiers: list[TierSettings] = Field(
+        default_factory=_default_tiers, min_length=1, description="lowest first; the first is everyone's"
+    )
+    tier_period_days: int = Field(default=365, ge=1, description="tiers qualify on spend and orders this far back")
+    tier_grace_days: int = Field(default=30, ge=0, description="below their tier this long, a customer moves down")
+    expiry_notice_days: int = Field(default=14, ge=0, description="points expiring are announced this early; 0: not")
+
+    @field_validator("tiers")
+    @classmethod
+    def _tiers_in_order(cls, tiers: list[TierSettings]) -> list[TierSettings]:
+        names = [t.name.casefold() for t in tiers]
+        if len(set(names)) != len(names):
+            raise ValueError("tier names must differ")
+        if tiers[0].min_spend or tiers[0].min_orders:
+            raise ValueError("the first tier is everyone's: no min_spend, no min_orders")
+        if any(not (t.min_spend or t.min_orders) for t in tiers[1:]):
+            raise ValueError("every tier but the first needs a min_spend or a min_orders")
+        return tiers
 
 
 class Settings(BaseSettings):

@@ -97,16 +97,31 @@ def _keyboard(lang: str, prefs: dict[str, Any]) -> dict[str, Any]:
 
 
 def _balance(session: Session, customer: Customer, lang: str, now: datetime) -> str:
-    """/bonus: the customer's points and the promo codes still valid."""
+    """/bonus: the customer's points (spendable, pending), tier and what is missing to the next one, what expires
+    soon and when, and the promo codes still valid."""
     wallet = loyalty.wallets(session, [customer.id], now=now)[customer.id]
+    words = TEXT[lang]
     codes = [
         f"<code>{html.escape(c.code)}</code>"
         + (f" −{c.discount_percent:g}%" if c.discount_percent else "")
         + (f" (→ {c.expires_at:%Y-%m-%d})" if c.expires_at else "")
         for c in wallet.codes
     ]
-    lines = [TEXT[lang]["points"].format(points=wallet.points)]
-    return "\n".join(lines + (["", TEXT[lang]["codes"], *codes] if codes else []))
+    lines = [words["points"].format(points=wallet.points)]
+    if wallet.pending:
+        lines.append(words["pending"].format(points=wallet.pending))
+    if wallet.expiring and wallet.expiring_at:
+        lines.append(words["expiring"].format(points=wallet.expiring, date=f"{wallet.expiring_at:%Y-%m-%d}"))
+    tier = wallet.tier
+    if tier is not None:
+        lines.append(words["tier"].format(tier=html.escape(tier.tier)))
+        if tier.next_tier and (tier.missing_spend or tier.missing_orders):
+            missing = [
+                *([words["missing_spend"].format(amount=f"{tier.missing_spend:g}")] if tier.missing_spend else []),
+                *([words["missing_orders"].format(orders=tier.missing_orders)] if tier.missing_orders else []),
+            ]
+            lines.append(words["next_tier"].format(tier=html.escape(tier.next_tier), missing=words["or"].join(missing)))
+    return "\n".join(lines + (["", words["codes"], *codes] if codes else []))
 
 
 # -- long polling ----------------------------------------------------------------------------------

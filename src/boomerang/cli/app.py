@@ -17,6 +17,7 @@ from boomerang.cli import (
     journeys,
     keys,
     loyalty,
+    loyalty_codes,
     messaging,
     report,
     segments,
@@ -40,6 +41,7 @@ app.add_typer(messaging.channels_app, name="channels")
 app.add_typer(messaging.send_app, name="send")
 app.add_typer(telegram.app, name="telegram")
 app.add_typer(loyalty.app, name="loyalty")
+app.add_typer(loyalty_codes.app, name="codes")
 app.command("messages")(messaging.messages)
 app.command()(journeys.worker)
 app.command()(demo.demo)

@@ -9,7 +9,7 @@ import typer
 
 from boomerang.cli.output import console, emit_json, failures, readable, table, transaction, workspace
 from boomerang.customers import service as customers
-from boomerang.loyalty import liability, service
+from boomerang.loyalty import liability, service, tiers
 
 app = typer.Typer(help="The loyalty programme's points ledger.", no_args_is_help=True)
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
@@ -171,4 +171,26 @@ def liability_(
     grid = table("month", "earned", "redeemed", "expired")
     for row in data["flows_by_month"]:
         grid.add_row(row["month"], *(f"{row[k]:,}" for k in ("earned", "redeemed", "expired")))
+    console.print(grid)
+
+
+@app.command("tiers")
+def tiers_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """The tiers (lowest first) and how many customers hold each."""
+    with failures():
+        ws = workspace(ctx)
+        with ws.uow.session() as session:
+            data = tiers.distribution(session, ws.settings.loyalty)
+    if as_json:
+        emit_json({"tiers": data})
+        return
+    grid = table("tier", "min spend", "min orders", "multiplier", "customers")
+    for tier in data:
+        grid.add_row(
+            tier["name"],
+            f"{tier['min_spend']:,g}",
+            str(tier["min_orders"]),
+            f"x{tier['multiplier']:g}",
+            f"{tier['customers']:,}",
+        )
     console.print(grid)

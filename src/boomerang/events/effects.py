@@ -7,8 +7,11 @@ Boomerang's own calls (REST, importers) come here at once (ingest.ingest).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
+import orjson
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from boomerang.catalog.service import ProductLearner
@@ -17,9 +20,12 @@ from boomerang.customers import bulk as customers_bulk
 from boomerang.customers import privacy, profiles
 from boomerang.customers.identity import Resolver
 from boomerang.customers.models import Customer
+from boomerang.db import executemany, in_chunks, insert_ignore
 from boomerang.events import ecommerce
+from boomerang.events.models import inbox
 from boomerang.events.schemas import Event
 from boomerang.loyalty import orders as loyalty
+from boomerang.loyalty import tiers
 from boomerang.orders.carts import CartKeeper, cart_id
 from boomerang.orders.models import Order
 
@@ -54,7 +60,10 @@ def apply(session: Session, events: list[Event], *, now: datetime) -> None:
     session.flush()
     products.write()
     carts.write()
-    loyalty.follow(session, _orders(session, events), now=now)  # points earned, taken back, given back
+    orders = _orders(session, events)
+    loyalty.follow(session, orders, now=now)  # points earned, taken back, given back
+    changed = tiers.follow(session, {o.customer_id for o in orders}, now=now, spending=order_spending)  # tiers up
+    log_loyalty_notices(session, changed)
     customers_bulk.touch_seen(session, _follow(seen, resolver.merged))
 
 
@@ -62,6 +71,46 @@ def _orders(session: Session, events: list[Event]) -> list[Order]:
     """The orders these events touched, as they stand now."""
     ids = {e.properties.get("order_id", e.properties.get("id")) for e in events if e.event in ecommerce.ORDER_ID_EVENTS}
     return [order for i in sorted(map(str, ids - {None})) if (order := session.get(Order, i)) is not None]
+
+
+def order_spending(session: Session, customer_ids: Sequence[str], since: datetime) -> dict[str, tiers.Qualified]:
+    """What counts towards loyalty tiers (`tiers.Spending`): each customer's paid orders placed after `since`, and
+    their total net of refunds."""
+    net = Order.total - sa.func.coalesce(Order.refunded_total, 0)
+    rows = in_chunks(
+        session,
+        lambda ids: (
+            sa.select(Order.customer_id, sa.func.sum(net), sa.func.count())
+            .where(Order.customer_id.in_(ids), Order.status.in_(tiers.QUALIFYING_STATUSES), Order.placed_at > since)
+            .group_by(Order.customer_id)
+        ),
+        customer_ids,
+    )
+    return {cid: tiers.Qualified(float(spend or 0), int(n)) for cid, spend, n in rows}
+
+
+def log_loyalty_notices(session: Session, notices: list[tiers.Notice]) -> None:
+    """Loyalty's events (tier changes, points about to expire) into the inbox as processed, like `ingest.internal`
+    and `log_later` (which import this module): the next flush logs them, and journeys start from them."""
+    rows = [
+        {
+            "message_id": n.message_id,
+            "type": "track",
+            "event": n.event,
+            "customer_id": n.customer_id,
+            "anonymous_id": None,
+            "user_id": None,
+            "timestamp": n.at,
+            "received_at": n.at,
+            "source": "loyalty",
+            "properties": orjson.dumps(n.properties, default=str).decode(),
+            "context": "{}",
+            "processed_at": n.at,
+        }
+        for n in notices
+    ]
+    if rows:
+        executemany(session, insert_ignore(session, inbox), rows)
 
 
 def _resolve(resolver: Resolver, event: Event) -> str:

@@ -126,3 +126,93 @@ class LoyaltyHold(Base):
     returned: Mapped[int] = mapped_column(BigInt, default=0)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+# -- promo codes ---------------------------------------------------------------------------------------------------
+
+POOL_KINDS = ("generated", "uploaded")
+DISCOUNT_KINDS = ("percent", "fixed", "free_shipping", "points_multiplier")
+REDEMPTION_STATES = ("held", "confirmed", "cancelled", "expired")
+
+
+class PromoPool(Base):
+    """A pool of promo codes (generated here or uploaded from another system) and the discount they give. When
+    its unused codes fall below `low_stock_alert` the listings say so (and the log, once: `warned_at`)."""
+
+    __tablename__ = "promo_pools"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(sa.String(100), unique=True)
+    kind: Mapped[str] = mapped_column(sa.String(12))  # generated, uploaded
+    discount_kind: Mapped[str] = mapped_column(sa.String(20))  # percent, fixed, free_shipping, points_multiplier
+    value: Mapped[float] = mapped_column(Money)
+    min_order: Mapped[float] = mapped_column(Money, default=0)
+    uses_per_code: Mapped[int] = mapped_column(default=1)
+    prefix: Mapped[str] = mapped_column(sa.String(16), default="")
+    valid_from: Mapped[datetime | None]
+    valid_until: Mapped[datetime | None]
+    low_stock_alert: Mapped[int | None]
+    warned_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+
+
+class PromoCode(Base):
+    """One code of a pool: anyone's, or personal (`customer_id`); `uses` counts its held and confirmed
+    redemptions, never above `max_uses`. `key`: the idempotency key of a code a journey issued; `value`: its own
+    discount where it differs from the pool's."""
+
+    __tablename__ = "promo_codes"
+
+    code: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
+    pool_id: Mapped[int] = mapped_column(sa.ForeignKey("promo_pools.id"), index=True)
+    customer_id: Mapped[str | None] = mapped_column(sa.String(40), index=True)
+    key: Mapped[str | None] = mapped_column(sa.String(200), unique=True)
+    value: Mapped[float | None] = mapped_column(Money)
+    uses: Mapped[int] = mapped_column(default=0)
+    max_uses: Mapped[int]
+    expires_at: Mapped[datetime | None]
+    source: Mapped[str | None] = mapped_column(sa.String(100))
+    created_at: Mapped[datetime]
+
+
+class PromoRedemption(Base):
+    """A code used on an order, once per code and order: held at checkout until `expires_at`, then confirmed
+    (paid), cancelled, or expired (its use given back)."""
+
+    __tablename__ = "promo_redemptions"
+    __table_args__ = (sa.UniqueConstraint("code", "order_id"),)
+
+    id: Mapped[int] = mapped_column(BigInt, primary_key=True, autoincrement=True)
+    code: Mapped[str] = mapped_column(sa.String(40), sa.ForeignKey("promo_codes.code"))
+    order_id: Mapped[str] = mapped_column(sa.String(128), index=True)
+    customer_id: Mapped[str] = mapped_column(sa.String(40), index=True)
+    state: Mapped[str] = mapped_column(sa.String(12))
+    total: Mapped[float] = mapped_column(Money)
+    amount: Mapped[float] = mapped_column(Money)  # the discount given
+    expires_at: Mapped[datetime | None] = mapped_column(index=True)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class LoyaltyTier(Base):
+    """A customer's tier (`loyalty.tiers`): held `since`, qualified by their paid spend and orders over the rolling
+    period as last counted; `below_since`: when they were first seen below it (a downgrade waits out the grace)."""
+
+    __tablename__ = "loyalty_tiers"
+
+    customer_id: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
+    tier: Mapped[str] = mapped_column(sa.String(40), index=True)
+    since: Mapped[datetime]
+    below_since: Mapped[datetime | None]
+    qualified_spend: Mapped[float] = mapped_column(Money, default=0.0)
+    qualified_orders: Mapped[int] = mapped_column(default=0)
+    updated_at: Mapped[datetime] = mapped_column(index=True)  # last counted
+
+
+class LoyaltyExpiryNotice(Base):
+    """A lot whose coming expiry was announced (`Loyalty Points Expiring`): once per lot."""
+
+    __tablename__ = "loyalty_expiry_notices"
+
+    lot_id: Mapped[int] = mapped_column(BigInt, primary_key=True, autoincrement=False)
+    sent_at: Mapped[datetime]

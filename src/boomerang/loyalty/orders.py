@@ -6,7 +6,8 @@ the share of that earn the order has lost (all of it when cancelled; refunded / 
 more than was earned), from the same lot, as far as the lot still holds it; and gives back the same share of the
 points the order spent (its confirmed checkout hold). What each order has had taken back or given back is kept (on
 the lot and the hold), so every step is a difference from there: retried or reordered events land on the same
-balances. Loyalty and orders are siblings; the event pipeline, which sees both, hands the orders it touched to
+balances. An order's `coupon`, where it is one of our promo codes, is redeemed for it (`codes_redeem`). Loyalty
+and orders are siblings; the event pipeline, which sees both, hands the orders it touched to
 `follow`.
 """
 
@@ -24,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from boomerang.config import LoyaltySettings
 from boomerang.customers.merge import live_ids
-from boomerang.loyalty import holds, lots, programme
+from boomerang.loyalty import codes_redeem, holds, lots, programme, tiers
 from boomerang.loyalty.ledger import Book, Lot, Posting
 
 SOURCE = "order"
@@ -50,6 +51,7 @@ class OrderState:
     total: float
     refunded_total: float
     placed_at: datetime
+    coupon: str | None = None
 
     @classmethod
     def of(cls, row: Mapping[str, Any]) -> OrderState:
@@ -61,6 +63,7 @@ class OrderState:
             total=float(row.get("total") or 0),
             refunded_total=float(row.get("refunded_total") or 0),
             placed_at=row["placed_at"],
+            coupon=row.get("coupon"),
         )
 
 
@@ -100,13 +103,14 @@ def follow(
     for start in range(0, len(ids), 5000):
         held.update(holds.of_orders(session, ids[start : start + 5000]))
     book.lock([lot.customer_id for lot in earned.values()] + [h.customer_id for h in held.values()])
+    multipliers = tiers.multipliers(session, live.values(), settings)  # the tier held when the order earns
     for order_id in ids:
         order = latest[order_id]
         lot = earned.get(order_id)
         customer = live.get(order.customer_id) if order.customer_id else None
         share = lost_share(order)
         if lot is None and customer and order.status not in NOT_EARNING and share < 1:
-            lot = _earn(book, order, customer, settings, source)
+            lot = _earn(book, order, customer, settings, source, multipliers.get(customer, 1.0))
         if lot is not None and share > 0:
             _take_back(book, lot, _part(lot.amount, share), source)
         hold = held.get(order_id)
@@ -116,11 +120,15 @@ def follow(
     for posting in book.postings:
         counts[posting.kind] = counts.get(posting.kind, 0) + 1
     book.write()
+    if redeemed := codes_redeem.follow_orders(session, latest.values(), now=now):
+        counts["promo_code"] = redeemed
     return counts
 
 
-def _earn(book: Book, order: OrderLike, customer: str, settings: LoyaltySettings, source: str) -> Lot | None:
-    points = programme.points_for(float(order.total or 0), settings)
+def _earn(
+    book: Book, order: OrderLike, customer: str, settings: LoyaltySettings, source: str, multiplier: float = 1.0
+) -> Lot | None:
+    points = programme.points_for(float(order.total or 0), settings, multiplier)
     if points <= 0:
         return None
     available = programme.available_at(order.placed_at, settings)

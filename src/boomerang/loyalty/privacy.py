@@ -1,7 +1,7 @@
 """Loyalty's part in merges and privacy requests.
 
 A merge moves the merged profile's points to the surviving one as a ledger transfer (lot by lot, pending and held
-points too) and its lots, holds, promo codes and history with them. An export shows the customer's movements,
+points too) and its lots, holds, promo codes (and their redemptions) and history with them. An export shows the customer's movements,
 codes, lots and holds. An erasure ends the customer's points (open holds released, every lot closed into
 `adjusted`) and keeps the ledger whole under the pseudonym: entries, transactions and lots are renamed, the balance
 row added to the pseudonym's, free-text reasons dropped."""
@@ -17,9 +17,19 @@ from sqlalchemy.orm import Session
 
 from boomerang.customers.merge import move_rows
 from boomerang.customers.privacy import hooks as privacy
-from boomerang.loyalty import holds, view
+from boomerang.loyalty import holds, tiers, view
 from boomerang.loyalty.ledger import BALANCES, LOTS, TRANSACTIONS, Book, Posting
-from boomerang.loyalty.models import ACCOUNTS, LoyaltyEntry, LoyaltyHold, LoyaltyLedgerEntry, LoyaltyLot
+from boomerang.loyalty.models import (
+    ACCOUNTS,
+    LoyaltyEntry,
+    LoyaltyHold,
+    LoyaltyLedgerEntry,
+    LoyaltyLot,
+    LoyaltyTier,
+    PromoCode,
+    PromoPool,
+    PromoRedemption,
+)
 from boomerang.loyalty.models import LoyaltyTransaction as Tx
 
 ERASURE = "erasure"  # the source of what closes an erased customer's points
@@ -32,6 +42,9 @@ def _has_ledger(session: Session, customer_id: str) -> bool:
 def follow_merge(session: Session, from_id: str, into_id: str, now: datetime) -> None:
     """The merged profile's points, lots, holds, codes and history are the surviving profile's."""
     move_rows(session, LoyaltyEntry.customer_id, from_id, into_id)
+    tiers.follow_merge(session, from_id, into_id, now)  # the higher of the two tiers stays
+    move_rows(session, PromoCode.__table__.c.customer_id, from_id, into_id)
+    move_rows(session, PromoRedemption.__table__.c.customer_id, from_id, into_id)
     if not _has_ledger(session, from_id):
         return
     book = Book(session, now)
@@ -56,6 +69,16 @@ def follow_merge(session: Session, from_id: str, into_id: str, now: datetime) ->
 def export_customer(session: Session, customer_ids: list[str]) -> dict[str, Any]:
     """The customers' points movements and promo codes (`loyalty`), their lots and checkout holds."""
     codes = privacy.rows_of(session, LoyaltyEntry.customer_id, customer_ids, order_by=LoyaltyEntry.at)
+    codes += privacy.plain(
+        [
+            {**row._mapping, "kind": "promo_code", "at": row.created_at}
+            for row in session.execute(
+                sa.select(*PromoCode.__table__.c, PromoPool.name.label("pool"))
+                .join(PromoPool, PromoPool.id == PromoCode.pool_id)
+                .where(PromoCode.customer_id.in_(customer_ids))
+            )
+        ]
+    )
     moves = [
         {**entry, "kind": "points", "movement": entry["kind"]}
         for cid in customer_ids
@@ -66,6 +89,10 @@ def export_customer(session: Session, customer_ids: list[str]) -> dict[str, Any]
         "loyalty_lots": privacy.rows_of(session, LoyaltyLot.customer_id, customer_ids, order_by=LoyaltyLot.id),
         "loyalty_holds": privacy.rows_of(
             session, LoyaltyHold.customer_id, customer_ids, order_by=LoyaltyHold.created_at
+        ),
+        "loyalty_tier": privacy.rows_of(session, LoyaltyTier.customer_id, customer_ids),
+        "promo_redemptions": privacy.rows_of(
+            session, PromoRedemption.customer_id, customer_ids, order_by=PromoRedemption.created_at
         ),
     }
 
@@ -84,10 +111,24 @@ def erase_customer(session: Session, customer_id: str, pseudonym: str, now: date
         .values(expires_at=now),
         execution_options={"synchronize_session": False},
     ).rowcount
+    expired += session.execute(
+        sa.update(PromoCode)
+        .where(
+            PromoCode.customer_id == customer_id,
+            PromoCode.uses < PromoCode.max_uses,
+            sa.or_(PromoCode.expires_at.is_(None), PromoCode.expires_at > now),
+        )
+        .values(expires_at=now),
+        execution_options={"synchronize_session": False},
+    ).rowcount
     privacy.rename_in(session, LoyaltyEntry.key, customer_id, pseudonym)
+    privacy.rename_in(session, PromoCode.key, customer_id, pseudonym)
     moved = privacy.move_to(session, LoyaltyEntry.customer_id, customer_id, pseudonym)
+    moved += privacy.move_to(session, PromoCode.customer_id, customer_id, pseudonym)
+    privacy.move_to(session, PromoRedemption.customer_id, customer_id, pseudonym)
     ended, renamed = _close(session, customer_id, pseudonym, now) if _has_ledger(session, customer_id) else (0, 0)
     return {
+        "deleted": {"loyalty_tiers": tiers.erase(session, customer_id)},
         "ended": {"promo_codes": expired, "points": ended},
         "pseudonymised": {"loyalty_entries": moved, "loyalty_transactions": renamed},
     }

@@ -110,6 +110,7 @@ class AccountOut(BaseModel):
     expiring_soon: Expiring
     totals: dict[str, int]
     lots: list[LotOut]
+    tier: dict[str, Any] | None = Field(default=None, description="name, since, multiplier, benefits, next, missing")
 
 
 class Movement(BaseModel):

@@ -8,7 +8,6 @@ erasures)."""
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -20,10 +19,9 @@ from sqlalchemy.orm import Session
 from boomerang.config import LoyaltySettings
 from boomerang.core.errors import Conflict, ValidationFailed
 from boomerang.core.ids import new_id
-from boomerang.db import UnitOfWork, in_chunks, insert_ignore
-from boomerang.loyalty import checkout, due, lots, programme, proof, view
+from boomerang.db import UnitOfWork, in_chunks
+from boomerang.loyalty import checkout, codes, due, lots, programme, proof, tiers, view
 from boomerang.loyalty.ledger import BALANCES, Book, Posting
-from boomerang.loyalty.models import LoyaltyEntry
 from boomerang.loyalty.privacy import erase_customer, export_customer, follow_merge
 
 __all__ = [
@@ -48,8 +46,10 @@ __all__ = [
 @dataclass(frozen=True)
 class Code:
     code: str
-    discount_percent: float | None
+    discount_percent: float | None  # the value of a percent code; None for the other kinds
     expires_at: datetime | None
+    kind: str = "percent"  # percent, fixed, free_shipping, points_multiplier
+    value: float | None = None
 
 
 @dataclass
@@ -62,6 +62,7 @@ class Wallet:
     expiring: int = 0  # of `points`, expiring within 30 days
     expiring_at: datetime | None = None
     codes: list[Code] = field(default_factory=list)
+    tier: tiers.Standing | None = None  # their loyalty tier, the next one and what is missing to it
 
     @property
     def latest_code(self) -> Code | None:
@@ -76,13 +77,13 @@ def points_row(key: str, customer_id: str, points: int, *, source: str, now: dat
 def code_row(
     key: str, customer_id: str, discount_percent: float, valid_days: int, *, source: str, now: datetime
 ) -> dict:
-    """A new personal promo code (written by `write`)."""
+    """A new personal promo code of the pool "journeys" (written by `write`, once per key)."""
     return {
         "key": key,
         "customer_id": customer_id,
         "kind": "promo_code",
         "points": None,
-        "code": f"BMR-{secrets.token_hex(4).upper()}",
+        "code": codes.random_codes(1, prefix="BMR-")[0],
         "discount_percent": discount_percent,
         "source": source,
         "at": now,
@@ -92,9 +93,9 @@ def code_row(
 
 def write(session: Session, rows: list[dict]) -> None:
     """Record awards and codes; one whose key was written already is not written again."""
-    codes = [r for r in rows if r["kind"] == "promo_code"]
-    if codes:
-        session.connection().execute(insert_ignore(session, LoyaltyEntry.__table__), codes)
+    issued = [r for r in rows if r["kind"] == "promo_code"]
+    if issued:
+        codes.write_issued(session, issued)
     awards = [r for r in rows if r["kind"] == "points"]
     if awards:
         award(session, awards, now=max(r["at"] for r in awards))
@@ -135,20 +136,32 @@ def wallets(session: Session, customer_ids: Iterable[str], *, now: datetime) -> 
         cid: Wallet(p.available, p.pending, p.held, p.expiring, p.expiring_at)
         for cid, p in view.points(session, ids, now=now).items()
     }
+    mine = codes.CODES
     rows = in_chunks(
         session,
         lambda chunk: (
             sa.select(
-                LoyaltyEntry.customer_id, LoyaltyEntry.code, LoyaltyEntry.discount_percent, LoyaltyEntry.expires_at
+                mine.c.customer_id,
+                mine.c.code,
+                sa.func.coalesce(mine.c.value, codes.POOLS.c.value).label("value"),
+                codes.POOLS.c.discount_kind,
+                mine.c.expires_at,
+                codes.POOLS.c.valid_from,
+                codes.POOLS.c.valid_until,
             )
-            .where(LoyaltyEntry.customer_id.in_(chunk), LoyaltyEntry.kind == "promo_code")
-            .order_by(LoyaltyEntry.at, LoyaltyEntry.key)
+            .join(codes.POOLS, codes.POOLS.c.id == mine.c.pool_id)
+            .where(mine.c.customer_id.in_(chunk), mine.c.uses < mine.c.max_uses)
+            .order_by(mine.c.created_at, mine.c.code)
         ),
         ids,
     )
     for row in rows:  # in time order: a customer's codes come in one chunk
-        if row.code and (row.expires_at is None or row.expires_at > now):
-            out[row.customer_id].codes.append(Code(row.code, row.discount_percent, row.expires_at))
+        ends = min((t for t in (row.expires_at, row.valid_until) if t is not None), default=None)
+        if (ends is None or ends > now) and (row.valid_from is None or row.valid_from <= now):
+            percent = row.value if row.discount_kind == "percent" else None
+            out[row.customer_id].codes.append(Code(row.code, percent, ends, row.discount_kind, row.value))
+    for cid, standing in tiers.standings(session, ids).items():
+        out[cid].tier = standing
     return out
 
 
@@ -163,7 +176,7 @@ def _settled(session: Session, customer_id: str, now: datetime) -> None:
 
 
 def account(session: Session, customer_id: str, *, now: datetime, settings: LoyaltySettings) -> dict[str, Any]:
-    """A customer's points: available, pending, held, expiring soon, their lots and lifetime totals."""
+    """A customer's points: available, pending, held, expiring soon, their lots and lifetime totals; their tier."""
     cid = checkout.customer(session, customer_id)
     _settled(session, cid, now)
     mine = view.points(session, [cid], now=now, with_lots=True)[cid]
@@ -176,6 +189,7 @@ def account(session: Session, customer_id: str, *, now: datetime, settings: Loya
         "expiring_soon": {"points": mine.expiring, "first_at": mine.expiring_at, "within_days": view.SOON_DAYS},
         "totals": view.totals(session, cid),
         "lots": mine.lots,
+        "tier": tiers.standings(session, [cid], settings)[cid].as_dict(),
     }
 
 

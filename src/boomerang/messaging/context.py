@@ -16,6 +16,7 @@ from boomerang.catalog.models import Product
 from boomerang.config import MessagingSettings
 from boomerang.customers.models import Customer
 from boomerang.db import chunked
+from boomerang.loyalty import programme
 from boomerang.loyalty import service as loyalty
 from boomerang.orders.models import Cart, Order, OrderLine
 
@@ -214,11 +215,32 @@ class ContextLoader:
         }
 
     def _loyalty(self, ids: set[str]) -> dict[str, dict]:
-        """Points and the latest valid promo code, as templates read them (loyalty.points, loyalty.promo_code)."""
+        """The programme as templates read it: `loyalty.points` (spendable; `balance` too), `pending`,
+        `points_expiring` and `points_expire_at` (the next expiry within 30 days), `tier`, `next_tier`,
+        `missing_to_next_tier` (spend; `missing_orders_to_next_tier`), `tier_benefits`, `codes` and the latest
+        (`promo_code`, `discount_percent`, `expires_at`), `unit`."""
         out = {}
+        unit = programme.of(self.session).unit_name
         for cid, wallet in loyalty.wallets(self.session, ids, now=self.now).items():
             code = wallet.latest_code
-            out[cid] = {"points": wallet.points} | (
+            tier = wallet.tier
+            out[cid] = {
+                "points": wallet.points,
+                "balance": wallet.points,
+                "pending": wallet.pending,
+                "points_expiring": wallet.expiring,
+                "points_expire_at": wallet.expiring_at,
+                "tier": tier.tier if tier else None,
+                "tier_benefits": tier.benefits if tier else {},
+                "next_tier": tier.next_tier if tier else None,
+                "missing_to_next_tier": tier.missing_spend if tier else None,
+                "missing_orders_to_next_tier": tier.missing_orders if tier else None,
+                "codes": [
+                    {"code": c.code, "discount_percent": c.discount_percent, "expires_at": c.expires_at}
+                    for c in wallet.codes
+                ],
+                "unit": unit,
+            } | (
                 {"promo_code": code.code, "discount_percent": code.discount_percent, "expires_at": code.expires_at}
                 if code
                 else {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Query
 
 from boomerang.api.deps import Offset, SessionDep, WorkspaceDep
-from boomerang.loyalty import checkout, liability, service
+from boomerang.loyalty import checkout, liability, service, tiers
 from boomerang.loyalty.schemas import (
     AccountOut,
     AdjustIn,
@@ -94,3 +94,9 @@ def get_token(customer_id: str, ws: WorkspaceDep, session: SessionDep) -> dict:
     same token opens their preference centre)."""
     cid = checkout.customer(session, customer_id)
     return {"customer_id": cid, "token": ws.links.preferences_token(cid), "url": ws.links.points(cid)}
+
+
+@router.get("/tiers")
+def get_tiers(ws: WorkspaceDep, session: SessionDep) -> dict:
+    """The tiers as defined (lowest first: thresholds, multiplier, benefits), each with how many customers hold it."""
+    return {"tiers": tiers.distribution(session, ws.settings.loyalty)}
