@@ -34,7 +34,7 @@ from boomerang.core.errors import Conflict
 from boomerang.customers.models import Customer
 from boomerang.loyalty import checkout, service
 from boomerang.loyalty.models import LoyaltyBalance, LoyaltyHold
-from pg_server import postgres
+from pg_server import database, postgres
 
 NOW = datetime(2026, 3, 10, 12, 0)
 POINTS = 5000
@@ -153,13 +153,7 @@ def main() -> None:
             return
         url, stop = postgres()
         try:
-            admin = sa.create_engine(
-                f"postgresql+psycopg://{url.split('://', 1)[1]}/postgres", isolation_level="AUTOCOMMIT"
-            )
-            with admin.connect() as conn:
-                conn.execute(sa.text('CREATE DATABASE "loyalty"'))
-            admin.dispose()
-            bench("PostgreSQL", Settings(home=Path(tmp) / "pg", database_url=f"{url}/loyalty"), args)
+            bench("PostgreSQL", Settings(home=Path(tmp) / "pg", database_url=database(url, "loyalty")), args)
         finally:
             stop()
 

@@ -29,7 +29,7 @@ from boomerang.config import Settings
 from boomerang.customers.models import Customer
 from boomerang.db import executemany
 from boomerang.loyalty import codes, codes_redeem
-from pg_server import postgres
+from pg_server import database, postgres
 
 NOW = datetime(2026, 3, 10, 12, 0)
 PLAIN = sa.insert(codes.CODES)
@@ -104,13 +104,7 @@ def main() -> None:
             return
         url, stop = postgres()
         try:
-            admin = sa.create_engine(
-                f"postgresql+psycopg://{url.split('://', 1)[1]}/postgres", isolation_level="AUTOCOMMIT"
-            )
-            with admin.connect() as conn:
-                conn.execute(sa.text('CREATE DATABASE "codes"'))
-            admin.dispose()
-            bench("PostgreSQL", Settings(home=Path(tmp) / "pg", database_url=f"{url}/codes"), args)
+            bench("PostgreSQL", Settings(home=Path(tmp) / "pg", database_url=database(url, "codes")), args)
         finally:
             stop()
 

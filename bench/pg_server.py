@@ -58,3 +58,14 @@ def postgres() -> tuple[str, callable]:
         shutil.rmtree(root, ignore_errors=True)
 
     return f"postgresql://postgres@127.0.0.1:{port}", stop
+
+
+def database(url: str, name: str) -> str:
+    """A new database on the server at `url`; its URL."""
+    import sqlalchemy as sa
+
+    admin = sa.create_engine(f"postgresql+psycopg://{url.split('://', 1)[1]}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return f"{url}/{name}"

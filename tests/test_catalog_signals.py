@@ -204,7 +204,7 @@ def test_a_failed_fan_out_leaves_the_change_pending_and_a_claimed_one_is_not_cla
     def broken(session, events):
         raise RuntimeError("the store went away")
 
-    monkeypatch.setattr(catalog_signals.ingest, "log_later", broken)
+    monkeypatch.setattr(catalog_signals.own, "log_later", broken)
     with pytest.raises(RuntimeError):
         rounds.signal_catalog_changes(ws)
     assert _pending(ws) == 1  # the claim was rolled back with the events

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-import orjson
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
@@ -20,9 +19,8 @@ from boomerang.customers import bulk as customers_bulk
 from boomerang.customers import privacy, profiles
 from boomerang.customers.identity import Resolver
 from boomerang.customers.models import Customer
-from boomerang.db import executemany, in_chunks, insert_ignore
-from boomerang.events import ecommerce
-from boomerang.events.models import inbox
+from boomerang.db import in_chunks
+from boomerang.events import ecommerce, own
 from boomerang.events.schemas import Event
 from boomerang.loyalty import orders as loyalty
 from boomerang.loyalty import tiers
@@ -90,27 +88,15 @@ def order_spending(session: Session, customer_ids: Sequence[str], since: datetim
 
 
 def log_loyalty_notices(session: Session, notices: list[tiers.Notice]) -> None:
-    """Loyalty's events (tier changes, points about to expire) into the inbox as processed, like `ingest.internal`
-    and `log_later` (which import this module): the next flush logs them, and journeys start from them."""
-    rows = [
-        {
-            "message_id": n.message_id,
-            "type": "track",
-            "event": n.event,
-            "customer_id": n.customer_id,
-            "anonymous_id": None,
-            "user_id": None,
-            "timestamp": n.at,
-            "received_at": n.at,
-            "source": "loyalty",
-            "properties": orjson.dumps(n.properties, default=str).decode(),
-            "context": "{}",
-            "processed_at": n.at,
-        }
-        for n in notices
-    ]
-    if rows:
-        executemany(session, insert_ignore(session, inbox), rows)
+    """Loyalty's events (tier changes, points about to expire) into the inbox: the next flush logs them, and
+    journeys start from them."""
+    own.log_later(
+        session,
+        [
+            own.internal(n.message_id, n.event, n.customer_id, at=n.at, source="loyalty", properties=n.properties)
+            for n in notices
+        ],
+    )
 
 
 def _resolve(resolver: Resolver, event: Event) -> str:

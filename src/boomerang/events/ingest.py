@@ -99,27 +99,3 @@ def record(session: Session, messages: list[dict], *, now: datetime, limits, sou
     check(events)
     ingest(session, events, now=now, source=source)
     return events
-
-
-def internal(message_id: str, event: str, customer_id: str, *, at: datetime, source: str, properties: dict) -> dict:
-    """An event Boomerang makes itself (a message delivered, a segment entered), as `log_later` takes it."""
-    return {
-        "message_id": message_id,
-        "type": "track",
-        "event": event,
-        "customer_id": customer_id,
-        "anonymous_id": None,
-        "user_id": None,
-        "timestamp": at,
-        "received_at": at,
-        "source": source,
-        "properties": orjson.dumps(properties).decode(),
-        "context": "{}",
-        "processed_at": at,
-    }
-
-
-def log_later(session: Session, events: list[dict]) -> None:
-    """Store Boomerang's own events (see `internal`) as processed: the next flush moves them into the log,
-    where segments and journeys see them. A message id already stored is kept once."""
-    executemany(session, _inbox_insert(session), events)

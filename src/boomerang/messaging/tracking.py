@@ -19,7 +19,7 @@ from boomerang.core.vocab import CHANNELS
 from boomerang.customers import profiles
 from boomerang.customers.models import Customer
 from boomerang.db import chunked
-from boomerang.events import ingest
+from boomerang.events import own
 from boomerang.messaging.models import Message, MessageEvent
 
 KINDS = ("delivered", "opened", "clicked", "bounced", "complained", "unsubscribed")
@@ -53,7 +53,7 @@ def record(session: Session, message: Message, kind: str, *, at: datetime, detai
         if customer is not None:
             profiles.set_consent(session, customer, message.channel, False, source=f"{kind}:{message.channel}", at=at)
     if first:
-        ingest.log_later(session, [_event(message, kind, at, detail)])
+        own.log_later(session, [_event(message, kind, at, detail)])
     session.flush()
     return first
 
@@ -72,7 +72,7 @@ def _event(message: Message, kind: str, at: datetime, detail: str | None) -> dic
         props["url"] = detail
     elif detail:
         props["reason"] = detail[:500]
-    return ingest.internal(
+    return own.internal(
         f"message:{message.id}:{kind}{suffix}",
         EVENT_NAMES[kind],
         message.customer_id,

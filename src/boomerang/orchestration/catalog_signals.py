@@ -32,7 +32,7 @@ from boomerang.catalog.changes import BACK_IN_STOCK, PRICE_DROPPED, claim, pendi
 from boomerang.catalog.models import CatalogChange, Product
 from boomerang.catalog.service import preload
 from boomerang.db import UnitOfWork
-from boomerang.events import ingest
+from boomerang.events import own
 from boomerang.events.log import EventLog
 from boomerang.metrics import source
 
@@ -59,7 +59,7 @@ def fan_out(uow: UnitOfWork, log: EventLog, *, now: datetime, interest_days: int
         with uow.session() as session:
             claimed = claim(session, [c.id for c in batch], at=now)
             events = _events(session, [c for c in batch if c.id in claimed], audience)
-            ingest.log_later(session, events)
+            own.log_later(session, events)
         done["changes"] += len(claimed)
         done["events"] += len(events)
         if len(batch) < BATCH or not claimed:
@@ -142,7 +142,7 @@ def _events(session: Session, batch: list[CatalogChange], audience: dict[int, li
     """The inbox rows of these changes' events, one per interested customer."""
     products = preload(session, {c.sku for c in batch})
     return [
-        ingest.internal(
+        own.internal(
             f"catalog:{change.id}:{customer_id}",
             EVENTS[change.kind],
             customer_id,

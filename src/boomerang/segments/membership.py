@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from boomerang.core.errors import ValidationFailed
 from boomerang.customers.models import Customer
 from boomerang.db import UnitOfWork
-from boomerang.events import ingest
+from boomerang.events import own
 from boomerang.events.schemas import Logged
 from boomerang.segments.definition import ENTERED, EXITED, PROFILE, Definition
 from boomerang.segments.evaluate import Evaluator
@@ -140,7 +140,7 @@ def _apply(
                 [{"cid": c} for c in exited],
             )
         events = [_event(segment, c, ENTERED, at) for c in entered] + [_event(segment, c, EXITED, at) for c in exited]
-        ingest.log_later(session, events)
+        own.log_later(session, events)
         db_segment = session.get(Segment, segment.id)
         if scope is None:
             db_segment.size = len(ids)
@@ -155,7 +155,7 @@ def _apply(
 
 def _event(segment: Segment, customer_id: str, name: str, at: datetime) -> dict[str, Any]:
     kind = "entered" if name == ENTERED else "exited"
-    return ingest.internal(
+    return own.internal(
         f"segment:{segment.id}:{customer_id}:{kind}:{at.isoformat()}",
         name,
         customer_id,
