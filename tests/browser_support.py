@@ -7,9 +7,11 @@ fixtures (conftest.py) use it. `EXPECTED_ERRORS` in the module lists console err
 
 from __future__ import annotations
 
+import json
 import os
 import struct
 import subprocess
+import sys
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -59,6 +61,28 @@ def serving(home: Path, env: dict[str, str] | None = None) -> Iterator[str]:
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def cli_json(home: Path, *args: str) -> dict:
+    """`boomerang --home HOME ARGS --json` in its own process; its answer."""
+    done = subprocess.run(
+        [sys.executable, "-m", "boomerang", "--home", str(home), *args, "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+@contextmanager
+def demo_server(home: Path, customers: int, days: int) -> Iterator[dict]:
+    """A demo shop, a viewer ("vera") besides the demo's admin, and `boomerang serve` on it: base, admin, viewer."""
+    need_browser()
+    demo = cli_json(home, "demo", "--no-serve", "--customers", str(customers), "--days", str(days))
+    viewer = cli_json(home, "users", "create", "--username", "vera", "--role", "viewer")
+    with serving(home) as base:
+        yield {"base": base, "admin": demo["dashboard"], "viewer": viewer}
 
 
 def login(page, who: dict, next_: str = "/") -> None:

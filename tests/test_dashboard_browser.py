@@ -6,40 +6,22 @@ Set BOOMERANG_SCREENSHOTS=DIR to keep them for a look.
 
 from __future__ import annotations
 
-import json
 import struct
-import subprocess
-import sys
 import zlib
 
 import pytest
 
-from browser_support import chart_pixels, colours, login, need_browser, serving, shot
+from browser_support import chart_pixels, colours, demo_server, login, shot
 
 pytestmark = pytest.mark.browser
 EXPECTED_ERRORS = ("status of 401", "status of 403")  # a wrong password, a page the role may not see
 
 
-def _cli(home, *args) -> dict:
-    done = subprocess.run(
-        [sys.executable, "-m", "boomerang", "--home", str(home), *args, "--json"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """A demo shop (200 customers, 90 days), a viewer besides the demo's admin, and `boomerang serve` on it."""
-    need_browser()
-    home = tmp_path_factory.mktemp("dashboard") / "ws"
-    demo = _cli(home, "demo", "--no-serve", "--customers", "200", "--days", "90")
-    viewer = _cli(home, "users", "create", "--username", "vera", "--role", "viewer")
-    with serving(home) as base:
-        yield {"base": base, "admin": demo["dashboard"], "viewer": viewer}
+    with demo_server(tmp_path_factory.mktemp("dashboard") / "ws", customers=200, days=90) as found:
+        yield found
 
 
 def test_login_and_overview_with_charts(page, server):

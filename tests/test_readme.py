@@ -95,7 +95,8 @@ def _environment(tmp_path: Path) -> dict[str, str]:
 
 
 def _inputs(work: Path) -> None:
-    """The files the importer examples name, as a shop would have them."""
+    """The files the examples name: the importers' as a shop would have them, the earn rules as the README shows."""
+    (work / "rules.yaml").write_text(re.search(r"```yaml\n(.*?)```", section("Loyalty"), flags=re.S)[1], "utf-8")
     (work / "export.csv").write_text(ORDERS_CSV, "utf-8")
     (work / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in EVENTS), "utf-8")
     shutil.copy(ROOT / "tests" / "data" / "catalog" / "shop.yml", work / "feed.yml")

@@ -157,6 +157,19 @@ def _default_tiers() -> list[TierSettings]:
     ]
 
 
+class ReferralSettings(BaseModel):
+    """Referrals (boomerang.loyalty.referrals): what a referral pays once the friend's first order is delivered, and
+    the velocity limits; BOOMERANG_LOYALTY__REFERRALS__... to change."""
+
+    enabled: bool = True
+    referrer_points: int = Field(default=100, ge=0, le=1_000_000, description="to the referrer, per friend")
+    friend_points: int = Field(default=50, ge=0, le=1_000_000, description="to the friend, on their first order")
+    window_days: int = Field(default=7, ge=1, le=365, description="the velocity limits count over this many days")
+    max_friends_per_device: int = Field(default=2, ge=1, description="the most friends attributed from one device")
+    max_friends_per_network: int = Field(default=10, ge=1, description="the most from one IPv4 /24 or IPv6 /64")
+    max_rewards_per_referrer: int = Field(default=10, ge=1, description="the most rewards one referrer gets")
+
+
 class LoyaltySettings(BaseModel):
     """The points programme (boomerang.loyalty); BOOMERANG_LOYALTY__... to change. Points are whole numbers: the
     programme's smallest unit."""
@@ -174,6 +187,7 @@ class LoyaltySettings(BaseModel):
     tier_period_days: int = Field(default=365, ge=1, description="tiers qualify on spend and orders this far back")
     tier_grace_days: int = Field(default=30, ge=0, description="below their tier this long, a customer moves down")
     expiry_notice_days: int = Field(default=14, ge=0, description="points expiring are announced this early; 0: not")
+    referrals: ReferralSettings = ReferralSettings()
 
     @field_validator("tiers")
     @classmethod

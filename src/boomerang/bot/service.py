@@ -30,6 +30,7 @@ from boomerang.core.clock import Clock, naive_utc
 from boomerang.core.errors import BoomerangError, NotFound, ValidationFailed
 from boomerang.customers.models import Customer, Identity
 from boomerang.db import UnitOfWork
+from boomerang.loyalty import programme, referrals_links
 from boomerang.loyalty import service as loyalty
 from boomerang.messaging import preferences
 
@@ -96,9 +97,9 @@ def _keyboard(lang: str, prefs: dict[str, Any]) -> dict[str, Any]:
     return inline_keyboard(rows)
 
 
-def _balance(session: Session, customer: Customer, lang: str, now: datetime) -> str:
+def _balance(session: Session, customer: Customer, lang: str, now: datetime, shop_url: str | None = None) -> str:
     """/bonus: the customer's points (spendable, pending), tier and what is missing to the next one, what expires
-    soon and when, and the promo codes still valid."""
+    soon and when, the promo codes still valid, and (given the shop's address) their referral link."""
     wallet = loyalty.wallets(session, [customer.id], now=now)[customer.id]
     words = TEXT[lang]
     codes = [
@@ -121,7 +122,11 @@ def _balance(session: Session, customer: Customer, lang: str, now: datetime) -> 
                 *([words["missing_orders"].format(orders=tier.missing_orders)] if tier.missing_orders else []),
             ]
             lines.append(words["next_tier"].format(tier=html.escape(tier.next_tier), missing=words["or"].join(missing)))
-    return "\n".join(lines + (["", words["codes"], *codes] if codes else []))
+    tail = ["", words["codes"], *codes] if codes else []
+    if shop_url and programme.of(session).referrals.enabled:
+        referral = referrals_links.links_of(session, [customer.id], shop_url=shop_url, now=now)[customer.id]
+        tail += ["", words["referral"].format(link=html.escape(referral))]
+    return "\n".join(lines + tail)
 
 
 # -- long polling ----------------------------------------------------------------------------------
@@ -233,9 +238,8 @@ class Bot:
                 )
             ]
         if command == "/bonus":
-            return [
-                ("sendMessage", {"chat_id": chat, "text": _balance(session, customer, lang, now), "parse_mode": "HTML"})
-            ]
+            text = _balance(session, customer, lang, now, self.shop.shop_url)
+            return [("sendMessage", {"chat_id": chat, "text": text, "parse_mode": "HTML"})]
         return say("help")
 
     def _text(self, lang: str, key: str) -> str:

@@ -17,7 +17,10 @@ from boomerang.cli import (
     journeys,
     keys,
     loyalty,
+    loyalty_achievements,
     loyalty_codes,
+    loyalty_referrals,
+    loyalty_rules,
     messaging,
     report,
     segments,
@@ -41,7 +44,10 @@ app.add_typer(messaging.channels_app, name="channels")
 app.add_typer(messaging.send_app, name="send")
 app.add_typer(telegram.app, name="telegram")
 app.add_typer(loyalty.app, name="loyalty")
+loyalty.app.add_typer(loyalty_rules.app, name="rules")
 app.add_typer(loyalty_codes.app, name="codes")
+app.add_typer(loyalty_achievements.app, name="achievements")
+app.add_typer(loyalty_referrals.app, name="referrals")
 app.command("messages")(messaging.messages)
 app.command()(journeys.worker)
 app.command()(demo.demo)

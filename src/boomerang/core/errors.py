@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class BoomerangError(Exception):
     """Base of the errors a caller can act on."""
@@ -34,6 +36,16 @@ class ValidationFailed(BoomerangError):
     @property
     def errors(self) -> list[dict]:
         return self._errors
+
+    @classmethod
+    def of(cls, exc: Any, whole: str = "body") -> ValidationFailed:
+        """Pydantic's ValidationError as ours: each field's dotted path (`whole` for the document) and the reason."""
+        return cls(
+            [
+                {"field": ".".join(str(p) for p in e["loc"]) or whole, "reason": e["msg"].removeprefix("Value error, ")}
+                for e in exc.errors(include_url=False)
+            ]
+        )
 
 
 class NotFound(BoomerangError):

@@ -22,6 +22,7 @@ from boomerang.customers import bulk as customers_bulk
 from boomerang.customers.models import Customer
 from boomerang.customers.privacy import suppressed
 from boomerang.db import UnitOfWork, chunked, upsert
+from boomerang.events import effects
 from boomerang.events.log import EVENT_COLUMNS, EventLog
 from boomerang.loyalty import orders as loyalty
 from boomerang.orders.models import Order, OrderLine
@@ -104,10 +105,11 @@ def load(uow: UnitOfWork, log: EventLog, chunk: Chunk, *, source: str, now: date
             for order_ids in chunked(r["id"] for r in rows):
                 session.execute(sa.delete(OrderLine).where(OrderLine.order_id.in_(order_ids)))
             result.orders = len(rows)
-            loyalty.follow(session, map(loyalty.OrderState.of, rows), now=now)  # no one is told
             if chunk.lines is not None and not chunk.lines.empty:
                 session.connection().execute(OrderLine.__table__.insert(), _records(chunk.lines))
                 result.lines = len(chunk.lines)
+            orders = map(loyalty.OrderState.of, rows)
+            loyalty.follow(session, orders, now=now, baskets=effects.order_baskets)  # no one is told
 
         if chunk.events is not None and not chunk.events.empty:
             events = _event_frame(session, chunk.events, ids, now=now, source=source)

@@ -13,6 +13,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from boomerang.catalog.models import Product
 from boomerang.catalog.service import ProductLearner
 from boomerang.core.vocab import speaks_for_customer
 from boomerang.customers import bulk as customers_bulk
@@ -23,9 +24,9 @@ from boomerang.db import in_chunks
 from boomerang.events import ecommerce, own
 from boomerang.events.schemas import Event
 from boomerang.loyalty import orders as loyalty
-from boomerang.loyalty import tiers
+from boomerang.loyalty import reactions, rules, tiers
 from boomerang.orders.carts import CartKeeper, cart_id
-from boomerang.orders.models import Order
+from boomerang.orders.models import Order, OrderLine
 
 CLAIMED_IDENTITIES = (("email", "email"), ("phone", "phone"), ("telegram", "telegram_chat_id"))
 
@@ -59,8 +60,9 @@ def apply(session: Session, events: list[Event], *, now: datetime) -> None:
     products.write()
     carts.write()
     orders = _orders(session, events)
-    loyalty.follow(session, orders, now=now)  # points earned, taken back, given back
+    loyalty.follow(session, orders, now=now, baskets=order_baskets)  # points earned, taken back, given back
     changed = tiers.follow(session, {o.customer_id for o in orders}, now=now, spending=order_spending)  # tiers up
+    changed += reactions.follow(session, events, orders, now=now)  # bonuses, referrals, achievements
     log_loyalty_notices(session, changed)
     customers_bulk.touch_seen(session, _follow(seen, resolver.merged))
 
@@ -85,6 +87,35 @@ def order_spending(session: Session, customer_ids: Sequence[str], since: datetim
         customer_ids,
     )
     return {cid: tiers.Qualified(float(spend or 0), int(n)) for cid, spend, n in rows}
+
+
+def order_baskets(session: Session, order_ids: Sequence[str]) -> dict[str, list[rules.Line]]:
+    """Orders' lines as the earn rules read them (`loyalty.orders.Baskets`), with their products' brand and catalog
+    price."""
+    rows = in_chunks(
+        session,
+        lambda ids: (
+            sa.select(OrderLine, Product.brand, Product.price)
+            .outerjoin(Product, Product.sku == OrderLine.sku)
+            .where(OrderLine.order_id.in_(ids))
+            .order_by(OrderLine.order_id, OrderLine.line_no)
+        ),
+        order_ids,
+    )
+    out: dict[str, list[rules.Line]] = {}
+    for line, brand, price in rows:
+        out.setdefault(line.order_id, []).append(
+            rules.Line(
+                amount=float(line.quantity or 0) * float(line.unit_price or 0),
+                sku=line.sku,
+                category=line.category,
+                brand=brand,
+                name=line.name,
+                catalog_price=price,
+                unit_price=line.unit_price,
+            )
+        )
+    return out
 
 
 def log_loyalty_notices(session: Session, notices: list[tiers.Notice]) -> None:

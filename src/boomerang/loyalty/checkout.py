@@ -7,6 +7,7 @@ take turns and can never spend the same points. Bad input raises before anything
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -19,7 +20,8 @@ from boomerang.core.errors import Conflict, NotFound, ValidationFailed
 from boomerang.customers import service as customers
 from boomerang.customers.merge import live_ids
 from boomerang.customers.models import Customer
-from boomerang.loyalty import due, holds, lots, programme, view
+from boomerang.loyalty import due, holds, lots, programme, rule_versions, rules, tiers, view
+from boomerang.loyalty.daily import DailyCap
 from boomerang.loyalty.holds import Hold
 from boomerang.loyalty.ledger import Book, Posting
 
@@ -63,17 +65,27 @@ def customer(session: Session, customer_id: str) -> str:
 
 
 def estimate(
-    session: Session, customer_id: str, total: float, *, settings: LoyaltySettings, now: datetime
+    session: Session,
+    customer_id: str,
+    total: float,
+    *,
+    settings: LoyaltySettings,
+    now: datetime,
+    lines: Iterable[rules.Line] = (),
 ) -> dict[str, Any]:
-    """What an order of `total` would earn, and the most points that may pay for it (its allowed share, as far as
-    the customer's available points go). Reads only."""
+    """What an order of `total` (with these lines) would earn by the rules in force, the customer's tier and what
+    the daily cap leaves today, and the most points that may pay for it (its allowed share, as far as the customer's
+    available points go). Reads only."""
     cid, total = customer(session, customer_id), amount(total)
     mine = view.points(session, [cid], now=now)[cid]
     limit = programme.spend_limit(total, settings)
+    _, earn_rules = rule_versions.current(session, settings)
+    tier = tiers.multipliers(session, [cid], settings).get(cid, 1.0)
+    earned = rules.order_points(total, lines, now, earn_rules, settings, tier)
     return {
         "customer_id": cid,
         "total": total,
-        "earn": programme.points_for(total, settings),
+        "earn": DailyCap(earn_rules.caps.per_day, session).grant(cid, now.date(), earned.points),
         "available": mine.available,
         "share_limit": limit,
         "max_spend": min(limit, mine.available),

@@ -22,7 +22,14 @@ from sqlalchemy.orm import Session
 
 from boomerang.core.errors import Conflict, NotFound, ValidationFailed
 from boomerang.db import executemany, insert_ignore
-from boomerang.loyalty.models import DISCOUNT_KINDS, POOL_KINDS, PromoCode, PromoPool
+from boomerang.loyalty.models import (
+    DISCOUNT_KINDS,
+    POOL_KINDS,
+    REDEMPTION_STATES,
+    PromoCode,
+    PromoPool,
+    PromoRedemption,
+)
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +41,7 @@ CHUNK = 50_000  # codes per insert
 MAX_COUNT = 10_000_000  # per call
 JOURNEYS = "journeys"  # the pool of the codes journeys issue
 POOLS, CODES = PromoPool.__table__, PromoCode.__table__
+_REDEEMED = PromoRedemption.__table__
 _SYMBOLS = np.frombuffer(ALPHABET.encode(), dtype=np.uint8)
 _ACCEPT = 256 - 256 % len(ALPHABET)  # bytes at or above are dropped, so every symbol is equally likely
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
@@ -313,3 +321,125 @@ def write_issued(session: Session, rows: list[dict[str, Any]]) -> None:
         for r in rows
     ]
     session.connection().execute(insert_ignore(session, CODES), codes)
+
+
+# -- reading: a pool's codes and redemptions, one code -------------------------------------------------------------
+
+
+def codes_page(session: Session, name: str, *, after: str = "", limit: int = 10_000) -> list[sa.Row]:
+    """Up to `limit` of the pool's codes in code order, after the code `after` (an export reads page by page):
+    code, customer_id, uses, max_uses, expires_at, created_at."""
+    found = pool(session, name)
+    c = CODES.c
+    return session.execute(
+        sa.select(c.code, c.customer_id, c.uses, c.max_uses, c.expires_at, c.created_at)
+        .where(c.pool_id == found.id, c.code > after)
+        .order_by(c.code)
+        .limit(limit)
+    ).all()
+
+
+def _live_state(now: datetime) -> sa.ColumnElement:
+    """A redemption's state as of `now`: a hold past its time is expired (its code's next hold records it so)."""
+    r = _REDEEMED.c
+    return sa.case((sa.and_(r.state == "held", r.expires_at <= now), "expired"), else_=r.state)
+
+
+def _shown(now: datetime) -> list[sa.ColumnElement]:
+    r = _REDEEMED.c
+    state = _live_state(now).label("state")
+    return [
+        r.order_id,
+        r.customer_id,
+        state,
+        r.total,
+        r.amount.label("discount"),
+        r.expires_at,
+        r.created_at,
+        r.updated_at,
+    ]
+
+
+def redemptions(session: Session, name: str, *, now: datetime, limit: int = 50) -> list[dict[str, Any]]:
+    """The pool's latest redemptions, newest first: code, order_id, customer_id, state as of `now`, the order's
+    total, the discount given, when held (created_at) and last changed (updated_at). Reads only."""
+    found, r = pool(session, name), _REDEEMED.c
+    rows = session.execute(
+        sa.select(r.code, *_shown(now))
+        .join(CODES, CODES.c.code == r.code)
+        .where(CODES.c.pool_id == found.id)
+        .order_by(r.created_at.desc(), r.id.desc())
+        .limit(limit)
+    ).all()
+    return [dict(row._mapping) for row in rows]
+
+
+def redemption_summary(session: Session, name: str, *, now: datetime, days: int = 30) -> dict[str, Any]:
+    """The pool's redemptions by state as of `now` (count, order totals, discounts given), and per day of the
+    last `days` by when they were made (`by_day`: day, then a count per state). Reads only."""
+    found, r = pool(session, name), _REDEEMED.c
+    state = _live_state(now).label("state")
+    mine = sa.select(r.code).where(r.code == CODES.c.code, CODES.c.pool_id == found.id).exists()
+    totals = {s: {"count": 0, "total": 0.0, "discount": 0.0} for s in REDEMPTION_STATES}
+    for s, n, total, discount in session.execute(
+        sa.select(state, sa.func.count(), sa.func.sum(r.total), sa.func.sum(r.amount)).where(mine).group_by(state)
+    ):
+        totals[s] = {"count": n, "total": float(total or 0), "discount": float(discount or 0)}
+    first = (now - timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    day = sa.func.date(r.created_at)
+    counted: dict[tuple[str, str], int] = {}
+    for d, s, n in session.execute(
+        sa.select(day, state, sa.func.count()).where(mine, r.created_at >= first).group_by(day, state)
+    ):
+        counted[(str(d)[:10], s)] = n
+    by_day = []
+    for i in range(days):
+        label = (first + timedelta(days=i)).date().isoformat()
+        by_day.append({"day": label, **{s: counted.get((label, s), 0) for s in REDEMPTION_STATES}})
+    return {"states": totals, "by_day": by_day}
+
+
+def lookup(session: Session, code: Any, *, now: datetime, limit: int = 20) -> dict[str, Any]:
+    """One code as the shop's staff look it up: its pool and discount, whose it is, its uses (holds past their
+    time not counted), its state as of `now` (unused, partly used, used up, expired, not yet valid) and its latest
+    redemptions. NotFound for an unknown code. Reads only."""
+    code = normal(code)
+    row = session.execute(
+        sa.select(CODES, POOLS.c.name.label("pool"), POOLS.c.value.label("pool_value"))
+        .add_columns(POOLS.c.discount_kind, POOLS.c.valid_from, POOLS.c.valid_until)
+        .join(POOLS, POOLS.c.id == CODES.c.pool_id)
+        .where(CODES.c.code == code)
+    ).first()
+    if row is None:
+        raise NotFound(f"unknown code '{code}'", field="code")
+    r = _REDEEMED.c
+    used = session.execute(
+        sa.select(*_shown(now)).where(r.code == code).order_by(r.created_at.desc(), r.id.desc()).limit(limit)
+    ).all()
+    stale = session.scalar(sa.select(sa.func.count()).where(r.code == code, r.state == "held", r.expires_at <= now))
+    uses = max(row.uses - (stale or 0), 0)
+    ends = min((t for t in (row.expires_at, row.valid_until) if t is not None), default=None)
+    if ends is not None and ends <= now:
+        state = "expired"
+    elif row.valid_from is not None and row.valid_from > now:
+        state = "not yet valid"
+    elif uses >= row.max_uses:
+        state = "used up"
+    else:
+        state = "partly used" if uses else "unused"
+    return {
+        "code": row.code,
+        "pool": row.pool,
+        "state": state,
+        "customer_id": row.customer_id,
+        "discount_kind": row.discount_kind,
+        "value": float(row.value if row.value is not None else row.pool_value),
+        "uses": uses,
+        "max_uses": row.max_uses,
+        "uses_left": max(row.max_uses - uses, 0),
+        "valid_from": row.valid_from,
+        "expires_at": ends,
+        "source": row.source,
+        "created_at": row.created_at,
+        "redemptions": [dict(u._mapping) for u in used],
+    }

@@ -9,7 +9,7 @@ Lots (`loyalty_lots`) are what each earn left unspent; `loyalty_balances` caches
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -216,3 +216,137 @@ class LoyaltyExpiryNotice(Base):
 
     lot_id: Mapped[int] = mapped_column(BigInt, primary_key=True, autoincrement=False)
     sent_at: Mapped[datetime]
+
+
+# -- earn rules ----------------------------------------------------------------------------------------------------
+
+
+class LoyaltyRuleVersion(Base):
+    """One version of the programme's earn rules (`loyalty.rules`): the newest is the one in force. Every earn
+    records the version it was computed by."""
+
+    __tablename__ = "loyalty_rule_versions"
+
+    version: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    rules: Mapped[dict[str, Any]]
+    note: Mapped[str] = mapped_column(sa.String(500), default="")
+    author: Mapped[str | None] = mapped_column(sa.String(200))
+    created_at: Mapped[datetime]
+
+
+class LoyaltyDailyEarn(Base):
+    """Points a customer earned by the earn rules on one day (of the order or the event), for `caps.per_day`:
+    written with the customer's balance row locked."""
+
+    __tablename__ = "loyalty_daily_earn"
+
+    customer_id: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
+    day: Mapped[date] = mapped_column(sa.Date(), primary_key=True)
+    points: Mapped[int] = mapped_column(BigInt, default=0)
+
+
+# -- referrals -----------------------------------------------------------------------------------------------------
+
+REFERRAL_STATES = ("attributed", "rewarded", "void", "rejected", "reversed")
+
+
+class LoyaltyReferralCode(Base):
+    """A customer's referral code (`loyalty.referrals_links`): made on demand, never reused. A customer has one,
+    or more after a merge (the oldest is the one their links carry; the others still attribute)."""
+
+    __tablename__ = "loyalty_referral_codes"
+
+    code: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(sa.String(40), index=True)
+    created_at: Mapped[datetime]
+
+
+class LoyaltyReferral(Base):
+    """A friend referred by a referrer, once per friend (the first attribution wins): attributed, then rewarded
+    when their first paid order (`order_id`) is delivered, void when it is lost before, reversed when lost after,
+    rejected when a guard stops the reward. `device` and `network` (digest, IP prefix) are what velocity counts."""
+
+    __tablename__ = "loyalty_referrals"
+
+    friend_id: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
+    referrer_id: Mapped[str] = mapped_column(sa.String(40), index=True)
+    code: Mapped[str] = mapped_column(sa.String(32))
+    status: Mapped[str] = mapped_column(sa.String(12), index=True)
+    channel: Mapped[str] = mapped_column(sa.String(32))  # the link's utm_medium
+    device: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    network: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    message_id: Mapped[str | None] = mapped_column(sa.String(128))  # the event that carried the code
+    landed_at: Mapped[datetime]  # that event's own time
+    attributed_at: Mapped[datetime] = mapped_column(index=True)  # when Boomerang attributed it
+    order_id: Mapped[str | None] = mapped_column(sa.String(128), index=True)  # the friend's first paid order
+    rewarded_at: Mapped[datetime | None] = mapped_column(index=True)
+    updated_at: Mapped[datetime]
+
+
+class LoyaltyReferralDecision(Base):
+    """Every referral decision with its reason, once per `key`: attributed, rejected (unknown_code, self_referral,
+    velocity, not_new, already_referred), rewarded, void, reversed."""
+
+    __tablename__ = "loyalty_referral_decisions"
+
+    id: Mapped[int] = mapped_column(BigInt, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(sa.String(200), unique=True)
+    decision: Mapped[str] = mapped_column(sa.String(16))
+    reason: Mapped[str] = mapped_column(sa.String(32))
+    friend_id: Mapped[str | None] = mapped_column(sa.String(40), index=True)
+    referrer_id: Mapped[str | None] = mapped_column(sa.String(40), index=True)
+    code: Mapped[str | None] = mapped_column(sa.String(32))
+    order_id: Mapped[str | None] = mapped_column(sa.String(128))
+    message_id: Mapped[str | None] = mapped_column(sa.String(128))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    at: Mapped[datetime] = mapped_column(index=True)
+
+
+class LoyaltyReferralMark(Base):
+    """A device or a shipping address seen on a referrer's or a friend's events, as a digest: what the
+    self-referral guard compares."""
+
+    __tablename__ = "loyalty_referral_marks"
+
+    kind: Mapped[str] = mapped_column(sa.String(12), primary_key=True)  # device, address
+    value: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(sa.String(40), primary_key=True, index=True)
+    seen_at: Mapped[datetime]
+
+
+# -- achievements ---------------------------------------------------------------------------------------------------
+
+
+class LoyaltyAchievement(Base):
+    """An achievement (`loyalty.achievements`): a badge and points awarded once when a customer's events meet its
+    `condition` (`achievements_rules.Condition`). Editable; archived rather than deleted, so badges earned stay."""
+
+    __tablename__ = "loyalty_achievements"
+
+    key: Mapped[str] = mapped_column(sa.String(60), primary_key=True)
+    title: Mapped[str] = mapped_column(sa.String(100))
+    description: Mapped[str] = mapped_column(sa.String(500), default="")
+    badge: Mapped[str] = mapped_column(sa.String(16))
+    points: Mapped[int] = mapped_column(default=0)
+    condition: Mapped[dict[str, Any]]
+    active: Mapped[bool] = mapped_column(default=False)
+    valid_from: Mapped[datetime | None]
+    valid_until: Mapped[datetime | None]
+    archived_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class LoyaltyAchievementProgress(Base):
+    """One customer's progress towards one achievement: `count` of `target`, the compact `state` it is counted
+    from (what was counted, bounded by the target), and `earned_at` once earned."""
+
+    __tablename__ = "loyalty_achievement_progress"
+
+    achievement_key: Mapped[str] = mapped_column(sa.String(60), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(sa.String(40), primary_key=True, index=True)
+    count: Mapped[int] = mapped_column(default=0)
+    target: Mapped[int]
+    state: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    earned_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]

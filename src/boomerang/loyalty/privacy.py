@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from boomerang.customers.merge import move_rows
 from boomerang.customers.privacy import hooks as privacy
-from boomerang.loyalty import holds, tiers, view
+from boomerang.loyalty import achievements_store, holds, referrals_privacy, tiers, view
 from boomerang.loyalty.ledger import BALANCES, LOTS, TRANSACTIONS, Book, Posting
 from boomerang.loyalty.models import (
     ACCOUNTS,
@@ -45,6 +45,8 @@ def follow_merge(session: Session, from_id: str, into_id: str, now: datetime) ->
     tiers.follow_merge(session, from_id, into_id, now)  # the higher of the two tiers stays
     move_rows(session, PromoCode.__table__.c.customer_id, from_id, into_id)
     move_rows(session, PromoRedemption.__table__.c.customer_id, from_id, into_id)
+    referrals_privacy.follow_merge(session, from_id, into_id, now)
+    achievements_store.follow_merge(session, from_id, into_id, now)  # progress combined
     if not _has_ledger(session, from_id):
         return
     book = Book(session, now)
@@ -94,6 +96,8 @@ def export_customer(session: Session, customer_ids: list[str]) -> dict[str, Any]
         "promo_redemptions": privacy.rows_of(
             session, PromoRedemption.customer_id, customer_ids, order_by=PromoRedemption.created_at
         ),
+        **referrals_privacy.export_customer(session, customer_ids),
+        **achievements_store.export_customer(session, customer_ids),
     }
 
 
@@ -127,11 +131,15 @@ def erase_customer(session: Session, customer_id: str, pseudonym: str, now: date
     moved += privacy.move_to(session, PromoCode.customer_id, customer_id, pseudonym)
     privacy.move_to(session, PromoRedemption.customer_id, customer_id, pseudonym)
     ended, renamed = _close(session, customer_id, pseudonym, now) if _has_ledger(session, customer_id) else (0, 0)
-    return {
-        "deleted": {"loyalty_tiers": tiers.erase(session, customer_id)},
+    tally = {
+        "deleted": {
+            "loyalty_tiers": tiers.erase(session, customer_id),
+            "loyalty_achievement_progress": achievements_store.erase_customer(session, customer_id),
+        },
         "ended": {"promo_codes": expired, "points": ended},
         "pseudonymised": {"loyalty_entries": moved, "loyalty_transactions": renamed},
     }
+    return privacy.add(tally, referrals_privacy.erase_customer(session, customer_id, pseudonym, now))
 
 
 def _close(session: Session, customer_id: str, pseudonym: str, now: datetime) -> tuple[int, int]:

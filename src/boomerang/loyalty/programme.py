@@ -33,16 +33,6 @@ def _exact(value: float) -> Decimal:
     return Decimal(repr(float(value)))
 
 
-def points_for(amount: float, programme: LoyaltySettings, multiplier: float = 1.0) -> int:
-    """Points an amount paid earns: the cashback share of it in points (times the customer's tier `multiplier`),
-    rounded down (never negative)."""
-    if not amount or amount <= 0 or not math.isfinite(amount):
-        return 0
-    value = _exact(amount) * _exact(programme.cashback_percent) / 100 / _exact(programme.point_value)
-    value *= _exact(multiplier)
-    return int(value.to_integral_value(rounding="ROUND_FLOOR"))
-
-
 def spend_limit(total: float, programme: LoyaltySettings) -> int:
     """The most points that may pay for an order of `total`: its allowed share, in whole points."""
     if not total or total <= 0 or not math.isfinite(total):

@@ -20,6 +20,10 @@ class Line(BaseModel):
 
     price: float = Field(ge=0, le=MAX_AMOUNT)
     quantity: float = Field(default=1, gt=0, le=1e6)
+    sku: str | None = Field(default=None, max_length=128, description="for the earn rules' exclusions")
+    category: str | None = Field(default=None, max_length=1024, description='"Coffee > Beans": for the earn rules')
+    brand: str | None = Field(default=None, max_length=255, description="for the earn rules")
+    name: str | None = Field(default=None, max_length=512)
 
 
 class EstimateIn(BaseModel):
@@ -136,3 +140,18 @@ class AdjustOut(BaseModel):
     reference: str
     points: int
     new: bool = Field(description="false where the reference was adjusted already")
+
+
+class AchievementProgress(BaseModel):
+    """An achievement as one customer stands with it: earned (when), or how far along (`count` of `target`)."""
+
+    key: str
+    title: str
+    description: str
+    badge: str
+    points: int
+    count: int
+    target: int
+    earned: bool
+    earned_at: datetime | None
+    valid_until: datetime | None

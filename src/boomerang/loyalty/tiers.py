@@ -360,6 +360,36 @@ def distribution(session: Session, settings: LoyaltySettings | None = None) -> l
     return [{**tier.model_dump(), "customers": counts.get(i, 0)} for i, tier in enumerate(settings.tiers)]
 
 
+def in_grace(
+    session: Session, settings: LoyaltySettings | None = None, *, limit: int = 50
+) -> tuple[list[dict[str, Any]], int]:
+    """The customers found below their tier, longest first, and how many there are: their tier, since when they are
+    below it, when the round may move them down, and the tier they qualify for as last counted. Reads only."""
+    settings = settings or programme.of(session)
+    below = TIERS.c.below_since.is_not(None)
+    total = session.scalar(sa.select(sa.func.count()).select_from(TIERS).where(below)) or 0
+    rows = session.execute(
+        sa.select(TIERS).where(below).order_by(TIERS.c.below_since, TIERS.c.customer_id).limit(limit)
+    ).all()
+    grace = timedelta(days=settings.tier_grace_days)
+    out = []
+    for row in rows:
+        q = Qualified(float(row.qualified_spend or 0), int(row.qualified_orders or 0))
+        out.append(
+            {
+                "customer_id": row.customer_id,
+                "tier": settings.tiers[index(settings, row.tier)].name,
+                "since": row.since,
+                "below_since": row.below_since,
+                "down_after": row.below_since + grace,
+                "qualifies_for": settings.tiers[reached(settings, q)].name,
+                "qualified_spend": q.spend,
+                "qualified_orders": q.orders,
+            }
+        )
+    return out, total
+
+
 def segment_traits(session: Session, *, now: datetime, settings: LoyaltySettings | None = None) -> list[dict[str, Any]]:
     """One row per customer with a tier or points, for segments' `trait` leaves (not wired yet: the caller would
     store them with `EventLog.save_traits("loyalty", pandas.DataFrame(rows))` and segments would list

@@ -87,15 +87,7 @@ def parse(raw: Any) -> CampaignDefinition:
     try:
         return CampaignDefinition.model_validate(raw)
     except ValidationError as exc:
-        raise ValidationFailed(
-            [
-                {
-                    "field": ".".join(str(p) for p in e["loc"]) or "campaign",
-                    "reason": e["msg"].removeprefix("Value error, "),
-                }
-                for e in exc.errors()
-            ]
-        ) from None
+        raise ValidationFailed.of(exc, "campaign") from None
 
 
 def save(session: Session, raw: Any, *, now: datetime) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from boomerang.catalog.models import Product
 from boomerang.config import MessagingSettings
 from boomerang.customers.models import Customer
 from boomerang.db import chunked
-from boomerang.loyalty import programme
+from boomerang.loyalty import achievements_store, programme, referrals_links
 from boomerang.loyalty import service as loyalty
 from boomerang.orders.models import Cart, Order, OrderLine
 
@@ -218,9 +218,13 @@ class ContextLoader:
         """The programme as templates read it: `loyalty.points` (spendable; `balance` too), `pending`,
         `points_expiring` and `points_expire_at` (the next expiry within 30 days), `tier`, `next_tier`,
         `missing_to_next_tier` (spend; `missing_orders_to_next_tier`), `tier_benefits`, `codes` and the latest
-        (`promo_code`, `discount_percent`, `expires_at`), `unit`."""
+        (`promo_code`, `discount_percent`, `expires_at`), `unit`, `referral_link` (made on first use),
+        `achievements` (the badges earned: key, title, badge, points, earned_at)."""
         out = {}
         unit = programme.of(self.session).unit_name
+        refer = programme.of(self.session).referrals.enabled
+        links = referrals_links.links_of(self.session, ids, shop_url=self.shop["url"], now=self.now) if refer else {}
+        badges = achievements_store.badges(self.session, ids)
         for cid, wallet in loyalty.wallets(self.session, ids, now=self.now).items():
             code = wallet.latest_code
             tier = wallet.tier
@@ -240,6 +244,8 @@ class ContextLoader:
                     for c in wallet.codes
                 ],
                 "unit": unit,
+                "referral_link": links.get(cid),
+                "achievements": badges.get(cid, []),
             } | (
                 {"promo_code": code.code, "discount_percent": code.discount_percent, "expires_at": code.expires_at}
                 if code

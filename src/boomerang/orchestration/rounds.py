@@ -28,8 +28,8 @@ from boomerang.events.log import EventLog
 from boomerang.events.process import process
 from boomerang.events.schemas import Logged
 from boomerang.journeys import runtime
+from boomerang.loyalty import bonuses, tiers
 from boomerang.loyalty import service as loyalty
-from boomerang.loyalty import tiers
 from boomerang.messaging import campaigns
 from boomerang.messaging.dispatch import Dispatcher
 from boomerang.orchestration import catalog_signals
@@ -103,6 +103,7 @@ def scheduled(rt: Runtime, now: datetime | None = None) -> dict[str, Any]:
         "segments": membership.refresh(rt.segments, only_expiring=True),
         "journeys": runtime.run_scheduled(rt.segments, now),
         "loyalty": loyalty.expire(rt.uow, now),  # pending points become spendable, lots and holds expire
+        "birthdays": bonuses.birthdays(rt.uow, now, settings=rt.settings.loyalty),  # the earn rules' birthday bonus
         "tiers": tiers.review_round(  # down after the grace; points about to expire announced (events, next flush)
             rt.uow, now, spending=effects.order_spending, emit=effects.log_loyalty_notices, settings=rt.settings.loyalty
         ),

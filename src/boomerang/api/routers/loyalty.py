@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Query
 
 from boomerang.api.deps import Offset, SessionDep, WorkspaceDep
-from boomerang.loyalty import checkout, liability, service, tiers
+from boomerang.loyalty import checkout, liability, rules, service, tiers
 from boomerang.loyalty.schemas import (
     AccountOut,
     AdjustIn,
@@ -37,7 +37,13 @@ def get_history(
 @router.post("/estimate", response_model=EstimateOut)
 def estimate(body: EstimateIn, ws: WorkspaceDep, session: SessionDep) -> dict:
     """What an order earns, and the most points that may pay for it."""
-    return checkout.estimate(session, body.customer_id, body.amount(), settings=ws.settings.loyalty, now=ws.now())
+    lines = [
+        rules.Line(amount=li.price * li.quantity, sku=li.sku, category=li.category, brand=li.brand, name=li.name)
+        for li in body.lines
+    ]
+    return checkout.estimate(
+        session, body.customer_id, body.amount(), settings=ws.settings.loyalty, now=ws.now(), lines=lines
+    )
 
 
 @router.post("/holds", response_model=HoldOut)

@@ -13,7 +13,8 @@ from boomerang.api.deps import Unauthorized
 from boomerang.core.errors import NotFound
 from boomerang.core.signing import BadToken
 from boomerang.customers.merge import live_ids
-from boomerang.loyalty import service, view
+from boomerang.loyalty import achievements_store, referrals_links, service, view
+from boomerang.loyalty.schemas import AchievementProgress
 from boomerang.messaging import links
 
 router = APIRouter(tags=["loyalty"])
@@ -43,6 +44,8 @@ class Statement(BaseModel):
     expiring_at: datetime | None
     movements: list[Movement]
     codes: list[PublicCode]
+    referral_link: str | None = None  # theirs to share (made on first use); none while referrals are off
+    achievements: list[AchievementProgress] = []  # badges earned, then the progress towards those on
 
 
 def customer_of(request: Request, token: str) -> str:
@@ -66,6 +69,9 @@ def statement(token: str, request: Request) -> dict:
             raise NotFound("no such customer", field="token")
         wallet = service.wallets(session, [customer_id], now=ws.now())[customer_id]
         moves = view.history(session, customer_id, limit=MOVEMENTS)
+        badges = achievements_store.progress(session, customer_id, now=ws.now())
+        shop_url, refer = ws.settings.messaging.shop_url, ws.settings.loyalty.referrals.enabled
+        referral = referrals_links.links_of(session, [customer_id], shop_url=shop_url, now=ws.now()) if refer else {}
     return {
         "unit": ws.settings.loyalty.unit_name,
         "balance": wallet.points,
@@ -85,4 +91,6 @@ def statement(token: str, request: Request) -> dict:
             if m["change"].get("wallet") or m["change"].get("pending")
         ],
         "codes": [vars(code) for code in wallet.codes],
+        "referral_link": referral.get(customer_id),
+        "achievements": badges,
     }

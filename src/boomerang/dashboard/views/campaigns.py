@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from boomerang.core.errors import BoomerangError, NotFound, ValidationFailed
 from boomerang.core.vocab import CHANNELS
-from boomerang.dashboard.views.common import BoardDep, Marketer, Viewer, checked_form, redirect, render
+from boomerang.dashboard.views.common import BoardDep, Marketer, Viewer, checked_form, missing, redirect, render
 from boomerang.dashboard.views.messaging import as_yaml, parse_text
 from boomerang.messaging import campaigns, service
 from boomerang.segments.service import list_segments
@@ -32,17 +32,6 @@ attribution_days: 5
 # local_time: "10:00"  # at this time in each customer's timezone
 # throttle_per_minute: 1000
 """
-
-
-def _not_found(request: Request, user, name: str) -> Response:
-    return render(
-        request,
-        "error.html",
-        user=user,
-        status_code=404,
-        title="No such campaign",
-        message=f"There is no campaign named {name}.",
-    )
 
 
 @router.get("/campaigns")
@@ -144,7 +133,7 @@ def _campaign_page(request: Request, user, board, name: str, *, status_code: int
             campaign = campaigns.get(s, name)
             results = campaigns.stats(s, name)
     except NotFound:
-        return _not_found(request, user, name)
+        return missing(request, user, "campaign", name)
     groups = ordered(campaign, results["groups"])
     rates, revenue = charts(groups)
     return render(
@@ -186,7 +175,7 @@ async def _act(request: Request, name: str, user, board, done: str, act) -> Resp
     try:
         await run_in_threadpool(run)
     except NotFound:
-        return _not_found(request, user, name)
+        return missing(request, user, "campaign", name)
     except BoomerangError as exc:
         return _campaign_page(request, user, board, name, status_code=exc.status_code, errors=exc.errors)
     return redirect(f"/campaigns/{name}?done={done}")

@@ -156,6 +156,18 @@ def render(request: Request, name: str, *, user: User | None, status_code: int =
     return response
 
 
+def missing(request: Request, user: User | None, what: str, name: str) -> HTMLResponse:
+    """The 404 page for a `what` (journey, segment...) named `name` that does not exist."""
+    return render(
+        request,
+        "error.html",
+        user=user,
+        status_code=404,
+        title=f"No such {what}",
+        message=f"There is no {what} named {name}.",
+    )
+
+
 def redirect(url: str) -> RedirectResponse:
     response = RedirectResponse(url, status_code=303)
     response.headers.update(HEADERS)

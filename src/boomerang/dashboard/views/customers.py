@@ -15,6 +15,7 @@ from boomerang.customers.merge import canonical
 from boomerang.customers.privacy.subject import merged_into
 from boomerang.dashboard.views.common import HEADERS, Admin, BoardDep, Viewer, checked_form, redirect, render
 from boomerang.dashboard.views.journeys import customer_journeys
+from boomerang.loyalty import achievements_store
 from boomerang.loyalty import view as loyalty
 from boomerang.orders import service as order_service
 from boomerang.segments import service as segment_service
@@ -57,6 +58,7 @@ def customer_page(
             "unit": board.ws.settings.loyalty.unit_name,
             "now": loyalty.points(s, [customer.id], now=now, with_lots=True)[customer.id],
             "history": loyalty.history(s, customer.id, limit=POINTS_HISTORY),
+            "badges": achievements_store.progress(s, customer.id, now=now),
         }
     events, event_total = board.analytics.events(customer.id, limit=EVENTS_PAGE, offset=(page - 1) * EVENTS_PAGE)
     traits = board.analytics.traits(customer.id)

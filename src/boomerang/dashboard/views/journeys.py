@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from boomerang.core.errors import BoomerangError, NotFound, ValidationFailed
 from boomerang.customers import service as customers
-from boomerang.dashboard.views.common import BoardDep, Marketer, Viewer, checked_form, render
+from boomerang.dashboard.views.common import BoardDep, Marketer, Viewer, checked_form, missing, render
 from boomerang.dashboard.views.journey_graph import layout, settings
 from boomerang.journeys import runtime, service
 from boomerang.journeys.definition import Approval, Send
@@ -59,17 +59,6 @@ def _relative(days: int, what: str) -> str:
     if days < 0:
         return f"{-days} days before the {what}"
     return f"{days} days after the {what}" if days else f"on the {what}"
-
-
-def _not_found(request: Request, user, name: str) -> Response:
-    return render(
-        request,
-        "error.html",
-        user=user,
-        status_code=404,
-        title="No such journey",
-        message=f"There is no journey named {name}.",
-    )
 
 
 # -- the list --------------------------------------------------------------------------------------
@@ -158,7 +147,7 @@ async def _set_status(request: Request, name: str, user, board, status: str) -> 
     try:
         await run_in_threadpool(_set, board, name, status)
     except NotFound:
-        return _not_found(request, user, name)
+        return missing(request, user, "journey", name)
     changed = {"name": name, "status": status}
     if form.get("back") == "journey":
         return _journey_page(request, user, board, name, changed=changed)
@@ -199,7 +188,7 @@ async def test_run(request: Request, name: str, user: Marketer, board: BoardDep)
         tested = await run_in_threadpool(_test_run, board, name, customer, speed)
     except NotFound as exc:
         if exc.field == "journey":
-            return _not_found(request, user, name)
+            return missing(request, user, "journey", name)
         tested = {"instance": None, "reason": exc.message}
     return _journey_page(request, user, board, name, tested={**tested, "speed": speed})
 
@@ -227,7 +216,7 @@ def _journey_page(
         try:
             row = service.get(s, name)
         except NotFound:
-            return _not_found(request, user, name)
+            return missing(request, user, "journey", name)
         versions = service.versions(s, row.id)
         shown = version if version is not None else row.version
         raw = service.version_definition(s, row.id, shown)

@@ -22,6 +22,7 @@ from boomerang.dashboard.views.common import (
     Marketer,
     Viewer,
     checked_form,
+    missing,
     redirect,
     render,
     session_of,
@@ -93,17 +94,6 @@ def json_answer(body: dict[str, Any], status_code: int) -> JSONResponse:
     response = JSONResponse(body, status_code=status_code)
     response.headers.update(HEADERS)
     return response
-
-
-def _not_found(request: Request, user, name: str) -> Response:
-    return render(
-        request,
-        "error.html",
-        user=user,
-        status_code=404,
-        title="No such template",
-        message=f"There is no template named {name}.",
-    )
 
 
 # -- the list --------------------------------------------------------------------------------------
@@ -283,7 +273,7 @@ def template_page(
         try:
             found = service.as_dict(service.get(s, name))
         except NotFound:
-            return _not_found(request, user, name)
+            return missing(request, user, "template", name)
     definition = {k: found[k] for k in ("name", "title", "topic", "default_locale", "locales")}
     return _editor(request, user, board, editing=name, text=as_yaml(definition), customer=customer, saved=bool(saved))
 
@@ -295,7 +285,7 @@ async def update(request: Request, name: str, user: Marketer, board: BoardDep) -
     try:
         await run_in_threadpool(_save, board, text, editing=name)
     except NotFound:
-        return _not_found(request, user, name)
+        return missing(request, user, "template", name)
     except BoomerangError as exc:
         return await run_in_threadpool(
             _editor,
@@ -318,7 +308,7 @@ async def delete(request: Request, name: str, user: Marketer, board: BoardDep) -
         with board.ws.uow.session() as s:
             service.delete(s, name)
     except NotFound:
-        return _not_found(request, user, name)
+        return missing(request, user, "template", name)
     return redirect(f"/templates?deleted={name}")
 
 

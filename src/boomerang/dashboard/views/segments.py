@@ -22,6 +22,7 @@ from boomerang.dashboard.views.common import (
     Marketer,
     Viewer,
     checked_form,
+    missing,
     parse_day,
     redirect,
     render,
@@ -138,7 +139,7 @@ async def refresh_one(request: Request, name: str, user: Marketer, board: BoardD
         results = await run_in_threadpool(membership.refresh, board.ws.segments, [name])
     except BoomerangError as exc:
         if exc.status_code == 400 and exc.field == "segment":  # no such segment
-            return _not_found(request, user, name)
+            return missing(request, user, "segment", name)
         return _list_page(request, user, board, status_code=exc.status_code, errors=exc.errors)
     done, failed = _refreshed(results)
     if to_segment:
@@ -214,7 +215,7 @@ def edit_form(request: Request, name: str, user: Marketer, board: BoardDep) -> R
     with board.ws.uow.session() as s:
         segment = service.find(s, name)
         if segment is None:
-            return _not_found(request, user, name)
+            return missing(request, user, "segment", name)
         form = {
             "name": segment.name,
             "title": segment.title,
@@ -232,7 +233,7 @@ async def update(request: Request, name: str, user: Marketer, board: BoardDep) -
         segment = service.find(s, name)
         found = segment.version if segment else None
     if found is None:
-        return _not_found(request, user, name)
+        return missing(request, user, "segment", name)
     try:
         await run_in_threadpool(_save, board, fields, new=False)
     except BoomerangError as exc:
@@ -282,17 +283,6 @@ def matrix_page(request: Request, user: Viewer, board: BoardDep) -> Response:
 # -- one segment -----------------------------------------------------------------------------------
 
 
-def _not_found(request: Request, user, name: str) -> Response:
-    return render(
-        request,
-        "error.html",
-        user=user,
-        status_code=404,
-        title="No such segment",
-        message=f"There is no segment named {name}.",
-    )
-
-
 ISO_MOMENT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?")
 
 
@@ -339,7 +329,7 @@ def _segment_page(
         try:
             current = membership.current(s, name)
         except BoomerangError:
-            return _not_found(request, user, name)
+            return missing(request, user, "segment", name)
         points = service.history(s, name)
         sample = membership.latest_members(s, name, limit=SAMPLE)
     explained, explain_errors = None, None
