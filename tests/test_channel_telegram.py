@@ -28,6 +28,8 @@ from boomerang.channels.telegram import BotApi, TelegramChannel
 from boomerang.cli import telegram as telegram_cli
 from boomerang.config import Settings, TelegramSettings
 from boomerang.customers.models import Consent, Customer, Identity
+from boomerang.events.models import inbox
+from boomerang.loyalty import rule_versions, rules
 from boomerang.loyalty import service as loyalty
 from boomerang.messaging import preferences
 from serve_support import start_serve
@@ -194,6 +196,9 @@ def test_link_tokens_round_trip_and_refuse_tampering(ws):
 
 def test_start_with_a_token_binds_the_chat_and_grants_consent(ws, api, tg):
     cid = add_customer(ws, locale="ru-RU")
+    with ws.uow.session() as session:  # the earn rules give 40 points for joining the bot
+        earn = rules.parse({"base_percent": 1, "bonuses": [{"kind": "telegram_joined", "points": 40}]})
+        rule_versions.save(session, earn, now=NOW)
     assert "Добро пожаловать" in say(ws, api, tg, f"/start {link_token(ws.secret, cid)}")
     with ws.uow.session() as session:
         assert session.get(Customer, cid).telegram_chat_id == str(CHAT)
@@ -203,6 +208,11 @@ def test_start_with_a_token_binds_the_chat_and_grants_consent(ws, api, tg):
     say(ws, api, tg, f"/start {link_token(ws.secret, cid)}")  # again: nothing new
     with ws.uow.session() as session:
         assert session.scalar(sa.select(sa.func.count()).select_from(Identity).where(Identity.kind == "telegram")) == 1
+        joined = session.execute(
+            sa.select(inbox.c.customer_id, inbox.c.source).where(inbox.c.event == "Telegram Bot Joined")
+        ).all()
+        assert [tuple(row) for row in joined] == [(cid, "telegram")]  # journeys and segments see it, once
+        assert loyalty.wallets(session, [cid], now=NOW)[cid].points == 40  # the bonus, spendable at once
 
 
 def test_start_without_a_valid_token_explains_how_to_link(ws, api, tg):

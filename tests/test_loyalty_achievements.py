@@ -20,10 +20,11 @@ from boomerang.core.clock import FixedClock
 from boomerang.customers import privacy
 from boomerang.customers import service as customers
 from boomerang.events.models import inbox
-from boomerang.loyalty import achievements_store, service
+from boomerang.loyalty import service, traits
 from boomerang.loyalty.achievements_rules import Condition, add, met, parse
 from boomerang.loyalty.models import LoyaltyTransaction
 from boomerang.messaging.context import ContextLoader
+from boomerang.orchestration import loyalty_traits
 
 T0 = datetime(2026, 1, 1, 12, 0)
 DAY = timedelta(days=1)
@@ -176,7 +177,10 @@ def test_a_review_an_nps_answer_and_a_telegram_link_earn_theirs(api):
     api.track("track", {"userId": "u-r", "event": "NPS Survey Answered", "properties": {"score": 9}}, server=True)
     api.track("identify", {"userId": "u-r", "traits": {"email": "r@example.org"}}, server=True)
     assert not _progress(api, "u-r")["joined_telegram"]["earned"]
-    api.track("identify", {"userId": "u-r", "traits": {"telegram_chat_id": "4242"}}, server=True)
+    forged = {"userId": "u-r", "event": "Telegram Bot Joined"}
+    api.track("track", forged)  # the public write key: anyone may send it, so it earns no points
+    assert not _progress(api, "u-r")["joined_telegram"]["earned"]
+    api.track("track", forged, server=True)
     mine = _progress(api, "u-r")
     assert all(mine[k]["earned"] for k in ("first_review", "nps_answered", "joined_telegram"))
 
@@ -331,9 +335,13 @@ def test_the_customer_sees_badges_and_progress_and_templates_and_segments_read_t
         badges["three_orders_90_days"]["target"],
     )
     with ws.uow.session() as s:
-        assert achievements_store.segment_traits(s, ws.now()) == [{"customer_id": cid, "achievements": ["first_order"]}]
+        earned = {r["customer_id"]: r["loyalty_achievements"] for r in traits.rows(s, now=ws.now())}
+        assert earned[cid] == ["first_order"]
         context = ContextLoader(s, ws.settings.messaging, now=ws.now()).load([cid])[cid]
     assert [b["key"] for b in context["loyalty"]["achievements"]] == ["first_order"]
+    loyalty_traits.store(ws.uow, ws.log, now=ws.now(), settings=ws.settings.loyalty)
+    rule = {"trait": "loyalty_achievements", "op": "contains", "value": "first_order"}
+    assert list(ws.segments.members({"name": "probe", "rule": rule})["customer_id"]) == [cid]
 
 
 def test_a_merge_combines_progress_and_privacy_exports_and_erases_it(api):

@@ -126,9 +126,10 @@ def test_bonuses_are_posted_once_each(api):
     ]
     _rules(api, {"base_percent": 5, "bonuses": bonus})
     signed = {"userId": "u-b", "event": "Signed Up", "messageId": "m-signup"}
-    assert api.track("track", signed).status_code == 200
-    assert api.track("track", signed).status_code == 200  # a retry
-    assert api.track("track", {**signed, "messageId": "m-signup-2"}).status_code == 200  # signed up "again"
+    assert api.track("track", signed, server=True).status_code == 200
+    assert api.track("track", signed, server=True).status_code == 200  # a retry
+    again = {**signed, "messageId": "m-signup-2"}
+    assert api.track("track", again, server=True).status_code == 200  # signed up "again"
     for n in range(2):
         review = {
             "userId": "u-b",
@@ -136,11 +137,14 @@ def test_bonuses_are_posted_once_each(api):
             "messageId": f"m-review-{n}",
             "properties": {"rating": 5},
         }
-        api.track("track", review)
+        api.track("track", review, server=True)
+    forged = {"userId": "u-b", "event": "Product Reviewed", "messageId": "m-forged"}
+    assert api.track("track", forged).status_code == 200  # the public write key: anyone may send it, so no points
     cid = _order(api, "first", [{"sku": "A", "price": 100}], who="u-b")
     _order(api, "second", [{"sku": "A", "price": 100}], who="u-b", at=T0 + DAY)
     assert _points(api.ws, f"bonus:registration:{cid}") == 100
     assert _points(api.ws, "bonus:review:m-review-0") == _points(api.ws, "bonus:review:m-review-1") == 20
+    assert _points(api.ws, "bonus:review:m-forged") == 0
     first = _earned(api.ws, f"bonus:first_order:{cid}")
     assert first.detail["order_id"] == "first" and _points(api.ws, f"bonus:first_order:{cid}") == 50
     with api.ws.uow.session() as s:
@@ -209,7 +213,8 @@ def test_versions_keep_every_change(api):
 def test_a_dry_run_prices_proposed_rules_against_history_and_writes_nothing(api):
     for n in range(4):
         _order(api, f"h{n}", [{"sku": "A", "category": "Coffee", "price": 100}], who=f"u{n}", at=T0 + n * DAY)
-    api.track("track", {"userId": "u1", "event": "Product Reviewed", "messageId": "rev-1"})
+    api.track("track", {"userId": "u1", "event": "Product Reviewed", "messageId": "rev-1"}, server=True)
+    api.track("track", {"userId": "u2", "event": "Product Reviewed", "messageId": "rev-2"})  # a browser's: no bonus
     api.events()  # into the log
     before = _counts(api.ws)
     proposed = {"base_percent": 5, "cashback": [{"category": "Coffee", "percent": 10}]}

@@ -30,12 +30,15 @@ from boomerang.core.clock import Clock, naive_utc
 from boomerang.core.errors import BoomerangError, NotFound, ValidationFailed
 from boomerang.customers.models import Customer, Identity
 from boomerang.db import UnitOfWork
-from boomerang.loyalty import programme, referrals_links
+from boomerang.events.ingest import ingest
+from boomerang.events.schemas import Event
+from boomerang.loyalty import programme, referrals_links, rules
 from boomerang.loyalty import service as loyalty
 from boomerang.messaging import preferences
 
 log = logging.getLogger("boomerang.telegram")
 ALLOWED_UPDATES = ["message", "callback_query"]
+JOINED = rules.BONUS_TRIGGERS["telegram_joined"][0]  # "Telegram Bot Joined"
 RECHECK_SECONDS = 60.0  # how often serve's poller looks at the settings and the webhook again
 Call = tuple[str, dict[str, Any]]  # a Bot API method and its parameters, made once the transaction commits
 
@@ -59,11 +62,25 @@ def _bound(session: Session, chat: str) -> Customer | None:
 
 
 def _bind(session: Session, customer_id: str, chat: str, now: datetime) -> Customer | None:
-    """Make `chat` the customer's Telegram address; a chat belongs to the last customer who linked it."""
+    """Make `chat` the customer's Telegram address; a chat belongs to the last customer who linked it. A chat new
+    to the customer is a `Telegram Bot Joined` event of theirs (its effects at once: a bonus, an achievement)."""
     try:
         customer = session.get(Customer, preferences.get(session, customer_id)["customer_id"])  # follows merges
     except NotFound:
         return None
+    if customer.telegram_chat_id != chat:
+        joined = Event(
+            message_id=f"telegram-joined:{customer.id}:{chat}",  # a retried update is the same event
+            type="track",
+            event=JOINED,
+            user_id=None,
+            anonymous_id=None,
+            timestamp=now,
+            properties={},
+            context={},
+            customer_id=customer.id,
+        )
+        ingest(session, [joined], now=now, source="telegram")
     for other in session.scalars(
         sa.select(Customer).where(Customer.telegram_chat_id == chat, Customer.id != customer.id)
     ):

@@ -46,6 +46,7 @@ def demo(
     from boomerang.events.bulk import LoadResult, load
     from boomerang.messaging import service as templates_service
     from boomerang.metrics import service as metrics
+    from boomerang.orchestration import loyalty_traits
     from boomerang.orchestration.status import summary
     from boomerang.predictions import service as predictions
     from boomerang.segments import membership
@@ -65,6 +66,7 @@ def demo(
                 bar.advance(0 if chunk.events is None else len(chunk.events))
         for metric in ("rfm", "lifecycle"):  # so that the customer pages and the segments have them from the start
             metrics.store_traits(ws.uow, ws.log, metric, {}, now=ws.now())
+        loyalty_traits.store(ws.uow, ws.log, now=ws.now(), settings=ws.settings.loyalty)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # a regularised fit warns; the demo shows the result either way
             predictions.store(ws.log, predictions.predict(ws.uow, ws.log)[1])

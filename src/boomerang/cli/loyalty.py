@@ -194,3 +194,18 @@ def tiers_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
             f"{tier['customers']:,}",
         )
     console.print(grid)
+
+
+@app.command("traits")
+def traits_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Store every customer's tier, points and achievements for segment rules now (the scheduled round does it
+    every few minutes)."""
+    from boomerang.orchestration import loyalty_traits
+
+    with failures():
+        ws = workspace(ctx)
+        stored = loyalty_traits.store(ws.uow, ws.log, now=ws.now(), settings=ws.settings.loyalty)
+    if as_json:
+        emit_json({"trait": loyalty_traits.KIND, "customers": stored})
+    else:
+        console.print(f"Loyalty traits stored for {stored:,} customers.")

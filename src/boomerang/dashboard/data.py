@@ -17,7 +17,8 @@ import orjson
 from boomerang.bootstrap import Workspace
 from boomerang.metrics import service as metrics
 from boomerang.orchestration.status import summary
-from boomerang.segments.evaluate import TRAIT_KINDS
+
+PAGE_TRAITS = ("rfm", "lifecycle", "predictions")  # a customer's page reads loyalty from the ledger itself
 
 
 def _frozen(params: dict[str, Any]) -> tuple:
@@ -108,7 +109,7 @@ class Analytics:
     def traits(self, customer_id: str) -> dict[str, dict[str, Any] | None | bool]:
         """Per kind: the customer's stored row, False when computed without them, None when never computed."""
         out: dict[str, dict[str, Any] | None | bool] = {}
-        for kind in TRAIT_KINDS:
+        for kind in PAGE_TRAITS:
             frame = self.ws.log.traits(kind, [customer_id])
             if frame is None:
                 out[kind] = None

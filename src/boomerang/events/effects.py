@@ -48,7 +48,7 @@ def apply(session: Session, events: list[Event], *, now: datetime) -> None:
     seen: dict[str, tuple[datetime, datetime]] = {}
     with session.no_autoflush:
         for event in events:
-            cid = event.customer_id = _resolve(resolver, event)
+            cid = event.customer_id = event.customer_id or _resolve(resolver, event)  # Boomerang's own know theirs
             first, last = seen.get(cid, (event.timestamp, event.timestamp))
             seen[cid] = (min(first, event.timestamp), max(last, event.timestamp))
             if event.user_id:

@@ -229,12 +229,13 @@ class EventLog:
             conn.execute("RESET dynamic_or_filter_threshold")
         return conn.execute("SELECT count(*) FROM events").fetchall()[0][0] - before
 
-    def save_traits(self, kind: str, frame: pd.DataFrame) -> int:
-        """Replace the stored traits of this kind with `frame` (one row per customer_id); returns the row count."""
+    def save_traits(self, kind: str, frame: pd.DataFrame, schema: pa.Schema | None = None) -> int:
+        """Replace the stored traits of this kind with `frame` (one row per customer_id; `schema` types its columns
+        when the values alone may not, an empty frame say); returns the row count."""
         if "customer_id" not in frame:
             raise ValueError("traits need a customer_id column")
         with self.connect() as conn:
-            conn.register("incoming_traits", pa.Table.from_pandas(frame, preserve_index=False))
+            conn.register("incoming_traits", pa.Table.from_pandas(frame, schema=schema, preserve_index=False))
             try:
                 conn.execute(f"CREATE OR REPLACE TABLE {trait_table(kind)} AS SELECT * FROM incoming_traits")
             finally:

@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from boomerang.core.errors import NotFound
+from boomerang.core.vocab import trusted
 from boomerang.db import in_chunks, insert_ignore
 from boomerang.loyalty import service
 from boomerang.loyalty.achievements_rules import Definition, add, current, in_period, matches, met
@@ -75,6 +76,8 @@ def count(
         if not h.customer_id:
             continue
         for spec in definitions:
+            if spec.points and not trusted(h.source):  # what browsers send earns no points: anyone can send it
+                continue
             if in_period(spec, h.timestamp) and matches(spec.condition, h.type, h.event, h.properties or {}):
                 touched.setdefault((spec.key, h.customer_id), []).append(
                     (h.timestamp, h.message_id, h.properties or {})

@@ -326,7 +326,7 @@ READY_MADE: list[dict[str, Any]] = [
         "description": "Linked a Telegram chat to hear from the shop there.",
         "badge": "✈️",
         "points": 20,
-        "condition": {"event": IDENTIFY, "where": {"telegram_chat_id": PRESENT}, "count": 1},
+        "condition": {"event": "Telegram Bot Joined", "count": 1},  # the bot tells it when a chat is linked
     },
     {
         "key": "nps_answered",

@@ -212,19 +212,6 @@ def badges(session: Session, customer_ids: Iterable[str]) -> dict[str, list[dict
     return out
 
 
-def segment_traits(session: Session, now: datetime) -> list[dict[str, Any]]:
-    """Per customer who earned any: `{"customer_id", "achievements": [keys, sorted]}`, for segments to use."""
-    earned: dict[str, list[str]] = {}
-    query = (
-        sa.select(PROGRESS.c.customer_id, PROGRESS.c.achievement_key)
-        .where(PROGRESS.c.earned_at.is_not(None), PROGRESS.c.earned_at <= now)
-        .order_by(PROGRESS.c.customer_id, PROGRESS.c.achievement_key)
-    )
-    for cid, key in session.execute(query):
-        earned.setdefault(cid, []).append(key)
-    return [{"customer_id": cid, "achievements": keys} for cid, keys in earned.items()]
-
-
 # -- merges and privacy -----------------------------------------------------------------------------------------
 
 

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from boomerang.config import LoyaltySettings
+from boomerang.core.vocab import trusted
 from boomerang.customers.models import Customer
 from boomerang.db import UnitOfWork
 from boomerang.loyalty import lots, programme, rule_versions
@@ -34,6 +35,7 @@ class Seen(Protocol):
     event: str
     customer_id: str | None
     timestamp: datetime
+    source: str
 
 
 class Dated(Protocol):
@@ -52,7 +54,11 @@ def reference(kind: str, customer_id: str, at: datetime, message_id: str | None 
 
 def follow(session: Session, seen: Sequence[Seen], *, now: datetime, settings: LoyaltySettings | None = None) -> int:
     """Bonuses for these events (the rules in force); flushes. Returns how many were posted."""
-    kinds = [(BY_EVENT[e.event], e) for e in seen if e.type == "track" and e.event in BY_EVENT and e.customer_id]
+    kinds = [
+        (BY_EVENT[e.event], e)
+        for e in seen
+        if e.type == "track" and e.event in BY_EVENT and e.customer_id and trusted(e.source)  # not browsers': free
+    ]
     if not kinds:
         return 0
     settings = settings or programme.of(session)

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from boomerang.config import LoyaltySettings, TierSettings
 from boomerang.customers.merge import live_ids
 from boomerang.db import UnitOfWork, in_chunks
-from boomerang.loyalty import programme, view
+from boomerang.loyalty import programme
 from boomerang.loyalty.models import LoyaltyExpiryNotice, LoyaltyLot, LoyaltyTier
 
 TIERS = LoyaltyTier.__table__
@@ -388,26 +388,6 @@ def in_grace(
             }
         )
     return out, total
-
-
-def segment_traits(session: Session, *, now: datetime, settings: LoyaltySettings | None = None) -> list[dict[str, Any]]:
-    """One row per customer with a tier or points, for segments' `trait` leaves (not wired yet: the caller would
-    store them with `EventLog.save_traits("loyalty", pandas.DataFrame(rows))` and segments would list
-    `loyalty_tier` (string), `loyalty_tier_rank`, `loyalty_balance`, `loyalty_expiring` (numbers) in `TRAITS`)."""
-    settings = settings or programme.of(session)
-    rows = {row.customer_id: row for row in session.execute(sa.select(TIERS.c.customer_id, TIERS.c.tier))}
-    owners = set(rows) | set(session.scalars(sa.select(LOTS.c.customer_id).where(LOTS.c.remaining > 0).distinct()))
-    points = view.points(session, owners, now=now)
-    return [
-        {
-            "customer_id": cid,
-            "loyalty_tier": settings.tiers[index(settings, rows[cid].tier if cid in rows else None)].name,
-            "loyalty_tier_rank": index(settings, rows[cid].tier) if cid in rows else 0,
-            "loyalty_balance": points[cid].available,
-            "loyalty_expiring": points[cid].expiring,
-        }
-        for cid in sorted(owners)
-    ]
 
 
 # -- merges and privacy ----------------------------------------------------------------------------------------

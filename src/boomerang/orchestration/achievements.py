@@ -31,6 +31,7 @@ class _Logged:
     customer_id: str | None
     timestamp: datetime
     properties: dict[str, Any]
+    source: str
 
 
 def rebuild(rt: rounds.Runtime, keys: Sequence[str] | None = None, *, tell: bool = False) -> dict[str, Any]:
@@ -74,7 +75,9 @@ def _history(log: EventLog, chosen: Sequence[Definition]) -> Iterator[list[_Logg
             found = (
                 e.filter(wanted)
                 .order_by([e.timestamp, e.message_id])
-                .select("message_id", "type", "event", "customer_id", "timestamp", props=e.properties.cast(str))
+                .select(
+                    "message_id", "type", "event", "customer_id", "timestamp", "source", props=e.properties.cast(str)
+                )
                 .limit(CHUNK)
                 .execute()
             )
@@ -97,4 +100,5 @@ def _logged(row: dict[str, Any]) -> _Logged:
         row["customer_id"],
         naive_utc(at) if at.tzinfo else at,
         orjson.loads(row["props"]) if row["props"] else {},
+        row["source"] or "",
     )

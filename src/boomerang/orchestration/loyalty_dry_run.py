@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from boomerang.config import LoyaltySettings
 from boomerang.core.errors import ValidationFailed
+from boomerang.core.vocab import BROWSER, VERIFIED
 from boomerang.customers.merge import live_ids
 from boomerang.customers.models import Customer
 from boomerang.db import UnitOfWork
@@ -118,7 +119,11 @@ def _in_year(birthday: date, year: int) -> date:
 def _logged(log: EventLog, since: datetime, until: datetime) -> list[dry_run.BonusEvent]:
     by_event = {event: (kind, once) for kind, (event, once) in rules.BONUS_TRIGGERS.items()}
     with log.reader() as r:
-        e = r.events.filter(r.events.event.isin(list(by_event)), r.events.customer_id.notnull())
+        e = r.events.filter(
+            r.events.event.isin(list(by_event)),
+            r.events.customer_id.notnull(),
+            ~r.events.source.isin([BROWSER, VERIFIED]),  # as live: what browsers send earns no bonus
+        )
         frame = e.select("message_id", "event", "customer_id", "timestamp").execute()
     frame = frame.sort_values("timestamp")
     once = [event for event, (_, how) in by_event.items() if how == "customer"]

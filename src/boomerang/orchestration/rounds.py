@@ -32,7 +32,7 @@ from boomerang.loyalty import bonuses, tiers
 from boomerang.loyalty import service as loyalty
 from boomerang.messaging import campaigns
 from boomerang.messaging.dispatch import Dispatcher
-from boomerang.orchestration import catalog_signals
+from boomerang.orchestration import catalog_signals, loyalty_traits
 from boomerang.segments import membership
 from boomerang.segments.evaluate import Evaluator
 
@@ -97,16 +97,22 @@ def tick(rt: Runtime, now: datetime | None = None, *, limit: int = 500, batch: i
 
 
 def scheduled(rt: Runtime, now: datetime | None = None) -> dict[str, Any]:
-    """What moves with time alone: segments with rolling windows, and dates and silences that start journeys."""
+    """What moves with time alone: points and tiers, then segments with rolling windows or traits (loyalty's
+    stored just before), and dates and silences that start journeys."""
     now = now or naive_utc(rt.clock.now())
+    settings = rt.settings.loyalty
+    out = {
+        "loyalty": loyalty.expire(rt.uow, now),  # pending points become spendable, lots and holds expire
+        "birthdays": bonuses.birthdays(rt.uow, now, settings=settings),  # the earn rules' birthday bonus
+        "tiers": tiers.review_round(  # down after the grace; points about to expire announced (events, next flush)
+            rt.uow, now, spending=effects.order_spending, emit=effects.log_loyalty_notices, settings=settings
+        ),
+        "loyalty_traits": loyalty_traits.store(rt.uow, rt.log, now=now, settings=settings),
+    }
     return {
         "segments": membership.refresh(rt.segments, only_expiring=True),
         "journeys": runtime.run_scheduled(rt.segments, now),
-        "loyalty": loyalty.expire(rt.uow, now),  # pending points become spendable, lots and holds expire
-        "birthdays": bonuses.birthdays(rt.uow, now, settings=rt.settings.loyalty),  # the earn rules' birthday bonus
-        "tiers": tiers.review_round(  # down after the grace; points about to expire announced (events, next flush)
-            rt.uow, now, spending=effects.order_spending, emit=effects.log_loyalty_notices, settings=rt.settings.loyalty
-        ),
+        **out,
     }
 
 

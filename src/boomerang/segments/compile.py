@@ -40,6 +40,7 @@ from boomerang.segments.definition import (
     Trait,
 )
 
+HOW_TO_STORE = {"predictions": "clv predict", "loyalty": "loyalty traits"}  # the commands that store a kind
 TRAIT_COLUMNS = {"lifecycle_stage": "stage"}  # trait name -> column of its table, where they differ
 HASH_SPACE = 16**4  # buckets come from the first four hex digits of md5(salt:customer_id)
 
@@ -275,7 +276,7 @@ class Compiler:
         if table is None:
             raise ValueError(
                 f"trait {leaf.trait!r} needs the {kind} traits: compute them first "
-                f"(boomerang {'clv predict' if kind == 'predictions' else f'report {kind}'})"
+                f"(boomerang {HOW_TO_STORE.get(kind, f'report {kind}')})"
             )
         column = TRAIT_COLUMNS.get(leaf.trait, leaf.trait)
         if column not in table.columns:

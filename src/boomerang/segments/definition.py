@@ -6,7 +6,7 @@
         {"not": {"event": "Order Completed", "within_days": 7}}]}
 
 Leaves: `attribute` (the profile), `event` (count, sum/avg/min/max of a property, first or last time),
-`anniversary` (birthday, first order), `trait` (RFM, lifecycle, predictions), `reachable` (consent and
+`anniversary` (birthday, first order), `trait` (RFM, lifecycle, predictions, loyalty), `reachable` (consent and
 address on a channel), `segment` (membership of another), `bucket` (a stable random share). Nodes:
 `all`, `any`, `not`. Everything is relative to an as-of moment, so a rule can be checked in the past.
 """
@@ -44,7 +44,15 @@ TRAITS: dict[str, tuple[str, str]] = {
     "churn_probability": ("predictions", "number"),
     "churn_risk": ("predictions", "number"),
     "expected_next_purchase": ("predictions", "date"),
+    "loyalty_tier": ("loyalty", "string"),
+    "loyalty_tier_rank": ("loyalty", "number"),  # 0 the first tier, 1 the next...
+    "loyalty_points": ("loyalty", "number"),  # spendable now
+    "loyalty_pending": ("loyalty", "number"),
+    "loyalty_expiring": ("loyalty", "number"),  # within 30 days
+    "loyalty_lifetime_points": ("loyalty", "number"),
+    "loyalty_achievements": ("loyalty", "list"),  # keys of those earned
 }
+TRAIT_KINDS = tuple(dict.fromkeys(kind for kind, _ in TRAITS.values()))
 # Operators by the type of what they compare; `value` must fit (a list for in, two items for between...).
 OPERATORS: dict[str, set[str]] = {
     "string": {"eq", "ne", "in", "not_in", "contains", "starts_with", "ends_with", "exists", "not_exists"},

@@ -26,11 +26,10 @@ from boomerang.events.log import EventLog
 from boomerang.metrics import activity, lifecycle, rfm
 from boomerang.segments import profiles
 from boomerang.segments.compile import Compiler, Tables, Values, passes
-from boomerang.segments.definition import All, Any_, Definition, InSegment, Not, Rule
+from boomerang.segments.definition import TRAIT_KINDS, All, Any_, Definition, InSegment, Not, Rule
 from boomerang.segments.models import Segment
 from boomerang.segments.service import resolve_definition
 
-TRAIT_KINDS = ("rfm", "lifecycle", "predictions")
 Wanted = str | dict[str, Any]  # a saved segment's name, or a definition given as data
 
 
