@@ -22,6 +22,7 @@ from boomerang.cli import (
     loyalty_referrals,
     loyalty_rules,
     messaging,
+    reco,
     report,
     segments,
     telegram,
@@ -48,6 +49,7 @@ loyalty.app.add_typer(loyalty_rules.app, name="rules")
 app.add_typer(loyalty_codes.app, name="codes")
 app.add_typer(loyalty_achievements.app, name="achievements")
 app.add_typer(loyalty_referrals.app, name="referrals")
+app.add_typer(reco.app, name="reco")
 app.command("messages")(messaging.messages)
 app.command()(journeys.worker)
 app.command()(demo.demo)
