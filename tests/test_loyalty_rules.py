@@ -163,6 +163,24 @@ def test_bonuses_are_posted_once_each(api):
     _proof(api.ws)
 
 
+def test_the_first_order_bonus_goes_when_that_order_is_cancelled_and_a_partial_refund_keeps_it(api):
+    _rules(api, {"base_percent": 5, "bonuses": [{"kind": "first_order", "points": 50}]})
+    cid = _order(api, "f-1", [{"sku": "A", "price": 100}], who="u-f")
+    refund = api.api("POST", "/orders/f-1/refunds", json={"amount": 20, "refund_id": "r1"})
+    assert refund.status_code == 200, refund.text
+    assert _earned(api.ws, f"bonus:first_order:{cid}:reverse") is None  # a partial refund keeps it
+    for _ in range(2):  # a cancellation sent twice takes it back once
+        cancelled = api.api("POST", "/orders/f-1/status", json={"status": "cancelled"})
+        assert cancelled.status_code == 200, cancelled.text
+    taken = _earned(api.ws, f"bonus:first_order:{cid}:reverse")
+    assert taken.detail == {"order_id": "f-1", "reversed": 50, "unrecovered": 0}
+    with api.ws.uow.session() as s:
+        assert service.wallets(s, [cid], now=api.ws.now())[cid].points == 0
+    _order(api, "f-2", [{"sku": "A", "price": 100}], who="u-f", at=T0 + DAY)
+    assert _earned(api.ws, "order:f-2:earn") is not None and _points(api.ws, f"bonus:first_order:{cid}") == 50
+    _proof(api.ws)
+
+
 def test_the_estimate_uses_the_rules_in_force(api):
     _rules(api, RULES)
     cid = _order(api, "o1", [{"sku": "A", "price": 10}])

@@ -20,7 +20,7 @@ from boomerang.customers.models import Customer
 from boomerang.db import UnitOfWork
 from boomerang.loyalty import lots, programme, rule_versions
 from boomerang.loyalty.daily import DailyCap
-from boomerang.loyalty.ledger import LOTS, Book
+from boomerang.loyalty.ledger import LOTS, TRANSACTIONS, Book
 from boomerang.loyalty.rules import BONUS_TRIGGERS, EarnRules
 
 SOURCE = "bonus"
@@ -111,6 +111,23 @@ def first_orders(
             + (available,)
         )
     return _post(book, grants, earn_rules, settings, cap, version, source=source)
+
+
+def revoke_first_orders(book: Book, lost: Mapping[str, str], source: str) -> None:
+    """Take back the first-order bonus of customers whose first order (`lost`: customer -> order id) is cancelled
+    or returned whole; a partial refund keeps it. Never posted again for them."""
+    references = {f"bonus:first_order:{customer}": order_id for customer, order_id in lost.items()}
+    done = book.taken(f"{reference}:reverse" for reference in references)
+    paid = book.conn.execute(
+        sa.select(TRANSACTIONS.c.id, TRANSACTIONS.c.reference, TRANSACTIONS.c.detail).where(
+            TRANSACTIONS.c.reference.in_(list(references))
+        )
+    )
+    for row in paid:
+        order_id = references[row.reference]
+        if f"{row.reference}:reverse" in done or (row.detail or {}).get("order_id") != order_id:
+            continue
+        lots.revoke(book, book.lot(row.id), f"{row.reference}:reverse", source, {"order_id": order_id})
 
 
 def birthdays(uow: UnitOfWork, now: datetime, *, settings: LoyaltySettings | None = None, limit: int = 500) -> int:

@@ -81,6 +81,19 @@ def restore(book: Book, posting: Posting, lot: Lot, points: int, origin: str) ->
         posting.move(points, origin, lot.account, lot=lot)
 
 
+def revoke(book: Book, lot: Lot, reference: str, source: str, detail: dict | None = None) -> None:
+    """An award whose reason is gone (a reward for an order returned whole): what is left of the lot's earn goes
+    back to `earned`, as far as the lot still holds it; what was spent meanwhile is recorded as unrecovered."""
+    wanted = lot.amount - lot.reversed
+    taken = 0 if lot.state == "expired" else min(wanted, lot.remaining)
+    posting = Posting(reference, "reverse", lot.customer_id, source, book.now)
+    posting.detail = {**(detail or {}), "reversed": wanted, "unrecovered": wanted - taken}
+    posting.move(taken, lot.account, "earned", lot=lot)
+    book.post(posting)
+    lot.reversed = lot.amount
+    book.touch(lot)
+
+
 def expire(book: Book, lot: Lot, *, source: str = "expiry") -> Posting | None:
     """The lot's remaining points are lost: one deduction for the lot."""
     posting = None

@@ -3,7 +3,8 @@
 A paid order earns once (`order:{id}:earn`) what the earn rules in force give it (`rules.order_points`, over its
 lines as the caller's `baskets` reads them), as a lot pending until `pending_days` after it was placed; one first
 seen already cancelled or wholly refunded earns nothing. A customer's first earning order also earns the
-`first_order` bonus, where the rules have one. A cancellation or a refund takes back
+`first_order` bonus, where the rules have one (taken back if that order is cancelled or returned whole). A
+cancellation or a refund takes back
 the share of that earn the order has lost (all of it when cancelled; refunded / total otherwise, rounded down, never
 more than was earned), from the same lot, as far as the lot still holds it; and gives back the same share of the
 points the order spent (its confirmed checkout hold). What each order has had taken back or given back is kept (on
@@ -117,6 +118,7 @@ def follow(
     cap = DailyCap(earn_rules.caps.per_day, session)
     cap.preload(live[latest[i].customer_id] for i in earning)
     earner = _Earner(book, settings, earn_rules, version, cap, source)
+    lost: dict[str, str] = {}  # customer -> an order of theirs cancelled or returned whole
     for order_id in ids:
         order = latest[order_id]
         lot = earned.get(order_id)
@@ -126,10 +128,14 @@ def follow(
             lot = earner.earn(order, customer, lines.get(order_id, ()), multipliers.get(customer, 1.0))
         if lot is not None and share > 0:
             _take_back(book, lot, _part(lot.amount, share), source)
+        if customer and share >= 1:
+            lost[customer] = order_id
         hold = held.get(order_id)
         if hold is not None and share > 0:
             _give_back(book, hold, share, source)
     earner.first_orders()
+    if lost:
+        bonuses.revoke_first_orders(book, lost, source)
     counts: dict[str, int] = {}
     for posting in book.postings:
         counts[posting.kind] = counts.get(posting.kind, 0) + 1

@@ -36,7 +36,7 @@ from boomerang.customers.merge import live_ids
 from boomerang.db import insert_ignore
 from boomerang.loyalty import due, lots, programme
 from boomerang.loyalty import referrals_guards as guards
-from boomerang.loyalty.ledger import TRANSACTIONS, Book, Posting
+from boomerang.loyalty.ledger import TRANSACTIONS, Book
 from boomerang.loyalty.orders import OrderLike, lost_share
 from boomerang.loyalty.referrals_links import DECISIONS, REFERRALS, owner
 from boomerang.loyalty.tiers import Notice
@@ -270,12 +270,5 @@ def _reverse(session: Session, friend: str, now: datetime) -> None:
             continue
         lot = book.lot(p.id)  # a lot's id is the id of the transaction that made it
         book.lock([lot.customer_id])
-        wanted = lot.amount - lot.reversed
-        taken = 0 if lot.state == "expired" else min(wanted, lot.remaining)
-        posting = Posting(f"{p.reference}:reverse", "reverse", lot.customer_id, SOURCE, now)
-        posting.detail = {"friend_id": friend, "reversed": wanted, "unrecovered": wanted - taken}
-        posting.move(taken, lot.account, "earned", lot=lot)
-        book.post(posting)
-        lot.reversed = lot.amount
-        book.touch(lot)
+        lots.revoke(book, lot, f"{p.reference}:reverse", SOURCE, {"friend_id": friend})
     book.write()
