@@ -168,6 +168,24 @@ def test_hold_confirm_cancel_expiry_and_idempotency(any_ws):
         codes_redeem.confirm(s, "o-none", now=T0)
 
 
+def test_the_round_gives_back_the_uses_of_lapsed_holds(any_ws):
+    ws = any_ws
+    _customer(ws, "cus_a")
+    _pool(ws, discount_kind="fixed", value=15)
+    with ws.uow.session() as s:
+        codes.generate(s, "spring", 1, now=T0)
+    code = _code(ws)
+    _held(ws, code, "o-1", ttl=5)
+    later = T0 + timedelta(minutes=10)
+    with ws.uow.session() as s, pytest.raises(Conflict, match="used up"):  # validation does not take locks
+        codes_redeem.validate(s, code, "cus_a", 100, now=later)
+    assert codes_redeem.release_expired(ws.uow, T0 + timedelta(minutes=1)) == 0  # not yet
+    assert codes_redeem.release_expired(ws.uow, later, chunk=1) == 1
+    assert codes_redeem.release_expired(ws.uow, later) == 0 and _uses(ws, code) == 0
+    with ws.uow.session() as s:
+        assert codes_redeem.validate(s, code, "cus_a", 100, now=later)["uses_left"] == 1
+
+
 def test_concurrent_holds_on_a_single_use_code_one_wins(pg_ws):
     ws = pg_ws
     for i in range(8):

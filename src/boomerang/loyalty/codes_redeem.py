@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from boomerang.core.errors import Conflict, NotFound, ValidationFailed
+from boomerang.db import UnitOfWork
 from boomerang.loyalty import checkout
 from boomerang.loyalty.codes import CODES, POOLS, normal
 from boomerang.loyalty.models import PromoRedemption
@@ -97,8 +98,8 @@ def validate(session: Session, code: Any, customer_id: str | None, total: Any, *
     return _discount(row, total)
 
 
-def _free_expired(session: Session, code: str, now: datetime) -> None:
-    """The code's holds past their time end, giving their uses back (under the code's lock)."""
+def _free_expired(session: Session, code: str, now: datetime) -> int:
+    """The code's holds past their time end, giving their uses back (under the code's lock); how many ended."""
     gone = session.execute(
         sa.update(REDEMPTIONS)
         .where(REDEMPTIONS.c.code == code, REDEMPTIONS.c.state == "held", REDEMPTIONS.c.expires_at <= now)
@@ -106,6 +107,28 @@ def _free_expired(session: Session, code: str, now: datetime) -> None:
     ).rowcount
     if gone:
         session.execute(sa.update(CODES).where(CODES.c.code == code).values(uses=CODES.c.uses - gone))
+    return gone
+
+
+def release_expired(uow: UnitOfWork, now: datetime, *, chunk: int = 500) -> int:
+    """The scheduled round's sweep: every code hold past its time ends and gives its use back (a code at a time,
+    under its lock, `chunk` codes per transaction), so stock counts and validation see the uses free. Returns how
+    many holds ended."""
+    ended = 0
+    while True:
+        with uow.session() as session:
+            lapsed = session.scalars(
+                sa.select(REDEMPTIONS.c.code)
+                .where(REDEMPTIONS.c.state == "held", REDEMPTIONS.c.expires_at <= now)
+                .distinct()
+                .order_by(REDEMPTIONS.c.code)
+                .limit(chunk)
+            ).all()
+            for code in lapsed:
+                _load(session, code, lock=True)
+                ended += _free_expired(session, code, now)
+        if len(lapsed) < chunk:
+            return ended
 
 
 def _redemption(session: Session, code: str, order_id: str) -> sa.Row | None:

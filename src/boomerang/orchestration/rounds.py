@@ -28,7 +28,7 @@ from boomerang.events.log import EventLog
 from boomerang.events.process import process
 from boomerang.events.schemas import Logged
 from boomerang.journeys import runtime
-from boomerang.loyalty import bonuses, tiers
+from boomerang.loyalty import bonuses, codes_redeem, tiers
 from boomerang.loyalty import service as loyalty
 from boomerang.messaging import campaigns
 from boomerang.messaging.dispatch import Dispatcher
@@ -103,6 +103,7 @@ def scheduled(rt: Runtime, now: datetime | None = None) -> dict[str, Any]:
     settings = rt.settings.loyalty
     out = {
         "loyalty": loyalty.expire(rt.uow, now),  # pending points become spendable, lots and holds expire
+        "code_holds": codes_redeem.release_expired(rt.uow, now),  # promo code holds past their time give uses back
         "birthdays": bonuses.birthdays(rt.uow, now, settings=settings),  # the earn rules' birthday bonus
         "tiers": tiers.review_round(  # down after the grace; points about to expire announced (events, next flush)
             rt.uow, now, spending=effects.order_spending, emit=effects.log_loyalty_notices, settings=settings
