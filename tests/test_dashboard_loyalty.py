@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from api_helpers import Api
 from boomerang.core.clock import FixedClock
 from boomerang.customers import service as customers
-from boomerang.dashboard.views import loyalty_codes
+from boomerang.dashboard.views import loyalty_codes, loyalty_generation
 from boomerang.loyalty import codes_redeem
 from boomerang.loyalty.models import LoyaltyTier
 from test_dashboard import _csrf, _login, _user
@@ -288,7 +288,7 @@ def test_codes_are_uploaded_pasted_or_as_a_file(shop):
 
 def test_a_large_count_is_generated_in_the_background_with_its_progress(shop, monkeypatch):
     monkeypatch.setattr(loyalty_codes, "SYNC_MAX", 10)
-    monkeypatch.setattr(loyalty_codes, "BATCH", 7)
+    monkeypatch.setattr(loyalty_generation, "BATCH", 7)
     client = shop.client
     _login(client, "mia")
     assert _post(client, "/loyalty/codes", _pool_form(prefix="")).status_code == 303
@@ -305,8 +305,8 @@ def test_a_large_count_is_generated_in_the_background_with_its_progress(shop, mo
     assert "generated in the background" not in client.get("/loyalty/codes/spring").text  # said once
 
     # one generation at a time per pool: a second while the first runs is refused, naming the count
-    jobs = loyalty_codes.generations(type("R", (), {"app": client.app})())
-    running = loyalty_codes.Generation(pool="spring", count=99, started=T0)
+    jobs = loyalty_generation.generations(type("R", (), {"app": client.app})())
+    running = loyalty_generation.Generation(pool="spring", count=99, started=T0)
     with jobs._lock:
         jobs._jobs["spring"] = running
     page = client.get("/loyalty/codes/spring").text

@@ -7,9 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -22,13 +20,13 @@ from starlette.datastructures import UploadFile
 from boomerang.core.errors import BoomerangError, Conflict, NotFound, ValidationFailed
 from boomerang.dashboard.auth import CsrfFailed, csrf_matches
 from boomerang.dashboard.views.common import HEADERS, BoardDep, Marketer, Viewer, missing, redirect, render, session_of
+from boomerang.dashboard.views.loyalty_generation import generations
 from boomerang.loyalty import codes
 from boomerang.loyalty.models import DISCOUNT_KINDS, POOL_KINDS
 
 log = logging.getLogger(__name__)
 router = APIRouter()
 SYNC_MAX = 50_000  # codes generated while the browser waits; more are made in the background
-BATCH = 250_000  # codes per transaction of a background generation
 MAX_UPLOAD = 64 * 1024 * 1024  # bytes of pasted codes and file together
 EXPORT_PAGE = 10_000
 REDEMPTIONS = 50
@@ -87,100 +85,6 @@ def discount_text(kind: str, value: float) -> str:
 def labelled(errors: list[dict]) -> list[dict]:
     """Errors with the form's name of their field (`label`)."""
     return [{**e, "label": LABELS.get(e.get("field") or "", e.get("field") or "form")} for e in errors]
-
-
-# -- generating in the background ------------------------------------------------------------------
-
-
-@dataclass
-class Generation:
-    """A generation running in the background (or just finished), for the pool's page to follow."""
-
-    pool: str
-    count: int
-    started: datetime
-    committed: int = 0  # codes in transactions done
-    drawing: int = 0  # codes of the running transaction, inserted so far
-    error: str | None = None
-    finished: bool = False
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def as_dict(self) -> dict[str, Any]:
-        done = min(self.committed + self.drawing, self.count)
-        return {
-            "pool": self.pool,
-            "count": self.count,
-            "done": done,
-            "committed": self.committed,
-            "share": done / self.count if self.count else 1.0,
-            "finished": self.finished,
-            "error": self.error,
-            "started": self.started.isoformat(),
-        }
-
-
-class Generations:
-    """The app's background generations, one at a time per pool."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._jobs: dict[str, Generation] = {}
-
-    def get(self, pool: str) -> Generation | None:
-        with self._lock:
-            return self._jobs.get(pool)
-
-    def forget(self, job: Generation) -> None:
-        with self._lock:
-            if self._jobs.get(job.pool) is job:
-                del self._jobs[job.pool]
-
-    def start(self, board, pool: str, count: int) -> Generation:
-        with self._lock:
-            running = self._jobs.get(pool)
-            if running is not None and not running.finished:
-                raise Conflict(
-                    f"{running.count:,} codes are being generated in this pool: wait until they are done", field="count"
-                )
-            job = self._jobs[pool] = Generation(pool=pool, count=count, started=board.ws.now())
-        threading.Thread(target=_generate_all, args=(board, job), name=f"codes-{pool}", daemon=True).start()
-        return job
-
-
-_APPS = threading.Lock()
-
-
-def generations(request: Request) -> Generations:
-    state = request.app.state
-    with _APPS:
-        jobs = getattr(state, "loyalty_generations", None)
-        if jobs is None:
-            jobs = state.loyalty_generations = Generations()
-    return jobs
-
-
-def _generate_all(board, job: Generation) -> None:
-    """The job's codes, `BATCH` a transaction, so that other writers get their turn in between."""
-
-    def advance(n: int) -> None:
-        job.drawing += n
-
-    now = board.ws.now()
-    try:
-        while job.committed < job.count:
-            n = min(BATCH, job.count - job.committed)
-            job.drawing = 0
-            with board.ws.uow.session() as s:
-                codes.generate(s, job.pool, n, now=now, progress=advance)
-            job.committed += n
-    except BoomerangError as exc:
-        job.error = exc.message
-    except Exception:  # the page says it failed; the log has why
-        log.exception("generating codes in pool %s failed", job.pool)
-        job.error = "the generation failed: the server's log says why"
-    finally:
-        job.drawing = 0
-        job.finished = True
 
 
 # -- forms -----------------------------------------------------------------------------------------
