@@ -20,8 +20,14 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 DATA = SHARED / "data"
 
 
+# Modules whose tests take minutes on one worker: run first, so that the other workers share the rest meanwhile
+# instead of waiting for them at the end (test_readme runs every README command, ~5 minutes).
+LONGEST_FIRST = ("test_readme.py",)
+
+
 def pytest_collection_modifyitems(config, items):
-    """Tests that need the shared datasets skip only when ../shared is not there at all."""
+    """The longest tests first; tests that need the shared datasets skip only when ../shared is not there at all."""
+    items.sort(key=lambda item: item.path.name not in LONGEST_FIRST)  # stable: the rest keep their order
     if DATA.exists():
         return
     skip = pytest.mark.skip(reason=f"shared datasets not found at {DATA}")
