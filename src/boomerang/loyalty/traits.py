@@ -11,11 +11,8 @@ from sqlalchemy.orm import Session
 
 from boomerang.config import LoyaltySettings
 from boomerang.loyalty import programme, tiers, view
+from boomerang.loyalty.achievements_store import PROGRESS
 from boomerang.loyalty.ledger import BALANCES, LOTS
-from boomerang.loyalty.models import LoyaltyAchievementProgress, LoyaltyTier
-
-TIERS = LoyaltyTier.__table__
-PROGRESS = LoyaltyAchievementProgress.__table__
 
 # trait name -> its type, as segments/definition.TRAITS lists them under the kind "loyalty"
 COLUMNS = {
@@ -32,7 +29,7 @@ COLUMNS = {
 def rows(session: Session, *, now: datetime, settings: LoyaltySettings | None = None) -> list[dict[str, Any]]:
     """Every customer with a tier, a ledger balance or an achievement earned, sorted by id."""
     settings = settings or programme.of(session)
-    held = dict(session.execute(sa.select(TIERS.c.customer_id, TIERS.c.tier)).all())
+    held = dict(session.execute(sa.select(tiers.TIERS.c.customer_id, tiers.TIERS.c.tier)).all())
     lifetime = dict(session.execute(sa.select(BALANCES.c.customer_id, -BALANCES.c.earned)).all())
     earned: dict[str, list[str]] = {}
     badges = (
