@@ -15,7 +15,7 @@ from datetime import datetime
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from alembic import command
@@ -45,6 +45,7 @@ from boomerang.segments import service as segments
 if TYPE_CHECKING:  # the heavier services are imported when first used, so a short command does not load them
     from boomerang.bot.service import Bot
     from boomerang.messaging.dispatch import Dispatcher
+    from boomerang.recommendations.service import Recommendations
     from boomerang.segments.evaluate import Evaluator
 
 # Every domain that keeps rows per customer moves them when two profiles merge.
@@ -146,6 +147,18 @@ class _WorkspaceClock:
         return self.ws.clock.now()
 
 
+class _Forgetting:
+    """What an erasure asks of the stores beside the operational one: the event log's events and traits, then
+    the recommendations' model (customers.privacy.erase takes it as its `log`)."""
+
+    def __init__(self, ws: Workspace) -> None:
+        self.ws = ws
+
+    def erase_customers(self, customer_ids: list[str], pseudonym: str, **ids: list[str]) -> dict[str, int]:
+        done = self.ws.log.erase_customers(customer_ids, pseudonym, **ids)
+        return done | {"recommendation_model": self.ws.recommendations.forget(customer_ids)}
+
+
 class Workspace:
     """Everything a command or the server needs to work on one Boomerang workspace."""
 
@@ -201,7 +214,33 @@ class Workspace:
         """The outbox's way to the channels, through the guards."""
         from boomerang.messaging.dispatch import Dispatcher
 
-        return Dispatcher(self.uow, self.channels, self.links, self.settings, reasons=(journeys.reasons_gone,))
+        return Dispatcher(
+            self.uow,
+            self.channels,
+            self.links,
+            self.settings,
+            reasons=(journeys.reasons_gone,),
+            recommend=self.recommend_in_messages,
+        )
+
+    def recommend_in_messages(
+        self,
+        session: Session,
+        *,
+        customer_id: str | None,
+        block: str,
+        cart: list[str] | None = None,
+        product: str | None = None,
+        size: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """A block's products as messages show them (messaging.picks.Recommend): always the block, never its
+        control, since a message does not record which of the two it showed and a split would measure nothing."""
+        from boomerang.recommendations.service import Visitor
+
+        found = self.recommendations.recommend(
+            session, block, Visitor(customer=customer_id), cart=cart, product=product, size=size, control=False
+        )
+        return found["items"]
 
     @cached_property
     def bot(self) -> Bot:
@@ -209,6 +248,18 @@ class Workspace:
         from boomerang.bot.service import Bot
 
         return Bot(self.uow, self.secret, self.settings.messaging, _WorkspaceClock(self))
+
+    @property
+    def forgetting(self) -> _Forgetting:
+        """Where an erasure reaches beyond the operational store (`customers.privacy.erase`'s `log`)."""
+        return _Forgetting(self)
+
+    @cached_property
+    def recommendations(self) -> Recommendations:
+        """Blocks served from the trained model and the live catalog, held in memory."""
+        from boomerang.recommendations.service import Recommendations
+
+        return Recommendations(self.uow.session, self.settings.reco_model_path, now=self.now)
 
     def now(self) -> datetime:
         """The clock's time as the stores keep it: naive UTC."""

@@ -202,6 +202,13 @@ class LoyaltySettings(BaseModel):
         return tiers
 
 
+class RecommendationSettings(BaseModel):
+    """Product recommendations (boomerang.recommendations); BOOMERANG_RECOMMENDATIONS__... to change."""
+
+    train_every_hours: float = Field(default=24, gt=0, description="serve and worker train again this often")
+    history_days: int = Field(default=730, ge=7, description="purchases, carts and views this far back are learned")
+
+
 class Settings(BaseSettings):
     """Boomerang's configuration, read from BOOMERANG_* variables (nested with __)."""
 
@@ -231,6 +238,7 @@ class Settings(BaseSettings):
     telegram: TelegramSettings = TelegramSettings()
     dashboard: DashboardSettings = DashboardSettings()
     loyalty: LoyaltySettings = LoyaltySettings()
+    recommendations: RecommendationSettings = RecommendationSettings()
 
     @cached_property
     def sql_url(self) -> str:
@@ -239,3 +247,7 @@ class Settings(BaseSettings):
     @cached_property
     def events_path(self) -> Path:
         return (self.home / "events.duckdb").resolve()
+
+    @cached_property
+    def reco_model_path(self) -> Path:
+        return (self.home / "recommendations" / "model.pkl").resolve()

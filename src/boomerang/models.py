@@ -10,6 +10,7 @@ from boomerang.journeys.models import ApprovalRequest, Conversion, Instance, Jou
 from boomerang.loyalty.models import LoyaltyEntry
 from boomerang.messaging.models import Campaign, Message, MessageEvent, Preference, Template
 from boomerang.orders.models import Cart, Order, OrderLine
+from boomerang.recommendations.models import RecoBlock
 from boomerang.segments.models import Segment, SegmentMember, SegmentSize, SegmentVersion
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "InboxEvent",
     "SetAsideMessage",
     "Merge",
+    "RecoBlock",
     "Campaign",
     "Cart",
     "CatalogChange",

@@ -70,6 +70,10 @@ def scheduled(ws: Workspace) -> None:
         rounds.forget_seen(ws)
     except Exception:  # noqa: BLE001
         log.exception("forgetting old message ids failed; will retry")
+    try:
+        rounds.train_recommendations(ws)  # in a thread: the rounds go on while it learns
+    except Exception:  # noqa: BLE001
+        log.exception("starting the recommendations' training failed; will retry")
 
 
 class Pipeline:

@@ -35,6 +35,9 @@ from boomerang.api.routers import (
     metrics,
     orders,
     predictions,
+    reco_performance,
+    reco_widget,
+    recommendations,
     segments,
     status,
 )
@@ -112,6 +115,8 @@ def create_app(ws: Workspace, *, background: bool = True) -> FastAPI:
     app.include_router(events.router)
     app.include_router(messaging_public.router)  # public: each link carries its own signature
     app.include_router(loyalty_public.router)  # the customer's own points, by their signed token
+    app.include_router(recommendations.public)  # blocks for the shop's pages, with the write key
+    app.include_router(reco_widget.router)  # the script that shows those blocks on any page and tracks them
     for hooks in (channels_email.router, channels_sms.router, bot.router):  # providers sign their callbacks
         app.include_router(hooks)
     app.include_router(channels_push.router)  # browsers subscribe with the write key; the service worker
@@ -125,6 +130,8 @@ def create_app(ws: Workspace, *, background: bool = True) -> FastAPI:
         status.router,
         metrics.router,
         predictions.router,
+        reco_performance.router,  # before recommendations: its /{block} would take /performance
+        recommendations.router,
         segments.router,
         journeys.router,
         loyalty.router,

@@ -90,7 +90,7 @@ def erase(
         if not yes:
             raise ValidationFailed([{"field": "--yes", "reason": "an erasure cannot be undone: add --yes to confirm"}])
         with transaction(ctx) as (ws, session):
-            done = privacy.erase(session, ws.log, _customer_id(session, customer), actor=ACTOR, now=ws.now())
+            done = privacy.erase(session, ws.forgetting, _customer_id(session, customer), actor=ACTOR, now=ws.now())
     if as_json:
         emit_json(done)
         return

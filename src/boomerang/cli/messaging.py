@@ -103,7 +103,13 @@ def templates_preview(
     with failures():
         with transaction(ctx) as (ws, session):
             out = delivery.preview(
-                session, ws.settings.messaging, name, customer_id=customer, channels=channel, now=ws.now()
+                session,
+                ws.settings.messaging,
+                name,
+                customer_id=customer,
+                channels=channel,
+                now=ws.now(),
+                recommend=ws.recommend_in_messages,
             )
     if as_json:
         return emit_json(out)

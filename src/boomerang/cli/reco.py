@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from boomerang.cli import reco_blocks
 from boomerang.cli.output import Bar, console, emit_json, failures, table
 from boomerang.core.errors import ValidationFailed
 
@@ -70,3 +71,7 @@ def evaluate(
             f"{r.get('seconds', 0):.1f}",
         )
     console.print(grid)
+
+
+for command in (reco_blocks.train, reco_blocks.blocks, reco_blocks.save, reco_blocks.delete, reco_blocks.recommend):
+    app.command()(command)

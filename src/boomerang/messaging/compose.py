@@ -2,7 +2,8 @@
 for the channel chosen, links tracked, an open pixel and the unsubscribe and preference links added.
 
 `Composer` works on a batch: templates are read once, customer data in a few queries for all
-(`ContextLoader`), and each compiled template is rendered many times.
+(`ContextLoader`), and each compiled template is rendered many times. Recommendations are asked of the
+recommender only when a template reads them, once per customer, block and context in the batch.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from boomerang.messaging import templates
 from boomerang.messaging.context import ContextLoader, product_dict
 from boomerang.messaging.links import Links
 from boomerang.messaging.models import Message, Template
+from boomerang.messaging.picks import Recommend
 
 HREF = re.compile(r'href="(https?://[^"]+)"')
 
@@ -62,11 +64,19 @@ class CannotCompose(BoomerangError):
 
 
 class Composer:
-    def __init__(self, session: Session, links: Links, shop: MessagingSettings, *, now: datetime) -> None:
+    def __init__(
+        self,
+        session: Session,
+        links: Links,
+        shop: MessagingSettings,
+        *,
+        now: datetime,
+        recommend: Recommend | None = None,
+    ) -> None:
         self.session, self.links, self.shop_name, self.shop_url = session, links, shop.shop_name, shop.shop_url
         self.hosts = {host_of(shop.shop_url), *(h.lower() for h in shop.link_domains)}
         self.sources: dict[str, str] = {}
-        self.loader = ContextLoader(session, shop, now=now)
+        self.loader = ContextLoader(session, shop, now=now, recommend=recommend)
         self.data: dict[str, dict[str, Any]] = {}
         self.templates: dict[str, Template | None] = {}
 
@@ -130,6 +140,9 @@ class Composer:
             "preferences": self.links.preferences(message.customer_id),
             "unsubscribe": self.links.unsubscribe(message.id),
         }
+        about = self.loader.about(message.trigger, message.subject)
+        product = self.product_of(message)
+        cart = [line["sku"] for line in about["cart"]["lines"]] if "cart" in about else None
         try:
             content = templates.render(
                 row.variants,
@@ -137,9 +150,12 @@ class Composer:
                 locale,
                 {
                     **data,
-                    **self.loader.about(message.trigger, message.subject),
+                    **about,
                     "links": links,
-                    "product": self.product_of(message),
+                    "product": product,
+                    "recommend": self.loader.picker.helper(
+                        message.customer_id, cart=cart, product=product["sku"] if product else None
+                    ),
                     "message": {"channel": channel},
                 },
             )

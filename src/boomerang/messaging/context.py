@@ -1,6 +1,7 @@
 """What templates may say about a customer, loaded for a whole batch of customers in a few queries:
-profile, last order with its lines, loyalty balance and promo code, favourite category and
-in-stock recommendations from it (the shop's best sellers fill the rest)."""
+profile, last order with its lines, loyalty balance and promo code, favourite category, and products to
+recommend (`messaging.picks`: `recommendations` and `recommend(block, size=4)`; without a recommender, as a loader
+built alone in tests, the in-stock best sellers of the customer's favourite category, then the shop's)."""
 
 from __future__ import annotations
 
@@ -18,9 +19,8 @@ from boomerang.customers.models import Customer
 from boomerang.db import chunked
 from boomerang.loyalty import achievements_store, programme, referrals_links
 from boomerang.loyalty import service as loyalty
+from boomerang.messaging.picks import RECOMMENDED, Picker, Recommend
 from boomerang.orders.models import Cart, Order, OrderLine
-
-RECOMMENDED = 4
 
 
 def product_dict(p: Product) -> dict[str, Any]:
@@ -67,9 +67,12 @@ def _cart_line(line: dict[str, Any], product: Product | None) -> dict[str, Any]:
 class ContextLoader:
     """Template data per customer id."""
 
-    def __init__(self, session: Session, shop: MessagingSettings, *, now: datetime) -> None:
+    def __init__(
+        self, session: Session, shop: MessagingSettings, *, now: datetime, recommend: Recommend | None = None
+    ) -> None:
         self.session, self.shop, self.now = session, shop_data(shop), now
         self._popular: list[dict[str, Any]] | None = None
+        self.picker = Picker(session, recommend, fallback=self._recommend)
 
     def load(self, customer_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         ids = set(customer_ids)
@@ -85,6 +88,7 @@ class ContextLoader:
             c = customers.get(cid)
             order = orders.get(cid)
             favourite = Counter(bought[cid]).most_common(1)[0][0] if bought[cid] else None
+            self.picker.known[cid] = (favourite, {i["sku"] for i in (order or {}).get("items", [])})
             currency = (order or {}).get("currency") or next(
                 (p["currency"] for p in self.popular() if p["currency"]), None
             )
@@ -103,7 +107,8 @@ class ContextLoader:
                 "order": order,
                 "loyalty": loyalty.get(cid, {"points": 0}),
                 "favourite_category": favourite.split(" > ")[-1] if favourite else None,
-                "recommendations": self._recommend(favourite, {i["sku"] for i in (order or {}).get("items", [])}),
+                "recommendations": self.picker.recommendations(cid),
+                "recommend": self.picker.helper(cid),
                 "currency": currency,
             }
         return out
@@ -274,12 +279,12 @@ class ContextLoader:
             ]
         return self._popular
 
-    def _recommend(self, category: str | None, exclude: set[str]) -> list[dict[str, Any]]:
+    def _recommend(self, category: str | None, exclude: set[str], size: int = RECOMMENDED) -> list[dict[str, Any]]:
         """The best sellers of the customer's favourite category first, then the shop's; none they just bought."""
         picked = [p for p in self.popular() if category and p["category"] == category and p["sku"] not in exclude]
         for p in self.popular():
-            if len(picked) >= RECOMMENDED:
+            if len(picked) >= size:
                 break
             if p["sku"] not in exclude and p not in picked:
                 picked.append(p)
-        return picked[:RECOMMENDED]
+        return picked[:size]

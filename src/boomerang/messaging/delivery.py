@@ -17,6 +17,7 @@ from boomerang.messaging import outbox, service, templates
 from boomerang.messaging.context import ContextLoader, shop_data
 from boomerang.messaging.dispatch import Dispatcher
 from boomerang.messaging.models import Message, MessageEvent
+from boomerang.messaging.picks import Recommend
 
 SAMPLE = {
     "first_name": "Olena",
@@ -46,6 +47,11 @@ STATUSES = (
     "held_out",
     "failed",
 )
+
+
+def _sample_recommend(block: str, size: int = 4) -> list[dict[str, Any]]:
+    """The sample customer's `recommend(block, size)`: the sample's products, whatever the block."""
+    return SAMPLE["recommendations"][:size]
 
 
 def send_test(
@@ -85,18 +91,20 @@ def preview(
     customer_id: str | None = None,
     channels: list[str] | None = None,
     now: datetime,
+    recommend: Recommend | None = None,
 ) -> dict[str, Any]:
     """A template (saved, or a definition being edited) rendered for each channel with a customer's data
-    (a sample customer when none is given), without sending or saving anything."""
+    (a sample customer when none is given), without sending or saving anything; a customer's recommendations come
+    from `recommend` as they would at send time (the shop's best sellers without it), the sample's are made up."""
     definition = (
         service.as_dict(service.get(session, template)) if isinstance(template, str) else service.validate(template)
     )
     if customer_id:
         if session.get(Customer, customer_id) is None:
             raise NotFound(f"no customer {customer_id!r}", field="customer")
-        data = ContextLoader(session, shop, now=now).load({customer_id})[customer_id]
+        data = ContextLoader(session, shop, now=now, recommend=recommend).load({customer_id})[customer_id]
     else:
-        data = {**SAMPLE, "shop": shop_data(shop)}
+        data = {**SAMPLE, "shop": shop_data(shop), "recommend": _sample_recommend}
     locale = templates.choose_locale(definition["locales"], data.get("locale"), definition["default_locale"])
     out = {}
     for channel in channels or [c for c in templates.CHANNEL_FIELDS if c != "webhook"]:

@@ -44,6 +44,7 @@ from boomerang.messaging.contexts import load_contexts
 from boomerang.messaging.guards import Context, Decision, Outgoing, Sent, decide
 from boomerang.messaging.links import Links
 from boomerang.messaging.models import Message
+from boomerang.messaging.picks import Recommend
 from boomerang.messaging.reasons import trigger_gone
 
 log = logging.getLogger("boomerang.dispatch")
@@ -64,6 +65,7 @@ class Dispatcher:
     settings: Settings  # read at each round: its guards and messaging settings may be changed meanwhile
     reasons: tuple[ReasonCheck, ...] = ()  # each domain that queues messages says when their reason is gone
     # (beside messaging's own: the triggering cart or product changed, see reasons.trigger_gone)
+    recommend: Recommend | None = None  # the recommendations templates show; None: the shop's best sellers
 
     def dispatch(self, *, now: datetime, limit: int = 500, rounds: int = 1) -> dict[str, int]:
         """Send, suppress or defer the due queued messages, `limit` per round, for up to `rounds` rounds or until
@@ -135,7 +137,7 @@ class Dispatcher:
         if not messages:
             return []
         contexts = load_contexts(session, {m.customer_id for m in messages}, now, self.settings.guards)
-        composer = Composer(session, self.links, self.settings.messaging, now=now)
+        composer = Composer(session, self.links, self.settings.messaging, now=now, recommend=self.recommend)
         composer.prepare({m.customer_id for m in messages})
         gone = {k: v for check in (*self.reasons, trigger_gone) for k, v in check(session, messages).items()}
         outgoing: list[Sending] = []

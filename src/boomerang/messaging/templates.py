@@ -7,7 +7,10 @@ channel's own form. A field a channel does not override comes from the common on
 
 Rendering runs in Jinja2's immutable sandbox (no attribute of internals, no mutation of the data),
 HTML fields autoescaped (email html, Telegram text), with the filters `plural` (CLDR plural forms
-through Babel: one/few/many/other), `money` and `date` in the customer's locale.
+through Babel: one/few/many/other), `money` and `date` in the customer's locale, and the function
+`recommend(block, size=4)` (a recommendation block's products; the composer gives it, an empty list without).
+A button whose label or link renders empty is left out: `{{ recommend('cart', 3)[2].name }}` makes a button
+for the third product only when the block has one.
 """
 
 from __future__ import annotations
@@ -135,10 +138,15 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         return super().call_binop(context, operator, left, right)
 
 
+def _no_recommendations(block: str, size: int = 4) -> tuple:
+    """`recommend` where the data brings none (a template rendered alone): no products."""
+    return ()
+
+
 def _env(autoescape: bool) -> ImmutableSandboxedEnvironment:
     env = _Sandbox(autoescape=autoescape, undefined=ChainableUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters.update(plural=plural, money=money, date=date_filter)
-    env.globals["range"] = _range
+    env.globals.update(range=_range, recommend=_no_recommendations)
     return env
 
 
@@ -265,8 +273,9 @@ def render(locales: dict[str, Any], channel: str, locale: str, data: dict[str, A
         return None if source is None else _render(source, ctx, autoescape=escape)
 
     buttons = tuple(
-        (_render(b["label"], ctx, autoescape=False), _render(b["url"], ctx, autoescape=False))
+        (label, url)
         for b in own.get("buttons") or fields.get("buttons") or ()
+        if (label := _render(b["label"], ctx, autoescape=False)) and (url := _render(b["url"], ctx, autoescape=False))
     )
     if channel == "email":
         text = field("text") or ""

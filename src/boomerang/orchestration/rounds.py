@@ -10,7 +10,8 @@
 
 and, every few minutes, what moves with time alone: segments with rolling windows, birthdays,
 silences, predicted purchases (`scheduled`); and message ids seen longer ago than the deduplication
-window are forgotten (`forget_seen`). Each step commits its own work: a crash anywhere loses nothing
+window are forgotten (`forget_seen`); recommendations are trained again when their model is old
+(`train_recommendations`, in a thread of its own). Each step commits its own work: a crash anywhere loses nothing
 (the inbox, the outbox and the instances keep it) and repeats nothing.
 """
 
@@ -32,7 +33,7 @@ from boomerang.loyalty import bonuses, codes_redeem, tiers
 from boomerang.loyalty import service as loyalty
 from boomerang.messaging import campaigns
 from boomerang.messaging.dispatch import Dispatcher
-from boomerang.orchestration import catalog_signals, loyalty_traits
+from boomerang.orchestration import catalog_signals, loyalty_traits, reco_training
 from boomerang.segments import membership
 from boomerang.segments.evaluate import Evaluator
 
@@ -115,6 +116,15 @@ def scheduled(rt: Runtime, now: datetime | None = None) -> dict[str, Any]:
         "journeys": runtime.run_scheduled(rt.segments, now),
         **out,
     }
+
+
+def train_recommendations(rt: Runtime, now: datetime | None = None) -> bool:
+    """Start training the recommendations in a thread when the model is missing or old; whether one started."""
+    now = now or naive_utc(rt.clock.now())
+    settings, path = rt.settings.recommendations, rt.settings.reco_model_path
+    if not reco_training.due(path, now=now, every_hours=settings.train_every_hours):
+        return False
+    return reco_training.trainer(path).start(rt.log, path, now=now, history_days=settings.history_days)
 
 
 def forget_seen(rt: Runtime, now: datetime | None = None) -> int:

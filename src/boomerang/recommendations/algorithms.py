@@ -98,28 +98,35 @@ class TopFrequency:
 
 @dataclass
 class BoughtTogether:
-    """Item-to-item lift over baskets: P(b | a) / P(b); a customer's score sums it over what they bought."""
+    """Item-to-item lift over baskets, P(b | a) / P(b), with older baskets counting less (`half_life_days`) and
+    pairs seen in fewer than `min_support` baskets dropped; a customer's score sums it over what they bought."""
 
     neighbours: int = 50
     min_support: int = 2
+    half_life_days: float = 180.0
     name: str = "bought_together"
     _similar: sp.csr_matrix | None = None
     _bought: sp.csr_matrix | None = None
 
     def fit(self, data: Interactions) -> BoughtTogether:
-        b = data.baskets()
-        co = (b.T @ b).tocsr()
+        b, times = data.baskets()
+        age = (times.max() - times) / np.timedelta64(1, "D") if len(times) else np.zeros(0)
+        weight = 0.5 ** (np.asarray(age, dtype=float) / self.half_life_days)
+        weighted = sp.diags(weight) @ b
+        seen = (b.T @ b).tocsr()  # baskets with both, undecayed: the support
+        co = (b.T @ weighted).tocsr()
         co.setdiag(0)
-        co.eliminate_zeros()
-        co.data[co.data < self.min_support] = 0
-        co.eliminate_zeros()
-        count = np.asarray(b.sum(axis=0)).ravel()
-        total = max(b.shape[0], 1)
-        co = co.tocoo()
-        lift = co.data * total / (count[co.row] * count[co.col])
+        co = co.multiply(seen >= self.min_support).tocoo()
+        count = np.asarray(weighted.sum(axis=0)).ravel()
+        lift = co.data * max(weight.sum(), 1e-9) / (count[co.row] * count[co.col])
         self._similar = _keep_top(sp.csr_matrix((lift, (co.row, co.col)), shape=co.shape), self.neighbours)
         self._bought = data.matrix(binary=True)
         return self
+
+    @property
+    def similar(self) -> sp.csr_matrix:
+        """Product x product lift, each row's `neighbours` best kept."""
+        return self._similar
 
     def related(self, items: np.ndarray) -> np.ndarray:
         """Scores of every product for a context of products (a product page, a cart)."""
@@ -145,6 +152,11 @@ class ItemKNN:
         self._similar = _keep_top(sim, self.neighbours)
         self._bought = x
         return self
+
+    @property
+    def similar(self) -> sp.csr_matrix:
+        """Product x product cosine, each row's `neighbours` nearest kept."""
+        return self._similar
 
     def scores(self, users: np.ndarray) -> np.ndarray:
         return (self._bought[users] @ self._similar.T).toarray()
@@ -206,6 +218,14 @@ class ALS:
             self._model.fit(x.astype(np.float32), show_progress=False)
         return self
 
+    @property
+    def learned(self) -> tuple[np.ndarray, np.ndarray]:
+        """The customers' and the products' factors, float32."""
+        return (
+            np.asarray(self._model.user_factors, dtype=np.float32),
+            np.asarray(self._model.item_factors, dtype=np.float32),
+        )
+
     def scores(self, users: np.ndarray) -> np.ndarray:
         return self._model.user_factors[users] @ self._model.item_factors.T
 
@@ -223,6 +243,9 @@ class TIFU:
 
     def fit(self, data: Interactions) -> TIFU:
         e = data.events.drop_duplicates(["user", "item", "basket"])
+        if e.empty:  # nothing bought yet: every customer's vector is empty
+            self._vectors = self._unit = sp.csr_matrix(data.shape)
+            return self
         order = e.groupby(["user", "basket"])["at"].min().reset_index()
         order["back"] = order.groupby("user")["at"].rank(method="first", ascending=False) - 1
         e = e.merge(order[["user", "basket", "back"]], on=["user", "basket"])

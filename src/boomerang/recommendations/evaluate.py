@@ -27,6 +27,8 @@ class Split:
     users: np.ndarray  # row numbers of the customers evaluated
     repeat: list[set[int]]  # per evaluated customer: products bought after the cutoff that they had bought before
     explore: list[set[int]]  # and those new to them
+    cutoff: datetime | None = None  # where the past ends: the personal chain learns up to it
+    weeks: int = 13
 
 
 def split(frame: pd.DataFrame, cutoff: datetime, weeks: int = 13) -> Split:
@@ -45,7 +47,7 @@ def split(frame: pd.DataFrame, cutoff: datetime, weeks: int = 13) -> Split:
         evaluated.append(user)
         repeat.append(wanted & before)
         explore.append(wanted - before)
-    return Split(train, np.asarray(evaluated, dtype=np.int64), repeat, explore)
+    return Split(train, np.asarray(evaluated, dtype=np.int64), repeat, explore, cutoff, weeks)
 
 
 def _ranking_metrics(top: np.ndarray, relevant: list[set[int]], k: int) -> tuple[float, float, int]:
@@ -55,16 +57,17 @@ def _ranking_metrics(top: np.ndarray, relevant: list[set[int]], k: int) -> tuple
     for row, wanted in zip(top, relevant):
         if not wanted:
             continue
-        hits = np.fromiter((item in wanted for item in row[:k]), dtype=bool, count=k)
+        hits = np.fromiter((item in wanted for item in row[:k]), dtype=bool)  # shorter for a smaller catalogue
         ideal = discount[: min(len(wanted), k)].sum()
         recalls.append(hits.sum() / min(len(wanted), k))
-        ndcgs.append((discount * hits).sum() / ideal)
+        ndcgs.append((discount[: len(hits)] * hits).sum() / ideal)
     n = len(recalls)
     return (float(np.mean(recalls)) if n else 0.0, float(np.mean(ndcgs)) if n else 0.0, n)
 
 
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
-    """Each row's k best columns, best first."""
+    """Each row's k best columns, best first (all of them, for fewer than k)."""
+    k = min(k, scores.shape[1])
     part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
     order = np.argsort(-np.take_along_axis(scores, part, axis=1), axis=1, kind="stable")
     return np.take_along_axis(part, order, axis=1)
@@ -95,28 +98,30 @@ def evaluate(
     data: Split, models: Sequence[Recommender], *, k: int = 20, progress: Callable[[str], None] | None = None
 ) -> list[dict]:
     """Fit each model on the split's past, rank every product for each customer, score the top k; then the personal
-    chain (repeat slots from top frequency, new products from EASE, popular ones last) when those models ran."""
-    out, ranked = [], {}
+    chain (its learned ranker over repeat, explore and popular candidates), which learns from the past alone."""
+    out = []
     for model in models:
         if progress:
             progress(model.name)
         started = time.perf_counter()
         model.fit(data.train)
         fitted = time.perf_counter() - started
-        ranked[model.name] = rankings(model, data.users, max(k, 100))
-        seconds = time.perf_counter() - started
-        out.append(
-            {
-                "name": model.name,
-                "kind": "algorithm",
-                **score(ranked[model.name], data, k),
-                "fit_seconds": round(fitted, 2),
-                "seconds": round(seconds, 2),
-            }
-        )
-    if {"top_frequency", "ease", "popularity"} <= set(ranked):  # the default personal chain
-        history = [set(row) for row in data.train.matrix(binary=True).tolil().rows[data.users]]
-        share = chains.repeat_share(data.train)[data.users]
-        top = chains.personal(ranked["top_frequency"], ranked["ease"], ranked["popularity"], history, share, k)
-        out.append({"name": "personal chain", "kind": "chain", **score(top, data, k)})
+        top = rankings(model, data.users, k)
+        out.append(_row(model.name, "algorithm", top, data, k, fitted, time.perf_counter() - started))
+    if data.cutoff is not None:
+        started = time.perf_counter()
+        chain = chains.PersonalChain(weeks=data.weeks).fit(data.train, now=data.cutoff)
+        fitted = time.perf_counter() - started
+        top = chain.rank(data.users, k).items
+        out.append(_row(chain.name, "chain", top, data, k, fitted, time.perf_counter() - started))
     return out
+
+
+def _row(name: str, kind: str, top: np.ndarray, data: Split, k: int, fitted: float, seconds: float) -> dict:
+    return {
+        "name": name,
+        "kind": kind,
+        **score(top, data, k),
+        "fit_seconds": round(fitted, 2),
+        "seconds": round(seconds, 2),
+    }

@@ -22,25 +22,31 @@ class Interactions:
     events: pd.DataFrame  # user, item (numbers), at, weight, basket: one row per interaction
 
     @classmethod
-    def from_frame(cls, frame: pd.DataFrame, items: pd.Index | None = None) -> Interactions:
-        """From `customer_id`, `sku`, `at`, `weight` and optionally `basket` (an order id); `items` fixes the
-        columns (products not among them are dropped)."""
+    def from_frame(
+        cls, frame: pd.DataFrame, items: pd.Index | None = None, customers: pd.Index | None = None
+    ) -> Interactions:
+        """From `customer_id`, `sku`, `at`, `weight` and optionally `basket` (an order id); `items` and `customers`
+        fix the columns and rows (interactions of products or customers not among them are dropped)."""
         missing = [c for c in COLUMNS if c not in frame]
         if missing:
             raise ValueError(f"interactions need the columns {', '.join(missing)}")
         frame = frame.dropna(subset=["customer_id", "sku"])
-        customers = pd.Index(sorted(frame["customer_id"].astype(str).unique()))
+        if customers is None:
+            customers = pd.Index(sorted(frame["customer_id"].astype(str).unique()))
         items = items if items is not None else pd.Index(sorted(frame["sku"].astype(str).unique()))
         item = items.get_indexer(frame["sku"].astype(str))
-        keep = item >= 0
+        user = customers.get_indexer(frame["customer_id"].astype(str))
+        keep = (item >= 0) & (user >= 0)
+        moment = frame["customer_id"].astype(str) + "@" + pd.to_datetime(frame["at"]).dt.strftime("%Y-%m-%dT%H:%M")
+        # an interaction with no order (a view, a cart) is a basket of its customer's minute
         basket = (
-            frame["basket"].astype(str)
+            frame["basket"].astype(object).where(frame["basket"].notna(), moment).astype(str)
             if "basket" in frame
-            else frame["customer_id"].astype(str) + "@" + (pd.to_datetime(frame["at"]).dt.strftime("%Y-%m-%dT%H:%M"))
+            else moment
         )
         events = pd.DataFrame(
             {
-                "user": customers.get_indexer(frame["customer_id"].astype(str))[keep],
+                "user": user[keep],
                 "item": item[keep],
                 "at": pd.to_datetime(frame["at"]).to_numpy()[keep],
                 "weight": frame["weight"].astype(float).to_numpy()[keep],
@@ -62,8 +68,8 @@ class Interactions:
             m.data[:] = 1.0
         return m
 
-    def baskets(self) -> sp.csr_matrix:
-        """Baskets (orders) x products, 1 where the product is in the basket."""
+    def baskets(self) -> tuple[sp.csr_matrix, np.ndarray]:
+        """Baskets (orders) x products, 1 where the product is in the basket; and each basket's time."""
         codes, _ = pd.factorize(self.events["basket"])
         m = sp.csr_matrix(
             (np.ones(len(codes)), (codes, self.events["item"].to_numpy())),
@@ -71,4 +77,5 @@ class Interactions:
         )
         m.sum_duplicates()
         m.data[:] = 1.0
-        return m
+        times = pd.Series(self.events["at"].to_numpy()).groupby(codes).min().to_numpy() if len(codes) else np.zeros(0)
+        return m, times

@@ -85,4 +85,4 @@ def export_customer(customer_id: str, ws: WorkspaceDep, session: SessionDep, act
 def erase_customer(customer_id: str, ws: WorkspaceDep, session: SessionDep, actor: ActorDep) -> dict:
     """Erase the customer: their personal data goes from both stores, what analytics counts stays under a
     pseudonym, their email and phone are suppressed; answers what was done, counted."""
-    return privacy.erase(session, ws.log, customer_id, actor=actor, now=ws.now())
+    return privacy.erase(session, ws.forgetting, customer_id, actor=actor, now=ws.now())

@@ -58,6 +58,7 @@ def preview(ws: WorkspaceDep, session: SessionDep, body: Preview) -> dict:
         customer_id=body.customer_id,
         channels=body.channels,
         now=ws.now(),
+        recommend=ws.recommend_in_messages,
     )
 
 

@@ -54,6 +54,8 @@ def erase(session: Session, log: Forgetting, customer_id: str, *, actor: str, no
     logged = log.erase_customers(subject.ids, pseudonym, user_ids=subject.user_ids, anonymous_ids=subject.anonymous_ids)
     add(tally, {"pseudonymised": {"events": logged["events"], "traits": logged["traits"]}})
     add(tally, {"deleted": {"profile_mirror": logged["profile_mirror"]}})
+    if "recommendation_model" in logged:  # the workspace's erasure reaches the trained recommendations too
+        add(tally, {"deleted": {"recommendation_model": logged["recommendation_model"]}})
     audit.record(
         session,
         actor=actor,

@@ -28,6 +28,8 @@ from boomerang.dashboard.views import (
     loyalty_rules,
     messaging,
     overview,
+    recommendations,
+    recommendations_editor,
     segments,
     users,
 )
@@ -54,6 +56,8 @@ def mount(app: FastAPI, ws: Workspace, *, warm: bool = True) -> None:
         loyalty_achievements,
         loyalty_referrals,
         loyalty_rules,
+        recommendations,
+        recommendations_editor,
         messaging,
         channels,
         users,

@@ -150,7 +150,7 @@ async def erase(request: Request, customer_id: str, user: Admin, board: BoardDep
         return _confirmation(request, user, board, customer_id, status_code=400, errors=errors)
     try:
         with board.ws.uow.session() as s:
-            done = privacy.erase(s, board.ws.log, customer_id, actor=_actor(user), now=board.ws.now())
+            done = privacy.erase(s, board.ws.forgetting, customer_id, actor=_actor(user), now=board.ws.now())
     except BoomerangError as exc:
         return _not_found(request, user, customer_id, exc.message)
     return render(request, "customer_erase.html", user=user, customer_id=customer_id, done=done)

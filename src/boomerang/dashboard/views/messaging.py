@@ -134,7 +134,12 @@ def preview(board, text: str, customer: str) -> dict[str, Any]:
     """The definition rendered for each channel, the SMS with its length; ValidationFailed naming fields."""
     with board.ws.uow.session() as s:
         result = delivery.preview(
-            s, board.ws.settings.messaging, parse_text(text), customer_id=customer.strip() or None, now=board.ws.now()
+            s,
+            board.ws.settings.messaging,
+            parse_text(text),
+            customer_id=customer.strip() or None,
+            now=board.ws.now(),
+            recommend=board.ws.recommend_in_messages,
         )
     sms = result["channels"].get("sms", {})
     if "text" in sms:
