@@ -28,6 +28,7 @@ from boomerang.messaging.models import Message
 from boomerang.orchestration import reco_training
 from boomerang.orchestration.rounds import move_events
 from messaging_data import add_template, queue
+from reco_data import order
 
 NOW = datetime(2026, 6, 1, 12, 0)
 DAY = timedelta(days=1)
@@ -60,21 +61,6 @@ PRODUCTS = [
 ]
 
 
-def _order(n: int, user: str, at: datetime, skus: list[str]) -> dict:
-    return {
-        "type": "track",
-        "userId": user,
-        "event": "Order Completed",
-        "timestamp": at.isoformat(),
-        "messageId": f"o-{n}",
-        "properties": {
-            "order_id": f"O{n}",
-            "revenue": 20.0,
-            "products": [{"sku": s, "price": 10.0, "quantity": 1} for s in skus],
-        },
-    }
-
-
 def _track(ws, messages: list[dict]) -> None:
     with ws.uow.session() as session:
         record(session, messages, now=NOW, limits=ws.settings.ingest, source="test")
@@ -90,8 +76,8 @@ def _fill(ws) -> None:
         catalog.upsert_products(s, PRODUCTS, now=NOW - 300 * DAY)
         templates.install(s, now=NOW)
     baskets = [["BEAN-1", "MUG-1", "GRINDER-1"], ["BEAN-2", "FILTER-1", "MUG-1"], ["TEA-1", "XSS-1"]]
-    events = [_order(c, f"u{c}", NOW - (200 - c) * DAY, baskets[c % 3]) for c in range(30)]
-    events += [_order(100 + k, "loyal", NOW - (270 - 10 * k) * DAY, ["BEAN-3"]) for k in range(21)]
+    events = [order(c, f"u{c}", NOW - (200 - c) * DAY, baskets[c % 3]) for c in range(30)]
+    events += [order(100 + k, "loyal", NOW - (270 - 10 * k) * DAY, ["BEAN-3"]) for k in range(21)]
     for user in ("ann", "tea", "loyal", "fresh"):
         traits = {"email": f"{user}@example.com", "firstName": user.title(), "consents": {"email": True}}
         events.append({"type": "identify", "userId": user, "traits": traits})
@@ -101,7 +87,7 @@ def _fill(ws) -> None:
         )
     _track(ws, events)
     assert reco_training.train(ws.log, ws.settings.reco_model_path, now=NOW)["trained"]
-    _track(ws, [_order(200, "fresh", NOW - 29 * DAY, ["MUG-1"])])
+    _track(ws, [order(200, "fresh", NOW - 29 * DAY, ["MUG-1"])])
 
 
 @pytest.fixture(scope="module")

@@ -21,6 +21,7 @@ from boomerang.core.clock import FixedClock
 from boomerang.orchestration import reco_training
 from boomerang.orchestration.rounds import move_events
 from boomerang.recommendations import service as reco_service
+from reco_data import order
 
 NOW = datetime(2026, 6, 1, 12, 0)
 DAY = timedelta(days=1)
@@ -66,21 +67,6 @@ def _products() -> list[dict]:
     return products
 
 
-def _order(n: int, user: str, at: datetime, skus: list[str]) -> dict:
-    return {
-        "type": "track",
-        "userId": user,
-        "event": "Order Completed",
-        "timestamp": at.isoformat(),
-        "messageId": f"o-{n}",
-        "properties": {
-            "order_id": f"O{n}",
-            "revenue": 20.0,
-            "products": [{"sku": s, "price": 10.0, "quantity": 1} for s in skus],
-        },
-    }
-
-
 def _view(n: int, user: str, at: datetime, sku: str) -> dict:
     return {
         "type": "track",
@@ -110,12 +96,12 @@ def trained_home(tmp_path_factory, migrated_home) -> Path:
         for week in range(0, 28, 2 if c % 2 == 0 else 12):
             n += 1
             skus = [beans, "MUG-1"] if week == 0 else [beans] + (["TEA-1"] if c % 3 == 0 else [])
-            events.append(_order(n, user, start + week * 7 * DAY, skus))
+            events.append(order(n, user, start + week * 7 * DAY, skus))
         events.append(_view(n, user, NOW - 3 * DAY, beans))
         events.append(_view(n + 1000, user, NOW - 2 * DAY, "MUG-2"))
     for k in range(20):
         n += 1
-        events.append(_order(n, "loyal", NOW - 200 * DAY + k * 10 * DAY, ["BEAN-3"]))
+        events.append(order(n, "loyal", NOW - 200 * DAY + k * 10 * DAY, ["BEAN-3"]))
     for i in range(0, len(events), 100):
         response = api.client.post("/v1/batch", json={"batch": events[i : i + 100]}, headers=basic(api.secret_key))
         assert response.status_code == 200, response.text
@@ -331,7 +317,7 @@ def test_new_orders_reach_bought_together_without_training(shop, monkeypatch):
     ]
     assert shop.api("PUT", "/products", json=pair).status_code == 200
     assert "NEW-B" not in _skus(_get(shop, "bought_together", product="NEW-A"))
-    orders = [_order(900 + i, f"kettle{i}", NOW - DAY, ["NEW-A", "NEW-B"]) for i in range(3)]
+    orders = [order(900 + i, f"kettle{i}", NOW - DAY, ["NEW-A", "NEW-B"]) for i in range(3)]
     assert shop.client.post("/v1/batch", json={"batch": orders}, headers=basic(shop.secret_key)).status_code == 200
     move_events(shop.ws)
     deadline = time.monotonic() + 30
