@@ -157,6 +157,28 @@ def listing(
     return list(session.scalars(query.order_by(Product.sku).limit(limit).offset(offset)))
 
 
+def categories(session: Session) -> list[str]:
+    """Every category of the catalog and each level above it ("Kitchen" of "Kitchen > Mugs"), A to Z."""
+    found: set[str] = set()
+    for category in session.scalars(sa.select(Product.category).where(Product.category.is_not(None)).distinct()):
+        parts = [p.strip() for p in category.split(">")]
+        found.update(" > ".join(parts[: i + 1]) for i in range(len(parts)))
+    return sorted(found, key=str.lower)
+
+
+def latest_in_stock(session: Session) -> str | None:
+    """The sku of the product in stock changed last (an example to show)."""
+    query = sa.select(Product.sku).where(Product.in_stock.is_(True)).order_by(Product.updated_at.desc()).limit(1)
+    return session.scalar(query)
+
+
+def lookup(session: Session, text: str, *, limit: int = 10) -> list[Product]:
+    """Products whose sku starts with `text` or whose name holds it, by sku."""
+    like = text.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    match = sa.or_(Product.sku.like(like, escape="\\"), Product.name.ilike("%" + like, escape="\\"))
+    return list(session.scalars(sa.select(Product).where(match).order_by(Product.sku).limit(limit)))
+
+
 def get(session: Session, sku: str) -> Product:
     product = session.get(Product, sku)
     if product is None:

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from boomerang.catalog.models import Product
+from boomerang.catalog import service as catalog
 from boomerang.core.errors import NotFound, ValidationFailed
 from boomerang.db import upsert
 from boomerang.recommendations.blocks import READY_MADE, Block
@@ -66,12 +66,7 @@ def listing(session: Session) -> list[dict[str, Any]]:
 
 def _check_catalog(session: Session, block: Block) -> None:
     for i, prefix in enumerate(block.filters.categories):
-        found = session.scalar(
-            sa.select(Product.sku)
-            .where(sa.or_(Product.category == prefix, Product.category.startswith(prefix + " >", autoescape=True)))
-            .limit(1)
-        )
-        if found is None:
+        if not catalog.listing(session, category=prefix, limit=1):
             reason = f"no product is in the category {prefix!r}: the filter could never match"
             raise ValidationFailed([{"field": f"filters.categories.{i}", "reason": reason}])
 

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from boomerang.catalog.models import Product
+from boomerang.catalog import service as catalog
 from boomerang.core.errors import BoomerangError, NotFound, ValidationFailed
 from boomerang.customers import service as customers
 from boomerang.dashboard.views.common import (
@@ -157,21 +156,8 @@ def _named(error: dict[str, Any]) -> dict[str, Any]:
 
 
 def _categories(session, chosen: list[str]) -> list[str]:
-    """Every category of the catalog and each level above it ("Kitchen" of "Kitchen > Mugs"), and those chosen."""
-    found = set(chosen)
-    for (category,) in session.execute(sa.select(Product.category).where(Product.category.is_not(None)).distinct()):
-        parts = [p.strip() for p in category.split(">")]
-        found.update(" > ".join(parts[: i + 1]) for i in range(len(parts)))
-    return sorted(found, key=str.lower)
-
-
-def _sample_product(session) -> str:
-    return (
-        session.scalar(
-            sa.select(Product.sku).where(Product.in_stock.is_(True)).order_by(Product.updated_at.desc()).limit(1)
-        )
-        or ""
-    )
+    """Every category of the catalog and each level above it, and those chosen."""
+    return sorted(set(catalog.categories(session)) | set(chosen), key=str.lower)
 
 
 def _editor(request: Request, user, board, *, form: dict, new: bool, status_code: int = 200, **extra) -> Response:
@@ -179,7 +165,7 @@ def _editor(request: Request, user, board, *, form: dict, new: bool, status_code
     with board.ws.uow.session() as s:
         stored = {b["name"]: b for b in store.listing(s)}.get(form["name"]) if not new else None
         categories = _categories(s, form["categories"])
-        product = _sample_product(s)
+        product = catalog.latest_in_stock(s) or ""
     invalid: dict[str, list[str]] = {}
     for e in errors:
         invalid.setdefault(e["field"], []).append(e["reason"])
@@ -307,12 +293,6 @@ def lookup(user: Viewer, board: BoardDep, customer: str = "", product: str = "")
             rows, _ = customers.find(s, customer[:255], prefix=True, limit=LOOKUP_LIMIT)
             out = [{"value": c.external_id or c.email or c.id, "label": c.email or c.phone or c.id} for c in rows]
         elif product.strip():
-            like = product.strip()[:128].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            rows = s.execute(
-                sa.select(Product.sku, Product.name)
-                .where(sa.or_(Product.sku.like(like, escape="\\"), Product.name.ilike("%" + like, escape="\\")))
-                .order_by(Product.sku)
-                .limit(LOOKUP_LIMIT)
-            ).all()
+            rows = catalog.lookup(s, product[:128], limit=LOOKUP_LIMIT)
             out = [{"value": r.sku, "label": r.name or r.sku} for r in rows]
     return _answer(out)
