@@ -35,7 +35,6 @@ from boomerang.api.routers import (
     metrics,
     orders,
     predictions,
-    reco_performance,
     reco_widget,
     recommendations,
     segments,
@@ -130,7 +129,6 @@ def create_app(ws: Workspace, *, background: bool = True) -> FastAPI:
         status.router,
         metrics.router,
         predictions.router,
-        reco_performance.router,  # before recommendations: its /{block} would take /performance
         recommendations.router,
         segments.router,
         journeys.router,

@@ -1,6 +1,6 @@
 """Recommendations: a block's products for the shop's pages (`/v1`, the write key: a visitor by their anonymous id,
 or by their user id when the shop's server signed it), for the shop's server (`/api`, the secret key: any
-customer id or email), the blocks themselves, and training."""
+customer id or email), the blocks themselves, training, and how each block performs."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from boomerang.api.deps import ActorDep, SessionDep, Unauthorized, WorkspaceDep, basic_user, json_object
 from boomerang.core.errors import ValidationFailed
-from boomerang.orchestration import reco_training
+from boomerang.orchestration import reco_performance, reco_training
 from boomerang.recommendations import store
 from boomerang.recommendations.service import Visitor
 
@@ -131,6 +131,20 @@ def train(ws: WorkspaceDep) -> dict:
     )
     ws.recommendations.reload()
     return result
+
+
+@router.get("/performance")
+def performance(
+    ws: WorkspaceDep,
+    session: SessionDep,
+    days: Annotated[int, Query(ge=1, le=reco_performance.MAX_DAYS, description="the period: the last N days")] = (
+        reco_performance.DEFAULT_DAYS
+    ),
+) -> dict:
+    """How every block performed (the shop's, the ready-made, and any other the widget reported), by variant:
+    impressions, clicks, attributed orders and revenue, and the incremental revenue against its control."""
+    names = [b["name"] for b in store.listing(session)]
+    return reco_performance.compute(ws.log, now=ws.now(), days=days, blocks=names)
 
 
 @router.get("/{block}", response_model=RecommendedFor)
