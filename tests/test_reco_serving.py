@@ -134,7 +134,7 @@ def test_before_any_training_blocks_fill_from_the_catalog_best_sellers_first(sho
     shop.ws.settings.reco_model_path.unlink()
     got = _get(shop, "empty_search")
     assert got["model_trained_at"] is None and got["variant"] in ("block", "control")
-    assert len(got["items"]) == 8  # ten products, one out of stock, one... every in-stock one can fill
+    assert len(got["items"]) == 8  # the block's size: ten of the eleven products are in stock
     assert "TEA-2" not in _skus(got)  # out of stock
     assert _skus(got)[0] == "BEAN-3"  # the most orders (the loyal customer's)
     assert {i["source"] for i in got["items"]} == {"popular"}
@@ -178,7 +178,8 @@ def test_the_cart_is_context_and_excluded(shop):
 
 def test_a_new_product_is_recommendable_without_training(shop, monkeypatch):
     monkeypatch.setattr(reco_service, "CHECK_SECONDS", 0.0)
-    _get(shop, "product_page", product="BEAN-1")  # the catalog as it was is loaded
+    page = {"product": "BEAN-1", "customer": "visitor-1"}  # always the block's arm, never its control's
+    _get(shop, "product_page", **page)  # the catalog as it was is loaded
     new = {
         "sku": "BEAN-NEW",
         "name": "Espresso beans 0 decaf",
@@ -189,10 +190,10 @@ def test_a_new_product_is_recommendable_without_training(shop, monkeypatch):
     assert shop.api("PUT", "/products", json=[new]).status_code == 200
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:  # rebuilt in the background while the old catalog serves
-        if "BEAN-NEW" in _skus(_get(shop, "product_page", product="BEAN-1")):
+        if "BEAN-NEW" in _skus(_get(shop, "product_page", **page)):
             break
         time.sleep(0.05)
-    shown = {i["sku"]: i for i in _get(shop, "product_page", product="BEAN-1")["items"]}
+    shown = {i["sku"]: i for i in _get(shop, "product_page", **page)["items"]}
     assert shown["BEAN-NEW"]["source"] == "similar" and shown["BEAN-NEW"]["because"] == "BEAN-1"
 
 

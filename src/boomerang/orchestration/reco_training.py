@@ -33,11 +33,8 @@ def read(log_: EventLog, *, now: datetime, history_days: int) -> tuple[pd.DataFr
     with log_.reader() as r:
         events = r.events.filter(r.events.timestamp < now)
         latest = events.timestamp.max().execute()
-        if latest is None or pd.isna(latest):
-            return pd.DataFrame(columns=["customer_id", "sku", "at", "basket"]), pd.DataFrame(
-                columns=["customer_id", "sku", "at", "kind"]
-            )
-        events = events.filter(events.timestamp >= pd.Timestamp(latest) - timedelta(days=history_days))
+        if latest is not None and not pd.isna(latest):  # an empty log: the queries below find nothing
+            events = events.filter(events.timestamp >= pd.Timestamp(latest) - timedelta(days=history_days))
         lines = source.order_lines(events, now)
         lines = lines.filter(lines.sku.notnull())
         purchases = lines.select("customer_id", "sku", at=lines.ts, basket=lines.order_id).to_pandas()
