@@ -289,6 +289,7 @@ def test_codes_are_uploaded_pasted_or_as_a_file(shop):
 def test_a_large_count_is_generated_in_the_background_with_its_progress(shop, monkeypatch):
     monkeypatch.setattr(loyalty_codes, "SYNC_MAX", 10)
     monkeypatch.setattr(loyalty_generation, "BATCH", 7)
+    monkeypatch.setattr(loyalty_generation, "GAP", 0)
     client = shop.client
     _login(client, "mia")
     assert _post(client, "/loyalty/codes", _pool_form(prefix="")).status_code == 303

@@ -71,7 +71,8 @@ def test_a_large_count_is_made_in_the_background_and_its_progress_shown(page, se
     page.fill("#pool-value", "10")
     page.click("#pool-form button[type=submit]")
     page.wait_for_url("**/loyalty/codes/bulk?created=1")
-    # far above what is made while the browser waits: some seconds in the background, a transaction a 250,000
+    # far above what is made while the browser waits: some seconds in the background, 25,000 a transaction with a
+    # pause between them, so that the page (which waits for the lock on SQLite) shows the job under way
     page.fill("#generate-form input[name=count]", "300000")
     page.click("#generate-form button[type=submit]")
     page.wait_for_url("**/loyalty/codes/bulk?generating=300000")

@@ -1,11 +1,16 @@
 """Promo codes generated in the background, for counts too large to make while the browser waits: one job at a
 time per pool, `BATCH` codes a transaction, its progress kept in the server's memory for the pool's page to follow
-(a restart loses the bar, never the codes already committed)."""
+(a restart loses the bar, never the codes already committed).
+
+Between two transactions the job stands aside for `GAP` seconds. SQLite's busy handler retries a waiting writer
+every 100 ms at most, so a job that began its next transaction at once would win the lock every time, and every
+page of the dashboard (each takes the write lock on SQLite) would wait for the whole generation."""
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -16,7 +21,8 @@ from boomerang.core.errors import BoomerangError, Conflict
 from boomerang.loyalty import codes
 
 log = logging.getLogger(__name__)
-BATCH = 250_000  # codes per transaction of a background generation
+BATCH = 25_000  # codes per transaction of a background generation: some tenths of a second holding the lock
+GAP = 0.15  # seconds between two transactions, for the writers waiting on the lock
 
 
 @dataclass
@@ -100,6 +106,8 @@ def _generate_all(board, job: Generation) -> None:
             with board.ws.uow.session() as s:
                 codes.generate(s, job.pool, n, now=now, progress=advance)
             job.committed += n
+            if job.committed < job.count:
+                time.sleep(GAP)
     except BoomerangError as exc:
         job.error = exc.message
     except Exception:  # the page says it failed; the log has why
