@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
+from boomerang.customers import search_keys
 from boomerang.db import Base
 
 IDENTITY_KINDS = ("user", "anonymous", "email", "phone", "telegram", "device")
@@ -30,6 +31,10 @@ class Customer(Base):
     timezone: Mapped[str | None] = mapped_column(sa.String(64))
     locale: Mapped[str | None] = mapped_column(sa.String(35))
     attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Folded copies for search (customers.search_keys writes them with every name or phone)
+    first_name_key: Mapped[str | None] = mapped_column(sa.String(255))
+    last_name_key: Mapped[str | None] = mapped_column(sa.String(255))
+    phone_key: Mapped[str | None] = mapped_column(sa.String(32))
     merged_into_id: Mapped[str | None] = mapped_column(sa.ForeignKey("customers.id"), index=True)
     first_seen_at: Mapped[datetime | None]
     last_seen_at: Mapped[datetime | None]
@@ -40,6 +45,8 @@ class Customer(Base):
     def identified(self) -> bool:
         return any((self.external_id, self.email, self.phone, self.telegram_chat_id))
 
+
+search_keys.install()
 
 IDENTIFIED = sa.or_(
     Customer.external_id.is_not(None),

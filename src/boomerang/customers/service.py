@@ -10,9 +10,11 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from boomerang.core.errors import NotFound, ValidationFailed
+from boomerang.customers import search
 from boomerang.customers.identity import Resolver
-from boomerang.customers.merge import canonical, live_ids
+from boomerang.customers.merge import canonical
 from boomerang.customers.models import Consent, ConsentChange, Customer, Identity
+from boomerang.customers.search_keys import KEY_COLUMNS
 from boomerang.db import in_chunks
 
 
@@ -43,39 +45,23 @@ def lookup(session: Session, text: str) -> Customer | None:
 
 def _known_as(session: Session, text: str) -> list[str]:
     """The live profiles an identity with this value (as typed, or as an email) resolves to."""
-    owners = session.scalars(sa.select(Identity.customer_id).where(Identity.value.in_({text, text.lower()})))
-    return sorted(set(live_ids(session, set(owners)).values()))
-
-
-def _like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    return search.known_as(session, text)
 
 
 def find(
     session: Session, q: str = "", *, prefix: bool = False, limit: int = 50, offset: int = 0
 ) -> tuple[list[Customer], int]:
-    """Live profiles, newest first, and how many match: all of them, or those whose external id, email or phone
-    is `q`, or who were known by it (an alias, a merged profile's email); with `prefix`, also external ids and
-    emails starting with it."""
-    where = [Customer.merged_into_id.is_(None)]
-    if q := q.strip():
-        matches = [
-            Customer.external_id == q,
-            Customer.email == q.lower(),
-            Customer.phone == q,
-            Customer.id.in_(_known_as(session, q)),
-        ]
-        if prefix:
-            matches += [
-                Customer.external_id.like(_like(q), escape="\\"),
-                Customer.email.like(_like(q.lower()), escape="\\"),
-            ]
-        where.append(sa.or_(*matches))
-    total = session.scalar(sa.select(sa.func.count()).select_from(Customer).where(*where))
+    """Live profiles, newest first, and how many match: all of them, or those who are `q` exactly (internal or
+    external id, email, phone in any format, an id or address they were known by); with `prefix`, whatever
+    customers.search matches (names in any case and script, parts of emails and phones, external id prefixes)."""
+    if prefix or not q.strip():
+        return search.find(session, q, limit=limit, offset=offset)
+    where = sa.and_(search.LIVE, search.exact(session, q.strip()))
+    total = session.scalar(sa.select(sa.func.count()).select_from(Customer).where(where))
     rows = session.scalars(
-        sa.select(Customer).where(*where).order_by(Customer.created_at.desc(), Customer.id).limit(limit).offset(offset)
+        sa.select(Customer).where(where).order_by(Customer.created_at.desc(), Customer.id).limit(limit).offset(offset)
     ).all()
-    return list(rows), int(total)
+    return list(rows), int(total or 0)
 
 
 def identities(session: Session, customer_id: str) -> list[Identity]:
@@ -112,7 +98,7 @@ def consent_history(session: Session, customer_id: str, *, newest_first: bool = 
 
 def profile(session: Session, customer: Customer) -> dict[str, Any]:
     """The profile with its identities and consents, as the API answers it."""
-    data = {c.key: getattr(customer, c.key) for c in Customer.__table__.columns}
+    data = {c.key: getattr(customer, c.key) for c in Customer.__table__.columns if c.key not in KEY_COLUMNS}
     data["identified"] = customer.identified
     data["identities"] = [{"kind": i.kind, "value": i.value} for i in identities(session, customer.id)]
     data["consents"] = {

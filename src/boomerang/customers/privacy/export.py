@@ -18,6 +18,7 @@ from boomerang.customers.models import Consent, ConsentChange, Merge
 from boomerang.customers.privacy import audit
 from boomerang.customers.privacy.hooks import EXPORTS, as_dict, plain, rows_of
 from boomerang.customers.privacy.subject import Subject, find
+from boomerang.customers.search_keys import KEY_COLUMNS
 
 FORMAT = 1  # the document's version, for whoever reads it back
 
@@ -59,8 +60,8 @@ def _own(session: Session, subject: Subject) -> dict[str, Any]:
         .order_by(Merge.id)
     )
     return {
-        "profile": as_dict(subject.profile),
-        "merged_profiles": [as_dict(c) for c in subject.merged],
+        "profile": as_dict(subject.profile, leave=KEY_COLUMNS),
+        "merged_profiles": [as_dict(c, leave=KEY_COLUMNS) for c in subject.merged],
         "identities": [as_dict(i) for i in subject.identities],
         "consents": rows_of(session, Consent.customer_id, ids, order_by=Consent.channel),
         "consent_history": rows_of(session, ConsentChange.customer_id, ids, order_by=ConsentChange.id),
