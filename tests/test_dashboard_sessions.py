@@ -300,3 +300,37 @@ def test_opening_a_workspace_tightens_what_is_already_there(tmp_path, loose_umas
     assert _mode(home / "exports" / "customers.json") == 0o600
     assert _mode(home / "run.sh") == 0o700  # only the group's and others' bits go
     assert _mode(outside) == 0o644  # a link is not followed out of the workspace
+
+
+# --- addresses that are no page ------------------------------------------------------------------------
+
+HTML = {"accept": "text/html,application/xhtml+xml"}
+
+
+def test_a_browser_gets_pages_for_unknown_paths_and_action_addresses_while_programs_keep_json(app):
+    client = _client(app)
+    _login(client, "ann")
+    unknown = client.get("/no/such/page", headers=HTML)
+    assert unknown.status_code == 404 and "text/html" in unknown.headers["content-type"]
+    assert "No such page" in unknown.text and 'href="/customers"' in unknown.text  # the menu: still logged in
+    # an action's address opened directly (a reload after a form) goes to its page, not a raw "Method Not Allowed"
+    action = client.get("/account/password", headers=HTML, follow_redirects=False)
+    assert action.status_code == 303 and action.headers["location"] == "/account"
+    schedule = client.get("/campaigns/spring/schedule", headers=HTML, follow_redirects=False)
+    assert schedule.headers["location"] == "/campaigns/spring"
+    # programs and the API keep FastAPI's JSON
+    assert client.get("/no/such/page").json() == {"detail": "Not Found"}
+    assert client.get("/api/no-such", headers=HTML).headers["content-type"] == "application/json"
+    assert client.get("/account/password").status_code == 405
+
+
+def test_a_changed_password_redirects_so_a_reload_does_not_send_it_again(app):
+    client = _client(app)
+    _login(client, "ann")
+    form = {"current": PASSWORD, "password": "battery-staple", "repeat": "battery-staple"}
+    changed = client.post(
+        "/account/password", data={**form, "csrf_token": _csrf(client.get("/account").text)}, follow_redirects=False
+    )
+    assert changed.status_code == 303 and changed.headers["location"] == "/account?changed=1"
+    assert 'id="changed"' in client.get(changed.headers["location"]).text
+    assert 'id="changed"' not in client.get("/account").text

@@ -43,6 +43,7 @@ from boomerang.api.routers import (
 from boomerang.auth.service import IdentityVerifier, KeyChecker
 from boomerang.bootstrap import Workspace
 from boomerang.core.errors import BoomerangError
+from boomerang.dashboard import errors as dashboard_errors
 from boomerang.dashboard import mount as mount_dashboard
 from boomerang.worker import BotPoller, Pipeline
 
@@ -142,4 +143,5 @@ def create_app(ws: Workspace, *, background: bool = True) -> FastAPI:
     ):
         app.include_router(router, prefix="/api", dependencies=secret)
     mount_dashboard(app, ws, warm=background)  # pages at /, assets at /static
+    dashboard_errors.install(app)  # a browser gets pages for unknown paths, programs keep JSON
     return app

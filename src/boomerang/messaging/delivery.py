@@ -83,6 +83,23 @@ def send_test(
     }
 
 
+def test_sent(session: Session, key: str) -> dict[str, Any] | None:
+    """What became of the test message `key` (None when no test message has that key)."""
+    message = session.scalar(sa.select(Message).where(Message.key == key, Message.source == "test"))
+    if message is None:
+        return None
+    return {
+        "key": message.key,
+        "customer_id": message.customer_id,
+        "template": message.template,
+        "channels": message.channels,
+        "status": message.status,
+        "channel": message.channel,
+        "reason": message.reason,
+        "provider_id": message.provider_id,
+    }
+
+
 def preview(
     session: Session,
     shop: MessagingSettings,

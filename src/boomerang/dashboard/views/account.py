@@ -7,7 +7,7 @@ from fastapi.responses import Response
 
 from boomerang.auth.users import set_password
 from boomerang.core.errors import BoomerangError
-from boomerang.dashboard.views.common import BoardDep, Viewer, checked_form, render, session_of
+from boomerang.dashboard.views.common import BoardDep, Viewer, checked_form, redirect, render, session_of
 from boomerang.dashboard.views.login import LoginPaused, check_password
 
 router = APIRouter()
@@ -24,8 +24,8 @@ def _refused(request: Request, user, reason: str, *, status_code: int = 400, hea
 
 
 @router.get("/account")
-def account(request: Request, user: Viewer) -> Response:
-    return _page(request, user)
+def account(request: Request, user: Viewer, changed: bool = False) -> Response:
+    return _page(request, user, changed=changed)
 
 
 @router.post("/account/password")
@@ -45,4 +45,4 @@ async def change_password(request: Request, user: Viewer, board: BoardDep) -> Re
             set_password(s, username=user.username, password=new, now=board.ws.now(), keep=session_of(request).token)
     except BoomerangError as exc:
         return _page(request, user, status_code=exc.status_code, errors=exc.errors)
-    return _page(request, user, changed=True)
+    return redirect("/account?changed=1")

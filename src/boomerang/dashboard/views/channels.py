@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from types import UnionType
 from typing import Any, Literal, Union, get_args, get_origin
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -146,11 +147,21 @@ def _page(
 
 @router.get("/channels")
 def channels_page(
-    request: Request, user: Marketer, board: BoardDep, channel: str = "", provider: str = "", saved: str = ""
+    request: Request,
+    user: Marketer,
+    board: BoardDep,
+    channel: str = "",
+    provider: str = "",
+    saved: str = "",
+    tested: str = "",
 ) -> Response:
-    """Every channel; `channel` and `provider` show the form of another provider for that channel."""
+    """Every channel; `channel` and `provider` show the form of another provider for that channel; `tested`
+    the outcome of a test message."""
     forms = {channel: {"provider": provider}} if channel in config.PROVIDERS else {}
-    return _page(request, user, board, forms=forms, saved=saved if saved in config.PROVIDERS else None)
+    test, outcome = (tested and _tested(board, tested)) or (None, None)
+    return _page(
+        request, user, board, forms=forms, saved=saved if saved in config.PROVIDERS else None, test=test, tested=outcome
+    )
 
 
 @router.post("/channels/test")
@@ -173,7 +184,17 @@ async def send_test(request: Request, user: Marketer, board: BoardDep) -> Respon
         )
     except BoomerangError as exc:
         return _page(request, user, board, test=test, test_errors=exc.errors, status_code=exc.status_code)
-    return _page(request, user, board, test=test, tested=result)
+    return redirect(f"/channels?tested={quote(result['key'], safe='')}#test-result")
+
+
+def _tested(board, key: str) -> tuple[dict[str, str], dict[str, Any]] | None:
+    """The form and outcome of the test message `key`, shown after the redirect (None: no such test)."""
+    with board.ws.uow.session() as s:
+        found = delivery.test_sent(s, key)
+    if found is None:
+        return None
+    form = {"channel": found["channels"][0], "customer": found["customer_id"], "template": found["template"]}
+    return form, found
 
 
 @router.post("/channels/{channel}")
