@@ -123,7 +123,7 @@ def test_activate_and_pause_need_a_marketer_and_the_csrf_token(shop):
 
     mark = _client(ws, "mark")
     listing = mark.get("/journeys").text
-    assert 'action="/journeys/vip/activate"' in listing
+    assert 'href="/journeys/vip/activate"' in listing  # a confirmation first (test_journey_editor.py)
     for data in ({}, {"csrf_token": "forged"}):
         refused = mark.post("/journeys/vip/activate", data=data)
         assert refused.status_code == 403 and "Form expired" in refused.text

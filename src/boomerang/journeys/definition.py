@@ -26,6 +26,7 @@ from boomerang.segments.definition import NAME, FieldError, parse_rule
 
 TIME = re.compile(r"([01]\d|2[0-3]):[0-5]\d")
 RESERVED = {"approvals", "validate", "new"}
+TRIGGER_BOX = "@trigger"  # the trigger's key in a layout (no node name has an @)
 
 
 class _Strict(BaseModel):
@@ -280,6 +281,13 @@ class Reentry(_Strict):
     )
 
 
+class Position(_Strict):
+    """Where the dashboard's canvas draws a box (its top-left corner, in pixels)."""
+
+    x: float = Field(ge=-100_000, le=100_000)
+    y: float = Field(ge=-100_000, le=100_000)
+
+
 class Journey(_Strict):
     name: str
     title: str = ""
@@ -299,6 +307,11 @@ class Journey(_Strict):
     )
     start: str
     nodes: dict[str, Node] = Field(min_length=1)
+    layout: dict[str, Position] = Field(
+        default_factory=dict,
+        max_length=1000,
+        description="the canvas's positions of the nodes (and of the trigger, TRIGGER_BOX); the engine ignores it",
+    )
 
     @model_validator(mode="after")
     def _graph(self) -> Journey:

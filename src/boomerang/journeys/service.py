@@ -13,22 +13,37 @@ from boomerang.customers.merge import move_rows
 from boomerang.customers.models import Customer
 from boomerang.db import in_chunks
 from boomerang.journeys import models as m
-from boomerang.journeys.definition import InactivityTrigger, Journey, LifecycleTrigger, SegmentTrigger, parse_journey
+from boomerang.journeys.definition import (
+    TRIGGER_BOX,
+    InactivityTrigger,
+    Journey,
+    LifecycleTrigger,
+    SegmentTrigger,
+    parse_journey,
+)
 from boomerang.messaging.models import Message
 from boomerang.segments.models import Segment
 
 
 def save(session: Session, raw: dict[str, Any], *, now: datetime) -> dict[str, Any]:
     """Create a journey (as a draft), or a new version of it when its definition changed: running
-    instances finish on the version they started on."""
+    instances finish on the version they started on. The canvas's `layout` is no part of a version: moving
+    boxes rewrites the current version's positions in place, and a definition saved without one keeps the
+    stored positions of the nodes it still has."""
     journey = parse_journey(raw)
     if isinstance(journey.trigger, SegmentTrigger):
         if session.scalar(sa.select(Segment.id).where(Segment.name == journey.trigger.segment)) is None:
             raise ValidationFailed(
                 [{"field": "trigger.segment", "reason": f"segment {journey.trigger.segment!r} does not exist"}]
             )
-    data = journey.model_dump(mode="json")  # every field, so that goal: null stays null
+    data = journey.model_dump(mode="json", exclude={"layout"})  # every field, so that goal: null stays null
     row = session.scalar(sa.select(m.Journey).where(m.Journey.name == journey.name))
+    layout = journey.model_dump(mode="json", include={"layout"})["layout"]
+    if not layout and row is not None:  # saved without positions: those of the boxes still there stay
+        stored = row.definition.get("layout") or {}
+        layout = {k: v for k, v in stored.items() if k in journey.nodes or k == TRIGGER_BOX}
+    if layout:
+        data["layout"] = layout
     changed = True
     if row is None:
         row = m.Journey(
@@ -42,15 +57,29 @@ def save(session: Session, raw: dict[str, Any], *, now: datetime) -> dict[str, A
         )
         session.add(row)
         session.flush()
-    elif row.definition != data:
+    elif _engine_part(row.definition) != _engine_part(data):
         row.version += 1
         row.definition, row.title, row.updated_at = data, journey.title, now
     else:
         changed = False
+        if row.definition.get("layout") != data.get("layout"):
+            _move_boxes(session, row, data.get("layout"))
     if changed:
         session.add(m.JourneyVersion(journey_id=row.id, version=row.version, definition=data, created_at=now))
     session.flush()
     return {**describe(row), "changed": changed}
+
+
+def _engine_part(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in data.items() if k != "layout"}
+
+
+def _move_boxes(session: Session, row: m.Journey, layout: dict[str, Any] | None) -> None:
+    """New positions for the current version's boxes: the same version, drawn elsewhere."""
+    current = session.get(m.JourneyVersion, (row.id, row.version))
+    for holder in (row, current):
+        if holder is not None:
+            holder.definition = {**_engine_part(holder.definition), **({"layout": layout} if layout else {})}
 
 
 def describe(row: m.Journey) -> dict[str, Any]:

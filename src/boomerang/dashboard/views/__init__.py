@@ -18,6 +18,7 @@ from boomerang.dashboard.views import (
     channels,
     customers,
     events,
+    journey_editor,
     journeys,
     login,
     loyalty,
@@ -48,6 +49,7 @@ def mount(app: FastAPI, ws: Workspace, *, warm: bool = True) -> None:
         customers,
         events,
         segments,
+        journey_editor,  # before journeys: /journeys/new is not a journey named new
         journeys,
         campaigns,
         loyalty,
