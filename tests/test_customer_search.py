@@ -35,7 +35,9 @@ def _identify(api: Api, user: str, **traits) -> None:
 def shop(any_ws):
     """Three customers by identify (the ORM path) and two by a bulk import (Core statements)."""
     api = Api(any_ws)
-    _identify(api, "u-olena", firstName="Олена", lastName="Шевченко", email="Olena.S@Example.com", phone="+380671234567")
+    _identify(
+        api, "u-olena", firstName="Олена", lastName="Шевченко", email="Olena.S@Example.com", phone="+380671234567"
+    )
     _identify(api, "u-olga", firstName="ОЛЬГА", lastName="Шевчук", email="olga@example.com")
     _identify(api, "u-ivan", firstName="Ivan", lastName="Petrenko", phone="+380 50 765 43 21")
     people = pd.DataFrame(

@@ -10,6 +10,7 @@ PostgreSQL: a scan of short columns in the database, never a scan in Python.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -19,6 +20,7 @@ from boomerang.core.errors import NotFound, ValidationFailed
 from boomerang.customers.merge import live_ids
 from boomerang.customers.models import Customer, Identity
 from boomerang.customers.search_keys import digits, fold
+from boomerang.db import in_chunks
 
 MIN_PHONE_DIGITS = 6  # fewer digits are more likely part of an id or a name than a phone
 MAX_QUERY = 320
@@ -141,3 +143,19 @@ def candidates(session: Session, text: str, *, limit: int = SHOWN) -> list[Candi
     """Up to `limit` customers matching `text`, for a picker."""
     rows, _ = find(session, text, limit=limit)
     return [Candidate(c.id, label(c)) for c in rows]
+
+
+def labels(session: Session, customer_ids: Iterable[str]) -> dict[str, Candidate]:
+    """How to show each of these customers (following merges: the live profile's id and label); ids of no
+    profile are left out."""
+    live = live_ids(session, set(customer_ids))
+    found = {
+        c.id: c
+        for (c,) in in_chunks(session, lambda ids: sa.select(Customer).where(Customer.id.in_(ids)), set(live.values()))
+    }
+    out = {}
+    for cid, live_id in live.items():
+        customer = found.get(live_id)
+        if customer is not None:
+            out[cid] = Candidate(live_id, label(customer) if customer.identified or customer.first_name else "")
+    return out

@@ -1,4 +1,4 @@
-"""Customers: search and list, one customer's whole story; for admins, their data export and erasure."""
+"""Customers: search and list (with orders, spend and stored results), one customer's whole story in words; for admins, their data export and erasure."""
 
 from __future__ import annotations
 
@@ -13,15 +13,19 @@ from boomerang.customers import privacy
 from boomerang.customers import service as customers
 from boomerang.customers.merge import canonical
 from boomerang.customers.privacy.subject import merged_into
+from boomerang.dashboard.views import customer_activity as activity
+from boomerang.dashboard.views import customers_list as listing
 from boomerang.dashboard.views.common import HEADERS, Admin, BoardDep, Viewer, checked_form, redirect, render
 from boomerang.dashboard.views.journeys import customer_journeys
-from boomerang.loyalty import achievements_store
+from boomerang.loyalty import achievements_store, tiers
 from boomerang.loyalty import view as loyalty
+from boomerang.metrics.lifecycle import STAGES
+from boomerang.metrics.rfm import GROUP_NAMES
+from boomerang.orders import per_customer
 from boomerang.orders import service as order_service
 from boomerang.segments import service as segment_service
 
 router = APIRouter()
-PAGE = 50
 EVENTS_PAGE = 50
 MAX_ORDERS = 100
 POINTS_HISTORY = 20
@@ -29,18 +33,73 @@ POINTS_HISTORY = 20
 
 @router.get("/customers")
 def customers_page(
-    request: Request, user: Viewer, board: BoardDep, q: str = "", page: int = Query(1, ge=1, le=1_000_000)
+    request: Request,
+    user: Viewer,
+    board: BoardDep,
+    q: str = "",
+    rfm: str = "",
+    stage: str = "",
+    churn: str = "",
+    sort: str = "",
+    direction: str = Query("", alias="dir"),
+    page: int = Query(1, ge=1, le=1_000_000),
 ) -> Response:
+    """Customers with their orders, spend and stored results; searched, filtered, sorted and paged (see
+    customers_list for the parameters)."""
+    try:
+        filters = listing.parse(q, rfm, stage, churn, sort, direction, page)
+    except BoomerangError as exc:
+        filters = listing.Filters(q=q.strip()[:320], page=page)
+        return _list(request, user, board, filters, errors=exc.errors, status_code=exc.status_code)
+    return _list(request, user, board, filters)
+
+
+def _list(request: Request, user, board, filters: listing.Filters, *, errors=None, status_code: int = 200) -> Response:
     with board.ws.uow.session() as s:
-        rows, total = customers.find(s, q, prefix=True, limit=PAGE, offset=(page - 1) * PAGE)
-    pages = max(1, math.ceil(total / PAGE))
-    return render(request, "customers.html", user=user, customers=rows, q=q, page=page, pages=pages, total=total)
+        rows, total, traits = listing.page(s, board.ws.log, filters)
+        currency = per_customer.shop_currency(s)
+    return render(
+        request,
+        "customers.html",
+        user=user,
+        rows=rows,
+        filters=filters,
+        q=filters.q,
+        page=filters.page,
+        pages=max(1, math.ceil(total / listing.PAGE)),
+        total=total,
+        currency=currency,
+        computed=traits.computed,
+        groups=GROUP_NAMES,
+        stages=STAGES,
+        churn_buckets=listing.CHURN,
+        errors=errors,
+        status_code=status_code,
+    )
+
+
+FEEDS = {"": "everything", **{k: k for k in activity.KINDS}}
 
 
 @router.get("/customers/{customer_id}")
 def customer_page(
-    request: Request, customer_id: str, user: Viewer, board: BoardDep, page: int = Query(1, ge=1, le=1_000_000)
+    request: Request,
+    customer_id: str,
+    user: Viewer,
+    board: BoardDep,
+    page: int = Query(1, ge=1, le=1_000_000),
+    feed: str = "",
 ) -> Response:
+    feed = feed.strip().lower()
+    if feed not in FEEDS:
+        return render(
+            request,
+            "error.html",
+            user=user,
+            status_code=400,
+            title="No such activity",
+            message=f"feed: one of {', '.join(k for k in FEEDS if k)} (or nothing for everything)",
+        )
     with board.ws.uow.session() as s:
         customer = canonical(s, customer_id)
         if customer is None:
@@ -51,6 +110,7 @@ def customer_page(
         consents = customers.consents(s, customer.id)
         history = customers.consent_history(s, customer.id, newest_first=True)
         orders, lines, order_count = order_service.of_customer(s, customer.id, limit=MAX_ORDERS)
+        totals = per_customer.totals(s, customer.id)
         segments = segment_service.memberships(s, customer.id)
         journeys = customer_journeys(s, customer.id)
         now = board.ws.now()
@@ -59,9 +119,17 @@ def customer_page(
             "now": loyalty.points(s, [customer.id], now=now, with_lots=True)[customer.id],
             "history": loyalty.history(s, customer.id, limit=POINTS_HISTORY),
             "badges": achievements_store.progress(s, customer.id, now=now),
+            "tier": _tier(s, customer.id),
         }
     events, event_total = board.analytics.events(customer.id, limit=EVENTS_PAGE, offset=(page - 1) * EVENTS_PAGE)
     traits = board.analytics.traits(customer.id)
+    items = activity.feed(
+        activity.events(events),
+        activity.orders(orders[:EVENTS_PAGE] if page == 1 else []),
+        activity.messages(journeys["messages"] if page == 1 else []),
+        activity.points(points["history"] if page == 1 else [], points["unit"]),
+        only=feed,
+    )
     return render(
         request,
         "customer.html",
@@ -74,15 +142,36 @@ def customer_page(
         lines=lines,
         order_count=order_count,
         max_orders=MAX_ORDERS,
+        totals=totals,
         events=events,
         event_total=event_total,
+        activity=items,
+        feed=feed,
+        feeds=FEEDS,
         page=page,
         pages=max(1, math.ceil(event_total / EVENTS_PAGE)),
         traits=traits,
+        churn_bucket=listing.bucket(_churn(traits.get("predictions"))),
         segments=segments,
         journeys=journeys,
         points=points,
     )
+
+
+def _churn(prediction) -> float | None:
+    if not prediction:
+        return None
+    risk = prediction.get("churn_risk")
+    return risk if risk is not None else prediction.get("churn_probability")
+
+
+def _tier(session, customer_id: str) -> str | None:
+    """The customer's loyalty tier, when the programme has tiers."""
+    try:
+        standing = tiers.standings(session, [customer_id]).get(customer_id)
+    except BoomerangError:
+        return None
+    return standing.tier if standing else None
 
 
 def _not_found(request: Request, user, customer_id: str, message: str | None = None) -> Response:

@@ -15,6 +15,7 @@ from boomerang.channels import sms_text
 from boomerang.channels.config import PROVIDERS
 from boomerang.core.documents import read
 from boomerang.core.errors import BoomerangError, NotFound, ValidationFailed
+from boomerang.customers import search
 from boomerang.dashboard.auth import csrf_matches
 from boomerang.dashboard.views.common import (
     HEADERS,
@@ -131,13 +132,16 @@ async def install(request: Request, user: Marketer, board: BoardDep) -> Response
 
 
 def preview(board, text: str, customer: str) -> dict[str, Any]:
-    """The definition rendered for each channel, the SMS with its length; ValidationFailed naming fields."""
+    """The definition rendered for each channel, the SMS with its length; ValidationFailed naming fields. The
+    customer is whoever `customer` stands for (a name, email, phone or id: customers.search)."""
     with board.ws.uow.session() as s:
+        definition = parse_text(text)
+        customer_id = search.resolve(s, customer, field="customer").id if customer.strip() else None
         result = delivery.preview(
             s,
             board.ws.settings.messaging,
-            parse_text(text),
-            customer_id=customer.strip() or None,
+            definition,
+            customer_id=customer_id,
             now=board.ws.now(),
             recommend=board.ws.recommend_in_messages,
         )
@@ -343,21 +347,25 @@ def deliveries_page(
         )
         if v.strip()
     }
-    errors, status_code = None, 200
+    errors, status_code, who = None, 200, None
     try:
         with board.ws.uow.session() as s:
+            if "customer" in params:  # a name, email, phone or id: the one customer it stands for
+                who = search.resolve(s, params["customer"], field="customer")
             found = delivery.log(
                 s,
                 status=params.get("status"),
                 channel=params.get("channel"),
                 source=params.get("source"),
-                customer_id=params.get("customer"),
+                customer_id=who.id if who else None,
                 template=params.get("template"),
                 limit=PAGE,
                 offset=(page - 1) * PAGE,
             )
+            names = search.labels(s, {m["customer_id"] for m in found["messages"] if m["customer_id"]})
     except BoomerangError as exc:
         found, errors, status_code = {"counts": {}, "messages": []}, exc.errors, exc.status_code
+        names = {}
     counts = found["counts"]
     matching = counts.get(params["status"], 0) if "status" in params else sum(counts.values())
     return render(
@@ -365,6 +373,8 @@ def deliveries_page(
         "messaging_deliveries.html",
         user=user,
         messages=found["messages"],
+        names=names,
+        who=search.label(who) if who else None,
         counts=counts,
         total=sum(counts.values()),
         params=params,
