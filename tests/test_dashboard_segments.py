@@ -285,3 +285,56 @@ def test_posts_without_the_csrf_token_are_refused(shop):
     anonymous = TestClient(mark.app)
     assert anonymous.get("/segments", follow_redirects=False).headers["location"] == "/login?next=/segments"
     assert anonymous.post("/segments/preview", json={"rule": "event: A"}, follow_redirects=False).status_code == 303
+
+
+def test_saving_counts_the_members_and_every_post_redirects_with_what_happened(shop):
+    ws, _ = shop
+    mark = _client(ws, "mark")
+    token = _token(mark, "/segments/new")
+    preview = _preview(mark, token, json.dumps({"attribute": "city", "op": "eq", "value": "Kyiv"})).json()
+    saved = mark.post(
+        "/segments/new",
+        data={
+            "csrf_token": token,
+            "name": "kyiv",
+            "title": "Kyiv",
+            "rule": '{"attribute": "city", "op": "eq", "value": "Kyiv"}',
+        },
+        follow_redirects=False,
+    )
+    assert saved.status_code == 303 and saved.headers["location"] == "/segments/kyiv"
+    page = mark.get("/segments/kyiv")  # the count the preview gave, at once: not "0 members, never refreshed"
+    assert re.search(r'id="members">2<', page.text) and preview["size"] == 2
+    assert "Its members are counted: 2" in page.text and "never refreshed" not in page.text
+    assert _listed(ws)[0]["size"] == 2
+    assert 'id="saved"' not in mark.get("/segments/kyiv").text  # the notice is shown once
+
+    edited = mark.post(
+        "/segments/kyiv/edit", data={"csrf_token": token, "rule": "attribute: city\nop: eq\nvalue: Lviv\n"}
+    )
+    assert (
+        edited.url.path == "/segments/kyiv"
+        and "Saved as version 2" in edited.text
+        and re.search(r'id="members">1<', edited.text)
+    )
+
+    uncounted = mark.post(  # a rule on traits nobody computed is saved, and says why it has no count yet
+        "/segments/new",
+        data={"csrf_token": token, "name": "champions", "rule": "trait: rfm_group\nop: eq\nvalue: Champions\n"},
+    )
+    assert uncounted.url.path == "/segments/champions" and "could not be counted yet" in uncounted.text
+    assert "segment champions: not refreshed" in uncounted.text and "never refreshed" in uncounted.text
+
+    listing = mark.get("/segments")
+    done = mark.post("/segments/refresh", data={"csrf_token": _csrf(listing.text)}, follow_redirects=False)
+    assert done.status_code == 303 and done.headers["location"] == "/segments"
+    shown = mark.get("/segments").text
+    assert "ready-made segments installed" not in shown and "Refreshed 1 segment:" in shown
+    assert "segment champions: not refreshed" in shown
+    assert 'id="refreshed"' not in mark.get("/segments").text
+
+    one = mark.post("/segments/kyiv/refresh", data={"csrf_token": token, "back": "segment"}, follow_redirects=False)
+    assert one.status_code == 303 and one.headers["location"] == "/segments/kyiv"
+    assert "Refreshed: 1 members (+0, −0)" in mark.get("/segments/kyiv").text
+    back = mark.post("/segments/kyiv/refresh", data={"csrf_token": token}, follow_redirects=False)
+    assert back.headers["location"] == "/segments"

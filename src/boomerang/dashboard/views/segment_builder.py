@@ -1,0 +1,259 @@
+"""The segment builder: condition rows over the shop's own vocabulary beside the rule's text, its live preview,
+saving (which counts the members at once), and the JSON the rows need (vocabulary, text read as a rule)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from boomerang.core import documents
+from boomerang.core.errors import BoomerangError, ValidationFailed
+from boomerang.core.vocab import CHANNELS
+from boomerang.dashboard.auth import csrf_matches
+from boomerang.dashboard.views.common import (
+    HEADERS,
+    BoardDep,
+    Marketer,
+    checked_form,
+    missing,
+    parse_day,
+    render,
+    session_of,
+)
+from boomerang.dashboard.views.segment_notices import outcome, redirect_with
+from boomerang.segments import membership, service, vocabulary
+from boomerang.segments.definition import KEYS, MEASURES, NO_VALUE, OPERATORS, RULE_FIELDS, TRAITS, parse_rule
+
+router = APIRouter()
+MAX_RULE = 20_000  # characters of rule text
+PREVIEW_SAMPLE = 10
+VOCABULARY_TTL = 60.0  # seconds the shop's vocabulary is reused while the log has not changed
+EXAMPLE = {
+    "all": [
+        {
+            "event": "Product Viewed",
+            "where": [{"property": "category", "op": "starts_with", "value": "Coffee"}],
+            "within_days": 7,
+            "op": "gte",
+            "value": 3,
+        },
+        {"not": {"event": "Order Completed", "within_days": 7}},
+    ]
+}
+REFERENCE = {
+    "rules": list(KEYS),
+    "profile_fields": RULE_FIELDS,
+    "traits": {name: kind for name, (_, kind) in TRAITS.items()},
+    "operators": {kind: sorted(ops) for kind, ops in OPERATORS.items()},
+    "measures": MEASURES,
+    "channels": list(CHANNELS),
+    "no_value": sorted(NO_VALUE),
+}
+_cache: dict[str, tuple[tuple, float, dict[str, Any]]] = {}
+_cache_lock = threading.Lock()
+
+
+def parse_rule_text(text: str) -> Any:
+    """The rule from the builder's textarea, JSON or YAML; a problem is a ValidationFailed naming `rule`."""
+    if not text.strip():
+        raise ValidationFailed([{"field": "rule", "reason": 'write a rule, such as {"event": "Order Completed"}'}])
+    if len(text) > MAX_RULE:
+        raise ValidationFailed([{"field": "rule", "reason": f"at most {MAX_RULE:,} characters"}])
+    return documents.read(text, field="rule")
+
+
+def pretty(data: Any) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False)
+
+
+def shop_vocabulary(board) -> dict[str, Any]:
+    """What the rows offer: the shop's events, properties, values, attributes and traits (from the log, reused
+    for a minute while the log is unchanged), its segments, channels, profile fields and the operators."""
+    log = board.ws.log
+    key, mark = str(log.path), log.fingerprint()
+    with _cache_lock:
+        found = _cache.get(key)
+    if found is None or found[0] != mark or time.monotonic() - found[1] > VOCABULARY_TTL:
+        found = (mark, time.monotonic(), vocabulary.read(log))
+        with _cache_lock:
+            _cache[key] = found
+    with board.ws.uow.session() as s:
+        segments = [{"name": g["name"], "title": g["title"], "size": g["size"]} for g in service.list_segments(s)]
+    return {**REFERENCE, **found[2], "segments": segments}
+
+
+def _builder(
+    request: Request,
+    user,
+    board,
+    *,
+    editing: str | None,
+    form: dict[str, str],
+    version: int | None = None,
+    status_code: int = 200,
+    errors: list[dict] | None = None,
+) -> Response:
+    try:
+        initial = parse_rule_text(form["rule"])
+        parse_rule(initial)
+    except BoomerangError:
+        initial = None  # the rows start from the text once it reads as a rule
+    return render(
+        request,
+        "segment_form.html",
+        user=user,
+        editing=editing,
+        form=form,
+        version=version,
+        errors=errors,
+        reference=REFERENCE,
+        vocabulary=shop_vocabulary(board),
+        initial=initial,
+        status_code=status_code,
+    )
+
+
+def _submitted(form) -> dict[str, str]:
+    return {key: str(form.get(key) or "") for key in ("name", "title", "description", "rule")}
+
+
+def _save(board, fields: dict[str, str], *, new: bool) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Save the definition, then count its members (a preview's number is what the saved segment shows)."""
+    definition = {
+        "name": fields["name"].strip(),
+        "title": fields["title"].strip(),
+        "description": fields["description"].strip(),
+        "rule": parse_rule_text(fields["rule"]),
+    }
+    with board.ws.uow.session() as s:
+        if new and service.find(s, definition["name"]) is not None:
+            reason = f"a segment named {definition['name']} already exists: edit it instead"
+            raise ValidationFailed([{"field": "name", "reason": reason}])
+        saved = service.save(s, definition, now=board.ws.now())
+    return saved, membership.refresh(board.ws.segments, [saved["name"]])
+
+
+def _saved(request: Request, saved: dict[str, Any], results: list[dict[str, Any]]) -> Response:
+    notice = {**outcome(results), "saved": saved["version"], "changed": saved["changed"]}
+    return redirect_with(f"/segments/{saved['name']}", request, notice)
+
+
+@router.get("/segments/new")
+def new_form(request: Request, user: Marketer, board: BoardDep) -> Response:
+    form = {"name": "", "title": "", "description": "", "rule": pretty(EXAMPLE)}
+    return _builder(request, user, board, editing=None, form=form)
+
+
+@router.post("/segments/new")
+async def create(request: Request, user: Marketer, board: BoardDep) -> Response:
+    fields = _submitted(await checked_form(request))
+    try:
+        saved, results = await run_in_threadpool(_save, board, fields, new=True)
+    except BoomerangError as exc:
+        return await run_in_threadpool(
+            _builder, request, user, board, editing=None, form=fields, status_code=exc.status_code, errors=exc.errors
+        )
+    return _saved(request, saved, results)
+
+
+@router.get("/segments/vocabulary.json")
+def vocabulary_json(request: Request, user: Marketer, board: BoardDep) -> Response:
+    """The builder's choices, as JSON."""
+    return _json(shop_vocabulary(board), 200)
+
+
+@router.get("/segments/{name}/edit")
+def edit_form(request: Request, name: str, user: Marketer, board: BoardDep) -> Response:
+    with board.ws.uow.session() as s:
+        segment = service.find(s, name)
+        if segment is None:
+            return missing(request, user, "segment", name)
+        form = {
+            "name": segment.name,
+            "title": segment.title,
+            "description": segment.description,
+            "rule": pretty(segment.definition),
+        }
+        version = segment.version
+    return _builder(request, user, board, editing=name, form=form, version=version)
+
+
+@router.post("/segments/{name}/edit")
+async def update(request: Request, name: str, user: Marketer, board: BoardDep) -> Response:
+    fields = {**_submitted(await checked_form(request)), "name": name}  # the name is the segment's identity
+    with board.ws.uow.session() as s:
+        segment = service.find(s, name)
+        found = segment.version if segment else None
+    if found is None:
+        return missing(request, user, "segment", name)
+    try:
+        saved, results = await run_in_threadpool(_save, board, fields, new=False)
+    except BoomerangError as exc:
+        return await run_in_threadpool(
+            _builder,
+            request,
+            user,
+            board,
+            editing=name,
+            form=fields,
+            version=found,
+            status_code=exc.status_code,
+            errors=exc.errors,
+        )
+    return _saved(request, saved, results)
+
+
+def _json(body: dict[str, Any], status_code: int) -> JSONResponse:
+    response = JSONResponse(body, status_code=status_code)
+    response.headers.update(HEADERS)
+    return response
+
+
+async def _json_body(request: Request) -> tuple[dict[str, Any] | None, JSONResponse | None]:
+    """The request's JSON object with a rule text, after the CSRF check; or the JSON error to answer with."""
+    if not csrf_matches(session_of(request), request.headers.get("x-csrf-token")):
+        return None, _json({"errors": [{"field": "csrf_token", "reason": "missing or stale: reload the page"}]}, 403)
+    try:
+        body = await request.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict) or not isinstance(body.get("rule"), str):
+        return None, _json({"errors": [{"field": "rule", "reason": 'send {"rule": "<JSON or YAML text>"}'}]}, 400)
+    return body, None
+
+
+@router.post("/segments/preview")
+async def preview(request: Request, user: Marketer, board: BoardDep) -> Response:
+    """Size, share and a sample of an unsaved rule, as JSON for the builder (CSRF token in X-CSRF-Token)."""
+    body, refused = await _json_body(request)
+    if refused is not None:
+        return refused
+    try:
+        as_of = parse_day(str(body.get("as_of") or ""), "as_of")
+        definition = {"name": "unsaved", "rule": parse_rule_text(body["rule"])}
+        result = await run_in_threadpool(
+            lambda: board.ws.segments.preview(definition, as_of=as_of, sample=PREVIEW_SAMPLE)
+        )
+    except BoomerangError as exc:
+        return _json({"errors": exc.errors}, exc.status_code)
+    return _json(result, 200)
+
+
+@router.post("/segments/parse")
+async def parse(request: Request, user: Marketer) -> Response:
+    """The rule text (JSON or YAML) read and checked, as JSON data for the rows; or the errors naming the field."""
+    body, refused = await _json_body(request)
+    if refused is not None:
+        return refused
+    try:
+        rule = parse_rule_text(body["rule"])
+        parse_rule(rule)
+    except BoomerangError as exc:
+        return _json({"errors": exc.errors}, exc.status_code)
+    return _json({"rule": rule}, 200)
