@@ -17,12 +17,14 @@ from boomerang.api.app import create_app
 from boomerang.channels import config as channel_config
 from boomerang.channels.models import ChannelSetting
 from boomerang.config import GuardSettings
+from boomerang.customers.models import Consent, Customer
 from boomerang.events.ingest import record
-from boomerang.messaging import campaigns, service, tracking
+from boomerang.messaging import campaigns, reach, service, tracking
 from boomerang.messaging.models import Message
 from boomerang.orchestration.rounds import move_events
 from boomerang.segments import membership
 from boomerang.segments import service as segments
+from boomerang.segments.models import Segment, SegmentMember
 
 NOW = segments_data.NOW
 SALE = """\
@@ -541,10 +543,23 @@ def test_a_marketer_creates_schedules_and_cancels_a_campaign(shop):
 
     page = mark.get("/campaigns/may").text
     assert "status-draft" in page and 'id="no-results"' in page and 'id="schedule"' in page
-    bad_time = mark.post("/campaigns/may/schedule", data={"csrf_token": token, "at": "tomorrow"})
+    bad_time = mark.get("/campaigns/may/schedule", params={"at": "tomorrow"})
     assert bad_time.status_code == 400 and "<strong>at</strong>" in bad_time.text
+    # the schedule form first shows what would happen: who, on which channel, the guards, the sandbox
+    assert 'id="members">not computed<' in mark.get("/campaigns/may/schedule").text
+    membership.refresh(ws.segments, ["kyiv"])
+    unconfirmed = mark.post("/campaigns/may/schedule", data={"csrf_token": token, "at": "2024-05-02T10:30"})
+    assert unconfirmed.url.path == "/campaigns/may/schedule" and unconfirmed.url.query == b"at=2024-05-02T10%3A30"
+    confirm = unconfirmed.text
+    assert 'id="sandbox-warning"' in confirm and "Nothing will leave on email" in confirm
+    assert re.search(r'id="members">\d+<', confirm) and "2024-05-02 10:30" in confirm
+    assert "quiet" not in confirm or "in the customer&#39;s time" in confirm
+    with ws.uow.session() as s:
+        assert campaigns.get(s, "may")["status"] == "draft"  # nothing scheduled yet
     scheduled = mark.post(
-        "/campaigns/may/schedule", data={"csrf_token": token, "at": "2024-05-02T10:30"}, follow_redirects=False
+        "/campaigns/may/schedule",
+        data={"csrf_token": token, "at": "2024-05-02T10:30", "confirm": "yes"},
+        follow_redirects=False,
     )
     assert scheduled.status_code == 303 and scheduled.headers["location"] == "/campaigns/may?done=scheduled"
     with ws.uow.session() as s:
@@ -553,6 +568,39 @@ def test_a_marketer_creates_schedules_and_cancels_a_campaign(shop):
     cancelled = mark.post("/campaigns/may/cancel", data={"csrf_token": token}, follow_redirects=False)
     with ws.uow.session() as s:
         assert cancelled.status_code == 303 and campaigns.get(s, "may")["status"] == "cancelled"
-    again = mark.post("/campaigns/may/schedule", data={"csrf_token": token})
+    again = mark.post("/campaigns/may/schedule", data={"csrf_token": token, "confirm": "yes"})
     assert again.status_code == 409 and "may is cancelled" in again.text
     assert mark.post("/campaigns/nope/cancel", data={"csrf_token": token}).status_code == 404
+
+
+def test_reach_counts_the_members_each_channel_can_reach(shop):
+    ws, _ = shop
+    run_campaign(ws)  # 30 more customers with email, and the segment "everyone" computed
+    with ws.uow.session() as s:
+        found = reach.segment_reach(s, "everyone", ["email", "sms"])
+        members = set(s.scalars(sa.select(SegmentMember.customer_id).join(Segment).where(Segment.name == "everyone")))
+        people = {c.id: c for c in s.scalars(sa.select(Customer).where(Customer.id.in_(members)))}
+        granted = {(c.customer_id, c.channel) for c in s.scalars(sa.select(Consent).where(Consent.granted.is_(True)))}
+    expected = {
+        channel: {cid for cid, p in people.items() if (cid, channel) in granted and getattr(p, field)}
+        for channel, field in (("email", "email"), ("sms", "phone"))
+    }
+    assert found["members"] == len(members) and found["channels"] == {k: len(v) for k, v in expected.items()}
+    assert found["any"] == len(expected["email"] | expected["sms"]) and 0 < found["any"] <= len(members)
+    with ws.uow.session() as s:
+        assert reach.segment_reach(s, "nowhere", ["email"])["members"] is None
+
+
+def test_the_sandbox_banner_shows_on_sending_pages_until_a_channel_is_set_up(shop):
+    ws, _ = shop
+    root = _client(ws, "root")
+    banner = re.search(r'id="sandbox-banner">(.*?)</div>', root.get("/templates").text, re.S).group(1)
+    assert "email, sms, telegram, webpush, webhook" in banner and 'href="/channels"' in banner
+    assert 'id="sandbox-banner"' not in root.get("/").text  # the analytics pages send nothing
+    with ws.uow.session() as s:
+        channel_config.save(
+            s, "email", "smtp", {"host": "127.0.0.1", "from_address": "shop@example.com"}, secret=ws.secret, now=NOW
+        )
+    root.app.state.dashboard._sandboxed = (float("-inf"), [])  # read again now, not in 5 s
+    banner = re.search(r'id="sandbox-banner">(.*?)</div>', root.get("/deliveries").text, re.S).group(1)
+    assert "sms, telegram" in banner and "email" not in banner

@@ -316,8 +316,8 @@ def test_a_browser_gets_pages_for_unknown_paths_and_action_addresses_while_progr
     # an action's address opened directly (a reload after a form) goes to its page, not a raw "Method Not Allowed"
     action = client.get("/account/password", headers=HTML, follow_redirects=False)
     assert action.status_code == 303 and action.headers["location"] == "/account"
-    schedule = client.get("/campaigns/spring/schedule", headers=HTML, follow_redirects=False)
-    assert schedule.headers["location"] == "/campaigns/spring"
+    cancel = client.get("/campaigns/spring/cancel", headers=HTML, follow_redirects=False)
+    assert cancel.headers["location"] == "/campaigns/spring"
     # programs and the API keep FastAPI's JSON
     assert client.get("/no/such/page").json() == {"detail": "Not Found"}
     assert client.get("/api/no-such", headers=HTML).headers["content-type"] == "application/json"

@@ -11,6 +11,7 @@ from datetime import datetime
 from importlib import import_module
 from typing import Any
 
+import sqlalchemy as sa
 from cryptography.fernet import Fernet, InvalidToken
 from pydantic import BaseModel, SecretStr, ValidationError
 from sqlalchemy.orm import Session
@@ -49,6 +50,18 @@ def adapter_class(channel: str, provider: str) -> type:
         )
     module, name = PROVIDERS[channel][provider].split(":")
     return getattr(import_module(module), name)
+
+
+def sandboxed(session: Session) -> list[str]:
+    """The channels whose messages go to the sandbox (recorded, never delivered): nothing set up yet, or the
+    sandbox chosen. A disabled channel sends nothing at all, so it is not listed."""
+    stored = {row.channel: (row.provider, row.enabled) for row in session.scalars(sa.select(ChannelSetting))}
+    found = []
+    for channel in PROVIDERS:
+        provider, enabled = stored.get(channel, (DEFAULT_PROVIDER.get(channel, SANDBOX), True))
+        if provider == SANDBOX and enabled:
+            found.append(channel)
+    return found
 
 
 def _fernet(secret: bytes) -> Fernet:

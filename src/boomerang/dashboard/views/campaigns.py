@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -13,7 +14,7 @@ from boomerang.core.errors import BoomerangError, NotFound, ValidationFailed
 from boomerang.core.vocab import CHANNELS
 from boomerang.dashboard.views.common import BoardDep, Marketer, Viewer, checked_form, missing, redirect, render
 from boomerang.dashboard.views.messaging import as_yaml, parse_text
-from boomerang.messaging import campaigns, service
+from boomerang.messaging import campaigns, reach, service
 from boomerang.segments.service import list_segments
 
 router = APIRouter()
@@ -181,9 +182,43 @@ async def _act(request: Request, name: str, user, board, done: str, act) -> Resp
     return redirect(f"/campaigns/{name}?done={done}")
 
 
+@router.get("/campaigns/{name}/schedule")
+def confirm_schedule(request: Request, name: str, user: Marketer, board: BoardDep, at: str = "") -> Response:
+    """What scheduling would do, to confirm: when, who (the audience and whom each channel reaches), what is
+    sent, the guards that apply, and whether the channels are still the sandbox."""
+    try:
+        when = _moment(at)
+        with board.ws.uow.session() as s:
+            campaign = campaigns.get(s, name)
+            definition = campaigns.parse(campaign["definition"])
+            audience = reach.segment_reach(s, definition.segment, definition.channels)
+    except NotFound:
+        return missing(request, user, "campaign", name)
+    except BoomerangError as exc:
+        return _campaign_page(request, user, board, name, status_code=exc.status_code, errors=exc.errors)
+    members = audience["members"]
+    return render(
+        request,
+        "campaign_schedule.html",
+        user=user,
+        campaign=campaign,
+        definition=definition,
+        at=at.strip(),
+        when=when or definition.send_at,
+        audience=audience,
+        sent=None if members is None else round(members * (1 - definition.holdout_percent / 100)),
+        guards=reach.guards_in_words(board.ws.settings.guards, definition.category),
+        sandbox=[c for c in definition.channels if c in request.state.sandboxed],
+    )
+
+
 @router.post("/campaigns/{name}/schedule")
 async def schedule(request: Request, name: str, user: Marketer, board: BoardDep) -> Response:
-    """Schedule a draft at the given time, else at its send_at, else now."""
+    """Schedule a draft at the given time, else at its send_at, else now; without `confirm`, to the confirmation."""
+    form = await checked_form(request)
+    if form.get("confirm") != "yes":
+        at = str(form.get("at") or "").strip()
+        return redirect(f"/campaigns/{quote(name, safe='')}/schedule" + (f"?at={quote(at)}" if at else ""))
     return await _act(
         request,
         name,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from importlib import resources
 from typing import Annotated, Any
@@ -15,6 +16,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from boomerang.auth import sessions
 from boomerang.auth.models import User
 from boomerang.bootstrap import Workspace
+from boomerang.channels import config as channel_config
 from boomerang.core.errors import ValidationFailed
 from boomerang.dashboard.auth import COOKIE, CsrfFailed, Forbidden, Keys, LoginRequired, Session, allowed, csrf_matches
 from boomerang.dashboard.data import Analytics
@@ -28,6 +30,8 @@ HEADERS = {
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
+SENDING = ("/journeys", "/campaigns", "/templates", "/deliveries", "/channels")  # pages that say what the sandbox is
+SANDBOX_TTL = 5.0  # seconds the channels' providers are read for the sandbox banner
 
 
 @dataclass
@@ -38,6 +42,16 @@ class Dashboard:
     keys: Keys
     analytics: Analytics
     warm: bool = False  # compute the overview in the background while someone logs in
+    _sandboxed: tuple[float, list[str]] = field(default=(-SANDBOX_TTL, []), repr=False)
+
+    def sandboxed(self) -> list[str]:
+        """The channels whose messages are recorded in the sandbox, never delivered (read every few seconds)."""
+        read_at, channels = self._sandboxed
+        if time.monotonic() - read_at >= SANDBOX_TTL:
+            with self.ws.uow.session() as s:
+                channels = channel_config.sandboxed(s)
+            self._sandboxed = (time.monotonic(), channels)
+        return channels
 
     @property
     def lifetime(self) -> sessions.Lifetime:
@@ -120,6 +134,8 @@ def current_user(request: Request) -> User:
     if user is None:
         raise LoginRequired()
     request.state.session = session
+    if request.url.path.startswith(SENDING):  # read here, before the page's own session: SQLite has one writer
+        request.state.sandboxed = board.sandboxed()
     return user
 
 
@@ -151,6 +167,7 @@ async def checked_form(request: Request):
 def render(request: Request, name: str, *, user: User | None, status_code: int = 200, **context) -> HTMLResponse:
     session = getattr(request.state, "session", None) or session_of(request)
     context.update(user=user, csrf_token=session.csrf if session else "", path=request.url.path)
+    context.setdefault("sandboxed", getattr(request.state, "sandboxed", None) if user is not None else None)
     response = templates.TemplateResponse(request, name, context, status_code=status_code)
     response.headers.update(HEADERS)
     return response
