@@ -1,15 +1,20 @@
-"""Cohort heatmap, RFM grid and funnel pages."""
+"""Cohort heatmap, RFM grid and funnel pages; each group they count (an RFM group or cell, a cohort or one of its
+months, a funnel leak) opens its customers or the segment builder with its rule, to save it and act on it."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
+from urllib.parse import urlencode
 
+import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from boomerang.core.errors import BoomerangError
 from boomerang.dashboard.views.common import BoardDep, Viewer, parse_day, render
 from boomerang.metrics.rfm import GROUPS
+from boomerang.segments import audiences
 
 router = APIRouter()
 LEVELS = 10  # cell colours: classes heat-0 .. heat-10
@@ -19,6 +24,11 @@ def _level(value: float | None, top: float | None) -> int:
     if not value or not top:
         return 0
     return max(1, min(LEVELS, round(LEVELS * value / top)))
+
+
+def builder_url(rule: dict[str, Any], name: str, title: str) -> str:
+    """The segment builder, opened with `rule` under a suggested name and title (it shows the live size)."""
+    return "/segments/new?" + urlencode({"name": name, "title": title, "rule": orjson.dumps(rule).decode()})
 
 
 def _period(date_from: str | None, date_to: str | None) -> dict[str, Any]:
@@ -34,12 +44,14 @@ def cohort_table(result: dict[str, Any]) -> dict[str, Any]:
     rows = [
         {
             **c,
+            "act": _cohort_url(c["cohort"], 0),
             "cells": [
                 {
                     "share": share,
                     "buyers": buyers,
                     "revenue": revenue,
                     "level": LEVELS if k == 0 else _level(share, top),
+                    "act": _cohort_url(c["cohort"], k),
                 }
                 for k, (share, buyers, revenue) in enumerate(zip(c["retention"], c["buyers"], c["revenue_by_month"]))
             ],
@@ -51,6 +63,14 @@ def cohort_table(result: dict[str, Any]) -> dict[str, Any]:
         for k, share in enumerate(result["details"]["average_retention"])
     ]
     return {"rows": rows, "width": width, "average": average, "top": top}
+
+
+def _cohort_url(month: str, offset: int) -> str:
+    first = date.fromisoformat(f"{month}-01")
+    if not offset:
+        return builder_url(audiences.cohort(first), audiences.name_for("cohort", month), f"First bought in {month}")
+    title = f"First bought in {month}, bought again in month {offset} after"
+    return builder_url(audiences.cohort(first, offset), audiences.name_for("cohort", month, f"m{offset}"), title)
 
 
 @router.get("/cohorts")
@@ -98,13 +118,34 @@ def rfm_page(request: Request, user: Viewer, board: BoardDep, date_to: str | Non
         {
             "r": 5 - i,
             "cells": [
-                {"f": j + 1, "customers": n, "level": _level(n, top), "group": group_of(5 - i, j + 1)}
+                {
+                    "f": j + 1,
+                    "customers": n,
+                    "level": _level(n, top),
+                    "group": group_of(5 - i, j + 1),
+                    "act": builder_url(
+                        audiences.rfm_cell(5 - i, j + 1),
+                        audiences.name_for("rfm", f"r{5 - i}", f"f{j + 1}"),
+                        f"RFM R{5 - i} F{j + 1}",
+                    ),
+                }
                 for j, n in enumerate(row)
             ],
         }
         for i, row in enumerate(result["grid"])
     ]
-    return render(request, "rfm.html", user=user, result=result, grid=grid, problem=None, date_to=date_to)
+    acts = {
+        g["group"]: {
+            "customers": "/customers?" + urlencode({"rfm": g["group"]}),
+            "segment": builder_url(
+                audiences.rfm_group(g["group"]),
+                audiences.name_for("rfm", g["group"]),
+                "RFM: " + g["group"].replace("_", " "),
+            ),
+        }
+        for g in result["groups"]
+    }
+    return render(request, "rfm.html", user=user, result=result, grid=grid, acts=acts, problem=None, date_to=date_to)
 
 
 @router.get("/funnel")
@@ -133,6 +174,29 @@ def funnel_page(
         "datasets": [{"label": "Customers", "data": [s["customers"] for s in result["steps"]]}],
     }
     categories = sorted(result["by_category"], key=lambda c: -(c["steps"][0]["customers"] or 0))
+    start, end = date.fromisoformat(result["from"]), date.fromisoformat(result["to"])
+    window = max(1, round(result["query"]["window_hours"] / 24))
+    leaks = [
+        {
+            **leak,
+            "act": builder_url(
+                audiences.funnel_leak(
+                    leak["from"], leak["to"], start, end, category=params["category"], window_days=window
+                ),
+                audiences.name_for("leak", leak["from"], "not", leak["to"]),
+                f"{leak['from']}, not {leak['to']} ({result['from']} – {result['to']})",
+            ),
+        }
+        for leak in result["leaks"]
+    ]
     return render(
-        request, "funnel.html", user=user, result=result, chart=chart, categories=categories, problem=None, **context
+        request,
+        "funnel.html",
+        user=user,
+        result=result,
+        chart=chart,
+        categories=categories,
+        leaks=leaks,
+        problem=None,
+        **context,
     )
