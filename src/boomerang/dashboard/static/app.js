@@ -85,7 +85,49 @@
     canvas.dataset.rendered = "true";
   }
 
+  // <form data-confirm="Delete it?">: asks first. <form data-busy="Saving…">: once sent, its button says what is
+  // going on and cannot be pressed twice.
+  function guardForm(form) {
+    form.addEventListener("submit", function (event) {
+      if (form.dataset.confirm && !window.confirm(form.dataset.confirm)) { event.preventDefault(); return; }
+      if (!form.dataset.busy) { return; }
+      if (form.dataset.state === "busy") { event.preventDefault(); return; }
+      var button = form.querySelector("button[type=submit]");
+      form.dataset.state = "busy";
+      form.setAttribute("aria-busy", "true");
+      if (button) {
+        button.textContent = form.dataset.busy;
+        setTimeout(function () { button.disabled = true; }, 0);  // after this event, so that the form is still sent
+      }
+    });
+  }
+
+  // A page that takes a while to come (the first overview of a large shop, the funnel) says it is coming:
+  // a bar at the top once a followed link or a sent form has waited 300 ms.
+  function loadingBar() {
+    var bar = document.createElement("div"), timer = null;
+    bar.id = "loading";
+    bar.setAttribute("role", "status");
+    bar.hidden = true;
+    bar.textContent = "Loading…";
+    document.body.appendChild(bar);
+    function soon() { clearTimeout(timer); timer = setTimeout(function () { bar.hidden = false; }, 300); }
+    document.addEventListener("click", function (event) {
+      var link = event.target.closest && event.target.closest("a[href]");
+      if (!link || event.defaultPrevented || event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey ||
+          link.target || link.hasAttribute("download") || link.origin !== window.location.origin ||
+          (link.pathname === window.location.pathname && link.search === window.location.search && link.hash)) { return; }
+      soon();
+    });
+    document.addEventListener("submit", function (event) {
+      if (!event.defaultPrevented && !event.target.dataset.preview) { soon(); }
+    });
+    window.addEventListener("pageshow", function () { clearTimeout(timer); bar.hidden = true; });  // back to a kept page
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    loadingBar();
+    document.querySelectorAll("form").forEach(guardForm);
     document.querySelectorAll("canvas[data-chart]").forEach(draw);
     document.querySelectorAll("select[data-autosubmit]").forEach(function (select) {
       select.addEventListener("change", function () { select.form.submit(); });

@@ -1,22 +1,7 @@
-// Boomerang dashboard, the loyalty pages: forms that take a while say so, and a pool's background generation
-// shows its progress until it is done (then the page reloads with the pool's new counts).
+// Boomerang dashboard, the loyalty pages: a pool's background generation shows its progress until it is done
+// (then the page reloads with the pool's new counts).
 (function () {
   "use strict";
-
-  // <form data-busy="Generating…">: once sent, its button says what is going on and cannot be pressed twice.
-  function busyOnSubmit(form) {
-    form.addEventListener("submit", function () {
-      if (form.dataset.state === "busy") { return; }
-      var button = form.querySelector("button[type=submit]");
-      form.dataset.state = "busy";
-      form.setAttribute("aria-busy", "true");
-      if (button) {
-        button.textContent = form.dataset.busy;
-        // disabled after this event, so that the form is still sent
-        setTimeout(function () { button.disabled = true; }, 0);
-      }
-    });
-  }
 
   // <div data-progress-url="...">: polls the generation's progress into its <progress> and text.
   function follow(box) {
@@ -45,7 +30,6 @@
   }
 
   document.addEventListener("DOMContentLoaded", function () {
-    document.querySelectorAll("form[data-busy]").forEach(busyOnSubmit);
     document.querySelectorAll("[data-progress-url]").forEach(follow);
   });
 })();

@@ -164,15 +164,6 @@
   document.addEventListener("DOMContentLoaded", function () {
     var training = document.getElementById("training");
     if (training && training.dataset.state === "busy") { follow(training); }
-    var trainForm = document.getElementById("train-form");
-    if (trainForm) {
-      trainForm.addEventListener("submit", function () {
-        var button = trainForm.querySelector("button");
-        trainForm.dataset.state = "busy";
-        button.textContent = trainForm.dataset.busy;
-        setTimeout(function () { button.disabled = true; }, 0);
-      });
-    }
 
     var form = document.getElementById("block-form"), box = document.getElementById("preview");
     if (!form || !box) { return; }
