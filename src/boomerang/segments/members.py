@@ -20,6 +20,7 @@ from boomerang.segments.service import get
 SORTS = ("joined", "name", "email", "orders", "spend", "last_order")
 MAX_PER_PAGE = 200
 CHUNK = 2000  # rows an export reads at a time
+NO_ORDERS = {"orders": 0, "spend": 0.0, "last_order": None}
 COLUMNS = (
     "customer_id",
     "external_id",
@@ -41,62 +42,42 @@ def _spend() -> sa.ColumnElement:
     return sa.type_coerce(sa.func.sum(Order.total - sa.func.coalesce(Order.refunded_total, 0)), Money)
 
 
-def _orders(segment_id: int) -> sa.Subquery:
-    """customer_id, orders, spend, last_order: per member, the orders that were not cancelled."""
-    members = sa.select(SegmentMember.customer_id).where(SegmentMember.segment_id == segment_id)
+def _query(segment_id: int) -> sa.Select:
     return (
         sa.select(
-            Order.customer_id,
-            sa.func.count().label("orders"),
-            _spend().label("spend"),
-            sa.func.max(Order.placed_at).label("last_order"),
+            Customer.id.label("customer_id"),
+            Customer.external_id,
+            Customer.email,
+            Customer.phone,
+            Customer.first_name,
+            Customer.last_name,
+            Customer.city,
+            Customer.country,
+            SegmentMember.entered_at.label("joined"),
         )
-        .where(Order.customer_id.in_(members), Order.status != "cancelled")
-        .group_by(Order.customer_id)
-        .subquery("member_orders")
-    )
-
-
-def _query(segment_id: int, *, with_orders: bool) -> tuple[sa.Select, Any]:
-    o = _orders(segment_id) if with_orders else None
-    columns = [
-        Customer.id.label("customer_id"),
-        Customer.external_id,
-        Customer.email,
-        Customer.phone,
-        Customer.first_name,
-        Customer.last_name,
-        Customer.city,
-        Customer.country,
-        SegmentMember.entered_at.label("joined"),
-    ]
-    if o is not None:
-        columns += [
-            sa.func.coalesce(o.c.orders, 0).label("orders"),
-            sa.type_coerce(sa.func.coalesce(o.c.spend, 0), Money).label("spend"),
-            o.c.last_order,
-        ]
-    query = (
-        sa.select(*columns)
         .select_from(SegmentMember)
         .join(Customer, Customer.id == SegmentMember.customer_id)
         .where(SegmentMember.segment_id == segment_id)
     )
-    if o is not None:
-        query = query.outerjoin(o, o.c.customer_id == SegmentMember.customer_id)
-    return query, o
 
 
-def _order_by(sort: str, descending: bool, o: Any) -> list[Any]:
+def _of_member(measure: sa.ColumnElement) -> sa.ScalarSelect:
+    """The member's orders (not cancelled) measured: a subquery per member that the index on customer_id serves,
+    cheaper than summing every member's orders before sorting."""
+    mine = (Order.customer_id == SegmentMember.customer_id) & (Order.status != "cancelled")
+    return sa.select(measure).where(mine).scalar_subquery()
+
+
+def _order_by(sort: str, descending: bool) -> list[Any]:
     name = sa.func.coalesce(Customer.last_name, "") + " " + sa.func.coalesce(Customer.first_name, "")
     key = {
-        "joined": SegmentMember.entered_at,
-        "name": sa.func.lower(sa.func.trim(name)),
-        "email": sa.func.lower(sa.func.coalesce(Customer.email, "")),
-        "orders": sa.func.coalesce(o.c.orders, 0) if o is not None else None,
-        "spend": sa.func.coalesce(o.c.spend, 0) if o is not None else None,
-        "last_order": o.c.last_order if o is not None else None,
-    }[sort]
+        "joined": lambda: SegmentMember.entered_at,
+        "name": lambda: sa.func.lower(sa.func.trim(name)),
+        "email": lambda: sa.func.lower(sa.func.coalesce(Customer.email, "")),
+        "orders": lambda: _of_member(sa.func.count()),
+        "spend": lambda: sa.func.coalesce(_of_member(_spend()), 0),
+        "last_order": lambda: _of_member(sa.func.max(Order.placed_at)),
+    }[sort]()
     ordered = key.desc() if descending else key.asc()
     if sort == "last_order":  # customers with no order last, whichever the direction
         ordered = ordered.nulls_last()
@@ -128,15 +109,11 @@ def page(
     total = session.scalar(
         sa.select(sa.func.count()).select_from(SegmentMember).where(SegmentMember.segment_id == segment.id)
     )
-    # the order figures are summed for the page's members only, unless the page is sorted by them
-    by_orders = sort in ("orders", "spend", "last_order")
-    query, o = _query(segment.id, with_orders=by_orders)
-    query = query.order_by(*_order_by(sort, descending, o)).limit(per_page).offset((page - 1) * per_page)
-    rows = [dict(row._mapping) for row in session.execute(query)]
-    if not by_orders:
-        figures = _figures(session, [r["customer_id"] for r in rows])
-        for row in rows:
-            row.update(figures.get(row["customer_id"], {"orders": 0, "spend": 0, "last_order": None}))
+    query = _query(segment.id).order_by(*_order_by(sort, descending))
+    rows = [dict(row._mapping) for row in session.execute(query.limit(per_page).offset((page - 1) * per_page))]
+    figures = _figures(session, [r["customer_id"] for r in rows])
+    for row in rows:
+        row.update(figures.get(row["customer_id"], NO_ORDERS))
     return {
         "rows": rows,
         "total": int(total),
@@ -165,9 +142,10 @@ def _figures(session: Session, customer_ids: list[str]) -> dict[str, dict[str, A
 
 
 def every(session: Session, name: str) -> Iterator[dict[str, Any]]:
-    """Every member with their orders, in the order they joined, read CHUNK rows at a time (keyset, not offset)."""
+    """Every member with their orders, in the order they joined, read CHUNK rows at a time (keyset, not offset);
+    each chunk's orders are summed for its members alone."""
     segment = get(session, name)
-    query, o = _query(segment.id, with_orders=True)
+    query = _query(segment.id)
     after: tuple[datetime, str] | None = None
     while True:
         chunk = query
@@ -178,10 +156,11 @@ def every(session: Session, name: str) -> Iterator[dict[str, Any]]:
                     sa.and_(SegmentMember.entered_at == after[0], Customer.id > after[1]),
                 )
             )
-        rows = [
-            dict(r._mapping)
-            for r in session.execute(chunk.order_by(SegmentMember.entered_at, Customer.id).limit(CHUNK))
-        ]
+        chunk = chunk.order_by(SegmentMember.entered_at, Customer.id).limit(CHUNK)
+        rows = [dict(r._mapping) for r in session.execute(chunk)]
+        figures = _figures(session, [r["customer_id"] for r in rows])
+        for row in rows:
+            row.update(figures.get(row["customer_id"], NO_ORDERS))
         yield from rows
         if len(rows) < CHUNK:
             return

@@ -21,6 +21,7 @@ from boomerang.segments.definition import TRAITS
 
 MAX_EVENTS = 200  # event names offered, the most frequent first
 SAMPLE = 300  # latest events of each name whose properties are read
+RECENT_DAYS = 14  # ...taken from the last days the event happened
 PROFILE_SAMPLE = 2000  # latest profiles whose custom attributes are read
 MAX_PROPERTIES = 60  # properties of one event (or attributes), the most frequent first
 MAX_VALUES = 25  # frequent values of one property
@@ -33,9 +34,12 @@ def read(log: EventLog) -> dict[str, Any]:
     """events, attributes, fields (frequent values of some profile fields), traits (computed or not)."""
     with log.reader() as r:
         e = r.events
-        counts = e.group_by("event").aggregate(count=e.count(), last=e.timestamp.max())
-        counts = counts.order_by([counts["count"].desc(), counts.event]).limit(MAX_EVENTS).execute()
-        ranked = e.mutate(n=ibis.row_number().over(group_by=e.event, order_by=e.timestamp.desc()))
+        per_event = e.group_by("event").aggregate(count=e.count(), last=e.timestamp.max())
+        counts = per_event.order_by([per_event["count"].desc(), per_event.event]).limit(MAX_EVENTS).execute()
+        # the latest events of each name, among those of its last RECENT_DAYS: ranking them all would sort the log
+        recent = e.join(per_event.select("event", "last"), "event")
+        recent = recent.filter(recent.timestamp >= recent["last"] - ibis.interval(days=RECENT_DAYS))
+        ranked = recent.mutate(n=ibis.row_number().over(group_by=recent.event, order_by=recent.timestamp.desc()))
         sample = ranked.filter(ranked.n < SAMPLE).select("event", properties=ranked.properties.cast("string")).execute()
         p = r.profiles
         latest = p.filter(p.attributes.notnull()).order_by(p.last_seen_at.desc())

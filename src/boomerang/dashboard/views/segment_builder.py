@@ -33,7 +33,7 @@ from boomerang.segments.definition import KEYS, MEASURES, NO_VALUE, OPERATORS, R
 router = APIRouter()
 MAX_RULE = 20_000  # characters of rule text
 PREVIEW_SAMPLE = 10
-VOCABULARY_TTL = 60.0  # seconds the shop's vocabulary is reused while the log has not changed
+VOCABULARY_TTL = 300.0  # seconds the shop's vocabulary is reused though the log changed (it changes slowly)
 EXAMPLE = {
     "all": [
         {
@@ -74,12 +74,12 @@ def pretty(data: Any) -> str:
 
 def shop_vocabulary(board) -> dict[str, Any]:
     """What the rows offer: the shop's events, properties, values, attributes and traits (from the log, reused
-    for a minute while the log is unchanged), its segments, channels, profile fields and the operators."""
+    while the log is unchanged or for VOCABULARY_TTL), its segments, channels, profile fields and the operators."""
     log = board.ws.log
     key, mark = str(log.path), log.fingerprint()
     with _cache_lock:
         found = _cache.get(key)
-    if found is None or found[0] != mark or time.monotonic() - found[1] > VOCABULARY_TTL:
+    if found is None or (found[0] != mark and time.monotonic() - found[1] > VOCABULARY_TTL):
         found = (mark, time.monotonic(), vocabulary.read(log))
         with _cache_lock:
             _cache[key] = found
