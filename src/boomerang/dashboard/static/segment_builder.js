@@ -5,202 +5,8 @@
 (function () {
   "use strict";
 
-  var KINDS = [
-    ["event", "Did an event"],
-    ["attribute", "Profile field"],
-    ["trait", "Trait (RFM, lifecycle, predictions, loyalty)"],
-    ["reachable", "Can be reached on"],
-    ["segment", "Is in segment"],
-    ["anniversary", "Anniversary"],
-    ["bucket", "Random share"]
-  ];
-  var OP_LABELS = {
-    eq: "is", ne: "is not", "in": "is one of", not_in: "is none of", contains: "contains",
-    not_contains: "does not contain", starts_with: "starts with", ends_with: "ends with", exists: "is set",
-    not_exists: "is not set", is_empty: "is empty", gt: "more than", gte: "at least", lt: "less than",
-    lte: "at most", between: "between", before: "before", after: "after", on: "on",
-    within_last_days: "in the last N days", more_than_days_ago: "more than N days ago",
-    within_next_days: "in the next N days", top_percent: "in the top N %"
-  };
-  var OP_ORDER = ["gte", "gt", "eq", "ne", "lte", "lt", "between", "in", "not_in", "contains", "not_contains",
-    "starts_with", "ends_with", "before", "after", "on", "within_last_days", "more_than_days_ago", "within_next_days",
-    "top_percent", "exists", "not_exists", "is_empty"];
-  var MEASURE_LABELS = {count: "number of times", sum: "sum of", avg: "average of", min: "smallest", max: "largest",
-    first: "first time", last: "last time"};
-  var DAYS_OPS = ["within_last_days", "more_than_days_ago", "within_next_days"];
-  var EVENT_KEYS = ["event", "where", "within_days", "between", "measure", "property", "per", "op", "value"];
-  var LEAF_KEYS = {
-    attribute: ["attribute", "op", "value", "type"], trait: ["trait", "op", "value"], reachable: ["reachable"],
-    segment: ["segment"], anniversary: ["anniversary", "within_next_days"], bucket: ["bucket", "salt"]
-  };
-
-  var vocab, form, textarea, rowsBox, note, textStatus, textErrors, applyButton, token, root;
+  var vocab, rules, form, textarea, rowsBox, note, textStatus, textErrors, applyButton, token, root;
   var writing = false, textDirty = false, uid = 0, datalists = {};
-
-  // -- the model: rule data <-> nodes ----------------------------------------------------------------
-
-  function only(obj, keys) { return Object.keys(obj).every(function (k) { return keys.indexOf(k) >= 0; }); }
-  function isObject(x) { return x !== null && typeof x === "object" && !Array.isArray(x); }
-
-  function fromRule(rule) {
-    if (isObject(rule) && Object.keys(rule).length === 1 && (Array.isArray(rule.all) || Array.isArray(rule.any))) {
-      var mode = rule.all ? "all" : "any";
-      return {kind: "group", mode: mode, negate: false, children: rule[mode].map(fromRule)};
-    }
-    if (isObject(rule) && Object.keys(rule).length === 1 && "not" in rule) {
-      var inner = fromRule(rule.not);
-      if (inner.kind === "raw") { return {kind: "raw", negate: false, data: rule}; }
-      inner.negate = !inner.negate;
-      return inner;
-    }
-    if (isObject(rule) && typeof rule.event === "string" && only(rule, EVENT_KEYS) &&
-        (rule.where || []).every(function (w) { return isObject(w) && only(w, ["property", "op", "value", "type"]); })) {
-      return {kind: "event", negate: false, event: rule.event, measure: rule.measure || "count",
-        property: rule.property || "", per: rule.per || "", op: rule.op || "gte",
-        value: "value" in rule ? rule.value : 1,
-        window: rule.within_days ? "days" : rule.between ? "between" : "any",
-        days: rule.within_days || 7, between: rule.between || ["", ""],
-        where: (rule.where || []).map(function (w) {
-          return {property: w.property, op: w.op || "eq", value: "value" in w ? w.value : null, type: w.type || ""};
-        })};
-    }
-    for (var kind in LEAF_KEYS) {
-      if (isObject(rule) && kind in rule && only(rule, LEAF_KEYS[kind])) {
-        var node = {kind: kind, negate: false};
-        LEAF_KEYS[kind].forEach(function (k) { node[k] = rule[k]; });
-        if (kind === "bucket" && !(Array.isArray(rule.bucket) && rule.bucket.length === 2)) { break; }
-        return node;
-      }
-    }
-    return {kind: "raw", negate: false, data: rule};
-  }
-
-  function fromRoot(rule) {
-    var node = fromRule(rule);
-    return node.kind === "group" && !node.negate ? node : {kind: "group", mode: "all", negate: false, children: [node]};
-  }
-
-  function fresh(kind) {
-    var firstEvent = vocab.events.length ? vocab.events[0].name : "";
-    switch (kind) {
-      case "group": return {kind: "group", mode: "any", negate: false, children: [fresh("event")]};
-      case "event": return {kind: "event", negate: false, event: firstEvent, measure: "count", property: "", per: "",
-        op: "gte", value: 1, window: "days", days: 30, between: ["", ""], where: []};
-      case "attribute": return {kind: "attribute", negate: false, attribute: "city", op: "eq",
-        value: (vocab.fields.city || [""])[0] || ""};
-      case "trait": return {kind: "trait", negate: false, trait: "rfm_group", op: "eq", value: ""};
-      case "reachable": return {kind: "reachable", negate: false, reachable: vocab.channels[0]};
-      case "segment": return {kind: "segment", negate: false, segment: vocab.segments.length ? otherSegments()[0] || "" : ""};
-      case "anniversary": return {kind: "anniversary", negate: false, anniversary: "birthday", within_next_days: 7};
-      default: return {kind: "bucket", negate: false, bucket: [0, 50], salt: "bucket"};
-    }
-  }
-
-  function otherSegments() {
-    return vocab.segments.map(function (s) { return s.name; }).filter(function (n) { return n !== form.dataset.editing; });
-  }
-
-  function negated(node, rule) { return node.negate ? {not: rule} : rule; }
-
-  function toRule(node) {
-    var rule;
-    if (node.kind === "group") {
-      rule = {};
-      rule[node.mode] = node.children.map(toRule);
-      return negated(node, rule);
-    }
-    if (node.kind === "raw") { return negated(node, node.data); }
-    if (node.kind === "event") {
-      rule = {event: node.event};
-      var where = node.where.filter(function (w) { return w.property; }).map(function (w) {
-        var kind = conditionKind(node.event, w);
-        var c = {property: w.property, op: w.op};
-        if (!noValue(w.op)) { c.value = w.value; }
-        if (w.type) { c.type = w.type; } else if (kind === "number" && typeof w.value === "string") { c.type = "number"; }
-        return c;
-      });
-      if (where.length) { rule.where = where; }
-      if (node.window === "days") { rule.within_days = node.days; }
-      if (node.window === "between") { rule.between = node.between; }
-      if (node.measure !== "count") { rule.measure = node.measure; }
-      if (["sum", "avg", "min", "max"].indexOf(node.measure) >= 0) { rule.property = node.property; }
-      if (node.per) { rule.per = node.per; }
-      if (!(node.measure === "count" && node.op === "gte" && node.value === 1)) {
-        rule.op = node.op;
-        if (!noValue(node.op)) { rule.value = node.value; }
-      }
-      return negated(node, rule);
-    }
-    rule = {};
-    LEAF_KEYS[node.kind].forEach(function (k) {
-      if (node[k] !== undefined && node[k] !== null && node[k] !== "" && !(k === "value" && noValue(node.op))) {
-        rule[k] = node[k];
-      }
-    });
-    if (node.kind === "attribute") {
-      var type = attributeType(node.attribute);
-      if (node.attribute.indexOf("attributes.") === 0 && type !== "string" && !rule.type) { rule.type = type; }
-    }
-    return negated(node, rule);
-  }
-
-  // -- types and operators ---------------------------------------------------------------------------
-
-  function noValue(op) { return vocab.no_value.indexOf(op) >= 0; }
-
-  function eventInfo(name) {
-    for (var i = 0; i < vocab.events.length; i++) { if (vocab.events[i].name === name) { return vocab.events[i]; } }
-    return {name: name, properties: []};
-  }
-
-  function propertyInfo(list, name) {
-    for (var i = 0; i < list.length; i++) { if (list[i].name === name) { return list[i]; } }
-    return null;
-  }
-
-  function conditionKind(event, w) {
-    if (w.type) { return w.type; }
-    var info = propertyInfo(eventInfo(event).properties, w.property);
-    if (info && info.type === "number") { return "number"; }
-    var sample = Array.isArray(w.value) ? w.value[0] : w.value;
-    return typeof sample === "number" ? "number" : "string";
-  }
-
-  function attributeType(field) {
-    if (field in vocab.profile_fields) { return vocab.profile_fields[field]; }
-    if (field.indexOf("attributes.") === 0) {
-      var info = propertyInfo(vocab.attributes, field.slice(11));
-      if (info) { return info.type; }
-    }
-    return "string";
-  }
-
-  function leafKind(node) {
-    if (node.kind === "attribute") { return node.type || attributeType(node.attribute); }
-    if (node.kind === "trait") { return vocab.traits_by_name[node.trait] ? vocab.traits_by_name[node.trait].type : "number"; }
-    if (node.kind === "event") { return vocab.measures[node.measure] || "number"; }
-    return "string";
-  }
-
-  function operators(kind, extra) {
-    var ops = (vocab.operators[kind] || vocab.operators.string).slice();
-    if (extra) { ops.push(extra); }
-    return OP_ORDER.filter(function (op) { return ops.indexOf(op) >= 0; });
-  }
-
-  function coerce(text, kind, op) {
-    if (DAYS_OPS.indexOf(op) >= 0 || kind === "number" || op === "top_percent") {
-      var n = Number(text);
-      return text !== "" && !isNaN(n) ? n : text;
-    }
-    return text;
-  }
-
-  function shownValue(value) {
-    if (value === null || value === undefined) { return ""; }
-    return Array.isArray(value) ? value.join(", ") : String(value);
-  }
-
   // -- drawing -------------------------------------------------------------------------------------------
 
   function el(tag, attrs, children) {
@@ -253,15 +59,15 @@
   // The value editor of a comparison: nothing, one value, a list, or two ends, typed by kind.
   function valueEditor(prefix, kind, op, value, set, suggestions) {
     var wrap = el("span", {className: "value-editor"});
-    if (noValue(op)) { return wrap; }
-    var type = DAYS_OPS.indexOf(op) >= 0 || op === "top_percent" || kind === "number" ? "number"
+    if (rules.noValue(op)) { return wrap; }
+    var type = rules.DAYS_OPS.indexOf(op) >= 0 || op === "top_percent" || kind === "number" ? "number"
       : kind === "date" ? "date" : "text";
     var list = type === "text" ? datalist(prefix + "|" + (suggestions || []).join("\u0001"), suggestions) : null;
     if (op === "between") {
       var ends = Array.isArray(value) ? value.slice() : ["", ""];
       [0, 1].forEach(function (i) {
         wrap.appendChild(input(prefix + "-value-" + (i ? "high" : "low"), ends[i], function (text) {
-          ends[i] = coerce(text, kind, op);
+          ends[i] = rules.coerce(text, kind, op);
           set(ends.slice());
         }, {type: type, step: "any"}));
         if (!i) { wrap.appendChild(el("span", {text: " and "})); }
@@ -269,48 +75,48 @@
       return wrap;
     }
     if (op === "in" || op === "not_in") {
-      wrap.appendChild(input(prefix + "-value", shownValue(value), function (text) {
+      wrap.appendChild(input(prefix + "-value", rules.shownValue(value), function (text) {
         set(text.split(",").map(function (t) { return t.trim(); }).filter(Boolean).map(function (t) {
-          return coerce(t, kind, op);
+          return rules.coerce(t, kind, op);
         }));
       }, {placeholder: "a, b, c", title: "values separated by commas"}));
       return wrap;
     }
     var attrs = {type: type, step: "any"};
     if (list) { attrs.list = list; }
-    if (DAYS_OPS.indexOf(op) >= 0) { attrs.min = "0"; attrs.step = "1"; }
-    wrap.appendChild(input(prefix + "-value", shownValue(value), function (text) { set(coerce(text, kind, op)); }, attrs));
-    if (DAYS_OPS.indexOf(op) >= 0) { wrap.appendChild(el("span", {text: " days"})); }
+    if (rules.DAYS_OPS.indexOf(op) >= 0) { attrs.min = "0"; attrs.step = "1"; }
+    wrap.appendChild(input(prefix + "-value", rules.shownValue(value), function (text) { set(rules.coerce(text, kind, op)); }, attrs));
+    if (rules.DAYS_OPS.indexOf(op) >= 0) { wrap.appendChild(el("span", {text: " days"})); }
     if (op === "top_percent") { wrap.appendChild(el("span", {text: " %"})); }
     return wrap;
   }
 
   function opSelect(prefix, kind, node, extra) {
-    var ops = operators(kind, extra);
+    var ops = rules.operators(kind, extra);
     if (ops.indexOf(node.op) < 0) { node.op = ops[0]; }
-    return select(prefix + "-op", ops.map(function (op) { return [op, OP_LABELS[op] || op]; }), node.op, function (op) {
+    return select(prefix + "-op", ops.map(function (op) { return [op, rules.OP_LABELS[op] || op]; }), node.op, function (op) {
       var wasList = ["in", "not_in", "between"].indexOf(node.op) >= 0, isList = ["in", "not_in", "between"].indexOf(op) >= 0;
       node.op = op;
-      if (noValue(op)) { node.value = null; }
+      if (rules.noValue(op)) { node.value = null; }
       else if (wasList !== isList || node.value === null) { node.value = op === "between" ? ["", ""] : isList ? [] : ""; }
       changed(true);
     }, "operator");
   }
 
   function eventFields(node, row) {
-    var info = eventInfo(node.event);
+    var info = rules.eventInfo(node.event);
     var names = vocab.events.map(function (e) { return e.name; });
     var eventBox = input("event", node.event, function (text) { node.event = text; changed(false); },
       {list: datalist("events", names), placeholder: "event name", required: "required"});
     eventBox.addEventListener("change", function () { changed(true); });  // its properties now
     row.appendChild(eventBox);
     var numeric = info.properties.filter(function (p) { return p.type === "number"; }).map(function (p) { return p.name; });
-    row.appendChild(select("measure", Object.keys(MEASURE_LABELS).map(function (m) { return [m, MEASURE_LABELS[m]]; }),
+    row.appendChild(select("measure", Object.keys(rules.MEASURE_LABELS).map(function (m) { return [m, rules.MEASURE_LABELS[m]]; }),
       node.measure, function (m) {
         node.measure = m;
         if (["sum", "avg", "min", "max"].indexOf(m) >= 0 && !node.property) { node.property = numeric[0] || ""; }
         if (m === "first" || m === "last") { node.op = "more_than_days_ago"; node.value = 30; }
-        else if (vocab.measures[m] === "number" && DAYS_OPS.concat(["before", "after", "on"]).indexOf(node.op) >= 0) {
+        else if (vocab.measures[m] === "number" && rules.DAYS_OPS.concat(["before", "after", "on"]).indexOf(node.op) >= 0) {
           node.op = "gte"; node.value = 1;
         }
         changed(true);
@@ -319,13 +125,13 @@
       row.appendChild(input("property", node.property, function (t) { node.property = t; changed(false); },
         {list: datalist("num|" + node.event, numeric), placeholder: "property"}));
     }
-    var kind = leafKind(node);
+    var kind = rules.leafKind(node);
     row.appendChild(opSelect("event", kind, node));
     row.appendChild(valueEditor("event", kind, node.op, node.value, function (v) { node.value = v; changed(false); }));
     row.appendChild(select("window", [["any", "ever"], ["days", "in the last"], ["between", "between dates"]], node.window,
       function (w) { node.window = w; changed(true); }, "when"));
     if (node.window === "days") {
-      row.appendChild(input("days", node.days, function (t) { node.days = coerce(t, "number", "eq"); changed(false); },
+      row.appendChild(input("days", node.days, function (t) { node.days = rules.coerce(t, "number", "eq"); changed(false); },
         {type: "number", min: "1", step: "1"}));
       row.appendChild(el("span", {text: "days"}));
     } else if (node.window === "between") {
@@ -343,9 +149,9 @@
         {list: datalist("props|" + node.event, props), placeholder: "property"});
       propBox.addEventListener("change", function () { changed(true); });
       line.appendChild(propBox);
-      var kind = conditionKind(node.event, w);
+      var kind = rules.conditionKind(node.event, w);
       line.appendChild(opSelect("where", kind, w));
-      var p = propertyInfo(info.properties, w.property);
+      var p = rules.propertyInfo(info.properties, w.property);
       line.appendChild(valueEditor("where", kind, w.op, w.value, function (v) { w.value = v; changed(false); },
         p ? p.values : []));
       line.appendChild(el("button", {type: "button", className: "link", "data-action": "remove-where", text: "×",
@@ -360,6 +166,17 @@
       changed(true);
     });
     wheres.appendChild(addWhere);
+    if (node.per !== "" || node.perShown) {  // the measure per value of a property (a category, say), highest kept
+      var per = el("div", {className: "where-row"}, [el("span", {className: "muted", text: "per value of"})]);
+      per.appendChild(input("per", node.per, function (t) { node.per = t; changed(false); },
+        {list: datalist("props|" + node.event, info.properties.map(function (p) { return p.name; })), placeholder: "property"}));
+      per.appendChild(el("span", {className: "muted small", text: "(the customer's highest is compared)"}));
+      wheres.insertBefore(per, addWhere);
+    } else {
+      var addPer = el("button", {type: "button", className: "link", "data-action": "add-per", text: "+ per property…"});
+      addPer.addEventListener("click", function () { node.perShown = true; changed(true); });
+      wheres.appendChild(addPer);
+    }
     return wheres;
   }
 
@@ -372,10 +189,10 @@
           {list: datalist("fields", fields), placeholder: "city or attributes.key"});
         box.addEventListener("change", function () { changed(true); });
         row.appendChild(box);
-        var kind = leafKind(node);
+        var kind = rules.leafKind(node);
         row.appendChild(opSelect("attribute", kind, node));
         var key = node.attribute.indexOf("attributes.") === 0 ? node.attribute.slice(11) : null;
-        var info = key ? propertyInfo(vocab.attributes, key) : null;
+        var info = key ? rules.propertyInfo(vocab.attributes, key) : null;
         row.appendChild(valueEditor("attribute", kind, node.op, node.value, function (v) { node.value = v; changed(false); },
           info ? info.values : vocab.fields[node.attribute] || []));
         return null;
@@ -384,7 +201,7 @@
         row.appendChild(select("trait", vocab.traits.map(function (t) {
           return [t.name, t.name.replace(/_/g, " ") + " (" + t.kind + (t.computed ? "" : ", not computed yet") + ")"];
         }), node.trait, function (t) { node.trait = t; changed(true); }, "trait"));
-        var tkind = leafKind(node);
+        var tkind = rules.leafKind(node);
         row.appendChild(opSelect("trait", tkind, node, tkind === "number" ? "top_percent" : null));
         var trait = vocab.traits_by_name[node.trait];
         row.appendChild(valueEditor("trait", tkind, node.op, node.value, function (v) { node.value = v; changed(false); },
@@ -397,7 +214,7 @@
         row.appendChild(el("span", {className: "muted small", text: "consent given and an address to send to"}));
         return null;
       case "segment":
-        row.appendChild(select("segment", otherSegments(), node.segment, function (s) { node.segment = s; changed(true); },
+        row.appendChild(select("segment", rules.otherSegments(), node.segment, function (s) { node.segment = s; changed(true); },
           "segment"));
         return null;
       case "anniversary":
@@ -405,7 +222,7 @@
           node.anniversary, function (a) { node.anniversary = a; changed(true); }, "anniversary"));
         row.appendChild(el("span", {text: "within the next"}));
         row.appendChild(input("within_next_days", node.within_next_days, function (t) {
-          node.within_next_days = coerce(t, "number", "eq"); changed(false);
+          node.within_next_days = rules.coerce(t, "number", "eq"); changed(false);
         }, {type: "number", min: "0", max: "366", step: "1"}));
         row.appendChild(el("span", {text: "days (0: today)"}));
         return null;
@@ -413,7 +230,7 @@
         [0, 1].forEach(function (i) {
           row.appendChild(el("span", {text: i ? "to" : "from"}));
           row.appendChild(input("bucket-" + (i ? "to" : "from"), node.bucket[i], function (t) {
-            node.bucket = node.bucket.slice(); node.bucket[i] = coerce(t, "number", "eq"); changed(false);
+            node.bucket = node.bucket.slice(); node.bucket[i] = rules.coerce(t, "number", "eq"); changed(false);
           }, {type: "number", min: "0", max: "100", step: "1"}));
         });
         row.appendChild(el("span", {text: "% of customers, salt"}));
@@ -454,18 +271,18 @@
       if (!node.children.length) { list.appendChild(el("p", {className: "muted small", text: "No conditions yet: add one."})); }
       box.appendChild(list);
       var add = el("button", {type: "button", "data-action": "add-condition", text: "+ Condition"});
-      add.addEventListener("click", function () { node.children.push(fresh("event")); changed(true); });
+      add.addEventListener("click", function () { node.children.push(rules.fresh("event")); changed(true); });
       var addGroup = el("button", {type: "button", "data-action": "add-group", text: "+ Group (all/any)"});
-      addGroup.addEventListener("click", function () { node.children.push(fresh("group")); changed(true); });
+      addGroup.addEventListener("click", function () { node.children.push(rules.fresh("group")); changed(true); });
       box.appendChild(el("div", {className: "group-actions"}, depth < 10 ? [add, addGroup] : [add]));
       return box;
     }
     var row = el("div", {className: "cond-row", "data-kind": node.kind});
     var line = el("div", {className: "cond-line"}, [el("label", {className: "not"}, [negateBox, el("span", {text: "not"})])]);
-    var kinds = KINDS.slice();
+    var kinds = rules.KINDS.slice();
     if (node.kind === "raw") { kinds.push(["raw", "Written as text"]); }
     line.appendChild(select("kind", kinds, node.kind, function (k) {
-      parent.children[index] = Object.assign(fresh(k), {negate: node.negate});
+      parent.children[index] = Object.assign(rules.fresh(k), {negate: node.negate});
       changed(true);
     }, "kind of condition"));
     var below = leafFields(node, line);
@@ -503,7 +320,7 @@
   function changed(structural) {
     if (structural) { render(); }
     writing = true;
-    textarea.value = JSON.stringify(toRule(root), null, 2);
+    textarea.value = JSON.stringify(rules.toRule(root), null, 2);
     textarea.dispatchEvent(new Event("input", {bubbles: true}));  // app.js previews it
     writing = false;
     textDirty = false;
@@ -530,7 +347,7 @@
         return;
       }
       textErrors.hidden = true;
-      root = fromRoot(answer[1].rule);
+      root = rules.fromRoot(answer[1].rule);
       textDirty = false;
       applyButton.hidden = true;
       textStatus.textContent = "The rows show the text.";
@@ -548,6 +365,7 @@
     vocab = JSON.parse(document.getElementById("builder-vocabulary").textContent);
     vocab.traits_by_name = {};
     vocab.traits.forEach(function (t) { vocab.traits_by_name[t.name] = t; });
+    rules = window.segmentRules(vocab, form.dataset.editing);
     var initial = JSON.parse(document.getElementById("builder-initial").textContent);
     textarea = document.getElementById("rule");
     note = document.getElementById("builder-note");
@@ -562,7 +380,7 @@
       textStatus.textContent = "The text changed: apply it to rebuild the rows (editing the rows would replace it).";
     });
     applyButton.addEventListener("click", applyText);
-    root = initial === null ? {kind: "group", mode: "all", negate: false, children: []} : fromRoot(initial);
+    root = initial === null ? {kind: "group", mode: "all", negate: false, children: []} : rules.fromRoot(initial);
     render();
     if (initial === null) {
       textDirty = true;
