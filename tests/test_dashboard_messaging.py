@@ -420,6 +420,7 @@ def test_csrf_is_enforced_on_every_form(shop):
         "/channels/email",
         "/channels/test",
         "/campaigns/new",
+        "/campaigns/new/text",
         "/campaigns/spring/schedule",
         "/campaigns/spring/cancel",
     ):
@@ -524,22 +525,47 @@ def test_a_marketer_creates_schedules_and_cancels_a_campaign(shop):
     with ws.uow.session() as s:
         segments.save(s, {"name": "kyiv", "rule": {"attribute": "city", "op": "eq", "value": "Kyiv"}}, now=ws.now())
     mark = _client(ws, "mark")
-    form = mark.get("/campaigns/new")
-    with ws.uow.session() as s:
-        first = service.listing(s)[0]["name"]
-    assert form.status_code == 200 and "segment: kyiv" in form.text and f"template: {first}  #" in form.text
+    form = mark.get("/campaigns/new", params={"segment": "kyiv"})
+    assert form.status_code == 200 and '<option value="kyiv" selected>' in form.text
     token = _csrf(form.text)
-    definition = "name: may\nsegment: nowhere\ntemplate: missing\nholdout_percent: 100\n"
-    wrong = mark.post("/campaigns/new", data={"csrf_token": token, "definition": definition})
+    fields = {"csrf_token": token, "mode": "form", "title": "May", "channels": ["email", "sms"], "when": "schedule"}
+    wrong = mark.post(
+        "/campaigns/new", data={**fields, "segment": "nowhere", "template": "missing", "holdout_percent": "100"}
+    )
     assert wrong.status_code == 400 and "<strong>holdout_percent</strong>" in wrong.text
-    assert "holdout_percent: 100" in wrong.text  # the text is kept
-    unknown = mark.post("/campaigns/new", data={"csrf_token": token, "definition": definition.replace("100", "10")})
+    assert 'value="May"' in wrong.text and 'label class=" invalid">Held out' in wrong.text  # kept, and marked
+    unknown = mark.post("/campaigns/new", data={**fields, "segment": "nowhere", "template": "missing"})
     assert unknown.status_code == 400 and "no segment &#39;nowhere&#39;" in unknown.text
     assert "<strong>template</strong>: no template &#39;missing&#39;" in unknown.text
-    good = "name: may\ntitle: May\nsegment: kyiv\ntemplate: welcome_1\n"
-    made = mark.post("/campaigns/new", data={"csrf_token": token, "definition": good}, follow_redirects=False)
+    good = {**fields, "segment": "kyiv", "template": "welcome_1", "template_b": "cart_reminder_1", "share_a": "70"}
+    for bad, field in (({"at": "tomorrow"}, "at"), ({"at": "2024-05-02T13:30", "timezone": "Mars/Base"}, "timezone")):
+        refused = mark.post("/campaigns/new", data={**good, "when": "at", **bad})
+        assert refused.status_code == 400 and f"<strong>{field}</strong>" in refused.text
+    # the text view follows the form: what it would save, or the errors naming the fields
+    text = mark.post(
+        "/campaigns/new/text", data={**good, "when": "at", "at": "2024-05-02T13:30", "timezone": "Europe/Kyiv"}
+    )
+    assert text.status_code == 200 and "send_at: 2024-05-02T10:30\n" in text.json()["text"]
+    assert mark.post("/campaigns/new/text", data={**good, "share_a": "100"}).json()["errors"][0]["field"] == "share_a"
+    at_kyiv = {**good, "when": "at", "at": "2024-05-02T13:30", "timezone": "Europe/Kyiv"}
+    made = mark.post("/campaigns/new", data=at_kyiv, follow_redirects=False)
     assert made.status_code == 303 and made.headers["location"] == "/campaigns/may"
-    assert mark.post("/campaigns/new", data={"csrf_token": token, "definition": good}).status_code == 400
+    with ws.uow.session() as s:
+        definition = campaigns.get(s, "may")["definition"]
+    assert definition["send_at"] == "2024-05-02T10:30:00" and definition["channels"] == ["email", "sms"]
+    assert [(v["template"], v["weight"]) for v in definition["variants"]] == [
+        ("welcome_1", 70),
+        ("cart_reminder_1", 30),
+    ]
+    assert "already exists" in mark.post("/campaigns/new", data=at_kyiv).text
+    # the text may be saved instead, for what the form does not offer
+    june = "name: june\nsegment: kyiv\ntemplate: welcome_1\nchannels: [telegram, email]\n"
+    made = mark.post(
+        "/campaigns/new", data={"csrf_token": token, "mode": "text", "definition": june}, follow_redirects=False
+    )
+    assert made.headers["location"] == "/campaigns/june"
+    broken = mark.post("/campaigns/new", data={"csrf_token": token, "mode": "text", "definition": "name: [june"})
+    assert broken.status_code == 400 and "name: [june" in broken.text  # the text is kept
 
     page = mark.get("/campaigns/may").text
     assert "status-draft" in page and 'id="no-results"' in page and 'id="schedule"' in page
@@ -604,3 +630,29 @@ def test_the_sandbox_banner_shows_on_sending_pages_until_a_channel_is_set_up(sho
     root.app.state.dashboard._sandboxed = (float("-inf"), [])  # read again now, not in 5 s
     banner = re.search(r'id="sandbox-banner">(.*?)</div>', root.get("/deliveries").text, re.S).group(1)
     assert "sms, telegram" in banner and "email" not in banner
+
+
+def test_the_wizard_counts_the_audience_and_what_its_holdout_can_tell(shop):
+    ws, _ = shop
+    run_campaign(ws)
+    mark = _client(ws, "mark")
+    asked = {"segment": "everyone", "channels": ["email", "sms"], "holdout_percent": 20, "variants": 2}
+    answer = mark.get("/campaigns/audience.json", params=asked)
+    with ws.uow.session() as s:
+        expected = reach.segment_reach(s, "everyone", ["email", "sms"])
+        share = reach.buying_share(s, "everyone", 5, now=ws.now())
+    body = answer.json()
+    assert answer.status_code == 200 and body["channels"] == expected["channels"] and body["any"] == expected["any"]
+    assert body["buying_share"] == share and 0 < share < 1  # ann bought within the last 5 days
+    assert body["detectable_lift"] == pytest.approx(reach.detectable_lift(share, expected["members"], 20, 2))
+    bad = mark.get("/campaigns/audience.json", params={**asked, "channels": ["pigeon"]})
+    assert bad.status_code == 400 and bad.json()["errors"][0]["field"] == "channels"
+    assert mark.get("/campaigns/audience.json", params={**asked, "holdout_percent": 100}).status_code == 400
+    vera = _client(ws, "vera")
+    assert vera.get("/campaigns/audience.json", params=asked).status_code == 403
+
+
+def test_the_detectable_lift_follows_the_two_proportion_test():
+    # 10,000 members, 10% held out, one variant, 5% buying: 2.8 * sqrt(.05 * .95 * (1/1000 + 1/9000))
+    assert reach.detectable_lift(0.05, 10_000, 10, 1) == pytest.approx(0.020341, abs=1e-6)
+    assert reach.detectable_lift(0.05, 10_000, 0, 1) is None and reach.detectable_lift(0.0, 10_000, 10, 1) is None

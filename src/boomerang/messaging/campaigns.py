@@ -33,6 +33,7 @@ from boomerang.segments.evaluate import Evaluator
 from boomerang.segments.models import Segment, SegmentMember
 
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+RESERVED = {"new"}  # the dashboard's page for a new campaign
 DELIVERED = ("sent", "delivered", "opened", "clicked", "complained", "unsubscribed")
 
 
@@ -61,6 +62,8 @@ class CampaignDefinition(BaseModel, extra="forbid"):
     def _name(cls, v: str) -> str:
         if not NAME.fullmatch(v):
             raise ValueError("lowercase letters, digits and _, starting with a letter, up to 63")
+        if v in RESERVED:
+            raise ValueError(f"{v!r} is reserved; choose another name")
         return v
 
     @field_validator("channels")

@@ -1,4 +1,5 @@
-"""Campaigns: the list, a new campaign from YAML, and a campaign's page with schedule, cancel and its results."""
+"""Campaigns: the list, a campaign's page with its results, and scheduling (with a confirmation) and cancelling;
+a new campaign is made in the wizard (campaign_wizard)."""
 
 from __future__ import annotations
 
@@ -11,84 +12,23 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from boomerang.core.errors import BoomerangError, NotFound, ValidationFailed
-from boomerang.core.vocab import CHANNELS
+from boomerang.dashboard.views import campaign_wizard
 from boomerang.dashboard.views.common import BoardDep, Marketer, Viewer, checked_form, missing, redirect, render
-from boomerang.dashboard.views.messaging import as_yaml, parse_text
-from boomerang.messaging import campaigns, reach, service
-from boomerang.segments.service import list_segments
+from boomerang.dashboard.views.messaging import as_yaml
+from boomerang.messaging import campaigns, reach
 
 router = APIRouter()
+router.include_router(campaign_wizard.router)  # before /campaigns/{name}: /campaigns/new, /campaigns/audience.json
 DONE = {
     "scheduled": "The campaign is scheduled.",
     "cancelled": "The campaign is cancelled: what was still queued is suppressed.",
 }
-EXAMPLE = """\
-name: spring_sale
-title: Spring sale
-segment: {segment}
-template: {template}  # or variants: [{{name: a, template: x}}, {{name: b, template: y, weight: 1}}]
-channels: [email]  # in order of preference
-holdout_percent: 10  # never sent: the baseline the results are compared with
-attribution_days: 5
-# local_time: "10:00"  # at this time in each customer's timezone
-# throttle_per_minute: 1000
-"""
 
 
 @router.get("/campaigns")
 def campaigns_page(request: Request, user: Viewer, board: BoardDep) -> Response:
     with board.ws.uow.session() as s:
         return render(request, "campaigns.html", user=user, listed=campaigns.listing(s))
-
-
-# -- a new campaign --------------------------------------------------------------------------------
-
-
-def _form(
-    request: Request, user, board, *, text: str | None = None, status_code: int = 200, errors: list[dict] | None = None
-) -> Response:
-    with board.ws.uow.session() as s:
-        segments = [g["name"] for g in list_segments(s)]
-        names = [t["name"] for t in service.listing(s)]
-    if text is None:
-        text = EXAMPLE.format(
-            segment=segments[0] if segments else "your_segment", template=names[0] if names else "your_template"
-        )
-    return render(
-        request,
-        "campaign_form.html",
-        user=user,
-        text=text,
-        segments=segments,
-        template_names=names,
-        channels=CHANNELS,
-        errors=errors,
-        status_code=status_code,
-    )
-
-
-def _create(board, text: str) -> str:
-    definition = parse_text(text)
-    name = definition.get("name") if isinstance(definition, dict) else None
-    with board.ws.uow.session() as s:
-        if isinstance(name, str) and campaigns.find(s, name) is not None:
-            raise ValidationFailed([{"field": "name", "reason": f"a campaign named {name} already exists"}])
-        return campaigns.save(s, definition, now=board.ws.now())["name"]
-
-
-@router.get("/campaigns/new")
-def new_form(request: Request, user: Marketer, board: BoardDep) -> Response:
-    return _form(request, user, board)
-
-
-@router.post("/campaigns/new")
-async def create(request: Request, user: Marketer, board: BoardDep) -> Response:
-    text = str((await checked_form(request)).get("definition") or "")
-    try:
-        name = await run_in_threadpool(_create, board, text)
-    except BoomerangError as exc:
-        return _form(request, user, board, text=text, status_code=exc.status_code, errors=exc.errors)
-    return redirect(f"/campaigns/{name}")
 
 
 # -- one campaign ----------------------------------------------------------------------------------
