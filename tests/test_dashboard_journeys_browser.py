@@ -86,6 +86,12 @@ def _drag(page, source, target) -> None:
     page.mouse.up()
 
 
+def _within(page, locator) -> tuple[float, float]:
+    """Where an element is on the canvas."""
+    box, canvas = locator.bounding_box(), page.locator("#jc-canvas").bounding_box()
+    return box["x"] - canvas["x"], box["y"] - canvas["y"]
+
+
 def _valid(page) -> None:
     page.wait_for_selector("#jc-state[data-state=ok]")  # the page's CSP allows no evaluated strings
 
@@ -109,21 +115,37 @@ def test_a_journey_drawn_from_blank_runs_for_a_test_customer(page, server):
     page.wait_for_selector(node("send_1") + ".invalid")  # the engine's error, on its box
     assert "needs next" in page.locator(node("send_1")).text_content()
     shot(page, "journey-canvas-error")
-    _drag(page, page.locator(node("send_1") + " circle.port.out"), page.locator(node("exit_1") + " rect.box"))
+    exit_box = page.locator(node("exit_1") + " rect.box")
+    before = exit_box.bounding_box()
+    page.mouse.move(before["x"] + 60, before["y"] + 20)  # moved aside by hand
+    page.mouse.down()
+    page.mouse.move(before["x"] + 320, before["y"] + 40, steps=6)
+    page.mouse.up()
+    moved = _within(page, exit_box)
+    assert moved[0] - _within(page, page.locator(node("send_1") + " rect.box"))[0] > 200
+    _drag(page, page.locator(node("send_1") + " circle.port.out"), exit_box)
     _valid(page)
     assert page.locator("#jc-canvas g.jc-edge").count() == 3
+    page.click('g.jc-edge[data-from="send_1"] path.hit', force=True)  # select the connection, and cut it
+    page.click("g.jc-unlink")
+    page.wait_for_selector(node("send_1") + ".invalid")
+    assert page.locator("#jc-canvas g.jc-edge").count() == 2
+    _drag(page, page.locator(node("send_1") + " circle.port.out"), exit_box)
+    _valid(page)
     assert page.locator("#jc-canvas g.jc-node.invalid").count() == 0
 
     text = page.input_value("#jc-text")  # the text view: the same definition, and applying it redraws
     assert '"exit_1"' in text and '"start": "wait_1"' in text
-    page.fill("#jc-text", text.replace('"hours": 1', '"hours": 2'))
+    page.fill("#jc-text", text.replace('"hours": 1', '"minutes": 30'))
     page.click("#jc-apply")
-    page.locator(node("wait_1"), has_text="wait 2 h").wait_for()
+    page.locator(node("wait_1"), has_text="wait 30 min").wait_for()
     _valid(page)
     shot(page, "journey-canvas")
     page.click("#jc-save")
     page.wait_for_url("**/journeys/canvas_test/edit?saved=1")
     assert page.locator("#jc-canvas g.jc-node").count() == 4 and page.locator("#jc-canvas g.jc-edge").count() == 3
+    kept = _within(page, exit_box)  # drawn where it was left
+    assert abs(kept[0] - moved[0]) < 2 and abs(kept[1] - moved[1]) < 2
 
     page.click("#jc-activate")
     page.wait_for_url("**/journeys/canvas_test/activate")
@@ -132,7 +154,7 @@ def test_a_journey_drawn_from_blank_runs_for_a_test_customer(page, server):
     page.wait_for_selector("#changed")
     assert page.inner_text("#journey-status") == "active"
     page.fill("#test-form input[name=customer]", "ann@example.com")
-    page.select_option("#test-form select[name=speed]", "3600")  # the 2 h wait lasts 2 s
+    page.select_option("#test-form select[name=speed]", "3600")  # the 30 min wait lasts half a second
     page.click("#test-form button[type=submit]")
     page.wait_for_selector("#tested")
     path = None

@@ -141,7 +141,8 @@
     var node = id === TRIGGER ? null : def.nodes[id];
     var lines = id === TRIGGER ? triggerSummary(def.trigger) : summary(node);
     var counts = id === TRIGGER ? [] : counted(id);
-    var errs = (problems[id] || []).concat((warnings[id] || []).map(function (w) { return "⚠ " + w; }));
+    var errs = (problems[id] || []).map(function (m) { return [m, "problem"]; })
+      .concat((warnings[id] || []).map(function (w) { return ["⚠ " + w, "warning"]; }));
     var n = outs(id).length;
     var pos = layout[id] || {x: 20, y: 20};
     return {id: id, node: node, lines: lines, counts: counts, errs: errs, x: pos.x, y: pos.y, w: BOX_W,
@@ -200,7 +201,7 @@
       outs(id).forEach(function (s, k) {
         var to = target(id, s[0]);
         if (!to || !boxes[to] || to === TRIGGER) { return; }
-        var p = portAt(b, k), t = boxes[to], q = {x: t.x + t.w / 2, y: t.y};
+        var p = portAt(b, k), t = boxes[to], q = {x: t.x + t.w / 2, y: t.y - 5};
         var bend = Math.max(40, Math.abs(q.y - p.y) / 2);
         var d = "M" + p.x + "," + p.y + " C" + p.x + "," + (p.y + bend) + " " + q.x + "," + (q.y - bend) + " " + q.x + "," + q.y;
         var on = selected && selected.edge && selected.edge[0] === id && selected.edge[1] === s[0];
@@ -212,7 +213,6 @@
           var x = el("g", {"class": "jc-unlink", transform: "translate(" + mid.x + "," + mid.y + ")"}, g);
           el("circle", {r: 9}, x);
           words(x, 0, 4, "×", "").setAttribute("text-anchor", "middle");
-          x.addEventListener("click", function (e) { e.stopPropagation(); connect(id, s[0], null); selected = null; changed(); });
         }
       });
     });
@@ -224,7 +224,7 @@
 
   function drawBox(b) {
     var type = b.id === TRIGGER ? "trigger" : b.node.type;
-    var cls = "jc-node type-" + type + (b.errs.length && problems[b.id] ? " invalid" : "") + (selected === b.id ? " selected" : "");
+    var cls = "jc-node type-" + type + (problems[b.id] ? " invalid" : "") + (selected === b.id ? " selected" : "");
     var g = el("g", {"class": cls, "data-node": b.id, transform: "translate(" + b.x + "," + b.y + ")", tabindex: "0"}, svg);
     el("rect", {"class": "box", width: b.w, height: b.h, rx: 8}, g);
     el("rect", {"class": "band", width: 5, height: b.h, rx: 2}, g);
@@ -233,7 +233,7 @@
     var y = HEAD + 12;
     b.lines.forEach(function (line) { words(g, 14, y, cut(line, 30), "setting"); y += LINE; });
     b.counts.forEach(function (line) { words(g, 14, y, cut(line, 30), "count"); y += LINE; });
-    b.errs.slice(0, 2).forEach(function (line) { words(g, 14, y, cut(line, 30), "problem"); y += LINE; });
+    b.errs.slice(0, 2).forEach(function (line) { words(g, 14, y, cut(line[0], 30), line[1]); y += LINE; });
     if (b.id !== TRIGGER) { el("circle", {"class": "port in", cx: b.w / 2, cy: 0, r: 5}, g); }
     outs(b.id).forEach(function (s, k) {
       var p = portAt(b, k);
@@ -242,7 +242,7 @@
       if (b.ports > 1) { words(g, p.x - b.x, b.h - 5, s[1], "slot").setAttribute("text-anchor", "middle"); }
     });
     var tip = el("title", {}, g);
-    tip.textContent = [b.id === TRIGGER ? "trigger" : b.id + " (" + type + ")"].concat(b.lines, b.counts, b.errs).join("\n");
+    tip.textContent = [b.id === TRIGGER ? "trigger" : b.id + " (" + type + ")"].concat(b.lines, b.counts, b.errs.map(function (e) { return e[0]; })).join("\n");
   }
 
   // -- the mouse: select, move, connect, disconnect ------------------------------------------------
@@ -255,6 +255,13 @@
     var port = e.target.closest(".port.out");
     var box = e.target.closest(".jc-node");
     var line = e.target.closest(".jc-edge");
+    if (line && e.target.closest(".jc-unlink")) {  // the × on a selected connection
+      connect(line.dataset.from, line.dataset.slot, null);
+      selected = null;
+      changed();
+      showPanel();
+      return;
+    }
     if (line && !box) {
       selected = {edge: [line.dataset.from, line.dataset.slot]};
       draw();
@@ -301,6 +308,15 @@
     document.addEventListener("pointermove", move);
     document.addEventListener("pointerup", up);
   }
+  svg.addEventListener("keydown", function (e) {  // a focused box (Tab) is selected with Enter
+    var box = e.target.closest && e.target.closest(".jc-node");
+    if (box && (e.key === "Enter" || e.key === " ")) {
+      selected = box.dataset.node;
+      draw();
+      showPanel();
+      e.preventDefault();
+    }
+  });
   document.addEventListener("keydown", function (e) {
     if (!edit || (e.key !== "Delete" && e.key !== "Backspace")) { return; }
     var tag = (document.activeElement || {}).tagName;
@@ -366,9 +382,11 @@
 
   // -- the text view -------------------------------------------------------------------------------
 
+  var ORDER = ["name", "title", "description", "category", "purpose", "trigger", "goal", "control_share", "reentry",
+    "max_concurrent", "start", "nodes"];
   function plain() {
     var out = {};
-    Object.keys(def).forEach(function (k) { if (k !== "layout") { out[k] = def[k]; } });
+    ORDER.concat(Object.keys(def)).forEach(function (k) { if (k !== "layout" && k in def && !(k in out)) { out[k] = def[k]; } });
     return out;
   }
   function withLayout() {
