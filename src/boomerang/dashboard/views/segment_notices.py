@@ -32,11 +32,11 @@ def _encode(notice: dict[str, Any]) -> str:
 
 
 def redirect_with(url: str, request: Request, notice: dict[str, Any]) -> Response:
-    """A 303 to `url` carrying the notice for the page there."""
+    """A 303 to `url` carrying the notice for the page there (and no other)."""
     response = redirect(url)
     response.set_cookie(
         COOKIE,
-        _encode(notice),
+        _encode({**notice, "at": url}),
         max_age=120,
         path=PATH,
         httponly=True,
@@ -55,7 +55,7 @@ def read(request: Request) -> dict[str, Any]:
         found = json.loads(base64.urlsafe_b64decode(raw.encode()))
     except ValueError:
         return {}
-    if not isinstance(found, dict):
+    if not isinstance(found, dict) or found.get("at") != request.url.path:
         return {}
     errors = [e for e in found.get("errors", []) if isinstance(e, dict) and {"field", "reason"} <= set(e)]
     refreshed = [r for r in found.get("refreshed", []) if isinstance(r, dict) and "name" in r]
