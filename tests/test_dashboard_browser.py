@@ -6,6 +6,7 @@ Set BOOMERANG_SCREENSHOTS=DIR to keep them for a look.
 
 from __future__ import annotations
 
+import re
 import struct
 import zlib
 
@@ -86,7 +87,8 @@ def test_cohorts_rfm_and_funnel_pages(page, server):
 def test_customer_list_and_page(page, server):
     login(page, server["admin"], "/customers")
     assert page.locator("#customers tbody tr").count() == 50
-    email = page.inner_text("#customers tbody tr:nth-child(3) td:nth-child(3)")
+    contacts = page.locator("#customers tbody td:nth-child(2)").all_inner_texts()  # email, then phone
+    email = next(found.group(0) for c in contacts if (found := re.search(r"\S+@\S+", c)))
     page.fill("input[name=q]", email)
     page.press("input[name=q]", "Enter")
     page.wait_for_load_state("networkidle")
@@ -101,6 +103,24 @@ def test_customer_list_and_page(page, server):
         "predicted clv" in page.inner_text("main").lower()
     )  # the demo stores predictions: values, or none for non-buyers
     shot(page, "customer")
+
+
+def test_a_customer_found_by_a_cyrillic_name_in_another_case(page, server):
+    """The list's search folds Cyrillic case (SQLite's own LIKE would not), and the profile opens with its summary."""
+    login(page, server["admin"], "/customers?sort=spend")
+    names = page.locator("#customers tbody td:first-child a").all_inner_texts()
+    name = next(n for n in names if re.search("[а-яіїєґ]", n.lower()) and " " in n)
+    first, last = name.split(" ", 1)
+    page.fill("input[name=q]", f"{last[:-1].lower()} {first.upper()}")
+    page.press("input[name=q]", "Enter")
+    page.wait_for_load_state("networkidle")
+    found = page.locator("#customers tbody td:first-child a", has_text=name)
+    assert found.count() >= 1
+    found.first.click()
+    page.wait_for_load_state("networkidle")
+    assert name in page.inner_text("h1")
+    assert page.locator("#customer-summary").count() == 1 and page.locator("#timeline li").count() >= 1
+    shot(page, "customer-found-by-name")
 
 
 def test_a_customer_with_orders_shows_their_rfm_group(page, server):

@@ -68,7 +68,7 @@ def _key(sums: sa.Subquery, sort: str):
 def _ordering(sums: sa.Subquery, sort: str, descending: bool) -> list:
     key = _key(sums, sort)
     first = sa.nulls_last(key.desc() if descending else key.asc())
-    return [first, Customer.id.desc() if descending else Customer.id]
+    return [first, Customer.id]
 
 
 def listing(
