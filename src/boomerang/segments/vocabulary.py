@@ -33,7 +33,7 @@ DAY = re.compile(r"\d{4}-\d{2}-\d{2}([T ][\d:.]+Z?)?")
 def read(log: EventLog) -> dict[str, Any]:
     """events, attributes, fields (frequent values of some profile fields), traits (computed or not)."""
     with log.reader() as r:
-        e = r.events
+        e = r.events.filter(r.events.event.notnull() & (r.events.event != ""))
         per_event = e.group_by("event").aggregate(count=e.count(), last=e.timestamp.max())
         counts = per_event.order_by([per_event["count"].desc(), per_event.event]).limit(MAX_EVENTS).execute()
         # the latest events of each name, among those of its last RECENT_DAYS: ranking them all would sort the log
@@ -84,6 +84,14 @@ def _traits(r) -> list[dict[str, Any]]:
         values = _top(table, table[column]) if computed and vtype == "string" else []
         out.append({"name": name, "kind": kind, "type": vtype, "computed": computed, "values": values})
     return out
+
+
+def traits_only() -> list[dict[str, Any]]:
+    """Every trait with its type, when the log cannot be read: none known to be computed, no values."""
+    return [
+        {"name": name, "kind": kind, "type": vtype, "computed": False, "values": []}
+        for name, (kind, vtype) in TRAITS.items()
+    ]
 
 
 def describe(documents: list[Any]) -> list[dict[str, Any]]:

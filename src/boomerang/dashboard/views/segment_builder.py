@@ -27,6 +27,7 @@ from boomerang.dashboard.views.common import (
     session_of,
 )
 from boomerang.dashboard.views.segment_notices import outcome, redirect_with
+from boomerang.events.log import LogBusy
 from boomerang.segments import membership, service, vocabulary
 from boomerang.segments.definition import KEYS, MEASURES, NO_VALUE, OPERATORS, RULE_FIELDS, TRAITS, parse_rule
 
@@ -80,9 +81,13 @@ def shop_vocabulary(board) -> dict[str, Any]:
     with _cache_lock:
         found = _cache.get(key)
     if found is None or (found[0] != mark and time.monotonic() - found[1] > VOCABULARY_TTL):
-        found = (mark, time.monotonic(), vocabulary.read(log))
-        with _cache_lock:
-            _cache[key] = found
+        try:
+            found = (mark, time.monotonic(), vocabulary.read(log))
+        except LogBusy:  # another process holds the log: the rows still work, with fewer suggestions
+            found = (None, 0.0, {"events": [], "attributes": [], "fields": {}, "traits": vocabulary.traits_only()})
+        else:
+            with _cache_lock:
+                _cache[key] = found
     with board.ws.uow.session() as s:
         segments = [{"name": g["name"], "title": g["title"], "size": g["size"]} for g in service.list_segments(s)]
     return {**REFERENCE, **found[2], "segments": segments}
