@@ -13,6 +13,7 @@ from tests.test_dashboard import _csrf, _user
 import segments_data
 from boomerang.journeys import service
 from boomerang.messaging import service as templates
+from boomerang.segments.service import list_segments
 from test_dashboard_journeys import VIP, _client, save, set_status
 
 FLOW = {
@@ -36,6 +37,10 @@ def shop(ws):
     for name, role in (("vera", "viewer"), ("mark", "marketer")):
         _user(ws, name, role)
     return ws, ids
+
+
+def segments_of(session) -> set[str]:
+    return {g["name"] for g in list_segments(session)}
 
 
 def _data(html: str) -> dict:
@@ -221,3 +226,36 @@ def test_a_bad_layout_names_its_field(shop):
     for layout in ({"a": {"x": "far"}}, {"a": {"x": 1, "y": 1e9}}, ["a"]):
         answer = _post(mark, "/journeys/validate", {**FLOW, "layout": layout}).json()
         assert answer["valid"] is False and answer["errors"][0]["field"].startswith("layout")
+
+
+def test_a_ready_made_journey_brings_its_segment_along(shop):
+    ws, _ = shop
+    mark = _client(ws, "mark")
+    raw = _data(mark.get("/journeys/new?from=browse_abandonment").text)["definition"]
+    segment = raw["trigger"]["segment"]
+    warned = _post(mark, "/journeys/validate", raw).json()
+    assert (
+        warned["valid"]
+        and {"field": "trigger.segment", "reason": f"the ready-made segment {segment} is added when this is saved"}
+        in warned["warnings"]
+    )
+    assert _post(mark, "/journeys/new", raw).status_code == 200
+    with ws.uow.session() as s:
+        assert segments_of(s) >= {segment} and service.get(s, "browse_abandonment").status == "draft"
+
+
+def test_the_layout_is_no_part_of_a_version(ws):
+    """Moving boxes rewrites the current version's positions; the engine reads the journey as before."""
+    with ws.uow.session() as s:
+        assert service.save(s, FLOW, now=ws.now())["version"] == 1
+        moved = service.save(s, {**FLOW, "layout": {"done": {"x": 5, "y": 6}}}, now=ws.now())
+        assert moved["version"] == 1 and moved["changed"] is False
+        row = service.get(s, "nudge")
+        assert service.version_definition(s, row.id, 1)["layout"] == {"done": {"x": 5, "y": 6}}
+        assert service.definition_of(s, row.id, 1).nodes["pause"].next == "remind"
+        plain = {k: v for k, v in FLOW.items() if k != "layout"}
+        assert service.save(s, plain, now=ws.now())["changed"] is False  # saved without positions: kept
+        assert service.get(s, "nudge").definition["layout"] == {"done": {"x": 5, "y": 6}}
+        fewer = {**plain, "start": "done", "nodes": {"done": {"type": "exit"}}}
+        assert service.save(s, fewer, now=ws.now())["version"] == 2
+        assert service.get(s, "nudge").definition["layout"] == {"done": {"x": 5, "y": 6}}

@@ -51,6 +51,17 @@ def install(session: Session, *, now: datetime) -> list[dict[str, Any]]:
     return [save(session, raw, now=now) for raw in raw_definitions()]
 
 
+def ready_segment(name: str) -> bool:
+    """Whether a segment of this name is ready-made (saved with a journey of the library that needs it)."""
+    return any(d.name == name for d in segment_library.definitions())
+
+
+def add_ready_segments(session: Session, names: set[str], *, now: datetime) -> None:
+    """Save the ready-made segments named that the workspace does not have (a journey started from the library
+    on the dashboard's canvas brings its segment along, as `install` does)."""
+    _missing_segments(session, names, now)
+
+
 def _missing_segments(session: Session, names: set[str], now: datetime) -> None:
     """Save the ready-made segments named (and those they use) that the workspace does not have."""
     known = set(session.scalars(sa.select(Segment.name)))

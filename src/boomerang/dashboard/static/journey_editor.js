@@ -530,6 +530,8 @@
   function input(value, attrs) { return h("input", Object.assign({value: value === undefined || value === null ? "" : value}, attrs || {})); }
   function select(value, options, attrs) {
     var s = h("select", attrs || {});
+    var known = options.map(function (o) { return Array.isArray(o) ? o[0] : o; });
+    if (value && known.indexOf(value) < 0) { options = options.concat([[value, value + " (not saved yet)"]]); }
     options.forEach(function (o) {
       var v = Array.isArray(o) ? o[0] : o, t = Array.isArray(o) ? o[1] : o;
       s.appendChild(h("option", {value: v, text: t}));

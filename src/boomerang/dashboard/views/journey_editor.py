@@ -183,15 +183,19 @@ def _definition(form) -> dict[str, Any]:
 
 
 def _check(session, raw: dict[str, Any]) -> tuple[Journey, list[dict[str, str]]]:
-    """The engine's parse plus what saving checks (the trigger's segment exists); and warnings that do not
-    stop a save (a template not written yet)."""
+    """The engine's parse plus what saving checks (the trigger's segment exists, or is ready-made: saving adds
+    it); and warnings that do not stop a save (a template not written yet, a ready-made segment to add)."""
     journey = parse_journey(raw)
-    if isinstance(journey.trigger, SegmentTrigger) and segments.find(session, journey.trigger.segment) is None:
-        raise ValidationFailed(
-            [{"field": "trigger.segment", "reason": f"segment {journey.trigger.segment!r} does not exist"}]
+    warnings = []
+    segment = journey.trigger.segment if isinstance(journey.trigger, SegmentTrigger) else None
+    if segment and segments.find(session, segment) is None:
+        if not library.ready_segment(segment):
+            raise ValidationFailed([{"field": "trigger.segment", "reason": f"segment {segment!r} does not exist"}])
+        warnings.append(
+            {"field": "trigger.segment", "reason": f"the ready-made segment {segment} is added when this is saved"}
         )
     known = {t["name"] for t in templates.listing(session)}
-    warnings = [
+    warnings += [
         {
             "field": f"nodes.{node_id}.template",
             "reason": f"no template named {node.template!r} yet: write it before activating",
@@ -245,6 +249,8 @@ def _save(board, raw: dict[str, Any], *, editing: str, base: int | None) -> dict
                 )
         elif _exists(s, name):
             raise ValidationFailed([{"field": "name", "reason": f"a journey named {name} already exists"}])
+        trigger = raw.get("trigger") or {}
+        library.add_ready_segments(s, {trigger["segment"]} if "segment" in trigger else set(), now=board.ws.now())
         return service.save(s, raw, now=board.ws.now())
 
 
