@@ -167,6 +167,11 @@ def test_a_segment_built_from_rows_is_counted_paged_and_exported(page, server):
     consent.locator("[data-field=reachable]").select_option("email")
     page.wait_for_selector('#preview[data-size="2"]')  # ann and fay; bob has no consent, gus viewed twice
     assert json.loads(page.input_value("#rule")) == COFFEE_FANS
+    page.fill("#builder-explain-customer", "bob")  # why bob is out: viewed enough, but no email consent
+    page.click("#builder-explain-button")
+    page.wait_for_selector("#builder-explain[data-state=ok]")
+    assert "is not a member" in page.inner_text("#builder-explain-verdict")
+    assert page.locator("#builder-explain-tree .explain-node.fail").count() == 2  # the consent, and so the whole
 
     # the text rebuilds the rows: a condition added there shows as a row, negated
     page.fill("#rule", json.dumps({"all": [*COFFEE_FANS["all"], {"not": {"segment": "kyiv"}}]}))

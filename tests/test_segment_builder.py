@@ -187,3 +187,34 @@ def test_members_export_as_csv_with_formulas_neutralised(shop):
             assert sorted(r["customer_id"] for r in members.every(s, "everyone")) == sorted(ids.values())
     finally:
         members.CHUNK = chunks
+
+
+def test_an_unsaved_rule_is_explained_for_a_customer(shop):
+    ws, ids = shop
+    mark = _client(ws, "mark")
+    token = _csrf(mark.get("/segments/new").text)
+    headers = {"X-CSRF-Token": token}
+    rule = json.dumps({"all": [KYIV, {"reachable": "email"}]})
+    ann = mark.post("/segments/explain", json={"rule": rule, "customer": "ann@example.com"}, headers=headers).json()
+    assert ann["member"] is True and ann["label"] == "ann@example.com" and ann["customer_id"] == ids["ann"]
+    assert [(c["condition"], c["shown"], c["passed"]) for c in ann["rule"]["children"]][0] == (
+        "city eq Kyiv",
+        "Kyiv",
+        True,
+    )
+    cat = mark.post("/segments/explain", json={"rule": rule, "customer": "cat"}, headers=headers).json()
+    assert cat["member"] is False and [c["passed"] for c in cat["rule"]["children"]] == [True, False]
+    for body, field in (
+        ({"rule": rule, "customer": "nobody"}, "customer"),
+        ({"rule": rule}, "customer"),
+        ({"rule": '{"event": "A", "op": "zz"}', "customer": "ann"}, "rule.op"),
+        ({"rule": rule, "customer": "ann", "as_of": "May"}, "as_of"),
+    ):
+        bad = mark.post("/segments/explain", json=body, headers=headers)
+        assert bad.status_code == 400 and bad.json()["errors"][0]["field"] == field, body
+    assert mark.post("/segments/explain", json={"rule": rule, "customer": "ann"}).status_code == 403
+    vera = _client(ws, "vera")
+    vera_headers = {"X-CSRF-Token": _csrf(vera.get("/segments").text)}
+    assert (
+        vera.post("/segments/explain", json={"rule": rule, "customer": "ann"}, headers=vera_headers).status_code == 403
+    )

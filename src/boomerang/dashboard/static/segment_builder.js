@@ -358,6 +358,55 @@
     });
   }
 
+  // -- explain: why a customer is in or out of the rule as it stands (re-asked as the rule changes) ------------
+
+  function explainNode(n) {
+    var item = el("li", {className: "explain-node " + (n.passed ? "pass" : "fail")}, [
+      el("span", {className: "mark", text: n.passed ? "✓" : "✗", "aria-label": n.passed ? "passed" : "failed"})
+    ]);
+    if (n.op === "condition") {
+      item.appendChild(el("span", {className: "condition", text: " " + n.condition}));
+      item.appendChild(el("span", {className: "seen", text: "value seen: " + n.shown}));
+    } else {
+      item.appendChild(el("strong", {text: n.op === "segment" ? " in segment " + n.segment
+        : n.op === "all" ? " all of" : n.op === "any" ? " any of" : " not"}));
+    }
+    if (n.children && n.children.length) { item.appendChild(el("ul", {}, n.children.map(explainNode))); }
+    return item;
+  }
+
+  function explainer() {
+    var box = document.getElementById("builder-explain");
+    if (!box) { return function () {}; }
+    var who = document.getElementById("builder-explain-customer"), errors = document.getElementById("builder-explain-errors");
+    var verdict = document.getElementById("builder-explain-verdict"), tree = document.getElementById("builder-explain-tree");
+    var asOf = document.getElementById("preview-as-of");
+    box.hidden = false;
+    function show(code, body) {
+      errors.replaceChildren();
+      tree.replaceChildren();
+      box.dataset.state = code === 200 ? "ok" : "error";
+      if (code !== 200) {
+        verdict.hidden = true;
+        window.boomerang.listErrors(errors, body, code, "customer");
+        return;
+      }
+      errors.hidden = true;
+      verdict.hidden = false;
+      verdict.className = "verdict " + (body.member ? "pass" : "fail");
+      verdict.textContent = body.label + (body.member ? " is a member" : " is not a member") + " as of " +
+        body.as_of.slice(0, 16).replace("T", " ") + (body.existed ? "." : " (the profile did not exist yet).");
+      tree.appendChild(explainNode(body.rule));
+    }
+    var ask = window.boomerang.previewer(box.dataset.url, token, function () {
+      return {rule: textarea.value, customer: who.value, as_of: asOf ? asOf.value : ""};
+    }, function () { box.dataset.state = "busy"; }, show);
+    document.getElementById("builder-explain-button").addEventListener("click", ask);
+    who.addEventListener("keydown", function (e) { if (e.key === "Enter") { e.preventDefault(); ask(); } });
+    var later = window.boomerang.debounced(ask);
+    return function () { if (who.value.trim() && box.dataset.state) { later(); } };
+  }
+
   function start() {
     form = document.getElementById("segment-form");
     rowsBox = document.getElementById("builder-rows");
@@ -373,6 +422,8 @@
     textErrors = document.getElementById("text-errors");
     applyButton = document.getElementById("apply-text");
     token = form.querySelector("input[name=csrf_token]").value;
+    var reexplain = explainer();
+    textarea.addEventListener("input", reexplain);
     textarea.addEventListener("input", function () {
       if (writing) { return; }
       textDirty = true;

@@ -26,6 +26,7 @@ from boomerang.dashboard.views.common import (
     render,
     session_of,
 )
+from boomerang.dashboard.views.segment_explain import explain
 from boomerang.dashboard.views.segment_notices import outcome, redirect_with
 from boomerang.events.log import LogBusy
 from boomerang.segments import membership, service, vocabulary
@@ -262,3 +263,20 @@ async def parse(request: Request, user: Marketer) -> Response:
     except BoomerangError as exc:
         return _json({"errors": exc.errors}, exc.status_code)
     return _json({"rule": rule}, 200)
+
+
+@router.post("/segments/explain")
+async def explain_unsaved(request: Request, user: Marketer, board: BoardDep) -> Response:
+    """Why a customer is in or out of the unsaved rule, condition by condition (JSON; CSRF token in X-CSRF-Token)."""
+    body, refused = await _json_body(request)
+    if refused is not None:
+        return refused
+    who = body.get("customer")
+    if not isinstance(who, str) or not who.strip():
+        return _json({"errors": [{"field": "customer", "reason": "give a customer's id, external id or email"}]}, 400)
+    try:
+        definition = {"name": "unsaved", "rule": parse_rule_text(body["rule"])}
+        result = await run_in_threadpool(explain, board, definition, who, str(body.get("as_of") or ""))
+    except BoomerangError as exc:
+        return _json({"errors": exc.errors}, exc.status_code)
+    return _json(result, 200)

@@ -3,29 +3,17 @@ The builder (segment_builder) and the members' export (segment_members) are rout
 
 from __future__ import annotations
 
-import json
-import re
-from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from boomerang.core.errors import BoomerangError, ValidationFailed
-from boomerang.customers import service as customers
+from boomerang.core.errors import BoomerangError
 from boomerang.dashboard.views import segment_builder, segment_members, segment_notices
-from boomerang.dashboard.views.common import (
-    BoardDep,
-    Marketer,
-    Viewer,
-    checked_form,
-    missing,
-    parse_day,
-    redirect,
-    render,
-)
+from boomerang.dashboard.views.common import BoardDep, Marketer, Viewer, checked_form, missing, redirect, render
 from boomerang.dashboard.views.segment_builder import pretty
+from boomerang.dashboard.views.segment_explain import explain
 from boomerang.journeys.matrix import matrix
 from boomerang.segments import library, membership, service
 
@@ -121,45 +109,6 @@ def matrix_page(request: Request, user: Viewer, board: BoardDep) -> Response:
 # -- one segment -----------------------------------------------------------------------------------
 
 
-ISO_MOMENT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?")
-
-
-def shown(value: Any) -> str:
-    """A value seen by explain, as text: moments to the minute (days alone at midnight), short floats, JSON lists."""
-    if value is None:
-        return "–"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{round(value, 4):,}"
-    if isinstance(value, str) and ISO_MOMENT.fullmatch(value):
-        moment = datetime.fromisoformat(value)
-        return moment.date().isoformat() if moment.time() == datetime.min.time() else moment.strftime("%Y-%m-%d %H:%M")
-    if isinstance(value, (list, dict)):
-        return json.dumps(value, ensure_ascii=False)
-    return str(value)
-
-
-def _with_shown(node: dict[str, Any]) -> dict[str, Any]:
-    out = {**node, "children": [_with_shown(c) for c in node.get("children", [])]}
-    if node["op"] == "condition":
-        out["shown"] = shown(node.get("value"))
-    return out
-
-
-def _explain(board, name: str, who: str, as_of: str | None) -> dict[str, Any]:
-    day = parse_day(as_of, "as_of")
-    with board.ws.uow.session() as s:
-        customer = customers.lookup(s, who)
-        if customer is None:
-            raise ValidationFailed(
-                [{"field": "customer", "reason": f"no customer with the id, external id or email {who.strip()!r}"}]
-            )
-        label = customer.email or customer.external_id or customer.id
-    result = board.ws.segments.explain(name, customer.id, as_of=day)
-    return {**result, "rule": _with_shown(result["rule"]), "label": label}
-
-
 def _segment_page(
     request: Request, user, board, name: str, *, customer: str, as_of: str, asked: dict[str, str]
 ) -> Response:
@@ -177,7 +126,7 @@ def _segment_page(
     explained, explain_errors = None, None
     if customer.strip():
         try:
-            explained = _explain(board, name, customer, as_of)
+            explained = explain(board, name, customer, as_of)
         except BoomerangError as exc:
             explain_errors = exc.errors
             status_code = max(status_code, exc.status_code)
