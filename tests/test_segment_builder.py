@@ -218,3 +218,15 @@ def test_an_unsaved_rule_is_explained_for_a_customer(shop):
     assert (
         vera.post("/segments/explain", json={"rule": rule, "customer": "ann"}, headers=vera_headers).status_code == 403
     )
+
+
+def test_the_builder_opens_with_a_suggested_rule_name_and_title(shop):
+    ws, _ = shop
+    mark = _client(ws, "mark")
+    page = mark.get("/segments/new", params={"name": "rfm_champions", "title": "Champions", "rule": json.dumps(KYIV)})
+    assert page.status_code == 200 and 'value="rfm_champions"' in page.text and 'value="Champions"' in page.text
+    initial = json.loads(re.search(r'id="builder-initial"[^>]*>(.*?)</script>', page.text, re.S).group(1))
+    assert initial == KYIV and "&#34;Kyiv&#34;" in page.text.split('id="rule"')[1][:200]
+    broken = mark.get("/segments/new", params={"rule": "{not a rule"})  # the text stays, the rows wait for it
+    assert broken.status_code == 200 and "{not a rule" in broken.text
+    assert re.search(r'id="builder-initial"[^>]*>null</script>', broken.text)

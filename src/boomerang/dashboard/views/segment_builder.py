@@ -151,8 +151,23 @@ def _saved(request: Request, saved: dict[str, Any], results: list[dict[str, Any]
 
 
 @router.get("/segments/new")
-def new_form(request: Request, user: Marketer, board: BoardDep) -> Response:
-    form = {"name": "", "title": "", "description": "", "rule": pretty(EXAMPLE)}
+def new_form(
+    request: Request,
+    user: Marketer,
+    board: BoardDep,
+    name: str = "",
+    title: str = "",
+    description: str = "",
+    rule: str = "",
+) -> Response:
+    """The builder, empty but for an example, or opened with a suggested rule, name and title (the analytics
+    pages link here with the rule of the customers they counted)."""
+    text = rule[:MAX_RULE] if rule.strip() else pretty(EXAMPLE)
+    try:
+        text = pretty(json.loads(text))  # a rule given as compact JSON reads better spread out
+    except ValueError:
+        pass
+    form = {"name": name[:63], "title": title[:200], "description": description[:2000], "rule": text}
     return _builder(request, user, board, editing=None, form=form)
 
 
