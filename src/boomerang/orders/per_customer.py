@@ -71,6 +71,9 @@ def _ordering(sums: sa.Subquery, sort: str, descending: bool) -> list:
     return [first, Customer.id]
 
 
+ORDER_SORTS = {"orders", "spend", "last_order"}  # the sorts that need every customer's sums
+
+
 def listing(
     session: Session,
     where: sa.ColumnElement[bool],
@@ -80,32 +83,26 @@ def listing(
     limit: int = 50,
     offset: int = 0,
 ) -> tuple[list[tuple[Customer, Totals]], int]:
-    """A page of the customers `where` selects, with their totals, in the order asked, and how many there are."""
-    sums = _sums()
+    """A page of the customers `where` selects, with their totals, in the order asked, and how many there are.
+    Sums of the page's customers only, unless the order is by them."""
     total = session.scalar(sa.select(sa.func.count()).select_from(Customer).where(where))
-    rows = session.execute(
-        sa.select(Customer, sums.c.orders, sums.c.spend, sums.c.last_order, sums.c.currency)
-        .outerjoin(sums, sums.c.customer_id == Customer.id)
-        .where(where)
-        .order_by(*_ordering(sums, sort, descending))
-        .limit(limit)
-        .offset(offset)
-    ).all()
-    return [(c, Totals(n or 0, float(spend or 0), last, cur)) for c, n, spend, last, cur in rows], int(total or 0)
+    ids = _ids(session, where, sort=sort, descending=descending, limit=limit, offset=offset)
+    return of_ids(session, ids), int(total or 0)
+
+
+def _ids(session: Session, where, *, sort: str, descending: bool, limit: int | None = None, offset: int = 0):
+    sums = _sums()
+    query = sa.select(Customer.id).where(where)
+    if sort in ORDER_SORTS:
+        query = query.outerjoin(sums, sums.c.customer_id == Customer.id)
+    query = query.order_by(*_ordering(sums, sort, descending)).offset(offset)
+    return list(session.scalars(query.limit(limit) if limit is not None else query))
 
 
 def ordered_ids(session: Session, where: sa.ColumnElement[bool], *, sort: str, descending: bool) -> list[str]:
     """Every id `where` selects, in the order asked (for a page the caller cuts after filtering on what the
     database does not hold, such as RFM groups)."""
-    sums = _sums()
-    return list(
-        session.scalars(
-            sa.select(Customer.id)
-            .outerjoin(sums, sums.c.customer_id == Customer.id)
-            .where(where)
-            .order_by(*_ordering(sums, sort, descending))
-        )
-    )
+    return _ids(session, where, sort=sort, descending=descending)
 
 
 def of_ids(session: Session, ids: Sequence[str]) -> list[tuple[Customer, Totals]]:
