@@ -18,7 +18,7 @@ from boomerang.journeys.matrix import matrix
 from boomerang.segments import library, membership, service
 
 router = APIRouter()
-# before /segments/{name}: /segments/new, /segments/preview, /segments/vocabulary.json are not segments
+# before /segments/{name}: /segments/new, /preview, /parse, /explain, /vocabulary.json are not segments
 router.include_router(segment_builder.router)
 router.include_router(segment_members.router)
 
