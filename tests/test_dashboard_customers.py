@@ -195,6 +195,11 @@ def test_customer_fields_take_a_name_email_phone_or_id(shop, vera):
     several = vera.get("/deliveries", params={"customer": "Шевч"})
     assert several.status_code == 400 and "matches several customers" in several.text
     assert "Ольга Шевчук" in several.text and "customer:" in several.text
+    choices = re.search(r'id="customer-choices".*?</div>', several.text, re.S).group(0)  # a picker of them
+    picks = re.findall(r"customer=(cus_\w+)", choices)
+    assert sorted(picks) == sorted([ids["u-olena"], ids["u-olga"]])
+    assert vera.get("/customers/lookup", params={"q": "шевч"}).json()["customers"][0]["label"]
+    assert vera.get("/customers/lookup", params={"q": "ш"}).json() == {"customers": []}
     assert vera.get("/deliveries", params={"customer": "nobody"}).status_code == 404
 
     token = re.search(r'name="csrf_token" value="([^"]+)"', vera.get("/customers").text).group(1)

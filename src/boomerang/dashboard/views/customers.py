@@ -6,10 +6,10 @@ import math
 
 import orjson
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 
 from boomerang.core.errors import BoomerangError
-from boomerang.customers import privacy
+from boomerang.customers import privacy, search
 from boomerang.customers import service as customers
 from boomerang.customers.merge import canonical
 from boomerang.customers.privacy.subject import merged_into
@@ -76,6 +76,23 @@ def _list(request: Request, user, board, filters: listing.Filters, *, errors=Non
         errors=errors,
         status_code=status_code,
     )
+
+
+LOOKUP_LIMIT = 8
+
+
+@router.get("/customers/lookup")
+def lookup(user: Viewer, board: BoardDep, q: str = "") -> Response:
+    """Customers matching what was typed, as JSON for a customer field's picker (static/customer_lookup.js):
+    {"customers": [{"id", "label"}]}; nothing for fewer than two characters."""
+    text = q.strip()[: search.MAX_QUERY]
+    found = []
+    if len(text) >= 2:
+        with board.ws.uow.session() as s:
+            found = [{"id": c.id, "label": c.label} for c in search.candidates(s, text, limit=LOOKUP_LIMIT)]
+    response = JSONResponse({"customers": found})
+    response.headers.update(HEADERS)
+    return response
 
 
 FEEDS = {"": "everything", **{k: k for k in activity.KINDS}}

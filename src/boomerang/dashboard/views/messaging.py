@@ -34,6 +34,7 @@ from boomerang.messaging.preferences import TOPICS
 router = APIRouter()
 MAX_DEFINITION = 200_000  # characters of a template's text
 PAGE = 50  # deliveries a page
+PICK = 8  # customers offered when a customer filter matches several
 # The email preview is the template's own HTML in a sandboxed srcdoc iframe, which inherits the page's policy:
 # the editor lets inline styles and https images through (for that HTML), scripts stay the dashboard's own only.
 EDITOR_CSP = (
@@ -347,11 +348,15 @@ def deliveries_page(
         )
         if v.strip()
     }
-    errors, status_code, who = None, 200, None
+    errors, status_code, who, choices = None, 200, None, []
     try:
         with board.ws.uow.session() as s:
             if "customer" in params:  # a name, email, phone or id: the one customer it stands for
-                who = search.resolve(s, params["customer"], field="customer")
+                try:
+                    who = search.resolve(s, params["customer"], field="customer")
+                except ValidationFailed:
+                    choices = search.candidates(s, params["customer"], limit=PICK)  # several: pick one
+                    raise
             found = delivery.log(
                 s,
                 status=params.get("status"),
@@ -375,6 +380,7 @@ def deliveries_page(
         messages=found["messages"],
         names=names,
         who=search.label(who) if who else None,
+        choices=choices,
         counts=counts,
         total=sum(counts.values()),
         params=params,
