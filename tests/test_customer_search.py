@@ -4,10 +4,13 @@ emails, ids; kept true through identify, imports, merges and erasure."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from importlib import resources
 
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
 
 from api_helpers import Api
 from boomerang.core.errors import NotFound, ValidationFailed
@@ -110,3 +113,25 @@ def test_renames_merges_and_erasure(shop):
     with ws.uow.session() as s:
         keys = s.execute(sa.select(Customer.first_name_key, Customer.phone_key).where(Customer.phone_key.is_not(None)))
         assert "380671234567" not in {p for _, p in keys}
+
+
+def test_the_migration_backfills_the_keys_of_customers_already_there(ws):
+    cfg = Config()
+    cfg.set_main_option("script_location", str(resources.files("boomerang") / "migrations" / "ops"))
+    with ws.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0022")
+        conn.execute(
+            sa.text(
+                "INSERT INTO customers (id, first_name, last_name, phone, attributes, created_at, updated_at) "
+                "VALUES ('cus_old', 'Ярослава', 'ЧЕРНЕНКО', '+380 67 555 44 33', '{}', :t, :t)"
+            ),
+            {"t": T0},
+        )
+        command.upgrade(cfg, "head")
+    assert _ids_of(ws, "ярослава черн") == ["cus_old"] == _ids_of(ws, "(067) 555-44-33")
+
+
+def _ids_of(ws, q: str) -> list[str]:
+    with ws.uow.session() as s:
+        return [c.id for c in search.find(s, q)[0]]
