@@ -14,7 +14,7 @@ import segments_data
 from boomerang.journeys import service
 from boomerang.messaging import service as templates
 from boomerang.segments.service import list_segments
-from test_dashboard_journeys import VIP, _client, save, set_status
+from test_dashboard_journeys import VIP, _client, run_cart, save, set_status
 
 FLOW = {
     "name": "nudge",
@@ -259,3 +259,15 @@ def test_the_layout_is_no_part_of_a_version(ws):
         fewer = {**plain, "start": "done", "nodes": {"done": {"type": "exit"}}}
         assert service.save(s, fewer, now=ws.now())["version"] == 2
         assert service.get(s, "nudge").definition["layout"] == {"done": {"x": 5, "y": 6}}
+
+
+def test_the_canvas_of_a_running_journey_counts_who_passed_and_who_is_there(shop):
+    ws, ids = shop
+    run_cart(ws, ids)  # bob and cat were reminded, bob ordered, cat went on through the split; ann waits
+    data = _data(_client(ws, "vera").get("/journeys/cart/edit").text)
+    counts = data["counts"]
+    assert (counts["wait"]["passed"], counts["remind"]["passed"], counts["ab"]["passed"]) == (3, 2, 1)
+    assert counts["wait"]["here"] == {"waiting": 1} and counts["remind"]["messages"] == {"queued": 2}
+    assert data["journey"]["running"] == 1 and data["journey"]["sampled"] is None
+    with ws.uow.session() as s:
+        assert service.passed(s, "cart", limit=1) == ({"wait": 1}, 1)  # the latest only: ann's

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime
 from typing import Any
 
@@ -202,6 +203,27 @@ def stats(session: Session, name: str) -> dict[str, Any]:
         },
         "nodes": nodes,
     }
+
+
+PASSED_SAMPLE = 5000  # the latest instances read for the canvas's "passed" counts
+
+
+def passed(session: Session, name: str, *, limit: int = PASSED_SAMPLE) -> tuple[dict[str, int], int]:
+    """How many of the journey's latest `limit` instances (test runs aside) went through each node (an instance
+    counts once per node, however often it looped there), and how many instances were read."""
+    row = get(session, name)
+    states = session.scalars(
+        sa.select(m.Instance.state)
+        .where(m.Instance.journey_id == row.id, m.Instance.test.is_(False))
+        .order_by(m.Instance.entered_at.desc())
+        .limit(limit)
+    )
+    counts: Counter[str] = Counter()
+    read = 0
+    for state in states:
+        read += 1
+        counts.update(set((state or {}).get("path") or []))
+    return dict(counts), read
 
 
 def pending_approvals(session: Session, limit: int = 500) -> list[dict[str, Any]]:

@@ -112,6 +112,7 @@
     var c = (D.counts || {})[id];
     if (!c) { return D.journey ? ["nobody yet"] : []; }
     var lines = [], here = c.here || {}, msgs = c.messages || {};
+    if (c.passed) { lines.push("passed: " + c.passed); }
     var h = Object.keys(here).sort().map(function (k) { return here[k] + " " + k; });
     if (h.length) { lines.push("here: " + h.join(" · ")); }
     var m = Object.keys(msgs).sort().map(function (k) { return msgs[k] + " " + k.replace("_", " "); });

@@ -95,7 +95,9 @@ def _editor(
                     n for node in stats["nodes"].values() for status, n in node["here"].items() if status != "done"
                 ),
             }
-            counts = stats["nodes"]
+            went, read = service.passed(s, editing)
+            counts = {n: {**stats["nodes"].get(n, {}), "passed": went.get(n, 0)} for n in {*stats["nodes"], *went}}
+            info["sampled"] = read if read >= service.PASSED_SAMPLE else None
     definition = {k: v for k, v in raw.items() if k != "layout"}
     positions = raw.get("layout") or {}
     try:
