@@ -415,7 +415,8 @@
   // -- the engine's verdict ------------------------------------------------------------------------
 
   function post(url, definition) {
-    var body = new URLSearchParams(new FormData(form));
+    var body = new URLSearchParams();  // the token and the version edited, not the panel's fields
+    ["csrf_token", "version"].forEach(function (k) { body.set(k, form.elements[k].value); });
     body.set("definition", definition);
     return fetch(url, {method: "POST", credentials: "same-origin", headers: {"Accept": "application/json"}, body: body})
       .then(function (r) {
@@ -477,6 +478,7 @@
 
   // -- saving --------------------------------------------------------------------------------------
 
+  form.addEventListener("submit", function (e) { e.preventDefault(); });  // Enter in a field saves nothing
   var save = document.getElementById("jc-save");
   if (save) {
     save.addEventListener("click", function () {
