@@ -116,6 +116,7 @@ def test_a_customer_found_by_a_cyrillic_name_in_another_case(page, server):
     page.wait_for_load_state("networkidle")
     found = page.locator("#customers tbody td:first-child a", has_text=name)
     assert found.count() >= 1
+    shot(page, "customers-found")
     found.first.click()
     page.wait_for_load_state("networkidle")
     assert name in page.inner_text("h1")

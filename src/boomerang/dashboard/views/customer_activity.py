@@ -67,17 +67,17 @@ SENTENCES = {
     "Order Completed": lambda p: _order(p, "Placed"),
     "Order Updated": lambda p: _order(p, "Updated"),
     "Order Cancelled": lambda p: _order(p, "Cancelled"),
-    "Order Refunded": lambda p: _order(p, "Was refunded on"),
-    "Order Shipped": lambda p: _order(p, "Was shipped"),
+    "Order Refunded": lambda p: _order(p, "Got a refund on"),
+    "Order Shipped": lambda p: _order(p, "Was sent"),
     "Order Delivered": lambda p: _order(p, "Received"),
     "Signed Up": lambda p: "Signed up",
     "Telegram Bot Joined": lambda p: "Joined the Telegram bot",
     "Segment Entered": lambda p: f"Entered the segment {p.get('segment') or ''}".strip(),
     "Segment Exited": lambda p: f"Left the segment {p.get('segment') or ''}".strip(),
     "Lifecycle Stage Changed": lambda p: (
-        f"Became {p.get('stage') or 'another stage'}" + (f" (was {p['previous']})" if p.get("previous") else "")
+        f"Became {p.get('to') or 'another stage'}" + (f" (was {p['from']})" if p.get("from") else "")
     ),
-    "Loyalty Tier Changed": lambda p: f"Moved to the {p.get('tier') or 'next'} tier",
+    "Loyalty Tier Changed": lambda p: f"Moved {p.get('direction') or 'to'} to the {p.get('to') or 'next'} tier",
     "Loyalty Points Expiring": lambda p: f"Was told {p.get('points') or 'some'} points expire soon",
     "NPS Survey Answered": lambda p: f"Answered the NPS survey: {p.get('score', '?')}",
     "Back In Stock": lambda p: f"{_product(p).capitalize()} they wanted is back in stock",
@@ -146,7 +146,7 @@ def points(rows: list[dict[str, Any]], unit: str) -> list[Item]:
         text = " ".join(filter(None, (str(t.get("kind", "")).replace("_", " ").capitalize(), moved and f"({moved})")))
         if t.get("order_id"):
             text += f" for order {t['order_id']}"
-        if why:
+        if why and why != "order":
             text += f": {why}"
         out.append(Item(t["at"], "points", text, _pretty(t.get("detail"))))
     return out
