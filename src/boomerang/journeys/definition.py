@@ -10,7 +10,9 @@
       remind: {type: send, channel: email, fallback: [telegram, sms], template: cart_reminder, next: done}
       done:   {type: exit}
 
-Errors name the path (nodes.remind.next: unknown node 'x') and the reason.
+Errors name the path (nodes.remind.next: unknown node 'x') and the reason. An optional `layout` ({node: {x, y}},
+and TRIGGER_BOX for the trigger) is where the dashboard's canvas draws the boxes: the engine ignores it, and
+service.save keeps it out of the versions' comparison.
 """
 
 from __future__ import annotations
