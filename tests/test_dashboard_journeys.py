@@ -168,8 +168,8 @@ def test_the_graph_has_a_box_per_node_with_its_counts(shop):
 
     groups = dict(re.findall(r'<tr data-group="(\w+)">(.*?)</tr>', page.text, re.S))
     treated = re.findall(r'<td class="num">([^<]*)</td>', groups["treated"])
-    assert treated == ["3", "1", "33.3%", "55.50", "18.50"]
-    assert re.findall(r'<td class="num">([^<]*)</td>', groups["control"]) == ["0", "0", "–", "0.00", "–"]
+    assert treated == ["3", "1", "33.3%", "55.50 USD", "18.50 USD"]  # in the currency of the shop's orders
+    assert re.findall(r'<td class="num">([^<]*)</td>', groups["control"]) == ["0", "0", "–", "0.00 USD", "–"]
     assert 'id="lift">–<' in page.text  # no control group to compare with
     assert "&#34;Checkout Started&#34;" in page.text  # the definition, as pretty JSON
     assert "boomerang journeys create FILE" in page.text and 'data-row="remind"' in page.text

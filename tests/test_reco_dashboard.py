@@ -360,6 +360,7 @@ def test_train_edit_preview_save_and_a_bad_value_named_on_its_field(page, server
     _preview_settled(page)
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     shot(page, "reco-block-phone")
+    page.once("dialog", lambda dialog: dialog.accept())  # "Forget your changes to this block?"
     page.click("#reset-form button")
     page.wait_for_url("**/recommendations?reset=home")
     assert "ready-made" in page.inner_text("#done")

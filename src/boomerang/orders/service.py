@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime
 from typing import Any
 
@@ -64,6 +65,16 @@ def record_order(
             for i, line in enumerate(order.products)
         )
     return row
+
+
+def main_currency(session: Session, *, recent: int = 1000) -> str | None:
+    """The currency of most of the shop's latest orders (None before the first order that names one)."""
+    found = Counter(
+        session.scalars(
+            sa.select(Order.currency).where(Order.currency.is_not(None)).order_by(Order.placed_at.desc()).limit(recent)
+        )
+    )
+    return found.most_common(1)[0][0] if found else None
 
 
 def set_status(session: Session, order_id: str, status: str, *, now: datetime) -> Order:

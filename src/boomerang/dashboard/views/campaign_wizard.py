@@ -186,7 +186,14 @@ async def create(request: Request, user: Marketer, board: BoardDep) -> Response:
     except BoomerangError as exc:
         errors = _on_form(exc.errors)
         return _page(
-            request, user, board, values=values, channels=channels, text=text, status_code=exc.status_code, errors=errors
+            request,
+            user,
+            board,
+            values=values,
+            channels=channels,
+            text=text,
+            status_code=exc.status_code,
+            errors=errors,
         )
     return redirect(f"/campaigns/{name}")
 
@@ -231,7 +238,5 @@ async def audience(
     unknown = [c for c in channels if c not in CHANNELS]
     if unknown:
         return json_answer({"errors": [{"field": "channels", "reason": f"unknown channel {unknown[0]!r}"}]}, 400)
-    found = await run_in_threadpool(
-        _estimate, board, segment, channels, holdout_percent, variants, attribution_days
-    )
+    found = await run_in_threadpool(_estimate, board, segment, channels, holdout_percent, variants, attribution_days)
     return json_answer(found, 200)

@@ -148,7 +148,7 @@ def confirm_schedule(request: Request, name: str, user: Marketer, board: BoardDe
         audience=audience,
         sent=None if members is None else round(members * (1 - definition.holdout_percent / 100)),
         guards=reach.guards_in_words(board.ws.settings.guards, definition.category),
-        sandbox=[c for c in definition.channels if c in request.state.sandboxed],
+        sandbox=[c for c in definition.channels if c in board.sandboxed()],
     )
 
 

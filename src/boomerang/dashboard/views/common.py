@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
 
 from boomerang.auth import sessions
 from boomerang.auth.models import User
@@ -20,6 +20,7 @@ from boomerang.channels import config as channel_config
 from boomerang.core.errors import ValidationFailed
 from boomerang.dashboard.auth import COOKIE, CsrfFailed, Forbidden, Keys, LoginRequired, Session, allowed, csrf_matches
 from boomerang.dashboard.data import Analytics
+from boomerang.orders import service as order_service
 
 HEADERS = {
     # Scripts and styles come only from /static: page data travels in JSON blocks, never inline code.
@@ -31,7 +32,8 @@ HEADERS = {
     "Cache-Control": "no-store",
 }
 SENDING = ("/journeys", "/campaigns", "/templates", "/deliveries", "/channels")  # pages that say what the sandbox is
-SANDBOX_TTL = 5.0  # seconds the channels' providers are read for the sandbox banner
+SANDBOX_TTL = 5.0  # seconds the channels' providers are kept for the sandbox banner
+CURRENCY_TTL = 300.0  # seconds the shop's currency (of its latest orders) is kept
 
 
 @dataclass
@@ -42,16 +44,25 @@ class Dashboard:
     keys: Keys
     analytics: Analytics
     warm: bool = False  # compute the overview in the background while someone logs in
-    _sandboxed: tuple[float, list[str]] = field(default=(-SANDBOX_TTL, []), repr=False)
+    _kept: dict[str, tuple[float, Any]] = field(default_factory=dict, repr=False)
+
+    def _read(self, key: str, ttl: float, read) -> Any:
+        """`read(session)`, kept for `ttl` seconds. Call it before a page opens its own session: SQLite has one
+        writer, and every session takes the lock."""
+        read_at, value = self._kept.get(key, (-ttl, None))
+        if time.monotonic() - read_at >= ttl:
+            with self.ws.uow.session() as s:
+                value = read(s)
+            self._kept[key] = (time.monotonic(), value)
+        return value
 
     def sandboxed(self) -> list[str]:
-        """The channels whose messages are recorded in the sandbox, never delivered (read every few seconds)."""
-        read_at, channels = self._sandboxed
-        if time.monotonic() - read_at >= SANDBOX_TTL:
-            with self.ws.uow.session() as s:
-                channels = channel_config.sandboxed(s)
-            self._sandboxed = (time.monotonic(), channels)
-        return channels
+        """The channels whose messages are recorded in the sandbox, never delivered."""
+        return self._read("sandboxed", SANDBOX_TTL, channel_config.sandboxed)
+
+    def currency(self) -> str | None:
+        """The shop's currency, shown beside money: that of most of its latest orders."""
+        return self._read("currency", CURRENCY_TTL, order_service.main_currency)
 
     @property
     def lifetime(self) -> sessions.Lifetime:
@@ -101,6 +112,13 @@ def _dt(value: Any) -> str:
     return str(value)
 
 
+@pass_context
+def _money(context: Any, value: Any) -> str:
+    """An amount with the shop's currency (when its orders name one)."""
+    currency = context.get("currency")
+    return _num(value, 2) + (f" {currency}" if currency and value is not None else "")
+
+
 def _environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(str(resources.files("boomerang") / "dashboard" / "templates")),
@@ -108,7 +126,7 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(num=_num, pct=_pct, dt=_dt, money=lambda v: _num(v, 2))
+    env.filters.update(num=_num, pct=_pct, dt=_dt, money=_money)
     return env
 
 
@@ -134,7 +152,9 @@ def current_user(request: Request) -> User:
     if user is None:
         raise LoginRequired()
     request.state.session = session
-    if request.url.path.startswith(SENDING):  # read here, before the page's own session: SQLite has one writer
+    # read here, before the page's own session (SQLite has one writer)
+    request.state.currency = board.currency()
+    if request.url.path.startswith(SENDING):
         request.state.sandboxed = board.sandboxed()
     return user
 
@@ -168,6 +188,7 @@ def render(request: Request, name: str, *, user: User | None, status_code: int =
     session = getattr(request.state, "session", None) or session_of(request)
     context.update(user=user, csrf_token=session.csrf if session else "", path=request.url.path)
     context.setdefault("sandboxed", getattr(request.state, "sandboxed", None) if user is not None else None)
+    context.setdefault("currency", getattr(request.state, "currency", None))
     response = templates.TemplateResponse(request, name, context, status_code=status_code)
     response.headers.update(HEADERS)
     return response
