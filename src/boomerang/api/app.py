@@ -103,6 +103,12 @@ def create_app(ws: Workspace, *, background: bool = True) -> FastAPI:
         problem = {"field": "body", "reason": "a value is out of range for the store (too large a number?)"}
         return JSONResponse({"success": False, "errors": [problem]}, status_code=400)
 
+    @app.exception_handler(sa.exc.IntegrityError)
+    async def _conflict(_: Request, exc: Exception):
+        """Two writers at the same moment (the same new name, say): the unique index let one through."""
+        problem = {"field": "body", "reason": "conflicts with a change made at the same moment: try again"}
+        return JSONResponse({"success": False, "errors": [problem]}, status_code=409)
+
     @app.exception_handler(RecursionError)
     async def _too_deep(_: Request, exc: RecursionError):
         problem = {"field": "body", "reason": "nested too deeply"}
