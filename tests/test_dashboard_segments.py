@@ -202,6 +202,8 @@ def test_the_segment_page_explains_a_customer(shop):
     page = mark.get("/segments/coffee_no_buy")
     assert page.status_code == 200 and 'id="size-chart"' in page.text
     assert re.search(r'id="members">2<', page.text)
+    for act in ("/campaigns/new?segment=coffee_no_buy", "/journeys/new?segment=coffee_no_buy"):
+        assert f'href="{act}"' in page.text  # send them a campaign, start a journey for them
     assert f'href="/customers/{ids["ann"]}"' in page.text and f'href="/customers/{ids["cat"]}"' in page.text
     assert "&#34;starts_with&#34;" in page.text or "&quot;starts_with&quot;" in page.text  # the definition, as text
 

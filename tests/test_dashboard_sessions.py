@@ -339,7 +339,9 @@ def test_a_changed_password_redirects_so_a_reload_does_not_send_it_again(app):
 def test_a_write_that_loses_a_race_on_a_unique_name_is_a_conflict_not_a_crash(app):
     @app.post("/api/test-race")
     def race():
-        raise sa.exc.IntegrityError("INSERT INTO journeys ...", {}, Exception("UNIQUE constraint failed: journeys.name"))
+        raise sa.exc.IntegrityError(
+            "INSERT INTO journeys ...", {}, Exception("UNIQUE constraint failed: journeys.name")
+        )
 
     answer = _client(app).post("/api/test-race")
     assert answer.status_code == 409 and answer.json()["errors"][0]["reason"].startswith("conflicts with a change")

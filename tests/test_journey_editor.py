@@ -100,6 +100,8 @@ def test_a_new_journey_is_saved_whole_or_not_at_all(shop):
         "done",
     }
     assert mark.get("/journeys/new?from=nothing_like_it").status_code == 404
+    from_segment = _data(mark.get("/journeys/new?segment=vip").text)  # "Start a journey" on a segment's page
+    assert from_segment["definition"]["trigger"] == {"segment": "vip", "on": "entered"}
 
     bad = _post(mark, "/journeys/new", {**FLOW, "nodes": {**FLOW["nodes"], "remind": {"type": "send"}}})
     assert bad.status_code == 422 and {e["field"] for e in bad.json()["errors"]} == {

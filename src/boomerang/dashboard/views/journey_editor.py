@@ -125,10 +125,17 @@ def _editor(
 
 @router.get("/journeys/new")
 def new_journey(
-    request: Request, user: Marketer, board: BoardDep, start: str = Query("", alias="from", max_length=63)
+    request: Request,
+    user: Marketer,
+    board: BoardDep,
+    start: str = Query("", alias="from", max_length=63),
+    segment: str = Query("", max_length=63),
 ) -> Response:
-    """The canvas on a blank journey, or on a ready-made one of the library (`from`)."""
+    """The canvas on a blank journey, one that starts when a customer enters `segment`, or a ready-made one of
+    the library (`from`)."""
     raw = dict(BLANK)
+    if segment:
+        raw["trigger"] = {"segment": segment, "on": "entered"}
     if start:
         try:
             raw = library.get(start)
