@@ -58,13 +58,18 @@ def templates_create(
     file: Annotated[Path, typer.Argument(help="JSON or YAML: one template or a list")],
     as_json: JsonOpt = False,
 ) -> None:
-    """Save templates (a changed one gets a new version)."""
+    """Save templates (a changed one gets a new version; one that live journeys or campaigns send must render for
+    the shop's customers)."""
+    from boomerang.journeys import live_templates
     from boomerang.messaging import service
 
     with failures():
         ws = workspace(ctx)
         with ws.uow.session() as session:
-            saved = [service.as_dict(service.save(session, raw, now=ws.now())) for raw in definitions(file)]
+            saved = [
+                service.as_dict(live_templates.save(session, ws.settings.messaging, raw, now=ws.now()))
+                for raw in definitions(file)
+            ]
     if as_json:
         return emit_json(saved)
     for t in saved:

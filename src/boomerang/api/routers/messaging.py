@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from boomerang.api.deps import Offset, SessionDep, WorkspaceDep
 from boomerang.core.clock import naive_utc
+from boomerang.journeys import live_templates
 from boomerang.messaging import campaigns, delivery, preferences, service
 from boomerang.messaging.schemas import (
     CampaignList,
@@ -41,7 +42,8 @@ def list_templates(session: SessionDep) -> dict:
 
 @router.post("/templates", status_code=201, response_model=TemplateOut)
 def save_template(ws: WorkspaceDep, session: SessionDep, definition: dict[str, Any] = Body(...)) -> dict:
-    return service.as_dict(service.save(session, definition, now=ws.now()))
+    """Create or replace a template; one that live journeys or campaigns send must render for the shop's customers."""
+    return service.as_dict(live_templates.save(session, ws.settings.messaging, definition, now=ws.now()))
 
 
 @router.post("/templates/library", response_model=Installed)

@@ -28,6 +28,7 @@ from boomerang.dashboard.views.common import (
     render,
     session_of,
 )
+from boomerang.journeys import live_templates
 from boomerang.messaging import delivery, service, templates
 from boomerang.messaging.preferences import TOPICS
 
@@ -227,7 +228,7 @@ def _save(board, text: str, *, editing: str | None) -> str:
             raise ValidationFailed(
                 [{"field": "name", "reason": f"a template named {name} already exists: edit it instead"}]
             )
-        return service.save(s, definition, now=board.ws.now()).name
+        return live_templates.save(s, board.ws.settings.messaging, definition, now=board.ws.now()).name
 
 
 @router.get("/templates/new")
