@@ -60,6 +60,22 @@ class Template(Base):
     updated_at: Mapped[datetime]
 
 
+class TemplateVersion(Base):
+    """Each saved version of a template, as it was saved: the history a marketer can restore from."""
+
+    __tablename__ = "template_versions"
+    __table_args__ = (sa.UniqueConstraint("template", "version"),)
+
+    id: Mapped[int] = mapped_column(BigInt, primary_key=True, autoincrement=True)
+    template: Mapped[str] = mapped_column(sa.String(200))
+    version: Mapped[int]
+    title: Mapped[str] = mapped_column(sa.String(200), default="")
+    topic: Mapped[str | None] = mapped_column(sa.String(32))
+    default_locale: Mapped[str] = mapped_column(sa.String(8), default="en")
+    variants: Mapped[dict[str, Any]]
+    saved_at: Mapped[datetime]
+
+
 class MessageEvent(Base):
     """What happened to a message after it left: delivered, opened, clicked, bounced, complained, unsubscribed."""
 

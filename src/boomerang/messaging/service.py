@@ -1,4 +1,5 @@
-"""Templates in the store: save (validated, versioned), list, get, delete, the ready-made library, preview."""
+"""Templates in the store: save (validated, versioned, each version kept), list, get, delete, the ready-made
+library, preview. A locale's email `design` (the designer's blocks) is made into its html and text on save."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ from sqlalchemy.orm import Session
 
 from boomerang.core.documents import read
 from boomerang.core.errors import NotFound, ValidationFailed
-from boomerang.messaging import templates
-from boomerang.messaging.models import Template
+from boomerang.messaging import email_design, templates
+from boomerang.messaging.models import Template, TemplateVersion
 from boomerang.messaging.preferences import TOPICS
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,199}$")
@@ -38,13 +39,14 @@ def validate(definition: Any) -> dict[str, Any]:
     if errors:
         raise ValidationFailed(errors)
     default = definition.get("default_locale") or "en"
-    templates.check(definition.get("locales"), default)
+    locales = email_design.compile_locales(definition.get("locales"))
+    templates.check(email_design.without_design(locales), default)
     return {
         "name": name,
         "title": str(definition.get("title") or ""),
         "topic": topic,
         "default_locale": default,
-        "locales": definition["locales"],
+        "locales": locales,
     }
 
 
@@ -77,8 +79,63 @@ def save(session: Session, definition: Any, *, now: datetime) -> Template:
         )
         row.version += 1
         row.updated_at = now
+    else:
+        return row
     session.flush()
+    _keep_version(session, row)
     return row
+
+
+def _keep_version(session: Session, row: Template) -> None:
+    session.add(
+        TemplateVersion(
+            template=row.name,
+            version=row.version,
+            title=row.title,
+            topic=row.topic,
+            default_locale=row.default_locale,
+            variants=row.variants,
+            saved_at=row.updated_at,
+        )
+    )
+    session.flush()
+
+
+def versions(session: Session, name: str) -> list[dict[str, Any]]:
+    """A template's saved versions, newest first (those saved before versions were kept are not there)."""
+    rows = session.scalars(
+        sa.select(TemplateVersion).where(TemplateVersion.template == name).order_by(TemplateVersion.version.desc())
+    )
+    return [
+        {
+            "version": r.version,
+            "title": r.title,
+            "saved_at": r.saved_at.isoformat(),
+            "locales": sorted(r.variants),
+            "designed": any(isinstance(v.get("email"), dict) and "design" in v["email"] for v in r.variants.values()),
+        }
+        for r in rows
+    ]
+
+
+def version_definition(session: Session, name: str, version: Any) -> dict[str, Any]:
+    """An earlier version of a template as a definition (to restore it: save it, which makes a new version)."""
+    row = (
+        session.scalar(
+            sa.select(TemplateVersion).where(TemplateVersion.template == name, TemplateVersion.version == version)
+        )
+        if type(version) is int
+        else None
+    )
+    if row is None:
+        raise NotFound(f"template {name!r} has no version {version!r}", field="version")
+    return {
+        "name": row.template,
+        "title": row.title,
+        "topic": row.topic,
+        "default_locale": row.default_locale,
+        "locales": row.variants,
+    }
 
 
 def get(session: Session, name: str) -> Template:
@@ -117,7 +174,9 @@ def listing(session: Session) -> list[dict[str, Any]]:
 
 
 def delete(session: Session, name: str) -> None:
+    """A template and its versions (a new one of the same name starts again at version 1)."""
     session.delete(get(session, name))
+    session.execute(sa.delete(TemplateVersion).where(TemplateVersion.template == name))
     session.flush()
 
 

@@ -17,6 +17,7 @@ from boomerang.core.documents import read
 from boomerang.core.errors import BoomerangError, NotFound, ValidationFailed
 from boomerang.customers import search
 from boomerang.dashboard.auth import csrf_matches
+from boomerang.dashboard.views import template_designer
 from boomerang.dashboard.views.common import (
     HEADERS,
     BoardDep,
@@ -33,6 +34,7 @@ from boomerang.messaging import delivery, service, templates
 from boomerang.messaging.preferences import TOPICS
 
 router = APIRouter()
+router.include_router(template_designer.router)  # the email designer and version restores, beside the text editor
 MAX_DEFINITION = 200_000  # characters of a template's text
 PAGE = 50  # deliveries a page
 PICK = 8  # customers offered when a customer filter matches several
@@ -169,10 +171,11 @@ def _editor(
     **context,
 ) -> Response:
     """The editor on `text`, previewed; editing a saved template (NotFound when it is gone) shows its version."""
-    version = None
+    version, versions = None, []
     if editing is not None:
         with board.ws.uow.session() as s:
             version = service.get(s, editing).version
+            versions = service.versions(s, editing)
     shown, problems = None, None
     try:
         shown = preview(board, text, customer)
@@ -186,6 +189,7 @@ def _editor(
         text=text,
         customer=customer,
         version=version,
+        versions=versions,
         preview=shown,
         preview_errors=problems,
         reference=REFERENCE,
