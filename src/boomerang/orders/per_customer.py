@@ -123,14 +123,3 @@ def totals(session: Session, customer_id: str) -> Totals:
     """One customer's totals."""
     found = of_ids(session, [customer_id])
     return found[0][1] if found else Totals()
-
-
-def shop_currency(session: Session) -> str | None:
-    """The currency most orders are in."""
-    return session.scalar(
-        sa.select(Order.currency)
-        .where(Order.currency.is_not(None))
-        .group_by(Order.currency)
-        .order_by(sa.func.count().desc(), Order.currency)
-        .limit(1)
-    )

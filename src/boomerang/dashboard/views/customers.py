@@ -57,7 +57,6 @@ def customers_page(
 def _list(request: Request, user, board, filters: listing.Filters, *, errors=None, status_code: int = 200) -> Response:
     with board.ws.uow.session() as s:
         rows, total, traits = listing.page(s, board.ws.log, filters)
-        currency = per_customer.shop_currency(s)
     return render(
         request,
         "customers.html",
@@ -68,7 +67,6 @@ def _list(request: Request, user, board, filters: listing.Filters, *, errors=Non
         page=filters.page,
         pages=max(1, math.ceil(total / listing.PAGE)),
         total=total,
-        currency=currency,
         computed=traits.computed,
         groups=GROUP_NAMES,
         stages=STAGES,
