@@ -362,9 +362,13 @@ def test_a_marketer_tries_a_journey_on_one_customer(shop):
     tried = mark.post(
         "/journeys/cart/test", data={"csrf_token": _csrf(page), "customer": "ann@example.com", "speed": "60"}
     )
-    assert tried.status_code == 200 and "Test run started for " + ids["ann"] in tried.text
+    # to the journey's page, so that a reload does not start the test again
+    assert tried.status_code == 200 and tried.url.path == "/journeys/cart" and "tested=" in str(tried.url)
+    assert "Test run started for " + ids["ann"] in tried.text and "60× shorter" in tried.text
     unknown = mark.post("/journeys/cart/test", data={"csrf_token": _csrf(page), "customer": "nobody", "speed": "60"})
-    assert "no customer &#39;nobody&#39;" in unknown.text
+    assert unknown.status_code == 409 and "nobody" in unknown.text and 'id="tested"' in unknown.text
+    forged = mark.get("/journeys/cart", params={"tested": "jin_not_a_test_run"}).text
+    assert 'id="tested"' not in forged  # only a real test run of this journey is shown
     with ws.engine.connect() as conn:
         assert conn.execute(sa.select(m.Instance.customer_id, m.Instance.test)).all() == [(ids["ann"], True)]
     vera = _client(ws, "vera")

@@ -102,6 +102,14 @@ def get(session, name: str) -> m.Journey:
     return row
 
 
+def test_run(session: Session, name: str, instance_id: str) -> dict[str, Any] | None:
+    """A test run of the journey `name` (for the page that started it): its instance, customer and speed."""
+    row = session.get(m.Instance, instance_id)
+    if row is None or not row.test or row.journey_id != get(session, name).id:
+        return None
+    return {"instance": row.id, "customer_id": row.customer_id, "speed": (row.state or {}).get("speed")}
+
+
 def set_status(session: Session, name: str, status: str, *, now: datetime) -> dict[str, Any]:
     """active: triggers start instances; paused: no new instances, running ones go on (timers too)."""
     row = get(session, name)

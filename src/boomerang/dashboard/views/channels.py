@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from boomerang.channels import config
 from boomerang.core.errors import BoomerangError, ValidationFailed
+from boomerang.customers import search
 from boomerang.dashboard.views.common import Admin, BoardDep, Marketer, checked_form, redirect, render
 from boomerang.messaging import delivery, service
 
@@ -173,18 +174,22 @@ async def send_test(request: Request, user: Marketer, board: BoardDep) -> Respon
         missing = [{"field": k, "reason": "required"} for k, v in test.items() if not v]
         if missing:
             raise ValidationFailed(missing)
-        result = await run_in_threadpool(
-            lambda: delivery.send_test(
-                board.ws.dispatcher,
-                channel=test["channel"],
-                customer_id=test["customer"],
-                template=test["template"],
-                now=board.ws.now(),
-            )
-        )
+        result = await run_in_threadpool(_send_test, board, test)
     except BoomerangError as exc:
         return _page(request, user, board, test=test, test_errors=exc.errors, status_code=exc.status_code)
     return redirect(f"/channels?tested={quote(result['key'], safe='')}#test-result")
+
+
+def _send_test(board, test: dict[str, str]) -> dict[str, Any]:
+    with board.ws.uow.session() as s:
+        customer = search.resolve(s, test["customer"], field="customer")  # a name, email, phone or id
+    return delivery.send_test(
+        board.ws.dispatcher,
+        channel=test["channel"],
+        customer_id=customer.id,
+        template=test["template"],
+        now=board.ws.now(),
+    )
 
 
 def _tested(board, key: str) -> tuple[dict[str, str], dict[str, Any]] | None:

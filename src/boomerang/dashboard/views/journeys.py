@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from boomerang.core.errors import BoomerangError, NotFound, ValidationFailed
-from boomerang.customers import service as customers
-from boomerang.dashboard.views.common import BoardDep, Marketer, Viewer, checked_form, missing, render
+from boomerang.customers import search
+from boomerang.dashboard.views.common import BoardDep, Marketer, Viewer, checked_form, missing, redirect, render
 from boomerang.dashboard.views.journey_graph import layout, settings
 from boomerang.journeys import runtime, service
 from boomerang.journeys.definition import Approval, Send
@@ -169,9 +170,7 @@ async def pause(request: Request, name: str, user: Marketer, board: BoardDep) ->
 
 def _test_run(board, name: str, customer: str, speed: float) -> dict[str, Any]:
     with board.ws.uow.session() as s:
-        found = customers.lookup(s, customer)
-        if found is None:
-            raise NotFound(f"no customer {customer!r}", field="customer")
+        found = search.resolve(s, customer, field="customer")  # a name, email, phone or id
         return runtime.enter_manually(s, name, found.id, test_speed=speed, now=board.ws.now())
 
 
@@ -190,7 +189,11 @@ async def test_run(request: Request, name: str, user: Marketer, board: BoardDep)
         if exc.field == "journey":
             return missing(request, user, "journey", name)
         tested = {"instance": None, "reason": exc.message}
-    return _journey_page(request, user, board, name, tested={**tested, "speed": speed})
+    except BoomerangError as exc:
+        tested = {"instance": None, "reason": exc.message}
+    if tested["instance"]:  # to the page, so that a reload does not run the test again
+        return redirect(f"/journeys/{quote(name, safe='')}?tested={quote(tested['instance'], safe='')}#tested")
+    return _journey_page(request, user, board, name, tested={**tested, "speed": speed}, status_code=409)
 
 
 # -- one journey -----------------------------------------------------------------------------------
@@ -265,9 +268,22 @@ def _journey_page(
 
 @router.get("/journeys/{name}")
 def journey_page(
-    request: Request, name: str, user: Viewer, board: BoardDep, version: int | None = Query(None, ge=1, le=1_000_000)
+    request: Request,
+    name: str,
+    user: Viewer,
+    board: BoardDep,
+    version: int | None = Query(None, ge=1, le=1_000_000),
+    tested: str = Query("", max_length=40),
 ) -> Response:
-    return _journey_page(request, user, board, name, version=version)
+    """A journey's page; `tested`: the test run just started (its instance)."""
+    run = None
+    if tested:
+        with board.ws.uow.session() as s:
+            try:
+                run = service.test_run(s, name, tested)
+            except NotFound:
+                run = None
+    return _journey_page(request, user, board, name, version=version, tested=run)
 
 
 # -- a customer's journeys (for the customer's page) -----------------------------------------------
