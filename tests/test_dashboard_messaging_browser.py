@@ -11,10 +11,12 @@ import pytest
 
 import segments_data
 from boomerang.auth.users import create_user
-from boomerang.bootstrap import open_workspace
+from boomerang.bootstrap import Workspace, open_workspace
+from boomerang.channels import config as channel_settings
 from boomerang.config import GuardSettings, Settings
 from boomerang.messaging import service
 from browser_support import chart_pixels, login, need_browser, serving, shot
+from smtp_server import SmtpServer
 from test_dashboard_messaging import SALE, run_campaign
 
 pytestmark = pytest.mark.browser
@@ -38,7 +40,7 @@ def server(tmp_path_factory):
     run_campaign(ws)
     ws.engine.dispose()
     with serving(home) as base:
-        yield {"base": base, "marketer": MARKETER, "admin": ADMIN, "dan": ids["dan"]}
+        yield {"base": base, "marketer": MARKETER, "admin": ADMIN, "dan": ids["dan"], "home": home}
 
 
 def _card(channel: str, field: str) -> str:
@@ -102,3 +104,50 @@ def test_an_admin_picks_a_channel_provider_and_sees_its_settings(page, server):
     assert card.locator("input[type=password][name='config.auth_token']").count() == 1
     assert card.locator("input[name=provider]").get_attribute("value") == "twilio"
     shot(page, "channels")
+
+
+def test_a_marketer_designs_an_email_from_blocks_previews_it_on_a_phone_tests_and_saves_it(page, server):
+    ws = Workspace(Settings(home=server["home"]))  # the store only: `serve` holds the event log
+    with SmtpServer() as smtp:
+        with ws.uow.session() as s:  # the email channel to a loopback SMTP server, for the test send
+            config = {"port": smtp.port, "security": "none", "from_address": "shop@example.com"}
+            channel_settings.save(s, "email", "smtp", config, secret=ws.secret, now=segments_data.NOW)
+        try:
+            login(page, server["marketer"], "/templates/new")
+            page.click("#open-designer")
+            page.wait_for_url("**/templates/new/design")
+            page.fill("#d-name", "designed_mail")
+            page.fill("#d-subject", "For you, {{ first_name }}")
+            canvas = page.locator("#canvas li[data-index]")
+            assert canvas.count() == 4  # the starter: heading, text, button, footer
+            drag = page.evaluate_handle("() => new DataTransfer()")  # HTML5 drag and drop, as a browser does it
+            page.locator("#palette li[data-kind=products]").dispatch_event("dragstart", {"dataTransfer": drag})
+            canvas.nth(2).dispatch_event("drop", {"dataTransfer": drag})  # onto the button: before it
+            page.wait_for_selector("#canvas li[data-index='2'][data-type=products]")
+            assert canvas.count() == 5
+            canvas.nth(0).click()
+            page.fill("#panel-fields textarea[name=text]", "Hello {{ first_name }} <b>!</b>")
+            frame = page.frame_locator("#preview-frame")
+            frame.locator("text=Hello Olena <b>!</b>").wait_for()
+            assert frame.locator("text=Tea set").count() == 1  # a product card from the recommendations
+            assert page.inner_text("#preview-subject") == "For you, Olena"
+            page.click("#view-mobile")
+            assert page.locator("#preview-frame").bounding_box()["width"] == 375
+            shot(page, "email-designer-mobile")
+
+            page.fill("#test-to", "me@example.com")
+            page.click("#test-button")
+            page.wait_for_selector("#test-result[data-status=sent]")
+            [mail] = smtp.received
+            assert mail.rcpt_tos == ["me@example.com"] and mail.parsed()["Subject"] == "[Test] For you, Olena"
+            assert "Tea set" in mail.parsed().get_body(("html",)).get_content()
+
+            page.click("#design-save")
+            page.wait_for_url("**/templates/designed_mail/design?saved=1")
+            assert page.is_visible("#saved") and page.locator("#canvas li[data-index]").count() == 5
+            page.reload()  # the address is remembered in the browser
+            assert page.input_value("#test-to") == "me@example.com"
+        finally:
+            with ws.uow.session() as s:
+                channel_settings.save(s, "email", "sandbox", {}, secret=ws.secret, now=segments_data.NOW)
+            ws.engine.dispose()
