@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import html
 import re
-from datetime import date
+from datetime import date, datetime
 from urllib.parse import parse_qs, urlsplit
 
 import orjson
 import pytest
 from tests.test_dashboard import _login, _user, client, shop  # noqa: F401 - the fixtures
 
+from boomerang.metrics import service as metrics
+from boomerang.metrics.rfm import GROUP_NAMES
 from boomerang.segments import audiences
 
 PERIOD = {"date_from": "2024-01-01", "date_to": "2024-04-30"}
@@ -97,3 +99,32 @@ def test_names_for_segments_are_valid_names():
         audiences.name_for("leak", "Product Viewed", "not", "Product Added") == "leak_product_viewed_not_product_added"
     )
     assert audiences.name_for("2024-01", "m1") == "s_2024_01_m1"
+
+
+def test_a_filtered_customer_list_opens_the_rule_of_the_customers_it_lists(shop, client):  # noqa: F811
+    metrics.store_traits(shop.uow, shop.log, "rfm", {}, now=datetime(2024, 5, 1))
+    metrics.store_traits(shop.uow, shop.log, "lifecycle", {}, now=datetime(2024, 5, 1))
+    _user(shop, "mia", "marketer")
+    _login(client, "mia")
+    assert 'id="as-segment"' not in client.get("/customers").text  # nothing filtered: everyone
+    listed = 0
+    for group in GROUP_NAMES:
+        page = client.get("/customers", params={"rfm": group}).text
+        total = int(re.search(r'id="customer-count">(\d+)', page).group(1))
+        if not total:
+            continue
+        rule, query = _opened(
+            re.search(r'id="as-segment" href="([^"]+)"|href="([^"]+)" id="as-segment"', page).group(2)
+        )
+        assert rule == audiences.rfm_group(group) and query["name"] == f"customers_{group}"
+        assert shop.segments.preview({"name": query["name"], "rule": rule})["size"] == total
+        listed += total
+    assert listed == 3  # every customer is in one group
+    rule = audiences.traits(rfm="lost", stage="churned", churn=(0.7, float("inf")))
+    assert rule == {
+        "all": [
+            audiences.rfm_group("lost"),
+            {"trait": "lifecycle_stage", "op": "eq", "value": "churned"},
+            {"trait": "churn_risk", "op": "gte", "value": 0.7},
+        ]
+    }

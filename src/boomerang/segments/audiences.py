@@ -30,6 +30,24 @@ def rfm_cell(r: int, f: int) -> dict[str, Any]:
     return {"all": [{"trait": "r_score", "op": "eq", "value": r}, {"trait": "f_score", "op": "eq", "value": f}]}
 
 
+def traits(
+    *, rfm: str | None = None, stage: str | None = None, churn: tuple[float, float] | None = None
+) -> dict[str, Any]:
+    """Customers of an RFM group, a lifecycle stage and a churn risk in [low, high), as the customer list filters
+    them (any of the three left out)."""
+    rules: list[dict[str, Any]] = []
+    if rfm:
+        rules.append(rfm_group(rfm))
+    if stage:
+        rules.append({"trait": "lifecycle_stage", "op": "eq", "value": stage})
+    if churn:
+        low, high = churn
+        rules.append({"trait": "churn_risk", "op": "gte", "value": low})
+        if high != float("inf"):
+            rules.append({"trait": "churn_risk", "op": "lt", "value": high})
+    return rules[0] if len(rules) == 1 else {"all": rules}
+
+
 def cohort(month: date, offset: int | None = None) -> dict[str, Any]:
     """Customers whose first purchase fell in `month`; with `offset`, those of them who bought again
     `offset` months later (M0 is the month of the first purchase)."""

@@ -7,12 +7,12 @@ from datetime import date
 from typing import Any
 from urllib.parse import urlencode
 
-import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from boomerang.core.errors import BoomerangError
 from boomerang.dashboard.views.common import BoardDep, Viewer, parse_day, render
+from boomerang.dashboard.views.segment_builder import suggested
 from boomerang.metrics.rfm import GROUPS
 from boomerang.segments import audiences
 
@@ -24,11 +24,6 @@ def _level(value: float | None, top: float | None) -> int:
     if not value or not top:
         return 0
     return max(1, min(LEVELS, round(LEVELS * value / top)))
-
-
-def builder_url(rule: dict[str, Any], name: str, title: str) -> str:
-    """The segment builder, opened with `rule` under a suggested name and title (it shows the live size)."""
-    return "/segments/new?" + urlencode({"name": name, "title": title, "rule": orjson.dumps(rule).decode()})
 
 
 def _period(date_from: str | None, date_to: str | None) -> dict[str, Any]:
@@ -68,9 +63,9 @@ def cohort_table(result: dict[str, Any]) -> dict[str, Any]:
 def _cohort_url(month: str, offset: int) -> str:
     first = date.fromisoformat(f"{month}-01")
     if not offset:
-        return builder_url(audiences.cohort(first), audiences.name_for("cohort", month), f"First bought in {month}")
+        return suggested(audiences.cohort(first), audiences.name_for("cohort", month), f"First bought in {month}")
     title = f"First bought in {month}, bought again in month {offset} after"
-    return builder_url(audiences.cohort(first, offset), audiences.name_for("cohort", month, f"m{offset}"), title)
+    return suggested(audiences.cohort(first, offset), audiences.name_for("cohort", month, f"m{offset}"), title)
 
 
 @router.get("/cohorts")
@@ -123,7 +118,7 @@ def rfm_page(request: Request, user: Viewer, board: BoardDep, date_to: str | Non
                     "customers": n,
                     "level": _level(n, top),
                     "group": group_of(5 - i, j + 1),
-                    "act": builder_url(
+                    "act": suggested(
                         audiences.rfm_cell(5 - i, j + 1),
                         audiences.name_for("rfm", f"r{5 - i}", f"f{j + 1}"),
                         f"RFM R{5 - i} F{j + 1}",
@@ -137,7 +132,7 @@ def rfm_page(request: Request, user: Viewer, board: BoardDep, date_to: str | Non
     acts = {
         g["group"]: {
             "customers": "/customers?" + urlencode({"rfm": g["group"]}),
-            "segment": builder_url(
+            "segment": suggested(
                 audiences.rfm_group(g["group"]),
                 audiences.name_for("rfm", g["group"]),
                 "RFM: " + g["group"].replace("_", " "),
@@ -179,7 +174,7 @@ def funnel_page(
     leaks = [
         {
             **leak,
-            "act": builder_url(
+            "act": suggested(
                 audiences.funnel_leak(
                     leak["from"], leak["to"], start, end, category=params["category"], window_days=window
                 ),

@@ -17,12 +17,14 @@ from boomerang.dashboard.views import customer_activity as activity
 from boomerang.dashboard.views import customers_list as listing
 from boomerang.dashboard.views.common import HEADERS, Admin, BoardDep, Viewer, checked_form, redirect, render
 from boomerang.dashboard.views.journeys import customer_journeys
+from boomerang.dashboard.views.segment_builder import suggested
 from boomerang.loyalty import achievements_store, tiers
 from boomerang.loyalty import view as loyalty
 from boomerang.metrics.lifecycle import STAGES
 from boomerang.metrics.rfm import GROUP_NAMES
 from boomerang.orders import per_customer
 from boomerang.orders import service as order_service
+from boomerang.segments import audiences
 from boomerang.segments import service as segment_service
 
 router = APIRouter()
@@ -71,9 +73,25 @@ def _list(request: Request, user, board, filters: listing.Filters, *, errors=Non
         groups=GROUP_NAMES,
         stages=STAGES,
         churn_buckets=listing.CHURN,
+        as_segment=_as_segment(filters),
         errors=errors,
         status_code=status_code,
     )
+
+
+def _as_segment(filters: listing.Filters) -> str | None:
+    """The segment builder with the rule of the filtered list (RFM group, stage, churn risk), to save and act on."""
+    if not (filters.rfm or filters.stage or filters.churn):
+        return None
+    churn = listing.CHURN[filters.churn] if filters.churn else None
+    rule = audiences.traits(rfm=filters.rfm, stage=filters.stage, churn=churn)
+    said = [
+        filters.rfm and filters.rfm.replace("_", " "),
+        filters.stage,
+        filters.churn and f"{filters.churn} churn risk",
+    ]
+    title = ", ".join(w for w in said if w).capitalize()
+    return suggested(rule, audiences.name_for("customers", filters.rfm, filters.stage, filters.churn), title)
 
 
 LOOKUP_LIMIT = 8

@@ -7,6 +7,7 @@ import json
 import threading
 import time
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
@@ -148,6 +149,11 @@ def _save(board, fields: dict[str, str], *, new: bool) -> tuple[dict[str, Any], 
 def _saved(request: Request, saved: dict[str, Any], results: list[dict[str, Any]]) -> Response:
     notice = {**outcome(results), "saved": saved["version"], "changed": saved["changed"]}
     return redirect_with(f"/segments/{saved['name']}", request, notice)
+
+
+def suggested(rule: dict[str, Any], name: str, title: str) -> str:
+    """The builder opened with `rule` under a suggested name and title: it shows the live size, then saves it."""
+    return "/segments/new?" + urlencode({"name": name, "title": title, "rule": json.dumps(rule, ensure_ascii=False)})
 
 
 @router.get("/segments/new")
