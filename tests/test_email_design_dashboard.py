@@ -89,10 +89,11 @@ def test_marketers_design_save_and_the_text_view_shows_it(people):
 def test_viewers_look_and_cannot_save_or_send(people):
     ws = people
     with ws.uow.session() as s:
-        service.save(s, _definition(), now=ws.now())
+        service.save(s, {**_definition(), "title": XSS}, now=ws.now())
     vera = _client(ws, "vera")
     page = vera.get("/templates/designed/design")
     assert page.status_code == 200 and 'id="palette"' not in page.text and 'id="design-form"' not in page.text
+    assert XSS not in page.text and "\\u003cscript\\u003e" in page.text  # the state's JSON cannot close its tag
     token = _csrf(vera.get("/templates").text) if 'name="csrf_token"' in vera.get("/templates").text else "x"
     assert _save(vera, "/templates/designed/design", token, _definition()).status_code == 403
     assert vera.get("/templates/new/design").status_code == 403

@@ -351,13 +351,11 @@ def to_text(design: Any, *, path: str = "design") -> str:
                 + " %}- {{ item.name }}: {{ item.url or shop.url }}\n{% endfor %}"
             )
         elif kind == "cart":
-            lines.append(
-                b["title"] + "\n{% for item in cart.lines %}- {{ item.quantity }} × {{ item.name }}\n{% endfor %}"
-            )
+            each = "{% for item in cart.lines %}- {{ item.quantity }} × {{ item.name }}\n{% endfor %}"
+            lines.append("{% if cart.lines %}" + b["title"] + "\n" + each + "{% endif %}")
         elif kind == "order":
-            lines.append(
-                b["title"] + "\n{% for item in order['items'] %}- {{ item.quantity }} × {{ item.name }}\n{% endfor %}"
-            )
+            each = "{% for item in order['items'] %}- {{ item.quantity }} × {{ item.name }}\n{% endfor %}"
+            lines.append("{% if order %}" + b["title"] + "\n" + each + "{% endif %}")
         elif kind == "loyalty":
             lines.append(f"{b['text']} {b['code']}".strip())
         elif kind == "social":

@@ -107,7 +107,7 @@
     // -- the palette and the canvas --
     var palette = $("palette"), canvas = $("canvas");
     if (palette) {
-      Object.keys(state.palette).forEach(function (kind) {
+      state.order.forEach(function (kind) {
         var item = el("li", {draggable: "true", "data-kind": kind, tabindex: "0", role: "button"}, LABELS[kind] || kind);
         item.addEventListener("click", function () { add(kind, blocks().length); });
         item.addEventListener("keydown", function (e) { if (e.key === "Enter") { add(kind, blocks().length); } });
@@ -196,12 +196,11 @@
       var block = blocks()[selected];
       if (!block) { box.appendChild(el("p", {"class": "muted small"}, "Select a block to edit it.")); return; }
       box.appendChild(el("p", {"class": "small"}, LABELS[block.type] || block.type));
-      var specs = state.settings[block.type];
-      Object.keys(specs).forEach(function (key) {
-        var spec = specs[key], kind = spec[0];
+      state.settings[block.type].forEach(function (spec) {
+        var key = spec[0], kind = spec[1];
         if (kind === "links") { box.appendChild(linksEditor(block)); return; }
         var label = el("label", {}, key.charAt(0).toUpperCase() + key.slice(1) + " ");
-        var field = input(kind, block[key], {long: key === "text", lo: spec[1], hi: spec[2]});
+        var field = input(kind, block[key], {long: key === "text", lo: spec[2], hi: spec[3]});
         field.name = key;
         field.dataset.setting = key;
         if (!canAct) { field.disabled = true; }

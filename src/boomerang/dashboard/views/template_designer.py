@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
@@ -92,10 +92,11 @@ def _designer(
         with board.ws.uow.session() as s:
             version = service.get(s, editing).version
     palette = {kind: email_design.defaults(kind) for kind in email_design.BLOCKS}
-    settings = {
-        kind: {key: [spec[0], *spec[2:]] for key, spec in specs.items()} for kind, specs in email_design.BLOCKS.items()
+    settings = {  # lists: the page's JSON has its keys sorted, the blocks and settings keep their order
+        kind: [[key, spec[0], *spec[2:]] for key, spec in specs.items()] for kind, specs in email_design.BLOCKS.items()
     }
     state = {
+        "order": list(email_design.BLOCKS),
         "definition": definition,
         "editing": editing,
         "palette": palette,
@@ -197,7 +198,7 @@ async def _post(request: Request, user, board, form, *, editing: str | None) -> 
             )
         )
     query = urlencode({"saved": 1, **({"customer": customer} if customer else {})})
-    return redirect(f"/templates/{name}/design?{query}")
+    return redirect(f"/templates/{quote(name, safe='')}/design?{query}")
 
 
 # -- a test to an address ------------------------------------------------------------------------------
@@ -281,14 +282,14 @@ async def restore(request: Request, name: str, version: str, user: Marketer, boa
     """Make an earlier version the current one again: saved as a new version, checked as any save is."""
     await checked_form(request)
 
-    def restoring() -> int:
+    def restoring() -> None:
         with board.ws.uow.session() as s:
             service.get(s, name)
             old = service.version_definition(s, name, int(version) if version.isdigit() else version)
-            return live_templates.save(s, board.ws.settings.messaging, old, now=board.ws.now()).version
+            live_templates.save(s, board.ws.settings.messaging, old, now=board.ws.now())
 
     try:
-        made = await run_in_threadpool(restoring)
+        await run_in_threadpool(restoring)
     except NotFound as exc:
         if exc.field == "template":
             return missing(request, user, "template", name)
@@ -303,4 +304,4 @@ async def restore(request: Request, name: str, version: str, user: Marketer, boa
             title="This version cannot be restored",
             message=f"Version {version} of {name} does not pass today's checks: {reasons}",
         )
-    return redirect(f"/templates/{name}?" + urlencode({"saved": 1, "restored": version, "now": made}))
+    return redirect(f"/templates/{quote(name, safe='')}?saved=1#versions")
