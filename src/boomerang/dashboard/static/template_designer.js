@@ -10,7 +10,7 @@
   var LABELS = {heading: "Heading", text: "Text", image: "Image", button: "Button", divider: "Divider", spacer: "Spacer",
     products: "Product cards", cart: "Cart lines", order: "Order lines", loyalty: "Loyalty balance",
     social: "Social links", footer: "Footer (preferences, unsubscribe)"};
-  var TEST_TO = "boomerang.designer.testTo";
+  var TEST_TO = "boomerang.designer.testTo.";  // + the user: each person their own address
 
   function el(tag, attrs, text) {
     var node = document.createElement(tag);
@@ -290,11 +290,11 @@
     // -- a test to an address, and saving --
     var to = $("test-to");
     if (to) {
-      try { to.value = window.localStorage.getItem(TEST_TO) || ""; } catch (e) { /* storage off: type it */ }
+      try { to.value = window.localStorage.getItem(TEST_TO + root.dataset.user) || ""; } catch (e) { /* storage off: type it */ }
       $("test-button").addEventListener("click", function () {
         var result = $("test-result");
         result.textContent = "Sending…";
-        try { window.localStorage.setItem(TEST_TO, to.value.trim()); } catch (e) { /* storage off */ }
+        try { window.localStorage.setItem(TEST_TO + root.dataset.user, to.value.trim()); } catch (e) { /* storage off */ }
         fetch(root.dataset.test, {
           method: "POST", credentials: "same-origin",
           headers: {"Content-Type": "application/json", "Accept": "application/json", "X-CSRF-Token": token},
