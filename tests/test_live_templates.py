@@ -8,9 +8,12 @@ import subprocess
 import sys
 
 import pytest
+from fastapi.testclient import TestClient
+from tests.test_dashboard import _csrf, _login, _user
 
 import segments_data
 from api_helpers import Api
+from boomerang.api.app import create_app
 from boomerang.core.errors import ValidationFailed
 from boomerang.journeys import live_templates
 from boomerang.journeys import service as journeys
@@ -86,3 +89,27 @@ def test_a_scheduled_campaign_guards_its_template_and_the_api_and_cli_say_why(sh
         text=True,
     )
     assert cli.returncode != 0 and "does not render for customer" in cli.stderr + cli.stdout
+
+
+def test_a_template_live_journeys_send_is_not_deleted(shop):
+    with shop.uow.session() as s:
+        journeys.set_status(s, "teas", "active", now=shop.now())
+    answer = Api(shop).api("DELETE", "/templates/promo")
+    assert answer.status_code == 409 and "journey teas (active) sends promo" in json.dumps(answer.json())
+    with shop.uow.session() as s:
+        journeys.set_status(s, "teas", "paused", now=shop.now())
+    assert Api(shop).api("DELETE", "/templates/promo").status_code == 200
+
+
+def test_the_dashboard_says_why_a_template_is_not_deleted(shop):
+    with shop.uow.session() as s:
+        journeys.set_status(s, "teas", "active", now=shop.now())
+    client = TestClient(create_app(shop, background=False))
+    _user(shop, "mia", "marketer")
+    _login(client, "mia")
+    page = client.get("/templates/promo").text
+    assert 'data-confirm="Delete this template' in page
+    refused = client.post("/templates/promo/delete", data={"csrf_token": _csrf(page)})
+    assert refused.status_code == 409 and "journey teas (active) sends promo" in refused.text
+    with shop.uow.session() as s:
+        assert templates.get(s, "promo").name == "promo"

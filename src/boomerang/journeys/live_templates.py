@@ -1,5 +1,5 @@
-"""A template that live journeys or campaigns send must render for the shop's real customers before it is saved:
-otherwise every message it is asked for fails when it leaves. A template nothing live uses may be saved broken
+"""A template that live journeys or campaigns send must render for the shop's real customers before it is saved,
+and is not deleted: otherwise every message it is asked for fails when it leaves. A template nothing live uses may be saved broken
 (a draft being written); its preview still says what breaks."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from boomerang.config import MessagingSettings
-from boomerang.core.errors import ValidationFailed
+from boomerang.core.errors import Conflict, ValidationFailed
 from boomerang.customers.models import Customer
 from boomerang.journeys.models import Journey
 from boomerang.messaging import delivery, service
@@ -86,3 +86,11 @@ def save(session: Session, shop: MessagingSettings, definition: Any, *, now: dat
     """Save a template (messaging.service.save) once it renders for the customers of what sends it live."""
     check(session, shop, service.validate(definition), now=now)
     return service.save(session, definition, now=now)
+
+
+def delete(session: Session, name: str) -> None:
+    """Delete a template (messaging.service.delete) unless live journeys or campaigns send it (Conflict)."""
+    users = live_users(session, name)
+    if users:
+        raise Conflict(f"{', '.join(users)} sends {name}: pause or change it first", field="template")
+    service.delete(session, name)

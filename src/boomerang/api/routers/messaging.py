@@ -71,7 +71,8 @@ def get_template(name: str, session: SessionDep) -> dict:
 
 @router.delete("/templates/{name}")
 def delete_template(name: str, session: SessionDep) -> dict:
-    service.delete(session, name)
+    """Delete a template, unless active journeys or scheduled campaigns send it (409)."""
+    live_templates.delete(session, name)
     return {"deleted": name}
 
 

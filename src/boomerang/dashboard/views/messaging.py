@@ -284,13 +284,18 @@ async def preview_json(request: Request, user: Viewer, board: BoardDep) -> Respo
 def template_page(
     request: Request, name: str, user: Viewer, board: BoardDep, customer: str = "", saved: str = ""
 ) -> Response:
+    return _template_page(request, user, board, name, customer=customer, saved=bool(saved))
+
+
+def _template_page(request: Request, user, board, name: str, **context) -> Response:
+    """The editor on the saved template `name`."""
     with board.ws.uow.session() as s:
         try:
             found = service.as_dict(service.get(s, name))
         except NotFound:
             return missing(request, user, "template", name)
     definition = {k: found[k] for k in ("name", "title", "topic", "default_locale", "locales")}
-    return _editor(request, user, board, editing=name, text=as_yaml(definition), customer=customer, saved=bool(saved))
+    return _editor(request, user, board, editing=name, text=as_yaml(definition), **context)
 
 
 @router.post("/templates/{name}")
@@ -321,9 +326,13 @@ async def delete(request: Request, name: str, user: Marketer, board: BoardDep) -
     await checked_form(request)
     try:
         with board.ws.uow.session() as s:
-            service.delete(s, name)
+            live_templates.delete(s, name)
     except NotFound:
         return missing(request, user, "template", name)
+    except BoomerangError as exc:  # something live sends it
+        return await run_in_threadpool(
+            _template_page, request, user, board, name, status_code=exc.status_code, errors=exc.errors
+        )
     return redirect(f"/templates?deleted={name}")
 
 
