@@ -18,8 +18,8 @@ from starlette.concurrency import run_in_threadpool
 from boomerang.core.clock import naive_utc
 from boomerang.core.errors import BoomerangError, ValidationFailed
 from boomerang.core.vocab import CHANNELS
-from boomerang.dashboard.views.common import BoardDep, Marketer, checked_form, redirect, render
-from boomerang.dashboard.views.messaging import as_yaml, json_answer, parse_text
+from boomerang.dashboard.views.common import BoardDep, Marketer, checked_form, json_answer, redirect, render
+from boomerang.dashboard.views.messaging import as_yaml, parse_text
 from boomerang.messaging import campaigns, reach, service
 from boomerang.segments.service import list_segments
 

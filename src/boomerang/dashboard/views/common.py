@@ -9,7 +9,7 @@ from importlib import resources
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
 
@@ -31,6 +31,13 @@ HEADERS = {
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
+# An email preview is the template's own HTML in a sandboxed srcdoc iframe, which inherits the page's policy: the
+# editors let inline styles and https images through (for that HTML), scripts stay the dashboard's own only.
+PREVIEW_CSP = (
+    HEADERS["Content-Security-Policy"]
+    .replace("style-src 'self'", "style-src 'self' 'unsafe-inline'")
+    .replace("img-src 'self' data:", "img-src 'self' data: https:")
+)
 SENDING = ("/journeys", "/campaigns", "/templates", "/deliveries", "/channels")  # pages that say what the sandbox is
 SANDBOX_TTL = 5.0  # seconds the channels' providers are kept for the sandbox banner
 CURRENCY_TTL = 300.0  # seconds the shop's currency (of its latest orders) is kept
@@ -204,6 +211,13 @@ def missing(request: Request, user: User | None, what: str, name: str) -> HTMLRe
         title=f"No such {what}",
         message=f"There is no {what} named {name}.",
     )
+
+
+def json_answer(body: Any, status_code: int = 200) -> JSONResponse:
+    """A JSON answer to a page's script, with the dashboard's headers."""
+    response = JSONResponse(body, status_code=status_code)
+    response.headers.update(HEADERS)
+    return response
 
 
 def redirect(url: str) -> RedirectResponse:

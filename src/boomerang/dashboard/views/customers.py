@@ -6,7 +6,7 @@ import math
 
 import orjson
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
 from boomerang.core.errors import BoomerangError
 from boomerang.customers import privacy, search
@@ -15,7 +15,16 @@ from boomerang.customers.merge import canonical
 from boomerang.customers.privacy.subject import merged_into
 from boomerang.dashboard.views import customer_activity as activity
 from boomerang.dashboard.views import customers_list as listing
-from boomerang.dashboard.views.common import HEADERS, Admin, BoardDep, Viewer, checked_form, redirect, render
+from boomerang.dashboard.views.common import (
+    HEADERS,
+    Admin,
+    BoardDep,
+    Viewer,
+    checked_form,
+    json_answer,
+    redirect,
+    render,
+)
 from boomerang.dashboard.views.journeys import customer_journeys
 from boomerang.dashboard.views.segment_builder import suggested
 from boomerang.loyalty import achievements_store, tiers
@@ -106,9 +115,7 @@ def lookup(user: Viewer, board: BoardDep, q: str = "") -> Response:
     if len(text) >= 2:
         with board.ws.uow.session() as s:
             found = [{"id": c.id, "label": c.label} for c in search.candidates(s, text, limit=LOOKUP_LIMIT)]
-    response = JSONResponse({"customers": found})
-    response.headers.update(HEADERS)
-    return response
+    return json_answer({"customers": found})
 
 
 FEEDS = {"": "everything", **{k: k for k in activity.KINDS}}

@@ -16,10 +16,10 @@ from starlette.concurrency import run_in_threadpool
 from boomerang.channels import config as channel_config
 from boomerang.core.errors import BoomerangError, NotFound, ValidationFailed
 from boomerang.core.vocab import CHANNELS
-from boomerang.dashboard.views.common import BoardDep, Marketer, Viewer, checked_form, missing, render
+from boomerang.dashboard.views.common import BoardDep, Marketer, Viewer, checked_form, json_answer, missing, render
 from boomerang.dashboard.views.journey_graph import layout as auto_layout
 from boomerang.dashboard.views.journeys import trigger_text
-from boomerang.dashboard.views.messaging import json_answer, parse_text
+from boomerang.dashboard.views.messaging import parse_text
 from boomerang.journeys import audience, library, service
 from boomerang.journeys.definition import (
     NODE_TYPES,

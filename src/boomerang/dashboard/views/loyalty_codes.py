@@ -13,13 +13,23 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from boomerang.core.errors import BoomerangError, Conflict, NotFound, ValidationFailed
 from boomerang.dashboard.auth import CsrfFailed, csrf_matches
-from boomerang.dashboard.views.common import HEADERS, BoardDep, Marketer, Viewer, missing, redirect, render, session_of
+from boomerang.dashboard.views.common import (
+    HEADERS,
+    BoardDep,
+    Marketer,
+    Viewer,
+    json_answer,
+    missing,
+    redirect,
+    render,
+    session_of,
+)
 from boomerang.dashboard.views.loyalty_generation import generations
 from boomerang.loyalty import codes
 from boomerang.loyalty.models import DISCOUNT_KINDS, POOL_KINDS
@@ -345,7 +355,7 @@ def progress(request: Request, name: str, user: Viewer) -> Response:
     """The background generation of the pool, for its page to follow (`running: false` when there is none)."""
     job = generations(request).get(name)
     body = {"running": False} if job is None else {"running": not job.finished, **job.as_dict()}
-    return JSONResponse(body, headers=HEADERS)
+    return json_answer(body)
 
 
 def _upload(board, name: str, given: list[str]) -> dict[str, Any]:

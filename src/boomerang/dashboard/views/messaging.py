@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 
 import yaml
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from boomerang.channels import sms_text
@@ -19,11 +19,12 @@ from boomerang.customers import search
 from boomerang.dashboard.auth import csrf_matches
 from boomerang.dashboard.views import template_designer
 from boomerang.dashboard.views.common import (
-    HEADERS,
+    PREVIEW_CSP,
     BoardDep,
     Marketer,
     Viewer,
     checked_form,
+    json_answer,
     missing,
     redirect,
     render,
@@ -38,13 +39,6 @@ router.include_router(template_designer.router)  # the email designer and versio
 MAX_DEFINITION = 200_000  # characters of a template's text
 PAGE = 50  # deliveries a page
 PICK = 8  # customers offered when a customer filter matches several
-# The email preview is the template's own HTML in a sandboxed srcdoc iframe, which inherits the page's policy:
-# the editor lets inline styles and https images through (for that HTML), scripts stay the dashboard's own only.
-EDITOR_CSP = (
-    HEADERS["Content-Security-Policy"]
-    .replace("style-src 'self'", "style-src 'self' 'unsafe-inline'")
-    .replace("img-src 'self' data:", "img-src 'self' data: https:")
-)
 EXAMPLE = """\
 name: spring_sale
 title: Spring sale
@@ -93,12 +87,6 @@ def parse_text(text: str, field: str = "definition") -> Any:
     if len(text) > MAX_DEFINITION:
         raise ValidationFailed([{"field": field, "reason": f"at most {MAX_DEFINITION:,} characters"}])
     return read(text, field=field)
-
-
-def json_answer(body: dict[str, Any], status_code: int) -> JSONResponse:
-    response = JSONResponse(body, status_code=status_code)
-    response.headers.update(HEADERS)
-    return response
 
 
 # -- the list --------------------------------------------------------------------------------------
@@ -196,7 +184,7 @@ def _editor(
         status_code=status_code,
         **context,
     )
-    response.headers["Content-Security-Policy"] = EDITOR_CSP
+    response.headers["Content-Security-Policy"] = PREVIEW_CSP
     return response
 
 

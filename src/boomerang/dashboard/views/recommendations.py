@@ -10,11 +10,11 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from boomerang.core.errors import BoomerangError
-from boomerang.dashboard.views.common import HEADERS, BoardDep, Marketer, Viewer, checked_form, redirect, render
+from boomerang.dashboard.views.common import BoardDep, Marketer, Viewer, checked_form, json_answer, redirect, render
 from boomerang.orchestration import reco_performance, reco_training
 from boomerang.recommendations import model as trained
 from boomerang.recommendations import store
@@ -140,6 +140,4 @@ def training_state(user: Viewer, board: BoardDep) -> Response:
     for key in ("started", "finished"):
         if key in state:
             state[key] = datetime.fromtimestamp(state[key]).isoformat(timespec="seconds")
-    response = JSONResponse(state)
-    response.headers.update(HEADERS)
-    return response
+    return json_answer(state)

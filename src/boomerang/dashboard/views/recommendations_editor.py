@@ -8,18 +8,18 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from boomerang.catalog import service as catalog
 from boomerang.core.errors import BoomerangError, NotFound, ValidationFailed
 from boomerang.customers import service as customers
 from boomerang.dashboard.views.common import (
-    HEADERS,
     BoardDep,
     Marketer,
     Viewer,
     checked_form,
+    json_answer,
     missing,
     redirect,
     render,
@@ -254,12 +254,6 @@ async def reset(request: Request, name: str, user: Marketer, board: BoardDep) ->
     return redirect(f"{PAGE}?deleted={name}")
 
 
-def _answer(body: Any, status_code: int = 200) -> Response:
-    response = JSONResponse(body, status_code=status_code)
-    response.headers.update(HEADERS)
-    return response
-
-
 def preview(board, typed: dict[str, Any], customer: str, product: str) -> dict[str, Any]:
     block = block_of(typed)
     with board.ws.uow.session() as s:
@@ -279,9 +273,9 @@ async def preview_json(request: Request, user: Viewer, board: BoardDep) -> Respo
     typed["name"] = typed["name"] or "preview"  # a new block not named yet
     customer, product = (str(form.get(k, "")).strip()[:255] for k in ("preview_customer", "preview_product"))
     try:
-        return _answer(await run_in_threadpool(preview, board, typed, customer, product))
+        return json_answer(await run_in_threadpool(preview, board, typed, customer, product))
     except BoomerangError as exc:
-        return _answer({"errors": [_named(e) for e in exc.errors]}, exc.status_code)
+        return json_answer({"errors": [_named(e) for e in exc.errors]}, exc.status_code)
 
 
 @router.get(f"{PAGE}/lookup")
@@ -295,4 +289,4 @@ def lookup(user: Viewer, board: BoardDep, customer: str = "", product: str = "")
         elif product.strip():
             rows = catalog.lookup(s, product[:128], limit=LOOKUP_LIMIT)
             out = [{"value": r.sku, "label": r.name or r.sku} for r in rows]
-    return _answer(out)
+    return json_answer(out)

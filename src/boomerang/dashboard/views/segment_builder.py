@@ -18,10 +18,10 @@ from boomerang.core.errors import BoomerangError, ValidationFailed
 from boomerang.core.vocab import CHANNELS
 from boomerang.dashboard.auth import csrf_matches
 from boomerang.dashboard.views.common import (
-    HEADERS,
     BoardDep,
     Marketer,
     checked_form,
+    json_answer,
     missing,
     parse_day,
     render,
@@ -192,7 +192,7 @@ async def create(request: Request, user: Marketer, board: BoardDep) -> Response:
 @router.get("/segments/vocabulary.json")
 def vocabulary_json(request: Request, user: Marketer, board: BoardDep) -> Response:
     """The builder's choices, as JSON."""
-    return _json(shop_vocabulary(board), 200)
+    return json_answer(shop_vocabulary(board), 200)
 
 
 @router.get("/segments/{name}/edit")
@@ -236,22 +236,18 @@ async def update(request: Request, name: str, user: Marketer, board: BoardDep) -
     return _saved(request, saved, results)
 
 
-def _json(body: dict[str, Any], status_code: int) -> JSONResponse:
-    response = JSONResponse(body, status_code=status_code)
-    response.headers.update(HEADERS)
-    return response
-
-
 async def _json_body(request: Request) -> tuple[dict[str, Any] | None, JSONResponse | None]:
     """The request's JSON object with a rule text, after the CSRF check; or the JSON error to answer with."""
     if not csrf_matches(session_of(request), request.headers.get("x-csrf-token")):
-        return None, _json({"errors": [{"field": "csrf_token", "reason": "missing or stale: reload the page"}]}, 403)
+        return None, json_answer(
+            {"errors": [{"field": "csrf_token", "reason": "missing or stale: reload the page"}]}, 403
+        )
     try:
         body = await request.json()
     except ValueError:
         body = None
     if not isinstance(body, dict) or not isinstance(body.get("rule"), str):
-        return None, _json({"errors": [{"field": "rule", "reason": 'send {"rule": "<JSON or YAML text>"}'}]}, 400)
+        return None, json_answer({"errors": [{"field": "rule", "reason": 'send {"rule": "<JSON or YAML text>"}'}]}, 400)
     return body, None
 
 
@@ -268,8 +264,8 @@ async def preview(request: Request, user: Marketer, board: BoardDep) -> Response
             lambda: board.ws.segments.preview(definition, as_of=as_of, sample=PREVIEW_SAMPLE)
         )
     except BoomerangError as exc:
-        return _json({"errors": exc.errors}, exc.status_code)
-    return _json(result, 200)
+        return json_answer({"errors": exc.errors}, exc.status_code)
+    return json_answer(result, 200)
 
 
 @router.post("/segments/parse")
@@ -282,8 +278,8 @@ async def parse(request: Request, user: Marketer) -> Response:
         rule = parse_rule_text(body["rule"])
         parse_rule(rule)
     except BoomerangError as exc:
-        return _json({"errors": exc.errors}, exc.status_code)
-    return _json({"rule": rule}, 200)
+        return json_answer({"errors": exc.errors}, exc.status_code)
+    return json_answer({"rule": rule}, 200)
 
 
 @router.post("/segments/explain")
@@ -294,10 +290,12 @@ async def explain_unsaved(request: Request, user: Marketer, board: BoardDep) -> 
         return refused
     who = body.get("customer")
     if not isinstance(who, str) or not who.strip():
-        return _json({"errors": [{"field": "customer", "reason": "give a customer's id, external id or email"}]}, 400)
+        return json_answer(
+            {"errors": [{"field": "customer", "reason": "give a customer's id, external id or email"}]}, 400
+        )
     try:
         definition = {"name": "unsaved", "rule": parse_rule_text(body["rule"])}
         result = await run_in_threadpool(explain, board, definition, who, str(body.get("as_of") or ""))
     except BoomerangError as exc:
-        return _json({"errors": exc.errors}, exc.status_code)
-    return _json(result, 200)
+        return json_answer({"errors": exc.errors}, exc.status_code)
+    return json_answer(result, 200)

@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from boomerang.channels.base import ChannelUnavailable, Outbound
@@ -18,11 +18,12 @@ from boomerang.core.ids import new_id
 from boomerang.customers import addresses, search
 from boomerang.dashboard.auth import csrf_matches
 from boomerang.dashboard.views.common import (
-    HEADERS,
+    PREVIEW_CSP,
     BoardDep,
     Marketer,
     Viewer,
     checked_form,
+    json_answer,
     missing,
     redirect,
     render,
@@ -34,13 +35,6 @@ from boomerang.messaging.preferences import TOPICS
 
 router = APIRouter()
 MAX_DEFINITION = 200_000  # characters of the definition the designer posts
-# The preview is the email's own HTML in a sandboxed srcdoc iframe: inline styles and https images let through
-# for it (as in the text editor), scripts stay the dashboard's own only.
-DESIGNER_CSP = (
-    HEADERS["Content-Security-Policy"]
-    .replace("style-src 'self'", "style-src 'self' 'unsafe-inline'")
-    .replace("img-src 'self' data:", "img-src 'self' data: https:")
-)
 STARTER = [
     email_design.defaults("heading"),
     email_design.defaults("text"),
@@ -115,7 +109,7 @@ def _designer(
         status_code=status_code,
         **context,
     )
-    response.headers["Content-Security-Policy"] = DESIGNER_CSP
+    response.headers["Content-Security-Policy"] = PREVIEW_CSP
     return response
 
 
@@ -202,12 +196,6 @@ async def _post(request: Request, user, board, form, *, editing: str | None) -> 
 
 
 # -- a test to an address ------------------------------------------------------------------------------
-
-
-def json_answer(body: dict[str, Any], status_code: int) -> JSONResponse:
-    response = JSONResponse(body, status_code=status_code)
-    response.headers.update(HEADERS)
-    return response
 
 
 def send_test(board, definition: dict[str, Any], *, customer: str, to: str) -> dict[str, Any]:
