@@ -114,6 +114,7 @@ def follow(
     book.lock([lot.customer_id for lot in earned.values()] + [h.customer_id for h in held.values()])
     multipliers = tiers.multipliers(session, live.values(), settings)  # the tier held when the order earns
     earning = [i for i in ids if i not in earned and _may_earn(latest[i], live)]
+    may_earn = set(earning)  # asked once per order below: a list would make a large import quadratic
     lines = baskets(session, earning) if baskets and earning else {}
     cap = DailyCap(earn_rules.caps.per_day, session)
     cap.preload(live[latest[i].customer_id] for i in earning)
@@ -124,7 +125,7 @@ def follow(
         lot = earned.get(order_id)
         customer = live.get(order.customer_id) if order.customer_id else None
         share = lost_share(order)
-        if lot is None and customer and order_id in earning:
+        if lot is None and customer and order_id in may_earn:
             lot = earner.earn(order, customer, lines.get(order_id, ()), multipliers.get(customer, 1.0))
         if lot is not None and share > 0:
             _take_back(book, lot, _part(lot.amount, share), source)
