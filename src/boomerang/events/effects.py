@@ -95,7 +95,16 @@ def order_baskets(session: Session, order_ids: Sequence[str]) -> dict[str, list[
     rows = in_chunks(
         session,
         lambda ids: (
-            sa.select(OrderLine, Product.brand, Product.price)
+            sa.select(  # columns, not ORM objects: a large import reads hundreds of thousands of lines
+                OrderLine.order_id,
+                OrderLine.quantity,
+                OrderLine.unit_price,
+                OrderLine.sku,
+                OrderLine.category,
+                OrderLine.name,
+                Product.brand,
+                Product.price,
+            )
             .outerjoin(Product, Product.sku == OrderLine.sku)
             .where(OrderLine.order_id.in_(ids))
             .order_by(OrderLine.order_id, OrderLine.line_no)
@@ -103,15 +112,15 @@ def order_baskets(session: Session, order_ids: Sequence[str]) -> dict[str, list[
         order_ids,
     )
     out: dict[str, list[rules.Line]] = {}
-    for line, brand, price in rows:
+    for line in rows:
         out.setdefault(line.order_id, []).append(
             rules.Line(
                 amount=float(line.quantity or 0) * float(line.unit_price or 0),
                 sku=line.sku,
                 category=line.category,
-                brand=brand,
+                brand=line.brand,
                 name=line.name,
-                catalog_price=price,
+                catalog_price=line.price,
                 unit_price=line.unit_price,
             )
         )
