@@ -130,6 +130,8 @@ def test_activate_and_pause_need_a_marketer_and_the_csrf_token(shop):
     assert _list(ws)[0]["status"] == "draft"
     done = mark.post("/journeys/vip/activate", data={"csrf_token": _csrf(listing)})
     assert done.status_code == 200 and 'id="changed"' in done.text and 'action="/journeys/vip/pause"' in done.text
+    assert done.url.path == "/journeys" and done.url.query == b"changed=vip"  # a reload sends nothing again
+    assert '<span class="mono">vip</span> is active' in done.text
     assert _list(ws)[0]["status"] == "active"
 
     paused = mark.post("/journeys/vip/pause", data={"csrf_token": _csrf(listing), "back": "journey"})
@@ -267,7 +269,8 @@ def test_approve_and_reject_from_the_queue(shop):
         f"/journeys/approvals/{keys[ids['ann']]}",
         data={"csrf_token": token, "decision": "approve", "template": " vip_gift_kind "},
     )
-    assert approved.status_code == 200 and "Approved:" in approved.text
+    assert approved.status_code == 200 and "Approved:" in approved.text and ids["ann"] in approved.text
+    assert approved.url.path == "/journeys/approvals" and b"decided=" in approved.url.query  # no re-submission
     assert approved.text.count("<tr data-approval=") == 1
     assert _instance(ws, ids["ann"]) == ("done", "end", "exited")  # went on: the gift, then the end
     rejected = mark.post(

@@ -336,6 +336,7 @@ def approvals(session: Session, *, recent: int = 20) -> tuple[list[dict[str, Any
     ).all()
     return queue, [
         {
+            "key": r.key,
             "journey": name,
             "node": r.node,
             "customer_id": r.customer_id,

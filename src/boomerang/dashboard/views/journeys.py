@@ -74,14 +74,18 @@ def _list_page(request: Request, user, board, *, status_code: int = 200, **conte
             j["converted"] = sum(g["converted"] for g in groups.values())
             j["trigger_text"] = trigger_text(j["trigger"])
         pending = service.pending_count(s)
+    changed_name = context.pop("changed_name", "")
+    changed = next(({"name": j["name"], "status": j["status"]} for j in journeys if j["name"] == changed_name), None)
+    context.setdefault("changed", changed)
     return render(
         request, "journeys.html", user=user, journeys=journeys, pending=pending, status_code=status_code, **context
     )
 
 
 @router.get("/journeys")
-def journeys_page(request: Request, user: Viewer, board: BoardDep) -> Response:
-    return _list_page(request, user, board)
+def journeys_page(request: Request, user: Viewer, board: BoardDep, changed: str = Query("", max_length=63)) -> Response:
+    """The journeys; `changed`: the one just activated or paused (its status as it is now)."""
+    return _list_page(request, user, board, changed_name=changed)
 
 
 # -- the approval queue (before /journeys/{name}: "approvals" is a page, not a journey) --------------
@@ -102,14 +106,19 @@ def _approvals_page(request: Request, user, board, *, status_code: int = 200, **
     for item in queue:
         journey = item.pop("definition")
         item["next_message"] = _next_message(journey, item["node"]) if journey else None
+    key = context.pop("decided_key", "")
+    context.setdefault("decided", next((d for d in decided if key and d["key"] == key), None))
     return render(
         request, "journeys_approvals.html", user=user, queue=queue, recent=decided, status_code=status_code, **context
     )
 
 
 @router.get("/journeys/approvals")
-def approvals_page(request: Request, user: Viewer, board: BoardDep) -> Response:
-    return _approvals_page(request, user, board)
+def approvals_page(
+    request: Request, user: Viewer, board: BoardDep, decided: str = Query("", max_length=300)
+) -> Response:
+    """The queue; `decided`: the request just decided (shown from the recent decisions)."""
+    return _approvals_page(request, user, board, decided_key=decided)
 
 
 @router.post("/journeys/approvals/{key}")
@@ -127,7 +136,7 @@ async def decide(request: Request, key: str, user: Marketer, board: BoardDep) ->
         result = await run_in_threadpool(_decide, board, key, approved, user.username, template if approved else None)
     except BoomerangError as exc:
         return _approvals_page(request, user, board, status_code=exc.status_code, errors=exc.errors)
-    return _approvals_page(request, user, board, decided=result)
+    return redirect(f"/journeys/approvals?decided={quote(result['approval'], safe='')}#decided")
 
 
 def _decide(board, key: str, approved: bool, by: str, template: str | None) -> dict[str, Any]:
@@ -149,10 +158,9 @@ async def _set_status(request: Request, name: str, user, board, status: str) -> 
         await run_in_threadpool(_set, board, name, status)
     except NotFound:
         return missing(request, user, "journey", name)
-    changed = {"name": name, "status": status}
-    if form.get("back") == "journey":
-        return _journey_page(request, user, board, name, changed=changed)
-    return _list_page(request, user, board, changed=changed)
+    if form.get("back") == "journey":  # to a page, so that a reload sends nothing again
+        return redirect(f"/journeys/{quote(name, safe='')}?changed=1#changed")
+    return redirect(f"/journeys?changed={quote(name, safe='')}#changed")
 
 
 @router.post("/journeys/{name}/activate")
@@ -274,8 +282,9 @@ def journey_page(
     board: BoardDep,
     version: int | None = Query(None, ge=1, le=1_000_000),
     tested: str = Query("", max_length=40),
+    changed: bool = False,
 ) -> Response:
-    """A journey's page; `tested`: the test run just started (its instance)."""
+    """A journey's page; `tested`: the test run just started (its instance); `changed`: just activated or paused."""
     run = None
     if tested:
         with board.ws.uow.session() as s:
@@ -283,7 +292,7 @@ def journey_page(
                 run = service.test_run(s, name, tested)
             except NotFound:
                 run = None
-    return _journey_page(request, user, board, name, version=version, tested=run)
+    return _journey_page(request, user, board, name, version=version, tested=run, changed=changed)
 
 
 # -- a customer's journeys (for the customer's page) -----------------------------------------------
