@@ -119,3 +119,15 @@ def next_purchase_wait(params, x, t_x, T, max_wait: float = np.inf) -> np.ndarra
         log_ratio = np.log1p(-0.5 / alive)
         wait = (alpha + T) * np.expm1(-log_ratio / (r + x))
     return np.where((alive > 0.5) & np.isfinite(wait) & (wait <= max_wait), wait, np.nan)
+
+
+def wait_given_purchase(params, t, x, t_x, T) -> np.ndarray:
+    """Median time after T of the next purchase, given that there is one in (T, T + t].
+
+    Only the living buy, so p_alive cancels: with S(w) = ((alpha+T)/(alpha+T+w))^(r+x) the chance of no
+    purchase by w, solve (1 - S(w)) / (1 - S(t)) = 1/2.
+    """
+    r, alpha, a, b = params
+    t, x, t_x, T = _arrays(t, x, t_x, T)
+    none_by_t = ((alpha + T) / (alpha + T + t)) ** (r + x)
+    return (alpha + T) * np.expm1(-np.log((1 + none_by_t) / 2) / (r + x))

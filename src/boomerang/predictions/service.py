@@ -1,4 +1,4 @@
-"""Predictions on a workspace: read the purchase history, fit, predict, store traits, evaluate the churn model."""
+"""Predictions on a workspace: read the purchase history, fit, predict, store traits."""
 
 from __future__ import annotations
 
@@ -7,18 +7,22 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
+import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from boomerang.core.errors import ValidationFailed
 from boomerang.core.vocab import CHANNELS
-from boomerang.db import UnitOfWork
+from boomerang.customers.models import Customer
+from boomerang.db import UnitOfWork, in_chunks
 from boomerang.events.log import EventLog
 from boomerang.metrics import rfm, source
 from boomerang.metrics.service import consent_changes
-from boomerang.predictions import churn, clv, summary
+from boomerang.predictions import churn, clv, forecast, summary
 
 TRAIT = "predictions"
+IDENTITY_COLUMNS = ("external_id", "email")
 
 
 class Options(BaseModel):
@@ -29,20 +33,14 @@ class Options(BaseModel):
     until: date | None = Field(default=None, description="end of calibration, included (default: the last purchase)")
     unit: Literal["day", "week"] = "week"
     horizon_days: int = Field(default=90, ge=1, le=3650, description="how far ahead to predict")
-    churn: bool = Field(default=True, description="also fit the churn classifier (churn_risk)")
+    churn: bool = Field(
+        default=True,
+        description="fit the gradient-boosted models for churn probability, purchases and next purchase "
+        "(without: BG/NBD's)",
+    )
 
 
-class Evaluation(BaseModel):
-    """A time-split evaluation: fit on the purchases up to `cutoff`, check who buys in the weeks after."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    cutoff: date
-    horizon_weeks: int = Field(default=13, ge=1, le=520)
-    unit: Literal["day", "week"] = "week"
-
-
-def _parse(model: type[BaseModel], params: dict[str, Any]):
+def parse(model: type[BaseModel], params: dict[str, Any]):
     try:
         return model.model_validate({k: v for k, v in params.items() if v is not None})
     except ValidationError as exc:
@@ -56,7 +54,7 @@ def _parse(model: type[BaseModel], params: dict[str, Any]):
 
 def options(**params: Any) -> Options:
     """Options from loose parameters (strings from the CLI or a query string); errors name the option."""
-    return _parse(Options, params)
+    return parse(Options, params)
 
 
 @dataclass
@@ -110,8 +108,8 @@ def fit(uow: UnitOfWork, log: EventLog, **params: Any) -> dict[str, Any]:
     return {**clv.describe(models), "seconds": round(time.perf_counter() - started, 3)}
 
 
-def _features(data: History, models: clv.Models, day: date, horizon_days: int, categories: list[str]) -> pd.DataFrame:
-    """The classifier's matrix as of `day`: BTYD outputs, RFM, orders, categories and channels per customer."""
+def features(data: History, models: clv.Models, day: date, horizon_days: int, categories: list[str]) -> pd.DataFrame:
+    """The gradient-boosted models' matrix as of `day`: BTYD outputs, RFM, orders, categories and channels per customer."""
     btyd = clv.predict(models, horizon_days).set_index("customer_id")
     base = btyd[
         [
@@ -137,20 +135,52 @@ def _features(data: History, models: clv.Models, day: date, horizon_days: int, c
     )
 
 
-def _classifier(data: History, until: date, horizon_days: int, unit: str, now: pd.DataFrame):
-    """Train on (until - horizon) labelled by (until - horizon, until]; P(buy) for `now`'s customers, or a reason why not."""
+def forecaster(
+    data: History, until: date, horizon_days: int, unit: str
+) -> tuple[forecast.Forecaster | None, str | None]:
+    """The gradient-boosted models trained on (until - horizon, until], or None and the reason why not."""
     start = churn.shifted(until, horizon_days)
     try:
         past = clv.fit(data.daily, start, unit)
     except ValueError as exc:
-        return None, f"churn classifier not fitted: {exc} before {start}"
-    categories = churn.top_categories(data.lines)
-    train_x = _features(data, past, start, horizon_days, categories)
+        return None, f"gradient-boosted models not fitted: {exc} before {start}"
+    train_x = features(data, past, start, horizon_days, churn.top_categories(data.lines))
     try:
-        model = churn.train(train_x, churn.labels(train_x.index, data.purchases, start, horizon_days))
+        return forecast.fit(
+            train_x, forecast.window(data.daily, train_x.index, start, horizon_days), horizon_days
+        ), None
     except ValueError as exc:
-        return None, f"churn classifier not fitted: {exc}"
-    return churn.buy_probability(model, now), None
+        return None, f"gradient-boosted models not fitted: {exc}"
+
+
+def _identities(uow: UnitOfWork, customer_ids: pd.Series) -> pd.DataFrame:
+    """The shop's own id (external_id) and the email of each customer, by our customer_id."""
+    with uow.session() as session:
+        rows = in_chunks(
+            session,
+            lambda chunk: sa.select(Customer.id, Customer.external_id, Customer.email).where(Customer.id.in_(chunk)),
+            customer_ids.tolist(),
+        )
+    found = pd.DataFrame(rows, columns=["customer_id", "external_id", "email"]).astype({"customer_id": str})
+    return found.set_index("customer_id").reindex(customer_ids)
+
+
+def _use_forecast(frame: pd.DataFrame, models: clv.Models, predicted: pd.DataFrame) -> pd.DataFrame:
+    """The BTYD frame with the gradient-boosted purchase probability, purchases and next purchase in their place."""
+    ahead = predicted.reindex(frame["customer_id"])
+    probability, expected = ahead["purchase_probability"].to_numpy(), ahead["expected_purchases"].to_numpy()
+    days = np.ceil(ahead["next_purchase_days"].to_numpy())
+    # A next purchase is only dated for those more likely to buy in the horizon than not, as BG/NBD's median.
+    days = np.where(probability >= 0.5, days, np.nan)
+    end = pd.Timestamp(models.until)
+    next_day = pd.to_datetime([end + pd.Timedelta(days=float(d)) if np.isfinite(d) else pd.NaT for d in days])
+    return frame.assign(
+        expected_purchases=expected,
+        purchase_probability=probability,
+        churn_probability=1 - probability,
+        predicted_clv=expected * frame["predicted_spend"].to_numpy(),
+        expected_next_purchase=next_day.astype("datetime64[us]"),
+    )
 
 
 def predict(uow: UnitOfWork, log: EventLog, **params: Any) -> tuple[dict[str, Any], pd.DataFrame]:
@@ -161,52 +191,24 @@ def predict(uow: UnitOfWork, log: EventLog, **params: Any) -> tuple[dict[str, An
     models = clv.fit(data.daily, until, opts.unit)
     frame = clv.predict(models, opts.horizon_days)
     info = clv.describe(models)
+    info["model"] = "bgnbd"
     if opts.churn:
-        now = _features(data, models, until, opts.horizon_days, churn.top_categories(data.lines))
-        buy, reason = _classifier(data, until, opts.horizon_days, opts.unit, now)
-        info["churn_classifier"] = {"fitted": buy is not None, "reason": reason}
-        if buy is not None:
-            frame["churn_risk"] = 1 - pd.Series(buy, index=now.index).reindex(frame["customer_id"]).to_numpy()
+        now = features(data, models, until, opts.horizon_days, churn.top_categories(data.lines))
+        fitted, reason = forecaster(data, until, opts.horizon_days, opts.unit)
+        info["gradient_boosting"] = {"fitted": fitted is not None, "reason": reason}
+        if fitted is not None:
+            frame = _use_forecast(frame, models, forecast.apply(fitted, now))
+            info["model"] = "gradient_boosting"
         else:
             info["warnings"].append(reason)
     frame = frame.assign(as_of=pd.Timestamp(until).as_unit("us"), horizon_days=opts.horizon_days)
+    identities = _identities(uow, frame["customer_id"])
+    frame.insert(1, "external_id", identities["external_id"].to_numpy())
+    frame.insert(2, "email", identities["email"].to_numpy())
     info.update(horizon_days=opts.horizon_days, seconds=round(time.perf_counter() - started, 3))
     return info, frame
 
 
 def store(log: EventLog, frame: pd.DataFrame) -> int:
-    """Replace the stored `predictions` traits with `frame`."""
-    return log.save_traits(TRAIT, frame)
-
-
-def evaluate(uow: UnitOfWork, log: EventLog, **params: Any) -> dict[str, Any]:
-    """ROC AUCs for 'buys in the `horizon_weeks` after `cutoff`': the classifier, BG/NBD's expected purchases, recency."""
-    opts = _parse(Evaluation, params)
-    started = time.perf_counter()
-    days = opts.horizon_weeks * 7
-    data, cut = history(uow, log, opts.cutoff, field="cutoff", features_back=days)
-    last = data.purchases["ts"].max().date()
-    if cut + timedelta(days=days) > last:
-        reason = f"{cut} + {days} days runs past the last purchase ({last}): nothing to check against"
-        raise ValidationFailed([{"field": "horizon_weeks", "reason": reason}])
-    models = clv.fit(data.daily, cut, opts.unit)
-    now = _features(data, models, cut, days, churn.top_categories(data.lines))
-    y = churn.labels(now.index, data.purchases, cut, days)
-    buy, reason = _classifier(data, cut, days, opts.unit, now)
-    fitted = clv.describe(models)
-    return {
-        "cutoff": cut.isoformat(),
-        "horizon_weeks": opts.horizon_weeks,
-        "customers": int(len(y)),
-        "buyers": int(y.sum()),
-        "roc_auc": {
-            "classifier": churn.auc(y, buy) if buy is not None else None,
-            "bgnbd_expected_purchases": churn.auc(y, now["expected_purchases"].to_numpy()),
-            "recency": churn.auc(y, -now["rfm_recency_days"].to_numpy()),
-        },
-        "classifier": {"fitted": buy is not None, "reason": reason, "features": list(now.columns)},
-        "bgnbd": fitted["bgnbd"],
-        "gamma_gamma": fitted["gamma_gamma"],
-        "warnings": fitted["warnings"] + ([reason] if reason else []),
-        "seconds": round(time.perf_counter() - started, 3),
-    }
+    """Replace the stored `predictions` traits with `frame` (without the identities, which live on the profile)."""
+    return log.save_traits(TRAIT, frame.drop(columns=list(IDENTITY_COLUMNS), errors="ignore"))
