@@ -125,6 +125,6 @@ def test_a_filtered_customer_list_opens_the_rule_of_the_customers_it_lists(shop,
         "all": [
             audiences.rfm_group("lost"),
             {"trait": "lifecycle_stage", "op": "eq", "value": "churned"},
-            {"trait": "churn_risk", "op": "gte", "value": 0.7},
+            {"trait": "churn_probability", "op": "gte", "value": 0.7},
         ]
     }

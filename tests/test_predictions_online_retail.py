@@ -10,7 +10,7 @@ import pytest
 from boomerang.bootstrap import open_workspace
 from boomerang.config import Settings
 from boomerang.events.importers import online_retail
-from boomerang.predictions import service
+from boomerang.predictions import backtest, service
 from boomerang.predictions.mle import FitWarning
 from conftest import DATA
 
@@ -49,13 +49,24 @@ def test_the_diverging_fit_is_regularised_with_a_warning(retail):
     )
 
 
-def test_churn_evaluation_on_a_time_split(retail):
+def test_evaluation_on_a_time_split(retail):
+    """Issue 18's bar on Online Retail (fit to 2011-06-30, the 13 weeks after as test)."""
     with pytest.warns(FitWarning):
-        result = service.evaluate(retail.uow, retail.log, cutoff=CUTOFF, horizon_weeks=13)
-    auc = result["roc_auc"]
-    assert result["classifier"]["fitted"] and all(0.5 < v <= 1 for v in auc.values()), auc
-    # The classifier sees recency and BG/NBD's outputs among its features: it should not do worse than recency.
-    assert auc["classifier"] > auc["recency"]
+        result = backtest.evaluate(retail.uow, retail.log, cutoff=CUTOFF, horizon_weeks=13)
+    assert result["gradient_boosting"]["fitted"], result["warnings"]
+    counts, auc = result["purchases"], result["roc_auc"]
+    # The total forecast within 10% of what happened, per-customer correlation at least BG/NBD's.
+    assert abs(counts["model"]["error_pct"]) <= 10, counts
+    assert counts["model"]["correlation"] >= counts["bgnbd"]["correlation"], counts
+    # Who buys: the model ranks above every baseline; p_alive (1 for every one-time buyer) ranks backwards.
+    assert all(auc["model"] > v for k, v in auc.items() if k != "model"), auc
+    assert auc["p_alive"] < 0.5
+    # Calibrated: no bin of the reliability curve is far from what happened.
+    calibration = result["calibration"]["model"]
+    assert calibration["ece"] < 0.05 and calibration["brier"] <= result["calibration"]["bgnbd"]["brier"]
+    assert all(abs(b["predicted"] - b["observed"]) < 0.1 for b in calibration["curve"] if b["customers"] >= 100)
+    mae = result["next_purchase_mae_days"]
+    assert mae["model"] < mae["interpurchase"] and mae["model"] <= mae["bgnbd"] * 1.05, mae
     assert {"p_alive", "expected_purchases", "rfm_recency_days", "orders_90d", "consent_email"} <= set(
-        result["classifier"]["features"]
+        result["gradient_boosting"]["features"]
     )

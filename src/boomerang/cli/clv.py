@@ -1,4 +1,4 @@
-"""`boomerang clv fit|predict|evaluate`: BG/NBD and Gamma-Gamma parameters, per-customer predictions, churn AUCs."""
+"""`boomerang clv fit|predict|evaluate`: BG/NBD and Gamma-Gamma parameters, per-customer predictions, their evaluation."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ import typer
 
 from boomerang.cli.output import console, emit_json, errors, failures, table, workspace
 
-app = typer.Typer(help="Predicted CLV and churn: BG/NBD, Gamma-Gamma and a churn classifier.", no_args_is_help=True)
+app = typer.Typer(
+    help="Predicted CLV and churn: BG/NBD, Gamma-Gamma and gradient-boosted forecasts.", no_args_is_help=True
+)
 
 # Dates and units stay text here: the service checks them and names the option in its error (exit 2).
 UntilOpt = Annotated[
@@ -71,11 +73,13 @@ def predict(
     unit: UnitOpt = "week",
     horizon_days: Annotated[int, typer.Option(help="how many days ahead to predict")] = 90,
     out: Annotated[Path | None, typer.Option(help="write one row per customer to this CSV file")] = None,
-    churn: Annotated[bool, typer.Option(help="also fit the churn classifier (column churn_risk)")] = True,
+    churn: Annotated[
+        bool, typer.Option(help="gradient-boosted churn probability, purchases and next purchase (else BG/NBD's)")
+    ] = True,
     store: Annotated[bool, typer.Option(help="store the predictions as customer traits")] = True,
     as_json: JsonOpt = False,
 ) -> None:
-    """Per customer: p_alive, expected purchases and spend, predicted CLV, churn probability, next purchase."""
+    """Per customer (with external id and email): p_alive, churn probability, purchases, spend, CLV, next purchase."""
     import pandas as pd
 
     from boomerang.predictions import service
@@ -99,16 +103,28 @@ def predict(
     totals.add_row("expected purchases", f"{frame['expected_purchases'].sum():,.1f}")
     totals.add_row("predicted CLV", f"{frame['predicted_clv'].sum():,.2f}")
     totals.add_row("mean p_alive", f"{frame['p_alive'].mean():.3f}")
+    totals.add_row("mean churn probability", f"{frame['churn_probability'].mean():.3f}")
+    totals.add_row("model", result["model"])
     console.print(totals)
     top = frame.nlargest(10, "predicted_clv")
     grid = table(
-        "customer", "p_alive", "expected purchases", "spend", "CLV", "next purchase", title="Top 10 by predicted CLV"
+        "customer",
+        "external id",
+        "p_alive",
+        "churn",
+        "expected purchases",
+        "spend",
+        "CLV",
+        "next purchase",
+        title="Top 10 by predicted CLV",
     )
     for row in top.itertuples():
         nxt = "-" if pd.isna(row.expected_next_purchase) else f"{row.expected_next_purchase:%Y-%m-%d}"
         grid.add_row(
             row.customer_id,
+            "-" if pd.isna(row.external_id) else str(row.external_id),
             f"{row.p_alive:.3f}",
+            f"{row.churn_probability:.3f}",
             f"{row.expected_purchases:.2f}",
             f"{row.predicted_spend:,.2f}",
             f"{row.predicted_clv:,.2f}",
@@ -121,24 +137,69 @@ def predict(
 def evaluate(
     ctx: typer.Context,
     cutoff: Annotated[str, typer.Option(help="fit on purchases up to this day, YYYY-MM-DD")],
-    horizon_weeks: Annotated[int, typer.Option(help="who buys in this many weeks after the cut-off")] = 13,
+    horizon_weeks: Annotated[int, typer.Option(help="forecast this many weeks after the cut-off")] = 13,
     unit: UnitOpt = "week",
+    store: Annotated[
+        bool, typer.Option(help="keep it as the workspace's last evaluation (the dashboard shows it)")
+    ] = True,
     as_json: JsonOpt = False,
 ) -> None:
-    """ROC AUC of the churn classifier, of BG/NBD's expected purchases and of recency, on a time split."""
-    from boomerang.predictions import service
+    """Forecasts of the weeks after --cutoff against what happened: purchases, who buys, calibration, next purchase."""
+    from boomerang.predictions import backtest
 
     with failures(), _quiet_fit_warnings():
         ws = workspace(ctx)
-        result = service.evaluate(ws.uow, ws.log, cutoff=cutoff, horizon_weeks=horizon_weeks, unit=unit)
+        result = backtest.evaluate(ws.uow, ws.log, cutoff=cutoff, horizon_weeks=horizon_weeks, unit=unit)
+        if store:
+            result = backtest.save(ws.settings.home, result, ws.now())
     _warn(result)
     if as_json:
         return emit_json(result)
     console.print(
-        f"[bold]Who buys in the {result['horizon_weeks']} weeks after {result['cutoff']}[/]: "
-        f"{result['buyers']:,} of {result['customers']:,} customers"
+        f"[bold]The {result['horizon_weeks']} weeks after {result['cutoff']}[/]: {result['buyers']:,} of "
+        f"{result['customers']:,} customers bought, {result['actual_purchases']:,} purchases (transaction days)"
     )
-    grid = table("score", "ROC AUC", title="Time-split evaluation")
-    for name, value in result["roc_auc"].items():
-        grid.add_row(name, "-" if value is None else f"{value:.3f}")
-    console.print(grid)
+    console.print(evaluation_table(result))
+    curve = table("forecast", "customers", "predicted", "observed", title="Reliability of the model's P(buy)")
+    for point in result["calibration"].get("model", {}).get("curve", []):
+        curve.add_row(
+            f"{point['low']:.1f}-{point['high']:.1f}",
+            f"{point['customers']:,}",
+            f"{point['predicted']:.3f}",
+            f"{point['observed']:.3f}",
+        )
+    console.print(curve)
+
+
+def _cell(value: float | None, fmt: str) -> str:
+    return "-" if value is None else format(value, fmt)
+
+
+def evaluation_table(result: dict[str, Any]):
+    """One row per forecast: total purchases and its error, correlation, ROC AUC, Brier, ECE, next-purchase MAE."""
+    grid = table(
+        "forecast",
+        "purchases",
+        "error",
+        "correlation",
+        "ROC AUC",
+        "Brier",
+        "ECE",
+        "next purchase MAE (days)",
+        title="Time-split evaluation",
+    )
+    names = dict.fromkeys([*result["purchases"], *result["roc_auc"], *result["next_purchase_mae_days"]])
+    for name in names:
+        counts = result["purchases"].get(name, {})
+        calibrated = result["calibration"].get(name, {})
+        grid.add_row(
+            name,
+            _cell(counts.get("total"), ",.0f"),
+            _cell(counts.get("error_pct"), "+.1f") + ("%" if counts.get("error_pct") is not None else ""),
+            _cell(counts.get("correlation"), ".3f"),
+            _cell(result["roc_auc"].get(name), ".3f"),
+            _cell(calibrated.get("brier"), ".4f"),
+            _cell(calibrated.get("ece"), ".4f"),
+            _cell(result["next_purchase_mae_days"].get(name), ".1f"),
+        )
+    return grid

@@ -1,8 +1,10 @@
 """BG/NBD and Gamma-Gamma fitted together on one calibration period, and the per-customer predictions
 they give (pure: frames in, frames and numbers out).
 
-- p_alive: P(still a customer at the end of calibration); churn_probability = 1 - p_alive.
-- expected_purchases: E[transactions in the next `horizon` days]; purchase_probability: P(at least one).
+- p_alive: P(still a customer at the end of calibration). It is 1 for every customer without a repeat purchase
+  (the model's convention), so 1 - p_alive ranks one-time buyers backwards and is no churn score.
+- expected_purchases: E[transactions in the next `horizon` days]; purchase_probability: P(at least one);
+  churn_probability = 1 - purchase_probability, P(no purchase in the horizon).
 - predicted_spend: E[value per transaction] (Gamma-Gamma); predicted_clv = expected_purchases * predicted_spend,
   undiscounted, over the horizon.
 - expected_next_purchase: the day by which the customer has bought again with probability 1/2, counting
@@ -78,6 +80,7 @@ def predict(models: Models, horizon_days: int) -> pd.DataFrame:
     args = (c["frequency"].to_numpy(), c["recency"].to_numpy(), c["T"].to_numpy())
     t = horizon_days / summary.UNIT_DAYS[models.unit]
     alive = bgnbd.p_alive(params, *args)
+    purchase_probability = bgnbd.p_purchase(params, t, *args)
     expected = bgnbd.expected_purchases(params, t, *args)
     spend = _spend(models)
     wait = bgnbd.next_purchase_wait(params, *args, max_wait=bgnbd.MAX_WAIT_UNITS[models.unit])
@@ -92,9 +95,9 @@ def predict(models: Models, horizon_days: int) -> pd.DataFrame:
             "T": c["T"],
             "monetary_value": c["monetary_value"],
             "p_alive": alive,
-            "churn_probability": 1 - alive,
+            "churn_probability": 1 - purchase_probability,
             "expected_purchases": expected,
-            "purchase_probability": bgnbd.p_purchase(params, t, *args),
+            "purchase_probability": purchase_probability,
             "predicted_spend": spend,
             "predicted_clv": expected * spend,
             "expected_next_purchase": next_day.astype("datetime64[us]"),

@@ -42,9 +42,9 @@ def traits(
         rules.append({"trait": "lifecycle_stage", "op": "eq", "value": stage})
     if churn:
         low, high = churn
-        rules.append({"trait": "churn_risk", "op": "gte", "value": low})
+        rules.append({"trait": "churn_probability", "op": "gte", "value": low})
         if high != float("inf"):
-            rules.append({"trait": "churn_risk", "op": "lt", "value": high})
+            rules.append({"trait": "churn_probability", "op": "lt", "value": high})
     return rules[0] if len(rules) == 1 else {"all": rules}
 
 

@@ -18,7 +18,7 @@ import re
 from datetime import date
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from boomerang.core.errors import ValidationFailed
 from boomerang.core.vocab import CHANNELS, PROFILE_FIELDS, SEEN_FIELDS
@@ -41,8 +41,7 @@ TRAITS: dict[str, tuple[str, str]] = {
     "expected_purchases": ("predictions", "number"),
     "predicted_spend": ("predictions", "number"),
     "predicted_clv": ("predictions", "number"),
-    "churn_probability": ("predictions", "number"),
-    "churn_risk": ("predictions", "number"),
+    "churn_probability": ("predictions", "number"),  # P(no purchase in the horizon): the one churn score
     "expected_next_purchase": ("predictions", "date"),
     "loyalty_tier": ("loyalty", "string"),
     "loyalty_tier_rank": ("loyalty", "number"),  # 0 the first tier, 1 the next...
@@ -52,6 +51,7 @@ TRAITS: dict[str, tuple[str, str]] = {
     "loyalty_lifetime_points": ("loyalty", "number"),
     "loyalty_achievements": ("loyalty", "list"),  # keys of those earned
 }
+RENAMED_TRAITS = {"churn_risk": "churn_probability"}  # old names a stored rule may still use -> today's
 TRAIT_KINDS = tuple(dict.fromkeys(kind for kind, _ in TRAITS.values()))
 # Operators by the type of what they compare; `value` must fit (a list for in, two items for between...).
 OPERATORS: dict[str, set[str]] = {
@@ -236,6 +236,11 @@ class Trait(_Rule):
     trait: str
     op: str
     value: Any = None
+
+    @field_validator("trait", mode="before")
+    @classmethod
+    def _renamed(cls, name: Any) -> Any:
+        return RENAMED_TRAITS.get(name, name) if isinstance(name, str) else name
 
     @model_validator(mode="after")
     def _fits(self) -> Trait:

@@ -1,4 +1,4 @@
-"""Predicted CLV and churn as JSON: the fitted models, per-customer predictions, storing them, the churn evaluation."""
+"""Predicted CLV and churn as JSON: the fitted models, per-customer predictions, storing them, their evaluation."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from boomerang.api.deps import Offset, WorkspaceDep
 from boomerang.core.errors import NotFound, ValidationFailed
-from boomerang.predictions import service
+from boomerang.predictions import backtest, service
 
 router = APIRouter(prefix="/clv", tags=["clv"])
 
@@ -70,9 +70,9 @@ async def customer(
     horizon_days: int = 90,
     churn: bool = True,
 ) -> dict:
-    """One customer's predictions (404 when they made no purchase up to `until`)."""
+    """One customer's predictions, by our id or the shop's own (external_id); 404 when they made no purchase up to `until`."""
     info, frame = await run_in_threadpool(_predict, ws, until, unit, horizon_days, churn)
-    found = frame[frame["customer_id"] == customer_id]
+    found = frame[(frame["customer_id"] == customer_id) | (frame["external_id"] == customer_id)]
     if found.empty:
         raise NotFound(f"customer {customer_id!r} made no purchase up to {info['until']}", field="customer_id")
     return {"model": info, **_row(found.iloc[0].to_dict())}
@@ -90,7 +90,16 @@ async def store(
 
 @router.get("/evaluation")
 async def evaluation(ws: WorkspaceDep, cutoff: date, horizon_weeks: int = 13, unit: str = "week") -> dict:
-    """ROC AUCs of the churn classifier, BG/NBD's expected purchases and recency for 'buys in the weeks after `cutoff`'."""
+    """Forecasts of the `horizon_weeks` after `cutoff` against what happened, beside BG/NBD, recency and frequency."""
     return await run_in_threadpool(
-        lambda: service.evaluate(ws.uow, ws.log, cutoff=cutoff, horizon_weeks=horizon_weeks, unit=unit)
+        lambda: backtest.evaluate(ws.uow, ws.log, cutoff=cutoff, horizon_weeks=horizon_weeks, unit=unit)
     )
+
+
+@router.get("/evaluation/last")
+async def last_evaluation(ws: WorkspaceDep) -> dict:
+    """The workspace's last stored evaluation (`clv evaluate` or the dashboard's predictions page), with its date."""
+    found = backtest.last(ws.settings.home)
+    if found is None:
+        raise NotFound("no evaluation stored yet: run `boomerang clv evaluate --cutoff D`", field="evaluation")
+    return found

@@ -199,10 +199,8 @@ def customer_page(
 
 
 def _churn(prediction) -> float | None:
-    if not prediction:
-        return None
-    risk = prediction.get("churn_risk")
-    return risk if risk is not None else prediction.get("churn_probability")
+    """The one churn score: P(no purchase in the prediction horizon)."""
+    return prediction.get("churn_probability") if prediction else None
 
 
 def _tier(session, customer_id: str) -> str | None:

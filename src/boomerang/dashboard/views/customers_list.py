@@ -117,7 +117,7 @@ def traits(log) -> Traits:
     found = Traits(
         rfm=_column(rfm, "rfm_group"),
         stage=_column(lifecycle, "stage"),
-        churn=_column(predictions, "churn_risk") or _column(predictions, "churn_probability"),
+        churn=_column(predictions, "churn_probability"),
         clv=_column(predictions, "predicted_clv"),
         computed={k for k, f in (("rfm", rfm), ("stage", lifecycle), ("churn", predictions)) if f is not None},
     )
