@@ -206,7 +206,9 @@ def test_predictions_frame_is_finite_and_consistent():
         ]
     ]
     assert np.isfinite(numbers.to_numpy()).all()
-    assert np.allclose(frame["churn_probability"], 1 - frame["p_alive"])
+    # The churn score is P(no purchase in the horizon); only the living buy, so it is never below 1 - p_alive.
+    assert np.allclose(frame["churn_probability"], 1 - frame["purchase_probability"])
+    assert (frame["churn_probability"] >= 1 - frame["p_alive"] - 1e-12).all()
     assert np.allclose(frame["predicted_clv"], frame["expected_purchases"] * frame["predicted_spend"])
     later = frame["expected_next_purchase"].dropna()
     assert len(later) and (later > pd.Timestamp("2024-12-29")).all()
