@@ -14,7 +14,7 @@ import yaml
 from boomerang.config import GuardSettings
 from boomerang.core.clock import FixedClock
 from boomerang.core.errors import Conflict, ValidationFailed
-from boomerang.messaging import campaigns
+from boomerang.messaging import campaign_results, campaigns
 from boomerang.messaging.models import Message
 from boomerang.orchestration.rounds import tick
 from boomerang.orders.models import Order
@@ -163,9 +163,18 @@ def test_results_compare_each_variant_with_the_holdout(shop):
     a, hold = stats["groups"]["A"], stats["groups"]["holdout"]
     assert 0 < a["sent"] < a["customers"] and hold["sent"] == 0  # the rest wait out the night
     assert a["conversion_rate"] > hold["conversion_rate"] > 0
-    expected = round(a["revenue"] - hold["revenue"] / hold["customers"] * a["customers"], 2)
-    assert a["incremental_revenue"] == expected > 0
-    assert "incremental_revenue" not in hold
+    with shop.uow.session() as s:
+        results = campaign_results.results(s, "spring_sale", global_control_share=0.0)
+    by_pair = {(c["treated"], c["baseline"]): c for c in results["comparisons"]}
+    vs_holdout = by_pair["A", "holdout"]
+    assert results["groups"]["A"]["units"] == a["customers"] and results["groups"]["A"]["revenue"] == a["revenue"]
+    assert vs_holdout["conversion"]["effect"] == pytest.approx(a["conversion_rate"] - hold["conversion_rate"], abs=1e-3)
+    assert vs_holdout["incremental_revenue"]["effect"] == pytest.approx(
+        a["revenue"] - hold["revenue"] / hold["customers"] * a["customers"], abs=0.01
+    )
+    low, high = vs_holdout["conversion"]["low"], vs_holdout["conversion"]["high"]
+    assert low < vs_holdout["conversion"]["effect"] < high and vs_holdout["conversion"]["sequential"]
+    assert results["sample_ratio"]["alarm"] is False
 
 
 def test_cancel_stops_what_is_queued(shop):

@@ -22,6 +22,7 @@ from boomerang.journeys.definition import (
     SegmentTrigger,
     parse_journey,
 )
+from boomerang.journeys.results import measure
 from boomerang.messaging.models import Message
 from boomerang.segments.models import Segment
 
@@ -147,8 +148,8 @@ def definition_of(session, journey_id: int, version: int) -> Journey:
 
 
 def stats(session: Session, name: str) -> dict[str, Any]:
-    """Instances per status and node, messages per status, conversions and revenue by group: the
-    journey's incremental conversion is the treated group's rate minus its control group's."""
+    """Instances per status and node, messages per status, conversions and revenue by group (counts: the
+    intervals are `results`')."""
     row = get(session, name)
     instances = session.execute(
         sa.select(m.Instance.control, m.Instance.status, m.Instance.node, sa.func.count())
@@ -181,13 +182,6 @@ def stats(session: Session, name: str) -> dict[str, Any]:
             "conversion_rate": round(converted / entered, 6) if entered else None,
             "revenue_per_customer": round(revenue / entered, 4) if entered else None,
         }
-    t, c = groups["treated"], groups["control"]
-    lift = (
-        (t["conversion_rate"] - c["conversion_rate"])
-        if t["conversion_rate"] is not None and c["conversion_rate"] is not None
-        else None
-    )
-    incremental = (t["revenue_per_customer"] - c["revenue_per_customer"]) * t["entered"] if lift is not None else None
     nodes: dict[str, dict[str, Any]] = {}
 
     def node_of(name: str | None) -> dict[str, Any]:
@@ -200,16 +194,18 @@ def stats(session: Session, name: str) -> dict[str, Any]:
         node_of(node)["messages"][status] = n
     for node, n, revenue in by_node:
         node_of(node).update(conversions=n, revenue=round(revenue or 0.0, 2))
+    return {"journey": name, "version": row.version, "status": row.status, "groups": groups, "nodes": nodes}
+
+
+def results(session: Session, name: str, *, global_control_share: float) -> dict[str, Any]:
+    """The journey's tests with intervals (journeys.results): against its control group and the global one, per
+    send node and per split node; over every version, read with the current one's graph."""
+    row = get(session, name)
+    journey = definition_of(session, row.id, row.version)
     return {
         "journey": name,
         "version": row.version,
-        "status": row.status,
-        "groups": groups,
-        "incremental": {
-            "conversion_rate": None if lift is None else round(lift, 6),
-            "revenue": None if incremental is None else round(incremental, 2),
-        },
-        "nodes": nodes,
+        **measure(session, row, journey, global_control_share=global_control_share),
     }
 
 

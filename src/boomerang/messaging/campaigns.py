@@ -5,8 +5,8 @@ When its time comes (`start_due`, run by the worker), a campaign takes the segme
 `holdout_percent` of them (a stable hash: a `held_out` message each, never sent, so results can be
 compared), splits the rest between the variants (stable too) and queues one message per customer;
 the dispatcher sends them through the guards, so consent, preferences, caps, quiet hours and the
-global control group all hold. `stats` compares each variant with the holdout: delivery, opens,
-clicks, orders and revenue within the attribution window, and the revenue the campaign added.
+global control group all hold. `stats` counts each variant's and the holdout's delivery, opens, clicks,
+orders and revenue within the attribution window; campaign_results compares them with intervals.
 """
 
 from __future__ import annotations
@@ -264,7 +264,7 @@ def _start(segments: Evaluator, campaign: Campaign, now: datetime) -> None:
 
 def stats(session: Session, name: str) -> dict[str, Any]:
     """Per variant and for the holdout: customers, message statuses, opens, clicks, orders and revenue
-    within the attribution window, and the revenue each variant added over the holdout's rate."""
+    within the attribution window (counts: the intervals are campaign_results')."""
     row = _row(session, name)
     source = f"campaign:{name}"
     by_status = session.execute(
@@ -311,8 +311,6 @@ def stats(session: Session, name: str) -> dict[str, Any]:
     for variant, buyers, n_orders, revenue in orders:
         g = group(variant)
         g["buyers"], g["orders"], g["revenue"] = buyers, n_orders, round(float(revenue), 2)
-    base = groups.get("holdout")
-    base_rate = base["revenue"] / base["customers"] if base and base["customers"] else None
     for g in groups.values():
         reached = sum(n for s, n in g["messages"].items() if s in DELIVERED)
         g["sent"] = reached
@@ -320,7 +318,4 @@ def stats(session: Session, name: str) -> dict[str, Any]:
         g["click_rate"] = round(g["clicked"] / reached, 4) if reached else None
         g["conversion_rate"] = round(g["buyers"] / g["customers"], 4) if g["customers"] else None
         g["revenue_per_customer"] = round(g["revenue"] / g["customers"], 2) if g["customers"] else None
-    for variant, g in groups.items():
-        if variant != "holdout" and base_rate is not None:
-            g["incremental_revenue"] = round(g["revenue"] - base_rate * g["customers"], 2)
     return {**summary, "groups": groups}
