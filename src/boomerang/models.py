@@ -6,6 +6,7 @@ from boomerang.channels.models import ChannelSetting, FakeChannelLog, InboxItem,
 from boomerang.customers.models import AuditEntry, Consent, ConsentChange, Customer, Identity, Merge, SuppressedAddress
 from boomerang.db import Base
 from boomerang.events.models import InboxEvent, SetAsideMessage
+from boomerang.experiments.models import ExperimentUnit, ImportedExperiment
 from boomerang.journeys.models import ApprovalRequest, Conversion, Instance, Journey, JourneyVersion
 from boomerang.loyalty.models import LoyaltyEntry
 from boomerang.messaging.models import Campaign, Message, MessageEvent, Preference, Template
@@ -27,8 +28,10 @@ __all__ = [
     "Consent",
     "ConsentChange",
     "Customer",
+    "ExperimentUnit",
     "FakeChannelLog",
     "Identity",
+    "ImportedExperiment",
     "InboxEvent",
     "SetAsideMessage",
     "Merge",

@@ -23,6 +23,7 @@ from boomerang.api.routers import (
     channels_sms,
     customers,
     events,
+    experiments_import,
     journeys,
     loyalty,
     loyalty_achievements,
@@ -146,6 +147,7 @@ def create_app(ws: Workspace, *, background: bool = True) -> FastAPI:
         loyalty_rules.router,
         messaging.router,
         channels.router,
+        experiments_import.router,
     ):
         app.include_router(router, prefix="/api", dependencies=secret)
     mount_dashboard(app, ws, warm=background)  # pages at /, assets at /static

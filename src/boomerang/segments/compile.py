@@ -40,7 +40,8 @@ from boomerang.segments.definition import (
     Trait,
 )
 
-HOW_TO_STORE = {"predictions": "clv predict", "loyalty": "loyalty traits"}  # the commands that store a kind
+# the commands that store a kind
+HOW_TO_STORE = {"predictions": "clv predict", "loyalty": "loyalty traits", "uplift": "experiments uplift NAME"}
 TRAIT_COLUMNS = {"lifecycle_stage": "stage"}  # trait name -> column of its table, where they differ
 HASH_SPACE = 16**4  # buckets come from the first four hex digits of md5(salt:customer_id)
 

@@ -50,6 +50,9 @@ TRAITS: dict[str, tuple[str, str]] = {
     "loyalty_expiring": ("loyalty", "number"),  # within 30 days
     "loyalty_lifetime_points": ("loyalty", "number"),
     "loyalty_achievements": ("loyalty", "list"),  # keys of those earned
+    "uplift_score": ("uplift", "number"),  # predicted effect of the best variant of an imported experiment
+    "uplift_variant": ("uplift", "string"),  # that variant
+    "uplift_experiment": ("uplift", "string"),
 }
 RENAMED_TRAITS = {"churn_risk": "churn_probability"}  # old names a stored rule may still use -> today's
 TRAIT_KINDS = tuple(dict.fromkeys(kind for kind, _ in TRAITS.values()))

@@ -1,0 +1,112 @@
+"""Imported experiments as JSON: importing a finished test's file, its report, the dashboard's figures, uplift."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from starlette.concurrency import run_in_threadpool
+
+from boomerang.api.deps import WorkspaceDep
+from boomerang.core.errors import ValidationFailed
+from boomerang.experiments import imported
+from boomerang.experiments.schemas import ImportSpec
+
+router = APIRouter(prefix="/experiments/imported", tags=["experiments"])
+
+Columns = Annotated[str | None, Query(description="column names, comma-separated")]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _names(value: str | None) -> list[str]:
+    return [v.strip() for v in (value or "").split(",") if v.strip()]
+
+
+@router.post("", status_code=201)
+async def import_file(
+    request: Request,
+    ws: WorkspaceDep,
+    name: Annotated[str, Query(description="the experiment's name")],
+    group: Annotated[str, Query(description="the column naming each unit's group")],
+    control: Annotated[str, Query(description="the control group's value")],
+    binary: Columns = None,
+    money: Columns = None,
+    covariate: str | None = None,
+    id_column: str | None = None,
+    features: Columns = None,
+    create_customers: bool = False,
+    equal_split: bool = False,
+    source: Annotated[str, Query(max_length=500, description="the file's name, as the report shows it")] = "upload",
+) -> dict:
+    """The request body is the file (CSV, gzipped or not); the query says how to read it. One transaction: a bad
+    file stores nothing (400 naming the column and line)."""
+    try:
+        spec = ImportSpec(
+            name=name,
+            group=group,
+            control=control,
+            binary=_names(binary),
+            money=_names(money),
+            covariate=covariate,
+            id_column=id_column,
+            features=_names(features),
+            create_customers=create_customers,
+            equal_split=equal_split,
+        )
+    except ValueError as exc:
+        raise ValidationFailed.of(exc, "query") from None
+    data = await request.body()
+
+    def run() -> dict:
+        with ws.uow.session() as session:
+            result = imported.import_file(session, data, spec, source=source, now=_now())
+        if spec.create_customers:
+            from boomerang.segments import profiles
+
+            profiles.sync(ws.uow, ws.log, now=_now())
+        return result
+
+    return await run_in_threadpool(run)
+
+
+@router.get("")
+async def list_imported(ws: WorkspaceDep) -> list[dict]:
+    """Every imported experiment, newest first."""
+    with ws.uow.session() as session:
+        return imported.list_experiments(session)
+
+
+@router.get("/{name}")
+async def show(name: str, ws: WorkspaceDep) -> dict:
+    """One experiment: how it was read, its report (each variant vs the control per outcome), its uplift."""
+    with ws.uow.session() as session:
+        return imported.describe(imported.get(session, name))
+
+
+@router.get("/{name}/dashboard")
+async def dashboard(name: str, ws: WorkspaceDep) -> dict:
+    """The figures the /experiments page draws: rows per outcome and variant, Qini curve points."""
+    with ws.uow.session() as session:
+        return imported.dashboard(session, name)
+
+
+@router.post("/{name}/uplift")
+async def uplift(name: str, ws: WorkspaceDep, outcome: str | None = None) -> dict:
+    """Fit the two-model uplift, evaluate it by Qini out of sample, store linked customers' `uplift` traits."""
+
+    def run() -> dict:
+        with ws.uow.session() as session:
+            return imported.fit_uplift(session, ws.log, name, outcome=outcome, now=_now())
+
+    return await run_in_threadpool(run)
+
+
+@router.delete("/{name}", status_code=204)
+async def forget(name: str, ws: WorkspaceDep) -> None:
+    """Delete the experiment and its units."""
+    with ws.uow.session() as session:
+        imported.delete(session, name)
