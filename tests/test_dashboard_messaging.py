@@ -504,8 +504,7 @@ def test_a_campaign_page_shows_its_results_per_group(shop):
         cells = re.findall(r'<td class="num[^"]*">([^<]*)', row)
         g = stats[name]
         assert cells[0] == str(g["customers"]) and cells[1] == str(g["sent"])
-        assert cells[-2] == f"{g['revenue_per_customer']:,.2f} USD"  # in the currency of the shop's orders
-        assert cells[-1] == (f"{g['incremental_revenue']:+.2f} USD" if name != "holdout" else "–")
+        assert cells[-1] == f"{g['revenue_per_customer']:,.2f} USD"  # in the currency of the shop's orders
     assert f"{stats['holdout']['customers']} held out" in groups["holdout"]
     assert sum(g["revenue"] for g in stats.values()) == 99.0  # ann's order, in her group
     rates = json.loads(re.search(r'id="rates-chart-data">(.*?)</script>', page, re.S).group(1))
@@ -516,8 +515,10 @@ def test_a_campaign_page_shows_its_results_per_group(shop):
     assert rates["datasets"][0]["data"][-1] is None  # nothing is opened that was never sent
     revenue = json.loads(re.search(r'id="revenue-chart-data">(.*?)</script>', page, re.S).group(1))
     assert revenue["datasets"][0]["data"] == [stats[n]["revenue_per_customer"] for n in rates["labels"]]
-    incremental = [stats["a"]["incremental_revenue"], stats["b"]["incremental_revenue"], None]
-    assert revenue["datasets"][1] == {"label": "Incremental revenue", "yAxisID": "y2", "data": incremental}
+    compared = _rows(page, "data-compared")  # each variant against the holdout, the global control and a against b
+    assert list(compared) == ["a|holdout", "b|holdout", "a|global control", "b|global control", "b|a"]
+    assert "not enough data" in compared["a|holdout"]  # 35 customers: no group reaches 30
+    assert "Not enough data yet: holdout has" in page
     assert "holdout_percent: 30" in page and vera.get("/campaigns/nope").status_code == 404
 
 

@@ -93,39 +93,22 @@ def cancel(ctx: typer.Context, name: str, as_json: JsonOpt = False) -> None:
 
 @app.command()
 def stats(ctx: typer.Context, name: str, as_json: JsonOpt = False) -> None:
-    """Each variant against the holdout: delivery, opens, clicks, buyers, revenue and incremental revenue."""
-    from boomerang.messaging import campaigns
+    """Each variant's delivery, opens and clicks; each against the holdout, the global control group and the
+    first variant, with always-valid intervals."""
+    from boomerang.cli.results import print_report
+    from boomerang.messaging import campaign_results, campaigns
 
     with failures():
-        with transaction(ctx) as (_, session):
+        with transaction(ctx) as (ws, session):
             out = campaigns.stats(session, name)
+            share = ws.settings.guards.global_control_share
+            out["results"] = campaign_results.results(session, name, global_control_share=share)
     if as_json:
         return emit_json(out)
     console.print(f"[bold]{out['name']}[/] ({out['status']}), audience {out['audience'] or 0:,}")
-    grid = table(
-        "group",
-        "customers",
-        "sent",
-        "open rate",
-        "click rate",
-        "buyers",
-        "conversion",
-        "revenue",
-        "per customer",
-        "incremental",
-    )
+    grid = table("group", "customers", "sent", "open rate", "click rate")
     pct = lambda v: "-" if v is None else f"{v:.1%}"  # noqa: E731
     for name_, g in sorted(out["groups"].items()):
-        grid.add_row(
-            name_,
-            f"{g['customers']:,}",
-            f"{g['sent']:,}",
-            pct(g["open_rate"]),
-            pct(g["click_rate"]),
-            f"{g['buyers']:,}",
-            pct(g["conversion_rate"]),
-            f"{g['revenue']:,.2f}",
-            "-" if g["revenue_per_customer"] is None else f"{g['revenue_per_customer']:,.2f}",
-            "-" if "incremental_revenue" not in g else f"{g['incremental_revenue']:,.2f}",
-        )
+        grid.add_row(name_, f"{g['customers']:,}", f"{g['sent']:,}", pct(g["open_rate"]), pct(g["click_rate"]))
     console.print(grid)
+    print_report("Within the attribution window", out["results"])

@@ -207,31 +207,24 @@ def enter(
 
 @app.command()
 def stats(ctx: typer.Context, name: str, as_json: JsonOpt = False) -> None:
-    """Entries, conversions and revenue against the control group; per node."""
+    """Where instances are and what each node sent; the journey against its control group and the global one,
+    per send node and per split variant, with always-valid intervals."""
+    from boomerang.cli.results import print_report
     from boomerang.journeys import service
 
     with failures():
-        with transaction(ctx) as (_, session):
+        with transaction(ctx) as (ws, session):
             result = service.stats(session, name)
+            share = ws.settings.guards.global_control_share
+            result["results"] = service.results(session, name, global_control_share=share)
     if as_json:
         return emit_json(result)
-    grid = table(
-        "group",
-        "entered",
-        "converted",
-        "rate",
-        "revenue",
-        "per customer",
-        title=f"{name} v{result['version']} ({result['status']})",
-    )
-    for group, g in result["groups"].items():
-        rate = "-" if g["conversion_rate"] is None else f"{g['conversion_rate']:.1%}"
-        per = "-" if g["revenue_per_customer"] is None else f"{g['revenue_per_customer']:,.2f}"
-        grid.add_row(group, f"{g['entered']:,}", f"{g['converted']:,}", rate, f"{g['revenue']:,.2f}", per)
-    console.print(grid)
-    lift = result["incremental"]
-    if lift["conversion_rate"] is not None:
-        console.print(f"incremental: {lift['conversion_rate']:+.1%} conversion, {lift['revenue']:+,.2f} revenue")
+    found = result["results"]
+    print_report(f"{name} v{result['version']} ({result['status']})", found["journey"])
+    for node, report in found["nodes"].items():
+        print_report(f"Node {node}: those who passed it", report)
+    for node, report in found["splits"].items():
+        print_report(f"Split {node}: its variants", report)
     nodes = table("node", "instances here", "messages", "conversions", "revenue", title="Nodes")
     for node, n in result["nodes"].items():
         nodes.add_row(

@@ -69,6 +69,13 @@ def stats(name: str, session: SessionDep) -> dict:
     return service.stats(session, name)
 
 
+@router.get("/{name}/results")
+def results(name: str, ws: WorkspaceDep, session: SessionDep) -> dict:
+    """The journey against its control group and the global one, per send node and per split variant: conversion
+    and revenue per customer with always-valid intervals, verdicts, the lift over time and the sample-ratio check."""
+    return service.results(session, name, global_control_share=ws.settings.guards.global_control_share)
+
+
 @router.get("/{name}/simulation")
 async def simulation(
     name: str,

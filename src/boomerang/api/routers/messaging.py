@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from boomerang.api.deps import Offset, SessionDep, WorkspaceDep
 from boomerang.core.clock import naive_utc
 from boomerang.journeys import live_templates
-from boomerang.messaging import campaigns, delivery, preferences, service
+from boomerang.messaging import campaign_results, campaigns, delivery, preferences, service
 from boomerang.messaging.schemas import (
     CampaignList,
     CampaignOut,
@@ -173,3 +173,10 @@ def cancel_campaign(name: str, ws: WorkspaceDep, session: SessionDep) -> dict:
 @router.get("/campaigns/{name}/stats")
 def campaign_stats(name: str, session: SessionDep) -> dict:
     return campaigns.stats(session, name)
+
+
+@router.get("/campaigns/{name}/results")
+def campaign_results_(name: str, ws: WorkspaceDep, session: SessionDep) -> dict:
+    """Each variant against the holdout, the global control group and the first variant: conversion and revenue
+    per customer with always-valid intervals, verdicts, the sample still needed and the sample-ratio check."""
+    return campaign_results.results(session, name, global_control_share=ws.settings.guards.global_control_share)

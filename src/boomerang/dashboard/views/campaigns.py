@@ -15,7 +15,7 @@ from boomerang.core.errors import BoomerangError, NotFound, ValidationFailed
 from boomerang.dashboard.views import campaign_wizard
 from boomerang.dashboard.views.common import BoardDep, Marketer, Viewer, checked_form, missing, redirect, render
 from boomerang.dashboard.views.messaging import as_yaml
-from boomerang.messaging import campaigns, reach
+from boomerang.messaging import campaign_results, campaigns, reach
 
 router = APIRouter()
 router.include_router(campaign_wizard.router)  # before /campaigns/{name}: /campaigns/new, /campaigns/audience.json
@@ -41,7 +41,7 @@ def ordered(summary: dict[str, Any], groups: dict[str, dict]) -> list[tuple[str,
 
 
 def charts(groups: list[tuple[str, dict]]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Two bar charts per group: open, click and conversion rates; revenue per customer and incremental revenue."""
+    """Two bar charts per group: open, click and conversion rates; revenue per customer."""
     labels = [name for name, _ in groups]
 
     def data(key: str) -> list:
@@ -60,10 +60,7 @@ def charts(groups: list[tuple[str, dict]]) -> tuple[dict[str, Any], dict[str, An
     revenue = {
         "type": "bar",
         "labels": labels,
-        "datasets": [
-            {"label": "Revenue per customer", "data": data("revenue_per_customer")},
-            {"label": "Incremental revenue", "data": data("incremental_revenue"), "yAxisID": "y2"},
-        ],
+        "datasets": [{"label": "Revenue per customer", "data": data("revenue_per_customer")}],
     }
     return rates, revenue
 
@@ -73,6 +70,8 @@ def _campaign_page(request: Request, user, board, name: str, *, status_code: int
         with board.ws.uow.session() as s:
             campaign = campaigns.get(s, name)
             results = campaigns.stats(s, name)
+            share = board.ws.settings.guards.global_control_share
+            tests = campaign_results.results(s, name, global_control_share=share)
     except NotFound:
         return missing(request, user, "campaign", name)
     groups = ordered(campaign, results["groups"])
@@ -84,6 +83,7 @@ def _campaign_page(request: Request, user, board, name: str, *, status_code: int
         campaign=campaign,
         definition=as_yaml(campaign["definition"]),
         groups=groups,
+        tests=tests,
         rates=rates,
         revenue=revenue,
         status_code=status_code,

@@ -254,6 +254,8 @@ def _journey_page(
             )
         info = {**service.describe(row), "shown": shown}
         stats = service.stats(s, name)
+        share = board.ws.settings.guards.global_control_share
+        results = service.results(s, name, global_control_share=share)
     graph = layout(journey, stats["nodes"])
     elsewhere = {n: c for n, c in stats["nodes"].items() if n not in journey.nodes}
     return render(
@@ -266,6 +268,7 @@ def _journey_page(
         trigger=trigger_text(raw["trigger"]),
         versions=versions,
         stats=stats,
+        results=results,
         graph=graph,
         nodes=_node_rows(journey, graph, stats["nodes"]),
         elsewhere=elsewhere,
