@@ -7,6 +7,10 @@ consecutive purchase days (within 30 to 365 days; 90 when nobody bought twice). 
 period (active at the end but not at the start: first-time buyers and returning lapsed ones);
 retention rate = (E - N) / S, the share of S still active at the end; churn rate = the share of S
 no longer active at the end, its complement. `new` (first purchases in the period) is reported too.
+
+A period that starts less than a window after the first purchase in the log has `full_history` false: the
+customers active at its start are not all known (an import that starts mid-history), or could not lapse yet
+(a young shop, whose first months show a retention of 100% by construction).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 import ibis
+import pandas as pd
 from ibis import _
 from pydantic import Field
 
@@ -58,6 +63,11 @@ def _active_at(days: ibis.Table, periods: ibis.Table, edge: str, window: int) ->
     return joined.select("key", "customer_id").distinct()
 
 
+def _known(since: pd.Timestamp | None, start: str) -> bool:
+    """Whether a period from `start` begins a whole window after the first purchase (`since`)."""
+    return since is not None and pd.Timestamp(start) >= since
+
+
 class _Activity(Metric):
     query_type = WindowQuery
 
@@ -84,7 +94,11 @@ class _Activity(Metric):
             part = part.execute()
             frame = part if frame is None else frame.merge(part, on="key", how="outer")
         result = report(self, query, start, end, frame, self.value)
-        result["details"]["window_days"] = window
+        first = firsts.aggregate(first=_.first.min()).execute().iloc[0]["first"]
+        since = (pd.Timestamp(first) + pd.Timedelta(days=window)) if pd.notna(first) else None
+        result["details"].update(window_days=window, full_history=_known(since, result["from"]))
+        for row in result["series"]:
+            row["full_history"] = _known(since, row["bucket"])
         return result
 
 

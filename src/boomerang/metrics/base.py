@@ -90,18 +90,34 @@ def bounds(events: ibis.Table, query: Query) -> tuple[datetime, datetime]:
     return start, end
 
 
+FREQ = {"day": "D", "week": "W-MON", "month": "MS"}
+
+
+def _calendar(ts: pd.Timestamp, interval: Interval) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The whole calendar interval (day, week from Monday, month) that contains `ts`: [first, next)."""
+    first = ts.normalize()
+    if interval == "week":
+        first -= pd.Timedelta(days=first.weekday())
+    elif interval == "month":
+        first = first.replace(day=1)
+    return first, first + pd.tseries.frequencies.to_offset(FREQ[interval])
+
+
 def buckets(start: datetime, end: datetime, interval: Interval) -> pd.DataFrame:
-    """bucket, bucket_end: the calendar intervals that cover [start, end), clipped to it."""
-    freq = {"day": "D", "week": "W-MON", "month": "MS"}[interval]
-    edges = pd.date_range(pd.Timestamp(start), pd.Timestamp(end), freq=freq, inclusive="neither")
+    """bucket, bucket_end, complete: the calendar intervals that cover [start, end), clipped to it; a clipped
+    one (the month the period ends in, five days old) is not complete."""
+    edges = pd.date_range(pd.Timestamp(start), pd.Timestamp(end), freq=FREQ[interval], inclusive="neither")
     starts = [pd.Timestamp(start), *edges]
     ends = [*edges, pd.Timestamp(end)]
-    return pd.DataFrame({"bucket": starts, "bucket_end": ends})
+    complete = [_calendar(s, interval) == (s, e) for s, e in zip(starts, ends)]
+    return pd.DataFrame({"bucket": starts, "bucket_end": ends, "complete": complete})
 
 
 def period_and_series(start: datetime, end: datetime, interval: Interval) -> pd.DataFrame:
     """The whole period as bucket 0, then the series' buckets: one expression computes both."""
-    whole = pd.DataFrame({"bucket": [pd.Timestamp(start)], "bucket_end": [pd.Timestamp(end)], "whole": [True]})
+    whole = pd.DataFrame(
+        {"bucket": [pd.Timestamp(start)], "bucket_end": [pd.Timestamp(end)], "complete": [True], "whole": [True]}
+    )
     series = buckets(start, end, interval).assign(whole=False)
     return pd.concat([whole, series], ignore_index=True).assign(key=lambda f: range(len(f)))
 
@@ -112,13 +128,14 @@ def periods_table(start: datetime, end: datetime, interval: Interval) -> ibis.Ta
 
 
 def report(metric: Metric, query: Query, start: datetime, end: datetime, frame: pd.DataFrame, value) -> dict[str, Any]:
-    """The JSON answer: the whole period's value and details, then one entry per interval.
+    """The JSON answer: the whole period's value and details, then one entry per interval (`complete`: whether
+    it covers its whole calendar day, week or month).
 
     `frame` has a `key` column (see `period_and_series`) and the metric's counts; a period absent
     from it had nothing to count. `value(row)` turns a row of counts into the metric.
     """
     periods = period_and_series(start, end, query.interval)
-    counts = periods[["key", "bucket"]].merge(frame, on="key", how="left")
+    counts = periods[["key", "bucket", "complete"]].merge(frame, on="key", how="left")
     numeric = [c for c in frame.columns if c != "key"]
     counts[numeric] = counts[numeric].astype(float).fillna(0.0)
     rows = [
@@ -129,6 +146,8 @@ def report(metric: Metric, query: Query, start: datetime, end: datetime, frame: 
         }
         for _, row in counts.iterrows()
     ]
+    for row, complete in zip(rows[1:], counts["complete"].iloc[1:]):
+        row["complete"] = bool(complete)
     whole = rows[0]
     return {
         "metric": metric.name,

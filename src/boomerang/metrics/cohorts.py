@@ -1,7 +1,10 @@
 """Cohort retention: customers grouped by the month of their first purchase, and the share of each
 cohort who bought in each later month (month 0 is the first purchase itself), with revenue.
 
-The query's period picks the cohorts (first purchases in it); their purchases count up to its end.
+The query's period picks the cohorts (first purchases in it); their purchases count up to its end. When the
+end falls inside a month, that month is incomplete: every cohort's last cell is in it (`last_month_complete`
+false) and the average curve counts only whole months, so five days of a month are never
+averaged with whole ones. A period that starts inside a month has a partial first cohort (`first_cohort_partial`).
 """
 
 from __future__ import annotations
@@ -68,9 +71,10 @@ class Cohorts(Metric):
             )
         total = sum(c["customers"] for c in cohorts)
         width = max((len(c["retention"]) for c in cohorts), default=0)
-        average = []  # weighted by cohort size, over the cohorts old enough to have month k
+        whole_last = pd.Timestamp(end).day == 1  # the period ends with a whole month
+        average = []  # weighted by cohort size, over the cohorts that have lived the whole of month k
         for k in range(width):
-            alive = [c for c in cohorts if len(c["buyers"]) > k]
+            alive = [c for c in cohorts if len(c["buyers"]) > k + (0 if whole_last else 1)]
             size = sum(c["customers"] for c in alive)
             average.append(as_json(sum(c["buyers"][k] for c in alive) / size) if size else None)
         return {
@@ -79,6 +83,12 @@ class Cohorts(Metric):
             "from": as_json(start.date()),
             "to": as_json((end - pd.Timedelta(days=1)).date()),
             "value": average[1] if width > 1 else None,
-            "details": {"customers": total, "cohorts": len(cohorts), "average_retention": average},
+            "details": {
+                "customers": total,
+                "cohorts": len(cohorts),
+                "average_retention": average,
+                "last_month_complete": whole_last,
+                "first_cohort_partial": pd.Timestamp(start).day != 1,
+            },
             "cohorts": cohorts,
         }

@@ -4,7 +4,8 @@ in order, within the conversion window from the first one.
 Defaults: Product Viewed -> Product Added -> Checkout Started -> Order Completed, a 7-day window.
 The first step can be narrowed to a category (its `category` property starting with it); a breakdown
 by the first step's top-level category is given for the whole period. The leak report names the
-three steps that lose the most customers.
+three steps that lose the most customers. `still_open` counts the customers whose window had not ended by the
+latest event of the funnel's steps: the funnel cannot know yet whether they go on.
 """
 
 from __future__ import annotations
@@ -40,13 +41,29 @@ def _top_category(category: ibis.Value) -> ibis.Value:
     return (at >= 0).ifelse(category.substr(0, at), category)
 
 
+def _first_steps(events: ibis.Table, query: FunnelQuery) -> ibis.Table:
+    """customer_id, timestamp, category: the first step's events (in the query's category)."""
+    first = events.filter(_.event == query.steps[0])
+    first = first.select("customer_id", "timestamp", category=source.text(first, "category"))
+    return first.filter(first.category.startswith(query.category)) if query.category else first
+
+
+def _still_open(data: Data, query: FunnelQuery, start, end) -> int:
+    """Customers whose first step in the period is less than the window before the log's last event: they may
+    still go on, so the funnel undercounts them (the latest event of the steps stands for "now" in the data)."""
+    events = data.events.filter(_.customer_id.notnull())
+    first = _first_steps(events, query)
+    first = first.filter((first.timestamp >= start) & (first.timestamp < end))
+    anchors = first.group_by("customer_id").aggregate(at=_.timestamp.min())
+    steps = data.events.filter(_.event.isin(query.steps))
+    last = steps.timestamp.max().as_scalar()  # the funnel's own latest event, not a system one logged today
+    return int(anchors.filter(anchors.at + ibis.interval(hours=query.window_hours) > last).count().execute())
+
+
 def _counts(data: Data, query: FunnelQuery, periods: ibis.Table, by_category: bool) -> pd.DataFrame:
     """key, [category], step, customers: how many customers reached each step, per period."""
     events = data.events.filter(_.customer_id.notnull())
-    first = events.filter(_.event == query.steps[0])
-    first = first.select("customer_id", "timestamp", category=source.text(first, "category"))
-    if query.category:
-        first = first.filter(first.category.startswith(query.category))
+    first = _first_steps(events, query)
     first = first.join(periods, [first.timestamp >= periods.bucket, first.timestamp < periods.bucket_end])
     groups = ["key", "customer_id"]
     anchor = first.group_by(groups).aggregate(start=_.timestamp.min(), category=_.category.argmin(_.timestamp))
@@ -110,6 +127,7 @@ class Funnel(Metric):
             "to": as_json((end - pd.Timedelta(days=1)).date()),
             "interval": query.interval,
             "value": steps[-1]["conversion"],
+            "details": {"still_open": _still_open(data, query, start, end)},
             "steps": steps,
             "leaks": [
                 {

@@ -62,6 +62,25 @@
         pointRadius: line ? 2 : 0, tension: 0.25, spanGaps: true
       }, d);
     });
+    var partial = spec.partial || [];
+    if (partial.length) {  // an incomplete bucket (a month five days old): a lighter bar, a dashed line into a hollow point
+      datasets.forEach(function (d) {
+        var colour = d.borderColor;
+        if ((d.type || spec.type) === "line") {
+          d.segment = {borderDash: function (ctx) { return partial[ctx.p1DataIndex] || partial[ctx.p0DataIndex] ? [5, 4] : undefined; }};
+          d.pointBackgroundColor = partial.map(function (p) { return p ? "#fff" : colour; });
+        } else {
+          d.backgroundColor = partial.map(function (p) { return p ? colour + "55" : colour + "cc"; });
+        }
+      });
+    }
+    var tooltip = {callbacks: {}};
+    if (spec.percent) { tooltip.callbacks.label = function (c) { return c.dataset.label + ": " + percent(c.parsed.y); }; }
+    if (partial.length) {
+      tooltip.callbacks.title = function (items) {
+        return items.length ? items[0].label + (partial[items[0].dataIndex] ? " (incomplete)" : "") : "";
+      };
+    }
     var scales = {y: {beginAtZero: true, ticks: spec.percent ? {callback: percent} : {}}};
     if (spec.spark) {  // a small trend in a table cell: the line only
       scales = {x: {display: false}, y: {display: false, beginAtZero: true}};
@@ -78,7 +97,7 @@
         interaction: {mode: "index", intersect: false},
         plugins: {
           legend: {display: datasets.length > 1},
-          tooltip: spec.percent ? {callbacks: {label: function (c) { return c.dataset.label + ": " + percent(c.parsed.y); }}} : {}
+          tooltip: tooltip
         }
       }
     });

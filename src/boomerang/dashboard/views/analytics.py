@@ -13,6 +13,7 @@ from fastapi.responses import Response
 from boomerang.core.errors import BoomerangError
 from boomerang.dashboard.views.common import BoardDep, Viewer, parse_day, render
 from boomerang.dashboard.views.segment_builder import suggested
+from boomerang.dashboard.views.trends import problem_of
 from boomerang.metrics.rfm import GROUPS
 from boomerang.segments import audiences
 
@@ -33,7 +34,8 @@ def _period(date_from: str | None, date_to: str | None) -> dict[str, Any]:
 def cohort_table(result: dict[str, Any]) -> dict[str, Any]:
     """Rows of cells with their colour level: month 0 is everyone, so later months are scaled to their own best."""
     cohorts = result["cohorts"]
-    later = [share for c in cohorts for share in c["retention"][1:] if share]
+    partial = not result["details"].get("last_month_complete", True)  # each cohort's last cell: a month in progress
+    later = [share for c in cohorts for share in c["retention"][1 : -1 if partial else None] if share]
     top = max(later, default=None)
     width = max((len(c["retention"]) for c in cohorts), default=0)
     rows = [
@@ -47,6 +49,7 @@ def cohort_table(result: dict[str, Any]) -> dict[str, Any]:
                     "revenue": revenue,
                     "level": LEVELS if k == 0 else _level(share, top),
                     "act": _cohort_url(c["cohort"], k),
+                    "partial": partial and k == len(c["retention"]) - 1,
                 }
                 for k, (share, buyers, revenue) in enumerate(zip(c["retention"], c["buyers"], c["revenue_by_month"]))
             ],
@@ -75,8 +78,16 @@ def cohorts_page(
     try:
         result = board.analytics.metric("cohorts", _period(date_from, date_to))
     except BoomerangError as exc:
+        problem, status_code = problem_of(exc)
         return render(
-            request, "cohorts.html", user=user, result=None, problem=exc.message, date_from=date_from, date_to=date_to
+            request,
+            "cohorts.html",
+            user=user,
+            result=None,
+            problem=problem,
+            status_code=status_code,
+            date_from=date_from,
+            date_to=date_to,
         )
     table = cohort_table(result)
     chart = {
@@ -107,7 +118,10 @@ def rfm_page(request: Request, user: Viewer, board: BoardDep, date_to: str | Non
     try:
         result = board.analytics.metric("rfm", {"date_to": parse_day(date_to, "date_to")})
     except BoomerangError as exc:
-        return render(request, "rfm.html", user=user, result=None, problem=exc.message, date_to=date_to)
+        problem, status_code = problem_of(exc)
+        return render(
+            request, "rfm.html", user=user, result=None, problem=problem, status_code=status_code, date_to=date_to
+        )
     top = max((n for row in result["grid"] for n in row), default=0)
     grid = [
         {
@@ -162,7 +176,10 @@ def funnel_page(
         }
         result = board.analytics.metric("funnel", params)
     except BoomerangError as exc:
-        return render(request, "funnel.html", user=user, result=None, problem=exc.message, **context)
+        problem, status_code = problem_of(exc)
+        return render(
+            request, "funnel.html", user=user, result=None, problem=problem, status_code=status_code, **context
+        )
     chart = {
         "type": "bar",
         "labels": [s["step"] for s in result["steps"]],

@@ -1,4 +1,9 @@
-"""The overview: KPI tiles and trend charts."""
+"""The overview: KPI tiles, each against the period before, and trend charts.
+
+With no dates chosen the tiles show the last whole calendar month and the charts the twelve months up to
+the data's last day; with dates, both follow them. A period that runs past the data is cut there, marked
+incomplete and compared with the same days of the period before (see `metrics.periods`).
+"""
 
 from __future__ import annotations
 
@@ -8,74 +13,201 @@ from typing import Any, Literal
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from boomerang.core.errors import BoomerangError
+from boomerang.core.errors import BoomerangError, ValidationFailed
 from boomerang.dashboard.data import Analytics
 from boomerang.dashboard.views.common import BoardDep, Viewer, parse_day, render
+from boomerang.dashboard.views.trends import bucket_label, marked, problem_of, span_label
+from boomerang.metrics import periods
 from boomerang.metrics.base import REGISTRY, as_json
+from boomerang.metrics.periods import Period
 
 router = APIRouter()
+TREND_MONTHS = 12  # the charts' default reach
+
+
+def _data_days(status: dict[str, Any]) -> tuple[date, date]:
+    events = status["events"]
+    if not events["last"]:
+        raise ValidationFailed([{"field": "events", "reason": "the event log is empty"}])
+    return date.fromisoformat(events["first"][:10]), date.fromisoformat(events["last"][:10])
+
+
+def choose(first: date, last: date, date_from: date | None, date_to: date | None) -> tuple[Period, Period, Period]:
+    """The tiles' period, the one they are compared with, and the charts' period."""
+    if date_from and date_to and date_from > date_to:
+        raise ValidationFailed([{"field": "date_from", "reason": "must not be after date_to"}])
+    if date_from is None and date_to is None:
+        month = periods.last_complete_month(first, last)
+        current, before = periods.compared(*((month.start, month.end) if month else (first, last)), last)
+        return current, before, Period(_months_back(last, TREND_MONTHS - 1, first), last)
+    start, end = date_from or first, date_to or last
+    if start > last:
+        raise ValidationFailed([{"field": "date_from", "reason": f"after the data's last day, {last.isoformat()}"}])
+    current, before = periods.compared(start, end, last)
+    return current, before, current
+
+
+def _months_back(last: date, months: int, first: date) -> date:
+    month = last.year * 12 + last.month - 1 - months
+    return max(first, date(month // 12, month % 12 + 1, 1))
+
+
+def _tile(label: str, value, before, *, kind: str, better: periods.Better = "up", hint: str = "") -> dict[str, Any]:
+    rate = kind in ("pct", "points")  # rates move in points, not in percent of themselves
+    change = periods.change(value, before, better=better, rate=rate)
+    return {"label": label, "value": value, "kind": kind, "hint": hint, "change": change}
+
+
+def _period_metrics(analytics: Analytics, p: Period) -> dict[str, dict[str, Any]]:
+    params = p.params()
+    return {
+        "aov": analytics.metric("average_order_value", {**params, "interval": "month"}),
+        "activity": analytics.metric("retention_rate", {**params, "interval": "month"}),
+        "nps": analytics.metric("nps", {**params, "interval": "month"}),
+    }
+
+
+def _values(m: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The tiles' numbers from three metric runs, each by its metric's own formula."""
+    aov, activity, nps = m["aov"]["details"], m["activity"]["details"], m["nps"]
+    known = activity.get("full_history", True)  # else those active at the start are not all known yet
+    return {
+        "new": activity.get("new"),
+        "orders": aov.get("orders"),
+        "revenue": aov.get("revenue"),
+        "aov": m["aov"]["value"],
+        "repeat": as_json(REGISTRY["repeat_purchase_rate"].value(aov)) if aov.get("customers") else None,
+        "retention": m["activity"]["value"] if known else None,
+        "churn": as_json(REGISTRY["churn_rate"].value(activity)) if known else None,
+        "known": known,
+        "nps": nps["value"],
+        "answers": nps["details"].get("answers"),
+        "window": activity.get("window_days"),
+    }
+
+
+def tiles(status: dict[str, Any], now: dict[str, Any], then: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The KPI tiles: this period's values against those of the period before (None: no whole one in the data)."""
+    was = then or {}
+    customers = status["customers"]
+    activity_hint = f"{now['window']}-day window"
+    if not now["known"]:
+        activity_hint = f"needs {now['window']} days of purchases before the period"
+    shown = [
+        {
+            "label": "Customers",
+            "value": customers["total"],
+            "kind": "num",
+            "hint": f"all time: {customers['identified']:,} identified, {customers['anonymous']:,} anonymous",
+            "change": None,
+        },
+        _tile("New customers", now["new"], was.get("new"), kind="num", hint="first purchase in the period"),
+        _tile("Orders", now["orders"], was.get("orders"), kind="num"),
+        _tile("Revenue", now["revenue"], was.get("revenue"), kind="money", hint="orders' value, before refunds"),
+        _tile("Average order value", now["aov"], was.get("aov"), kind="money"),
+        _tile("Repeat purchase rate", now["repeat"], was.get("repeat"), kind="pct", hint="bought twice in the period"),
+        _tile("Retention rate", now["retention"], was.get("retention"), kind="pct", hint=activity_hint),
+        _tile("Churn rate", now["churn"], was.get("churn"), kind="pct", better="down", hint=activity_hint),
+        _tile("NPS", now["nps"], was.get("nps"), kind="points", hint=f"{now['answers'] or 0:,} answers"),
+    ]
+    if then is None:  # no whole earlier period in the data: the page says so once, the tiles set nothing against it
+        for tile in shown:
+            tile["change"] = None
+    return shown
 
 
 def overview(
-    analytics: Analytics, *, interval: str = "month", date_from: date | None = None, date_to: date | None = None
+    analytics: Analytics,
+    *,
+    interval: str = "month",
+    date_from: date | None = None,
+    date_to: date | None = None,
+    currency: str | None = None,
 ) -> dict[str, Any]:
-    """Everything the overview shows.
-
-    Three metric runs give all of it: the repeat purchase rate is computed from the counts that
-    average_order_value reports (the same orders per customer), and the churn rate from those of
-    retention_rate (the same active customers), each by that metric's own formula.
-    """
-    period = {"date_from": date_from, "date_to": date_to}
-    aov = analytics.metric("average_order_value", {**period, "interval": interval})
-    activity = analytics.metric("retention_rate", {**period, "interval": "month"})
-    nps = analytics.metric("nps", {**period, "interval": "month"})
-
-    def repeat_rate(row):
-        return as_json(REGISTRY["repeat_purchase_rate"].value(row))
-
-    def churn_rate(row):
-        return as_json(REGISTRY["churn_rate"].value(row))
-
-    months = [
-        {"bucket": row["bucket"], "retention": row["value"], "churn": churn_rate(row)} for row in activity["series"]
-    ]
-    latest = next((m for m in reversed(months) if m["retention"] is not None), None)
+    """Everything the overview shows."""
+    status = analytics.summary()
+    first, last = _data_days(status)
+    current, before, reach = choose(first, last, date_from, date_to)
+    now = _values(_period_metrics(analytics, current))
+    comparable = before.start >= first
+    then = _values(_period_metrics(analytics, before)) if comparable else None
+    trend = reach.params()
+    sales = analytics.metric("average_order_value", {**trend, "interval": interval})
+    activity = analytics.metric("retention_rate", {**trend, "interval": "month"})
     return {
-        "status": analytics.summary(),
-        "from": aov["from"],
-        "to": aov["to"],
+        "status": status,
+        "period": {"label": span_label(current), "complete": current.complete, **current.params()},
+        "before": {"label": span_label(before), "comparable": comparable, **before.params()},
+        "reach": {"label": span_label(reach), "complete": reach.complete},
+        "last_day": last.isoformat(),
         "interval": interval,
-        "aov": aov["value"],
-        "orders": aov["details"].get("orders"),
-        "revenue": aov["details"].get("revenue"),
-        "repeat_purchase_rate": repeat_rate(aov["details"]) if aov["details"].get("customers") else None,
-        "latest_month": latest,
-        "window_days": activity["details"].get("window_days"),
-        "nps": nps["value"],
-        "nps_answers": nps["details"].get("answers"),
-        "sales_chart": {
+        "tiles": tiles(status, now, then),
+        "sales_chart": _sales_chart(sales, interval, currency),
+        "activity_chart": _activity_chart(activity),
+    }
+
+
+def _sales_chart(result: dict[str, Any], interval: str, currency: str | None) -> dict[str, Any]:
+    rows = result["series"]
+    return marked(
+        {
             "type": "bar",
-            "labels": [row["bucket"] for row in aov["series"]],
+            "labels": [bucket_label(row["bucket"], interval) for row in rows],
             "datasets": [
-                {"label": "Orders", "data": [row.get("orders") for row in aov["series"]], "yAxisID": "y"},
+                {"label": "Orders", "data": [row.get("orders") for row in rows], "yAxisID": "y"},
                 {
-                    "label": "Revenue",
+                    "label": f"Revenue ({currency})" if currency else "Revenue",
                     "type": "line",
-                    "data": [row.get("revenue") for row in aov["series"]],
+                    "data": [row.get("revenue") for row in rows],
                     "yAxisID": "y2",
                 },
             ],
         },
-        "activity_chart": {
+        rows,
+        interval,
+        result["to"],
+    )
+
+
+def _activity_chart(result: dict[str, Any]) -> dict[str, Any]:
+    """Retention and churn per month; a month that ends before anyone could have lapsed (less than the window after
+    the first purchase) is left out, since its 100% retention says nothing."""
+    rows = result["series"]
+    churn = REGISTRY["churn_rate"].value
+    whole = [row.get("complete", True) for row in rows]
+    # a rate over part of a month runs higher than over a whole one: beside whole months, a part is left out
+    known = [row.get("full_history", True) and (w or not any(whole)) for row, w in zip(rows, whole)]
+    chart = marked(
+        {
             "type": "line",
             "percent": True,
-            "labels": [m["bucket"][:7] for m in months],
+            "labels": [bucket_label(row["bucket"], "month") for row in rows],
             "datasets": [
-                {"label": "Retention rate", "data": [m["retention"] for m in months]},
-                {"label": "Churn rate", "data": [m["churn"] for m in months]},
+                {"label": "Retention rate", "data": [r["value"] if k else None for r, k in zip(rows, known)]},
+                {"label": "Churn rate", "data": [as_json(churn(r)) if k else None for r, k in zip(rows, known)]},
             ],
         },
-    }
+        rows,
+        "month",
+        result["to"],
+    )
+    cut = [bucket_label(r["bucket"], "month") for r, w in zip(rows, whole) if not w and any(whole)]
+    if cut:
+        chart["notes"] = [
+            f"Left out: {', '.join(cut)}, part of a month (a rate over a few days is not comparable with whole "
+            "months; choose those dates to see it against the same days of the month before)."
+        ]
+        chart.pop("partial", None)
+    skipped = sum(1 for r, k in zip(rows, known) if not k and r.get("complete", True))
+    if skipped:
+        window = result["details"].get("window_days")
+        chart["notes"] = [
+            *chart.get("notes", []),
+            f"{skipped} month{'s' if skipped > 1 else ''} left out: {'they start' if skipped > 1 else 'it starts'} less "
+            f"than the {window}-day window after the first purchase in the data, so the customers active then are not "
+            "all known, or could not have lapsed yet.",
+        ]
+    return chart
 
 
 @router.get("/")
@@ -87,33 +219,25 @@ def overview_page(
     date_from: str | None = None,
     date_to: str | None = None,
 ) -> Response:
+    context = {"interval": interval, "date_from": date_from, "date_to": date_to}
     try:
         data = overview(
             board.analytics,
             interval=interval,
             date_from=parse_day(date_from, "date_from"),
             date_to=parse_day(date_to, "date_to"),
+            currency=getattr(request.state, "currency", None),
         )
     except BoomerangError as exc:
+        problem, status_code = problem_of(exc)
         return render(
             request,
             "overview.html",
             user=user,
             data=None,
-            problem=exc.message,
+            problem=problem,
             status=board.analytics.summary(),
-            interval=interval,
-            date_from=date_from,
-            date_to=date_to,
+            status_code=status_code,
+            **context,
         )
-    return render(
-        request,
-        "overview.html",
-        user=user,
-        data=data,
-        problem=None,
-        status=data["status"],
-        interval=interval,
-        date_from=date_from,
-        date_to=date_to,
-    )
+    return render(request, "overview.html", user=user, data=data, problem=None, status=data["status"], **context)
