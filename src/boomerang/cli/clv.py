@@ -177,6 +177,8 @@ def _cell(value: float | None, fmt: str) -> str:
 
 def evaluation_table(result: dict[str, Any]):
     """One row per forecast: total purchases and its error, correlation, ROC AUC, Brier, ECE, next-purchase MAE."""
+    from boomerang.predictions.evaluation import rows
+
     grid = table(
         "forecast",
         "purchases",
@@ -188,18 +190,15 @@ def evaluation_table(result: dict[str, Any]):
         "next purchase MAE (days)",
         title="Time-split evaluation",
     )
-    names = dict.fromkeys([*result["purchases"], *result["roc_auc"], *result["next_purchase_mae_days"]])
-    for name in names:
-        counts = result["purchases"].get(name, {})
-        calibrated = result["calibration"].get(name, {})
+    for row in rows(result):
         grid.add_row(
-            name,
-            _cell(counts.get("total"), ",.0f"),
-            _cell(counts.get("error_pct"), "+.1f") + ("%" if counts.get("error_pct") is not None else ""),
-            _cell(counts.get("correlation"), ".3f"),
-            _cell(result["roc_auc"].get(name), ".3f"),
-            _cell(calibrated.get("brier"), ".4f"),
-            _cell(calibrated.get("ece"), ".4f"),
-            _cell(result["next_purchase_mae_days"].get(name), ".1f"),
+            row["name"],
+            _cell(row["total"], ",.0f"),
+            _cell(row["error_pct"], "+.1f") + ("%" if row["error_pct"] is not None else ""),
+            _cell(row["correlation"], ".3f"),
+            _cell(row["auc"], ".3f"),
+            _cell(row["brier"], ".4f"),
+            _cell(row["ece"], ".4f"),
+            _cell(row["mae_days"], ".1f"),
         )
     return grid

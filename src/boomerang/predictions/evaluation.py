@@ -73,3 +73,19 @@ def wait_error(actual_days: np.ndarray, predicted_days: np.ndarray) -> float | N
     actual, predicted = np.asarray(actual_days, dtype=float), np.asarray(predicted_days, dtype=float)
     both = np.isfinite(actual) & np.isfinite(predicted)
     return _round(np.mean(np.abs(predicted[both] - actual[both])), 2) if both.any() else None
+
+
+def rows(result: dict) -> list[dict]:
+    """An evaluation's measures as one row per forecast (None where a forecast has no such measure)."""
+    names = dict.fromkeys([*result["purchases"], *result["roc_auc"], *result["next_purchase_mae_days"]])
+    return [
+        {
+            "name": name,
+            **{k: result["purchases"].get(name, {}).get(k) for k in ("total", "error_pct", "correlation")},
+            "auc": result["roc_auc"].get(name),
+            "brier": result["calibration"].get(name, {}).get("brier"),
+            "ece": result["calibration"].get(name, {}).get("ece"),
+            "mae_days": result["next_purchase_mae_days"].get(name),
+        }
+        for name in names
+    ]

@@ -14,7 +14,7 @@ from fastapi.responses import Response
 
 from boomerang.core.errors import BoomerangError, Conflict, ValidationFailed
 from boomerang.dashboard.views.common import BoardDep, Viewer, checked_form, json_answer, redirect, render
-from boomerang.predictions import backtest
+from boomerang.predictions import backtest, evaluation
 
 router = APIRouter()
 log = logging.getLogger(__name__)
@@ -77,22 +77,6 @@ def _chart(result: dict[str, Any]) -> dict[str, Any] | None:
     }
 
 
-def _rows(result: dict[str, Any]) -> list[dict[str, Any]]:
-    """One row per forecast with each measure it has (None where it has none)."""
-    names = dict.fromkeys([*result["purchases"], *result["roc_auc"], *result["next_purchase_mae_days"]])
-    return [
-        {
-            "name": name,
-            **{k: result["purchases"].get(name, {}).get(k) for k in ("total", "error_pct", "correlation")},
-            "auc": result["roc_auc"].get(name),
-            "brier": result["calibration"].get(name, {}).get("brier"),
-            "ece": result["calibration"].get(name, {}).get("ece"),
-            "mae_days": result["next_purchase_mae_days"].get(name),
-        }
-        for name in names
-    ]
-
-
 def _default_cutoff(board) -> str:
     """13 weeks before today: the latest cut-off whose horizon has happened."""
     return (board.ws.now().date() - timedelta(weeks=13)).isoformat()
@@ -113,7 +97,7 @@ def _page(request: Request, user, board, *, problem: str | None = None, status_c
         status_code=status_code,
         problem=problem,
         result=result,
-        rows=_rows(result) if result else [],
+        rows=evaluation.rows(result) if result else [],
         chart=_chart(result) if result else None,
         run=run.as_dict() if run else None,
         cutoff=asked.get("cutoff") or (result or {}).get("cutoff") or _default_cutoff(board),
