@@ -3,96 +3,29 @@ global one, per send node and per split variant, with the lift over time."""
 
 from __future__ import annotations
 
-import random
+import json
 from datetime import datetime, timedelta
 
 import pytest
+from fastapi.testclient import TestClient
+from tests.test_dashboard import _login, _user
+from typer.testing import CliRunner
 
+from api_helpers import Api
+from boomerang.api.app import create_app
+from boomerang.cli.app import app as cli
+from boomerang.core.errors import ValidationFailed
 from boomerang.customers.models import Customer
-from boomerang.journeys import models as m
 from boomerang.journeys import service
-from boomerang.messaging.guards import in_global_control
+from boomerang.messaging import attribution
+from boomerang.messaging.models import Message
 from boomerang.orders.models import Order
-
-NOW = datetime(2026, 5, 1, 9, 0)
-AB = {
-    "name": "ab_welcome",
-    "trigger": {"manual": True},
-    "control_share": 0.2,
-    "goal": {"event": "Order Completed", "within_days": 7},
-    "start": "ab",
-    "nodes": {
-        "ab": {
-            "type": "split",
-            "variants": [
-                {"name": "short", "weight": 1, "next": "mail_short"},
-                {"name": "long", "weight": 1, "next": "mail_long"},
-            ],
-        },
-        "mail_short": {"type": "send", "channel": "email", "template": "welcome", "next": "end"},
-        "mail_long": {"type": "send", "channel": "email", "template": "welcome", "next": "end"},
-        "end": {"type": "exit"},
-    },
-}
-N = 2000
-
-
-def _order(n: int, cid: str, at: datetime, total: float) -> Order:
-    return Order(
-        id=f"o{n}",
-        customer_id=cid,
-        status="completed",
-        total=total,
-        source="test",
-        attributes={},
-        placed_at=at,
-        updated_at=at,
-    )
+from experiments_data import N, load_ab_journey
 
 
 @pytest.fixture
 def journey(ws):
-    """2,000 customers entered over ten days: the treated "long" arm converts 25 %, "short" 15 %, the control
-    and the global control 10 %; every tenth customer spent 80 in the 90 days before, and buys again more often."""
-    with ws.uow.session() as s, s.begin():
-        service.save(s, AB, now=NOW)
-        row = service.get(s, "ab_welcome")
-        for n in range(N):
-            cid = f"c{n:05d}"
-            s.add(Customer(id=cid, created_at=NOW, updated_at=NOW))
-            control = n % 5 == 0
-            arm = "long" if n % 2 else "short"
-            entered = NOW + timedelta(days=n % 10)
-            s.add(
-                m.Instance(
-                    id=f"i{n}",
-                    journey_id=row.id,
-                    version=1,
-                    customer_id=cid,
-                    status="done",
-                    node="end",
-                    control=control,
-                    state={"variants": {"ab": arm}, "path": ["ab", f"mail_{arm}", "end"]},
-                    entered_at=entered,
-                    updated_at=entered,
-                )
-            )
-            if n % 10 == 3:
-                s.add(_order(n, cid, entered - timedelta(days=20), 80.0))
-            gc = in_global_control(cid, 0.05)
-            rate = 0.10 if control or gc else 0.25 if arm == "long" else 0.15
-            if random.Random(n).random() < rate + (0.2 if n % 10 == 3 else 0):  # past buyers buy again more
-                s.add(
-                    m.Conversion(
-                        instance_id=f"i{n}",
-                        journey_id=row.id,
-                        customer_id=cid,
-                        node="end",
-                        control=control,
-                        revenue=50.0,
-                        at=entered + timedelta(days=1),
-                    )
-                )
+    load_ab_journey(ws)
     return ws
 
 
@@ -119,3 +52,103 @@ def test_journey_results_have_intervals_per_group_node_and_variant(journey):
     assert (long_vs_short["treated"], long_vs_short["baseline"]) == ("long", "short")
     assert long_vs_short["conversion"]["effect"] > 0.05
     assert result["splits"]["ab"]["sample_ratio"]["alarm"] is False
+
+
+def _message(n: int, cid: str, source: str, at: datetime, status: str = "delivered") -> Message:
+    return Message(
+        key=f"m{n}",
+        source=source,
+        customer_id=cid,
+        channels=["email"],
+        channel="email",
+        template="t",
+        category="triggered",
+        status=status,
+        send_after=at,
+        created_at=at,
+        sent_at=at,
+    )
+
+
+def test_last_touch_attribution_credits_the_last_message_within_the_window(ws):
+    day = datetime(2026, 4, 10, 12, 0)
+    with ws.uow.session() as s, s.begin():
+        for n in range(4):
+            s.add(Customer(id=f"a{n}", created_at=day, updated_at=day))
+        s.add_all(
+            [
+                _message(1, "a0", "campaign:spring", day - timedelta(days=3)),
+                _message(2, "a0", "journey:welcome", day - timedelta(days=1)),  # the last touch
+                _message(3, "a1", "campaign:spring", day - timedelta(days=6)),  # outside 5 days
+                _message(4, "a2", "journey-test:welcome", day - timedelta(hours=1)),  # a test run counts for nothing
+                _message(5, "a3", "campaign:spring", day - timedelta(hours=2), status="suppressed"),  # never left
+                _message(6, "a3", "campaign:spring", day - timedelta(days=2)),
+            ]
+        )
+        for n, cid in enumerate(("a0", "a1", "a2", "a3")):
+            s.add(
+                Order(
+                    id=f"p{n}",
+                    customer_id=cid,
+                    status="completed",
+                    total=10.0 * (n + 1),
+                    source="test",
+                    attributes={},
+                    placed_at=day,
+                    updated_at=day,
+                )
+            )
+        s.add(
+            Order(
+                id="cancelled",
+                customer_id="a0",
+                status="cancelled",
+                total=99.0,
+                source="test",
+                attributes={},
+                placed_at=day,
+                updated_at=day,
+            )
+        )
+    with ws.uow.session() as s:
+        found = attribution.summary(s, since=datetime(2026, 4, 1), until=datetime(2026, 5, 1))
+        wider = attribution.summary(s, since=datetime(2026, 4, 1), until=datetime(2026, 5, 1), window_days=7)
+        with pytest.raises(ValidationFailed):
+            attribution.summary(s, since=datetime(2026, 4, 1), until=datetime(2026, 5, 1), window_days=0)
+    assert {r["source"]: r["revenue"] for r in found["by_source"]} == {"journey:welcome": 10.0, "campaign:spring": 40.0}
+    assert found["revenue"] == 100.0 and found["by_channel"] == [{"channel": "email", "orders": 2, "revenue": 50.0}]
+    (april,) = found["months"]
+    assert april["by_kind"] == {"triggered": 10.0, "mass": 40.0, "other": 0.0, "none": 50.0} and not april["partial"]
+    assert april["shares"]["none"] == 0.5
+    assert {r["source"]: r["revenue"] for r in wider["by_source"]}["campaign:spring"] == 60.0  # a1's order too
+
+
+def test_surfaces_list_every_test_with_its_verdict(journey, tmp_path):
+    runner, home = CliRunner(), ["--home", str(journey.settings.home)]
+    listed = runner.invoke(cli, [*home, "experiments", "list", "--days", "3660", "--json"])
+    assert listed.exit_code == 0, listed.output
+    (test,) = json.loads(listed.output)["tests"]
+    assert test["kind"] == "journey" and test["name"] == "ab_welcome" and test["units"] == N
+    assert test["comparisons"][0]["verdict"] == "better"
+    shown = runner.invoke(cli, [*home, "report", "incrementality", "--from", "2026-01-01", "--to", "2026-06-30"])
+    assert shown.exit_code == 0 and "treated vs control" in shown.output and "better" in shown.output
+    stats = runner.invoke(cli, [*home, "journeys", "stats", "ab_welcome"])
+    assert "Split ab: its variants" in stats.output and "long vs short" in stats.output
+    planned = runner.invoke(cli, [*home, "experiments", "plan", "--base-rate", "0.05", "--lift", "0.01", "--json"])
+    assert json.loads(planned.output)["customers"] > 14_000
+    wrong = runner.invoke(cli, [*home, "experiments", "plan", "--base-rate", "5"])
+    assert wrong.exit_code == 2 and "--base-rate" in wrong.output
+
+    _user(journey, "vera", "viewer")
+    client = TestClient(create_app(journey, background=False))
+    assert _login(client, "vera").status_code == 303
+    page = client.get("/experiments", params={"base_rate": 5, "lift": 1}).text
+    assert 'data-test="journey:ab_welcome|treated"' in page and "verdict-better" in page
+    assert 'id="plan-answer"' in page and "if you read it once at the end" in page
+    assert 'id="plan-error"' in client.get("/experiments", params={"base_rate": 5}).text
+    assert client.get("/experiments", params={"base_rate": "many"}).status_code == 400
+    assert "Split ab: its variants" in client.get("/journeys/ab_welcome").text
+    api = Api(journey)
+    answer = api.api("GET", "/journeys/ab_welcome/results")
+    assert answer.status_code == 200 and answer.json()["splits"]["ab"]["comparisons"][0]["treated"] == "long"
+    assert api.api("GET", "/journeys/nowhere/results").status_code == 404

@@ -7,7 +7,17 @@ from typing import Annotated, Any
 
 import typer
 
-from boomerang.cli.output import command_name, console, emit_json, errors, failures, readable, table, workspace
+from boomerang.cli.output import (
+    command_name,
+    console,
+    emit_json,
+    errors,
+    failures,
+    readable,
+    table,
+    transaction,
+    workspace,
+)
 
 DateOpt = Annotated[datetime | None, typer.Option(formats=["%Y-%m-%d"], help="YYYY-MM-DD")]
 
@@ -30,9 +40,13 @@ def report(
     list_: Annotated[bool, typer.Option("--list", help="name the metrics and exit")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
-    """Retention metrics: retention and churn, repeat purchases, AOV, LTV, NPS, cohorts, RFM, lifecycle, funnel."""
+    """Retention metrics: retention and churn, repeat purchases, AOV, LTV, NPS, cohorts, RFM, lifecycle, funnel;
+    `incrementality`: every journey's and campaign's incremental conversion and revenue with intervals, beside
+    last-touch attribution and the monthly share of revenue after triggered and mass messages."""
     from boomerang.metrics import service
 
+    if metric == INCREMENTALITY:
+        return _incrementality(ctx, date_from, date_to, as_json)
     if list_ or metric is None:
         rows = service.catalogue()
         if as_json:
@@ -66,6 +80,29 @@ def report(
         emit_json(result)
     else:
         render(result)
+
+
+INCREMENTALITY = "incrementality"
+
+
+def _incrementality(ctx: typer.Context, date_from: datetime | None, date_to: datetime | None, as_json: bool) -> None:
+    from datetime import timedelta
+
+    from boomerang.cli.experiments import print_overview
+    from boomerang.orchestration import incrementality
+
+    with failures():
+        with transaction(ctx) as (ws, session):
+            until = date_to + timedelta(days=1) if date_to else ws.now()
+            days = (until - date_from).days if date_from else 90
+            if days < 1:
+                errors.print("--from: a day before --to", highlight=False)
+                raise typer.Exit(2)
+            share = ws.settings.guards.global_control_share
+            result = incrementality.overview(session, global_control_share=share, now=until, days=days)
+    if as_json:
+        return emit_json(result)
+    print_overview(result)
 
 
 def _fmt(value: Any) -> str:

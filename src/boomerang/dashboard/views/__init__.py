@@ -18,6 +18,7 @@ from boomerang.dashboard.views import (
     channels,
     customers,
     events,
+    experiments,
     journey_editor,
     journeys,
     login,
@@ -54,6 +55,7 @@ def mount(app: FastAPI, ws: Workspace, *, warm: bool = True) -> None:
         journey_editor,  # before journeys: /journeys/new is not a journey named new
         journeys,
         campaigns,
+        experiments,
         loyalty,
         loyalty_programme,
         loyalty_codes,

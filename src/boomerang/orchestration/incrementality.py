@@ -1,0 +1,66 @@
+"""Every test the shop runs, on one list: each journey against its control group, each started campaign's
+variants against its holdout, each imported experiment's variants against its control; with what last-touch
+attribution credits the same journey or campaign over the same time, so both figures stand side by side."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from boomerang.experiments import imported
+from boomerang.journeys import service as journeys
+from boomerang.messaging import attribution, campaign_results, campaigns
+
+
+def _headline(kind: str, name: str, title: str, status: str, report: dict[str, Any], link: str) -> dict[str, Any]:
+    return {
+        "kind": kind,
+        "name": name,
+        "title": title or name,
+        "status": status,
+        "link": link,
+        "units": sum(g["units"] for g in report["groups"].values()),
+        "comparisons": report["comparisons"],
+        "sample_ratio": report.get("sample_ratio"),
+    }
+
+
+def overview(session: Session, *, global_control_share: float, now: datetime, days: int = 90) -> dict[str, Any]:
+    """The tests, and last-touch attribution over the `days` before `now` (its window: attribution.WINDOW_DAYS)."""
+    credited = attribution.summary(session, since=now - timedelta(days=days), until=now)
+    by_source = {row["source"]: row for row in credited["by_source"]}
+    tests = []
+    for j in journeys.list_journeys(session):
+        report = journeys.results(session, j["name"], global_control_share=global_control_share)["journey"]
+        report["comparisons"] = [c for c in report["comparisons"] if c["baseline"] == "control"]
+        if j["status"] == "draft" and not any(g["units"] for g in report["groups"].values()):
+            continue  # never ran
+        row = _headline("journey", j["name"], j.get("title", ""), j["status"], report, f"/journeys/{j['name']}")
+        tests.append({**row, "attributed": by_source.get(f"journey:{j['name']}")})
+    for c in campaigns.listing(session):
+        if not c["started_at"]:
+            continue
+        report = campaign_results.results(session, c["name"], global_control_share=global_control_share)
+        report["comparisons"] = [x for x in report["comparisons"] if x["baseline"] == "holdout"]
+        row = _headline("campaign", c["name"], c["title"], c["status"], report, f"/campaigns/{c['name']}")
+        tests.append({**row, "attributed": by_source.get(f"campaign:{c['name']}")})
+    for e in imported.list_experiments(session):
+        found = imported.describe(imported.get(session, e["name"]))
+        report = found["report"]
+        tests.append(
+            {
+                "kind": "imported",
+                "name": e["name"],
+                "title": e["name"],
+                "status": "finished",
+                "link": f"/experiments/imported/{e['name']}",
+                "units": e["units"],
+                "comparisons": [],
+                "sample_ratio": report.get("sample_ratio"),
+                "attributed": None,
+                "imported": report,
+            }
+        )
+    return {"tests": tests, "attribution": credited}
