@@ -22,8 +22,9 @@ def print_report(title: str, report: dict[str, Any]) -> None:
     groups = table("group", "customers", "converted", "rate", "revenue", "per customer", title=title)
     for name, g in report["groups"].items():
         per = "-" if g["revenue_per_unit"] is None else f"{g['revenue_per_unit']:,.2f}"
-        groups.add_row(name, f"{g['units']:,}", f"{g['converted']:,}", _pct(g["conversion_rate"]),
-                       f"{g['revenue']:,.2f}", per)  # fmt: skip
+        groups.add_row(
+            name, f"{g['units']:,}", f"{g['converted']:,}", _pct(g["conversion_rate"]), f"{g['revenue']:,.2f}", per
+        )
     console.print(groups)
     if not report["comparisons"]:
         return
