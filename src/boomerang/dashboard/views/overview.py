@@ -17,7 +17,7 @@ from boomerang.core.errors import BoomerangError, ValidationFailed
 from boomerang.dashboard.data import Analytics
 from boomerang.dashboard.views.common import BoardDep, Viewer, parse_day, render
 from boomerang.dashboard.views.trends import bucket_label, marked, problem_of, span_label
-from boomerang.metrics import periods
+from boomerang.metrics import headline, periods
 from boomerang.metrics.base import REGISTRY, as_json
 from boomerang.metrics.periods import Period
 
@@ -52,70 +52,6 @@ def _months_back(last: date, months: int, first: date) -> date:
     return max(first, date(month // 12, month % 12 + 1, 1))
 
 
-def _tile(label: str, value, before, *, kind: str, better: periods.Better = "up", hint: str = "") -> dict[str, Any]:
-    rate = kind in ("pct", "points")  # rates move in points, not in percent of themselves
-    change = periods.change(value, before, better=better, rate=rate)
-    return {"label": label, "value": value, "kind": kind, "hint": hint, "change": change}
-
-
-def _period_metrics(analytics: Analytics, p: Period) -> dict[str, dict[str, Any]]:
-    params = p.params()
-    return {
-        "aov": analytics.metric("average_order_value", {**params, "interval": "month"}),
-        "activity": analytics.metric("retention_rate", {**params, "interval": "month"}),
-        "nps": analytics.metric("nps", {**params, "interval": "month"}),
-    }
-
-
-def _values(m: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """The tiles' numbers from three metric runs, each by its metric's own formula."""
-    aov, activity, nps = m["aov"]["details"], m["activity"]["details"], m["nps"]
-    known = activity.get("full_history", True)  # else those active at the start are not all known yet
-    return {
-        "new": activity.get("new"),
-        "orders": aov.get("orders"),
-        "revenue": aov.get("revenue"),
-        "aov": m["aov"]["value"],
-        "repeat": as_json(REGISTRY["repeat_purchase_rate"].value(aov)) if aov.get("customers") else None,
-        "retention": m["activity"]["value"] if known else None,
-        "churn": as_json(REGISTRY["churn_rate"].value(activity)) if known else None,
-        "known": known,
-        "nps": nps["value"],
-        "answers": nps["details"].get("answers"),
-        "window": activity.get("window_days"),
-    }
-
-
-def tiles(status: dict[str, Any], now: dict[str, Any], then: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """The KPI tiles: this period's values against those of the period before (None: no whole one in the data)."""
-    was = then or {}
-    customers = status["customers"]
-    activity_hint = f"{now['window']}-day window"
-    if not now["known"]:
-        activity_hint = f"needs {now['window']} days of purchases before the period"
-    shown = [
-        {
-            "label": "Customers",
-            "value": customers["total"],
-            "kind": "num",
-            "hint": f"all time: {customers['identified']:,} identified, {customers['anonymous']:,} anonymous",
-            "change": None,
-        },
-        _tile("New customers", now["new"], was.get("new"), kind="num", hint="first purchase in the period"),
-        _tile("Orders", now["orders"], was.get("orders"), kind="num"),
-        _tile("Revenue", now["revenue"], was.get("revenue"), kind="money", hint="orders' value, before refunds"),
-        _tile("Average order value", now["aov"], was.get("aov"), kind="money"),
-        _tile("Repeat purchase rate", now["repeat"], was.get("repeat"), kind="pct", hint="bought twice in the period"),
-        _tile("Retention rate", now["retention"], was.get("retention"), kind="pct", hint=activity_hint),
-        _tile("Churn rate", now["churn"], was.get("churn"), kind="pct", better="down", hint=activity_hint),
-        _tile("NPS", now["nps"], was.get("nps"), kind="points", hint=f"{now['answers'] or 0:,} answers"),
-    ]
-    if then is None:  # no whole earlier period in the data: the page says so once, the tiles set nothing against it
-        for tile in shown:
-            tile["change"] = None
-    return shown
-
-
 def overview(
     analytics: Analytics,
     *,
@@ -128,9 +64,9 @@ def overview(
     status = analytics.summary()
     first, last = _data_days(status)
     current, before, reach = choose(first, last, date_from, date_to)
-    now = _values(_period_metrics(analytics, current))
+    now = headline.values(headline.measure(analytics.metric, current))
     comparable = before.start >= first
-    then = _values(_period_metrics(analytics, before)) if comparable else None
+    then = headline.values(headline.measure(analytics.metric, before)) if comparable else None
     trend = reach.params()
     sales = analytics.metric("average_order_value", {**trend, "interval": interval})
     activity = analytics.metric("retention_rate", {**trend, "interval": "month"})
@@ -141,7 +77,7 @@ def overview(
         "reach": {"label": span_label(reach), "complete": reach.complete},
         "last_day": last.isoformat(),
         "interval": interval,
-        "tiles": tiles(status, now, then),
+        "tiles": headline.tiles(status, now, then),
         "sales_chart": _sales_chart(sales, interval, currency),
         "activity_chart": _activity_chart(activity),
     }
