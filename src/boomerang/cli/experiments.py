@@ -89,7 +89,7 @@ def list_(
     with failures():
         with transaction(ctx) as (ws, session):
             share = ws.settings.guards.global_control_share
-            result = incrementality.overview(session, global_control_share=share, now=ws.now(), days=days)
+            result = incrementality.overview(session, global_control_share=share, now=ws.now(), days=days, log=ws.log)
     if as_json:
         return emit_json(result)
     print_overview(result)

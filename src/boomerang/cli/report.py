@@ -99,7 +99,7 @@ def _incrementality(ctx: typer.Context, date_from: datetime | None, date_to: dat
                 errors.print("--from: a day before --to", highlight=False)
                 raise typer.Exit(2)
             share = ws.settings.guards.global_control_share
-            result = incrementality.overview(session, global_control_share=share, now=until, days=days)
+            result = incrementality.overview(session, global_control_share=share, now=until, days=days, log=ws.log)
     if as_json:
         return emit_json(result)
     print_overview(result)

@@ -103,18 +103,19 @@ def compare(
     confidence: float = stats.CONFIDENCE,
     sequential: bool = True,
     rows: Units | None = None,
+    min_units: int = MIN_UNITS,
 ) -> dict[str, Any]:
     """One treated arm against its baseline: conversion and revenue per unit with intervals, the incremental
     conversions and revenue over the treated arm, a verdict and a sentence. With `rows` and `sequential` off,
     revenue gets a bootstrap interval instead of the normal one."""
     t, b = arms[treated], arms[baseline]
     out: dict[str, Any] = {"treated": treated, "baseline": baseline, "units": [t.units, b.units]}
-    if min(t.units, b.units) < MIN_UNITS:
+    if min(t.units, b.units) < max(min_units, 1):
         smaller = baseline if b.units < t.units else treated
         return {
             **out,
             "verdict": "not enough data",
-            "says": f"Not enough data yet: {smaller} has {min(t.units, b.units):,} of the {MIN_UNITS} needed.",
+            "says": f"Not enough data yet: {smaller} has {min(t.units, b.units):,} of the {min_units} needed.",
         }
     conversion = stats.difference(t.converted, b.converted, confidence=confidence, sequential=sequential)
     if rows is not None and not sequential:

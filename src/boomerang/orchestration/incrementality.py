@@ -1,6 +1,7 @@
 """Every test the shop runs, on one list: each journey against its control group, each started campaign's
-variants against its holdout, each imported experiment's variants against its control; with what last-touch
-attribution credits the same journey or campaign over the same time, so both figures stand side by side."""
+variants against its holdout, each recommendation block against its popularity control, each imported
+experiment's variants against its control; with what last-touch attribution credits the same journey or campaign
+over the same time (a block: the revenue of the clicked products bought), so both figures stand side by side."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from boomerang.events.log import EventLog
 from boomerang.experiments import imported
 from boomerang.journeys import service as journeys
 from boomerang.messaging import attribution, campaign_results, campaigns
+from boomerang.orchestration import reco_performance
 
 
 def _headline(kind: str, name: str, title: str, status: str, report: dict[str, Any], link: str) -> dict[str, Any]:
@@ -27,8 +30,11 @@ def _headline(kind: str, name: str, title: str, status: str, report: dict[str, A
     }
 
 
-def overview(session: Session, *, global_control_share: float, now: datetime, days: int = 90) -> dict[str, Any]:
-    """The tests, and last-touch attribution over the `days` before `now` (its window: attribution.WINDOW_DAYS)."""
+def overview(
+    session: Session, *, global_control_share: float, now: datetime, days: int = 90, log: EventLog | None = None
+) -> dict[str, Any]:
+    """The tests, and last-touch attribution over the `days` before `now` (its window: attribution.WINDOW_DAYS);
+    with the event log, each recommendation block against its popularity control over the same days too."""
     credited = attribution.summary(session, since=now - timedelta(days=days), until=now)
     by_source = {row["source"]: row for row in credited["by_source"]}
     tests = []
@@ -63,4 +69,27 @@ def overview(session: Session, *, global_control_share: float, now: datetime, da
                 "imported": report,
             }
         )
+    if log is not None:
+        for block in reco_performance.compute(log, now=now, days=min(days, reco_performance.MAX_DAYS))["blocks"]:
+            inc = block["incremental"]
+            comparison = inc.get("comparison") or {
+                "treated": "block",
+                "baseline": "control",
+                "verdict": "not enough data",
+                "says": inc["reason"],
+            }
+            arms = block["variants"]
+            tests.append(
+                {
+                    "kind": "recommendations",
+                    "name": block["block"],
+                    "title": block["block"],
+                    "status": "shown",
+                    "link": "/recommendations",
+                    "units": arms["block"]["visitors"] + arms["control"]["visitors"],
+                    "comparisons": [comparison],
+                    "sample_ratio": None,
+                    "attributed": {"revenue": arms["block"]["revenue"], "orders": arms["block"]["orders"]},
+                }
+            )
     return {"tests": tests, "attribution": credited}

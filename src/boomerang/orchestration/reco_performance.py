@@ -6,13 +6,13 @@ Per block and variant over a period: impressions, visitors, clicks and CTR; orde
 (an order by the same customer within `WINDOW_DAYS` after the click that contains the clicked product: the revenue
 of those lines); and the revenue per exposed visitor (everything they spent in the `WINDOW_DAYS` after their first
 impression of the block), from which the incremental revenue of the block against its control follows:
-(revenue per visitor shown the block - per visitor shown the control) x visitors shown the block.
+(revenue per visitor shown the block - per visitor shown the control) x visitors shown the block, with its
+always-valid interval (experiments.readout, from each arm's visitors, buyers and sums of revenue and its square).
 
 A visitor belongs to the variant of their first impression of a block in the period (the split is by visitor, so
 they keep it). Visitors first shown a block in the last `WINDOW_DAYS` have not had their whole window yet: both arms
-alike, so the difference stays fair but is smaller than it will be. Confidence intervals for the difference are for
-the experiments domain (another issue): until then the figures come with both arms' visitor counts, and none at all
-while the control is smaller than `MIN_CONTROL` visitors.
+alike, so the difference stays fair but is smaller than it will be. No figure at all while the control is smaller
+than `MIN_CONTROL` visitors.
 """
 
 from __future__ import annotations
@@ -25,13 +25,16 @@ import pandas as pd
 
 from boomerang.core.errors import ValidationFailed
 from boomerang.events.log import EventLog
+from boomerang.experiments import readout
+from boomerang.experiments.stats import Moments
 from boomerang.metrics import source
 
 LIST_VIEWED = "Product List Viewed"
 CLICKED = "Product Clicked"
 VARIANTS = ("block", "control")
 WINDOW_DAYS = 7
-MIN_CONTROL = 30  # control visitors below which no incremental figure is given
+MIN_CONTROL = readout.MIN_UNITS  # control visitors below which no incremental figure is given
+FLOATS = ("revenue", "exposed_revenue", "exposed_revenue_sq")
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
 
@@ -86,8 +89,14 @@ def _frames(events: ibis.Table, since: datetime, until: datetime) -> dict[str, p
         orders,
         (first.visitor == orders.customer_id) & (orders.ts >= first["first"]) & (orders.ts < first["first"] + window),
     )
-    exposed = spent.group_by(variant=spent.arm, block=spent.block).agg(
-        visitors=spent.visitor.nunique(), exposed_revenue=spent.value.sum().coalesce(0.0)
+    each = spent.group_by(variant=spent.arm, block=spent.block, visitor=spent.visitor).agg(
+        value=spent.value.sum().coalesce(0.0)
+    )
+    exposed = each.group_by("variant", "block").agg(
+        visitors=each.count(),
+        exposed_revenue=each.value.sum(),
+        exposed_revenue_sq=(each.value * each.value).sum(),
+        buyers=(each.value > 0).cast("int64").sum(),
     )
 
     # lines of a clicked product bought by the clicking customer within the window after the click
@@ -108,18 +117,33 @@ def _frames(events: ibis.Table, since: datetime, until: datetime) -> dict[str, p
 
 
 def _incremental(arms: dict[str, dict[str, Any]], min_control: int) -> dict[str, Any]:
+    """The block against its control, per exposed visitor: buying and revenue with always-valid intervals
+    (experiments.readout), the incremental revenue over the block's visitors, and a verdict."""
     block, control = arms["block"], arms["control"]
     out = {"block_visitors": block["visitors"], "control_visitors": control["visitors"], "revenue": None}
-    if control["visitors"] < max(min_control, 1):
-        out["reason"] = (
-            f"not enough data: {control['visitors']} visitors saw the control, at least {min_control} are needed"
-        )
-    elif not block["visitors"]:
-        out["reason"] = "not enough data: no visitor saw the block"
-    else:
-        lift = block["revenue_per_visitor"] - control["revenue_per_visitor"]
-        out.update(revenue_per_visitor=lift, revenue=lift * block["visitors"], reason=None)
+    found = {name: _arm(a) for name, a in arms.items()}
+    test = readout.compare(found, "block", "control", min_units=min_control)
+    if "conversion" not in test:
+        out["reason"] = f"not enough data: {block['visitors']} visitors saw the block and {control['visitors']} the "
+        out["reason"] += f"control, at least {min_control} each are needed"
+        return out
+    revenue = test["incremental_revenue"]
+    out.update(
+        revenue_per_visitor=test["revenue_per_unit"]["effect"],
+        revenue=revenue["effect"],
+        revenue_low=revenue["low"],
+        revenue_high=revenue["high"],
+        comparison=test,
+        verdict=test["verdict"],
+        says=test["says"],
+        reason=None,
+    )
     return out
+
+
+def _arm(a: dict[str, Any]) -> readout.Arm:
+    n = a["visitors"]
+    return readout.Arm(n, Moments.count(a["buyers"], n), Moments(n, a["exposed_revenue"], a["exposed_revenue_sq"]))
 
 
 def _ratio(top: float, bottom: float) -> float | None:
@@ -140,7 +164,16 @@ def compute(
         found.setdefault(
             name,
             {
-                v: {"impressions": 0, "visitors": 0, "clicks": 0, "orders": 0, "revenue": 0.0, "exposed_revenue": 0.0}
+                v: {
+                    "impressions": 0,
+                    "visitors": 0,
+                    "buyers": 0,
+                    "clicks": 0,
+                    "orders": 0,
+                    "revenue": 0.0,
+                    "exposed_revenue": 0.0,
+                    "exposed_revenue_sq": 0.0,
+                }
                 for v in VARIANTS
             },
         )
@@ -149,7 +182,7 @@ def compute(
             arm = found[row["block"]][row["variant"]]
             for key, value in row.items():
                 if key not in ("block", "variant"):
-                    arm[key] = float(value) if key in ("revenue", "exposed_revenue") else int(value)
+                    arm[key] = float(value) if key in FLOATS else int(value)
     rows = []
     for name in sorted(found):
         arms = found[name]
@@ -164,5 +197,4 @@ def compute(
         "window_days": WINDOW_DAYS,
         "min_control": min_control,
         "blocks": rows,
-        "note": "confidence intervals for the incremental revenue are not computed yet",
     }

@@ -76,7 +76,8 @@ def experiments_page(
 ) -> Response:
     ws = board.ws
     with ws.uow.session() as s:
-        found = incrementality.overview(s, global_control_share=ws.settings.guards.global_control_share, now=ws.now())
+        share = ws.settings.guards.global_control_share
+        found = incrementality.overview(s, global_control_share=share, now=ws.now(), log=ws.log)
     months = found["attribution"]["months"]
     return render(
         request,
