@@ -16,7 +16,9 @@ from boomerang.api.app import create_app
 from boomerang.cli.app import app as cli
 from boomerang.core.errors import ValidationFailed
 from boomerang.customers.models import Customer
-from boomerang.journeys import service
+from boomerang.journeys import rollout, service
+from boomerang.journeys.definition import parse_journey
+from boomerang.journeys.engine import choose
 from boomerang.messaging import attribution
 from boomerang.messaging.models import Message
 from boomerang.orders.models import Order
@@ -147,8 +149,29 @@ def test_surfaces_list_every_test_with_its_verdict(journey, tmp_path):
     assert 'id="plan-answer"' in page and "if you read it once at the end" in page
     assert 'id="plan-error"' in client.get("/experiments", params={"base_rate": 5}).text
     assert client.get("/experiments", params={"base_rate": "many"}).status_code == 400
-    assert "Split ab: its variants" in client.get("/journeys/ab_welcome").text
+    journey_page = client.get("/journeys/ab_welcome").text
+    assert "Split ab: its variants" in journey_page and "The intervals name a winner: long." in journey_page
     api = Api(journey)
     answer = api.api("GET", "/journeys/ab_welcome/results")
     assert answer.status_code == 200 and answer.json()["splits"]["ab"]["comparisons"][0]["treated"] == "long"
     assert api.api("GET", "/journeys/nowhere/results").status_code == 404
+
+
+def test_a_split_rolls_out_its_winner_once_the_interval_says_so(journey):
+    with journey.uow.session() as s, s.begin():
+        definition = service.get(s, "ab_welcome").definition
+        nodes = {**definition["nodes"], "ab": {**definition["nodes"]["ab"], "roll_out": True}}
+        service.save(s, {**definition, "nodes": nodes}, now=datetime(2026, 5, 20))
+        assert rollout.roll_out_winners(s, global_control_share=0.05, now=datetime(2026, 5, 21)) == []  # a draft
+        service.set_status(s, "ab_welcome", "active", now=datetime(2026, 5, 21))
+        rolled = rollout.roll_out_winners(s, global_control_share=0.05, now=datetime(2026, 5, 21))
+        assert rolled == [{"journey": "ab_welcome", "node": "ab", "winner": "long"}]
+        row = service.get(s, "ab_welcome")
+        split = service.definition_of(s, row.id, row.version).nodes["ab"]
+        assert row.version == 3 and row.status == "active" and split.winner == "long"
+        assert {choose(split, f"c{n}", "ab_welcome:ab").name for n in range(50)} == {"long"}
+        assert rollout.roll_out_winners(s, global_control_share=0.05, now=datetime(2026, 5, 22)) == []  # once
+        assert service.results(s, "ab_welcome", global_control_share=0.05)["splits"]["ab"]["rolled_out"] == "long"
+    with pytest.raises(ValidationFailed) as refused:
+        parse_journey({**definition, "nodes": {**nodes, "ab": {**nodes["ab"], "winner": "medium"}}})
+    assert "winner" in refused.value.errors[0]["field"] and "medium" in refused.value.errors[0]["reason"]

@@ -164,6 +164,21 @@ def says(treated: str, baseline: str, conversion: Interval, revenue: Interval, m
     )
 
 
+def winner(report: dict[str, Any], first: str) -> str | None:
+    """The variant that wins a test of variants against the `first`, only where the intervals say so: the one
+    with the largest conversion lift among those better than the first, or the first when all others are worse;
+    None while any is unclear (or the split is broken)."""
+    if report.get("sample_ratio") and report["sample_ratio"]["alarm"]:
+        return None
+    against = [c for c in report["comparisons"] if c["baseline"] == first]
+    if not against:
+        return None
+    better = [c for c in against if c["verdict"] == "better"]
+    if better:
+        return max(better, key=lambda c: c.get("conversion", {}).get("effect", 0.0))["treated"]
+    return first if all(c["verdict"] == "worse" for c in against) else None
+
+
 def sample_ratio(counts: dict[str, int], shares: dict[str, float]) -> dict[str, Any] | None:
     """Whether the groups' sizes (as assigned) match the split they were given (None when there is nothing to
     check)."""

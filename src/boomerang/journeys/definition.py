@@ -183,10 +183,22 @@ class Variant(_Strict):
 
 
 class Split(_Strict):
-    """A/B/n: each customer lands in one variant, always the same (a hash of customer, journey and node)."""
+    """A/B/n: each customer lands in one variant, always the same (a hash of customer, journey and node); once a
+    `winner` is set (by a person, or by `roll_out` when its interval says so), every customer after goes there."""
 
     type: Literal["split"]
     variants: list[Variant] = Field(min_length=2, max_length=10)
+    roll_out: bool = Field(default=False, description="send everyone to the winning variant once one is declared")
+    winner: str | None = Field(default=None, description="the variant every customer gets from now on")
+
+    @model_validator(mode="after")
+    def _winner(self) -> Split:
+        names = [v.name for v in self.variants]
+        if len(set(names)) != len(names):
+            raise FieldError("variants", "variant names must differ")
+        if self.winner is not None and self.winner not in names:
+            raise FieldError("winner", f"no variant {self.winner!r} (one of {', '.join(names)})")
+        return self
 
     def targets(self) -> list[str]:
         return [v.next for v in self.variants]

@@ -345,5 +345,7 @@ def _run(
 
 
 def choose(split: Split, customer_id: str, salt: str) -> Variant:
-    """The customer's variant: stable, in proportion to the weights."""
+    """The customer's variant: the winner once there is one; until then stable, in proportion to the weights."""
+    if split.winner is not None:
+        return next(v for v in split.variants if v.name == split.winner)
     return pick(split.variants, [v.weight for v in split.variants], f"{salt}:{customer_id}")

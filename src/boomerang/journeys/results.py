@@ -96,5 +96,6 @@ def _splits(journey: Journey, frame: pd.DataFrame, group: pd.Series) -> dict[str
         arm = variants.map(lambda v, name=name: v.get(name)).where(group == TREATED, None)
         arms = _units(frame, arm).arms(names)
         shares = {v.name: v.weight for v in node.variants}
-        out[name] = readout.report(arms, [(n, names[0]) for n in names[1:]], shares=shares)
+        report = readout.report(arms, [(n, names[0]) for n in names[1:]], shares=shares)
+        out[name] = {**report, "winner": readout.winner(report, names[0]), "rolled_out": node.winner}
     return out

@@ -54,6 +54,8 @@ def measure(session: Session, row: Campaign, definition: CampaignDefinition, *, 
     shares = {k: v for k, v in shares.items() if v > 0}
     result["sample_ratio"] = readout.sample_ratio(dict(Counter(frame["variant"].fillna(arms[0]))), shares)
     result["started"] = True
+    variants_only = {**result, "comparisons": [c for c in result["comparisons"] if c["baseline"] == arms[0]]}
+    result["winner"] = readout.winner(variants_only, arms[0]) if len(arms) > 1 else None
     return result
 
 

@@ -28,7 +28,7 @@ from boomerang.events.flush import flush
 from boomerang.events.log import EventLog
 from boomerang.events.process import process
 from boomerang.events.schemas import Logged
-from boomerang.journeys import runtime
+from boomerang.journeys import rollout, runtime
 from boomerang.loyalty import bonuses, codes_redeem, tiers
 from boomerang.loyalty import service as loyalty
 from boomerang.messaging import campaigns
@@ -110,6 +110,10 @@ def scheduled(rt: Runtime, now: datetime | None = None) -> dict[str, Any]:
             rt.uow, now, spending=effects.order_spending, emit=effects.log_loyalty_notices, settings=settings
         ),
         "loyalty_traits": loyalty_traits.store(rt.uow, rt.log, now=now, settings=settings),
+        # a split asking for it goes to its winner once the intervals name one (a new version of its journey)
+        "split_winners": rollout.roll_out(
+            rt.uow, global_control_share=rt.settings.guards.global_control_share, now=now
+        ),
     }
     return {
         "segments": membership.refresh(rt.segments, only_expiring=True),

@@ -102,6 +102,10 @@
           f.push(h("p", {}, [button("+ variant", function () { n.variants.push({name: "v" + (n.variants.length + 1), weight: 50}); changed(); showPanel(); }),
             n.variants.length > 2 ? button("− last variant", function () { n.variants.pop(); changed(); showPanel(); }) : null]));
         }
+        f.push(field("roll out the winner", input("", {type: "checkbox", name: "roll_out", checked: n.roll_out ? "checked" : null}),
+          function (v) { setOrDrop(n, "roll_out", v || undefined); }, "once the intervals name a winner, everyone after gets it"));
+        f.push(field("winner", select(n.winner || "", [["", "— none yet: split by weight —"]].concat((n.variants || []).map(function (v) { return [v.name, v.name]; })), {name: "winner"}),
+          function (v) { setOrDrop(n, "winner", v || undefined); }, "every customer after goes to this variant"));
         break;
       case "loyalty":
         f.push(field("action", select(n.action, [["award_points", "award points"], ["promo_code", "a promo code"]], {name: "action"}), function (v) {
