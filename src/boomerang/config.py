@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
@@ -209,6 +210,34 @@ class RecommendationSettings(BaseModel):
     history_days: int = Field(default=730, ge=7, description="purchases, carts and views this far back are learned")
 
 
+class ReviewSettings(BaseModel):
+    """The monthly review sent to the shop's owners (orchestration.review_send); BOOMERANG_REVIEW__... to change,
+    lists as JSON: BOOMERANG_REVIEW__EMAILS='["owner@shop.example"]'. Email goes through the email channel, Telegram
+    through the shop's bot (the telegram channel); the owner's chat id is what the bot sees when they write to it."""
+
+    enabled: bool = Field(default=False, description="serve and worker send the review of the month before, once")
+    emails: list[str] = Field(default_factory=list, description="the owners' email addresses")
+    telegram_chats: list[str] = Field(default_factory=list, description="the owners' Telegram chat ids")
+    day: int = Field(default=1, ge=1, le=28, description="the day of the month it goes out on, for the month before")
+    hour: int = Field(default=8, ge=0, le=23, description="the hour (UTC) from which it goes out that day")
+
+    @field_validator("emails")
+    @classmethod
+    def _addresses(cls, emails: list[str]) -> list[str]:
+        for address in emails:
+            if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", address.strip()):
+                raise ValueError(f"{address!r} is not an email address")
+        return [a.strip() for a in emails]
+
+    @field_validator("telegram_chats", mode="before")
+    @classmethod
+    def _chats(cls, chats: list[str | int]) -> list[str]:
+        for chat in chats:
+            if not re.fullmatch(r"-?\d{1,20}|@[A-Za-z0-9_]{5,32}", str(chat).strip()):
+                raise ValueError(f"{chat!r} is not a Telegram chat id (digits, or @channel)")
+        return [str(c).strip() for c in chats]
+
+
 class Settings(BaseSettings):
     """Boomerang's configuration, read from BOOMERANG_* variables (nested with __)."""
 
@@ -239,6 +268,7 @@ class Settings(BaseSettings):
     dashboard: DashboardSettings = DashboardSettings()
     loyalty: LoyaltySettings = LoyaltySettings()
     recommendations: RecommendationSettings = RecommendationSettings()
+    review: ReviewSettings = ReviewSettings()
 
     @cached_property
     def sql_url(self) -> str:

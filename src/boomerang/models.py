@@ -10,6 +10,7 @@ from boomerang.experiments.models import ExperimentUnit, ImportedExperiment
 from boomerang.journeys.models import ApprovalRequest, Conversion, Instance, Journey, JourneyVersion
 from boomerang.loyalty.models import LoyaltyEntry
 from boomerang.messaging.models import Campaign, Message, MessageEvent, Preference, Template
+from boomerang.orchestration.models import ReviewSend
 from boomerang.orders.models import Cart, Order, OrderLine
 from boomerang.recommendations.models import RecoBlock
 from boomerang.segments.models import Segment, SegmentMember, SegmentSize, SegmentVersion
@@ -52,6 +53,7 @@ __all__ = [
     "SegmentMember",
     "SegmentSize",
     "SegmentVersion",
+    "ReviewSend",
     "SuppressedAddress",
     "User",
 ]

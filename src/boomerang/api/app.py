@@ -38,6 +38,7 @@ from boomerang.api.routers import (
     predictions,
     reco_widget,
     recommendations,
+    review,
     segments,
     status,
 )
@@ -148,6 +149,7 @@ def create_app(ws: Workspace, *, background: bool = True) -> FastAPI:
         messaging.router,
         channels.router,
         experiments_import.router,
+        review.router,
     ):
         app.include_router(router, prefix="/api", dependencies=secret)
     mount_dashboard(app, ws, warm=background)  # pages at /, assets at /static

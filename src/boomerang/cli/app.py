@@ -25,6 +25,7 @@ from boomerang.cli import (
     messaging,
     reco,
     report,
+    review,
     segments,
     telegram,
     users,
@@ -42,6 +43,7 @@ app.add_typer(segments.app, name="segments")
 app.add_typer(journeys.app, name="journeys")
 app.add_typer(campaigns.app, name="campaigns")
 app.add_typer(experiments.app, name="experiments")
+app.add_typer(review.app, name="review")
 app.add_typer(messaging.templates_app, name="templates")
 app.add_typer(messaging.channels_app, name="channels")
 app.add_typer(messaging.send_app, name="send")

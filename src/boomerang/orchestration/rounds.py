@@ -9,7 +9,7 @@
     dispatch   due messages go through the guards to their channels
 
 and, every few minutes, what moves with time alone: segments with rolling windows, birthdays,
-silences, predicted purchases (`scheduled`); and message ids seen longer ago than the deduplication
+silences, predicted purchases, the monthly review to the owners (`scheduled`); and message ids seen longer ago than the deduplication
 window are forgotten (`forget_seen`); recommendations are trained again when their model is old
 (`train_recommendations`, in a thread of its own). Each step commits its own work: a crash anywhere loses nothing
 (the inbox, the outbox and the instances keep it) and repeats nothing.
@@ -33,7 +33,7 @@ from boomerang.loyalty import bonuses, codes_redeem, tiers
 from boomerang.loyalty import service as loyalty
 from boomerang.messaging import campaigns
 from boomerang.messaging.dispatch import Dispatcher
-from boomerang.orchestration import catalog_signals, loyalty_traits, reco_training
+from boomerang.orchestration import catalog_signals, loyalty_traits, reco_training, review_send
 from boomerang.segments import membership
 from boomerang.segments.evaluate import Evaluator
 
@@ -115,11 +115,14 @@ def scheduled(rt: Runtime, now: datetime | None = None) -> dict[str, Any]:
             rt.uow, global_control_share=rt.settings.guards.global_control_share, now=now
         ),
     }
-    return {
+    done = {
         "segments": membership.refresh(rt.segments, only_expiring=True),
         "journeys": runtime.run_scheduled(rt.segments, now),
         **out,
     }
+    # last: the month before's review to the owners, once (orchestration.review_send), when it is due
+    done["review"] = review_send.scheduled(rt.uow, rt.log, rt.dispatcher.channels, rt.settings, now=now)
+    return done
 
 
 def train_recommendations(rt: Runtime, now: datetime | None = None) -> bool:

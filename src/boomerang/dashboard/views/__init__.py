@@ -33,6 +33,7 @@ from boomerang.dashboard.views import (
     predictions,
     recommendations,
     recommendations_editor,
+    review,
     segments,
     users,
 )
@@ -56,6 +57,7 @@ def mount(app: FastAPI, ws: Workspace, *, warm: bool = True) -> None:
         journeys,
         campaigns,
         experiments,
+        review,
         loyalty,
         loyalty_programme,
         loyalty_codes,
