@@ -12,6 +12,7 @@ from tests.api_helpers import Api
 from tests.experiments_data import load_ab_journey
 from tests.smtp_server import SmtpServer
 from tests.telegram_server import TelegramServer
+from tests.test_dashboard import _login, _user
 from typer.testing import CliRunner
 
 from boomerang.channels.smtp import SmtpChannel
@@ -179,6 +180,16 @@ def test_bad_months_name_the_field(shop):
     assert answer.status_code == 200 and answer.json()["month"] == "2026-05"
     result = runner.invoke(app, ["--home", str(shop.settings.home), "review", "show", "--month", "2026-05", "--json"])
     assert result.exit_code == 0 and json.loads(result.output)["guards"]["total"] == 6
+
+    _user(shop, "ann", "viewer")
+    _login(api.client, "ann")
+    page = api.client.get("/review")  # the data's last whole month, with its charts
+    assert page.status_code == 200 and "Monthly review: May 2026" in page.text
+    for chart in ("review-revenue", "review-funnel-chart", "review-incremental", "review-segments-chart"):
+        assert f'data-chart="{chart}-data"' in page.text
+    assert 'data-guard="frequency_cap"' in page.text and 'href="/review"' in page.text
+    bad = api.client.get("/review", params={"month": "2026-13"})
+    assert bad.status_code == 400 and "month" in bad.text
 
 
 def test_the_review_goes_to_the_owners_once(shop):
