@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from boomerang.cli.output import console, emit_json, failures, readable, table, workspace
+from boomerang.cli.output import console, emit_json, failures, table, workspace
 
 app = typer.Typer(help="The monthly review: shown here, or sent to the shop's owners.", no_args_is_help=True)
 MonthOpt = Annotated[str | None, typer.Option(help="YYYY-MM (default: the data's last whole month)")]
@@ -74,12 +74,12 @@ def print_review(r: dict[str, Any]) -> None:
         f"against {before['label']}" if before["comparable"] else "no earlier month in the data to compare with",
         highlight=False,
     )
+    from boomerang.orchestration.review_send import shown_change, shown_value
+
     grid = table("KPI", "value", "before", "change", title="Key numbers")
     for t in r["kpis"]:
-        c = t["change"] or {}
-        delta = c.get("delta")
-        shown = "-" if delta is None else f"{delta * 100:+.1f} pp" if t["kind"] == "pct" else readable(round(delta, 2))
-        grid.add_row(t["label"], readable(t["value"]), readable(c.get("before")), shown)
+        before = (t["change"] or {}).get("before")
+        grid.add_row(t["label"], shown_value(t), shown_value({**t, "value": before}), shown_change(t) or "-")
     console.print(grid)
     leaks = table("from", "to", "lost", "drop-off", title="Biggest funnel leaks")
     for leak in r["funnel"]["leaks"]:

@@ -48,7 +48,7 @@ def _money(value: Any) -> str:
     return "–" if value is None else f"{value:,.2f}"
 
 
-def _change(t: dict[str, Any]) -> str:
+def shown_change(t: dict[str, Any]) -> str:
     c = t.get("change")
     if not c or c["delta"] is None:
         return ""
@@ -59,7 +59,7 @@ def _change(t: dict[str, Any]) -> str:
     return f"{c['delta']:+,.1f}"
 
 
-def _value(t: dict[str, Any]) -> str:
+def shown_value(t: dict[str, Any]) -> str:
     v = t["value"]
     if v is None:
         return "–"
@@ -81,7 +81,12 @@ def _bars(rows: list[tuple[str, float]]) -> list[dict[str, Any]]:
 def context(r: dict[str, Any], *, url: str, currency: str | None = None) -> dict[str, Any]:
     """What the email's templates show."""
     kpis = [
-        {"label": t["label"], "value": _value(t), "change": _change(t), "good": (t.get("change") or {}).get("good")}
+        {
+            "label": t["label"],
+            "value": shown_value(t),
+            "change": shown_change(t),
+            "good": (t.get("change") or {}).get("good"),
+        }
         for t in r["kpis"]
         if t.get("change") is not None or t["label"] != "Customers"
     ]
@@ -109,9 +114,9 @@ def email(r: dict[str, Any], *, url: str, currency: str | None = None) -> tuple[
     revenue = next((t for t in r["kpis"] if t["label"] == "Revenue"), None)
     subject = f"Monthly review, {r['period']['label']}"
     if revenue and revenue["value"] is not None:
-        subject += f": revenue {_value(revenue)}{' ' + currency if currency else ''}"
-        if _change(revenue):
-            subject += f" ({_change(revenue)})"
+        subject += f": revenue {shown_value(revenue)}{' ' + currency if currency else ''}"
+        if shown_change(revenue):
+            subject += f" ({shown_change(revenue)})"
     return subject, _text.render(**ctx), _html.render(**ctx)
 
 
@@ -121,7 +126,7 @@ def telegram(r: dict[str, Any], *, url: str, currency: str | None = None) -> str
     lines = [f"<b>Monthly review, {e(r['period']['label'])}</b>"]
     for t in r["kpis"]:
         if t["label"] in ("Revenue", "Orders", "New customers", "Retention rate"):
-            lines.append(f"{e(t['label'])}: {e(_value(t))} {e(_change(t))}".rstrip())
+            lines.append(f"{e(t['label'])}: {e(shown_value(t))} {e(shown_change(t))}".rstrip())
     for leak in r["funnel"]["leaks"][:1]:
         lines.append(f"Biggest leak: {e(leak['from'])} → {e(leak['to'])}, {leak['lost']:,} lost")
     winners = [t for t in r["tests"] if t["verdict"] == "better"]
