@@ -11,11 +11,13 @@ from pathlib import Path
 import orjson
 import pytest
 import sqlalchemy as sa
-import typer
+from fastapi.testclient import TestClient
+from tests.test_dashboard import _login, _user
 from typer.testing import CliRunner
 
+from boomerang.api.app import create_app
 from boomerang.bootstrap import open_workspace
-from boomerang.cli import experiments_import
+from boomerang.cli.app import app as cli
 from boomerang.config import Settings
 from boomerang.core.errors import Conflict, ValidationFailed
 from boomerang.experiments import imported
@@ -103,6 +105,14 @@ def test_the_dashboard_figures(hillstrom):
         listed = imported.list_experiments(session)
     assert len(data["rows"]) == 6 and data["uplift"]["variants"]["Mens E-Mail"]["curve"]
     assert listed[0]["name"] == "hillstrom" and listed[0]["uplift"] is True
+    _user(ws, "vera", "viewer")
+    client = TestClient(create_app(ws, background=False))
+    assert _login(client, "vera").status_code == 303
+    tests = client.get("/experiments").text
+    assert 'data-test="imported:hillstrom"' in tests and 'href="/experiments/imported/hillstrom"' in tests
+    page = client.get("/experiments/imported/hillstrom")
+    assert page.status_code == 200 and "Mens E-Mail converts better than No E-Mail" in page.text and "<svg" in page.text
+    assert client.get("/experiments/imported/nope").status_code == 404
 
 
 def _stored(ws) -> tuple[int, int]:
@@ -157,14 +167,7 @@ def test_a_small_file_links_creates_customers_and_a_name_taken_is_a_conflict(ws)
 
 
 def _cli(home: Path, *args: str):
-    root = typer.Typer()
-
-    @root.callback()
-    def options(ctx: typer.Context) -> None:
-        ctx.obj = {"home": home}
-
-    root.add_typer(experiments_import.app, name="experiments")
-    return CliRunner().invoke(root, ["experiments", *args])
+    return CliRunner().invoke(cli, ["--home", str(home), "experiments", *args])
 
 
 def test_the_cli_imports_scores_customers_and_persuadables_are_a_segment(ws, tmp_path):

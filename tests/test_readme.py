@@ -27,7 +27,7 @@ from serve_support import free_port
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 # the sections whose examples use ./shop, in README order
-SECTIONS = ("Using it", "Dashboard", "Loyalty", "Recommendations", "Metrics", "Privacy")
+SECTIONS = ("Using it", "Dashboard", "Loyalty", "Recommendations", "Experiments", "Metrics", "Privacy")
 README_PORT = "8600"
 KEY = re.compile(r"\bbk_([ws])_[A-Za-z0-9_-]+")
 STATUS = "\n--status %{http_code}"
