@@ -137,7 +137,9 @@ def test_the_review_is_the_metric_code_and_the_incrementality_report_for_the_mon
     assert r["funnel"]["leaks"][0] == {"from": "Product Viewed", "to": "Product Added", "lost": 8, "drop_off": 0.4}
 
     with shop.uow.session() as session:
-        tests = incrementality.overview(session, global_control_share=0.05, now=datetime(2026, 6, 1), days=31)
+        tests = incrementality.overview(
+            session, global_control_share=0.05, now=datetime(2026, 6, 1), days=31, entered_in_period=True
+        )
     (journey,) = [t for t in r["tests"] if t["name"] == "ab_welcome"]
     (expected,) = [t for t in tests["tests"] if t["name"] == "ab_welcome"]
     assert journey["incremental_revenue"] == expected["comparisons"][0]["incremental_revenue"]

@@ -6,6 +6,7 @@ customer (orders.windows) narrows the revenue intervals. Test runs never count."
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
@@ -22,12 +23,15 @@ from boomerang.orders.windows import spend_around
 TREATED, CONTROL, GLOBAL = "treated", "control", "global control"
 
 
-def _instances(session: Session, journey_id: int) -> pd.DataFrame:
-    rows = session.execute(
-        sa.select(m.Instance.id, m.Instance.customer_id, m.Instance.control, m.Instance.entered_at, m.Instance.state)
-        .where(m.Instance.journey_id == journey_id, m.Instance.test.is_(False))
-        .order_by(m.Instance.entered_at)
-    ).all()
+def _instances(session: Session, journey_id: int, since: datetime | None, until: datetime | None) -> pd.DataFrame:
+    query = sa.select(
+        m.Instance.id, m.Instance.customer_id, m.Instance.control, m.Instance.entered_at, m.Instance.state
+    ).where(m.Instance.journey_id == journey_id, m.Instance.test.is_(False))
+    if since is not None:
+        query = query.where(m.Instance.entered_at >= since)
+    if until is not None:
+        query = query.where(m.Instance.entered_at < until)
+    rows = session.execute(query.order_by(m.Instance.entered_at)).all()
     frame = pd.DataFrame(rows, columns=["id", "customer_id", "control", "at", "state"])
     conversions = dict(
         session.execute(
@@ -49,9 +53,18 @@ def _units(frame: pd.DataFrame, group: pd.Series) -> Units:
     return units
 
 
-def measure(session: Session, row: m.Journey, journey: Journey, *, global_control_share: float) -> dict[str, Any]:
-    """The journey's tests, as experiments.readout reports them, with the lift over time against the control."""
-    frame = _instances(session, row.id)
+def measure(
+    session: Session,
+    row: m.Journey,
+    journey: Journey,
+    *,
+    global_control_share: float,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> dict[str, Any]:
+    """The journey's tests, as experiments.readout reports them, with the lift over time against the control; of
+    the instances that entered in [since, until) where given."""
+    frame = _instances(session, row.id, since, until)
     marketing = journey.category != "transactional"
     in_global = frame["customer_id"].map(lambda c: marketing and in_global_control(c, global_control_share))
     group = pd.Series(

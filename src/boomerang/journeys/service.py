@@ -197,15 +197,23 @@ def stats(session: Session, name: str) -> dict[str, Any]:
     return {"journey": name, "version": row.version, "status": row.status, "groups": groups, "nodes": nodes}
 
 
-def results(session: Session, name: str, *, global_control_share: float) -> dict[str, Any]:
+def results(
+    session: Session,
+    name: str,
+    *,
+    global_control_share: float,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> dict[str, Any]:
     """The journey's tests with intervals (journeys.results): against its control group and the global one, per
-    send node and per split node; over every version, read with the current one's graph."""
+    send node and per split node; over every version, read with the current one's graph; of the instances that
+    entered in [since, until) where given."""
     row = get(session, name)
     journey = definition_of(session, row.id, row.version)
     return {
         "journey": name,
         "version": row.version,
-        **measure(session, row, journey, global_control_share=global_control_share),
+        **measure(session, row, journey, global_control_share=global_control_share, since=since, until=until),
     }
 
 

@@ -31,22 +31,32 @@ def _headline(kind: str, name: str, title: str, status: str, report: dict[str, A
 
 
 def overview(
-    session: Session, *, global_control_share: float, now: datetime, days: int = 90, log: EventLog | None = None
+    session: Session,
+    *,
+    global_control_share: float,
+    now: datetime,
+    days: int = 90,
+    log: EventLog | None = None,
+    entered_in_period: bool = False,
 ) -> dict[str, Any]:
     """The tests, and last-touch attribution over the `days` before `now` (its window: attribution.WINDOW_DAYS);
-    with the event log, each recommendation block against its popularity control over the same days too."""
-    credited = attribution.summary(session, since=now - timedelta(days=days), until=now)
+    with the event log, each recommendation block against its popularity control over the same days too. With
+    `entered_in_period`, journeys count only the customers who entered in those days and campaigns only those
+    that started in them (a month's review); otherwise each test since it began."""
+    since = now - timedelta(days=days)
+    window = {"since": since, "until": now} if entered_in_period else {}
+    credited = attribution.summary(session, since=since, until=now)
     by_source = {row["source"]: row for row in credited["by_source"]}
     tests = []
     for j in journeys.list_journeys(session):
-        report = journeys.results(session, j["name"], global_control_share=global_control_share)["journey"]
+        report = journeys.results(session, j["name"], global_control_share=global_control_share, **window)["journey"]
         report["comparisons"] = [c for c in report["comparisons"] if c["baseline"] == "control"]
         if j["status"] == "draft" and not any(g["units"] for g in report["groups"].values()):
             continue  # never ran
         row = _headline("journey", j["name"], j.get("title", ""), j["status"], report, f"/journeys/{j['name']}")
         tests.append({**row, "attributed": by_source.get(f"journey:{j['name']}")})
     for c in campaigns.listing(session):
-        if not c["started_at"]:
+        if not c["started_at"] or (window and not since <= datetime.fromisoformat(c["started_at"]) < now):
             continue
         report = campaign_results.results(session, c["name"], global_control_share=global_control_share)
         report["comparisons"] = [x for x in report["comparisons"] if x["baseline"] == "holdout"]

@@ -93,7 +93,11 @@ def build(
     )
     with uow.session() as session:
         tests = incrementality.overview(
-            session, global_control_share=global_control_share, now=until, days=(until - since).days
+            session,
+            global_control_share=global_control_share,
+            now=until,
+            days=(until - since).days,
+            entered_in_period=True,
         )
         guards = review_store.suppressed(session, since=since, until=until)
         titles = review_store.segment_titles(session)

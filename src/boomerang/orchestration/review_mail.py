@@ -44,7 +44,7 @@ HTML = """<!doctype html>
 <tr><td colspan="3" style="color:#667;font-size:12px;padding-bottom:8px">{{ t.says }}{% if t.attributed_revenue is not none %} Last touch credits it with {{ money(t.attributed_revenue) }} this month.{% endif %}</td></tr>
 {% endfor %}
 </table>
-<p style="color:#667;font-size:12px">Incremental revenue against each one's own control group since the test began, with its 95% always-valid interval.</p>
+<p style="color:#667;font-size:12px">Incremental revenue of the customers who entered each journey in the month (campaigns: those started in it) against their own control group, with its 95% always-valid interval.</p>
 {% endif %}
 {% for t in untested %}<p style="font-size:13px;margin:4px 0">{{ t.title }} ({{ t.kind }}): {{ t.says }}</p>{% endfor %}
 {% if not tests and not untested %}<p style="font-size:13px;color:#667">No journey or campaign has run.</p>{% endif %}
