@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from boomerang.config import GuardSettings
 from boomerang.core.vocab import ADDRESS_FIELDS
 from boomerang.customers.models import Consent, Customer
+from boomerang.experiments import stats
 from boomerang.orders.models import Order
 from boomerang.orders.per_customer import NOT_COUNTED
 from boomerang.segments.models import Segment, SegmentMember
@@ -71,17 +72,15 @@ def buying_share(session: Session, segment: str, days: float, *, now: datetime) 
     return _count(session, buyers.distinct()) / total
 
 
-Z = 1.96 + 0.84  # a two-sided test at 5 % that finds a true difference 8 times in 10
-
-
 def detectable_lift(share: float, members: int, holdout_percent: float, variants: int) -> float | None:
     """The smallest difference in conversion (in share points) between one variant and the holdout that the
-    campaign can tell from chance, when the holdout converts at `share` (None when a group would be empty)."""
+    campaign's results (always-valid intervals, experiments.stats) find 8 times in 10, when the holdout converts at
+    `share` (None when a group would be empty)."""
     held = members * holdout_percent / 100
     each = (members - held) / max(variants, 1)
-    if held < 1 or each < 1 or not 0 < share < 1:
+    if not 0 < share < 1:
         return None
-    return Z * math.sqrt(share * (1 - share) * (1 / held + 1 / each))
+    return stats.detectable_effect(math.sqrt(share * (1 - share)), each, held, sequential=True)
 
 
 def guards_in_words(guards: GuardSettings, category: str) -> list[str]:
