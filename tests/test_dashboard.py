@@ -6,8 +6,6 @@ import json
 import os
 import re
 import stat
-import subprocess
-import sys
 from datetime import datetime
 
 import pytest
@@ -21,6 +19,7 @@ from boomerang.core.signing import load_secret
 from boomerang.dashboard.auth import COOKIE, safe_next
 from boomerang.metrics import service as metrics
 from boomerang.orchestration.rounds import move_events
+from cli_helpers import run_cli
 
 NOW = datetime(2024, 6, 1, 12, 0)
 XSS = "<script>alert(1)</script>"
@@ -355,12 +354,7 @@ def test_users_cli(tmp_path):
     home = tmp_path / "ws"
 
     def cli(*args):
-        return subprocess.run(
-            [sys.executable, "-m", "boomerang", "--home", str(home), "users", *args],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        return run_cli(home, "users", *args)
 
     made = json.loads(cli("create", "--username", "Root", "--role", "admin", "--json").stdout)
     assert made["username"] == "root" and len(made["password"]) >= 16

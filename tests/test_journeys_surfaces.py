@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 import yaml
 
 import segments_data
 from api_helpers import Api
+from cli_helpers import run_cli
 from test_journeys_engine import CART
 
 VIP = {
@@ -57,9 +56,7 @@ def test_api(shop):
 
 
 def _cli(home, *args):
-    return subprocess.run(
-        [sys.executable, "-m", "boomerang", "--home", str(home), *args], capture_output=True, text=True, timeout=120
-    )
+    return run_cli(home, *args)
 
 
 def test_cli(shop, tmp_path):

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
 import metrics_data
 from api_helpers import Api
 from boomerang.metrics import service
+from cli_helpers import run_cli
 
 PERIOD = {"date_from": "2024-01-01", "date_to": "2024-04-30"}
 
@@ -81,12 +80,7 @@ def test_api(shop):
 
 
 def _cli(home, *args):
-    return subprocess.run(
-        [sys.executable, "-m", "boomerang", "--home", str(home), "report", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_cli(home, "report", *args)
 
 
 def test_cli(shop):

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 import time
 from datetime import datetime
 
@@ -21,6 +19,7 @@ from boomerang.config import Settings
 from boomerang.core.errors import ValidationFailed
 from boomerang.events.importers import cdnow
 from boomerang.predictions import backtest, service
+from cli_helpers import run_cli
 from conftest import DATA
 
 pytestmark = pytest.mark.shared_data
@@ -106,12 +105,7 @@ def test_evaluation_on_a_time_split(shop):
 
 
 def _cli(home, *args):
-    return subprocess.run(
-        [sys.executable, "-m", "boomerang", "--home", str(home), "clv", *args],
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    return run_cli(home, "clv", *args)
 
 
 def test_cli(shop, tmp_path):

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
@@ -12,6 +10,7 @@ import segments_data
 from api_helpers import Api
 from boomerang.journeys import matrix
 from boomerang.segments import library, membership, service
+from cli_helpers import run_cli
 
 
 @pytest.fixture
@@ -90,12 +89,7 @@ def test_api(shop):
 
 
 def _cli(home, *args):
-    return subprocess.run(
-        [sys.executable, "-m", "boomerang", "--home", str(home), "segments", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_cli(home, "segments", *args)
 
 
 def test_cli(shop, tmp_path):

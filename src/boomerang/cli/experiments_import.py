@@ -3,7 +3,6 @@ who responds (uplift) and the persuadables segment. Mounted into the `experiment
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,14 +13,6 @@ from boomerang.cli.output import console, emit_json, failures, table, transactio
 app = typer.Typer(help="Experiments imported from files: report and uplift.", no_args_is_help=True)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
-
-
-def _names(value: str | None) -> list[str]:
-    return [v.strip() for v in (value or "").split(",") if v.strip()]
-
-
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 @app.command("import")
@@ -57,22 +48,22 @@ def import_(
                 name=name,
                 group=group,
                 control=control,
-                binary=_names(binary),
-                money=_names(money),
+                binary=binary,
+                money=money,
                 covariate=covariate,
                 id_column=id_column,
-                features=_names(features),
+                features=features,
                 create_customers=create_customers,
                 equal_split=equal_split,
             )
         except ValueError as exc:
             raise ValidationFailed.of(exc, "options") from None
         with transaction(ctx) as (ws, session):
-            result = imported.import_file(session, file.read_bytes(), spec, source=file.name, now=_now())
+            result = imported.import_file(session, file.read_bytes(), spec, source=file.name, now=ws.now())
         if create_customers:
             from boomerang.segments import profiles
 
-            profiles.sync(ws.uow, ws.log, now=_now())  # segments see the new customers
+            profiles.sync(ws.uow, ws.log, now=ws.now())  # segments see the new customers
     if as_json:
         return emit_json(result)
     _print_report(result)
@@ -121,13 +112,13 @@ def uplift(
     from boomerang.experiments import imported
 
     with failures(), transaction(ctx) as (ws, session):
-        result = imported.fit_uplift(session, ws.log, name, outcome=outcome, now=_now())
+        result = imported.fit_uplift(session, ws.log, name, outcome=outcome, now=ws.now())
         if segment:
             from boomerang.segments import service as segments
 
             title = f"Persuadables ({name})"
             rule = imported.PERSUADABLES
-            segments.save(session, {"name": segment, "title": title, "rule": rule}, now=_now())
+            segments.save(session, {"name": segment, "title": title, "rule": rule}, now=ws.now())
             result["segment"] = segment
     if as_json:
         return emit_json(result)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class ImportSpec(BaseModel):
@@ -20,6 +20,14 @@ class ImportSpec(BaseModel):
     features: list[str] = Field(default_factory=list, description="columns the uplift model learns from")
     create_customers: bool = Field(False, description="create the shop customers the units name (or row keys)")
     equal_split: bool = Field(False, description="the groups were meant to be equal: check the sample ratio")
+
+    @field_validator("binary", "money", "features", mode="before")
+    @classmethod
+    def _listed(cls, value: object) -> object:
+        """A command line's or a query's "a,b,c" is the list [a, b, c]."""
+        if value is None:
+            return []
+        return [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _columns(self) -> ImportSpec:

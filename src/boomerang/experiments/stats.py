@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from statistics import NormalDist
 
 import numpy as np
-from scipy import stats as sps
 
 CONFIDENCE = 0.95
 POWER = 0.8
@@ -137,7 +137,7 @@ class Interval:
 
 
 def z_value(confidence: float) -> float:
-    return float(sps.norm.ppf(0.5 + confidence / 2))
+    return NormalDist().inv_cdf(0.5 + confidence / 2)
 
 
 def sequence_multiplier(n: int, confidence: float = CONFIDENCE, tuning: int = TUNING) -> float:
@@ -216,7 +216,7 @@ def bootstrap(
     return Interval(effect, float(low), float(high), float(yb.mean()), confidence, False, method)
 
 
-_POISSON_CDF = np.cumsum(sps.poisson.pmf(np.arange(12), 1.0)).astype(np.float32)
+_POISSON_CDF = np.cumsum([math.exp(-1) / math.factorial(k) for k in range(12)]).astype(np.float32)  # Poisson(1)
 
 
 def _poisson_weights(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
@@ -269,7 +269,7 @@ def detectable_effect(
     if n_treated < 1 or n_baseline < 1 or sd <= 0:
         return None
     k = sequence_multiplier(int(n_treated + n_baseline), confidence) if sequential else z_value(confidence)
-    return (k + float(sps.norm.ppf(power))) * sd * math.sqrt(1 / n_treated + 1 / n_baseline)
+    return (k + NormalDist().inv_cdf(power)) * sd * math.sqrt(1 / n_treated + 1 / n_baseline)
 
 
 def sample_size(
@@ -312,4 +312,6 @@ def sample_ratio(observed: list[int], expected_shares: list[float]) -> float | N
     if total == 0 or len(observed) < 2 or (shares <= 0).any():
         return None
     expected = shares / shares.sum() * total
-    return float(sps.chisquare(np.asarray(observed, dtype=float), expected).pvalue)
+    from scipy.stats import chisquare  # here: scipy.stats takes a second to import, and most callers never get here
+
+    return float(chisquare(np.asarray(observed, dtype=float), expected).pvalue)

@@ -20,7 +20,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.linear_model import LogisticRegression, Ridge
 from threadpoolctl import threadpool_limits
 
 FOLDS = 2
@@ -91,6 +90,8 @@ def fit_scores(
 
 
 def _fit(x: np.ndarray, y: np.ndarray, binary: bool):
+    from sklearn.linear_model import LogisticRegression, Ridge  # here: a fit is rare, the import costs every command
+
     if binary and len(np.unique(y)) < 2:
         return float(y.mean()) if len(y) else 0.0  # one class only: a constant
     if binary:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -16,14 +15,6 @@ from boomerang.experiments.schemas import ImportSpec
 router = APIRouter(prefix="/experiments/imported", tags=["experiments"])
 
 Columns = Annotated[str | None, Query(description="column names, comma-separated")]
-
-
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
-def _names(value: str | None) -> list[str]:
-    return [v.strip() for v in (value or "").split(",") if v.strip()]
 
 
 @router.post("", status_code=201)
@@ -49,11 +40,11 @@ async def import_file(
             name=name,
             group=group,
             control=control,
-            binary=_names(binary),
-            money=_names(money),
+            binary=binary,
+            money=money,
             covariate=covariate,
             id_column=id_column,
-            features=_names(features),
+            features=features,
             create_customers=create_customers,
             equal_split=equal_split,
         )
@@ -63,32 +54,32 @@ async def import_file(
 
     def run() -> dict:
         with ws.uow.session() as session:
-            result = imported.import_file(session, data, spec, source=source, now=_now())
+            result = imported.import_file(session, data, spec, source=source, now=ws.now())
         if spec.create_customers:
             from boomerang.segments import profiles
 
-            profiles.sync(ws.uow, ws.log, now=_now())
+            profiles.sync(ws.uow, ws.log, now=ws.now())
         return result
 
     return await run_in_threadpool(run)
 
 
 @router.get("")
-async def list_imported(ws: WorkspaceDep) -> list[dict]:
+def list_imported(ws: WorkspaceDep) -> list[dict]:
     """Every imported experiment, newest first."""
     with ws.uow.session() as session:
         return imported.list_experiments(session)
 
 
 @router.get("/{name}")
-async def show(name: str, ws: WorkspaceDep) -> dict:
+def show(name: str, ws: WorkspaceDep) -> dict:
     """One experiment: how it was read, its report (each variant vs the control per outcome), its uplift."""
     with ws.uow.session() as session:
         return imported.describe(imported.get(session, name))
 
 
 @router.get("/{name}/dashboard")
-async def dashboard(name: str, ws: WorkspaceDep) -> dict:
+def dashboard(name: str, ws: WorkspaceDep) -> dict:
     """The figures the /experiments page draws: rows per outcome and variant, Qini curve points."""
     with ws.uow.session() as session:
         return imported.dashboard(session, name)
@@ -100,13 +91,13 @@ async def uplift(name: str, ws: WorkspaceDep, outcome: str | None = None) -> dic
 
     def run() -> dict:
         with ws.uow.session() as session:
-            return imported.fit_uplift(session, ws.log, name, outcome=outcome, now=_now())
+            return imported.fit_uplift(session, ws.log, name, outcome=outcome, now=ws.now())
 
     return await run_in_threadpool(run)
 
 
 @router.delete("/{name}", status_code=204)
-async def forget(name: str, ws: WorkspaceDep) -> None:
+def forget(name: str, ws: WorkspaceDep) -> None:
     """Delete the experiment and its units."""
     with ws.uow.session() as session:
         imported.delete(session, name)
