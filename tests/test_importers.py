@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import subprocess
-import sys
 from datetime import datetime
 from pathlib import Path
 
@@ -20,6 +18,7 @@ from boomerang.core.errors import ValidationFailed
 from boomerang.events.importers import catalog, cdnow, online_retail, orders_csv
 from boomerang.orchestration.status import summary
 from boomerang.orders.models import Order, OrderLine
+from cli_helpers import run_cli
 from conftest import DATA
 
 RETAIL = DATA / "uci-online-retail" / "online_retail_to_2011-09-30.csv.gz"
@@ -265,11 +264,6 @@ def test_import_cli_json_and_errors(tmp_path):
     home = tmp_path / "ws"
     path = _csv(tmp_path, "order,client,day,sum\n1,c1,2024-01-01,3\n2,c1,2024-02-01,4\n")
     run = [
-        sys.executable,
-        "-m",
-        "boomerang",
-        "--home",
-        str(home),
         "import",
         "orders",
         str(path),
@@ -282,13 +276,8 @@ def test_import_cli_json_and_errors(tmp_path):
         "--order-id",
         "order",
     ]
-    done = subprocess.run([*run, "--json"], capture_output=True, text=True, timeout=120)
+    done = run_cli(home, *run, "--json")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["orders"] == 2
-    bad = subprocess.run(
-        [*run[:-8], "--customer", "who", "--date", "day", "--amount", "sum", "--order-id", "order"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    bad = run_cli(home, *run[:-8], "--customer", "who", "--date", "day", "--amount", "sum", "--order-id", "order")
     assert bad.returncode == 2 and "--customer" in bad.stderr and "who" in bad.stderr

@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 from fastapi.testclient import TestClient
@@ -20,6 +18,7 @@ from boomerang.journeys import service as journeys
 from boomerang.messaging import campaigns
 from boomerang.messaging import service as templates
 from boomerang.segments import service as segments
+from cli_helpers import run_cli
 
 GOOD = {"name": "promo", "locales": {"en": {"subject": "Hi {{ first_name }}", "text": "Our new teas."}}}
 # renders for the preview's sample (Olena) and most customers, breaks for Dan: a runaway number
@@ -83,11 +82,7 @@ def test_a_scheduled_campaign_guards_its_template_and_the_api_and_cli_say_why(sh
     assert answer.status_code == 400 and "campaign spring (scheduled)" in json.dumps(answer.json())
     path = shop.settings.home / "broken.json"
     path.write_text(json.dumps(BROKEN))
-    cli = subprocess.run(
-        [sys.executable, "-m", "boomerang", "--home", str(shop.settings.home), "templates", "create", str(path)],
-        capture_output=True,
-        text=True,
-    )
+    cli = run_cli(shop.settings.home, "templates", "create", str(path))
     assert cli.returncode != 0 and "does not render for customer" in cli.stderr + cli.stdout
 
 

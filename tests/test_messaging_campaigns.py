@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections import Counter
 from datetime import datetime, timedelta
 
@@ -18,6 +16,7 @@ from boomerang.messaging import campaign_results, campaigns
 from boomerang.messaging.models import Message
 from boomerang.orchestration.rounds import tick
 from boomerang.orders.models import Order
+from cli_helpers import run_cli
 from messaging_data import NOW, add_customer, add_segment, add_template
 
 CUSTOMERS = 400
@@ -192,12 +191,7 @@ def test_cli(shop, tmp_path):
     file.write_text(yaml.safe_dump(SALE))
 
     def run(*a):
-        return subprocess.run(
-            [sys.executable, "-m", "boomerang", "--home", str(shop.settings.home), *a],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        return run_cli(shop.settings.home, *a)
 
     assert run("campaigns", "create", str(file)).returncode == 0
     listed = run("campaigns", "list", "--json")

@@ -1,18 +1,15 @@
-"""The messaging commands end to end in a subprocess: templates, channels, a test send, the log."""
+"""The messaging commands end to end: templates, channels, a test send, the log."""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
+from cli_helpers import run_cli
 from messaging_data import add_customer
 
 
 def run(home, *args):
-    return subprocess.run(
-        [sys.executable, "-m", "boomerang", "--home", str(home), *args], capture_output=True, text=True, timeout=120
-    )
+    return run_cli(home, *args)
 
 
 def test_templates_channels_send_and_log(ws):
