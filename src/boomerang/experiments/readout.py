@@ -15,6 +15,7 @@ from datetime import date
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from boomerang.experiments import stats
 from boomerang.experiments.stats import Interval, Moments
@@ -80,18 +81,20 @@ class Units:
 
     def over_time(self, treated: str, baseline: str, *, confidence: float = stats.CONFIDENCE) -> list[dict[str, Any]]:
         """The cumulative difference in conversion (and its always-valid interval) after each day units entered."""
-        out, sofar = [], {treated: Arm.empty(), baseline: Arm.empty()}
-        days = sorted(set(self.day))
-        g, d = np.asarray(self.group, dtype=object), np.asarray(self.day, dtype=object)
-        c, r, p = (np.asarray(a, dtype=float) for a in (self.converted, self.revenue, self.pre))
-        for day in days:
-            for name in sofar:
-                pick = (g == name) & (d == day)
-                sofar[name] = sofar[name] + Arm.of(c[pick], r[pick], p[pick])
-            t, b = sofar[treated], sofar[baseline]
-            if min(t.units, b.units) >= MIN_UNITS:
-                i = stats.difference(t.converted, b.converted, confidence=confidence)
-                out.append({"day": day.isoformat(), "units": t.units + b.units, **i.as_dict()})
+        frame = pd.DataFrame({"group": self.group, "day": self.day, "converted": np.asarray(self.converted, float)})
+        frame = frame[frame["group"].isin([treated, baseline])]
+        if frame.empty:
+            return []
+        daily = frame.groupby(["day", "group"])["converted"].agg(["count", "sum"]).unstack("group", fill_value=0)
+        sofar = daily.cumsum()
+        out = []
+        for day, row in sofar.iterrows():
+            n_t, n_b = int(row.get(("count", treated), 0)), int(row.get(("count", baseline), 0))
+            if min(n_t, n_b) >= MIN_UNITS:
+                t = Moments.count(int(row[("sum", treated)]), n_t)
+                b = Moments.count(int(row[("sum", baseline)]), n_b)
+                i = stats.difference(t, b, confidence=confidence)
+                out.append({"day": day.isoformat(), "units": n_t + n_b, **i.as_dict()})
         return out
 
 
