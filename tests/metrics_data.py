@@ -44,9 +44,8 @@ CONSENTS = [  # customer, channel, granted, at
 ]
 
 
-def events() -> pd.DataFrame:
-    """The shop's events in the event log's columns; properties as JSON text."""
-    rows = [(c, "Order Completed", at, {"order_id": oid, **props}) for c, oid, at, props in ORDERS] + OTHER
+def event_frame(rows: list[tuple], received_at: str) -> pd.DataFrame:
+    """(customer_id, event, "YYYY-MM-DD HH:MM", properties) rows in the event log's columns; properties as JSON."""
     frame = pd.DataFrame(
         {
             "message_id": [f"m{i}" for i in range(len(rows))],
@@ -56,13 +55,19 @@ def events() -> pd.DataFrame:
             "anonymous_id": pd.Series([None] * len(rows), dtype="string"),
             "user_id": [r[0] for r in rows],
             "timestamp": pd.to_datetime([r[2] for r in rows]),
-            "received_at": pd.Timestamp("2024-05-01"),
+            "received_at": pd.Timestamp(received_at),
             "source": "test",
             "properties": [json.dumps(r[3]) for r in rows],
             "context": "{}",
         }
     )
     return frame[EVENT_COLUMNS]
+
+
+def events() -> pd.DataFrame:
+    """The shop's events in the event log's columns; properties as JSON text."""
+    rows = [(c, "Order Completed", at, {"order_id": oid, **props}) for c, oid, at, props in ORDERS] + OTHER
+    return event_frame(rows, "2024-05-01")
 
 
 def consents() -> pd.DataFrame:

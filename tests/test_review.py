@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from tests.api_helpers import Api
 from tests.experiments_data import load_ab_journey
+from tests.metrics_data import event_frame
 from tests.smtp_server import SmtpServer
 from tests.telegram_server import TelegramServer
 from tests.test_dashboard import _login, _user
@@ -19,7 +20,6 @@ from boomerang.channels.smtp import SmtpChannel
 from boomerang.channels.telegram import TelegramChannel
 from boomerang.cli.app import app
 from boomerang.config import ReviewSettings
-from boomerang.events.log import EVENT_COLUMNS
 from boomerang.messaging.models import Message
 from boomerang.metrics import headline
 from boomerang.metrics import service as metrics
@@ -58,21 +58,7 @@ def _events() -> pd.DataFrame:
         for k in range(count):
             rows.append((f"s{k:03d}", event, f"{day} 03:00", {"segment": name, "version": 1}))
     rows.append(("c00001", "Page Viewed", "2026-06-02 08:00", {}))
-    return pd.DataFrame(
-        {
-            "message_id": [f"m{i}" for i in range(len(rows))],
-            "type": "track",
-            "event": [r[1] for r in rows],
-            "customer_id": [r[0] for r in rows],
-            "anonymous_id": pd.Series([None] * len(rows), dtype="string"),
-            "user_id": [r[0] for r in rows],
-            "timestamp": pd.to_datetime([r[2] for r in rows]),
-            "received_at": pd.Timestamp("2026-06-02"),
-            "source": "test",
-            "properties": [json.dumps(r[3]) for r in rows],
-            "context": "{}",
-        }
-    )[EVENT_COLUMNS]
+    return event_frame(rows, "2026-06-02")
 
 
 def _messages(session) -> None:
