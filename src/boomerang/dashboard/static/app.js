@@ -82,6 +82,7 @@
       };
     }
     var scales = {y: {beginAtZero: true, ticks: spec.percent ? {callback: percent} : {}}};
+    if (spec.stacked) { scales.x = {stacked: true}; scales.y.stacked = true; }  // parts of one whole (shares of revenue)
     if (spec.spark) {  // a small trend in a table cell: the line only
       scales = {x: {display: false}, y: {display: false, beginAtZero: true}};
       datasets.forEach(function (d) { d.pointRadius = 1; d.borderWidth = 1.5; });

@@ -58,6 +58,7 @@ def _shares_chart(months: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "type": "bar",
         "percent": True,
+        "stacked": True,
         "partial": [bool(m.get("partial")) for m in months],
         "labels": labels,
         "datasets": [{"label": label, "data": [m["shares"][k] for m in months]} for k, label in names.items()],
