@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from boomerang.cli.output import console, emit_json, failures, table, transaction
+from boomerang.cli.output import console, emit_json, failures, table, transaction, workspace
 
 app = typer.Typer(help="Experiments imported from files: report and uplift.", no_args_is_help=True)
 
@@ -37,33 +37,18 @@ def import_(
 ) -> None:
     """Import a finished experiment and print each variant against the control, per outcome."""
     from boomerang.core.errors import ValidationFailed
-    from boomerang.experiments import imported
     from boomerang.experiments.schemas import ImportSpec
+    from boomerang.orchestration import experiment_imports
 
     with failures():
         if not file.is_file():
             raise ValidationFailed([{"field": "file", "reason": f"{file} does not exist"}])
-        try:
-            spec = ImportSpec(
-                name=name,
-                group=group,
-                control=control,
-                binary=binary,
-                money=money,
-                covariate=covariate,
-                id_column=id_column,
-                features=features,
-                create_customers=create_customers,
-                equal_split=equal_split,
-            )
-        except ValueError as exc:
-            raise ValidationFailed.of(exc, "options") from None
-        with transaction(ctx) as (ws, session):
-            result = imported.import_file(session, file.read_bytes(), spec, source=file.name, now=ws.now())
-        if create_customers:
-            from boomerang.segments import profiles
-
-            profiles.sync(ws.uow, ws.log, now=ws.now())  # segments see the new customers
+        options = {k: v for k, v in locals().items() if k in ImportSpec.model_fields}
+        spec = experiment_imports.spec_of(options, field="options")
+        ws = workspace(ctx)
+        result = experiment_imports.import_experiment(
+            ws.uow, ws.log, file.read_bytes(), spec, source=file.name, now=ws.now()
+        )
     if as_json:
         return emit_json(result)
     _print_report(result)

@@ -97,17 +97,23 @@ def _store_units(session: Session, spec: ImportSpec, parsed: Parsed, customers: 
         session.connection().execute(ExperimentUnit.__table__.insert(), rows[start : start + 5000])
 
 
+def _summary(e: ImportedExperiment) -> dict[str, Any]:
+    return {
+        "name": e.name,
+        "source": e.source,
+        "control": e.spec["control"],
+        "variants": e.variants,
+        "units": e.units,
+        "linked": e.linked,
+        "created_at": e.created_at.isoformat(timespec="seconds"),
+    }
+
+
 def describe(experiment: ImportedExperiment) -> dict[str, Any]:
     """The experiment, its report and its last uplift evaluation, ready for JSON."""
     return {
-        "name": experiment.name,
-        "source": experiment.source,
+        **_summary(experiment),
         "spec": experiment.spec,
-        "control": experiment.spec["control"],
-        "variants": experiment.variants,
-        "units": experiment.units,
-        "linked": experiment.linked,
-        "created_at": experiment.created_at.isoformat(timespec="seconds"),
         "report": experiment.report,
         "uplift": experiment.uplift,
         "uplift_at": experiment.uplift_at.isoformat(timespec="seconds") if experiment.uplift_at else None,
@@ -124,19 +130,7 @@ def get(session: Session, name: str) -> ImportedExperiment:
 def list_experiments(session: Session) -> list[dict[str, Any]]:
     """Every imported experiment, newest first, without its units."""
     rows = session.scalars(sa.select(ImportedExperiment).order_by(ImportedExperiment.created_at.desc()))
-    return [
-        {
-            "name": e.name,
-            "source": e.source,
-            "control": e.spec["control"],
-            "variants": e.variants,
-            "units": e.units,
-            "linked": e.linked,
-            "created_at": e.created_at.isoformat(timespec="seconds"),
-            "uplift": e.uplift is not None,
-        }
-        for e in rows
-    ]
+    return [{**_summary(e), "uplift": e.uplift is not None} for e in rows]
 
 
 def delete(session: Session, name: str) -> None:

@@ -8,9 +8,9 @@ from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from boomerang.api.deps import WorkspaceDep
-from boomerang.core.errors import ValidationFailed
 from boomerang.experiments import imported
 from boomerang.experiments.schemas import ImportSpec
+from boomerang.orchestration import experiment_imports
 
 router = APIRouter(prefix="/experiments/imported", tags=["experiments"])
 
@@ -35,33 +35,12 @@ async def import_file(
 ) -> dict:
     """The request body is the file (CSV, gzipped or not); the query says how to read it. One transaction: a bad
     file stores nothing (400 naming the column and line)."""
-    try:
-        spec = ImportSpec(
-            name=name,
-            group=group,
-            control=control,
-            binary=binary,
-            money=money,
-            covariate=covariate,
-            id_column=id_column,
-            features=features,
-            create_customers=create_customers,
-            equal_split=equal_split,
-        )
-    except ValueError as exc:
-        raise ValidationFailed.of(exc, "query") from None
+    options = {k: v for k, v in locals().items() if k in ImportSpec.model_fields}
+    spec = experiment_imports.spec_of(options, field="query")
     data = await request.body()
-
-    def run() -> dict:
-        with ws.uow.session() as session:
-            result = imported.import_file(session, data, spec, source=source, now=ws.now())
-        if spec.create_customers:
-            from boomerang.segments import profiles
-
-            profiles.sync(ws.uow, ws.log, now=ws.now())
-        return result
-
-    return await run_in_threadpool(run)
+    return await run_in_threadpool(
+        experiment_imports.import_experiment, ws.uow, ws.log, data, spec, source=source, now=ws.now()
+    )
 
 
 @router.get("")
