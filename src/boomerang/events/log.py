@@ -28,6 +28,7 @@ import pyarrow as pa
 
 from boomerang.core.privacy import analytics_properties
 from boomerang.core.vocab import PROFILE_FIELDS, SEEN_FIELDS
+from boomerang.events import rollups
 
 if TYPE_CHECKING:
     import ibis
@@ -128,6 +129,12 @@ class Reader:
         return self.backend.table("profiles")
 
     @property
+    def rollup(self) -> ibis.Table:
+        """day, customer_id, event, events, value, first_at, last_at, cancelled, cancelled_value: the log counted
+        per day x customer x event, kept at every write (see `events.rollups`)."""
+        return self.backend.table(rollups.TABLE)
+
+    @property
     def consents(self) -> ibis.Table:
         """customer_id, channel, granted: the current consents, beside the profiles."""
         return self.backend.table("profile_consents")
@@ -202,32 +209,34 @@ class EventLog:
         (from, into) to where they went, in one transaction; returns how many events were new."""
         with self.connect() as conn:
             conn.execute("BEGIN TRANSACTION")
-            new = self._append(conn, frame)
+            fresh = self._append(conn, frame)
+            rollups.add(conn, fresh)
             for from_id, into_id in merges:
                 conn.execute("UPDATE events SET customer_id = ? WHERE customer_id = ?", [into_id, from_id])
+            rollups.move(conn, merges)
             conn.execute("COMMIT")
-        return new
+        return fresh.num_rows
 
     @staticmethod
-    def _append(conn: duckdb.DuckDBPyConnection, frame: pd.DataFrame) -> int:
+    def _append(conn: duckdb.DuckDBPyConnection, frame: pd.DataFrame) -> pa.Table:
+        """Insert the events whose message ids are new; returns those rows (what `rollups.add` counts)."""
         if frame.empty:
-            return 0
+            return pa.table({c: pa.array([], pa.string()) for c in rollups.FRESH})
         frame = frame.drop_duplicates("message_id")[EVENT_COLUMNS]
-        before = conn.execute("SELECT count(*) FROM events").fetchall()[0][0]
         conn.register("incoming_events", pa.Table.from_pandas(frame, preserve_index=False))
         values = [f"CAST({c} AS TIMESTAMP)" if c in TIME_COLUMNS else c for c in EVENT_COLUMNS]
         # Past 50 ids DuckDB checks the primary key by reading every row group's message ids; with the
         # ids pushed down as a filter a small append stays a few milliseconds on a log of millions.
         conn.execute(f"SET dynamic_or_filter_threshold = {max(50, min(len(frame), SMALL_APPEND) + 1)}")
         try:
-            conn.execute(
+            fresh = conn.sql(
                 f"INSERT OR IGNORE INTO events ({', '.join(EVENT_COLUMNS)}) "
-                f"SELECT {', '.join(values)} FROM incoming_events"
-            )
+                f"SELECT {', '.join(values)} FROM incoming_events RETURNING {', '.join(rollups.FRESH)}"
+            ).to_arrow_table()
         finally:
             conn.unregister("incoming_events")
             conn.execute("RESET dynamic_or_filter_threshold")
-        return conn.execute("SELECT count(*) FROM events").fetchall()[0][0] - before
+        return fresh
 
     def save_traits(self, kind: str, frame: pd.DataFrame, schema: pa.Schema | None = None) -> int:
         """Replace the stored traits of this kind with `frame` (one row per customer_id; `schema` types its columns
@@ -326,7 +335,11 @@ class EventLog:
             conn.register("erased_users", pa.table({"id": pa.array(list(user_ids), pa.string())}))
             conn.register("erased_visitors", pa.table({"id": pa.array(list(anonymous_ids), pa.string())}))
             try:
+                touched = rollups.keys_of(
+                    conn, "customer_id IN (SELECT id FROM erased_customers) OR user_id IN (SELECT id FROM erased_users)"
+                )
                 counts = {"events": self._erase_events(conn, customer_ids, pseudonym)}
+                rollups.recompute(conn, touched, pseudonym)
                 conn.execute(
                     "UPDATE events SET anonymous_id = NULL WHERE anonymous_id IN (SELECT id FROM erased_visitors)"
                 )

@@ -1,0 +1,194 @@
+"""The daily rollup of the event log, kept true at every write: one row per day x customer x event.
+
+Table `rollup_daily` (migrations/events/versions/0003_rollup_daily.py):
+- day (DATE, of the event's timestamp), customer_id (NULL for anonymous visitors' events), event;
+- events: how many; value: the sum of their value (an order's revenue, else its total, else 0, as
+  metrics.source reads a purchase; a refund's total, else 0; any other event's `value`, else its `revenue`,
+  else its `total`; NULL when none had one);
+- first_at, last_at: the first and the last timestamp among them;
+- cancelled, cancelled_value: of an `Order Completed` row, how many of its events belong to an order that an
+  `Order Cancelled` event (at any time, of anyone) names, and their value; 0 on every other row. A purchase
+  (metrics.source.purchases) is an order of a known customer that is not cancelled: `events - cancelled`.
+
+Each write to the log calls one function here inside its own transaction: `add` for the rows an append
+inserted, `move` for the profiles it merged, `recompute` around an erasure, `rebuild` for the whole log (the
+migration's backfill and `boomerang events rollup`). Each operation is one function over SQL, so that another
+engine's log can port it one by one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import duckdb
+import pyarrow as pa
+
+TABLE = "rollup_daily"
+COLUMNS = ("day", "customer_id", "event", "events", "value", "first_at", "last_at", "cancelled", "cancelled_value")
+FRESH = ("message_id", "event", "customer_id", "timestamp", "properties")  # what `add` reads of the new rows
+ORDER_COMPLETED, ORDER_CANCELLED, ORDER_REFUNDED = "Order Completed", "Order Cancelled", "Order Refunded"
+
+
+def _text(key: str) -> str:
+    """A property as metrics.source.text reads it: its JSON text (a number 5 reads "5"), NULL when absent."""
+    return f"json_extract_string(properties, '$.\"{key}\"')"
+
+
+def _number(key: str) -> str:
+    """A numeric property as metrics.source.number reads it: its text cast, NULL where it is not a number."""
+    return f"TRY_CAST({_text(key)} AS DOUBLE)"
+
+
+ORDER_ID = _text("order_id")
+VALUE = (
+    f"CASE event WHEN '{ORDER_COMPLETED}' THEN coalesce({_number('revenue')}, {_number('total')}, 0.0) "
+    f"WHEN '{ORDER_REFUNDED}' THEN coalesce({_number('total')}, 0.0) "
+    f"ELSE coalesce({_number('value')}, {_number('revenue')}, {_number('total')}) END"
+)
+
+
+def _aggregated(rows: str) -> str:
+    """SQL: the rollup's rows of the events `rows` selects (event, customer_id, timestamp, properties), an order
+    counted as cancelled when any event of the log cancels it."""
+    return f"""
+        WITH picked AS (
+            SELECT event, customer_id, timestamp, {VALUE} AS value,
+                   CASE WHEN event = '{ORDER_COMPLETED}' THEN {ORDER_ID} END AS order_id
+            FROM ({rows})
+        ), cancelled_orders AS (
+            SELECT DISTINCT {ORDER_ID} AS order_id FROM events
+            WHERE event = '{ORDER_CANCELLED}' AND {ORDER_ID} IN (SELECT order_id FROM picked)
+        ), marked AS (
+            SELECT picked.*, order_id IN (SELECT order_id FROM cancelled_orders) IS TRUE AS is_cancelled FROM picked
+        )
+        SELECT CAST(timestamp AS DATE) AS day, customer_id, event, count(*) AS events, sum(value) AS value,
+               min(timestamp) AS first_at, max(timestamp) AS last_at,
+               count(*) FILTER (WHERE is_cancelled) AS cancelled,
+               coalesce(sum(value) FILTER (WHERE is_cancelled), 0.0) AS cancelled_value
+        FROM marked GROUP BY ALL"""
+
+
+def _merge(conn: duckdb.DuckDBPyConnection, delta: str) -> None:
+    """Add the rows of the query `delta` (the rollup's columns) to the rollup, key by key."""
+    conn.execute(f"""
+        MERGE INTO {TABLE} r USING ({delta}) d
+        ON r.day = d.day AND r.customer_id IS NOT DISTINCT FROM d.customer_id AND r.event = d.event
+        WHEN MATCHED THEN UPDATE SET
+            events = r.events + d.events,
+            value = coalesce(r.value + d.value, r.value, d.value),
+            first_at = least(r.first_at, d.first_at),
+            last_at = greatest(r.last_at, d.last_at),
+            cancelled = r.cancelled + d.cancelled,
+            cancelled_value = r.cancelled_value + d.cancelled_value
+        WHEN NOT MATCHED THEN INSERT ({", ".join(COLUMNS)}) VALUES ({", ".join(f"d.{c}" for c in COLUMNS)})""")
+
+
+def add(conn: duckdb.DuckDBPyConnection, fresh: pa.Table) -> None:
+    """Count the events an append has just inserted (`fresh`: their event, customer_id, timestamp, properties and
+    message_id), and the orders their cancellations cancel among the events logged before them."""
+    if not fresh.num_rows:
+        return
+    conn.register("rollup_fresh", fresh)
+    try:
+        _merge(conn, _aggregated("SELECT event, customer_id, timestamp, properties FROM rollup_fresh"))
+        cancels = conn.execute(
+            f"SELECT count(*) FROM rollup_fresh WHERE event = '{ORDER_CANCELLED}' AND {ORDER_ID} IS NOT NULL"
+        ).fetchall()[0][0]
+        if cancels:
+            _cancel_earlier(conn)
+    finally:
+        conn.unregister("rollup_fresh")
+
+
+def _cancel_earlier(conn: duckdb.DuckDBPyConnection) -> None:
+    """The earlier events' orders that the fresh cancellations cancel first: counted as cancelled now."""
+    fresh_ids = "SELECT message_id FROM rollup_fresh"
+    conn.execute(f"""
+        MERGE INTO {TABLE} r USING (
+            WITH newly AS (
+                SELECT DISTINCT {ORDER_ID} AS order_id FROM rollup_fresh WHERE event = '{ORDER_CANCELLED}'
+                EXCEPT
+                SELECT {ORDER_ID} FROM events
+                WHERE event = '{ORDER_CANCELLED}' AND message_id NOT IN ({fresh_ids})
+            )
+            SELECT CAST(timestamp AS DATE) AS day, customer_id, event, count(*) AS cancelled,
+                   sum({VALUE}) AS cancelled_value
+            FROM events
+            WHERE event = '{ORDER_COMPLETED}' AND {ORDER_ID} IN (SELECT order_id FROM newly)
+              AND message_id NOT IN ({fresh_ids})
+            GROUP BY ALL
+        ) d
+        ON r.day = d.day AND r.customer_id IS NOT DISTINCT FROM d.customer_id AND r.event = d.event
+        WHEN MATCHED THEN UPDATE SET
+            cancelled = r.cancelled + d.cancelled, cancelled_value = r.cancelled_value + d.cancelled_value""")
+
+
+def move(conn: duckdb.DuckDBPyConnection, merges: Iterable[tuple[str, str]]) -> None:
+    """After merges (from, into), applied to the log in that order, give each moved profile's rows to the
+    profile its events are in now."""
+    where: dict[str, str] = {}  # each profile's rows before the merges -> the profile they are in after them
+    for from_id, into_id in merges:
+        where.setdefault(from_id, from_id)
+        for held, at in list(where.items()):
+            if at == from_id:
+                where[held] = into_id
+    moved = {k: v for k, v in where.items() if k != v}
+    if not moved:
+        return
+    conn.register("rollup_moves", pa.table({"from_id": list(moved), "into_id": list(moved.values())}))
+    try:
+        conn.execute(f"""CREATE OR REPLACE TEMP TABLE rollup_moved AS
+            SELECT day, m.into_id AS customer_id, event, sum(events) AS events, sum(value) AS value,
+                   min(first_at) AS first_at, max(last_at) AS last_at, sum(cancelled) AS cancelled,
+                   sum(cancelled_value) AS cancelled_value
+            FROM {TABLE} JOIN rollup_moves m ON customer_id = m.from_id GROUP BY ALL""")
+        conn.execute(f"DELETE FROM {TABLE} WHERE customer_id IN (SELECT from_id FROM rollup_moves)")
+        _merge(conn, "SELECT * FROM rollup_moved")
+        conn.execute("DROP TABLE rollup_moved")
+    finally:
+        conn.unregister("rollup_moves")
+
+
+def keys_of(conn: duckdb.DuckDBPyConnection, where: str) -> pa.Table:
+    """day, customer_id: the rollup's keys that the events matching the SQL condition `where` count in."""
+    return conn.sql(
+        f"SELECT DISTINCT CAST(timestamp AS DATE) AS day, customer_id FROM events WHERE {where}"
+    ).to_arrow_table()
+
+
+def recompute(conn: duckdb.DuckDBPyConnection, keys: pa.Table, also: str | None = None) -> None:
+    """Count the rows of these keys (day, customer_id), and of their days under customer `also`, again from the
+    events (after a rewrite of those events: an erasure moves them to a pseudonym)."""
+    if not keys.num_rows:
+        return
+    conn.register("rollup_keys", keys)
+    try:
+        conn.execute(
+            "CREATE OR REPLACE TEMP TABLE rollup_recount AS SELECT day, customer_id FROM rollup_keys "
+            "UNION SELECT DISTINCT day, CAST(? AS VARCHAR) FROM rollup_keys WHERE ? IS NOT NULL",
+            [also, also],
+        )
+        same = "k.day = {t}.day AND k.customer_id IS NOT DISTINCT FROM {t}.customer_id"
+        conn.execute(f"DELETE FROM {TABLE} WHERE EXISTS (SELECT 1 FROM rollup_recount k WHERE {same.format(t=TABLE)})")
+        theirs = (
+            "SELECT event, customer_id, timestamp, properties FROM events e WHERE CAST(timestamp AS DATE) IN "
+            "(SELECT day FROM rollup_recount) AND EXISTS (SELECT 1 FROM rollup_recount k "
+            "WHERE k.day = CAST(e.timestamp AS DATE) AND k.customer_id IS NOT DISTINCT FROM e.customer_id)"
+        )
+        conn.execute(f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) {_aggregated(theirs)}")
+        conn.execute("DROP TABLE rollup_recount")
+    finally:
+        conn.unregister("rollup_keys")
+
+
+def fill() -> str:
+    """SQL: insert the rollup of the whole log into the (empty) rollup table, in day order."""
+    everything = _aggregated("SELECT event, customer_id, timestamp, properties FROM events")
+    return f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) {everything} ORDER BY day, event"
+
+
+def rebuild(conn: duckdb.DuckDBPyConnection) -> int:
+    """Count the whole log again (the repair command; the migration runs `fill`); returns the rollup's rows."""
+    conn.execute(f"DELETE FROM {TABLE}")
+    conn.execute(fill())
+    return conn.execute(f"SELECT count(*) FROM {TABLE}").fetchall()[0][0]
