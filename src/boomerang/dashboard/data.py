@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from boomerang.bootstrap import Workspace
+from boomerang.metrics import rolled
 from boomerang.metrics import service as metrics
 from boomerang.orchestration.status import summary
 
@@ -26,8 +27,11 @@ def _frozen(params: dict[str, Any]) -> tuple:
 
 
 class Analytics:
-    def __init__(self, ws: Workspace, *, fresh_seconds: float = 60.0, max_entries: int = 256) -> None:
+    def __init__(
+        self, ws: Workspace, *, fresh_seconds: float = 60.0, max_entries: int = 256, rollups: bool = True
+    ) -> None:
         self.ws = ws
+        self.rollups = rollups  # the metrics in metrics.rolled.ROLLED from the log's daily rollup, not its events
         self.fresh_seconds = fresh_seconds
         self.max_entries = max_entries
         self._cache: dict[tuple, tuple[tuple, float, Any]] = {}
@@ -79,9 +83,11 @@ class Analytics:
     def metric(self, name: str, params: dict[str, Any]) -> dict[str, Any]:
         """The metric's JSON answer (see `boomerang.metrics.service.run`)."""
         params = {k: v for k, v in params.items() if v not in (None, "")}
-        return self._cached(
-            ("metric", name, _frozen(params)), lambda: metrics.run(self.ws.uow, self.ws.log, name, params)
-        )
+        if self.rollups and name in rolled.ROLLED:
+            compute = lambda: rolled.answer(self.ws.log, name, params)  # noqa: E731
+        else:
+            compute = lambda: metrics.run(self.ws.uow, self.ws.log, name, params)  # noqa: E731
+        return self._cached(("metric", name, _frozen(params)), compute)
 
     def summary(self) -> dict[str, Any]:
         return self._cached(("summary",), lambda: summary(self.ws.uow, self.ws.log))

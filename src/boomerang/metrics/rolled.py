@@ -1,0 +1,154 @@
+"""The dashboard's metrics read from the log's daily rollup (events.rollups) instead of the raw events: the same
+answers as their runners over the events (tests/test_dashboard_rollups.py holds them equal), in a scan of a table
+many times smaller, with no JSON to read.
+
+Purchases are whole days in the rollup, and every metric here needs no finer time: its periods are whole days
+(metrics.base) and it counts orders, buyers, revenue and purchase days per period. `run` answers the metrics in
+`ROLLED`; another metric is None, for the caller to run over the events.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import ibis
+import pandas as pd
+from ibis import _
+
+from boomerang.core.errors import ValidationFailed
+from boomerang.events.log import EventLog
+from boomerang.metrics import activity, service, source
+from boomerang.metrics.base import REGISTRY, Query, periods_table, report
+
+ORDER_KPIS = ("average_order_value", "repeat_purchase_rate", "purchase_frequency")
+ACTIVITY = ("retention_rate", "churn_rate")
+ROLLED = (*ORDER_KPIS, *ACTIVITY, "cohorts")
+
+
+def purchases(rollup: ibis.Table) -> ibis.Table:
+    """customer_id, day (a timestamp at midnight), orders, revenue: each known customer's purchases per day, as
+    metrics.source.purchases counts them (orders not cancelled)."""
+    rows = rollup.filter((_.event == source.ORDER_COMPLETED) & _.customer_id.notnull() & (_.events > _.cancelled))
+    return rows.select(
+        "customer_id",
+        day=rows.day.cast("timestamp"),
+        orders=rows.events - rows.cancelled,
+        revenue=rows.value.coalesce(0.0) - rows.cancelled_value,
+    )
+
+
+def bounds(rollup: ibis.Table, query: Query) -> tuple[datetime, datetime]:
+    """[start, end) as metrics.base.bounds fills the open ends: the first purchase's day, the last event's."""
+    start = datetime.combine(query.date_from, datetime.min.time()) if query.date_from else None
+    end = datetime.combine(query.date_to + timedelta(days=1), datetime.min.time()) if query.date_to else None
+    if start is None or end is None:
+        first = purchases(rollup).day.min().execute()
+        last = rollup.day.max().execute()
+        if pd.isna(last):
+            raise ValueError("the event log is empty")
+        first_day = first if pd.notna(first) else last
+        start = start or pd.Timestamp(first_day).to_pydatetime()
+        end = end or (pd.Timestamp(last) + pd.Timedelta(days=1)).to_pydatetime()
+    return start, end
+
+
+def _order_kpis(rollup: ibis.Table, name: str, query: Query) -> dict[str, Any]:
+    start, end = bounds(rollup, query)
+    periods = periods_table(start, end, query.interval)
+    bought = purchases(rollup)
+    rows = bought.join(periods, [bought.day >= periods.bucket, bought.day < periods.bucket_end])
+    per_customer = rows.group_by(["key", "customer_id"]).aggregate(orders=_.orders.sum(), revenue=_.revenue.sum())
+    per = per_customer.group_by("key").aggregate(
+        customers=_.count(), repeaters=(_.orders >= 2).sum(), orders=_.orders.sum(), revenue=_.revenue.sum()
+    )
+    metric = REGISTRY[name]
+    return report(metric, query, start, end, per.execute(), metric.value)
+
+
+def _inactivity_window(days: ibis.Table) -> int:
+    """metrics.activity.inactivity_window, over the purchase days."""
+    w = ibis.window(group_by="customer_id", order_by="day")
+    seconds = days.day.epoch_seconds() - days.day.lag().over(w).epoch_seconds()
+    gaps = days.select(gap=seconds / 86400).filter(_.gap.notnull())
+    p90 = gaps.aggregate(p90=_.gap.quantile(0.9)).execute().iloc[0]["p90"]
+    if p90 is None or p90 != p90:
+        return activity.DEFAULT_WINDOW
+    return int(min(activity.MAX_WINDOW, max(activity.MIN_WINDOW, round(float(p90)))))
+
+
+def _activity(rollup: ibis.Table, name: str, query: activity.WindowQuery) -> dict[str, Any]:
+    """metrics.activity's counts (active at each period's start and end, new, lost, gained) over the purchase days."""
+    start, end = bounds(rollup, query)
+    days = purchases(rollup).select("customer_id", "day")
+    window = query.window_days or _inactivity_window(days)
+    periods = periods_table(start, end, query.interval)
+
+    def active_at(edge: str) -> ibis.Table:
+        at = periods[edge]
+        joined = days.join(periods, [days.day >= at - ibis.interval(days=window), days.day < at])
+        return joined.select("key", "customer_id").distinct()
+
+    at_start, at_end = active_at("bucket"), active_at("bucket_end")
+    firsts = days.group_by("customer_id").aggregate(first=_.day.min())
+    new = firsts.join(periods, [firsts.first >= periods.bucket, firsts.first < periods.bucket_end])
+    counts = {
+        "at_start": at_start.group_by("key").aggregate(at_start=_.count()),
+        "at_end": at_end.group_by("key").aggregate(at_end=_.count()),
+        "new": new.group_by("key").aggregate(new=_.count()),
+        "lost": at_start.anti_join(at_end, ["key", "customer_id"]).group_by("key").aggregate(lost=_.count()),
+        "gained": at_end.anti_join(at_start, ["key", "customer_id"]).group_by("key").aggregate(gained=_.count()),
+    }
+    frame = None
+    for part in counts.values():
+        part = part.execute()
+        frame = part if frame is None else frame.merge(part, on="key", how="outer")
+    metric = REGISTRY[name]
+    result = report(metric, query, start, end, frame, metric.value)
+    first = firsts.first.min().execute()
+    since = (pd.Timestamp(first) + pd.Timedelta(days=window)) if pd.notna(first) else None
+    result["details"].update(window_days=window, full_history=activity._known(since, result["from"]))
+    for row in result["series"]:
+        row["full_history"] = activity._known(since, row["bucket"])
+    return result
+
+
+def _cohorts(rollup: ibis.Table, query: Query) -> dict[str, Any]:
+    """metrics.cohorts' cells (buyers and revenue per cohort and month since the first purchase)."""
+    start, end = bounds(rollup, query)
+    bought = purchases(rollup).filter(_.day < end)
+    firsts = bought.group_by("customer_id").aggregate(first=_.day.min())
+    firsts = firsts.filter((firsts.first >= start) & (firsts.first < end))
+    rows = bought.join(firsts, "customer_id")
+    month = lambda ts: ts.year() * 12 + ts.month()  # noqa: E731
+    rows = rows.select(
+        "customer_id", "revenue", cohort=rows.first.truncate("M"), offset=month(rows.day) - month(rows.first)
+    )
+    cells = (
+        rows.group_by(["cohort", "offset"])
+        .aggregate(customers=_.customer_id.nunique(), revenue=_.revenue.sum())
+        .execute()
+    )
+    return REGISTRY["cohorts"]._matrix(cells, query, start, end)
+
+
+def run(rollup: ibis.Table, name: str, query: Query) -> dict[str, Any] | None:
+    """The metric's answer from the rollup (as its runner's `calculate` gives it); None for a metric not in ROLLED."""
+    if name in ORDER_KPIS:
+        return _order_kpis(rollup, name, query)
+    if name in ACTIVITY:
+        return _activity(rollup, name, query)
+    if name == "cohorts":
+        return _cohorts(rollup, query)
+    return None
+
+
+def answer(log: EventLog, name: str, params: dict[str, Any]) -> dict[str, Any]:
+    """metrics.service.run's JSON answer for a metric in ROLLED, from the rollup."""
+    query = service.parse(service.metric(name), params)
+    with log.reader() as r:
+        try:
+            result = run(r.rollup, name, query)
+        except ValueError as exc:  # an empty log
+            raise ValidationFailed([{"field": "events", "reason": str(exc)}]) from None
+    return {**result, "query": query.model_dump(mode="json")}

@@ -1,0 +1,114 @@
+"""The dashboard's numbers from the daily rollup equal the metrics' runners over the raw events: on the hand-made
+shop, and on a random shop after merges of profiles, late events, cancellations, an erasure and a rebuild (that
+the rollup itself stays equal to a recount after each write is tests/test_rollups.py's)."""
+
+from __future__ import annotations
+
+import random
+from datetime import date
+
+import pandas as pd
+import pytest
+from tests import metrics_data
+
+from boomerang.dashboard.data import Analytics
+from boomerang.events import rollups
+from boomerang.events.log import EVENT_COLUMNS
+from boomerang.metrics import rolled, service
+
+PERIODS = [
+    {},
+    {"interval": "week"},
+    {"interval": "day", "date_from": date(2024, 2, 1), "date_to": date(2024, 3, 10)},
+    {"date_from": date(2024, 1, 15), "date_to": date(2024, 4, 10)},
+    {"date_from": date(2024, 3, 1)},
+]
+
+
+def _frame(rows: list[tuple], start: int = 0) -> pd.DataFrame:
+    frame = metrics_data.event_frame(rows, "2025-01-01")
+    frame["message_id"] = [f"m{start + i}" for i in range(len(rows))]
+    return frame[EVENT_COLUMNS]
+
+
+def _rounded(value):
+    """Floats to 9 significant digits, in nested answers: sums of the same values added in another order."""
+    if isinstance(value, float):
+        return float(f"{value:.9g}")
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rounded(v) for v in value]
+    return value
+
+
+def _equal(log, names=rolled.ROLLED, periods=PERIODS, extra=None) -> None:
+    for name in names:
+        for params in periods:
+            params = {**params, **(extra or {}).get(name, {})}
+            raw = service.run(None, log, name, params)
+            assert _rounded(rolled.answer(log, name, params)) == _rounded(raw), (name, params)
+
+
+@pytest.fixture
+def shop(ws):
+    ws.log.append(_frame(_rows()))
+    return ws
+
+
+def _rows() -> list[tuple]:
+    orders = [(c, "Order Completed", at, {"order_id": o, **props}) for c, o, at, props in metrics_data.ORDERS]
+    return orders + list(metrics_data.OTHER)
+
+
+def test_the_hand_made_shop(shop):
+    _equal(shop.log, periods=PERIODS[1:4])
+    windows = {"retention_rate": {"window_days": 60}, "churn_rate": {"window_days": 45}}
+    _equal(shop.log, names=("retention_rate", "churn_rate"), periods=PERIODS[:1], extra=windows)
+
+
+def _random_rows(rng: random.Random, n: int, customers: list[str | None]) -> list[tuple]:
+    events = [
+        "Product Viewed",
+        "Order Completed",
+        "Order Completed",
+        "Order Cancelled",
+        "Order Refunded",
+        "Page Viewed",
+    ]
+    rows = []
+    for _ in range(n):
+        event = rng.choice(events)
+        at = f"2024-0{rng.randint(1, 5)}-{rng.randint(10, 28)} {rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}"
+        props = {"order_id": f"o{rng.randint(1, 60)}"} if event.startswith("Order") else {}
+        if rng.random() < 0.8:
+            props["revenue" if rng.random() < 0.6 else "total"] = round(rng.random() * 90, 2)
+        rows.append((rng.choice(customers), event, at, props))
+    return rows
+
+
+def test_a_random_shop_after_merges_late_events_erasure_and_rebuild(ws):
+    rng = random.Random(11)
+    customers = [f"c{i}" for i in range(12)] + [None]
+    start = 0
+    for _ in range(5):  # batches arrive in any time order: each holds late events for the one before
+        rows = _random_rows(rng, 60, customers)
+        merges = [(rng.choice(customers[:-1]), rng.choice(customers[:-1])) for _ in range(2)]
+        ws.log.append(_frame(rows, start), merges=[(a, b) for a, b in merges if a != b])
+        start += len(rows)
+    ws.log.erase_customers(["c3", "c4"], "erased-1", user_ids=["c5"])
+    _equal(ws.log, periods=[PERIODS[0], PERIODS[4]])
+    with ws.log.connect() as conn:
+        rollups.rebuild(conn)
+    _equal(ws.log, names=("average_order_value",), periods=PERIODS[:1])
+
+
+def test_the_pages_read_the_rollup_and_say_the_same(shop):
+    fast, slow = Analytics(shop), Analytics(shop, rollups=False)
+    for name in rolled.ROLLED:
+        assert _rounded(fast.metric(name, {"interval": "month"})) == _rounded(slow.metric(name, {"interval": "month"}))
+    with shop.log.connect() as conn:  # the rollup emptied: the page's answer comes from it, not from the events
+        conn.execute(f"DELETE FROM {rollups.TABLE}")
+    period = {"date_from": date(2024, 1, 1), "date_to": date(2024, 4, 30)}
+    assert Analytics(shop).metric("average_order_value", period)["details"]["orders"] == 0
+    assert Analytics(shop, rollups=False).metric("average_order_value", period)["details"]["orders"] == 7
