@@ -12,7 +12,7 @@ from boomerang.catalog import changes
 from boomerang.catalog.models import Product
 from boomerang.catalog.schemas import ProductIn, StockChange
 from boomerang.core.errors import NotFound
-from boomerang.db import chunked, in_chunks, upsert
+from boomerang.db import among, chunked, in_chunks, upsert
 
 PRODUCT_FIELDS = ("name", "category", "brand", "price", "currency", "in_stock", "stock_quantity", "url", "image_url")
 
@@ -91,7 +91,9 @@ class ProductLearner:
         table = Product.__table__
         rows = in_chunks(
             session,
-            lambda chunk: sa.select(table.c.sku, *(table.c[f] for f in self.FIELDS)).where(table.c.sku.in_(chunk)),
+            lambda chunk: sa.select(table.c.sku, *(table.c[f] for f in self.FIELDS)).where(
+                among(session, table.c.sku, chunk)
+            ),
             skus,
         )
         self.known: dict[str, dict] = {row.sku: dict(row._mapping) for row in rows}

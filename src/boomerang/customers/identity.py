@@ -17,7 +17,7 @@ from boomerang.core.ids import new_id
 from boomerang.core.vocab import PROFILE_FIELDS
 from boomerang.customers.merge import follow
 from boomerang.customers.models import Consent, ConsentChange, Customer, Identity, Merge
-from boomerang.db import chunked
+from boomerang.db import among, chunked
 
 
 class Resolver:
@@ -47,7 +47,7 @@ class Resolver:
                 rows = self.session.execute(
                     sa.select(Identity.value, Identity.customer_id, Customer.external_id)
                     .join(Customer, Customer.id == Identity.customer_id)
-                    .where(Identity.kind == kind, Identity.value.in_(chunk))
+                    .where(Identity.kind == kind, among(self.session, Identity.value, chunk))
                 )
                 for value, cid, external_id in rows:
                     self._ids[(kind, value)] = cid

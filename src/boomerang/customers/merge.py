@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from boomerang.customers.models import Customer
-from boomerang.db import in_chunks
+from boomerang.db import among, in_chunks
 
 MergeHook = Callable[[Session, str, str, datetime], None]  # (session, from id, into id, now)
 HOOKS: list[MergeHook] = []
@@ -44,7 +44,9 @@ def live_ids(session: Session, customer_ids: Iterable[str]) -> dict[str, str]:
     todo = set(customer_ids)
     while todo:
         rows = in_chunks(
-            session, lambda ids: sa.select(Customer.id, Customer.merged_into_id).where(Customer.id.in_(ids)), todo
+            session,
+            lambda ids: sa.select(Customer.id, Customer.merged_into_id).where(among(session, Customer.id, ids)),
+            todo,
         )
         pointers.update(rows)
         todo = {into for _, into in rows if into and into not in pointers}

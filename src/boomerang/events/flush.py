@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from boomerang.customers.models import Merge
-from boomerang.db import UnitOfWork
+from boomerang.db import UnitOfWork, executemany
 from boomerang.events.log import EVENT_COLUMNS, EventLog
 from boomerang.events.models import inbox
 from boomerang.events.schemas import Logged
@@ -31,6 +31,7 @@ INBOX_COLUMNS = (
     ]
     + [inbox.c.processed_at]
 )
+MOVED = sa.delete(inbox).where(inbox.c.id == sa.bindparam("row_id"))
 
 
 def flush(uow: UnitOfWork, log: EventLog, *, chunk_rows: int) -> list[Logged]:
@@ -60,9 +61,7 @@ def flush(uow: UnitOfWork, log: EventLog, *, chunk_rows: int) -> list[Logged]:
         log.append(frame, merges=[(m.from_customer_id, m.into_customer_id) for m in merges])
         with uow.session() as session:
             if rows:
-                session.connection().execute(
-                    sa.delete(inbox).where(inbox.c.id == sa.bindparam("row_id")), [{"row_id": r.id} for r in rows]
-                )
+                executemany(session, MOVED, [{"row_id": r.id} for r in rows])
             if merges:
                 session.execute(
                     sa.update(Merge).where(Merge.id.in_([m.id for m in merges])).values(applied_to_log=True)

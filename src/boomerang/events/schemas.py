@@ -264,8 +264,9 @@ def normalise_each(
         for part, value in (("properties", properties), ("context", context)):
             if (found := storable.problem(value, f"{where}.{part}".lstrip("."))) is not None:
                 problems.append({"field": found[0], "reason": found[1]})
+        fields = msg.__dict__  # a model's own fields: getattr of one its type lacks costs an exception
         for part in ("userId", "anonymousId", "messageId", "event", "previousId", "groupId"):
-            if "\x00" in str(getattr(msg, part, None) or ""):
+            if "\x00" in str(fields.get(part) or ""):
                 problems.append({"field": f"{where}.{part}".lstrip("."), "reason": "contains a NUL character"})
         signature, problem = _user_hash(msg, where)
         if problem:

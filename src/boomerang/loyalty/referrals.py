@@ -63,16 +63,20 @@ def follow(session: Session, happenings: Sequence[Any], orders: Sequence[OrderLi
         return []
     ids = {h.customer_id for h in happenings if h.customer_id} | {o.customer_id for o in orders if o.customer_id}
     live = live_ids(session, ids)
+    landings = [
+        (h, cid, landing)
+        for h in happenings
+        if (cid := live.get(h.customer_id)) and (landing := guards.code_in(session, h))
+    ]
+    # Marks are read only for those they can matter to: referrers and friends already, and the friends landing now.
+    concerned = guards.involved(session, set(live.values())) | {cid for _, cid, _ in landings}
     seen: dict[str, set[tuple[str, str]]] = {}
     for h in happenings:
         cid = live.get(h.customer_id)
-        if cid is not None:
+        if cid in concerned:
             seen.setdefault(cid, set()).update(guards.marks_of(session, h))
-    for h in happenings:
-        cid = live.get(h.customer_id)
-        landing = guards.code_in(session, h) if cid is not None else None
-        if landing is not None:
-            _attribute(session, h, cid, landing, orders, live, seen.get(cid, set()), settings, now)
+    for h, cid, landing in landings:
+        _attribute(session, h, cid, landing, orders, live, seen.get(cid, set()), settings, now)
     guards.remember(session, seen, now=now)
     return _follow_orders(session, orders, live, settings, now)
 

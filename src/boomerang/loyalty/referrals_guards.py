@@ -154,17 +154,22 @@ def marks_of(session: Session, happening: Any) -> set[tuple[str, str]]:
     return {m for m in (("device", device), ("address", address)) if m[1]}
 
 
+def involved(session: Session, customer_ids: Iterable[str]) -> set[str]:
+    """Those of the customers who are referrers (have a code) or friends (have a referral)."""
+    found: set[str] = set()
+    codes = LoyaltyReferralCode.__table__
+    for chunk in chunked(customer_ids):
+        found.update(session.scalars(sa.select(REFERRALS.c.friend_id).where(REFERRALS.c.friend_id.in_(chunk))))
+        found.update(session.scalars(sa.select(codes.c.customer_id).where(codes.c.customer_id.in_(chunk))))
+    return found
+
+
 def remember(session: Session, seen: dict[str, set[tuple[str, str]]], *, now: datetime) -> None:
     """Keep the marks of those customers who are referrers (have a code) or friends (have a referral)."""
-    ids = [cid for cid, marks in seen.items() if marks]
-    involved: set[str] = set()
-    for chunk in chunked(ids):
-        involved.update(session.scalars(sa.select(REFERRALS.c.friend_id).where(REFERRALS.c.friend_id.in_(chunk))))
-        codes = LoyaltyReferralCode.__table__
-        involved.update(session.scalars(sa.select(codes.c.customer_id).where(codes.c.customer_id.in_(chunk))))
+    keep = involved(session, [cid for cid, marks in seen.items() if marks])
     rows = [
         {"kind": kind, "value": value, "customer_id": cid, "seen_at": now}
-        for cid in sorted(involved)
+        for cid in sorted(keep)
         for kind, value in sorted(seen[cid])
     ]
     if rows:
