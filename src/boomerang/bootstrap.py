@@ -194,7 +194,22 @@ class Workspace:
 
     @cached_property
     def log(self) -> EventLog:
+        """The event log: the DuckDB file in home, or the lake that BOOMERANG_EVENTS__BACKEND=lake names."""
         _make_home(self.settings.home)
+        events = self.settings.events
+        if events.backend == "lake":
+            from boomerang.events.lake import LakeLog
+            from boomerang.events.lake_store import Store
+
+            secret = events.s3_secret_access_key
+            store = Store.at(
+                self.settings.lake_path,
+                endpoint=events.s3_endpoint,
+                region=events.s3_region,
+                key_id=events.s3_access_key_id,
+                secret=secret.get_secret_value() if secret else None,
+            )
+            return LakeLog(store, engine=events.engine, spark_master=events.spark_master)  # type: ignore[return-value]
         return EventLog(self.settings.events_path, lock_timeout=self.settings.duckdb_lock_timeout_seconds)
 
     @cached_property
@@ -279,7 +294,9 @@ class Workspace:
                 with Session(bind=conn) as session:
                     install_library(session, now=self.now())
         events = _alembic_config("events")
-        if self.log.revision() != _head(events):
+        if self.settings.events.backend == "lake":
+            self.log.create()  # its tables, where missing: the lake has no Alembic revisions
+        elif self.log.revision() != _head(events):
             # In a child process: duckdb_engine leaves objects behind that DuckDB 2 reports at exit.
             script = "import sys; from boomerang.bootstrap import upgrade_log; upgrade_log(sys.argv[1])"
             self.log.when_free(lambda: _run_child(script, str(self.log.path)))

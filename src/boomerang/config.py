@@ -6,8 +6,9 @@ import re
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from boomerang.core.vocab import CHANNELS
@@ -238,6 +239,21 @@ class ReviewSettings(BaseModel):
         return [str(c).strip() for c in chats]
 
 
+class EventsSettings(BaseModel):
+    """Where the event log lives (boomerang.events); BOOMERANG_EVENTS__... to change. The default is a DuckDB file in
+    home, for one process; `lake` keeps it as Delta tables (partitioned Parquet) on a shared path or S3-compatible
+    storage, written by several pipeline workers and read by DuckDB or a Spark cluster."""
+
+    backend: Literal["duckdb", "lake"] = "duckdb"
+    path: str | None = Field(default=None, description="the lake's folder or s3://bucket/prefix; home/lake when unset")
+    engine: Literal["duckdb", "spark"] = Field(default="duckdb", description="what reads the lake")
+    spark_master: str = Field(default="local[2]", description="spark://host:7077 for a standalone cluster")
+    s3_endpoint: str | None = Field(default=None, description="an S3-compatible server's URL; AWS's when unset")
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: SecretStr | None = None
+
+
 class Settings(BaseSettings):
     """Boomerang's configuration, read from BOOMERANG_* variables (nested with __)."""
 
@@ -269,6 +285,7 @@ class Settings(BaseSettings):
     loyalty: LoyaltySettings = LoyaltySettings()
     recommendations: RecommendationSettings = RecommendationSettings()
     review: ReviewSettings = ReviewSettings()
+    events: EventsSettings = EventsSettings()
 
     @cached_property
     def sql_url(self) -> str:
@@ -277,6 +294,10 @@ class Settings(BaseSettings):
     @cached_property
     def events_path(self) -> Path:
         return (self.home / "events.duckdb").resolve()
+
+    @cached_property
+    def lake_path(self) -> str:
+        return self.events.path or str((self.home / "lake").resolve())
 
     @cached_property
     def reco_model_path(self) -> Path:
