@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 from boomerang.config import ReferralSettings
 from boomerang.customers.models import Customer, Identity
 from boomerang.customers.privacy.suppression import SECRET
-from boomerang.db import chunked, insert_ignore
+from boomerang.db import among, chunked, insert_ignore
 from boomerang.loyalty.models import LoyaltyReferral, LoyaltyReferralCode, LoyaltyReferralMark
 
 REFERRALS = LoyaltyReferral.__table__
@@ -159,8 +159,10 @@ def involved(session: Session, customer_ids: Iterable[str]) -> set[str]:
     found: set[str] = set()
     codes = LoyaltyReferralCode.__table__
     for chunk in chunked(customer_ids):
-        found.update(session.scalars(sa.select(REFERRALS.c.friend_id).where(REFERRALS.c.friend_id.in_(chunk))))
-        found.update(session.scalars(sa.select(codes.c.customer_id).where(codes.c.customer_id.in_(chunk))))
+        found.update(
+            session.scalars(sa.select(REFERRALS.c.friend_id).where(among(session, REFERRALS.c.friend_id, chunk)))
+        )
+        found.update(session.scalars(sa.select(codes.c.customer_id).where(among(session, codes.c.customer_id, chunk))))
     return found
 
 
