@@ -183,3 +183,44 @@ def test_rebuild_returns_the_rows_it_counted(ws, rows):
         ws.log.append(_frame([_event(1, "a", "Page Viewed", "2024-01-01 00:00")]))
     with ws.log.connect() as conn:
         assert rollups.rebuild(conn) == rows
+
+
+def test_the_summary_reads_the_rollup_and_says_what_the_events_say(ws):
+    assert ws.log.summary() == {"total": 0, "by_event": {}, "first": None, "last": None}
+    ws.log.append(
+        _frame(
+            [
+                _event(1, "a", "Page Viewed", "2024-01-01 08:00"),
+                _event(2, None, "Page Viewed", "2024-01-03 09:30"),
+                _event(3, "b", "Order Completed", "2023-12-31 23:59", order_id="o1"),
+            ]
+        )
+    )
+    with ws.log.reader() as r:
+        e = r.events
+        raw = e.group_by("event").aggregate(n=e.count()).execute()
+        span = e.aggregate(first=e.timestamp.min(), last=e.timestamp.max()).execute().iloc[0]
+    summary = ws.log.summary()
+    assert summary["by_event"] == dict(zip(raw["event"], raw["n"])) == {"Page Viewed": 2, "Order Completed": 1}
+    assert summary["total"] == 3 and (summary["first"], summary["last"]) == (span["first"], span["last"])
+
+
+def test_the_migration_fills_the_rollup_of_an_existing_log(ws):
+    from boomerang.bootstrap import upgrade_log
+
+    ws.log.append(
+        _frame(
+            [
+                _event(1, "a", "Order Completed", "2024-01-05 10:00", order_id="o1", revenue=10.0),
+                _event(2, "a", "Order Cancelled", "2024-01-06 10:00", order_id="o1"),
+                _event(3, None, "Page Viewed", "2024-01-05 11:00"),
+            ]
+        )
+    )
+    expected = _rollup(ws.log)
+    with ws.log.connect() as conn:  # the log as revision e0002 left it
+        conn.execute(f"DROP TABLE {rollups.TABLE}")
+        conn.execute("UPDATE alembic_version SET version_num = 'e0002'")
+    upgrade_log(str(ws.log.path))
+    pd.testing.assert_frame_equal(_rollup(ws.log), expected)
+    assert ws.log.revision() == "e0003"

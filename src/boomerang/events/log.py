@@ -413,15 +413,15 @@ class EventLog:
     # -- reading -----------------------------------------------------------------------------------
 
     def summary(self) -> dict[str, Any]:
-        """Counts by event name, and the first and last event time."""
+        """Counts by event name, and the first and last event time (from the daily rollup)."""
         with self.reader() as r:
-            e = r.events
-            counts = e.group_by("event").aggregate(n=e.count())
+            e = r.rollup
+            counts = e.group_by("event").aggregate(n=e.events.sum())
             by_event = counts.order_by([counts.n.desc(), "event"]).execute()
-            span = e.aggregate(first=e.timestamp.min(), last=e.timestamp.max(), total=e.count()).execute()
+            span = e.aggregate(first=e.first_at.min(), last=e.last_at.max(), total=e.events.sum()).execute()
         first, last, total = (span[c].iloc[0] for c in ("first", "last", "total"))
         return {
-            "total": int(total),
+            "total": 0 if pd.isna(total) else int(total),
             "by_event": dict(zip(by_event["event"], map(int, by_event["n"]))),
             "first": _moment(first),
             "last": _moment(last),

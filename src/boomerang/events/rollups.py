@@ -182,9 +182,10 @@ def recompute(conn: duckdb.DuckDBPyConnection, keys: pa.Table, also: str | None 
 
 
 def fill() -> str:
-    """SQL: insert the rollup of the whole log into the (empty) rollup table, in day order."""
+    """SQL: insert the rollup of the whole log into the (empty) rollup table, by event and day: a read of one event's
+    rows (purchases) then skips the others' row groups, and a flush's merge, of recent days, most of the old ones."""
     everything = _aggregated("SELECT event, customer_id, timestamp, properties FROM events")
-    return f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) {everything} ORDER BY day, event"
+    return f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) {everything} ORDER BY event, day"
 
 
 def rebuild(conn: duckdb.DuckDBPyConnection) -> int:

@@ -26,10 +26,15 @@ ACTIVITY = ("retention_rate", "churn_rate")
 ROLLED = (*ORDER_KPIS, *ACTIVITY, "cohorts")
 
 
+def _bought(rollup: ibis.Table) -> ibis.Value:
+    """Whether a rollup row holds purchases: a known customer's orders, not all of them cancelled."""
+    return (rollup.event == source.ORDER_COMPLETED) & rollup.customer_id.notnull() & (rollup.events > rollup.cancelled)
+
+
 def purchases(rollup: ibis.Table) -> ibis.Table:
     """customer_id, day (a timestamp at midnight), orders, revenue: each known customer's purchases per day, as
     metrics.source.purchases counts them (orders not cancelled)."""
-    rows = rollup.filter((_.event == source.ORDER_COMPLETED) & _.customer_id.notnull() & (_.events > _.cancelled))
+    rows = rollup.filter(_bought(rollup))
     return rows.select(
         "customer_id",
         day=rows.day.cast("timestamp"),
@@ -43,8 +48,8 @@ def bounds(rollup: ibis.Table, query: Query) -> tuple[datetime, datetime]:
     start = datetime.combine(query.date_from, datetime.min.time()) if query.date_from else None
     end = datetime.combine(query.date_to + timedelta(days=1), datetime.min.time()) if query.date_to else None
     if start is None or end is None:
-        first = purchases(rollup).day.min().execute()
-        last = rollup.day.max().execute()
+        span = rollup.aggregate(first=rollup.day.min(where=_bought(rollup)), last=rollup.day.max()).execute()
+        first, last = span["first"].iloc[0], span["last"].iloc[0]
         if pd.isna(last):
             raise ValueError("the event log is empty")
         first_day = first if pd.notna(first) else last
@@ -66,47 +71,49 @@ def _order_kpis(rollup: ibis.Table, name: str, query: Query) -> dict[str, Any]:
     return report(metric, query, start, end, per.execute(), metric.value)
 
 
-def _inactivity_window(days: ibis.Table) -> int:
-    """metrics.activity.inactivity_window, over the purchase days."""
+def _rhythm(days: ibis.Table) -> tuple[int, pd.Timestamp | None]:
+    """metrics.activity.inactivity_window over the purchase days (the 90th percentile of the gaps between a
+    customer's purchase days, bounded), and the first purchase day: one query."""
     w = ibis.window(group_by="customer_id", order_by="day")
-    seconds = days.day.epoch_seconds() - days.day.lag().over(w).epoch_seconds()
-    gaps = days.select(gap=seconds / 86400).filter(_.gap.notnull())
-    p90 = gaps.aggregate(p90=_.gap.quantile(0.9)).execute().iloc[0]["p90"]
+    gaps = days.mutate(gap=(days.day.epoch_seconds() - days.day.lag().over(w).epoch_seconds()) / 86400)
+    row = gaps.aggregate(p90=gaps.gap.quantile(0.9), first=gaps.day.min()).execute().iloc[0]
+    p90, first = row["p90"], row["first"]
+    first = pd.Timestamp(first) if pd.notna(first) else None
     if p90 is None or p90 != p90:
-        return activity.DEFAULT_WINDOW
-    return int(min(activity.MAX_WINDOW, max(activity.MIN_WINDOW, round(float(p90)))))
+        return activity.DEFAULT_WINDOW, first
+    return int(min(activity.MAX_WINDOW, max(activity.MIN_WINDOW, round(float(p90))))), first
 
 
 def _activity(rollup: ibis.Table, name: str, query: activity.WindowQuery) -> dict[str, Any]:
-    """metrics.activity's counts (active at each period's start and end, new, lost, gained) over the purchase days."""
+    """metrics.activity's counts (active at each period's start and end, new, lost, gained) over the purchase days,
+    in one query."""
     start, end = bounds(rollup, query)
     days = purchases(rollup).select("customer_id", "day")
-    window = query.window_days or _inactivity_window(days)
+    window, first = _rhythm(days)
+    window = query.window_days or window
     periods = periods_table(start, end, query.interval)
 
-    def active_at(edge: str) -> ibis.Table:
+    def active_at(edge: str, side: str) -> ibis.Table:
         at = periods[edge]
         joined = days.join(periods, [days.day >= at - ibis.interval(days=window), days.day < at])
-        return joined.select("key", "customer_id").distinct()
+        return joined.select(**{f"key_{side}": joined.key, f"who_{side}": joined.customer_id}).distinct()
 
-    at_start, at_end = active_at("bucket"), active_at("bucket_end")
+    s, e = active_at("bucket", "s"), active_at("bucket_end", "e")
+    both = s.outer_join(e, [s.key_s == e.key_e, s.who_s == e.who_e])
+    edges = both.group_by(key=both.key_s.coalesce(both.key_e)).aggregate(
+        at_start=both.who_s.count(),
+        at_end=both.who_e.count(),
+        lost=(both.who_e.isnull() & both.who_s.notnull()).sum(),
+        gained=(both.who_s.isnull() & both.who_e.notnull()).sum(),
+    )
     firsts = days.group_by("customer_id").aggregate(first=_.day.min())
     new = firsts.join(periods, [firsts.first >= periods.bucket, firsts.first < periods.bucket_end])
-    counts = {
-        "at_start": at_start.group_by("key").aggregate(at_start=_.count()),
-        "at_end": at_end.group_by("key").aggregate(at_end=_.count()),
-        "new": new.group_by("key").aggregate(new=_.count()),
-        "lost": at_start.anti_join(at_end, ["key", "customer_id"]).group_by("key").aggregate(lost=_.count()),
-        "gained": at_end.anti_join(at_start, ["key", "customer_id"]).group_by("key").aggregate(gained=_.count()),
-    }
-    frame = None
-    for part in counts.values():
-        part = part.execute()
-        frame = part if frame is None else frame.merge(part, on="key", how="outer")
+    new = new.group_by(new_key=new.key).aggregate(new=_.count())
+    counts = edges.outer_join(new, edges.key == new.new_key)
+    counts = counts.select("at_start", "at_end", "lost", "gained", "new", key=counts.key.coalesce(counts.new_key))
     metric = REGISTRY[name]
-    result = report(metric, query, start, end, frame, metric.value)
-    first = firsts.first.min().execute()
-    since = (pd.Timestamp(first) + pd.Timedelta(days=window)) if pd.notna(first) else None
+    result = report(metric, query, start, end, counts.execute(), metric.value)
+    since = first + pd.Timedelta(days=window) if first is not None else None
     result["details"].update(window_days=window, full_history=activity._known(since, result["from"]))
     for row in result["series"]:
         row["full_history"] = activity._known(since, row["bucket"])
