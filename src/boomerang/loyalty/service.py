@@ -106,7 +106,9 @@ def award(session: Session, rows: list[dict], *, now: datetime, settings: Loyalt
     programme; returns how many were new."""
     settings = settings or programme.of(session)
     book = Book(session, now)
-    book.lock(r["customer_id"] for r in rows)
+    ids = [r["customer_id"] for r in rows]
+    book.lock(ids)
+    book.preload(ids)  # their lots at once, not a query per award
     taken = book.taken(r["key"] for r in rows)
     new = 0
     for row in rows:
