@@ -83,8 +83,8 @@ class Analytics:
     def metric(self, name: str, params: dict[str, Any]) -> dict[str, Any]:
         """The metric's JSON answer (see `boomerang.metrics.service.run`)."""
         params = {k: v for k, v in params.items() if v not in (None, "")}
-        if self.rollups and name in rolled.ROLLED:
-            compute = lambda: rolled.answer(self.ws.log, name, params)  # noqa: E731
+        if self.rollups and name in (*rolled.ROLLED, *rolled.DATED):
+            compute = lambda: rolled.answer(self.ws.uow, self.ws.log, name, params)  # noqa: E731
         else:
             compute = lambda: metrics.run(self.ws.uow, self.ws.log, name, params)  # noqa: E731
         return self._cached(("metric", name, _frozen(params)), compute)

@@ -4,7 +4,8 @@ many times smaller, with no JSON to read.
 
 Purchases are whole days in the rollup, and every metric here needs no finer time: its periods are whole days
 (metrics.base) and it counts orders, buyers, revenue and purchase days per period. `run` answers the metrics in
-`ROLLED`; another metric is None, for the caller to run over the events.
+`ROLLED`; another metric is None, for the caller to run over the events. The funnel follows each customer's events in
+time, finer than days: `answer` runs it over the events, with only the open ends of its period from the rollup.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pandas as pd
 from ibis import _
 
 from boomerang.core.errors import ValidationFailed
+from boomerang.db import UnitOfWork
 from boomerang.events.log import EventLog
 from boomerang.metrics import activity, service, source
 from boomerang.metrics.base import REGISTRY, Query, periods_table, report
@@ -24,6 +26,7 @@ from boomerang.metrics.base import REGISTRY, Query, periods_table, report
 ORDER_KPIS = ("average_order_value", "repeat_purchase_rate", "purchase_frequency")
 ACTIVITY = ("retention_rate", "churn_rate")
 ROLLED = (*ORDER_KPIS, *ACTIVITY, "cohorts")
+DATED = ("funnel",)  # per event, not per day: run over the events, only the open ends of the period from the rollup
 
 
 def _bought(rollup: ibis.Table) -> ibis.Value:
@@ -150,12 +153,19 @@ def run(rollup: ibis.Table, name: str, query: Query) -> dict[str, Any] | None:
     return None
 
 
-def answer(log: EventLog, name: str, params: dict[str, Any]) -> dict[str, Any]:
-    """metrics.service.run's JSON answer for a metric in ROLLED, from the rollup."""
+def answer(uow: UnitOfWork | None, log: EventLog, name: str, params: dict[str, Any]) -> dict[str, Any]:
+    """metrics.service.run's JSON answer, from the rollup for a metric in ROLLED; for one in DATED, its runner over
+    the events with the open ends of its period filled from the rollup (as it would fill them from the events)."""
     query = service.parse(service.metric(name), params)
     with log.reader() as r:
         try:
-            result = run(r.rollup, name, query)
+            if name in DATED:
+                start, end = bounds(r.rollup, query)
+            else:
+                result = run(r.rollup, name, query)
         except ValueError as exc:  # an empty log
             raise ValidationFailed([{"field": "events", "reason": str(exc)}]) from None
+    if name in DATED:
+        period = {"date_from": start.date(), "date_to": (end - timedelta(days=1)).date()}
+        result = service.run(uow, log, name, {**params, **period})
     return {**result, "query": query.model_dump(mode="json")}
