@@ -22,6 +22,7 @@ from collections.abc import Iterable
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 TABLE = "rollup_daily"
 COLUMNS = ("day", "customer_id", "event", "events", "value", "first_at", "last_at", "cancelled", "cancelled_value")
@@ -47,9 +48,15 @@ VALUE = (
 )
 
 
-def _aggregated(rows: str) -> str:
+def _aggregated(rows: str, orders: bool = True) -> str:
     """SQL: the rollup's rows of the events `rows` selects (event, customer_id, timestamp, properties), an order
-    counted as cancelled when any event of the log cancels it."""
+    counted as cancelled when any event of the log cancels it (`orders` False: there is no order among them, and
+    the log's cancellations need no look)."""
+    if not orders:
+        return f"""
+        SELECT CAST(timestamp AS DATE) AS day, customer_id, event, count(*) AS events, sum({VALUE}) AS value,
+               min(timestamp) AS first_at, max(timestamp) AS last_at, 0 AS cancelled, 0.0 AS cancelled_value
+        FROM ({rows}) GROUP BY ALL"""
     return f"""
         WITH picked AS (
             SELECT event, customer_id, timestamp, {VALUE} AS value,
@@ -90,7 +97,8 @@ def add(conn: duckdb.DuckDBPyConnection, fresh: pa.Table) -> None:
         return
     conn.register("rollup_fresh", fresh)
     try:
-        _merge(conn, _aggregated("SELECT event, customer_id, timestamp, properties FROM rollup_fresh"))
+        orders = pc.any(pc.equal(fresh["event"], ORDER_COMPLETED)).as_py()
+        _merge(conn, _aggregated("SELECT event, customer_id, timestamp, properties FROM rollup_fresh", bool(orders)))
         cancels = conn.execute(
             f"SELECT count(*) FROM rollup_fresh WHERE event = '{ORDER_CANCELLED}' AND {ORDER_ID} IS NOT NULL"
         ).fetchall()[0][0]
