@@ -13,6 +13,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from typing import Any
 
 import duckdb
 import orjson
@@ -24,7 +25,7 @@ from deltalake.exceptions import CommitFailedError
 from boomerang.core.privacy import analytics_properties
 from boomerang.events.lake_read import duckdb_reader, spark_reader
 from boomerang.events.lake_store import CONSENTS, EVENTS, PROFILES, SYNC, UNINDEXED, Store, retry
-from boomerang.events.log import EVENT_COLUMNS, PROFILE_COLUMNS, EventLog, Reader, trait_table
+from boomerang.events.log import EVENT_COLUMNS, PROFILE_COLUMNS, EventLog, Reader, _moment, trait_table
 
 log = logging.getLogger("boomerang.lake")
 COMPACT_EVERY = 100  # commits of the events between two compactions of the days written
@@ -96,11 +97,11 @@ class LakeLog:
             merging = merging.when_matched_delete() if delete else merging.when_matched_update(update)
             return merging.execute()
 
-    def compact(self, *, days: list | None = None) -> None:
-        """Rewrite small files into large ones (the given days of the events, or every table), then delete files
-        replaced more than RETAIN_HOURS ago. Another process compacting the same files at once wins; this one
-        stops."""
-        names = ["events"] if days else ["events", "profiles", "profile_consents", "profile_sync"]
+    def compact(self, *, days: list | None = None, names: list[str] | None = None) -> None:
+        """Rewrite small files into large ones (the given days of the events, or these tables, or all), then delete
+        files replaced more than RETAIN_HOURS ago. Another process compacting the same files at once wins; this
+        one stops."""
+        names = ["events"] if days else names or ["events", "profiles", "profile_consents", "profile_sync"]
         for name in names:
             with self.store.table(name) as table:
                 try:
@@ -155,6 +156,9 @@ class LakeLog:
                 .when_not_matched_insert(columns, "NOT s.gone")
                 .execute()
             )
+            version = table.version()
+        if version % COMPACT_EVERY == 0:  # the mirror is written at every segment query: keep its files few
+            self.compact(names=["profiles", "profile_consents", "profile_sync"])
 
     def _write_consents(self, consents: pd.DataFrame, leaving: list[str]) -> None:
         """The consents of these customers become `consents`' rows: the others of theirs go, in one commit."""
@@ -264,12 +268,26 @@ class LakeLog:
 
     customer_history = EventLog.customer_history
     customer_traits = EventLog.customer_traits
-    summary = EventLog.summary
     count = EventLog.count
     customer_events = EventLog.customer_events
     traits = EventLog.traits
     latest = EventLog.latest
     last_profile_sync = EventLog.last_profile_sync
+
+    def summary(self) -> dict[str, Any]:
+        """Counts by event name, and the first and last event time (from the events: the lake keeps no rollup)."""
+        with self.reader() as r:
+            e = r.events
+            counts = e.group_by("event").aggregate(n=e.count())
+            by_event = counts.order_by([counts.n.desc(), "event"]).execute()
+            span = e.aggregate(first=e.timestamp.min(), last=e.timestamp.max(), total=e.count()).execute()
+        first, last, total = (span[c].iloc[0] for c in ("first", "last", "total"))
+        return {
+            "total": int(total),
+            "by_event": dict(zip(by_event["event"], map(int, by_event["n"]))),
+            "first": _moment(first),
+            "last": _moment(last),
+        }
 
     def revision(self) -> str | None:
         """Whether the lake's tables exist: 'lake' once they do."""

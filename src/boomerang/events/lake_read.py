@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
+from boomerang.events import rollups
 from boomerang.events.lake_store import JSON_COLUMNS, PARTITION, SCHEMAS, Store
 from boomerang.events.log import CONFIG, Reader, trait_table
 
@@ -56,8 +57,12 @@ def duckdb_reader(store: Store) -> Iterator[Reader]:
                 if found is None:
                     continue
                 files = store.dataset(found)
-            backend.con.register(f"{shown}_files", files)
-            backend.con.execute(f"CREATE VIEW {shown} AS SELECT {_columns(name, files.schema)} FROM {shown}_files")
+            backend.con.register(f"lake_{shown}", files)
+            backend.con.execute(f"CREATE VIEW {shown} AS SELECT {_columns(name, files.schema)} FROM lake_{shown}")
+        # the daily rollup, counted from the events at each read (the DuckDB file keeps it at each write; the lake
+        # does not yet: its writers would need to count only what their merge inserted)
+        everything = rollups._aggregated("SELECT event, customer_id, timestamp, properties FROM events")
+        backend.con.execute(f"CREATE VIEW {rollups.TABLE} AS {everything}")
         yield Reader(backend)
     finally:
         backend.disconnect()
