@@ -32,7 +32,8 @@ from boomerang.journeys import runtime, service
 from boomerang.journeys.definition import parse_journey
 from boomerang.journeys.engine import Start, Wake, step
 from boomerang.messaging.models import Message
-from pg_server import postgres
+from journeys_winback import peak_mib, winback
+from pg_server import database, postgres
 
 T0 = datetime(2025, 1, 1)
 STEPS_PER_CUSTOMER = 6
@@ -151,37 +152,43 @@ def interpreter_only(customers: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--customers", type=int, default=100_000)
-    parser.add_argument("--batch", type=int, default=1000, help="instances per transaction")
+    parser.add_argument("--customers", type=int, help="default 100,000; 1,000,000 sleeping ones with --winback")
+    parser.add_argument("--batch", type=int, help="instances per transaction (default 1,000; 5,000 with --winback)")
     parser.add_argument("--skip-postgres", action="store_true")
+    parser.add_argument("--winback", action="store_true", help="the win-back at scale instead (see above)")
     args = parser.parse_args()
-    print(
-        f"machine: {os.cpu_count()} cores; {args.customers:,} customers x {STEPS_PER_CUSTOMER} steps, "
-        f"batches of {args.batch:,}"
-    )
-    print(f"{'pure interpreter (baseline)':32} steps {interpreter_only(min(args.customers, 50_000)):8,.0f}/s")
+    customers = args.customers or (1_000_000 if args.winback else 100_000)
+    batch = args.batch or (5000 if args.winback else 1000)
+    what = "sleeping customers, win-back" if args.winback else f"customers x {STEPS_PER_CUSTOMER} steps"
+    print(f"machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}; {customers:,} {what}, batches of {batch:,}")
+    if not args.winback:
+        print(f"{'pure interpreter (baseline)':32} steps {interpreter_only(min(customers, 50_000)):8,.0f}/s")
+    try:
+        measure(args.winback, customers, batch, args.skip_postgres)
+    finally:
+        print(
+            f"load after: {os.getloadavg()[0]:.2f}; peak memory {peak_mib():,.0f} MiB (this process + its largest child)"
+        )
+
+
+def measure(winback_: bool, customers: int, batch: int, skip_postgres: bool) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        run("SQLite, 1 worker", Settings(home=Path(tmp) / "sqlite"), args.customers, args.batch, 1)
-        if args.skip_postgres:
+        if winback_:
+            winback("SQLite", Settings(home=Path(tmp) / "sqlite"), customers, batch)
+        else:
+            run("SQLite, 1 worker", Settings(home=Path(tmp) / "sqlite"), customers, batch, 1)
+        if skip_postgres:
             return
         url, stop = postgres()
         try:
+            if winback_:
+                settings = Settings(home=Path(tmp) / "pg", database_url=database(url, "winback"))
+                winback("PostgreSQL", settings, customers, batch)
+                return
             for workers in (1, 2):
                 name = f"bench{workers}"
-                admin = sa.create_engine(
-                    f"postgresql+psycopg://{url.split('://', 1)[1]}/postgres", isolation_level="AUTOCOMMIT"
-                )
-                with admin.connect() as conn:
-                    conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-                admin.dispose()
-                settings = Settings(home=Path(tmp) / name, database_url=f"{url}/{name}")
-                run(
-                    f"PostgreSQL, {workers} worker{'s' if workers > 1 else ''}",
-                    settings,
-                    args.customers,
-                    args.batch,
-                    workers,
-                )
+                settings = Settings(home=Path(tmp) / name, database_url=database(url, name))
+                run(f"PostgreSQL, {workers} worker{'s' if workers > 1 else ''}", settings, customers, batch, workers)
         finally:
             stop()
 

@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 
 from boomerang.customers import service as customers
 from boomerang.customers.models import Customer
-from boomerang.db import insert_ignore
+from boomerang.db import executemany, insert_ignore, insert_new
 from boomerang.journeys import models as m
 from boomerang.journeys.engine import (
     AskApproval,
@@ -34,6 +35,10 @@ from boomerang.loyalty import service as loyalty
 from boomerang.messaging import outbox
 
 INSTANCE_FIELDS = ("status", "node", "wake_at", "waiting_for", "outcome", "state", "updated_at", "ended_at", "test")
+_TABLE = m.Instance.__table__
+STEPPED = (
+    sa.update(_TABLE).where(_TABLE.c.id == sa.bindparam("b_id")).values({f: sa.bindparam(f) for f in INSTANCE_FIELDS})
+)
 
 
 def source_of(journey_name: str, *, test: bool = False) -> str:
@@ -179,14 +184,7 @@ class Batch:
         lost = self._insert_new(session)
         if lost:
             self._leave_out(lost)
-        if self.changed:
-            table = m.Instance.__table__
-            conn.execute(
-                sa.update(table)
-                .where(table.c.id == sa.bindparam("b_id"))
-                .values({f: sa.bindparam(f) for f in INSTANCE_FIELDS}),
-                self.changed,
-            )
+        executemany(session, STEPPED, _plain_state(session, self.changed))
         outbox.queue(session, self.messages)
         for model, rows in ((m.Conversion, self.conversions), (m.ApprovalRequest, self.approvals)):
             if rows:
@@ -206,10 +204,8 @@ class Batch:
         insert in the same order, so that they never deadlock."""
         if not self.new:
             return set()
-        table = m.Instance.__table__
-        statement = insert_ignore(session, table).returning(table.c.id, sort_by_parameter_order=False)
         rows = sorted(self.new, key=lambda r: (r["trigger_event_id"] or "", r["journey_id"]))
-        inserted = set(session.connection().execute(statement, rows).scalars())
+        inserted = insert_new(session, _TABLE, "id", _plain_state(session, rows))
         return {row["id"] for row in self.new} - inserted
 
     def _leave_out(self, lost: set[str]) -> None:
@@ -221,3 +217,11 @@ class Batch:
         self.approvals = [r for r in self.approvals if r["instance_id"] not in lost]
         self.loyalty = [(i, r) for i, r in self.loyalty if i not in lost]
         self.attributes = [a for a in self.attributes if a[0] not in lost]
+
+
+def _plain_state(session, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Instance rows as the SQLite fast path takes them (db.executemany, db.insert_new): the state as JSON text,
+    written once with orjson. PostgreSQL's rows go through SQLAlchemy as they are."""
+    if not rows or session.get_bind().dialect.name != "sqlite":
+        return rows
+    return [{**row, "state": orjson.dumps(row["state"]).decode()} for row in rows]
