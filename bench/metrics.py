@@ -15,7 +15,9 @@ the product does: ibis.duckdb.connect(path, read_only=True), Data(events=con.tab
 
 Measured: every metric of boomerang.metrics.base.REGISTRY over 2024 with a monthly series (window
 metrics with an explicit 90-day window), rfm and lifecycle per_customer, and the default inactivity
-window (the 90th percentile of purchase gaps) on its own.
+window (the 90th percentile of purchase gaps) on its own, all on one Data: its purchases and refunds
+are extracted from the log's JSON once (timed on their own line and counted in the engine's total),
+then every metric reads them.
 Baseline, in this same process: the same metrics in vectorised pandas (groupby, merge_asof,
 searchsorted), from pandas frames of the rows they need, loaded from the same file with the JSON
 already extracted by DuckDB (the load is timed and reported apart). Every pandas answer (value,
@@ -66,6 +68,7 @@ from metrics_workload import describe, generate_apart
 
 PERIOD = {"date_from": date(2024, 1, 1), "date_to": date(2024, 12, 31), "interval": "month"}
 WINDOW = 90  # days, passed explicitly to retention_rate, churn_rate and lifecycle
+EXTRACT = "(purchases, refunds)"  # the engine's extraction of the rows metrics start from, once per Data
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -200,11 +203,14 @@ def main() -> None:
             f"window {WINDOW} days, funnel {' > '.join(FUNNEL)} within {FUNNEL_HOURS} h"
         )
 
-        # The engine, every metric first, so that its peak memory is its own.
+        # The engine, every metric first, so that its peak memory is its own. Its purchases and refunds are
+        # extracted from the log's JSON once, into tables on the engine that every metric on this Data reads: that
+        # step is timed on its own line and counted in the engine's total (pandas' load of its frames is not).
         engine: dict[str, tuple[Any, float]] = {}
+        engine[EXTRACT] = timed(lambda: (data.purchases(), data.refunds()), 1)
         for name in names:
             if name == "inactivity_window":
-                engine[name] = timed(lambda: activity.inactivity_window(data.events), args.repeat)
+                engine[name] = timed(lambda: activity.default_window(data), args.repeat)
                 continue
             m = REGISTRY[name]
             params = {**PERIOD, **({"window_days": WINDOW} if "window_days" in m.query_type.model_fields else {})}
@@ -238,7 +244,10 @@ def main() -> None:
         problems, notes = [], []
         for name, (result, seconds) in engine.items():
             line = f"{name:28} {seconds:9.2f}"
-            if name in baseline:
+            if name == EXTRACT:
+                sums[0] += seconds
+                line += f" {'':9} {'':14}  counted in the engine's total"
+            elif name in baseline:
                 expected, pandas_s = baseline[name]
                 if name == "inactivity_window":
                     diffs = [] if expected == result else [f"engine {result} days != pandas {expected} days"]
@@ -269,7 +278,7 @@ def main() -> None:
             elif name.endswith("per_customer"):
                 line += f"  {len(result):,} rows"
             print(line)
-        if sums[0]:
+        if sums[1]:
             print(f"{'total':28} {sums[0]:9.2f} {sums[1]:9.2f} {sums[1] / sums[0]:14.2f}")
             print(f"pandas frames loaded from DuckDB in {load_s:.1f} s ({rows:,} rows; not counted above)")
         print(

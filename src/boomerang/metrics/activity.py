@@ -34,15 +34,13 @@ class WindowQuery(Query):
     )
 
 
-def purchase_days(events: ibis.Table) -> ibis.Table:
-    """customer_id, day: the days on which each customer bought."""
-    purchases = source.purchases(events)
+def purchase_days(purchases: ibis.Table) -> ibis.Table:
+    """customer_id, day: the days on which each customer bought (from source.purchases)."""
     return purchases.select("customer_id", day=purchases.ts.truncate("D")).distinct()
 
 
-def inactivity_window(events: ibis.Table) -> int:
-    """The shop's inactivity window in days (see the module's docstring)."""
-    days = purchase_days(events)
+def gap_window(days: ibis.Table) -> int:
+    """The inactivity window in days from the purchase days (see the module's docstring)."""
     w = ibis.window(group_by="customer_id", order_by="day")
     seconds = days.day.epoch_seconds() - days.day.lag().over(w).epoch_seconds()
     gaps = days.select(gap=seconds / 86400).filter(_.gap.notnull())
@@ -52,15 +50,46 @@ def inactivity_window(events: ibis.Table) -> int:
     return int(min(MAX_WINDOW, max(MIN_WINDOW, round(float(p90)))))
 
 
+def inactivity_window(events: ibis.Table) -> int:
+    """The shop's inactivity window in days (see the module's docstring)."""
+    return gap_window(purchase_days(source.purchases(events)))
+
+
+def default_window(data: Data) -> int:
+    """inactivity_window() from the data's purchases."""
+    return gap_window(purchase_days(data.purchases()))
+
+
 def window_of(data: Data, query: WindowQuery) -> int:
-    return query.window_days or inactivity_window(data.events)
+    return query.window_days or default_window(data)
 
 
-def _active_at(days: ibis.Table, periods: ibis.Table, edge: str, window: int) -> ibis.Table:
-    """key, customer_id: the customers active at each period's start or end (`edge`)."""
-    at = periods[edge]
-    joined = days.join(periods, [days.day >= at - ibis.interval(days=window), days.day < at])
-    return joined.select("key", "customer_id").distinct()
+def activity_counts(purchases: ibis.Table, periods: ibis.Table, window: int) -> ibis.Table:
+    """key, at_start, at_end, new, lost, gained: per period [bucket, bucket_end), the customers active at its start
+    and at its end (a purchase in the window before), those whose first purchase is in it, those active at the
+    start but not at the end, and the other way round.
+
+    One pass over the purchases: each is paired with the periods whose start or end it keeps active (from a window
+    before the start to the end), then per period and customer whether any does so at either edge."""
+    span = ibis.interval(days=window)
+    rows = purchases.join(periods, [purchases.ts >= periods.bucket - span, purchases.ts < periods.bucket_end])
+    per = rows.group_by(["key", "customer_id"]).aggregate(
+        s=(rows.ts < rows.bucket).any(), e=(rows.ts >= rows.bucket_end - span).any()
+    )
+    count = lambda flag: flag.ifelse(1, 0).sum()  # noqa: E731
+    active = per.group_by("key").aggregate(
+        at_start=count(per.s), at_end=count(per.e), lost=count(per.s & ~per.e), gained=count(per.e & ~per.s)
+    )
+    firsts = purchases.group_by("customer_id").aggregate(first=_.ts.min())
+    new = (
+        firsts.join(periods, [firsts.first >= periods.bucket, firsts.first < periods.bucket_end])
+        .group_by("key")
+        .aggregate(new=_.count())
+    )
+    both = active.outer_join(new, "key")
+    return both.select(
+        key=both.key.coalesce(both.key_right), **{c: both[c].coalesce(0) for c in [*active.columns[1:], "new"]}
+    )
 
 
 def _known(since: pd.Timestamp | None, start: str) -> bool:
@@ -72,30 +101,12 @@ class _Activity(Metric):
     query_type = WindowQuery
 
     def calculate(self, data: Data, query: WindowQuery) -> dict[str, Any]:
-        start, end = bounds(data.events, query)
+        start, end = bounds(data, query)
         window = window_of(data, query)
-        periods = periods_table(start, end, query.interval)
-        days = purchase_days(data.events)
-        at_start = _active_at(days, periods, "bucket", window)
-        at_end = _active_at(days, periods, "bucket_end", window)
-        firsts = days.group_by("customer_id").aggregate(first=_.day.min())
-        new = firsts.join(periods, [firsts.first >= periods.bucket, firsts.first < periods.bucket_end])
-        lost = at_start.anti_join(at_end, ["key", "customer_id"])
-        gained = at_end.anti_join(at_start, ["key", "customer_id"])
-        counts = {
-            "at_start": at_start.group_by("key").aggregate(at_start=_.count()),
-            "at_end": at_end.group_by("key").aggregate(at_end=_.count()),
-            "new": new.group_by("key").aggregate(new=_.count()),
-            "lost": lost.group_by("key").aggregate(lost=_.count()),
-            "gained": gained.group_by("key").aggregate(gained=_.count()),
-        }
-        frame = None
-        for part in counts.values():
-            part = part.execute()
-            frame = part if frame is None else frame.merge(part, on="key", how="outer")
+        frame = activity_counts(data.purchases(), periods_table(start, end, query.interval), window).execute()
         result = report(self, query, start, end, frame, self.value)
-        first = firsts.aggregate(first=_.first.min()).execute().iloc[0]["first"]
-        since = (pd.Timestamp(first) + pd.Timedelta(days=window)) if pd.notna(first) else None
+        first = data.purchases().ts.min().execute()
+        since = (pd.Timestamp(first).normalize() + pd.Timedelta(days=window)) if pd.notna(first) else None
         result["details"].update(window_days=window, full_history=_known(since, result["from"]))
         for row in result["series"]:
             row["full_history"] = _known(since, row["bucket"])

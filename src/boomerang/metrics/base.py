@@ -1,14 +1,18 @@
 """Query runners: a typed query in, Ibis expressions out, executed on whichever engine holds the events.
 
-Every metric is a `Metric` subclass registered by name. `calculate(events, query)` returns a
+Every metric is a `Metric` subclass registered by name. `calculate(data, query)` returns a
 JSON-ready dict: the value over the whole period (`value`), the same metric per interval
 (`series`) and whatever details the metric has. Periods are whole days: `date_from` and `date_to`
 are both included.
+
+Metrics start from the purchases and refunds, not from the raw log: `Data` extracts them from the
+events' JSON once, into a table on the engine, and every metric computed on that `Data` reads it (the
+JSON of the log is the costly part of reading it).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, ClassVar, Literal
 
@@ -37,12 +41,39 @@ class Query(BaseModel):
         return self
 
 
+def materialize(t: ibis.Table) -> ibis.Table:
+    """`t` computed once into a table on its engine, for the queries after: a temporary table where the engine
+    has them (it lasts as long as the connection, a reader's block), else the engine's cache (Spark)."""
+    backend = ibis.get_backend(t)
+    try:
+        return backend.create_table(ibis.util.gen_name("metrics"), t, temp=True)
+    except NotImplementedError:
+        return t.cache()
+
+
 @dataclass
 class Data:
-    """The tables a metric reads, on one engine: the event log, and consent changes for the metrics that ask."""
+    """The tables a metric reads, on one engine: the event log, and consent changes for the metrics that ask.
+
+    `purchases()` and `refunds()` are extracted from the log the first time a metric asks, then kept:
+    metrics computed on the same `Data` share them."""
 
     events: ibis.Table
     consents: ibis.Table | None = None  # customer_id, channel, granted, at
+    _kept: dict[str, ibis.Table] = field(default_factory=dict, init=False, repr=False)
+
+    def purchases(self) -> ibis.Table:
+        """source.purchases of the log, computed once."""
+        return self._keep("purchases", source.purchases)
+
+    def refunds(self) -> ibis.Table:
+        """source.refunds of the log, computed once."""
+        return self._keep("refunds", source.refunds)
+
+    def _keep(self, name: str, build) -> ibis.Table:
+        if name not in self._kept:
+            self._kept[name] = materialize(build(self.events))
+        return self._kept[name]
 
 
 class Metric:
@@ -73,12 +104,12 @@ def register(cls: type[Metric]) -> type[Metric]:
     return cls
 
 
-def bounds(events: ibis.Table, query: Query) -> tuple[datetime, datetime]:
+def bounds(data: Data, query: Query) -> tuple[datetime, datetime]:
     """[start, end) of the query's period, filling the open ends from the data."""
     start = datetime.combine(query.date_from, datetime.min.time()) if query.date_from else None
     end = datetime.combine(query.date_to + timedelta(days=1), datetime.min.time()) if query.date_to else None
     if start is None or end is None:
-        purchases = source.purchases(events)
+        purchases, events = data.purchases(), data.events
         first = purchases.aggregate(first=purchases.ts.min()).execute().iloc[0]["first"]
         last = events.aggregate(last=events.timestamp.max()).execute().iloc[0]["last"]
         row = {"first": first, "last": last}

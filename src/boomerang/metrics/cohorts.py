@@ -14,7 +14,6 @@ from typing import Any
 import pandas as pd
 from ibis import _
 
-from boomerang.metrics import source
 from boomerang.metrics.base import Data, Metric, Query, as_json, bounds, register
 
 
@@ -28,8 +27,8 @@ class Cohorts(Metric):
     description = "Per cohort: its size, and per month since the first purchase the share who bought and their revenue."
 
     def calculate(self, data: Data, query: Query) -> dict[str, Any]:
-        start, end = bounds(data.events, query)
-        purchases = source.purchases(data.events).filter(_.ts < end)
+        start, end = bounds(data, query)
+        purchases = data.purchases().filter(_.ts < end)
         firsts = purchases.group_by("customer_id").aggregate(first=_.ts.min())
         firsts = firsts.filter((firsts.first >= start) & (firsts.first < end))
         rows = purchases.join(firsts, "customer_id")

@@ -18,7 +18,17 @@ from ibis import _
 from pydantic import Field, field_validator
 
 from boomerang.metrics import source
-from boomerang.metrics.base import Data, Metric, Query, as_json, bounds, period_and_series, periods_table, register
+from boomerang.metrics.base import (
+    Data,
+    Metric,
+    Query,
+    as_json,
+    bounds,
+    materialize,
+    period_and_series,
+    periods_table,
+    register,
+)
 
 DEFAULT_STEPS = ["Product Viewed", "Product Added", "Checkout Started", "Order Completed"]
 
@@ -41,48 +51,71 @@ def _top_category(category: ibis.Value) -> ibis.Value:
     return (at >= 0).ifelse(category.substr(0, at), category)
 
 
-def _first_steps(events: ibis.Table, query: FunnelQuery) -> ibis.Table:
-    """customer_id, timestamp, category: the first step's events (in the query's category)."""
-    first = events.filter(_.event == query.steps[0])
-    first = first.select("customer_id", "timestamp", category=source.text(first, "category"))
-    return first.filter(first.category.startswith(query.category)) if query.category else first
+def _anchors(data: Data, query: FunnelQuery, periods: ibis.Table) -> ibis.Table:
+    """key, customer_id, start, category: each customer's first first step in each interval (key 1, 2, ...); the
+    earliest of a customer's is also their first in the whole period, and only it has a `category` (the top level
+    of its own; the JSON of the log is read for those steps only)."""
+    first = data.events.filter((_.event == query.steps[0]) & _.customer_id.notnull())
+    if query.category:
+        first = first.filter(source.text(first, "category").startswith(query.category))
+    times = first.select("customer_id", "timestamp")
+    series = periods.filter(~periods.whole)
+    times = times.join(series, [times.timestamp >= series.bucket, times.timestamp < series.bucket_end])
+    anchors = times.group_by(["key", "customer_id"]).aggregate(start=_.timestamp.min())
+    whole = anchors.group_by("customer_id").aggregate(start=_.start.min())
+    found = first.join(whole, [first.customer_id == whole.customer_id, first.timestamp == whole.start])
+    found = found.select(found.customer_id, found.timestamp, category=_top_category(source.text(found, "category")))
+    found = found.group_by(["customer_id", "timestamp"]).aggregate(  # one per customer, even on a tie
+        category=_.category.min().coalesce("(none)")
+    )
+    joined = anchors.left_join(found, [anchors.customer_id == found.customer_id, anchors.start == found.timestamp])
+    return joined.select(anchors.key, anchors.customer_id, anchors.start, found.category)
 
 
-def _still_open(data: Data, query: FunnelQuery, start, end) -> int:
-    """Customers whose first step in the period is less than the window before the log's last event: they may
-    still go on, so the funnel undercounts them (the latest event of the steps stands for "now" in the data)."""
-    events = data.events.filter(_.customer_id.notnull())
-    first = _first_steps(events, query)
-    first = first.filter((first.timestamp >= start) & (first.timestamp < end))
-    anchors = first.group_by("customer_id").aggregate(at=_.timestamp.min())
-    steps = data.events.filter(_.event.isin(query.steps))
-    last = steps.timestamp.max().as_scalar()  # the funnel's own latest event, not a system one logged today
-    return int(anchors.filter(anchors.at + ibis.interval(hours=query.window_hours) > last).count().execute())
-
-
-def _counts(data: Data, query: FunnelQuery, periods: ibis.Table, by_category: bool) -> pd.DataFrame:
-    """key, [category], step, customers: how many customers reached each step, per period."""
-    events = data.events.filter(_.customer_id.notnull())
-    first = _first_steps(events, query)
-    first = first.join(periods, [first.timestamp >= periods.bucket, first.timestamp < periods.bucket_end])
-    groups = ["key", "customer_id"]
-    anchor = first.group_by(groups).aggregate(start=_.timestamp.min(), category=_.category.argmin(_.timestamp))
-    anchor = anchor.mutate(category=_top_category(anchor.category).coalesce("(none)"), at=anchor.start)
+def _reached(data: Data, query: FunnelQuery, anchors: ibis.Table, start, end) -> ibis.Table:
+    """The anchors with `at1`, `at2`, ...: when each customer reached each next step in order within the window
+    (null when they did not), in one chain of joins over the steps' events from `start` to a window after `end`."""
     window = ibis.interval(hours=query.window_hours)
-    keys = ["key", "category"] if by_category else ["key"]
-    counts = [anchor.group_by(keys).aggregate(customers=_.count()).mutate(step=0)]
-    reached = anchor
+    reached = anchors.mutate(at0=anchors.start)
     for index, step in enumerate(query.steps[1:], start=1):
-        later = events.filter(_.event == step).select(cid=_.customer_id, ts=_.timestamp)
-        joined = reached.join(
-            later, [reached.customer_id == later.cid, later.ts >= reached.at, later.ts <= reached.start + window]
+        later = data.events.filter(
+            (_.event == step)
+            & _.customer_id.notnull()
+            & (_.timestamp >= start)
+            & (_.timestamp <= ibis.literal(end) + window)
+        ).select(cid=_.customer_id, ts=_.timestamp)
+        previous = reached[f"at{index - 1}"]
+        joined = reached.left_join(
+            later, [reached.customer_id == later.cid, later.ts >= previous, later.ts <= reached.start + window]
         )
-        reached = joined.group_by(["key", "customer_id", "category", "start"]).aggregate(at=_.ts.min())
-        counts.append(reached.group_by(keys).aggregate(customers=_.count()).mutate(step=index))
-    out = counts[0]
-    for part in counts[1:]:
-        out = out.union(part)
-    return out.execute()
+        reached = joined.group_by(["key", "customer_id"]).aggregate(
+            **{c: joined[c].min() for c in reached.columns if c not in ("key", "customer_id")},
+            **{f"at{index}": joined.ts.min()},
+        )
+    return reached
+
+
+def _counts(data: Data, query: FunnelQuery, anchors: ibis.Table, start, end) -> pd.DataFrame:
+    """key, category, step, customers: how many customers reached each step, per interval, and for the whole
+    period (key 0) per category."""
+    reached = _reached(data, query, anchors, start, end)
+    steps = {f"step{i}": reached[f"at{i}"].count() for i in range(len(query.steps))}
+    frame = reached.group_by(["key", "category"]).aggregate(**steps).execute()
+    whole = frame[frame["category"].notna()].assign(key=0)
+    frame = pd.concat([whole, frame.assign(category=None)])
+    frame = frame.groupby(["key", "category"], dropna=False, as_index=False)[list(steps)].sum()
+    return frame.melt(id_vars=["key", "category"], var_name="step", value_name="customers").assign(
+        step=lambda f: f["step"].str.removeprefix("step").astype(int)
+    )
+
+
+def _still_open(data: Data, query: FunnelQuery, anchors: ibis.Table) -> int:
+    """Customers whose first step in the period is less than the window before the log's last event of the steps:
+    they may still go on, so the funnel undercounts them (that event stands for "now" in the data, not a system
+    one logged today)."""
+    last = data.events.filter(_.event.isin(query.steps)).timestamp.max().as_scalar()
+    whole = anchors.filter(anchors.category.notnull())
+    return int(whole.filter(whole.start + ibis.interval(hours=query.window_hours) > last).count().execute())
 
 
 def _steps(query: FunnelQuery, counts: dict[int, int]) -> list[dict[str, Any]]:
@@ -111,14 +144,14 @@ class Funnel(Metric):
     query_type = FunnelQuery
 
     def calculate(self, data: Data, query: FunnelQuery) -> dict[str, Any]:
-        start, end = bounds(data.events, query)
-        periods = periods_table(start, end, query.interval)
-        counts = _counts(data, query, periods, by_category=False)
-        per_key = {k: dict(zip(g["step"], g["customers"])) for k, g in counts.groupby("key")}
+        start, end = bounds(data, query)
+        anchors = materialize(_anchors(data, query, periods_table(start, end, query.interval)))
+        counts = _counts(data, query, anchors, start, end)
+        totals = counts.groupby(["key", "step"])["customers"].sum()
+        per_key = {k: dict(zip(g.index.get_level_values("step"), g)) for k, g in totals.groupby(level="key")}
         steps = _steps(query, per_key.get(0, {}))
         leaks = sorted(steps[1:], key=lambda s: s["lost"], reverse=True)[:3]
-        whole = periods_table(start, end, "month").filter(_.key == 0)
-        by_category = _counts(data, query, whole, by_category=True)
+        by_category = counts[counts["key"] == 0]
         buckets = period_and_series(start, end, query.interval)
         return {
             "metric": self.name,
@@ -127,7 +160,7 @@ class Funnel(Metric):
             "to": as_json((end - pd.Timedelta(days=1)).date()),
             "interval": query.interval,
             "value": steps[-1]["conversion"],
-            "details": {"still_open": _still_open(data, query, start, end)},
+            "details": {"still_open": _still_open(data, query, anchors)},
             "steps": steps,
             "leaks": [
                 {

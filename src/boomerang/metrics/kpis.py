@@ -25,7 +25,7 @@ def _bucketed(t: ibis.Table, periods: ibis.Table, column: str = "ts") -> ibis.Ta
 
 
 def _per_customer(data: Data, periods: ibis.Table) -> ibis.Table:
-    orders = _bucketed(source.purchases(data.events), periods)
+    orders = _bucketed(data.purchases(), periods)
     return orders.group_by(["key", "customer_id"]).aggregate(orders=_.count(), revenue=_.value.sum())
 
 
@@ -33,7 +33,7 @@ class _OrderKpi(Metric):
     """The KPIs computed from orders per customer and period."""
 
     def calculate(self, data: Data, query: Query) -> dict[str, Any]:
-        start, end = bounds(data.events, query)
+        start, end = bounds(data, query)
         periods = periods_table(start, end, query.interval)
         per = (
             _per_customer(data, periods)
@@ -85,9 +85,9 @@ class RevenueNewVsReturning(Metric):
     description = "Revenue of customers whose first purchase is in the period (new) and of the others (returning)."
 
     def calculate(self, data: Data, query: Query) -> dict[str, Any]:
-        start, end = bounds(data.events, query)
+        start, end = bounds(data, query)
         periods = periods_table(start, end, query.interval)
-        purchases = source.purchases(data.events)
+        purchases = data.purchases()
         firsts = purchases.group_by("customer_id").aggregate(first=_.ts.min())
         orders = _bucketed(purchases, periods).join(firsts, "customer_id").join(periods, "key")
         new = orders.first >= orders.bucket
@@ -108,9 +108,9 @@ class HistoricalLtv(Metric):
     description = "Net revenue (purchases less refunds) up to the end of the period, per customer acquired by then."
 
     def calculate(self, data: Data, query: Query) -> dict[str, Any]:
-        start, end = bounds(data.events, query)
+        start, end = bounds(data, query)
         periods = periods_table(start, end, query.interval)
-        purchases, refunds = source.purchases(data.events), source.refunds(data.events)
+        purchases, refunds = data.purchases(), data.refunds()
 
         def upto_end(t: ibis.Table, name: str) -> ibis.Table:
             return t.join(periods, [t.ts < periods.bucket_end]).group_by("key").aggregate(**{name: _.value.sum()})
@@ -137,7 +137,7 @@ class Nps(Metric):
     description = "% promoters (9-10) minus % detractors (0-6) among the NPS answers in the period."
 
     def calculate(self, data: Data, query: Query) -> dict[str, Any]:
-        start, end = bounds(data.events, query)
+        start, end = bounds(data, query)
         periods = periods_table(start, end, query.interval)
         answers = data.events.filter(_.event == source.NPS_ANSWERED)
         answers = answers.select(ts=_.timestamp, score=source.number(answers, "score")).filter(_.score.notnull())

@@ -17,16 +17,22 @@ import ibis
 import pandas as pd
 from ibis import _
 
+from boomerang.metrics import source
 from boomerang.metrics.activity import WindowQuery, purchase_days, window_of
-from boomerang.metrics.base import Data, Metric, as_json, bounds, register
+from boomerang.metrics.base import Data, Metric, as_json, bounds, materialize, register
 
 STAGES = ("new", "active", "sleeping", "churned", "reactivated")
 EVENT = "Lifecycle Stage Changed"
 
 
 def transitions(events: ibis.Table, *, window: int, end) -> ibis.Table:
-    """customer_id, at, stage: every stage a customer entered before `end`, consecutive repeats removed."""
-    days = purchase_days(events).filter(_.day < end)
+    """customer_id, at, stage, previous: every stage a customer entered before `end`, consecutive repeats removed."""
+    return history(source.purchases(events), window=window, end=end)
+
+
+def history(purchases: ibis.Table, *, window: int, end) -> ibis.Table:
+    """transitions() from the purchases (source.purchases)."""
+    days = purchase_days(purchases).filter(_.day < end)
     w = ibis.window(group_by="customer_id", order_by="day")
     seconds = lambda value: value.epoch_seconds()  # noqa: E731
     days = days.mutate(
@@ -64,7 +70,11 @@ def transitions(events: ibis.Table, *, window: int, end) -> ibis.Table:
 
 def current(events: ibis.Table, *, window: int, end) -> ibis.Table:
     """customer_id, stage, since, previous: each customer's stage at `end` (their last transition)."""
-    steps = transitions(events, window=window, end=end)
+    return last_stage(transitions(events, window=window, end=end))
+
+
+def last_stage(steps: ibis.Table) -> ibis.Table:
+    """current() from the transitions."""
     later = _.stage.isin(["sleeping", "churned"]).ifelse(1, 0)  # the order transitions() breaks ties in
     ranked = steps.mutate(n=ibis.row_number().over(group_by="customer_id", order_by=[ibis.desc("at"), later.desc()]))
     return ranked.filter(ranked.n == 0).select("customer_id", "stage", since=_.at, previous=_.previous)
@@ -78,47 +88,40 @@ class Lifecycle(Metric):
     trait = "lifecycle"
 
     def calculate(self, data: Data, query: WindowQuery) -> dict[str, Any]:
-        start, end = bounds(data.events, query)
+        start, end = bounds(data, query)
         window = window_of(data, query)
-        now = current(data.events, window=window, end=end)
-        counts = now.group_by("stage").aggregate(n=_.count()).execute().set_index("stage")["n"]
-        inside = transitions(data.events, window=window, end=end).filter(_.at >= start).execute()
+        steps = materialize(history(data.purchases(), window=window, end=end))
+        counts = last_stage(steps).group_by("stage").aggregate(n=_.count()).execute().set_index("stage")["n"]
+        inside = steps.filter(_.at >= start)
         moves = (
-            inside.groupby(
-                [
-                    inside["at"].dt.to_period({"day": "D", "week": "W", "month": "M"}[query.interval]).dt.start_time,
-                    "stage",
-                ]
-            )
-            .size()
-            .unstack(fill_value=0)
+            inside.group_by(bucket=inside.at.truncate({"day": "D", "week": "W", "month": "M"}[query.interval]))
+            .aggregate(**{s: (inside.stage == s).ifelse(1, 0).sum() for s in STAGES})
+            .order_by("bucket")
+            .execute()
         )
         return {
             "metric": self.name,
             "title": self.title,
             "as_of": as_json(end),
             "value": int(counts.sum()),
-            "details": {"window_days": window, "transitions": int(len(inside))},
+            "details": {"window_days": window, "transitions": int(moves[list(STAGES)].to_numpy().sum())},
             "stages": {stage: int(counts.get(stage, 0)) for stage in STAGES},
             "series": [
-                {"bucket": as_json(bucket), **{s: int(row.get(s, 0)) for s in STAGES}}
-                for bucket, row in moves.iterrows()
+                {"bucket": as_json(pd.Timestamp(row.bucket)), **{s: int(getattr(row, s)) for s in STAGES}}
+                for row in moves.itertuples()
             ],
         }
 
     def per_customer(self, data: Data, query: WindowQuery) -> pd.DataFrame:
-        _, end = bounds(data.events, query)
-        return (
-            current(data.events, window=window_of(data, query), end=end)
-            .execute()
-            .sort_values("customer_id", ignore_index=True)
-        )
+        _, end = bounds(data, query)
+        steps = history(data.purchases(), window=window_of(data, query), end=end)
+        return last_stage(steps).execute().sort_values("customer_id", ignore_index=True)
 
     @staticmethod
     def events(data: Data, query: WindowQuery) -> pd.DataFrame:
         """The transitions as events for the log (see EventLog.append)."""
-        _, end = bounds(data.events, query)
-        steps = transitions(data.events, window=window_of(data, query), end=end).execute()
+        _, end = bounds(data, query)
+        steps = history(data.purchases(), window=window_of(data, query), end=end).execute()
         return pd.DataFrame(
             {
                 "message_id": [

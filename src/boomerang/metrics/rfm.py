@@ -33,7 +33,7 @@ GROUP_NAMES = tuple(name for name, _, _ in GROUPS)
 
 
 def _score(value: ibis.Value, *, ascending: bool) -> ibis.Value:
-    rank = ibis.percent_rank().over(order_by=value if ascending else value.desc())
+    rank = source.percent_rank(value, descending=not ascending)
     return ibis.least((rank * 5).floor().cast("int8") + 1, 5)
 
 
@@ -44,7 +44,12 @@ def _group(r: ibis.Value, f: ibis.Value) -> ibis.Value:
 
 def scores(events: ibis.Table, end) -> ibis.Table:
     """customer_id, recency_days, frequency, monetary, r_score, f_score, m_score, rfm_group as of `end`."""
-    purchases = source.purchases(events).filter(_.ts < end)
+    return scored(source.purchases(events), end)
+
+
+def scored(purchases: ibis.Table, end) -> ibis.Table:
+    """scores() from the purchases (source.purchases)."""
+    purchases = purchases.filter(_.ts < end)
     per = purchases.group_by("customer_id").aggregate(last=_.ts.max(), frequency=_.count(), monetary=_.value.sum())
     per = per.mutate(recency_days=(ibis.literal(end).epoch_seconds() - per.last.epoch_seconds()) / 86400)
     per = per.mutate(
@@ -62,21 +67,23 @@ class Rfm(Metric):
     trait = "rfm"
 
     def calculate(self, data: Data, query: Query) -> dict[str, Any]:
-        start, end = bounds(data.events, query)
-        per = scores(data.events, end)
-        groups = (
-            per.group_by("rfm_group")
+        start, end = bounds(data, query)
+        per = scored(data.purchases(), end)
+        cells = (
+            per.group_by(["rfm_group", "r_score", "f_score"])
             .aggregate(
                 customers=_.count(),
-                recency_days=_.recency_days.mean(),
-                frequency=_.frequency.mean(),
-                monetary=_.monetary.mean(),
-                revenue=_.monetary.sum(),
+                recency_days=_.recency_days.sum(),
+                frequency=_.frequency.sum(),
+                monetary=_.monetary.sum(),
             )
             .execute()
-            .set_index("rfm_group")
         )
-        grid = per.group_by(["r_score", "f_score"]).aggregate(customers=_.count()).execute()
+        groups = cells.groupby("rfm_group")[["customers", "recency_days", "frequency", "monetary"]].sum()
+        groups["revenue"] = groups["monetary"]
+        for mean in ("recency_days", "frequency", "monetary"):
+            groups[mean] = groups[mean] / groups["customers"]
+        grid = cells.groupby(["r_score", "f_score"], as_index=False)["customers"].sum()
         total = int(groups["customers"].sum()) if len(groups) else 0
         rows = [
             {
@@ -106,6 +113,6 @@ class Rfm(Metric):
         }
 
     def per_customer(self, data: Data, query: Query) -> pd.DataFrame:
-        _, end = bounds(data.events, query)
-        frame = scores(data.events, end).execute()
+        _, end = bounds(data, query)
+        frame = scored(data.purchases(), end).execute()
         return frame.assign(as_of=pd.Timestamp(end)).sort_values("customer_id", ignore_index=True)
