@@ -74,49 +74,18 @@ def _order_kpis(rollup: ibis.Table, name: str, query: Query) -> dict[str, Any]:
     return report(metric, query, start, end, per.execute(), metric.value)
 
 
-def _rhythm(days: ibis.Table) -> tuple[int, pd.Timestamp | None]:
-    """metrics.activity.inactivity_window over the purchase days (the 90th percentile of the gaps between a
-    customer's purchase days, bounded), and the first purchase day: one query."""
-    w = ibis.window(group_by="customer_id", order_by="day")
-    gaps = days.mutate(gap=(days.day.epoch_seconds() - days.day.lag().over(w).epoch_seconds()) / 86400)
-    row = gaps.aggregate(p90=gaps.gap.quantile(0.9), first=gaps.day.min()).execute().iloc[0]
-    p90, first = row["p90"], row["first"]
-    first = pd.Timestamp(first) if pd.notna(first) else None
-    if p90 is None or p90 != p90:
-        return activity.DEFAULT_WINDOW, first
-    return int(min(activity.MAX_WINDOW, max(activity.MIN_WINDOW, round(float(p90))))), first
-
-
 def _activity(rollup: ibis.Table, name: str, query: activity.WindowQuery) -> dict[str, Any]:
-    """metrics.activity's counts (active at each period's start and end, new, lost, gained) over the purchase days,
-    in one query."""
+    """metrics.activity's counts (active at each period's start and end, new, lost, gained) over the purchase days:
+    its periods' edges are midnights, so a purchase's day stands for its time."""
     start, end = bounds(rollup, query)
     days = purchases(rollup).select("customer_id", "day")
-    window, first = _rhythm(days)
-    window = query.window_days or window
+    window = query.window_days or activity.gap_window(days)
     periods = periods_table(start, end, query.interval)
-
-    def active_at(edge: str, side: str) -> ibis.Table:
-        at = periods[edge]
-        joined = days.join(periods, [days.day >= at - ibis.interval(days=window), days.day < at])
-        return joined.select(**{f"key_{side}": joined.key, f"who_{side}": joined.customer_id}).distinct()
-
-    s, e = active_at("bucket", "s"), active_at("bucket_end", "e")
-    both = s.outer_join(e, [s.key_s == e.key_e, s.who_s == e.who_e])
-    edges = both.group_by(key=both.key_s.coalesce(both.key_e)).aggregate(
-        at_start=both.who_s.count(),
-        at_end=both.who_e.count(),
-        lost=(both.who_e.isnull() & both.who_s.notnull()).sum(),
-        gained=(both.who_s.isnull() & both.who_e.notnull()).sum(),
-    )
-    firsts = days.group_by("customer_id").aggregate(first=_.day.min())
-    new = firsts.join(periods, [firsts.first >= periods.bucket, firsts.first < periods.bucket_end])
-    new = new.group_by(new_key=new.key).aggregate(new=_.count())
-    counts = edges.outer_join(new, edges.key == new.new_key)
-    counts = counts.select("at_start", "at_end", "lost", "gained", "new", key=counts.key.coalesce(counts.new_key))
+    frame = activity.activity_counts(days.select("customer_id", ts=days.day), periods, window).execute()
     metric = REGISTRY[name]
-    result = report(metric, query, start, end, counts.execute(), metric.value)
-    since = first + pd.Timedelta(days=window) if first is not None else None
+    result = report(metric, query, start, end, frame, metric.value)
+    first = days.day.min().execute()
+    since = (pd.Timestamp(first) + pd.Timedelta(days=window)) if pd.notna(first) else None
     result["details"].update(window_days=window, full_history=activity._known(since, result["from"]))
     for row in result["series"]:
         row["full_history"] = activity._known(since, row["bucket"])
