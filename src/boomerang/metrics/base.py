@@ -17,6 +17,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, ClassVar, Literal
 
 import ibis
+import ibis.expr.operations as ops
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -43,12 +44,13 @@ class Query(BaseModel):
 
 def materialize(t: ibis.Table) -> ibis.Table:
     """`t` computed once into a table on its engine, for the queries after: a temporary table where the engine
-    has them (it lasts as long as the connection, a reader's block), else the engine's cache (Spark)."""
+    has them (it lasts as long as the connection, a reader's block), else the engine's cache (Spark), except for
+    an expression that reads an in-memory table (Ibis' cache does not register those): each query computes it."""
     backend = ibis.get_backend(t)
     try:
         return backend.create_table(ibis.util.gen_name("metrics"), t, temp=True)
     except NotImplementedError:
-        return t.cache()
+        return t if t.op().find(ops.InMemoryTable) else t.cache()
 
 
 @dataclass
