@@ -60,6 +60,50 @@ RULES = [  # a rule and who, by user id, it finds now
     ({"any": [{"reachable": "telegram"}, {"attribute": "city", "op": "eq", "value": "Lviv"}]}, {"bob", "dan"}),
     ({"all": [{"attribute": "city", "op": "eq", "value": "Kyiv"}, {"not": {"event": "Order Completed"}}]}, {"cat"}),
     ({"bucket": [0, 100]}, {"ann", "bob", "cat", "dan", "eve"}),
+    # event conditions side by side: one scan of the log (compile._fold), each test as alone
+    (
+        {
+            "all": [
+                {
+                    "event": "Product Viewed",
+                    "where": [{"property": "category", "op": "starts_with", "value": "Coffee"}],
+                },
+                {"event": "Product Viewed", "within_days": 7, "op": "gte", "value": 3},
+                {"not": {"event": "Order Completed", "within_days": 60}},
+            ]
+        },
+        {"cat"},
+    ),
+    (
+        {
+            "any": [
+                {"event": "Order Completed", "measure": "sum", "property": "revenue", "op": "gte", "value": 150},
+                {"event": "Product Added", "within_days": 7},
+            ]
+        },
+        {"ann", "bob", "dan"},
+    ),
+    ({"all": [{"event": "Order Completed", "op": "eq", "value": 0}, {"not": {"event": "Product Viewed"}}]}, {"eve"}),
+    (
+        {
+            "all": [
+                {"event": "Order Completed", "measure": "last", "op": "more_than_days_ago", "value": 30},
+                {"not": {"event": "Order Completed", "measure": "last", "op": "more_than_days_ago", "value": 90}},
+                {"event": "Order Completed", "measure": "max", "property": "revenue", "op": "lt", "value": 100},
+            ]
+        },
+        {"bob"},
+    ),
+    (
+        {
+            "all": [
+                {"event": "Product Viewed", "per": "category", "within_days": 7, "op": "gte", "value": 3},
+                {"not": {"event": "Order Completed", "within_days": 7}},
+            ]
+        },
+        {"ann", "cat"},
+    ),
+    ({"event": "Product Viewed", "per": "category", "op": "lt", "value": 3}, {"dan", "eve"}),
 ]
 
 

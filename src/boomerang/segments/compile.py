@@ -10,9 +10,7 @@ explain a rule for one customer, condition by condition, with the values seen.
 from __future__ import annotations
 
 import functools
-import json
 import threading
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -82,6 +80,7 @@ class Compiler:
         self.only = only
         self.live_traits = live_traits  # computes rfm/lifecycle as of a past moment
         self._resolving: list[str] = []
+        self._repeating: set = set()  # the operations of id sets that may repeat an id (see _set)
 
     def scoped(self, only: list[str] | None) -> Compiler:
         """The same compiler over other customers."""
@@ -102,30 +101,56 @@ class Compiler:
     def members(self, rule: Rule) -> ibis.Table:
         """customer_id of every member, one row each."""
         inside, ids = self._set(rule)
-        return self.base.semi_join(ids, "customer_id") if inside else self.base.anti_join(ids, "customer_id")
+        base = self.base
+        if not inside:
+            return base.filter(~base.customer_id.isin(ids.customer_id))
+        # as one writes it by hand: the members' ids, kept when among the profiles (the smaller side hashed)
+        ids = ids.distinct() if ids.op() in self._repeating else ids
+        return ids.filter(ids.customer_id.isin(base.customer_id))
 
     def _set(self, rule: Rule) -> tuple[bool, ibis.Table]:
         """(True, ids): the members are these ids; (False, ids): everyone but these. Keeping negations
-        as "everyone but" turns `all: [A, not B]` into A anti-join B, never into a set of nearly everyone."""
+        as "everyone but" turns `all: [A, not B]` into A anti-join B, never into a set of nearly everyone.
+        Some id sets repeat ids (`_repeats`): those are joined against (semi, anti), or made distinct."""
         if isinstance(rule, (All, Any_)):
-            children, folded = self._fold(rule.all) if isinstance(rule, All) else (rule.any, [])
-            parts = [self._set(r) for r in children] + [(True, t) for t in folded]
+            both = isinstance(rule, All)
+            children, folded = self._fold(rule.all if both else rule.any, both=both)
+            parts = [self._set(r) for r in children] + folded
             ins, outs = [t for inside, t in parts if inside], [t for inside, t in parts if not inside]
-            if isinstance(rule, Any_):  # A or (everyone but B) = everyone but (B minus A)
-                return (True, _union(ins)) if not outs else (False, _narrow(outs, ins))
+            if not both:  # A or (everyone but B) = everyone but (B minus A)
+                return (True, _union(ins)) if not outs else (False, self._narrow(outs, ins))
             if not ins:
                 return False, _union(outs)
-            return True, _narrow(ins, outs)
+            return True, self._narrow(ins, outs)
         if isinstance(rule, Not):
             inside, ids = self._set(rule.not_)
             return not inside, ids
         if isinstance(rule, InSegment):
             return self._set(self._inner(rule.segment))
+        if isinstance(rule, Event) and _did(rule):  # at least one such event: their rows, no GROUP BY
+            return True, self._repeats(_id_set(self._event_rows(rule)[0]))
+        if isinstance(rule, Event) and rule.per and rule.measure != "first" and rule.op in ("gt", "gte"):
+            if not self._passes_by_default(rule):  # the highest of the groups passes when any group passes
+                groups, _ = self._per_groups(rule)
+                return True, self._repeats(_id_set(groups.filter(self._event_test(rule)(groups.value))))
         v = self.values(rule)
-        passed = v.test(v.table.value).fill_null(False)
-        if passes(v):  # customers the leaf did not see pass it: keep it as "everyone but the failing"
-            return False, _id_set(v.table.filter(~passed))
-        return True, _id_set(v.table.filter(passed))
+        return _split(v.table, v.test(v.table.value), passes(v))
+
+    def _repeats(self, ids: ibis.Table) -> ibis.Table:
+        """Mark an id set that may hold an id more than once."""
+        self._repeating.add(ids.op())
+        return ids
+
+    def _narrow(self, ins: list[ibis.Table], outs: list[ibis.Table]) -> ibis.Table:
+        """The ids in every one of `ins` and in none of `outs` (semi and anti joins: no DISTINCT needed); they
+        repeat only when the first of `ins` does, so a set without repeats goes first."""
+        ins = sorted(ins, key=lambda t: t.op() in self._repeating)
+        result = ins[0]
+        for t in ins[1:]:
+            result = result.semi_join(t, "customer_id")
+        for t in outs:
+            result = result.anti_join(t, "customer_id")
+        return self._repeats(result) if ins[0].op() in self._repeating else result
 
     def _inner(self, name: str) -> Rule:
         if name in self._resolving:
@@ -155,9 +180,10 @@ class Compiler:
         p = self._scoped(self.t.profiles)
         if leaf.attribute.startswith("attributes."):
             key = leaf.attribute.split(".", 1)[1]
-            value = {"number": source.number, "date": source.text}.get(leaf.kind, source.text)(p, key, "attributes")
-            if leaf.kind == "list":
-                value = p.attributes[key].array.map(lambda item: item.str) if p.attributes.type().is_json() else value
+            if leaf.kind == "list":  # those without the key are not in the table: their value is none
+                p = p.filter(source.text(p, key, "attributes").notnull())
+            read = {"number": source.number, "list": source.texts}.get(leaf.kind, source.text)
+            value = read(p, key, "attributes")
         else:
             value = p[leaf.attribute]
         if leaf.kind == "date":
@@ -170,84 +196,112 @@ class Compiler:
             f"{leaf.attribute} {leaf.op}{_show(leaf.value)}",
         )
 
-    def _event_rows(self, leaf: Event) -> tuple[ibis.Table, str]:
-        """The customers' events the leaf looks at (name, window, where), and the window in words."""
+    def _events(self, more: Callable[[ibis.Table], list[ibis.Value]] = lambda e: []) -> ibis.Table:
+        """The customers' events before as-of (and `more(events)`), in one filter."""
         e = self._scoped(self.t.events)
-        e = e.filter((e.event == leaf.event) & e.customer_id.notnull() & (e.timestamp < self.as_of))
+        return e.filter(e.customer_id.notnull(), e.timestamp < self.as_of, *more(e))
+
+    def _window(self, leaf: Event, e: ibis.Table) -> tuple[list[ibis.Value], str]:
+        """The leaf's rows among `e` as conditions (name, window, where), and the window in words."""
+        found = [e.event == leaf.event]
+        window = ""
         if leaf.within_days is not None:
-            e = e.filter(e.timestamp >= self.as_of - timedelta(days=leaf.within_days))
+            found.append(e.timestamp >= self.as_of - timedelta(days=leaf.within_days))
             window = f" in the last {leaf.within_days} days"
         elif leaf.between is not None:
             start, end = (datetime.combine(d, datetime.min.time()) for d in leaf.between)
-            e = e.filter((e.timestamp >= start) & (e.timestamp < end + timedelta(days=1)))
+            found += [e.timestamp >= start, e.timestamp < end + timedelta(days=1)]
             window = f" between {leaf.between[0]} and {leaf.between[1]}"
-        else:
-            window = ""
-        for cond in leaf.where:
-            e = e.filter(self._condition(e, cond).fill_null(False))
-        return e, window
+        return found + [self._condition(e, cond) for cond in leaf.where], window
+
+    def _event_rows(self, leaf: Event) -> tuple[ibis.Table, str]:
+        """The customers' events the leaf looks at (name, window, where), and the window in words."""
+        return self._events(lambda e: self._window(leaf, e)[0]), self._window(leaf, self.t.events)[1]
 
     @staticmethod
-    def _measure(leaf: Event, t: ibis.Table) -> ibis.Value:
+    def _measure(leaf: Event, t: ibis.Table, where: ibis.Value | None = None) -> ibis.Value:
         if leaf.measure == "count":
-            return t.count()
+            return t.count(where=where)
         if leaf.measure in ("first", "last"):
-            return t.timestamp.min() if leaf.measure == "first" else t.timestamp.max()
+            return t.timestamp.min(where=where) if leaf.measure == "first" else t.timestamp.max(where=where)
         number = source.number(t, leaf.property)
-        return {"sum": number.sum(), "avg": number.mean(), "min": number.min(), "max": number.max()}[leaf.measure]
+        return getattr(number, {"avg": "mean"}.get(leaf.measure, leaf.measure))(where=where)
 
     def _event_test(self, leaf: Event) -> Callable[[ibis.Value], ibis.Value]:
         return lambda v: self._compare(v, leaf.op, leaf.value, MEASURES[leaf.measure])
 
-    def _event(self, leaf: Event) -> Values:
+    def _per_groups(self, leaf: Event) -> tuple[ibis.Table, str]:
+        """customer_id, per_value, value: the measure per value of `per` (a category, say)."""
         e, window = self._event_rows(leaf)
-        if leaf.per:  # the measure per value of `per` (a category, say), then the customer's highest
-            e = e.mutate(per_value=source.text(e, leaf.per)).filter(_.per_value.notnull())
-            groups = e.group_by(["customer_id", "per_value"]).aggregate(value=self._measure(leaf, e))
+        e = e.select("customer_id", "timestamp", "properties", per_value=source.text(e, leaf.per))
+        e = e.filter(e.per_value.notnull())
+        return e.group_by(["customer_id", "per_value"]).aggregate(value=self._measure(leaf, e)), window
+
+    def _event(self, leaf: Event) -> Values:
+        if leaf.per:  # the measure per value of `per`, then the customer's highest (earliest for first)
+            groups, window = self._per_groups(leaf)
             best = groups.value.min() if leaf.measure == "first" else groups.value.max()
             table = groups.group_by("customer_id").aggregate(value=best)
         else:
+            e, window = self._event_rows(leaf)
             table = e.group_by("customer_id").aggregate(value=self._measure(leaf, e))
-        where = "".join(f" with {c.property} {c.op}{_show(c.value)}" for c in leaf.where)
-        subject = leaf.measure if leaf.measure in ("count", "first", "last") else f"{leaf.measure} of {leaf.property}"
-        subject += f" per {leaf.per} (highest)" if leaf.per else ""
-        return Values(
-            table,
-            {"count": 0, "sum": 0.0}.get(leaf.measure),
-            self._event_test(leaf),
-            f"{subject} of {leaf.event}{where}{window} {leaf.op}{_show(leaf.value)}",
-        )
+        return Values(table, _EVENT_DEFAULTS.get(leaf.measure), self._event_test(leaf), _describe(leaf, window))
 
-    def _fold(self, children: list[Rule]) -> tuple[list[Rule], list[ibis.Table]]:
-        """Inside an `all`, event conditions on the same events (name, window, where), or their negations,
-        become one aggregate with a column per condition, when one of them already needs the customer to
-        have such events: one scan and one GROUP BY instead of one per condition. Returns the children
-        left as they were, and the id sets of the folded groups."""
-        groups: dict[str, list[tuple[Event, bool]]] = defaultdict(list)
-        rest: list[Rule] = []
-        for child in children:
-            leaf, negated = (child.not_, True) if isinstance(child, Not) else (child, False)
-            if isinstance(leaf, Event) and not leaf.per:
-                signature = json.dumps(
-                    [leaf.event, leaf.within_days, str(leaf.between), [c.model_dump(mode="json") for c in leaf.where]]
-                )
-                groups[signature].append((leaf, negated))
-            else:
-                rest.append(child)
-        folded = []
-        for members in groups.values():
-            anchored = any(not negated and not passes(self._event(leaf)) for leaf, negated in members)
-            if len(members) < 2 or not anchored:
-                rest += [Not(not_=leaf) if negated else leaf for leaf, negated in members]
-                continue
-            e, _ = self._event_rows(members[0][0])
-            table = e.group_by("customer_id").aggregate(
-                **{f"v{i}": self._measure(leaf, e) for i, (leaf, _) in enumerate(members)}
-            )
-            tests = [self._event_test(leaf)(table[f"v{i}"]).fill_null(False) for i, (leaf, _) in enumerate(members)]
-            keep = ibis.and_(*[~t if negated else t for t, (_, negated) in zip(tests, members)])
-            folded.append(_id_set(table.filter(keep)))
-        return rest, folded
+    def _passes_by_default(self, leaf: Event) -> bool:
+        """Whether a customer without the leaf's events passes it."""
+        window = f" in the last {leaf.within_days} days" if leaf.within_days is not None else ""
+        window = f" between {leaf.between[0]} and {leaf.between[1]}" if leaf.between is not None else window
+        kind = {"count": "int64", "first": "timestamp", "last": "timestamp"}.get(leaf.measure, "float64")
+        return _passes(_describe(leaf, window), _EVENT_DEFAULTS.get(leaf.measure), kind, self._event_test(leaf))
+
+    def _coarse(self, leaves_: list[Event], e: ibis.Table) -> list[ibis.Value]:
+        """What all the leaves' rows have in common (one of their names, after the earliest start of their
+        windows): plain conditions an engine pushes into its scan, before each leaf's own."""
+        names = sorted({leaf.event for leaf in leaves_})
+        out = [e.event == names[0] if len(names) == 1 else e.event.isin(names)]
+        starts = [
+            self.as_of - timedelta(days=leaf.within_days)
+            if leaf.within_days is not None
+            else datetime.combine(leaf.between[0], datetime.min.time())
+            if leaf.between is not None
+            else None
+            for leaf in leaves_
+        ]
+        return out if None in starts else [*out, e.timestamp >= min(starts)]
+
+    def _fold(self, children: list[Rule], *, both: bool) -> tuple[list[Rule], list[tuple[bool, ibis.Table]]]:
+        """Event conditions side by side in an `all` (`both`) or an `any`, or their negations, become one
+        aggregate over one scan of the log, a column per condition (an aggregate FILTER each), as one would
+        write it by hand: `count(*) FILTER (WHERE event = 'A') > 0 AND count(*) FILTER (WHERE event = 'B') = 0`.
+        Returns the children left as they were, and the id set of the folded ones."""
+        found = [(c, _plain_event(c)) for c in children]
+        mine = [leaf for _, leaf in found if leaf is not None]
+        if len(mine) < 2:
+            return children, []
+        ev = self._scoped(self.t.events)
+        coarse = self._coarse([leaf for leaf, _ in mine], ev)
+        windows = [self._window(leaf, ev)[0] for leaf, _ in mine]
+        kept = [[j for j, c in enumerate(w) if not any(c.equals(k) for k in coarse)] for w in windows]
+        own = [[w[j] for j in js] for w, js in zip(windows, kept)]  # each leaf's conditions beyond those of all
+        if all(own) and not all(len(c) == 1 and c[0].equals(ev.event == leaf.event) for c, (leaf, _) in zip(own, mine)):
+            coarse.append(ibis.or_(*[ibis.and_(*c) for c in own]))  # else: the names alone pick the rows
+        e = self._events(lambda _: coarse)
+        own = [[self._window(leaf, e)[0][j] for j in js] for (leaf, _), js in zip(mine, kept)]  # on the rows kept
+        table = e.group_by("customer_id").aggregate(
+            **{
+                f"v{i}": self._measure(leaf, e, where=ibis.and_(*c) if c else None)
+                for i, ((leaf, _), c) in enumerate(zip(mine, own))
+            }
+        )
+        tests = []
+        for i, (leaf, negated) in enumerate(mine):
+            value, default = table[f"v{i}"], _EVENT_DEFAULTS.get(leaf.measure)
+            test = self._event_test(leaf)(value if default is None else value.coalesce(default))
+            test = test if leaf.measure == "count" else test.fill_null(False)  # a count is never null
+            tests.append(~test if negated else test)
+        defaults = [self._passes_by_default(leaf) != negated for leaf, negated in mine]
+        keep = ibis.and_(*tests) if both else ibis.or_(*tests)
+        return [c for c, leaf in found if leaf is None], [_split(table, keep, all(defaults) if both else any(defaults))]
 
     def _condition(self, e: ibis.Table, cond: Condition) -> ibis.Value:
         value = (source.number if cond.kind == "number" else source.text)(e, cond.property)
@@ -285,7 +339,7 @@ class Compiler:
         value = table[column].cast("timestamp") if vtype == "date" else table[column]
         if leaf.op == "top_percent":  # the value is the share of customers ranked above (0: the best)
             ranked = table.filter(value.notnull())
-            rank = ibis.percent_rank().over(order_by=ranked[column].desc())
+            rank = source.percent_rank(ranked[column], descending=True)
             table = self._scoped(ranked.select("customer_id", value=rank))
             return Values(table, None, lambda v: v < leaf.value / 100, f"{leaf.trait} in the top {leaf.value}%")
         table = self._scoped(table.select("customer_id", value=value))
@@ -311,7 +365,7 @@ class Compiler:
 
     def _bucket(self, leaf: Bucket) -> Values:
         p = self._scoped(self.t.profiles)
-        digits = (ibis.literal(f"{leaf.salt}:") + p.customer_id).hexdigest("md5").lower().substr(0, 4)
+        digits = source.md5_hex(p, ibis.literal(f"{leaf.salt}:") + p.customer_id).substr(0, 4)
         low, high = (f"{-(-b * HASH_SPACE // 100):04x}" if b < 100 else "g" for b in leaf.bucket)
         table = p.select("customer_id", value=digits)
         return Values(
@@ -332,7 +386,7 @@ class Compiler:
                 return v.length() == 0
             return v.contains(str(value)) if op == "contains" else ~v.contains(str(value))
         if kind == "number":
-            value = [float(x) for x in value] if isinstance(value, list) else float(value)
+            value = [_number(x) for x in value] if isinstance(value, list) else _number(value)
         simple = {"eq": v.__eq__, "ne": v.__ne__, "gt": v.__gt__, "gte": v.__ge__, "lt": v.__lt__, "lte": v.__le__}
         if op in simple:
             return simple[op](value)
@@ -370,14 +424,35 @@ class Compiler:
         raise ValueError(f"operator {op!r} does not fit a date")
 
 
-def _narrow(ins: list[ibis.Table], outs: list[ibis.Table]) -> ibis.Table:
-    """The ids in every one of `ins` and in none of `outs` (semi and anti joins: no DISTINCT needed)."""
-    result = ins[0]
-    for t in ins[1:]:
-        result = result.semi_join(t, "customer_id")
-    for t in outs:
-        result = result.anti_join(t, "customer_id")
-    return result
+_EVENT_DEFAULTS = {"count": 0, "sum": 0.0}  # the measure of a customer without such events (others: none)
+
+
+def _plain_event(rule: Rule) -> tuple[Event, bool] | None:
+    """(the event leaf, whether negated) for an event condition without `per`, or its negation; else None."""
+    leaf, negated = (rule.not_, True) if isinstance(rule, Not) else (rule, False)
+    return (leaf, negated) if isinstance(leaf, Event) and not leaf.per else None
+
+
+def _did(leaf: Event) -> bool:
+    """Whether the leaf asks for one such event or more (count >= 1): the customers are those of its rows."""
+    if leaf.measure != "count" or leaf.per or isinstance(leaf.value, (list, bool)):
+        return False
+    return (leaf.op == "gte" and leaf.value == 1) or (leaf.op == "gt" and leaf.value == 0)
+
+
+def _describe(leaf: Event, window: str) -> str:
+    where = "".join(f" with {c.property} {c.op}{_show(c.value)}" for c in leaf.where)
+    subject = leaf.measure if leaf.measure in ("count", "first", "last") else f"{leaf.measure} of {leaf.property}"
+    subject += f" per {leaf.per} (highest)" if leaf.per else ""
+    return f"{subject} of {leaf.event}{where}{window} {leaf.op}{_show(leaf.value)}"
+
+
+def _split(table: ibis.Table, passed: ibis.Value, by_default: bool) -> tuple[bool, ibis.Table]:
+    """The leaf as an id set: the customers whose value passes, or, when those the leaf did not see pass it
+    (`by_default`), everyone but the failing (null counts as failing)."""
+    if by_default:
+        return False, _id_set(table.filter(~passed.fill_null(False)))
+    return True, _id_set(table.filter(passed))
 
 
 def _union(tables: list[ibis.Table]) -> ibis.Table:
@@ -401,15 +476,25 @@ _PASSES: dict[tuple[str, str, str], bool] = {}  # (condition, default, value typ
 
 
 def passes(v: Values) -> bool:
-    """Whether the value of customers the leaf did not see passes its test (then they are members);
-    a leaf's description names its operator and value, so the answer is kept by it."""
-    kind = v.table.value.type().copy(nullable=True)
-    key = (v.describe, repr(v.default), str(kind))
+    """Whether the value of customers the leaf did not see passes its test (then they are members)."""
+    return _passes(v.describe, v.default, str(v.table.value.type()), v.test)
+
+
+def _passes(describe: str, default: Any, kind: str, test: Callable[[ibis.Value], ibis.Value]) -> bool:
+    """`passes`, from the leaf's description, default and value type: a description names its operator and
+    value, so the answer is kept by it."""
+    key = (describe, repr(default), str(ibis.dtype(kind).copy(nullable=True)))
     if key not in _PASSES:
-        one = ibis.memtable({"value": [v.default]}, schema={"value": kind})
+        one = ibis.memtable({"value": [default]}, schema={"value": ibis.dtype(kind).copy(nullable=True)})
         with _SCALARS:
-            _PASSES[key] = bool(_scalars().execute(one.select(ok=v.test(one.value).fill_null(False)))["ok"].iloc[0])
+            _PASSES[key] = bool(_scalars().execute(one.select(ok=test(one.value).fill_null(False)))["ok"].iloc[0])
     return _PASSES[key]
+
+
+def _number(x: Any) -> int | float:
+    """A rule's number as the engine should read it: whole numbers stay whole (a count compared with 1, not with
+    a decimal 1.0)."""
+    return int(x) if float(x).is_integer() and abs(x) < 2**53 else float(x)
 
 
 def _show(value: Any) -> str:
