@@ -57,8 +57,8 @@ def materialize(t: ibis.Table) -> ibis.Table:
 class Data:
     """The tables a metric reads, on one engine: the event log, and consent changes for the metrics that ask.
 
-    `purchases()` and `refunds()` are extracted from the log the first time a metric asks, then kept:
-    metrics computed on the same `Data` share them."""
+    `purchases()`, `refunds()` (and what a metric `keep`s) are extracted from the log the first time a metric asks,
+    then kept: metrics computed on the same `Data` share them."""
 
     events: ibis.Table
     consents: ibis.Table | None = None  # customer_id, channel, granted, at
@@ -66,13 +66,14 @@ class Data:
 
     def purchases(self) -> ibis.Table:
         """source.purchases of the log, computed once."""
-        return self._keep("purchases", source.purchases)
+        return self.keep("purchases", source.purchases)
 
     def refunds(self) -> ibis.Table:
         """source.refunds of the log, computed once."""
-        return self._keep("refunds", source.refunds)
+        return self.keep("refunds", source.refunds)
 
-    def _keep(self, name: str, build) -> ibis.Table:
+    def keep(self, name: str, build) -> ibis.Table:
+        """`build(events)` computed once (see `materialize`) and kept under `name` for the metrics after."""
         if name not in self._kept:
             self._kept[name] = materialize(build(self.events))
         return self._kept[name]

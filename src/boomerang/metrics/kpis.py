@@ -131,6 +131,16 @@ class HistoricalLtv(Metric):
         return row["net_revenue"] / row["customers"] if row["customers"] else None
 
 
+def _answers(events: ibis.Table) -> ibis.Table:
+    answers = events.filter(_.event == source.NPS_ANSWERED)
+    return answers.select(ts=_.timestamp, score=source.number(answers, "score")).filter(_.score.notnull())
+
+
+def answers(data: Data) -> ibis.Table:
+    """ts, score: the NPS answers with a score, extracted once per Data."""
+    return data.keep("nps_answers", _answers)
+
+
 @register
 class Nps(Metric):
     name, title = "nps", "Net Promoter Score"
@@ -139,10 +149,8 @@ class Nps(Metric):
     def calculate(self, data: Data, query: Query) -> dict[str, Any]:
         start, end = bounds(data, query)
         periods = periods_table(start, end, query.interval)
-        answers = data.events.filter(_.event == source.NPS_ANSWERED)
-        answers = answers.select(ts=_.timestamp, score=source.number(answers, "score")).filter(_.score.notnull())
         per = (
-            _bucketed(answers, periods)
+            _bucketed(answers(data), periods)
             .group_by("key")
             .aggregate(answers=_.count(), promoters=(_.score >= 9).sum(), detractors=(_.score <= 6).sum())
         )
