@@ -54,16 +54,16 @@ def run(settings: Settings, stop: multiprocessing.synchronize.Event, wake: multi
             log.exception("processing, flushing, segments or journeys failed; will retry")
         if time.monotonic() - last_refresh >= every and not done:
             last_refresh = time.monotonic()
-            scheduled(ws)
+            scheduled(ws, segments_apart=True)  # events keep moving while the segments are recomputed
         if done:
             return
 
 
-def scheduled(ws: Workspace) -> None:
+def scheduled(ws: Workspace, *, segments_apart: bool = False) -> None:
     """Every few minutes: what moves with time alone, and forgetting message ids past the deduplication window;
     each retried at the next turn if it fails, neither holding up the other."""
     try:
-        rounds.scheduled(ws)  # rolling windows, relative dates and silences move with time
+        rounds.scheduled(ws, segments_apart=segments_apart)  # rolling windows, relative dates and silences
     except Exception:  # noqa: BLE001
         log.exception("scheduled segments or journeys failed; will retry")
     try:

@@ -8,7 +8,8 @@
     campaigns  scheduled campaigns whose time came queue their messages
     dispatch   due messages go through the guards to their channels
 
-and, every few minutes, what moves with time alone: segments with rolling windows, birthdays,
+and, every few minutes, what moves with time alone: segments with rolling windows (in the pipeline, in a
+thread of their own, so that events keep moving meanwhile), birthdays,
 silences, predicted purchases, the monthly review to the owners (`scheduled`); and message ids seen longer ago than the deduplication
 window are forgotten (`forget_seen`); recommendations are trained again when their model is old
 (`train_recommendations`, in a thread of its own). Each step commits its own work: a crash anywhere loses nothing
@@ -97,9 +98,10 @@ def tick(rt: Runtime, now: datetime | None = None, *, limit: int = 500, batch: i
     return out
 
 
-def scheduled(rt: Runtime, now: datetime | None = None) -> dict[str, Any]:
+def scheduled(rt: Runtime, now: datetime | None = None, *, segments_apart: bool = False) -> dict[str, Any]:
     """What moves with time alone: points and tiers, then segments with rolling windows or traits (loyalty's
-    stored just before), and dates and silences that start journeys."""
+    stored just before), and dates and silences that start journeys. `segments_apart`: the segments are
+    recomputed in a thread of their own (membership.Refresher), so that the pipeline goes on moving events."""
     now = now or naive_utc(rt.clock.now())
     settings = rt.settings.loyalty
     out = {
@@ -116,13 +118,20 @@ def scheduled(rt: Runtime, now: datetime | None = None) -> dict[str, Any]:
         ),
     }
     done = {
-        "segments": membership.refresh(rt.segments, only_expiring=True),
+        "segments": _refresh_segments(rt, apart=segments_apart),
         "journeys": runtime.run_scheduled(rt.segments, now),
         **out,
     }
     # last: the month before's review to the owners, once (orchestration.review_send), when it is due
     done["review"] = review_send.scheduled(rt.uow, rt.log, rt.dispatcher.channels, rt.settings, now=now)
     return done
+
+
+def _refresh_segments(rt: Runtime, *, apart: bool) -> list[dict[str, Any]] | str:
+    if not apart:
+        return membership.refresh(rt.segments, only_expiring=True)
+    started = membership.refresher(rt.segments).start(rt.segments)
+    return "recomputing in the background" if started else "the recompute before is still running"
 
 
 def train_recommendations(rt: Runtime, now: datetime | None = None) -> bool:
