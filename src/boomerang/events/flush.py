@@ -13,10 +13,12 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from boomerang.core.clock import Clock
 from boomerang.customers.models import Merge
 from boomerang.db import UnitOfWork, executemany
 from boomerang.events.log import EVENT_COLUMNS, EventLog
 from boomerang.events.models import inbox
+from boomerang.events.process import Processed, process_next
 from boomerang.events.schemas import Logged
 
 # Times are read as the store's text (SQLite) or as they come (PostgreSQL): DuckDB casts them on insert,
@@ -46,27 +48,82 @@ def flush(uow: UnitOfWork, log: EventLog, *, chunk_rows: int) -> list[Logged]:
                 .order_by(inbox.c.id)
                 .limit(chunk_rows)
             ).all()
-            merges = session.execute(
-                sa.select(Merge.id, Merge.from_customer_id, Merge.into_customer_id)
-                .where(Merge.applied_to_log.is_(False))
-                .order_by(Merge.id)
-            ).all()
-            redirects = _redirects(session, min(r.processed_at for r in rows)) if rows else {}
-        if not rows and not merges:
+        if not rows and not _pending_merges(uow):
             return moved
         columns = list(zip(*rows)) or [()] * (2 + len(EVENT_COLUMNS))
         frame = pd.DataFrame(dict(zip(["id", *EVENT_COLUMNS, "processed_at"], columns)))
-        if redirects:
-            frame["customer_id"] = frame["customer_id"].map(lambda c: redirects.get(c, c))
-        log.append(frame, merges=[(m.from_customer_id, m.into_customer_id) for m in merges])
-        with uow.session() as session:
-            if rows:
-                executemany(session, MOVED, [{"row_id": r.id} for r in rows])
-            if merges:
-                session.execute(
-                    sa.update(Merge).where(Merge.id.in_([m.id for m in merges])).values(applied_to_log=True)
-                )
+        since = min(r.processed_at for r in rows) if rows else None
+        frame = _move(uow, log, frame, since)
         moved += _logged(frame)
+
+
+def process_and_move(uow: UnitOfWork, clock: Clock, log: EventLog, *, chunk_rows: int, move_rows: int) -> list[Logged]:
+    """Process accepted events `chunk_rows` at a time (each chunk committed), and move them into the log up to
+    `move_rows` at a time from what processing parsed, not read back from the inbox (opening the log costs more
+    than a small append); then whatever else is processed (Boomerang's own events, rows left by a crash) as `flush`
+    does. The same events as process then flush."""
+    moved: list[Logged] = []
+    waiting: list[Processed] = []
+    while True:
+        chunk = process_next(uow, clock, chunk_rows=chunk_rows)
+        waiting += chunk
+        if waiting and (not chunk or len(waiting) >= move_rows):
+            moved += _move_processed(uow, log, waiting)
+            waiting = []
+        if not chunk:
+            return moved + flush(uow, log, chunk_rows=move_rows)
+
+
+def _move_processed(uow: UnitOfWork, log: EventLog, done: list[Processed]) -> list[Logged]:
+    events = [p.event for p in done]
+    frame = pd.DataFrame(
+        {
+            "id": [p.row_id for p in done],
+            "message_id": [e.message_id for e in events],
+            "type": [e.type for e in events],
+            "event": [e.event for e in events],
+            "customer_id": [e.customer_id for e in events],
+            "anonymous_id": [e.anonymous_id for e in events],
+            "user_id": [e.user_id for e in events],
+            "timestamp": [e.timestamp for e in events],
+            "received_at": [p.received_at for p in done],
+            "source": [e.source for e in events],
+            "properties": [p.properties for p in done],
+            "context": [p.context for p in done],
+        }
+    )
+    frame = _move(uow, log, frame, min(p.processed_at for p in done))
+    return [
+        Logged(cid, e.type, e.event, e.timestamp, e.properties, e.message_id)
+        for cid, e in zip(frame["customer_id"], events)
+        if cid is not None
+    ]
+
+
+def _pending_merges(uow: UnitOfWork) -> bool:
+    with uow.session() as session:
+        return session.scalar(sa.select(Merge.id).where(Merge.applied_to_log.is_(False)).limit(1)) is not None
+
+
+def _move(uow: UnitOfWork, log: EventLog, frame: pd.DataFrame, since: datetime | None) -> pd.DataFrame:
+    """Append these processed rows (`id` their inbox row) to the log with the merges not applied there yet, their
+    customers followed through the merges made since `since`; then forget the rows. Returns the frame appended."""
+    with uow.session() as session:
+        merges = session.execute(
+            sa.select(Merge.id, Merge.from_customer_id, Merge.into_customer_id)
+            .where(Merge.applied_to_log.is_(False))
+            .order_by(Merge.id)
+        ).all()
+        redirects = _redirects(session, since) if since is not None else {}
+    if redirects:
+        frame["customer_id"] = frame["customer_id"].map(lambda c: redirects.get(c, c))
+    log.append(frame, merges=[(m.from_customer_id, m.into_customer_id) for m in merges])
+    with uow.session() as session:
+        if len(frame):
+            executemany(session, MOVED, [{"row_id": row_id} for row_id in frame["id"].tolist()])
+        if merges:
+            session.execute(sa.update(Merge).where(Merge.id.in_([m.id for m in merges])).values(applied_to_log=True))
+    return frame
 
 
 def _logged(frame: pd.DataFrame) -> list[Logged]:

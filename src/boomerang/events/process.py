@@ -9,6 +9,8 @@ fails to apply is logged and stamped without a customer, so one bad row never ho
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from datetime import datetime
 
 import orjson
 import sqlalchemy as sa
@@ -38,21 +40,33 @@ COLUMNS = [
     inbox.c.properties,
     inbox.c.context,
     inbox.c.source,
+    inbox.c.received_at,
 ]
+
+
+@dataclass
+class Processed:
+    """An inbox row just processed: its event (customer resolved) and the stored text it came from."""
+
+    row_id: int
+    received_at: datetime
+    properties: str
+    context: str
+    event: Event
+    processed_at: datetime
 
 
 def process(uow: UnitOfWork, clock: Clock, *, chunk_rows: int) -> int:
     """Process until no accepted event waits; returns how many were processed."""
     done = 0
-    while True:
-        count = _with_retry(uow, clock, chunk_rows)
-        if not count:
-            return done
-        done += count
+    while chunk := process_next(uow, clock, chunk_rows=chunk_rows):
+        done += len(chunk)
+    return done
 
 
-def _with_retry(uow: UnitOfWork, clock: Clock, chunk_rows: int, attempts: int = 3) -> int:
-    """One chunk; when another server's pipeline created the same identity at the same moment, again."""
+def process_next(uow: UnitOfWork, clock: Clock, *, chunk_rows: int, attempts: int = 3) -> list[Processed]:
+    """The next chunk of accepted events, applied and stamped in one committed transaction (none: nothing waits).
+    When another server's pipeline created the same identity at the same moment, again."""
     for attempt in range(attempts):
         try:
             with uow.session() as session:
@@ -60,29 +74,21 @@ def _with_retry(uow: UnitOfWork, clock: Clock, chunk_rows: int, attempts: int = 
         except IntegrityError:
             if attempt == attempts - 1:
                 raise
-    return 0
+    return []
 
 
-def process_chunk(session: Session, *, now, limit: int) -> int:
+def process_chunk(session: Session, *, now, limit: int) -> list[Processed]:
     query = sa.select(*COLUMNS).where(inbox.c.processed_at.is_(None)).order_by(inbox.c.id).limit(limit)
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     rows = session.execute(query).all()
     if not rows:
-        return 0
+        return []
     events = [
         Event.from_stored(
-            r.message_id,
-            r.type,
-            r.event,
-            r.user_id,
-            r.anonymous_id,
-            r.timestamp,
-            orjson.loads(r.properties),
-            orjson.loads(r.context),
-            r.source,
+            message_id, kind, name, user, anonymous, at, orjson.loads(props), orjson.loads(context), source
         )
-        for r in rows
+        for _, message_id, kind, name, user, anonymous, at, props, context, source, _ in rows
     ]
     try:
         with session.begin_nested():
@@ -101,4 +107,4 @@ def process_chunk(session: Session, *, now, limit: int) -> int:
                 log.exception("event %s could not be applied; it goes to the log without a customer", event.message_id)
                 event.customer_id = None
     executemany(session, STAMP, [{"row_id": r.id, "cid": e.customer_id, "at": now} for r, e in zip(rows, events)])
-    return len(rows)
+    return [Processed(r.id, r.received_at, r.properties, r.context, e, now) for r, e in zip(rows, events)]

@@ -25,9 +25,8 @@ from boomerang.config import Settings
 from boomerang.core.clock import Clock, naive_utc
 from boomerang.db import UnitOfWork
 from boomerang.events import dedup, effects
-from boomerang.events.flush import flush
+from boomerang.events.flush import flush, process_and_move
 from boomerang.events.log import EventLog
-from boomerang.events.process import process
 from boomerang.events.schemas import Logged
 from boomerang.journeys import rollout, runtime
 from boomerang.loyalty import bonuses, codes_redeem, tiers
@@ -61,8 +60,9 @@ def signal_catalog_changes(rt: Runtime, now: datetime | None = None) -> dict[str
 def move_events(rt: Runtime) -> list[Logged]:
     """Process what the tracking API accepted, then move everything processed into the log."""
     limits = rt.settings.ingest
-    process(rt.uow, rt.clock, chunk_rows=limits.process_chunk_rows)
-    return flush(rt.uow, rt.log, chunk_rows=limits.flush_chunk_rows)
+    return process_and_move(
+        rt.uow, rt.clock, rt.log, chunk_rows=limits.process_chunk_rows, move_rows=limits.flush_chunk_rows
+    )
 
 
 def react(rt: Runtime, logged: list[Logged], now: datetime | None = None) -> dict[str, Any]:
