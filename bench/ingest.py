@@ -5,8 +5,9 @@ POST /v1/batch in batches of 500 from two client threads, against `boomerang ser
 loopback in a child process (its background processing and flushing running, as in production),
 timed until accepted and until all of them were processed and in DuckDB; then 1,000 single
 /v1/track calls one after another for p50/p99 latency; then each stage alone in this process
-without HTTP (accept, process, flush, then the same batches again: all duplicates); then the Online
-Retail import.
+without HTTP (accept, process, flush, then the same batches again: all duplicates, then the
+same visitors' next 100,000 events through the pipeline's round: process and move into the log); then the
+Online Retail import. Prints the load before and after, and the peak memory.
 Baseline, run in this same process: the same rows written straight into an SQLite table shaped like
 the inbox with executemany (no HTTP, no validation, no identity resolution), the floor the
 pipeline's overhead is measured against.
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import socket
 import sqlite3
 import statistics
@@ -40,6 +42,7 @@ from boomerang.events import ingest, schemas
 from boomerang.events.flush import flush
 from boomerang.events.models import inbox
 from boomerang.events.process import process
+from boomerang.orchestration import rounds
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -163,6 +166,14 @@ def in_process(home: Path, total: int, size: int) -> dict[str, float]:
     flush(ws.uow, ws.log, chunk_rows=limits.flush_chunk_rows)
     rates["flush"] = waiting / (time.perf_counter() - started)
     rates["again"] = total / accept_all(ws, bodies)
+    returning = [  # the same visitors again, new messages: the steady state of a shop
+        orjson.dumps({"batch": [_event(i) for i in range(s, min(s + size, 2 * total))]})
+        for s in range(total, 2 * total, size)
+    ]
+    accept_all(ws, returning)
+    started = time.perf_counter()
+    rounds.move_events(ws)  # what serve's pipeline runs: process, and move what it processed into the log
+    rates["round"] = total / (time.perf_counter() - started)
     return rates
 
 
@@ -208,6 +219,7 @@ def main() -> None:
     parser.add_argument("--singles", type=int, default=1000)
     parser.add_argument("--dir", default=None, help="where the workspaces go (default: the system's temp folder)")
     args = parser.parse_args()
+    print(f"load (1/5/15 min) at the start: {os.getloadavg()}")
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         home = Path(tmp) / "ws"
         ws = open_workspace(Settings(home=home))
@@ -242,8 +254,11 @@ def main() -> None:
     print(f"single /v1/track   : p50 {q[49]:.2f} ms, p99 {q[98]:.2f} ms  ({args.singles:,} sequential calls)")
     print(
         f"stages alone, no HTTP: accept {stages['accept']:,.0f}/s, process {stages['process']:,.0f}/s, "
-        f"flush to DuckDB {stages['flush']:,.0f}/s; the same batches again, all duplicates: {stages['again']:,.0f}/s"
+        f"flush to DuckDB {stages['flush']:,.0f}/s; the same batches again, all duplicates: {stages['again']:,.0f}/s; "
+        f"the pipeline's round on returning visitors (process + move into the log): {stages['round']:,.0f}/s"
     )
+    peak = max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    print(f"load (1/5/15 min) at the end: {os.getloadavg()}; peak memory of one process: {peak / 1024:,.0f} MiB")
     retail = SHARED / "uci-online-retail" / "online_retail_to_2011-09-30.csv.gz"
     if retail.exists():
         from boomerang.events.importers import online_retail

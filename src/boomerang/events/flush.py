@@ -95,7 +95,7 @@ def _move_processed(uow: UnitOfWork, log: EventLog, done: list[Processed]) -> li
     frame = _move(uow, log, frame, min(p.processed_at for p in done))
     return [
         Logged(cid, e.type, e.event, e.timestamp, e.properties, e.message_id)
-        for cid, e in zip(frame["customer_id"], events)
+        for cid, e in zip(frame["customer_id"].tolist(), events)
         if cid is not None
     ]
 
