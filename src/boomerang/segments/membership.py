@@ -174,7 +174,7 @@ def update_customers(evaluator: Evaluator, touched: dict[str, set[str]]) -> list
             for name, who in chosen.items():
                 newer[name].update(who)
     found: list[tuple[Segment, list[str], set[str]]] = []
-    with evaluator.compiler(sync=False) as everyone:
+    with evaluator.compiler(sync=False, only=sorted(touched)) as everyone:  # their events read once, for all
         for segment in relevant:
             who = chosen[segment.name]
             try:
