@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import orjson
 
 from boomerang.bootstrap import Workspace
+from boomerang.events.log import Reader
 from boomerang.metrics import rolled
 from boomerang.metrics import service as metrics
 from boomerang.orchestration.status import summary
@@ -38,6 +40,7 @@ class Analytics:
         self._lock = threading.Lock()
         self._computing = threading.Lock()
         self._warming = threading.Lock()
+        self._local = threading.local()  # a page's shared reader (see `reading`)
 
     def warm(self, job: Callable[[], Any]) -> None:
         """Run `job` (filling the cache) in the background, unless a warm-up is already running."""
@@ -83,11 +86,33 @@ class Analytics:
     def metric(self, name: str, params: dict[str, Any]) -> dict[str, Any]:
         """The metric's JSON answer (see `boomerang.metrics.service.run`)."""
         params = {k: v for k, v in params.items() if v not in (None, "")}
-        if self.rollups and name in (*rolled.ROLLED, *rolled.DATED):
-            compute = lambda: rolled.answer(self.ws.uow, self.ws.log, name, params)  # noqa: E731
+        if self.rollups:
+            compute = lambda: rolled.answer(self.ws.uow, self.ws.log, name, params, self._reader())  # noqa: E731
         else:
             compute = lambda: metrics.run(self.ws.uow, self.ws.log, name, params)  # noqa: E731
         return self._cached(("metric", name, _frozen(params)), compute)
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        """The metrics computed inside the block (a page's) share one reader of the log, opened when the first of
+        them is not in the cache, instead of one each."""
+        if getattr(self._local, "stack", None) is not None:
+            yield
+            return
+        with ExitStack() as stack:
+            self._local.stack, self._local.reader = stack, None
+            try:
+                yield
+            finally:
+                self._local.stack = self._local.reader = None
+
+    def _reader(self) -> Reader | None:
+        stack = getattr(self._local, "stack", None)
+        if stack is None:
+            return None
+        if self._local.reader is None:
+            self._local.reader = stack.enter_context(self.ws.log.reader())
+        return self._local.reader
 
     def summary(self) -> dict[str, Any]:
         return self._cached(("summary",), lambda: summary(self.ws.uow, self.ws.log))

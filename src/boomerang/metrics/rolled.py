@@ -10,6 +10,7 @@ time, finer than days: `answer` runs it over the events, with only the open ends
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,9 +20,9 @@ from ibis import _
 
 from boomerang.core.errors import ValidationFailed
 from boomerang.db import UnitOfWork
-from boomerang.events.log import EventLog
+from boomerang.events.log import EventLog, Reader
 from boomerang.metrics import activity, service, source
-from boomerang.metrics.base import REGISTRY, Query, periods_table, report
+from boomerang.metrics.base import REGISTRY, Data, Query, periods_table, report
 
 ORDER_KPIS = ("average_order_value", "repeat_purchase_rate", "purchase_frequency")
 ACTIVITY = ("retention_rate", "churn_rate")
@@ -122,19 +123,28 @@ def run(rollup: ibis.Table, name: str, query: Query) -> dict[str, Any] | None:
     return None
 
 
-def answer(uow: UnitOfWork | None, log: EventLog, name: str, params: dict[str, Any]) -> dict[str, Any]:
-    """metrics.service.run's JSON answer, from the rollup for a metric in ROLLED; for one in DATED, its runner over
-    the events with the open ends of its period filled from the rollup (as it would fill them from the events)."""
-    query = service.parse(service.metric(name), params)
-    with log.reader() as r:
+def answer(
+    uow: UnitOfWork | None, log: EventLog, name: str, params: dict[str, Any], reader: Reader | None = None
+) -> dict[str, Any]:
+    """metrics.service.run's JSON answer: from the rollup for a metric in ROLLED; for one in DATED, its runner over
+    the events with the open ends of its period filled from the rollup (as it would fill them from the events); any
+    other, its runner over the events. Through `reader` when given (a page's metrics share one), else a new one."""
+    m = service.metric(name)
+    if m.needs_consents:
+        return service.run(uow, log, name, params)
+    query = service.parse(m, params)
+    with nullcontext(reader) if reader is not None else log.reader() as r:
         try:
-            if name in DATED:
-                start, end = bounds(r.rollup, query)
-            else:
+            if name in ROLLED:
                 result = run(r.rollup, name, query)
+            else:
+                asked = query
+                if name in DATED:
+                    start, end = bounds(r.rollup, query)
+                    asked = query.model_copy(
+                        update={"date_from": start.date(), "date_to": (end - timedelta(days=1)).date()}
+                    )
+                result = m.calculate(Data(events=r.events), asked)
         except ValueError as exc:  # an empty log
             raise ValidationFailed([{"field": "events", "reason": str(exc)}]) from None
-    if name in DATED:
-        period = {"date_from": start.date(), "date_to": (end - timedelta(days=1)).date()}
-        result = service.run(uow, log, name, {**params, **period})
     return {**result, "query": query.model_dump(mode="json")}

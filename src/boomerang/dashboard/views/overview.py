@@ -64,12 +64,13 @@ def overview(
     status = analytics.summary()
     first, last = _data_days(status)
     current, before, reach = choose(first, last, date_from, date_to)
-    now = headline.values(headline.measure(analytics.metric, current))
-    comparable = before.start >= first
-    then = headline.values(headline.measure(analytics.metric, before)) if comparable else None
-    trend = reach.params()
-    sales = analytics.metric("average_order_value", {**trend, "interval": interval})
-    activity = analytics.metric("retention_rate", {**trend, "interval": "month"})
+    with analytics.reading():
+        now = headline.values(headline.measure(analytics.metric, current))
+        comparable = before.start >= first
+        then = headline.values(headline.measure(analytics.metric, before)) if comparable else None
+        trend = reach.params()
+        sales = analytics.metric("average_order_value", {**trend, "interval": interval})
+        activity = analytics.metric("retention_rate", {**trend, "interval": "month"})
     return {
         "status": status,
         "period": {"label": span_label(current), "complete": current.complete, **current.params()},

@@ -19,14 +19,16 @@ router = APIRouter()
 def review_page(request: Request, user: Viewer, board: BoardDep, month: str | None = None) -> Response:
     try:
         first = review.parse_month(month, today=board.ws.now().date())
-        data = review.build(
-            board.ws.uow,
-            board.ws.log,
-            month=first,
-            global_control_share=board.ws.settings.guards.global_control_share,
-            run=board.analytics.metric,
-            status=board.analytics.summary(),
-        )
+        status = board.analytics.summary()
+        with board.analytics.reading():
+            data = review.build(
+                board.ws.uow,
+                board.ws.log,
+                month=first,
+                global_control_share=board.ws.settings.guards.global_control_share,
+                run=board.analytics.metric,
+                status=status,
+            )
     except BoomerangError as exc:
         problem, status_code = problem_of(exc)
         return render(
