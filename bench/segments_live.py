@@ -18,6 +18,10 @@ journeys), until the customer's SegmentMember row is there:
 - Order Completed, for a customer who never ordered: enters new_customers; an order re-evaluates
   every segment whose rule mentions orders (six of the ten).
 Then one round with a batch of such events from many customers at once, as one second of traffic.
+
+Last, the scheduled recompute of the expiring segments as the pipeline runs it (membership.Refresher, a
+thread of its own) while single-event rounds go on: how many rounds ran during it and their latency,
+beside the recompute run inline (membership.refresh, as it ran before: events wait for all of it).
 """
 
 from __future__ import annotations
@@ -303,3 +307,22 @@ def measure(ws: Workspace, n: int, batch: int, seed: int) -> tuple[list[Sample],
     rows = [(k, cid, ext, cat) for k in KINDS for cid, ext, cat in pool[k]][:batch]
     together = _round(ws, rows, serial=n) if rows else None
     return singles, together
+
+
+def during_refresh(ws: Workspace, n: int, seed: int) -> tuple[list[Sample], float]:
+    """Single-event rounds (the three kinds in turn, at most n) while the pipeline's scheduled recompute runs
+    in its thread; returns them and the recompute's seconds."""
+    pool = _candidates(ws, -(-n // len(KINDS)), seed)
+    refresher = membership.refresher(ws.segments)
+    started = time.perf_counter()
+    assert refresher.start(ws.segments)
+    samples: list[Sample] = []
+    i = 0
+    while refresher.running() and i < n:
+        kind = list(KINDS)[i % len(KINDS)]
+        if pool[kind]:
+            cid, ext, cat = pool[kind].pop()
+            samples.append(_round(ws, [(kind, cid, ext, cat)], serial=10_000 + i))
+        i += 1
+    refresher.wait()
+    return samples, time.perf_counter() - started
