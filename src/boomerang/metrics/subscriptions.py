@@ -44,7 +44,7 @@ class SubscriberRetention(Metric):
     needs_consents = True
 
     def calculate(self, data: Data, query: Query) -> dict[str, Any]:
-        start, end = bounds(data.events, query)
+        start, end = bounds(data, query)
         periods = periods_table(start, end, query.interval)
         subs = subscribers(data.consents)
         subs = subs.join(periods, [subs.granted_at >= periods.bucket, subs.granted_at < periods.bucket_end])
