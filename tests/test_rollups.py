@@ -220,6 +220,7 @@ def test_the_migration_fills_the_rollup_of_an_existing_log(ws):
     expected = _rollup(ws.log)
     with ws.log.connect() as conn:  # the log as revision e0002 left it
         conn.execute(f"DROP TABLE {rollups.TABLE}")
+        conn.execute(f"DROP TABLE {rollups.CANCELLED}")
         conn.execute("UPDATE alembic_version SET version_num = 'e0002'")
     upgrade_log(str(ws.log.path))
     pd.testing.assert_frame_equal(_rollup(ws.log), expected)

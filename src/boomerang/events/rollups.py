@@ -10,6 +10,9 @@ Table `rollup_daily` (migrations/events/versions/0003_rollup_daily.py):
   `Order Cancelled` event (at any time, of anyone) names, and their value; 0 on every other row. A purchase
   (metrics.source.purchases) is an order of a known customer that is not cancelled: `events - cancelled`.
 
+Beside it, `rollup_cancelled_orders` (order_id) holds the ids of the orders some event cancels, so that a flush
+looks its orders up there, not in the log.
+
 Each write to the log calls one function here inside its own transaction: `add` for the rows an append
 inserted, `move` for the profiles it merged, `recompute` around an erasure, `rebuild` for the whole log (the
 migration's backfill and `boomerang events rollup`). Each operation is one function over SQL, so that another
@@ -25,6 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 TABLE = "rollup_daily"
+CANCELLED = "rollup_cancelled_orders"  # the ids of the orders some event cancels, kept beside it: no scan of the log
 COLUMNS = ("day", "customer_id", "event", "events", "value", "first_at", "last_at", "cancelled", "cancelled_value")
 FRESH = ("message_id", "event", "customer_id", "timestamp", "properties")  # what `add` reads of the new rows
 ORDER_COMPLETED, ORDER_CANCELLED, ORDER_REFUNDED = "Order Completed", "Order Cancelled", "Order Refunded"
@@ -41,6 +45,8 @@ def _number(key: str) -> str:
 
 
 ORDER_ID = _text("order_id")
+CANCELLED_IN_LOG = f"SELECT DISTINCT {ORDER_ID} AS order_id FROM events WHERE event = '{ORDER_CANCELLED}'"
+CANCELLED_KEPT = f"SELECT order_id FROM {CANCELLED}"
 VALUE = (
     f"CASE event WHEN '{ORDER_COMPLETED}' THEN coalesce({_number('revenue')}, {_number('total')}, 0.0) "
     f"WHEN '{ORDER_REFUNDED}' THEN coalesce({_number('total')}, 0.0) "
@@ -48,10 +54,10 @@ VALUE = (
 )
 
 
-def _aggregated(rows: str, orders: bool = True) -> str:
+def _aggregated(rows: str, orders: bool = True, cancelled: str = CANCELLED_IN_LOG) -> str:
     """SQL: the rollup's rows of the events `rows` selects (event, customer_id, timestamp, properties), an order
-    counted as cancelled when any event of the log cancels it (`orders` False: there is no order among them, and
-    the log's cancellations need no look)."""
+    counted as cancelled when its id is among those `cancelled` selects (order_id; by default, read from the log's
+    events); `orders` False: there is no order among them, and the cancellations need no look."""
     if not orders:
         return f"""
         SELECT CAST(timestamp AS DATE) AS day, customer_id, event, count(*) AS events, sum({VALUE}) AS value,
@@ -63,8 +69,7 @@ def _aggregated(rows: str, orders: bool = True) -> str:
                    CASE WHEN event = '{ORDER_COMPLETED}' THEN {ORDER_ID} END AS order_id
             FROM ({rows})
         ), cancelled_orders AS (
-            SELECT DISTINCT {ORDER_ID} AS order_id FROM events
-            WHERE event = '{ORDER_CANCELLED}' AND {ORDER_ID} IN (SELECT order_id FROM picked)
+            SELECT order_id FROM ({cancelled}) WHERE order_id IN (SELECT order_id FROM picked)
         ), marked AS (
             SELECT picked.*, order_id IN (SELECT order_id FROM cancelled_orders) IS TRUE AS is_cancelled FROM picked
         )
@@ -97,38 +102,38 @@ def add(conn: duckdb.DuckDBPyConnection, fresh: pa.Table) -> None:
         return
     conn.register("rollup_fresh", fresh)
     try:
-        orders = pc.any(pc.equal(fresh["event"], ORDER_COMPLETED)).as_py()
-        _merge(conn, _aggregated("SELECT event, customer_id, timestamp, properties FROM rollup_fresh", bool(orders)))
-        cancels = conn.execute(
-            f"SELECT count(*) FROM rollup_fresh WHERE event = '{ORDER_CANCELLED}' AND {ORDER_ID} IS NOT NULL"
-        ).fetchall()[0][0]
-        if cancels:
-            _cancel_earlier(conn)
+        if pc.any(pc.equal(fresh["event"], ORDER_CANCELLED)).as_py():
+            _cancel(conn)
+        orders = bool(pc.any(pc.equal(fresh["event"], ORDER_COMPLETED)).as_py())
+        rows = "SELECT event, customer_id, timestamp, properties FROM rollup_fresh"
+        _merge(conn, _aggregated(rows, orders, CANCELLED_KEPT))
     finally:
         conn.unregister("rollup_fresh")
 
 
-def _cancel_earlier(conn: duckdb.DuckDBPyConnection) -> None:
-    """The earlier events' orders that the fresh cancellations cancel first: counted as cancelled now."""
-    fresh_ids = "SELECT message_id FROM rollup_fresh"
+def _cancel(conn: duckdb.DuckDBPyConnection) -> None:
+    """Keep the ids of the orders the fresh events cancel, and count as cancelled the earlier events of those that
+    no earlier event had cancelled."""
+    conn.execute(f"""CREATE OR REPLACE TEMP TABLE rollup_newly AS
+        SELECT DISTINCT {ORDER_ID} AS order_id FROM rollup_fresh
+        WHERE event = '{ORDER_CANCELLED}' AND {ORDER_ID} IS NOT NULL
+        EXCEPT SELECT order_id FROM {CANCELLED}""")
+    conn.execute(f"INSERT INTO {CANCELLED} SELECT order_id FROM rollup_newly")
+    if not conn.execute("SELECT count(*) FROM rollup_newly").fetchall()[0][0]:
+        return
     conn.execute(f"""
         MERGE INTO {TABLE} r USING (
-            WITH newly AS (
-                SELECT DISTINCT {ORDER_ID} AS order_id FROM rollup_fresh WHERE event = '{ORDER_CANCELLED}'
-                EXCEPT
-                SELECT {ORDER_ID} FROM events
-                WHERE event = '{ORDER_CANCELLED}' AND message_id NOT IN ({fresh_ids})
-            )
             SELECT CAST(timestamp AS DATE) AS day, customer_id, event, count(*) AS cancelled,
                    sum({VALUE}) AS cancelled_value
             FROM events
-            WHERE event = '{ORDER_COMPLETED}' AND {ORDER_ID} IN (SELECT order_id FROM newly)
-              AND message_id NOT IN ({fresh_ids})
+            WHERE event = '{ORDER_COMPLETED}' AND {ORDER_ID} IN (SELECT order_id FROM rollup_newly)
+              AND message_id NOT IN (SELECT message_id FROM rollup_fresh)
             GROUP BY ALL
         ) d
         ON r.day = d.day AND r.customer_id IS NOT DISTINCT FROM d.customer_id AND r.event = d.event
         WHEN MATCHED THEN UPDATE SET
             cancelled = r.cancelled + d.cancelled, cancelled_value = r.cancelled_value + d.cancelled_value""")
+    conn.execute("DROP TABLE rollup_newly")
 
 
 def move(conn: duckdb.DuckDBPyConnection, merges: Iterable[tuple[str, str]]) -> None:
@@ -183,21 +188,27 @@ def recompute(conn: duckdb.DuckDBPyConnection, keys: pa.Table, also: str | None 
             "(SELECT day FROM rollup_recount) AND EXISTS (SELECT 1 FROM rollup_recount k "
             "WHERE k.day = CAST(e.timestamp AS DATE) AND k.customer_id IS NOT DISTINCT FROM e.customer_id)"
         )
-        conn.execute(f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) {_aggregated(theirs)}")
+        conn.execute(f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) {_aggregated(theirs, True, CANCELLED_KEPT)}")
         conn.execute("DROP TABLE rollup_recount")
     finally:
         conn.unregister("rollup_keys")
 
 
-def fill() -> str:
-    """SQL: insert the rollup of the whole log into the (empty) rollup table, by event and day: a read of one event's
-    rows (purchases) then skips the others' row groups, and a flush's merge, of recent days, most of the old ones."""
-    everything = _aggregated("SELECT event, customer_id, timestamp, properties FROM events")
-    return f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) {everything} ORDER BY event, day"
+def fill() -> list[str]:
+    """SQL statements: fill the (empty) rollup and cancelled orders from the whole log; the rollup by event and day, so
+    that a read of one event's rows (purchases) skips the others' row groups, and a flush's merge, of recent days,
+    most of the old ones."""
+    everything = _aggregated("SELECT event, customer_id, timestamp, properties FROM events", True, CANCELLED_KEPT)
+    return [
+        f"INSERT INTO {CANCELLED} SELECT order_id FROM ({CANCELLED_IN_LOG}) WHERE order_id IS NOT NULL",
+        f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) {everything} ORDER BY event, day",
+    ]
 
 
 def rebuild(conn: duckdb.DuckDBPyConnection) -> int:
     """Count the whole log again (the repair command; the migration runs `fill`); returns the rollup's rows."""
     conn.execute(f"DELETE FROM {TABLE}")
-    conn.execute(fill())
+    conn.execute(f"DELETE FROM {CANCELLED}")
+    for statement in fill():
+        conn.execute(statement)
     return conn.execute(f"SELECT count(*) FROM {TABLE}").fetchall()[0][0]

@@ -1,4 +1,5 @@
-"""The daily rollup of the log (events.rollups): per day x customer x event, filled from the events logged so far.
+"""The daily rollup of the log (events.rollups): per day x customer x event, and the ids of the cancelled orders,
+filled from the events logged so far.
 
 Revision ID: e0003
 Revises: e0002
@@ -30,8 +31,11 @@ def upgrade() -> None:
         )
         """
     )
-    op.execute(rollups.fill())
+    op.execute(f"CREATE TABLE {rollups.CANCELLED} (order_id VARCHAR PRIMARY KEY)")
+    for statement in rollups.fill():
+        op.execute(statement)
 
 
 def downgrade() -> None:
+    op.execute(f"DROP TABLE {rollups.CANCELLED}")
     op.execute(f"DROP TABLE {rollups.TABLE}")
