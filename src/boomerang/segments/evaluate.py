@@ -71,8 +71,8 @@ class Evaluator:
     ) -> Iterator[Compiler]:
         """A compiler over the log, the profiles and the traits; `as_of` in the past computes RFM and lifecycle
         as they were then (predictions are the stored ones). `only`: the rules look at these customers alone,
-        whose events, profiles and consents are read once into temporary tables for all the queries of the block
-        (a compiler `scoped` to some of them reads those too). `sync=False`: the caller has just copied the
+        whose events and profiles are read once into temporary tables for all the queries of the block (a
+        compiler `scoped` to some of them reads those too; members need no scoping there: the profiles are theirs). `sync=False`: the caller has just copied the
         profiles that matter."""
         if sync:
             self.sync()
@@ -87,8 +87,8 @@ class Evaluator:
                 traits={kind: r.trait(kind) for kind in TRAIT_KINDS},
             )
             if only is not None:  # their rows read once, for every rule after: no rule scans the whole log
-                tables.events, tables.profiles, tables.consents = (
-                    materialize(t.filter(t.customer_id.isin(only))) for t in (r.events, r.profiles, r.consents)
+                tables.events, tables.profiles = (
+                    materialize(t.filter(t.customer_id.isin(only))) for t in (r.events, r.profiles)
                 )
 
             def live(kind: str) -> ibis.Table | None:  # ranks and windows of the whole shop: all of the log

@@ -177,8 +177,9 @@ def update_customers(evaluator: Evaluator, touched: dict[str, set[str]]) -> list
     with evaluator.compiler(sync=False, only=sorted(touched)) as everyone:  # their events read once, for all
         for segment in relevant:
             who = chosen[segment.name]
+            c = everyone.scoped(None if len(who) == len(touched) else who)  # the tables hold only `touched`
             try:
-                found.append((segment, who, set(everyone.scoped(who).members(_tree(segment)).execute()["customer_id"])))
+                found.append((segment, who, set(c.members(_tree(segment)).execute()["customer_id"])))
             except ValueError as exc:
                 log.warning("segment %s not updated: %s", segment.name, exc)
     out = []
