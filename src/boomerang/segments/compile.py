@@ -3,8 +3,9 @@
 A leaf compiles to `Values`: a table of (customer_id, value) for the customers it saw, the value of
 everyone else (`default`: 0 events, no date) and a test of a value. Its members are the customers
 whose value passes; `all`, `any` and `not` become intersect, union and difference of id sets, so the
-whole rule is one expression that DuckDB, Spark or ClickHouse run as one query. The same `Values`
-explain a rule for one customer, condition by condition, with the values seen.
+whole rule is one expression that DuckDB, Spark or ClickHouse run as one query, written as one would by
+hand (event conditions side by side: one scan, an aggregate FILTER each). The same `Values` explain a rule
+for one customer, condition by condition, with the values seen.
 """
 
 from __future__ import annotations
@@ -109,9 +110,8 @@ class Compiler:
         return ids.filter(ids.customer_id.isin(base.customer_id))
 
     def _set(self, rule: Rule) -> tuple[bool, ibis.Table]:
-        """(True, ids): the members are these ids; (False, ids): everyone but these. Keeping negations
-        as "everyone but" turns `all: [A, not B]` into A anti-join B, never into a set of nearly everyone.
-        Some id sets repeat ids (`_repeats`): those are joined against (semi, anti), or made distinct."""
+        """(True, ids): the members are these ids; (False, ids): everyone but these ("everyone but" turns
+        `all: [A, not B]` into A anti-join B). Some repeat ids (`_repeats`): joined against, or made distinct."""
         if isinstance(rule, (All, Any_)):
             both = isinstance(rule, All)
             children, folded = self._fold(rule.all if both else rule.any, both=both)
@@ -136,14 +136,12 @@ class Compiler:
         v = self.values(rule)
         return _split(v.table, v.test(v.table.value), passes(v))
 
-    def _repeats(self, ids: ibis.Table) -> ibis.Table:
-        """Mark an id set that may hold an id more than once."""
+    def _repeats(self, ids: ibis.Table) -> ibis.Table:  # marks an id set that may hold an id more than once
         self._repeating.add(ids.op())
         return ids
 
     def _narrow(self, ins: list[ibis.Table], outs: list[ibis.Table]) -> ibis.Table:
-        """The ids in every one of `ins` and in none of `outs` (semi and anti joins: no DISTINCT needed); they
-        repeat only when the first of `ins` does, so a set without repeats goes first."""
+        """The ids in all `ins` and in no `outs` (semi, anti joins); repeating only if the first does (put last)."""
         ins = sorted(ins, key=lambda t: t.op() in self._repeating)
         result = ins[0]
         for t in ins[1:]:
@@ -481,8 +479,7 @@ def passes(v: Values) -> bool:
 
 
 def _passes(describe: str, default: Any, kind: str, test: Callable[[ibis.Value], ibis.Value]) -> bool:
-    """`passes`, from the leaf's description, default and value type: a description names its operator and
-    value, so the answer is kept by it."""
+    """`passes` from a leaf's description (its operator and value), default and value type, kept by them."""
     key = (describe, repr(default), str(ibis.dtype(kind).copy(nullable=True)))
     if key not in _PASSES:
         one = ibis.memtable({"value": [default]}, schema={"value": ibis.dtype(kind).copy(nullable=True)})
@@ -492,8 +489,7 @@ def _passes(describe: str, default: Any, kind: str, test: Callable[[ibis.Value],
 
 
 def _number(x: Any) -> int | float:
-    """A rule's number as the engine should read it: whole numbers stay whole (a count compared with 1, not with
-    a decimal 1.0)."""
+    """A rule's number, whole numbers kept whole (a count compared with 1, not with a decimal 1.0)."""
     return int(x) if float(x).is_integer() and abs(x) < 2**53 else float(x)
 
 
