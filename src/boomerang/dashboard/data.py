@@ -139,16 +139,16 @@ class Analytics:
 
     def traits(self, customer_id: str) -> dict[str, dict[str, Any] | None | bool]:
         """Per kind: the customer's stored row, False when computed without them, None when never computed."""
+        stored = self.ws.log.customer_traits([customer_id])  # every kind through one reader
         out: dict[str, dict[str, Any] | None | bool] = {}
         for kind in PAGE_TRAITS:
-            frame = self.ws.log.traits(kind, [customer_id])
-            if frame is None:
+            rows = stored.get(kind)
+            if rows is None:
                 out[kind] = None
-            elif frame.empty:
+            elif not rows:
                 out[kind] = False
             else:
-                row = frame.iloc[0].to_dict()
-                out[kind] = {k: (None if _missing(v) else v) for k, v in row.items()}
+                out[kind] = {k: (None if _missing(v) else v) for k, v in rows[0].items()}
         return out
 
 
