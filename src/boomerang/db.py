@@ -99,7 +99,7 @@ def executemany(session: Session, statement: sa.Executable, rows: list[dict]) ->
     sql, names = _compiled(statement, conn.dialect, tuple(rows[0]))
     row_of = operator.itemgetter(*names) if len(names) > 1 else (lambda row: (row[names[0]],))
     plain = [row_of(row) for row in rows]
-    times = [i for i in range(len(names)) if any(isinstance(values[i], datetime) for values in plain)]
+    times = [i for i, column in enumerate(zip(*plain)) if any(issubclass(t, datetime) for t in set(map(type, column)))]
     if times:
         texts: dict[tuple, str] = {}  # rows often share a time (a batch's `now`): each is formatted once
         plain = [list(values) for values in plain]
