@@ -25,6 +25,7 @@ DATA = SHARED / "data"
 # of one waiting for a long module started last (test_readme runs every README command, ~8 minutes).
 LONGEST_FIRST = (
     "test_readme.py",  # 463
+    "test_scale_out.py",  # 272 on a loaded machine: a Spark cluster, two servers and PostgreSQL
     "test_serve_and_cli.py",  # 244
     "test_importers.py",  # 132
     "test_metrics_spark.py",  # 96
