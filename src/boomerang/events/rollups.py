@@ -14,9 +14,9 @@ Beside it, `rollup_cancelled_orders` (order_id) holds the ids of the orders some
 looks its orders up there, not in the log.
 
 Each write to the log calls one function here inside its own transaction: `add` for the rows an append
-inserted, `move` for the profiles it merged, `recompute` around an erasure, `rebuild` for the whole log (the
-migration's backfill and `boomerang events rollup`). Each operation is one function over SQL, so that another
-engine's log can port it one by one.
+inserted, `move` for the profiles it merged, `recompute` around an erasure; `fill` is the migration's backfill
+from the whole log, `rebuild` the same over a filled rollup (a repair). Each operation is one function over SQL, so
+that another engine's log can port it one by one.
 """
 
 from __future__ import annotations
