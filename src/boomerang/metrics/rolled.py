@@ -10,8 +10,11 @@ time, finer than days: `answer` runs it over the events, with only the open ends
 
 from __future__ import annotations
 
+import weakref
+from collections.abc import Callable
 from contextlib import nullcontext
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 import ibis
@@ -24,6 +27,7 @@ from boomerang.events.log import EventLog, Reader
 from boomerang.metrics import activity, service, source
 from boomerang.metrics.base import REGISTRY, Data, Query, periods_table, report
 
+Once = Callable[[str, Callable[[], Any]], Any]
 ORDER_KPIS = ("average_order_value", "repeat_purchase_rate", "purchase_frequency")
 ACTIVITY = ("retention_rate", "churn_rate")
 ROLLED = (*ORDER_KPIS, *ACTIVITY, "cohorts")
@@ -75,17 +79,17 @@ def _order_kpis(rollup: ibis.Table, name: str, query: Query) -> dict[str, Any]:
     return report(metric, query, start, end, per.execute(), metric.value)
 
 
-def _activity(rollup: ibis.Table, name: str, query: activity.WindowQuery) -> dict[str, Any]:
+def _activity(rollup: ibis.Table, name: str, query: activity.WindowQuery, once: Once) -> dict[str, Any]:
     """metrics.activity's counts (active at each period's start and end, new, lost, gained) over the purchase days:
     its periods' edges are midnights, so a purchase's day stands for its time."""
     start, end = bounds(rollup, query)
     days = purchases(rollup).select("customer_id", "day")
-    window = query.window_days or activity.gap_window(days)
+    window = query.window_days or once("window", lambda: activity.gap_window(days))
     periods = periods_table(start, end, query.interval)
     frame = activity.activity_counts(days.select("customer_id", ts=days.day), periods, window).execute()
     metric = REGISTRY[name]
     result = report(metric, query, start, end, frame, metric.value)
-    first = days.day.min().execute()
+    first = once("first", lambda: days.day.min().execute())
     since = (pd.Timestamp(first) + pd.Timedelta(days=window)) if pd.notna(first) else None
     result["details"].update(window_days=window, full_history=activity._known(since, result["from"]))
     for row in result["series"]:
@@ -112,15 +116,31 @@ def _cohorts(rollup: ibis.Table, query: Query) -> dict[str, Any]:
     return REGISTRY["cohorts"]._matrix(cells, query, start, end)
 
 
-def run(rollup: ibis.Table, name: str, query: Query) -> dict[str, Any] | None:
-    """The metric's answer from the rollup (as its runner's `calculate` gives it); None for a metric not in ROLLED."""
+def _each_time(key: str, compute: Callable[[], Any]) -> Any:
+    return compute()
+
+
+def run(rollup: ibis.Table, name: str, query: Query, once: Once = _each_time) -> dict[str, Any] | None:
+    """The metric's answer from the rollup (as its runner's `calculate` gives it); None for a metric not in ROLLED.
+    `once(key, compute)` may keep what depends on the data alone (the inactivity window, the first purchase day)."""
     if name in ORDER_KPIS:
         return _order_kpis(rollup, name, query)
     if name in ACTIVITY:
-        return _activity(rollup, name, query)
+        return _activity(rollup, name, query, once)
     if name == "cohorts":
         return _cohorts(rollup, query)
     return None
+
+
+_KEPT: weakref.WeakKeyDictionary[Reader, dict[str, Any]] = weakref.WeakKeyDictionary()
+
+
+def _once(reader: Reader, key: str, compute: Callable[[], Any]) -> Any:
+    """What depends on the data alone, computed once per reader (the metrics of one page share one)."""
+    kept = _KEPT.setdefault(reader, {})
+    if key not in kept:
+        kept[key] = compute()
+    return kept[key]
 
 
 def answer(
@@ -136,7 +156,7 @@ def answer(
     with nullcontext(reader) if reader is not None else log.reader() as r:
         try:
             if name in ROLLED:
-                result = run(r.rollup, name, query)
+                result = run(r.rollup, name, query, partial(_once, r))
             else:
                 asked = query
                 if name in DATED:
