@@ -64,6 +64,7 @@ def _rows() -> list[tuple]:
 def test_the_hand_made_shop(shop):
     _equal(shop.log, periods=PERIODS[1:4])
     _equal(shop.log, names=rolled.DATED, periods=[PERIODS[0], PERIODS[4]])
+    _equal(shop.log, names=rolled.WITHIN, periods=PERIODS[2:4])  # over the period's events alone
     windows = {"retention_rate": {"window_days": 60}, "churn_rate": {"window_days": 45}}
     _equal(shop.log, names=("retention_rate", "churn_rate"), periods=PERIODS[:1], extra=windows)
 

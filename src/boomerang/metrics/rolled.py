@@ -31,6 +31,7 @@ Once = Callable[[str, Callable[[], Any]], Any]
 ORDER_KPIS = ("average_order_value", "repeat_purchase_rate", "purchase_frequency")
 ACTIVITY = ("retention_rate", "churn_rate")
 ROLLED = (*ORDER_KPIS, *ACTIVITY, "cohorts")
+WITHIN = ("nps",)  # reads no event outside its period: the log's other days are skipped (it is in time order)
 DATED = ("funnel",)  # per event, not per day: run over the events, only the open ends of the period from the rollup
 
 
@@ -69,7 +70,8 @@ def bounds(rollup: ibis.Table, query: Query) -> tuple[datetime, datetime]:
 def _order_kpis(rollup: ibis.Table, name: str, query: Query) -> dict[str, Any]:
     start, end = bounds(rollup, query)
     periods = periods_table(start, end, query.interval)
-    bought = purchases(rollup)
+    # the period's days alone, as a plain filter: the rollup's row groups of other days are skipped
+    bought = purchases(rollup.filter((rollup.day >= start.date()) & (rollup.day < end.date())))
     rows = bought.join(periods, [bought.day >= periods.bucket, bought.day < periods.bucket_end])
     per_customer = rows.group_by(["key", "customer_id"]).aggregate(orders=_.orders.sum(), revenue=_.revenue.sum())
     per = per_customer.group_by("key").aggregate(
@@ -158,13 +160,16 @@ def answer(
             if name in ROLLED:
                 result = run(r.rollup, name, query, partial(_once, r))
             else:
-                asked = query
+                asked, events = query, r.events
                 if name in DATED:
                     start, end = bounds(r.rollup, query)
                     asked = query.model_copy(
                         update={"date_from": start.date(), "date_to": (end - timedelta(days=1)).date()}
                     )
-                result = m.calculate(Data(events=r.events), asked)
+                if name in WITHIN and query.date_from and query.date_to:
+                    start, end = bounds(r.rollup, query)  # both ends given: no read
+                    events = events.filter((events.timestamp >= start) & (events.timestamp < end))
+                result = m.calculate(Data(events=events), asked)
         except ValueError as exc:  # an empty log
             raise ValidationFailed([{"field": "events", "reason": str(exc)}]) from None
     return {**result, "query": query.model_dump(mode="json")}
