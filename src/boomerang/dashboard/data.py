@@ -92,6 +92,11 @@ class Analytics:
             compute = lambda: metrics.run(self.ws.uow, self.ws.log, name, params)  # noqa: E731
         return self._cached(("metric", name, _frozen(params)), compute)
 
+    def sales(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Orders and revenue per period (the sales chart): the average order value's answer, without its
+        per-customer counts where the rollup can give them alone."""
+        return self.metric(rolled.SALES if self.rollups else "average_order_value", params)
+
     @contextmanager
     def reading(self) -> Iterator[None]:
         """The metrics computed inside the block (a page's) share one reader of the log, opened when the first of

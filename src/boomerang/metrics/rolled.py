@@ -30,7 +30,8 @@ from boomerang.metrics.base import REGISTRY, Data, Query, periods_table, report
 Once = Callable[[str, Callable[[], Any]], Any]
 ORDER_KPIS = ("average_order_value", "repeat_purchase_rate", "purchase_frequency")
 ACTIVITY = ("retention_rate", "churn_rate")
-ROLLED = (*ORDER_KPIS, *ACTIVITY, "cohorts")
+SALES = "sales"  # the average order value's orders and revenue per period, without its per-customer counts
+ROLLED = (*ORDER_KPIS, *ACTIVITY, "cohorts", SALES)
 WITHIN = ("nps",)  # reads no event outside its period: the log's other days are skipped (it is in time order)
 DATED = ("funnel",)  # per event, not per day: run over the events, only the open ends of the period from the rollup
 
@@ -67,16 +68,21 @@ def bounds(rollup: ibis.Table, query: Query) -> tuple[datetime, datetime]:
     return start, end
 
 
-def _order_kpis(rollup: ibis.Table, name: str, query: Query) -> dict[str, Any]:
+def _order_kpis(rollup: ibis.Table, name: str, query: Query, per_customer: bool = True) -> dict[str, Any]:
+    """The order KPIs' report; without `per_customer`, orders and revenue alone (no buyers, no repeaters: a sales
+    chart's, in a sum per period instead of a count per customer)."""
     start, end = bounds(rollup, query)
     periods = periods_table(start, end, query.interval)
     # the period's days alone, as a plain filter: the rollup's row groups of other days are skipped
     bought = purchases(rollup.filter((rollup.day >= start.date()) & (rollup.day < end.date())))
     rows = bought.join(periods, [bought.day >= periods.bucket, bought.day < periods.bucket_end])
-    per_customer = rows.group_by(["key", "customer_id"]).aggregate(orders=_.orders.sum(), revenue=_.revenue.sum())
-    per = per_customer.group_by("key").aggregate(
-        customers=_.count(), repeaters=(_.orders >= 2).sum(), orders=_.orders.sum(), revenue=_.revenue.sum()
-    )
+    if per_customer:
+        customers = rows.group_by(["key", "customer_id"]).aggregate(orders=_.orders.sum(), revenue=_.revenue.sum())
+        per = customers.group_by("key").aggregate(
+            customers=_.count(), repeaters=(_.orders >= 2).sum(), orders=_.orders.sum(), revenue=_.revenue.sum()
+        )
+    else:
+        per = rows.group_by("key").aggregate(orders=_.orders.sum(), revenue=_.revenue.sum())
     metric = REGISTRY[name]
     return report(metric, query, start, end, per.execute(), metric.value)
 
@@ -127,6 +133,8 @@ def run(rollup: ibis.Table, name: str, query: Query, once: Once = _each_time) ->
     `once(key, compute)` may keep what depends on the data alone (the inactivity window, the first purchase day)."""
     if name in ORDER_KPIS:
         return _order_kpis(rollup, name, query)
+    if name == SALES:
+        return _order_kpis(rollup, "average_order_value", query, per_customer=False)
     if name in ACTIVITY:
         return _activity(rollup, name, query, once)
     if name == "cohorts":
@@ -151,7 +159,7 @@ def answer(
     """metrics.service.run's JSON answer: from the rollup for a metric in ROLLED; for one in DATED, its runner over
     the events with the open ends of its period filled from the rollup (as it would fill them from the events); any
     other, its runner over the events. Through `reader` when given (a page's metrics share one), else a new one."""
-    m = service.metric(name)
+    m = service.metric("average_order_value" if name == SALES else name)
     if m.needs_consents:
         return service.run(uow, log, name, params)
     query = service.parse(m, params)

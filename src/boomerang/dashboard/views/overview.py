@@ -69,7 +69,7 @@ def overview(
         comparable = before.start >= first
         then = headline.values(headline.measure(analytics.metric, before)) if comparable else None
         trend = reach.params()
-        sales = analytics.metric("average_order_value", {**trend, "interval": interval})
+        sales = analytics.sales({**trend, "interval": interval})
         activity = analytics.metric("retention_rate", {**trend, "interval": "month"})
     return {
         "status": status,
