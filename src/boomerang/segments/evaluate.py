@@ -24,7 +24,6 @@ from boomerang.customers.models import Customer
 from boomerang.db import UnitOfWork
 from boomerang.events.log import EventLog
 from boomerang.metrics import activity, lifecycle, rfm
-from boomerang.metrics.base import materialize
 from boomerang.segments import profiles
 from boomerang.segments.compile import Compiler, Tables, Values, passes
 from boomerang.segments.definition import TRAIT_KINDS, All, Any_, Definition, InSegment, Not, Rule
@@ -70,9 +69,7 @@ class Evaluator:
         self, *, as_of: datetime | None = None, only: list[str] | None = None, sync: bool = True
     ) -> Iterator[Compiler]:
         """A compiler over the log, the profiles and the traits; `as_of` in the past computes RFM and lifecycle
-        as they were then (predictions are the stored ones). `only`: the rules look at these customers alone,
-        whose events and profiles are read once into temporary tables for all the queries of the block (a
-        compiler `scoped` to some of them reads those too; members need no scoping there: the profiles are theirs). `sync=False`: the caller has just copied the
+        as they were then (predictions are the stored ones). `sync=False`: the caller has just copied the
         profiles that matter."""
         if sync:
             self.sync()
@@ -86,17 +83,13 @@ class Evaluator:
                 consents=r.consents,
                 traits={kind: r.trait(kind) for kind in TRAIT_KINDS},
             )
-            if only is not None:  # their rows read once, for every rule after: no rule scans the whole log
-                tables.events, tables.profiles = (
-                    materialize(t.filter(t.customer_id.isin(only))) for t in (r.events, r.profiles)
-                )
 
-            def live(kind: str) -> ibis.Table | None:  # ranks and windows of the whole shop: all of the log
+            def live(kind: str) -> ibis.Table | None:
                 if kind == "rfm":
-                    return rfm.scores(r.events, moment)
+                    return rfm.scores(tables.events, moment)
                 if kind == "lifecycle":
-                    window = activity.inactivity_window(r.events)
-                    return lifecycle.current(r.events, window=window, end=moment)
+                    window = activity.inactivity_window(tables.events)
+                    return lifecycle.current(tables.events, window=window, end=moment)
                 return tables.traits.get(kind)
 
             def resolve(name: str) -> Rule:

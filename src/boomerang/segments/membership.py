@@ -21,7 +21,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import ibis
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
@@ -174,22 +173,14 @@ def update_customers(evaluator: Evaluator, touched: dict[str, set[str]]) -> list
         for newer in _NEWER:
             for name, who in chosen.items():
                 newer[name].update(who)
-    once = len(relevant) > 1  # several segments: the customers' rows are read once for all (one reads them itself)
-    queries: dict[str, ibis.Table] = {}
-    with evaluator.compiler(sync=False, only=sorted(touched) if once else None) as everyone:
+    found: list[tuple[Segment, list[str], set[str]]] = []
+    with evaluator.compiler(sync=False) as everyone:
         for segment in relevant:
             who = chosen[segment.name]
-            c = everyone.scoped(None if once and len(who) == len(touched) else who)  # the tables hold `touched`
             try:
-                queries[segment.name] = c.members(_tree(segment)).mutate(segment=ibis.literal(segment.name))
+                found.append((segment, who, set(everyone.scoped(who).members(_tree(segment)).execute()["customer_id"])))
             except ValueError as exc:
                 log.warning("segment %s not updated: %s", segment.name, exc)
-        answer = ibis.union(*queries.values()).execute() if queries else None  # one query for all of them
-    found = [
-        (s, chosen[s.name], set(answer["customer_id"][answer["segment"] == s.name]))
-        for s in relevant
-        if s.name in queries
-    ]
     out = []
     for segment, who, ids in found:
         entered, exited, _ = _apply(evaluator.uow, segment, ids, scope=set(who), at=now)
