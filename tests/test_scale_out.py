@@ -22,6 +22,7 @@ from boomerang.auth.service import create_key
 from boomerang.bootstrap import open_workspace
 from boomerang.config import EventsSettings, Settings
 from boomerang.core.clock import FixedClock
+from boomerang.events import lake_read
 from boomerang.events.ingest import record
 from boomerang.metrics import service
 from boomerang.orchestration.rounds import move_events
@@ -106,6 +107,7 @@ def spark_cluster(tmp_path):
             raise AssertionError((tmp_path / "master.log").read_text() + (tmp_path / "worker.log").read_text())
         yield master
     finally:
+        lake_read.stop_sessions()  # before the cluster: a session left on a stopped master would hang later tests
         for proc in reversed(procs):
             proc.terminate()
             proc.wait(30)

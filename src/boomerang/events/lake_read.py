@@ -99,6 +99,15 @@ def spark_session(master: str, options: dict[str, str]) -> SparkSession:
         return _SPARK[master]
 
 
+def stop_sessions() -> None:
+    """Stop this process's Spark sessions, before their cluster goes away: a session left on a stopped master waits
+    for executors forever, and Spark hands it to whoever asks for a session next in the process."""
+    with _SPARK_LOCK:
+        for session in _SPARK.values():
+            session.stop()
+        _SPARK.clear()
+
+
 def _s3a(options: dict[str, str]) -> dict[str, str]:
     """Hadoop's S3A settings from delta-rs's (Spark reads s3:// through hadoop-aws, which the cluster must have)."""
     if not options:
