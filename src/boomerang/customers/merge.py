@@ -38,6 +38,17 @@ def move_rows(session: Session, column: sa.Column, from_id: str, into_id: str) -
     session.execute(sa.update(column.table).where(column == from_id).values({column.key: into_id}))
 
 
+def final_targets(pointers: dict[str, str]) -> dict[str, str]:
+    """Where each profile merged away (from -> into) ended up, following chains (a into b, then b into c)."""
+    out = {}
+    for start in pointers:
+        target, hops = start, 0
+        while target in pointers and hops <= len(pointers):
+            target, hops = pointers[target], hops + 1
+        out[start] = target
+    return out
+
+
 def live_ids(session: Session, customer_ids: Iterable[str]) -> dict[str, str]:
     """The live profile's id for each id (itself when not merged; ids not found are left out)."""
     pointers: dict[str, str | None] = {}

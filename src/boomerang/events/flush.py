@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from boomerang.core.clock import Clock
+from boomerang.customers.merge import final_targets
 from boomerang.customers.models import Merge
 from boomerang.db import UnitOfWork, executemany
 from boomerang.events.log import EVENT_COLUMNS, EventLog
@@ -33,6 +34,8 @@ INBOX_COLUMNS = (
     ]
     + [inbox.c.processed_at]
 )
+FROM_ROW = ("received_at", "properties", "context")  # as stored; the rest of a log row as processing left it
+FROM_EVENT = [name for name in EVENT_COLUMNS if name not in FROM_ROW]
 MOVED = sa.delete(inbox).where(inbox.c.id == sa.bindparam("row_id"))
 
 
@@ -79,17 +82,8 @@ def _move_processed(uow: UnitOfWork, log: EventLog, done: list[Processed]) -> li
     frame = pd.DataFrame(
         {
             "id": [p.row_id for p in done],
-            "message_id": [e.message_id for e in events],
-            "type": [e.type for e in events],
-            "event": [e.event for e in events],
-            "customer_id": [e.customer_id for e in events],
-            "anonymous_id": [e.anonymous_id for e in events],
-            "user_id": [e.user_id for e in events],
-            "timestamp": [e.timestamp for e in events],
-            "received_at": [p.received_at for p in done],
-            "source": [e.source for e in events],
-            "properties": [p.properties for p in done],
-            "context": [p.context for p in done],
+            **{name: [getattr(e, name) for e in events] for name in FROM_EVENT},
+            **{name: [getattr(p, name) for p in done] for name in FROM_ROW},
         }
     )
     frame = _move(uow, log, frame, min(p.processed_at for p in done))
@@ -143,10 +137,4 @@ def _redirects(session: Session, since: datetime) -> dict[str, str]:
             sa.select(Merge.from_customer_id, Merge.into_customer_id).where(Merge.at >= since).order_by(Merge.id)
         ).all()
     )
-    resolved = {}
-    for cid in pointers:
-        target, hops = cid, 0
-        while target in pointers and hops <= len(pointers):
-            target, hops = pointers[target], hops + 1
-        resolved[cid] = target
-    return resolved
+    return final_targets(pointers)

@@ -23,6 +23,7 @@ from deltalake import write_deltalake
 from deltalake.exceptions import CommitFailedError
 
 from boomerang.core.privacy import analytics_properties
+from boomerang.customers.merge import final_targets
 from boomerang.events.lake_read import duckdb_reader, spark_reader
 from boomerang.events.lake_store import CONSENTS, EVENTS, PROFILES, SYNC, UNINDEXED, Store, retry
 from boomerang.events.log import EVENT_COLUMNS, PROFILE_COLUMNS, EventLog, Reader, _moment, trait_table
@@ -301,14 +302,7 @@ class LakeLog:
 
 def _resolved(merges: list[tuple[str, str]]) -> dict[str, str]:
     """Each merged-away profile's final profile, following chains (a into b, then b into c)."""
-    pointers = dict(merges)
-    out = {}
-    for start in pointers:
-        target, hops = start, 0
-        while target in pointers and hops <= len(pointers):
-            target, hops = pointers[target], hops + 1
-        out[start] = target
-    return out
+    return final_targets(dict(merges))
 
 
 def _events(frame: pd.DataFrame) -> pa.Table:
