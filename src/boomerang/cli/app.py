@@ -2,62 +2,69 @@
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from typer.core import TyperCommand, TyperGroup
 
 from boomerang import __version__
-from boomerang.cli import (
-    campaigns,
-    clv,
-    customers,
-    demo,
-    experiments,
-    imports,
-    journeys,
-    keys,
-    loyalty,
-    loyalty_achievements,
-    loyalty_codes,
-    loyalty_referrals,
-    loyalty_rules,
-    messaging,
-    reco,
-    report,
-    review,
-    segments,
-    telegram,
-    users,
-)
 from boomerang.cli.output import console, emit_json, failures, home, print_summary, workspace
-from boomerang.cli.server import run_server
 
-app = typer.Typer(help="Boomerang: bring customers back.", no_args_is_help=True, pretty_exceptions_show_locals=False)
-app.add_typer(imports.app, name="import")
-app.add_typer(keys.app, name="keys")
-app.add_typer(clv.app, name="clv")
-app.add_typer(users.app, name="users")
-app.add_typer(customers.app, name="customers")
-app.add_typer(segments.app, name="segments")
-app.add_typer(journeys.app, name="journeys")
-app.add_typer(campaigns.app, name="campaigns")
-app.add_typer(experiments.app, name="experiments")
-app.add_typer(review.app, name="review")
-app.add_typer(messaging.templates_app, name="templates")
-app.add_typer(messaging.channels_app, name="channels")
-app.add_typer(messaging.send_app, name="send")
-app.add_typer(telegram.app, name="telegram")
-app.add_typer(loyalty.app, name="loyalty")
-loyalty.app.add_typer(loyalty_rules.app, name="rules")
-app.add_typer(loyalty_codes.app, name="codes")
-app.add_typer(loyalty_achievements.app, name="achievements")
-app.add_typer(loyalty_referrals.app, name="referrals")
-app.add_typer(reco.app, name="reco")
-app.command("messages")(messaging.messages)
-app.command()(journeys.worker)
-app.command()(demo.demo)
-app.command()(report.report)
+# Each command's module is imported when that command runs (or `--help` lists it): a command loads its own domain,
+# not all of them. A name maps to a module of boomerang.cli and either its Typer of commands or one command.
+SUBCOMMANDS = {
+    "import": ("imports", "app"),
+    "keys": ("keys", "app"),
+    "clv": ("clv", "app"),
+    "users": ("users", "app"),
+    "customers": ("customers", "app"),
+    "segments": ("segments", "app"),
+    "journeys": ("journeys", "app"),
+    "campaigns": ("campaigns", "app"),
+    "experiments": ("experiments", "app"),
+    "review": ("review", "app"),
+    "templates": ("messaging", "templates_app"),
+    "channels": ("messaging", "channels_app"),
+    "send": ("messaging", "send_app"),
+    "telegram": ("telegram", "app"),
+    "loyalty": ("loyalty", "app"),
+    "codes": ("loyalty_codes", "app"),
+    "achievements": ("loyalty_achievements", "app"),
+    "referrals": ("loyalty_referrals", "app"),
+    "reco": ("reco", "app"),
+    "messages": ("messaging", "messages"),
+    "worker": ("journeys", "worker"),
+    "demo": ("demo", "demo"),
+    "report": ("report", "report"),
+}
+
+
+class LazyGroup(TyperGroup):
+    """The top-level group: the commands of SUBCOMMANDS are built from their module on first use."""
+
+    def list_commands(self, ctx: typer.Context) -> list[str]:
+        return [*super().list_commands(ctx), *(name for name in SUBCOMMANDS if name not in self.commands)]
+
+    def get_command(self, ctx: typer.Context, cmd_name: str) -> TyperCommand | TyperGroup | None:
+        if cmd_name not in self.commands and cmd_name in SUBCOMMANDS:
+            module, attribute = SUBCOMMANDS[cmd_name]
+            target = getattr(importlib.import_module(f"boomerang.cli.{module}"), attribute)
+            if isinstance(target, typer.Typer):
+                command: TyperCommand | TyperGroup = typer.main.get_group(target)
+            else:
+                single = typer.Typer(add_completion=False)
+                single.command(cmd_name)(target)
+                command = typer.main.get_command(single)
+            command.name = cmd_name
+            self.commands[cmd_name] = command
+        return super().get_command(ctx, cmd_name)
+
+
+app = typer.Typer(
+    cls=LazyGroup, help="Boomerang: bring customers back.", no_args_is_help=True, pretty_exceptions_show_locals=False
+)
 
 
 @app.callback()
@@ -96,6 +103,8 @@ def serve(
     port: Annotated[int | None, typer.Option(min=1, max=65535, help="port (default 8600)")] = None,
 ) -> None:
     """Run the API (tracking, REST) and the dashboard in this process until interrupted."""
+    from boomerang.cli.server import run_server
+
     with failures():
         run_server(workspace(ctx), host=host, port=port)
 

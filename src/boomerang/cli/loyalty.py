@@ -7,11 +7,13 @@ from typing import Annotated
 
 import typer
 
+from boomerang.cli import loyalty_rules
 from boomerang.cli.output import console, emit_json, failures, readable, table, transaction, workspace
 from boomerang.customers import service as customers
 from boomerang.loyalty import liability, service, tiers
 
 app = typer.Typer(help="The loyalty programme's points ledger.", no_args_is_help=True)
+app.add_typer(loyalty_rules.app, name="rules")
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
 CustomerArg = Annotated[str, typer.Argument(help="the customer's id, external id or email", show_default=False)]
 

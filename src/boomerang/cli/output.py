@@ -15,7 +15,7 @@ from datetime import date, datetime
 from enum import Enum
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import typer
@@ -25,12 +25,14 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.rule import Rule
 from rich.table import Table
-from sqlalchemy.orm import Session
 
-from boomerang.bootstrap import Workspace, open_workspace
 from boomerang.config import Settings
-from boomerang.core.errors import BoomerangError, ValidationFailed
-from boomerang.events.log import LogBusy
+from boomerang.core.errors import BoomerangError, LogBusy, ValidationFailed
+
+if TYPE_CHECKING:  # opening a workspace loads every domain: a command pays for it only when it opens one
+    from sqlalchemy.orm import Session
+
+    from boomerang.bootstrap import Workspace
 
 PIPED_WIDTH = 10_000  # columns of output that goes to a file or a pipe: nothing is cut to fit a terminal
 
@@ -69,6 +71,8 @@ def settings(ctx: typer.Context) -> Settings:
 def workspace(ctx: typer.Context) -> Workspace:
     """The migrated workspace named by --home (or BOOMERANG_HOME); a new one starts with the ready-made segments,
     journeys (drafts) and templates."""
+    from boomerang.bootstrap import open_workspace
+
     return open_workspace(settings(ctx), ready_made=True)
 
 

@@ -54,3 +54,7 @@ class NotFound(BoomerangError):
 
 class Conflict(BoomerangError):
     status_code = 409
+
+
+class LogBusy(RuntimeError):
+    """Another process held the event log for longer than the configured wait."""

@@ -26,6 +26,7 @@ import orjson
 import pandas as pd
 import pyarrow as pa
 
+from boomerang.core.errors import LogBusy
 from boomerang.core.privacy import analytics_properties
 from boomerang.core.vocab import PROFILE_FIELDS, SEEN_FIELDS
 from boomerang.events import rollups
@@ -52,10 +53,6 @@ CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": Tr
 # the profile mirror's columns, in its table's order (migrations/events/versions/0002_profile_mirror.py)
 PROFILE_COLUMNS = ["customer_id", *PROFILE_FIELDS, *SEEN_FIELDS, "attributes"]
 T = TypeVar("T")
-
-
-class LogBusy(RuntimeError):
-    """Another process held the event log for longer than the configured wait."""
 
 
 @dataclass

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from boomerang.core import documents
-from boomerang.core.errors import BoomerangError, ValidationFailed
+from boomerang.core.errors import BoomerangError, LogBusy, ValidationFailed
 from boomerang.core.vocab import CHANNELS
 from boomerang.dashboard.auth import csrf_matches
 from boomerang.dashboard.views.common import (
@@ -29,7 +29,6 @@ from boomerang.dashboard.views.common import (
 )
 from boomerang.dashboard.views.segment_explain import explain
 from boomerang.dashboard.views.segment_notices import outcome, redirect_with
-from boomerang.events.log import LogBusy
 from boomerang.segments import membership, service, vocabulary
 from boomerang.segments.definition import KEYS, MEASURES, NO_VALUE, OPERATORS, RULE_FIELDS, TRAITS, parse_rule
 
