@@ -115,6 +115,32 @@ def test_renames_merges_and_erasure(shop):
         assert "380671234567" not in {p for _, p in keys}
 
 
+def test_lookup_finds_one_live_profile_by_any_id_it_was_known_by(shop):
+    ws = shop.ws
+    shop.track("identify", {"anonymousId": "anon-7", "messageId": "a7", "traits": {"plan": "x"}}, server=True)
+    with ws.uow.session() as s:
+        ids = {c.external_id: c.id for c in s.scalars(sa.select(Customer).where(Customer.external_id.is_not(None)))}
+        anonymous = s.scalar(sa.select(Customer.id).where(Customer.external_id.is_(None)))
+        customers.merge(s, ids["u-olga"], anonymous, now=T0 + timedelta(days=1))
+        customers.merge(s, ids["imp-2"], ids["u-ivan"], now=T0 + timedelta(days=1))
+    with ws.uow.session() as s:
+        found = {
+            q: (c.external_id if c else None)
+            for q in ("u-olena", "OLENA.S@EXAMPLE.COM", " imp-1 ", ids["u-ivan"], anonymous, "anon-7", "u-ivan", "nobody")
+            for c in [customers.lookup(s, q)]
+        }
+    assert found == {
+        "u-olena": "u-olena",  # external id
+        "OLENA.S@EXAMPLE.COM": "u-olena",  # email, in any case
+        " imp-1 ": "imp-1",
+        ids["u-ivan"]: "imp-2",  # an internal id merged away: the profile it lives on in
+        anonymous: "u-olga",
+        "anon-7": "u-olga",  # the anonymous id of a profile merged away
+        "u-ivan": "imp-2",  # a user id of a profile merged away
+        "nobody": None,
+    }
+
+
 def test_the_migration_backfills_the_keys_of_customers_already_there(ws):
     cfg = Config()
     cfg.set_main_option("script_location", str(resources.files("boomerang") / "migrations" / "ops"))

@@ -1,6 +1,11 @@
+import time
+from datetime import datetime
+
 import pytest
 import sqlalchemy as sa
 
+from boomerang.auth.models import ApiKey
+from boomerang.auth.service import create_key
 from boomerang.bootstrap import open_workspace
 from boomerang.config import Settings
 from boomerang.journeys import library as journey_library
@@ -70,3 +75,24 @@ def test_a_workspace_opened_without_ready_made_starts_empty(ws):
         assert segment_service.list_segments(session) == []
         assert journey_service.list_journeys(session) == []
         assert template_service.listing(session) == []
+
+
+def test_a_reading_session_reads_beside_a_writer_and_keeps_nothing(any_ws):
+    """UnitOfWork.reading: on SQLite a plain BEGIN, so a request that only reads is not held up by a writer's
+    lock (every other session takes it up front); what it changes is rolled back."""
+    at = datetime(2026, 1, 1)
+    with any_ws.uow.session() as s:
+        create_key(s, kind="write", name="before", now=at)
+    with any_ws.uow.session() as writer:
+        create_key(writer, kind="write", name="held", now=at)
+        writer.flush()  # the writer holds the lock (SQLite) or an open transaction (PostgreSQL) from here
+        started = time.monotonic()
+        with any_ws.uow.reading() as reader:
+            names = set(reader.scalars(sa.select(ApiKey.name)))
+        assert time.monotonic() - started < 5  # SQLite's busy timeout is 60 s: it did not wait
+        assert names == {"before"}  # the snapshot before the writer's commit
+    with any_ws.uow.reading() as reader:
+        reader.execute(sa.update(ApiKey).values(name="changed"))
+        assert set(reader.scalars(sa.select(ApiKey.name))) == {"changed"}
+    with any_ws.uow.session() as s:
+        assert set(s.scalars(sa.select(ApiKey.name))) == {"before", "held"}

@@ -49,8 +49,9 @@ def create_sql_engine(url: str) -> sa.Engine:
 
         @sa.event.listens_for(engine, "begin")
         def _on_begin(conn) -> None:  # pragma: no cover - driver hook
-            # Take the write lock up front: two processes upgrading read locks deadlock in SQLite.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Take the write lock up front: two processes upgrading read locks deadlock in SQLite. A reading
+            # session (UnitOfWork.reading) reads a snapshot instead, beside the writer, without waiting for it.
+            conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READING) else "BEGIN IMMEDIATE")
 
         return engine
     if url.startswith("postgresql://"):
@@ -182,6 +183,9 @@ def in_chunks(session: Session, query: Callable[[list], sa.Select], values: Iter
     return [row for chunk in chunked(values) for row in session.execute(query(chunk)).all()]
 
 
+READING = "boomerang_reading"  # the execution option of UnitOfWork.reading's connections
+
+
 class UnitOfWork:
     """Opens sessions; the caller (request, command, worker tick) commits once. `info` is every session's
     `Session.info`: what the composition root lends the domains through a session (the workspace secret)."""
@@ -189,6 +193,9 @@ class UnitOfWork:
     def __init__(self, engine: sa.Engine, *, info: dict[str, Any] | None = None) -> None:
         self.engine = engine
         self._factory = sessionmaker(engine, expire_on_commit=False, info=info or {})
+        self._reading = sessionmaker(
+            engine.execution_options(**{READING: True}), expire_on_commit=False, info=info or {}
+        )
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -200,4 +207,16 @@ class UnitOfWork:
             session.rollback()
             raise
         finally:
+            session.close()
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A session that only reads: on SQLite it reads a snapshot without taking the write lock, so a request
+        that only looks things up neither waits behind the pipeline's writes nor holds them up. Nothing it
+        changes is kept."""
+        session = self._reading()
+        try:
+            yield session
+        finally:
+            session.rollback()
             session.close()

@@ -83,8 +83,8 @@ def create_app(ws: Workspace, *, background: bool = True) -> FastAPI:
         )
     app.state.ws = ws
     app.state.pipeline = app.state.poller = None
-    app.state.keys = KeyChecker(ws.uow.session)
-    app.state.identities = IdentityVerifier(ws.uow.session, ws.secret)
+    app.state.keys = KeyChecker(ws.uow.reading)
+    app.state.identities = IdentityVerifier(ws.uow.reading, ws.secret)
 
     @app.exception_handler(BoomerangError)
     async def _domain_error(_: Request, exc: BoomerangError):

@@ -28,6 +28,12 @@ def session(ws: Annotated[Workspace, Depends(workspace)]) -> Iterator[Session]:
         yield s
 
 
+def reading(ws: Annotated[Workspace, Depends(workspace)]) -> Iterator[Session]:
+    """A session for a route that only reads (UnitOfWork.reading): it neither waits for nor holds up a writer."""
+    with ws.uow.reading() as s:
+        yield s
+
+
 def basic_user(request: Request) -> str | None:
     """The user name of HTTP Basic auth: where Segment's SDKs put the write key."""
     header = request.headers.get("authorization", "")
@@ -68,6 +74,7 @@ def json_object(body: bytes) -> dict:
 
 WorkspaceDep = Annotated[Workspace, Depends(workspace)]
 SessionDep = Annotated[Session, Depends(session)]
+ReadingDep = Annotated[Session, Depends(reading)]
 ActorDep = Annotated[str, Depends(actor)]
 # A page's start in a listing: bounded, so no number a client sends overflows a store's integer
 Offset = Annotated[int, Query(ge=0, le=1_000_000_000, description="rows to skip")]

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from boomerang.core.errors import NotFound, ValidationFailed
 from boomerang.customers import search
 from boomerang.customers.identity import Resolver
-from boomerang.customers.merge import canonical
+from boomerang.customers.merge import canonical, live_ids
 from boomerang.customers.models import Consent, ConsentChange, Customer, Identity
 from boomerang.customers.search_keys import KEY_COLUMNS
 from boomerang.db import in_chunks
@@ -28,24 +28,28 @@ def live(session: Session, customer_id: str) -> Customer:
 
 def lookup(session: Session, text: str) -> Customer | None:
     """A live customer by id (following merges), external id, email, or any id they were known by (an
-    anonymous id, a user id or an email of a profile merged into them)."""
+    anonymous id, a user id or an email of a profile merged into them); the oldest when several match.
+
+    One query in the usual case: every profile that is the id, has the external id or email, or owns an identity
+    with the value; merges are followed (a second query) only for a matching profile that was merged away."""
     text = text.strip()
-    return canonical(session, text) or session.scalar(
-        sa.select(Customer)
-        .where(
-            Customer.merged_into_id.is_(None),
-            sa.or_(
-                Customer.external_id == text, Customer.email == text.lower(), Customer.id.in_(_known_as(session, text))
-            ),
+    values = sorted({text, text.lower()})
+    known = Customer.id.in_(sa.select(Identity.customer_id).where(Identity.value.in_(values)))
+    rows = session.execute(
+        sa.select(Customer, known).where(
+            sa.or_(Customer.id == text, Customer.external_id == text, Customer.email == text.lower(), known)
         )
-        .order_by(Customer.created_at)
-        .limit(1)
-    )
-
-
-def _known_as(session: Session, text: str) -> list[str]:
-    """The live profiles an identity with this value (as typed, or as an email) resolves to."""
-    return search.known_as(session, text)
+    ).all()
+    by_id = next((customer for customer, _ in rows if customer.id == text), None)
+    if by_id is not None:  # the id itself comes first, as the live profile it was merged into
+        return by_id if by_id.merged_into_id is None else canonical(session, text)
+    found = {customer.id: customer for customer, _ in rows if customer.merged_into_id is None}
+    merged = [customer.id for customer, is_known in rows if is_known and customer.merged_into_id is not None]
+    if merged:  # an identity of a profile merged away counts for the profile it lives on in
+        targets = set(live_ids(session, merged).values()) - set(found)
+        if targets:
+            found.update((c.id, c) for c in session.scalars(sa.select(Customer).where(Customer.id.in_(targets))))
+    return min(found.values(), key=lambda c: (c.created_at, c.id), default=None)
 
 
 def find(

@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 
-from boomerang.api.deps import ActorDep, SessionDep, Unauthorized, WorkspaceDep, basic_user, json_object
+from boomerang.api.deps import ActorDep, ReadingDep, SessionDep, Unauthorized, WorkspaceDep, basic_user, json_object
 from boomerang.core.errors import ValidationFailed
 from boomerang.orchestration import reco_performance, reco_training
 from boomerang.recommendations import store
@@ -62,7 +62,7 @@ def _skus(values: list[str] | None) -> list[str] | None:
 def for_visitor(
     block: str,
     request: Request,
-    session: SessionDep,
+    session: ReadingDep,
     anonymous_id: Id = None,
     user_id: Id = None,
     user_hash: Annotated[str | None, Query(max_length=128, description="the shop server's HMAC of user_id")] = None,
@@ -151,7 +151,7 @@ def performance(
 def for_customer(
     block: str,
     ws: WorkspaceDep,
-    session: SessionDep,
+    session: ReadingDep,
     customer: Annotated[str | None, Query(max_length=255, description="any id or the email of a customer")] = None,
     product: Id = None,
     category: Annotated[str | None, Query(max_length=1024)] = None,
