@@ -126,7 +126,16 @@ def test_lookup_finds_one_live_profile_by_any_id_it_was_known_by(shop):
     with ws.uow.session() as s:
         found = {
             q: (c.external_id if c else None)
-            for q in ("u-olena", "OLENA.S@EXAMPLE.COM", " imp-1 ", ids["u-ivan"], anonymous, "anon-7", "u-ivan", "nobody")
+            for q in (
+                "u-olena",
+                "OLENA.S@EXAMPLE.COM",
+                " imp-1 ",
+                ids["u-ivan"],
+                anonymous,
+                "anon-7",
+                "u-ivan",
+                "nobody",
+            )
             for c in [customers.lookup(s, q)]
         }
     assert found == {
