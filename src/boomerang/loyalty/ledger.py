@@ -174,7 +174,12 @@ class Book:
 
     def preload(self, customer_ids: Iterable[str]) -> None:
         """Load the lots of many customers at once (what `lots_of` would load for each)."""
-        wanted = sorted(set(customer_ids) - set(self._by_customer))
+        wanted = sorted({c for c in customer_ids if c not in self._by_customer})
+        if not wanted:  # `lots_of` asks for one customer at a time: most are loaded already
+            return
+        new_lots: dict[str, list[Lot]] = {}
+        for lot in self._new_lots:
+            new_lots.setdefault(lot.customer_id, []).append(lot)
         for chunk in chunked(wanted):
             rows = self.conn.execute(
                 sa.select(LOTS).where(
@@ -185,7 +190,7 @@ class Book:
             )
             loaded = self._keep(rows)
             for customer_id in chunk:
-                self._by_customer[customer_id] = [lot for lot in self._new_lots if lot.customer_id == customer_id]
+                self._by_customer[customer_id] = list(new_lots.get(customer_id, ()))
             for lot in loaded:
                 if lot.customer_id in self._by_customer and lot not in self._by_customer[lot.customer_id]:
                     self._by_customer[lot.customer_id].append(lot)
