@@ -277,3 +277,22 @@ def test_serve_on_a_port_in_use_fails_at_once_naming_the_option(ws):
         port = taken.getsockname()[1]
         done = _cli(ws.settings.home, "serve", "--port", str(port), check=False)
     assert done.returncode == 2 and "--port" in done.stderr and "already in use" in done.stderr
+
+
+def test_help_lists_every_command_and_a_command_loads_only_its_own_module(tmp_path):
+    """The top-level group builds a command from its module when it runs; --help still lists them all."""
+    from boomerang.cli.app import SUBCOMMANDS
+
+    shown = CliRunner().invoke(cli, ["--help"], catch_exceptions=False)
+    assert shown.exit_code == 0
+    assert all(f" {name} " in shown.stdout for name in [*SUBCOMMANDS, "status", "serve", "version"])
+    for name in SUBCOMMANDS:
+        assert CliRunner().invoke(cli, [name, "--help"], catch_exceptions=False).exit_code == 0, name
+    probe = (  # a fresh interpreter: which of the CLI's modules `users list` imported
+        "import sys; from typer.testing import CliRunner; from boomerang.cli.app import app; "
+        "assert CliRunner().invoke(app, ['--home', sys.argv[1], 'users', 'list']).exit_code == 0; "
+        "print(' '.join(sorted(m for m in sys.modules if m.startswith('boomerang.cli.'))))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe, str(tmp_path / "ws")], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["boomerang.cli.app", "boomerang.cli.output", "boomerang.cli.users"]
