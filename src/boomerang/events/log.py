@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import duckdb
 import orjson
-import pandas as pd
 import pyarrow as pa
 
 from boomerang.core.errors import LogBusy
@@ -31,8 +30,9 @@ from boomerang.core.privacy import analytics_properties
 from boomerang.core.vocab import PROFILE_FIELDS, SEEN_FIELDS
 from boomerang.events import rollups
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # pandas comes with the first read (Ibis answers in frames), not with every command
     import ibis
+    import pandas as pd
 
 EVENT_COLUMNS = [
     "message_id",
@@ -411,6 +411,8 @@ class EventLog:
 
     def summary(self) -> dict[str, Any]:
         """Counts by event name, and the first and last event time (from the daily rollup)."""
+        import pandas as pd
+
         with self.reader() as r:
             e = r.rollup
             counts = e.group_by("event").aggregate(n=e.events.sum())
@@ -486,4 +488,6 @@ class EventLog:
 
 
 def _moment(value: Any) -> datetime | None:
+    import pandas as pd
+
     return None if value is None or pd.isna(value) else pd.Timestamp(value).to_pydatetime()

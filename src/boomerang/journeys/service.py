@@ -22,7 +22,6 @@ from boomerang.journeys.definition import (
     SegmentTrigger,
     parse_journey,
 )
-from boomerang.journeys.results import measure
 from boomerang.messaging.models import Message
 from boomerang.segments.models import Segment
 
@@ -208,6 +207,8 @@ def results(
     """The journey's tests with intervals (journeys.results): against its control group and the global one, per
     send node and per split node; over every version, read with the current one's graph; of the instances that
     entered in [since, until) where given."""
+    from boomerang.journeys.results import measure  # pandas and the statistics: only when asked
+
     row = get(session, name)
     journey = definition_of(session, row.id, row.version)
     return {
