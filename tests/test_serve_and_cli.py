@@ -280,7 +280,8 @@ def test_serve_on_a_port_in_use_fails_at_once_naming_the_option(ws):
 
 
 def test_help_lists_every_command_and_a_command_loads_only_its_own_module(tmp_path):
-    """The top-level group builds a command from its module when it runs; --help still lists them all."""
+    """The top-level group builds a command from its module when it runs; --help still lists them all. A command
+    that only opens the workspace loads no other command and no pandas."""
     from boomerang.cli.app import SUBCOMMANDS
 
     shown = CliRunner().invoke(cli, ["--help"], catch_exceptions=False)
@@ -291,7 +292,7 @@ def test_help_lists_every_command_and_a_command_loads_only_its_own_module(tmp_pa
     probe = (  # a fresh interpreter: which of the CLI's modules `users list` imported
         "import sys; from typer.testing import CliRunner; from boomerang.cli.app import app; "
         "assert CliRunner().invoke(app, ['--home', sys.argv[1], 'users', 'list']).exit_code == 0; "
-        "print(' '.join(sorted(m for m in sys.modules if m.startswith('boomerang.cli.'))))"
+        "print(' '.join(sorted(m for m in sys.modules if m.startswith('boomerang.cli.') or m == 'pandas')))"
     )
     done = subprocess.run([sys.executable, "-c", probe, str(tmp_path / "ws")], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
