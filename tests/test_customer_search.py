@@ -170,3 +170,11 @@ def test_the_migration_backfills_the_keys_of_customers_already_there(ws):
 def _ids_of(ws, q: str) -> list[str]:
     with ws.uow.session() as s:
         return [c.id for c in search.find(s, q)[0]]
+
+
+def test_an_identity_value_is_found_by_its_key_not_by_a_scan(ws):
+    """Looking up any id reads the identities by their (kind, value) key: a scan costs 140 ms at 1M customers."""
+    with ws.engine.connect() as conn:
+        sql = str(search.owners("u-olena").compile(conn, compile_kwargs={"literal_binds": True}))
+        plan = " ".join(row[-1] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}"))
+    assert "SEARCH identities USING INDEX" in plan and "SCAN identities" not in plan

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from boomerang.core.errors import NotFound, ValidationFailed
 from boomerang.customers.merge import live_ids
-from boomerang.customers.models import Customer, Identity
+from boomerang.customers.models import IDENTITY_KINDS, Customer, Identity
 from boomerang.customers.search_keys import digits, fold
 from boomerang.db import in_chunks
 
@@ -39,10 +39,17 @@ def _contains(column, text: str):
     return column.like(f"%{_escape(text)}%", escape="\\")
 
 
+def owners(text: str) -> sa.Select:
+    """customer_id of every identity with this value (as typed, or lower-cased as an email), of any kind: kinds
+    named, so the (kind, value) key finds them rather than a scan of every identity."""
+    return sa.select(Identity.customer_id).where(
+        Identity.kind.in_(IDENTITY_KINDS), Identity.value.in_(sorted({text, text.lower()}))
+    )
+
+
 def known_as(session: Session, text: str) -> list[str]:
     """The live profiles an identity with this value (as typed, or lower-cased as an email) resolves to."""
-    owners = session.scalars(sa.select(Identity.customer_id).where(Identity.value.in_({text, text.lower()})))
-    return sorted(set(live_ids(session, set(owners)).values()))
+    return sorted(set(live_ids(session, set(session.scalars(owners(text)))).values()))
 
 
 def phone_digits(text: str) -> str | None:

@@ -33,8 +33,7 @@ def lookup(session: Session, text: str) -> Customer | None:
     One query in the usual case: every profile that is the id, has the external id or email, or owns an identity
     with the value; merges are followed (a second query) only for a matching profile that was merged away."""
     text = text.strip()
-    values = sorted({text, text.lower()})
-    known = Customer.id.in_(sa.select(Identity.customer_id).where(Identity.value.in_(values)))
+    known = Customer.id.in_(search.owners(text))
     rows = session.execute(
         sa.select(Customer, known).where(
             sa.or_(Customer.id == text, Customer.external_id == text, Customer.email == text.lower(), known)
