@@ -22,8 +22,8 @@ DATA = SHARED / "data"
 
 # The modules that take longest on one worker (seconds measured on 2 cores), in that order, before the rest: the
 # workers get them first (xdist spreads whole modules, --dist loadscope, in this order with --no-loadscope-reorder:
-# by default xdist starts the modules with the most tests first, which left these two for last) and share the short ones at the end instead
-# of one waiting for a long module started last (test_readme runs every README command, ~8 minutes).
+# by default xdist starts the modules with the most tests first, which left these two for last) and share the short
+# ones at the end instead of one waiting for a long module started last (test_readme runs every README command).
 LONGEST_FIRST = (
     "test_readme.py",  # 463
     "test_scale_out.py",  # 272 on a loaded machine: a Spark cluster, two servers and PostgreSQL

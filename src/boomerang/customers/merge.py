@@ -61,15 +61,9 @@ def live_ids(session: Session, customer_ids: Iterable[str]) -> dict[str, str]:
         )
         pointers.update(rows)
         todo = {into for _, into in rows if into and into not in pointers}
-    out = {}
-    for cid in customer_ids:
-        seen, live = set(), cid
-        while live in pointers and pointers[live] and live not in seen:
-            seen.add(live)
-            live = pointers[live]
-        if live in pointers:
-            out[cid] = live
-    return out
+    targets = final_targets({cid: into for cid, into in pointers.items() if into})
+    found = {cid: targets.get(cid, cid) for cid in customer_ids}
+    return {cid: live for cid, live in found.items() if live in pointers}
 
 
 def canonical(session: Session, customer_id: str) -> Customer | None:

@@ -61,7 +61,7 @@ class LakeLog:
         """Append events, skipping message ids already stored, then move the history of merged profiles
         (from, into) to where they went; returns how many events were new. Two commits: a reader may see the
         new events before the merges' moves, never half of either."""
-        pointers = _resolved(merges)
+        pointers = final_targets(dict(merges))  # each merged-away profile's final profile
         new = 0
         if not frame.empty:
             frame = frame.drop_duplicates("message_id")[EVENT_COLUMNS]
@@ -298,11 +298,6 @@ class LakeLog:
         """Changes whenever a table of the lake is written."""
         names = ["events", "profiles", "profile_consents", *(f"traits/{k}" for k in self.store.trait_kinds())]
         return tuple((name, self.store.version(name)) for name in names)
-
-
-def _resolved(merges: list[tuple[str, str]]) -> dict[str, str]:
-    """Each merged-away profile's final profile, following chains (a into b, then b into c)."""
-    return final_targets(dict(merges))
 
 
 def _events(frame: pd.DataFrame) -> pa.Table:
