@@ -3,7 +3,8 @@ event's arrival to the membership change it causes (see segments.py).
 
 The workspace is made by boomerang.bootstrap.open_workspace: the generated events are copied into its
 event log (events.duckdb, `events`), the profiles, user identities and current consents into its
-operational store (SQLite, bulk inserts with SQLAlchemy Core), the trait tables beside the log. Every
+operational store (SQLite, bulk inserts with SQLAlchemy Core), the trait tables beside the log, and the
+rollups every append keeps (events.rollups) counted once over the copied events. Every
 ready-made segment is installed and refreshed once (the first refresh copies every profile beside the
 log), and the Segment Entered events of that refresh are flushed. Its clock starts at the end of the
 generated period and runs on with real time.
@@ -43,6 +44,7 @@ from boomerang.bootstrap import Workspace, open_workspace
 from boomerang.config import Settings
 from boomerang.core.clock import naive_utc
 from boomerang.customers.models import Consent, Customer, Identity
+from boomerang.events import rollups
 from boomerang.events.ingest import record
 from boomerang.orchestration.rounds import move_events
 from boomerang.segments import library, membership, profiles
@@ -100,6 +102,11 @@ def build(source: Path, home: Path, as_of: datetime, customers: int | None) -> t
         conn.execute("DETACH shop")
         conn.execute("CHECKPOINT")
     done("events and traits into the event log")
+    with ws.log.connect() as conn:  # what each append keeps beside the log, counted once for the copied events
+        conn.execute(f"SET memory_limit = '{COPY_MEMORY}'")
+        rollups.rebuild(conn)
+        conn.execute("CHECKPOINT")
+    done("the log's rollups counted (the daily rollup, the customers' totals)")
     return ws, steps, keep
 
 

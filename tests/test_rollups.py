@@ -53,10 +53,30 @@ def _recounted(log) -> pd.DataFrame:
     return frame.sort_values(["day", "customer_id", "event"], na_position="first").reset_index(drop=True)
 
 
+def _totals(log) -> pd.DataFrame:
+    with log.reader() as r:
+        frame = r.totals.execute()
+    return frame.sort_values(["customer_id", "event"]).reset_index(drop=True)
+
+
+def _counted(log) -> pd.DataFrame:
+    """The customers' totals counted straight from the events."""
+    with log.reader() as r:
+        e = r.events
+        e = e.filter(e.customer_id.notnull())
+        frame = (
+            e.group_by(["customer_id", "event"])
+            .aggregate(events=e.count(), first_at=e.timestamp.min(), last_at=e.timestamp.max())
+            .execute()
+        )
+    return frame.sort_values(["customer_id", "event"]).reset_index(drop=True)
+
+
 def _same(log) -> None:
     kept, again = _rollup(log), _recounted(log)
     assert len(kept) and len(kept) == len(again)
     pd.testing.assert_frame_equal(kept, again, check_dtype=False, check_exact=False, rtol=1e-12)
+    pd.testing.assert_frame_equal(_totals(log), _counted(log), check_dtype=False)
 
 
 def test_appends_and_duplicates_count_once(ws):
@@ -217,11 +237,13 @@ def test_the_migration_fills_the_rollup_of_an_existing_log(ws):
             ]
         )
     )
-    expected = _rollup(ws.log)
+    expected, totals = _rollup(ws.log), _totals(ws.log)
+    assert len(totals) == 2
     with ws.log.connect() as conn:  # the log as revision e0002 left it
-        conn.execute(f"DROP TABLE {rollups.TABLE}")
-        conn.execute(f"DROP TABLE {rollups.CANCELLED}")
+        for table in (rollups.TABLE, rollups.CANCELLED, rollups.TOTALS):
+            conn.execute(f"DROP TABLE {table}")
         conn.execute("UPDATE alembic_version SET version_num = 'e0002'")
     upgrade_log(str(ws.log.path))
     pd.testing.assert_frame_equal(_rollup(ws.log), expected)
-    assert ws.log.revision() == "e0003"
+    pd.testing.assert_frame_equal(_totals(ws.log), totals)
+    assert ws.log.revision() == "e0004"

@@ -200,3 +200,46 @@ def test_live_update_touches_only_the_segments_that_mention_the_event(shop):
     assert changes == [{"name": "buyers", "entered": 1, "exited": 0}]
     with ws.uow.session() as s:
         assert membership.current(s, "buyers")["members"] == 4
+
+
+@pytest.mark.parametrize("listed", [1000, 0])  # the customers whose clock runs ahead named in the SQL, or selected
+def test_conditions_over_all_time_read_the_customers_totals_and_answer_as_the_log(shop, monkeypatch, listed):
+    import ibis
+
+    from boomerang.events.ingest import record
+    from boomerang.segments import compile
+
+    monkeypatch.setattr(compile, "LATE_LIMIT", listed)
+    ws, ids = shop
+    ahead = {"type": "track", "userId": "ann", "event": "Order Completed", "properties": {"order_id": "a4"}}
+    with ws.uow.session() as session:  # a client's clock an hour fast: as of now, ann's fourth order has not happened
+        record(
+            session,
+            [{**ahead, "timestamp": (segments_data.NOW.replace(hour=13)).isoformat() + "Z"}],
+            now=segments_data.NOW,
+            limits=ws.settings.ingest,
+            source="test",
+        )
+    move_events(ws)
+    rules = {
+        "orders": ({"event": "Order Completed", "op": "eq", "value": 3}, {"ann"}),
+        "last": (
+            {"event": "Order Completed", "measure": "last", "op": "more_than_days_ago", "value": 10},
+            {"ann", "bob", "dan"},
+        ),
+        "first": (
+            {"event": "Order Completed", "measure": "first", "op": "within_last_days", "value": 90},
+            {"bob", "dan"},
+        ),
+        "both": (
+            {"all": [{"event": "Order Completed", "op": "eq", "value": 1}, {"not": {"event": "Product Viewed"}}]},
+            {"dan"},
+        ),
+    }
+    for name, (rule, expected) in rules.items():
+        with ws.segments.compiler() as c:
+            assert "rollup_customer" in ibis.to_sql(c.members(parse_definition({"name": name, "rule": rule}).tree))
+        assert _members(ws, ids, rule) == expected, name
+        assert _members(ws, ids, rule, as_of=segments_data.NOW) == expected, name  # a moment given: the log alone
+    frame = ws.segments.members({"name": "ann", "rule": rules["orders"][0]}, only=[ids["ann"], ids["bob"]])
+    assert list(frame["customer_id"]) == [ids["ann"]]

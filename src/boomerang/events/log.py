@@ -132,6 +132,12 @@ class Reader:
         return self.backend.table(rollups.TABLE)
 
     @property
+    def totals(self) -> ibis.Table | None:
+        """customer_id, event, events, first_at, last_at: each known customer's events over all time, kept at every
+        write (see `events.rollups`); None where this engine's log keeps none."""
+        return self.backend.table(rollups.TOTALS) if rollups.TOTALS in self._names else None
+
+    @property
     def consents(self) -> ibis.Table:
         """customer_id, channel, granted: the current consents, beside the profiles."""
         return self.backend.table("profile_consents")

@@ -4,8 +4,9 @@ A leaf compiles to `Values`: a table of (customer_id, value) for the customers i
 everyone else (`default`: 0 events, no date) and a test of a value. Its members are the customers
 whose value passes; `all`, `any` and `not` become intersect, union and difference of id sets, so the
 whole rule is one expression that DuckDB, Spark or ClickHouse run as one query, written as one would by
-hand (event conditions side by side: one scan, an aggregate FILTER each). The same `Values` explain a rule
-for one customer, condition by condition, with the values seen.
+hand (event conditions side by side: one scan, an aggregate FILTER each). Counts, firsts and lasts of an event over
+all time, as of now, read the customers' totals kept beside the log instead of the log itself. The same `Values`
+explain a rule for one customer, condition by condition, with the values seen.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from boomerang.segments.definition import (
 HOW_TO_STORE = {"predictions": "clv predict", "loyalty": "loyalty traits", "uplift": "experiments uplift NAME"}
 TRAIT_COLUMNS = {"lifecycle_stage": "stage"}  # trait name -> column of its table, where they differ
 HASH_SPACE = 16**4  # buckets come from the first four hex digits of md5(salt:customer_id)
+LATE_LIMIT = 1000  # customers with events at or after as-of listed in the SQL; beyond, it selects them
 
 
 @dataclass
@@ -53,6 +55,9 @@ class Tables:
     profiles: ibis.Table  # customer_id, the PROFILE_FIELDS, attributes (JSON)
     consents: ibis.Table  # customer_id, channel, granted
     traits: dict[str, ibis.Table | None] = field(default_factory=dict)
+    # customer_id, event, events, first_at, last_at over all time (events.rollups.TOTALS): read instead of the log for
+    # conditions over all time, as of now; None: every condition reads the log
+    totals: ibis.Table | None = None
 
 
 @dataclass
@@ -74,6 +79,7 @@ class Compiler:
         resolve: Callable[[str], Rule],
         only: list[str] | None = None,
         live_traits: Callable[[str], ibis.Table] | None = None,
+        _late: dict | None = None,
     ) -> None:
         self.t = tables
         self.as_of = as_of
@@ -82,10 +88,30 @@ class Compiler:
         self.live_traits = live_traits  # computes rfm/lifecycle as of a past moment
         self._resolving: list[str] = []
         self._repeating: set = set()  # the operations of id sets that may repeat an id (see _set)
+        self._late_found: dict = {} if _late is None else _late  # `_late`'s answers, shared with the scoped copies
 
     def scoped(self, only: list[str] | None) -> Compiler:
         """The same compiler over other customers."""
-        return Compiler(self.t, as_of=self.as_of, resolve=self.resolve, only=only, live_traits=self.live_traits)
+        return Compiler(
+            self.t,
+            as_of=self.as_of,
+            resolve=self.resolve,
+            only=only,
+            live_traits=self.live_traits,
+            _late=self._late_found,
+        )
+
+    def _late(self, names: list[str]) -> list[str] | ibis.Column | None:
+        """The customers (of `only`) with one of these events at or after as-of (a clock ahead): None when there is
+        none, a list when few (read once: the log's last row groups), else a query's column."""
+        key = (tuple(names), None if self.only is None else tuple(self.only))
+        if key not in self._late_found:
+            e = self._scoped(self.t.events)
+            e = e.filter(e.customer_id.notnull(), e.event.isin(names), e.timestamp >= self.as_of)
+            late = e.select("customer_id").distinct()
+            found = sorted(late.limit(LATE_LIMIT + 1).execute()["customer_id"])
+            self._late_found[key] = (found or None) if len(found) <= LATE_LIMIT else late.customer_id
+        return self._late_found[key]
 
     # -- the tree ----------------------------------------------------------------------------------
 
@@ -240,10 +266,32 @@ class Compiler:
             groups, window = self._per_groups(leaf)
             best = groups.value.min() if leaf.measure == "first" else groups.value.max()
             table = groups.group_by("customer_id").aggregate(value=best)
+        elif (totalled := self._totalled([leaf])) is not None:
+            table, window = totalled.select("customer_id", value=totalled.v0), ""
         else:
             e, window = self._event_rows(leaf)
             table = e.group_by("customer_id").aggregate(value=self._measure(leaf, e))
         return Values(table, _EVENT_DEFAULTS.get(leaf.measure), self._event_test(leaf), _describe(leaf, window))
+
+    def _totalled(self, leaves_: list[Event]) -> ibis.Table | None:
+        """customer_id, v0, v1...: the leaves' measures from the customers' totals, when every leaf is a count, first
+        or last of one event over all time (else None). The customers with such an event at or after as-of (a clock
+        ahead: few) are measured on the log's rows before it."""
+        if self.t.totals is None or not all(_over_all_time(leaf) for leaf in leaves_):
+            return None
+        names = sorted({leaf.event for leaf in leaves_})
+        late = self._late(names)
+        t = self._scoped(self.t.totals)
+        t = t.filter(t.event.isin(names), *([] if late is None else [~t.customer_id.isin(late)]))
+        kept = t.group_by("customer_id").aggregate(**{f"v{i}": _total(leaf, t) for i, leaf in enumerate(leaves_)})
+        kept = kept.mutate(customer_id=kept.customer_id.cast("string"))  # nullable, as the log's
+        if late is None:
+            return kept
+        e = self._events(lambda e: [e.event.isin(names), e.customer_id.isin(late)])
+        logged = e.group_by("customer_id").aggregate(
+            **{f"v{i}": self._measure(leaf, e, where=e.event == leaf.event) for i, leaf in enumerate(leaves_)}
+        )
+        return kept.union(logged)
 
     def _passes_by_default(self, leaf: Event) -> bool:
         """Whether a customer without the leaf's events passes it."""
@@ -276,21 +324,9 @@ class Compiler:
         mine = [leaf for _, leaf in found if leaf is not None]
         if len(mine) < 2:
             return children, []
-        ev = self._scoped(self.t.events)
-        coarse = self._coarse([leaf for leaf, _ in mine], ev)
-        windows = [self._window(leaf, ev)[0] for leaf, _ in mine]
-        kept = [[j for j, c in enumerate(w) if not any(c.equals(k) for k in coarse)] for w in windows]
-        own = [[w[j] for j in js] for w, js in zip(windows, kept)]  # each leaf's conditions beyond those of all
-        if all(own) and not all(len(c) == 1 and c[0].equals(ev.event == leaf.event) for c, (leaf, _) in zip(own, mine)):
-            coarse.append(ibis.or_(*[ibis.and_(*c) for c in own]))  # else: the names alone pick the rows
-        e = self._events(lambda _: coarse)
-        own = [[self._window(leaf, e)[0][j] for j in js] for (leaf, _), js in zip(mine, kept)]  # on the rows kept
-        table = e.group_by("customer_id").aggregate(
-            **{
-                f"v{i}": self._measure(leaf, e, where=ibis.and_(*c) if c else None)
-                for i, ((leaf, _), c) in enumerate(zip(mine, own))
-            }
-        )
+        table = self._totalled([leaf for leaf, _ in mine])
+        if table is None:
+            table = self._folded_log([leaf for leaf, _ in mine])
         tests = []
         for i, (leaf, negated) in enumerate(mine):
             value, default = table[f"v{i}"], _EVENT_DEFAULTS.get(leaf.measure)
@@ -300,6 +336,24 @@ class Compiler:
         defaults = [self._passes_by_default(leaf) != negated for leaf, negated in mine]
         keep = ibis.and_(*tests) if both else ibis.or_(*tests)
         return [c for c, leaf in found if leaf is None], [_split(table, keep, all(defaults) if both else any(defaults))]
+
+    def _folded_log(self, leaves_: list[Event]) -> ibis.Table:
+        """customer_id, v0, v1...: the leaves' measures in one scan of the log (an aggregate FILTER each)."""
+        ev = self._scoped(self.t.events)
+        coarse = self._coarse(leaves_, ev)
+        windows = [self._window(leaf, ev)[0] for leaf in leaves_]
+        kept = [[j for j, c in enumerate(w) if not any(c.equals(k) for k in coarse)] for w in windows]
+        own = [[w[j] for j in js] for w, js in zip(windows, kept)]  # each leaf's conditions beyond those of all
+        if all(own) and not all(len(c) == 1 and c[0].equals(ev.event == leaf.event) for c, leaf in zip(own, leaves_)):
+            coarse.append(ibis.or_(*[ibis.and_(*c) for c in own]))  # else: the names alone pick the rows
+        e = self._events(lambda _: coarse)
+        own = [[self._window(leaf, e)[0][j] for j in js] for leaf, js in zip(leaves_, kept)]  # on the rows kept
+        return e.group_by("customer_id").aggregate(
+            **{
+                f"v{i}": self._measure(leaf, e, where=ibis.and_(*c) if c else None)
+                for i, (leaf, c) in enumerate(zip(leaves_, own))
+            }
+        )
 
     def _condition(self, e: ibis.Table, cond: Condition) -> ibis.Value:
         value = (source.number if cond.kind == "number" else source.text)(e, cond.property)
@@ -429,6 +483,20 @@ def _plain_event(rule: Rule) -> tuple[Event, bool] | None:
     """(the event leaf, whether negated) for an event condition without `per`, or its negation; else None."""
     leaf, negated = (rule.not_, True) if isinstance(rule, Not) else (rule, False)
     return (leaf, negated) if isinstance(leaf, Event) and not leaf.per else None
+
+
+def _over_all_time(leaf: Event) -> bool:
+    """Whether the leaf is a count, first or last of one event over all time (what the customers' totals hold)."""
+    plain = leaf.within_days is None and leaf.between is None and not leaf.where and not leaf.per
+    return plain and leaf.measure in ("count", "first", "last")
+
+
+def _total(leaf: Event, t: ibis.Table) -> ibis.Value:
+    """The leaf's measure from the customers' totals `t` (count, first or last), as `_measure` reads it from the log."""
+    mine = t.event == leaf.event
+    if leaf.measure == "count":
+        return t.events.sum(where=mine).fill_null(0).cast("int64")
+    return t.first_at.min(where=mine) if leaf.measure == "first" else t.last_at.max(where=mine)
 
 
 def _did(leaf: Event) -> bool:

@@ -82,6 +82,7 @@ class Evaluator:
                 profiles=r.profiles,
                 consents=r.consents,
                 traits={kind: r.trait(kind) for kind in TRAIT_KINDS},
+                totals=r.totals if as_of is None else None,  # as of a past moment, most customers have later events
             )
 
             def live(kind: str) -> ibis.Table | None:
