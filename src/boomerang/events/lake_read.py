@@ -59,11 +59,10 @@ def duckdb_reader(store: Store) -> Iterator[Reader]:
                 files = store.dataset(found)
             backend.con.register(f"lake_{shown}", files)
             backend.con.execute(f"CREATE VIEW {shown} AS SELECT {_columns(name, files.schema)} FROM lake_{shown}")
-        # the daily rollup and the customers' totals, counted from the events at each read (the DuckDB file keeps it at each write; the lake
+        # the daily rollup, counted from the events at each read (the DuckDB file keeps it at each write; the lake
         # does not yet: its writers would need to count only what their merge inserted)
         everything = rollups._aggregated("SELECT event, customer_id, timestamp, properties FROM events")
         backend.con.execute(f"CREATE VIEW {rollups.TABLE} AS {everything}")
-        backend.con.execute(f"CREATE VIEW {rollups.TOTALS} AS {rollups.totals(rollups.TABLE)}")
         yield Reader(backend)
     finally:
         backend.disconnect()
