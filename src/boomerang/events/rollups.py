@@ -83,12 +83,11 @@ def _aggregated(rows: str, orders: bool = True, cancelled: str = CANCELLED_IN_LO
         FROM marked GROUP BY ALL"""
 
 
-def _merge(conn: duckdb.DuckDBPyConnection, delta: str) -> None:
-    """Add the rows of the query `delta` (the rollup's columns) to the rollup and to the customers' totals, key by
-    key."""
-    conn.execute(f"CREATE OR REPLACE TEMP TABLE rollup_delta AS {delta}")
+def _merge(conn: duckdb.DuckDBPyConnection, delta: str, totals_delta: str) -> None:
+    """Add the rows of the query `delta` (the rollup's columns) to the rollup, and those of `totals_delta` (TOTALS's)
+    to the customers' totals, key by key."""
     conn.execute(f"""
-        MERGE INTO {TABLE} r USING rollup_delta d
+        MERGE INTO {TABLE} r USING ({delta}) d
         ON r.day = d.day AND r.customer_id IS NOT DISTINCT FROM d.customer_id AND r.event = d.event
         WHEN MATCHED THEN UPDATE SET
             events = r.events + d.events,
@@ -99,14 +98,13 @@ def _merge(conn: duckdb.DuckDBPyConnection, delta: str) -> None:
             cancelled_value = r.cancelled_value + d.cancelled_value
         WHEN NOT MATCHED THEN INSERT ({", ".join(COLUMNS)}) VALUES ({", ".join(f"d.{c}" for c in COLUMNS)})""")
     conn.execute(f"""
-        MERGE INTO {TOTALS} r USING ({totals("rollup_delta")}) d ON r.customer_id = d.customer_id AND r.event = d.event
+        MERGE INTO {TOTALS} r USING ({totals_delta}) d ON r.customer_id = d.customer_id AND r.event = d.event
         WHEN MATCHED THEN UPDATE SET
             events = r.events + d.events, first_at = least(r.first_at, d.first_at), last_at = greatest(r.last_at, d.last_at)
         WHEN NOT MATCHED THEN INSERT VALUES (d.customer_id, d.event, d.events, d.first_at, d.last_at)""")
-    conn.execute("DROP TABLE rollup_delta")
 
 
-def totals(daily: str, where: str = "TRUE") -> str:
+def _totals(daily: str, where: str = "TRUE") -> str:
     """SQL: the customers' totals (TOTALS's columns) of the daily rows of table `daily` that match `where`."""
     return f"""SELECT customer_id, event, sum(events)::BIGINT AS events, min(first_at) AS first_at, max(last_at) AS last_at
         FROM {daily} WHERE customer_id IS NOT NULL AND ({where}) GROUP BY customer_id, event"""
@@ -123,7 +121,9 @@ def add(conn: duckdb.DuckDBPyConnection, fresh: pa.Table) -> None:
             _cancel(conn)
         orders = bool(pc.any(pc.equal(fresh["event"], ORDER_COMPLETED)).as_py())
         rows = "SELECT event, customer_id, timestamp, properties FROM rollup_fresh"
-        _merge(conn, _aggregated(rows, orders, CANCELLED_KEPT))
+        counted = """SELECT customer_id, event, count(*) AS events, min(timestamp) AS first_at, max(timestamp) AS last_at
+            FROM rollup_fresh WHERE customer_id IS NOT NULL GROUP BY customer_id, event"""
+        _merge(conn, _aggregated(rows, orders, CANCELLED_KEPT), counted)
     finally:
         conn.unregister("rollup_fresh")
 
@@ -174,7 +174,7 @@ def move(conn: duckdb.DuckDBPyConnection, merges: Iterable[tuple[str, str]]) -> 
             FROM {TABLE} JOIN rollup_moves m ON customer_id = m.from_id GROUP BY ALL""")
         for table in (TABLE, TOTALS):
             conn.execute(f"DELETE FROM {table} WHERE customer_id IN (SELECT from_id FROM rollup_moves)")
-        _merge(conn, "SELECT * FROM rollup_moved")
+        _merge(conn, "SELECT * FROM rollup_moved", _totals("rollup_moved"))
         conn.execute("DROP TABLE rollup_moved")
     finally:
         conn.unregister("rollup_moves")
@@ -209,7 +209,7 @@ def recompute(conn: duckdb.DuckDBPyConnection, keys: pa.Table, also: str | None 
         conn.execute(f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) {_aggregated(theirs, True, CANCELLED_KEPT)}")
         recounted = "customer_id IN (SELECT customer_id FROM rollup_recount)"
         conn.execute(f"DELETE FROM {TOTALS} WHERE {recounted}")
-        conn.execute(f"INSERT INTO {TOTALS} {totals(TABLE, recounted)}")
+        conn.execute(f"INSERT INTO {TOTALS} {_totals(TABLE, recounted)}")
         conn.execute("DROP TABLE rollup_recount")
     finally:
         conn.unregister("rollup_keys")
@@ -229,7 +229,7 @@ def fill() -> list[str]:
 def fill_totals() -> str:
     """SQL: fill the (empty) customers' totals from the daily rollup, by event (a read of one event's totals skips the
     others' row groups)."""
-    return f"INSERT INTO {TOTALS} {totals(TABLE)} ORDER BY event, customer_id"
+    return f"INSERT INTO {TOTALS} {_totals(TABLE)} ORDER BY event, customer_id"
 
 
 def rebuild(conn: duckdb.DuckDBPyConnection) -> int:
