@@ -233,7 +233,7 @@ def fill_totals() -> str:
 
 
 def rebuild(conn: duckdb.DuckDBPyConnection) -> int:
-    """Count the whole log again (the repair command; the migration runs `fill`); returns the rollup's rows."""
+    """Count the whole log again (a repair; the migrations run `fill` and `fill_totals`); returns the rollup's rows."""
     for table in (TABLE, CANCELLED, TOTALS):
         conn.execute(f"DELETE FROM {table}")
     for statement in [*fill(), fill_totals()]:
