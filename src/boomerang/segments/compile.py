@@ -11,11 +11,9 @@ explain a rule for one customer, condition by condition, with the values seen.
 
 from __future__ import annotations
 
-import functools
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import ibis
@@ -39,6 +37,7 @@ from boomerang.segments.definition import (
     Rule,
     Trait,
 )
+from boomerang.segments.operators import compare, passes_default
 
 # the commands that store a kind
 HOW_TO_STORE = {"predictions": "clv predict", "loyalty": "loyalty traits", "uplift": "experiments uplift NAME"}
@@ -216,7 +215,7 @@ class Compiler:
         return Values(
             table,
             None,
-            lambda v: self._compare(v, leaf.op, leaf.value, leaf.kind),
+            lambda v: compare(v, leaf.op, leaf.value, leaf.kind, as_of=self.as_of),
             f"{leaf.attribute} {leaf.op}{_show(leaf.value)}",
         )
 
@@ -252,7 +251,7 @@ class Compiler:
         return getattr(number, {"avg": "mean"}.get(leaf.measure, leaf.measure))(where=where)
 
     def _event_test(self, leaf: Event) -> Callable[[ibis.Value], ibis.Value]:
-        return lambda v: self._compare(v, leaf.op, leaf.value, MEASURES[leaf.measure])
+        return lambda v: compare(v, leaf.op, leaf.value, MEASURES[leaf.measure], as_of=self.as_of)
 
     def _per_groups(self, leaf: Event) -> tuple[ibis.Table, str]:
         """customer_id, per_value, value: the measure per value of `per` (a category, say)."""
@@ -298,7 +297,7 @@ class Compiler:
         window = f" in the last {leaf.within_days} days" if leaf.within_days is not None else ""
         window = f" between {leaf.between[0]} and {leaf.between[1]}" if leaf.between is not None else window
         kind = {"count": "int64", "first": "timestamp", "last": "timestamp"}.get(leaf.measure, "float64")
-        return _passes(_describe(leaf, window), _EVENT_DEFAULTS.get(leaf.measure), kind, self._event_test(leaf))
+        return passes_default(_describe(leaf, window), _EVENT_DEFAULTS.get(leaf.measure), kind, self._event_test(leaf))
 
     def _coarse(self, leaves_: list[Event], e: ibis.Table) -> list[ibis.Value]:
         """What all the leaves' rows have in common (one of their names, after the earliest start of their
@@ -357,7 +356,7 @@ class Compiler:
 
     def _condition(self, e: ibis.Table, cond: Condition) -> ibis.Value:
         value = (source.number if cond.kind == "number" else source.text)(e, cond.property)
-        return self._compare(value, cond.op, cond.value, cond.kind)
+        return compare(value, cond.op, cond.value, cond.kind, as_of=self.as_of)
 
     def _anniversary(self, leaf: Anniversary) -> Values:
         if leaf.anniversary == "birthday":
@@ -398,7 +397,7 @@ class Compiler:
         return Values(
             table,
             None,
-            lambda v: self._compare(v, leaf.op, leaf.value, vtype),
+            lambda v: compare(v, leaf.op, leaf.value, vtype, as_of=self.as_of),
             f"{leaf.trait} {leaf.op}{_show(leaf.value)}",
         )
 
@@ -423,57 +422,6 @@ class Compiler:
         return Values(
             table, None, lambda v: (v >= low) & (v < high), f"bucket {leaf.bucket[0]}-{leaf.bucket[1]} of {leaf.salt}"
         )
-
-    # -- comparisons -------------------------------------------------------------------------------
-
-    def _compare(self, v: ibis.Value, op: str, value: Any, kind: str) -> ibis.Value:
-        if op == "exists":
-            return v.notnull()
-        if op == "not_exists":
-            return v.isnull()
-        if kind == "date":
-            return self._date(v, op, value)
-        if kind == "list":
-            if op == "is_empty":
-                return v.length() == 0
-            return v.contains(str(value)) if op == "contains" else ~v.contains(str(value))
-        if kind == "number":
-            value = [_number(x) for x in value] if isinstance(value, list) else _number(value)
-        simple = {"eq": v.__eq__, "ne": v.__ne__, "gt": v.__gt__, "gte": v.__ge__, "lt": v.__lt__, "lte": v.__le__}
-        if op in simple:
-            return simple[op](value)
-        if op == "in":
-            return v.isin(value)
-        if op == "not_in":
-            return ~v.isin(value)
-        if op == "between":
-            return v.between(*value)
-        if op == "contains":
-            return v.contains(str(value))
-        if op == "starts_with":
-            return v.startswith(str(value))
-        if op == "ends_with":
-            return v.endswith(str(value))
-        raise ValueError(f"operator {op!r} is not known")
-
-    def _date(self, v: ibis.Value, op: str, value: Any) -> ibis.Value:
-        day = lambda x: datetime.combine(date.fromisoformat(str(x)[:10]), datetime.min.time())  # noqa: E731
-        one = timedelta(days=1)
-        if op == "before":
-            return v < day(value)
-        if op == "after":
-            return v >= day(value) + one
-        if op == "on":
-            return (v >= day(value)) & (v < day(value) + one)
-        if op == "between":
-            return (v >= day(value[0])) & (v < day(value[1]) + one)
-        if op == "within_last_days":
-            return (v >= self.as_of - timedelta(days=value)) & (v < self.as_of)
-        if op == "more_than_days_ago":
-            return v < self.as_of - timedelta(days=value)
-        if op == "within_next_days":
-            return (v >= self.as_of) & (v < self.as_of + timedelta(days=value))
-        raise ValueError(f"operator {op!r} does not fit a date")
 
 
 _EVENT_DEFAULTS = {"count": 0, "sum": 0.0}  # the measure of a customer without such events (others: none)
@@ -530,35 +478,9 @@ def _id_set(table: ibis.Table) -> ibis.Table:
     return table.select(customer_id=table.customer_id.cast("string"))
 
 
-_SCALARS = threading.Lock()
-
-
-@functools.cache
-def _scalars() -> ibis.BaseBackend:
-    return ibis.duckdb.connect()  # evaluates tests on constants
-
-
-_PASSES: dict[tuple[str, str, str], bool] = {}  # (condition, default, value type) -> answer
-
-
 def passes(v: Values) -> bool:
     """Whether the value of customers the leaf did not see passes its test (then they are members)."""
-    return _passes(v.describe, v.default, str(v.table.value.type()), v.test)
-
-
-def _passes(describe: str, default: Any, kind: str, test: Callable[[ibis.Value], ibis.Value]) -> bool:
-    """`passes` from a leaf's description (its operator and value), default and value type, kept by them."""
-    key = (describe, repr(default), str(ibis.dtype(kind).copy(nullable=True)))
-    if key not in _PASSES:
-        one = ibis.memtable({"value": [default]}, schema={"value": ibis.dtype(kind).copy(nullable=True)})
-        with _SCALARS:
-            _PASSES[key] = bool(_scalars().execute(one.select(ok=test(one.value).fill_null(False)))["ok"].iloc[0])
-    return _PASSES[key]
-
-
-def _number(x: Any) -> int | float:
-    """A rule's number, whole numbers kept whole (a count compared with 1, not with a decimal 1.0)."""
-    return int(x) if float(x).is_integer() and abs(x) < 2**53 else float(x)
+    return passes_default(v.describe, v.default, str(v.table.value.type()), v.test)
 
 
 def _show(value: Any) -> str:
