@@ -243,3 +243,29 @@ def test_conditions_over_all_time_read_the_customers_totals_and_answer_as_the_lo
         assert _members(ws, ids, rule, as_of=segments_data.NOW) == expected, name  # a moment given: the log alone
     frame = ws.segments.members({"name": "ann", "rule": rules["orders"][0]}, only=[ids["ann"], ids["bob"]])
     assert list(frame["customer_id"]) == [ids["ann"]]
+
+
+def test_a_recompute_writes_only_what_still_differs_when_another_process_wrote_first(shop):
+    from sqlalchemy import func, select
+
+    from boomerang.segments.models import Segment, SegmentMember
+
+    ws, ids = shop
+    with ws.uow.session() as s:
+        service.save(s, {"name": "buyers", "rule": {"event": "Order Completed"}}, now=ws.now())
+    assert membership.refresh(ws.segments)[0]["size"] == 3  # ann, bob, dan
+    with ws.uow.session() as s:
+        segment = s.scalar(select(Segment).where(Segment.name == "buyers"))
+        s.expunge(segment)
+    # differences found on members read before someone else wrote: only what still differs is written
+    assert membership._write(ws.uow, segment, [ids["cat"]], [ids["eve"]], scope=None, at=ws.now()) == (1, 0, 4)
+    assert membership._write(ws.uow, segment, [ids["cat"]], [ids["dan"]], scope=None, at=ws.now()) == (0, 1, 3)
+    with ws.uow.session() as s:
+        members = s.scalar(select(func.count()).where(SegmentMember.segment_id == segment.id))
+        assert members == 3 and s.get(Segment, segment.id).size == 3
+    move_events(ws)
+    with ws.log.connect() as conn:
+        entered = conn.execute(
+            "SELECT count(*) FROM events WHERE event = 'Segment Entered' AND customer_id = ?", [ids["cat"]]
+        ).fetchone()[0]
+    assert entered == 1

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from boomerang.core.errors import ValidationFailed
 from boomerang.customers.models import Customer
-from boomerang.db import UnitOfWork
+from boomerang.db import UnitOfWork, among
 from boomerang.events import own
 from boomerang.events.schemas import Logged
 from boomerang.segments.definition import ENTERED, EXITED, PROFILE, Definition
@@ -201,17 +201,41 @@ def _apply(
     scope: set[str] | None,
     at: datetime,
     newer: set[str] = frozenset(),
-) -> tuple[int, int, int]:
+) -> tuple[int, int, int | None]:
     """Write the difference between `ids` and the stored members (of `scope`, or all), leaving alone the
     customers of `newer` (live updates answered for them after `ids` were read); returns the entries, the
-    exits and the members after."""
-    with _WRITING, uow.session() as session:
-        query = sa.select(SegmentMember.customer_id).where(SegmentMember.segment_id == segment.id)
-        if scope is not None:
-            query = query.where(SegmentMember.customer_id.in_(scope))
-        current = set(session.scalars(query))
+    exits and the members after (None for a scope). The stored members are read beside the writers (400K members
+    take a second to read: the tracking API and the pipeline do not wait for it); `_write` checks the difference
+    again against what another process may have written since."""
+    with _WRITING:
+        with uow.reading() as session:
+            query = sa.select(SegmentMember.customer_id).where(SegmentMember.segment_id == segment.id)
+            if scope is not None:
+                query = query.where(SegmentMember.customer_id.in_(scope))
+            current = set(session.scalars(query))
         entered, exited = sorted(ids - current - newer), sorted(current - ids - newer)
-        size = len(current) + len(entered) - len(exited)
+        if scope is not None and not entered and not exited:
+            return 0, 0, None
+        return _write(uow, segment, entered, exited, scope=scope, at=at)
+
+
+def _write(
+    uow: UnitOfWork, segment: Segment, entered: list[str], exited: list[str], *, scope: set[str] | None, at: datetime
+) -> tuple[int, int, int | None]:
+    """Store the entries and exits that still differ from the stored members, with their events, and the segment's
+    size (after a recompute, with its history); returns the entries, the exits and the members after (None for a
+    scope)."""
+    with uow.session() as session:
+        if entered or exited:
+            member = SegmentMember.customer_id
+            now_in = set(
+                session.scalars(
+                    sa.select(member).where(
+                        SegmentMember.segment_id == segment.id, among(session, member, entered + exited)
+                    )
+                )
+            )
+            entered, exited = [c for c in entered if c not in now_in], [c for c in exited if c in now_in]
         conn = session.connection()
         if entered:
             conn.execute(
@@ -229,11 +253,16 @@ def _apply(
         own.log_later(session, events)
         db_segment = session.get(Segment, segment.id)
         if scope is None:
+            size = session.scalar(
+                sa.select(sa.func.count()).select_from(SegmentMember).where(SegmentMember.segment_id == segment.id)
+            )
             db_segment.size = size
             db_segment.refreshed_at = at
             session.add(SegmentSize(segment_id=segment.id, at=at, size=size, entered=len(entered), exited=len(exited)))
-        elif db_segment.size is not None:
-            db_segment.size += len(entered) - len(exited)
+        else:
+            size = None
+            if db_segment.size is not None:
+                db_segment.size += len(entered) - len(exited)
     return len(entered), len(exited), size
 
 
