@@ -323,9 +323,10 @@ class Compiler:
         mine = [leaf for _, leaf in found if leaf is not None]
         if len(mine) < 2:
             return children, []
-        table = self._totalled([leaf for leaf, _ in mine])
+        leaves_ = [leaf for leaf, _ in mine]
+        table = self._totalled(leaves_)
         if table is None:
-            table = self._folded_log([leaf for leaf, _ in mine])
+            table = self._folded_log(leaves_)
         tests = []
         for i, (leaf, negated) in enumerate(mine):
             value, default = table[f"v{i}"], _EVENT_DEFAULTS.get(leaf.measure)
