@@ -70,6 +70,19 @@ def test_the_hand_made_shop(shop):
     _equal(shop.log, names=("retention_rate", "churn_rate"), periods=PERIODS[:1], extra=windows)
 
 
+def test_the_funnel_of_the_whole_period_alone_says_the_same_from_the_rollup(shop):
+    """The pages ask for the whole period alone (`series` off): its first steps come from the daily rollup (without a
+    category) and every count equals the runner's over the events, series or not."""
+    for params in ({}, {"date_from": date(2024, 3, 1)}, {"category": "Tea"}, {"window_hours": 24 * 30}):
+        full = service.run(None, shop.log, "funnel", params)
+        alone = rolled.answer(None, shop.log, "funnel", {**params, "series": False})
+        assert alone == service.run(None, shop.log, "funnel", {**params, "series": False}), params
+        assert alone["series"] == [] and full["series"], params
+        for key in ("steps", "leaks", "by_category", "details", "value", "from", "to"):
+            assert alone[key] == full[key], (params, key)
+    assert [s["customers"] for s in alone["steps"]][0] > 0
+
+
 def _random_rows(rng: random.Random, n: int, customers: list[str | None]) -> list[tuple]:
     events = [
         "Product Viewed",

@@ -138,6 +138,12 @@ class Reader:
         return self.backend.table(rollups.TOTALS) if rollups.TOTALS in self._names else None
 
     @property
+    def cancelled(self) -> ibis.Table | None:
+        """order_id: the orders some event cancels, kept at every write (see `events.rollups`); None where this
+        engine's log keeps none."""
+        return self.backend.table(rollups.CANCELLED) if rollups.CANCELLED in self._names else None
+
+    @property
     def consents(self) -> ibis.Table:
         """customer_id, channel, granted: the current consents, beside the profiles."""
         return self.backend.table("profile_consents")

@@ -62,11 +62,13 @@ class Data:
 
     events: ibis.Table
     consents: ibis.Table | None = None  # customer_id, channel, granted, at
+    cancelled: ibis.Table | None = None  # the log's kept cancelled orders, where it keeps them (Reader.cancelled)
+    rollup: ibis.Table | None = None  # the log's daily rollup, where it keeps one (Reader.rollup): a metric may read it
     _kept: dict[str, ibis.Table] = field(default_factory=dict, init=False, repr=False)
 
     def purchases(self) -> ibis.Table:
         """source.purchases of the log, computed once."""
-        return self.keep("purchases", source.purchases)
+        return self.keep("purchases", lambda events: source.purchases(events, cancelled=self.cancelled))
 
     def refunds(self) -> ibis.Table:
         """source.refunds of the log, computed once."""

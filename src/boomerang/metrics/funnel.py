@@ -3,7 +3,8 @@ in order, within the conversion window from the first one.
 
 Defaults: Product Viewed -> Product Added -> Checkout Started -> Order Completed, a 7-day window.
 The first step can be narrowed to a category (its `category` property starting with it); a breakdown
-by the first step's top-level category is given for the whole period. The leak report names the
+by the first step's top-level category is given for the whole period, and the counts per interval unless `series`
+is off (a page that shows the whole period alone). The leak report names the
 three steps that lose the most customers. `still_open` counts the customers whose window had not ended by the
 latest event of the funnel's steps: the funnel cannot know yet whether they go on.
 """
@@ -37,6 +38,7 @@ class FunnelQuery(Query):
     steps: list[str] = Field(default_factory=lambda: list(DEFAULT_STEPS), min_length=2, max_length=10)
     window_hours: int = Field(default=168, ge=1, le=24 * 365, description="conversion window from the first step")
     category: str | None = Field(default=None, description="only first steps in this category (or below it)")
+    series: bool = Field(default=True, description="also count each interval (false: the whole period alone)")
 
     @field_validator("steps")
     @classmethod
@@ -51,18 +53,33 @@ def _top_category(category: ibis.Value) -> ibis.Value:
     return (at >= 0).ifelse(category.substr(0, at), category)
 
 
-def _anchors(data: Data, query: FunnelQuery, periods: ibis.Table) -> ibis.Table:
-    """key, customer_id, start, category: each customer's first first step in each interval (key 1, 2, ...); the
-    earliest of a customer's is also their first in the whole period, and only it has a `category` (the top level
-    of its own; the JSON of the log is read for those steps only)."""
+def _firsts(data: Data, query: FunnelQuery, buckets: ibis.Table) -> ibis.Table:
+    """key, customer_id, start: each customer's first first step in each of `buckets` (key, bucket, bucket_end; from
+    midnight to midnight). From the log's daily rollup where the data has one and the step needs no property: the
+    first time of a customer's day is the rollup's `first_at`."""
+    if data.rollup is not None and not query.category:
+        rows = data.rollup.filter((_.event == query.steps[0]) & _.customer_id.notnull())
+        rows = rows.join(buckets, [rows.day >= buckets.bucket.date(), rows.day < buckets.bucket_end.date()])
+        return rows.group_by(["key", "customer_id"]).aggregate(start=_.first_at.min())
     first = data.events.filter((_.event == query.steps[0]) & _.customer_id.notnull())
     if query.category:
         first = first.filter(source.text(first, "category").startswith(query.category))
     times = first.select("customer_id", "timestamp")
-    series = periods.filter(~periods.whole)
-    times = times.join(series, [times.timestamp >= series.bucket, times.timestamp < series.bucket_end])
-    anchors = times.group_by(["key", "customer_id"]).aggregate(start=_.timestamp.min())
+    times = times.join(buckets, [times.timestamp >= buckets.bucket, times.timestamp < buckets.bucket_end])
+    return times.group_by(["key", "customer_id"]).aggregate(start=_.timestamp.min())
+
+
+def _anchors(data: Data, query: FunnelQuery, periods: ibis.Table, start, end) -> ibis.Table:
+    """key, customer_id, start, category: each customer's first first step in each interval (key 1, 2, ...; or in the
+    whole period, key 0, without the series); the earliest of a customer's is also their first in the whole period,
+    and only it has a `category` (the top level of its own; the JSON of the log is read for those steps only)."""
+    anchors = _firsts(data, query, periods.filter(~periods.whole if query.series else periods.whole))
     whole = anchors.group_by("customer_id").aggregate(start=_.start.min())
+    first = data.events.filter(
+        (_.event == query.steps[0]) & _.customer_id.notnull() & (_.timestamp >= start) & (_.timestamp < end)
+    )
+    if query.category:
+        first = first.filter(source.text(first, "category").startswith(query.category))
     found = first.join(whole, [first.customer_id == whole.customer_id, first.timestamp == whole.start])
     found = found.select(found.customer_id, found.timestamp, category=_top_category(source.text(found, "category")))
     found = found.group_by(["customer_id", "timestamp"]).aggregate(  # one per customer, even on a tie
@@ -102,7 +119,7 @@ def _counts(data: Data, query: FunnelQuery, anchors: ibis.Table, start, end) -> 
     steps = {f"step{i}": reached[f"at{i}"].count() for i in range(len(query.steps))}
     frame = reached.group_by(["key", "category"]).aggregate(**steps).execute()
     whole = frame[frame["category"].notna()].assign(key=0)
-    frame = pd.concat([whole, frame.assign(category=None)])
+    frame = pd.concat([whole, frame.assign(category=None)]) if query.series else whole
     frame = frame.groupby(["key", "category"], dropna=False, as_index=False)[list(steps)].sum()
     return frame.melt(id_vars=["key", "category"], var_name="step", value_name="customers").assign(
         step=lambda f: f["step"].str.removeprefix("step").astype(int)
@@ -113,7 +130,10 @@ def _still_open(data: Data, query: FunnelQuery, anchors: ibis.Table) -> int:
     """Customers whose first step in the period is less than the window before the log's last event of the steps:
     they may still go on, so the funnel undercounts them (that event stands for "now" in the data, not a system
     one logged today)."""
-    last = data.events.filter(_.event.isin(query.steps)).timestamp.max().as_scalar()
+    if data.rollup is not None:
+        last = data.rollup.filter(_.event.isin(query.steps)).last_at.max().as_scalar()
+    else:
+        last = data.events.filter(_.event.isin(query.steps)).timestamp.max().as_scalar()
     whole = anchors.filter(anchors.category.notnull())
     return int(whole.filter(whole.start + ibis.interval(hours=query.window_hours) > last).count().execute())
 
@@ -145,7 +165,7 @@ class Funnel(Metric):
 
     def calculate(self, data: Data, query: FunnelQuery) -> dict[str, Any]:
         start, end = bounds(data, query)
-        anchors = materialize(_anchors(data, query, periods_table(start, end, query.interval)))
+        anchors = materialize(_anchors(data, query, periods_table(start, end, query.interval), start, end))
         counts = _counts(data, query, anchors, start, end)
         totals = counts.groupby(["key", "step"])["customers"].sum()
         per_key = {k: dict(zip(g.index.get_level_values("step"), g)) for k, g in totals.groupby(level="key")}
@@ -177,6 +197,6 @@ class Funnel(Metric):
             ],
             "series": [
                 {"bucket": as_json(row.bucket), "steps": _steps(query, per_key.get(row.key, {}))}
-                for row in buckets.iloc[1:].itertuples()
+                for row in (buckets.iloc[1:].itertuples() if query.series else ())
             ],
         }

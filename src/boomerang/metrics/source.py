@@ -142,17 +142,24 @@ def _order_id(events: ibis.Table) -> ibis.Value:
     return text(events, "order_id")
 
 
-def purchases(events: ibis.Table) -> ibis.Table:
-    """customer_id, order_id, ts, value: one row per completed, not cancelled order of a known customer."""
+def purchases(events: ibis.Table, since=None, until=None, cancelled: ibis.Table | None = None) -> ibis.Table:
+    """customer_id, order_id, ts, value: one row per completed, not cancelled order of a known customer; only the
+    orders placed in [since, until) when given (a cancellation counts whenever it came). `cancelled` (order_id) is
+    the log's kept list of cancelled orders where it has one (`Reader.cancelled`), read instead of a scan of it."""
     completed = events.filter((_.event == ORDER_COMPLETED) & _.customer_id.notnull())
+    if since is not None:
+        completed = completed.filter(_.timestamp >= since)
+    if until is not None:
+        completed = completed.filter(_.timestamp < until)
     completed = completed.select(
         customer_id=_.customer_id,
         order_id=_order_id(completed),
         ts=_.timestamp,
         value=number(completed, "revenue").coalesce(number(completed, "total"), ibis.literal(0.0)),
     )
-    cancelled = events.filter(_.event == ORDER_CANCELLED)
-    cancelled = cancelled.select(order_id=_order_id(cancelled)).distinct()
+    if cancelled is None:
+        cancelled = events.filter(_.event == ORDER_CANCELLED)
+        cancelled = cancelled.select(order_id=_order_id(cancelled)).distinct()
     return completed.anti_join(cancelled, "order_id")
 
 

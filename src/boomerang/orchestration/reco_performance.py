@@ -54,9 +54,15 @@ def _shown(events: ibis.Table, name: str, since: datetime, until: datetime) -> i
     return rows.filter(rows.block.notnull() & (rows.block != ""))
 
 
-def _lines(events: ibis.Table) -> ibis.Table:
-    """customer_id, order_id, line, sku, ts, revenue: every line of the completed, not cancelled orders."""
-    completed = events.filter((events.event == source.ORDER_COMPLETED) & events.customer_id.notnull())
+def _lines(events: ibis.Table, since: datetime, until: datetime, cancelled: ibis.Table | None) -> ibis.Table:
+    """customer_id, order_id, line, sku, ts, revenue: every line of the completed, not cancelled orders placed in
+    [since, until)."""
+    completed = events.filter(
+        (events.event == source.ORDER_COMPLETED)
+        & events.customer_id.notnull()
+        & (events.timestamp >= since)
+        & (events.timestamp < until)
+    )
     rows = completed.select(
         "customer_id",
         order_id=source.text(completed, "order_id"),
@@ -72,10 +78,12 @@ def _lines(events: ibis.Table) -> ibis.Table:
         sku=rows["product"]["sku"].str.coalesce(rows["product"]["product_id"].str),
         revenue=(rows["product"]["price"].float * quantity).coalesce(0.0),
     )
-    return rows.semi_join(source.purchases(events).select("order_id"), "order_id")
+    return rows.semi_join(source.purchases(events, since, until, cancelled).select("order_id"), "order_id")
 
 
-def _frames(events: ibis.Table, since: datetime, until: datetime) -> dict[str, pd.DataFrame]:
+def _frames(
+    events: ibis.Table, since: datetime, until: datetime, cancelled: ibis.Table | None = None
+) -> dict[str, pd.DataFrame]:
     window = ibis.interval(days=WINDOW_DAYS)
     views, clicks = _shown(events, LIST_VIEWED, since, until), _shown(events, CLICKED, since, until)
     impressions = views.group_by("block", "variant").agg(impressions=views.count())
@@ -84,7 +92,8 @@ def _frames(events: ibis.Table, since: datetime, until: datetime) -> dict[str, p
     # each visitor in the arm of their first impression, and what they spent in the window after it
     known = views.filter(views.visitor.notnull())
     first = known.group_by("block", "visitor").agg(first=known.ts.min(), arm=known.variant.argmin(known.ts))
-    orders = source.purchases(events)
+    reach = until + timedelta(days=WINDOW_DAYS)  # the last order a window after an impression or a click can reach
+    orders = source.purchases(events, since, reach, cancelled)
     spent = first.left_join(
         orders,
         (first.visitor == orders.customer_id) & (orders.ts >= first["first"]) & (orders.ts < first["first"] + window),
@@ -100,7 +109,7 @@ def _frames(events: ibis.Table, since: datetime, until: datetime) -> dict[str, p
     )
 
     # lines of a clicked product bought by the clicking customer within the window after the click
-    lines = _lines(events)
+    lines = _lines(events, since, reach, cancelled)
     c = clicks.filter(clicks.customer_id.notnull() & clicks.sku.notnull())
     hit = c.join(
         lines,
@@ -158,7 +167,7 @@ def compute(
         raise ValidationFailed([{"field": "days", "reason": f"a whole number of days, 1 to {MAX_DAYS}"}])
     since = now - timedelta(days=days)
     with log.reader() as r:
-        frames = _frames(r.events, since, now)
+        frames = _frames(r.events, since, now, r.cancelled)
     found: dict[str, dict[str, dict[str, Any]]] = {}
     for name in [*blocks, *(n for f in frames.values() for n in f["block"])]:
         found.setdefault(

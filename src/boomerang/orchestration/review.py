@@ -86,7 +86,7 @@ def build(
     comparable = before.start >= first
     now = headline.values(headline.measure(run, current))
     then = headline.values(headline.measure(run, before)) if comparable else None
-    funnel = run("funnel", current.params())
+    funnel = run("funnel", {**current.params(), "series": False})
     since, until = (
         datetime.combine(month, datetime.min.time()),
         datetime.combine(end + timedelta(days=1), datetime.min.time()),

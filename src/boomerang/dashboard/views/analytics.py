@@ -173,6 +173,7 @@ def funnel_page(
             **_period(date_from, date_to),
             "category": (category or "").strip() or None,
             "steps": [s for s in step if s.strip()] or None,
+            "series": False,  # the page shows the whole period
         }
         result = board.analytics.metric("funnel", params)
     except BoomerangError as exc:
