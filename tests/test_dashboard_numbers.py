@@ -156,3 +156,16 @@ def test_cohorts_and_funnel_say_what_is_still_in_progress(shop, viewer):  # noqa
     assert recent["details"]["still_open"] == 1 and recent["steps"][0]["customers"] == 1
     assert "1 of the 1 customers" in viewer.get("/funnel", params={"date_from": "2024-03-20"}).text
     assert 'id="funnel-open"' not in viewer.get("/funnel").text
+
+
+def test_the_funnel_page_opens_on_the_last_whole_month_with_the_whole_data_a_click_away(shop, viewer):  # noqa: F811
+    page = viewer.get("/funnel").text  # the data runs from 2024-01-01 to 2024-04-02: March is the last whole month
+    march = service.run(shop.uow, shop.log, "funnel", {"date_from": "2024-03-01", "date_to": "2024-03-31"})
+    assert "between 2024-03-01 and 2024-03-31 (the last whole" in page
+    assert f"Overall conversion: <strong>{march['value'] * 100:.1f}" in page.replace("\n", " ")
+    link = page.split('id="funnel-whole" href="')[1].split('"')[0].replace("&amp;", "&")
+    assert link == "/funnel?date_from=2024-01-01&date_to=2024-04-02&category="
+    whole = viewer.get(link).text
+    everything = service.run(shop.uow, shop.log, "funnel", {"date_from": "2024-01-01", "date_to": "2024-04-02"})
+    assert "between 2024-01-01 and 2024-04-02," in whole and 'id="funnel-whole"' not in whole
+    assert everything["steps"][0]["customers"] > march["steps"][0]["customers"]

@@ -12,8 +12,10 @@ from fastapi.responses import Response
 
 from boomerang.core.errors import BoomerangError
 from boomerang.dashboard.views.common import BoardDep, Viewer, parse_day, render
+from boomerang.dashboard.views.overview import data_days
 from boomerang.dashboard.views.segment_builder import suggested
 from boomerang.dashboard.views.trends import problem_of
+from boomerang.metrics import periods
 from boomerang.metrics.rfm import GROUPS
 from boomerang.segments import audiences
 
@@ -169,8 +171,15 @@ def funnel_page(
 ) -> Response:
     context = {"date_from": date_from, "date_to": date_to, "category": category or "", "steps_given": step}
     try:
+        period = _period(date_from, date_to)
+        if not date_from and not date_to:  # as the overview's tiles: the last whole month, the whole data a click away
+            first, last = data_days(board.analytics.summary())
+            month = periods.last_complete_month(first, last)
+            context["whole"] = {"date_from": first.isoformat(), "date_to": last.isoformat()}
+            context["defaulted"] = month is not None
+            period = month.params() if month else period
         params = {
-            **_period(date_from, date_to),
+            **period,
             "category": (category or "").strip() or None,
             "steps": [s for s in step if s.strip()] or None,
             "series": False,  # the page shows the whole period

@@ -25,7 +25,8 @@ router = APIRouter()
 TREND_MONTHS = 12  # the charts' default reach
 
 
-def _data_days(status: dict[str, Any]) -> tuple[date, date]:
+def data_days(status: dict[str, Any]) -> tuple[date, date]:
+    """The first and the last day of the event log (a 400 naming `events` when it is empty)."""
     events = status["events"]
     if not events["last"]:
         raise ValidationFailed([{"field": "events", "reason": "the event log is empty"}])
@@ -62,7 +63,7 @@ def overview(
 ) -> dict[str, Any]:
     """Everything the overview shows."""
     status = analytics.summary()
-    first, last = _data_days(status)
+    first, last = data_days(status)
     current, before, reach = choose(first, last, date_from, date_to)
     with analytics.reading():
         now = headline.values(headline.measure(analytics.metric, current))
