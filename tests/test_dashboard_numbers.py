@@ -109,6 +109,32 @@ def test_the_overview_headline_is_the_last_whole_month_against_the_one_before(sh
     assert sales["datasets"][1]["label"] == "Revenue (EUR)" and "2024-04 (Apr 1–2)" in sales["notes"][0]
 
 
+@pytest.mark.parametrize("reach", [None, Period(date(2024, 1, 1), date(2024, 4, 2))])
+def test_two_whole_months_read_from_one_run_say_what_each_run_alone_says(shop, reach):  # noqa: F811
+    """The tiles of two months in a row come from one run by month over both (or over the chart's reach): each month
+    as its own run says it, for the rollup's metrics and the others."""
+    from boomerang.dashboard.data import Analytics
+    from boomerang.metrics import headline
+
+    asked = []
+
+    def run(name, params):
+        asked.append(name)
+        return Analytics(shop).metric(name, params)
+
+    march, february = Period(date(2024, 3, 1), date(2024, 3, 31)), Period(date(2024, 2, 1), date(2024, 2, 29))
+    now, then = headline.measure_both(run, march, february, reach=reach)
+    assert len(asked) == 3
+    for got, period in ((now, march), (then, february)):
+        alone = headline.measure(lambda n, p: service.run(shop.uow, shop.log, n, p), period)
+        assert headline.values(got) == headline.values(alone), period
+    assert headline.values(now)["orders"] > 0
+    odd = Period(date(2024, 3, 1), date(2024, 3, 20))  # not a whole month: each period is run on its own
+    asked.clear()
+    headline.measure_both(run, odd, Period(date(2024, 2, 10), date(2024, 2, 29)))
+    assert len(asked) == 6
+
+
 def test_a_period_in_progress_is_compared_with_the_same_days(shop, viewer):  # noqa: F811
     page = viewer.get("/", params={"date_from": "2024-04-01", "date_to": "2024-04-30"}).text
     assert "Apr 1–2, 2024 (incomplete)" in page and "each against Mar 1–2, 2024 (the same days)" in page

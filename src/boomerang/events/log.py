@@ -423,16 +423,16 @@ class EventLog:
 
     def summary(self) -> dict[str, Any]:
         """Counts by event name, and the first and last event time (from the daily rollup)."""
-        import pandas as pd
 
-        with self.reader() as r:
+        with self.reader() as r:  # one scan: per event, then over all of them
             e = r.rollup
-            counts = e.group_by("event").aggregate(n=e.events.sum())
-            by_event = counts.order_by([counts.n.desc(), "event"]).execute()
-            span = e.aggregate(first=e.first_at.min(), last=e.last_at.max(), total=e.events.sum()).execute()
-        first, last, total = (span[c].iloc[0] for c in ("first", "last", "total"))
+            by_event = (
+                e.group_by("event").aggregate(n=e.events.sum(), first=e.first_at.min(), last=e.last_at.max()).execute()
+            )
+        by_event = by_event.sort_values(["n", "event"], ascending=[False, True])
+        first, last = (by_event["first"].min(), by_event["last"].max()) if len(by_event) else (None, None)
         return {
-            "total": 0 if pd.isna(total) else int(total),
+            "total": int(by_event["n"].sum()),
             "by_event": dict(zip(by_event["event"], map(int, by_event["n"]))),
             "first": _moment(first),
             "last": _moment(last),

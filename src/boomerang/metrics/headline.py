@@ -5,6 +5,7 @@ cached one)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date, timedelta
 from typing import Any
 
 from boomerang.metrics import periods
@@ -22,6 +23,42 @@ def measure(run: Run, p: Period) -> dict[str, dict[str, Any]]:
         "activity": run("retention_rate", {**params, "interval": "month"}),
         "nps": run("nps", {**params, "interval": "month"}),
     }
+
+
+def measure_both(
+    run: Run, current: Period, before: Period | None, *, reach: Period | None = None
+) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]] | None]:
+    """`measure` of the period and of the one before (None: nothing to compare with). Two whole calendar months in a
+    row, the overview's and the review's default, are each a month of one run over both, which gives the same numbers
+    in one query per metric; the retention's from the run by month over `reach` when it covers them (the overview's
+    chart asks for that run anyway)."""
+    if (
+        before is None
+        or not (_whole_month(before) and _whole_month(current))
+        or before.end + timedelta(1) != current.start
+    ):
+        return measure(run, current), measure(run, before) if before is not None else None
+    both = {"date_from": before.start, "date_to": current.end, "interval": "month"}
+    covers = reach is not None and reach.start <= before.start and reach.end >= current.end
+    runs = {
+        "aov": run("average_order_value", both),
+        "activity": run("retention_rate", {**reach.params(), "interval": "month"} if covers else both),
+        "nps": run("nps", both),
+    }
+    return _month_of(runs, current.start), _month_of(runs, before.start)
+
+
+def _whole_month(p: Period) -> bool:
+    return p.complete and p.start.day == 1 and (p.end + timedelta(1)).day == 1 and p.start.month == p.end.month
+
+
+def _month_of(runs: dict[str, dict[str, Any]], first: date) -> dict[str, dict[str, Any]]:
+    """Each run's interval that starts on `first`, as a run of that month alone would answer (its counts as details)."""
+    out = {}
+    for key, result in runs.items():
+        row = next(r for r in result["series"] if date.fromisoformat(str(r["bucket"])[:10]) == first)
+        out[key] = {"value": row["value"], "details": {**result["details"], **row}}
+    return out
 
 
 def values(m: dict[str, dict[str, Any]]) -> dict[str, Any]:

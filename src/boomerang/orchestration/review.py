@@ -84,8 +84,8 @@ def build(
     end = month_end(month)
     current, before = periods.compared(month, end, last)
     comparable = before.start >= first
-    now = headline.values(headline.measure(run, current))
-    then = headline.values(headline.measure(run, before)) if comparable else None
+    measured = headline.measure_both(run, current, before if comparable else None)
+    now, then = headline.values(measured[0]), headline.values(measured[1]) if comparable else None
     funnel = run("funnel", {**current.params(), "series": False})
     since, until = (
         datetime.combine(month, datetime.min.time()),

@@ -17,20 +17,16 @@ BUYING = ("placed", "paid", "shipped", "delivered", "partially_refunded")
 def summary(uow: UnitOfWork, log: EventLog) -> dict:
     """Counts from both stores; events still waiting in the inbox are reported as pending."""
     with uow.session() as session:
-        live = Customer.merged_into_id.is_(None)
-        customers = session.scalar(sa.select(sa.func.count()).where(live))
-        identified = session.scalar(sa.select(sa.func.count()).where(live, IDENTIFIED))
-        revenue = session.scalar(
-            sa.select(sa.func.coalesce(sa.func.sum(Order.total - Order.refunded_total), 0.0)).where(
-                Order.status != "cancelled"
-            )
-        )
+        customers, identified = session.execute(  # one scan each of the customers and the orders
+            sa.select(sa.func.count(), sa.func.count().filter(IDENTIFIED)).where(Customer.merged_into_id.is_(None))
+        ).one()
         # A refund of an order never seen is kept as a returned order of total 0: not an order anyone placed.
-        orders = session.scalar(
-            sa.select(sa.func.count()).where(
-                Order.status != "cancelled", sa.or_(Order.total > 0, Order.status != "returned")
-            )
-        )
+        revenue, orders = session.execute(
+            sa.select(
+                sa.func.coalesce(sa.func.sum(Order.total - Order.refunded_total), 0.0),
+                sa.func.count().filter(sa.or_(Order.total > 0, Order.status != "returned")),
+            ).where(Order.status != "cancelled")
+        ).one()
         per_customer = (
             sa.select(Order.customer_id, sa.func.count().label("n"))
             .where(Order.customer_id.is_not(None), Order.status.in_(BUYING))
@@ -40,8 +36,9 @@ def summary(uow: UnitOfWork, log: EventLog) -> dict:
         buyers, repeat = session.execute(
             sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(sa.case((per_customer.c.n >= 2, 1), else_=0)), 0))
         ).one()
-        products = session.scalar(sa.select(sa.func.count()).select_from(Product))
-        in_stock = session.scalar(sa.select(sa.func.count()).where(Product.in_stock.is_(True)))
+        products, in_stock = session.execute(
+            sa.select(sa.func.count(), sa.func.count().filter(Product.in_stock.is_(True))).select_from(Product)
+        ).one()
         pending = session.scalar(sa.select(sa.func.count()).select_from(inbox))
     logged = log.summary()
     return {

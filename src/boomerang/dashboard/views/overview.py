@@ -66,9 +66,9 @@ def overview(
     first, last = data_days(status)
     current, before, reach = choose(first, last, date_from, date_to)
     with analytics.reading():
-        now = headline.values(headline.measure(analytics.metric, current))
         comparable = before.start >= first
-        then = headline.values(headline.measure(analytics.metric, before)) if comparable else None
+        measured = headline.measure_both(analytics.metric, current, before if comparable else None, reach=reach)
+        now, then = headline.values(measured[0]), headline.values(measured[1]) if comparable else None
         trend = reach.params()
         sales = analytics.sales({**trend, "interval": interval})
         activity = analytics.metric("retention_rate", {**trend, "interval": "month"})
