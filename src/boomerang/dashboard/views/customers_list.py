@@ -107,23 +107,30 @@ def _column(frame, name: str) -> dict[str, Any]:
     return dict(zip(values["customer_id"].astype(str), values[name].tolist()))
 
 
-def traits(log) -> Traits:
-    """The stored results of every customer, read once per change of the event log."""
+def traits(log, customer_ids: list[str] | None = None) -> Traits:
+    """The stored results of these customers (a page's), or of every customer, read once per change of the event
+    log (what filtering by them needs)."""
+    if customer_ids is not None:
+        return _read(log, customer_ids)
     stamp = log.fingerprint()
     with _cache_lock:
         if _cache.get("stamp") == stamp and _cache.get("log") is log:
             return _cache["traits"]
-    rfm, lifecycle, predictions = (log.traits(kind) for kind in ("rfm", "lifecycle", "predictions"))
-    found = Traits(
+    found = _read(log, None)
+    with _cache_lock:
+        _cache.update(stamp=stamp, log=log, traits=found)
+    return found
+
+
+def _read(log, customer_ids: list[str] | None) -> Traits:
+    rfm, lifecycle, predictions = (log.traits(kind, customer_ids) for kind in ("rfm", "lifecycle", "predictions"))
+    return Traits(
         rfm=_column(rfm, "rfm_group"),
         stage=_column(lifecycle, "stage"),
         churn=_column(predictions, "churn_probability"),
         clv=_column(predictions, "predicted_clv"),
         computed={k for k, f in (("rfm", rfm), ("stage", lifecycle), ("churn", predictions)) if f is not None},
     )
-    with _cache_lock:
-        _cache.update(stamp=stamp, log=log, traits=found)
-    return found
 
 
 def bucket(risk: float | None) -> str | None:
@@ -142,14 +149,15 @@ def _kept(filters: Filters, t: Traits, cid: str) -> bool:
 
 def page(session: Session, log, filters: Filters) -> tuple[list[dict[str, Any]], int, Traits]:
     """The page's rows (customer, totals, rfm, stage, churn, churn bucket), how many customers match, the traits."""
-    t = traits(log)
     where = search.matching(session, filters.q)
     offset = (filters.page - 1) * PAGE
-    if not filters.by_traits:
+    if not filters.by_traits:  # the page's customers' traits alone
         found, total = per_customer.listing(
             session, where, sort=filters.sort, descending=filters.descending, limit=PAGE, offset=offset
         )
+        t = traits(log, [c.id for c, _ in found])
     else:
+        t = traits(log)
         sql_sort = filters.sort if filters.sort in per_customer.SORTS else "created"
         ids = per_customer.ordered_ids(session, where, sort=sql_sort, descending=filters.descending)
         ids = [i for i in ids if _kept(filters, t, i)]
