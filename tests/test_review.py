@@ -147,6 +147,10 @@ def test_the_review_is_the_metric_code_and_the_incrementality_report_for_the_mon
     assert guards["by_guard"][0]["reasons"][0] == {"reason": "3 messages in 7 days", "messages": 2}
     assert r["charts"]["guards"]["datasets"][0]["data"] == [3, 2, 1]
     assert r["charts"]["funnel"]["datasets"][0]["data"][:4] == [20, 12, 8, 5]
+    for data, month in zip(r["charts"]["revenue"]["datasets"], (may, april)):  # as each month's own run says
+        alone = metrics.run(shop.uow, shop.log, "average_order_value", {**month.params(), "interval": "day"})
+        assert data["data"] == [row.get("revenue") for row in alone["series"]], month
+    assert any(r["charts"]["revenue"]["datasets"][0]["data"])
     json.dumps(r)  # JSON-ready
 
 

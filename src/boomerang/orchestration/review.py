@@ -102,7 +102,11 @@ def build(
         guards = review_store.suppressed(session, since=since, until=until)
         titles = review_store.segment_titles(session)
     segments = segment_changes(log, since=since, until=until, titles=titles)
-    daily = {p: run("average_order_value", {**p.params(), "interval": "day"}) for p in (current, before)}
+    days = run("average_order_value", {"date_from": before.start, "date_to": current.end, "interval": "day"})
+    daily = {
+        p: [r for r in days["series"] if p.start <= date.fromisoformat(r["bucket"][:10]) <= p.end]
+        for p in (current, before)
+    }
     out = {
         "month": month.strftime("%Y-%m"),
         "period": {"label": _label(current), "complete": current.complete, **_days(current)},
@@ -119,7 +123,7 @@ def build(
         "segments": segments,
         "guards": guards,
     }
-    out["charts"] = charts(out, daily[current]["series"], daily[before]["series"] if comparable else [])
+    out["charts"] = charts(out, daily[current], daily[before] if comparable else [])
     return out
 
 
