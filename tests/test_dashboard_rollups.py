@@ -63,6 +63,7 @@ def _rows() -> list[tuple]:
 
 
 def test_the_hand_made_shop(shop):
+    _funnels_agree(shop.log)
     _equal(shop.log, periods=PERIODS[1:4])
     _equal(shop.log, names=rolled.DATED, periods=[PERIODS[0], PERIODS[4]])
     _equal(shop.log, names=rolled.WITHIN, periods=PERIODS[2:4])  # over the period's events alone
@@ -81,6 +82,43 @@ def test_the_funnel_of_the_whole_period_alone_says_the_same_from_the_rollup(shop
         for key in ("steps", "leaks", "by_category", "details", "value", "from", "to"):
             assert alone[key] == full[key], (params, key)
     assert [s["customers"] for s in alone["steps"]][0] > 0
+
+
+def _funnels_agree(log) -> None:
+    """The funnel's first steps from the rollup (what the service and the pages read) and from the events alone."""
+    from boomerang.metrics.base import Data
+    from boomerang.metrics.funnel import Funnel, FunnelQuery
+
+    asked = [{}, {"series": False}, {"date_from": date(2024, 3, 1)}, {"category": "Tea"}, {"interval": "week"}]
+    with log.reader() as r:
+        for params in asked:
+            query = FunnelQuery(**params)
+            rolled_up = Funnel().calculate(Data(events=r.events, cancelled=r.cancelled, rollup=r.rollup), query)
+            assert rolled_up == Funnel().calculate(Data(events=r.events), query), params
+
+
+def test_a_funnel_starts_at_the_first_step_of_the_day_from_the_rollup(ws):
+    """Several first steps in a day: the rollup's first time of the day is the anchor, as the events say."""
+    rows = [
+        ("c1", "Product Viewed", "2024-03-04 09:00", {"category": "Tea > Green"}),
+        ("c1", "Product Added", "2024-03-04 12:00", {}),
+        ("c1", "Product Viewed", "2024-03-04 20:00", {"category": "Coffee"}),
+        ("c1", "Checkout Started", "2024-03-04 13:00", {}),
+        ("c2", "Product Added", "2024-03-05 08:00", {}),  # before their first view of the day: not counted
+        ("c2", "Product Viewed", "2024-03-05 09:30", {"category": "Coffee"}),
+        ("c2", "Product Viewed", "2024-03-05 18:00", {"category": "Tea"}),
+        ("c3", "Product Viewed", "2024-03-31 23:00", {"category": "Tea"}),
+        ("c3", "Product Viewed", "2024-04-01 07:00", {"category": "Coffee"}),
+        ("c3", "Product Added", "2024-04-01 08:00", {}),
+    ]
+    ws.log.append(_frame(rows))
+    _funnels_agree(ws.log)
+    march = rolled.answer(None, ws.log, "funnel", {"date_from": date(2024, 3, 1), "date_to": date(2024, 3, 31)})
+    assert [s["customers"] for s in march["steps"]] == [3, 2, 1, 0]
+    by = {b["category"]: [s["customers"] for s in b["steps"]] for b in march["by_category"]}
+    assert by == {"Tea": [2, 2, 1, 0], "Coffee": [1, 0, 0, 0]}
+    spring = rolled.answer(None, ws.log, "funnel", {"date_from": date(2024, 3, 1), "date_to": date(2024, 4, 30)})
+    assert [[s["customers"] for s in row["steps"]] for row in spring["series"]] == [[3, 2, 1, 0], [1, 1, 0, 0]]
 
 
 def _random_rows(rng: random.Random, n: int, customers: list[str | None]) -> list[tuple]:
@@ -113,6 +151,7 @@ def test_a_random_shop_after_merges_late_events_erasure_and_rebuild(ws):
         ws.log.append(_frame(rows, start), merges=[(a, b) for a, b in merges if a != b])
         start += len(rows)
     ws.log.erase_customers(["c3", "c4"], "erased-1", user_ids=["c5"])
+    _funnels_agree(ws.log)
     _equal(ws.log, names=(*METRICS, *rolled.DATED), periods=[PERIODS[0], PERIODS[4]])
     with ws.log.connect() as conn:
         rollups.rebuild(conn)
