@@ -63,13 +63,21 @@ def duckdb_reader(store: Store) -> Iterator[Reader]:
         # does not yet: its writers would need to count only what their merge inserted)
         everything = rollups._aggregated("SELECT event, customer_id, timestamp, properties FROM events")
         backend.con.execute(f"CREATE VIEW {rollups.TABLE} AS {everything}")
-        yield Reader(backend)
+        yield LakeReader(backend)
     finally:
         backend.disconnect()
 
 
+class LakeReader(Reader):
+    """A Reader over the lake's files in DuckDB, whose daily rollup is counted at each read."""
+
+    keeps_rollup = False
+
+
 class SparkReader(Reader):
     """A Reader over a Spark session's temporary views."""
+
+    keeps_rollup = False
 
     def __init__(self, backend: ibis.BaseBackend, names: set[str]) -> None:
         self.backend = backend

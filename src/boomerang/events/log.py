@@ -109,6 +109,8 @@ def _access(path: Path) -> _Access:
 class Reader:
     """The log's tables as Ibis expressions, for the span of a `with log.reader()` block."""
 
+    keeps_rollup = True  # the daily rollup is a table kept at every write (the lake's is counted at each read)
+
     def __init__(self, backend: ibis.BaseBackend) -> None:
         self.backend = backend
         # ibis's list_tables() asks this DuckDB for a method it no longer has: the catalogue directly
@@ -130,6 +132,12 @@ class Reader:
         """day, customer_id, event, events, value, first_at, last_at, cancelled, cancelled_value: the log counted
         per day x customer x event, kept at every write (see `events.rollups`)."""
         return self.backend.table(rollups.TABLE)
+
+    @property
+    def kept_rollup(self) -> ibis.Table | None:
+        """`rollup` where this log keeps it at every write, as a table to read instead of the events; None where it
+        would be counted from the events at each read, or is absent."""
+        return self.rollup if self.keeps_rollup else None
 
     @property
     def totals(self) -> ibis.Table | None:
@@ -423,7 +431,6 @@ class EventLog:
 
     def summary(self) -> dict[str, Any]:
         """Counts by event name, and the first and last event time (from the daily rollup)."""
-
         with self.reader() as r:  # one scan: per event, then over all of them
             e = r.rollup
             by_event = (

@@ -63,7 +63,7 @@ class Data:
     events: ibis.Table
     consents: ibis.Table | None = None  # customer_id, channel, granted, at
     cancelled: ibis.Table | None = None  # the log's kept cancelled orders, where it keeps them (Reader.cancelled)
-    rollup: ibis.Table | None = None  # the log's daily rollup, where it keeps one (Reader.rollup): a metric may read it
+    rollup: ibis.Table | None = None  # the daily rollup where the log keeps one (Reader.kept_rollup)
     _kept: dict[str, ibis.Table] = field(default_factory=dict, init=False, repr=False)
 
     def purchases(self) -> ibis.Table:

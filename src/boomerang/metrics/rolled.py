@@ -177,7 +177,7 @@ def answer(
                 if name in WITHIN and query.date_from and query.date_to:
                     start, end = bounds(r.rollup, query)  # both ends given: no read
                     events = events.filter((events.timestamp >= start) & (events.timestamp < end))
-                result = m.calculate(Data(events=events, cancelled=r.cancelled, rollup=r.rollup), asked)
+                result = m.calculate(Data(events=events, cancelled=r.cancelled, rollup=r.kept_rollup), asked)
         except ValueError as exc:  # an empty log
             raise ValidationFailed([{"field": "events", "reason": str(exc)}]) from None
     return {**result, "query": query.model_dump(mode="json")}

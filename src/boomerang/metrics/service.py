@@ -65,7 +65,7 @@ def data(uow: UnitOfWork, log: EventLog, m: Metric) -> Iterator[Data]:
         with uow.session() as session:
             consents = ibis.memtable(consent_changes(session))
     with log.reader() as r:
-        yield Data(events=r.events, consents=consents, cancelled=r.cancelled, rollup=r.rollup)
+        yield Data(events=r.events, consents=consents, cancelled=r.cancelled, rollup=r.kept_rollup)
 
 
 def run(uow: UnitOfWork, log: EventLog, name: str, params: dict[str, Any]) -> dict[str, Any]:
