@@ -31,41 +31,42 @@ def transitions(events: ibis.Table, *, window: int, end) -> ibis.Table:
 
 
 def history(purchases: ibis.Table, *, window: int, end) -> ibis.Table:
-    """transitions() from the purchases (source.purchases)."""
+    """transitions() from the purchases (source.purchases), in one pass over each customer's purchase days.
+
+    Between two purchase days nothing but the first one's sleeping and churned can happen, so every transition follows
+    from a day and the gaps around it: on the first purchase day a customer is new; on a later one reactivated when the
+    gap before is over W, else active, which is news only after a gap over W/2 or right after new or reactivated;
+    W/2 and W after a day with no purchase that long after it, sleeping and churned."""
     days = purchase_days(purchases).filter(_.day < end)
     w = ibis.window(group_by="customer_id", order_by="day")
-    seconds = lambda value: value.epoch_seconds()  # noqa: E731
+    gap = lambda later, earlier: (later.epoch_seconds() - earlier.epoch_seconds()) / 86400  # noqa: E731
     days = days.mutate(
-        before=(seconds(days.day) - seconds(days.day.lag().over(w))) / 86400,
-        after=(seconds(days.day.lead().over(w)) - seconds(days.day)) / 86400,
+        before=gap(days.day, days.day.lag().over(w)),
+        before_last=gap(days.day.lag().over(w), days.day.lag(2).over(w)),  # the gap before the day before
+        after=gap(days.day.lead().over(w), days.day),
     )
-    bought = days.select(
+    first, back = days.before.isnull(), days.before > window
+    # the stage a purchase day leaves the customer in, and the one the day before left them in
+    stage = ibis.cases((first, "new"), (back, "reactivated"), else_="active")
+    left = ibis.cases((days.before_last.isnull(), "new"), (days.before_last > window, "reactivated"), else_="active")
+    bought = days.filter(first | (days.before > window / 2) | (left != "active")).select(
         "customer_id",
         at=days.day,
-        stage=ibis.cases(
-            (days.before.isnull(), "new"),
-            (days.before > window, "reactivated"),
-            (days.before > window / 2, "active"),
-            else_="bought",
+        stage=stage,
+        previous=ibis.cases(
+            (first, ibis.null("string")), (back, "churned"), (days.before > window / 2, "sleeping"), else_=left
         ),
     )
     half, full = ibis.interval(days=window // 2), ibis.interval(days=window)
     quiet = days.after.isnull() | (days.after > window / 2)
-    sleeping = days.filter(quiet).select("customer_id", at=days.day + half, stage=ibis.literal("sleeping"))
-    gone = days.after.isnull() | (days.after > window)
-    churned = days.filter(gone).select("customer_id", at=days.day + full, stage=ibis.literal("churned"))
-    steps = bought.union(sleeping).union(churned).filter(_.at < end)
-    order = ibis.window(group_by="customer_id", order_by=["at", _.stage.isin(["sleeping", "churned"]).ifelse(1, 0)])
-    steps = steps.mutate(previous=steps.stage.lag().over(order))
-    # "bought" is a purchase that keeps the stage, except that it makes a new or reactivated customer active.
-    steps = steps.mutate(
-        stage=ibis.cases(
-            ((steps.stage == "bought") & steps.previous.isin(["new", "reactivated"]), "active"), else_=steps.stage
-        )
+    sleeping = days.filter(quiet).select(
+        "customer_id", at=days.day + half, stage=ibis.literal("sleeping"), previous=stage
     )
-    steps = steps.filter(_.stage != "bought")
-    steps = steps.mutate(previous=steps.stage.lag().over(order))
-    return steps.filter(_.previous.isnull() | (_.previous != _.stage))
+    gone = days.after.isnull() | (days.after > window)
+    churned = days.filter(gone).select(
+        "customer_id", at=days.day + full, stage=ibis.literal("churned"), previous=ibis.literal("sleeping")
+    )
+    return bought.union(sleeping).union(churned).filter(_.at < end)
 
 
 def current(events: ibis.Table, *, window: int, end) -> ibis.Table:
