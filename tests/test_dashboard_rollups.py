@@ -81,6 +81,10 @@ def test_the_funnel_of_the_whole_period_alone_says_the_same_from_the_rollup(shop
         assert alone["series"] == [] and full["series"], params
         for key in ("steps", "leaks", "by_category", "details", "value", "from", "to"):
             assert alone[key] == full[key], (params, key)
+        bare = rolled.answer(None, shop.log, "funnel", {**params, "series": False, "categories": False})
+        assert bare["by_category"] == [] and full["by_category"], params
+        for key in ("steps", "leaks", "details", "value", "from", "to"):
+            assert bare[key] == full[key], (params, key)
     assert [s["customers"] for s in alone["steps"]][0] > 0
 
 
@@ -90,6 +94,7 @@ def _funnels_agree(log) -> None:
     from boomerang.metrics.funnel import Funnel, FunnelQuery
 
     asked = [{}, {"series": False}, {"date_from": date(2024, 3, 1)}, {"category": "Tea"}, {"interval": "week"}]
+    asked += [{"categories": False}, {"categories": False, "series": False, "category": "Tea"}]
     with log.reader() as r:
         for params in asked:
             query = FunnelQuery(**params)

@@ -4,7 +4,8 @@ in order, within the conversion window from the first one.
 Defaults: Product Viewed -> Product Added -> Checkout Started -> Order Completed, a 7-day window.
 The first step can be narrowed to a category (its `category` property starting with it); a breakdown
 by the first step's top-level category is given for the whole period, and the counts per interval unless `series`
-is off (a page that shows the whole period alone). The leak report names the
+is off (a page that shows the whole period alone); `categories` off leaves the breakdown out (and the log's JSON
+unread when the first steps come from the rollup). The leak report names the
 three steps that lose the most customers. `still_open` counts the customers whose window had not ended by the
 latest event of the funnel's steps: the funnel cannot know yet whether they go on.
 """
@@ -32,6 +33,7 @@ from boomerang.metrics.base import (
 )
 
 DEFAULT_STEPS = ["Product Viewed", "Product Added", "Checkout Started", "Order Completed"]
+ALL = "(all)"  # every first step's category, when the breakdown is not asked for
 
 
 class FunnelQuery(Query):
@@ -39,6 +41,7 @@ class FunnelQuery(Query):
     window_hours: int = Field(default=168, ge=1, le=24 * 365, description="conversion window from the first step")
     category: str | None = Field(default=None, description="only first steps in this category (or below it)")
     series: bool = Field(default=True, description="also count each interval (false: the whole period alone)")
+    categories: bool = Field(default=True, description="also count by the first step's top category")
 
     @field_validator("steps")
     @classmethod
@@ -75,6 +78,10 @@ def _anchors(data: Data, query: FunnelQuery, periods: ibis.Table, start, end) ->
     and only it has a `category` (the top level of its own; the JSON of the log is read for those steps only)."""
     anchors = _firsts(data, query, periods.filter(~periods.whole if query.series else periods.whole))
     whole = anchors.group_by("customer_id").aggregate(start=_.start.min())
+    if not query.categories:  # no breakdown asked: no JSON read
+        found = whole.select("customer_id", timestamp=whole.start, category=ibis.literal(ALL))
+        joined = anchors.left_join(found, [anchors.customer_id == found.customer_id, anchors.start == found.timestamp])
+        return joined.select(anchors.key, anchors.customer_id, anchors.start, found.category)
     first = data.events.filter(
         (_.event == query.steps[0]) & _.customer_id.notnull() & (_.timestamp >= start) & (_.timestamp < end)
     )
@@ -194,6 +201,7 @@ class Funnel(Metric):
             "by_category": [
                 {"category": cat, "steps": _steps(query, dict(zip(g["step"], g["customers"])))}
                 for cat, g in by_category.groupby("category")
+                if query.categories
             ],
             "series": [
                 {"bucket": as_json(row.bucket), "steps": _steps(query, per_key.get(row.key, {}))}

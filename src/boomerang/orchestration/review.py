@@ -86,7 +86,7 @@ def build(
     comparable = before.start >= first
     measured = headline.measure_both(run, current, before if comparable else None)
     now, then = headline.values(measured[0]), headline.values(measured[1]) if comparable else None
-    funnel = run("funnel", {**current.params(), "series": False})
+    funnel = run("funnel", {**current.params(), "series": False, "categories": False})  # steps and leaks alone
     since, until = (
         datetime.combine(month, datetime.min.time()),
         datetime.combine(end + timedelta(days=1), datetime.min.time()),
