@@ -192,6 +192,8 @@ def test_the_funnel_page_opens_on_the_last_whole_month_with_the_whole_data_a_cli
     link = page.split('id="funnel-whole" href="')[1].split('"')[0].replace("&amp;", "&")
     assert link == "/funnel?date_from=2024-01-01&date_to=2024-04-02&category="
     whole = viewer.get(link).text
+    steps = viewer.get("/funnel", params={"step": ["Product Viewed", "Order Completed"]}).text  # the steps go along
+    assert "date_to=2024-04-02&amp;category=&amp;step=Product+Viewed&amp;step=Order+Completed" in steps
     everything = service.run(shop.uow, shop.log, "funnel", {"date_from": "2024-01-01", "date_to": "2024-04-02"})
     assert "between 2024-01-01 and 2024-04-02," in whole and 'id="funnel-whole"' not in whole
     assert everything["steps"][0]["customers"] > march["steps"][0]["customers"]

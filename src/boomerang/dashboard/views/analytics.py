@@ -175,7 +175,8 @@ def funnel_page(
         if not date_from and not date_to:  # as the overview's tiles: the last whole month, the whole data a click away
             first, last = data_days(board.analytics.summary())
             month = periods.last_complete_month(first, last)
-            context["whole"] = {"date_from": first.isoformat(), "date_to": last.isoformat()}
+            asked = [("category", category or ""), *(("step", s) for s in step)]
+            context["whole"] = urlencode([("date_from", first.isoformat()), ("date_to", last.isoformat()), *asked])
             context["defaulted"] = month is not None
             period = month.params() if month else period
         params = {
