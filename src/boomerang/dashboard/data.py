@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from boomerang.bootstrap import Workspace
-from boomerang.events.log import Reader
+from boomerang.events.reader import Reader
 from boomerang.metrics import rolled
 from boomerang.metrics import service as metrics
 from boomerang.orchestration.status import summary

@@ -26,7 +26,8 @@ from boomerang.core.privacy import analytics_properties
 from boomerang.customers.merge import final_targets
 from boomerang.events.lake_read import duckdb_reader, spark_reader
 from boomerang.events.lake_store import CONSENTS, EVENTS, PROFILES, SYNC, UNINDEXED, Store, retry
-from boomerang.events.log import EVENT_COLUMNS, PROFILE_COLUMNS, EventLog, Reader, _moment, trait_table
+from boomerang.events.log import EVENT_COLUMNS, PROFILE_COLUMNS, EventLog, _moment
+from boomerang.events.reader import Reader, trait_table
 
 log = logging.getLogger("boomerang.lake")
 COMPACT_EVERY = 100  # commits of the events between two compactions of the days written

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 
 from boomerang.events import rollups
 from boomerang.events.lake_store import JSON_COLUMNS, PARTITION, SCHEMAS, Store
-from boomerang.events.log import CONFIG, Reader, trait_table
+from boomerang.events.log import CONFIG
+from boomerang.events.reader import Reader, trait_table
 
 if TYPE_CHECKING:
     import ibis

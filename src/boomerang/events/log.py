@@ -29,9 +29,9 @@ from boomerang.core.errors import LogBusy
 from boomerang.core.privacy import analytics_properties
 from boomerang.core.vocab import PROFILE_FIELDS, SEEN_FIELDS
 from boomerang.events import rollups
+from boomerang.events.reader import Reader, trait_table
 
 if TYPE_CHECKING:  # pandas comes with the first read (Ibis answers in frames), not with every command
-    import ibis
     import pandas as pd
 
 EVENT_COLUMNS = [
@@ -104,72 +104,6 @@ _ACCESS_LOCK = threading.Lock()
 def _access(path: Path) -> _Access:
     with _ACCESS_LOCK:
         return _ACCESS.setdefault(path, _Access())
-
-
-class Reader:
-    """The log's tables as Ibis expressions, for the span of a `with log.reader()` block."""
-
-    keeps_rollup = True  # the daily rollup is a table kept at every write (the lake's is counted at each read)
-
-    def __init__(self, backend: ibis.BaseBackend) -> None:
-        self.backend = backend
-        # ibis's list_tables() asks this DuckDB for a method it no longer has: the catalogue directly
-        self._names = {
-            row[0] for row in backend.con.execute("SELECT table_name FROM information_schema.tables").fetchall()
-        }
-
-    @property
-    def events(self) -> ibis.Table:
-        return self.backend.table("events")
-
-    @property
-    def profiles(self) -> ibis.Table:
-        """customer_id, the profile's fields, attributes (JSON): a copy of the operational store's profiles."""
-        return self.backend.table("profiles")
-
-    @property
-    def rollup(self) -> ibis.Table:
-        """day, customer_id, event, events, value, first_at, last_at, cancelled, cancelled_value: the log counted
-        per day x customer x event, kept at every write (see `events.rollups`)."""
-        return self.backend.table(rollups.TABLE)
-
-    @property
-    def kept_rollup(self) -> ibis.Table | None:
-        """`rollup` where this log keeps it at every write, as a table to read instead of the events; None where it
-        would be counted from the events at each read, or is absent."""
-        return self.rollup if self.keeps_rollup else None
-
-    @property
-    def totals(self) -> ibis.Table | None:
-        """customer_id, event, events, first_at, last_at: each known customer's events over all time, kept at every
-        write (see `events.rollups`); None where this engine's log keeps none."""
-        return self.backend.table(rollups.TOTALS) if rollups.TOTALS in self._names else None
-
-    @property
-    def cancelled(self) -> ibis.Table | None:
-        """order_id: the orders some event cancels, kept at every write (see `events.rollups`); None where this
-        engine's log keeps none."""
-        return self.backend.table(rollups.CANCELLED) if rollups.CANCELLED in self._names else None
-
-    @property
-    def consents(self) -> ibis.Table:
-        """customer_id, channel, granted: the current consents, beside the profiles."""
-        return self.backend.table("profile_consents")
-
-    def trait_kinds(self) -> list[str]:
-        """The kinds of traits stored so far."""
-        return sorted(name.removeprefix("trait_") for name in self._names if name.startswith("trait_"))
-
-    def trait(self, kind: str) -> ibis.Table | None:
-        """The stored per-customer results of one kind (rfm, lifecycle, predictions); None when never computed."""
-        name = trait_table(kind)
-        return self.backend.table(name) if name in self._names else None
-
-
-def trait_table(kind: str) -> str:
-    if not kind.isidentifier() or not kind.islower() or len(kind) > 40:
-        raise ValueError(f"trait kind {kind!r} must be lower-case letters, digits and _")
-    return f"trait_{kind}"
 
 
 class EventLog:

@@ -23,7 +23,8 @@ from ibis import _
 
 from boomerang.core.errors import ValidationFailed
 from boomerang.db import UnitOfWork
-from boomerang.events.log import EventLog, Reader
+from boomerang.events.log import EventLog
+from boomerang.events.reader import Reader
 from boomerang.metrics import activity, service, source
 from boomerang.metrics.base import REGISTRY, Data, Query, periods_table, report
 
