@@ -72,11 +72,29 @@ def _counted(log) -> pd.DataFrame:
     return frame.sort_values(["customer_id", "event"]).reset_index(drop=True)
 
 
+def _pages(log) -> None:
+    """A customer's page of events (read between their first and last time, which the totals keep) is the slice of
+    all their events; the count comes from the totals."""
+    with log.reader() as r:
+        every = r.events.select("customer_id", "timestamp", "message_id", "event").execute()
+    for customer, theirs in every.dropna(subset=["customer_id"]).groupby("customer_id"):
+        theirs = theirs.sort_values(["timestamp", "message_id"], ascending=[False, True])
+        for offset, limit in ((0, 1), (0, 5), (3, 5), (10, 7), (0, 500)):
+            page, total = log.customer_events(customer, limit=limit, offset=offset)
+            expected = theirs.iloc[offset : offset + limit]
+            assert total == len(theirs), customer
+            assert list(page["event"]) == list(expected["event"]), (customer, offset, limit)
+            assert list(page["timestamp"]) == list(expected["timestamp"]), (customer, offset, limit)
+    page, total = log.customer_events("nobody", limit=5, offset=0)
+    assert total == 0 and page.empty
+
+
 def _same(log) -> None:
     kept, again = _rollup(log), _recounted(log)
     assert len(kept) and len(kept) == len(again)
     pd.testing.assert_frame_equal(kept, again, check_dtype=False, check_exact=False, rtol=1e-12)
     pd.testing.assert_frame_equal(_totals(log), _counted(log), check_dtype=False)
+    _pages(log)
 
 
 def test_appends_and_duplicates_count_once(ws):
