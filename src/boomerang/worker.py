@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from boomerang.bootstrap import Workspace, open_workspace
 from boomerang.config import Settings
+from boomerang.core import collector
 from boomerang.orchestration import rounds
 
 if TYPE_CHECKING:
@@ -32,6 +33,7 @@ def run(settings: Settings, stop: multiprocessing.synchronize.Event, wake: multi
     """Process and flush every `flush_interval_seconds`, or at once when woken (events were accepted),
     until stopped or orphaned."""
     ws = open_workspace(settings)
+    collector.tune()
     interval = settings.ingest.flush_interval_seconds
     parent = multiprocessing.parent_process()
     every, last_refresh = settings.segments_refresh_minutes * 60, time.monotonic()

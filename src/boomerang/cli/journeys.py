@@ -284,6 +284,7 @@ def worker(
 ) -> None:
     """Run journey timers, branches, messages and scheduled triggers (several workers share the work on PostgreSQL)."""
     from boomerang import worker as runner
+    from boomerang.core import collector
     from boomerang.orchestration import rounds
 
     with failures():
@@ -300,4 +301,5 @@ def worker(
                 console.print(f"{part}: {readable(done)}", highlight=False)
             return None
         console.print(f"worker on {home(ws)} (Ctrl-C to stop)")
+        collector.tune()
         runner.run_forever(ws, interval=interval, schedule_minutes=ws.settings.segments_refresh_minutes, batch=batch)

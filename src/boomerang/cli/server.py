@@ -8,6 +8,7 @@ import socket
 from boomerang import __version__
 from boomerang.bootstrap import Workspace
 from boomerang.cli.output import console, home
+from boomerang.core import collector
 from boomerang.core.errors import ValidationFailed
 
 
@@ -46,4 +47,6 @@ def run_server(ws: Workspace, *, host: str | None = None, port: int | None = Non
         f"Boomerang {__version__} on http://{host}:{port}  (dashboard: /, API docs: /docs, workspace: {home(ws)})",
         highlight=False,
     )
-    uvicorn.run(create_app(ws), host=host, port=port, log_level="warning", access_log=False)
+    app = create_app(ws)
+    collector.tune()
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
