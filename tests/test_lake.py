@@ -77,9 +77,9 @@ def test_the_lake_answers_as_the_duckdb_file(logs):
             assert r.consents.count().execute() == 2
             assert r.trait_kinds() == ["rfm"] and r.trait("lifecycle") is None
     with lake.reader() as r:  # what the lake does not keep at write is read from the events, not counted each time
-        assert r.kept_rollup is None and r.totals is None and r.cancelled is None
+        assert r.kept_rollup is None and r.totals is None and r.cancelled is None and r.segment_changes is None
     with duck.reader() as r:
-        assert r.kept_rollup is not None and r.totals is not None and r.cancelled is not None
+        assert None not in (r.kept_rollup, r.totals, r.cancelled, r.segment_changes)
     before = lake.fingerprint()
     counts = {log: log.erase_customers(["c8"], "erased-1", user_ids=["u2"], anonymous_ids=["a1"]) for log in logs}
     assert counts[lake] == counts[duck] and counts[lake]["events"] > 0

@@ -20,6 +20,7 @@ from boomerang.channels.smtp import SmtpChannel
 from boomerang.channels.telegram import TelegramChannel
 from boomerang.cli.app import app
 from boomerang.config import ReviewSettings
+from boomerang.events.reader import Reader
 from boomerang.messaging.models import Message
 from boomerang.metrics import headline
 from boomerang.metrics import service as metrics
@@ -99,6 +100,20 @@ def shop(ws):
     with ws.uow.session() as session:
         _messages(session)
     return ws
+
+
+def test_segment_changes_read_from_the_log_s_count_say_what_the_events_say(shop, monkeypatch):
+    """A month runs midnight to midnight, so the segments' changes come from the log's count per day; from the
+    events (as on an engine keeping no count, or over a period starting mid-day) they are the same."""
+    since, until = datetime(2026, 5, 1), datetime(2026, 6, 1)
+    kept = review.segment_changes(shop.log, since=since, until=until, titles={"vip": "VIP"})
+    assert kept["all"] and kept["grew"][0]["title"] == "VIP"
+    monkeypatch.setattr(Reader, "segment_changes", property(lambda self: None))
+    assert review.segment_changes(shop.log, since=since, until=until, titles={"vip": "VIP"}) == kept
+    monkeypatch.undo()
+    mid_day = review.segment_changes(shop.log, since=datetime(2026, 5, 10, 4), until=until, titles={})  # by the hour
+    changes = [(s["segment"], s["start"], s["entered"], s["exited"]) for s in mid_day["all"]]
+    assert changes == [("lapsed", 4, 0, 3), ("vip", 8, 0, 1)]  # vip's entries at 03:00 on the 10th came before
 
 
 def _run(ws):

@@ -1,5 +1,6 @@
 """The daily rollup stays what the log says: after appends (duplicates skipped), merges of profiles, late events,
-cancellations before and after their orders, an erasure, it equals a rollup counted again from the whole log."""
+cancellations before and after their orders, an erasure, it equals a rollup counted again from the whole log; so do
+the customers' totals and the segments' changes per day."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from boomerang.events import rollups
 from boomerang.events.log import EVENT_COLUMNS
 
 EVENTS = ["Product Viewed", "Product Added", "Order Completed", "Order Cancelled", "Order Refunded", "Page Viewed"]
+EVENTS += ["Segment Entered", "Segment Exited"]
 
 
 def _frame(rows: list[dict]) -> pd.DataFrame:
@@ -72,6 +74,18 @@ def _counted(log) -> pd.DataFrame:
     return frame.sort_values(["customer_id", "event"]).reset_index(drop=True)
 
 
+def _segments(log) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The segments' changes per day as the log keeps them, and as counted straight from the events."""
+    with log.reader() as r:
+        kept = r.segment_changes.execute()
+        e = r.events.filter(r.events.event.isin(["Segment Entered", "Segment Exited"]))
+        e = e.mutate(day=e.timestamp.date(), segment=e.properties["segment"].str)
+        e = e.filter(e.segment.notnull())
+        counted = e.group_by(["day", "segment", "event"]).aggregate(events=e.count()).execute()
+    keys = ["day", "segment", "event"]
+    return tuple(f.sort_values(keys).reset_index(drop=True)[[*keys, "events"]] for f in (kept, counted))
+
+
 def _pages(log) -> None:
     """A customer's page of events (read between their first and last time, which the totals keep) is the slice of
     all their events; the count comes from the totals."""
@@ -94,6 +108,7 @@ def _same(log) -> None:
     assert len(kept) and len(kept) == len(again)
     pd.testing.assert_frame_equal(kept, again, check_dtype=False, check_exact=False, rtol=1e-12)
     pd.testing.assert_frame_equal(_totals(log), _counted(log), check_dtype=False)
+    pd.testing.assert_frame_equal(*_segments(log), check_dtype=False)
     _pages(log)
 
 
@@ -182,10 +197,14 @@ def test_erasure_recounts_what_it_moves(ws):
                 _event(1, "gone", "Order Completed", "2024-04-01 10:00", order_id="o1", revenue=12.0, email="x@y"),
                 _event(2, "gone", "Product Viewed", "2024-04-02 10:00"),
                 _event(3, "stays", "Product Viewed", "2024-04-02 11:00"),
+                _event(4, "gone", "Segment Entered", "2024-04-02 12:00", segment="vip"),
+                _event(5, "stays", "Segment Entered", "2024-04-02 13:00", segment="vip"),
             ]
         )
     )
+    assert _segments(ws.log)[0]["events"].tolist() == [2]
     ws.log.erase_customers(["gone"], "erased-1", user_ids=["gone"])
+    assert _segments(ws.log)[0]["events"].tolist() == [2]  # an erased event keeps its segment (allow-listed)
     rows = _rollup(ws.log)
     assert set(rows.customer_id) == {"erased-1", "stays"}
     assert rows[rows.event == "Order Completed"].iloc[0]["value"] == 12.0
@@ -203,6 +222,8 @@ def test_random_histories_match_a_recount(ws):
             event = rng.choice(EVENTS)
             day = f"2024-0{rng.randint(1, 3)}-{rng.randint(10, 28)} {rng.randint(0, 23):02d}:00"
             props = {"order_id": f"o{rng.randint(1, 25)}"} if event.startswith("Order") else {}
+            if event.startswith("Segment") and rng.random() < 0.9:  # one without its segment is not counted
+                props["segment"] = rng.choice(["vip", "sleeping", "new"])
             if rng.random() < 0.7:
                 props["revenue" if rng.random() < 0.5 else "total"] = round(rng.random() * 100, 2)
             rows.append(
@@ -252,16 +273,19 @@ def test_the_migration_fills_the_rollup_of_an_existing_log(ws):
                 _event(1, "a", "Order Completed", "2024-01-05 10:00", order_id="o1", revenue=10.0),
                 _event(2, "a", "Order Cancelled", "2024-01-06 10:00", order_id="o1"),
                 _event(3, None, "Page Viewed", "2024-01-05 11:00"),
+                _event(4, "a", "Segment Entered", "2024-01-05 12:00", segment="vip"),
             ]
         )
     )
     expected, totals = _rollup(ws.log), _totals(ws.log)
-    assert len(totals) == 2
+    assert len(totals) == 3
     with ws.log.connect() as conn:  # the log as revision e0002 left it
-        for table in (rollups.TABLE, rollups.CANCELLED, rollups.TOTALS):
+        for table in (rollups.TABLE, rollups.CANCELLED, rollups.TOTALS, rollups.SEGMENTS):
             conn.execute(f"DROP TABLE {table}")
         conn.execute("UPDATE alembic_version SET version_num = 'e0002'")
     upgrade_log(str(ws.log.path))
     pd.testing.assert_frame_equal(_rollup(ws.log), expected)
     pd.testing.assert_frame_equal(_totals(ws.log), totals)
-    assert ws.log.revision() == "e0004"
+    pd.testing.assert_frame_equal(*_segments(ws.log), check_dtype=False)
+    assert len(_segments(ws.log)[0]) == 1
+    assert ws.log.revision() == "e0005"

@@ -21,6 +21,9 @@ BROWSER = "browser"
 VERIFIED = "verified"
 SERVER = "server"
 
+# The events a segment's membership changes write (a property `segment` names it); the log counts them per day.
+SEGMENT_CHANGES = ("Segment Entered", "Segment Exited")
+
 
 def trusted(source: str) -> bool:
     """Whether events of `source` may overwrite what is known: catalog data included."""

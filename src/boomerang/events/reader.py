@@ -58,6 +58,12 @@ class Reader:
         return self.backend.table(rollups.CANCELLED) if rollups.CANCELLED in self._names else None
 
     @property
+    def segment_changes(self) -> ibis.Table | None:
+        """day, segment, event, events: the Segment Entered and Exited events per day and segment, kept at every
+        write (see `events.rollups`); None where this engine's log keeps none."""
+        return self.backend.table(rollups.SEGMENTS) if rollups.SEGMENTS in self._names else None
+
+    @property
     def consents(self) -> ibis.Table:
         """customer_id, channel, granted: the current consents, beside the profiles."""
         return self.backend.table("profile_consents")

@@ -11,9 +11,12 @@ Table `rollup_daily` (migrations/events/versions/0003_rollup_daily.py):
   (metrics.source.purchases) is an order of a known customer that is not cancelled: `events - cancelled`.
 
 Beside it, `rollup_cancelled_orders` (order_id) holds the ids of the orders some event cancels, so that a flush
-looks its orders up there, not in the log; and `rollup_customer` the same counts over all time, one row per known
+looks its orders up there, not in the log; `rollup_customer` the same counts over all time, one row per known
 customer x event (customer_id, event, events, first_at, last_at): what a segment's "ordered twice or more" or "last
-order more than 60 days ago" reads for a few customers in milliseconds, where the log has 50M rows to scan.
+order more than 60 days ago" reads for a few customers in milliseconds, where the log has 50M rows to scan; and
+`rollup_segments` (day, segment, event, events) the `Segment Entered` and `Segment Exited` events per day and
+segment (their `segment` property): how many customers each segment gained and lost, for the monthly review,
+without parsing every such event ever logged.
 
 Each write to the log calls one function here inside its own transaction: `add` for the rows an append
 inserted, `move` for the profiles it merged, `recompute` around an erasure; `fill` is the migration's backfill
@@ -29,9 +32,12 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from boomerang.core.vocab import SEGMENT_CHANGES
+
 TABLE = "rollup_daily"
 TOTALS = "rollup_customer"  # per known customer x event over all time: events, first_at, last_at
 CANCELLED = "rollup_cancelled_orders"  # the ids of the orders some event cancels, kept beside it: no scan of the log
+SEGMENTS = "rollup_segments"  # per day x segment x Segment Entered / Exited: events
 COLUMNS = ("day", "customer_id", "event", "events", "value", "first_at", "last_at", "cancelled", "cancelled_value")
 FRESH = ("message_id", "event", "customer_id", "timestamp", "properties")  # what `add` reads of the new rows
 ORDER_COMPLETED, ORDER_CANCELLED, ORDER_REFUNDED = "Order Completed", "Order Cancelled", "Order Refunded"
@@ -83,6 +89,13 @@ def _aggregated(rows: str, orders: bool = True, cancelled: str = CANCELLED_IN_LO
         FROM marked GROUP BY ALL"""
 
 
+def _segment_counts(rows: str) -> str:
+    """SQL: the rows of SEGMENTS counted from the events `rows` selects (event, timestamp, properties)."""
+    changes = ", ".join(f"'{name}'" for name in SEGMENT_CHANGES)
+    return f"""SELECT CAST(timestamp AS DATE) AS day, {_text("segment")} AS segment, event, count(*) AS events
+        FROM ({rows}) WHERE event IN ({changes}) AND {_text("segment")} IS NOT NULL GROUP BY ALL"""
+
+
 def _merge(conn: duckdb.DuckDBPyConnection, delta: str, totals_delta: str) -> None:
     """Add the rows of the query `delta` (the rollup's columns) to the rollup, and those of `totals_delta` (TOTALS's)
     to the customers' totals, key by key."""
@@ -124,6 +137,12 @@ def add(conn: duckdb.DuckDBPyConnection, fresh: pa.Table) -> None:
         counted = """SELECT customer_id, event, count(*) AS events, min(timestamp) AS first_at, max(timestamp) AS last_at
             FROM rollup_fresh WHERE customer_id IS NOT NULL GROUP BY customer_id, event"""
         _merge(conn, _aggregated(rows, orders, CANCELLED_KEPT), counted)
+        if pc.any(pc.is_in(fresh["event"], pa.array(SEGMENT_CHANGES))).as_py():
+            conn.execute(f"""
+                MERGE INTO {SEGMENTS} r USING ({_segment_counts(rows)}) d
+                ON r.day = d.day AND r.segment = d.segment AND r.event = d.event
+                WHEN MATCHED THEN UPDATE SET events = r.events + d.events
+                WHEN NOT MATCHED THEN INSERT VALUES (d.day, d.segment, d.event, d.events)""")
     finally:
         conn.unregister("rollup_fresh")
 
@@ -189,7 +208,8 @@ def keys_of(conn: duckdb.DuckDBPyConnection, where: str) -> pa.Table:
 
 def recompute(conn: duckdb.DuckDBPyConnection, keys: pa.Table, also: str | None = None) -> None:
     """Count the rows of these keys (day, customer_id), and of their days under customer `also`, again from the
-    events (after a rewrite of those events: an erasure moves them to a pseudonym)."""
+    events (after a rewrite of those events: an erasure moves them to a pseudonym). The segments' changes stay as
+    they are: an erased event keeps its `segment` (core.privacy.ANALYTICS_PROPERTIES)."""
     if not keys.num_rows:
         return
     conn.register("rollup_keys", keys)
@@ -218,7 +238,7 @@ def recompute(conn: duckdb.DuckDBPyConnection, keys: pa.Table, also: str | None 
 def fill() -> list[str]:
     """SQL statements: fill the (empty) rollup and cancelled orders from the whole log; the rollup by event and day, so
     that a read of one event's rows (purchases) skips the others' row groups, and a flush's merge, of recent days,
-    most of the old ones (then `fill_totals`)."""
+    most of the old ones (then `fill_totals` and `fill_segments`)."""
     everything = _aggregated("SELECT event, customer_id, timestamp, properties FROM events", True, CANCELLED_KEPT)
     return [
         f"INSERT INTO {CANCELLED} SELECT order_id FROM ({CANCELLED_IN_LOG}) WHERE order_id IS NOT NULL",
@@ -232,10 +252,16 @@ def fill_totals() -> str:
     return f"INSERT INTO {TOTALS} {_totals(TABLE)} ORDER BY event, customer_id"
 
 
+def fill_segments() -> str:
+    """SQL: fill the (empty) segments' changes from the whole log."""
+    return f"INSERT INTO {SEGMENTS} {_segment_counts('SELECT event, timestamp, properties FROM events')} ORDER BY day"
+
+
 def rebuild(conn: duckdb.DuckDBPyConnection) -> int:
-    """Count the whole log again (a repair; the migrations run `fill` and `fill_totals`); returns the rollup's rows."""
-    for table in (TABLE, CANCELLED, TOTALS):
+    """Count the whole log again (a repair; the migrations run `fill`, `fill_totals` and `fill_segments`); returns
+    the rollup's rows."""
+    for table in (TABLE, CANCELLED, TOTALS, SEGMENTS):
         conn.execute(f"DELETE FROM {table}")
-    for statement in [*fill(), fill_totals()]:
+    for statement in [*fill(), fill_totals(), fill_segments()]:
         conn.execute(statement)
     return conn.execute(f"SELECT count(*) FROM {TABLE}").fetchall()[0][0]

@@ -21,9 +21,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from boomerang.core.errors import ValidationFailed
-from boomerang.core.vocab import CHANNELS, PROFILE_FIELDS, SEEN_FIELDS
+from boomerang.core.vocab import CHANNELS, PROFILE_FIELDS, SEEN_FIELDS, SEGMENT_CHANGES
 
-ENTERED, EXITED = "Segment Entered", "Segment Exited"  # the events membership changes write
+ENTERED, EXITED = SEGMENT_CHANGES  # the events membership changes write
 
 # Profile fields a rule can test, by type; `attributes.<key>` reaches the free-form attributes.
 RULE_FIELDS: dict[str, str] = {**PROFILE_FIELDS, **SEEN_FIELDS}
