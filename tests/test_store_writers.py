@@ -5,6 +5,7 @@ SQLite's busy timeout instead of waiting for itself."""
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor, wait
 
 import pytest
 import sqlalchemy as sa
@@ -84,3 +85,37 @@ def test_reading_does_not_queue(engine):
         assert conn.exec_driver_sql("SELECT count(*) FROM steps").scalar() == 0
     done.set()
     writer.join(10)
+
+
+def test_a_transaction_ended_in_another_thread_leaves_the_queue_to_whoever_comes_next(engine):
+    """FastAPI may close a request's session in another thread than the one that began it; the thread that began
+    it still queues afterwards (here: it waits for a writer rather than meeting SQLite's 50 ms busy timeout)."""
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("INSERT INTO steps VALUES (2, 'holder')")
+            holding.set()
+            release.wait(10)
+
+    def write_there() -> None:
+        with engine.connect() as conn:
+            conn.connection.dbapi_connection.execute("PRAGMA busy_timeout=50")
+            conn.exec_driver_sql("INSERT INTO steps VALUES (3, 'queued')")
+            conn.commit()
+
+    with ThreadPoolExecutor(1) as there:  # one thread: it begins, this one ends
+        conn = engine.connect()
+        there.submit(conn.exec_driver_sql, "INSERT INTO steps VALUES (1, 'begun there')").result(10)
+        conn.commit()
+        conn.close()
+        holder = threading.Thread(target=hold)
+        holder.start()
+        assert holding.wait(10)
+        later = there.submit(write_there)
+        assert not wait([later], timeout=0.3).done  # waiting its turn, not failed on SQLite's lock
+        release.set()
+        later.result(10)
+        holder.join(10)
+    with engine.connect() as conn:
+        assert [r[0] for r in conn.exec_driver_sql("SELECT n FROM steps ORDER BY rowid")] == [1, 2, 3]

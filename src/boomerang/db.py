@@ -94,27 +94,31 @@ class QueuedConnection(sqlite3.Connection):
     kernel hands a file lock to its waiter the moment it is let go: a single tracked event right after a burst of
     100,000 answered in p99 10 to 13 ms instead of 22 (bench/ingest.py). Writers that do not queue (another
     tool) still meet SQLite's own lock, as does a thread writing through a second connection while its first is
-    writing (it would wait for itself)."""
+    writing (it would wait for itself). A transaction may end in another thread than the one that began it (a
+    request's session closed by FastAPI's teardown): the queue is held by the connection, not the thread."""
 
     queue_path: str | None = None
     _fd: int | None = None
     _queued = False
-    _holding = threading.local()  # the queues this thread is in: a second connection of its own does not queue
+    _holders: dict[str, tuple[int, QueuedConnection]] = {}  # queue path -> (thread, connection) of this process in it
 
     def queue(self) -> None:
-        held = self._holding.__dict__.setdefault("paths", set())
-        if self.queue_path is None or self.queue_path in held:
+        if self.queue_path is None:
             return
+        holder = self._holders.get(self.queue_path)
+        if holder is not None and holder[0] == threading.get_ident():
+            return  # this thread writes through another connection already: waiting here would wait for itself
         if self._fd is None:
             self._fd = os.open(self.queue_path, os.O_RDWR | os.O_CREAT, 0o600)
         fcntl.flock(self._fd, fcntl.LOCK_EX)
-        held.add(self.queue_path)
+        self._holders[self.queue_path] = (threading.get_ident(), self)
         self._queued = True
 
     def leave(self) -> None:
         if self._queued:
             self._queued = False
-            self._holding.__dict__.setdefault("paths", set()).discard(self.queue_path)
+            if self._holders.get(self.queue_path, (None, None))[1] is self:
+                del self._holders[self.queue_path]
             fcntl.flock(self._fd, fcntl.LOCK_UN)
 
     def commit(self) -> None:
