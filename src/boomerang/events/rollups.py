@@ -137,7 +137,7 @@ def add(conn: duckdb.DuckDBPyConnection, fresh: pa.Table) -> None:
         counted = """SELECT customer_id, event, count(*) AS events, min(timestamp) AS first_at, max(timestamp) AS last_at
             FROM rollup_fresh WHERE customer_id IS NOT NULL GROUP BY customer_id, event"""
         _merge(conn, _aggregated(rows, orders, CANCELLED_KEPT), counted)
-        if pc.any(pc.is_in(fresh["event"], pa.array(SEGMENT_CHANGES))).as_py():
+        if pc.any(pc.is_in(fresh["event"], pa.array(SEGMENT_CHANGES, fresh["event"].type))).as_py():
             conn.execute(f"""
                 MERGE INTO {SEGMENTS} r USING ({_segment_counts(rows)}) d
                 ON r.day = d.day AND r.segment = d.segment AND r.event = d.event
