@@ -42,6 +42,7 @@ def demo(
     from boomerang.auth.users import demo_admin
     from boomerang.bootstrap import install_library
     from boomerang.cli.server import check_port, run_server
+    from boomerang.core import collector
     from boomerang.demo.simulator import SimConfig, estimate_events, simulate
     from boomerang.events.bulk import LoadResult, load
     from boomerang.messaging import service as templates_service
@@ -57,6 +58,7 @@ def demo(
         first_day = date.fromisoformat(start) if start else date.today().fromordinal(date.today().toordinal() - days)
         config = SimConfig(customers=customers, days=days, start=first_day, seed=seed)
         ws = workspace(ctx)
+        collector.tune()  # minutes of simulating and loading, then the server
         started = time.perf_counter()
         loaded = LoadResult()
         with Bar(enabled=not as_json) as bar:

@@ -1,4 +1,4 @@
-"""The garbage collector tuned for the long-running processes (the server, its pipeline, the worker).
+"""The garbage collector tuned for the long-running processes (the server, its pipeline, the worker, the demo).
 
 CPython collects its youngest generation every 700 new container objects, and each collection walks every
 object still young. Accepting a batch of 500 events makes tens of thousands of dicts and models, nearly all
