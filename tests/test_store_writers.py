@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor, wait
+from contextlib import contextmanager
 
 import pytest
 import sqlalchemy as sa
@@ -68,28 +69,9 @@ def test_a_second_writer_of_the_same_thread_meets_the_busy_timeout_not_itself(en
         assert after.exec_driver_sql("SELECT count(*) FROM steps").scalar() == 1
 
 
-def test_reading_does_not_queue(engine):
-    holding, done = threading.Event(), threading.Event()
-
-    def write() -> None:
-        with engine.begin() as conn:
-            conn.exec_driver_sql("INSERT INTO steps VALUES (1, 'w')")
-            holding.set()
-            done.wait(10)
-
-    writer = threading.Thread(target=write)
-    writer.start()
-    assert holding.wait(10)
-    reading = engine.execution_options(**{READING: True})
-    with reading.connect() as conn:  # a snapshot beside the writer
-        assert conn.exec_driver_sql("SELECT count(*) FROM steps").scalar() == 0
-    done.set()
-    writer.join(10)
-
-
-def test_a_transaction_ended_in_another_thread_leaves_the_queue_to_whoever_comes_next(engine):
-    """FastAPI may close a request's session in another thread than the one that began it; the thread that began
-    it still queues afterwards (here: it waits for a writer rather than meeting SQLite's 50 ms busy timeout)."""
+@contextmanager
+def _writer_in_another_thread(engine):
+    """A writer in a thread of its own, in the middle of its transaction until the block ends."""
     holding, release = threading.Event(), threading.Event()
 
     def hold() -> None:
@@ -97,6 +79,25 @@ def test_a_transaction_ended_in_another_thread_leaves_the_queue_to_whoever_comes
             conn.exec_driver_sql("INSERT INTO steps VALUES (2, 'holder')")
             holding.set()
             release.wait(10)
+
+    writer = threading.Thread(target=hold)
+    writer.start()
+    assert holding.wait(10)
+    try:
+        yield
+    finally:
+        release.set()
+        writer.join(10)
+
+
+def test_reading_does_not_queue(engine):
+    with _writer_in_another_thread(engine), engine.execution_options(**{READING: True}).connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM steps").scalar() == 0  # a snapshot beside the writer
+
+
+def test_a_transaction_ended_in_another_thread_leaves_the_queue_to_whoever_comes_next(engine):
+    """FastAPI may close a request's session in another thread than the one that began it; the thread that began
+    it still queues afterwards (here: it waits for a writer rather than meeting SQLite's 50 ms busy timeout)."""
 
     def write_there() -> None:
         with engine.connect() as conn:
@@ -109,13 +110,9 @@ def test_a_transaction_ended_in_another_thread_leaves_the_queue_to_whoever_comes
         there.submit(conn.exec_driver_sql, "INSERT INTO steps VALUES (1, 'begun there')").result(10)
         conn.commit()
         conn.close()
-        holder = threading.Thread(target=hold)
-        holder.start()
-        assert holding.wait(10)
-        later = there.submit(write_there)
-        assert not wait([later], timeout=0.3).done  # waiting its turn, not failed on SQLite's lock
-        release.set()
+        with _writer_in_another_thread(engine):
+            later = there.submit(write_there)
+            assert not wait([later], timeout=0.3).done  # waiting its turn, not failed on SQLite's lock
         later.result(10)
-        holder.join(10)
     with engine.connect() as conn:
         assert [r[0] for r in conn.exec_driver_sql("SELECT n FROM steps ORDER BY rowid")] == [1, 2, 3]
