@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import signal
@@ -12,8 +13,10 @@ import threading
 import time
 from pathlib import Path
 
+import click
 import httpx
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from boomerang.cli.app import app as cli
@@ -287,8 +290,19 @@ def test_help_lists_every_command_and_a_command_loads_only_its_own_module(tmp_pa
     shown = CliRunner().invoke(cli, ["--help"], catch_exceptions=False)
     assert shown.exit_code == 0
     assert all(f" {name} " in shown.stdout for name in [*SUBCOMMANDS, "status", "serve", "version"])
-    for name in SUBCOMMANDS:
+    group = typer.main.get_group(cli)
+    for name, (_, _, line) in SUBCOMMANDS.items():
         assert CliRunner().invoke(cli, [name, "--help"], catch_exceptions=False).exit_code == 0, name
+        own = group.get_command(click.Context(group), name).help  # the module's, loaded
+        assert line == inspect.cleandoc(own).split("\n\n")[0], name  # what --help lists, without loading it
+    listing = (  # a fresh interpreter: --help lists the commands by their line, importing none of their modules
+        "import sys; from typer.testing import CliRunner; from boomerang.cli.app import app; "
+        "assert CliRunner().invoke(app, ['--help']).exit_code == 0; "
+        "print(' '.join(sorted(m for m in sys.modules if m.startswith('boomerang.cli.'))))"
+    )
+    done = subprocess.run([sys.executable, "-c", listing], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["boomerang.cli.app", "boomerang.cli.output"]
     probe = (  # a fresh interpreter: which of the CLI's modules `users list` imported
         "import sys; from typer.testing import CliRunner; from boomerang.cli.app import app; "
         "assert CliRunner().invoke(app, ['--home', sys.argv[1], 'users', 'list']).exit_code == 0; "

@@ -6,50 +6,86 @@ import importlib
 from pathlib import Path
 from typing import Annotated
 
+import click
 import typer
 from typer.core import TyperCommand, TyperGroup
 
 from boomerang import __version__
 from boomerang.cli.output import console, emit_json, failures, home, print_summary, workspace
 
-# Each command's module is imported when that command runs (or `--help` lists it): a command loads its own domain,
-# not all of them. A name maps to a module of boomerang.cli and either its Typer of commands or one command.
+# Each command's module is imported when that command runs: a command loads its own domain, not all of them. A name
+# maps to a module of boomerang.cli, either its Typer of commands or one command, and the line `boomerang --help`
+# lists it with (the first paragraph of its own help, which tests/test_cli.py holds it to): listing them imports none.
 SUBCOMMANDS = {
-    "import": ("imports", "app"),
-    "keys": ("keys", "app"),
-    "clv": ("clv", "app"),
-    "users": ("users", "app"),
-    "customers": ("customers", "app"),
-    "segments": ("segments", "app"),
-    "journeys": ("journeys", "app"),
-    "campaigns": ("campaigns", "app"),
-    "experiments": ("experiments", "app"),
-    "review": ("review", "app"),
-    "templates": ("messaging", "templates_app"),
-    "channels": ("messaging", "channels_app"),
-    "send": ("messaging", "send_app"),
-    "telegram": ("telegram", "app"),
-    "loyalty": ("loyalty", "app"),
-    "codes": ("loyalty_codes", "app"),
-    "achievements": ("loyalty_achievements", "app"),
-    "referrals": ("loyalty_referrals", "app"),
-    "reco": ("reco", "app"),
-    "messages": ("messaging", "messages"),
-    "worker": ("journeys", "worker"),
-    "demo": ("demo", "demo"),
-    "report": ("report", "report"),
+    "import": ("imports", "app", "Import files into the workspace (idempotent: the same file twice changes nothing)."),
+    "keys": ("keys", "app", "API keys: write keys for tracking, secret keys for the REST API."),
+    "clv": ("clv", "app", "Predicted CLV and churn: BG/NBD, Gamma-Gamma and gradient-boosted forecasts."),
+    "users": ("users", "app", "Dashboard users: viewer, marketer or admin."),
+    "customers": ("customers", "app", "Customers' privacy requests: export everything held about one, erase one."),
+    "segments": ("segments", "app", "Behavioural segments: rules as data, live membership, explain."),
+    "journeys": ("journeys", "app", "Trigger journeys: definitions, activation, approvals, results."),
+    "campaigns": (
+        "campaigns",
+        "app",
+        "Campaigns: a message to a segment, now or later, with A/B variants and a holdout.",
+    ),
+    "experiments": ("experiments", "app", "Tests: journeys, campaigns and imported experiments, with intervals."),
+    "review": ("review", "app", "The monthly review: shown here, or sent to the shop's owners."),
+    "templates": ("messaging", "templates_app", "Message templates: locales and a form per channel."),
+    "channels": ("messaging", "channels_app", "Channel providers and their settings (secrets stored encrypted)."),
+    "send": ("messaging", "send_app", "Send a message now."),
+    "telegram": ("telegram", "app", "The Telegram bot: link customers' chats, receive their commands."),
+    "loyalty": ("loyalty", "app", "The loyalty programme's points ledger."),
+    "codes": ("loyalty_codes", "app", "Promo codes: pools, generation, uploads and validation."),
+    "achievements": (
+        "loyalty_achievements",
+        "app",
+        "Achievements and missions: badges and points for what customers do.",
+    ),
+    "referrals": ("loyalty_referrals", "app", "Referrals: codes and links, referrals and the decisions about them."),
+    "reco": ("reco", "app", "Product recommendations."),
+    "messages": ("messaging", "messages", "The delivery log, newest first."),
+    "worker": (
+        "journeys",
+        "worker",
+        "Run journey timers, branches, messages and scheduled triggers (several workers share the work on PostgreSQL).",
+    ),
+    "demo": (
+        "demo",
+        "demo",
+        "Load a realistic demo shop (catalog, customers, a year of behaviour) and start the server.",
+    ),
+    "report": (
+        "report",
+        "report",
+        "Retention metrics: retention and churn, repeat purchases, AOV, LTV, NPS, cohorts, RFM, lifecycle, funnel;\n"
+        "`incrementality`: every journey's and campaign's incremental conversion and revenue with intervals, beside\n"
+        "last-touch attribution and the monthly share of revenue after triggered and mass messages.",
+    ),
 }
 
 
 class LazyGroup(TyperGroup):
-    """The top-level group: the commands of SUBCOMMANDS are built from their module on first use."""
+    """The top-level group: the commands of SUBCOMMANDS are built from their module on first use, and listed in its
+    help by their line alone."""
+
+    _listing = False
+
+    def format_help(self, ctx: typer.Context, formatter) -> None:
+        self._listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
 
     def list_commands(self, ctx: typer.Context) -> list[str]:
         return [*super().list_commands(ctx), *(name for name in SUBCOMMANDS if name not in self.commands)]
 
     def get_command(self, ctx: typer.Context, cmd_name: str) -> TyperCommand | TyperGroup | None:
         if cmd_name not in self.commands and cmd_name in SUBCOMMANDS:
-            module, attribute = SUBCOMMANDS[cmd_name]
+            module, attribute, line = SUBCOMMANDS[cmd_name]
+            if self._listing:
+                return click.Command(cmd_name, help=line)
             target = getattr(importlib.import_module(f"boomerang.cli.{module}"), attribute)
             if isinstance(target, typer.Typer):
                 command: TyperCommand | TyperGroup = typer.main.get_group(target)
