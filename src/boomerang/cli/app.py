@@ -15,7 +15,7 @@ from boomerang.cli.output import console, emit_json, failures, home, print_summa
 
 # Each command's module is imported when that command runs: a command loads its own domain, not all of them. A name
 # maps to a module of boomerang.cli, either its Typer of commands or one command, and the line `boomerang --help`
-# lists it with (the first paragraph of its own help, which tests/test_cli.py holds it to): listing them imports none.
+# lists it with (the first paragraph of its own help, which tests/test_serve_and_cli.py holds it to): listing them imports none.
 SUBCOMMANDS = {
     "import": ("imports", "app", "Import files into the workspace (idempotent: the same file twice changes nothing)."),
     "keys": ("keys", "app", "API keys: write keys for tracking, secret keys for the REST API."),
