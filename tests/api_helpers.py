@@ -32,7 +32,9 @@ class Api:
         key = self.secret_key if server else self.write_key
         response = self.client.post(f"/v1/{kind}", json=body, headers=basic(key), **kw)
         if process_now:
-            process(self.ws.uow, self.ws.clock, chunk_rows=self.ws.settings.ingest.process_chunk_rows)
+            process(
+                self.ws.uow, self.ws.clock, chunk_rows=self.ws.settings.ingest.process_chunk_rows, intake=self.ws.intake
+            )
         return response
 
     def api(self, method: str, path: str, **kw):

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from api_helpers import Api, basic
 from boomerang.catalog.models import Product
+from boomerang.events import intake
 from boomerang.events.models import inbox
 from boomerang.events.process import process
 from boomerang.orders.models import Order, OrderLine
@@ -257,6 +258,9 @@ def test_the_answer_does_not_wait_for_processing_and_processing_follows_in_order
         ]
     }
     assert api.track("batch", body, process_now=False).json()["accepted"] == 2
+    with api.ws.uow.session() as s:
+        intake.take_into(s)  # as the events debugger shows them (on PostgreSQL they are in the inbox already)
+    assert api.ws.intake.waiting() == 0
     with api.ws.uow.session() as s:
         waiting = s.execute(sa.select(inbox.c.message_id, inbox.c.customer_id, inbox.c.processed_at)).all()
         assert {(m, c, p) for m, c, p in waiting} == {("p1", None, None), ("p2", None, None)}

@@ -31,7 +31,9 @@ from boomerang.core.signing import Signer, load_secret
 from boomerang.customers import merge, privacy
 from boomerang.customers.privacy.suppression import session_info
 from boomerang.db import UnitOfWork, create_sql_engine
+from boomerang.events import intake
 from boomerang.events import privacy as inbox_privacy
+from boomerang.events.intake import Intake
 from boomerang.events.log import CONFIG, EventLog
 from boomerang.journeys import privacy as journeys_privacy
 from boomerang.journeys import service as journeys
@@ -175,7 +177,14 @@ class Workspace:
     def uow(self) -> UnitOfWork:
         # every session can hash addresses with the workspace secret (customers.privacy.suppression)
         lent = session_info(lambda: self.secret) | programme.session_info(self.settings.loyalty)
+        lent |= intake.session_info(lambda: self.intake)  # pending events, for whoever reads the inbox's
         return UnitOfWork(self.engine, info=lent)
+
+    @cached_property
+    def intake(self) -> Intake:
+        """Where the tracking API keeps what it accepts: on SQLite a file of its own beside the store, drained into
+        the inbox by the pipeline; on PostgreSQL the inbox itself."""
+        return intake.open_intake(self.settings.sql_url, self.uow)
 
     @cached_property
     def secret(self) -> bytes:

@@ -265,6 +265,24 @@ def in_chunks(session: Session, query: Callable[[list], sa.Select], values: Iter
     return [row for chunk in chunked(values) for row in session.execute(query(chunk)).all()]
 
 
+def after_commit(session: Session, action: Callable[[], None]) -> None:
+    """Run `action` once the session's transaction commits (its own, not a SAVEPOINT's); never if it rolls back."""
+    session.connection()  # begins the transaction where it has not begun yet
+    root, armed = session.get_transaction(), [True]
+
+    def committed(_session: Session) -> None:
+        if armed[0] and session.get_nested_transaction() is None:  # a SAVEPOINT's release is told as a commit too
+            armed[0] = False
+            action()
+
+    def ended(_session: Session, transaction) -> None:
+        if transaction is root:
+            armed[0] = False
+
+    sa.event.listen(session, "after_commit", committed)
+    sa.event.listen(session, "after_transaction_end", ended)
+
+
 READING = "boomerang_reading"  # the execution option of UnitOfWork.reading's connections
 
 

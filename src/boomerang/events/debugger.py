@@ -17,6 +17,7 @@ from boomerang.core.clock import naive_utc
 from boomerang.core.errors import ValidationFailed
 from boomerang.core.vocab import BROWSER, SERVER, VERIFIED
 from boomerang.customers import service as customers
+from boomerang.events import intake
 from boomerang.events.log import EventLog
 from boomerang.events.models import InboxEvent, SetAsideMessage
 from boomerang.events.schemas import MODELS
@@ -67,6 +68,7 @@ def latest(
     """A page of the events that match, newest first, and how many match: those still in the inbox first (status
     `pending` until processed, then `processed`), then those in the log (`flushed`)."""
     filters.check(limit, offset)
+    intake.take_into(session)  # what the tracking API just accepted, shown as pending
     known = _known(session, filters.user)
     where = _inbox_where(filters, known)
     waiting = session.scalar(sa.select(sa.func.count()).select_from(InboxEvent).where(*where)) or 0
@@ -104,6 +106,7 @@ def set_aside(session: Session, filters: Filters, *, limit: int = 50, offset: in
 def last_hour(session: Session, log: EventLog, *, now: datetime, source: str = "") -> dict[str, int]:
     """How many events were received and how many messages set aside in the hour before `now`."""
     Filters(source=source).check(1, 0)
+    intake.take_into(session)
     since = naive_utc(now) - timedelta(hours=1)
     sources = SOURCES[source]
     inbox = [InboxEvent.received_at >= since] + ([InboxEvent.source.in_(sources)] if sources else [])

@@ -23,11 +23,16 @@ from boomerang.db import UnitOfWork, insert_new
 from boomerang.events.models import seen
 from boomerang.events.schemas import Event
 
+INTAKE = "boomerang_intake"  # the workspace's intake, lent to its sessions (events.intake.session_info)
+
 
 def fresh(session: Session, events: list[Event], *, now: datetime) -> list[Event]:
-    """The events whose message id was neither seen within the window nor earlier in the batch, in their
-    order; their ids are recorded as seen at `now` in the caller's transaction."""
+    """The events whose message id was neither seen within the window nor earlier in the batch, nor is waiting in
+    the workspace's intake, in their order; their ids are recorded as seen at `now` in the caller's transaction."""
     first = _first_of_each(events)
+    if first and (lent := session.info.get(INTAKE)):
+        for message_id in lent().waiting_ids(list(first)):
+            del first[message_id]
     if not first:
         return []
     new = _remember(session, first, now=now)

@@ -17,6 +17,7 @@ from boomerang.core.clock import Clock
 from boomerang.customers.merge import final_targets
 from boomerang.customers.models import Merge
 from boomerang.db import UnitOfWork, executemany
+from boomerang.events.intake import Intake
 from boomerang.events.log import EVENT_COLUMNS, EventLog
 from boomerang.events.models import inbox
 from boomerang.events.process import Processed, process_next
@@ -60,15 +61,17 @@ def flush(uow: UnitOfWork, log: EventLog, *, chunk_rows: int) -> list[Logged]:
         moved += _logged(frame)
 
 
-def process_and_move(uow: UnitOfWork, clock: Clock, log: EventLog, *, chunk_rows: int, move_rows: int) -> list[Logged]:
-    """Process accepted events `chunk_rows` at a time (each chunk committed), and move them into the log up to
+def process_and_move(
+    uow: UnitOfWork, clock: Clock, log: EventLog, *, chunk_rows: int, move_rows: int, intake: Intake | None = None
+) -> list[Logged]:
+    """Process accepted events (in the inbox, then in the intake) `chunk_rows` at a time (each chunk committed), and move them into the log up to
     `move_rows` at a time from what processing parsed, not read back from the inbox (opening the log costs more
     than a small append); then whatever else is processed (Boomerang's own events, rows left by a crash) as `flush`
     does. The same events as process then flush."""
     moved: list[Logged] = []
     waiting: list[Processed] = []
     while True:
-        chunk = process_next(uow, clock, chunk_rows=chunk_rows)
+        chunk = process_next(uow, clock, chunk_rows=chunk_rows, intake=intake)
         waiting += chunk
         if waiting and (not chunk or len(waiting) >= move_rows):
             moved += _move_processed(uow, log, waiting)

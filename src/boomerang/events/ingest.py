@@ -1,4 +1,6 @@
-"""Ingestion: checked messages land in the durable inbox, processed at once or in the background.
+"""Ingestion: checked messages land in the durable inbox, processed at once (`ingest`, Boomerang's own calls) or
+in the background (`accept`: the tracking API's, through events.intake, which on SQLite keeps them in a file of its
+own until the pipeline takes them).
 
 All of a batch is checked before anything is written; the caller commits once, so a batch is
 stored whole or not at all, and it is durable when the commit returns. A message id seen within the
@@ -56,8 +58,8 @@ def accept(session: Session, events: list[Event], *, now: datetime, source: str)
     """Store checked events as they came, to be processed in the background: all the tracking API waits for.
     They come from `source`, or from `verified` where the tracking API checked an event's signed user id."""
     fresh = dedup.fresh(session, events, now=now)
-    rows = [_inbox_row(e, now, VERIFIED if e.source == VERIFIED else source, processed=False) for e in fresh]
-    executemany(session, _inbox_insert(session), rows)
+    rows = [accepted_row(e, now, source) | {"processed_at": None} for e in fresh]
+    executemany(session, inbox_insert(session), rows)
     return IngestResult(accepted=len(fresh), duplicates=len(events) - len(fresh))
 
 
@@ -67,17 +69,18 @@ def ingest(session: Session, events: list[Event], *, now: datetime, source: str)
     for event in fresh:
         event.source = source
     effects.apply(session, fresh, now=now)
-    executemany(session, _inbox_insert(session), [_inbox_row(e, now, source, processed=True) for e in fresh])
+    executemany(session, inbox_insert(session), [accepted_row(e, now, source) | {"processed_at": now} for e in fresh])
     return IngestResult(accepted=len(fresh), duplicates=len(events) - len(fresh))
 
 
-def _inbox_insert(session: Session):
+def inbox_insert(session: Session):
     return INBOX_INSERTS[session.get_bind().dialect.name]
 
 
-def _inbox_row(event: Event, now: datetime, source: str, *, processed: bool) -> dict:
+def accepted_row(event: Event, now: datetime, source: str) -> dict:
+    """An event as the inbox (and the intake) keep it, but its processing time: from `source`, or from `verified`
+    where the tracking API checked the event's signed user id."""
     return {
-        "processed_at": now if processed else None,
         "message_id": event.message_id,
         "type": event.type,
         "event": event.event,
@@ -86,7 +89,7 @@ def _inbox_row(event: Event, now: datetime, source: str, *, processed: bool) -> 
         "user_id": event.user_id,
         "timestamp": event.timestamp,
         "received_at": now,
-        "source": source,
+        "source": VERIFIED if event.source == VERIFIED else source,
         "properties": orjson.dumps(event.properties, default=str).decode(),
         "context": orjson.dumps(event.context, default=str).decode(),
     }

@@ -1,5 +1,5 @@
-"""The inbox in a privacy request: a customer's events accepted but not yet in the log, and the bad messages
-set aside that name them.
+"""The inbox in a privacy request: a customer's events accepted but not yet in the log (those still in the intake
+are taken into the inbox first), and the bad messages set aside that name them.
 
 On erasure inbox rows are stripped as the log's events are (events.log.EventLog.erase_customers) and, if not
 processed yet, marked processed under the pseudonym (processing would bring the person back from their user
@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from boomerang.core.privacy import analytics_properties
 from boomerang.customers.models import Customer, Identity
 from boomerang.customers.privacy import hooks as privacy
+from boomerang.events import intake
 from boomerang.events.models import InboxEvent, SetAsideMessage
 
 
@@ -59,6 +60,7 @@ class _Ids:
 def export_customer(session: Session, customer_ids: list[str]) -> dict[str, Any]:
     """The customers' events still in the inbox, and the bad messages set aside that name them (a privacy
     export's sections)."""
+    intake.take_into(session)
     ids = _Ids.of(session, customer_ids)
     pending = []
     for row in session.scalars(sa.select(InboxEvent).where(ids.inbox(customer_ids)).order_by(InboxEvent.id)):
@@ -72,6 +74,7 @@ def export_customer(session: Session, customer_ids: list[str]) -> dict[str, Any]
 def erase_customer(session: Session, customer_id: str, pseudonym: str, now: datetime) -> privacy.Tally:
     """The customer's inbox rows keep what the log would keep of them, under the pseudonym; the set-aside
     messages naming them go."""
+    intake.take_into(session)
     ids = _Ids.of(session, [customer_id])
     rows = session.scalars(sa.select(InboxEvent).where(ids.inbox([customer_id]))).all()
     for row in rows:

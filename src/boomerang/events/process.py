@@ -1,9 +1,10 @@
 """The background step between the tracking API and the log: accepted events get their effects.
 
-Takes the oldest unprocessed inbox rows in order, applies them (events.effects) and stamps them
-with their customer id and `processed_at`, all in one transaction: a crash redoes the batch, never
-half of it. On PostgreSQL several servers share the work (FOR UPDATE SKIP LOCKED). An event that
-fails to apply is logged and stamped without a customer, so one bad row never holds up the rest.
+Takes the oldest unprocessed inbox rows in order, or, none waiting there, the oldest events in the intake
+(events.intake) into the inbox, applies them (events.effects) and stamps them with their customer id and
+`processed_at`, all in one transaction: a crash redoes the chunk, never half of it. On PostgreSQL several servers
+share the work (FOR UPDATE SKIP LOCKED). An event that fails to apply is logged and kept without a customer, so one
+bad row never holds up the rest.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from sqlalchemy.orm import Session
 from boomerang.core.clock import Clock, naive_utc
 from boomerang.db import UnitOfWork, executemany
 from boomerang.events import effects
+from boomerang.events.intake import Intake, keep
 from boomerang.events.models import inbox
 from boomerang.events.schemas import Event
 
@@ -56,32 +58,38 @@ class Processed:
     processed_at: datetime
 
 
-def process(uow: UnitOfWork, clock: Clock, *, chunk_rows: int) -> int:
-    """Process until no accepted event waits; returns how many were processed."""
+def process(uow: UnitOfWork, clock: Clock, *, chunk_rows: int, intake: Intake | None = None) -> int:
+    """Process until no accepted event waits (in the inbox, then in the intake); returns how many were processed."""
     done = 0
-    while chunk := process_next(uow, clock, chunk_rows=chunk_rows):
+    while chunk := process_next(uow, clock, chunk_rows=chunk_rows, intake=intake):
         done += len(chunk)
     return done
 
 
-def process_next(uow: UnitOfWork, clock: Clock, *, chunk_rows: int, attempts: int = 3) -> list[Processed]:
-    """The next chunk of accepted events, applied and stamped in one committed transaction (none: nothing waits).
+def process_next(
+    uow: UnitOfWork, clock: Clock, *, chunk_rows: int, intake: Intake | None = None, attempts: int = 3
+) -> list[Processed]:
+    """The next chunk of accepted events, applied and kept in one committed transaction (none: nothing waits).
     When another server's pipeline created the same identity at the same moment, again."""
     for attempt in range(attempts):
         try:
             with uow.session() as session:
-                return process_chunk(session, now=naive_utc(clock.now()), limit=chunk_rows)
+                return process_chunk(session, now=naive_utc(clock.now()), limit=chunk_rows, intake=intake)
         except IntegrityError:
             if attempt == attempts - 1:
                 raise
     return []
 
 
-def process_chunk(session: Session, *, now, limit: int) -> list[Processed]:
+def process_chunk(session: Session, *, now, limit: int, intake: Intake | None = None) -> list[Processed]:
+    """The oldest unprocessed inbox rows, or, none waiting there, the oldest events in the intake taken into the
+    inbox (before their effects, so that the events those write follow them there), applied and stamped."""
     query = sa.select(*COLUMNS).where(inbox.c.processed_at.is_(None)).order_by(inbox.c.id).limit(limit)
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     rows = session.execute(query).all()
+    if not rows and intake is not None and keep(session, intake.take(session, limit)):
+        rows = session.execute(query).all()
     if not rows:
         return []
     events = [

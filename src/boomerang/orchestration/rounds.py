@@ -26,6 +26,7 @@ from boomerang.core.clock import Clock, naive_utc
 from boomerang.db import UnitOfWork
 from boomerang.events import dedup, effects
 from boomerang.events.flush import flush, process_and_move
+from boomerang.events.intake import Intake
 from boomerang.events.log import EventLog
 from boomerang.events.schemas import Logged
 from boomerang.journeys import rollout, runtime
@@ -44,6 +45,7 @@ class Runtime(Protocol):
     settings: Settings
     clock: Clock
     uow: UnitOfWork
+    intake: Intake
     log: EventLog
     segments: Evaluator
     dispatcher: Dispatcher
@@ -61,7 +63,12 @@ def move_events(rt: Runtime) -> list[Logged]:
     """Process what the tracking API accepted, then move everything processed into the log."""
     limits = rt.settings.ingest
     return process_and_move(
-        rt.uow, rt.clock, rt.log, chunk_rows=limits.process_chunk_rows, move_rows=limits.flush_chunk_rows
+        rt.uow,
+        rt.clock,
+        rt.log,
+        chunk_rows=limits.process_chunk_rows,
+        move_rows=limits.flush_chunk_rows,
+        intake=rt.intake,
     )
 
 

@@ -7,6 +7,7 @@ import sqlalchemy as sa
 from boomerang.catalog.models import Product
 from boomerang.customers.models import IDENTIFIED, Customer
 from boomerang.db import UnitOfWork
+from boomerang.events import intake
 from boomerang.events.log import EventLog
 from boomerang.events.models import inbox
 from boomerang.orders.models import Order
@@ -15,7 +16,7 @@ BUYING = ("placed", "paid", "shipped", "delivered", "partially_refunded")
 
 
 def summary(uow: UnitOfWork, log: EventLog) -> dict:
-    """Counts from both stores; events still waiting in the inbox are reported as pending."""
+    """Counts from both stores; events still waiting in the intake or the inbox are reported as pending."""
     with uow.session() as session:
         customers, identified = session.execute(  # one scan each of the customers and the orders
             sa.select(sa.func.count(), sa.func.count().filter(IDENTIFIED)).where(Customer.merged_into_id.is_(None))
@@ -39,7 +40,7 @@ def summary(uow: UnitOfWork, log: EventLog) -> dict:
         products, in_stock = session.execute(
             sa.select(sa.func.count(), sa.func.count().filter(Product.in_stock.is_(True))).select_from(Product)
         ).one()
-        pending = session.scalar(sa.select(sa.func.count()).select_from(inbox))
+        pending = session.scalar(sa.select(sa.func.count()).select_from(inbox)) + intake.waiting(session)
     logged = log.summary()
     return {
         "customers": {"total": customers, "identified": identified, "anonymous": customers - identified},

@@ -111,10 +111,12 @@ def _accept_batch(request: Request, ws, payload: dict, *, source: str, received)
 
 
 def _store(request: Request, ws, events, items, *, source: str, received, bad=None) -> schemas.Accepted:
-    """The good events and the set-aside messages in one transaction; the pipeline is woken."""
-    with ws.uow.session() as session:
-        result = ingest.accept(session, events, now=received, source=source)
-        aside = set_aside.record(session, items, bad or {}, source=source, now=received)
+    """The good events into the intake, then the set-aside messages (if any) into the store; the pipeline is woken."""
+    result = ws.intake.put(events, now=received, source=source)
+    aside = []
+    if bad:
+        with ws.uow.session() as session:
+            aside = set_aside.record(session, items, bad, source=source, now=received)
     if result.accepted and request.app.state.pipeline is not None:
         request.app.state.pipeline.nudge()
     return schemas.Accepted(accepted=result.accepted, duplicates=result.duplicates, set_aside=aside or None)
