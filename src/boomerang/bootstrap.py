@@ -182,7 +182,7 @@ class Workspace:
 
     @cached_property
     def intake(self) -> Intake:
-        """Where the tracking API keeps what it accepts: on SQLite a file of its own beside the store, drained into
+        """Where the tracking API keeps what it accepts: on SQLite a file of its own beside the store, taken into
         the inbox by the pipeline; on PostgreSQL the inbox itself."""
         return intake.open_intake(self.settings.sql_url, self.uow)
 

@@ -64,10 +64,10 @@ def flush(uow: UnitOfWork, log: EventLog, *, chunk_rows: int) -> list[Logged]:
 def process_and_move(
     uow: UnitOfWork, clock: Clock, log: EventLog, *, chunk_rows: int, move_rows: int, intake: Intake | None = None
 ) -> list[Logged]:
-    """Process accepted events (in the inbox, then in the intake) `chunk_rows` at a time (each chunk committed), and move them into the log up to
-    `move_rows` at a time from what processing parsed, not read back from the inbox (opening the log costs more
-    than a small append); then whatever else is processed (Boomerang's own events, rows left by a crash) as `flush`
-    does. The same events as process then flush."""
+    """Process accepted events (in the inbox, then in the intake) `chunk_rows` at a time (each chunk committed), and
+    move them into the log up to `move_rows` at a time from what processing parsed, not read back from the inbox
+    (opening the log costs more than a small append); then whatever else is processed (Boomerang's own events, rows
+    left by a crash) as `flush` does. The same events as process then flush."""
     moved: list[Logged] = []
     waiting: list[Processed] = []
     while True:

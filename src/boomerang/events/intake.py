@@ -44,7 +44,7 @@ intake = sa.Table(
     "event_intake",
     _metadata,
     *(column._copy() for column in inbox.columns if column.name != "processed_at"),
-    sqlite_autoincrement=True,  # never reuse a number: a drain deletes up to the last row it read
+    sqlite_autoincrement=True,  # never reuse a number: a take forgets every row up to the last it read
 )
 COLUMNS = [c.name for c in intake.columns if c.name != "id"]
 # Times move as the text they were stored as: both files are SQLite, and parsing them would cost more than the rest.
@@ -58,6 +58,8 @@ READ = sa.select(
 
 
 class Intake(Protocol):
+    """Where accepted events wait for the pipeline (`Inbox` or `FileIntake`)."""
+
     def put(self, events: list[Event], *, now: datetime, source: str) -> IngestResult:
         """Store checked events, deduplicated, durably, to be processed in the background."""
 
@@ -99,7 +101,8 @@ class FileIntake:
     def __init__(self, url: str, store: UnitOfWork) -> None:
         self.store = store
         engine = create_sql_engine(url)
-        _metadata.create_all(engine)
+        with engine.begin() as conn:  # under the file's write lock: processes opening it at once make it once
+            _metadata.create_all(conn)
         self.uow = UnitOfWork(engine)
 
     def put(self, events: list[Event], *, now: datetime, source: str) -> IngestResult:
