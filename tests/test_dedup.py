@@ -15,7 +15,7 @@ from boomerang.bootstrap import open_workspace
 from boomerang.channels.models import FakeChannelLog
 from boomerang.config import IngestSettings
 from boomerang.core.clock import FixedClock
-from boomerang.events import ingest, schemas
+from boomerang.events import ingest, intake, schemas
 from boomerang.events.models import seen
 from boomerang.events.schemas import Logged
 from boomerang.journeys import library, runtime
@@ -150,7 +150,7 @@ def test_two_requests_with_the_same_id_at_once_accept_it_once_on_postgres(pg_ws)
     ws, other = pg_ws, open_workspace(pg_ws.settings)
     results: list[ingest.IngestResult] = []
     with ws.uow.session() as first:
-        assert ingest.accept(first, _orders(ws), now=T0, source="server").accepted == 1
+        assert intake.accept(first, _orders(ws), now=T0, source="server").accepted == 1
         second = threading.Thread(target=lambda: results.append(_accept_in(other, _orders(other))))
         second.start()
         second.join(0.5)
@@ -163,7 +163,7 @@ def test_two_requests_with_the_same_id_at_once_accept_it_once_on_postgres(pg_ws)
 
 def _accept_in(ws, events) -> ingest.IngestResult:
     with ws.uow.session() as session:
-        return ingest.accept(session, events, now=T0, source="server")
+        return intake.accept(session, events, now=T0, source="server")
 
 
 def test_one_instance_per_triggering_event_whatever_delivers_it(shop):

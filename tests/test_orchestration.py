@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from boomerang.channels.models import PushSubscription
 from boomerang.customers import service as customers
-from boomerang.events import ingest, schemas
+from boomerang.events import ingest, intake, schemas
 from boomerang.journeys import runtime
 from boomerang.journeys import service as journeys
 from boomerang.journeys.models import Instance
@@ -44,7 +44,7 @@ def _accept(ws, *messages: dict) -> None:
         new_id=lambda: f"m{time.monotonic_ns()}",
     )
     with ws.uow.session() as s:
-        ingest.accept(s, events, now=now, source="api")
+        intake.accept(s, events, now=now, source="api")
 
 
 def test_a_segment_entered_in_a_round_starts_its_journeys_in_the_same_round(ws):

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from boomerang.bootstrap import open_workspace
 from boomerang.config import Settings
 from boomerang.customers.models import Customer, Identity
-from boomerang.events import ingest, schemas
+from boomerang.events import intake, schemas
 from boomerang.events.models import inbox
 from boomerang.events.process import process
 
@@ -28,7 +28,7 @@ def test_two_pipelines_share_the_inbox_on_postgres(pg_ws):
     ]
     events = schemas.normalise(messages, received_at=now, limits=pg_ws.settings.ingest, new_id=str)
     with pg_ws.uow.session() as session:
-        ingest.accept(session, events, now=now, source="api")
+        intake.accept(session, events, now=now, source="api")
     settings = Settings(
         home=pg_ws.settings.home, database_url=pg_ws.settings.database_url, ingest={"process_chunk_rows": 100}
     )

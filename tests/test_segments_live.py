@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
-from boomerang.events import ingest, schemas
+from boomerang.events import intake, schemas
 from boomerang.segments import service
 from boomerang.segments.models import SegmentMember
 from boomerang.worker import Pipeline
@@ -29,7 +29,7 @@ def test_an_arriving_event_changes_membership_within_the_pipeline(ws):
             events = schemas.normalise(messages, received_at=now, limits=ws.settings.ingest, new_id=str)
             started = time.perf_counter()
             with ws.uow.session() as session:
-                ingest.accept(session, events, now=now, source="api")
+                intake.accept(session, events, now=now, source="api")
             pipeline.nudge()  # as the tracking API does after accepting
             members: list[str] = []
             while time.perf_counter() - started < 60 and len(members) < expected:

@@ -26,19 +26,33 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from boomerang.db import UnitOfWork, after_commit, among, create_sql_engine, executemany, insert_new
-from boomerang.events import dedup, ingest
-from boomerang.events.ingest import IngestResult
+from boomerang.core.vocab import VERIFIED
+from boomerang.db import UnitOfWork, after_commit, among, create_sql_engine, executemany, insert_ignore, insert_new
+from boomerang.events import dedup
 from boomerang.events.models import inbox, seen
 from boomerang.events.schemas import Event
 
 log = logging.getLogger("boomerang.intake")
+
+# ON CONFLICT DO NOTHING: an id already in the inbox (one of Boomerang's own events, an inbox row older than
+# the table of seen ids) is stored once. One statement per dialect, each compiled once.
+INBOX_INSERTS = {name: insert_ignore(name, inbox) for name in ("sqlite", "postgresql")}
+
+
+@dataclass
+class IngestResult:
+    accepted: int
+    duplicates: int
+
+
 _metadata = sa.MetaData()
 intake = sa.Table(
     "event_intake",
@@ -83,7 +97,7 @@ class Inbox:
 
     def put(self, events: list[Event], *, now: datetime, source: str) -> IngestResult:
         with self.store.session() as session:
-            return ingest.accept(session, events, now=now, source=source)
+            return accept(session, events, now=now, source=source)
 
     def take(self, session: Session, limit: int | None = None) -> list[dict[str, Any]]:
         return []
@@ -114,7 +128,7 @@ class FileIntake:
                 known = set(
                     session.scalars(sa.select(seen.c.message_id).where(among(session, seen.c.message_id, list(first))))
                 )
-            rows = [ingest.accepted_row(e, now, source) for message_id, e in first.items() if message_id not in known]
+            rows = [accepted_row(e, now, source) for message_id, e in first.items() if message_id not in known]
         else:
             rows = []
         with self.uow.session() as session:
@@ -157,6 +171,37 @@ class FileIntake:
             )
 
 
+def accept(session: Session, events: list[Event], *, now: datetime, source: str) -> IngestResult:
+    """Store checked events in the inbox as they came, to be processed in the background (the intake of a store
+    whose writers do not wait for each other)."""
+    fresh = dedup.fresh(session, events, now=now)
+    rows = [accepted_row(e, now, source) | {"processed_at": None} for e in fresh]
+    executemany(session, inbox_insert(session), rows)
+    return IngestResult(accepted=len(fresh), duplicates=len(events) - len(fresh))
+
+
+def inbox_insert(session: Session):
+    return INBOX_INSERTS[session.get_bind().dialect.name]
+
+
+def accepted_row(event: Event, now: datetime, source: str) -> dict:
+    """An event as the inbox (and the intake) keep it, but its processing time: from `source`, or from `verified`
+    where the tracking API checked the event's signed user id."""
+    return {
+        "message_id": event.message_id,
+        "type": event.type,
+        "event": event.event,
+        "customer_id": event.customer_id,
+        "anonymous_id": event.anonymous_id,
+        "user_id": event.user_id,
+        "timestamp": event.timestamp,
+        "received_at": now,
+        "source": VERIFIED if event.source == VERIFIED else source,
+        "properties": orjson.dumps(event.properties, default=str).decode(),
+        "context": orjson.dumps(event.context, default=str).decode(),
+    }
+
+
 def open_intake(store_url: str, store: UnitOfWork) -> Intake:
     """The intake of the operational store at `store_url`: beside an SQLite file (its name and `-intake`), or the
     inbox itself."""
@@ -173,7 +218,7 @@ def session_info(intake: Callable[[], Intake]) -> dict:
 
 def keep(session: Session, taken: list[dict[str, Any]]) -> int:
     """Events taken from the intake, into the inbox as accepted (unprocessed); how many."""
-    executemany(session, ingest.inbox_insert(session), [row | {"processed_at": None} for row in taken])
+    executemany(session, inbox_insert(session), [row | {"processed_at": None} for row in taken])
     return len(taken)
 
 
