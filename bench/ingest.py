@@ -4,7 +4,8 @@ Workload (defaults): 100,000 Product Viewed events from 5,000 visitors over 800 
 POST /v1/batch in batches of 500 from two client threads, against `boomerang serve` started on
 loopback in a child process (its background processing and flushing running, as in production),
 timed until accepted and until all of them were processed and in DuckDB; then 1,000 single
-/v1/track calls one after another for p50/p99 latency; then each stage alone in this process
+/v1/track calls one after another for p50/p99 latency, then more for as long as the Online Retail import writes
+the same workspace from another process (the quiet p99 its baseline); then each stage alone in this process
 without HTTP, the garbage collector tuned as serve tunes its processes (accept, first with Python's
 default collector for comparison, then tuned, into the intake; process, flush, then the same batches again: all
 duplicates, then the same visitors' next 100,000 events through the pipeline's round: process and move into the
@@ -132,6 +133,29 @@ def drained(ws, started: float, total: int) -> float:
         time.sleep(0.05)
 
 
+def beside_import(base: str, key: str, home: Path) -> list[float]:
+    """Single /v1/track calls, one after another, for as long as `boomerang import online-retail` writes the same
+    workspace from another process (chunk after chunk of customers, orders and events)."""
+    retail = SHARED / "uci-online-retail" / "online_retail_to_2011-09-30.csv.gz"
+    if not retail.exists():
+        return []
+    importer = subprocess.Popen(
+        [sys.executable, "-m", "boomerang", "import", "online-retail", str(retail)],
+        env={**os.environ, "BOOMERANG_HOME": str(home)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    times = []
+    with httpx.Client(auth=(key, ""), timeout=120) as client:
+        while importer.poll() is None:
+            body = {**_event(20_000_000 + len(times)), "type": "track"}
+            t = time.perf_counter()
+            assert client.post(f"{base}/v1/track", json=body).status_code == 200
+            times.append((time.perf_counter() - t) * 1000)
+    assert importer.returncode == 0
+    return times
+
+
 def accept_all(ws, bodies: list[bytes]) -> float:
     """Seconds to accept every body as /v1/batch does, without HTTP: parse, check, deduplicate, store."""
     limits = ws.settings.ingest
@@ -245,6 +269,7 @@ def main() -> None:
             rate = batched(base, key, args.events, args.batch, args.clients)
             end_to_end = drained(ws, started, args.events)
             lat = singles(base, key, args.singles)
+            busy = beside_import(base, key, home)
         finally:
             proc.terminate()
             proc.wait()
@@ -264,6 +289,12 @@ def main() -> None:
         f"{end_to_end / 1700:.1f}x end to end"
     )
     print(f"single /v1/track   : p50 {q[49]:.2f} ms, p99 {q[98]:.2f} ms  ({args.singles:,} sequential calls)")
+    if busy:
+        b = statistics.quantiles(busy, n=100)
+        print(
+            f"  beside an import : p50 {b[49]:.2f} ms, p99 {b[98]:.2f} ms, slowest {max(busy):.0f} ms ({len(busy):,} "
+            f"calls while `boomerang import online-retail` wrote the workspace); p99 {b[98] / q[98]:.1f}x the quiet one"
+        )
     print(
         f"stages alone, no HTTP, the collector tuned as in serve: accept {stages['accept']:,.0f}/s "
         f"(with Python's default collector {stages['accept, default collector']:,.0f}/s, "
