@@ -124,7 +124,7 @@ def singles(base: str, key: str, n: int) -> list[float]:
 
 def drained(ws, started: float, total: int) -> float:
     """Events per second from the first request until the server had processed and flushed everything: nothing
-    in the intake, then nothing in the inbox (a drain commits into the inbox before the intake lets go)."""
+    in the intake, then nothing in the inbox (a take commits into the inbox before the intake lets go)."""
     while True:
         if not ws.intake.waiting():
             with ws.engine.connect() as conn:

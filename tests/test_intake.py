@@ -38,7 +38,7 @@ def _seen(ws) -> dict[str, datetime]:
         return dict(s.execute(sa.select(seen.c.message_id, seen.c.seen_at)).all())
 
 
-def test_accepted_events_wait_in_a_file_of_their_own_then_drain_into_the_inbox_in_order(ws):
+def test_accepted_events_wait_in_a_file_of_their_own_then_are_taken_into_the_inbox_in_order(ws):
     assert isinstance(ws.intake, FileIntake)
     assert ws.intake.put(_events(ws, "m1", "m2", "m1"), now=T0, source="browser") == ingest.IngestResult(2, 1)
     assert (ws.settings.home / "boomerang.sqlite-intake").exists()
