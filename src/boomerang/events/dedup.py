@@ -29,7 +29,7 @@ INTAKE = "boomerang_intake"  # the workspace's intake, lent to its sessions (eve
 def fresh(session: Session, events: list[Event], *, now: datetime) -> list[Event]:
     """The events whose message id was neither seen within the window nor earlier in the batch, nor is waiting in
     the workspace's intake, in their order; their ids are recorded as seen at `now` in the caller's transaction."""
-    first = _first_of_each(events)
+    first = first_of_each(events)
     if first and (lent := session.info.get(INTAKE)):
         for message_id in lent().waiting_ids(list(first)):
             del first[message_id]
@@ -52,7 +52,7 @@ def forget(uow: UnitOfWork, *, before: datetime, chunk_rows: int) -> int:
             return forgotten
 
 
-def _first_of_each(events: list[Event]) -> dict[str, Event]:
+def first_of_each(events: list[Event]) -> dict[str, Event]:
     """The first event of each message id, in the batch's order."""
     first: dict[str, Event] = {}
     for event in events:

@@ -120,9 +120,7 @@ class FileIntake:
         self.uow = UnitOfWork(engine)
 
     def put(self, events: list[Event], *, now: datetime, source: str) -> IngestResult:
-        first: dict[str, Event] = {}
-        for event in events:
-            first.setdefault(event.message_id, event)
+        first = dedup.first_of_each(events)
         if first:
             with self.store.reading() as session:
                 known = set(
