@@ -96,41 +96,41 @@ def _anchors(data: Data, query: FunnelQuery, periods: ibis.Table, start, end) ->
     return joined.select(anchors.key, anchors.customer_id, anchors.start, found.category)
 
 
-def _reached(data: Data, query: FunnelQuery, anchors: ibis.Table, start, end) -> ibis.Table:
-    """The anchors with `at1`, `at2`, ...: when each customer reached each next step in order within the window
-    (null when they did not), in one chain of joins over the steps' events from `start` to a window after `end`."""
+def _reached(data: Data, query: FunnelQuery, anchors: ibis.Table, start, end) -> list[ibis.Table]:
+    """For each next step, the anchors (by `aid`) that reached it in order within the window: `aid`, `at` (when).
+    One join per step over its events from `start` to a window after `end`, each from the anchors that reached the
+    step before; grouped by the anchors' integer id alone, which costs far less than by customer and interval."""
     window = ibis.interval(hours=query.window_hours)
-    reached = anchors.mutate(at0=anchors.start)
-    for index, step in enumerate(query.steps[1:], start=1):
+    base = anchors.select("aid", "customer_id", "start")
+    reached, out = anchors.select("aid", at=anchors.start), []
+    for step in query.steps[1:]:
         later = data.events.filter(
             (_.event == step)
             & _.customer_id.notnull()
             & (_.timestamp >= start)
             & (_.timestamp <= ibis.literal(end) + window)
         ).select(cid=_.customer_id, ts=_.timestamp)
-        previous = reached[f"at{index - 1}"]
-        joined = reached.left_join(
-            later, [reached.customer_id == later.cid, later.ts >= previous, later.ts <= reached.start + window]
+        going = base.join(reached, "aid")
+        joined = going.join(
+            later, [going.customer_id == later.cid, later.ts >= going.at, later.ts <= going.start + window]
         )
-        reached = joined.group_by(["key", "customer_id"]).aggregate(
-            **{c: joined[c].min() for c in reached.columns if c not in ("key", "customer_id")},
-            **{f"at{index}": joined.ts.min()},
-        )
-    return reached
+        reached = joined.group_by("aid").aggregate(at=joined.ts.min())
+        if len(out) < len(query.steps) - 2:  # the next step reads it
+            reached = materialize(reached)
+        out.append(reached)
+    return out
 
 
 def _counts(data: Data, query: FunnelQuery, anchors: ibis.Table, start, end) -> pd.DataFrame:
     """key, category, step, customers: how many customers reached each step, per interval, and for the whole
     period (key 0) per category."""
-    reached = _reached(data, query, anchors, start, end)
-    steps = {f"step{i}": reached[f"at{i}"].count() for i in range(len(query.steps))}
-    frame = reached.group_by(["key", "category"]).aggregate(**steps).execute()
+    reached = [anchors, *_reached(data, query, anchors, start, end)]
+    steps = [r.select(aid=r.aid.cast("int64"), step=ibis.literal(i, "int8")) for i, r in enumerate(reached)]
+    tagged = ibis.union(*steps).join(anchors.select("aid", "key", "category"), "aid")
+    frame = tagged.group_by(["key", "category", "step"]).aggregate(customers=_.count()).execute()
     whole = frame[frame["category"].notna()].assign(key=0)
     frame = pd.concat([whole, frame.assign(category=None)]) if query.series else whole
-    frame = frame.groupby(["key", "category"], dropna=False, as_index=False)[list(steps)].sum()
-    return frame.melt(id_vars=["key", "category"], var_name="step", value_name="customers").assign(
-        step=lambda f: f["step"].str.removeprefix("step").astype(int)
-    )
+    return frame.groupby(["key", "category", "step"], dropna=False, as_index=False)["customers"].sum()
 
 
 def _still_open(data: Data, query: FunnelQuery, anchors: ibis.Table) -> int:
@@ -172,7 +172,8 @@ class Funnel(Metric):
 
     def calculate(self, data: Data, query: FunnelQuery) -> dict[str, Any]:
         start, end = bounds(data, query)
-        anchors = materialize(_anchors(data, query, periods_table(start, end, query.interval), start, end))
+        anchors = _anchors(data, query, periods_table(start, end, query.interval), start, end)
+        anchors = materialize(anchors.mutate(aid=ibis.row_number()))  # an integer id for the steps' joins
         counts = _counts(data, query, anchors, start, end)
         totals = counts.groupby(["key", "step"])["customers"].sum()
         per_key = {k: dict(zip(g.index.get_level_values("step"), g)) for k, g in totals.groupby(level="key")}
