@@ -43,7 +43,7 @@ def report(
     """Retention metrics: retention and churn, repeat purchases, AOV, LTV, NPS, cohorts, RFM, lifecycle, funnel;
     `incrementality`: every journey's and campaign's incremental conversion and revenue with intervals, beside
     last-touch attribution and the monthly share of revenue after triggered and mass messages."""
-    from boomerang.metrics import service
+    from boomerang.metrics import rolled, service
 
     if metric == INCREMENTALITY:
         return _incrementality(ctx, date_from, date_to, as_json)
@@ -73,7 +73,7 @@ def report(
         ws = workspace(ctx)
         m = service.metric(metric)
         params = {k: v for k, v in params.items() if k in m.query_type.model_fields}
-        result = service.run(ws.uow, ws.log, metric, params)
+        result = rolled.answer(ws.uow, ws.log, metric, params)
         if m.trait and store:
             result["stored"] = service.store_traits(ws.uow, ws.log, metric, params, now=ws.now())
     if as_json:

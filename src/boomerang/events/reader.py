@@ -40,6 +40,12 @@ class Reader:
         return self.backend.table(rollups.TABLE)
 
     @property
+    def has_rollup(self) -> bool:
+        """Whether `rollup` can be read here: kept at every write, or counted from the events at each read (the lake
+        on DuckDB); not on Spark."""
+        return rollups.TABLE in self._names
+
+    @property
     def kept_rollup(self) -> ibis.Table | None:
         """`rollup` where this log keeps it at every write, as a table to read instead of the events; None where it
         would be counted from the events at each read, or is absent."""

@@ -19,8 +19,7 @@ from ibis import _
 from boomerang.core.errors import ValidationFailed
 from boomerang.db import UnitOfWork
 from boomerang.events.log import EventLog
-from boomerang.metrics import headline, periods, source
-from boomerang.metrics import service as metrics
+from boomerang.metrics import headline, periods, rolled, source
 from boomerang.metrics.periods import Period
 from boomerang.orchestration import incrementality, review_store
 from boomerang.orchestration.status import summary
@@ -73,7 +72,7 @@ def build(
     status: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The review of `month` (its first day), or of the data's last whole month when None."""
-    run = run or (lambda name, params: metrics.run(uow, log, name, params))
+    run = run or (lambda name, params: rolled.answer(uow, log, name, params))
     status = status or summary(uow, log)
     first, last = _data_days(status)
     if month is None:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from starlette.concurrency import run_in_threadpool
 
 from boomerang.api.deps import WorkspaceDep
-from boomerang.metrics import service
+from boomerang.metrics import rolled, service
 
 router = APIRouter(prefix="/metrics", tags=["metrics"])
 
@@ -50,7 +50,7 @@ async def calculate(
 ) -> dict:
     """One metric over the period (`value`, `details`) and per interval (`series`)."""
     params = _for(name, _params(date_from, date_to, interval, window_days, steps, category, window_hours))
-    return await run_in_threadpool(service.run, ws.uow, ws.log, name, params)
+    return await run_in_threadpool(rolled.answer, ws.uow, ws.log, name, params)
 
 
 @router.post("/{name}/traits")
