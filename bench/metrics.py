@@ -17,7 +17,10 @@ Measured: every metric of boomerang.metrics.base.REGISTRY over 2024 with a month
 metrics with an explicit 90-day window), rfm and lifecycle per_customer, and the default inactivity
 window (the 90th percentile of purchase gaps) on its own, all on one Data: its purchases, refunds and
 NPS answers are extracted from the log's JSON once (timed on their own line and counted in the engine's total),
-then every metric reads them.
+then every metric reads them. Beside it, as the API, the CLI and the dashboard answer: the metrics that read the log's
+daily rollup (metrics.rolled: the order KPIs, retention, churn, cohorts; the funnel's first steps) from that rollup,
+counted once into the file as migration e0003 fills an existing log (in a child process, timed apart, not counted),
+answers checked equal. A metric of the API alone over the events pays the extraction too: its line says how long.
 Baseline, in this same process: the same metrics in vectorised pandas (groupby, merge_asof,
 searchsorted), from pandas frames of the rows they need, loaded from the same file with the JSON
 already extracted by DuckDB (the load is timed and reported apart). Every pandas answer (value,
@@ -50,7 +53,8 @@ import ibis
 import numpy as np
 import pandas as pd
 
-from boomerang.metrics import activity, kpis, service  # noqa: F401 - service registers every metric
+from boomerang.events import rollups
+from boomerang.metrics import activity, kpis, rolled, service  # noqa: F401 - service registers every metric
 from boomerang.metrics.base import REGISTRY, Data
 from metrics_pandas import (
     FUNNEL,
@@ -64,11 +68,12 @@ from metrics_pandas import (
     pd_rfm_scores,
     quintile,
 )
-from metrics_workload import describe, generate_apart
+from metrics_workload import count_rollup_apart, describe, generate_apart
 
 PERIOD = {"date_from": date(2024, 1, 1), "date_to": date(2024, 12, 31), "interval": "month"}
 WINDOW = 90  # days, passed explicitly to retention_rate, churn_rate and lifecycle
 EXTRACT = "(extraction)"  # purchases, refunds and NPS answers: the rows metrics start from, once per Data
+FROM_ROLLUP = [*rolled.ORDER_KPIS, *rolled.ACTIVITY, "cohorts", *rolled.DATED]  # what the rollup answers or helps
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -138,6 +143,14 @@ def timed(fn: Callable[[], Any], repeat: int) -> tuple[Any, float]:
     return result, best
 
 
+def answered_from(daily: ibis.Table, data: Data, m: Any, query: Any) -> dict[str, Any]:
+    """The metric as rolled.answer gives it where the log keeps its rollup: from the rollup for one in rolled.ROLLED,
+    over the events with the first steps from the rollup for the funnel."""
+    if m.name in rolled.ROLLED:
+        return rolled.run(daily, m.name, query)
+    return m.calculate(Data(events=data.events, rollup=daily), query)
+
+
 def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -189,8 +202,14 @@ def main() -> None:
         for line in describe(path):
             print("  " + line)
 
+        counted = count_rollup_apart(path)
+        if counted is not None:
+            print(
+                f"  the daily rollup counted into the file in {counted:.1f} s (once, as migration e0003 does; not counted)"
+            )
         con = ibis.duckdb.connect(str(path), read_only=True)
         data = Data(events=con.table("events"), consents=con.table("consents"))
+        daily = con.table(rollups.TABLE)
         started = time.perf_counter()  # so that the first metric timed does not pay for a cold file alone
         con.raw_sql("SELECT count(*), sum(length(CAST(properties AS VARCHAR))) FROM events").fetchall()
         print(
@@ -207,6 +226,7 @@ def main() -> None:
         # are extracted from the log's JSON once, into tables on the engine that every metric on this Data reads: that
         # step is timed on its own line and counted in the engine's total (pandas' load of its frames is not).
         engine: dict[str, tuple[Any, float]] = {}
+        from_rollup: dict[str, tuple[Any, float]] = {}
         engine[EXTRACT] = timed(lambda: (data.purchases(), data.refunds(), kpis.answers(data)), 1)
         for name in names:
             if name == "inactivity_window":
@@ -216,6 +236,8 @@ def main() -> None:
             params = {**PERIOD, **({"window_days": WINDOW} if "window_days" in m.query_type.model_fields else {})}
             query = service.parse(m, params)
             engine[name] = timed(lambda: m.calculate(data, query), args.repeat)
+            if name in FROM_ROLLUP:
+                from_rollup[name] = timed(lambda: answered_from(daily, data, m, query), args.repeat)
             if m.trait:
                 engine[f"{name} per_customer"] = timed(lambda: m.per_customer(data, query), args.repeat)
         engine_peak = peak_mb()
@@ -271,6 +293,15 @@ def main() -> None:
                     check = "same" if not diffs else f"MISMATCH ({len(diffs)})"
                     problems += [f"{name}{d}" if d.startswith((".", "[")) else f"{name}: {d}" for d in diffs[:5]]
                 line += f" {pandas_s:9.2f} {pandas_s / seconds:14.2f}  {check}"
+                if name in from_rollup:
+                    answer, rollup_s = from_rollup[name]
+                    wrong = differences(result, answer)
+                    problems += [f"{name} from the rollup: {d}" for d in wrong[:5]]
+                    alone = seconds + (engine[EXTRACT][1] if name in rolled.ROLLED else 0.0)
+                    line += (
+                        f"  rollup {rollup_s:.2f} s ({pandas_s / rollup_s:.1f}x pandas; alone over the events "
+                        f"{alone:.2f} s){' MISMATCH' if wrong else ''}"
+                    )
                 if name.endswith("per_customer"):
                     line += f"  {len(result):,} rows"
                 elif name == "inactivity_window":
