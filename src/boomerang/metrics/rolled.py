@@ -166,20 +166,19 @@ def answer(
         return service.run(uow, log, m.name, params)
     query = service.parse(m, params)
     with nullcontext(reader) if reader is not None else log.reader() as r:
-        if not r.has_rollup:
-            return service.run(uow, log, m.name, params)
+        rollup = r.rollup if r.has_rollup else None
         try:
-            if name in ROLLED:
-                result = run(r.rollup, name, query, partial(_once, r))
+            if name in ROLLED and rollup is not None:
+                result = run(rollup, name, query, partial(_once, r))
             else:
                 asked, events = query, r.events
-                if name in DATED:
-                    start, end = bounds(r.rollup, query)
+                if name in DATED and rollup is not None:
+                    start, end = bounds(rollup, query)
                     asked = query.model_copy(
                         update={"date_from": start.date(), "date_to": (end - timedelta(days=1)).date()}
                     )
-                if name in WITHIN and query.date_from and query.date_to:
-                    start, end = bounds(r.rollup, query)  # both ends given: no read
+                if name in WITHIN and query.date_from and query.date_to and rollup is not None:
+                    start, end = bounds(rollup, query)  # both ends given: no read
                     events = events.filter((events.timestamp >= start) & (events.timestamp < end))
                 result = m.calculate(Data(events=events, cancelled=r.cancelled, rollup=r.kept_rollup), asked)
         except ValueError as exc:  # an empty log
