@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from boomerang.events import rollups
 from boomerang.events.lake_store import JSON_COLUMNS, PARTITION, SCHEMAS, Store
 from boomerang.events.log import CONFIG
 from boomerang.events.reader import Reader, trait_table
@@ -60,25 +59,13 @@ def duckdb_reader(store: Store) -> Iterator[Reader]:
                 files = store.dataset(found)
             backend.con.register(f"lake_{shown}", files)
             backend.con.execute(f"CREATE VIEW {shown} AS SELECT {_columns(name, files.schema)} FROM lake_{shown}")
-        # the daily rollup, counted from the events at each read (the DuckDB file keeps it at each write; the lake
-        # does not yet: its writers would need to count only what their merge inserted)
-        everything = rollups._aggregated("SELECT event, customer_id, timestamp, properties FROM events")
-        backend.con.execute(f"CREATE VIEW {rollups.TABLE} AS {everything}")
-        yield LakeReader(backend)
+        yield Reader(backend)
     finally:
         backend.disconnect()
 
 
-class LakeReader(Reader):
-    """A Reader over the lake's files in DuckDB, whose daily rollup is counted at each read."""
-
-    keeps_rollup = False
-
-
 class SparkReader(Reader):
     """A Reader over a Spark session's temporary views."""
-
-    keeps_rollup = False
 
     def __init__(self, backend: ibis.BaseBackend, names: set[str]) -> None:
         self.backend = backend

@@ -15,8 +15,6 @@ if TYPE_CHECKING:
 class Reader:
     """The log's tables as Ibis expressions, for the span of a `with log.reader()` block."""
 
-    keeps_rollup = True  # the daily rollup is a table kept at every write (the lake's is counted at each read)
-
     def __init__(self, backend: ibis.BaseBackend) -> None:
         self.backend = backend
         # ibis's list_tables() asks this DuckDB for a method it no longer has: the catalogue directly
@@ -40,16 +38,10 @@ class Reader:
         return self.backend.table(rollups.TABLE)
 
     @property
-    def has_rollup(self) -> bool:
-        """Whether `rollup` can be read here: kept at every write, or counted from the events at each read (the lake
-        on DuckDB); not on Spark."""
-        return rollups.TABLE in self._names
-
-    @property
     def kept_rollup(self) -> ibis.Table | None:
-        """`rollup` where this log keeps it at every write, as a table to read instead of the events; None where it
-        would be counted from the events at each read, or is absent."""
-        return self.rollup if self.keeps_rollup else None
+        """`rollup` where this log keeps it at every write, as a table to read instead of the events; None where this
+        engine's log keeps none (the lake)."""
+        return self.rollup if rollups.TABLE in self._names else None
 
     @property
     def totals(self) -> ibis.Table | None:

@@ -159,14 +159,14 @@ def answer(
 ) -> dict[str, Any]:
     """metrics.service.run's JSON answer, as every surface asks for it (the API, the CLI, the dashboard, the review):
     from the rollup for a metric in ROLLED; for one in DATED, its runner over the events with the open ends of its
-    period filled from the rollup (as it would fill them from the events); any other, or where the log has no rollup
-    (Spark), its runner over the events. Through `reader` when given (a page's metrics share one), else a new one."""
+    period filled from the rollup (as it would fill them from the events); any other, or where the log keeps no
+    rollup (the lake), its runner over the events. Through `reader` when given (a page's metrics share one), else a new one."""
     m = service.metric("average_order_value" if name == SALES else name)
     if m.needs_consents:
         return service.run(uow, log, m.name, params)
     query = service.parse(m, params)
     with nullcontext(reader) if reader is not None else log.reader() as r:
-        rollup = r.rollup if r.has_rollup else None
+        rollup = r.kept_rollup
         try:
             if name in ROLLED and rollup is not None:
                 result = run(rollup, name, query, partial(_once, r))
