@@ -166,7 +166,7 @@ def test_two_servers_write_the_lake_and_spark_reads_it_as_duckdb_does(tmp_path, 
     for name, params in METRICS.items():
         query = {**PERIOD, **params}
         expected = service.run(single.uow, single.log, name, query)  # over the events
-        for ws in (single, scaled, duck_view):  # as the API answers: the rollup where the log keeps one, else the events
+        for ws in (single, scaled, duck_view):  # as the API answers: from the rollup where the log keeps one
             same(expected, rolled.answer(ws.uow, ws.log, name, query))
 
 
