@@ -54,8 +54,9 @@ def purchases(rollup: ibis.Table) -> ibis.Table:
     )
 
 
-def bounds(rollup: ibis.Table, query: Query) -> tuple[datetime, datetime]:
-    """[start, end) as metrics.base.bounds fills the open ends: the first purchase's day, the last event's."""
+def bounds(rollup: ibis.Table | None, query: Query) -> tuple[datetime, datetime]:
+    """[start, end) as metrics.base.bounds fills the open ends: the first purchase's day, the last event's (the rollup
+    is read only for an open end)."""
     start = datetime.combine(query.date_from, datetime.min.time()) if query.date_from else None
     end = datetime.combine(query.date_to + timedelta(days=1), datetime.min.time()) if query.date_to else None
     if start is None or end is None:
@@ -177,8 +178,8 @@ def answer(
                     asked = query.model_copy(
                         update={"date_from": start.date(), "date_to": (end - timedelta(days=1)).date()}
                     )
-                if name in WITHIN and query.date_from and query.date_to and rollup is not None:
-                    start, end = bounds(rollup, query)  # both ends given: no read
+                if name in WITHIN and query.date_from and query.date_to:
+                    start, end = bounds(rollup, query)  # both ends given: the rollup is not read (nor needed)
                     events = events.filter((events.timestamp >= start) & (events.timestamp < end))
                 result = m.calculate(Data(events=events, cancelled=r.cancelled, rollup=r.kept_rollup), asked)
         except ValueError as exc:  # an empty log
